@@ -28,12 +28,15 @@ def main() -> int:
     OUT.mkdir(parents=True)
     sources = sorted(str(p.relative_to(PROTOS)) for p in PROTOS.rglob("*.proto"))
     well_known = str(files("grpc_tools") / "_proto")
+    scripts = Path(sys.executable).parent  # mypy-protobuf's plugins live beside python
     args = [
         "grpc_tools.protoc",
         f"-I{PROTOS}",
         f"-I{well_known}",
         f"--python_out={OUT}",
         f"--grpc_python_out={OUT}",
+        f"--plugin=protoc-gen-mypy={scripts / 'protoc-gen-mypy'}",
+        f"--plugin=protoc-gen-mypy_grpc={scripts / 'protoc-gen-mypy_grpc'}",
         f"--mypy_out={OUT}",
         f"--mypy_grpc_out={OUT}",
         *sources,

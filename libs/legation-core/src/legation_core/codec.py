@@ -1,0 +1,130 @@
+"""Encoding and validating events: the Envelope on every topic.
+
+Decoding is the first boundary of every consumer: a record that does not parse, or whose
+envelope is incomplete or carries a payload the topic does not allow, raises
+:class:`InvalidEvent` with a reason, and the consumer sends it to the DLQ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError, Message
+
+from legation.events.v1 import envelope_pb2
+from legation_core.catalog import Catalog, TopicSpec
+from legation_core.ids import new_trace_id
+
+Envelope = envelope_pb2.Envelope
+SCHEMA_VERSION = 1
+
+
+class InvalidEvent(Exception):
+    """A record that can never be processed; ``reason`` goes into the DLQ header."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def payload_of(envelope: Envelope) -> Message:
+    """The message inside the envelope's oneof."""
+    field = envelope.WhichOneof("payload")
+    if field is None:
+        raise InvalidEvent("envelope has no payload")
+    payload: Message = getattr(envelope, field)
+    return payload
+
+
+def make_envelope(
+    payload: Message,
+    *,
+    event_id: str,
+    source_service: str,
+    occurred_at: datetime,
+    campaign_id: str = "",
+    issue_id: str = "",
+    trace_id: str = "",
+    observed_at: datetime | None = None,
+) -> Envelope:
+    """Wraps ``payload`` in a complete envelope (the payload type picks the oneof field)."""
+    envelope = Envelope(
+        event_id=event_id,
+        event_type=payload.DESCRIPTOR.full_name,
+        schema_version=SCHEMA_VERSION,
+        campaign_id=campaign_id,
+        issue_id=issue_id,
+        source_service=source_service,
+        trace_id=trace_id or new_trace_id(),
+    )
+    envelope.occurred_at.FromDatetime(occurred_at)
+    envelope.observed_at.FromDatetime(observed_at or datetime.now(UTC))
+    for field in Envelope.DESCRIPTOR.oneofs_by_name["payload"].fields:
+        if field.message_type.full_name == payload.DESCRIPTOR.full_name:
+            getattr(envelope, field.name).CopyFrom(payload)
+            return envelope
+    raise ValueError(f"{payload.DESCRIPTOR.full_name} is not an envelope payload")
+
+
+def envelope_from_json(data: Mapping[str, Any]) -> Envelope:
+    """Parses the proto3 JSON form (as in catalog examples)."""
+    return json_format.ParseDict(dict(data), Envelope())
+
+
+def envelope_to_dict(envelope: Envelope) -> dict[str, Any]:
+    """The proto3 JSON form with the .proto field names."""
+    return json_format.MessageToDict(envelope, preserving_proto_field_name=True)
+
+
+class EventCodec:
+    """Encodes envelopes and decodes them against the catalog."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    @staticmethod
+    def encode(envelope: Envelope) -> bytes:
+        return envelope.SerializeToString()
+
+    def decode(self, topic: str, value: bytes | None) -> Envelope:
+        """Parses and validates a record of ``topic``; raises InvalidEvent on any defect."""
+        if value is None:
+            raise InvalidEvent("record has no value (tombstone)")
+        envelope = Envelope()
+        try:
+            envelope.ParseFromString(value)
+        except DecodeError as error:
+            raise InvalidEvent(f"not a legation.events.v1.Envelope: {error}") from None
+        self.validate(self.catalog.topic(topic), envelope)
+        return envelope
+
+    @staticmethod
+    def validate(spec: TopicSpec, envelope: Envelope) -> None:
+        """Checks the envelope is complete and carries the topic's message type."""
+        missing = [
+            name
+            for name in ("event_id", "event_type", "source_service")
+            if not getattr(envelope, name)
+        ]
+        if not envelope.HasField("occurred_at"):
+            missing.append("occurred_at")
+        if missing:
+            raise InvalidEvent(f"envelope is missing {', '.join(missing)}")
+        if envelope.schema_version != SCHEMA_VERSION:
+            raise InvalidEvent(f"unsupported schema_version {envelope.schema_version}")
+        field = envelope.WhichOneof("payload")
+        if field != spec.payload_field:
+            raise InvalidEvent(
+                f"{spec.name} carries {spec.message_type}, got payload {field or 'none'}"
+            )
+        if envelope.event_type != spec.message_type:
+            raise InvalidEvent(
+                f"event_type {envelope.event_type!r} does not match payload {spec.message_type}"
+            )
+        if envelope.source_service not in spec.producers:
+            raise InvalidEvent(
+                f"source_service {envelope.source_service!r} may not produce to {spec.name}"
+            )

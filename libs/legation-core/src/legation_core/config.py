@@ -1,0 +1,71 @@
+"""Configuration from environment variables, validated at start-up.
+
+Every setting is an environment variable ``LEGATION_<NAME>``. A bad value stops start-up
+with a :class:`ConfigError` naming the variable, so an operator can fix it at once.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, TypeVar
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "LEGATION_"
+
+
+class ConfigError(Exception):
+    """A setting is missing or invalid; the message names the environment variable."""
+
+
+class CoreSettings(BaseSettings):
+    """Settings every service reads. Services subclass it to add their own."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092", min_length=1, description="Comma-separated host:port of Kafka brokers"
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="Kafka security protocol"
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="SASL mechanism when the protocol is SASL_*"
+    )
+    kafka_sasl_username: str | None = Field(None, description="SASL user name")
+    kafka_sasl_password: str | None = Field(None, description="SASL password")
+    kafka_ssl_cafile: str | None = Field(None, description="CA bundle for Kafka TLS")
+    kafka_request_timeout_ms: int = Field(
+        30_000, ge=1_000, le=300_000, description="Kafka request timeout"
+    )
+    consumer_max_batch: int = Field(
+        500, ge=1, le=10_000, description="Most records handled per consumer batch"
+    )
+    consumer_poll_timeout_ms: int = Field(
+        500, ge=10, le=10_000, description="How long one poll waits for records"
+    )
+    grpc_port: int = Field(50051, ge=0, le=65535, description="gRPC API port (0 picks one)")
+    metrics_port: int = Field(9464, ge=0, le=65535, description="Prometheus /metrics port")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level")
+    shutdown_grace_seconds: float = Field(
+        10.0, gt=0, le=120, description="Time to finish in-flight work after SIGTERM"
+    )
+    liveness_timeout_seconds: float = Field(
+        60.0, gt=0, description="A consume loop silent this long marks the service NOT_SERVING"
+    )
+
+
+SettingsT = TypeVar("SettingsT", bound=CoreSettings)
+
+
+def load_settings(settings_class: type[SettingsT]) -> SettingsT:
+    """Reads ``settings_class`` from the environment or raises :class:`ConfigError`."""
+    try:
+        return settings_class()
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            field = str(item["loc"][0]) if item["loc"] else "?"
+            variable = ENV_PREFIX + field.upper()
+            problems.append(f"{variable}: {item['msg']} (got {item.get('input')!r})")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None

@@ -1,0 +1,276 @@
+"""The consume loop every service runs: decode → handle → produce → commit.
+
+A batch of records is decoded (an undecodable or invalid record goes to ``<topic>.dlq``
+with the reason in a header), the valid events go to the service's handler, what the
+handler returns is produced and acknowledged, and only then are the offsets committed. A
+handler that raises any other exception meets a transient failure (an index outage, a
+broker hiccup): the loop pauses its partitions, keeps polling so the group keeps it, and
+retries the same step with backoff, so nothing is committed that was not done.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import CommitFailedError
+from kafka.structs import OffsetAndMetadata
+
+from legation_core.codec import Envelope, EventCodec, InvalidEvent
+from legation_core.config import CoreSettings
+from legation_core.health import Heartbeat
+from legation_core.kafka import EventProducer, client_options
+from legation_core.metrics import Metrics
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A decoded event and where it came from."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    envelope: Envelope
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """An event the handler wants produced before the batch is committed."""
+
+    topic: str
+    key: str
+    envelope: Envelope
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A decoded event the handler found invalid: it goes to the DLQ with ``reason``."""
+
+    incoming: Incoming
+    reason: str
+
+
+@dataclass
+class BatchResult:
+    outgoing: list[Outgoing] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+class BatchHandler(Protocol):
+    """Handles a batch of decoded events; must be idempotent (a batch may be redelivered)."""
+
+    def __call__(self, batch: Sequence[Incoming]) -> BatchResult: ...
+
+
+def per_event(handle: Callable[[Incoming], Iterable[Outgoing]]) -> BatchHandler:
+    """Turns a one-event handler into a batch handler; InvalidEvent rejects only that event."""
+
+    def handle_batch(batch: Sequence[Incoming]) -> BatchResult:
+        result = BatchResult()
+        for incoming in batch:
+            try:
+                result.outgoing.extend(handle(incoming))
+            except InvalidEvent as error:
+                result.rejected.append(Rejected(incoming, error.reason))
+        return result
+
+    return handle_batch
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    reason: str
+
+
+def dead_letter_headers(letter: DeadLetter, group: str) -> list[tuple[str, bytes]]:
+    return [
+        ("dlq-reason", letter.reason.encode()),
+        ("dlq-source-topic", letter.topic.encode()),
+        ("dlq-source-partition", str(letter.partition).encode()),
+        ("dlq-source-offset", str(letter.offset).encode()),
+        ("dlq-consumer-group", group.encode()),
+    ]
+
+
+class ConsumerLoop:
+    """One consumer group member running ``handler`` over ``topics`` until ``stop`` is set."""
+
+    def __init__(
+        self,
+        *,
+        settings: CoreSettings,
+        service: str,
+        group: str,
+        topics: Sequence[str],
+        handler: BatchHandler,
+        codec: EventCodec,
+        producer: EventProducer,
+        metrics: Metrics,
+        stop: threading.Event,
+        heartbeat: Heartbeat | None = None,
+        retry_backoff: tuple[float, float] = (0.2, 10.0),
+        consumer_options: dict[str, Any] | None = None,
+    ) -> None:
+        for topic in topics:
+            codec.catalog.check_consume(service, topic)
+        self.settings = settings
+        self.group = group
+        self.topics = list(topics)
+        self.handler = handler
+        self.codec = codec
+        self.producer = producer
+        self.metrics = metrics
+        self.stop = stop
+        self.heartbeat = heartbeat or Heartbeat()
+        self.retry_backoff = retry_backoff
+        self._consumer_options = consumer_options or {}
+        self._consumer: KafkaConsumer | None = None
+
+    def run(self) -> None:
+        """Consumes until ``stop`` is set, then commits what was done and closes."""
+        self._consumer = KafkaConsumer(
+            *self.topics,
+            **client_options(self.settings),
+            group_id=self.group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self.settings.consumer_max_batch,
+            **self._consumer_options,
+        )
+        log.info("consuming", extra={"group": self.group, "topics": self.topics})
+        try:
+            while not self.stop.is_set():
+                records = self._poll(self.settings.consumer_poll_timeout_ms)
+                if records:
+                    self._process(records)
+        finally:
+            self._consumer.close(autocommit=False)
+            log.info("consumer closed", extra={"group": self.group})
+
+    def _poll(self, timeout_ms: int) -> list[Any]:
+        assert self._consumer is not None
+        polled = self._consumer.poll(timeout_ms=timeout_ms)
+        self.heartbeat.beat()
+        self.metrics.last_poll.labels(group=self.group).set_to_current_time()
+        self._record_lag()
+        return [record for batch in polled.values() for record in batch]
+
+    def _process(self, records: list[Any]) -> None:
+        started = time.perf_counter()
+        valid: list[Incoming] = []
+        letters: list[DeadLetter] = []
+        for record in records:
+            self.metrics.consumed.labels(topic=record.topic, group=self.group).inc()
+            try:
+                envelope = self.codec.decode(record.topic, record.value)
+            except InvalidEvent as error:
+                letters.append(_letter(record, error.reason))
+                continue
+            valid.append(
+                Incoming(record.topic, record.partition, record.offset, record.key, envelope)
+            )
+        partitions = {TopicPartition(r.topic, r.partition) for r in records}
+        result = self._retrying(partitions, "handle", lambda: self.handler(valid))
+        if result is None:
+            return  # stopping: nothing committed, the batch is redelivered
+        by_position = {(r.topic, r.partition, r.offset): r for r in records}
+        for rejected in result.rejected:
+            source = rejected.incoming
+            raw = by_position[(source.topic, source.partition, source.offset)]
+            letters.append(_letter(raw, rejected.reason))
+        if self._retrying(partitions, "produce", lambda: self._produce(result, letters)) is None:
+            return
+        self._commit(records)
+        self.metrics.handler_seconds.labels(group=self.group).observe(
+            time.perf_counter() - started
+        )
+
+    def _produce(self, result: BatchResult, letters: list[DeadLetter]) -> bool:
+        for outgoing in result.outgoing:
+            self.producer.send(outgoing.topic, outgoing.key, outgoing.envelope)
+        for letter in letters:
+            log.warning(
+                "dead-lettered a record",
+                extra={"topic": letter.topic, "offset": letter.offset, "reason": letter.reason},
+            )
+            self.producer.send_raw(
+                letter.topic + ".dlq",
+                letter.key,
+                letter.value,
+                dead_letter_headers(letter, self.group),
+            )
+        self.producer.flush()
+        for letter in letters:
+            self.metrics.dead_lettered.labels(topic=letter.topic, group=self.group).inc()
+        return True
+
+    def _retrying(
+        self, partitions: set[TopicPartition], step: str, attempt: Callable[[], T]
+    ) -> T | None:
+        """Runs ``attempt`` until it succeeds; between tries the partitions stay paused and
+        polled so the group keeps them. Returns None when stopping before success."""
+        delay, ceiling = self.retry_backoff
+        assert self._consumer is not None
+        paused = False
+        try:
+            while True:
+                try:
+                    return attempt()
+                except Exception:
+                    self.metrics.handler_failures.labels(group=self.group).inc()
+                    log.exception("transient failure, will retry", extra={"step": step})
+                if self.stop.is_set():
+                    return None
+                if not paused:
+                    self._consumer.pause(*partitions)
+                    paused = True
+                deadline = time.monotonic() + delay
+                while time.monotonic() < deadline and not self.stop.is_set():
+                    self._poll(timeout_ms=int(min(0.2, delay) * 1000))
+                delay = min(delay * 2, ceiling)
+        finally:
+            if paused:
+                self._consumer.resume(*partitions)
+
+    def _commit(self, records: list[Any]) -> None:
+        assert self._consumer is not None
+        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        for record in records:
+            tp = TopicPartition(record.topic, record.partition)
+            offsets[tp] = OffsetAndMetadata(record.offset + 1, "", -1)
+        try:
+            self._consumer.commit(offsets)
+        except CommitFailedError:
+            # The group rebalanced away these partitions; their new owner redoes the batch
+            # and idempotent effects make that harmless.
+            log.warning("commit failed after a rebalance", extra={"group": self.group})
+
+    def _record_lag(self) -> None:
+        assert self._consumer is not None
+        for tp in self._consumer.assignment():
+            highwater = self._consumer.highwater(tp)
+            if highwater is None:
+                continue
+            position = self._consumer.position(tp)
+            if position is not None:
+                self.metrics.lag.labels(
+                    topic=tp.topic, partition=str(tp.partition), group=self.group
+                ).set(max(0, highwater - position))
+
+
+def _letter(record: Any, reason: str) -> DeadLetter:
+    return DeadLetter(record.topic, record.partition, record.offset, record.key, record.value, reason)

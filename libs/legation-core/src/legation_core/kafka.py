@@ -1,0 +1,204 @@
+"""Kafka adapters: client settings, the event producer, topic bootstrap and table reads.
+
+kafka-python is the client; everything else in the platform talks to these functions, so a
+faster client can replace it in one place.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from legation_core.catalog import Catalog, TopicSpec
+from legation_core.codec import Envelope, EventCodec, InvalidEvent
+from legation_core.config import CoreSettings
+from legation_core.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+
+def client_options(settings: CoreSettings) -> dict[str, Any]:
+    """Connection options shared by producers, consumers and admin clients."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap_servers.split(","),
+        "security_protocol": settings.kafka_security_protocol,
+        "request_timeout_ms": settings.kafka_request_timeout_ms,
+    }
+    if settings.kafka_sasl_mechanism:
+        options["sasl_mechanism"] = settings.kafka_sasl_mechanism
+        options["sasl_plain_username"] = settings.kafka_sasl_username
+        options["sasl_plain_password"] = settings.kafka_sasl_password
+    if settings.kafka_ssl_cafile:
+        options["ssl_cafile"] = settings.kafka_ssl_cafile
+    return options
+
+
+def event_headers(envelope: Envelope) -> list[tuple[str, bytes]]:
+    """Headers that let a subscriber route a record without decoding it."""
+    return [
+        ("content-type", b"application/x-protobuf"),
+        ("event-type", envelope.event_type.encode()),
+        ("schema-version", str(envelope.schema_version).encode()),
+        ("source-service", envelope.source_service.encode()),
+        ("trace-id", envelope.trace_id.encode()),
+    ]
+
+
+class EventProducer:
+    """Produces envelopes to catalogued topics for one service (acks=all, idempotent).
+
+    ``send`` only queues; ``flush`` waits until every queued event is acknowledged and
+    raises if any was not, so callers commit or answer only after ``flush``.
+    """
+
+    def __init__(
+        self,
+        settings: CoreSettings,
+        service: str,
+        catalog: Catalog,
+        metrics: Metrics,
+        producer: KafkaProducer | None = None,
+    ) -> None:
+        self.service = service
+        self.catalog = catalog
+        self.metrics = metrics
+        self._producer = producer or KafkaProducer(
+            **client_options(settings),
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+            retries=5,
+        )
+        self._pending: list[tuple[str, Any]] = []
+
+    def send(self, topic: str, key: str, envelope: Envelope) -> None:
+        """Queues ``envelope`` on ``topic`` keyed by ``key``; the catalog must allow it."""
+        spec = self.catalog.check_produce(self.service, topic)
+        if envelope.source_service != self.service:
+            raise InvalidEvent(f"{self.service} cannot send an event of {envelope.source_service}")
+        EventCodec.validate(spec, envelope)
+        future = self._producer.send(
+            topic,
+            key=key.encode(),
+            value=EventCodec.encode(envelope),
+            headers=event_headers(envelope),
+        )
+        self._pending.append((topic, future))
+
+    def send_raw(
+        self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
+    ) -> None:
+        """Queues an opaque record (dead letters keep the original bytes)."""
+        future = self._producer.send(topic, key=key, value=value, headers=headers)
+        self._pending.append((topic, future))
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Waits for every queued record; raises the first delivery error."""
+        pending, self._pending = self._pending, []
+        self._producer.flush(timeout=timeout)
+        for topic, future in pending:
+            future.get(timeout=timeout)
+            self.metrics.produced.labels(topic=topic).inc()
+
+    def close(self, timeout: float = 10.0) -> None:
+        self._producer.close(timeout=timeout)
+
+
+def ensure_topics(
+    settings: CoreSettings,
+    catalog: Catalog,
+    replication_factor: int | None = None,
+    admin: KafkaAdminClient | None = None,
+) -> list[str]:
+    """Creates every catalogued topic and its DLQ that does not exist yet; returns those
+    created. Safe to run any number of times. ``replication_factor`` overrides the catalog's
+    (a one-broker development cluster needs 1)."""
+    own_admin = admin is None
+    admin = admin or KafkaAdminClient(**client_options(settings))
+    try:
+        existing = set(admin.list_topics())
+        wanted = []
+        for spec in catalog:
+            for name, config in ((spec.name, topic_config(spec)), (spec.dlq, dlq_config())):
+                if name not in existing:
+                    wanted.append(
+                        NewTopic(
+                            name,
+                            spec.partitions,
+                            replication_factor or spec.replication_factor,
+                            topic_configs=config,
+                        )
+                    )
+        created = []
+        for topic in wanted:
+            try:
+                admin.create_topics([topic])
+                created.append(topic.name)
+            except TopicAlreadyExistsError:
+                pass  # another process created it between list and create
+        return created
+    finally:
+        if own_admin:
+            admin.close()
+
+
+def topic_config(spec: TopicSpec) -> dict[str, str]:
+    return {"cleanup.policy": spec.cleanup_policy, "retention.ms": str(spec.retention_ms)}
+
+
+def dlq_config() -> dict[str, str]:
+    # Dead letters wait for a person: keep them long enough to be looked at.
+    return {"cleanup.policy": "delete", "retention.ms": str(30 * 24 * 3600 * 1000)}
+
+
+def missing_topics(settings: CoreSettings, names: list[str]) -> list[str]:
+    """The topics in ``names`` the cluster does not have (services refuse to start then)."""
+    admin = KafkaAdminClient(**client_options(settings))
+    try:
+        existing = set(admin.list_topics())
+    finally:
+        admin.close()
+    return [name for name in names if name not in existing]
+
+
+def read_topic(
+    settings: CoreSettings,
+    service: str,
+    codec: EventCodec,
+    topic: str,
+    timeout: float = 60.0,
+) -> Iterator[Envelope]:
+    """Yields every valid event of ``topic`` from the beginning to the current end, in
+    partition order, without a consumer group. Services rebuild their state with it.
+    Undecodable records are skipped with a warning: the consumer that owns the topic's
+    DLQ reports them."""
+    codec.catalog.check_consume(service, topic)
+    consumer = KafkaConsumer(
+        **client_options(settings), enable_auto_commit=False, group_id=None
+    )
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        assignment = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(assignment)
+        consumer.seek_to_beginning(*assignment)
+        end = consumer.end_offsets(assignment)
+        deadline = time.monotonic() + timeout
+        while any(consumer.position(tp) < end[tp] for tp in assignment):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"reading {topic} did not reach its end in {timeout}s")
+            for records in consumer.poll(timeout_ms=500).values():
+                for record in records:
+                    if record.offset >= end[TopicPartition(record.topic, record.partition)]:
+                        continue
+                    try:
+                        yield codec.decode(topic, record.value)
+                    except InvalidEvent as error:
+                        log.warning("skipping invalid record", extra={"reason": error.reason})
+    finally:
+        consumer.close()

@@ -1,0 +1,184 @@
+"""A service's life: start its servers and loops, stop them in order on SIGTERM.
+
+Each service's ``__main__`` builds a :class:`ServiceRuntime`, adds its consume loops,
+periodic jobs and gRPC servicers, and calls :meth:`ServiceRuntime.run`. On SIGTERM or
+SIGINT the runtime stops taking work (health goes NOT_SERVING, gRPC refuses new calls),
+lets loops finish their batch and commit, flushes the producer, closes, and exits 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from types import FrameType
+
+from prometheus_client import start_http_server
+
+from legation_core.catalog import Catalog, default_catalog
+from legation_core.codec import EventCodec
+from legation_core.config import ConfigError, CoreSettings, SettingsT, load_settings
+from legation_core.consumer import BatchHandler, ConsumerLoop
+from legation_core.grpc_server import Registrar, build_server
+from legation_core.health import Heartbeat, HealthReporter
+from legation_core.kafka import EventProducer, missing_topics
+from legation_core.logs import configure_logging
+from legation_core.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+
+class ServiceRuntime:
+    """Shared plumbing of one service process."""
+
+    def __init__(
+        self, service: str, settings: CoreSettings, catalog: Catalog | None = None
+    ) -> None:
+        self.service = service
+        self.settings = settings
+        self.catalog = catalog or default_catalog()
+        self.codec = EventCodec(self.catalog)
+        self.metrics = Metrics()
+        self.stop = threading.Event()
+        self.producer = EventProducer(settings, service, self.catalog, self.metrics)
+        self._loops: list[ConsumerLoop] = []
+        self._periodic: list[tuple[str, float, Callable[[], None], Heartbeat]] = []
+        self._registrars: list[Registrar] = []
+        self._grpc_names: list[str] = []
+        self.grpc_port: int | None = None
+
+    def group(self, purpose: str) -> str:
+        """The consumer group name for one of this service's loops."""
+        return f"legation.{self.service}.{purpose}"
+
+    def add_consumer(self, purpose: str, topics: Sequence[str], handler: BatchHandler) -> None:
+        self._loops.append(
+            ConsumerLoop(
+                settings=self.settings,
+                service=self.service,
+                group=self.group(purpose),
+                topics=topics,
+                handler=handler,
+                codec=self.codec,
+                producer=self.producer,
+                metrics=self.metrics,
+                stop=self.stop,
+            )
+        )
+
+    def add_periodic(self, name: str, interval_seconds: float, job: Callable[[], None]) -> None:
+        """Runs ``job`` every ``interval_seconds`` until stopping; a failure is logged and the
+        job runs again next time."""
+        self._periodic.append((name, interval_seconds, job, Heartbeat()))
+
+    def add_grpc(self, registrar: Registrar, full_service_name: str) -> None:
+        self._registrars.append(registrar)
+        self._grpc_names.append(full_service_name)
+
+    def require_topics(self) -> None:
+        """Refuses to start when a topic this service uses does not exist: topics are
+        created up front (``legation-topics``), never by broker auto-create."""
+        names = sorted(
+            {t.name for t in self.catalog.produced_by(self.service)}
+            | {t.name for t in self.catalog.consumed_by(self.service)}
+            | {t.dlq for t in self.catalog.consumed_by(self.service)}
+        )
+        missing = missing_topics(self.settings, names)
+        if missing:
+            raise ConfigError(
+                f"topics missing on {self.settings.kafka_bootstrap_servers}: {', '.join(missing)}"
+                " (create them with legation-topics)"
+            )
+
+    def run(self) -> int:
+        """Serves until SIGTERM/SIGINT; returns the process exit code."""
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        metrics_server, _ = start_http_server(self.settings.metrics_port, registry=self.metrics.registry)
+        server, health_servicer, self.grpc_port = build_server(
+            self.settings.grpc_port, self._registrars, self._grpc_names
+        )
+        reporter = HealthReporter(
+            health_servicer, self._grpc_names, self.settings.liveness_timeout_seconds
+        )
+        threads = []
+        for loop in self._loops:
+            reporter.add(loop.heartbeat)
+            threads.append(threading.Thread(target=loop.run, name=loop.group, daemon=True))
+        for name, interval, job, heartbeat in self._periodic:
+            reporter.add(heartbeat)
+            threads.append(
+                threading.Thread(
+                    target=self._repeat, args=(name, interval, job, heartbeat), name=name, daemon=True
+                )
+            )
+        reporter.check()
+        server.start()
+        for thread in threads:
+            thread.start()
+        threading.Thread(target=reporter.run, args=(self.stop,), daemon=True).start()
+        log.info(
+            "started",
+            extra={
+                "grpc_port": self.grpc_port,
+                "metrics_port": metrics_server.server_port,
+                "consumers": [loop.group for loop in self._loops],
+            },
+        )
+        self.stop.wait()
+        log.info("stopping")
+        reporter.shut_down()
+        grace = self.settings.shutdown_grace_seconds
+        stopped = server.stop(grace)
+        for thread in threads:
+            thread.join(timeout=grace)
+        stuck = [thread.name for thread in threads if thread.is_alive()]
+        stopped.wait(grace)
+        self.producer.close()
+        metrics_server.shutdown()
+        if stuck:
+            log.error("work still running after the grace period", extra={"threads": stuck})
+            return 1
+        log.info("stopped")
+        return 0
+
+    def _repeat(
+        self, name: str, interval: float, job: Callable[[], None], heartbeat: Heartbeat
+    ) -> None:
+        while not self.stop.is_set():
+            try:
+                job()
+            except Exception:
+                log.exception("periodic job failed", extra={"job": name})
+            heartbeat.beat()
+            self.stop.wait(interval)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        log.info("signal received", extra={"signal": signal.Signals(signum).name})
+        self.stop.set()
+
+
+def main_for(
+    service: str,
+    settings_class: type[SettingsT],
+    wire: Callable[[ServiceRuntime, SettingsT], None],
+) -> int:
+    """The whole ``__main__`` of a service: settings, logging, topic check, wiring, run.
+    A configuration problem exits 2 with the message on stderr."""
+    try:
+        settings = load_settings(settings_class)
+    except ConfigError as error:
+        print(f"{service}: {error}", file=sys.stderr)
+        return 2
+    configure_logging(service, settings.log_level)
+    try:
+        runtime = ServiceRuntime(service, settings)
+        runtime.require_topics()
+        wire(runtime, settings)
+    except ConfigError as error:
+        log.error(str(error))
+        print(f"{service}: {error}", file=sys.stderr)
+        return 2
+    return runtime.run()

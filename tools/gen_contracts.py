@@ -44,7 +44,9 @@ def main() -> int:
     if protoc.main(args) != 0:
         print("protoc failed", file=sys.stderr)
         return 1
-    for package_dir in [p for p in (OUT / "legation").rglob("*") if p.is_dir()] + [OUT / "legation"]:
+    for package_dir in [p for p in (OUT / "legation").rglob("*") if p.is_dir()] + [
+        OUT / "legation"
+    ]:
         (package_dir / "__init__.py").write_text(GENERATED_NOTE)
     (OUT / "legation" / "py.typed").write_text("")
     catalog_pkg = OUT / "legation_contracts"

@@ -57,7 +57,7 @@ class TopicSpec:
 def payload_field_for(message_type: str) -> str:
     """Maps a payload's full name to the Envelope field that holds it."""
     for field in envelope_pb2.Envelope.DESCRIPTOR.oneofs_by_name["payload"].fields:
-        if field.message_type.full_name == message_type:
+        if field.message_type is not None and field.message_type.full_name == message_type:
             return str(field.name)
     raise CatalogError(f"{message_type} is not a payload of legation.events.v1.Envelope")
 
@@ -151,7 +151,9 @@ class Catalog:
         """The spec of ``topic`` if ``service`` may produce to it, else CatalogError."""
         spec = self.topic(topic)
         if service not in spec.producers:
-            raise CatalogError(f"{service} may not produce to {topic} (producers: {spec.producers})")
+            raise CatalogError(
+                f"{service} may not produce to {topic} (producers: {spec.producers})"
+            )
         return spec
 
     def check_consume(self, service: str, topic: str) -> TopicSpec:

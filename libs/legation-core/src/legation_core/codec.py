@@ -63,7 +63,9 @@ def make_envelope(
     envelope.occurred_at.FromDatetime(occurred_at)
     envelope.observed_at.FromDatetime(observed_at or datetime.now(UTC))
     for field in Envelope.DESCRIPTOR.oneofs_by_name["payload"].fields:
-        if field.message_type.full_name == payload.DESCRIPTOR.full_name:
+        if field.message_type is not None and (
+            field.message_type.full_name == payload.DESCRIPTOR.full_name
+        ):
             getattr(envelope, field.name).CopyFrom(payload)
             return envelope
     raise ValueError(f"{payload.DESCRIPTOR.full_name} is not an envelope payload")

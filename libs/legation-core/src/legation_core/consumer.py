@@ -21,6 +21,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import CommitFailedError
 from kafka.structs import OffsetAndMetadata
 
+from legation_core.catalog import DLQ_SUFFIX
 from legation_core.codec import Envelope, EventCodec, InvalidEvent
 from legation_core.config import CoreSettings
 from legation_core.health import Heartbeat
@@ -195,25 +196,27 @@ class ConsumerLoop:
         if self._retrying(partitions, "produce", lambda: self._produce(result, letters)) is None:
             return
         self._commit(records)
-        self.metrics.handler_seconds.labels(group=self.group).observe(
-            time.perf_counter() - started
-        )
+        self.metrics.handler_seconds.labels(group=self.group).observe(time.perf_counter() - started)
 
     def _produce(self, result: BatchResult, letters: list[DeadLetter]) -> bool:
-        for outgoing in result.outgoing:
+        pending = [
             self.producer.send(outgoing.topic, outgoing.key, outgoing.envelope)
+            for outgoing in result.outgoing
+        ]
         for letter in letters:
             log.warning(
                 "dead-lettered a record",
                 extra={"topic": letter.topic, "offset": letter.offset, "reason": letter.reason},
             )
-            self.producer.send_raw(
-                letter.topic + ".dlq",
-                letter.key,
-                letter.value,
-                dead_letter_headers(letter, self.group),
+            pending.append(
+                self.producer.send_raw(
+                    letter.topic + DLQ_SUFFIX,
+                    letter.key,
+                    letter.value,
+                    dead_letter_headers(letter, self.group),
+                )
             )
-        self.producer.flush()
+        self.producer.wait(pending)
         for letter in letters:
             self.metrics.dead_lettered.labels(topic=letter.topic, group=self.group).inc()
         return True
@@ -273,4 +276,6 @@ class ConsumerLoop:
 
 
 def _letter(record: Any, reason: str) -> DeadLetter:
-    return DeadLetter(record.topic, record.partition, record.offset, record.key, record.value, reason)
+    return DeadLetter(
+        record.topic, record.partition, record.offset, record.key, record.value, reason
+    )

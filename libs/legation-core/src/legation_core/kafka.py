@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
@@ -53,8 +54,9 @@ def event_headers(envelope: Envelope) -> list[tuple[str, bytes]]:
 class EventProducer:
     """Produces envelopes to catalogued topics for one service (acks=all, idempotent).
 
-    ``send`` only queues; ``flush`` waits until every queued event is acknowledged and
-    raises if any was not, so callers commit or answer only after ``flush``.
+    ``send`` only queues and returns a :class:`Pending`; ``wait`` blocks until those
+    records are acknowledged and raises if any was not, so callers commit or answer only
+    after ``wait``. Safe to share between threads (kafka-python's producer is).
     """
 
     def __init__(
@@ -75,9 +77,8 @@ class EventProducer:
             linger_ms=5,
             retries=5,
         )
-        self._pending: list[tuple[str, Any]] = []
 
-    def send(self, topic: str, key: str, envelope: Envelope) -> None:
+    def send(self, topic: str, key: str, envelope: Envelope) -> Pending:
         """Queues ``envelope`` on ``topic`` keyed by ``key``; the catalog must allow it."""
         spec = self.catalog.check_produce(self.service, topic)
         if envelope.source_service != self.service:
@@ -89,25 +90,37 @@ class EventProducer:
             value=EventCodec.encode(envelope),
             headers=event_headers(envelope),
         )
-        self._pending.append((topic, future))
+        return Pending(topic, future)
 
     def send_raw(
         self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
-    ) -> None:
+    ) -> Pending:
         """Queues an opaque record (dead letters keep the original bytes)."""
-        future = self._producer.send(topic, key=key, value=value, headers=headers)
-        self._pending.append((topic, future))
+        return Pending(topic, self._producer.send(topic, key=key, value=value, headers=headers))
 
-    def flush(self, timeout: float = 30.0) -> None:
-        """Waits for every queued record; raises the first delivery error."""
-        pending, self._pending = self._pending, []
+    def wait(self, pending: list[Pending], timeout: float = 30.0) -> None:
+        """Blocks until every record in ``pending`` is acknowledged; raises the first error."""
+        if not pending:
+            return
         self._producer.flush(timeout=timeout)
-        for topic, future in pending:
-            future.get(timeout=timeout)
-            self.metrics.produced.labels(topic=topic).inc()
+        for item in pending:
+            item.future.get(timeout=timeout)
+            self.metrics.produced.labels(topic=item.topic).inc()
+
+    def send_and_wait(self, events: list[tuple[str, str, Envelope]]) -> None:
+        """Sends ``(topic, key, envelope)`` triples and waits for all of them."""
+        self.wait([self.send(topic, key, envelope) for topic, key, envelope in events])
 
     def close(self, timeout: float = 10.0) -> None:
         self._producer.close(timeout=timeout)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A queued record not yet known to be acknowledged."""
+
+    topic: str
+    future: Any
 
 
 def ensure_topics(
@@ -179,9 +192,7 @@ def read_topic(
     Undecodable records are skipped with a warning: the consumer that owns the topic's
     DLQ reports them."""
     codec.catalog.check_consume(service, topic)
-    consumer = KafkaConsumer(
-        **client_options(settings), enable_auto_commit=False, group_id=None
-    )
+    consumer = KafkaConsumer(**client_options(settings), enable_auto_commit=False, group_id=None)
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
         assignment = [TopicPartition(topic, p) for p in sorted(partitions)]

@@ -22,7 +22,7 @@ from legation_core.codec import EventCodec
 from legation_core.config import ConfigError, CoreSettings, SettingsT, load_settings
 from legation_core.consumer import BatchHandler, ConsumerLoop
 from legation_core.grpc_server import Registrar, build_server
-from legation_core.health import Heartbeat, HealthReporter
+from legation_core.health import HealthReporter, Heartbeat
 from legation_core.kafka import EventProducer, missing_topics
 from legation_core.logs import configure_logging
 from legation_core.metrics import Metrics
@@ -96,7 +96,9 @@ class ServiceRuntime:
         """Serves until SIGTERM/SIGINT; returns the process exit code."""
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
-        metrics_server, _ = start_http_server(self.settings.metrics_port, registry=self.metrics.registry)
+        metrics_server, _ = start_http_server(
+            self.settings.metrics_port, registry=self.metrics.registry
+        )
         server, health_servicer, self.grpc_port = build_server(
             self.settings.grpc_port, self._registrars, self._grpc_names
         )
@@ -111,7 +113,10 @@ class ServiceRuntime:
             reporter.add(heartbeat)
             threads.append(
                 threading.Thread(
-                    target=self._repeat, args=(name, interval, job, heartbeat), name=name, daemon=True
+                    target=self._repeat,
+                    args=(name, interval, job, heartbeat),
+                    name=name,
+                    daemon=True,
                 )
             )
         reporter.check()

@@ -1,0 +1,1 @@
+"""Legation's Engage step: mentions that ask something become inbox conversations."""

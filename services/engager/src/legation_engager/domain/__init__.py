@@ -1,0 +1,1 @@
+"""Engager domain logic: plain functions and classes, no I/O."""

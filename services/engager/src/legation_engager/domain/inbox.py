@@ -66,6 +66,10 @@ class Inbox:
         self.conversations: dict[str, Conversation] = {}
         self._interaction_ids: set[str] = set()
 
+    def knows(self, interaction_id: str) -> bool:
+        """True when this interaction has already been applied."""
+        return interaction_id in self._interaction_ids
+
     def apply(
         self, interaction: Interaction, campaign_id: str, issue_id: str, occurred_at: datetime
     ) -> None:

@@ -1,0 +1,1 @@
+"""Engager adapters: the Kafka handler, the gRPC API and the inbox's state rebuild."""

@@ -77,8 +77,11 @@ def envelope_from_json(data: Mapping[str, Any]) -> Envelope:
 
 
 def envelope_to_dict(envelope: Envelope) -> dict[str, Any]:
-    """The proto3 JSON form with the .proto field names."""
-    return json_format.MessageToDict(envelope, preserving_proto_field_name=True)
+    """The proto3 JSON form with the .proto field names, zero values included (a neutral
+    score of 0 must count in an average)."""
+    return json_format.MessageToDict(
+        envelope, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
 
 
 class EventCodec:

@@ -1,0 +1,2 @@
+"""Legation's Evaluate step: every event indexed, each campaign measured against its
+objectives."""

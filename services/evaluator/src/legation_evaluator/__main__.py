@@ -1,0 +1,38 @@
+"""Wiring only: settings, OpenSearch, the indexing consumer, snapshots and the gRPC API."""
+
+from __future__ import annotations
+
+import sys
+
+from legation.evaluator.v1 import evaluator_service_pb2_grpc as pb_grpc
+from legation_core.lifecycle import ServiceRuntime, main_for
+from legation_evaluator.adapters.events import IndexingHandler
+from legation_evaluator.adapters.grpc_api import EvaluatorApi
+from legation_evaluator.adapters.index import EventIndex, connect
+from legation_evaluator.adapters.snapshots import SnapshotJob
+from legation_evaluator.config import EvaluatorSettings
+
+
+def wire(runtime: ServiceRuntime, settings: EvaluatorSettings) -> None:
+    index = EventIndex(connect(settings), settings.evaluator_index_prefix)
+    index.ensure_template()
+    topics = [topic.name for topic in runtime.catalog.consumed_by("evaluator")]
+    runtime.add_consumer("indexer", topics, IndexingHandler(index))
+    runtime.add_periodic(
+        "kpi-snapshots",
+        settings.evaluator_snapshot_seconds,
+        SnapshotJob(index, runtime.producer, settings.evaluator_snapshot_seconds),
+    )
+    api = EvaluatorApi(index, runtime.producer)
+    runtime.add_grpc(
+        lambda server: pb_grpc.add_EvaluatorServiceServicer_to_server(api, server),
+        "legation.evaluator.v1.EvaluatorService",
+    )
+
+
+def main() -> None:
+    sys.exit(main_for("evaluator", EvaluatorSettings, wire))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Evaluator adapters: OpenSearch, the indexing handler, the gRPC API, KPI snapshots."""

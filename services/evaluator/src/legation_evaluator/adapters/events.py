@@ -1,0 +1,38 @@
+"""The indexing consumer: every event of every topic the evaluator reads, bulk-indexed.
+
+Offsets are committed only after OpenSearch acknowledged the bulk (the consume loop commits
+after the handler returns); an index outage makes the handler raise, the loop pauses and
+retries, and nothing is lost. Deterministic ids make the retry harmless.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from legation_core.consumer import BatchResult, Incoming, Rejected
+from legation_evaluator.adapters.index import EventIndex
+from legation_evaluator.domain.documents import document_for
+
+
+class IndexingHandler:
+    def __init__(self, index: EventIndex) -> None:
+        self.index = index
+
+    def __call__(self, batch: Sequence[Incoming]) -> BatchResult:
+        documents = {}
+        for incoming in batch:
+            document = document_for(
+                self.index.prefix,
+                incoming.envelope,
+                incoming.topic,
+                incoming.partition,
+                incoming.offset,
+            )
+            # A batch may hold one event twice (a redelivery): index it once.
+            documents[document.doc_id] = (document, incoming)
+        rejected_ids = self.index.bulk([document for document, _ in documents.values()])
+        return BatchResult(
+            rejected=[
+                Rejected(documents[doc_id][1], reason) for doc_id, reason in rejected_ids.items()
+            ]
+        )

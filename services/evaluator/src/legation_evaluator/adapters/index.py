@@ -1,0 +1,109 @@
+"""OpenSearch adapter: templates, bulk indexing, campaign lookup and scorecard queries."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from opensearchpy import OpenSearch, helpers
+
+from legation.events.v1 import evaluate_pb2
+from legation_core.codec import envelope_from_json
+from legation_evaluator.config import EvaluatorSettings
+from legation_evaluator.domain.documents import Document, index_template
+from legation_evaluator.domain.scorecard import scorecard_query
+
+log = logging.getLogger(__name__)
+
+
+class IndexUnavailable(Exception):
+    """OpenSearch refused or failed in a way a retry may fix (outage, 429, 5xx)."""
+
+
+def connect(settings: EvaluatorSettings) -> OpenSearch:
+    auth = None
+    if settings.opensearch_username:
+        auth = (settings.opensearch_username, settings.opensearch_password or "")
+    return OpenSearch(
+        hosts=[settings.opensearch_url],
+        http_auth=auth,
+        ca_certs=settings.opensearch_ca_certs,
+        verify_certs=settings.opensearch_url.startswith("https"),
+        timeout=settings.opensearch_timeout_seconds,
+    )
+
+
+class EventIndex:
+    """The event indices of one prefix."""
+
+    def __init__(self, client: OpenSearch, prefix: str) -> None:
+        self.client = client
+        self.prefix = prefix
+
+    def ensure_template(self) -> None:
+        """Puts the index template (idempotent: the same body replaces itself)."""
+        self.client.indices.put_index_template(name=self.prefix, body=index_template(self.prefix))
+
+    def bulk(self, documents: Sequence[Document]) -> dict[str, str]:
+        """Indexes ``documents``; returns ``{doc_id: reason}`` for documents OpenSearch
+        rejected for good (a mapping conflict). Raises IndexUnavailable when any failure
+        is transient, so the caller retries the whole batch (ids make that harmless)."""
+        if not documents:
+            return {}
+        actions = [
+            {"_op_type": "index", "_index": d.index, "_id": d.doc_id, "_source": d.body}
+            for d in documents
+        ]
+        try:
+            _, errors = helpers.bulk(
+                self.client, actions, raise_on_error=False, raise_on_exception=True
+            )
+        except Exception as error:
+            raise IndexUnavailable(f"bulk request failed: {error}") from error
+        rejected: dict[str, str] = {}
+        for item in errors if isinstance(errors, list) else []:
+            result = next(iter(item.values()))
+            status = int(result.get("status", 500))
+            if status == 429 or status >= 500:
+                raise IndexUnavailable(f"bulk item failed with {status}: {result.get('error')}")
+            rejected[str(result.get("_id"))] = f"index rejected the document: {result.get('error')}"
+        return rejected
+
+    def campaign(self, campaign_id: str) -> evaluate_pb2.Campaign | None:
+        """The latest version of a campaign, or None."""
+        response = self.client.search(
+            index=f"{self.prefix}-campaign",
+            body={
+                "size": 1,
+                "query": {"term": {"campaign.campaign_id": campaign_id}},
+                "sort": [{"observed_at": {"order": "desc"}}],
+            },
+            ignore_unavailable=True,
+        )
+        hits = response["hits"]["hits"]
+        if not hits:
+            return None
+        return envelope_from_json(_without_extras(hits[0]["_source"])).campaign
+
+    def campaign_ids(self) -> list[str]:
+        response = self.client.search(
+            index=f"{self.prefix}-campaign",
+            body={"size": 0, "aggs": {"ids": {"terms": {"field": "campaign_ids", "size": 1000}}}},
+            ignore_unavailable=True,
+        )
+        aggregations = response.get("aggregations")
+        if not aggregations:
+            return []
+        return [str(bucket["key"]) for bucket in aggregations["ids"]["buckets"]]
+
+    def scorecard_response(self, campaign_id: str) -> dict[str, Any]:
+        response: dict[str, Any] = self.client.search(
+            index=f"{self.prefix}-*", body=scorecard_query(campaign_id)
+        )
+        return response
+
+
+def _without_extras(source: dict[str, Any]) -> dict[str, Any]:
+    """The envelope part of a document (drops the fields the evaluator added)."""
+    return {k: v for k, v in source.items() if k not in ("campaign_ids", "kafka")}

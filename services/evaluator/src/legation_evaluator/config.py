@@ -1,0 +1,29 @@
+"""Evaluator settings (environment variables ``LEGATION_*``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from legation_core.config import CoreSettings
+
+
+class EvaluatorSettings(CoreSettings):
+    grpc_port: int = Field(50064, ge=0, le=65535, description="gRPC API port")
+    metrics_port: int = Field(9464, ge=0, le=65535, description="Prometheus /metrics port")
+    opensearch_url: str = Field(
+        "http://127.0.0.1:9200", pattern=r"^https?://", description="OpenSearch endpoint"
+    )
+    opensearch_username: str | None = Field(None, description="OpenSearch basic-auth user")
+    opensearch_password: str | None = Field(None, description="OpenSearch basic-auth password")
+    opensearch_ca_certs: str | None = Field(None, description="CA bundle for OpenSearch TLS")
+    opensearch_timeout_seconds: float = Field(
+        30.0, gt=0, le=300, description="OpenSearch request timeout"
+    )
+    evaluator_index_prefix: str = Field(
+        "legation-events-v1",
+        pattern=r"^[a-z0-9][a-z0-9._-]*$",
+        description="Prefix of the event indices (one index per event type)",
+    )
+    evaluator_snapshot_seconds: float = Field(
+        60.0, gt=0, description="How often KPI snapshots of every campaign are emitted"
+    )

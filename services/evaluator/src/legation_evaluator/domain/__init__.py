@@ -1,0 +1,1 @@
+"""Evaluator domain logic: plain functions, no I/O."""

@@ -1,0 +1,1 @@
+"""Listener domain logic: plain functions and classes, no I/O."""

@@ -1,0 +1,108 @@
+"""Feed items as the listener sees them, whatever the feed format."""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from html.parser import HTMLParser
+
+from legation_listener.domain.enrichment import detect_language, normalise_language_tag
+
+_WHITESPACE = re.compile(r"\s+")
+# Elements whose end starts a new line of text, so words of adjacent blocks do not merge.
+_BLOCKS = frozenset(
+    "address article aside blockquote br dd div dl dt figcaption footer h1 h2 h3 h4 h5 h6 "
+    "header hr li main nav ol p pre section table td th tr ul".split()
+)
+_INVISIBLE = frozenset(("script", "style", "template", "noscript"))
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    """One entry of a feed, as plain text."""
+
+    item_id: str
+    url: str
+    title: str
+    text: str
+    author: str
+    published_at: datetime
+    language: str
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _INVISIBLE:
+            self._hidden += 1
+        elif tag in _BLOCKS:
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _INVISIBLE:
+            self._hidden = max(0, self._hidden - 1)
+        elif tag in _BLOCKS:
+            self.parts.append(" ")
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden:
+            self.parts.append(data)
+
+
+def normalise_whitespace(text: str) -> str:
+    """Collapses every run of whitespace to one space and trims the ends."""
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+def html_to_text(markup: str) -> str:
+    """The visible text of an HTML fragment, entities decoded, whitespace normalised.
+    Plain text passes through unchanged apart from whitespace."""
+    if "<" not in markup:
+        return normalise_whitespace(html.unescape(markup))
+    extractor = _TextExtractor()
+    extractor.feed(markup)
+    extractor.close()
+    return normalise_whitespace("".join(extractor.parts))
+
+
+def make_feed_item(
+    *,
+    item_id: str,
+    url: str,
+    title: str,
+    body: str,
+    author: str,
+    published_at: datetime | None,
+    declared_language: str | None,
+    fetched_at: datetime,
+) -> FeedItem:
+    """Builds a :class:`FeedItem` from raw entry fields: ``title`` and ``body`` may hold
+    HTML; a missing publication time becomes ``fetched_at``; the language is the declared
+    one when there is one, else detected from the text."""
+    if not item_id:
+        raise ValueError("item_id is required")
+    if fetched_at.tzinfo is None:
+        raise ValueError("fetched_at must be timezone-aware")
+    plain_title = html_to_text(title)
+    plain_text = html_to_text(body)
+    language = normalise_language_tag(declared_language or "")
+    if not language or language == "und":
+        language = detect_language(f"{plain_title}. {plain_text}")
+    published = published_at if published_at is not None else fetched_at
+    if published.tzinfo is None:
+        raise ValueError("published_at must be timezone-aware")
+    return FeedItem(
+        item_id=item_id,
+        url=url,
+        title=plain_title,
+        text=plain_text,
+        author=normalise_whitespace(author),
+        published_at=published,
+        language=language,
+    )

@@ -28,7 +28,7 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: f
         try:
             if check():
                 return
-        except Exception:  # noqa: BLE001 - not ready yet, whatever the reason
+        except Exception:
             pass
         time.sleep(interval)
     raise TimeoutError(f"{what} not ready after {timeout}s")

@@ -1,0 +1,168 @@
+"""EventCodec: round trips, and every defect of a record is an InvalidEvent with a reason."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from legation.events.v1 import engage_pb2, listen_pb2
+from legation_core.catalog import default_catalog
+from legation_core.codec import (
+    SCHEMA_VERSION,
+    Envelope,
+    EventCodec,
+    InvalidEvent,
+    envelope_from_json,
+    envelope_to_dict,
+    make_envelope,
+    payload_of,
+)
+
+MENTIONS = "legation.listen.mentions.v1"
+INTERACTIONS = "legation.engage.interactions.v1"
+WHEN = datetime(2026, 11, 20, 9, 15, tzinfo=UTC)
+
+
+@pytest.fixture
+def codec() -> EventCodec:
+    return EventCodec(default_catalog())
+
+
+def mention_envelope(**overrides: object) -> Envelope:
+    envelope = make_envelope(
+        listen_pb2.Mention(mention_id="m-1", title="Treaty talks", text="Will it cap?"),
+        event_id="e-1",
+        source_service="listener",
+        occurred_at=WHEN,
+        campaign_id="plastics-2026",
+        issue_id="plastics-treaty",
+        trace_id="trace-1",
+    )
+    for name, value in overrides.items():
+        setattr(envelope, name, value)
+    return envelope
+
+
+def test_make_envelope_fills_metadata() -> None:
+    envelope = mention_envelope()
+    assert envelope.event_type == "legation.events.v1.Mention"
+    assert envelope.schema_version == SCHEMA_VERSION
+    assert envelope.source_service == "listener"
+    assert envelope.trace_id == "trace-1"
+    assert envelope.occurred_at.ToDatetime(tzinfo=UTC) == WHEN
+    assert envelope.HasField("observed_at")
+    assert envelope.WhichOneof("payload") == "mention"
+    assert payload_of(envelope) == listen_pb2.Mention(
+        mention_id="m-1", title="Treaty talks", text="Will it cap?"
+    )
+
+
+def test_make_envelope_generates_trace_id_and_refuses_non_payloads() -> None:
+    envelope = make_envelope(
+        listen_pb2.Mention(mention_id="m"), event_id="e", source_service="listener", occurred_at=WHEN
+    )
+    assert len(envelope.trace_id) == 32
+    with pytest.raises(ValueError, match="not an envelope payload"):
+        make_envelope(Timestamp(), event_id="e", source_service="listener", occurred_at=WHEN)
+
+
+def test_payload_of_an_empty_envelope_is_invalid() -> None:
+    with pytest.raises(InvalidEvent, match="no payload"):
+        payload_of(Envelope())
+
+
+def test_round_trip(codec: EventCodec) -> None:
+    envelope = mention_envelope()
+    data = codec.encode(envelope)
+    assert isinstance(data, bytes)
+    decoded = codec.decode(MENTIONS, data)
+    assert decoded == envelope
+    assert decoded.mention.title == "Treaty talks"
+
+
+def test_json_round_trip() -> None:
+    envelope = mention_envelope()
+    as_dict = envelope_to_dict(envelope)
+    assert as_dict["event_id"] == "e-1"
+    assert as_dict["mention"]["mention_id"] == "m-1"
+    assert envelope_from_json(as_dict) == envelope
+
+
+@pytest.mark.parametrize("garbage", [b"not a protobuf", b"\xff\xff\xff\xff", b"\x0a\xff"])
+def test_garbage_bytes_are_invalid(codec: EventCodec, garbage: bytes) -> None:
+    with pytest.raises(InvalidEvent) as raised:
+        codec.decode(MENTIONS, garbage)
+    assert raised.value.reason.startswith("not a legation.events.v1.Envelope")
+    assert str(raised.value) == raised.value.reason
+
+
+def test_bytes_that_parse_as_an_empty_envelope_are_invalid(codec: EventCodec) -> None:
+    with pytest.raises(InvalidEvent, match="envelope is missing event_id"):
+        codec.decode(MENTIONS, b"")
+
+
+def test_tombstone_is_invalid(codec: EventCodec) -> None:
+    with pytest.raises(InvalidEvent, match="tombstone"):
+        codec.decode(MENTIONS, None)
+
+
+def test_valid_envelope_on_the_wrong_topic(codec: EventCodec) -> None:
+    data = codec.encode(mention_envelope())
+    with pytest.raises(InvalidEvent) as raised:
+        codec.decode(INTERACTIONS, data)
+    assert INTERACTIONS in raised.value.reason
+    assert "legation.events.v1.Interaction" in raised.value.reason
+    assert "got payload mention" in raised.value.reason
+
+
+@pytest.mark.parametrize("field", ["event_id", "event_type", "source_service"])
+def test_missing_required_field(codec: EventCodec, field: str) -> None:
+    data = codec.encode(mention_envelope(**{field: ""}))
+    with pytest.raises(InvalidEvent, match=f"envelope is missing {field}"):
+        codec.decode(MENTIONS, data)
+
+
+def test_missing_occurred_at(codec: EventCodec) -> None:
+    envelope = mention_envelope()
+    envelope.ClearField("occurred_at")
+    with pytest.raises(InvalidEvent, match="missing occurred_at"):
+        codec.decode(MENTIONS, codec.encode(envelope))
+
+
+def test_wrong_schema_version(codec: EventCodec) -> None:
+    data = codec.encode(mention_envelope(schema_version=2))
+    with pytest.raises(InvalidEvent, match="unsupported schema_version 2"):
+        codec.decode(MENTIONS, data)
+
+
+def test_wrong_source_service(codec: EventCodec) -> None:
+    data = codec.encode(mention_envelope(source_service="engager"))
+    with pytest.raises(InvalidEvent) as raised:
+        codec.decode(MENTIONS, data)
+    assert raised.value.reason == f"source_service 'engager' may not produce to {MENTIONS}"
+
+
+def test_event_type_must_match_payload(codec: EventCodec) -> None:
+    data = codec.encode(mention_envelope(event_type="legation.events.v1.Interaction"))
+    with pytest.raises(InvalidEvent, match="event_type 'legation.events.v1.Interaction'"):
+        codec.decode(MENTIONS, data)
+
+
+def test_envelope_without_payload(codec: EventCodec) -> None:
+    envelope = mention_envelope()
+    envelope.ClearField("mention")
+    with pytest.raises(InvalidEvent, match="got payload none"):
+        codec.decode(MENTIONS, codec.encode(envelope))
+
+
+def test_validate_accepts_matching_payload() -> None:
+    spec = default_catalog().topic(INTERACTIONS)
+    envelope = make_envelope(
+        engage_pb2.Interaction(interaction_id="i-1", kind=engage_pb2.Interaction.KIND_OPENED),
+        event_id="e-2",
+        source_service="engager",
+        occurred_at=WHEN,
+    )
+    EventCodec.validate(spec, envelope)  # no exception

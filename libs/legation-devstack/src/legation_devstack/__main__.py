@@ -1,0 +1,116 @@
+"""``python -m legation_devstack run|stop|bench``: the local stack from the Makefile."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+from legation_devstack.demo import format_scorecard, run_demo
+from legation_devstack.stack import SERVICES, Stack
+
+STATE_DIR = Path(".legation")
+PID_FILE = STATE_DIR / "stack.json"
+
+
+def run(once: bool) -> int:
+    STATE_DIR.mkdir(exist_ok=True)
+    if PID_FILE.exists():
+        print(
+            f"a stack may already be running ({PID_FILE}); run `make stop` first", file=sys.stderr
+        )
+        return 1
+    # A fresh data folder per run: the demo always starts from an empty broker and index.
+    workdir = Path(tempfile.mkdtemp(prefix="run-", dir=STATE_DIR))
+    stack = Stack(workdir, fixed_ports=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        print("starting the Kafka and OpenSearch stand-ins and creating topics ...", flush=True)
+        stack.start_infrastructure()
+        PID_FILE.write_text(json.dumps({"supervisor": os.getpid(), **stack.pids()}))
+        print("starting evaluator, engager, publisher, listener ...", flush=True)
+        for name in SERVICES:
+            stack.start_service(name)
+            PID_FILE.write_text(json.dumps({"supervisor": os.getpid(), **stack.pids()}))
+        _print_endpoints(stack)
+        print("running the demo campaign ...", flush=True)
+        print(format_scorecard(run_demo(stack)), flush=True)
+        if not once:
+            print("\nthe stack keeps running: Ctrl-C (or `make stop`) stops it", flush=True)
+            stop.wait()
+    finally:
+        print("stopping ...", flush=True)
+        codes = stack.stop()
+        PID_FILE.unlink(missing_ok=True)
+        print("stopped: " + ", ".join(f"{name} exit {code}" for name, code in codes.items()))
+        print(f"logs: {stack.log_dir}")
+        if once:
+            shutil.rmtree(workdir / "kafka-data", ignore_errors=True)
+    return 0 if all(code == 0 for code in codes.values()) else 1
+
+
+def _print_endpoints(stack: Stack) -> None:
+    assert stack.kafka is not None and stack.opensearch is not None
+    print(f"  kafka       {stack.kafka.bootstrap_servers}")
+    print(f"  opensearch  {stack.opensearch.url}")
+    for name, ports in stack.ports.items():
+        print(
+            f"  {name:<11} gRPC 127.0.0.1:{ports.grpc}  metrics http://127.0.0.1:{ports.metrics}/metrics"
+        )
+
+
+def stop() -> int:
+    """Asks the running supervisor to stop everything; if it is gone, stops what it started,
+    by the process ids it recorded."""
+    if not PID_FILE.exists():
+        print("no stack is running")
+        return 0
+    pids = json.loads(PID_FILE.read_text())
+    supervisor = pids.pop("supervisor")
+    if _alive(supervisor):
+        os.kill(supervisor, signal.SIGTERM)
+        print(f"asked the stack (pid {supervisor}) to stop")
+        return 0
+    for name, pid in pids.items():
+        if _alive(pid):
+            os.kill(pid, signal.SIGTERM)
+            print(f"stopped {name} (pid {pid})")
+    PID_FILE.unlink(missing_ok=True)
+    return 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m legation_devstack", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_parser = commands.add_parser("run", help="start the stack and the demo campaign")
+    run_parser.add_argument("--once", action="store_true", help="stop after the demo scorecard")
+    commands.add_parser("stop", help="stop a running stack")
+    commands.add_parser("bench", help="measure the consume loop against raw kafka-python")
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        return run(args.once)
+    if args.command == "stop":
+        return stop()
+    from legation_devstack.bench import main as bench
+
+    return bench()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,224 @@
+"""The demo campaign: one campaign through Listen → Publish → Engage → Evaluate.
+
+Every step goes through a service's public gRPC API, exactly as a person or a tool would
+drive the platform; the events between services travel over the broker.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from importlib.resources import files
+from pathlib import Path
+
+import grpc
+
+from legation.engager.v1 import engager_service_pb2 as engager_pb
+from legation.engager.v1 import engager_service_pb2_grpc as engager_grpc
+from legation.evaluator.v1 import evaluator_service_pb2 as evaluator_pb
+from legation.evaluator.v1 import evaluator_service_pb2_grpc as evaluator_grpc
+from legation.events.v1 import evaluate_pb2
+from legation.listener.v1 import listener_service_pb2 as listener_pb
+from legation.listener.v1 import listener_service_pb2_grpc as listener_grpc
+from legation.publisher.v1 import publisher_service_pb2 as publisher_pb
+from legation.publisher.v1 import publisher_service_pb2_grpc as publisher_grpc
+from legation_devstack.processes import wait_until
+from legation_devstack.stack import Stack
+
+CAMPAIGN_ID = "plastics-2026"
+ISSUE_ID = "plastics-treaty"
+KEYWORDS = [
+    "plastics treaty",
+    "plastic pollution",
+    "traité sur les plastiques",
+    "tratado sobre plásticos",
+]
+
+
+def fixture_feeds() -> list[str]:
+    """The demo's listening sources: an RSS 2.0 news feed and an Atom forum feed."""
+    directory = Path(str(files("legation_devstack") / "fixtures"))
+    return [str(directory / "world-news.rss"), str(directory / "policy-forum.atom")]
+
+
+def demo_campaign(now: datetime) -> evaluate_pb2.Campaign:
+    objective = evaluate_pb2.Objective
+    campaign = evaluate_pb2.Campaign(
+        campaign_id=CAMPAIGN_ID,
+        name="Plastics treaty 2026",
+        description="Win support for a binding cap on plastic production",
+        issue_ids=[ISSUE_ID],
+        channels=["site-atom"],
+        languages=["en", "fr", "es"],
+        countries=["KE", "FR", "MX"],
+        objectives=[
+            objective(
+                objective_id="answer-questions",
+                description="Answer the public's questions on the treaty",
+                metric="replies",
+                comparison=objective.COMPARISON_AT_LEAST,
+                target=3,
+                level=objective.LEVEL_OUTPUT,
+            ),
+            objective(
+                objective_id="fast-answers",
+                description="Median first response within four hours",
+                metric="median_response_seconds",
+                comparison=objective.COMPARISON_AT_MOST,
+                target=4 * 3600,
+                level=objective.LEVEL_OUTTAKE,
+            ),
+            objective(
+                objective_id="conversation",
+                description="Be present where the treaty is discussed",
+                metric="mentions",
+                comparison=objective.COMPARISON_AT_LEAST,
+                target=5,
+                level=objective.LEVEL_OUTCOME,
+            ),
+        ],
+    )
+    campaign.starts_at.FromDatetime(now - timedelta(days=7))
+    campaign.ends_at.FromDatetime(now + timedelta(days=30))
+    for item in campaign.objectives:
+        item.deadline.FromDatetime(now + timedelta(days=30))
+    return campaign
+
+
+def run_demo(stack: Stack, timeout: float = 60.0) -> evaluator_pb.Scorecard:
+    """Drives the demo campaign through all four services; returns the final scorecard."""
+    with (
+        stack.channel("evaluator") as evaluator_channel,
+        stack.channel("listener") as listener_channel,
+        stack.channel("publisher") as publisher_channel,
+        stack.channel("engager") as engager_channel,
+    ):
+        evaluator = evaluator_grpc.EvaluatorServiceStub(evaluator_channel)
+        listener = listener_grpc.ListenerServiceStub(listener_channel)
+        publisher = publisher_grpc.PublisherServiceStub(publisher_channel)
+        engager = engager_grpc.EngagerServiceStub(engager_channel)
+
+        evaluator.CreateCampaign(demo_campaign(datetime.now(UTC)), timeout=30)
+        listener.TrackIssue(
+            listener_pb.TrackIssueRequest(
+                issue_id=ISSUE_ID,
+                name="Global plastics treaty",
+                keywords=KEYWORDS,
+                feeds=fixture_feeds(),
+                campaign_ids=[CAMPAIGN_ID],
+                languages=["en", "fr", "es"],
+            ),
+            timeout=30,
+        )
+        listener.PollNow(listener_pb.PollNowRequest(issue_id=ISSUE_ID), timeout=60)
+        publisher.CreatePost(
+            publisher_pb.CreatePostRequest(
+                request_id="demo-post-1",
+                campaign_id=CAMPAIGN_ID,
+                issue_id=ISSUE_ID,
+                title="Our position on the plastics treaty",
+                body="We support a binding global cap on plastic production and will answer "
+                "your questions on what it means for producers and recyclers.",
+                language="en",
+                author="Press office",
+            ),
+            timeout=30,
+        )
+
+        def inbox() -> list[engager_pb.Conversation]:
+            request = engager_pb.ListConversationsRequest(campaign_id=CAMPAIGN_ID)
+            return list(engager.ListConversations(request, timeout=10).conversations)
+
+        wait_until(lambda: len(inbox()) > 0, timeout, "a conversation in the inbox", 0.3)
+        first = inbox()[0]
+        engager.ReplyToConversation(
+            engager_pb.ReplyToConversationRequest(
+                request_id="demo-reply-1",
+                conversation_id=first.conversation_id,
+                officer="desk.officer@ministry.example",
+                text="Thank you for asking: small producers get a five-year transition and "
+                "support for alternatives.",
+            ),
+            timeout=30,
+        )
+        _submit_feedback(evaluator)
+        return _settled_scorecard(evaluator, timeout)
+
+
+def _submit_feedback(evaluator: evaluator_grpc.EvaluatorServiceStub) -> None:
+    request = evaluator_pb.SubmitFeedbackRequest(
+        campaign_id=CAMPAIGN_ID,
+        request_id="demo-feedback-1",
+        feedback=evaluate_pb2.Feedback(
+            from_role=evaluate_pb2.Feedback.FROM_ROLE_PARTNER,
+            author="Ocean Alliance",
+            rating=4,
+            text="Clear message; publish the Spanish version earlier next time.",
+            about=CAMPAIGN_ID,
+        ),
+    )
+    # The campaign must be indexed before feedback on it is accepted.
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            evaluator.SubmitFeedback(request, timeout=10)
+            return
+        except grpc.RpcError as error:
+            if error.code() != grpc.StatusCode.NOT_FOUND or time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+
+
+def _settled_scorecard(
+    evaluator: evaluator_grpc.EvaluatorServiceStub, timeout: float
+) -> evaluator_pb.Scorecard:
+    """Waits until every step has shown up and the counts stop moving."""
+    request = evaluator_pb.GetCampaignScorecardRequest(campaign_id=CAMPAIGN_ID)
+    deadline = time.monotonic() + timeout
+    previous = None
+    while time.monotonic() < deadline:
+        card = evaluator.GetCampaignScorecard(request, timeout=10)
+        counts = (
+            card.mentions,
+            card.publications,
+            card.conversations_opened,
+            card.replies,
+            card.feedback,
+        )
+        if all(counts) and counts == previous:
+            return card
+        previous = counts
+        time.sleep(1.0)
+    raise TimeoutError(f"scorecard did not settle: {previous}")
+
+
+def format_scorecard(card: evaluator_pb.Scorecard) -> str:
+    """The scorecard as a person reads it in a terminal."""
+    status_names = {
+        value.number: value.name.removeprefix("STATUS_").replace("_", " ").lower()
+        for value in evaluate_pb2.ObjectiveStatus.Status.DESCRIPTOR.values
+    }
+    lines = [
+        f"Scorecard: {card.name} ({card.campaign_id})",
+        "",
+        "  events indexed per service: "
+        + ", ".join(f"{name} {count}" for name, count in sorted(card.events_by_service.items())),
+        f"  mentions               {card.mentions}",
+        f"  publications           {card.publications}",
+        f"  conversations opened   {card.conversations_opened}",
+        f"  replies                {card.replies}",
+        f"  feedback               {card.feedback}",
+        f"  mean sentiment         {card.mean_sentiment:+.2f} "
+        f"(over {card.mentions_with_sentiment} mentions with a known sentiment)",
+        f"  median response        {card.median_response_seconds / 3600:.1f} h",
+        "",
+        "  mentions per hour:",
+    ]
+    for bucket in card.mentions_per_hour:
+        start = bucket.start.ToDatetime(tzinfo=UTC).strftime("%Y-%m-%d %H:00")
+        lines.append(f"    {start}  {'#' * bucket.count} {bucket.count}")
+    lines += ["", "  objectives:"]
+    for objective in card.objectives:
+        status = status_names[objective.status]
+        lines.append(f"    {objective.objective_id:<18} {status:<9} {objective.reason}")
+    return "\n".join(lines)

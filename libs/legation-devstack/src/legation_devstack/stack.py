@@ -1,0 +1,164 @@
+"""The whole platform on one machine: stand-ins, topics and the four service processes.
+
+:class:`Stack` is what ``make run`` starts and what the end-to-end tests drive, so both
+exercise the same processes, ports and environment variables an operator would set.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from legation_core.catalog import default_catalog
+from legation_core.config import CoreSettings
+from legation_core.kafka import ensure_topics
+from legation_devstack.processes import Process, free_port, spawn, wait_until
+from legation_devstack.standins import (
+    KafkaStandIn,
+    OpenSearchStandIn,
+    start_kafka,
+    start_opensearch,
+)
+
+SERVICES = ("evaluator", "engager", "publisher", "listener")
+FIXED_PORTS = {
+    "listener": (50061, 9461),
+    "publisher": (50062, 9462),
+    "engager": (50063, 9463),
+    "evaluator": (50064, 9464),
+}
+
+
+@dataclass
+class ServicePorts:
+    grpc: int
+    metrics: int
+
+
+@dataclass
+class Stack:
+    """Stand-ins plus services under ``workdir`` (data, logs, our site's feed)."""
+
+    workdir: Path
+    fixed_ports: bool = False
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+    kafka: KafkaStandIn | None = None
+    opensearch: OpenSearchStandIn | None = None
+    services: dict[str, Process] = field(default_factory=dict)
+    ports: dict[str, ServicePorts] = field(default_factory=dict)
+
+    @property
+    def log_dir(self) -> Path:
+        return self.workdir / "logs"
+
+    @property
+    def site_feed(self) -> Path:
+        return self.workdir / "site" / "feed.atom"
+
+    def start_infrastructure(self) -> None:
+        """Starts the broker and index stand-ins and creates every catalogued topic."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.kafka = start_kafka(self.workdir / "kafka-data", self.log_dir)
+        self.opensearch = start_opensearch(self.log_dir)
+        ensure_topics(
+            CoreSettings(kafka_bootstrap_servers=self.kafka.bootstrap_servers),
+            default_catalog(),
+            replication_factor=1,
+        )
+
+    def start(self) -> None:
+        """Infrastructure, then every service, each waited for until healthy."""
+        self.start_infrastructure()
+        for name in SERVICES:
+            self.start_service(name)
+
+    def env_for(self, name: str) -> dict[str, str]:
+        """The environment a service process gets: exactly what an operator would set."""
+        assert self.kafka is not None and self.opensearch is not None
+        ports = self.ports.setdefault(name, self._ports_for(name))
+        env = {key: value for key, value in os.environ.items() if not key.startswith("LEGATION_")}
+        env.update(
+            {
+                "LEGATION_KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers,
+                "LEGATION_GRPC_PORT": str(ports.grpc),
+                "LEGATION_METRICS_PORT": str(ports.metrics),
+                "LEGATION_CONSUMER_POLL_TIMEOUT_MS": "200",
+                "LEGATION_OPENSEARCH_URL": self.opensearch.url,
+                "LEGATION_PUBLISHER_SITE_FEED_PATH": str(self.site_feed),
+                "LEGATION_LISTENER_POLL_SECONDS": "15",
+                "LEGATION_EVALUATOR_SNAPSHOT_SECONDS": "10",
+            }
+        )
+        env.update(self.extra_env)
+        return env
+
+    def _ports_for(self, name: str) -> ServicePorts:
+        if self.fixed_ports:
+            return ServicePorts(*FIXED_PORTS[name])
+        return ServicePorts(free_port(), free_port())
+
+    def start_service(self, name: str, wait: bool = True) -> Process:
+        process = spawn(
+            name, [sys.executable, "-m", f"legation_{name}"], self.log_dir, self.env_for(name)
+        )
+        self.services[name] = process
+        if wait:
+            self.wait_healthy(name)
+        return process
+
+    def wait_healthy(self, name: str, timeout: float = 60.0) -> None:
+        process = self.services[name]
+
+        def serving() -> bool:
+            if not process.alive():
+                raise RuntimeError(f"{name} exited with {process.popen.returncode}")
+            with self.channel(name) as channel:
+                response = health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(service=""), timeout=2
+                )
+            return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
+
+        try:
+            wait_until(serving, timeout, f"{name} service")
+        except TimeoutError:
+            raise TimeoutError(f"{name} did not become healthy:\n{process.log_tail()}") from None
+
+    @contextmanager
+    def channel(self, name: str) -> Iterator[grpc.Channel]:
+        with grpc.insecure_channel(f"127.0.0.1:{self.ports[name].grpc}") as channel:
+            yield channel
+
+    def stop_service(self, name: str) -> int:
+        """SIGTERM and wait: the service finishes its batch, commits and exits."""
+        return self.services[name].stop()
+
+    def kill_service(self, name: str) -> None:
+        """SIGKILL: a crash."""
+        self.services[name].kill()
+
+    def stop(self) -> dict[str, int]:
+        """Stops services (in reverse start order), then the stand-ins; returns the
+        services' exit codes."""
+        codes = {}
+        for name in reversed(list(self.services)):
+            codes[name] = self.services[name].stop()
+        if self.opensearch is not None:
+            self.opensearch.process.stop()
+        if self.kafka is not None:
+            self.kafka.process.stop()
+        return codes
+
+    def pids(self) -> dict[str, int]:
+        pids = {name: process.pid for name, process in self.services.items()}
+        if self.kafka is not None:
+            pids["kafka"] = self.kafka.process.pid
+        if self.opensearch is not None:
+            pids["opensearch"] = self.opensearch.process.pid
+        return pids

@@ -1,0 +1,1 @@
+"""Listener adapters: feeds, Kafka state, the poller and the gRPC API."""

@@ -1,0 +1,267 @@
+"""Reading RSS and Atom feeds over HTTP(S) or from local files.
+
+An HTTP read has a timeout, is retried a bounded number of times with exponential backoff
+after a connection error, a 5xx or a 429 (a Retry-After is honoured), and is conditional:
+the ETag and Last-Modified of the previous read go with it, and a 304 means nothing new.
+"""
+
+from __future__ import annotations
+
+import calendar
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+
+import feedparser
+import httpx
+
+from legation_core.ids import stable_id
+from legation_listener.domain.items import FeedItem, make_feed_item
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "legation-listener/0.1 (+https://github.com/legation)"
+ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.1"
+)
+# A feed is a few hundred kilobytes at most; anything far larger is a mistake or an attack.
+MAX_FEED_BYTES = 20 * 1024 * 1024
+
+
+class FeedError(Exception):
+    """A feed could not be read or is not a feed; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """One read of a feed. ``not_modified`` (HTTP 304) means the feed has not changed since
+    the validators sent, and ``items`` is empty."""
+
+    items: list[FeedItem] = field(default_factory=list)
+    not_modified: bool = False
+    etag: str = ""
+    last_modified: str = ""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def is_local(feed: str) -> bool:
+    """True for a file:// URL or a plain path."""
+    return "://" not in feed or urlsplit(feed).scheme.lower() == "file"
+
+
+def local_path(feed: str) -> Path:
+    """The file a local feed names."""
+    if "://" not in feed:
+        return Path(feed)
+    parts = urlsplit(feed)
+    if parts.netloc not in ("", "localhost"):
+        raise FeedError(f"{feed}: file URLs on another host are not supported")
+    return Path(url2pathname(parts.path))
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """The wait a Retry-After header asks for (delta-seconds or an HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or utc_now())).total_seconds())
+
+
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _time(value: Any) -> datetime | None:
+    if not isinstance(value, time.struct_time):
+        return None
+    try:
+        # feedparser gives every date as a UTC struct_time.
+        return datetime.fromtimestamp(calendar.timegm(value), UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _body(entry: Mapping[str, Any]) -> str:
+    """The richest text an entry has: its content, else its summary."""
+    for content in entry.get("content") or []:
+        value = _text(content.get("value"))
+        if value:
+            return value
+    return _text(entry.get("summary"))
+
+
+def _declared_language(entry: Mapping[str, Any]) -> str:
+    details = [*(entry.get("content") or []), entry.get("summary_detail"), entry.get("title_detail")]
+    for detail in details:
+        if detail:
+            language = _text(detail.get("language"))
+            if language:
+                return language
+    return ""
+
+
+def entry_to_item(
+    entry: Mapping[str, Any], feed: str, feed_language: str, fetched_at: datetime
+) -> FeedItem:
+    """A feedparser entry as a :class:`FeedItem`. The id is the entry's id or guid, else its
+    link, else a hash of its feed, title and text (stable across reads)."""
+    link = _text(entry.get("link"))
+    title = _text(entry.get("title"))
+    body = _body(entry)
+    item_id = _text(entry.get("id")) or link or stable_id("feed-item", feed, title, body)
+    return make_feed_item(
+        item_id=item_id,
+        url=link if link.lower().startswith(("http://", "https://")) else "",
+        title=title,
+        body=body,
+        author=_text(entry.get("author")),
+        published_at=_time(entry.get("published_parsed")) or _time(entry.get("updated_parsed")),
+        declared_language=_declared_language(entry) or feed_language,
+        fetched_at=fetched_at,
+    )
+
+
+def parse_feed(
+    content: bytes, feed: str, fetched_at: datetime, content_type: str | None = None
+) -> list[FeedItem]:
+    """The items of an RSS or Atom document; :class:`FeedError` when it is not one."""
+    headers = {"content-type": content_type} if content_type else {}
+    parsed = feedparser.parse(content, response_headers=headers)
+    if not parsed.entries and (parsed.bozo or not parsed.version):
+        reason = parsed.get("bozo_exception") or "no RSS or Atom document found"
+        raise FeedError(f"{feed} is not a readable feed: {reason}")
+    feed_language = _text(parsed.feed.get("language"))
+    return [entry_to_item(entry, feed, feed_language, fetched_at) for entry in parsed.entries]
+
+
+class FeedFetcher:
+    """Reads feeds; one instance is shared by every poll (it keeps an HTTP connection pool).
+
+    ``retries`` is the number of attempts after the first; backoff doubles from
+    ``backoff_seconds`` up to ``max_backoff_seconds``. A server that asks to be retried later
+    than ``max_backoff_seconds`` fails the read now: the next poll tries again. Setting
+    ``stop`` abandons a read that is waiting to retry.
+    """
+
+    def __init__(
+        self,
+        timeout_seconds: float,
+        retries: int,
+        *,
+        backoff_seconds: float = 0.5,
+        max_backoff_seconds: float = 30.0,
+        max_bytes: int = MAX_FEED_BYTES,
+        stop: threading.Event | None = None,
+        client: httpx.Client | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.retries = retries
+        self.backoff_seconds = backoff_seconds
+        self.max_backoff_seconds = max_backoff_seconds
+        self.max_bytes = max_bytes
+        self._stop = stop or threading.Event()
+        self._clock = clock
+        self._client = client or httpx.Client(
+            timeout=timeout_seconds,
+            follow_redirects=True,
+            headers={"User-Agent": USER_AGENT, "Accept": ACCEPT},
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def fetch(self, feed: str, etag: str = "", last_modified: str = "") -> FetchResult:
+        """Reads ``feed``; ``etag`` and ``last_modified`` come from the previous read."""
+        if is_local(feed):
+            return self._read_file(feed)
+        return self._read_http(feed, etag, last_modified)
+
+    def _read_file(self, feed: str) -> FetchResult:
+        path = local_path(feed)
+        try:
+            if path.stat().st_size > self.max_bytes:
+                raise FeedError(f"{feed} is larger than {self.max_bytes} bytes")
+            content = path.read_bytes()
+        except OSError as error:
+            raise FeedError(f"{feed} cannot be read: {error}") from None
+        return FetchResult(items=parse_feed(content, feed, self._clock()))
+
+    def _read_http(self, feed: str, etag: str, last_modified: str) -> FetchResult:
+        headers = {}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        attempt = 0
+        while True:
+            asked_wait: float | None = None
+            try:
+                response, content = self._get(feed, headers)
+            except (httpx.UnsupportedProtocol, httpx.InvalidURL, httpx.TooManyRedirects) as error:
+                raise FeedError(f"{feed}: {error}") from None
+            except httpx.TransportError as error:
+                problem = f"{type(error).__name__}: {error}"
+            else:
+                status = response.status_code
+                if status == httpx.codes.NOT_MODIFIED:
+                    return FetchResult(not_modified=True, etag=etag, last_modified=last_modified)
+                if 200 <= status < 300:
+                    items = parse_feed(
+                        content, feed, self._clock(), response.headers.get("content-type")
+                    )
+                    return FetchResult(
+                        items=items,
+                        etag=response.headers.get("etag", ""),
+                        last_modified=response.headers.get("last-modified", ""),
+                    )
+                if status != httpx.codes.TOO_MANY_REQUESTS and status < 500:
+                    raise FeedError(f"{feed}: HTTP {status}")
+                problem = f"HTTP {status}"
+                asked_wait = retry_after_seconds(response.headers.get("retry-after"))
+            if attempt >= self.retries:
+                raise FeedError(f"{feed}: {problem} (after {attempt + 1} attempts)")
+            delay = min(self.backoff_seconds * 2**attempt, self.max_backoff_seconds)
+            if asked_wait is not None:
+                if asked_wait > self.max_backoff_seconds:
+                    raise FeedError(f"{feed}: {problem}, retry asked after {asked_wait:.0f}s")
+                delay = asked_wait
+            log.info(
+                "feed read failed, retrying",
+                extra={"feed": feed, "problem": problem, "attempt": attempt + 1, "delay": delay},
+            )
+            if self._stop.wait(delay):
+                raise FeedError(f"{feed}: abandoned while stopping ({problem})")
+            attempt += 1
+
+    def _get(self, url: str, headers: dict[str, str]) -> tuple[httpx.Response, bytes]:
+        """One GET; the body is read only for a success, and never past ``max_bytes``."""
+        with self._client.stream("GET", url, headers=headers) as response:
+            if not 200 <= response.status_code < 300:
+                return response, b""
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > self.max_bytes:
+                    raise FeedError(f"{url} is larger than {self.max_bytes} bytes")
+                chunks.append(chunk)
+            return response, b"".join(chunks)

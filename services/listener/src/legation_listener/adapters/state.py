@@ -1,0 +1,142 @@
+"""The listener's durable state, kept in Kafka.
+
+Tracked issues live on ``legation.listen.tracked-issues.v1`` (key ``issue_id``) and feed
+cursors on ``legation.listen.feed-cursors.v1`` (key ``"<issue_id> <feed>"``); both topics
+are compacted, so the latest record per key is the current state. At start-up the listener
+reads both topics to their end; afterwards every change is written (and acknowledged)
+before memory changes, so memory never holds what Kafka would not give back after a
+restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime
+
+from legation.events.v1 import listen_pb2
+from legation_core.codec import Envelope, EventCodec, make_envelope, payload_of
+from legation_core.config import CoreSettings
+from legation_core.ids import stable_id
+from legation_core.kafka import EventProducer, read_topic
+from legation_listener.domain.cursor import empty_cursor
+
+log = logging.getLogger(__name__)
+
+SERVICE = "listener"
+TRACKED_ISSUES = "legation.listen.tracked-issues.v1"
+FEED_CURSORS = "legation.listen.feed-cursors.v1"
+MENTIONS = "legation.listen.mentions.v1"
+
+
+def cursor_key(issue_id: str, feed: str) -> str:
+    """The record key of a feed cursor (issue ids never contain whitespace)."""
+    return f"{issue_id} {feed}"
+
+
+def _content_id(kind: str, message: listen_pb2.TrackedIssue | listen_pb2.FeedCursor) -> str:
+    # The same state written twice (a retried request) carries the same event id.
+    return stable_id(kind, message.SerializeToString(deterministic=True).hex())
+
+
+def issue_envelope(issue: listen_pb2.TrackedIssue, now: datetime) -> Envelope:
+    """The tracked-issues event that records ``issue``."""
+    return make_envelope(
+        issue,
+        event_id=_content_id("tracked-issue", issue),
+        source_service=SERVICE,
+        occurred_at=now,
+        campaign_id=issue.campaign_ids[0] if issue.campaign_ids else "",
+        issue_id=issue.issue_id,
+        observed_at=now,
+    )
+
+
+def cursor_envelope(cursor: listen_pb2.FeedCursor, now: datetime) -> Envelope:
+    """The feed-cursors event that records ``cursor``."""
+    return make_envelope(
+        cursor,
+        event_id=_content_id("feed-cursor", cursor),
+        source_service=SERVICE,
+        occurred_at=now,
+        issue_id=cursor.issue_id,
+        observed_at=now,
+    )
+
+
+class ListenerState:
+    """Tracked issues and feed cursors in memory; safe to share between threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._issues: dict[str, listen_pb2.TrackedIssue] = {}
+        self._cursors: dict[str, listen_pb2.FeedCursor] = {}
+
+    @classmethod
+    def rebuild(
+        cls, settings: CoreSettings, codec: EventCodec, timeout: float = 60.0
+    ) -> ListenerState:
+        """The state the two topics hold now (the latest record per key wins)."""
+        state = cls()
+        for topic in (TRACKED_ISSUES, FEED_CURSORS):
+            for envelope in read_topic(settings, SERVICE, codec, topic, timeout):
+                state.apply(envelope)
+        log.info(
+            "state rebuilt",
+            extra={"issues": len(state._issues), "cursors": len(state._cursors)},
+        )
+        return state
+
+    def apply(self, envelope: Envelope) -> None:
+        """Folds one TrackedIssue or FeedCursor event into memory (later events replace)."""
+        payload = payload_of(envelope)
+        with self._lock:
+            if isinstance(payload, listen_pb2.TrackedIssue):
+                self._issues[payload.issue_id] = payload
+            elif isinstance(payload, listen_pb2.FeedCursor):
+                self._cursors[cursor_key(payload.issue_id, payload.feed)] = payload
+
+    def issue(self, issue_id: str) -> listen_pb2.TrackedIssue | None:
+        """The tracked issue ``issue_id``, or None."""
+        with self._lock:
+            return self._issues.get(issue_id)
+
+    def issues(self) -> list[listen_pb2.TrackedIssue]:
+        """Every tracked issue, ordered by id."""
+        with self._lock:
+            return [self._issues[key] for key in sorted(self._issues)]
+
+    def active_issues(self) -> list[listen_pb2.TrackedIssue]:
+        """The issues whose feeds are polled, ordered by id."""
+        return [issue for issue in self.issues() if issue.active]
+
+    def cursor(self, issue_id: str, feed: str) -> listen_pb2.FeedCursor:
+        """The stored cursor, or an empty one for a feed never read for this issue."""
+        with self._lock:
+            cursor = self._cursors.get(cursor_key(issue_id, feed))
+        return cursor if cursor is not None else empty_cursor(issue_id, feed)
+
+
+class StateStore:
+    """Writes state changes: to Kafka first (waiting for the ack), then to memory."""
+
+    def __init__(self, state: ListenerState, producer: EventProducer) -> None:
+        self.state = state
+        self.producer = producer
+        # Serialises writes so memory applies them in the order Kafka acknowledged them.
+        self._write_lock = threading.Lock()
+
+    def save_issue(self, issue: listen_pb2.TrackedIssue, now: datetime | None = None) -> None:
+        """Records ``issue`` (replacing any issue with its id); raises if Kafka did not ack."""
+        envelope = issue_envelope(issue, now or datetime.now(UTC))
+        with self._write_lock:
+            self.producer.send_and_wait([(TRACKED_ISSUES, issue.issue_id, envelope)])
+            self.state.apply(envelope)
+
+    def save_cursor(self, cursor: listen_pb2.FeedCursor, now: datetime | None = None) -> None:
+        """Records a feed's progress; raises if Kafka did not ack."""
+        envelope = cursor_envelope(cursor, now or datetime.now(UTC))
+        with self._write_lock:
+            key = cursor_key(cursor.issue_id, cursor.feed)
+            self.producer.send_and_wait([(FEED_CURSORS, key, envelope)])
+            self.state.apply(envelope)

@@ -1,0 +1,1 @@
+"""The publisher's edges: channels it publishes to and the gRPC API."""

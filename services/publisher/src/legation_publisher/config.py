@@ -1,0 +1,56 @@
+"""Publisher settings (environment variables ``LEGATION_*``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
+
+from legation_core.config import CoreSettings
+
+
+class PublisherSettings(CoreSettings):
+    """Core settings plus where and how the site's Atom feed is published."""
+
+    grpc_port: int = Field(50062, ge=0, le=65535, description="gRPC API port")
+    metrics_port: int = Field(9462, ge=0, le=65535, description="Prometheus /metrics port")
+    publisher_site_feed_path: Path = Field(
+        Path("site/feed.atom"),
+        description="The site's Atom feed file; it is also the channel's record of what was "
+        "published, so keep it on a persistent volume",
+    )
+    publisher_site_base_url: str = Field(
+        "https://ministry.example/news/",
+        description="Public URL of the news pages; a post's URL is this plus its post id",
+    )
+    publisher_site_title: str = Field(
+        "Ministry news", min_length=1, max_length=200, description="Title of the site's feed"
+    )
+
+    @field_validator("publisher_site_feed_path")
+    @classmethod
+    def _feed_path_writable(cls, path: Path) -> Path:
+        if path.is_dir():
+            raise ValueError("is a directory: name the feed file, for example site/feed.atom")
+        # The channel creates missing directories on its first write; here we only check it
+        # will be able to, so a bad volume mount stops start-up instead of the first post.
+        ancestor = path.absolute().parent
+        while not ancestor.exists():
+            ancestor = ancestor.parent
+        if not ancestor.is_dir():
+            raise ValueError(f"{ancestor} is not a directory")
+        if not os.access(ancestor, os.W_OK | os.X_OK):
+            raise ValueError(f"directory {ancestor} is not writable")
+        return path
+
+    @field_validator("publisher_site_base_url")
+    @classmethod
+    def _http_base_url(cls, url: str) -> str:
+        parts = urlsplit(url.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an absolute http(s) URL, for example https://host/news/")
+        if parts.query or parts.fragment:
+            raise ValueError("must not have a query or a fragment")
+        return parts.geturl() if parts.path.endswith("/") else parts.geturl() + "/"

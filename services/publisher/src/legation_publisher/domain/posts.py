@@ -1,0 +1,192 @@
+"""Posts and their publications.
+
+A post's id derives from the caller's request_id and a publication's id from the post and
+the channel, so a retried request finds the same post on the channel and re-emits the same
+Publication event, which subscribers deduplicate on its event id.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from legation.events.v1 import publish_pb2
+from legation.publisher.v1 import publisher_service_pb2
+from legation_core.codec import Envelope, make_envelope
+from legation_core.ids import stable_id
+
+Publication = publish_pb2.Publication
+SERVICE = "publisher"
+PUBLICATIONS_TOPIC = "legation.publish.publications.v1"
+MAX_TITLE_LENGTH = 300
+DEFAULT_LANGUAGE = "en"
+
+# A plausible BCP 47 tag: language (2-3 letters), optional script (4 letters), optional
+# region (2 letters or 3 digits), optional variants. Extensions and private use are left
+# out on purpose: no channel we publish to understands them.
+_LANGUAGE_TAG = re.compile(
+    r"[A-Za-z]{2,3}(-[A-Za-z]{4})?(-(?:[A-Za-z]{2}|[0-9]{3}))?"
+    r"(-(?:[A-Za-z0-9]{5,8}|[0-9][A-Za-z0-9]{3}))*"
+)
+# Characters XML 1.0 cannot carry: a post with one could never be written to a feed.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+class InvalidPost(ValueError):
+    """A post that cannot be published; the message names the field."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field} {problem}")
+        self.field = field
+
+
+class ChannelError(Exception):
+    """A channel failed in a way retrying will not fix (its state needs a person)."""
+
+
+class ChannelUnavailable(ChannelError):
+    """A channel could not be reached or written; retrying the same post is safe."""
+
+
+@dataclass(frozen=True)
+class Post:
+    """What is published: the same on every channel."""
+
+    post_id: str
+    title: str
+    body: str
+    language: str
+    author: str
+
+
+@dataclass(frozen=True)
+class PostOrder:
+    """A validated CreatePost request: the post and the campaign it serves."""
+
+    post: Post
+    campaign_id: str
+    issue_id: str
+
+
+@dataclass(frozen=True)
+class ChannelResult:
+    """What a channel holds for a post. ``post`` is the channel's copy, which on a retry is
+    the first version published; ``newly_published`` is False when the post was already
+    there."""
+
+    channel_item_id: str
+    url: str
+    published_at: datetime
+    newly_published: bool
+    post: Post
+
+
+class Channel(Protocol):
+    """Somewhere we publish posts. ``publish`` must be idempotent on ``post.post_id``: a
+    channel looks for the post before posting, so a retry after a crash never posts twice."""
+
+    @property
+    def name(self) -> str:
+        """The channel's name in Publication events, for example ``site-atom``."""
+        ...
+
+    def publish(self, post: Post) -> ChannelResult:
+        """Publishes ``post`` unless it is already there; returns what the channel holds.
+        Raises ChannelUnavailable when retrying may help, ChannelError otherwise."""
+        ...
+
+    def find(self, post_id: str) -> ChannelResult | None:
+        """What the channel holds for ``post_id``, or None."""
+        ...
+
+    def published(self) -> list[ChannelResult]:
+        """Everything published on the channel, newest first."""
+        ...
+
+
+def post_id_for(request_id: str) -> str:
+    """One request_id is one post, however often it is retried."""
+    return stable_id("post", request_id)
+
+
+def publication_id_for(post_id: str, channel: str) -> str:
+    """One post on one channel is one publication (and one event id)."""
+    return stable_id("publication", post_id, channel)
+
+
+def is_language_tag(tag: str) -> bool:
+    """True when ``tag`` looks like a BCP 47 language tag (en, fr, es-MX, zh-Hant-TW)."""
+    return len(tag) <= 35 and _LANGUAGE_TAG.fullmatch(tag) is not None
+
+
+def _required(field: str, value: str) -> str:
+    if not value.strip():
+        raise InvalidPost(field, "is required")
+    return value
+
+
+def _xml_safe(field: str, value: str) -> str:
+    bad = _NOT_XML.search(value)
+    if bad:
+        raise InvalidPost(field, f"contains the control character U+{ord(bad.group()):04X}")
+    return value
+
+
+def validate_create_post(request: publisher_service_pb2.CreatePostRequest) -> PostOrder:
+    """The post a CreatePost request asks for, or :class:`InvalidPost` naming the field."""
+    request_id = _required("request_id", request.request_id)
+    campaign_id = _required("campaign_id", request.campaign_id).strip()
+    title = _xml_safe("title", _required("title", request.title).strip())
+    if len(title) > MAX_TITLE_LENGTH:
+        raise InvalidPost("title", f"is longer than {MAX_TITLE_LENGTH} characters ({len(title)})")
+    body = _xml_safe("body", _required("body", request.body))
+    language = request.language.strip() or DEFAULT_LANGUAGE
+    if not is_language_tag(language):
+        raise InvalidPost(
+            "language", f"{language!r} is not a BCP 47 language tag (for example en, fr, es-MX)"
+        )
+    author = _xml_safe("author", request.author.strip())
+    post = Post(
+        post_id=post_id_for(request_id),
+        title=title,
+        body=body,
+        language=language,
+        author=author,
+    )
+    return PostOrder(post=post, campaign_id=campaign_id, issue_id=request.issue_id.strip())
+
+
+def build_publication(channel: str, result: ChannelResult) -> publish_pb2.Publication:
+    """The Publication event payload for what ``channel`` holds."""
+    post = result.post
+    publication = Publication(
+        publication_id=publication_id_for(post.post_id, channel),
+        post_id=post.post_id,
+        channel=channel,
+        channel_item_id=result.channel_item_id,
+        url=result.url,
+        title=post.title,
+        body=post.body,
+        language=post.language,
+        author=post.author,
+    )
+    publication.published_at.FromDatetime(result.published_at.astimezone(UTC))
+    return publication
+
+
+def publication_envelope(
+    publication: publish_pb2.Publication, campaign_id: str, issue_id: str = ""
+) -> Envelope:
+    """The envelope for the publications topic; its event id is the publication id, and it
+    occurred when the channel published the post (the same on every retry)."""
+    published_at: datetime = publication.published_at.ToDatetime(tzinfo=UTC)
+    return make_envelope(
+        publication,
+        event_id=publication.publication_id,
+        source_service=SERVICE,
+        occurred_at=published_at,
+        campaign_id=campaign_id,
+        issue_id=issue_id,
+    )

@@ -1,0 +1,329 @@
+"""End to end: the four services as separate processes on the stand-in broker and index.
+
+One stack for the module (starting it takes seconds); every test uses its own campaign so
+its counts are exact whatever ran before it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import feedparser
+import pytest
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from opensearchpy import OpenSearch
+
+from legation.engager.v1 import engager_service_pb2 as engager_pb
+from legation.engager.v1 import engager_service_pb2_grpc as engager_grpc
+from legation.events.v1 import envelope_pb2, listen_pb2, publish_pb2
+from legation.listener.v1 import listener_service_pb2 as listener_pb
+from legation.listener.v1 import listener_service_pb2_grpc as listener_grpc
+from legation_core.catalog import default_catalog
+from legation_core.codec import make_envelope
+from legation_core.ids import stable_id
+from legation_devstack.demo import CAMPAIGN_ID, run_demo
+from legation_devstack.processes import wait_until
+from legation_devstack.stack import Stack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+MENTIONS = "legation.listen.mentions.v1"
+INDEX = "legation-events-v1"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    stack = Stack(
+        tmp_path_factory.mktemp("stack"),
+        # Small batches make commits frequent, so a crash lands between commits.
+        extra_env={"LEGATION_CONSUMER_MAX_BATCH": "20", "LEGATION_LISTENER_POLL_SECONDS": "3600"},
+    )
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="module")
+def index(stack: Stack) -> OpenSearch:
+    assert stack.opensearch is not None
+    return OpenSearch(hosts=[stack.opensearch.url], timeout=30)
+
+
+def count(index: OpenSearch, suffix: str, campaign_id: str, **terms: str) -> int:
+    index.indices.refresh(index=f"{INDEX}-*")
+    filters: list[dict[str, Any]] = [{"term": {"campaign_ids": campaign_id}}]
+    filters += [{"term": {field: value}} for field, value in terms.items()]
+    response = index.count(index=f"{INDEX}-{suffix}", body={"query": {"bool": {"filter": filters}}})
+    return int(response["count"])
+
+
+def test_demo_campaign_flows_through_all_four_services(stack: Stack, index: OpenSearch) -> None:
+    started = time.monotonic()
+    card = run_demo(stack)
+    elapsed = time.monotonic() - started
+
+    # The fixtures hold 8 items; 6 match the issue's keywords, 4 of them ask a question.
+    assert card.mentions == 6
+    assert card.conversations_opened == 4
+    assert card.publications == 1
+    assert card.replies == 1
+    assert card.feedback == 1
+    assert card.events_by_service["listener"] == 7  # 6 mentions + the tracked issue
+    assert card.events_by_service["publisher"] == 1
+    assert card.events_by_service["engager"] == 5  # 4 opened + 1 reply
+    assert card.events_by_service["evaluator"] >= 2  # campaign + feedback (+ snapshots)
+    assert card.mentions_with_sentiment == 4  # English items; fr and es stay unknown
+    assert sum(bucket.count for bucket in card.mentions_per_hour) == 6
+    statuses = {objective.objective_id: objective.status for objective in card.objectives}
+    assert statuses["conversation"] == 3  # ACHIEVED: 6 mentions ≥ 5
+
+    assert count(index, "mention", CAMPAIGN_ID) == 6
+    assert count(index, "interaction", CAMPAIGN_ID, **{"interaction.kind": "KIND_OPENED"}) == 4
+    assert count(index, "publication", CAMPAIGN_ID) == 1
+
+    site = feedparser.parse(stack.site_feed.read_bytes())
+    assert site.bozo == 0
+    assert [entry.title for entry in site.entries] == ["Our position on the plastics treaty"]
+    print(f"\ndemo campaign settled in {elapsed:.1f} s")
+
+
+def test_every_record_respects_the_catalog(stack: Stack) -> None:
+    assert stack.kafka is not None
+    catalog = default_catalog()
+    consumer = KafkaConsumer(
+        bootstrap_servers=stack.kafka.bootstrap_servers, group_id=None, enable_auto_commit=False
+    )
+    seen = 0
+    try:
+        for spec in catalog:
+            partitions = [TopicPartition(spec.name, p) for p in range(spec.partitions)]
+            consumer.assign(partitions)
+            consumer.seek_to_beginning(*partitions)
+            end = consumer.end_offsets(partitions)
+            while any(consumer.position(tp) < end[tp] for tp in partitions):
+                for records in consumer.poll(timeout_ms=500).values():
+                    for record in records:
+                        envelope = envelope_pb2.Envelope.FromString(record.value)
+                        if envelope.WhichOneof("payload") != spec.payload_field:
+                            continue  # the bad-input test's deliberate garbage
+                        assert envelope.source_service in spec.producers, (spec.name, envelope)
+                        seen += 1
+    finally:
+        consumer.close()
+    assert seen > 0
+
+    admin = KafkaAdminClient(bootstrap_servers=stack.kafka.bootstrap_servers)
+    try:
+        for group, _protocol in admin.list_consumer_groups():
+            if not group.startswith("legation."):
+                continue
+            service = group.split(".")[1]
+            for tp in admin.list_consumer_group_offsets(group):
+                assert service in catalog.topic(tp.topic).consumers, (group, tp.topic)
+    finally:
+        admin.close()
+
+
+def _mention_envelope(campaign_id: str, number: int) -> envelope_pb2.Envelope:
+    mention_id = stable_id("e2e", campaign_id, str(number))
+    mention = listen_pb2.Mention(
+        mention_id=mention_id,
+        source="rss",
+        source_url="https://feeds.example.org/e2e",
+        item_id=f"item-{number}",
+        title=f"Question {number}",
+        text=f"What does the plastics treaty mean for town {number}?",
+        language="en",
+        campaign_ids=[campaign_id],
+    )
+    return make_envelope(
+        mention,
+        event_id=mention_id,
+        source_service="listener",
+        occurred_at=datetime.now(UTC),
+        campaign_id=campaign_id,
+        issue_id="plastics-treaty",
+    )
+
+
+def _producer(stack: Stack) -> KafkaProducer:
+    assert stack.kafka is not None
+    return KafkaProducer(bootstrap_servers=stack.kafka.bootstrap_servers, acks="all")
+
+
+def test_bad_input_goes_to_the_dlq_and_consumers_keep_going(
+    stack: Stack, index: OpenSearch
+) -> None:
+    assert stack.kafka is not None
+    campaign_id = f"bad-input-{uuid.uuid4().hex[:8]}"
+    wrong_payload = make_envelope(
+        publish_pb2.Publication(publication_id="p1"),
+        event_id="not-a-mention",
+        source_service="publisher",
+        occurred_at=datetime.now(UTC),
+    )
+    wrong_payload.event_type = "legation.events.v1.Mention"  # lies about its payload
+    garbage = b"\xff\x00 definitely not protobuf \x13\x37"
+    producer = _producer(stack)
+    producer.send(MENTIONS, key=b"garbage", value=garbage)
+    producer.send(MENTIONS, key=b"wrong", value=wrong_payload.SerializeToString())
+    producer.send(
+        MENTIONS, key=b"good", value=_mention_envelope(campaign_id, 1).SerializeToString()
+    )
+    producer.flush()
+    producer.close()
+
+    # Both consumer groups of the topic carry on past the bad records.
+    wait_until(lambda: count(index, "mention", campaign_id) == 1, 60, "good mention indexed")
+    wait_until(
+        lambda: count(index, "interaction", campaign_id) == 1, 60, "good mention's conversation"
+    )
+
+    letters = _read_all(stack, MENTIONS + ".dlq")
+    ours = [r for r in letters if r.key in (b"garbage", b"wrong")]
+    reasons = {
+        (r.key, dict(r.headers)["dlq-consumer-group"].decode()): dict(r.headers)[
+            "dlq-reason"
+        ].decode()
+        for r in ours
+    }
+    groups = {"legation.engager.inbox", "legation.evaluator.indexer"}
+    assert {group for _, group in reasons} == groups
+    for group in groups:
+        assert "not a legation.events.v1.Envelope" in reasons[(b"garbage", group)]
+        assert "payload publication" in reasons[(b"wrong", group)]
+    assert {r.value for r in ours if r.key == b"garbage"} == {garbage}
+
+    metrics = _metrics(stack, "engager")
+    assert (
+        'legation_events_dlq_total{group="legation.engager.inbox",topic="legation.listen.mentions.v1"}'
+        in metrics
+    )
+
+
+def _read_all(stack: Stack, topic: str) -> list[Any]:
+    assert stack.kafka is not None
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=stack.kafka.bootstrap_servers,
+        group_id=None,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=3000,
+    )
+    try:
+        return list(consumer)
+    finally:
+        consumer.close()
+
+
+def _metrics(stack: Stack, service: str) -> str:
+    url = f"http://127.0.0.1:{stack.ports[service].metrics}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return str(response.read().decode())
+
+
+@pytest.mark.parametrize("victim", ["engager", "evaluator"])
+def test_a_crash_mid_stream_loses_nothing_and_counts_nothing_twice(
+    stack: Stack, index: OpenSearch, victim: str
+) -> None:
+    campaign_id = f"crash-{victim}-{uuid.uuid4().hex[:8]}"
+    total = 300
+    producer = _producer(stack)
+
+    def stream() -> None:
+        for number in range(total):
+            producer.send(
+                MENTIONS,
+                key=str(number).encode(),
+                value=_mention_envelope(campaign_id, number).SerializeToString(),
+            )
+            if number % 20 == 19:
+                producer.flush()
+                time.sleep(0.1)
+        producer.flush()
+
+    writer = threading.Thread(target=stream)
+    writer.start()
+    wait_until(
+        lambda: count(index, "interaction", campaign_id) >= 20, 60, "first conversations", 0.05
+    )
+    stack.kill_service(victim)
+    at_kill = count(index, "interaction", campaign_id)
+    writer.join()
+    producer.close()
+    assert at_kill < total  # the crash happened mid-stream
+    stack.start_service(victim)
+
+    wait_until(
+        lambda: count(index, "interaction", campaign_id) == total,
+        120,
+        "all conversations indexed",
+        0.5,
+    )
+    wait_until(
+        lambda: count(index, "mention", campaign_id) == total, 60, "all mentions indexed", 0.5
+    )
+    time.sleep(2)  # anything counted twice would show up now
+    assert count(index, "mention", campaign_id) == total
+    assert count(index, "interaction", campaign_id) == total
+    with stack.channel("engager") as channel:
+        inbox = engager_grpc.EngagerServiceStub(channel).ListConversations(
+            engager_pb.ListConversationsRequest(campaign_id=campaign_id), timeout=10
+        )
+    assert len(inbox.conversations) == total
+
+
+def test_feed_item_to_indexed_document_latency(
+    stack: Stack, index: OpenSearch, tmp_path: Path
+) -> None:
+    campaign_id = f"latency-{uuid.uuid4().hex[:8]}"
+    feed = tmp_path / "latency.rss"
+    feed.write_text(
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><link>https://x.example/</link>'
+        "<description>d</description><item><title>Plastics treaty vote</title>"
+        "<guid>https://x.example/1</guid><link>https://x.example/1</link>"
+        "<description>Why did the plastics treaty vote slip?</description></item></channel></rss>"
+    )
+    with stack.channel("listener") as channel:
+        listener = listener_grpc.ListenerServiceStub(channel)
+        listener.TrackIssue(
+            listener_pb.TrackIssueRequest(
+                issue_id=campaign_id,
+                name="Latency probe",
+                keywords=["plastics treaty"],
+                feeds=[str(feed)],
+                campaign_ids=[campaign_id],
+            ),
+            timeout=30,
+        )
+        started = time.monotonic()
+        emitted = listener.PollNow(listener_pb.PollNowRequest(issue_id=campaign_id), timeout=30)
+    assert emitted.mentions_emitted == 1
+    wait_until(lambda: count(index, "mention", campaign_id) == 1, 60, "mention indexed", 0.02)
+    latency = time.monotonic() - started
+    wait_until(
+        lambda: count(index, "interaction", campaign_id) == 1, 60, "conversation indexed", 0.02
+    )
+    print(
+        f"\nfeed item → indexed mention {latency * 1000:.0f} ms; "
+        f"→ indexed conversation {(time.monotonic() - started) * 1000:.0f} ms"
+    )
+
+
+def test_sigterm_stops_every_service_cleanly(stack: Stack) -> None:
+    codes = {
+        name: stack.stop_service(name) for name in ("listener", "publisher", "engager", "evaluator")
+    }
+    assert codes == {"listener": 0, "publisher": 0, "engager": 0, "evaluator": 0}
+    for name in codes:
+        log = Path(stack.services[name].log_path).read_text()
+        assert '"message": "stopped"' in log

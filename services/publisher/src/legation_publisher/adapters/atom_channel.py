@@ -89,7 +89,8 @@ class AtomChannel:
         return CHANNEL_NAME
 
     def check(self) -> None:
-        """Reads the feed once so a damaged file stops start-up (raises FeedError)."""
+        """Reads the feed once so a damaged or unreadable file stops start-up (raises FeedError
+        or ChannelUnavailable)."""
         self.published()
 
     def publish(self, post: Post) -> ChannelResult:

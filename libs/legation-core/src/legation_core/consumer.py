@@ -228,7 +228,7 @@ class ConsumerLoop:
         polled so the group keeps them. Returns None when stopping before success."""
         delay, ceiling = self.retry_backoff
         assert self._consumer is not None
-        paused = False
+        paused: set[TopicPartition] = set()
         try:
             while True:
                 try:
@@ -238,16 +238,32 @@ class ConsumerLoop:
                     log.exception("transient failure, will retry", extra={"step": step})
                 if self.stop.is_set():
                     return None
-                if not paused:
-                    self._consumer.pause(*partitions)
-                    paused = True
+                # Pause every assigned partition, not only the batch's: a record polled here
+                # from any partition would be dropped (its position already moved past it).
+                newly = set(self._consumer.assignment()) - paused
+                if newly:
+                    self._consumer.pause(*newly)
+                    paused |= newly
                 deadline = time.monotonic() + delay
                 while time.monotonic() < deadline and not self.stop.is_set():
-                    self._poll(timeout_ms=int(min(0.2, delay) * 1000))
+                    self._rewind(self._poll(timeout_ms=int(min(0.2, delay) * 1000)))
                 delay = min(delay * 2, ceiling)
         finally:
-            if paused:
-                self._consumer.resume(*partitions)
+            # A rebalance may have taken some partitions away meanwhile.
+            still_assigned = paused & set(self._consumer.assignment())
+            if still_assigned:
+                self._consumer.resume(*still_assigned)
+
+    def _rewind(self, records: list[Any]) -> None:
+        """Seeks back to records polled while paused (a partition assigned by a rebalance
+        meanwhile is not paused), so they are fetched again instead of lost."""
+        assert self._consumer is not None
+        first: dict[TopicPartition, int] = {}
+        for record in records:
+            tp = TopicPartition(record.topic, record.partition)
+            first[tp] = min(first.get(tp, record.offset), record.offset)
+        for tp, offset in first.items():
+            self._consumer.seek(tp, offset)
 
     def _commit(self, records: list[Any]) -> None:
         assert self._consumer is not None

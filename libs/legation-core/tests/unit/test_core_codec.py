@@ -61,7 +61,10 @@ def test_make_envelope_fills_metadata() -> None:
 
 def test_make_envelope_generates_trace_id_and_refuses_non_payloads() -> None:
     envelope = make_envelope(
-        listen_pb2.Mention(mention_id="m"), event_id="e", source_service="listener", occurred_at=WHEN
+        listen_pb2.Mention(mention_id="m"),
+        event_id="e",
+        source_service="listener",
+        occurred_at=WHEN,
     )
     assert len(envelope.trace_id) == 32
     with pytest.raises(ValueError, match="not an envelope payload"):
@@ -146,7 +149,7 @@ def test_wrong_source_service(codec: EventCodec) -> None:
 
 def test_event_type_must_match_payload(codec: EventCodec) -> None:
     data = codec.encode(mention_envelope(event_type="legation.events.v1.Interaction"))
-    with pytest.raises(InvalidEvent, match="event_type 'legation.events.v1.Interaction'"):
+    with pytest.raises(InvalidEvent, match=r"event_type 'legation\.events\.v1\.Interaction'"):
         codec.decode(MENTIONS, data)
 
 

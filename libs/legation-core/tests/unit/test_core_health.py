@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import types
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import pytest
@@ -51,7 +51,8 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
 
 def status(servicer: health.HealthServicer, service: str = "") -> int:
     context = FakeContext()
-    response = servicer.Check(health_pb2.HealthCheckRequest(service=service), context)
+    request = health_pb2.HealthCheckRequest(service=service)
+    response = servicer.Check(request, cast(grpc.ServicerContext, context))
     assert context.code is None, f"{service!r}: {context.code}"
     return int(response.status)
 
@@ -116,7 +117,7 @@ def test_no_heartbeats_is_serving() -> None:
 def test_status_is_published_only_on_change(clock: FakeClock) -> None:
     calls: list[tuple[str, int]] = []
 
-    class CountingServicer(health.HealthServicer):  # type: ignore[misc]
+    class CountingServicer(health.HealthServicer):
         def set(self, service: str, status: int) -> None:
             calls.append((service, status))
             super().set(service, status)

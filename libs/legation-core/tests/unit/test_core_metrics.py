@@ -39,7 +39,9 @@ def test_separate_instances_do_not_share_state() -> None:
     assert first.registry is not second.registry
     first.produced.labels(topic="t").inc()
     assert first.registry.get_sample_value("legation_events_produced_total", {"topic": "t"}) == 1
-    assert second.registry.get_sample_value("legation_events_produced_total", {"topic": "t"}) is None
+    assert (
+        second.registry.get_sample_value("legation_events_produced_total", {"topic": "t"}) is None
+    )
 
 
 def test_exposition_names_every_metric() -> None:

@@ -1,0 +1,74 @@
+"""ServiceRuntime.run end to end: consume, health over gRPC, and SIGTERM → commit, exit 0."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Iterator
+
+import grpc
+import pytest
+from core_kafka_kit import Kit, wait_for
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from legation_core.consumer import Incoming, Outgoing, per_event
+from legation_core.lifecycle import ServiceRuntime
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def restore_signal_handlers() -> Iterator[None]:
+    saved = {number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for number, handler in saved.items():
+            signal.signal(number, handler)
+
+
+@pytest.mark.usefixtures("restore_signal_handlers")
+def test_runtime_serves_then_stops_cleanly_on_sigterm(kit: Kit) -> None:
+    settings = kit.settings.model_copy(
+        update={"grpc_port": 0, "metrics_port": 0, "shutdown_grace_seconds": 5}
+    )
+    runtime = ServiceRuntime("engager", settings, catalog=kit.catalog)
+    handled: list[str] = []
+
+    def handle(event: Incoming) -> list[Outgoing]:
+        handled.append(event.envelope.event_id)
+        return [kit.reply_to(event)]
+
+    ticks: list[int] = []
+    group = runtime.group(f"mentions-{kit.unique}")
+    runtime.add_consumer(f"mentions-{kit.unique}", [kit.in_topic], per_event(handle))
+    runtime.add_periodic("tick", 0.05, lambda: ticks.append(1))
+    sent = kit.feed_mentions(range(4))
+    statuses: list[int] = []
+    problems: list[BaseException] = []
+
+    def drive() -> None:
+        try:
+            wait_for(lambda: len(handled) >= 4, what="events handled")
+            end = kit.end_offsets(kit.in_topic)
+            wait_for(lambda: kit.committed(group) == end, what="offsets committed")
+            wait_for(lambda: len(ticks) >= 2, what="the periodic job")
+            port = wait_for(lambda: runtime.grpc_port, what="the gRPC port")
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                stub = health_pb2_grpc.HealthStub(channel)
+                statuses.append(stub.Check(health_pb2.HealthCheckRequest(), timeout=5).status)
+        except BaseException as error:  # reported below
+            problems.append(error)
+        finally:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    driver = threading.Thread(target=drive, daemon=True)
+    driver.start()
+    assert runtime.run() == 0
+    driver.join(5)
+    assert problems == []
+    assert statuses == [health_pb2.HealthCheckResponse.SERVING]
+    assert sorted(handled) == sorted(envelope.event_id for envelope in sent)
+    assert sum(kit.end_offsets(kit.out_topic).values()) == 4
+    assert runtime.stop.is_set()

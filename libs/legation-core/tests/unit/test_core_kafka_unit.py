@@ -1,0 +1,247 @@
+"""EventProducer and client options, with an in-memory stand-in for KafkaProducer."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from legation.events.v1 import engage_pb2, listen_pb2
+from legation_core.catalog import CatalogError, default_catalog
+from legation_core.codec import Envelope, EventCodec, InvalidEvent, make_envelope
+from legation_core.config import CoreSettings
+from legation_core.consumer import (
+    BatchResult,
+    ConsumerLoop,
+    DeadLetter,
+    Incoming,
+    Outgoing,
+    dead_letter_headers,
+    per_event,
+)
+from legation_core.kafka import EventProducer, client_options, event_headers
+from legation_core.metrics import Metrics
+
+MENTIONS = "legation.listen.mentions.v1"
+INTERACTIONS = "legation.engage.interactions.v1"
+WHEN = datetime(2026, 11, 20, 9, 15, tzinfo=UTC)
+
+
+class FakeFuture:
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+
+    def get(self, timeout: float | None = None) -> str:
+        if self.error:
+            raise self.error
+        return "metadata"
+
+
+@dataclass
+class FakeKafkaProducer:
+    fail_with: Exception | None = None
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    flushed: int = 0
+    closed: bool = False
+
+    def send(self, topic: str, **record: Any) -> FakeFuture:
+        self.sent.append({"topic": topic, **record})
+        return FakeFuture(self.fail_with)
+
+    def flush(self, timeout: float | None = None) -> None:
+        self.flushed += 1
+
+    def close(self, timeout: float | None = None) -> None:
+        self.closed = True
+
+
+def interaction(source_service: str = "engager") -> Envelope:
+    return make_envelope(
+        engage_pb2.Interaction(interaction_id="i-1", mention_id="m-1"),
+        event_id="e-1",
+        source_service=source_service,
+        occurred_at=WHEN,
+        trace_id="trace-1",
+    )
+
+
+def mention() -> Envelope:
+    return make_envelope(
+        listen_pb2.Mention(mention_id="m-1"),
+        event_id="e-0",
+        source_service="listener",
+        occurred_at=WHEN,
+    )
+
+
+def producer_for(service: str, fake: FakeKafkaProducer) -> tuple[EventProducer, Metrics]:
+    metrics = Metrics(CollectorRegistry())
+    settings = CoreSettings()
+    return EventProducer(settings, service, default_catalog(), metrics, producer=fake), metrics
+
+
+def produced(metrics: Metrics, topic: str) -> float | None:
+    return metrics.registry.get_sample_value("legation_events_produced_total", {"topic": topic})
+
+
+def test_send_and_wait_produces_encoded_envelope_with_headers() -> None:
+    fake = FakeKafkaProducer()
+    producer, metrics = producer_for("engager", fake)
+    envelope = interaction()
+    producer.send_and_wait([(INTERACTIONS, "conv-1", envelope)])
+    assert fake.flushed == 1
+    [record] = fake.sent
+    assert record["topic"] == INTERACTIONS
+    assert record["key"] == b"conv-1"
+    assert record["value"] == EventCodec.encode(envelope)
+    headers = dict(record["headers"])
+    assert headers["event-type"] == b"legation.events.v1.Interaction"
+    assert headers["source-service"] == b"engager"
+    assert headers["schema-version"] == b"1"
+    assert headers["trace-id"] == b"trace-1"
+    assert headers["content-type"] == b"application/x-protobuf"
+    assert produced(metrics, INTERACTIONS) == 1
+
+
+def test_send_refuses_topics_the_service_may_not_produce() -> None:
+    fake = FakeKafkaProducer()
+    producer, _ = producer_for("engager", fake)
+    with pytest.raises(CatalogError, match=f"engager may not produce to {MENTIONS}"):
+        producer.send(MENTIONS, "k", mention())
+    with pytest.raises(CatalogError):
+        producer.send("not.catalogued", "k", interaction())
+    assert fake.sent == []
+
+
+def test_send_refuses_another_services_envelope() -> None:
+    fake = FakeKafkaProducer()
+    producer, _ = producer_for("engager", fake)
+    with pytest.raises(InvalidEvent, match="engager cannot send an event of evaluator"):
+        producer.send(INTERACTIONS, "k", interaction(source_service="evaluator"))
+    assert fake.sent == []
+
+
+def test_send_validates_the_envelope() -> None:
+    fake = FakeKafkaProducer()
+    producer, _ = producer_for("engager", fake)
+    envelope = interaction()
+    envelope.event_id = ""
+    with pytest.raises(InvalidEvent, match="missing event_id"):
+        producer.send(INTERACTIONS, "k", envelope)
+    assert fake.sent == []
+
+
+def test_wait_raises_when_the_broker_did_not_acknowledge() -> None:
+    fake = FakeKafkaProducer(fail_with=TimeoutError("no ack"))
+    producer, metrics = producer_for("engager", fake)
+    pending = producer.send(INTERACTIONS, "k", interaction())
+    with pytest.raises(TimeoutError, match="no ack"):
+        producer.wait([pending])
+    assert produced(metrics, INTERACTIONS) is None
+
+
+def test_wait_on_nothing_does_not_flush_and_close_closes() -> None:
+    fake = FakeKafkaProducer()
+    producer, _ = producer_for("engager", fake)
+    producer.wait([])
+    assert fake.flushed == 0
+    producer.close()
+    assert fake.closed
+
+
+def test_send_raw_keeps_bytes_and_headers() -> None:
+    fake = FakeKafkaProducer()
+    producer, _ = producer_for("engager", fake)
+    pending = producer.send_raw("any.dlq", b"k", b"\xff\x00", [("h", b"v")])
+    assert pending.topic == "any.dlq"
+    assert fake.sent == [
+        {"topic": "any.dlq", "key": b"k", "value": b"\xff\x00", "headers": [("h", b"v")]}
+    ]
+
+
+def test_event_headers() -> None:
+    assert dict(event_headers(interaction()))["event-type"] == b"legation.events.v1.Interaction"
+
+
+def test_client_options_plaintext() -> None:
+    options = client_options(CoreSettings(kafka_bootstrap_servers="a:1,b:2"))
+    assert options == {
+        "bootstrap_servers": ["a:1", "b:2"],
+        "security_protocol": "PLAINTEXT",
+        "request_timeout_ms": 30_000,
+    }
+
+
+def test_client_options_sasl_and_tls() -> None:
+    settings = CoreSettings(
+        kafka_security_protocol="SASL_SSL",
+        kafka_sasl_mechanism="SCRAM-SHA-256",
+        kafka_sasl_username="user",
+        kafka_sasl_password="secret",
+        kafka_ssl_cafile="/etc/ca.pem",
+    )
+    options = client_options(settings)
+    assert options["security_protocol"] == "SASL_SSL"
+    assert options["sasl_mechanism"] == "SCRAM-SHA-256"
+    assert options["sasl_plain_username"] == "user"
+    assert options["sasl_plain_password"] == "secret"
+    assert options["ssl_cafile"] == "/etc/ca.pem"
+
+
+def incoming(offset: int, text: str) -> Incoming:
+    envelope = mention()
+    envelope.mention.text = text
+    return Incoming(MENTIONS, 0, offset, b"key", envelope)
+
+
+def test_per_event_rejects_only_the_invalid_event() -> None:
+    def handle(event: Incoming) -> list[Outgoing]:
+        if event.envelope.mention.text == "bad":
+            raise InvalidEvent("text is bad")
+        return [Outgoing(INTERACTIONS, f"k{event.offset}", interaction())]
+
+    result = per_event(handle)([incoming(0, "ok"), incoming(1, "bad"), incoming(2, "ok")])
+    assert isinstance(result, BatchResult)
+    assert [out.key for out in result.outgoing] == ["k0", "k2"]
+    assert [(r.incoming.offset, r.reason) for r in result.rejected] == [(1, "text is bad")]
+
+
+def test_per_event_lets_transient_errors_fail_the_batch() -> None:
+    def handle(event: Incoming) -> list[Outgoing]:
+        raise ConnectionError("index down")
+
+    with pytest.raises(ConnectionError):
+        per_event(handle)([incoming(0, "ok")])
+
+
+def test_dead_letter_headers() -> None:
+    letter = DeadLetter(MENTIONS, 3, 17, b"k", b"v", "not a legation.events.v1.Envelope")
+    assert dead_letter_headers(letter, "legation.engager.mentions") == [
+        ("dlq-reason", b"not a legation.events.v1.Envelope"),
+        ("dlq-source-topic", MENTIONS.encode()),
+        ("dlq-source-partition", b"3"),
+        ("dlq-source-offset", b"17"),
+        ("dlq-consumer-group", b"legation.engager.mentions"),
+    ]
+
+
+def test_consumer_loop_refuses_topics_the_service_may_not_consume() -> None:
+    catalog = default_catalog()
+    fake = FakeKafkaProducer()
+    producer, metrics = producer_for("publisher", fake)
+    with pytest.raises(CatalogError, match=f"publisher may not consume {MENTIONS}"):
+        ConsumerLoop(
+            settings=CoreSettings(),
+            service="publisher",
+            group="g",
+            topics=[MENTIONS],
+            handler=per_event(lambda event: []),
+            codec=EventCodec(catalog),
+            producer=producer,
+            metrics=metrics,
+            stop=threading.Event(),
+        )

@@ -44,6 +44,12 @@ class CoreSettings(BaseSettings):
     consumer_poll_timeout_ms: int = Field(
         500, ge=10, le=10_000, description="How long one poll waits for records"
     )
+    consumer_instance_id: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="Static group membership id, unique per replica (the pod name): a "
+        "restarted replica takes its partitions back at once instead of waiting for a rebalance",
+    )
     grpc_port: int = Field(50051, ge=0, le=65535, description="gRPC API port (0 picks one)")
     metrics_port: int = Field(9464, ge=0, le=65535, description="Prometheus /metrics port")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level")

@@ -143,9 +143,14 @@ class ConsumerLoop:
 
     def run(self) -> None:
         """Consumes until ``stop`` is set, then commits what was done and closes."""
+        membership = {}
+        if self.settings.consumer_instance_id:
+            # One instance id per group: a service may run several loops.
+            membership["group_instance_id"] = f"{self.settings.consumer_instance_id}.{self.group}"
         self._consumer = KafkaConsumer(
             *self.topics,
             **client_options(self.settings),
+            **membership,
             group_id=self.group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -184,8 +189,7 @@ class ConsumerLoop:
             valid.append(
                 Incoming(record.topic, record.partition, record.offset, record.key, envelope)
             )
-        partitions = {TopicPartition(r.topic, r.partition) for r in records}
-        result = self._retrying(partitions, "handle", lambda: self.handler(valid))
+        result = self._retrying("handle", lambda: self.handler(valid))
         if result is None:
             return  # stopping: nothing committed, the batch is redelivered
         by_position = {(r.topic, r.partition, r.offset): r for r in records}
@@ -193,7 +197,7 @@ class ConsumerLoop:
             source = rejected.incoming
             raw = by_position[(source.topic, source.partition, source.offset)]
             letters.append(_letter(raw, rejected.reason))
-        if self._retrying(partitions, "produce", lambda: self._produce(result, letters)) is None:
+        if self._retrying("produce", lambda: self._produce(result, letters)) is None:
             return
         self._commit(records)
         self.metrics.handler_seconds.labels(group=self.group).observe(time.perf_counter() - started)
@@ -221,9 +225,7 @@ class ConsumerLoop:
             self.metrics.dead_lettered.labels(topic=letter.topic, group=self.group).inc()
         return True
 
-    def _retrying(
-        self, partitions: set[TopicPartition], step: str, attempt: Callable[[], T]
-    ) -> T | None:
+    def _retrying(self, step: str, attempt: Callable[[], T]) -> T | None:
         """Runs ``attempt`` until it succeeds; between tries the partitions stay paused and
         polled so the group keeps them. Returns None when stopping before success."""
         delay, ceiling = self.retry_backoff

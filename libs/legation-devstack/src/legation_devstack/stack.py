@@ -90,6 +90,9 @@ class Stack:
                 "LEGATION_GRPC_PORT": str(ports.grpc),
                 "LEGATION_METRICS_PORT": str(ports.metrics),
                 "LEGATION_CONSUMER_POLL_TIMEOUT_MS": "200",
+                # Static membership: a restarted service takes its partitions back at once
+                # (the noida-db stand-in never evicts a killed dynamic member).
+                "LEGATION_CONSUMER_INSTANCE_ID": f"{name}-0",
                 "LEGATION_OPENSEARCH_URL": self.opensearch.url,
                 "LEGATION_PUBLISHER_SITE_FEED_PATH": str(self.site_feed),
                 "LEGATION_LISTENER_POLL_SECONDS": "15",

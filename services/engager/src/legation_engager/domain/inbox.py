@@ -16,11 +16,11 @@ from legation_core.ids import stable_id
 Interaction = engage_pb2.Interaction
 
 # Interrogative openings in the languages the platform listens to most; a question mark
-# (Latin, Arabic, Greek-style, full-width) is the stronger signal.
-_QUESTION_MARKS = re.compile(r"[?\u061f\uff1f\u037e]")
+# (Latin, Spanish opening, Arabic, Greek-style, full-width) is the stronger signal.
+_QUESTION_MARKS = re.compile(r"[?\u00bf\u061f\uff1f\u037e]")
 _INTERROGATIVES = re.compile(
     r"^\s*(who|what|when|where|why|how|which|is|are|will|would|can|could|should|does|do|did|"
-    r"qui|que|quoi|quand|où|pourquoi|comment|est-ce|"
+    r"qui|que|quoi|quand|où|pourquoi|comment|est-ce|qu['\u2019]est-ce|"
     r"quién|qué|cuándo|dónde|por qué|cómo|cuál|"
     r"wer|was|wann|wo|warum|wie|"
     r"кто|что|когда|где|почему|как)\b",

@@ -1,0 +1,195 @@
+"""The indexing handler over a fake index, and EventIndex.bulk over a stubbed helpers.bulk."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import pytest
+
+from legation.events.v1 import listen_pb2
+from legation_core.codec import Envelope, make_envelope
+from legation_core.consumer import Incoming
+from legation_evaluator.adapters.events import IndexingHandler
+from legation_evaluator.adapters.index import EventIndex, IndexUnavailable
+from legation_evaluator.domain.documents import Document
+
+PREFIX = "legation-events-v1"
+MENTIONS = "legation.listen.mentions.v1"
+
+
+def envelope(event_id: str) -> Envelope:
+    return make_envelope(
+        listen_pb2.Mention(mention_id=f"m-{event_id}", text="Hello"),
+        event_id=event_id,
+        source_service="listener",
+        occurred_at=datetime(2025, 3, 1, tzinfo=UTC),
+        campaign_id="camp-1",
+    )
+
+
+def incoming(event_id: str, offset: int, partition: int = 0) -> Incoming:
+    return Incoming(MENTIONS, partition, offset, None, envelope(event_id))
+
+
+class FakeIndex:
+    """Records bulks; rejects ``rejections``; raises ``failure`` when set."""
+
+    def __init__(self, rejections: dict[str, str] | None = None) -> None:
+        self.prefix = PREFIX
+        self.bulks: list[list[Document]] = []
+        self.rejections = rejections or {}
+        self.failure: Exception | None = None
+
+    def bulk(self, documents: Sequence[Document]) -> dict[str, str]:
+        self.bulks.append(list(documents))
+        if self.failure is not None:
+            raise self.failure
+        return dict(self.rejections)
+
+
+def handler(index: FakeIndex) -> IndexingHandler:
+    return IndexingHandler(cast(EventIndex, index))
+
+
+def test_every_event_is_bulked_once_with_its_position() -> None:
+    index = FakeIndex()
+    result = handler(index)([incoming("ev-1", 10), incoming("ev-2", 11, partition=3)])
+    assert result.rejected == []
+    assert result.outgoing == []
+    assert len(index.bulks) == 1
+    documents = {d.doc_id: d for d in index.bulks[0]}
+    assert set(documents) == {"ev-1", "ev-2"}
+    assert documents["ev-2"].index == f"{PREFIX}-mention"
+    assert documents["ev-2"].body["kafka"] == {"topic": MENTIONS, "partition": 3, "offset": 11}
+
+
+def test_a_duplicate_event_in_one_batch_is_bulked_once() -> None:
+    index = FakeIndex()
+    handler(index)([incoming("ev-1", 10), incoming("ev-2", 11), incoming("ev-1", 12)])
+    assert len(index.bulks) == 1
+    assert sorted(d.doc_id for d in index.bulks[0]) == ["ev-1", "ev-2"]
+
+
+def test_rejected_documents_become_rejected_events_with_the_reason() -> None:
+    index = FakeIndex({"ev-2": "index rejected the document: mapper_parsing_exception"})
+    first, second, third = incoming("ev-1", 10), incoming("ev-2", 11), incoming("ev-3", 12)
+    result = handler(index)([first, second, third])
+    assert len(result.rejected) == 1
+    assert result.rejected[0].incoming == second
+    assert result.rejected[0].reason == "index rejected the document: mapper_parsing_exception"
+
+
+def test_an_index_outage_propagates() -> None:
+    index = FakeIndex()
+    index.failure = IndexUnavailable("bulk request failed: connection refused")
+    with pytest.raises(IndexUnavailable, match="connection refused"):
+        handler(index)([incoming("ev-1", 10)])
+
+
+# EventIndex.bulk with helpers.bulk replaced by a stub.
+
+
+class BulkStub:
+    def __init__(self, errors: list[dict[str, Any]] | None = None) -> None:
+        self.errors = errors or []
+        self.failure: Exception | None = None
+        self.calls: list[tuple[Any, list[dict[str, Any]], dict[str, Any]]] = []
+
+    def __call__(
+        self, client: Any, actions: list[dict[str, Any]], **options: Any
+    ) -> tuple[int, list[dict[str, Any]]]:
+        self.calls.append((client, list(actions), options))
+        if self.failure is not None:
+            raise self.failure
+        return len(self.calls[-1][1]) - len(self.errors), self.errors
+
+
+def error_item(doc_id: str, status: int, error: Any) -> dict[str, Any]:
+    return {
+        "index": {"_index": f"{PREFIX}-mention", "_id": doc_id, "status": status, "error": error}
+    }
+
+
+def documents(*ids: str) -> list[Document]:
+    return [Document(f"{PREFIX}-mention", doc_id, {"event_id": doc_id}) for doc_id in ids]
+
+
+@pytest.fixture
+def client() -> object:
+    return object()
+
+
+def install(monkeypatch: pytest.MonkeyPatch, stub: BulkStub) -> BulkStub:
+    monkeypatch.setattr("legation_evaluator.adapters.index.helpers.bulk", stub)
+    return stub
+
+
+def test_bulk_sends_index_actions_with_the_document_ids(
+    monkeypatch: pytest.MonkeyPatch, client: object
+) -> None:
+    stub = install(monkeypatch, BulkStub())
+    assert EventIndex(cast(Any, client), PREFIX).bulk(documents("ev-1", "ev-2")) == {}
+    [(used_client, actions, options)] = stub.calls
+    assert used_client is client
+    assert actions == [
+        {
+            "_op_type": "index",
+            "_index": f"{PREFIX}-mention",
+            "_id": "ev-1",
+            "_source": {"event_id": "ev-1"},
+        },
+        {
+            "_op_type": "index",
+            "_index": f"{PREFIX}-mention",
+            "_id": "ev-2",
+            "_source": {"event_id": "ev-2"},
+        },
+    ]
+    assert options["raise_on_error"] is False
+
+
+def test_bulk_of_nothing_sends_nothing(monkeypatch: pytest.MonkeyPatch, client: object) -> None:
+    stub = install(monkeypatch, BulkStub())
+    assert EventIndex(cast(Any, client), PREFIX).bulk([]) == {}
+    assert stub.calls == []
+
+
+def test_a_400_item_is_rejected_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch, client: object
+) -> None:
+    reason = {"type": "mapper_parsing_exception", "reason": "failed to parse [mention.reach]"}
+    install(monkeypatch, BulkStub([error_item("ev-2", 400, reason)]))
+    rejected = EventIndex(cast(Any, client), PREFIX).bulk(documents("ev-1", "ev-2"))
+    assert list(rejected) == ["ev-2"]
+    assert rejected["ev-2"].startswith("index rejected the document")
+    assert "mapper_parsing_exception" in rejected["ev-2"]
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_a_transient_item_failure_makes_the_index_unavailable(
+    monkeypatch: pytest.MonkeyPatch, client: object, status: int
+) -> None:
+    install(
+        monkeypatch,
+        BulkStub(
+            [
+                error_item("ev-1", 400, {"type": "mapper_parsing_exception"}),
+                error_item("ev-2", status, {"type": "es_rejected_execution_exception"}),
+            ]
+        ),
+    )
+    with pytest.raises(IndexUnavailable, match=str(status)):
+        EventIndex(cast(Any, client), PREFIX).bulk(documents("ev-1", "ev-2"))
+
+
+def test_an_exception_from_bulk_makes_the_index_unavailable(
+    monkeypatch: pytest.MonkeyPatch, client: object
+) -> None:
+    stub = BulkStub()
+    stub.failure = ConnectionError("connection refused")
+    install(monkeypatch, stub)
+    with pytest.raises(IndexUnavailable, match="connection refused") as caught:
+        EventIndex(cast(Any, client), PREFIX).bulk(documents("ev-1"))
+    assert isinstance(caught.value.__cause__, ConnectionError)

@@ -109,12 +109,19 @@ def _body(entry: Mapping[str, Any]) -> str:
     return _text(entry.get("summary"))
 
 
-def _declared_language(entry: Mapping[str, Any]) -> str:
-    details = [*(entry.get("content") or []), entry.get("summary_detail"), entry.get("title_detail")]
+def _declared_language(entry: Mapping[str, Any], feed_language: str) -> str:
+    """The language the entry itself declares (xml:lang on the entry or its parts). Atom
+    entries inherit the feed's xml:lang, and that inherited value is the feed's, not the
+    entry's."""
+    details = [
+        *(entry.get("content") or []),
+        entry.get("summary_detail"),
+        entry.get("title_detail"),
+    ]
     for detail in details:
         if detail:
             language = _text(detail.get("language"))
-            if language:
+            if language and language.lower() != feed_language.lower():
                 return language
     return ""
 
@@ -135,7 +142,8 @@ def entry_to_item(
         body=body,
         author=_text(entry.get("author")),
         published_at=_time(entry.get("published_parsed")) or _time(entry.get("updated_parsed")),
-        declared_language=_declared_language(entry) or feed_language,
+        declared_language=_declared_language(entry, feed_language),
+        feed_language=feed_language,
         fetched_at=fetched_at,
     )
 

@@ -13,17 +13,24 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter
 
 from legation.events.v1 import listen_pb2
 from legation_core.kafka import EventProducer
-from legation_listener.adapters.feeds import FeedFetcher
+from legation_listener.adapters.feeds import FetchResult
 from legation_listener.adapters.state import MENTIONS, ListenerState, StateStore
 from legation_listener.domain.cursor import advance
 from legation_listener.domain.mentions import mentions_for
 
 log = logging.getLogger(__name__)
+
+
+class Fetcher(Protocol):
+    """Reads a feed (:class:`~legation_listener.adapters.feeds.FeedFetcher` in production)."""
+
+    def fetch(self, feed: str, etag: str = "", last_modified: str = "") -> FetchResult: ...
 
 
 @dataclass
@@ -41,7 +48,7 @@ class Poller:
         self,
         state: ListenerState,
         store: StateStore,
-        fetcher: FeedFetcher,
+        fetcher: Fetcher,
         producer: EventProducer,
         registry: CollectorRegistry,
         *,
@@ -85,14 +92,17 @@ class Poller:
                         return result
                     try:
                         result.mentions_emitted += self._poll_feed(issue, feed)
-                    except Exception as error:  # noqa: BLE001 - one feed must not stop the rest
+                    except Exception as error:  # one feed must not stop the rest
                         log.warning(
                             "feed failed",
                             exc_info=True,
                             extra={"issue_id": issue.issue_id, "feed": feed},
                         )
                         self.feed_failures.labels(feed=feed).inc()
-                        result.failed_feeds.append(f"{feed}: {error}")
+                        reason = str(error) or type(error).__name__
+                        result.failed_feeds.append(
+                            reason if reason.startswith(feed) else f"{feed}: {reason}"
+                        )
             return result
 
     def poll_all(self) -> None:

@@ -8,14 +8,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from html.parser import HTMLParser
 
-from legation_listener.domain.enrichment import detect_language, normalise_language_tag
+from legation_listener.domain.enrichment import (
+    UNDETERMINED,
+    detect_language,
+    normalise_language_tag,
+    primary_language,
+)
 
 _WHITESPACE = re.compile(r"\s+")
 # Elements whose end starts a new line of text, so words of adjacent blocks do not merge.
-_BLOCKS = frozenset(
-    "address article aside blockquote br dd div dl dt figcaption footer h1 h2 h3 h4 h5 h6 "
-    "header hr li main nav ol p pre section table td th tr ul".split()
-)
+# fmt: off
+_BLOCKS = frozenset((
+    "address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "figcaption",
+    "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "p",
+    "pre", "section", "table", "td", "th", "tr", "ul",
+))
+# fmt: on
 _INVISIBLE = frozenset(("script", "style", "template", "noscript"))
 
 
@@ -71,6 +79,23 @@ def html_to_text(markup: str) -> str:
     return normalise_whitespace("".join(extractor.parts))
 
 
+def choose_language(text: str, declared: str = "", feed_default: str = "") -> str:
+    """The item's language. A language the entry itself declares wins. Otherwise the text
+    decides, because one feed often carries several languages whatever it declares; the
+    feed's declared language is kept when it agrees (it may carry a region, "en-GB") and
+    used when the text cannot tell."""
+    own = normalise_language_tag(declared)
+    if own != UNDETERMINED:
+        return own
+    default = normalise_language_tag(feed_default)
+    detected = detect_language(text)
+    if detected == UNDETERMINED:
+        return default
+    if default != UNDETERMINED and primary_language(default) == primary_language(detected):
+        return default
+    return detected
+
+
 def make_feed_item(
     *,
     item_id: str,
@@ -79,24 +104,23 @@ def make_feed_item(
     body: str,
     author: str,
     published_at: datetime | None,
-    declared_language: str | None,
+    declared_language: str = "",
+    feed_language: str = "",
     fetched_at: datetime,
 ) -> FeedItem:
     """Builds a :class:`FeedItem` from raw entry fields: ``title`` and ``body`` may hold
-    HTML; a missing publication time becomes ``fetched_at``; the language is the declared
-    one when there is one, else detected from the text."""
+    HTML; a missing publication time becomes ``fetched_at``; the language comes from
+    :func:`choose_language` (``declared_language`` is the entry's own, ``feed_language``
+    the feed's)."""
     if not item_id:
         raise ValueError("item_id is required")
     if fetched_at.tzinfo is None:
         raise ValueError("fetched_at must be timezone-aware")
-    plain_title = html_to_text(title)
-    plain_text = html_to_text(body)
-    language = normalise_language_tag(declared_language or "")
-    if not language or language == "und":
-        language = detect_language(f"{plain_title}. {plain_text}")
     published = published_at if published_at is not None else fetched_at
     if published.tzinfo is None:
         raise ValueError("published_at must be timezone-aware")
+    plain_title = html_to_text(title)
+    plain_text = html_to_text(body)
     return FeedItem(
         item_id=item_id,
         url=url,
@@ -104,5 +128,5 @@ def make_feed_item(
         text=plain_text,
         author=normalise_whitespace(author),
         published_at=published,
-        language=language,
+        language=choose_language(f"{plain_title}. {plain_text}", declared_language, feed_language),
     )

@@ -1,0 +1,41 @@
+"""``legation-listener``: wiring only (state, feeds, poller, gRPC API, periodic poll)."""
+
+from __future__ import annotations
+
+import sys
+
+from legation.listener.v1.listener_service_pb2_grpc import add_ListenerServiceServicer_to_server
+from legation_core.lifecycle import ServiceRuntime, main_for
+from legation_listener.adapters.feeds import FeedFetcher
+from legation_listener.adapters.grpc_api import SERVICE_NAME, ListenerApi
+from legation_listener.adapters.poller import Poller
+from legation_listener.adapters.state import ListenerState, StateStore
+from legation_listener.config import ListenerSettings
+
+
+def wire(runtime: ServiceRuntime, settings: ListenerSettings) -> None:
+    """Rebuilds the state from Kafka and adds the gRPC API and the periodic poll."""
+    state = ListenerState.rebuild(settings, runtime.codec)
+    store = StateStore(state, runtime.producer)
+    fetcher = FeedFetcher(
+        settings.listener_fetch_timeout_seconds,
+        settings.listener_fetch_retries,
+        stop=runtime.stop,
+    )
+    poller = Poller(
+        state, store, fetcher, runtime.producer, runtime.metrics.registry, stop=runtime.stop
+    )
+    servicer = ListenerApi(state, store, poller)
+    runtime.add_grpc(
+        lambda server: add_ListenerServiceServicer_to_server(servicer, server), SERVICE_NAME
+    )
+    runtime.add_periodic("poll-feeds", settings.listener_poll_seconds, poller.poll_all)
+
+
+def main() -> None:
+    """Runs the listener until SIGTERM."""
+    sys.exit(main_for("listener", ListenerSettings, wire))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,209 @@
+"""The listener against the Kafka stand-in: state that survives a restart, mentions on the
+topic, and the service process itself (gRPC, metrics, SIGTERM)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from legation.listener.v1 import listener_service_pb2 as pb
+from legation.listener.v1 import listener_service_pb2_grpc as pb_grpc
+from legation_core.catalog import default_catalog
+from legation_core.codec import EventCodec
+from legation_core.config import CoreSettings
+from legation_core.kafka import EventProducer, read_topic
+from legation_core.metrics import Metrics
+from legation_devstack.processes import Process, free_port, spawn, wait_until
+from legation_listener.adapters.feeds import FeedFetcher
+from legation_listener.adapters.poller import Poller
+from legation_listener.adapters.state import MENTIONS, ListenerState, StateStore
+from legation_listener.domain.issues import tracked_issue_from_request
+from legation_listener.domain.mentions import mention_id_for
+
+pytestmark = pytest.mark.integration
+
+TALKS = ("https://x.example/1", "Plastics treaty talks")
+FOOTBALL = ("https://x.example/2", "Football")
+VOTE = ("https://x.example/3", "A plastics treaty vote")
+
+
+def rss(*items: tuple[str, str]) -> str:
+    entries = "".join(
+        f"<item><title>{title}</title><guid>{guid}</guid><link>{guid}</link>"
+        "<description>Delegates spoke on Friday.</description></item>"
+        for guid, title in items
+    )
+    return (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+        f"<link>https://x.example/</link><description>d</description>{entries}</channel></rss>"
+    )
+
+
+def mention_ids(settings: CoreSettings, issue_id: str) -> list[str]:
+    # The evaluator is a catalogued consumer of the mentions topic; the listener is not.
+    codec = EventCodec(default_catalog())
+    events = read_topic(settings, "evaluator", codec, MENTIONS)
+    return sorted(e.event_id for e in events if e.issue_id == issue_id)
+
+
+def test_state_survives_a_restart_and_nothing_is_emitted_twice(
+    kafka_settings: CoreSettings, tmp_path: Path, unique: str
+) -> None:
+    feed = tmp_path / "feed.rss"
+    feed.write_text(rss(TALKS, FOOTBALL))
+    issue = tracked_issue_from_request(
+        pb.TrackIssueRequest(
+            issue_id=f"it-{unique}", name="it", keywords=["plastics treaty"], feeds=[str(feed)]
+        )
+    )
+    producers: list[EventProducer] = []
+
+    def poller_over(state: ListenerState) -> tuple[Poller, StateStore]:
+        metrics = Metrics()
+        producer = EventProducer(kafka_settings, "listener", default_catalog(), metrics)
+        producers.append(producer)
+        store = StateStore(state, producer)
+        return Poller(state, store, FeedFetcher(5.0, 0), producer, metrics.registry), store
+
+    try:
+        poller, store = poller_over(ListenerState())
+        store.save_issue(issue)
+        assert poller.poll([issue.issue_id]).mentions_emitted == 1
+
+        rebuilt = ListenerState.rebuild(kafka_settings, EventCodec(default_catalog()))
+        assert rebuilt.issue(issue.issue_id) == issue
+        seen = rebuilt.cursor(issue.issue_id, str(feed)).seen_item_ids
+        assert list(seen) == [TALKS[0], FOOTBALL[0]]
+
+        poller, _ = poller_over(rebuilt)
+        assert poller.poll([issue.issue_id]).mentions_emitted == 0
+        feed.write_text(rss(VOTE, TALKS))
+        assert poller.poll([issue.issue_id]).mentions_emitted == 1
+    finally:
+        for producer in producers:
+            producer.close()
+
+    assert mention_ids(kafka_settings, issue.issue_id) == sorted(
+        [mention_id_for(issue.issue_id, TALKS[0]), mention_id_for(issue.issue_id, VOTE[0])]
+    )
+
+
+class ListenerProcess:
+    """``python -m legation_listener`` with its own ports, stopped by process id."""
+
+    def __init__(self, settings: CoreSettings, log_dir: Path) -> None:
+        self.grpc_port = free_port()
+        self.metrics_port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LEGATION_")}
+        env.update(
+            {
+                "LEGATION_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+                "LEGATION_GRPC_PORT": str(self.grpc_port),
+                "LEGATION_METRICS_PORT": str(self.metrics_port),
+                "LEGATION_LISTENER_POLL_SECONDS": "3600",
+                "LEGATION_LISTENER_FETCH_RETRIES": "0",
+            }
+        )
+        self.process: Process = spawn(
+            "listener", [sys.executable, "-m", "legation_listener"], log_dir, env
+        )
+        wait_until(self._serving, 60, f"listener process\n{self.process.log_tail()}")
+        # The periodic job polls once at start-up; tests act after it, not against it.
+        wait_until(self._polled_once, 30, "start-up poll")
+
+    def _polled_once(self) -> bool:
+        return '"message": "poll done"' in self.process.log_path.read_text()
+
+    def channel(self) -> grpc.Channel:
+        return grpc.insecure_channel(f"127.0.0.1:{self.grpc_port}")
+
+    def _serving(self) -> bool:
+        if not self.process.alive():
+            raise AssertionError(f"listener exited:\n{self.process.log_tail()}")
+        with self.channel() as channel:
+            response = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service="legation.listener.v1.ListenerService"),
+                timeout=2,
+            )
+        return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
+
+    def metrics(self) -> str:
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return str(response.read().decode())
+
+
+@pytest.fixture
+def start_listener(
+    kafka_settings: CoreSettings, tmp_path: Path
+) -> Iterator[Callable[[], ListenerProcess]]:
+    started: list[ListenerProcess] = []
+
+    def start() -> ListenerProcess:
+        started.append(ListenerProcess(kafka_settings, tmp_path / f"logs-{len(started)}"))
+        return started[-1]
+
+    yield start
+    for listener in started:
+        listener.process.stop()
+
+
+def test_the_service_process_tracks_polls_restarts_and_stops_cleanly(
+    kafka_settings: CoreSettings,
+    start_listener: Callable[[], ListenerProcess],
+    tmp_path: Path,
+    unique: str,
+) -> None:
+    feed = tmp_path / "feed.rss"
+    feed.write_text(rss(TALKS, FOOTBALL))
+    missing = str(tmp_path / "missing.rss")
+    issue_id = f"proc-{unique}"
+    listener = start_listener()
+    with listener.channel() as channel:
+        api = pb_grpc.ListenerServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as rejected:
+            api.TrackIssue(pb.TrackIssueRequest(name="x", feeds=[str(feed)]), timeout=30)
+        assert rejected.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert (rejected.value.details() or "").startswith("keywords")
+        tracked = api.TrackIssue(
+            pb.TrackIssueRequest(
+                issue_id=issue_id,
+                name="Process probe",
+                keywords=["plastics treaty"],
+                feeds=[str(feed), missing],
+                campaign_ids=["probe-campaign"],
+            ),
+            timeout=30,
+        )
+        assert tracked.active
+        polled = api.PollNow(pb.PollNowRequest(issue_id=issue_id), timeout=30)
+        assert polled.mentions_emitted == 1
+        [failure] = polled.failed_feeds
+        assert failure.startswith(f"{missing} cannot be read")
+        with pytest.raises(grpc.RpcError) as unknown:
+            api.PollNow(pb.PollNowRequest(issue_id=f"nope-{unique}"), timeout=30)
+        assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+    assert f'legation_listener_feed_failures_total{{feed="{missing}"}}' in listener.metrics()
+    assert listener.process.stop() == 0
+    assert '"message": "stopped"' in listener.process.log_path.read_text()
+
+    # A new item while the listener is down: the poll at start-up finds only that one.
+    feed.write_text(rss(VOTE, TALKS))
+    expected = sorted([mention_id_for(issue_id, TALKS[0]), mention_id_for(issue_id, VOTE[0])])
+    restarted = start_listener()
+    assert mention_ids(kafka_settings, issue_id) == expected
+    with restarted.channel() as channel:
+        api = pb_grpc.ListenerServiceStub(channel)
+        issues = api.ListIssues(pb.ListIssuesRequest(), timeout=30).issues
+        assert tracked in list(issues)
+        polled = api.PollNow(pb.PollNowRequest(issue_id=issue_id), timeout=30)
+        assert polled.mentions_emitted == 0
+    # Duplicates would show: the ids are deterministic.
+    assert mention_ids(kafka_settings, issue_id) == expected

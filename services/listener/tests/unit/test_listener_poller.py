@@ -1,0 +1,283 @@
+"""The poller and the gRPC API over fake feeds and a fake Kafka producer (no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import grpc
+import pytest
+from prometheus_client import CollectorRegistry
+
+from legation.events.v1 import envelope_pb2, listen_pb2
+from legation.listener.v1 import listener_service_pb2 as pb
+from legation_core.catalog import default_catalog
+from legation_core.codec import EventCodec
+from legation_core.kafka import EventProducer
+from legation_core.metrics import Metrics
+from legation_listener.adapters.feeds import FeedError, FetchResult
+from legation_listener.adapters.grpc_api import ListenerApi
+from legation_listener.adapters.poller import Poller
+from legation_listener.adapters.state import (
+    FEED_CURSORS,
+    MENTIONS,
+    TRACKED_ISSUES,
+    ListenerState,
+    StateStore,
+)
+from legation_listener.config import ListenerSettings
+from legation_listener.domain.items import FeedItem
+from legation_listener.domain.mentions import mention_id_for
+
+NOW = datetime(2026, 11, 20, 9, 16, tzinfo=UTC)
+GOOD = "https://good.example.org/feed.xml"
+BAD = "https://bad.example.org/feed.xml"
+
+
+class FakeFuture:
+    def __init__(self, error: Exception | None) -> None:
+        self.error = error
+
+    def get(self, timeout: float | None = None) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+@dataclass
+class FakeKafka:
+    """Stands in for kafka-python's producer: records what was acknowledged."""
+
+    records: list[tuple[str, str, envelope_pb2.Envelope]] = field(default_factory=list)
+    failing_topics: set[str] = field(default_factory=set)
+
+    def send(self, topic: str, key: bytes, value: bytes, headers: Any) -> FakeFuture:
+        if topic in self.failing_topics:
+            return FakeFuture(RuntimeError(f"{topic} unavailable"))
+        envelope = envelope_pb2.Envelope()
+        envelope.ParseFromString(value)
+        self.records.append((topic, key.decode(), envelope))
+        return FakeFuture(None)
+
+    def flush(self, timeout: float | None = None) -> None:
+        pass
+
+    def on(self, topic: str) -> list[tuple[str, envelope_pb2.Envelope]]:
+        return [(key, envelope) for t, key, envelope in self.records if t == topic]
+
+
+@dataclass
+class FakeFetcher:
+    feeds: dict[str, list[FeedItem]]
+    calls: list[tuple[str, str, str]] = field(default_factory=list)
+    not_modified: set[str] = field(default_factory=set)
+
+    def fetch(self, feed: str, etag: str = "", last_modified: str = "") -> FetchResult:
+        self.calls.append((feed, etag, last_modified))
+        if feed == BAD:
+            raise FeedError(f"{feed}: HTTP 500 (after 4 attempts)")
+        if feed in self.not_modified:
+            return FetchResult(not_modified=True, etag=etag, last_modified=last_modified)
+        return FetchResult(items=self.feeds[feed], etag='"v1"', last_modified="")
+
+
+def item(item_id: str, title: str) -> FeedItem:
+    return FeedItem(item_id, f"https://x.org/{item_id}", title, "", "", NOW, "en")
+
+
+@dataclass
+class Listener:
+    kafka: FakeKafka
+    fetcher: FakeFetcher
+    state: ListenerState
+    store: StateStore
+    poller: Poller
+    registry: CollectorRegistry
+    api: ListenerApi
+
+
+def make_listener(feeds: dict[str, list[FeedItem]]) -> Listener:
+    kafka = FakeKafka()
+    metrics = Metrics()
+    producer = EventProducer(
+        ListenerSettings(), "listener", default_catalog(), metrics, producer=kafka
+    )
+    fetcher = FakeFetcher(feeds)
+    state = ListenerState()
+    store = StateStore(state, producer)
+    poller = Poller(state, store, fetcher, producer, metrics.registry, clock=lambda: NOW)
+    return Listener(
+        kafka, fetcher, state, store, poller, metrics.registry, ListenerApi(state, store, poller)
+    )
+
+
+def track(listener: Listener, issue_id: str, feeds: list[str], keywords: list[str]) -> None:
+    listener.store.save_issue(
+        listen_pb2.TrackedIssue(
+            issue_id=issue_id, name=issue_id, keywords=keywords, feeds=feeds, active=True
+        ),
+        NOW,
+    )
+
+
+def test_poll_emits_matching_mentions_then_stores_the_cursor() -> None:
+    listener = make_listener({GOOD: [item("a", "Treaty talks"), item("b", "Football")]})
+    track(listener, "treaty", [GOOD], ["treaty"])
+    result = listener.poller.poll()
+    assert result.mentions_emitted == 1
+    assert result.failed_feeds == []
+    topics = [topic for topic, _, _ in listener.kafka.records]
+    assert topics == [TRACKED_ISSUES, MENTIONS, FEED_CURSORS]
+    [(key, mention)] = listener.kafka.on(MENTIONS)
+    assert key == mention.event_id == mention_id_for("treaty", "a")
+    [(cursor_key, cursor)] = listener.kafka.on(FEED_CURSORS)
+    assert cursor_key == f"treaty {GOOD}"
+    # The non-matching item counts as seen too: it is never examined again.
+    assert list(cursor.feed_cursor.seen_item_ids) == ["a", "b"]
+    assert cursor.feed_cursor.etag == '"v1"'
+
+
+def test_second_poll_emits_only_new_items_and_sends_validators() -> None:
+    listener = make_listener({GOOD: [item("a", "Treaty talks")]})
+    track(listener, "treaty", [GOOD], ["treaty"])
+    listener.poller.poll()
+    listener.fetcher.feeds[GOOD] = [item("c", "New treaty draft"), item("a", "Treaty talks")]
+    assert listener.poller.poll().mentions_emitted == 1
+    assert [k for k, _ in listener.kafka.on(MENTIONS)] == [
+        mention_id_for("treaty", "a"),
+        mention_id_for("treaty", "c"),
+    ]
+    assert listener.fetcher.calls[-1] == (GOOD, '"v1"', "")
+    # Nothing changed: no mention, and no needless cursor write.
+    cursor_writes = len(listener.kafka.on(FEED_CURSORS))
+    assert listener.poller.poll().mentions_emitted == 0
+    assert len(listener.kafka.on(FEED_CURSORS)) == cursor_writes
+
+
+def test_not_modified_keeps_the_cursor() -> None:
+    listener = make_listener({GOOD: [item("a", "Treaty talks")]})
+    track(listener, "treaty", [GOOD], ["treaty"])
+    listener.poller.poll()
+    listener.fetcher.not_modified.add(GOOD)
+    writes = len(listener.kafka.records)
+    assert listener.poller.poll().mentions_emitted == 0
+    assert len(listener.kafka.records) == writes
+    assert list(listener.state.cursor("treaty", GOOD).seen_item_ids) == ["a"]
+
+
+def test_a_failing_feed_is_reported_and_counted_without_stopping_the_others() -> None:
+    listener = make_listener({GOOD: [item("a", "Treaty talks")]})
+    track(listener, "treaty", [BAD, GOOD], ["treaty"])
+    result = listener.poller.poll()
+    assert result.mentions_emitted == 1
+    assert result.failed_feeds == [f"{BAD}: HTTP 500 (after 4 attempts)"]
+    counted = listener.registry.get_sample_value(
+        "legation_listener_feed_failures_total", {"feed": BAD}
+    )
+    assert counted == 1.0
+
+
+def test_undelivered_mentions_leave_the_cursor_unchanged() -> None:
+    listener = make_listener({GOOD: [item("a", "Treaty talks")]})
+    track(listener, "treaty", [GOOD], ["treaty"])
+    listener.kafka.failing_topics.add(MENTIONS)
+    result = listener.poller.poll()
+    assert result.mentions_emitted == 0
+    assert result.failed_feeds == [f"{GOOD}: {MENTIONS} unavailable"]
+    assert listener.kafka.on(FEED_CURSORS) == []
+    assert list(listener.state.cursor("treaty", GOOD).seen_item_ids) == []
+    # Kafka is back: the same item is emitted with the same id.
+    listener.kafka.failing_topics.clear()
+    assert listener.poller.poll().mentions_emitted == 1
+    assert [k for k, _ in listener.kafka.on(MENTIONS)] == [mention_id_for("treaty", "a")]
+
+
+def test_poll_can_be_limited_to_issues_and_skips_inactive_ones() -> None:
+    listener = make_listener({GOOD: [item("a", "Treaty talks")]})
+    track(listener, "one", [GOOD], ["treaty"])
+    track(listener, "two", [GOOD], ["treaty"])
+    listener.store.save_issue(
+        listen_pb2.TrackedIssue(issue_id="off", keywords=["treaty"], feeds=[GOOD], active=False)
+    )
+    assert listener.poller.poll(["two"]).mentions_emitted == 1
+    assert listener.poller.poll().mentions_emitted == 1  # "one" now; "two" has seen it
+    assert {e.issue_id for _, e in listener.kafka.on(MENTIONS)} == {"one", "two"}
+
+
+def test_state_folds_events_latest_wins() -> None:
+    listener = make_listener({})
+    track(listener, "treaty", [GOOD], ["treaty"])
+    track(listener, "treaty", [GOOD], ["accord"])
+    rebuilt = ListenerState()
+    for _, _, envelope in listener.kafka.records:
+        rebuilt.apply(envelope)
+    [issue] = rebuilt.issues()
+    assert list(issue.keywords) == ["accord"]
+
+
+class Aborted(Exception):
+    pass
+
+
+class FakeContext:
+    def __init__(self) -> None:
+        self.code: grpc.StatusCode | None = None
+        self.details = ""
+
+    def abort(self, code: grpc.StatusCode, details: str) -> None:
+        self.code, self.details = code, details
+        raise Aborted(details)
+
+
+def test_track_issue_persists_before_answering() -> None:
+    listener = make_listener({})
+    context = FakeContext()
+    issue = listener.api.TrackIssue(
+        pb.TrackIssueRequest(name="Plastics treaty", keywords=["treaty"], feeds=[GOOD]),
+        context,  # type: ignore[arg-type]
+    )
+    assert issue.issue_id == "plastics-treaty"
+    [(key, envelope)] = listener.kafka.on(TRACKED_ISSUES)
+    assert key == "plastics-treaty"
+    assert envelope.tracked_issue == issue
+    EventCodec.validate(default_catalog().topic(TRACKED_ISSUES), envelope)
+    listed = listener.api.ListIssues(pb.ListIssuesRequest(), context)  # type: ignore[arg-type]
+    assert list(listed.issues) == [issue]
+
+
+def test_track_issue_rejects_invalid_requests_naming_the_field() -> None:
+    listener = make_listener({})
+    context = FakeContext()
+    with pytest.raises(Aborted):
+        listener.api.TrackIssue(
+            pb.TrackIssueRequest(name="x", keywords=[], feeds=[GOOD]),
+            context,  # type: ignore[arg-type]
+        )
+    assert context.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert context.details.startswith("keywords")
+    assert listener.kafka.records == []
+
+
+def test_track_issue_is_unavailable_when_kafka_does_not_ack() -> None:
+    listener = make_listener({})
+    listener.kafka.failing_topics.add(TRACKED_ISSUES)
+    context = FakeContext()
+    with pytest.raises(Aborted):
+        listener.api.TrackIssue(
+            pb.TrackIssueRequest(name="x", keywords=["treaty"], feeds=[GOOD]),
+            context,  # type: ignore[arg-type]
+        )
+    assert context.code == grpc.StatusCode.UNAVAILABLE
+    assert listener.state.issues() == []
+
+
+def test_poll_now_reports_and_rejects_unknown_issues() -> None:
+    listener = make_listener({GOOD: [item("a", "Treaty talks")]})
+    track(listener, "treaty", [GOOD, BAD], ["treaty"])
+    context = FakeContext()
+    response = listener.api.PollNow(pb.PollNowRequest(issue_id="treaty"), context)  # type: ignore[arg-type]
+    assert response.mentions_emitted == 1
+    assert list(response.failed_feeds) == [f"{BAD}: HTTP 500 (after 4 attempts)"]
+    with pytest.raises(Aborted):
+        listener.api.PollNow(pb.PollNowRequest(issue_id="nope"), context)  # type: ignore[arg-type]
+    assert context.code == grpc.StatusCode.NOT_FOUND

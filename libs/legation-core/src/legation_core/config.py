@@ -44,6 +44,14 @@ class CoreSettings(BaseSettings):
     consumer_poll_timeout_ms: int = Field(
         500, ge=10, le=10_000, description="How long one poll waits for records"
     )
+    consumer_idle_wait_ms: int = Field(
+        0,
+        ge=0,
+        le=5_000,
+        description="0: wait for records inside the broker's long poll (Kafka). Above 0: poll "
+        "without waiting and sleep this long when idle, for brokers that answer fetches at once "
+        "(the noida-db stand-in), which would otherwise spin a CPU",
+    )
     consumer_instance_id: str | None = Field(
         None,
         pattern=r"^[A-Za-z0-9._-]+$",

@@ -159,10 +159,14 @@ class ConsumerLoop:
         )
         log.info("consuming", extra={"group": self.group, "topics": self.topics})
         try:
+            idle_wait = self.settings.consumer_idle_wait_ms / 1000
+            poll_timeout = 0 if idle_wait else self.settings.consumer_poll_timeout_ms
             while not self.stop.is_set():
-                records = self._poll(self.settings.consumer_poll_timeout_ms)
+                records = self._poll(poll_timeout)
                 if records:
                     self._process(records)
+                elif idle_wait:
+                    self.stop.wait(idle_wait)
         finally:
             self._consumer.close(autocommit=False)
             log.info("consumer closed", extra={"group": self.group})

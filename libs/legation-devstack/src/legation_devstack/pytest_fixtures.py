@@ -52,6 +52,7 @@ def kafka_settings(kafka_stand_in: KafkaStandIn) -> CoreSettings:
     settings = CoreSettings(
         kafka_bootstrap_servers=kafka_stand_in.bootstrap_servers,
         consumer_poll_timeout_ms=100,
+        consumer_idle_wait_ms=20,
     )
     ensure_topics(settings, default_catalog(), replication_factor=1)
     return settings

@@ -90,6 +90,8 @@ class Stack:
                 "LEGATION_GRPC_PORT": str(ports.grpc),
                 "LEGATION_METRICS_PORT": str(ports.metrics),
                 "LEGATION_CONSUMER_POLL_TIMEOUT_MS": "200",
+                # noida-db answers fetches at once instead of long-polling.
+                "LEGATION_CONSUMER_IDLE_WAIT_MS": "50",
                 # Static membership: a restarted service takes its partitions back at once
                 # (the noida-db stand-in never evicts a killed dynamic member).
                 "LEGATION_CONSUMER_INSTANCE_ID": f"{name}-0",

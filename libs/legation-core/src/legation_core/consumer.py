@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from kafka import KafkaConsumer, TopicPartition
-from kafka.errors import CommitFailedError
+from kafka.errors import CommitFailedError, RebalanceInProgressError
 from kafka.structs import OffsetAndMetadata
 
 from legation_core.catalog import DLQ_SUFFIX
@@ -160,9 +160,11 @@ class ConsumerLoop:
         log.info("consuming", extra={"group": self.group, "topics": self.topics})
         try:
             idle_wait = self.settings.consumer_idle_wait_ms / 1000
-            poll_timeout = 0 if idle_wait else self.settings.consumer_poll_timeout_ms
             while not self.stop.is_set():
-                records = self._poll(poll_timeout)
+                # Joining the group needs a poll that waits; only an assigned member may
+                # poll without waiting.
+                waits = not idle_wait or not self._consumer.assignment()
+                records = self._poll(self.settings.consumer_poll_timeout_ms if waits else 0)
                 if records:
                     self._process(records)
                 elif idle_wait:
@@ -279,10 +281,13 @@ class ConsumerLoop:
             offsets[tp] = OffsetAndMetadata(record.offset + 1, "", -1)
         try:
             self._consumer.commit(offsets)
-        except CommitFailedError:
-            # The group rebalanced away these partitions; their new owner redoes the batch
-            # and idempotent effects make that harmless.
-            log.warning("commit failed after a rebalance", extra={"group": self.group})
+        except (CommitFailedError, RebalanceInProgressError) as error:
+            # The group is rebalancing: whoever owns these partitions next redoes the batch
+            # from the last commit, and idempotent effects make that harmless.
+            log.warning(
+                "commit refused during a rebalance",
+                extra={"group": self.group, "error": str(error)},
+            )
 
     def _record_lag(self) -> None:
         assert self._consumer is not None

@@ -48,6 +48,7 @@ class ServiceRuntime:
         self._registrars: list[Registrar] = []
         self._grpc_names: list[str] = []
         self.grpc_port: int | None = None
+        self._failed = False
 
     def group(self, purpose: str) -> str:
         """The consumer group name for one of this service's loops."""
@@ -108,7 +109,9 @@ class ServiceRuntime:
         threads = []
         for loop in self._loops:
             reporter.add(loop.heartbeat)
-            threads.append(threading.Thread(target=loop.run, name=loop.group, daemon=True))
+            threads.append(
+                threading.Thread(target=self._guard, args=(loop.run,), name=loop.group, daemon=True)
+            )
         for name, interval, job, heartbeat in self._periodic:
             reporter.add(heartbeat)
             threads.append(
@@ -146,8 +149,20 @@ class ServiceRuntime:
         if stuck:
             log.error("work still running after the grace period", extra={"threads": stuck})
             return 1
+        if self._failed:
+            return 1
         log.info("stopped")
         return 0
+
+    def _guard(self, work: Callable[[], None]) -> None:
+        """A loop that dies takes the service down (exit 1) so the orchestrator restarts it,
+        rather than leaving a process that serves gRPC but consumes nothing."""
+        try:
+            work()
+        except Exception:
+            log.exception("a consume loop died; stopping the service")
+            self._failed = True
+            self.stop.set()
 
     def _repeat(
         self, name: str, interval: float, job: Callable[[], None], heartbeat: Heartbeat

@@ -284,6 +284,34 @@ def test_a_crash_mid_stream_loses_nothing_and_counts_nothing_twice(
     assert len(inbox.conversations) == total
 
 
+def test_a_broker_restart_loses_nothing_acknowledged(stack: Stack, index: OpenSearch) -> None:
+    campaign_id = f"broker-restart-{uuid.uuid4().hex[:8]}"
+    before, after = range(0, 60), range(60, 120)
+    producer = _producer(stack)
+    for number in before:
+        envelope = _mention_envelope(campaign_id, number)
+        producer.send(MENTIONS, key=str(number).encode(), value=envelope.SerializeToString())
+    producer.flush()
+    producer.close()
+    wait_until(lambda: count(index, "interaction", campaign_id) >= 1, 60, "first conversation")
+
+    stack.restart_kafka()
+
+    producer = _producer(stack)
+    for number in after:
+        envelope = _mention_envelope(campaign_id, number)
+        producer.send(MENTIONS, key=str(number).encode(), value=envelope.SerializeToString())
+    producer.flush()
+    producer.close()
+    total = len(before) + len(after)
+    wait_until(
+        lambda: count(index, "interaction", campaign_id) == total, 120, "all conversations", 0.5
+    )
+    wait_until(lambda: count(index, "mention", campaign_id) == total, 60, "all mentions", 0.5)
+    for name in ("engager", "evaluator", "listener", "publisher"):
+        assert stack.services[name].alive(), f"{name} died with the broker restart"
+
+
 def test_feed_item_to_indexed_document_latency(
     stack: Stack, index: OpenSearch, tmp_path: Path
 ) -> None:

@@ -72,3 +72,24 @@ def test_runtime_serves_then_stops_cleanly_on_sigterm(kit: Kit) -> None:
     assert sorted(handled) == sorted(envelope.event_id for envelope in sent)
     assert sum(kit.end_offsets(kit.out_topic).values()) == 4
     assert runtime.stop.is_set()
+
+
+@pytest.mark.usefixtures("restore_signal_handlers")
+def test_a_consume_loop_that_dies_stops_the_service_with_exit_1(kit: Kit) -> None:
+    settings = kit.settings.model_copy(
+        update={"grpc_port": 0, "metrics_port": 0, "shutdown_grace_seconds": 5}
+    )
+    runtime = ServiceRuntime("engager", settings, catalog=kit.catalog)
+    loop_died = threading.Event()
+    runtime.add_consumer(f"mentions-{kit.unique}", [kit.in_topic], per_event(lambda e: []))
+
+    def die() -> None:
+        loop_died.set()
+        raise RuntimeError("the broker client broke beyond repair")
+
+    # A loop whose run raises (not a handler failure, which is retried) must not leave a
+    # process that answers gRPC but consumes nothing.
+    runtime._loops[0].run = die  # type: ignore[method-assign]
+    assert runtime.run() == 1
+    assert loop_died.is_set()
+    assert runtime.stop.is_set()

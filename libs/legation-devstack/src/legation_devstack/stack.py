@@ -140,6 +140,13 @@ class Stack:
         with grpc.insecure_channel(f"127.0.0.1:{self.ports[name].grpc}") as channel:
             yield channel
 
+    def restart_kafka(self) -> None:
+        """Stops the broker (SIGTERM) and starts it again on the same port and data: the
+        services must ride through it."""
+        assert self.kafka is not None
+        self.kafka.process.stop()
+        self.kafka = start_kafka(self.kafka.data_dir, self.log_dir, port=self.kafka.port)
+
     def stop_service(self, name: str) -> int:
         """SIGTERM and wait: the service finishes its batch, commits and exits."""
         return self.services[name].stop()

@@ -5,17 +5,21 @@ from __future__ import annotations
 import sys
 
 from legation.evaluator.v1 import evaluator_service_pb2_grpc as pb_grpc
+from legation_core.config import ConfigError
 from legation_core.lifecycle import ServiceRuntime, main_for
 from legation_evaluator.adapters.events import IndexingHandler
 from legation_evaluator.adapters.grpc_api import EvaluatorApi
-from legation_evaluator.adapters.index import EventIndex, connect
+from legation_evaluator.adapters.index import EventIndex, IndexUnavailable, connect
 from legation_evaluator.adapters.snapshots import SnapshotJob
 from legation_evaluator.config import EvaluatorSettings
 
 
 def wire(runtime: ServiceRuntime, settings: EvaluatorSettings) -> None:
     index = EventIndex(connect(settings), settings.evaluator_index_prefix)
-    index.ensure_template()
+    try:
+        index.ensure_template()
+    except IndexUnavailable as error:
+        raise ConfigError(f"LEGATION_OPENSEARCH_URL={settings.opensearch_url}: {error}") from None
     topics = [topic.name for topic in runtime.catalog.consumed_by("evaluator")]
     runtime.add_consumer("indexer", topics, IndexingHandler(index))
     runtime.add_periodic(

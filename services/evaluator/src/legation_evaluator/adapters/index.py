@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
-from opensearchpy import OpenSearch, helpers
+from opensearchpy import ConnectionError, OpenSearch, TransportError, helpers
 
 from legation.events.v1 import evaluate_pb2
 from legation_core.codec import envelope_from_json
@@ -41,9 +42,26 @@ class EventIndex:
         self.client = client
         self.prefix = prefix
 
-    def ensure_template(self) -> None:
-        """Puts the index template (idempotent: the same body replaces itself)."""
-        self.client.indices.put_index_template(name=self.prefix, body=index_template(self.prefix))
+    def ensure_template(self, wait_seconds: float = 30.0) -> None:
+        """Puts the index template (idempotent: the same body replaces itself), waiting up
+        to ``wait_seconds`` for OpenSearch to answer; raises IndexUnavailable after that."""
+        deadline = time.monotonic() + wait_seconds
+        delay = 0.5
+        while True:
+            try:
+                self.client.indices.put_index_template(
+                    name=self.prefix, body=index_template(self.prefix)
+                )
+                return
+            except (ConnectionError, TransportError) as error:
+                status = getattr(error, "status_code", None)
+                if isinstance(status, int) and 400 <= status < 500 and status != 429:
+                    raise  # a template OpenSearch refuses is a bug, not an outage
+                if time.monotonic() + delay > deadline:
+                    raise IndexUnavailable(f"OpenSearch does not answer: {error}") from error
+                log.warning("waiting for OpenSearch", extra={"error": str(error)})
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     def bulk(self, documents: Sequence[Document]) -> dict[str, str]:
         """Indexes ``documents``; returns ``{doc_id: reason}`` for documents OpenSearch

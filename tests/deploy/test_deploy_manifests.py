@@ -1,0 +1,277 @@
+"""The rendered manifests against what the services read and the security bar.
+
+Schemas (make deploy-check) say the objects are well formed; these tests say they are
+right: hardened containers, probes on the gRPC health port, limits, env names that are
+settings fields, ports that are the settings' defaults, and topics that are the catalog.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from legation_core.catalog import Catalog
+from legation_core.config import ENV_PREFIX, CoreSettings
+from legation_core.kafka import dlq_config, topic_config
+from legation_core.metrics import Metrics
+from legation_engager.config import EngagerSettings
+from legation_evaluator.bootstrap import BootstrapSettings
+from legation_evaluator.config import EvaluatorSettings
+from legation_listener.config import ListenerSettings
+from legation_publisher.config import PublisherSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+Objects = dict[str, list[dict[str, Any]]]
+SETTINGS: dict[str, type[CoreSettings]] = {
+    "legation-listener": ListenerSettings,
+    "legation-publisher": PublisherSettings,
+    "legation-engager": EngagerSettings,
+    "legation-evaluator": EvaluatorSettings,
+}
+
+
+def of_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [o for o in objects if o["kind"] == kind]
+
+
+def workloads(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [o for o in objects if o["kind"] in ("Deployment", "Job")]
+
+
+def containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(pod.get("initContainers", [])) + list(pod["containers"])
+
+
+def env_names(objects: list[dict[str, Any]], container: dict[str, Any]) -> set[str]:
+    configmaps = {o["metadata"]["name"]: o for o in of_kind(objects, "ConfigMap")}
+    names = {e["name"] for e in container.get("env", [])}
+    for source in container.get("envFrom", []):
+        assert "configMapRef" in source, "secrets go in env with secretKeyRef, by name"
+        names |= set(configmaps[source["configMapRef"]["name"]]["data"])
+    return names
+
+
+def env_value(objects: list[dict[str, Any]], container: dict[str, Any], name: str) -> str | None:
+    configmaps = {o["metadata"]["name"]: o for o in of_kind(objects, "ConfigMap")}
+    value = None
+    for source in container.get("envFrom", []):
+        value = configmaps[source["configMapRef"]["name"]]["data"].get(name, value)
+    for entry in container.get("env", []):
+        if entry["name"] == name:
+            value = entry.get("value")
+    return value
+
+
+def fields(settings: type[CoreSettings]) -> set[str]:
+    return {ENV_PREFIX + name.upper() for name in settings.model_fields}
+
+
+def test_every_overlay_renders_the_four_services(rendered: Objects) -> None:
+    assert {"dev", "prod"} <= set(rendered)
+    for objects in rendered.values():
+        names = {o["metadata"]["name"] for o in of_kind(objects, "Deployment")}
+        assert names == set(SETTINGS)
+        for kind in ("Service", "ServiceAccount", "PodDisruptionBudget"):
+            assert set(SETTINGS) <= {o["metadata"]["name"] for o in of_kind(objects, kind)}
+        assert of_kind(objects, "Job"), "the OpenSearch bootstrap Job"
+
+
+def test_every_container_is_hardened_and_limited(rendered: Objects) -> None:
+    for overlay, objects in rendered.items():
+        for workload in workloads(objects):
+            pod = workload["spec"]["template"]["spec"]
+            assert pod["securityContext"]["runAsNonRoot"] is True
+            assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+            assert pod["automountServiceAccountToken"] is False
+            for container in containers(pod):
+                where = f"{overlay} {workload['metadata']['name']} {container['name']}"
+                context = container["securityContext"]
+                assert context["runAsNonRoot"] is True, where
+                assert context["runAsUser"] == 10001, where
+                assert context["readOnlyRootFilesystem"] is True, where
+                assert context["allowPrivilegeEscalation"] is False, where
+                assert context["capabilities"]["drop"] == ["ALL"], where
+                assert context["seccompProfile"]["type"] == "RuntimeDefault", where
+                for bound in ("requests", "limits"):
+                    assert {"cpu", "memory"} <= set(container["resources"][bound]), where
+                mounts = {m["mountPath"] for m in container.get("volumeMounts", [])}
+                assert "/tmp" in mounts, where
+
+
+def test_grpc_health_probes_and_graceful_termination(rendered: Objects) -> None:
+    for objects in rendered.values():
+        for deployment in of_kind(objects, "Deployment"):
+            pod = deployment["spec"]["template"]["spec"]
+            (server,) = pod["containers"]
+            grpc = next(p["containerPort"] for p in server["ports"] if p["name"] == "grpc")
+            for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                assert server[probe]["grpc"]["port"] == grpc, probe
+                assert "service" not in server[probe]["grpc"]  # "" = the whole server
+            grace = float(env_value(objects, server, "LEGATION_SHUTDOWN_GRACE_SECONDS") or 10)
+            assert pod["terminationGracePeriodSeconds"] >= 3 * grace
+            instance = next(
+                e for e in server["env"] if e["name"] == ENV_PREFIX + "CONSUMER_INSTANCE_ID"
+            )
+            assert instance["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+
+
+def test_env_names_are_settings_fields(rendered: Objects) -> None:
+    for overlay, objects in rendered.items():
+        for deployment in of_kind(objects, "Deployment"):
+            settings = SETTINGS[deployment["metadata"]["name"]]
+            pod = deployment["spec"]["template"]["spec"]
+            for container in pod["containers"]:
+                unknown = env_names(objects, container) - fields(settings)
+                assert not unknown, f"{overlay} {deployment['metadata']['name']}: {unknown}"
+            for container in pod.get("initContainers", []):
+                assert not env_names(objects, container) - fields(BootstrapSettings)
+        for job in of_kind(objects, "Job"):
+            for container in job["spec"]["template"]["spec"]["containers"]:
+                assert not env_names(objects, container) - fields(BootstrapSettings)
+
+
+def test_ports_are_the_settings_defaults(rendered: Objects) -> None:
+    for objects in rendered.values():
+        services = {o["metadata"]["name"]: o for o in of_kind(objects, "Service")}
+        for deployment in of_kind(objects, "Deployment"):
+            name = deployment["metadata"]["name"]
+            settings = SETTINGS[name]
+            (server,) = deployment["spec"]["template"]["spec"]["containers"]
+            ports = {p["name"]: p["containerPort"] for p in server["ports"]}
+            expected = {
+                "grpc": settings.model_fields["grpc_port"].default,
+                "metrics": settings.model_fields["metrics_port"].default,
+            }
+            assert ports == expected, name
+            assert env_value(objects, server, "LEGATION_GRPC_PORT") == str(expected["grpc"])
+            assert env_value(objects, server, "LEGATION_METRICS_PORT") == str(expected["metrics"])
+            service_ports = {p["name"]: p["port"] for p in services[name]["spec"]["ports"]}
+            assert service_ports == expected, name
+
+
+def test_publisher_feed_is_on_its_volume(rendered: Objects) -> None:
+    for objects in rendered.values():
+        (publisher,) = [
+            d
+            for d in of_kind(objects, "Deployment")
+            if d["metadata"]["name"] == "legation-publisher"
+        ]
+        (server,) = publisher["spec"]["template"]["spec"]["containers"]
+        feed = env_value(objects, server, "LEGATION_PUBLISHER_SITE_FEED_PATH")
+        mount = next(m for m in server["volumeMounts"] if m["name"] == "site")["mountPath"]
+        assert feed is not None
+        assert feed.startswith(mount + "/")
+        assert publisher["spec"]["strategy"]["type"] == "Recreate"
+
+
+def test_topics_are_the_catalog(rendered: Objects) -> None:
+    catalog = Catalog.from_directory(ROOT / "topics")
+    for overlay, objects in rendered.items():
+        topics = {t["spec"]["topicName"]: t for t in of_kind(objects, "KafkaTopic")}
+        assert set(topics) == {s.name for s in catalog} | {s.dlq for s in catalog}, overlay
+        for spec in catalog:
+            for name, config in ((spec.name, topic_config(spec)), (spec.dlq, dlq_config())):
+                topic = topics[name]["spec"]
+                assert topic["partitions"] == spec.partitions
+                assert {k: str(v) for k, v in topic["config"].items()} == config
+                if overlay != "dev":  # dev runs a one-broker cluster
+                    assert topic["replicas"] == spec.replication_factor
+
+
+def test_generated_topics_are_up_to_date() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "gen_k8s_topics.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def metric_names() -> set[str]:
+    names = set()
+    for collector in Metrics().registry.collect():
+        names.add(collector.name)
+        if collector.type == "counter":
+            names.add(collector.name + "_total")
+        if collector.type == "histogram":
+            names |= {collector.name + suffix for suffix in ("_bucket", "_count", "_sum")}
+    return names
+
+
+def test_alerts_and_dashboard_use_real_metrics(rendered: Objects) -> None:
+    known = metric_names()
+    (rule,) = of_kind(rendered["prod"], "PrometheusRule")
+    exprs = [r["expr"] for g in rule["spec"]["groups"] for r in g["rules"]]
+    dashboard = json.loads(
+        (ROOT / "deploy/components/monitoring/grafana/legation-pipeline.json").read_text()
+    )
+    exprs += [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    used = {m for e in exprs for m in re.findall(r"\blegation_[a-z_]+", e)}
+    assert used
+    assert used <= known, used - known
+    alerts = {r["alert"] for g in rule["spec"]["groups"] for r in g["rules"]}
+    assert {"LegationServiceDown", "LegationConsumerLagGrowing", "LegationDeadLetters"} <= alerts
+    monitors = {
+        m["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"]
+        for m in of_kind(rendered["prod"], "ServiceMonitor")
+    }
+    assert monitors == set(SETTINGS)
+
+
+def test_saved_objects_reference_each_other() -> None:
+    path = ROOT / "deploy/base/opensearch/legation-dashboards.ndjson"
+    objects = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    ids = {(o["type"], o["id"]) for o in objects}
+    for obj in objects:
+        for ref in obj["references"]:
+            assert (ref["type"], ref["id"]) in ids, ref
+    (pattern,) = [o for o in objects if o["type"] == "index-pattern"]
+    prefix = EvaluatorSettings.model_fields["evaluator_index_prefix"].default
+    assert pattern["attributes"]["title"] == f"{prefix}-*"
+    assert any(o["type"] == "dashboard" for o in objects)
+
+
+def load_deploy_check() -> Any:
+    spec = importlib.util.spec_from_file_location("deploy_check", ROOT / "tools/deploy_check.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("obj", "complaint"),
+    [
+        (
+            {
+                "apiVersion": "kafka.strimzi.io/v1beta2",
+                "kind": "KafkaTopic",
+                "metadata": {"name": "t", "labels": {"strimzi.io/cluster": "c"}},
+                "spec": {"partitions": 0, "replicas": 3},
+            },
+            "minimum",
+        ),
+        (
+            {
+                "apiVersion": "v1",
+                "kind": "ServiceAccount",
+                "metadata": {"name": "a"},
+                "automountToken": False,
+            },
+            "automountToken",
+        ),
+    ],
+)
+def test_the_validators_reject_bad_objects(obj: dict[str, Any], complaint: str) -> None:
+    errors = list(load_deploy_check().validation_errors([obj]))
+    assert errors
+    assert complaint in " ".join(errors)

@@ -1,0 +1,126 @@
+"""``make deploy-check``: everything in deploy/ checked offline, without a cluster.
+
+1. the Strimzi topics in deploy/components/kafka-topics match the catalog (topics/);
+2. every overlay in deploy/overlays renders (``kustomize build``, else ``kubectl kustomize``);
+3. every rendered object validates: built-in kinds strictly against the Kubernetes OpenAPI
+   schemas of kubernetes-validate (the oldest and newest Kubernetes versions we support),
+   custom resources against the JSON schemas vendored in deploy/schemas/;
+4. the Dockerfiles pass hadolint.
+
+The tests in tests/deploy then check what the schemas cannot (security settings, probes,
+limits, env names and ports against the settings classes, topics against the catalog).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+DEPLOY = ROOT / "deploy"
+KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
+# apiVersion/kind -> vendored schema of a custom resource.
+CRD_SCHEMAS = {
+    ("kafka.strimzi.io/v1beta2", "KafkaTopic"): "kafkatopic_v1beta2.json",
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): "servicemonitor_v1.json",
+    ("monitoring.coreos.com/v1", "PrometheusRule"): "prometheusrule_v1.json",
+    ("keda.sh/v1alpha1", "ScaledObject"): "scaledobject_v1alpha1.json",
+    ("keda.sh/v1alpha1", "TriggerAuthentication"): "triggerauthentication_v1alpha1.json",
+}
+
+
+def overlays() -> list[Path]:
+    return sorted(p.parent for p in (DEPLOY / "overlays").glob("*/kustomization.yaml"))
+
+
+def render_command(directory: Path) -> list[str]:
+    """``kustomize build`` when installed, else kubectl's built-in kustomize."""
+    if shutil.which("kustomize"):
+        return ["kustomize", "build", str(directory)]
+    if shutil.which("kubectl"):
+        return ["kubectl", "kustomize", str(directory)]
+    raise SystemExit("deploy-check needs kustomize or kubectl on PATH to render the overlays")
+
+
+def render(directory: Path) -> list[dict[str, Any]]:
+    """The objects ``directory`` renders to."""
+    result = subprocess.run(
+        render_command(directory), capture_output=True, text=True, check=False, timeout=120
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"rendering {directory.relative_to(ROOT)} failed:\n{result.stderr}")
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def crd_schema(api_version: str, kind: str) -> dict[str, Any] | None:
+    name = CRD_SCHEMAS.get((api_version, kind))
+    if name is None:
+        return None
+    schema: dict[str, Any] = json.loads((DEPLOY / "schemas" / name).read_text(encoding="utf-8"))
+    return schema
+
+
+def validation_errors(objects: list[dict[str, Any]]) -> Iterator[str]:
+    for obj in objects:
+        where = f"{obj.get('kind')}/{obj.get('metadata', {}).get('name')}"
+        schema = crd_schema(str(obj.get("apiVersion")), str(obj.get("kind")))
+        if schema is not None:
+            for error in jsonschema.Draft202012Validator(schema).iter_errors(obj):
+                path = "/".join(str(p) for p in error.absolute_path)
+                yield f"{where}: {path}: {error.message}"
+            continue
+        for version in KUBERNETES_VERSIONS:
+            try:
+                kubernetes_validate.validate(obj, version, strict=True)
+            except kubernetes_validate.SchemaNotFoundError:
+                yield f"{where}: no schema for {obj.get('apiVersion')} {obj.get('kind')}"
+            except kubernetes_validate.ValidationError as error:
+                path = "/".join(str(p) for p in error.path)
+                yield f"{where} (Kubernetes {version}): {path}: {error.message}"
+
+
+def hadolint_errors() -> list[str]:
+    hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
+    dockerfiles = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("services/*/Dockerfile"))
+    result = subprocess.run(
+        [hadolint, "--no-color", *dockerfiles],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    return result.stdout.splitlines() if result.returncode != 0 else []
+
+
+def main() -> int:
+    started = time.monotonic()
+    problems: list[str] = []
+    topics = subprocess.run([sys.executable, str(ROOT / "tools" / "gen_k8s_topics.py"), "--check"])
+    if topics.returncode != 0:
+        problems.append("generated Strimzi topics are stale: run make k8s-topics")
+    for directory in overlays():
+        objects = render(directory)
+        errors = list(validation_errors(objects))
+        problems += [f"{directory.name}: {e}" for e in errors]
+        print(f"overlay {directory.name}: {len(objects)} objects, {len(errors)} problems")
+    lint = hadolint_errors()
+    problems += lint
+    print(f"hadolint: {len(lint)} findings")
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    print(f"deploy-check {'failed' if problems else 'passed'} in {time.monotonic() - started:.1f}s")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -11,10 +11,13 @@ from legation_listener.adapters.grpc_api import SERVICE_NAME, ListenerApi
 from legation_listener.adapters.poller import Poller
 from legation_listener.adapters.state import ListenerState, StateStore
 from legation_listener.config import ListenerSettings
+from legation_listener.domain.recent import RecentItems
+from legation_listener.domain.spikes import SpikeDetector, SpikeRule
 
 
 def wire(runtime: ServiceRuntime, settings: ListenerSettings) -> None:
-    """Rebuilds the state from Kafka and adds the gRPC API and the periodic poll."""
+    """Rebuilds the state from Kafka and adds the gRPC API and the periodic poll (which
+    also checks for spikes)."""
     state = ListenerState.rebuild(settings, runtime.codec)
     store = StateStore(state, runtime.producer)
     fetcher = FeedFetcher(
@@ -22,8 +25,20 @@ def wire(runtime: ServiceRuntime, settings: ListenerSettings) -> None:
         settings.listener_fetch_retries,
         stop=runtime.stop,
     )
+    rule = SpikeRule(
+        baseline_hours=settings.listener_spike_baseline_hours,
+        stddevs=settings.listener_spike_stddevs,
+        min_count=settings.listener_spike_min_count,
+    )
     poller = Poller(
-        state, store, fetcher, runtime.producer, runtime.metrics.registry, stop=runtime.stop
+        state,
+        store,
+        fetcher,
+        runtime.producer,
+        runtime.metrics.registry,
+        stop=runtime.stop,
+        recent=RecentItems(settings.listener_preview_buffer_items),
+        spikes=SpikeDetector(rule),
     )
     servicer = ListenerApi(state, store, poller)
     runtime.add_grpc(

@@ -82,3 +82,26 @@ def test_invalid_requests_name_the_field(
     assert raised.value.field == field
     assert str(raised.value).startswith(message)
     assert isinstance(raised.value, ValueError)
+
+
+def test_a_query_may_replace_keywords_and_is_trimmed() -> None:
+    issue = tracked_issue_from_request(request(keywords=[], query="  treaty OR pact "))
+    assert issue.query == "treaty OR pact"
+    assert list(issue.keywords) == []
+    # Keywords alone still work as before.
+    assert tracked_issue_from_request(request()).query == ""
+
+
+def test_a_malformed_query_names_the_field_and_the_position() -> None:
+    from legation_listener.domain.issues import QueryIssueError
+
+    with pytest.raises(QueryIssueError) as raised:
+        tracked_issue_from_request(request(query='  "open phrase'))
+    assert str(raised.value) == "query: unterminated phrase (missing closing '\"') at position 2"
+    assert raised.value.field == "query"
+    assert raised.value.position == 2
+
+
+def test_neither_keywords_nor_query() -> None:
+    with pytest.raises(IssueError, match=r"^keywords needs at least one keyword"):
+        tracked_issue_from_request(request(keywords=[], query="  "))

@@ -1,4 +1,5 @@
-"""The listener's gRPC API: track an issue, list the tracked issues, poll now."""
+"""The listener's gRPC API: track, update, pause, resume, delete and list issues; poll now;
+preview a query."""
 
 from __future__ import annotations
 
@@ -10,9 +11,18 @@ from legation.events.v1 import listen_pb2
 from legation.listener.v1 import listener_service_pb2 as pb
 from legation.listener.v1 import listener_service_pb2_grpc as pb_grpc
 from legation_core.grpc_server import invalid_argument, not_found
-from legation_listener.adapters.poller import Poller
+from legation_listener.adapters.poller import Fetcher, Poller
 from legation_listener.adapters.state import ListenerState, StateStore
-from legation_listener.domain.issues import IssueError, tracked_issue_from_request
+from legation_listener.domain.issues import (
+    IssueError,
+    QueryIssueError,
+    check_feeds,
+    tracked_issue_from_request,
+    updated_issue,
+)
+from legation_listener.domain.items import FeedItem
+from legation_listener.domain.preview import preview
+from legation_listener.domain.query import QueryError, parse_query
 
 log = logging.getLogger(__name__)
 
@@ -22,10 +32,18 @@ SERVICE_NAME = "legation.listener.v1.ListenerService"
 class ListenerApi(pb_grpc.ListenerServiceServicer):
     """Commands the listener; a tracked issue is answered only once Kafka holds it."""
 
-    def __init__(self, state: ListenerState, store: StateStore, poller: Poller) -> None:
+    def __init__(
+        self,
+        state: ListenerState,
+        store: StateStore,
+        poller: Poller,
+        fetcher: Fetcher | None = None,
+    ) -> None:
         self.state = state
         self.store = store
         self.poller = poller
+        # Reads the feeds a PreviewQuery names (the poller's fetcher by default).
+        self.fetcher = fetcher if fetcher is not None else poller.fetcher
 
     def TrackIssue(
         self, request: pb.TrackIssueRequest, context: grpc.ServicerContext
@@ -35,13 +53,52 @@ class ListenerApi(pb_grpc.ListenerServiceServicer):
             issue = tracked_issue_from_request(request)
         except IssueError as error:
             invalid_argument(context, str(error))
-        try:
-            self.store.save_issue(issue)
-        except Exception as error:  # the caller may retry: the same request saves the same issue
-            log.exception("could not record a tracked issue", extra={"issue_id": issue.issue_id})
-            context.abort(grpc.StatusCode.UNAVAILABLE, f"could not record the issue: {error}")
+        self._save(issue, context)
         log.info("tracking issue", extra={"issue_id": issue.issue_id, "feeds": list(issue.feeds)})
         return issue
+
+    def UpdateIssue(
+        self, request: pb.UpdateIssueRequest, context: grpc.ServicerContext
+    ) -> listen_pb2.TrackedIssue:
+        """Replaces the fields in the update mask (or the non-empty fields given)."""
+        current = self._existing(request.issue_id, context)
+        try:
+            issue = updated_issue(current, request)
+        except IssueError as error:
+            invalid_argument(context, str(error))
+        self._save(issue, context)
+        log.info("issue updated", extra={"issue_id": issue.issue_id})
+        return issue
+
+    def SetIssueActive(
+        self, request: pb.SetIssueActiveRequest, context: grpc.ServicerContext
+    ) -> listen_pb2.TrackedIssue:
+        """Pauses or resumes an issue; a paused issue's feeds are not polled, and its spike
+        baseline starts again when it resumes."""
+        current = self._existing(request.issue_id, context)
+        issue = listen_pb2.TrackedIssue()
+        issue.CopyFrom(current)
+        issue.active = request.active
+        if issue != current:
+            self._save(issue, context)
+            if not issue.active:
+                self.poller.spikes.forget(issue.issue_id)
+        log.info("issue active", extra={"issue_id": issue.issue_id, "active": issue.active})
+        return issue
+
+    def DeleteIssue(
+        self, request: pb.DeleteIssueRequest, context: grpc.ServicerContext
+    ) -> pb.DeleteIssueResponse:
+        """Stops tracking an issue: writes it with deleted = true, then forgets it."""
+        current = self._existing(request.issue_id, context)
+        try:
+            deleted = self.store.delete_issue(current)
+        except Exception as error:  # the caller may retry
+            log.exception("could not delete an issue", extra={"issue_id": current.issue_id})
+            context.abort(grpc.StatusCode.UNAVAILABLE, f"could not record the deletion: {error}")
+        self.poller.spikes.forget(current.issue_id)
+        log.info("issue deleted", extra={"issue_id": current.issue_id})
+        return pb.DeleteIssueResponse(issue=deleted)
 
     def ListIssues(
         self, request: pb.ListIssuesRequest, context: grpc.ServicerContext
@@ -63,5 +120,63 @@ class ListenerApi(pb_grpc.ListenerServiceServicer):
             issue_ids = [request.issue_id]
         result = self.poller.poll(issue_ids)
         return pb.PollNowResponse(
-            mentions_emitted=result.mentions_emitted, failed_feeds=result.failed_feeds
+            mentions_emitted=result.mentions_emitted,
+            failed_feeds=result.failed_feeds,
+            alerts_emitted=result.alerts_emitted,
         )
+
+    def PreviewQuery(
+        self, request: pb.PreviewQueryRequest, context: grpc.ServicerContext
+    ) -> pb.PreviewQueryResponse:
+        """Runs a query over the recent items (and the feeds given, read now); saves
+        nothing."""
+        if not request.query.strip():
+            invalid_argument(context, "query is required")
+        try:
+            query = parse_query(request.query)
+        except QueryError as error:
+            invalid_argument(context, str(QueryIssueError(error)))
+        try:
+            feeds = check_feeds(request.feeds) if request.feeds else []
+        except IssueError as error:
+            invalid_argument(context, str(error))
+        fetched: list[tuple[str, FeedItem]] = []
+        failed: list[str] = []
+        for feed in feeds:
+            try:
+                fetched.extend((feed, item) for item in self.fetcher.fetch(feed).items)
+            except Exception as error:  # report it; the other feeds and the buffer go on
+                reason = str(error) or type(error).__name__
+                failed.append(reason if reason.startswith(feed) else f"{feed}: {reason}")
+        result = preview(query, [*fetched, *self.poller.recent.snapshot()], request.limit)
+        response = pb.PreviewQueryResponse(
+            items_examined=result.examined, total_matches=result.total, failed_feeds=failed
+        )
+        for hit in result.hits:
+            match = response.matches.add(
+                source_url=hit.feed,
+                item_id=hit.item.item_id,
+                url=hit.item.url,
+                author=hit.item.author,
+                title=hit.item.title,
+                text=hit.item.text,
+                language=hit.item.language,
+                matched_terms=hit.matched_terms,
+            )
+            match.published_at.FromDatetime(hit.item.published_at)
+        return response
+
+    def _existing(self, issue_id: str, context: grpc.ServicerContext) -> listen_pb2.TrackedIssue:
+        if not issue_id.strip():
+            invalid_argument(context, "issue_id is required")
+        issue = self.state.issue(issue_id.strip())
+        if issue is None:
+            not_found(context, f"issue_id {issue_id} is not tracked")
+        return issue
+
+    def _save(self, issue: listen_pb2.TrackedIssue, context: grpc.ServicerContext) -> None:
+        try:
+            self.store.save_issue(issue)
+        except Exception as error:  # the caller may retry: the same request saves the same issue
+            log.exception("could not record a tracked issue", extra={"issue_id": issue.issue_id})
+            context.abort(grpc.StatusCode.UNAVAILABLE, f"could not record the issue: {error}")

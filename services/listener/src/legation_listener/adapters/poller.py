@@ -4,6 +4,10 @@ For one feed of one issue the order is: read the feed, keep the items the cursor
 seen, build the mentions of those that match, send the mentions and wait for their acks,
 and only then store the new cursor. A crash in between re-reads the same items next time
 and re-emits the same mention ids (at-least-once, and consumers deduplicate on event id).
+
+Every item read also goes into the recent-items buffer (for PreviewQuery), and every
+acknowledged mention into the spike detector; after an issue's feeds, the detector's spikes
+are sent as Alert events (an alert not acknowledged is tried again at the next poll).
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ from prometheus_client import CollectorRegistry, Counter
 from legation.events.v1 import listen_pb2
 from legation_core.kafka import EventProducer
 from legation_listener.adapters.feeds import FetchResult
-from legation_listener.adapters.state import MENTIONS, ListenerState, StateStore
+from legation_listener.adapters.state import ALERTS, MENTIONS, ListenerState, StateStore
 from legation_listener.domain.cursor import advance
 from legation_listener.domain.mentions import mentions_for
+from legation_listener.domain.recent import RecentItems
+from legation_listener.domain.spikes import SpikeDetector, alert_envelope
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +45,7 @@ class PollResult:
 
     mentions_emitted: int = 0
     failed_feeds: list[str] = field(default_factory=list)
+    alerts_emitted: int = 0
 
 
 class Poller:
@@ -54,8 +61,12 @@ class Poller:
         *,
         stop: threading.Event | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        recent: RecentItems | None = None,
+        spikes: SpikeDetector | None = None,
     ) -> None:
         self.state = state
+        self.recent = recent if recent is not None else RecentItems()
+        self.spikes = spikes if spikes is not None else SpikeDetector()
         self.store = store
         self.fetcher = fetcher
         self.producer = producer
@@ -76,6 +87,11 @@ class Poller:
             ["issue_id"],
             registry=registry,
         )
+        self.alert_failures = Counter(
+            "legation_listener_alert_failures_total",
+            "Spike alerts Kafka did not acknowledge (tried again at the next poll)",
+            registry=registry,
+        )
 
     def poll(self, issue_ids: Sequence[str] | None = None) -> PollResult:
         """Polls the feeds of the active issues in ``issue_ids`` (None: every active issue).
@@ -86,7 +102,10 @@ class Poller:
                 wanted = set(issue_ids)
                 issues = [issue for issue in issues if issue.issue_id in wanted]
             result = PollResult()
+            now = self.clock()
+            self.spikes.prune(now)
             for issue in issues:
+                self.spikes.watch(issue.issue_id, now)
                 for feed in issue.feeds:
                     if self.stop.is_set():
                         return result
@@ -103,6 +122,7 @@ class Poller:
                         result.failed_feeds.append(
                             reason if reason.startswith(feed) else f"{feed}: {reason}"
                         )
+                result.alerts_emitted += self._send_alerts(issue)
             return result
 
     def poll_all(self) -> None:
@@ -110,7 +130,11 @@ class Poller:
         result = self.poll()
         log.info(
             "poll done",
-            extra={"mentions": result.mentions_emitted, "failed_feeds": result.failed_feeds},
+            extra={
+                "mentions": result.mentions_emitted,
+                "alerts": result.alerts_emitted,
+                "failed_feeds": result.failed_feeds,
+            },
         )
 
     def _poll_feed(self, issue: listen_pb2.TrackedIssue, feed: str) -> int:
@@ -118,10 +142,14 @@ class Poller:
         fetched = self.fetcher.fetch(feed, cursor.etag, cursor.last_modified)
         if fetched.not_modified:
             return 0
+        self.recent.add(feed, fetched.items)
         step = advance(cursor, fetched.items, fetched.etag, fetched.last_modified)
         envelopes = mentions_for(issue, feed, step.new_items, observed_at=self.clock())
         self.producer.send_and_wait(
             [(MENTIONS, envelope.mention.mention_id, envelope) for envelope in envelopes]
+        )
+        self.spikes.record(
+            issue.issue_id, [envelope.mention for envelope in envelopes], self.clock()
         )
         if step.next_cursor != cursor:
             self.store.save_cursor(step.next_cursor, self.clock())
@@ -132,3 +160,29 @@ class Poller:
                 extra={"issue_id": issue.issue_id, "feed": feed, "mentions": len(envelopes)},
             )
         return len(envelopes)
+
+    def _send_alerts(self, issue: listen_pb2.TrackedIssue) -> int:
+        now = self.clock()
+        sent = 0
+        for spike in self.spikes.check(issue.issue_id, now):
+            envelope = alert_envelope(issue, spike, now)
+            try:
+                self.producer.send_and_wait([(ALERTS, issue.issue_id, envelope)])
+            except Exception:
+                log.warning(
+                    "alert not delivered", exc_info=True, extra={"issue_id": issue.issue_id}
+                )
+                self.alert_failures.inc()
+                continue
+            self.spikes.alerted(spike)
+            sent += 1
+            log.info(
+                "spike alert",
+                extra={
+                    "issue_id": issue.issue_id,
+                    "window_start": spike.window_start.isoformat(),
+                    "count": spike.count,
+                    "threshold": spike.verdict.threshold,
+                },
+            )
+        return sent

@@ -2,7 +2,8 @@
 
 Tracked issues live on ``legation.listen.tracked-issues.v1`` (key ``issue_id``) and feed
 cursors on ``legation.listen.feed-cursors.v1`` (key ``"<issue_id> <feed>"``); both topics
-are compacted, so the latest record per key is the current state. At start-up the listener
+are compacted, so the latest record per key is the current state. A deleted issue's last
+record carries ``deleted = true`` (the codec rejects null tombstones). At start-up the listener
 reads both topics to their end; afterwards every change is written (and acknowledged)
 before memory changes, so memory never holds what Kafka would not give back after a
 restart.
@@ -27,6 +28,7 @@ SERVICE = "listener"
 TRACKED_ISSUES = "legation.listen.tracked-issues.v1"
 FEED_CURSORS = "legation.listen.feed-cursors.v1"
 MENTIONS = "legation.listen.mentions.v1"
+ALERTS = "legation.listen.alerts.v1"
 
 
 def cursor_key(issue_id: str, feed: str) -> str:
@@ -92,7 +94,10 @@ class ListenerState:
         payload = payload_of(envelope)
         with self._lock:
             if isinstance(payload, listen_pb2.TrackedIssue):
-                self._issues[payload.issue_id] = payload
+                if payload.deleted:
+                    self._issues.pop(payload.issue_id, None)
+                else:
+                    self._issues[payload.issue_id] = payload
             elif isinstance(payload, listen_pb2.FeedCursor):
                 self._cursors[cursor_key(payload.issue_id, payload.feed)] = payload
 
@@ -132,6 +137,18 @@ class StateStore:
         with self._write_lock:
             self.producer.send_and_wait([(TRACKED_ISSUES, issue.issue_id, envelope)])
             self.state.apply(envelope)
+
+    def delete_issue(
+        self, issue: listen_pb2.TrackedIssue, now: datetime | None = None
+    ) -> listen_pb2.TrackedIssue:
+        """Records that ``issue`` is no longer tracked; returns the record written. Its feed
+        cursors stay, so tracking the id again does not re-emit items already seen."""
+        deleted = listen_pb2.TrackedIssue()
+        deleted.CopyFrom(issue)
+        deleted.active = False
+        deleted.deleted = True
+        self.save_issue(deleted, now)
+        return deleted
 
     def save_cursor(self, cursor: listen_pb2.FeedCursor, now: datetime | None = None) -> None:
         """Records a feed's progress; raises if Kafka did not ack."""

@@ -1,4 +1,5 @@
-"""Tracked issues: what a TrackIssue request must contain, and the issue it becomes."""
+"""Tracked issues: what a TrackIssue or UpdateIssue request must contain, and the issue it
+becomes."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from urllib.parse import urlsplit
 
 from legation.events.v1 import listen_pb2
 from legation.listener.v1 import listener_service_pb2
+from legation_listener.domain.query import QueryError, parse_query
 
 FEED_SCHEMES = ("http", "https", "file")
 _NOT_SLUG = re.compile(r"[\W_]+")
@@ -20,6 +22,18 @@ class IssueError(ValueError):
     def __init__(self, field: str, problem: str) -> None:
         super().__init__(f"{field} {problem}")
         self.field = field
+
+
+class QueryIssueError(IssueError):
+    """A malformed query: the message is ``query: <problem> at position <n>``."""
+
+    def __init__(self, error: QueryError) -> None:
+        super().__init__("query", str(error))
+        self.args = (f"query: {error}",)
+        self.position = error.position
+
+
+UPDATABLE_FIELDS = ("name", "keywords", "feeds", "campaign_ids", "languages", "query")
 
 
 def slugify(name: str) -> str:
@@ -46,23 +60,52 @@ def _check_feed(feed: str) -> None:
         raise IssueError("feeds", f"has an unsupported scheme {scheme!r} in {feed!r}")
 
 
-def tracked_issue_from_request(
-    request: listener_service_pb2.TrackIssueRequest,
+def check_feeds(feeds: Iterable[str]) -> list[str]:
+    """The feeds trimmed and without duplicates, at least one, each readable by the
+    listener; :class:`IssueError` naming ``feeds`` otherwise."""
+    cleaned = _clean(feeds)
+    if not cleaned:
+        raise IssueError("feeds", "needs at least one feed")
+    for feed in cleaned:
+        _check_feed(feed)
+    return cleaned
+
+
+def check_query(query: str) -> str:
+    """``query`` trimmed, once it parses (positions in errors count from the query as
+    sent); :class:`QueryIssueError` otherwise."""
+    if not query.strip():
+        return ""
+    try:
+        parse_query(query)
+    except QueryError as error:
+        raise QueryIssueError(error) from None
+    return query.strip()
+
+
+def validated_issue(
+    *,
+    issue_id: str,
+    name: str,
+    keywords: Iterable[str],
+    feeds: Iterable[str],
+    campaign_ids: Iterable[str],
+    languages: Iterable[str],
+    query: str,
+    active: bool = True,
 ) -> listen_pb2.TrackedIssue:
-    """The active TrackedIssue a request describes, or :class:`IssueError`."""
-    name = request.name.strip()
+    """The TrackedIssue these fields describe, or :class:`IssueError` naming the field."""
+    name = name.strip()
     if not name:
         raise IssueError("name", "is required")
-    if not request.keywords:
-        raise IssueError("keywords", "needs at least one keyword")
-    if any(not keyword.strip() for keyword in request.keywords):
+    keywords = list(keywords)
+    query = check_query(query)
+    if not keywords and not query:
+        raise IssueError("keywords", "needs at least one keyword (or give a query)")
+    if any(not keyword.strip() for keyword in keywords):
         raise IssueError("keywords", "cannot contain a blank keyword")
-    if not request.feeds:
-        raise IssueError("feeds", "needs at least one feed")
-    feeds = _clean(request.feeds)
-    for feed in feeds:
-        _check_feed(feed)
-    issue_id = request.issue_id.strip() or slugify(name)
+    feeds = check_feeds(feeds)
+    issue_id = issue_id.strip() or slugify(name)
     if not issue_id:
         raise IssueError("issue_id", f"cannot be derived from name {name!r}; give one")
     if any(character.isspace() for character in issue_id):
@@ -71,9 +114,66 @@ def tracked_issue_from_request(
     return listen_pb2.TrackedIssue(
         issue_id=issue_id,
         name=name,
-        keywords=_clean(" ".join(keyword.split()) for keyword in request.keywords),
+        keywords=_clean(" ".join(keyword.split()) for keyword in keywords),
         feeds=feeds,
-        campaign_ids=[c for c in _clean(request.campaign_ids) if c],
-        languages=[lang for lang in _clean(request.languages) if lang],
-        active=True,
+        campaign_ids=[c for c in _clean(campaign_ids) if c],
+        languages=[lang for lang in _clean(languages) if lang],
+        active=active,
+        query=query,
     )
+
+
+def tracked_issue_from_request(
+    request: listener_service_pb2.TrackIssueRequest,
+) -> listen_pb2.TrackedIssue:
+    """The active TrackedIssue a request describes, or :class:`IssueError`."""
+    return validated_issue(
+        issue_id=request.issue_id,
+        name=request.name,
+        keywords=request.keywords,
+        feeds=request.feeds,
+        campaign_ids=request.campaign_ids,
+        languages=request.languages,
+        query=request.query,
+    )
+
+
+def updated_issue(
+    current: listen_pb2.TrackedIssue, request: listener_service_pb2.UpdateIssueRequest
+) -> listen_pb2.TrackedIssue:
+    """``current`` with the fields the request replaces: those in its ``update_mask`` (an
+    empty value clears the field), or without a mask every non-empty field it gives. The
+    result is validated like a new issue; its id and active flag are kept."""
+    paths = list(request.update_mask.paths)
+    unknown = [path for path in paths if path not in UPDATABLE_FIELDS]
+    if unknown:
+        raise IssueError(
+            "update_mask",
+            f"names unknown fields {unknown} (updatable: {', '.join(UPDATABLE_FIELDS)})",
+        )
+    if not paths:
+        paths = [name for name in UPDATABLE_FIELDS if _given(request, name)]
+        if not paths:
+            raise IssueError("update_mask", "is empty and the request changes no field")
+    values: dict[str, object] = {name: getattr(current, name) for name in UPDATABLE_FIELDS}
+    for path in paths:
+        values[path] = getattr(request, path)
+    return validated_issue(
+        issue_id=current.issue_id,
+        name=str(values["name"]),
+        keywords=_strings(values["keywords"]),
+        feeds=_strings(values["feeds"]),
+        campaign_ids=_strings(values["campaign_ids"]),
+        languages=_strings(values["languages"]),
+        query=str(values["query"]),
+        active=current.active,
+    )
+
+
+def _given(request: listener_service_pb2.UpdateIssueRequest, name: str) -> bool:
+    return bool(getattr(request, name))
+
+
+def _strings(value: object) -> list[str]:
+    assert isinstance(value, Iterable)
+    return [str(item) for item in value]

@@ -11,6 +11,7 @@ from legation_core.ids import stable_id
 from legation_listener.domain.enrichment import sentiment
 from legation_listener.domain.items import FeedItem
 from legation_listener.domain.matching import match_issue
+from legation_listener.domain.query import QueryItem, parse_query
 
 SERVICE = "listener"
 SOURCE_RSS = "rss"
@@ -21,6 +22,27 @@ def mention_id_for(issue_id: str, item_id: str) -> str:
     return stable_id("mention", issue_id, item_id)
 
 
+def query_item(item: FeedItem, feed: str) -> QueryItem:
+    """What a query sees of a feed item."""
+    return QueryItem(
+        title=item.title,
+        text=item.text,
+        language=item.language,
+        source=SOURCE_RSS,
+        feed=feed,
+        author=item.author,
+        url=item.url,
+    )
+
+
+def matched_terms(issue: listen_pb2.TrackedIssue, feed: str, item: FeedItem) -> list[str]:
+    """What of the issue the item contains (empty: no match): the query's terms when the
+    issue has a query, else its keywords."""
+    if issue.query:
+        return parse_query(issue.query).matches(query_item(item, feed))
+    return match_issue(issue, item.title, item.text)
+
+
 def build_mention(
     issue: listen_pb2.TrackedIssue,
     feed: str,
@@ -28,7 +50,8 @@ def build_mention(
     matched: Sequence[str],
     label: listen_pb2.Label,
 ) -> listen_pb2.Mention:
-    """The Mention of ``item`` for ``issue`` (``matched`` are the keywords it contains)."""
+    """The Mention of ``item`` for ``issue`` (``matched``: the keywords or query terms it
+    contains)."""
     mention = listen_pb2.Mention(
         mention_id=mention_id_for(issue.issue_id, item.item_id),
         source=SOURCE_RSS,
@@ -73,10 +96,10 @@ def mentions_for(
     observed_at: datetime | None = None,
 ) -> list[Envelope]:
     """The mention envelopes of the ``items`` that match ``issue``, enriched with sentiment;
-    items that match no keyword give nothing."""
+    items that do not match give nothing."""
     envelopes: list[Envelope] = []
     for item in items:
-        matched = match_issue(issue, item.title, item.text)
+        matched = matched_terms(issue, feed, item)
         if not matched:
             continue
         label = sentiment(f"{item.title}. {item.text}", item.language)

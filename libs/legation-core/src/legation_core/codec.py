@@ -133,3 +133,24 @@ class EventCodec:
             raise InvalidEvent(
                 f"source_service {envelope.source_service!r} may not produce to {spec.name}"
             )
+        check_timestamps(envelope)
+
+
+# The range google.protobuf.Timestamp allows (0001-01-01 to 9999-12-31): outside it the
+# value cannot become a datetime or JSON, and every handler would fail on it.
+_MIN_SECONDS, _MAX_SECONDS = -62_135_596_800, 253_402_300_799
+
+
+def check_timestamps(message: Message, path: str = "") -> None:
+    """Raises InvalidEvent naming the first Timestamp field outside the valid range."""
+    for field, value in message.ListFields():
+        if field.message_type is None:
+            continue
+        values = value if field.is_repeated else [value]
+        for item in values:
+            name = f"{path}{field.name}"
+            if field.message_type.full_name == "google.protobuf.Timestamp":
+                if not (_MIN_SECONDS <= item.seconds <= _MAX_SECONDS and 0 <= item.nanos < 10**9):
+                    raise InvalidEvent(f"{name} is not a valid timestamp")
+            elif not field.message_type.GetOptions().map_entry:
+                check_timestamps(item, f"{name}.")

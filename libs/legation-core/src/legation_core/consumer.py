@@ -2,10 +2,15 @@
 
 A batch of records is decoded (an undecodable or invalid record goes to ``<topic>.dlq``
 with the reason in a header), the valid events go to the service's handler, what the
-handler returns is produced and acknowledged, and only then are the offsets committed. A
-handler that raises any other exception meets a transient failure (an index outage, a
-broker hiccup): the loop pauses its partitions, keeps polling so the group keeps it, and
-retries the same step with backoff, so nothing is committed that was not done.
+handler returns is produced and acknowledged, and only then are the offsets committed.
+
+Failures are told apart. A :func:`transient` one (an index outage, a broker hiccup, a
+timeout) pauses the partitions, keeps polling so the group keeps them, and retries the same
+step with backoff: nothing is committed that was not done. Any other exception from the
+handler is a poison event or a bug: the batch is re-run one event at a time and the event
+that fails goes to the DLQ with the error as its reason, so one bad message never stalls a
+partition. A permanent failure to produce (a record too large, a catalog violation) is a bug
+in the service: it ends the loop, and the service exits 1.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from kafka import KafkaConsumer, TopicPartition
-from kafka.errors import CommitFailedError, RebalanceInProgressError
+from kafka.errors import CommitFailedError, KafkaError, KafkaTimeoutError, RebalanceInProgressError
 from kafka.structs import OffsetAndMetadata
 
 from legation_core.catalog import DLQ_SUFFIX
@@ -30,6 +35,19 @@ from legation_core.metrics import Metrics
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+class TransientError(Exception):
+    """A failure a later retry may fix (a dependency is down or slow). Adapters raise it (or
+    a subclass) so the loop pauses and retries instead of dead-lettering."""
+
+
+def transient(error: BaseException) -> bool:
+    """True for failures worth retrying as they are: ours, Kafka's retriable ones,
+    timeouts and lost connections."""
+    if isinstance(error, TransientError | KafkaTimeoutError | TimeoutError | ConnectionError):
+        return True
+    return isinstance(error, KafkaError) and bool(getattr(error, "retriable", False))
 
 
 @dataclass(frozen=True)
@@ -125,6 +143,7 @@ class ConsumerLoop:
         heartbeat: Heartbeat | None = None,
         retry_backoff: tuple[float, float] = (0.2, 10.0),
         consumer_options: dict[str, Any] | None = None,
+        on_produced: Callable[[Sequence[Outgoing]], None] | None = None,
     ) -> None:
         for topic in topics:
             codec.catalog.check_consume(service, topic)
@@ -139,6 +158,9 @@ class ConsumerLoop:
         self.heartbeat = heartbeat or Heartbeat()
         self.retry_backoff = retry_backoff
         self._consumer_options = consumer_options or {}
+        # Called once the handler's events are acknowledged, before the commit: the place
+        # to update in-memory state that must never run ahead of the log.
+        self.on_produced = on_produced
         self._consumer: KafkaConsumer | None = None
 
     def run(self) -> None:
@@ -195,7 +217,7 @@ class ConsumerLoop:
             valid.append(
                 Incoming(record.topic, record.partition, record.offset, record.key, envelope)
             )
-        result = self._retrying("handle", lambda: self.handler(valid))
+        result = self._retrying("handle", lambda: self._handle(valid))
         if result is None:
             return  # stopping: nothing committed, the batch is redelivered
         by_position = {(r.topic, r.partition, r.offset): r for r in records}
@@ -205,8 +227,28 @@ class ConsumerLoop:
             letters.append(_letter(raw, rejected.reason))
         if self._retrying("produce", lambda: self._produce(result, letters)) is None:
             return
+        if self.on_produced is not None and result.outgoing:
+            self.on_produced(result.outgoing)
         self._commit(records)
         self.metrics.handler_seconds.labels(group=self.group).observe(time.perf_counter() - started)
+
+    def _handle(self, batch: Sequence[Incoming]) -> BatchResult:
+        """Runs the handler; on a non-transient failure isolates the poison event(s) by
+        re-running one event at a time (handlers are idempotent, so a re-run is safe)."""
+        try:
+            return self.handler(batch)
+        except Exception as error:
+            if transient(error):
+                raise
+            if len(batch) == 1:
+                log.exception("handler failed on an event", extra={"group": self.group})
+                return BatchResult(rejected=[Rejected(batch[0], _reason(error))])
+        merged = BatchResult()
+        for incoming in batch:
+            part = self._handle([incoming])
+            merged.outgoing.extend(part.outgoing)
+            merged.rejected.extend(part.rejected)
+        return merged
 
     def _produce(self, result: BatchResult, letters: list[DeadLetter]) -> bool:
         pending = [
@@ -241,7 +283,9 @@ class ConsumerLoop:
             while True:
                 try:
                     return attempt()
-                except Exception:
+                except Exception as error:
+                    if not transient(error):
+                        raise
                     self.metrics.handler_failures.labels(group=self.group).inc()
                     log.exception("transient failure, will retry", extra={"step": step})
                 if self.stop.is_set():
@@ -300,6 +344,10 @@ class ConsumerLoop:
                 self.metrics.lag.labels(
                     topic=tp.topic, partition=str(tp.partition), group=self.group
                 ).set(max(0, highwater - position))
+
+
+def _reason(error: BaseException) -> str:
+    return f"handler failed: {type(error).__name__}: {error}"[:1000]
 
 
 def _letter(record: Any, reason: str) -> DeadLetter:

@@ -20,7 +20,7 @@ from prometheus_client import start_http_server
 from legation_core.catalog import Catalog, default_catalog
 from legation_core.codec import EventCodec
 from legation_core.config import ConfigError, CoreSettings, SettingsT, load_settings
-from legation_core.consumer import BatchHandler, ConsumerLoop
+from legation_core.consumer import BatchHandler, ConsumerLoop, Outgoing
 from legation_core.grpc_server import Registrar, build_server
 from legation_core.health import HealthReporter, Heartbeat
 from legation_core.kafka import EventProducer, missing_topics
@@ -54,7 +54,15 @@ class ServiceRuntime:
         """The consumer group name for one of this service's loops."""
         return f"legation.{self.service}.{purpose}"
 
-    def add_consumer(self, purpose: str, topics: Sequence[str], handler: BatchHandler) -> None:
+    def add_consumer(
+        self,
+        purpose: str,
+        topics: Sequence[str],
+        handler: BatchHandler,
+        on_produced: Callable[[Sequence[Outgoing]], None] | None = None,
+    ) -> None:
+        """Adds a consume loop; ``on_produced`` sees the handler's events once they are
+        acknowledged (see :class:`~legation_core.consumer.ConsumerLoop`)."""
         self._loops.append(
             ConsumerLoop(
                 settings=self.settings,
@@ -66,6 +74,7 @@ class ServiceRuntime:
                 producer=self.producer,
                 metrics=self.metrics,
                 stop=self.stop,
+                on_produced=on_produced,
             )
         )
 

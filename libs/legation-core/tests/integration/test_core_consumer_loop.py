@@ -12,7 +12,7 @@ from core_kafka_kit import PARTITIONS, WHEN, Kit, wait_for
 
 from legation.events.v1 import engage_pb2
 from legation_core.codec import EventCodec, InvalidEvent, make_envelope
-from legation_core.consumer import BatchResult, Incoming, Outgoing, per_event
+from legation_core.consumer import BatchResult, Incoming, Outgoing, TransientError, per_event
 
 pytestmark = pytest.mark.integration
 
@@ -163,6 +163,41 @@ def test_handler_rejecting_one_event_dead_letters_only_that_one(kit: Kit) -> Non
     assert kit.committed() == {0: 5}
 
 
+def test_a_poison_event_that_breaks_the_handler_is_dead_lettered_alone(kit: Kit) -> None:
+    """A handler bug on one event (not a transient failure) must neither stall the partition
+    nor lose its neighbours: the batch is re-run event by event and only that one is DLQ'd."""
+    attempts: list[str] = []
+
+    def handle(event: Incoming) -> list[Outgoing]:
+        attempts.append(event.envelope.event_id)
+        if event.envelope.mention.text == "poison":
+            raise ValueError("cannot handle this mention")
+        return [kit.reply_to(event)]
+
+    kit.feed_mentions(range(2), partition=0)
+    poison = kit.mention(2, text="poison")
+    kit.feed(EventCodec.encode(poison), key=b"m-2", partition=0)
+    kit.feed_mentions(range(3, 5), partition=0)
+
+    running = kit.start_loop(per_event(handle))
+    outputs = kit.read(kit.out_topic, 4)
+    [letter] = kit.read(f"{kit.in_topic}.dlq", 1)
+    wait_for(lambda: all_committed(kit), what="offsets committed")
+    running.halt()
+
+    mentions = sorted(
+        kit.codec.decode(kit.out_topic, r.value).interaction.mention_id for r in outputs
+    )
+    assert mentions == ["m-0", "m-1", "m-3", "m-4"]
+    assert letter.value == EventCodec.encode(poison)
+    assert dict(letter.headers)["dlq-reason"] == (
+        b"handler failed: ValueError: cannot handle this mention"
+    )
+    assert running.value(DLQ_TOTAL, topic=kit.in_topic, group=kit.group) == 1
+    assert running.value("legation_handler_failures_total", group=kit.group) == 0
+    assert kit.committed() == {0: 5}
+
+
 def test_transient_failure_is_retried_and_nothing_is_committed_before_success(kit: Kit) -> None:
     calls = 0
     failing = threading.Event()
@@ -173,11 +208,11 @@ def test_transient_failure_is_retried_and_nothing_is_committed_before_success(ki
         nonlocal calls
         calls += 1
         if calls == 1:
-            raise RuntimeError("index unavailable (1)")
+            raise TransientError("index unavailable (1)")
         if calls == 2:
             failing.set()
             proceed.wait(20)  # the test looks at the committed offsets meanwhile
-            raise RuntimeError("index unavailable (2)")
+            raise TransientError("index unavailable (2)")
         handled.extend(event.envelope.event_id for event in batch)
         return BatchResult(outgoing=[kit.reply_to(event) for event in batch])
 
@@ -211,7 +246,7 @@ def test_records_arriving_on_other_partitions_during_a_retry_are_not_lost(kit: K
             # While partition 0's batch fails, an event arrives on partition 1.
             kit.feed(EventCodec.encode(kit.mention(1)), key=b"m-1", partition=1)
         if time.monotonic() < fail_until[0]:
-            raise RuntimeError("index unavailable")
+            raise TransientError("index unavailable")
         handled.extend(event.envelope.event_id for event in batch)
         return BatchResult(outgoing=[kit.reply_to(event) for event in batch])
 

@@ -169,3 +169,16 @@ def test_validate_accepts_matching_payload() -> None:
         occurred_at=WHEN,
     )
     EventCodec.validate(spec, envelope)  # no exception
+
+
+def test_a_timestamp_outside_the_protobuf_range_is_invalid() -> None:
+    catalog = default_catalog()
+    topic = "legation.listen.mentions.v1"
+    envelope = envelope_from_json(catalog.topic(topic).example)
+    envelope.mention.published_at.seconds = 253_402_300_800  # year 10000
+    with pytest.raises(InvalidEvent, match=r"mention\.published_at is not a valid timestamp"):
+        EventCodec(catalog).decode(topic, envelope.SerializeToString())
+    envelope = envelope_from_json(catalog.topic(topic).example)
+    envelope.occurred_at.nanos = -1
+    with pytest.raises(InvalidEvent, match="occurred_at is not a valid timestamp"):
+        EventCodec(catalog).decode(topic, envelope.SerializeToString())

@@ -16,7 +16,8 @@ from legation_engager.config import EngagerSettings
 def wire(runtime: ServiceRuntime, settings: EngagerSettings) -> None:
     inbox = rebuild_inbox(settings, runtime.codec)
     lock = threading.Lock()
-    runtime.add_consumer("inbox", [MENTIONS], per_event(MentionHandler(inbox, lock)))
+    handler = MentionHandler(inbox, lock)
+    runtime.add_consumer("inbox", [MENTIONS], per_event(handler), handler.apply_produced)
     api = EngagerApi(inbox, lock, runtime.producer)
     runtime.add_grpc(
         lambda server: pb_grpc.add_EngagerServiceServicer_to_server(api, server),

@@ -35,13 +35,14 @@ def incoming(envelope: Envelope, offset: int = 7) -> Incoming:
     return Incoming(MENTIONS, 2, offset, b"key", envelope)
 
 
-def handler() -> tuple[Inbox, BatchHandler]:
+def handler() -> tuple[Inbox, BatchHandler, MentionHandler]:
     inbox = Inbox()
-    return inbox, per_event(MentionHandler(inbox, threading.Lock()))
+    mention_handler = MentionHandler(inbox, threading.Lock())
+    return inbox, per_event(mention_handler), mention_handler
 
 
 def test_a_question_produces_one_opened_interaction() -> None:
-    inbox, handle = handler()
+    inbox, handle, mention_handler = handler()
     result = handle([incoming(mention_envelope())])
     assert result.rejected == []
     assert len(result.outgoing) == 1
@@ -61,29 +62,45 @@ def test_a_question_produces_one_opened_interaction() -> None:
     assert envelope.occurred_at.ToDatetime(tzinfo=UTC) == ASKED_AT
     # The event satisfies the interactions topic's contract.
     EventCodec.validate(default_catalog().check_produce("engager", INTERACTIONS), envelope)
-    # And the inbox now holds the conversation, opened when the question was asked.
+    # The inbox changes only once the event is acknowledged, never ahead of the log.
+    assert inbox.conversations == {}
+    mention_handler.apply_produced(result.outgoing)
     conversation = inbox.conversations[conversation_id]
     assert conversation.opened_at == ASKED_AT
     assert conversation.campaign_id == "camp-1"
 
 
 def test_a_redelivered_mention_produces_nothing() -> None:
-    inbox, handle = handler()
-    assert len(handle([incoming(mention_envelope())]).outgoing) == 1
+    inbox, handle, mention_handler = handler()
+    first = handle([incoming(mention_envelope())])
+    assert len(first.outgoing) == 1
+    mention_handler.apply_produced(first.outgoing)
     again = handle([incoming(mention_envelope())])
     assert again.outgoing == []
     assert again.rejected == []
     assert len(inbox.conversations) == 1
 
 
-def test_a_redelivery_within_one_batch_produces_once() -> None:
-    _inbox, handle = handler()
+def test_a_redelivery_within_one_batch_repeats_the_same_event() -> None:
+    """Before the acknowledgement nothing is known, so both copies produce the OPENED event,
+    with one event id: the index and the inbox count it once."""
+    inbox, handle, mention_handler = handler()
     result = handle([incoming(mention_envelope(), 7), incoming(mention_envelope(), 8)])
-    assert len(result.outgoing) == 1
+    assert len({o.envelope.event_id for o in result.outgoing}) == 1
+    mention_handler.apply_produced(result.outgoing)
+    assert len(inbox.conversations) == 1
+
+
+def test_a_handler_retry_before_the_acknowledgement_produces_again() -> None:
+    """The loop may re-run the handler (isolating a poison event): the OPENED event must
+    come out again, or it would be lost."""
+    _inbox, handle, _ = handler()
+    assert len(handle([incoming(mention_envelope())]).outgoing) == 1
+    assert len(handle([incoming(mention_envelope())]).outgoing) == 1
 
 
 def test_a_statement_produces_nothing() -> None:
-    inbox, handle = handler()
+    inbox, handle, _ = handler()
     result = handle([incoming(mention_envelope(text="The visa office moved."))])
     assert result.outgoing == []
     assert result.rejected == []
@@ -91,7 +108,7 @@ def test_a_statement_produces_nothing() -> None:
 
 
 def test_a_mention_without_id_is_rejected_alone() -> None:
-    _inbox, handle = handler()
+    _inbox, handle, _ = handler()
     bad = incoming(mention_envelope(mention_id="", event_id="ev-bad"), 1)
     good = incoming(mention_envelope(mention_id="m-2", event_id="ev-2"), 2)
     result = handle([bad, good])

@@ -4,7 +4,7 @@ the interactions topic at start-up."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 from legation_core.codec import Envelope, EventCodec, InvalidEvent, make_envelope
@@ -38,7 +38,11 @@ def occurred_at(envelope: Envelope) -> datetime:
 
 
 class MentionHandler:
-    """Opens a conversation for every mention that asks a question."""
+    """Opens a conversation for every mention that asks a question.
+
+    The handler only decides; :meth:`apply_produced` changes the inbox once the OPENED event
+    is acknowledged, so the inbox never holds a conversation the log does not.
+    """
 
     def __init__(self, inbox: Inbox, lock: threading.Lock) -> None:
         self.inbox = inbox
@@ -51,16 +55,22 @@ class MentionHandler:
             raise InvalidEvent("mention has no mention_id")
         with self.lock:
             opened = self.inbox.open_from_mention(mention)
-            if opened is None:
-                return []
-            # The conversation starts when the question was asked, not when we saw it.
-            when = occurred_at(envelope)
-            self.inbox.apply(opened, envelope.campaign_id, envelope.issue_id, when)
-        return [
-            Outgoing(
-                INTERACTIONS, opened.conversation_id, interaction_envelope(opened, envelope, when)
-            )
-        ]
+        if opened is None:
+            return []
+        # The conversation starts when the question was asked, not when we saw it.
+        outgoing = interaction_envelope(opened, envelope, occurred_at(envelope))
+        return [Outgoing(INTERACTIONS, opened.conversation_id, outgoing)]
+
+    def apply_produced(self, produced: Sequence[Outgoing]) -> None:
+        with self.lock:
+            for outgoing in produced:
+                envelope = outgoing.envelope
+                self.inbox.apply(
+                    envelope.interaction,
+                    envelope.campaign_id,
+                    envelope.issue_id,
+                    occurred_at(envelope),
+                )
 
 
 def rebuild_inbox(settings: CoreSettings, codec: EventCodec) -> Inbox:

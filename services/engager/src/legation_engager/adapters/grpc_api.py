@@ -64,16 +64,15 @@ class EngagerApi(pb_grpc.EngagerServiceServicer):
                 )
             except ReplyError as error:
                 invalid_argument(context, str(error))
-            cause = Envelope(
-                campaign_id=conversation.campaign_id,
-                issue_id=conversation.issue_id,
-            )
             if self.inbox.knows(reply.interaction_id):
                 return conversation_message(conversation)  # a retried request
-            envelope = interaction_envelope(reply, cause, now)
-            try:
-                self.producer.send_and_wait([(INTERACTIONS, reply.conversation_id, envelope)])
-            except Exception as error:
-                context.abort(grpc.StatusCode.UNAVAILABLE, f"could not record the reply: {error}")
+        cause = Envelope(campaign_id=conversation.campaign_id, issue_id=conversation.issue_id)
+        envelope = interaction_envelope(reply, cause, now)
+        # Produce outside the lock: the mention consumer must not wait on this call's I/O.
+        try:
+            self.producer.send_and_wait([(INTERACTIONS, reply.conversation_id, envelope)])
+        except Exception as error:
+            context.abort(grpc.StatusCode.UNAVAILABLE, f"could not record the reply: {error}")
+        with self.lock:
             self.inbox.apply(reply, conversation.campaign_id, conversation.issue_id, now)
             return conversation_message(conversation)

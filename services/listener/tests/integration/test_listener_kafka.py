@@ -207,3 +207,61 @@ def test_the_service_process_tracks_polls_restarts_and_stops_cleanly(
         assert polled.mentions_emitted == 0
     # Duplicates would show: the ids are deterministic.
     assert mention_ids(kafka_settings, issue_id) == expected
+
+
+def test_query_issues_preview_and_delete_through_the_process(
+    kafka_settings: CoreSettings,
+    start_listener: Callable[[], ListenerProcess],
+    tmp_path: Path,
+    unique: str,
+) -> None:
+    feed = tmp_path / "feed.rss"
+    feed.write_text(rss(TALKS, FOOTBALL))
+    other = tmp_path / "other.rss"
+    other.write_text(rss(VOTE))
+    issue_id = f"query-{unique}"
+    listener = start_listener()
+    with listener.channel() as channel:
+        api = pb_grpc.ListenerServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as rejected:
+            api.TrackIssue(
+                pb.TrackIssueRequest(name="q", query='"plastics treaty" OR)', feeds=[str(feed)]),
+                timeout=30,
+            )
+        assert rejected.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert rejected.value.details() == "query: unexpected ')' at position 20"
+        api.TrackIssue(
+            pb.TrackIssueRequest(
+                issue_id=issue_id,
+                name="Query probe",
+                query='"plastics treaty" NOT football',
+                feeds=[str(feed)],
+            ),
+            timeout=30,
+        )
+        assert api.PollNow(pb.PollNowRequest(issue_id=issue_id), timeout=30).mentions_emitted == 1
+        # The preview sees the polled feed's items (matching or not) and a feed read now.
+        preview = api.PreviewQuery(
+            pb.PreviewQueryRequest(query="football OR vote", feeds=[str(other)]), timeout=30
+        )
+        # (Feeds of other tests' issues, polled at start-up, are in the buffer too.)
+        mine = {str(feed), str(other)}
+        assert sorted(
+            (m.source_url, m.item_id) for m in preview.matches if m.source_url in mine
+        ) == [
+            (str(feed), FOOTBALL[0]),
+            (str(other), VOTE[0]),
+        ]
+        assert preview.items_examined >= 3
+        deleted = api.DeleteIssue(pb.DeleteIssueRequest(issue_id=issue_id), timeout=30)
+        assert deleted.issue.deleted
+    assert listener.process.stop() == 0
+    assert mention_ids(kafka_settings, issue_id) == [mention_id_for(issue_id, TALKS[0])]
+    restarted = start_listener()
+    with restarted.channel() as channel:
+        api = pb_grpc.ListenerServiceStub(channel)
+        issues = api.ListIssues(pb.ListIssuesRequest(), timeout=30).issues
+        assert issue_id not in [issue.issue_id for issue in issues]
+        with pytest.raises(grpc.RpcError) as unknown:
+            api.PollNow(pb.PollNowRequest(issue_id=issue_id), timeout=30)
+        assert unknown.value.code() == grpc.StatusCode.NOT_FOUND

@@ -35,6 +35,7 @@ from legation_devstack.stack import Stack
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 MENTIONS = "legation.listen.mentions.v1"
+BAD_INPUT_KEYS = (b"garbage", b"wrong")
 INDEX = "legation-events-v1"
 
 
@@ -62,7 +63,9 @@ def count(index: OpenSearch, suffix: str, campaign_id: str, **terms: str) -> int
     index.indices.refresh(index=f"{INDEX}-*")
     filters: list[dict[str, Any]] = [{"term": {"campaign_ids": campaign_id}}]
     filters += [{"term": {field: value}} for field, value in terms.items()]
-    response = index.count(index=f"{INDEX}-{suffix}", body={"query": {"bool": {"filter": filters}}})
+    response = index.count(
+        index=f"{INDEX}-{suffix}*", body={"query": {"bool": {"filter": filters}}}
+    )
     return int(response["count"])
 
 
@@ -112,9 +115,11 @@ def test_every_record_respects_the_catalog(stack: Stack) -> None:
             while any(consumer.position(tp) < end[tp] for tp in partitions):
                 for records in consumer.poll(timeout_ms=500).values():
                     for record in records:
-                        envelope = envelope_pb2.Envelope.FromString(record.value)
-                        if envelope.WhichOneof("payload") != spec.payload_field:
+                        if record.key in BAD_INPUT_KEYS:
                             continue  # the bad-input test's deliberate garbage
+                        envelope = envelope_pb2.Envelope.FromString(record.value)
+                        assert envelope.WhichOneof("payload") == spec.payload_field, spec.name
+                        assert envelope.event_type == spec.message_type, spec.name
                         assert envelope.source_service in spec.producers, (spec.name, envelope)
                         seen += 1
     finally:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal, TypeVar
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "LEGATION_"
@@ -68,6 +68,29 @@ class CoreSettings(BaseSettings):
         60.0, gt=0, description="A consume loop silent this long marks the service NOT_SERVING"
     )
 
+    @model_validator(mode="after")
+    def _kafka_security_is_complete(self) -> CoreSettings:
+        """Refuses a Kafka security setup the client would only reject at connect time."""
+        sasl = self.kafka_security_protocol.startswith("SASL")
+        if sasl and not (
+            self.kafka_sasl_mechanism and self.kafka_sasl_username and self.kafka_sasl_password
+        ):
+            raise ValueError(
+                f"LEGATION_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                "LEGATION_KAFKA_SASL_MECHANISM, LEGATION_KAFKA_SASL_USERNAME and "
+                "LEGATION_KAFKA_SASL_PASSWORD"
+            )
+        if not sasl and self.kafka_sasl_mechanism:
+            raise ValueError(
+                "LEGATION_KAFKA_SASL_MECHANISM is set but LEGATION_KAFKA_SECURITY_PROTOCOL="
+                f"{self.kafka_security_protocol} does not use SASL"
+            )
+        return self
+
+    def bootstrap_servers(self) -> list[str]:
+        """The broker addresses, blanks removed."""
+        return [s.strip() for s in self.kafka_bootstrap_servers.split(",") if s.strip()]
+
 
 SettingsT = TypeVar("SettingsT", bound=CoreSettings)
 
@@ -79,7 +102,9 @@ def load_settings(settings_class: type[SettingsT]) -> SettingsT:
     except ValidationError as error:
         problems = []
         for item in error.errors():
-            field = str(item["loc"][0]) if item["loc"] else "?"
-            variable = ENV_PREFIX + field.upper()
+            if not item["loc"]:  # a check across settings: its message names them
+                problems.append(str(item["msg"]).removeprefix("Value error, "))
+                continue
+            variable = ENV_PREFIX + str(item["loc"][0]).upper()
             problems.append(f"{variable}: {item['msg']} (got {item.get('input')!r})")
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from None

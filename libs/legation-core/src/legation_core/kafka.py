@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 def client_options(settings: CoreSettings) -> dict[str, Any]:
     """Connection options shared by producers, consumers and admin clients."""
     options: dict[str, Any] = {
-        "bootstrap_servers": settings.kafka_bootstrap_servers.split(","),
+        "bootstrap_servers": settings.bootstrap_servers(),
         "security_protocol": settings.kafka_security_protocol,
         "request_timeout_ms": settings.kafka_request_timeout_ms,
     }
@@ -194,7 +194,11 @@ def read_topic(
     codec.catalog.check_consume(service, topic)
     consumer = KafkaConsumer(**client_options(settings), enable_auto_commit=False, group_id=None)
     try:
-        partitions = consumer.partitions_for_topic(topic) or set()
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            # Unknown, not yet propagated or not authorised: never mistake it for empty,
+            # or a service would start with no state and redo everything.
+            raise RuntimeError(f"cannot read {topic}: no partitions visible")
         assignment = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(assignment)
         consumer.seek_to_beginning(*assignment)

@@ -30,6 +30,8 @@ def test_reads_prefixed_environment_variables(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("LEGATION_KAFKA_BOOTSTRAP_SERVERS", "k1:9092,k2:9092")
     monkeypatch.setenv("LEGATION_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
     monkeypatch.setenv("LEGATION_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
+    monkeypatch.setenv("LEGATION_KAFKA_SASL_USERNAME", "legation")
+    monkeypatch.setenv("LEGATION_KAFKA_SASL_PASSWORD", "secret")
     monkeypatch.setenv("LEGATION_GRPC_PORT", "7001")
     monkeypatch.setenv("LEGATION_CONSUMER_MAX_BATCH", "42")
     monkeypatch.setenv("LEGATION_SHUTDOWN_GRACE_SECONDS", "2.5")
@@ -94,3 +96,30 @@ def test_service_subclass_adds_its_own_variables(monkeypatch: pytest.MonkeyPatch
     settings = load_settings(_ServiceSettings)
     assert settings.feed_interval_seconds == 3.0
     assert settings.grpc_port == 50051
+
+
+def test_sasl_without_credentials_is_refused_naming_the_variables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LEGATION_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("LEGATION_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
+    with pytest.raises(ConfigError, match="LEGATION_KAFKA_SASL_USERNAME"):
+        load_settings(CoreSettings)
+
+
+def test_a_sasl_mechanism_without_a_sasl_protocol_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LEGATION_KAFKA_SASL_MECHANISM", "PLAIN")
+    with pytest.raises(ConfigError, match="does not use SASL"):
+        load_settings(CoreSettings)
+
+
+def test_complete_sasl_settings_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEGATION_KAFKA_BOOTSTRAP_SERVERS", " kafka-0:9093 , kafka-1:9093 ")
+    monkeypatch.setenv("LEGATION_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("LEGATION_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
+    monkeypatch.setenv("LEGATION_KAFKA_SASL_USERNAME", "legation")
+    monkeypatch.setenv("LEGATION_KAFKA_SASL_PASSWORD", "secret")
+    settings = load_settings(CoreSettings)
+    assert settings.bootstrap_servers() == ["kafka-0:9093", "kafka-1:9093"]

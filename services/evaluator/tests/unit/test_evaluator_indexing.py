@@ -10,7 +10,7 @@ import pytest
 
 from legation.events.v1 import listen_pb2
 from legation_core.codec import Envelope, make_envelope
-from legation_core.consumer import Incoming
+from legation_core.consumer import Incoming, transient
 from legation_evaluator.adapters.events import IndexingHandler
 from legation_evaluator.adapters.index import EventIndex, IndexUnavailable
 from legation_evaluator.domain.documents import Document
@@ -84,8 +84,10 @@ def test_rejected_documents_become_rejected_events_with_the_reason() -> None:
 def test_an_index_outage_propagates() -> None:
     index = FakeIndex()
     index.failure = IndexUnavailable("bulk request failed: connection refused")
-    with pytest.raises(IndexUnavailable, match="connection refused"):
+    with pytest.raises(IndexUnavailable, match="connection refused") as caught:
         handler(index)([incoming("ev-1", 10)])
+    # The consume loop retries transient failures; anything else it would dead-letter.
+    assert transient(caught.value)
 
 
 # EventIndex.bulk with helpers.bulk replaced by a stub.

@@ -11,6 +11,7 @@ from opensearchpy import ConnectionError, OpenSearch, TransportError, helpers
 
 from legation.events.v1 import evaluate_pb2
 from legation_core.codec import envelope_from_json
+from legation_core.consumer import TransientError
 from legation_evaluator.config import EvaluatorSettings
 from legation_evaluator.domain.documents import Document, index_template
 from legation_evaluator.domain.scorecard import scorecard_query
@@ -18,8 +19,9 @@ from legation_evaluator.domain.scorecard import scorecard_query
 log = logging.getLogger(__name__)
 
 
-class IndexUnavailable(Exception):
-    """OpenSearch refused or failed in a way a retry may fix (outage, 429, 5xx)."""
+class IndexUnavailable(TransientError):
+    """OpenSearch refused or failed in a way a retry may fix (outage, 429, 5xx). Transient,
+    so the consume loop pauses and retries the batch rather than dead-lettering it."""
 
 
 def connect(settings: EvaluatorSettings) -> OpenSearch:

@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 BIN := $(VENV)/bin
-PACKAGES := libs/legation-contracts libs/legation-core libs/legation-devstack \
+PACKAGES := libs/legation-contracts libs/legation-core libs/legation-channels libs/legation-devstack \
 	services/listener services/publisher services/engager services/evaluator
 STAMP := $(VENV)/.installed-stamp
 INPUTS := constraints.txt $(wildcard libs/*/pyproject.toml services/*/pyproject.toml) \
@@ -59,7 +59,7 @@ fmt: install
 	$(BIN)/ruff format .
 
 typecheck: install
-	$(BIN)/mypy libs/legation-core/src libs/legation-devstack/src \
+	$(BIN)/mypy libs/legation-core/src libs/legation-channels/src libs/legation-devstack/src \
 		services/listener/src services/publisher/src services/engager/src services/evaluator/src tests \
 		tools/gen_k8s_topics.py tools/deploy_check.py
 

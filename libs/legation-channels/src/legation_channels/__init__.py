@@ -1,0 +1,1 @@
+"""Channel adapters shared by the publisher (posts) and the engager (replies)."""

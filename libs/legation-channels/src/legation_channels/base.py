@@ -1,0 +1,166 @@
+"""The one interface every channel adapter implements, and the checks shared by all.
+
+The publisher delivers posts and the engager delivers replies through the same adapters.
+Delivery must never double-post: every message carries an idempotency key, stable for one
+(post or reply, channel), and each adapter says how it keeps that promise (``reconcile``):
+
+* ``idempotency-key``: the channel itself deduplicates on the key (Mastodon's
+  Idempotency-Key header, a webhook receiver that honours ours);
+* ``lookup``: the adapter can look on the channel for what it published under the key (our
+  Atom feed, WordPress by slug, Bluesky by record key), so a retry finds it first;
+* ``none``: the channel can do neither (SMTP, Telegram). The caller records "sending"
+  before it sends; a delivery found in that state after a crash is not re-sent blindly but
+  marked for a person to check, which keeps the never-twice promise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Protocol
+
+from legation_core.consumer import TransientError
+
+MediaKind = Literal["image", "video", "document"]
+Reconcile = Literal["idempotency-key", "lookup", "none"]
+
+
+@dataclass(frozen=True)
+class Media:
+    """An attachment, by reference: the channel fetches or links ``url``."""
+
+    url: str
+    kind: MediaKind
+    alt_text: str = ""
+    mime_type: str = ""
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message for one channel: a post's channel variant, or a reply."""
+
+    idempotency_key: str
+    text: str
+    title: str = ""
+    language: str = "en"
+    link: str = ""
+    media: tuple[Media, ...] = ()
+    # The channel's own id of the item this message answers (replies); empty for posts.
+    in_reply_to: str = ""
+    author: str = ""
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """What the channel holds for a message: its own id and public URL."""
+
+    channel_item_id: str
+    url: str
+    published_at: datetime
+    # False when the message was already there (a retry found it).
+    newly_published: bool
+
+
+@dataclass(frozen=True)
+class ChannelLimits:
+    """What a channel accepts; :func:`problems` checks a message against it."""
+
+    max_text_length: int | None = None
+    max_title_length: int | None = None
+    max_media: int = 0
+    media_kinds: frozenset[MediaKind] = field(default_factory=frozenset)
+    alt_text_required: bool = False
+    supports_replies: bool = False
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """Why a message does not fit a channel, naming the field."""
+
+    field: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.field} {self.problem}"
+
+
+class ChannelError(Exception):
+    """A delivery failed in a way retrying will not fix; the message says why."""
+
+
+class ChannelRejected(ChannelError):
+    """The channel refused this message (bad content, authentication, permissions)."""
+
+    def __init__(self, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class ChannelUnavailable(TransientError):
+    """The channel could not be reached, timed out or rate-limited us; retrying the same
+    message (same idempotency key) is safe. ``retry_after`` is the channel's own hint."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Channel(Protocol):
+    """Somewhere we publish or reply."""
+
+    @property
+    def name(self) -> str:
+        """This channel's name in events and configuration, for example ``mastodon-main``."""
+        ...
+
+    @property
+    def kind(self) -> str:
+        """The adapter, for example ``mastodon``."""
+        ...
+
+    @property
+    def limits(self) -> ChannelLimits: ...
+
+    @property
+    def reconcile(self) -> Reconcile: ...
+
+    def deliver(self, message: Outgoing) -> Delivered:
+        """Publishes ``message`` unless the channel already holds it. Raises
+        ChannelUnavailable when a retry may help, ChannelRejected / ChannelError otherwise."""
+        ...
+
+    def find(self, idempotency_key: str) -> Delivered | None:
+        """What the channel holds for ``idempotency_key``, or None. Only meaningful when
+        ``reconcile`` is ``lookup``; other adapters return None."""
+        ...
+
+
+def problems(message: Outgoing, limits: ChannelLimits) -> list[FieldProblem]:
+    """Every way ``message`` does not fit ``limits`` (empty when it fits)."""
+    found: list[FieldProblem] = []
+    if not message.idempotency_key.strip():
+        found.append(FieldProblem("idempotency_key", "is required"))
+    if not message.text.strip() and not message.media:
+        found.append(FieldProblem("text", "is required"))
+    if limits.max_text_length is not None and len(message.text) > limits.max_text_length:
+        found.append(
+            FieldProblem(
+                "text",
+                f"is {len(message.text)} characters; this channel takes at most "
+                f"{limits.max_text_length}",
+            )
+        )
+    if limits.max_title_length is not None and len(message.title) > limits.max_title_length:
+        found.append(FieldProblem("title", f"is longer than {limits.max_title_length} characters"))
+    if len(message.media) > limits.max_media:
+        found.append(
+            FieldProblem("media", f"has {len(message.media)} items; at most {limits.max_media}")
+        )
+    for position, media in enumerate(message.media):
+        if media.kind not in limits.media_kinds:
+            found.append(FieldProblem(f"media[{position}].kind", f"{media.kind} is not accepted"))
+        if limits.alt_text_required and not media.alt_text.strip():
+            found.append(FieldProblem(f"media[{position}].alt_text", "is required"))
+    if message.in_reply_to and not limits.supports_replies:
+        found.append(FieldProblem("in_reply_to", "this channel does not take replies"))
+    return found

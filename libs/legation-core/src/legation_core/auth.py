@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import yaml
@@ -44,6 +44,16 @@ from google.protobuf.message import Message
 from legation_core.ids import new_trace_id
 
 log = logging.getLogger(__name__)
+
+# grpc's classes are generic only in its type stubs.
+if TYPE_CHECKING:
+    _ServerInterceptor = grpc.ServerInterceptor[Any, Any]
+    _UnaryUnaryClientInterceptor = grpc.UnaryUnaryClientInterceptor[Any, Any]
+    _UnaryStreamClientInterceptor = grpc.UnaryStreamClientInterceptor[Any, Any]
+else:
+    _ServerInterceptor = grpc.ServerInterceptor
+    _UnaryUnaryClientInterceptor = grpc.UnaryUnaryClientInterceptor
+    _UnaryStreamClientInterceptor = grpc.UnaryStreamClientInterceptor
 
 # The roles the services' policies use (a users file may only name these).
 VIEWER = "viewer"  # reads every API
@@ -378,7 +388,7 @@ class _Identity:
     authenticated_by: str
 
 
-class AuthInterceptor(grpc.ServerInterceptor[Any, Any]):
+class AuthInterceptor(_ServerInterceptor):
     """Authenticates, authorizes and audits every call except health and reflection.
 
     ``directory`` None means authentication is disabled: every call runs as the user
@@ -657,9 +667,7 @@ def token_metadata(token: str) -> tuple[tuple[str, str]]:
     return (("authorization", f"Bearer {token}"),)
 
 
-class _BearerInterceptor(
-    grpc.UnaryUnaryClientInterceptor[Any, Any], grpc.UnaryStreamClientInterceptor[Any, Any]
-):
+class _BearerInterceptor(_UnaryUnaryClientInterceptor, _UnaryStreamClientInterceptor):
     def __init__(self, token: str) -> None:
         self.metadata = token_metadata(token)
 

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from legation_core.auth import (
     ADMIN,
     ANALYST,
@@ -45,6 +47,12 @@ class UsersFile:
 
     def token(self, user: str) -> str:
         return self.tokens[user]
+
+    def write_tokens(self, path: Path) -> None:
+        """Writes the plaintext tokens (user: token), readable by the owner only: for calling
+        a local stack by hand, never for a shared environment."""
+        path.touch(mode=0o600)
+        path.write_text(yaml.safe_dump(dict(self.tokens)), encoding="utf-8")
 
 
 def write_users_file(

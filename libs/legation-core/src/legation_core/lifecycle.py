@@ -17,6 +17,7 @@ from types import FrameType
 
 from prometheus_client import start_http_server
 
+from legation_core.audit import KafkaAuditSink
 from legation_core.auth import (
     AuditSink,
     AuthError,
@@ -58,7 +59,7 @@ class ServiceRuntime:
         self._registrars: list[Registrar] = []
         self._grpc_names: list[str] = []
         self._policies: list[Policy] = []
-        self.audit: AuditSink | None = None
+        self.audit: AuditSink | None = KafkaAuditSink(self.producer, service)
         self.grpc_port: int | None = None
         self._failed = False
 

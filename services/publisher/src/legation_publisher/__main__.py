@@ -8,7 +8,8 @@ from legation.publisher.v1.publisher_service_pb2_grpc import add_PublisherServic
 from legation_core.config import ConfigError
 from legation_core.lifecycle import ServiceRuntime, main_for
 from legation_publisher.adapters.atom_channel import AtomChannel, FeedError
-from legation_publisher.adapters.grpc_api import SERVICE_NAME, PublisherServicer
+from legation_publisher.adapters.grpc_api import PublisherServicer
+from legation_publisher.adapters.policy import POLICY
 from legation_publisher.config import PublisherSettings
 from legation_publisher.domain.posts import ChannelUnavailable
 
@@ -26,7 +27,9 @@ def wire(runtime: ServiceRuntime, settings: PublisherSettings) -> None:
         raise ConfigError(f"LEGATION_PUBLISHER_SITE_FEED_PATH: {error}") from None
     servicer = PublisherServicer(channel, runtime.producer, runtime.metrics.registry)
     runtime.add_grpc(
-        lambda server: add_PublisherServiceServicer_to_server(servicer, server), SERVICE_NAME
+        lambda server: add_PublisherServiceServicer_to_server(servicer, server),
+        POLICY.service,
+        POLICY,
     )
 
 

@@ -9,6 +9,7 @@ import grpc
 import pytest
 from prometheus_client import CollectorRegistry
 
+from legation_core.auth import Policy, check_policy
 from legation_core.config import ConfigError, load_settings
 from legation_core.grpc_server import Registrar
 from legation_publisher.__main__ import wire
@@ -80,9 +81,11 @@ class FakeRuntime:
         self.producer = object()
         self.metrics = FakeMetrics()
         self.grpc: list[tuple[Registrar, str]] = []
+        self.policies: list[Policy] = []
 
-    def add_grpc(self, registrar: Registrar, full_service_name: str) -> None:
+    def add_grpc(self, registrar: Registrar, full_service_name: str, policy: Policy) -> None:
         self.grpc.append((registrar, full_service_name))
+        self.policies.append(policy)
 
 
 def test_wire_registers_the_publisher_service() -> None:
@@ -91,6 +94,8 @@ def test_wire_registers_the_publisher_service() -> None:
 
     [(registrar, name)] = runtime.grpc
     assert name == "legation.publisher.v1.PublisherService"
+    [policy] = runtime.policies
+    check_policy(policy)  # a rule for every RPC of the service, or it would not start
     with futures.ThreadPoolExecutor(max_workers=1) as pool:
         registrar(grpc.server(pool))  # registers without error
 

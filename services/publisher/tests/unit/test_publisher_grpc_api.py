@@ -18,11 +18,14 @@ from legation.publisher.v1.publisher_service_pb2_grpc import (
     PublisherServiceStub,
     add_PublisherServiceServicer_to_server,
 )
+from legation_core.auth import AuthInterceptor, load_users, with_token
 from legation_core.catalog import default_catalog
 from legation_core.codec import Envelope, EventCodec
 from legation_core.grpc_server import build_server
+from legation_devstack.users import UsersFile
 from legation_publisher.adapters.atom_channel import AtomChannel
 from legation_publisher.adapters.grpc_api import SERVICE_NAME, PublisherServicer
+from legation_publisher.adapters.policy import POLICY
 from legation_publisher.domain.posts import PUBLICATIONS_TOPIC, post_id_for
 
 BASE_URL = "https://ministry.example/news/"
@@ -58,7 +61,10 @@ def producer() -> FakeProducer:
 
 
 @pytest.fixture
-def stub(feed_path: Path, producer: FakeProducer) -> Iterator[PublisherServiceStub]:
+def served(
+    feed_path: Path, producer: FakeProducer, auth_users: UsersFile
+) -> Iterator[grpc.Channel]:
+    """The API behind the real access policy; the channel carries no token yet."""
     servicer = PublisherServicer(
         AtomChannel(feed_path, BASE_URL, "Ministry news"), producer, CollectorRegistry()
     )
@@ -67,14 +73,21 @@ def stub(feed_path: Path, producer: FakeProducer) -> Iterator[PublisherServiceSt
         [lambda s: add_PublisherServiceServicer_to_server(servicer, s)],
         [SERVICE_NAME],
         host="127.0.0.1",
+        auth=AuthInterceptor(load_users(auth_users.path), [POLICY]),
     )
     server.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     try:
-        yield PublisherServiceStub(channel)
+        yield channel
     finally:
         channel.close()
         server.stop(None).wait()
+
+
+@pytest.fixture
+def stub(served: grpc.Channel, auth_users: UsersFile) -> PublisherServiceStub:
+    """Calls as the user holding the publisher role."""
+    return PublisherServiceStub(with_token(served, auth_users.token("publisher")))
 
 
 def create(**overrides: str) -> CreatePostRequest:
@@ -169,3 +182,20 @@ def test_list_publications_reads_the_feed_back_newest_first(
         first.publication.publication_id: first.publication,
         second.publication.publication_id: second.publication,
     }
+
+
+def test_only_a_publisher_may_create_a_post(
+    served: grpc.Channel, auth_users: UsersFile, producer: FakeProducer, feed_path: Path
+) -> None:
+    for user in ("viewer", "editor", "approver"):
+        stub = PublisherServiceStub(with_token(served, auth_users.token(user)))
+        with pytest.raises(grpc.RpcError) as raised:
+            stub.CreatePost(create(), timeout=5)
+        assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert "needs the role publisher" in raised.value.details()
+        assert len(stub.ListPublications(ListPublicationsRequest(), timeout=5).publications) == 0
+    with pytest.raises(grpc.RpcError) as raised:
+        PublisherServiceStub(served).CreatePost(create(), timeout=5)
+    assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert producer.sent == []
+    assert not feed_path.exists() or "req-1" not in feed_path.read_text()

@@ -98,11 +98,19 @@ class ChannelRejected(ChannelError):
 
 class ChannelUnavailable(TransientError):
     """The channel could not be reached, timed out or rate-limited us; retrying the same
-    message (same idempotency key) is safe. ``retry_after`` is the channel's own hint."""
+    message (same idempotency key) is safe. ``retry_after`` is the channel's own hint.
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    ``maybe_delivered`` is True when the request may have reached the channel before the
+    failure (a timeout waiting for the answer, a connection dropped after sending): on a
+    channel whose reconcile mode is ``none`` the outbox then asks a person to check rather
+    than sending again."""
+
+    def __init__(
+        self, message: str, retry_after: float | None = None, *, maybe_delivered: bool = False
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.maybe_delivered = maybe_delivered
 
 
 class Channel(Protocol):

@@ -60,6 +60,7 @@ class MastodonChannel:
         max_characters: int = MAX_CHARACTERS,
         alt_text_required: bool = True,
         timeout: float = 20.0,
+        mastodon_version: str = "4.3.0",
     ) -> None:
         self._name = name
         self._visibility = visibility
@@ -69,6 +70,9 @@ class MastodonChannel:
             api_base_url=base_url,
             ratelimit_method="throw",
             request_timeout=timeout,
+            # The API level we speak; stating it spares a version probe of /api/v1/instance
+            # on first media upload (which Mastodon.py retries recursively when it fails).
+            mastodon_version=mastodon_version,
             version_check_mode="none",
         )
         self._http = httpx.Client(timeout=DEFAULT_TIMEOUT, follow_redirects=True)
@@ -158,8 +162,6 @@ class MastodonChannel:
             )
         if isinstance(error, MastodonIllegalArgumentError):
             return ChannelRejected(f"Mastodon: {error}")
-        if isinstance(error, ChannelRejected | ChannelUnavailable):
-            return error
         text = _message(error)
         return ChannelRejected(f"Mastodon rejected the status: {text}", field=_field(text))
 

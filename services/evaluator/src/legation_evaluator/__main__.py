@@ -35,6 +35,10 @@ def wire(runtime: ServiceRuntime, settings: EvaluatorSettings) -> None:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["report"]:  # legation-evaluator report --campaign X --out DIR
+        from legation_evaluator.report_cli import main as report
+
+        sys.exit(report(sys.argv[2:]))
     sys.exit(main_for("evaluator", EvaluatorSettings, wire))
 
 

@@ -4,7 +4,10 @@ events seeded through the evaluator's document path, the API over a real gRPC se
 from __future__ import annotations
 
 import io
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from concurrent import futures
 from datetime import UTC, datetime, timedelta
@@ -263,3 +266,39 @@ def test_a_report_without_a_format_is_refused(stub: pb_grpc.EvaluatorServiceStub
         stub.GetCampaignReport(pb.GetCampaignReportRequest(campaign_id="plastics"))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "format" in str(caught.value.details())
+
+
+def test_the_report_command_writes_both_files_with_a_progress_bar(
+    seeded: EventIndex, opensearch_stand_in: OpenSearchStandIn, tmp_path: Path
+) -> None:
+    environment = {
+        **os.environ,
+        "LEGATION_OPENSEARCH_URL": opensearch_stand_in.url,
+        "LEGATION_EVALUATOR_INDEX_PREFIX": seeded.prefix,
+    }
+    command = [sys.executable, "-m", "legation_evaluator", "report", "--campaign", "plastics"]
+    done = subprocess.run(
+        [*command, "--out", str(tmp_path / "out")],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    html, pdf = tmp_path / "out" / "plastics-report.html", tmp_path / "out" / "plastics-report.pdf"
+    assert done.stdout.split() == [str(html), str(pdf)]
+    assert 'data-objective="answer-all"' in html.read_text()
+    assert pdf.read_bytes().startswith(b"%PDF")
+    # tqdm's bar on stderr reached the end: campaign, 6 searches, 4 plots, 2 files.
+    assert "13/13" in done.stderr
+    missing = subprocess.run(
+        [*command[:-1], "nope", "--out", str(tmp_path / "none")],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert missing.returncode == 1
+    assert "campaign nope is not in the index" in missing.stderr

@@ -4,6 +4,7 @@ the review, the report and the web page share it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ from legation_evaluator.domain import report
 from legation_evaluator.domain.scorecard import scorecard_from_response
 
 MAX_FEEDBACK = 1000
+REPORT_SEARCHES = 6
 _EXTRAS = ("campaign_ids", "kafka")
 
 
@@ -69,26 +71,40 @@ class CampaignData:
         hits = response["hits"]["hits"]
         return _envelope(hits[0]).after_action_review if hits else None
 
-    def report_model(self, campaign: evaluate_pb2.Campaign, now: datetime) -> report.ReportModel:
-        """Everything the report shows, gathered with five searches."""
+    def report_model(
+        self,
+        campaign: evaluate_pb2.Campaign,
+        now: datetime,
+        progress: Callable[[str], None] = lambda step: None,
+    ) -> report.ReportModel:
+        """Everything the report shows, gathered with :data:`REPORT_SEARCHES` searches
+        (``progress`` hears of each)."""
         campaign_id = campaign.campaign_id
-        markers = report.markers_from(
-            self._search("publication", report.publications_query(campaign_id))["hits"]["hits"]
-        )
+        hits = self._search("publication", report.publications_query(campaign_id))
+        markers = report.markers_from(hits["hits"]["hits"])
+        progress("publications")
         pivot = report.pivot_for(campaign, markers)
         interval = report.interval_for(campaign, now)
         response: dict[str, Any] = self.index.client.search(
             index=f"{self.index.prefix}-*", body=report.report_query(campaign_id, interval, pivot)
         )
+        progress("volume, attitude and voices")
         replies = self._search("interaction", report.replies_query(campaign_id))
+        progress("response times")
+        scorecard = self.scorecard(campaign, now)
+        progress("scorecard")
+        review = self.latest_review(campaign_id)
+        progress("review")
+        feedback = self.feedback(campaign_id)
+        progress("feedback")
         return report.build_report(
             campaign=campaign,
-            scorecard=self.scorecard(campaign, now),
+            scorecard=scorecard,
             response=response,
             publications=markers,
             response_seconds=report.response_seconds_from(replies["hits"]["hits"]),
-            review=self.latest_review(campaign_id),
-            feedback=self.feedback(campaign_id),
+            review=review,
+            feedback=feedback,
             interval=interval,
             pivot=pivot,
             now=now,

@@ -7,10 +7,12 @@ import sys
 from legation.evaluator.v1 import evaluator_service_pb2_grpc as pb_grpc
 from legation_core.config import ConfigError
 from legation_core.lifecycle import ServiceRuntime, main_for
+from legation_evaluator.adapters.campaign_data import CampaignData
 from legation_evaluator.adapters.events import IndexingHandler
 from legation_evaluator.adapters.grpc_api import EvaluatorApi
 from legation_evaluator.adapters.index import EventIndex, IndexUnavailable, connect
 from legation_evaluator.adapters.snapshots import SnapshotJob
+from legation_evaluator.adapters.web import ScorecardPage
 from legation_evaluator.config import EvaluatorSettings
 
 
@@ -32,6 +34,8 @@ def wire(runtime: ServiceRuntime, settings: EvaluatorSettings) -> None:
         lambda server: pb_grpc.add_EvaluatorServiceServicer_to_server(api, server),
         "legation.evaluator.v1.EvaluatorService",
     )
+    page = ScorecardPage(CampaignData(index), settings.web_refresh_seconds)
+    runtime.add_http("scorecard-page", settings.web_port, page)
 
 
 def main() -> None:

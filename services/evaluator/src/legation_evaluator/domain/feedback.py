@@ -14,7 +14,7 @@ MAX_NAME = 200
 
 def validate_feedback(feedback: Feedback) -> None:
     """Refuses feedback the review and the report could not use; the error names the
-    field. Who: a role, and an organisation for a partner; about what: a campaign, or the
+    field. Who: a role, and for a partner its organisation or author; about what: a campaign, or the
     id of a publication or conversation."""
     validate_basics(feedback)  # rating, role, text
     if len(feedback.text) > MAX_TEXT:
@@ -22,8 +22,10 @@ def validate_feedback(feedback: Feedback) -> None:
     for name in ("author", "organisation"):
         if len(getattr(feedback, name)) > MAX_NAME:
             raise InvalidRequest(f"feedback.{name} is longer than {MAX_NAME} characters")
-    if feedback.from_role == Feedback.FROM_ROLE_PARTNER and not feedback.organisation.strip():
-        raise InvalidRequest("feedback.organisation is required for partner feedback")
+    partner = feedback.from_role == Feedback.FROM_ROLE_PARTNER
+    if partner and not (feedback.organisation.strip() or feedback.author.strip()):
+        # Feedback from a partner nobody can name cannot go back to that partner.
+        raise InvalidRequest("feedback.organisation (or author) is required for partner feedback")
     if (
         feedback.about_kind
         in (

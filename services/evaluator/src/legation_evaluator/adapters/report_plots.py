@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import matplotlib.dates as mdates
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from legation_evaluator.domain.report import ReportModel
 
@@ -79,6 +80,7 @@ def volume(model: ReportModel) -> Figure:
         mdates.ConciseDateFormatter(locator, tz=UTC)  # type: ignore[no-untyped-call]
     )
     axes.set_ylabel("mentions")
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     axes.spines[["top", "right"]].set_visible(False)
     return figure
 
@@ -90,15 +92,25 @@ def attitude(model: ReportModel) -> Figure:
     axes.set_title("Sentiment and stance before and after the campaign started", loc="left")
     width = 0.36
     for index, shift in enumerate(model.shifts):
+        if shift.before.value is None and shift.after.value is None:
+            axes.text(
+                index,
+                0.1,
+                f"no {shift.label.lower()} labels yet",
+                ha="center",
+                fontsize=9,
+                color="#5c6670",
+            )
+            continue
         for offset, mean, colour, label in (
             (-width / 2, shift.before, BEFORE, "before"),
             (width / 2, shift.after, AFTER, "after"),
         ):
             x = index + offset
             if mean.value is None:
-                axes.text(x, 0.05, "no data", ha="center", rotation=90, fontsize=8, color="#5c6670")
+                axes.text(x, 0.1, "no data", ha="center", fontsize=8, color="#5c6670")
                 continue
-            axes.bar(x, mean.value, width * 0.95, color=colour, label=label if index == 0 else None)
+            axes.bar(x, mean.value, width * 0.95, color=colour, label=label)
             axes.annotate(
                 f"{mean.value:+.2f}\n(n={mean.count})",
                 xy=(x, mean.value),
@@ -109,11 +121,13 @@ def attitude(model: ReportModel) -> Figure:
             )
     axes.axhline(0, color="#3d4a57", linewidth=0.8)
     axes.set_xticks(range(len(model.shifts)), [shift.label for shift in model.shifts])
+    axes.set_xlim(-0.6, len(model.shifts) - 0.4)
     axes.set_ylim(-1, 1)
     axes.set_ylabel("mean score (-1 to +1)")
     handles, labels = axes.get_legend_handles_labels()
-    if handles:
-        axes.legend(handles, labels, loc="lower right", frameon=False)
+    unique = dict(zip(labels, handles, strict=True))  # one entry per period
+    if unique:
+        axes.legend(unique.values(), unique.keys(), loc="lower right", frameon=False)
     axes.spines[["top", "right"]].set_visible(False)
     return figure
 
@@ -171,6 +185,7 @@ def response_times(model: ReportModel) -> Figure:
         )
     axes.set_xlabel("hours from the question to our first reply")
     axes.set_ylabel("replies")
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     axes.legend(frameon=False)
     axes.spines[["top", "right"]].set_visible(False)
     return figure

@@ -40,10 +40,15 @@ FIXED_PORTS = {
 }
 
 
+# The evaluator's live scorecard page (LEGATION_WEB_PORT) under `make run`.
+FIXED_WEB_PORT = 8064
+
+
 @dataclass
 class ServicePorts:
     grpc: int
     metrics: int
+    web: int | None = None  # the evaluator's live scorecard page
 
 
 @dataclass
@@ -119,13 +124,16 @@ class Stack:
                 "LEGATION_EVALUATOR_SNAPSHOT_SECONDS": "10",
             }
         )
+        if ports.web is not None:
+            env["LEGATION_WEB_PORT"] = str(ports.web)
         env.update(self.extra_env)
         return env
 
     def _ports_for(self, name: str) -> ServicePorts:
+        web = (FIXED_WEB_PORT if self.fixed_ports else free_port()) if name == "evaluator" else None
         if self.fixed_ports:
-            return ServicePorts(*FIXED_PORTS[name])
-        return ServicePorts(free_port(), free_port())
+            return ServicePorts(*FIXED_PORTS[name], web=web)
+        return ServicePorts(free_port(), free_port(), web=web)
 
     def start_service(self, name: str, wait: bool = True) -> Process:
         process = spawn(

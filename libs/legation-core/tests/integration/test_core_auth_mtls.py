@@ -15,6 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from legation.events.v1 import publish_pb2
 from legation_core.auth import (
@@ -30,7 +31,7 @@ from legation_core.auth import (
     with_token,
 )
 from legation_core.config import CoreSettings
-from legation_core.grpc_server import build_server
+from legation_core.grpc_server import build_health_server, build_server
 from legation_core.lifecycle import server_tls
 from legation_devstack.users import UsersFile, write_users_file
 
@@ -92,6 +93,7 @@ def issue(
 @dataclass
 class Served:
     port: int
+    health_port: int
     ca: Pem
     users: UsersFile
     audited: list[AuditEvent]
@@ -158,7 +160,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
             for method in POLICY.rules
         },
     )
-    server, _, port = build_server(
+    server, health_servicer, port = build_server(
         0,
         [lambda server: server.add_generic_rpc_handlers((handlers,))],
         [],
@@ -166,10 +168,13 @@ def served(tmp_path: Path) -> Iterator[Served]:
         auth=AuthInterceptor(load_users(users.path), [POLICY], audited.append),
         tls=tls,
     )
+    health_server, health_port = build_health_server(0, health_servicer, host="127.0.0.1")
     server.start()
+    health_server.start()
     try:
-        yield Served(port, ca, users, audited)
+        yield Served(port, health_port, ca, users, audited)
     finally:
+        health_server.stop(0).wait(5)
         server.stop(0).wait(5)
 
 
@@ -210,3 +215,24 @@ def test_without_a_certificate_signed_by_the_client_ca_there_is_no_connection(
         served.call("Whoami", forged)
     assert untrusted.value.code() == grpc.StatusCode.UNAVAILABLE
     assert served.audited == []
+
+
+def test_probes_without_tls_reach_only_the_health_port(served: Served) -> None:
+    def check(port: int) -> int:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            request = health_pb2.HealthCheckRequest()
+            return int(health_pb2_grpc.HealthStub(channel).Check(request, timeout=5).status)
+
+    assert check(served.health_port) == health_pb2.HealthCheckResponse.SERVING
+    with pytest.raises(grpc.RpcError) as plaintext:
+        check(served.port)  # the API port speaks TLS only
+    assert plaintext.value.code() == grpc.StatusCode.UNAVAILABLE
+    with grpc.insecure_channel(f"127.0.0.1:{served.health_port}") as channel:
+        stub = channel.unary_unary(
+            f"/{SERVICE}/Whoami",
+            request_serializer=Publication.SerializeToString,
+            response_deserializer=Publication.FromString,
+        )
+        with pytest.raises(grpc.RpcError) as api:
+            stub(Publication(), timeout=5)
+    assert api.value.code() == grpc.StatusCode.UNIMPLEMENTED  # the API is not served there

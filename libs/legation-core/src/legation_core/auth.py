@@ -171,7 +171,10 @@ def check_policy(policy: Policy) -> None:
     try:
         service = descriptor_pool.Default().FindServiceByName(policy.service)
     except KeyError:
-        raise AuthError(f"policy for unknown gRPC service {policy.service}") from None
+        raise AuthError(
+            f"policy for unknown gRPC service {policy.service} (not defined, or its generated "
+            "module is not imported yet)"
+        ) from None
     methods = {method.name for method in service.methods}
     missing = sorted(methods - set(policy.rules))
     unknown = sorted(set(policy.rules) - methods)

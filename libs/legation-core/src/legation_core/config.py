@@ -79,6 +79,13 @@ class CoreSettings(BaseSettings):
         description="true: no authentication, every gRPC call runs as `anonymous` with every "
         "role (development only; logged as a warning)",
     )
+    grpc_health_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="Also serve the health service alone, in plaintext, on this port: for "
+        "probes that cannot speak TLS (Kubernetes' native gRPC probes) when the API is on TLS",
+    )
     grpc_tls_cert: Path | None = Field(
         None, description="PEM certificate chain of the gRPC server; with the key, serve TLS"
     )

@@ -67,6 +67,19 @@ def build_server(
     return server, health_servicer, bound
 
 
+def build_health_server(
+    port: int, health_servicer: health.HealthServicer, host: str = "0.0.0.0"
+) -> tuple[grpc.Server, int]:
+    """A plaintext server of the health service alone (the same servicer as the API's), for
+    probes that cannot speak TLS; nothing else is reachable on it."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        raise OSError(f"cannot bind the gRPC health port {port}")
+    return server, bound
+
+
 def invalid_argument(context: grpc.ServicerContext, message: str) -> NoReturn:
     """Ends the call with INVALID_ARGUMENT and a message that names the field."""
     context.abort(grpc.StatusCode.INVALID_ARGUMENT, message)

@@ -32,7 +32,12 @@ from legation_core.catalog import Catalog, default_catalog
 from legation_core.codec import EventCodec
 from legation_core.config import ConfigError, CoreSettings, SettingsT, load_settings
 from legation_core.consumer import BatchHandler, ConsumerLoop, Outgoing
-from legation_core.grpc_server import Registrar, ServerTls, build_server
+from legation_core.grpc_server import (
+    Registrar,
+    ServerTls,
+    build_health_server,
+    build_server,
+)
 from legation_core.health import HealthReporter, Heartbeat
 from legation_core.http_server import HttpServer
 from legation_core.kafka import EventProducer, missing_topics
@@ -63,8 +68,12 @@ class ServiceRuntime:
         self._policies: list[Policy] = []
         self.audit: AuditSink | None = KafkaAuditSink(self.producer, service)
         self.grpc_port: int | None = None
+<<<<<<< HEAD
         self._http_apps: list[tuple[str, int, WSGIApplication]] = []
         self.http_ports: dict[str, int] = {}
+=======
+        self.grpc_health_port: int | None = None
+>>>>>>> wip-auth
         self._failed = False
 
     def group(self, purpose: str) -> str:
@@ -151,6 +160,11 @@ class ServiceRuntime:
             auth=self.interceptor(),
             tls=server_tls(self.settings),
         )
+        health_server = None
+        if self.settings.grpc_health_port is not None:
+            health_server, self.grpc_health_port = build_health_server(
+                self.settings.grpc_health_port, health_servicer
+            )
         reporter = HealthReporter(
             health_servicer, self._grpc_names, self.settings.liveness_timeout_seconds
         )
@@ -172,10 +186,15 @@ class ServiceRuntime:
             )
         reporter.check()
         server.start()
+<<<<<<< HEAD
         http_servers = [HttpServer(name, port, app) for name, port, app in self._http_apps]
         for http_server in http_servers:
             http_server.start()
             self.http_ports[http_server.name] = http_server.port
+=======
+        if health_server is not None:
+            health_server.start()
+>>>>>>> wip-auth
         for thread in threads:
             thread.start()
         threading.Thread(target=reporter.run, args=(self.stop,), daemon=True).start()
@@ -183,6 +202,9 @@ class ServiceRuntime:
             "started",
             extra={
                 "grpc_port": self.grpc_port,
+                "grpc_health_port": self.grpc_health_port,
+                "grpc_tls": self.settings.grpc_tls_cert is not None,
+                "auth": "disabled" if self.users is None else "on",
                 "metrics_port": metrics_server.server_port,
                 "http_ports": self.http_ports,
                 "consumers": [loop.group for loop in self._loops],
@@ -195,6 +217,8 @@ class ServiceRuntime:
             http_server.stop()
         grace = self.settings.shutdown_grace_seconds
         stopped = server.stop(grace)
+        if health_server is not None:
+            health_server.stop(0)
         for thread in threads:
             thread.join(timeout=grace)
         stuck = [thread.name for thread in threads if thread.is_alive()]

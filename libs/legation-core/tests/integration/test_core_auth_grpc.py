@@ -46,7 +46,7 @@ POLICY = Policy(
 Publication = publish_pb2.Publication
 
 
-def probe_handlers(seen: list[tuple[str, str]]) -> grpc.GenericRpcHandler:
+def probe_handlers(seen: list[tuple[str, str]]) -> grpc.GenericRpcHandler[Any, Any]:
     """A service whose requests and responses are Publications (they have *_id fields)."""
 
     def echo(name: str) -> Callable[[Publication, grpc.ServicerContext], Publication]:
@@ -126,7 +126,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
 def code_of(call: Callable[[], Any]) -> tuple[grpc.StatusCode, str]:
     with pytest.raises(grpc.RpcError) as raised:
         call()
-    return raised.value.code(), raised.value.details()
+    return raised.value.code(), raised.value.details() or ""
 
 
 def test_no_or_unknown_token_is_unauthenticated_and_audited(served: Served) -> None:
@@ -153,7 +153,11 @@ def test_a_viewer_reads_but_a_command_is_denied_naming_the_role(served: Served) 
     assert "needs the role editor" in details
     assert served.seen == [("Read", "viv")]
     [event] = served.audited
-    assert (event.user, event.roles, event.outcome) == ("viv", {"viewer"}, Outcome.DENIED)
+    assert (event.user, event.roles, event.outcome) == (
+        "viv",
+        frozenset({"viewer"}),
+        Outcome.DENIED,
+    )
     assert event.status == grpc.StatusCode.PERMISSION_DENIED
     assert event.resource_ids == {"post_id": "p-1"}
     assert event.authenticated_by == "token"

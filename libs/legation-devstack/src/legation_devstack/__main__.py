@@ -1,4 +1,4 @@
-"""``python -m legation_devstack run|stop|bench``: the local stack from the Makefile."""
+"""``python -m legation_devstack run|stop|bench|bench-auth``: the local stack from the Makefile."""
 
 from __future__ import annotations
 
@@ -127,11 +127,16 @@ def main(argv: list[str] | None = None) -> int:
     run_parser.add_argument("--once", action="store_true", help="stop after the demo scorecard")
     commands.add_parser("stop", help="stop a running stack")
     commands.add_parser("bench", help="measure the consume loop against raw kafka-python")
+    commands.add_parser("bench-auth", help="measure what authentication costs a gRPC call")
     args = parser.parse_args(argv)
     if args.command == "run":
         return run(args.once)
     if args.command == "stop":
         return stop()
+    if args.command == "bench-auth":
+        from legation_devstack.bench_auth import main as bench_auth
+
+        return bench_auth()
     from legation_devstack.bench import main as bench
 
     return bench()

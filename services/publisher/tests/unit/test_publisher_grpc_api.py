@@ -192,7 +192,7 @@ def test_only_a_publisher_may_create_a_post(
         with pytest.raises(grpc.RpcError) as raised:
             stub.CreatePost(create(), timeout=5)
         assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
-        assert "needs the role publisher" in raised.value.details()
+        assert "needs the role publisher" in (raised.value.details() or "")
         assert len(stub.ListPublications(ListPublicationsRequest(), timeout=5).publications) == 0
     with pytest.raises(grpc.RpcError) as raised:
         PublisherServiceStub(served).CreatePost(create(), timeout=5)

@@ -3,9 +3,11 @@ missing here stops the service from starting)."""
 
 from __future__ import annotations
 
+from legation.evaluator.v1 import evaluator_service_pb2
 from legation_core.auth import ANALYST, APPROVER, EDITOR, OFFICER, PUBLISHER, Policy, command, reads
 
-SERVICE_NAME = "legation.evaluator.v1.EvaluatorService"
+# From the generated descriptor, which importing it registers for check_policy.
+SERVICE_NAME = evaluator_service_pb2.DESCRIPTOR.services_by_name["EvaluatorService"].full_name
 
 POLICY = Policy(
     SERVICE_NAME,

@@ -469,3 +469,38 @@ def test_a_channel_that_does_not_answer_in_time_is_unavailable() -> None:
     delivery = deliver_once(channel, Outgoing("p:tg", "hello"))
     assert delivery.state == "pending"
     assert "ConnectError" in delivery.reason
+
+
+def test_an_answer_that_comes_too_late_on_telegram_needs_a_check_not_a_resend(
+    telegram: TelegramServer,
+) -> None:
+    telegram.answer_late(3)
+    slow = TelegramChannel(
+        "tg", "42:token", "@embassy_news", api_url=telegram.url, timeout=httpx.Timeout(1.0)
+    )
+    checked = deliver_once(slow, Outgoing("p5:tg", "hello"))
+    assert checked.state == "needs-check"
+    assert "ReadTimeout" in checked.reason
+    assert len(telegram.messages) == 1
+
+
+def test_an_answer_that_comes_too_late_on_a_webhook_is_resent_and_deduplicated(
+    receiver: WebhookReceiver,
+) -> None:
+    receiver.answer_late(3)
+    slow = WebhookChannel("partners", receiver.hook_url, "s3cret", timeout=httpx.Timeout(1.0))
+    message = Outgoing("p4:hook", "hello")
+    first = deliver_once(slow, message)
+    assert first.state == "pending"
+    done = deliver_once(hook(receiver), message, replace(first, next_attempt_at=None))
+    assert (done.state, done.newly_published) == ("delivered", False)
+    assert list(receiver.accepted) == ["p4:hook"]
+
+
+def test_wordpress_drafts_are_found_by_their_status(wordpress: WordPressServer) -> None:
+    drafts = WordPressChannel(
+        "blog", wordpress.url, "editor", "abcd efgh ijkl", status="draft", timeout=FAST
+    )
+    done = crash_then_restart(lambda: drafts, POST)
+    assert (done.state, done.newly_published) == ("delivered", False)
+    assert [p["status"] for p in wordpress.published()] == ["draft"]

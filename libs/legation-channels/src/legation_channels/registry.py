@@ -61,6 +61,7 @@ class Settings:
         self._options = dict(options)
         self._secrets = dict(secrets)
         self._used: set[str] = set()
+        self._used_secrets: set[str] = set()
         # Secrets whose environment variable is missing (reported once, by build_channels).
         self.unresolved: set[str] = set()
         self.problems: list[str] = []
@@ -122,6 +123,7 @@ class Settings:
         return tuple(value)
 
     def secret(self, key: str, required: bool = True) -> str:
+        self._used_secrets.add(key)
         if key in self._secrets:
             return self._secrets[key]
         if key in self.unresolved:
@@ -139,6 +141,9 @@ class Settings:
 
     def unknown_options(self) -> list[str]:
         return sorted(set(self._options) - self._used)
+
+    def unknown_secrets(self) -> list[str]:
+        return sorted((set(self._secrets) | self.unresolved) - self._used_secrets)
 
 
 ChannelFactory = Callable[[str, Settings], Channel]
@@ -299,6 +304,10 @@ def build_channels(
         problems.extend(
             f"{where}.options.{key}: is not an option of {kind}"
             for key in settings.unknown_options()
+        )
+        problems.extend(
+            f"{where}.secrets.{key}: is not a secret of {kind}"
+            for key in settings.unknown_secrets()
         )
         built[name] = channel
     if problems:

@@ -87,7 +87,13 @@ class WordPressChannel:
     def find(self, idempotency_key: str) -> Delivered | None:
         try:
             response = self._client.get(
-                "/posts", params={"slug": slug_for(idempotency_key), "_fields": "id,link,date_gmt"}
+                "/posts",
+                # Drafts and scheduled posts are only listed when asked for by status.
+                params={
+                    "slug": slug_for(idempotency_key),
+                    "status": self._status,
+                    "_fields": "id,link,date_gmt",
+                },
             )
         except httpx.HTTPError as error:
             raise ChannelUnavailable(f"WordPress lookup: {error}") from error

@@ -19,8 +19,10 @@ from legation_channels.adapters.webhook import WebhookChannel
 from legation_channels.adapters.wordpress import WordPressChannel, slug_for
 from legation_channels.base import Channel, Delivered, Media, Outgoing
 from legation_channels.outbox import Deliverer, Delivery, RetryPolicy, new_delivery
+from legation_channels.registry import build_channels
 from legation_devstack.channel_servers import (
     BlueskyServer,
+    ChannelServers,
     MastodonServer,
     SmtpServer,
     TelegramServer,
@@ -504,3 +506,38 @@ def test_wordpress_drafts_are_found_by_their_status(wordpress: WordPressServer) 
     done = crash_then_restart(lambda: drafts, POST)
     assert (done.state, done.newly_published) == ("delivered", False)
     assert [p["status"] for p in wordpress.published()] == ["draft"]
+
+
+def test_one_message_reaches_every_configured_channel_exactly_once_across_a_crash(
+    channel_servers: ChannelServers,
+) -> None:
+    config, env = channel_servers.channels_config()
+    saved: dict[str, Delivery] = {}
+    message = Outgoing("post-42", "Consular hours change on Monday.", title="Consular hours")
+
+    def for_channel(name: str) -> Outgoing:
+        return replace(message, idempotency_key=f"{message.idempotency_key}:{name}")
+
+    # The first run dies right after every platform accepted the message.
+    first = build_channels(config, env=env)
+    for name, channel in first.items():
+        d = deliverer()
+        sending = d.begin(new_delivery(for_channel(name).idempotency_key, name, d._clock()))
+        saved[name] = sending
+        with pytest.raises(Crash):
+            d.send(sending, CrashAfterDeliver(channel), for_channel(name))
+    # The restarted run recovers each one.
+    second = build_channels(config, env=env)
+    outcome = {
+        name: deliverer().run(saved[name], second[name], for_channel(name), lambda _: None).state
+        for name in second
+    }
+    assert outcome == {
+        "blog": "delivered",
+        "mastodon": "delivered",
+        "bluesky": "delivered",
+        "telegram": "needs-check",
+        "newsletter": "needs-check",
+        "partners": "delivered",
+    }
+    assert channel_servers.published() == dict.fromkeys(outcome, 1)

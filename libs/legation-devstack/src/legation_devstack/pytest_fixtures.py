@@ -16,6 +16,7 @@ import pytest
 from legation_core.catalog import default_catalog
 from legation_core.config import CoreSettings
 from legation_core.kafka import ensure_topics
+from legation_devstack.channel_servers import ChannelServers
 from legation_devstack.standins import (
     KafkaStandIn,
     OpenSearchStandIn,
@@ -62,3 +63,11 @@ def kafka_settings(kafka_stand_in: KafkaStandIn) -> CoreSettings:
 def unique() -> str:
     """A short random suffix for a test's own topic and group names."""
     return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def channel_servers() -> Iterator[ChannelServers]:
+    """A local server for every channel kind (see ``ChannelServers.channels_config``),
+    fresh for each test and stopped after it."""
+    with ChannelServers() as servers:
+        yield servers

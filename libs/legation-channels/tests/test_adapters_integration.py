@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -29,6 +30,7 @@ from legation_devstack.channel_servers import (
     WebhookReceiver,
     WordPressServer,
 )
+from legation_devstack.channel_servers.smtp import self_signed_tls
 
 pytestmark = pytest.mark.integration
 
@@ -541,3 +543,46 @@ def test_one_message_reaches_every_configured_channel_exactly_once_across_a_cras
         "partners": "delivered",
     }
     assert channel_servers.published() == dict.fromkeys(outcome, 1)
+
+
+def test_email_over_starttls_with_auth_after_tls(tmp_path: Path) -> None:
+    tls, certificate = self_signed_tls(tmp_path)
+    config = {
+        "channels": [
+            {
+                "name": "newsletter",
+                "kind": "email",
+                "options": {
+                    "host": "127.0.0.1",
+                    "port": 0,
+                    "starttls": True,
+                    "ca_file": str(certificate),
+                    "username": "news",
+                    "sender": "news@embassy.example.org",
+                    "recipients": ["a@example.org"],
+                },
+                "secrets": {"password": "SMTP_PASSWORD"},
+            }
+        ]
+    }
+    with SmtpServer("news", "secret", tls=tls) as server:
+        config["channels"][0]["options"]["port"] = server.port  # type: ignore[index]
+        channel = build_channels(config, env={"SMTP_PASSWORD": "secret"})["newsletter"]
+        done = deliver_once(channel, Outgoing("p9:mail", "Encrypted on the way"))
+        assert done.state == "delivered", done.reason
+        assert len(server.accepted) == 1
+        # Without STARTTLS the server refuses to go on: a clear, permanent failure.
+        plain = EmailNewsletterChannel(
+            "plain",
+            "127.0.0.1",
+            server.port,
+            "news@embassy.example.org",
+            ("a@example.org",),
+            username="news",
+            password="secret",
+            timeout=5,
+        )
+        refused = deliver_once(plain, Outgoing("p10:mail", "In the clear"))
+        assert (refused.state, refused.reason_field) == ("failed", "starttls"), refused.reason
+        assert "starttls: true" in refused.reason
+        assert len(server.accepted) == 1

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import ssl
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -195,6 +196,7 @@ def _telegram(name: str, s: Settings) -> Channel:
 
 
 def _email(name: str, s: Settings) -> Channel:
+    ca_file = s.text("ca_file", "")
     return EmailNewsletterChannel(
         name,
         s.text("host"),
@@ -207,6 +209,8 @@ def _email(name: str, s: Settings) -> Channel:
         starttls=s.boolean("starttls", False),
         use_ssl=s.boolean("ssl", False),
         timeout=s.number("timeout_seconds", 30.0),
+        # A private CA for the SMTP server's certificate; the system's CAs otherwise.
+        ssl_context=ssl.create_default_context(cafile=ca_file) if ca_file else None,
     )
 
 

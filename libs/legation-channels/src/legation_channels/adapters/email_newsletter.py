@@ -123,6 +123,13 @@ class EmailNewsletterChannel(Adapter):
                 f"the SMTP server refused our credentials: {error.smtp_code} {_text(error)}",
                 field="credentials",
             ) from error
+        except smtplib.SMTPNotSupportedError as error:
+            # The server offers no AUTH (or no STARTTLS) to us: a setting to fix, not retry.
+            raise ChannelRejected(
+                f"the SMTP server {self._host}:{self._port} refused the session: {error}; "
+                "it may require TLS first (starttls: true)",
+                field="starttls",
+            ) from error
         except (OSError, smtplib.SMTPException) as error:
             # Nothing was sent yet: retrying is safe.
             raise ChannelUnavailable(

@@ -19,7 +19,6 @@ import httpx
 from atproto import AtUri, Client, Request, client_utils, models
 from atproto_client.exceptions import (
     BadRequestError,
-    InvokeTimeoutError,
     NetworkError,
     RateLimitExceededError,
     RequestErrorBase,
@@ -117,10 +116,10 @@ class BlueskyChannel(Adapter):
             )
             try:
                 created = self._client.app.bsky.feed.post.create(repo, record, rkey=rkey)
-            except (NetworkError, RequestErrorBase) as error:
+            except RequestErrorBase as error:
                 # The key is taken: an earlier attempt got through (a PDS answers 409
                 # RecordAlreadyExists, older ones 500). Anything else is a real error.
-                if isinstance(error, InvokeTimeoutError) or error.response is None:
+                if error.response is None or error.response.status_code not in (409, 500):
                     raise
                 existing = self._get(rkey)
                 if existing is not None:

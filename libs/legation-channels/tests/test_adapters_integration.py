@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -19,14 +20,17 @@ from legation_channels.adapters.webhook import WebhookChannel
 from legation_channels.adapters.wordpress import WordPressChannel, slug_for
 from legation_channels.base import Channel, Delivered, Media, Outgoing
 from legation_channels.outbox import Deliverer, Delivery, RetryPolicy, new_delivery
+from legation_channels.registry import build_channels
 from legation_devstack.channel_servers import (
     BlueskyServer,
+    ChannelServers,
     MastodonServer,
     SmtpServer,
     TelegramServer,
     WebhookReceiver,
     WordPressServer,
 )
+from legation_devstack.channel_servers.smtp import self_signed_tls
 
 pytestmark = pytest.mark.integration
 
@@ -469,3 +473,116 @@ def test_a_channel_that_does_not_answer_in_time_is_unavailable() -> None:
     delivery = deliver_once(channel, Outgoing("p:tg", "hello"))
     assert delivery.state == "pending"
     assert "ConnectError" in delivery.reason
+
+
+def test_an_answer_that_comes_too_late_on_telegram_needs_a_check_not_a_resend(
+    telegram: TelegramServer,
+) -> None:
+    telegram.answer_late(3)
+    slow = TelegramChannel(
+        "tg", "42:token", "@embassy_news", api_url=telegram.url, timeout=httpx.Timeout(1.0)
+    )
+    checked = deliver_once(slow, Outgoing("p5:tg", "hello"))
+    assert checked.state == "needs-check"
+    assert "ReadTimeout" in checked.reason
+    assert len(telegram.messages) == 1
+
+
+def test_an_answer_that_comes_too_late_on_a_webhook_is_resent_and_deduplicated(
+    receiver: WebhookReceiver,
+) -> None:
+    receiver.answer_late(3)
+    slow = WebhookChannel("partners", receiver.hook_url, "s3cret", timeout=httpx.Timeout(1.0))
+    message = Outgoing("p4:hook", "hello")
+    first = deliver_once(slow, message)
+    assert first.state == "pending"
+    done = deliver_once(hook(receiver), message, replace(first, next_attempt_at=None))
+    assert (done.state, done.newly_published) == ("delivered", False)
+    assert list(receiver.accepted) == ["p4:hook"]
+
+
+def test_wordpress_drafts_are_found_by_their_status(wordpress: WordPressServer) -> None:
+    drafts = WordPressChannel(
+        "blog", wordpress.url, "editor", "abcd efgh ijkl", status="draft", timeout=FAST
+    )
+    done = crash_then_restart(lambda: drafts, POST)
+    assert (done.state, done.newly_published) == ("delivered", False)
+    assert [p["status"] for p in wordpress.published()] == ["draft"]
+
+
+def test_one_message_reaches_every_configured_channel_exactly_once_across_a_crash(
+    channel_servers: ChannelServers,
+) -> None:
+    config, env = channel_servers.channels_config()
+    saved: dict[str, Delivery] = {}
+    message = Outgoing("post-42", "Consular hours change on Monday.", title="Consular hours")
+
+    def for_channel(name: str) -> Outgoing:
+        return replace(message, idempotency_key=f"{message.idempotency_key}:{name}")
+
+    # The first run dies right after every platform accepted the message.
+    first = build_channels(config, env=env)
+    for name, channel in first.items():
+        d = deliverer()
+        sending = d.begin(new_delivery(for_channel(name).idempotency_key, name, d._clock()))
+        saved[name] = sending
+        with pytest.raises(Crash):
+            d.send(sending, CrashAfterDeliver(channel), for_channel(name))
+    # The restarted run recovers each one.
+    second = build_channels(config, env=env)
+    outcome = {
+        name: deliverer().run(saved[name], second[name], for_channel(name), lambda _: None).state
+        for name in second
+    }
+    assert outcome == {
+        "blog": "delivered",
+        "mastodon": "delivered",
+        "bluesky": "delivered",
+        "telegram": "needs-check",
+        "newsletter": "needs-check",
+        "partners": "delivered",
+    }
+    assert channel_servers.published() == dict.fromkeys(outcome, 1)
+
+
+def test_email_over_starttls_with_auth_after_tls(tmp_path: Path) -> None:
+    tls, certificate = self_signed_tls(tmp_path)
+    config = {
+        "channels": [
+            {
+                "name": "newsletter",
+                "kind": "email",
+                "options": {
+                    "host": "127.0.0.1",
+                    "port": 0,
+                    "starttls": True,
+                    "ca_file": str(certificate),
+                    "username": "news",
+                    "sender": "news@embassy.example.org",
+                    "recipients": ["a@example.org"],
+                },
+                "secrets": {"password": "SMTP_PASSWORD"},
+            }
+        ]
+    }
+    with SmtpServer("news", "secret", tls=tls) as server:
+        config["channels"][0]["options"]["port"] = server.port  # type: ignore[index]
+        channel = build_channels(config, env={"SMTP_PASSWORD": "secret"})["newsletter"]
+        done = deliver_once(channel, Outgoing("p9:mail", "Encrypted on the way"))
+        assert done.state == "delivered", done.reason
+        assert len(server.accepted) == 1
+        # Without STARTTLS the server refuses to go on: a clear, permanent failure.
+        plain = EmailNewsletterChannel(
+            "plain",
+            "127.0.0.1",
+            server.port,
+            "news@embassy.example.org",
+            ("a@example.org",),
+            username="news",
+            password="secret",
+            timeout=5,
+        )
+        refused = deliver_once(plain, Outgoing("p10:mail", "In the clear"))
+        assert (refused.state, refused.reason_field) == ("failed", "starttls"), refused.reason
+        assert "starttls: true" in refused.reason
+        assert len(server.accepted) == 1

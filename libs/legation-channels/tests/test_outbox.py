@@ -428,3 +428,57 @@ def test_a_bad_stored_delivery_names_its_field() -> None:
         Delivery.from_dict({**good, "next_attempt_at": "soon"})
     with pytest.raises(ValueError, match="channel: is required"):
         Delivery.from_dict({**good, "channel": ""})
+
+
+def test_run_saves_sending_before_the_channel_sees_the_message() -> None:
+    saved: list[DeliveryState] = []
+    channel = FakeChannel()
+
+    class Watching(FakeChannel):
+        def deliver(self, message: Outgoing) -> Delivered:
+            # At the moment of sending, "sending" is already stored.
+            assert saved == ["sending"]
+            return channel.deliver(message)
+
+    d = deliverer()
+    done = d.run(
+        new_delivery("post-1:fake", "fake", T0),
+        Watching(),
+        MESSAGE,
+        lambda delivery: saved.append(delivery.state),
+    )
+    assert done.state == "delivered"
+    assert saved == ["sending", "delivered"]
+
+
+@pytest.mark.parametrize(
+    ("reconcile", "states"),
+    [
+        ("lookup", ["delivered"]),
+        ("idempotency-key", ["pending", "sending", "delivered"]),
+        ("none", ["needs-check"]),
+    ],
+)
+def test_run_recovers_an_interrupted_delivery_first(
+    reconcile: Reconcile, states: list[DeliveryState]
+) -> None:
+    store, channel = Store(), FakeChannel(reconcile=reconcile, crash_after_post=True)
+    publish_until_crash(store, channel)
+    saved: list[DeliveryState] = []
+    done = deliverer().run(
+        store.saved[("post-1:fake", "fake")], channel, MESSAGE, lambda d: saved.append(d.state)
+    )
+    assert saved == states
+    assert done.state == states[-1]
+    assert len(channel.posts) == 1
+
+
+def test_run_leaves_a_delivery_that_is_not_due_alone() -> None:
+    clock = Clock()
+    waiting = replace(new_delivery("post-1:fake", "fake", T0), next_attempt_at=T0 + timedelta(1))
+    saved: list[Delivery] = []
+    assert deliverer(clock).run(waiting, FakeChannel(), MESSAGE, saved.append) == waiting
+    assert deliverer(clock).run(failed_delivery(), FakeChannel(), MESSAGE, saved.append) == (
+        failed_delivery()
+    )
+    assert saved == []

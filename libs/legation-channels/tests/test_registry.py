@@ -97,6 +97,12 @@ def test_every_problem_is_named_at_once() -> None:
             },
             {"name": "m5", "kind": "webhook"},
             {
+                "name": "tg",
+                "kind": "telegram",
+                "options": {"chat_id": "@x"},
+                "secrets": {"bot_token": "TG_TOKEN", "password": "HOOK"},
+            },
+            {
                 "name": "mail",
                 "kind": "email",
                 "options": {"host": "h", "sender": "a@b", "recipients": []},
@@ -115,7 +121,8 @@ def test_every_problem_is_named_at_once() -> None:
         "channels[5].token: is not a channel field",
         "channels[5].options.colour: is not an option of webhook",
         "channels[6].name: 'm5' is used by another channel",
-        "channels[7].options.recipients: expected a list of strings",
+        "channels[7].secrets.password: is not a secret of telegram",
+        "channels[8].options.recipients: expected a list of strings",
     ]
 
 

@@ -302,6 +302,31 @@ class Deliverer:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._rand = rand or random.random
 
+    def run(
+        self,
+        delivery: Delivery,
+        channel: Channel,
+        message: Outgoing,
+        save: Callable[[Delivery], None],
+    ) -> Delivery:
+        """One turn for one delivery, saving every state in the order the never-twice
+        promise needs: a delivery found "sending" was interrupted (this method never leaves
+        one behind), so it is recovered first; a due pending one is begun, saved, sent and
+        saved again. Anything else comes back unchanged. One worker per delivery at a time.
+        """
+        if delivery.state == "sending":
+            waiting = delivery.next_attempt_at
+            if waiting is not None and waiting > self._clock():
+                return delivery
+            delivery = self.recover(delivery, channel)
+            save(delivery)
+        if delivery.is_due(self._clock()):
+            delivery = self.begin(delivery)
+            save(delivery)
+            delivery = self.send(delivery, channel, message)
+            save(delivery)
+        return delivery
+
     def begin(self, delivery: Delivery) -> Delivery:
         """pending → sending, counting the attempt. Persist the result, then :meth:`send`."""
         _require(delivery, "begin", ("pending",))

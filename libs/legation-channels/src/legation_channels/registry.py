@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import ssl
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,7 @@ class Settings:
         self._options = dict(options)
         self._secrets = dict(secrets)
         self._used: set[str] = set()
+        self._used_secrets: set[str] = set()
         # Secrets whose environment variable is missing (reported once, by build_channels).
         self.unresolved: set[str] = set()
         self.problems: list[str] = []
@@ -122,6 +124,7 @@ class Settings:
         return tuple(value)
 
     def secret(self, key: str, required: bool = True) -> str:
+        self._used_secrets.add(key)
         if key in self._secrets:
             return self._secrets[key]
         if key in self.unresolved:
@@ -139,6 +142,9 @@ class Settings:
 
     def unknown_options(self) -> list[str]:
         return sorted(set(self._options) - self._used)
+
+    def unknown_secrets(self) -> list[str]:
+        return sorted((set(self._secrets) | self.unresolved) - self._used_secrets)
 
 
 ChannelFactory = Callable[[str, Settings], Channel]
@@ -190,6 +196,7 @@ def _telegram(name: str, s: Settings) -> Channel:
 
 
 def _email(name: str, s: Settings) -> Channel:
+    ca_file = s.text("ca_file", "")
     return EmailNewsletterChannel(
         name,
         s.text("host"),
@@ -202,6 +209,8 @@ def _email(name: str, s: Settings) -> Channel:
         starttls=s.boolean("starttls", False),
         use_ssl=s.boolean("ssl", False),
         timeout=s.number("timeout_seconds", 30.0),
+        # A private CA for the SMTP server's certificate; the system's CAs otherwise.
+        ssl_context=ssl.create_default_context(cafile=ca_file) if ca_file else None,
     )
 
 
@@ -299,6 +308,10 @@ def build_channels(
         problems.extend(
             f"{where}.options.{key}: is not an option of {kind}"
             for key in settings.unknown_options()
+        )
+        problems.extend(
+            f"{where}.secrets.{key}: is not a secret of {kind}"
+            for key in settings.unknown_secrets()
         )
         built[name] = channel
     if problems:

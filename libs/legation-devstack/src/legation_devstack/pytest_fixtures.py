@@ -16,6 +16,7 @@ import pytest
 from legation_core.catalog import default_catalog
 from legation_core.config import CoreSettings
 from legation_core.kafka import ensure_topics
+from legation_devstack.channel_servers import ChannelServers
 from legation_devstack.standins import (
     KafkaStandIn,
     OpenSearchStandIn,
@@ -71,3 +72,11 @@ def auth_users(tmp_path_factory: pytest.TempPathFactory) -> UsersFile:
     """A users file with one user per role (named after the role) plus ``campaign-owner``
     who holds every working role; ``auth_users.token(name)`` is the user's bearer token."""
     return write_users_file(tmp_path_factory.mktemp("auth") / "users.yaml")
+
+
+@pytest.fixture
+def channel_servers() -> Iterator[ChannelServers]:
+    """A local server for every channel kind (see ``ChannelServers.channels_config``),
+    fresh for each test and stopped after it."""
+    with ChannelServers() as servers:
+        yield servers

@@ -19,7 +19,6 @@ import httpx
 from atproto import AtUri, Client, Request, client_utils, models
 from atproto_client.exceptions import (
     BadRequestError,
-    InvokeTimeoutError,
     NetworkError,
     RateLimitExceededError,
     RequestErrorBase,
@@ -27,6 +26,7 @@ from atproto_client.exceptions import (
 )
 from atproto_core.exceptions import AtProtocolError
 
+from legation_channels.adapters._common import Adapter
 from legation_channels.adapters._http import DEFAULT_TIMEOUT, fetch_media
 from legation_channels.base import (
     ChannelLimits,
@@ -55,7 +55,7 @@ def record_key_for(idempotency_key: str) -> str:
     return "".join(_TID_ALPHABET[(value >> shift) & 0x1F] for shift in range(60, -1, -5))
 
 
-class BlueskyChannel:
+class BlueskyChannel(Adapter):
     """Posts to one Bluesky account (``kind: bluesky``)."""
 
     kind = "bluesky"
@@ -72,7 +72,6 @@ class BlueskyChannel:
         alt_text_required: bool = True,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
     ) -> None:
-        self._name = name
         self._handle = handle
         self._password = app_password
         self._web_url = web_url.rstrip("/")
@@ -80,23 +79,18 @@ class BlueskyChannel:
         self._http = httpx.Client(timeout=timeout, follow_redirects=True)
         self._did = ""
         self._login_lock = threading.Lock()
-        self._limits = ChannelLimits(
-            max_text_length=MAX_GRAPHEMES,
-            max_media=MAX_IMAGES,
-            media_kinds=frozenset({"image"}),
-            alt_text_required=alt_text_required,
-            supports_replies=True,
-            count_graphemes=True,
-            link_in_text=True,
+        super().__init__(
+            name,
+            ChannelLimits(
+                max_text_length=MAX_GRAPHEMES,
+                max_media=MAX_IMAGES,
+                media_kinds=frozenset({"image"}),
+                alt_text_required=alt_text_required,
+                supports_replies=True,
+                count_graphemes=True,
+                link_in_text=True,
+            ),
         )
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def limits(self) -> ChannelLimits:
-        return self._limits
 
     def close(self) -> None:
         self._http.close()
@@ -122,10 +116,10 @@ class BlueskyChannel:
             )
             try:
                 created = self._client.app.bsky.feed.post.create(repo, record, rkey=rkey)
-            except (NetworkError, RequestErrorBase) as error:
+            except RequestErrorBase as error:
                 # The key is taken: an earlier attempt got through (a PDS answers 409
                 # RecordAlreadyExists, older ones 500). Anything else is a real error.
-                if isinstance(error, InvokeTimeoutError) or error.response is None:
+                if error.response is None or error.response.status_code not in (409, 500):
                     raise
                 existing = self._get(rkey)
                 if existing is not None:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 
+from legation_channels.adapters._common import Adapter
 from legation_channels.adapters._http import key_digest
 from legation_channels.base import (
     ChannelLimits,
@@ -38,7 +39,7 @@ def message_id_for(idempotency_key: str, domain: str) -> str:
     return f"<{key_digest(idempotency_key, 32)}@{domain}>"
 
 
-class EmailNewsletterChannel:
+class EmailNewsletterChannel(Adapter):
     """Sends each message as an email (``kind: email``)."""
 
     kind = "email"
@@ -62,7 +63,6 @@ class EmailNewsletterChannel:
     ) -> None:
         if not recipients:
             raise ValueError("recipients: at least one address is required")
-        self._name = name
         self._host, self._port = host, port
         self._sender = sender
         self._recipients = recipients
@@ -72,26 +72,15 @@ class EmailNewsletterChannel:
         self._timeout = timeout
         self._ssl = ssl_context or ssl.create_default_context()
         self._domain = sender.rsplit("@", 1)[-1] or "localhost"
-        self._limits = ChannelLimits(
-            max_title_length=MAX_SUBJECT,
-            max_media=20,
-            media_kinds=frozenset({"image", "video", "document"}),
-            supports_replies=True,
+        super().__init__(
+            name,
+            ChannelLimits(
+                max_title_length=MAX_SUBJECT,
+                max_media=20,
+                media_kinds=frozenset({"image", "video", "document"}),
+                supports_replies=True,
+            ),
         )
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def limits(self) -> ChannelLimits:
-        return self._limits
-
-    def close(self) -> None:
-        """Nothing to release: each delivery opens and closes its own connection."""
-
-    def find(self, idempotency_key: str) -> Delivered | None:
-        return None
 
     def compose(self, message: Outgoing, now: datetime) -> EmailMessage:
         """The email for ``message`` (plain text with an HTML alternative)."""
@@ -133,6 +122,13 @@ class EmailNewsletterChannel:
             raise ChannelRejected(
                 f"the SMTP server refused our credentials: {error.smtp_code} {_text(error)}",
                 field="credentials",
+            ) from error
+        except smtplib.SMTPNotSupportedError as error:
+            # The server offers no AUTH (or no STARTTLS) to us: a setting to fix, not retry.
+            raise ChannelRejected(
+                f"the SMTP server {self._host}:{self._port} refused the session: {error}; "
+                "it may require TLS first (starttls: true)",
+                field="starttls",
             ) from error
         except (OSError, smtplib.SMTPException) as error:
             # Nothing was sent yet: retrying is safe.

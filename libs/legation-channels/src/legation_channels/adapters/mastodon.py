@@ -27,6 +27,7 @@ from mastodon import (
     MastodonUnauthorizedError,
 )
 
+from legation_channels.adapters._common import Adapter
 from legation_channels.adapters._http import DEFAULT_TIMEOUT, fetch_media
 from legation_channels.base import (
     ChannelLimits,
@@ -44,7 +45,7 @@ MAX_MEDIA = 4
 URL_LENGTH = 23
 
 
-class MastodonChannel:
+class MastodonChannel(Adapter):
     """Posts statuses to one Mastodon account (``kind: mastodon``)."""
 
     kind = "mastodon"
@@ -62,7 +63,6 @@ class MastodonChannel:
         timeout: float = 20.0,
         mastodon_version: str = "4.3.0",
     ) -> None:
-        self._name = name
         self._visibility = visibility
         # "throw": we handle rate limits ourselves (the outbox's backoff), never sleep here.
         self._api = Mastodon(
@@ -76,31 +76,22 @@ class MastodonChannel:
             version_check_mode="none",
         )
         self._http = httpx.Client(timeout=DEFAULT_TIMEOUT, follow_redirects=True)
-        self._limits = ChannelLimits(
-            max_text_length=max_characters,
-            max_media=MAX_MEDIA,
-            media_kinds=frozenset({"image", "video"}),
-            alt_text_required=alt_text_required,
-            supports_replies=True,
-            link_in_text=True,
-            url_length=URL_LENGTH,
+        super().__init__(
+            name,
+            ChannelLimits(
+                max_text_length=max_characters,
+                max_media=MAX_MEDIA,
+                media_kinds=frozenset({"image", "video"}),
+                alt_text_required=alt_text_required,
+                supports_replies=True,
+                link_in_text=True,
+                url_length=URL_LENGTH,
+            ),
         )
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def limits(self) -> ChannelLimits:
-        return self._limits
 
     def close(self) -> None:
         self._http.close()
         self._api.session.close()
-
-    def find(self, idempotency_key: str) -> Delivered | None:
-        # Mastodon cannot be asked for a status by our key; its Idempotency-Key does the job.
-        return None
 
     def deliver(self, message: Outgoing) -> Delivered:
         try:

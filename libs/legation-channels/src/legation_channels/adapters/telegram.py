@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from legation_channels.adapters._common import Adapter
 from legation_channels.adapters._http import DEFAULT_TIMEOUT, json_body, unavailable
 from legation_channels.base import (
     ChannelLimits,
@@ -35,7 +36,7 @@ _SEND_MEDIA = {
 }
 
 
-class TelegramChannel:
+class TelegramChannel(Adapter):
     """Posts to one Telegram channel or group as a bot (``kind: telegram``)."""
 
     kind = "telegram"
@@ -50,33 +51,24 @@ class TelegramChannel:
         api_url: str = "https://api.telegram.org",
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
     ) -> None:
-        self._name = name
         self._chat_id = chat_id
         self._client = httpx.Client(
             base_url=f"{api_url.rstrip('/')}/bot{bot_token}", timeout=timeout
         )
-        self._limits = ChannelLimits(
-            max_text_length=MAX_TEXT,
-            max_caption_length=MAX_CAPTION,
-            max_media=1,
-            media_kinds=frozenset({"image", "video", "document"}),
-            supports_replies=True,
-            link_in_text=True,
+        super().__init__(
+            name,
+            ChannelLimits(
+                max_text_length=MAX_TEXT,
+                max_caption_length=MAX_CAPTION,
+                max_media=1,
+                media_kinds=frozenset({"image", "video", "document"}),
+                supports_replies=True,
+                link_in_text=True,
+            ),
         )
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def limits(self) -> ChannelLimits:
-        return self._limits
 
     def close(self) -> None:
         self._client.close()
-
-    def find(self, idempotency_key: str) -> Delivered | None:
-        return None
 
     def deliver(self, message: Outgoing) -> Delivered:
         body: dict[str, Any] = {"chat_id": self._chat_id}

@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from legation_channels.adapters._common import Adapter
 from legation_channels.adapters._http import (
     DEFAULT_TIMEOUT,
     json_body,
@@ -65,7 +66,7 @@ def payload(message: Outgoing) -> dict[str, Any]:
     }
 
 
-class WebhookChannel:
+class WebhookChannel(Adapter):
     """POSTs each message to one URL (``kind: webhook``)."""
 
     kind = "webhook"
@@ -80,30 +81,21 @@ class WebhookChannel:
         max_text_length: int | None = None,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
     ) -> None:
-        self._name = name
         self._url = url
         self._secret = secret
         self._client = httpx.Client(timeout=timeout)
-        self._limits = ChannelLimits(
-            max_text_length=max_text_length,
-            max_media=20,
-            media_kinds=frozenset({"image", "video", "document"}),
-            supports_replies=True,
+        super().__init__(
+            name,
+            ChannelLimits(
+                max_text_length=max_text_length,
+                max_media=20,
+                media_kinds=frozenset({"image", "video", "document"}),
+                supports_replies=True,
+            ),
         )
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def limits(self) -> ChannelLimits:
-        return self._limits
 
     def close(self) -> None:
         self._client.close()
-
-    def find(self, idempotency_key: str) -> Delivered | None:
-        return None
 
     def deliver(self, message: Outgoing) -> Delivered:
         body = json.dumps(payload(message), ensure_ascii=False, sort_keys=True).encode()

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from legation_channels.adapters._common import Adapter
 from legation_channels.adapters._http import (
     DEFAULT_TIMEOUT,
     json_body,
@@ -38,7 +39,7 @@ def slug_for(idempotency_key: str) -> str:
     return f"lg-{key_digest(idempotency_key)}"
 
 
-class WordPressChannel:
+class WordPressChannel(Adapter):
     """Posts to a WordPress site (``kind: wordpress``)."""
 
     kind = "wordpress"
@@ -56,7 +57,6 @@ class WordPressChannel:
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self._name = name
         self._status = status
         self._categories = categories
         self._client = httpx.Client(
@@ -65,21 +65,16 @@ class WordPressChannel:
             timeout=timeout,
             transport=transport,
         )
-        self._limits = ChannelLimits(
-            max_title_length=200,
-            max_media=10,
-            media_kinds=frozenset({"image", "video", "document"}),
-            alt_text_required=True,
-            supports_replies=False,
+        super().__init__(
+            name,
+            ChannelLimits(
+                max_title_length=200,
+                max_media=10,
+                media_kinds=frozenset({"image", "video", "document"}),
+                alt_text_required=True,
+                supports_replies=False,
+            ),
         )
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def limits(self) -> ChannelLimits:
-        return self._limits
 
     def close(self) -> None:
         self._client.close()
@@ -87,7 +82,13 @@ class WordPressChannel:
     def find(self, idempotency_key: str) -> Delivered | None:
         try:
             response = self._client.get(
-                "/posts", params={"slug": slug_for(idempotency_key), "_fields": "id,link,date_gmt"}
+                "/posts",
+                # Drafts and scheduled posts are only listed when asked for by status.
+                params={
+                    "slug": slug_for(idempotency_key),
+                    "status": self._status,
+                    "_fields": "id,link,date_gmt",
+                },
             )
         except httpx.HTTPError as error:
             raise ChannelUnavailable(f"WordPress lookup: {error}") from error

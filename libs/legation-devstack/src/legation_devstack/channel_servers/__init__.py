@@ -12,6 +12,7 @@ from legation_devstack.channel_servers.base import Canned, Received, RecordingHt
 from legation_devstack.channel_servers.bluesky import BlueskyServer
 from legation_devstack.channel_servers.mastodon import MastodonServer
 from legation_devstack.channel_servers.smtp import SmtpServer
+from legation_devstack.channel_servers.stack import ChannelServers
 from legation_devstack.channel_servers.telegram import TelegramServer
 from legation_devstack.channel_servers.webhook import WebhookReceiver
 from legation_devstack.channel_servers.wordpress import WordPressServer
@@ -19,6 +20,7 @@ from legation_devstack.channel_servers.wordpress import WordPressServer
 __all__ = [
     "BlueskyServer",
     "Canned",
+    "ChannelServers",
     "MastodonServer",
     "Received",
     "RecordingHttpServer",

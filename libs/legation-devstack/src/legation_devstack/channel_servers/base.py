@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from email.parser import BytesParser
@@ -72,6 +73,7 @@ class RecordingHttpServer:
         self.received: list[Received] = []
         self._canned: deque[tuple[str, Canned]] = deque()
         self._files: dict[str, tuple[bytes, str]] = {}
+        self._delays: deque[float] = deque()
         self.lock = threading.RLock()
         owner = self
 
@@ -90,6 +92,10 @@ class RecordingHttpServer:
                     body,
                 )
                 status, payload, headers = owner._respond(request)
+                delay = owner._take_delay()
+                if delay:
+                    # The platform did the work but answers late (our client times out).
+                    time.sleep(delay)
                 data = (
                     payload
                     if isinstance(payload, bytes)
@@ -97,14 +103,19 @@ class RecordingHttpServer:
                     if payload is None
                     else json.dumps(payload).encode()
                 )
-                self.send_response(status)
                 if "Content-Type" not in headers and not isinstance(payload, bytes):
                     headers = {**headers, "Content-Type": "application/json; charset=utf-8"}
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    # The client gave up waiting (answer_late): as on a real platform, the
+                    # work is done and the answer is lost.
+                    self.close_connection = True
 
             do_GET = do_POST = do_PUT = do_DELETE = _serve  # noqa: N815
 
@@ -141,6 +152,15 @@ class RecordingHttpServer:
         """The next ``times`` requests under ``path_prefix`` get ``canned``."""
         with self.lock:
             self._canned.extend((path_prefix, canned) for _ in range(times))
+
+    def answer_late(self, seconds: float) -> None:
+        """The next request is handled at once but answered ``seconds`` later."""
+        with self.lock:
+            self._delays.append(seconds)
+
+    def _take_delay(self) -> float:
+        with self.lock:
+            return self._delays.popleft() if self._delays else 0.0
 
     def serve_file(self, path: str, data: bytes, content_type: str) -> str:
         """Serves ``data`` at ``path`` (media for adapters to fetch); returns its URL."""

@@ -65,7 +65,15 @@ class WordPressServer(RecordingHttpServer):
 
     def _list(self, request: Received) -> Response:
         slug = (request.query.get("slug") or [""])[0]
-        found = [p for p in self.posts if not slug or p["slug"] == slug]
+        status = (request.query.get("status") or ["publish"])[0]
+        if status != "publish" and self._authorised(request) is not None:
+            return _error(
+                400,
+                "rest_invalid_param",
+                "Invalid parameter(s): status",
+                params={"status": "Status is forbidden."},
+            )
+        found = [p for p in self.posts if (not slug or p["slug"] == slug) and p["status"] == status]
         return 200, [_view(p) for p in found], {"X-WP-Total": str(len(found))}
 
     def _create(self, request: Received) -> Response:

@@ -68,12 +68,9 @@ class ServiceRuntime:
         self._policies: list[Policy] = []
         self.audit: AuditSink | None = KafkaAuditSink(self.producer, service)
         self.grpc_port: int | None = None
-<<<<<<< HEAD
         self._http_apps: list[tuple[str, int, WSGIApplication]] = []
         self.http_ports: dict[str, int] = {}
-=======
         self.grpc_health_port: int | None = None
->>>>>>> wip-auth
         self._failed = False
 
     def group(self, purpose: str) -> str:
@@ -186,15 +183,12 @@ class ServiceRuntime:
             )
         reporter.check()
         server.start()
-<<<<<<< HEAD
         http_servers = [HttpServer(name, port, app) for name, port, app in self._http_apps]
         for http_server in http_servers:
             http_server.start()
             self.http_ports[http_server.name] = http_server.port
-=======
         if health_server is not None:
             health_server.start()
->>>>>>> wip-auth
         for thread in threads:
             thread.start()
         threading.Thread(target=reporter.run, args=(self.stop,), daemon=True).start()

@@ -19,6 +19,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from legation.evaluator.v1 import evaluator_service_pb2_grpc as pb_grpc
 from legation.events.v1 import evaluate_pb2, listen_pb2
+from legation_core.auth import with_token
 from legation_core.catalog import default_catalog
 from legation_core.codec import make_envelope
 from legation_core.config import CoreSettings
@@ -26,6 +27,7 @@ from legation_core.kafka import EventProducer
 from legation_core.metrics import Metrics
 from legation_devstack.processes import Process, free_port, http_ok, spawn, wait_until
 from legation_devstack.standins import OpenSearchStandIn
+from legation_devstack.users import UsersFile
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -44,6 +46,7 @@ class Evaluator:
         env.update(
             {
                 "LEGATION_KAFKA_BOOTSTRAP_SERVERS": kafka.kafka_bootstrap_servers,
+                "LEGATION_AUTH_USERS_FILE": str(kafka.auth_users_file),
                 "LEGATION_CONSUMER_POLL_TIMEOUT_MS": "100",
                 "LEGATION_CONSUMER_IDLE_WAIT_MS": "20",
                 "LEGATION_OPENSEARCH_URL": opensearch.url,
@@ -80,7 +83,7 @@ def evaluator(
         started.process.stop()
 
 
-def create_campaign(evaluator: Evaluator, campaign_id: str) -> None:
+def create_campaign(evaluator: Evaluator, campaign_id: str, token: str) -> None:
     campaign = evaluate_pb2.Campaign(
         campaign_id=campaign_id,
         name=NAME,
@@ -94,7 +97,8 @@ def create_campaign(evaluator: Evaluator, campaign_id: str) -> None:
         ],
     )
     with grpc.insecure_channel(f"127.0.0.1:{evaluator.grpc_port}") as channel:
-        pb_grpc.EvaluatorServiceStub(channel).CreateCampaign(campaign, timeout=10)
+        stub = pb_grpc.EvaluatorServiceStub(with_token(channel, token))
+        stub.CreateCampaign(campaign, timeout=10)
 
 
 def produce_mentions(settings: CoreSettings, campaign_id: str, numbers: range) -> None:
@@ -132,12 +136,16 @@ def blue_pixels(png: bytes) -> int:
 
 
 def test_the_live_page_shows_events_as_they_arrive(
-    evaluator: Evaluator, kafka_settings: CoreSettings, tmp_path: Path, unique: str
+    evaluator: Evaluator,
+    kafka_settings: CoreSettings,
+    auth_users: UsersFile,
+    tmp_path: Path,
+    unique: str,
 ) -> None:
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package")
     campaign_id = f"live-{unique}"
-    create_campaign(evaluator, campaign_id)
+    create_campaign(evaluator, campaign_id, auth_users.token("analyst"))
     produce_mentions(kafka_settings, campaign_id, range(2))
     wait_until(
         lambda: '"mentions", "value": 2.0' in _get(f"{evaluator.url}/api/campaigns/{campaign_id}"),

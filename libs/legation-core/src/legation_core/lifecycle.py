@@ -12,7 +12,7 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from types import FrameType
 from wsgiref.types import WSGIApplication
 
@@ -39,7 +39,7 @@ from legation_core.grpc_server import (
     build_server,
 )
 from legation_core.health import HealthReporter, Heartbeat
-from legation_core.http_server import HttpServer
+from legation_core.http_server import Authenticated, HttpServer
 from legation_core.kafka import EventProducer, missing_topics
 from legation_core.logs import configure_logging
 from legation_core.metrics import Metrics
@@ -123,9 +123,16 @@ class ServiceRuntime:
         """The authentication, authorization and audit of this service's gRPC calls."""
         return AuthInterceptor(self.users, self._policies, self.audit)
 
-    def add_http(self, name: str, port: int, app: WSGIApplication) -> None:
+    def add_http(
+        self, name: str, port: int, app: WSGIApplication, *, roles: Collection[str] | None
+    ) -> None:
         """Serves a WSGI ``app`` (a web page, a JSON API) on ``port`` (0 picks one) while
-        the service runs; the bound port is in ``http_ports[name]`` once running."""
+        the service runs; the bound port is in ``http_ports[name]`` once running. Callers
+        need one of ``roles``, recognised by the gRPC users file (see
+        :class:`~legation_core.http_server.Authenticated`); ``roles=None`` serves everyone
+        and must be a deliberate choice (a public link)."""
+        if roles is not None:
+            app = Authenticated(app, self.users, roles)
         self._http_apps.append((name, port, app))
 
     def require_topics(self) -> None:

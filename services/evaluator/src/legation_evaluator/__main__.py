@@ -11,7 +11,7 @@ from legation_evaluator.adapters.campaign_data import CampaignData
 from legation_evaluator.adapters.events import IndexingHandler
 from legation_evaluator.adapters.grpc_api import EvaluatorApi
 from legation_evaluator.adapters.index import EventIndex, IndexUnavailable, connect
-from legation_evaluator.adapters.policy import POLICY
+from legation_evaluator.adapters.policy import POLICY, SCORECARD_READERS
 from legation_evaluator.adapters.snapshots import SnapshotJob
 from legation_evaluator.adapters.web import ScorecardPage
 from legation_evaluator.config import EvaluatorSettings
@@ -37,7 +37,8 @@ def wire(runtime: ServiceRuntime, settings: EvaluatorSettings) -> None:
         POLICY,
     )
     page = ScorecardPage(CampaignData(index), settings.web_refresh_seconds)
-    runtime.add_http("scorecard-page", settings.web_port, page)
+    # Campaign results are the ministry's own: the page asks for a reader's token.
+    runtime.add_http("scorecard-page", settings.web_port, page, roles=SCORECARD_READERS)
 
 
 def main() -> None:

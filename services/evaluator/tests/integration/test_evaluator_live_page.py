@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import os
 import sys
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -147,8 +148,15 @@ def test_the_live_page_shows_events_as_they_arrive(
     campaign_id = f"live-{unique}"
     create_campaign(evaluator, campaign_id, auth_users.token("analyst"))
     produce_mentions(kafka_settings, campaign_id, range(2))
+    viewer = auth_users.token("viewer")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        _get(f"{evaluator.url}/api/campaigns/{campaign_id}", token="not-a-token")
+    assert refused.value.code == 401
     wait_until(
-        lambda: '"mentions", "value": 2.0' in _get(f"{evaluator.url}/api/campaigns/{campaign_id}"),
+        lambda: (
+            '"mentions", "value": 2.0'
+            in _get(f"{evaluator.url}/api/campaigns/{campaign_id}", viewer)
+        ),
         60,
         "the first mentions indexed",
         interval=0.3,
@@ -167,6 +175,8 @@ def test_the_live_page_shows_events_as_they_arrive(
                 "--disable-sync",
             ],
             viewport={"width": 1200, "height": 900},
+            # Campaign results need a reader's token; a browser sends it as Basic auth.
+            http_credentials={"username": "viewer", "password": viewer},
         )
         try:
             page = browser.new_page()
@@ -199,6 +209,7 @@ def test_the_live_page_shows_events_as_they_arrive(
     print(f"screenshot: {screenshot}")
 
 
-def _get(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=5) as response:
+def _get(url: str, token: str) -> str:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=5) as response:
         return str(response.read().decode())

@@ -4,7 +4,17 @@ missing here stops the service from starting)."""
 from __future__ import annotations
 
 from legation.evaluator.v1 import evaluator_service_pb2
-from legation_core.auth import ANALYST, APPROVER, EDITOR, OFFICER, PUBLISHER, Policy, command, reads
+from legation_core.auth import (
+    ANALYST,
+    APPROVER,
+    EDITOR,
+    OFFICER,
+    PUBLISHER,
+    VIEWER,
+    Policy,
+    command,
+    reads,
+)
 
 # From the generated descriptor, which importing it registers for check_policy.
 SERVICE_NAME = evaluator_service_pb2.DESCRIPTOR.services_by_name["EvaluatorService"].full_name
@@ -21,3 +31,6 @@ POLICY = Policy(
         "GetCampaignReport": reads(ANALYST),
     },
 )
+
+# Who may open the live scorecard page: whoever may read the scorecard over gRPC.
+SCORECARD_READERS = frozenset({VIEWER, ANALYST})

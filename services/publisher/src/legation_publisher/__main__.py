@@ -1,33 +1,105 @@
-"""Entry point: ``legation-publisher`` serves the gRPC API (the publisher consumes no topic)."""
+"""Entry point: ``legation-publisher`` serves the gRPC API, the short-link endpoint and the
+scheduler, over the posts it rebuilt from Kafka."""
 
 from __future__ import annotations
 
 import sys
+import threading
+
+import grpc
 
 from legation.publisher.v1.publisher_service_pb2_grpc import add_PublisherServiceServicer_to_server
+from legation_channels.base import ChannelLimits
 from legation_core.config import ConfigError
 from legation_core.lifecycle import ServiceRuntime, main_for
-from legation_publisher.adapters.atom_channel import AtomChannel, FeedError
+from legation_publisher.adapters.atom_channel import CHANNEL_NAME, AtomChannel, FeedError
 from legation_publisher.adapters.grpc_api import SERVICE_NAME, PublisherServicer
+from legation_publisher.adapters.redirect import RedirectServer
+from legation_publisher.adapters.scheduler import Scheduler
+from legation_publisher.adapters.state import PostBook, PostStore
 from legation_publisher.config import PublisherSettings
-from legation_publisher.domain.posts import ChannelUnavailable
+from legation_publisher.domain.content import ChannelProfile
+from legation_publisher.domain.posts import MAX_TITLE_LENGTH, Channel, ChannelUnavailable
+from legation_publisher.domain.workflow import Caller, NotAllowed, WorkflowPolicy, parse_steps
+
+# Our site's pages take any media; alt text is required because the site must be
+# accessible (WCAG 1.1.1).
+SITE_ATOM_LIMITS = ChannelLimits(
+    max_title_length=MAX_TITLE_LENGTH,
+    max_media=20,
+    media_kinds=frozenset({"image", "video", "document"}),
+    alt_text_required=True,
+)
+
+
+def _no_caller(context: grpc.ServicerContext) -> Caller:
+    # Until the shared authentication is wired in, nobody may change anything.
+    raise NotAllowed("no authenticated caller: authentication is not configured")
+
+
+def policy_from(settings: PublisherSettings) -> WorkflowPolicy:
+    """The workflow policy the settings describe."""
+    return WorkflowPolicy(
+        draft_role=settings.publisher_draft_role,
+        approval_steps=parse_steps(settings.publisher_approval_steps),
+        publish_role=settings.publisher_publish_role,
+    )
 
 
 def wire(runtime: ServiceRuntime, settings: PublisherSettings) -> None:
-    """Builds the site's Atom channel and registers the gRPC servicer on the runtime."""
-    channel = AtomChannel(
+    """Rebuilds the posts from Kafka, then registers the API, the scheduler and the
+    short-link endpoint on the runtime."""
+    atom = AtomChannel(
         settings.publisher_site_feed_path,
         settings.publisher_site_base_url,
         settings.publisher_site_title,
     )
     try:
-        channel.check()
+        atom.check()
     except (FeedError, ChannelUnavailable) as error:
         raise ConfigError(f"LEGATION_PUBLISHER_SITE_FEED_PATH: {error}") from None
-    servicer = PublisherServicer(channel, runtime.producer, runtime.metrics.registry)
+    channels: dict[str, Channel] = {CHANNEL_NAME: atom}
+    profiles = {CHANNEL_NAME: ChannelProfile(CHANNEL_NAME, "site-atom", SITE_ATOM_LIMITS)}
+    default_channels = settings.publisher_channels.split(",")
+    unknown = [name for name in default_channels if name not in profiles]
+    if unknown:
+        raise ConfigError(f"LEGATION_PUBLISHER_CHANNELS: unknown channel(s) {', '.join(unknown)}")
+    registry = runtime.metrics.registry
+    book = PostBook.rebuild(settings, runtime.codec)
+    store = PostStore(book, runtime.producer)
+    servicer = PublisherServicer(
+        store,
+        policy_from(settings),
+        profiles,
+        default_channels,
+        settings.publisher_redirect_base_url,
+        _no_caller,
+        registry,
+    )
     runtime.add_grpc(
         lambda server: add_PublisherServiceServicer_to_server(servicer, server), SERVICE_NAME
     )
+    scheduler = Scheduler(
+        store, channels, settings.publisher_delivery_max_attempts, registry=registry
+    )
+
+    def deliver_due() -> None:
+        scheduler.run_once()
+
+    runtime.add_periodic("scheduler", settings.publisher_scheduler_interval_seconds, deliver_due)
+    try:
+        redirects = RedirectServer(
+            book, runtime.producer, settings.publisher_redirect_port, registry=registry
+        )
+    except OSError as error:
+        raise ConfigError(f"LEGATION_PUBLISHER_REDIRECT_PORT: {error}") from None
+    redirects.start()
+
+    def stop_redirects() -> None:
+        runtime.stop.wait()
+        redirects.stop()
+
+    threading.Thread(target=stop_redirects, name="redirects-stop", daemon=True).start()
 
 
 def main() -> None:

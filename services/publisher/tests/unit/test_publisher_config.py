@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from concurrent import futures
 from pathlib import Path
 
-import grpc
 import pytest
 from prometheus_client import CollectorRegistry
 
@@ -83,16 +81,6 @@ class FakeRuntime:
 
     def add_grpc(self, registrar: Registrar, full_service_name: str) -> None:
         self.grpc.append((registrar, full_service_name))
-
-
-def test_wire_registers_the_publisher_service() -> None:
-    runtime = FakeRuntime()
-    wire(runtime, load_settings(PublisherSettings))  # type: ignore[arg-type]
-
-    [(registrar, name)] = runtime.grpc
-    assert name == "legation.publisher.v1.PublisherService"
-    with futures.ThreadPoolExecutor(max_workers=1) as pool:
-        registrar(grpc.server(pool))  # registers without error
 
 
 def test_wire_refuses_a_damaged_feed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

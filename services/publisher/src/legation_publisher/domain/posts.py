@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from legation.events.v1 import publish_pb2
-from legation.publisher.v1 import publisher_service_pb2
 from legation_core.codec import Envelope, make_envelope
 from legation_core.ids import stable_id
 
@@ -62,15 +61,6 @@ class Post:
 
 
 @dataclass(frozen=True)
-class PostOrder:
-    """A validated CreatePost request: the post and the campaign it serves."""
-
-    post: Post
-    campaign_id: str
-    issue_id: str
-
-
-@dataclass(frozen=True)
 class ChannelResult:
     """What a channel holds for a post. ``post`` is the channel's copy, which on a retry is
     the first version published; ``newly_published`` is False when the post was already
@@ -111,9 +101,10 @@ def post_id_for(request_id: str) -> str:
     return stable_id("post", request_id)
 
 
-def publication_id_for(post_id: str, channel: str) -> str:
-    """One post on one channel is one publication (and one event id)."""
-    return stable_id("publication", post_id, channel)
+def publication_id_for(delivery_id: str) -> str:
+    """One delivery (post, language, channel, occurrence) is one publication and one event
+    id, however often it is recorded."""
+    return stable_id("publication", delivery_id)
 
 
 def is_language_tag(tag: str) -> bool:
@@ -121,59 +112,12 @@ def is_language_tag(tag: str) -> bool:
     return len(tag) <= 35 and _LANGUAGE_TAG.fullmatch(tag) is not None
 
 
-def _required(field: str, value: str) -> str:
-    if not value.strip():
-        raise InvalidPost(field, "is required")
-    return value
-
-
-def _xml_safe(field: str, value: str) -> str:
+def xml_safe(field: str, value: str) -> str:
+    """``value`` unless it holds a character XML cannot carry (:class:`InvalidPost`)."""
     bad = _NOT_XML.search(value)
     if bad:
         raise InvalidPost(field, f"contains the control character U+{ord(bad.group()):04X}")
     return value
-
-
-def validate_create_post(request: publisher_service_pb2.CreatePostRequest) -> PostOrder:
-    """The post a CreatePost request asks for, or :class:`InvalidPost` naming the field."""
-    request_id = _required("request_id", request.request_id)
-    campaign_id = _required("campaign_id", request.campaign_id).strip()
-    title = _xml_safe("title", _required("title", request.title).strip())
-    if len(title) > MAX_TITLE_LENGTH:
-        raise InvalidPost("title", f"is longer than {MAX_TITLE_LENGTH} characters ({len(title)})")
-    body = _xml_safe("body", _required("body", request.body))
-    language = request.language.strip() or DEFAULT_LANGUAGE
-    if not is_language_tag(language):
-        raise InvalidPost(
-            "language", f"{language!r} is not a BCP 47 language tag (for example en, fr, es-MX)"
-        )
-    author = _xml_safe("author", request.author.strip())
-    post = Post(
-        post_id=post_id_for(request_id),
-        title=title,
-        body=body,
-        language=language,
-        author=author,
-    )
-    return PostOrder(post=post, campaign_id=campaign_id, issue_id=request.issue_id.strip())
-
-
-def build_publication(channel: str, result: ChannelResult) -> publish_pb2.Publication:
-    """The Publication event payload for what ``channel`` holds."""
-    post = result.post
-    publication = Publication(
-        publication_id=publication_id_for(post.post_id, channel),
-        post_id=post.post_id,
-        channel=channel,
-        channel_item_id=result.channel_item_id,
-        url=result.url,
-        title=post.title,
-        body=post.body,
-        language=post.language,
-        author=post.author,
-    )
-    publication.published_at.FromDatetime(result.published_at.astimezone(UTC))
-    return publication
 
 
 def publication_envelope(

@@ -1,0 +1,326 @@
+"""The gRPC API over a real in-process server, the scheduler over the real Atom channel,
+and a fake producer that keeps what Kafka would (so a restart rebuilds from it)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import feedparser
+import grpc
+import pytest
+from prometheus_client import CollectorRegistry
+
+from legation.events.v1 import publish_pb2
+from legation.publisher.v1 import publisher_service_pb2 as pb
+from legation.publisher.v1.publisher_service_pb2_grpc import (
+    PublisherServiceStub,
+    add_PublisherServiceServicer_to_server,
+)
+from legation_core.catalog import default_catalog
+from legation_core.codec import Envelope, EventCodec
+from legation_core.grpc_server import build_server
+from legation_publisher.__main__ import SITE_ATOM_LIMITS
+from legation_publisher.adapters.atom_channel import AtomChannel
+from legation_publisher.adapters.grpc_api import SERVICE_NAME, PublisherServicer
+from legation_publisher.adapters.scheduler import Scheduler
+from legation_publisher.adapters.state import POSTS_TOPIC, PostBook, PostStore
+from legation_publisher.domain.content import ChannelProfile
+from legation_publisher.domain.posts import PUBLICATIONS_TOPIC, ChannelResult, Post
+from legation_publisher.domain.workflow import WorkflowPolicy
+
+NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+PROFILES = {"site-atom": ChannelProfile("site-atom", "site-atom", SITE_ATOM_LIMITS)}
+
+
+@dataclass(frozen=True)
+class User:
+    user: str
+    roles: frozenset[str]
+
+
+USERS = {
+    "jean": User("jean", frozenset({"editor"})),
+    "amina": User("amina", frozenset({"approver"})),
+    "lucia": User("lucia", frozenset({"approver"})),
+    "omar": User("omar", frozenset({"publisher"})),
+}
+
+
+def caller_of(context: grpc.ServicerContext) -> User:
+    # Stands in for legation_core.auth's interceptor: the test names the user.
+    return USERS[str(dict(context.invocation_metadata())["test-user"])]
+
+
+class FakeProducer:
+    """Checks events against the catalog like EventProducer and keeps them, in order."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, Envelope]] = []
+
+    def send_and_wait(self, events: list[tuple[str, str, Envelope]]) -> None:
+        for topic, _key, envelope in events:
+            EventCodec.validate(default_catalog().check_produce("publisher", topic), envelope)
+        self.sent.extend(events)
+
+    def on(self, topic: str) -> list[Envelope]:
+        return [envelope for t, _k, envelope in self.sent if t == topic]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class Publisher:
+    stub: PublisherServiceStub
+    store: PostStore
+    clock: Clock
+
+
+@pytest.fixture
+def producer() -> FakeProducer:
+    return FakeProducer()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def feed(tmp_path: Path, clock: Clock) -> AtomChannel:
+    return AtomChannel(tmp_path / "feed.atom", "https://ministry.example/news/", "News", clock)
+
+
+@pytest.fixture
+def publisher(producer: FakeProducer, clock: Clock) -> Iterator[Publisher]:
+    store = PostStore(PostBook(), producer)
+    servicer = PublisherServicer(
+        store,
+        WorkflowPolicy(),
+        PROFILES,
+        ["site-atom"],
+        "https://go.ministry.example/",
+        caller_of,
+        CollectorRegistry(),
+        clock,
+    )
+    server, _, port = build_server(
+        0,
+        [lambda s: add_PublisherServiceServicer_to_server(servicer, s)],
+        [SERVICE_NAME],
+        host="127.0.0.1",
+    )
+    server.start()
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        yield Publisher(PublisherServiceStub(channel), store, clock)
+    server.stop(None)
+
+
+def call(publisher: Publisher, method: str, user: str, request: object) -> pb.PostResponse:
+    response: pb.PostResponse = getattr(publisher.stub, method)(
+        request, metadata=[("test-user", user)], timeout=10
+    )
+    return response
+
+
+def content(
+    title: str, body: str = "We support a binding cap. https://ministry.example/p"
+) -> pb.VariantContent:
+    return pb.VariantContent(title=title, body=body, author="Press office")
+
+
+def approved(publisher: Publisher) -> str:
+    post = call(
+        publisher,
+        "CreatePost",
+        "jean",
+        pb.CreatePostRequest(request_id="r1", campaign_id="c1", content=content("Position")),
+    ).post
+    for language, title in (("fr", "Position FR"), ("es", "Posición")):
+        call(
+            publisher,
+            "AddTranslation",
+            "jean",
+            pb.AddTranslationRequest(
+                post_id=post.post_id, language=language, content=content(title)
+            ),
+        )
+    call(publisher, "SubmitForReview", "jean", pb.ReviewRequest(post_id=post.post_id))
+    call(publisher, "Approve", "amina", pb.ReviewRequest(post_id=post.post_id))
+    final = call(publisher, "Approve", "lucia", pb.ReviewRequest(post_id=post.post_id)).post
+    assert final.status == publish_pb2.POST_STATUS_APPROVED
+    return post.post_id
+
+
+def test_create_is_idempotent_on_request_id(publisher: Publisher, producer: FakeProducer) -> None:
+    request = pb.CreatePostRequest(request_id="r1", campaign_id="c1", content=content("T"))
+    first = call(publisher, "CreatePost", "jean", request).post
+    again = call(publisher, "CreatePost", "jean", request).post
+    assert first == again and len(producer.on(POSTS_TOPIC)) == 1
+
+
+@pytest.mark.parametrize(
+    ("request_", "field"),
+    [
+        (pb.CreatePostRequest(campaign_id="c1", content=content("T")), "request_id"),
+        (pb.CreatePostRequest(request_id="r", content=content("T")), "campaign_id"),
+        (
+            pb.CreatePostRequest(request_id="r", campaign_id="c", content=content("")),
+            "content.title",
+        ),
+        (
+            pb.CreatePostRequest(
+                request_id="r",
+                campaign_id="c",
+                content=pb.VariantContent(
+                    title="T",
+                    body="B",
+                    media=[publish_pb2.MediaRef(url="https://m.example/a.jpg", kind="image")],
+                ),
+            ),
+            "content.media[0].alt_text",
+        ),
+    ],
+)
+def test_invalid_content_is_invalid_argument_naming_the_field(
+    publisher: Publisher, request_: pb.CreatePostRequest, field: str
+) -> None:
+    with pytest.raises(grpc.RpcError) as error:
+        call(publisher, "CreatePost", "jean", request_)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (error.value.details() or "").startswith(field + " ")
+
+
+def test_unauthorised_approval_is_permission_denied(publisher: Publisher) -> None:
+    post = call(
+        publisher,
+        "CreatePost",
+        "jean",
+        pb.CreatePostRequest(request_id="r1", campaign_id="c1", content=content("T")),
+    ).post
+    call(publisher, "SubmitForReview", "jean", pb.ReviewRequest(post_id=post.post_id))
+    with pytest.raises(grpc.RpcError) as error:
+        call(publisher, "Approve", "jean", pb.ReviewRequest(post_id=post.post_id))
+    assert error.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "approver" in (error.value.details() or "")
+
+
+@pytest.mark.parametrize(
+    ("local_time", "zone", "field"),
+    [("2026-11-20T08:00", "UTC", "local_time"), ("2026-12-01T09:00", "Nowhere/City", "time_zone")],
+)
+def test_bad_schedule_is_invalid_argument(
+    publisher: Publisher, local_time: str, zone: str, field: str
+) -> None:
+    post_id = approved(publisher)
+    with pytest.raises(grpc.RpcError) as error:
+        call(
+            publisher,
+            "Schedule",
+            "omar",
+            pb.ScheduleRequest(post_id=post_id, local_time=local_time, time_zone=zone),
+        )
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (error.value.details() or "").startswith(field + " ")
+
+
+def test_unknown_post_is_not_found(publisher: Publisher) -> None:
+    with pytest.raises(grpc.RpcError) as error:
+        call(publisher, "Approve", "amina", pb.ReviewRequest(post_id="nope"))
+    assert error.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_two_translations_through_approval_scheduled_and_published_once(
+    publisher: Publisher, producer: FakeProducer, feed: AtomChannel
+) -> None:
+    post_id = approved(publisher)
+    call(
+        publisher,
+        "Schedule",
+        "omar",
+        pb.ScheduleRequest(
+            post_id=post_id, local_time="2026-11-20T13:00", time_zone="Africa/Nairobi"
+        ),
+    )
+    scheduler = Scheduler(publisher.store, {"site-atom": feed}, clock=publisher.clock)
+    assert scheduler.run_once() == 0  # 10:00 UTC is not yet due
+    listed = publisher.stub.ListPosts(
+        pb.ListPostsRequest(language="fr", channel="site-atom"), timeout=10
+    )
+    assert [p.post_id for p in listed.posts] == [post_id]
+    publisher.clock.now = NOW + timedelta(hours=1, minutes=1)
+    assert scheduler.run_once() == 3
+    assert scheduler.run_once() == 0
+    entries = feedparser.parse(str(feed.path)).entries
+    assert sorted(entry.title for entry in entries) == sorted(
+        ["Position", "Position FR", "Posición"]
+    )
+    # Links in the feed are the tracked short links.
+    assert all("https://go.ministry.example/r/" in entry.summary for entry in entries)
+    publications = [e.publication for e in producer.on(PUBLICATIONS_TOPIC)]
+    assert len(publications) == 3 and {p.post_id for p in publications} == {post_id}
+    assert {p.channel_item_id for p in publications} == {entry.id for entry in entries}
+    post = call(publisher, "GetPost", "jean", pb.GetPostRequest(post_id=post_id)).post
+    assert post.status == publish_pb2.POST_STATUS_PUBLISHED
+    actions = [e.post_state.transition.action for e in producer.on(POSTS_TOPIC)]
+    assert actions[:7] == [
+        "create",
+        "add_translation",
+        "add_translation",
+        "submit",
+        "approve",
+        "approve",
+        "schedule",
+    ]
+
+
+class CrashingChannel:
+    """The Atom channel that writes the entry and then dies before answering (a crash
+    between delivering and recording)."""
+
+    def __init__(self, inner: AtomChannel) -> None:
+        self.inner = inner
+        self.name = inner.name
+
+    def publish(self, post: Post) -> ChannelResult:
+        self.inner.publish(post)
+        raise SystemExit("killed mid-delivery")
+
+    def find(self, post_id: str) -> ChannelResult | None:
+        return self.inner.find(post_id)
+
+    def published(self) -> list[ChannelResult]:
+        return self.inner.published()
+
+
+def test_a_crash_between_delivering_and_recording_never_posts_twice(
+    publisher: Publisher, producer: FakeProducer, feed: AtomChannel
+) -> None:
+    post_id = approved(publisher)
+    call(publisher, "Schedule", "omar", pb.ScheduleRequest(post_id=post_id))
+    crashing = Scheduler(
+        publisher.store, {"site-atom": CrashingChannel(feed)}, clock=publisher.clock
+    )
+    with pytest.raises(SystemExit):
+        crashing.run_once()
+    # A new process: rebuild the posts from what Kafka acknowledged.
+    book = PostBook()
+    for envelope in producer.on(POSTS_TOPIC):
+        book.apply(envelope)
+    [sending] = [d for d in book.get(post_id).deliveries]  # type: ignore[union-attr]
+    assert sending.status == publish_pb2.DELIVERY_STATUS_SENDING
+    restarted = Scheduler(PostStore(book, producer), {"site-atom": feed}, clock=publisher.clock)
+    assert restarted.run_once() == 3
+    entries = feedparser.parse(str(feed.path)).entries
+    assert len(entries) == 3 and len({entry.id for entry in entries}) == 3
+    post = book.get(post_id)
+    assert post is not None and post.status == publish_pb2.POST_STATUS_PUBLISHED
+    assert all(d.status == publish_pb2.DELIVERY_STATUS_PUBLISHED for d in post.deliveries)

@@ -11,8 +11,10 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 
 from legation_devstack.demo import format_scorecard, run_demo
+from legation_devstack.processes import start_time
 from legation_devstack.stack import SERVICES, Stack
 
 STATE_DIR = Path(".legation")
@@ -35,11 +37,11 @@ def run(once: bool) -> int:
     try:
         print("starting the Kafka and OpenSearch stand-ins and creating topics ...", flush=True)
         stack.start_infrastructure()
-        PID_FILE.write_text(json.dumps({"supervisor": os.getpid(), **stack.pids()}))
+        _record(stack)
         print("starting evaluator, engager, publisher, listener ...", flush=True)
         for name in SERVICES:
             stack.start_service(name)
-            PID_FILE.write_text(json.dumps({"supervisor": os.getpid(), **stack.pids()}))
+            _record(stack)
         _print_endpoints(stack)
         print("running the demo campaign ...", flush=True)
         print(format_scorecard(run_demo(stack)), flush=True)
@@ -67,24 +69,40 @@ def _print_endpoints(stack: Stack) -> None:
         )
 
 
-def stop() -> int:
+def _record(stack: Stack) -> None:
+    """Writes what ``stop`` needs: each process's id and start time."""
+    pids = {"supervisor": os.getpid(), **stack.pids()}
+    PID_FILE.write_text(
+        json.dumps({name: {"pid": pid, "started": start_time(pid)} for name, pid in pids.items()})
+    )
+
+
+def stop(pid_file: Path = PID_FILE) -> int:
     """Asks the running supervisor to stop everything; if it is gone, stops what it started,
-    by the process ids it recorded."""
-    if not PID_FILE.exists():
+    by the process ids it recorded. A recorded id whose process started at another time
+    belongs to someone else now (the id was reused) and is left alone."""
+    if not pid_file.exists():
         print("no stack is running")
         return 0
-    pids = json.loads(PID_FILE.read_text())
-    supervisor = pids.pop("supervisor")
-    if _alive(supervisor):
-        os.kill(supervisor, signal.SIGTERM)
-        print(f"asked the stack (pid {supervisor}) to stop")
+    recorded = json.loads(pid_file.read_text())
+    supervisor = recorded.pop("supervisor")
+    if _still_ours(supervisor):
+        os.kill(supervisor["pid"], signal.SIGTERM)
+        print(f"asked the stack (pid {supervisor['pid']}) to stop")
         return 0
-    for name, pid in pids.items():
-        if _alive(pid):
-            os.kill(pid, signal.SIGTERM)
-            print(f"stopped {name} (pid {pid})")
-    PID_FILE.unlink(missing_ok=True)
+    for name, process in recorded.items():
+        if _still_ours(process):
+            os.kill(process["pid"], signal.SIGTERM)
+            print(f"stopped {name} (pid {process['pid']})")
+    pid_file.unlink(missing_ok=True)
     return 0
+
+
+def _still_ours(process: dict[str, Any]) -> bool:
+    pid = int(process["pid"])
+    if process.get("started") is None:  # recorded where there is no /proc: the id alone
+        return _alive(pid)
+    return bool(start_time(pid) == process["started"])
 
 
 def _alive(pid: int) -> bool:

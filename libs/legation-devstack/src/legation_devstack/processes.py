@@ -13,6 +13,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+def start_time(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot, from /proc), or None when it
+    does not exist or the system has no /proc. With the pid it names one process: a pid
+    reused after a reboot or a crash has another start time."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # Fields after the command name, which may itself hold spaces and parentheses.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return fields[19]  # field 22 of proc(5): starttime
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:

@@ -116,11 +116,13 @@ def run_demo(stack: Stack, timeout: float = 60.0) -> evaluator_pb.Scorecard:
                 request_id="demo-post-1",
                 campaign_id=CAMPAIGN_ID,
                 issue_id=ISSUE_ID,
-                title="Our position on the plastics treaty",
-                body="We support a binding global cap on plastic production and will answer "
-                "your questions on what it means for producers and recyclers.",
                 language="en",
-                author="Press office",
+                content=publisher_pb.VariantContent(
+                    title="Our position on the plastics treaty",
+                    body="We support a binding global cap on plastic production and will "
+                    "answer your questions on what it means for producers and recyclers.",
+                    author="Press office",
+                ),
             ),
             timeout=30,
         )

@@ -338,6 +338,26 @@ def _with_comment(
     post.comments.append(comment)
 
 
+def _restart_review(
+    post: publish_pb2.PostState,
+    chosen: Sequence[str],
+    status: Status,
+    action: str,
+    caller: Caller,
+    text: str,
+    now: datetime,
+) -> publish_pb2.PostState:
+    """Moves the chosen variants to ``status`` with their approvals cleared: a new round
+    of review starts from the first step."""
+    nxt = _copy(post)
+    for variant in nxt.variants:
+        if variant.language in chosen:
+            variant.status = status
+            del variant.approvals[:]
+    _with_comment(nxt, caller.user, ",".join(chosen), text, now)
+    return _next(nxt, action, caller.user, now, languages=chosen, comment=text)
+
+
 def submit_for_review(
     post: publish_pb2.PostState,
     languages: Sequence[str],
@@ -351,13 +371,7 @@ def submit_for_review(
     _not_scheduled(post, "submit it")
     chosen = _chosen(post, languages, (DRAFT, CHANGES_REQUESTED), "submit")
     text = _check_comment(comment, required=False)
-    nxt = _copy(post)
-    for variant in nxt.variants:
-        if variant.language in chosen:
-            variant.status = IN_REVIEW
-            del variant.approvals[:]
-    _with_comment(nxt, caller.user, ",".join(chosen), text, now)
-    return _next(nxt, "submit", caller.user, now, languages=chosen, comment=text)
+    return _restart_review(post, chosen, IN_REVIEW, "submit", caller, text, now)
 
 
 def approve(
@@ -421,13 +435,7 @@ def request_changes(
     _not_scheduled(post, "request changes")
     chosen = _chosen(post, languages, (IN_REVIEW, APPROVED), "request changes to")
     text = _check_comment(comment, required=True)
-    nxt = _copy(post)
-    for variant in nxt.variants:
-        if variant.language in chosen:
-            variant.status = CHANGES_REQUESTED
-            del variant.approvals[:]
-    _with_comment(nxt, caller.user, ",".join(chosen), text, now)
-    return _next(nxt, "request_changes", caller.user, now, languages=chosen, comment=text)
+    return _restart_review(post, chosen, CHANGES_REQUESTED, "request_changes", caller, text, now)
 
 
 def add_comment(

@@ -28,7 +28,12 @@ from legation_publisher.adapters.grpc_api import SERVICE_NAME, PublisherServicer
 from legation_publisher.adapters.scheduler import Scheduler
 from legation_publisher.adapters.state import POSTS_TOPIC, PostBook, PostStore
 from legation_publisher.domain.content import ChannelProfile
-from legation_publisher.domain.posts import PUBLICATIONS_TOPIC, ChannelResult, Post
+from legation_publisher.domain.posts import (
+    PUBLICATIONS_TOPIC,
+    ChannelResult,
+    ChannelUnavailable,
+    Post,
+)
 from legation_publisher.domain.workflow import WorkflowPolicy
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -324,3 +329,106 @@ def test_a_crash_between_delivering_and_recording_never_posts_twice(
     post = book.get(post_id)
     assert post is not None and post.status == publish_pb2.POST_STATUS_PUBLISHED
     assert all(d.status == publish_pb2.DELIVERY_STATUS_PUBLISHED for d in post.deliveries)
+
+
+class DownChannel:
+    """A channel that cannot be reached."""
+
+    name = "site-atom"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def publish(self, post: Post) -> ChannelResult:
+        self.calls += 1
+        raise ChannelUnavailable("feed volume not mounted")
+
+    def find(self, post_id: str) -> ChannelResult | None:
+        return None
+
+    def published(self) -> list[ChannelResult]:
+        return []
+
+
+def test_retries_are_bounded_then_the_failure_is_visible_and_retryable(
+    publisher: Publisher, feed: AtomChannel
+) -> None:
+    post_id = approved(publisher)
+    call(publisher, "Schedule", "omar", pb.ScheduleRequest(post_id=post_id))
+    down = DownChannel()
+    scheduler = Scheduler(
+        publisher.store, {"site-atom": down}, max_attempts=2, clock=publisher.clock
+    )
+    for _ in range(4):
+        scheduler.run_once()
+    assert down.calls == 6  # three deliveries, two attempts each
+    post = call(publisher, "GetPost", "jean", pb.GetPostRequest(post_id=post_id)).post
+    assert post.status == publish_pb2.POST_STATUS_FAILED
+    failed = post.deliveries[0]
+    assert failed.status == publish_pb2.DELIVERY_STATUS_FAILED
+    assert "gave up after 2 attempts: feed volume not mounted" in failed.reason
+    with pytest.raises(grpc.RpcError) as error:
+        call(
+            publisher,
+            "RetryDelivery",
+            "jean",
+            pb.DeliveryRequest(post_id=post_id, delivery_id=failed.delivery_id),
+        )
+    assert error.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    call(
+        publisher,
+        "RetryDelivery",
+        "omar",
+        pb.DeliveryRequest(post_id=post_id, delivery_id=failed.delivery_id),
+    )
+    call(
+        publisher,
+        "CancelDelivery",
+        "omar",
+        pb.DeliveryRequest(post_id=post_id, delivery_id=post.deliveries[1].delivery_id),
+    )
+    healthy = Scheduler(publisher.store, {"site-atom": feed}, clock=publisher.clock)
+    assert healthy.run_once() == 1
+    post = call(publisher, "GetPost", "jean", pb.GetPostRequest(post_id=post_id)).post
+    statuses = [d.status for d in post.deliveries]
+    assert statuses[0] == publish_pb2.DELIVERY_STATUS_PUBLISHED
+    assert statuses[1] == publish_pb2.DELIVERY_STATUS_CANCELLED
+    assert statuses[2] == publish_pb2.DELIVERY_STATUS_FAILED
+    with pytest.raises(grpc.RpcError) as error:
+        call(
+            publisher,
+            "CancelDelivery",
+            "omar",
+            pb.DeliveryRequest(post_id=post_id, delivery_id=failed.delivery_id),
+        )
+    assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_import_and_calendar(publisher: Publisher) -> None:
+    csv_text = (
+        "request_id,campaign_id,title,body,language\n"
+        "a,plastics-2026,A,Body,en\n"
+        "b,oceans-2027,B,Corps,fr\n"
+    )
+    imported = publisher.stub.ImportPosts(
+        pb.ImportPostsRequest(csv=csv_text), metadata=(("test-user", "jean"),), timeout=10
+    )
+    assert [p.request_id for p in imported.posts] == ["a", "b"]
+    with pytest.raises(grpc.RpcError) as error:
+        publisher.stub.ImportPosts(
+            pb.ImportPostsRequest(csv="request_id,campaign_id,title,body\nc,x,,b\n"),
+            metadata=(("test-user", "jean"),),
+            timeout=10,
+        )
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (error.value.details() or "").startswith("csv row 2, column title")
+
+    def listed(campaign_id: str = "", language: str = "", channel: str = "") -> list[str]:
+        request = pb.ListPostsRequest(campaign_id=campaign_id, language=language, channel=channel)
+        response = publisher.stub.ListPosts(request, timeout=10)
+        return sorted(p.request_id for p in response.posts)
+
+    assert listed() == ["a", "b"]
+    assert listed(campaign_id="oceans-2027") == ["b"]
+    assert listed(language="en") == ["a"]
+    assert listed(channel="mastodon") == []

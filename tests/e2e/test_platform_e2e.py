@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import feedparser
+import grpc
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from opensearchpy import OpenSearch
@@ -97,6 +98,54 @@ def test_demo_campaign_flows_through_all_four_services(stack: Stack, index: Open
     assert site.bozo == 0
     assert [entry.title for entry in site.entries] == ["Our position on the plastics treaty"]
     print(f"\ndemo campaign settled in {elapsed:.1f} s")
+
+
+def audit_documents(index: OpenSearch, **terms: str) -> list[dict[str, Any]]:
+    index.indices.refresh(index=f"{INDEX}-*")
+    filters = [{"term": {field: value}} for field, value in terms.items()]
+    response = index.search(
+        index=f"{INDEX}-audit_record*",
+        body={"query": {"bool": {"filter": filters}}, "size": 100},
+    )
+    return [hit["_source"] for hit in response["hits"]["hits"]]
+
+
+def test_commands_and_refusals_are_audited_into_the_index(stack: Stack, index: OpenSearch) -> None:
+    trace = uuid.uuid4().hex
+    metadata = (("x-trace-id", trace),)
+    with stack.channel("listener", user="viewer") as channel:
+        with pytest.raises(grpc.RpcError) as refused:
+            listener_grpc.ListenerServiceStub(channel).DeleteIssue(
+                listener_pb.DeleteIssueRequest(issue_id="plastics-treaty"),
+                metadata=metadata,
+                timeout=10,
+            )
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    with stack.channel("engager", user=None) as channel:
+        with pytest.raises(grpc.RpcError) as outsider:
+            engager_grpc.EngagerServiceStub(channel).ListConversations(
+                engager_pb.ListConversationsRequest(campaign_id=CAMPAIGN_ID),
+                metadata=metadata,
+                timeout=10,
+            )
+        assert outsider.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+    wait_until(lambda: len(audit_documents(index, trace_id=trace)) == 2, 60, "audit records")
+    found = {
+        doc["source_service"]: doc["audit_record"] for doc in audit_documents(index, trace_id=trace)
+    }
+    assert found["listener"]["user"] == "viewer"
+    assert found["listener"]["outcome"] == "OUTCOME_DENIED"
+    assert found["listener"]["status_code"] == "PERMISSION_DENIED"
+    assert found["listener"]["resource_ids"] == {"issue_id": "plastics-treaty"}
+    assert found["engager"]["user"] == ""
+    assert found["engager"]["status_code"] == "UNAUTHENTICATED"
+    # The demo's commands (run by the test above as campaign-owner) are audited as granted.
+    granted = audit_documents(
+        index, **{"audit_record.user": "campaign-owner", "audit_record.outcome": "OUTCOME_GRANTED"}
+    )
+    methods = {doc["audit_record"]["method"].rsplit("/", 1)[1] for doc in granted}
+    assert {"CreateCampaign", "TrackIssue", "CreatePost", "ReplyToConversation"} <= methods
 
 
 def test_every_record_respects_the_catalog(stack: Stack) -> None:

@@ -6,6 +6,7 @@ with a :class:`ConfigError` naming the variable, so an operator can fix it at on
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal, TypeVar
 
 from pydantic import Field, ValidationError, model_validator
@@ -67,6 +68,26 @@ class CoreSettings(BaseSettings):
     liveness_timeout_seconds: float = Field(
         60.0, gt=0, description="A consume loop silent this long marks the service NOT_SERVING"
     )
+    auth_users_file: Path | None = Field(
+        None,
+        description="YAML file of the users allowed to call the gRPC API: name, roles, SHA-256 "
+        "hashes of their bearer tokens, client certificate names (required unless "
+        "LEGATION_AUTH_DISABLED=true)",
+    )
+    auth_disabled: bool = Field(
+        False,
+        description="true: no authentication, every gRPC call runs as `anonymous` with every "
+        "role (development only; logged as a warning)",
+    )
+    grpc_tls_cert: Path | None = Field(
+        None, description="PEM certificate chain of the gRPC server; with the key, serve TLS"
+    )
+    grpc_tls_key: Path | None = Field(None, description="PEM private key of the gRPC server")
+    grpc_tls_client_ca: Path | None = Field(
+        None,
+        description="PEM CA of client certificates: clients must present one it signed "
+        "(mutual TLS), and its name can identify a user of the users file",
+    )
 
     @model_validator(mode="after")
     def _kafka_security_is_complete(self) -> CoreSettings:
@@ -84,6 +105,12 @@ class CoreSettings(BaseSettings):
             raise ValueError(
                 "LEGATION_KAFKA_SASL_MECHANISM is set but LEGATION_KAFKA_SECURITY_PROTOCOL="
                 f"{self.kafka_security_protocol} does not use SASL"
+            )
+        if (self.grpc_tls_cert is None) != (self.grpc_tls_key is None):
+            raise ValueError("LEGATION_GRPC_TLS_CERT and LEGATION_GRPC_TLS_KEY go together")
+        if self.grpc_tls_client_ca is not None and self.grpc_tls_cert is None:
+            raise ValueError(
+                "LEGATION_GRPC_TLS_CLIENT_CA needs LEGATION_GRPC_TLS_CERT and LEGATION_GRPC_TLS_KEY"
             )
         return self
 

@@ -92,6 +92,25 @@ class EventProducer:
         )
         return Pending(topic, future)
 
+    def send_in_background(self, topic: str, key: str, envelope: Envelope) -> None:
+        """Queues ``envelope`` without waiting: the acknowledgement is counted when it comes,
+        a failure is logged. For records nobody waits on (the audit trail); ``close``
+        flushes what is still queued."""
+        pending = self.send(topic, key, envelope)
+
+        def acknowledged(_metadata: Any) -> None:
+            self.metrics.produced.labels(topic=topic).inc()
+
+        def failed(error: Exception) -> None:
+            self.metrics.produce_failures.labels(topic=topic).inc()
+            log.error(
+                "record not acknowledged",
+                extra={"topic": topic, "event_id": envelope.event_id, "error": str(error)},
+            )
+
+        pending.future.add_callback(acknowledged)
+        pending.future.add_errback(failed)
+
     def send_raw(
         self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
     ) -> Pending:

@@ -17,11 +17,21 @@ from types import FrameType
 
 from prometheus_client import start_http_server
 
+from legation_core.audit import KafkaAuditSink
+from legation_core.auth import (
+    AuditSink,
+    AuthError,
+    AuthInterceptor,
+    Directory,
+    Policy,
+    check_policy,
+    load_users,
+)
 from legation_core.catalog import Catalog, default_catalog
 from legation_core.codec import EventCodec
 from legation_core.config import ConfigError, CoreSettings, SettingsT, load_settings
 from legation_core.consumer import BatchHandler, ConsumerLoop, Outgoing
-from legation_core.grpc_server import Registrar, build_server
+from legation_core.grpc_server import Registrar, ServerTls, build_server
 from legation_core.health import HealthReporter, Heartbeat
 from legation_core.kafka import EventProducer, missing_topics
 from legation_core.logs import configure_logging
@@ -38,6 +48,7 @@ class ServiceRuntime:
     ) -> None:
         self.service = service
         self.settings = settings
+        self.users = auth_directory(settings)  # first: a config error needs no broker
         self.catalog = catalog or default_catalog()
         self.codec = EventCodec(self.catalog)
         self.metrics = Metrics()
@@ -47,6 +58,8 @@ class ServiceRuntime:
         self._periodic: list[tuple[str, float, Callable[[], None], Heartbeat]] = []
         self._registrars: list[Registrar] = []
         self._grpc_names: list[str] = []
+        self._policies: list[Policy] = []
+        self.audit: AuditSink | None = KafkaAuditSink(self.producer, service)
         self.grpc_port: int | None = None
         self._failed = False
 
@@ -83,9 +96,22 @@ class ServiceRuntime:
         job runs again next time."""
         self._periodic.append((name, interval_seconds, job, Heartbeat()))
 
-    def add_grpc(self, registrar: Registrar, full_service_name: str) -> None:
+    def add_grpc(self, registrar: Registrar, full_service_name: str, policy: Policy) -> None:
+        """Serves a gRPC service under its access ``policy``; raises ConfigError (the service
+        refuses to start) when the policy misses a method of the service."""
+        if policy.service != full_service_name:
+            raise ConfigError(f"the policy of {policy.service} given for {full_service_name}")
+        try:
+            check_policy(policy)
+        except AuthError as error:
+            raise ConfigError(str(error)) from None
         self._registrars.append(registrar)
         self._grpc_names.append(full_service_name)
+        self._policies.append(policy)
+
+    def interceptor(self) -> AuthInterceptor:
+        """The authentication, authorization and audit of this service's gRPC calls."""
+        return AuthInterceptor(self.users, self._policies, self.audit)
 
     def require_topics(self) -> None:
         """Refuses to start when a topic this service uses does not exist: topics are
@@ -110,7 +136,11 @@ class ServiceRuntime:
             self.settings.metrics_port, registry=self.metrics.registry
         )
         server, health_servicer, self.grpc_port = build_server(
-            self.settings.grpc_port, self._registrars, self._grpc_names
+            self.settings.grpc_port,
+            self._registrars,
+            self._grpc_names,
+            auth=self.interceptor(),
+            tls=server_tls(self.settings),
         )
         reporter = HealthReporter(
             health_servicer, self._grpc_names, self.settings.liveness_timeout_seconds
@@ -189,6 +219,41 @@ class ServiceRuntime:
         self.stop.set()
 
 
+def auth_directory(settings: CoreSettings) -> Directory | None:
+    """The users allowed to call the gRPC API, or None when authentication is explicitly
+    disabled; raises ConfigError naming the variable."""
+    if settings.auth_disabled:
+        log.warning(
+            "AUTHENTICATION IS DISABLED (LEGATION_AUTH_DISABLED=true): anyone who reaches the "
+            "gRPC port may call every RPC as 'anonymous' with every role"
+        )
+        return None
+    if settings.auth_users_file is None:
+        raise ConfigError(
+            "LEGATION_AUTH_USERS_FILE is required: the users allowed to call the gRPC API "
+            "(or set LEGATION_AUTH_DISABLED=true for development only)"
+        )
+    try:
+        return load_users(settings.auth_users_file)
+    except AuthError as error:
+        raise ConfigError(f"LEGATION_AUTH_USERS_FILE: {error}") from None
+
+
+def server_tls(settings: CoreSettings) -> ServerTls | None:
+    """The gRPC server's TLS files from the settings, None for plaintext; raises ConfigError
+    naming the variable of a file that cannot be read."""
+    if settings.grpc_tls_cert is None or settings.grpc_tls_key is None:
+        return None
+    for variable, path in (
+        ("LEGATION_GRPC_TLS_CERT", settings.grpc_tls_cert),
+        ("LEGATION_GRPC_TLS_KEY", settings.grpc_tls_key),
+        ("LEGATION_GRPC_TLS_CLIENT_CA", settings.grpc_tls_client_ca),
+    ):
+        if path is not None and not path.is_file():
+            raise ConfigError(f"{variable}: {path} is not a readable file")
+    return ServerTls(settings.grpc_tls_cert, settings.grpc_tls_key, settings.grpc_tls_client_ca)
+
+
 def main_for(
     service: str,
     settings_class: type[SettingsT],
@@ -206,6 +271,7 @@ def main_for(
         runtime = ServiceRuntime(service, settings)
         runtime.require_topics()
         wire(runtime, settings)
+        server_tls(settings)
     except ConfigError as error:
         log.error(str(error))
         print(f"{service}: {error}", file=sys.stderr)

@@ -23,6 +23,12 @@ class Metrics:
             ["topic"],
             registry=self.registry,
         )
+        self.produce_failures = Counter(
+            "legation_events_produce_failures_total",
+            "Events sent without waiting that the broker did not acknowledge (audit records)",
+            ["topic"],
+            registry=self.registry,
+        )
         self.dead_lettered = Counter(
             "legation_events_dlq_total",
             "Records sent to a dead-letter topic",

@@ -9,8 +9,10 @@ import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from legation_core.auth import AuthInterceptor, load_users
 from legation_core.grpc_server import build_server
 from legation_core.health import HealthReporter, Heartbeat
+from legation_devstack.users import UsersFile
 
 pytestmark = pytest.mark.integration
 
@@ -18,8 +20,9 @@ HEALTH = "grpc.health.v1.Health"
 
 
 @pytest.fixture
-def served() -> Iterator[tuple[health.HealthServicer, grpc.Channel]]:
-    server, servicer, port = build_server(0, [], [], host="127.0.0.1")
+def served(auth_users: UsersFile) -> Iterator[tuple[health.HealthServicer, grpc.Channel]]:
+    auth = AuthInterceptor(load_users(auth_users.path), [])
+    server, servicer, port = build_server(0, [], [], host="127.0.0.1", auth=auth)
     assert port > 0
     server.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")

@@ -12,6 +12,8 @@ import pytest
 from core_kafka_kit import Kit, wait_for
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from legation_core.auth import Policy, reads
+from legation_core.config import ConfigError
 from legation_core.consumer import Incoming, Outgoing, per_event
 from legation_core.lifecycle import ServiceRuntime
 
@@ -93,3 +95,12 @@ def test_a_consume_loop_that_dies_stops_the_service_with_exit_1(kit: Kit) -> Non
     assert runtime.run() == 1
     assert loop_died.is_set()
     assert runtime.stop.is_set()
+
+
+def test_a_policy_that_misses_a_method_stops_the_service(kit: Kit) -> None:
+    runtime = ServiceRuntime("engager", kit.settings, catalog=kit.catalog)
+    health = "grpc.health.v1.Health"
+    rules = {"Check": reads()}  # the Health service also has Watch (and List)
+    with pytest.raises(ConfigError, match=r"no access rule for .*Watch"):
+        runtime.add_grpc(lambda server: None, health, Policy(health, rules))
+    runtime.producer.close(1)

@@ -6,12 +6,13 @@ import json
 import logging
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from legation_core import bootstrap
-from legation_core.config import ENV_PREFIX, CoreSettings
-from legation_core.lifecycle import ServiceRuntime, main_for
+from legation_core.config import ENV_PREFIX, ConfigError, CoreSettings, load_settings
+from legation_core.lifecycle import ServiceRuntime, auth_directory, main_for, server_tls
 from legation_core.logs import configure_logging
 
 
@@ -74,3 +75,58 @@ def test_configure_logging_writes_json_lines(capsys: pytest.CaptureFixture[str])
     assert record["message"] == "hello"
     assert record["topic"] == "t"
     assert "time" in record
+
+
+def test_main_for_exits_2_without_a_users_file(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wired: list[ServiceRuntime] = []
+    assert main_for("engager", CoreSettings, lambda runtime, _: wired.append(runtime)) == 2
+    assert wired == []
+    error = capsys.readouterr().err
+    assert "engager: LEGATION_AUTH_USERS_FILE is required" in error
+    assert "LEGATION_AUTH_DISABLED=true" in error
+
+
+def test_main_for_exits_2_on_an_invalid_users_file(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    users = tmp_path / "users.yaml"
+    users.write_text("users:\n  - name: ana\n    roles: [editor]\n    token_sha256: [plaintext]\n")
+    monkeypatch.setenv("LEGATION_AUTH_USERS_FILE", str(users))
+    assert main_for("engager", CoreSettings, lambda runtime, _: None) == 2
+    error = capsys.readouterr().err
+    assert "LEGATION_AUTH_USERS_FILE: " in error
+    assert "users[0].token_sha256: expected 64 lowercase hex digits" in error
+
+
+def test_disabled_auth_needs_no_users_file_and_warns_loudly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        assert auth_directory(CoreSettings(auth_disabled=True)) is None
+    assert "AUTHENTICATION IS DISABLED" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"LEGATION_GRPC_TLS_CERT": "c.pem"}, "LEGATION_GRPC_TLS_CERT and LEGATION_GRPC_TLS_KEY"),
+        ({"LEGATION_GRPC_TLS_CLIENT_CA": "ca.pem"}, "LEGATION_GRPC_TLS_CLIENT_CA needs"),
+    ],
+)
+def test_incomplete_tls_settings_name_the_variables(
+    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], message: str
+) -> None:
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=message):
+        load_settings(CoreSettings)
+
+
+def test_unreadable_tls_files_name_the_variable(tmp_path: Path) -> None:
+    settings = CoreSettings(
+        auth_disabled=True, grpc_tls_cert=tmp_path / "no.pem", grpc_tls_key=tmp_path / "no.key"
+    )
+    with pytest.raises(ConfigError, match=r"LEGATION_GRPC_TLS_CERT: .* is not a readable file"):
+        server_tls(settings)

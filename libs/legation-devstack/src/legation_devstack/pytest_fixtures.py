@@ -22,6 +22,7 @@ from legation_devstack.standins import (
     start_kafka,
     start_opensearch,
 )
+from legation_devstack.users import UsersFile, write_users_file
 
 
 @pytest.fixture(scope="session")
@@ -46,11 +47,12 @@ def opensearch_stand_in(
 
 
 @pytest.fixture(scope="session")
-def kafka_settings(kafka_stand_in: KafkaStandIn) -> CoreSettings:
+def kafka_settings(kafka_stand_in: KafkaStandIn, auth_users: UsersFile) -> CoreSettings:
     """Core settings pointing at the session's Kafka stand-in, with every catalogued topic
-    and DLQ created."""
+    and DLQ created, and the session's users file for gRPC authentication."""
     settings = CoreSettings(
         kafka_bootstrap_servers=kafka_stand_in.bootstrap_servers,
+        auth_users_file=auth_users.path,
         consumer_poll_timeout_ms=100,
         consumer_idle_wait_ms=20,
     )
@@ -62,3 +64,10 @@ def kafka_settings(kafka_stand_in: KafkaStandIn) -> CoreSettings:
 def unique() -> str:
     """A short random suffix for a test's own topic and group names."""
     return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(scope="session")
+def auth_users(tmp_path_factory: pytest.TempPathFactory) -> UsersFile:
+    """A users file with one user per role (named after the role) plus ``campaign-owner``
+    who holds every working role; ``auth_users.token(name)`` is the user's bearer token."""
+    return write_users_file(tmp_path_factory.mktemp("auth") / "users.yaml")

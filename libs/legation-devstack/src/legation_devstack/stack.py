@@ -16,6 +16,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from legation_core.auth import with_token
 from legation_core.catalog import default_catalog
 from legation_core.config import CoreSettings
 from legation_core.kafka import ensure_topics
@@ -26,14 +27,19 @@ from legation_devstack.standins import (
     start_kafka,
     start_opensearch,
 )
+from legation_devstack.users import UsersFile, write_users_file
 
 SERVICES = ("evaluator", "engager", "publisher", "listener")
+# The user the demo and the tests act as unless they say otherwise: every working role.
+DEFAULT_USER = "campaign-owner"
 FIXED_PORTS = {
     "listener": (50061, 9461),
     "publisher": (50062, 9462),
     "engager": (50063, 9463),
     "evaluator": (50064, 9464),
 }
+
+FIXED_REDIRECT_PORT = 8462
 
 
 @dataclass
@@ -53,6 +59,9 @@ class Stack:
     opensearch: OpenSearchStandIn | None = None
     services: dict[str, Process] = field(default_factory=dict)
     ports: dict[str, ServicePorts] = field(default_factory=dict)
+    users: UsersFile | None = None
+    # The publisher's short-link endpoint; kept across restarts of the publisher.
+    redirect_port: int | None = None
 
     @property
     def log_dir(self) -> Path:
@@ -62,9 +71,21 @@ class Stack:
     def site_feed(self) -> Path:
         return self.workdir / "site" / "feed.atom"
 
+    @property
+    def users_file(self) -> Path:
+        return self.workdir / "users.yaml"
+
+    @property
+    def tokens_file(self) -> Path:
+        """The demo users' plaintext tokens (local stack only), for calling the APIs by hand."""
+        return self.workdir / "tokens.yaml"
+
     def start_infrastructure(self) -> None:
-        """Starts the broker and index stand-ins and creates every catalogued topic."""
+        """Starts the broker and index stand-ins, creates every catalogued topic and writes
+        the users file (one user per role, fresh tokens) the services authenticate against."""
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self.users = write_users_file(self.users_file)
+        self.users.write_tokens(self.tokens_file)
         self.kafka = start_kafka(self.workdir / "kafka-data", self.log_dir)
         self.opensearch = start_opensearch(self.log_dir)
         ensure_topics(
@@ -96,11 +117,19 @@ class Stack:
                 # (the noida-db stand-in never evicts a killed dynamic member).
                 "LEGATION_CONSUMER_INSTANCE_ID": f"{name}-0",
                 "LEGATION_OPENSEARCH_URL": self.opensearch.url,
+                "LEGATION_AUTH_USERS_FILE": str(self.users_file),
                 "LEGATION_PUBLISHER_SITE_FEED_PATH": str(self.site_feed),
                 "LEGATION_LISTENER_POLL_SECONDS": "15",
                 "LEGATION_EVALUATOR_SNAPSHOT_SECONDS": "10",
             }
         )
+        if name == "publisher":
+            if self.redirect_port is None:
+                self.redirect_port = FIXED_REDIRECT_PORT if self.fixed_ports else free_port()
+            env["LEGATION_PUBLISHER_REDIRECT_PORT"] = str(self.redirect_port)
+            env["LEGATION_PUBLISHER_REDIRECT_BASE_URL"] = f"http://127.0.0.1:{self.redirect_port}/"
+            # Posts scheduled "now" go out within half a second.
+            env["LEGATION_PUBLISHER_SCHEDULER_INTERVAL_SECONDS"] = "0.5"
         env.update(self.extra_env)
         return env
 
@@ -124,7 +153,7 @@ class Stack:
         def serving() -> bool:
             if not process.alive():
                 raise RuntimeError(f"{name} exited with {process.popen.returncode}")
-            with self.channel(name) as channel:
+            with self.channel(name, user=None) as channel:
                 response = health_pb2_grpc.HealthStub(channel).Check(
                     health_pb2.HealthCheckRequest(service=""), timeout=2
                 )
@@ -136,9 +165,15 @@ class Stack:
             raise TimeoutError(f"{name} did not become healthy:\n{process.log_tail()}") from None
 
     @contextmanager
-    def channel(self, name: str) -> Iterator[grpc.Channel]:
+    def channel(self, name: str, user: str | None = DEFAULT_USER) -> Iterator[grpc.Channel]:
+        """A channel to service ``name`` whose calls carry ``user``'s token (None: no token,
+        as an outsider would call)."""
         with grpc.insecure_channel(f"127.0.0.1:{self.ports[name].grpc}") as channel:
-            yield channel
+            if user is None:
+                yield channel
+                return
+            assert self.users is not None, "start_infrastructure writes the users file"
+            yield with_token(channel, self.users.token(user))
 
     def restart_kafka(self) -> None:
         """Stops the broker (SIGTERM) and starts it again on the same port and data: the

@@ -10,6 +10,7 @@ from legation_core.consumer import per_event
 from legation_core.lifecycle import ServiceRuntime, main_for
 from legation_engager.adapters.events import MENTIONS, MentionHandler, rebuild_inbox
 from legation_engager.adapters.grpc_api import EngagerApi
+from legation_engager.adapters.policy import POLICY
 from legation_engager.config import EngagerSettings
 
 
@@ -21,7 +22,8 @@ def wire(runtime: ServiceRuntime, settings: EngagerSettings) -> None:
     api = EngagerApi(inbox, lock, runtime.producer)
     runtime.add_grpc(
         lambda server: pb_grpc.add_EngagerServiceServicer_to_server(api, server),
-        "legation.engager.v1.EngagerService",
+        POLICY.service,
+        POLICY,
     )
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from concurrent import futures
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -17,11 +16,15 @@ from legation.engager.v1.engager_service_pb2_grpc import (
     add_EngagerServiceServicer_to_server,
 )
 from legation.events.v1 import listen_pb2
+from legation_core.auth import AuthInterceptor, load_users, with_token
 from legation_core.catalog import default_catalog
 from legation_core.codec import Envelope, EventCodec
+from legation_core.grpc_server import build_server
 from legation_core.kafka import EventProducer
+from legation_devstack.users import UsersFile
 from legation_engager.adapters.events import INTERACTIONS
 from legation_engager.adapters.grpc_api import EngagerApi
+from legation_engager.adapters.policy import POLICY
 from legation_engager.domain.inbox import Inbox, Interaction
 
 OPENED_AT = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
@@ -63,16 +66,23 @@ def producer() -> FakeProducer:
 
 
 @pytest.fixture
-def stub(inbox: Inbox, producer: FakeProducer) -> Iterator[EngagerServiceStub]:
+def stub(
+    inbox: Inbox, producer: FakeProducer, auth_users: UsersFile
+) -> Iterator[EngagerServiceStub]:
+    """The API behind its real access policy, called as the engagement officer."""
     api = EngagerApi(inbox, threading.Lock(), cast(EventProducer, producer))
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    add_EngagerServiceServicer_to_server(api, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    assert port
+    server, _health, port = build_server(
+        0,
+        [lambda server: add_EngagerServiceServicer_to_server(api, server)],
+        [POLICY.service],
+        max_workers=2,
+        host="127.0.0.1",
+        auth=AuthInterceptor(load_users(auth_users.path), [POLICY]),
+    )
     server.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     try:
-        yield EngagerServiceStub(channel)
+        yield EngagerServiceStub(with_token(channel, auth_users.token("officer")))
     finally:
         channel.close()
         server.stop(None).wait()

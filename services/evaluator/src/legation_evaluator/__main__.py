@@ -10,6 +10,7 @@ from legation_core.lifecycle import ServiceRuntime, main_for
 from legation_evaluator.adapters.events import IndexingHandler
 from legation_evaluator.adapters.grpc_api import EvaluatorApi
 from legation_evaluator.adapters.index import EventIndex, IndexUnavailable, connect
+from legation_evaluator.adapters.policy import POLICY
 from legation_evaluator.adapters.snapshots import SnapshotJob
 from legation_evaluator.config import EvaluatorSettings
 
@@ -30,7 +31,8 @@ def wire(runtime: ServiceRuntime, settings: EvaluatorSettings) -> None:
     api = EvaluatorApi(index, runtime.producer)
     runtime.add_grpc(
         lambda server: pb_grpc.add_EvaluatorServiceServicer_to_server(api, server),
-        "legation.evaluator.v1.EvaluatorService",
+        POLICY.service,
+        POLICY,
     )
 
 

@@ -7,7 +7,8 @@ import sys
 from legation.listener.v1.listener_service_pb2_grpc import add_ListenerServiceServicer_to_server
 from legation_core.lifecycle import ServiceRuntime, main_for
 from legation_listener.adapters.feeds import FeedFetcher
-from legation_listener.adapters.grpc_api import SERVICE_NAME, ListenerApi
+from legation_listener.adapters.grpc_api import ListenerApi
+from legation_listener.adapters.policy import POLICY
 from legation_listener.adapters.poller import Poller
 from legation_listener.adapters.state import ListenerState, StateStore
 from legation_listener.config import ListenerSettings
@@ -42,7 +43,9 @@ def wire(runtime: ServiceRuntime, settings: ListenerSettings) -> None:
     )
     servicer = ListenerApi(state, store, poller)
     runtime.add_grpc(
-        lambda server: add_ListenerServiceServicer_to_server(servicer, server), SERVICE_NAME
+        lambda server: add_ListenerServiceServicer_to_server(servicer, server),
+        POLICY.service,
+        POLICY,
     )
     runtime.add_periodic("poll-feeds", settings.listener_poll_seconds, poller.poll_all)
 

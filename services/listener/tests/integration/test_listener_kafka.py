@@ -15,12 +15,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from legation.listener.v1 import listener_service_pb2 as pb
 from legation.listener.v1 import listener_service_pb2_grpc as pb_grpc
+from legation_core.auth import with_token
 from legation_core.catalog import default_catalog
 from legation_core.codec import EventCodec
 from legation_core.config import CoreSettings
 from legation_core.kafka import EventProducer, read_topic
 from legation_core.metrics import Metrics
 from legation_devstack.processes import Process, free_port, spawn, wait_until
+from legation_devstack.users import UsersFile
 from legation_listener.adapters.feeds import FeedFetcher
 from legation_listener.adapters.poller import Poller
 from legation_listener.adapters.state import MENTIONS, ListenerState, StateStore
@@ -98,7 +100,8 @@ def test_state_survives_a_restart_and_nothing_is_emitted_twice(
 class ListenerProcess:
     """``python -m legation_listener`` with its own ports, stopped by process id."""
 
-    def __init__(self, settings: CoreSettings, log_dir: Path) -> None:
+    def __init__(self, settings: CoreSettings, users: UsersFile, log_dir: Path) -> None:
+        self.users = users
         self.grpc_port = free_port()
         self.metrics_port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("LEGATION_")}
@@ -109,6 +112,7 @@ class ListenerProcess:
                 "LEGATION_METRICS_PORT": str(self.metrics_port),
                 "LEGATION_LISTENER_POLL_SECONDS": "3600",
                 "LEGATION_LISTENER_FETCH_RETRIES": "0",
+                "LEGATION_AUTH_USERS_FILE": str(users.path),
             }
         )
         self.process: Process = spawn(
@@ -121,13 +125,15 @@ class ListenerProcess:
     def _polled_once(self) -> bool:
         return '"message": "poll done"' in self.process.log_path.read_text()
 
-    def channel(self) -> grpc.Channel:
-        return grpc.insecure_channel(f"127.0.0.1:{self.grpc_port}")
+    def channel(self, user: str | None = "analyst") -> grpc.Channel:
+        """A channel calling as ``user`` (None: without credentials)."""
+        channel = grpc.insecure_channel(f"127.0.0.1:{self.grpc_port}")
+        return channel if user is None else with_token(channel, self.users.token(user))
 
     def _serving(self) -> bool:
         if not self.process.alive():
             raise AssertionError(f"listener exited:\n{self.process.log_tail()}")
-        with self.channel() as channel:
+        with self.channel(user=None) as channel:
             response = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service="legation.listener.v1.ListenerService"),
                 timeout=2,
@@ -142,12 +148,14 @@ class ListenerProcess:
 
 @pytest.fixture
 def start_listener(
-    kafka_settings: CoreSettings, tmp_path: Path
+    kafka_settings: CoreSettings, auth_users: UsersFile, tmp_path: Path
 ) -> Iterator[Callable[[], ListenerProcess]]:
     started: list[ListenerProcess] = []
 
     def start() -> ListenerProcess:
-        started.append(ListenerProcess(kafka_settings, tmp_path / f"logs-{len(started)}"))
+        started.append(
+            ListenerProcess(kafka_settings, auth_users, tmp_path / f"logs-{len(started)}")
+        )
         return started[-1]
 
     yield start
@@ -253,6 +261,15 @@ def test_query_issues_preview_and_delete_through_the_process(
             (str(other), VOTE[0]),
         ]
         assert preview.items_examined >= 3
+    with listener.channel(user="viewer") as channel:
+        viewer = pb_grpc.ListenerServiceStub(channel)
+        assert issue_id in [i.issue_id for i in viewer.ListIssues(pb.ListIssuesRequest()).issues]
+        with pytest.raises(grpc.RpcError) as denied:
+            viewer.DeleteIssue(pb.DeleteIssueRequest(issue_id=issue_id), timeout=30)
+        assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert "needs the role analyst" in denied.value.details()
+    with listener.channel() as channel:
+        api = pb_grpc.ListenerServiceStub(channel)
         deleted = api.DeleteIssue(pb.DeleteIssueRequest(issue_id=issue_id), timeout=30)
         assert deleted.issue.deleted
     assert listener.process.stop() == 0

@@ -10,17 +10,19 @@ import grpc
 
 from legation.publisher.v1.publisher_service_pb2_grpc import add_PublisherServiceServicer_to_server
 from legation_channels.base import ChannelLimits
+from legation_core.auth import current_caller
 from legation_core.config import ConfigError
 from legation_core.lifecycle import ServiceRuntime, main_for
 from legation_publisher.adapters.atom_channel import CHANNEL_NAME, AtomChannel, FeedError
 from legation_publisher.adapters.grpc_api import SERVICE_NAME, PublisherServicer
+from legation_publisher.adapters.policy import policy_for
 from legation_publisher.adapters.redirect import RedirectServer
 from legation_publisher.adapters.scheduler import Scheduler
 from legation_publisher.adapters.state import PostBook, PostStore
 from legation_publisher.config import PublisherSettings
 from legation_publisher.domain.content import ChannelProfile
 from legation_publisher.domain.posts import MAX_TITLE_LENGTH, Channel, ChannelUnavailable
-from legation_publisher.domain.workflow import Caller, NotAllowed, WorkflowPolicy, parse_steps
+from legation_publisher.domain.workflow import Caller, WorkflowPolicy, parse_steps
 
 # Our site's pages take any media; alt text is required because the site must be
 # accessible (WCAG 1.1.1).
@@ -32,9 +34,9 @@ SITE_ATOM_LIMITS = ChannelLimits(
 )
 
 
-def _no_caller(context: grpc.ServicerContext) -> Caller:
-    # Until the shared authentication is wired in, nobody may change anything.
-    raise NotAllowed("no authenticated caller: authentication is not configured")
+def _caller(context: grpc.ServicerContext) -> Caller:
+    # The shared interceptor authenticated the call and holds its caller.
+    return current_caller()
 
 
 def policy_from(settings: PublisherSettings) -> WorkflowPolicy:
@@ -67,17 +69,20 @@ def wire(runtime: ServiceRuntime, settings: PublisherSettings) -> None:
     registry = runtime.metrics.registry
     book = PostBook.rebuild(settings, runtime.codec)
     store = PostStore(book, runtime.producer)
+    workflow = policy_from(settings)
     servicer = PublisherServicer(
         store,
-        policy_from(settings),
+        workflow,
         profiles,
         default_channels,
         settings.publisher_redirect_base_url,
-        _no_caller,
+        _caller,
         registry,
     )
     runtime.add_grpc(
-        lambda server: add_PublisherServiceServicer_to_server(servicer, server), SERVICE_NAME
+        lambda server: add_PublisherServiceServicer_to_server(servicer, server),
+        SERVICE_NAME,
+        policy_for(workflow),
     )
     scheduler = Scheduler(
         store, channels, settings.publisher_delivery_max_attempts, registry=registry

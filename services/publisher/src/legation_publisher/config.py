@@ -8,8 +8,15 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
+from legation_core.auth import ROLES
 from legation_core.config import CoreSettings
 from legation_publisher.domain.workflow import parse_steps
+
+
+def _known_role(role: str) -> str:
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r} (known: {', '.join(sorted(ROLES))})")
+    return role
 
 
 class PublisherSettings(CoreSettings):
@@ -60,8 +67,14 @@ class PublisherSettings(CoreSettings):
     @field_validator("publisher_approval_steps")
     @classmethod
     def _steps(cls, text: str) -> str:
-        parse_steps(text)
+        for step in parse_steps(text):
+            _known_role(step.role)
         return text
+
+    @field_validator("publisher_draft_role", "publisher_publish_role")
+    @classmethod
+    def _role(cls, role: str) -> str:
+        return _known_role(role)
 
     @field_validator("publisher_redirect_base_url")
     @classmethod

@@ -23,12 +23,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from legation.events.v1 import publish_pb2
 from legation.publisher.v1 import publisher_service_pb2 as pb
 from legation.publisher.v1 import publisher_service_pb2_grpc as pb_grpc
+from legation_core.auth import with_token
 from legation_core.catalog import default_catalog
 from legation_core.codec import EventCodec
 from legation_core.config import CoreSettings
 from legation_core.kafka import EventProducer, read_topic
 from legation_core.metrics import Metrics
 from legation_devstack.processes import Process, free_port, spawn, wait_until
+from legation_devstack.users import UsersFile
 from legation_publisher.__main__ import SITE_ATOM_LIMITS
 from legation_publisher.adapters.redirect import LINK_CLICKS_TOPIC
 from legation_publisher.adapters.state import POSTS_TOPIC, post_envelope
@@ -53,7 +55,8 @@ class User:
 class PublisherProcess:
     """``python -m legation_publisher`` with its own ports, stopped by process id."""
 
-    def __init__(self, settings: CoreSettings, feed: Path, log_dir: Path) -> None:
+    def __init__(self, settings: CoreSettings, users: UsersFile, feed: Path, log_dir: Path) -> None:
+        self.users = users
         self.grpc_port = free_port()
         self.redirect_port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("LEGATION_")}
@@ -62,6 +65,7 @@ class PublisherProcess:
                 "LEGATION_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
                 "LEGATION_GRPC_PORT": str(self.grpc_port),
                 "LEGATION_METRICS_PORT": str(free_port()),
+                "LEGATION_AUTH_USERS_FILE": str(users.path),
                 "LEGATION_PUBLISHER_SITE_FEED_PATH": str(feed),
                 "LEGATION_PUBLISHER_REDIRECT_PORT": str(self.redirect_port),
                 "LEGATION_PUBLISHER_REDIRECT_BASE_URL": f"http://127.0.0.1:{self.redirect_port}/",
@@ -87,18 +91,19 @@ class PublisherProcess:
 
     def get_post(self, post_id: str) -> publish_pb2.PostState:
         with self.channel() as channel:
-            stub = pb_grpc.PublisherServiceStub(channel)
+            stub = pb_grpc.PublisherServiceStub(with_token(channel, self.users.token("viewer")))
             return stub.GetPost(pb.GetPostRequest(post_id=post_id), timeout=10).post
 
 
 @pytest.fixture
 def start_publisher(
-    kafka_settings: CoreSettings, tmp_path: Path
+    kafka_settings: CoreSettings, auth_users: UsersFile, tmp_path: Path
 ) -> Iterator[Callable[[Path], PublisherProcess]]:
     started: list[PublisherProcess] = []
 
     def start(feed: Path) -> PublisherProcess:
-        started.append(PublisherProcess(kafka_settings, feed, tmp_path / f"logs-{len(started)}"))
+        log_dir = tmp_path / f"logs-{len(started)}"
+        started.append(PublisherProcess(kafka_settings, auth_users, feed, log_dir))
         return started[-1]
 
     yield start

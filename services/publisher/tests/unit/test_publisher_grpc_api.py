@@ -19,12 +19,15 @@ from legation.publisher.v1.publisher_service_pb2_grpc import (
     PublisherServiceStub,
     add_PublisherServiceServicer_to_server,
 )
+from legation_core.auth import AuthInterceptor, current_caller, load_users, with_token
 from legation_core.catalog import default_catalog
 from legation_core.codec import Envelope, EventCodec
 from legation_core.grpc_server import build_server
+from legation_devstack.users import UsersFile
 from legation_publisher.__main__ import SITE_ATOM_LIMITS
 from legation_publisher.adapters.atom_channel import AtomChannel
 from legation_publisher.adapters.grpc_api import SERVICE_NAME, PublisherServicer
+from legation_publisher.adapters.policy import POLICY
 from legation_publisher.adapters.scheduler import Scheduler
 from legation_publisher.adapters.state import POSTS_TOPIC, PostBook, PostStore
 from legation_publisher.domain.content import ChannelProfile
@@ -34,29 +37,14 @@ from legation_publisher.domain.posts import (
     ChannelUnavailable,
     Post,
 )
-from legation_publisher.domain.workflow import WorkflowPolicy
+from legation_publisher.domain.workflow import Caller, WorkflowPolicy
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 PROFILES = {"site-atom": ChannelProfile("site-atom", "site-atom", SITE_ATOM_LIMITS)}
 
 
-@dataclass(frozen=True)
-class User:
-    user: str
-    roles: frozenset[str]
-
-
-USERS = {
-    "jean": User("jean", frozenset({"editor"})),
-    "amina": User("amina", frozenset({"approver"})),
-    "lucia": User("lucia", frozenset({"approver"})),
-    "omar": User("omar", frozenset({"publisher"})),
-}
-
-
-def caller_of(context: grpc.ServicerContext) -> User:
-    # Stands in for legation_core.auth's interceptor: the test names the user.
-    return USERS[str(dict(context.invocation_metadata())["test-user"])]
+def caller_of(context: grpc.ServicerContext) -> Caller:
+    return current_caller()
 
 
 class FakeProducer:
@@ -84,9 +72,18 @@ class Clock:
 
 @dataclass
 class Publisher:
-    stub: PublisherServiceStub
+    channel: grpc.Channel
+    users: UsersFile
     store: PostStore
     clock: Clock
+
+    def as_user(self, user: str) -> PublisherServiceStub:
+        return PublisherServiceStub(with_token(self.channel, self.users.token(user)))
+
+    @property
+    def stub(self) -> PublisherServiceStub:
+        """Reads, as a viewer."""
+        return self.as_user("viewer")
 
 
 @pytest.fixture
@@ -105,7 +102,7 @@ def feed(tmp_path: Path, clock: Clock) -> AtomChannel:
 
 
 @pytest.fixture
-def publisher(producer: FakeProducer, clock: Clock) -> Iterator[Publisher]:
+def publisher(producer: FakeProducer, clock: Clock, auth_users: UsersFile) -> Iterator[Publisher]:
     store = PostStore(PostBook(), producer)
     servicer = PublisherServicer(
         store,
@@ -122,17 +119,16 @@ def publisher(producer: FakeProducer, clock: Clock) -> Iterator[Publisher]:
         [lambda s: add_PublisherServiceServicer_to_server(servicer, s)],
         [SERVICE_NAME],
         host="127.0.0.1",
+        auth=AuthInterceptor(load_users(auth_users.path), [POLICY]),
     )
     server.start()
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        yield Publisher(PublisherServiceStub(channel), store, clock)
-    server.stop(None)
+        yield Publisher(channel, auth_users, store, clock)
+    server.stop(None).wait()
 
 
 def call(publisher: Publisher, method: str, user: str, request: object) -> pb.PostResponse:
-    response: pb.PostResponse = getattr(publisher.stub, method)(
-        request, metadata=[("test-user", user)], timeout=10
-    )
+    response: pb.PostResponse = getattr(publisher.as_user(user), method)(request, timeout=10)
     return response
 
 
@@ -146,29 +142,31 @@ def approved(publisher: Publisher) -> str:
     post = call(
         publisher,
         "CreatePost",
-        "jean",
+        "editor",
         pb.CreatePostRequest(request_id="r1", campaign_id="c1", content=content("Position")),
     ).post
     for language, title in (("fr", "Position FR"), ("es", "Posición")):
         call(
             publisher,
             "AddTranslation",
-            "jean",
+            "editor",
             pb.AddTranslationRequest(
                 post_id=post.post_id, language=language, content=content(title)
             ),
         )
-    call(publisher, "SubmitForReview", "jean", pb.ReviewRequest(post_id=post.post_id))
-    call(publisher, "Approve", "amina", pb.ReviewRequest(post_id=post.post_id))
-    final = call(publisher, "Approve", "lucia", pb.ReviewRequest(post_id=post.post_id)).post
+    call(publisher, "SubmitForReview", "editor", pb.ReviewRequest(post_id=post.post_id))
+    call(publisher, "Approve", "approver", pb.ReviewRequest(post_id=post.post_id))
+    final = call(
+        publisher, "Approve", "campaign-owner", pb.ReviewRequest(post_id=post.post_id)
+    ).post
     assert final.status == publish_pb2.POST_STATUS_APPROVED
     return post.post_id
 
 
 def test_create_is_idempotent_on_request_id(publisher: Publisher, producer: FakeProducer) -> None:
     request = pb.CreatePostRequest(request_id="r1", campaign_id="c1", content=content("T"))
-    first = call(publisher, "CreatePost", "jean", request).post
-    again = call(publisher, "CreatePost", "jean", request).post
+    first = call(publisher, "CreatePost", "editor", request).post
+    again = call(publisher, "CreatePost", "editor", request).post
     assert first == again and len(producer.on(POSTS_TOPIC)) == 1
 
 
@@ -199,7 +197,7 @@ def test_invalid_content_is_invalid_argument_naming_the_field(
     publisher: Publisher, request_: pb.CreatePostRequest, field: str
 ) -> None:
     with pytest.raises(grpc.RpcError) as error:
-        call(publisher, "CreatePost", "jean", request_)
+        call(publisher, "CreatePost", "editor", request_)
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert (error.value.details() or "").startswith(field + " ")
 
@@ -208,12 +206,12 @@ def test_unauthorised_approval_is_permission_denied(publisher: Publisher) -> Non
     post = call(
         publisher,
         "CreatePost",
-        "jean",
+        "editor",
         pb.CreatePostRequest(request_id="r1", campaign_id="c1", content=content("T")),
     ).post
-    call(publisher, "SubmitForReview", "jean", pb.ReviewRequest(post_id=post.post_id))
+    call(publisher, "SubmitForReview", "editor", pb.ReviewRequest(post_id=post.post_id))
     with pytest.raises(grpc.RpcError) as error:
-        call(publisher, "Approve", "jean", pb.ReviewRequest(post_id=post.post_id))
+        call(publisher, "Approve", "editor", pb.ReviewRequest(post_id=post.post_id))
     assert error.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert "approver" in (error.value.details() or "")
 
@@ -230,7 +228,7 @@ def test_bad_schedule_is_invalid_argument(
         call(
             publisher,
             "Schedule",
-            "omar",
+            "publisher",
             pb.ScheduleRequest(post_id=post_id, local_time=local_time, time_zone=zone),
         )
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -239,7 +237,7 @@ def test_bad_schedule_is_invalid_argument(
 
 def test_unknown_post_is_not_found(publisher: Publisher) -> None:
     with pytest.raises(grpc.RpcError) as error:
-        call(publisher, "Approve", "amina", pb.ReviewRequest(post_id="nope"))
+        call(publisher, "Approve", "approver", pb.ReviewRequest(post_id="nope"))
     assert error.value.code() == grpc.StatusCode.NOT_FOUND
 
 
@@ -250,7 +248,7 @@ def test_two_translations_through_approval_scheduled_and_published_once(
     call(
         publisher,
         "Schedule",
-        "omar",
+        "publisher",
         pb.ScheduleRequest(
             post_id=post_id, local_time="2026-11-20T13:00", time_zone="Africa/Nairobi"
         ),
@@ -273,7 +271,7 @@ def test_two_translations_through_approval_scheduled_and_published_once(
     publications = [e.publication for e in producer.on(PUBLICATIONS_TOPIC)]
     assert len(publications) == 3 and {p.post_id for p in publications} == {post_id}
     assert {p.channel_item_id for p in publications} == {entry.id for entry in entries}
-    post = call(publisher, "GetPost", "jean", pb.GetPostRequest(post_id=post_id)).post
+    post = call(publisher, "GetPost", "editor", pb.GetPostRequest(post_id=post_id)).post
     assert post.status == publish_pb2.POST_STATUS_PUBLISHED
     actions = [e.post_state.transition.action for e in producer.on(POSTS_TOPIC)]
     assert actions[:7] == [
@@ -310,7 +308,7 @@ def test_a_crash_between_delivering_and_recording_never_posts_twice(
     publisher: Publisher, producer: FakeProducer, feed: AtomChannel
 ) -> None:
     post_id = approved(publisher)
-    call(publisher, "Schedule", "omar", pb.ScheduleRequest(post_id=post_id))
+    call(publisher, "Schedule", "publisher", pb.ScheduleRequest(post_id=post_id))
     crashing = Scheduler(
         publisher.store, {"site-atom": CrashingChannel(feed)}, clock=publisher.clock
     )
@@ -354,7 +352,7 @@ def test_retries_are_bounded_then_the_failure_is_visible_and_retryable(
     publisher: Publisher, feed: AtomChannel
 ) -> None:
     post_id = approved(publisher)
-    call(publisher, "Schedule", "omar", pb.ScheduleRequest(post_id=post_id))
+    call(publisher, "Schedule", "publisher", pb.ScheduleRequest(post_id=post_id))
     down = DownChannel()
     scheduler = Scheduler(
         publisher.store, {"site-atom": down}, max_attempts=2, clock=publisher.clock
@@ -362,7 +360,7 @@ def test_retries_are_bounded_then_the_failure_is_visible_and_retryable(
     for _ in range(4):
         scheduler.run_once()
     assert down.calls == 6  # three deliveries, two attempts each
-    post = call(publisher, "GetPost", "jean", pb.GetPostRequest(post_id=post_id)).post
+    post = call(publisher, "GetPost", "editor", pb.GetPostRequest(post_id=post_id)).post
     assert post.status == publish_pb2.POST_STATUS_FAILED
     failed = post.deliveries[0]
     assert failed.status == publish_pb2.DELIVERY_STATUS_FAILED
@@ -371,25 +369,25 @@ def test_retries_are_bounded_then_the_failure_is_visible_and_retryable(
         call(
             publisher,
             "RetryDelivery",
-            "jean",
+            "editor",
             pb.DeliveryRequest(post_id=post_id, delivery_id=failed.delivery_id),
         )
     assert error.value.code() == grpc.StatusCode.PERMISSION_DENIED
     call(
         publisher,
         "RetryDelivery",
-        "omar",
+        "publisher",
         pb.DeliveryRequest(post_id=post_id, delivery_id=failed.delivery_id),
     )
     call(
         publisher,
         "CancelDelivery",
-        "omar",
+        "publisher",
         pb.DeliveryRequest(post_id=post_id, delivery_id=post.deliveries[1].delivery_id),
     )
     healthy = Scheduler(publisher.store, {"site-atom": feed}, clock=publisher.clock)
     assert healthy.run_once() == 1
-    post = call(publisher, "GetPost", "jean", pb.GetPostRequest(post_id=post_id)).post
+    post = call(publisher, "GetPost", "editor", pb.GetPostRequest(post_id=post_id)).post
     statuses = [d.status for d in post.deliveries]
     assert statuses[0] == publish_pb2.DELIVERY_STATUS_PUBLISHED
     assert statuses[1] == publish_pb2.DELIVERY_STATUS_CANCELLED
@@ -398,7 +396,7 @@ def test_retries_are_bounded_then_the_failure_is_visible_and_retryable(
         call(
             publisher,
             "CancelDelivery",
-            "omar",
+            "publisher",
             pb.DeliveryRequest(post_id=post_id, delivery_id=failed.delivery_id),
         )
     assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
@@ -410,14 +408,13 @@ def test_import_and_calendar(publisher: Publisher) -> None:
         "a,plastics-2026,A,Body,en\n"
         "b,oceans-2027,B,Corps,fr\n"
     )
-    imported = publisher.stub.ImportPosts(
-        pb.ImportPostsRequest(csv=csv_text), metadata=(("test-user", "jean"),), timeout=10
+    imported = publisher.as_user("editor").ImportPosts(
+        pb.ImportPostsRequest(csv=csv_text), timeout=10
     )
     assert [p.request_id for p in imported.posts] == ["a", "b"]
     with pytest.raises(grpc.RpcError) as error:
-        publisher.stub.ImportPosts(
+        publisher.as_user("editor").ImportPosts(
             pb.ImportPostsRequest(csv="request_id,campaign_id,title,body\nc,x,,b\n"),
-            metadata=(("test-user", "jean"),),
             timeout=10,
         )
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT

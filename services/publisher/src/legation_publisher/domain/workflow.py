@@ -22,6 +22,7 @@ from typing import Protocol, TypeAlias
 
 from legation.events.v1 import publish_pb2
 from legation.publisher.v1 import publisher_service_pb2
+from legation_core.auth import ADMIN
 from legation_core.ids import stable_id
 from legation_publisher.domain import schedule as sched
 from legation_publisher.domain.content import ChannelProfile, tracked_links, validate_content
@@ -37,8 +38,6 @@ SCHEDULED = S.POST_STATUS_SCHEDULED
 PUBLISHED = S.POST_STATUS_PUBLISHED
 FAILED = S.POST_STATUS_FAILED
 MAX_COMMENT_LENGTH = 5000
-# The platform's administrator role (legation_core.auth.ADMIN) may do everything.
-ADMIN_ROLE = "admin"
 
 
 class Caller(Protocol):
@@ -104,7 +103,7 @@ def parse_steps(text: str) -> tuple[ApprovalStep, ...]:
 
 def has_role(caller: Caller, role: str) -> bool:
     """True when the caller holds ``role`` or is an administrator."""
-    return role in caller.roles or ADMIN_ROLE in caller.roles
+    return role in caller.roles or ADMIN in caller.roles
 
 
 def _require(caller: Caller, role: str, action: str) -> None:

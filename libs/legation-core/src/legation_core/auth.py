@@ -1,0 +1,716 @@
+"""Who calls a gRPC API, and what they may do: identity, roles, policies and the interceptor.
+
+Every service's gRPC server runs :class:`AuthInterceptor` (installed by
+:func:`legation_core.grpc_server.build_server`), so no service checks credentials itself:
+
+1. **Identity.** A call carries ``authorization: Bearer <token>`` metadata, or arrives over
+   mutual TLS with a client certificate. Both map to a user in the *users file*
+   (``LEGATION_AUTH_USERS_FILE``, see :func:`load_users`), which holds only SHA-256 hashes of
+   tokens. A bearer token wins over the certificate, so a gateway holding a certificate can
+   act for the user whose token it forwards. No or unknown credentials: ``UNAUTHENTICATED``.
+2. **Authorization.** Each service declares a :class:`Policy`: every RPC method maps to a
+   :class:`Rule` naming the roles allowed and whether it is a read or a command. A method
+   without a rule is denied (and :func:`check_policy` makes a service refuse to start when its
+   API has one), a caller without a listed role gets ``PERMISSION_DENIED`` naming the roles
+   needed. ``admin`` may call everything. Health and reflection stay open.
+3. **Audit.** Every command and every denial is handed to an :class:`AuditSink` (the runtime
+   sends it as an ``AuditRecord`` event to ``legation.audit.v1``).
+
+Inside an RPC, :func:`current_caller` says who is calling; :func:`require_role` refuses a
+finer-grained action (for example one approval step) from inside a servicer, and the
+interceptor turns it into ``PERMISSION_DENIED`` and audits it.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import grpc
+import yaml
+from google.protobuf import descriptor_pool
+from google.protobuf.message import Message
+
+from legation_core.ids import new_trace_id
+
+log = logging.getLogger(__name__)
+
+# grpc's classes are generic only in its type stubs.
+if TYPE_CHECKING:
+    _ServerInterceptor = grpc.ServerInterceptor[Any, Any]
+    _UnaryUnaryClientInterceptor = grpc.UnaryUnaryClientInterceptor[Any, Any]
+    _UnaryStreamClientInterceptor = grpc.UnaryStreamClientInterceptor[Any, Any]
+else:
+    _ServerInterceptor = grpc.ServerInterceptor
+    _UnaryUnaryClientInterceptor = grpc.UnaryUnaryClientInterceptor
+    _UnaryStreamClientInterceptor = grpc.UnaryStreamClientInterceptor
+
+# The roles the services' policies use (a users file may only name these).
+VIEWER = "viewer"  # reads every API
+ANALYST = "analyst"  # tracks issues (listener), creates campaigns (evaluator)
+EDITOR = "editor"  # drafts posts (publisher)
+APPROVER = "approver"  # approves posts (publisher)
+PUBLISHER = "publisher"  # publishes posts (publisher)
+OFFICER = "officer"  # works the engagement inbox (engager)
+ADMIN = "admin"  # may call every RPC
+ROLES = frozenset({VIEWER, ANALYST, EDITOR, APPROVER, PUBLISHER, OFFICER, ADMIN})
+
+# Services every caller may use without credentials: probes and tooling need them.
+OPEN_SERVICES = frozenset(
+    {
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection",
+        "grpc.reflection.v1.ServerReflection",
+    }
+)
+
+TRACE_METADATA = "x-trace-id"
+
+
+class AuthError(Exception):
+    """The users file or a policy is unusable; the message says where."""
+
+
+class NotAuthenticated(RuntimeError):
+    """:func:`current_caller` was called outside an authenticated RPC."""
+
+
+class AccessDenied(Exception):
+    """The caller lacks a role; raised by :func:`require_role` inside a servicer, turned into
+    ``PERMISSION_DENIED`` (and an audit event) by the interceptor."""
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The authenticated user of the current RPC and their roles."""
+
+    user: str
+    roles: frozenset[str]
+
+    def has_any(self, roles: Iterable[str]) -> bool:
+        """True when the caller holds one of ``roles`` or is an admin."""
+        return ADMIN in self.roles or not self.roles.isdisjoint(roles)
+
+
+_caller: contextvars.ContextVar[Caller] = contextvars.ContextVar("legation_caller")
+_trace_id: contextvars.ContextVar[str] = contextvars.ContextVar("legation_trace_id")
+
+
+def current_caller() -> Caller:
+    """The caller of the RPC being served; raises :class:`NotAuthenticated` outside one."""
+    try:
+        return _caller.get()
+    except LookupError:
+        raise NotAuthenticated("no authenticated caller: not inside a gRPC call") from None
+
+
+def current_trace_id() -> str:
+    """The trace id of the RPC being served (the caller's ``x-trace-id`` metadata or a new
+    one), so the events a command produces can carry it; empty outside an RPC."""
+    return _trace_id.get("")
+
+
+def require_role(caller: Caller, *roles: str) -> None:
+    """Raises :class:`AccessDenied` unless ``caller`` holds one of ``roles`` (or admin)."""
+    if not caller.has_any(roles):
+        raise AccessDenied(
+            f"{caller.user} needs the role {' or '.join(sorted(roles))} "
+            f"(has {', '.join(sorted(caller.roles)) or 'none'})"
+        )
+
+
+# --- policies -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Who may call one RPC method; commands are audited on every call, reads only when
+    denied."""
+
+    roles: frozenset[str]
+    command: bool
+
+
+def reads(*roles: str) -> Rule:
+    """A read: ``viewer`` plus ``roles`` may call it."""
+    return Rule(frozenset({VIEWER, *roles}), command=False)
+
+
+def command(*roles: str) -> Rule:
+    """A command (it changes something): only ``roles`` may call it, and it is audited."""
+    if not roles:
+        raise AuthError("a command needs at least one role")
+    return Rule(frozenset(roles), command=True)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The rules of one gRPC service: method name (``CreatePost``) → :class:`Rule`."""
+
+    service: str
+    rules: Mapping[str, Rule]
+
+    def rule_for(self, method: str) -> Rule | None:
+        return self.rules.get(method)
+
+
+def check_policy(policy: Policy) -> None:
+    """Raises :class:`AuthError` unless ``policy`` has a rule for exactly the methods of its
+    service (from the generated descriptors, so a new RPC without a rule stops the service
+    from starting) and names only known roles."""
+    try:
+        service = descriptor_pool.Default().FindServiceByName(policy.service)
+    except KeyError:
+        raise AuthError(f"policy for unknown gRPC service {policy.service}") from None
+    methods = {method.name for method in service.methods}
+    missing = sorted(methods - set(policy.rules))
+    unknown = sorted(set(policy.rules) - methods)
+    problems = []
+    if missing:
+        problems.append(f"no access rule for {', '.join(missing)}")
+    if unknown:
+        problems.append(f"rules for methods it does not have: {', '.join(unknown)}")
+    for method, rule in sorted(policy.rules.items()):
+        bad = sorted(rule.roles - ROLES)
+        if bad:
+            problems.append(f"{method} names unknown roles {', '.join(bad)}")
+    if problems:
+        raise AuthError(f"access policy of {policy.service}: " + "; ".join(problems))
+
+
+# --- the users file -----------------------------------------------------------------------
+
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+_NAME = re.compile(r"^[A-Za-z0-9._@-]{1,128}$")
+
+
+def hash_token(token: str) -> str:
+    """The SHA-256 hex digest a users file stores for ``token``."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def generate_token() -> str:
+    """A new random bearer token (256 bits, URL-safe)."""
+    return secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True)
+class User:
+    """One entry of the users file."""
+
+    name: str
+    roles: frozenset[str]
+    token_hashes: tuple[bytes, ...] = ()
+    certificate_names: frozenset[str] = frozenset()
+
+    def caller(self) -> Caller:
+        return Caller(self.name, self.roles)
+
+
+@dataclass(frozen=True)
+class Directory:
+    """The users and how to recognise them."""
+
+    users: tuple[User, ...]
+
+    def by_token(self, token: str) -> Caller | None:
+        """The user whose token hashes to ``token``'s hash. Every stored hash is compared in
+        constant time and the loop never stops early, so timing tells nothing."""
+        digest = hashlib.sha256(token.encode()).digest()
+        found: User | None = None
+        for user in self.users:
+            for stored in user.token_hashes:
+                if hmac.compare_digest(digest, stored) and found is None:
+                    found = user
+        return found.caller() if found is not None else None
+
+    def by_certificate(self, names: Iterable[str]) -> Caller | None:
+        """The user one of whose ``certificate_names`` is a verified client certificate's
+        identity (its subject alternative names, or its common name when it has none)."""
+        presented = set(names)
+        for user in self.users:
+            if not user.certificate_names.isdisjoint(presented):
+                return user.caller()
+        return None
+
+
+def parse_users(raw: Any, origin: str) -> Directory:
+    """Validates a parsed users file; errors name ``origin`` and the entry.
+
+    The format::
+
+        users:
+          - name: ana                # unique
+            roles: [editor, viewer]  # from ROLES
+            token_sha256:            # SHA-256 hex of each valid bearer token (never the token)
+              - 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+            certificate_names:       # client certificate identities (SAN DNS/URI, or CN)
+              - ana.ministry.example
+    """
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("users"), list):
+        raise AuthError(f"{origin}: expected a mapping with a 'users' list")
+    users: list[User] = []
+    seen_names: set[str] = set()
+    seen_hashes: set[str] = set()
+    seen_certificates: set[str] = set()
+    for position, entry in enumerate(raw["users"]):
+        where = f"{origin}: users[{position}]"
+        if not isinstance(entry, Mapping):
+            raise AuthError(f"{where}: expected a mapping")
+        unknown_keys = sorted(set(entry) - {"name", "roles", "token_sha256", "certificate_names"})
+        if unknown_keys:
+            raise AuthError(f"{where}: unknown keys {', '.join(map(str, unknown_keys))}")
+        name = entry.get("name")
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise AuthError(f"{where}.name: expected 1-128 letters, digits or ._@- (got {name!r})")
+        if name in seen_names:
+            raise AuthError(f"{where}.name: {name} appears twice")
+        seen_names.add(name)
+        roles = _string_list(entry.get("roles"), f"{where}.roles")
+        bad_roles = sorted(set(roles) - ROLES)
+        if bad_roles:
+            raise AuthError(
+                f"{where}.roles: unknown roles {', '.join(bad_roles)} "
+                f"(known: {', '.join(sorted(ROLES))})"
+            )
+        hashes = _string_list(entry.get("token_sha256", []), f"{where}.token_sha256")
+        for digest in hashes:
+            if not _SHA256_HEX.match(digest):
+                raise AuthError(
+                    f"{where}.token_sha256: expected 64 lowercase hex digits, the SHA-256 of "
+                    "a token (never the token itself)"
+                )
+            if digest in seen_hashes:
+                raise AuthError(f"{where}.token_sha256: a token hash appears twice")
+            seen_hashes.add(digest)
+        certificates = _string_list(
+            entry.get("certificate_names", []), f"{where}.certificate_names"
+        )
+        for certificate in certificates:
+            if certificate in seen_certificates:
+                raise AuthError(f"{where}.certificate_names: {certificate} appears twice")
+            seen_certificates.add(certificate)
+        if not hashes and not certificates:
+            raise AuthError(f"{where}: {name} has neither token_sha256 nor certificate_names")
+        users.append(
+            User(
+                name=name,
+                roles=frozenset(roles),
+                token_hashes=tuple(bytes.fromhex(digest) for digest in hashes),
+                certificate_names=frozenset(certificates),
+            )
+        )
+    return Directory(tuple(users))
+
+
+def _string_list(value: Any, where: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        raise AuthError(f"{where}: expected a list of non-empty strings (got {value!r})")
+    return list(value)
+
+
+def load_users(path: Path) -> Directory:
+    """Reads and validates the users file at ``path`` (see :func:`parse_users`)."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise AuthError(f"{path}: cannot read the users file: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        raise AuthError(f"{path}: not valid YAML: {error}") from None
+    return parse_users(raw, str(path))
+
+
+def users_yaml(users: Sequence[Mapping[str, Any]]) -> str:
+    """A users file's text for ``users`` (dicts with name, roles, token_sha256 and/or
+    certificate_names); tools that mint tokens write files with it."""
+    return yaml.safe_dump({"users": [dict(user) for user in users]}, sort_keys=False)
+
+
+# --- audit --------------------------------------------------------------------------------
+
+
+class Outcome(Enum):
+    GRANTED = "granted"  # a command that completed
+    DENIED = "denied"  # refused: no or unknown credentials, or a missing role
+    FAILED = "failed"  # allowed, but the call ended with an error status
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One audited call: a command, or any denied call."""
+
+    service: str
+    method: str  # the full gRPC method, /package.Service/Method
+    user: str  # empty when the caller could not be identified
+    roles: frozenset[str]
+    outcome: Outcome
+    status: grpc.StatusCode
+    detail: str
+    peer: str
+    authenticated_by: str  # token, certificate, disabled or "" (none)
+    resource_ids: Mapping[str, str]
+    trace_id: str
+    occurred_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+AuditSink = Callable[[AuditEvent], None]
+
+
+def resource_ids(request: Any) -> dict[str, str]:
+    """The request's top-level ``*_id`` string fields that are set: what the call acted on."""
+    if not isinstance(request, Message):
+        return {}
+    found: dict[str, str] = {}
+    for descriptor, value in request.ListFields():
+        if descriptor.name.endswith("_id") and isinstance(value, str) and value:
+            found[descriptor.name] = value
+    return found
+
+
+# --- the interceptor ----------------------------------------------------------------------
+
+ANONYMOUS = Caller("anonymous", frozenset({ADMIN}))
+
+
+@dataclass(frozen=True)
+class _Identity:
+    caller: Caller
+    authenticated_by: str
+
+
+class AuthInterceptor(_ServerInterceptor):
+    """Authenticates, authorizes and audits every call except health and reflection.
+
+    ``directory`` None means authentication is disabled: every call runs as the user
+    ``anonymous`` with the admin role (still audited). Policies cover the services served;
+    a call to a method without a rule is denied.
+    """
+
+    def __init__(
+        self,
+        directory: Directory | None,
+        policies: Iterable[Policy],
+        audit: AuditSink | None = None,
+    ) -> None:
+        self.directory = directory
+        self.policies = {policy.service: policy for policy in policies}
+        self.audit = audit
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = continuation(handler_call_details)
+        method: str = handler_call_details.method
+        service, _, name = method.lstrip("/").partition("/")
+        if handler is None or service in OPEN_SERVICES:
+            return handler
+        policy = self.policies.get(service)
+        rule = policy.rule_for(name) if policy is not None else None
+        return _wrap(handler, _Call(self, service, method, rule))
+
+    def identify(self, context: grpc.ServicerContext) -> _Identity | None:
+        """The caller from the bearer token, else from the verified client certificate."""
+        if self.directory is None:
+            return _Identity(ANONYMOUS, "disabled")
+        token = bearer_token(context.invocation_metadata() or ())
+        if token is not None:
+            caller = self.directory.by_token(token)
+            return _Identity(caller, "token") if caller is not None else None
+        names = [identity.decode() for identity in context.peer_identities() or ()]
+        if names:
+            caller = self.directory.by_certificate(names)
+            if caller is not None:
+                return _Identity(caller, "certificate")
+        return None
+
+    def emit(self, event: AuditEvent) -> None:
+        """Logs the event and hands it to the sink; a failing sink never fails the call."""
+        log.info(
+            "audit",
+            extra={
+                "audit_user": event.user,
+                "audit_method": event.method,
+                "audit_outcome": event.outcome.value,
+                "audit_status": event.status.name,
+                "audit_peer": event.peer,
+                "trace_id": event.trace_id,
+            },
+        )
+        if self.audit is None:
+            return
+        try:
+            self.audit(event)
+        except Exception:
+            log.exception("audit event not sent", extra={"audit_method": event.method})
+
+
+def bearer_token(metadata: Iterable[tuple[str, str | bytes]]) -> str | None:
+    """The token of an ``authorization: Bearer <token>`` metadata entry, if any."""
+    for key, value in metadata:
+        if key.lower() == "authorization" and isinstance(value, str):
+            scheme, _, token = value.strip().partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+    return None
+
+
+def _metadata_value(context: grpc.ServicerContext, key: str) -> str:
+    for name, value in context.invocation_metadata() or ():
+        if name == key and isinstance(value, str):
+            return value[:128]
+    return ""
+
+
+@dataclass(frozen=True)
+class _Call:
+    """The checks around one method's behaviour."""
+
+    interceptor: AuthInterceptor
+    service: str
+    method: str
+    rule: Rule | None
+
+    def event(
+        self,
+        context: grpc.ServicerContext,
+        request: Any,
+        identity: _Identity | None,
+        outcome: Outcome,
+        status: grpc.StatusCode,
+        detail: str,
+        trace_id: str,
+    ) -> AuditEvent:
+        caller = identity.caller if identity is not None else None
+        return AuditEvent(
+            service=self.service,
+            method=self.method,
+            user=caller.user if caller is not None else "",
+            roles=caller.roles if caller is not None else frozenset(),
+            outcome=outcome,
+            status=status,
+            detail=detail,
+            peer=context.peer() or "",
+            authenticated_by=identity.authenticated_by if identity is not None else "",
+            resource_ids=resource_ids(request),
+            trace_id=trace_id,
+        )
+
+    def deny(
+        self,
+        context: grpc.ServicerContext,
+        request: Any,
+        identity: _Identity | None,
+        status: grpc.StatusCode,
+        detail: str,
+        trace_id: str,
+    ) -> None:
+        self.interceptor.emit(
+            self.event(context, request, identity, Outcome.DENIED, status, detail, trace_id)
+        )
+        context.abort(status, detail)
+
+    def admit(self, request: Any, context: grpc.ServicerContext) -> tuple[_Identity, str]:
+        """Authenticates and authorizes, or aborts the call (after auditing the denial)."""
+        trace_id = _metadata_value(context, TRACE_METADATA) or new_trace_id()
+        identity = self.interceptor.identify(context)
+        if identity is None:
+            self.deny(
+                context,
+                request,
+                None,
+                grpc.StatusCode.UNAUTHENTICATED,
+                "missing or unknown credentials: send 'authorization: Bearer <token>' "
+                "metadata or a client certificate known to the users file",
+                trace_id,
+            )
+            raise AssertionError("unreachable")  # abort raises
+        if self.rule is None:
+            self.deny(
+                context,
+                request,
+                identity,
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"{self.method} has no access rule, so nobody may call it",
+                trace_id,
+            )
+        elif not identity.caller.has_any(self.rule.roles):
+            self.deny(
+                context,
+                request,
+                identity,
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"{self.method} needs the role {' or '.join(sorted(self.rule.roles))}; "
+                f"{identity.caller.user} has {', '.join(sorted(identity.caller.roles)) or 'none'}",
+                trace_id,
+            )
+        return identity, trace_id
+
+    def finish(
+        self,
+        context: grpc.ServicerContext,
+        request: Any,
+        identity: _Identity,
+        trace_id: str,
+        error: BaseException | None,
+    ) -> None:
+        """Audits how an admitted call ended: every command, and any AccessDenied."""
+        if isinstance(error, AccessDenied):
+            self.deny(
+                context, request, identity, grpc.StatusCode.PERMISSION_DENIED, str(error), trace_id
+            )
+        assert self.rule is not None
+        if not self.rule.command:
+            return
+        code = _status_of(context)
+        if error is not None and code in (None, grpc.StatusCode.OK):
+            code = grpc.StatusCode.UNKNOWN  # an exception the servicer did not map
+        code = code or grpc.StatusCode.OK
+        outcome = Outcome.GRANTED if code == grpc.StatusCode.OK else Outcome.FAILED
+        detail = _details_of(context) if outcome is Outcome.FAILED else ""
+        self.interceptor.emit(
+            self.event(context, request, identity, outcome, code, detail, trace_id)
+        )
+
+
+# code() and details() exist on the server's context since gRPC 1.38; the stubs lack them.
+def _status_of(context: grpc.ServicerContext) -> grpc.StatusCode | None:
+    code = getattr(context, "code", lambda: None)()
+    return code if isinstance(code, grpc.StatusCode) else None
+
+
+def _details_of(context: grpc.ServicerContext) -> str:
+    details = getattr(context, "details", lambda: "")()
+    if isinstance(details, bytes):
+        return details.decode(errors="replace")
+    return str(details or "")
+
+
+def _wrap(handler: grpc.RpcMethodHandler[Any, Any], call: _Call) -> grpc.RpcMethodHandler[Any, Any]:
+    """``handler`` with its behaviour run inside :meth:`_Call.admit` / :meth:`_Call.finish`
+    and the caller set for :func:`current_caller`."""
+
+    def unary(behavior: Callable[[Any, grpc.ServicerContext], Any]) -> Callable[..., Any]:
+        def run(request: Any, context: grpc.ServicerContext) -> Any:
+            identity, trace_id = call.admit(request, context)
+            caller_token = _caller.set(identity.caller)
+            trace_token = _trace_id.set(trace_id)
+            error: BaseException | None = None
+            try:
+                return behavior(request, context)
+            except BaseException as raised:
+                error = raised
+                raise
+            finally:
+                _trace_id.reset(trace_token)
+                _caller.reset(caller_token)
+                call.finish(context, request, identity, trace_id, error)
+
+        return run
+
+    def streaming(
+        behavior: Callable[[Any, grpc.ServicerContext], Iterator[Any]],
+    ) -> Callable[..., Iterator[Any]]:
+        def run(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            identity, trace_id = call.admit(request, context)
+            error: BaseException | None = None
+            try:
+                responses = iter(behavior(request, context))
+                while True:
+                    # The caller is set around each step: a generator runs in whatever
+                    # context pulls from it.
+                    caller_token = _caller.set(identity.caller)
+                    trace_token = _trace_id.set(trace_id)
+                    try:
+                        response = next(responses)
+                    except StopIteration:
+                        return
+                    finally:
+                        _trace_id.reset(trace_token)
+                        _caller.reset(caller_token)
+                    yield response
+            except BaseException as raised:
+                error = raised
+                raise
+            finally:
+                call.finish(context, request, identity, trace_id, error)
+
+        return run
+
+    options = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.unary_unary is not None:
+        return grpc.unary_unary_rpc_method_handler(unary(handler.unary_unary), **options)
+    if handler.unary_stream is not None:
+        return grpc.unary_stream_rpc_method_handler(streaming(handler.unary_stream), **options)
+    if handler.stream_unary is not None:
+        return grpc.stream_unary_rpc_method_handler(unary(handler.stream_unary), **options)
+    assert handler.stream_stream is not None
+    return grpc.stream_stream_rpc_method_handler(streaming(handler.stream_stream), **options)
+
+
+def token_metadata(token: str) -> tuple[tuple[str, str]]:
+    """Call metadata carrying ``token``, for ``stub.Method(request, metadata=...)``."""
+    return (("authorization", f"Bearer {token}"),)
+
+
+class _BearerInterceptor(_UnaryUnaryClientInterceptor, _UnaryStreamClientInterceptor):
+    def __init__(self, token: str) -> None:
+        self.metadata = token_metadata(token)
+
+    def _with_token(self, details: grpc.ClientCallDetails) -> grpc.ClientCallDetails:
+        return _CallDetails(
+            details.method,
+            details.timeout,
+            (*(details.metadata or ()), *self.metadata),
+            details.credentials,
+            details.wait_for_ready,
+            details.compression,
+        )
+
+    def intercept_unary_unary(
+        self, continuation: Callable[..., Any], details: grpc.ClientCallDetails, request: Any
+    ) -> Any:
+        return continuation(self._with_token(details), request)
+
+    def intercept_unary_stream(
+        self, continuation: Callable[..., Any], details: grpc.ClientCallDetails, request: Any
+    ) -> Any:
+        return continuation(self._with_token(details), request)
+
+
+class _CallDetails(grpc.ClientCallDetails):
+    def __init__(
+        self,
+        method: str,
+        timeout: float | None,
+        metadata: tuple[tuple[str, str | bytes], ...],
+        credentials: grpc.CallCredentials | None,
+        wait_for_ready: bool | None,
+        compression: grpc.Compression | None,
+    ) -> None:
+        self.method = method
+        self.timeout = timeout
+        self.metadata = metadata
+        self.credentials = credentials
+        self.wait_for_ready = wait_for_ready
+        self.compression = compression
+
+
+def with_token(channel: grpc.Channel, token: str) -> grpc.Channel:
+    """``channel`` sending ``authorization: Bearer <token>`` on every call (works on insecure
+    channels too, unlike call credentials): what clients and tests use."""
+    return grpc.intercept_channel(channel, _BearerInterceptor(token))

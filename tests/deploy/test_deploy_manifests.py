@@ -149,6 +149,9 @@ def test_ports_are_the_settings_defaults(rendered: Objects) -> None:
                 "grpc": settings.model_fields["grpc_port"].default,
                 "metrics": settings.model_fields["metrics_port"].default,
             }
+            if "web_port" in settings.model_fields:  # the evaluator's live scorecard page
+                expected["web"] = settings.model_fields["web_port"].default
+                assert env_value(objects, server, "LEGATION_WEB_PORT") == str(expected["web"])
             assert ports == expected, name
             assert env_value(objects, server, "LEGATION_GRPC_PORT") == str(expected["grpc"])
             assert env_value(objects, server, "LEGATION_METRICS_PORT") == str(expected["metrics"])

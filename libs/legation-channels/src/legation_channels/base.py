@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
 
+import regex
+
 from legation_core.consumer import TransientError
 
 MediaKind = Literal["image", "video", "document"]
@@ -71,6 +73,15 @@ class ChannelLimits:
     media_kinds: frozenset[MediaKind] = field(default_factory=frozenset)
     alt_text_required: bool = False
     supports_replies: bool = False
+    # Bluesky counts graphemes (user-perceived characters), not code points.
+    count_graphemes: bool = False
+    # The adapter appends ``link`` to the text (unless the text already has it), so it
+    # counts against ``max_text_length``: at ``url_length`` characters where the channel
+    # counts every URL as a fixed length (Mastodon: 23), else at its real length.
+    link_in_text: bool = False
+    url_length: int | None = None
+    # The text limit when the message carries media, where it becomes a caption (Telegram).
+    max_caption_length: int | None = None
 
 
 @dataclass(frozen=True)
@@ -98,11 +109,19 @@ class ChannelRejected(ChannelError):
 
 class ChannelUnavailable(TransientError):
     """The channel could not be reached, timed out or rate-limited us; retrying the same
-    message (same idempotency key) is safe. ``retry_after`` is the channel's own hint."""
+    message (same idempotency key) is safe. ``retry_after`` is the channel's own hint.
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    ``maybe_delivered`` is True when the request may have reached the channel before the
+    failure (a timeout waiting for the answer, a connection dropped after sending): on a
+    channel whose reconcile mode is ``none`` the outbox then asks a person to check rather
+    than sending again."""
+
+    def __init__(
+        self, message: str, retry_after: float | None = None, *, maybe_delivered: bool = False
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.maybe_delivered = maybe_delivered
 
 
 class Channel(Protocol):
@@ -142,14 +161,21 @@ def problems(message: Outgoing, limits: ChannelLimits) -> list[FieldProblem]:
         found.append(FieldProblem("idempotency_key", "is required"))
     if not message.text.strip() and not message.media:
         found.append(FieldProblem("text", "is required"))
-    if limits.max_text_length is not None and len(message.text) > limits.max_text_length:
-        found.append(
-            FieldProblem(
-                "text",
-                f"is {len(message.text)} characters; this channel takes at most "
-                f"{limits.max_text_length}",
+    most = limits.max_caption_length if message.media else None
+    if most is None:
+        most = limits.max_text_length
+    if most is not None:
+        length = text_length(message, limits)
+        if length > most:
+            unit = "graphemes" if limits.count_graphemes else "characters"
+            if limits.link_in_text and message.link:
+                unit += " with its link"
+            suffix = " with media" if message.media and limits.max_caption_length else ""
+            found.append(
+                FieldProblem(
+                    "text", f"is {length} {unit}; this channel takes at most {most}{suffix}"
+                )
             )
-        )
     if limits.max_title_length is not None and len(message.title) > limits.max_title_length:
         found.append(FieldProblem("title", f"is longer than {limits.max_title_length} characters"))
     if len(message.media) > limits.max_media:
@@ -164,3 +190,23 @@ def problems(message: Outgoing, limits: ChannelLimits) -> list[FieldProblem]:
     if message.in_reply_to and not limits.supports_replies:
         found.append(FieldProblem("in_reply_to", "this channel does not take replies"))
     return found
+
+
+def text_length(message: Outgoing, limits: ChannelLimits) -> int:
+    """The length the channel counts for ``message``: graphemes or characters, with the
+    link when the adapter appends it to the text."""
+    if limits.count_graphemes:
+        length = len(regex.findall(r"\X", message.text))
+    else:
+        length = len(message.text)
+    if limits.link_in_text and message.link and message.link not in message.text:
+        # Two characters for the blank line the adapters put before the link.
+        length += 2 + (limits.url_length if limits.url_length is not None else len(message.link))
+    return length
+
+
+def text_with_link(message: Outgoing) -> str:
+    """The text as channels that carry the link inside it publish it."""
+    if message.link and message.link not in message.text:
+        return f"{message.text}\n\n{message.link}" if message.text else message.link
+    return message.text

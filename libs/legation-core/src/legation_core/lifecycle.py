@@ -14,6 +14,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from types import FrameType
+from wsgiref.types import WSGIApplication
 
 from prometheus_client import start_http_server
 
@@ -33,6 +34,7 @@ from legation_core.config import ConfigError, CoreSettings, SettingsT, load_sett
 from legation_core.consumer import BatchHandler, ConsumerLoop, Outgoing
 from legation_core.grpc_server import Registrar, ServerTls, build_server
 from legation_core.health import HealthReporter, Heartbeat
+from legation_core.http_server import HttpServer
 from legation_core.kafka import EventProducer, missing_topics
 from legation_core.logs import configure_logging
 from legation_core.metrics import Metrics
@@ -61,6 +63,8 @@ class ServiceRuntime:
         self._policies: list[Policy] = []
         self.audit: AuditSink | None = KafkaAuditSink(self.producer, service)
         self.grpc_port: int | None = None
+        self._http_apps: list[tuple[str, int, WSGIApplication]] = []
+        self.http_ports: dict[str, int] = {}
         self._failed = False
 
     def group(self, purpose: str) -> str:
@@ -113,6 +117,11 @@ class ServiceRuntime:
         """The authentication, authorization and audit of this service's gRPC calls."""
         return AuthInterceptor(self.users, self._policies, self.audit)
 
+    def add_http(self, name: str, port: int, app: WSGIApplication) -> None:
+        """Serves a WSGI ``app`` (a web page, a JSON API) on ``port`` (0 picks one) while
+        the service runs; the bound port is in ``http_ports[name]`` once running."""
+        self._http_apps.append((name, port, app))
+
     def require_topics(self) -> None:
         """Refuses to start when a topic this service uses does not exist: topics are
         created up front (``legation-topics``), never by broker auto-create."""
@@ -163,6 +172,10 @@ class ServiceRuntime:
             )
         reporter.check()
         server.start()
+        http_servers = [HttpServer(name, port, app) for name, port, app in self._http_apps]
+        for http_server in http_servers:
+            http_server.start()
+            self.http_ports[http_server.name] = http_server.port
         for thread in threads:
             thread.start()
         threading.Thread(target=reporter.run, args=(self.stop,), daemon=True).start()
@@ -171,12 +184,15 @@ class ServiceRuntime:
             extra={
                 "grpc_port": self.grpc_port,
                 "metrics_port": metrics_server.server_port,
+                "http_ports": self.http_ports,
                 "consumers": [loop.group for loop in self._loops],
             },
         )
         self.stop.wait()
         log.info("stopping")
         reporter.shut_down()
+        for http_server in http_servers:
+            http_server.stop()
         grace = self.settings.shutdown_grace_seconds
         stopped = server.stop(grace)
         for thread in threads:

@@ -67,6 +67,8 @@ def _print_endpoints(stack: Stack) -> None:
         print(
             f"  {name:<11} gRPC 127.0.0.1:{ports.grpc}  metrics http://127.0.0.1:{ports.metrics}/metrics"
         )
+        if ports.web is not None:
+            print(f"  {'':<11} live scorecard page http://127.0.0.1:{ports.web}/")
     if stack.users is not None:
         print(
             f"  gRPC calls need 'authorization: Bearer <token>'; the demo users' tokens are in "

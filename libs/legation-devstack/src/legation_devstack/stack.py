@@ -39,13 +39,18 @@ FIXED_PORTS = {
     "evaluator": (50064, 9464),
 }
 
+# The publisher's short-link endpoint under `make run`.
 FIXED_REDIRECT_PORT = 8462
+
+# The evaluator's live scorecard page (LEGATION_WEB_PORT) under `make run`.
+FIXED_WEB_PORT = 8064
 
 
 @dataclass
 class ServicePorts:
     grpc: int
     metrics: int
+    web: int | None = None  # the evaluator's live scorecard page
 
 
 @dataclass
@@ -130,13 +135,16 @@ class Stack:
             env["LEGATION_PUBLISHER_REDIRECT_BASE_URL"] = f"http://127.0.0.1:{self.redirect_port}/"
             # Posts scheduled "now" go out within half a second.
             env["LEGATION_PUBLISHER_SCHEDULER_INTERVAL_SECONDS"] = "0.5"
+        if ports.web is not None:
+            env["LEGATION_WEB_PORT"] = str(ports.web)
         env.update(self.extra_env)
         return env
 
     def _ports_for(self, name: str) -> ServicePorts:
+        web = (FIXED_WEB_PORT if self.fixed_ports else free_port()) if name == "evaluator" else None
         if self.fixed_ports:
-            return ServicePorts(*FIXED_PORTS[name])
-        return ServicePorts(free_port(), free_port())
+            return ServicePorts(*FIXED_PORTS[name], web=web)
+        return ServicePorts(free_port(), free_port(), web=web)
 
     def start_service(self, name: str, wait: bool = True) -> Process:
         process = spawn(

@@ -7,11 +7,13 @@ import sys
 from legation.evaluator.v1 import evaluator_service_pb2_grpc as pb_grpc
 from legation_core.config import ConfigError
 from legation_core.lifecycle import ServiceRuntime, main_for
+from legation_evaluator.adapters.campaign_data import CampaignData
 from legation_evaluator.adapters.events import IndexingHandler
 from legation_evaluator.adapters.grpc_api import EvaluatorApi
 from legation_evaluator.adapters.index import EventIndex, IndexUnavailable, connect
 from legation_evaluator.adapters.policy import POLICY
 from legation_evaluator.adapters.snapshots import SnapshotJob
+from legation_evaluator.adapters.web import ScorecardPage
 from legation_evaluator.config import EvaluatorSettings
 
 
@@ -34,9 +36,15 @@ def wire(runtime: ServiceRuntime, settings: EvaluatorSettings) -> None:
         POLICY.service,
         POLICY,
     )
+    page = ScorecardPage(CampaignData(index), settings.web_refresh_seconds)
+    runtime.add_http("scorecard-page", settings.web_port, page)
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["report"]:  # legation-evaluator report --campaign X --out DIR
+        from legation_evaluator.report_cli import main as report
+
+        sys.exit(report(sys.argv[2:]))
     sys.exit(main_for("evaluator", EvaluatorSettings, wire))
 
 

@@ -27,3 +27,9 @@ class EvaluatorSettings(CoreSettings):
     evaluator_snapshot_seconds: float = Field(
         60.0, gt=0, description="How often KPI snapshots of every campaign are emitted"
     )
+    web_port: int = Field(
+        8064, ge=0, le=65535, description="Live scorecard page port (0 picks one)"
+    )
+    web_refresh_seconds: float = Field(
+        2.0, gt=0, le=3600, description="How often the live scorecard page refreshes"
+    )

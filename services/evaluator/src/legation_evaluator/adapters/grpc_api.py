@@ -14,12 +14,10 @@ from legation_core.codec import Envelope, make_envelope
 from legation_core.grpc_server import invalid_argument, not_found
 from legation_core.ids import stable_id
 from legation_core.kafka import EventProducer
+from legation_evaluator.adapters.grpc_reports import ReviewReportApi
 from legation_evaluator.adapters.index import EventIndex
-from legation_evaluator.domain.campaigns import (
-    InvalidRequest,
-    validate_campaign,
-    validate_feedback,
-)
+from legation_evaluator.domain.campaigns import InvalidRequest, validate_campaign
+from legation_evaluator.domain.feedback import validate_feedback, with_subject
 from legation_evaluator.domain.scorecard import scorecard_from_response
 
 SERVICE = "evaluator"
@@ -27,7 +25,7 @@ CAMPAIGNS = "legation.evaluate.campaigns.v1"
 FEEDBACK = "legation.evaluate.feedback.v1"
 
 
-class EvaluatorApi(pb_grpc.EvaluatorServiceServicer):
+class EvaluatorApi(ReviewReportApi, pb_grpc.EvaluatorServiceServicer):
     def __init__(self, index: EventIndex, producer: EventProducer) -> None:
         self.index = index
         self.producer = producer
@@ -56,8 +54,7 @@ class EvaluatorApi(pb_grpc.EvaluatorServiceServicer):
     ) -> evaluate_pb2.Feedback:
         if not request.campaign_id:
             invalid_argument(context, "campaign_id is required")
-        feedback = evaluate_pb2.Feedback()
-        feedback.CopyFrom(request.feedback)
+        feedback = with_subject(request.feedback, request.campaign_id)
         try:
             validate_feedback(feedback)
         except InvalidRequest as error:

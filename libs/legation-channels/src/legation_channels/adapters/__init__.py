@@ -1,0 +1,1 @@
+"""One adapter per kind of channel, each implementing :class:`legation_channels.base.Channel`."""

@@ -1,0 +1,100 @@
+"""The evaluator API's after-action review and report calls, mixed into
+:class:`~legation_evaluator.adapters.grpc_api.EvaluatorApi` (kept apart so the campaign and
+scorecard calls stay small)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import grpc
+
+from legation.evaluator.v1 import evaluator_service_pb2 as pb
+from legation.events.v1 import evaluate_pb2
+from legation_core.codec import Envelope, make_envelope
+from legation_core.grpc_server import invalid_argument, not_found
+from legation_core.ids import stable_id
+from legation_evaluator.adapters import report_render
+from legation_evaluator.adapters.campaign_data import CampaignData
+from legation_evaluator.adapters.index import EventIndex
+from legation_evaluator.domain.campaigns import InvalidRequest
+from legation_evaluator.domain.review import (
+    NotFinished,
+    build_review,
+    require_finished,
+    validate_review_request,
+)
+
+REVIEWS = "legation.evaluate.reviews.v1"
+_FORMATS = {
+    pb.GetCampaignReportRequest.FORMAT_HTML: ("html", report_render.HTML),
+    pb.GetCampaignReportRequest.FORMAT_PDF: ("pdf", report_render.PDF),
+}
+
+
+class ReviewReportApi:
+    """ReviewCampaign and GetCampaignReport over the shared index and producer."""
+
+    index: EventIndex
+
+    def _produce(
+        self, context: grpc.ServicerContext, topic: str, key: str, envelope: Envelope
+    ) -> None:
+        raise NotImplementedError  # EvaluatorApi provides it
+
+    def _campaign(self, context: grpc.ServicerContext, campaign_id: str) -> evaluate_pb2.Campaign:
+        campaign = CampaignData(self.index).campaign(campaign_id)
+        if campaign is None:
+            not_found(context, f"campaign {campaign_id} does not exist (or is not indexed yet)")
+        return campaign
+
+    def ReviewCampaign(
+        self, request: pb.ReviewCampaignRequest, context: grpc.ServicerContext
+    ) -> evaluate_pb2.AfterActionReview:
+        try:
+            validate_review_request(request)
+        except InvalidRequest as error:
+            invalid_argument(context, str(error))
+        campaign = self._campaign(context, request.campaign_id)
+        now = datetime.now(UTC)
+        try:
+            require_finished(campaign, now)
+        except NotFinished as error:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
+        data = CampaignData(self.index)
+        review = build_review(
+            review_id=stable_id(
+                "review", request.campaign_id, request.request_id or str(uuid.uuid4())
+            ),
+            campaign=campaign,
+            scorecard=data.scorecard(campaign, now),
+            feedback=data.feedback(request.campaign_id),
+            request=request,
+            now=now,
+        )
+        envelope = make_envelope(
+            review,
+            event_id=review.review_id,
+            source_service="evaluator",
+            occurred_at=now,
+            campaign_id=request.campaign_id,
+        )
+        self._produce(context, REVIEWS, request.campaign_id, envelope)
+        return review
+
+    def GetCampaignReport(
+        self, request: pb.GetCampaignReportRequest, context: grpc.ServicerContext
+    ) -> pb.CampaignReport:
+        if not request.campaign_id:
+            invalid_argument(context, "campaign_id is required")
+        if request.format not in _FORMATS:
+            invalid_argument(context, "format is required: FORMAT_HTML or FORMAT_PDF")
+        fmt, content_type = _FORMATS[request.format]
+        campaign = self._campaign(context, request.campaign_id)
+        model = CampaignData(self.index).report_model(campaign, datetime.now(UTC))
+        return pb.CampaignReport(
+            campaign_id=campaign.campaign_id,
+            content_type=content_type,
+            content=report_render.render(model, fmt),
+            file_name=f"{campaign.campaign_id}-report.{fmt}",
+        )

@@ -9,11 +9,13 @@ import threading
 import grpc
 
 from legation.publisher.v1.publisher_service_pb2_grpc import add_PublisherServiceServicer_to_server
-from legation_channels.base import ChannelLimits
+from legation_channels.adapters.site_atom import FeedError, SiteAtomChannel
+from legation_channels.base import Channel, ChannelUnavailable
+from legation_channels.outbox import Deliverer, RetryPolicy
+from legation_channels.registry import ChannelConfigError, build_channels, load_channels_config
 from legation_core.auth import current_caller
 from legation_core.config import ConfigError
 from legation_core.lifecycle import ServiceRuntime, main_for
-from legation_publisher.adapters.atom_channel import CHANNEL_NAME, AtomChannel, FeedError
 from legation_publisher.adapters.grpc_api import SERVICE_NAME, PublisherServicer
 from legation_publisher.adapters.policy import policy_for
 from legation_publisher.adapters.redirect import RedirectServer
@@ -21,17 +23,7 @@ from legation_publisher.adapters.scheduler import Scheduler
 from legation_publisher.adapters.state import PostBook, PostStore
 from legation_publisher.config import PublisherSettings
 from legation_publisher.domain.content import ChannelProfile
-from legation_publisher.domain.posts import MAX_TITLE_LENGTH, Channel, ChannelUnavailable
 from legation_publisher.domain.workflow import Caller, WorkflowPolicy, parse_steps
-
-# Our site's pages take any media; alt text is required because the site must be
-# accessible (WCAG 1.1.1).
-SITE_ATOM_LIMITS = ChannelLimits(
-    max_title_length=MAX_TITLE_LENGTH,
-    max_media=20,
-    media_kinds=frozenset({"image", "video", "document"}),
-    alt_text_required=True,
-)
 
 
 def _caller(context: grpc.ServicerContext) -> Caller:
@@ -48,10 +40,10 @@ def policy_from(settings: PublisherSettings) -> WorkflowPolicy:
     )
 
 
-def wire(runtime: ServiceRuntime, settings: PublisherSettings) -> None:
-    """Rebuilds the posts from Kafka, then registers the API, the scheduler and the
-    short-link endpoint on the runtime."""
-    atom = AtomChannel(
+def build_publisher_channels(settings: PublisherSettings) -> dict[str, Channel]:
+    """Our site's feed (``site-atom``) plus the channels of
+    ``LEGATION_PUBLISHER_CHANNELS_FILE``; raises ConfigError naming what is wrong."""
+    atom = SiteAtomChannel(
         settings.publisher_site_feed_path,
         settings.publisher_site_base_url,
         settings.publisher_site_title,
@@ -60,8 +52,33 @@ def wire(runtime: ServiceRuntime, settings: PublisherSettings) -> None:
         atom.check()
     except (FeedError, ChannelUnavailable) as error:
         raise ConfigError(f"LEGATION_PUBLISHER_SITE_FEED_PATH: {error}") from None
-    channels: dict[str, Channel] = {CHANNEL_NAME: atom}
-    profiles = {CHANNEL_NAME: ChannelProfile(CHANNEL_NAME, "site-atom", SITE_ATOM_LIMITS)}
+    channels: dict[str, Channel] = {atom.name: atom}
+    path = settings.publisher_channels_file
+    if path is not None:
+        try:
+            more = build_channels(load_channels_config(path))
+        except ChannelConfigError as error:
+            raise ConfigError(f"LEGATION_PUBLISHER_CHANNELS_FILE: {error}") from None
+        except OSError as error:
+            raise ConfigError(f"LEGATION_PUBLISHER_CHANNELS_FILE: {error}") from None
+        clash = sorted(set(more) & set(channels))
+        if clash:
+            raise ConfigError(
+                f"LEGATION_PUBLISHER_CHANNELS_FILE: {', '.join(clash)} is our site's feed, "
+                "configured by LEGATION_PUBLISHER_SITE_*"
+            )
+        channels.update(more)
+    return channels
+
+
+def wire(runtime: ServiceRuntime, settings: PublisherSettings) -> None:
+    """Rebuilds the posts from Kafka, then registers the API, the scheduler and the
+    short-link endpoint on the runtime."""
+    channels = build_publisher_channels(settings)
+    profiles = {
+        name: ChannelProfile(name, channel.kind, channel.limits)
+        for name, channel in channels.items()
+    }
     default_channels = settings.publisher_channels.split(",")
     unknown = [name for name in default_channels if name not in profiles]
     if unknown:
@@ -84,9 +101,8 @@ def wire(runtime: ServiceRuntime, settings: PublisherSettings) -> None:
         SERVICE_NAME,
         policy_for(workflow),
     )
-    scheduler = Scheduler(
-        store, channels, settings.publisher_delivery_max_attempts, registry=registry
-    )
+    deliverer = Deliverer(RetryPolicy(max_attempts=settings.publisher_delivery_max_attempts))
+    scheduler = Scheduler(store, channels, deliverer, registry=registry)
 
     def deliver_due() -> None:
         scheduler.run_once()

@@ -46,6 +46,12 @@ class PublisherSettings(CoreSettings):
     publisher_publish_role: str = Field(
         "publisher", description="Role that schedules posts and retries or cancels deliveries"
     )
+    publisher_channels_file: Path | None = Field(
+        None,
+        description="YAML or JSON file of further channels (WordPress, Mastodon, Bluesky, "
+        "Telegram, email, webhook) in the legation-channels format; secrets come from the "
+        "environment variables it names",
+    )
     publisher_channels: str = Field(
         "site-atom", description="Channels a post goes to when its request names none"
     )

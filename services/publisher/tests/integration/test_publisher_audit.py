@@ -20,6 +20,7 @@ from legation.publisher.v1.publisher_service_pb2_grpc import (
     PublisherServiceStub,
     add_PublisherServiceServicer_to_server,
 )
+from legation_channels.adapters.site_atom import LIMITS
 from legation_core.audit import AUDIT_TOPIC
 from legation_core.auth import current_caller, with_token
 from legation_core.codec import EventCodec
@@ -28,7 +29,6 @@ from legation_core.grpc_server import build_server
 from legation_core.kafka import read_topic
 from legation_core.lifecycle import ServiceRuntime
 from legation_devstack.users import UsersFile
-from legation_publisher.__main__ import SITE_ATOM_LIMITS
 from legation_publisher.adapters.grpc_api import PublisherServicer
 from legation_publisher.adapters.policy import POLICY
 from legation_publisher.adapters.state import PostBook, PostStore
@@ -46,7 +46,7 @@ def test_refused_and_granted_commands_reach_the_audit_topic(
     servicer = PublisherServicer(
         PostStore(PostBook(), runtime.producer),
         WorkflowPolicy(),
-        {"site-atom": ChannelProfile("site-atom", "site-atom", SITE_ATOM_LIMITS)},
+        {"site-atom": ChannelProfile("site-atom", "site-atom", LIMITS)},
         ["site-atom"],
         "https://go.ministry.example/",
         lambda context: current_caller(),

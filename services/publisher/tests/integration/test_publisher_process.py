@@ -23,6 +23,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from legation.events.v1 import publish_pb2
 from legation.publisher.v1 import publisher_service_pb2 as pb
 from legation.publisher.v1 import publisher_service_pb2_grpc as pb_grpc
+from legation_channels.adapters.site_atom import LIMITS
 from legation_core.auth import with_token
 from legation_core.catalog import default_catalog
 from legation_core.codec import EventCodec
@@ -31,7 +32,6 @@ from legation_core.kafka import EventProducer, read_topic
 from legation_core.metrics import Metrics
 from legation_devstack.processes import Process, free_port, spawn, wait_until
 from legation_devstack.users import UsersFile
-from legation_publisher.__main__ import SITE_ATOM_LIMITS
 from legation_publisher.adapters.redirect import LINK_CLICKS_TOPIC
 from legation_publisher.adapters.state import POSTS_TOPIC, post_envelope
 from legation_publisher.domain import schedule as sched
@@ -43,7 +43,7 @@ from legation_publisher.domain.workflow import WorkflowPolicy
 pytestmark = pytest.mark.integration
 
 SERVICE = "legation.publisher.v1.PublisherService"
-PROFILES = {"site-atom": ChannelProfile("site-atom", "site-atom", SITE_ATOM_LIMITS)}
+PROFILES = {"site-atom": ChannelProfile("site-atom", "site-atom", LIMITS)}
 
 
 @dataclass(frozen=True)

@@ -19,28 +19,24 @@ from legation.publisher.v1.publisher_service_pb2_grpc import (
     PublisherServiceStub,
     add_PublisherServiceServicer_to_server,
 )
+from legation_channels.adapters.site_atom import LIMITS, SiteAtomChannel
+from legation_channels.base import ChannelUnavailable, Delivered, Outgoing
+from legation_channels.outbox import Deliverer, RetryPolicy
 from legation_core.auth import AuthInterceptor, current_caller, load_users, with_token
 from legation_core.catalog import default_catalog
 from legation_core.codec import Envelope, EventCodec
 from legation_core.grpc_server import build_server
 from legation_devstack.users import UsersFile
-from legation_publisher.__main__ import SITE_ATOM_LIMITS
-from legation_publisher.adapters.atom_channel import AtomChannel
 from legation_publisher.adapters.grpc_api import SERVICE_NAME, PublisherServicer
 from legation_publisher.adapters.policy import POLICY
 from legation_publisher.adapters.scheduler import Scheduler
 from legation_publisher.adapters.state import POSTS_TOPIC, PostBook, PostStore
 from legation_publisher.domain.content import ChannelProfile
-from legation_publisher.domain.posts import (
-    PUBLICATIONS_TOPIC,
-    ChannelResult,
-    ChannelUnavailable,
-    Post,
-)
+from legation_publisher.domain.posts import PUBLICATIONS_TOPIC
 from legation_publisher.domain.workflow import Caller, WorkflowPolicy
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
-PROFILES = {"site-atom": ChannelProfile("site-atom", "site-atom", SITE_ATOM_LIMITS)}
+PROFILES = {"site-atom": ChannelProfile("site-atom", "site-atom", LIMITS)}
 
 
 def caller_of(context: grpc.ServicerContext) -> Caller:
@@ -97,8 +93,8 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def feed(tmp_path: Path, clock: Clock) -> AtomChannel:
-    return AtomChannel(tmp_path / "feed.atom", "https://ministry.example/news/", "News", clock)
+def feed(tmp_path: Path, clock: Clock) -> SiteAtomChannel:
+    return SiteAtomChannel(tmp_path / "feed.atom", "https://ministry.example/news/", "News", clock)
 
 
 @pytest.fixture
@@ -242,7 +238,7 @@ def test_unknown_post_is_not_found(publisher: Publisher) -> None:
 
 
 def test_two_translations_through_approval_scheduled_and_published_once(
-    publisher: Publisher, producer: FakeProducer, feed: AtomChannel
+    publisher: Publisher, producer: FakeProducer, feed: SiteAtomChannel
 ) -> None:
     post_id = approved(publisher)
     call(
@@ -285,33 +281,22 @@ def test_two_translations_through_approval_scheduled_and_published_once(
     ]
 
 
-class CrashingChannel:
+class CrashingChannel(SiteAtomChannel):
     """The Atom channel that writes the entry and then dies before answering (a crash
     between delivering and recording)."""
 
-    def __init__(self, inner: AtomChannel) -> None:
-        self.inner = inner
-        self.name = inner.name
-
-    def publish(self, post: Post) -> ChannelResult:
-        self.inner.publish(post)
+    def deliver(self, message: Outgoing) -> Delivered:
+        super().deliver(message)
         raise SystemExit("killed mid-delivery")
-
-    def find(self, post_id: str) -> ChannelResult | None:
-        return self.inner.find(post_id)
-
-    def published(self) -> list[ChannelResult]:
-        return self.inner.published()
 
 
 def test_a_crash_between_delivering_and_recording_never_posts_twice(
-    publisher: Publisher, producer: FakeProducer, feed: AtomChannel
+    publisher: Publisher, producer: FakeProducer, feed: SiteAtomChannel
 ) -> None:
     post_id = approved(publisher)
     call(publisher, "Schedule", "publisher", pb.ScheduleRequest(post_id=post_id))
-    crashing = Scheduler(
-        publisher.store, {"site-atom": CrashingChannel(feed)}, clock=publisher.clock
-    )
+    crashing_feed = CrashingChannel(feed.path, feed.base_url, feed.title, publisher.clock)
+    crashing = Scheduler(publisher.store, {"site-atom": crashing_feed}, clock=publisher.clock)
     with pytest.raises(SystemExit):
         crashing.run_once()
     # A new process: rebuild the posts from what Kafka acknowledged.
@@ -321,6 +306,7 @@ def test_a_crash_between_delivering_and_recording_never_posts_twice(
     [sending] = [d for d in book.get(post_id).deliveries]  # type: ignore[union-attr]
     assert sending.status == publish_pb2.DELIVERY_STATUS_SENDING
     restarted = Scheduler(PostStore(book, producer), {"site-atom": feed}, clock=publisher.clock)
+    # One lookup finds the interrupted delivery on the feed; the other two are sent.
     assert restarted.run_once() == 3
     entries = feedparser.parse(str(feed.path)).entries
     assert len(entries) == 3 and len({entry.id for entry in entries}) == 3
@@ -329,34 +315,25 @@ def test_a_crash_between_delivering_and_recording_never_posts_twice(
     assert all(d.status == publish_pb2.DELIVERY_STATUS_PUBLISHED for d in post.deliveries)
 
 
-class DownChannel:
-    """A channel that cannot be reached."""
+class DownChannel(SiteAtomChannel):
+    """Our feed on a volume that is not mounted."""
 
-    name = "site-atom"
+    calls = 0
 
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def publish(self, post: Post) -> ChannelResult:
+    def deliver(self, message: Outgoing) -> Delivered:
         self.calls += 1
         raise ChannelUnavailable("feed volume not mounted")
 
-    def find(self, post_id: str) -> ChannelResult | None:
-        return None
-
-    def published(self) -> list[ChannelResult]:
-        return []
-
 
 def test_retries_are_bounded_then_the_failure_is_visible_and_retryable(
-    publisher: Publisher, feed: AtomChannel
+    publisher: Publisher, feed: SiteAtomChannel
 ) -> None:
     post_id = approved(publisher)
     call(publisher, "Schedule", "publisher", pb.ScheduleRequest(post_id=post_id))
-    down = DownChannel()
-    scheduler = Scheduler(
-        publisher.store, {"site-atom": down}, max_attempts=2, clock=publisher.clock
-    )
+    down = DownChannel(feed.path, feed.base_url, feed.title)
+    no_wait = RetryPolicy(max_attempts=2, base_delay=0, max_delay=0, jitter=0)
+    deliverer = Deliverer(no_wait, clock=publisher.clock)
+    scheduler = Scheduler(publisher.store, {"site-atom": down}, deliverer, clock=publisher.clock)
     for _ in range(4):
         scheduler.run_once()
     assert down.calls == 6  # three deliveries, two attempts each

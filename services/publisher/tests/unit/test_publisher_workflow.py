@@ -3,7 +3,7 @@ and due deliveries, CSV import. No I/O."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -12,12 +12,13 @@ import pytest
 
 from legation.events.v1 import publish_pb2
 from legation.publisher.v1 import publisher_service_pb2 as pb
+from legation_channels import outbox
 from legation_channels.base import ChannelLimits
 from legation_publisher.domain import schedule as sched
 from legation_publisher.domain import workflow
 from legation_publisher.domain.content import ChannelProfile, with_utm
 from legation_publisher.domain.csv_import import parse_csv
-from legation_publisher.domain.delivery import outgoing, publication_for
+from legation_publisher.domain.delivery import from_outbox, outgoing, publication_for
 from legation_publisher.domain.posts import InvalidPost
 from legation_publisher.domain.workflow import Conflict, NotAllowed, WorkflowPolicy
 
@@ -181,7 +182,7 @@ def test_scheduling_fixes_short_links_and_deliveries_carry_them() -> None:
     assert "utm_campaign=plastics-2026" in link.tracked_url
     message = outgoing(post, "d1", "en", "site-atom")
     # The sentence's full stop stays outside the link.
-    assert message.body.endswith(f"Read more: {link.short_url}.")
+    assert message.text.endswith(f"Read more: {link.short_url}.")
 
 
 # ---------------------------------------------------------------------------- workflow
@@ -326,6 +327,21 @@ def scheduled(rule: str = "") -> publish_pb2.PostState:
     return workflow.schedule_post(approved_post(), plan, PUBLISHER, POLICY, CHANNELS, REDIRECT, NOW)
 
 
+def record(
+    post: publish_pb2.PostState,
+    planned: sched.PlannedDelivery,
+    state: outbox.DeliveryState,
+    at: datetime,
+    **fields: Any,
+) -> publish_pb2.PostState:
+    """``post`` after the outbox put ``planned`` in ``state``."""
+    delivery = replace(outbox.new_delivery(planned.delivery_id, planned.channel, at), state=state)
+    delivery = replace(delivery, **fields)
+    return workflow.record_delivery(
+        post, from_outbox(delivery, planned.language, planned.due_at), at
+    )
+
+
 def test_deliveries_are_due_once_and_never_after_being_recorded() -> None:
     post = scheduled()
     assert post.status == publish_pb2.POST_STATUS_SCHEDULED
@@ -336,36 +352,81 @@ def test_deliveries_are_due_once_and_never_after_being_recorded() -> None:
         ("en", "site-atom"),
         ("fr", "site-atom"),
     ]
-    post = workflow.record_sending(post, due[0], later)
-    assert [d.delivery_id for d in sched.in_flight(post)] == [due[0].delivery_id]
+    post = record(post, due[0], "sending", later, attempts=1)
+    assert post.transition.action == "delivery_sending"
+    assert [d.delivery_id for d in sched.in_flight(post, later)] == [due[0].delivery_id]
     assert [d.delivery_id for d in sched.due_deliveries(post, later)] == [due[1].delivery_id]
     at = later + timedelta(seconds=1)
-    post = workflow.record_published(post, due[0].delivery_id, "urn:x", "https://u", at, at)
-    post = workflow.record_sending(post, due[1], at)
-    post = workflow.record_published(post, due[1].delivery_id, "urn:y", "https://v", at, at)
-    assert sched.due_deliveries(post, at) == [] and sched.in_flight(post) == []
+    for planned, item in ((due[0], "urn:x"), (due[1], "urn:y")):
+        post = record(
+            post,
+            planned,
+            "delivered",
+            at,
+            channel_item_id=item,
+            url=f"https://u/{item}",
+            published_at=at,
+        )
+    assert sched.due_deliveries(post, at) == [] and sched.in_flight(post, at) == []
     assert post.status == publish_pb2.POST_STATUS_PUBLISHED
+    assert post.transition.action == "delivery_published"
     publication = publication_for(post, post.deliveries[0])
-    assert (publication.channel_item_id, publication.url) == ("urn:x", "https://u")
+    assert (publication.channel_item_id, publication.url) == ("urn:x", "https://u/urn:x")
+
+
+def test_a_pending_retry_waits_for_its_backoff() -> None:
+    later = NOW + timedelta(hours=1)
+    post = scheduled()
+    first, _ = sched.due_deliveries(post, later)
+    wait = later + timedelta(minutes=5)
+    post = record(post, first, "pending", later, attempts=1, next_attempt_at=wait)
+    assert first not in sched.due_deliveries(post, later)
+    assert first in sched.due_deliveries(post, wait)
 
 
 def test_a_failed_delivery_is_visible_can_be_retried_or_cancelled() -> None:
     later = NOW + timedelta(hours=1)
     post = scheduled()
     first, second = sched.due_deliveries(post, later)
-    post = workflow.record_sending(post, first, later)
-    post = workflow.record_failed(post, first.delivery_id, "feed not writable", later)
+    post = record(post, first, "failed", later, attempts=6, reason="feed not writable")
     assert post.status == publish_pb2.POST_STATUS_FAILED
     assert post.deliveries[0].reason == "feed not writable"
     with pytest.raises(NotAllowed):
         workflow.retry_delivery(post, first.delivery_id, EDITOR, POLICY, later)
     post = workflow.retry_delivery(post, first.delivery_id, PUBLISHER, POLICY, later)
+    assert post.transition.action == "retry" and post.transition.user == "omar"
+    assert post.deliveries[0].attempts == 0
+    assert post.status == publish_pb2.POST_STATUS_SCHEDULED
     assert first.delivery_id in {d.delivery_id for d in sched.due_deliveries(post, later)}
+    with pytest.raises(Conflict, match="only failed or needs-check"):
+        workflow.retry_delivery(post, first.delivery_id, PUBLISHER, POLICY, later)
     post = workflow.cancel_delivery(post, second.delivery_id, PUBLISHER, POLICY, later)
     assert second.delivery_id not in {d.delivery_id for d in sched.due_deliveries(post, later)}
     with pytest.raises(InvalidPost) as error:
         workflow.cancel_delivery(post, "nope", PUBLISHER, POLICY, later)
     assert error.value.field == "delivery_id"
+
+
+def test_a_delivery_being_sent_or_published_cannot_be_cancelled() -> None:
+    later = NOW + timedelta(hours=1)
+    post = scheduled()
+    first, second = sched.due_deliveries(post, later)
+    post = record(post, first, "sending", later)
+    post = record(post, second, "delivered", later)
+    for planned in (first, second):
+        with pytest.raises(Conflict):
+            workflow.cancel_delivery(post, planned.delivery_id, PUBLISHER, POLICY, later)
+
+
+def test_a_delivery_needing_a_check_fails_the_post_until_someone_acts() -> None:
+    later = NOW + timedelta(hours=1)
+    post = scheduled()
+    first, _ = sched.due_deliveries(post, later)
+    post = record(post, first, "needs-check", later, reason="interrupted while sending")
+    assert post.status == publish_pb2.POST_STATUS_FAILED
+    assert post.deliveries[0].status == publish_pb2.DELIVERY_STATUS_NEEDS_CHECK
+    post = workflow.cancel_delivery(post, first.delivery_id, PUBLISHER, POLICY, later)
+    assert post.status == publish_pb2.POST_STATUS_SCHEDULED
 
 
 def test_calendar_range_uses_occurrences() -> None:

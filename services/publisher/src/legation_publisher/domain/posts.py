@@ -1,16 +1,14 @@
-"""Posts and their publications.
+"""Ids, shared checks and the Publication envelope.
 
-A post's id derives from the caller's request_id and a publication's id from the post and
-the channel, so a retried request finds the same post on the channel and re-emits the same
+A post's id derives from the caller's request_id and a publication's id from its delivery,
+so a retried request finds the same post and a re-recorded delivery re-emits the same
 Publication event, which subscribers deduplicate on its event id.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
 
 from legation.events.v1 import publish_pb2
 from legation_core.codec import Envelope, make_envelope
@@ -39,61 +37,6 @@ class InvalidPost(ValueError):
     def __init__(self, field: str, problem: str) -> None:
         super().__init__(f"{field} {problem}")
         self.field = field
-
-
-class ChannelError(Exception):
-    """A channel failed in a way retrying will not fix (its state needs a person)."""
-
-
-class ChannelUnavailable(ChannelError):
-    """A channel could not be reached or written; retrying the same post is safe."""
-
-
-@dataclass(frozen=True)
-class Post:
-    """What is published: the same on every channel."""
-
-    post_id: str
-    title: str
-    body: str
-    language: str
-    author: str
-
-
-@dataclass(frozen=True)
-class ChannelResult:
-    """What a channel holds for a post. ``post`` is the channel's copy, which on a retry is
-    the first version published; ``newly_published`` is False when the post was already
-    there."""
-
-    channel_item_id: str
-    url: str
-    published_at: datetime
-    newly_published: bool
-    post: Post
-
-
-class Channel(Protocol):
-    """Somewhere we publish posts. ``publish`` must be idempotent on ``post.post_id``: a
-    channel looks for the post before posting, so a retry after a crash never posts twice."""
-
-    @property
-    def name(self) -> str:
-        """The channel's name in Publication events, for example ``site-atom``."""
-        ...
-
-    def publish(self, post: Post) -> ChannelResult:
-        """Publishes ``post`` unless it is already there; returns what the channel holds.
-        Raises ChannelUnavailable when retrying may help, ChannelError otherwise."""
-        ...
-
-    def find(self, post_id: str) -> ChannelResult | None:
-        """What the channel holds for ``post_id``, or None."""
-        ...
-
-    def published(self) -> list[ChannelResult]:
-        """Everything published on the channel, newest first."""
-        ...
 
 
 def post_id_for(request_id: str) -> str:

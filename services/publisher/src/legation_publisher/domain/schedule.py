@@ -32,6 +32,7 @@ PENDING = publish_pb2.DELIVERY_STATUS_PENDING
 SENDING = publish_pb2.DELIVERY_STATUS_SENDING
 PUBLISHED = publish_pb2.DELIVERY_STATUS_PUBLISHED
 FAILED = publish_pb2.DELIVERY_STATUS_FAILED
+NEEDS_CHECK = publish_pb2.DELIVERY_STATUS_NEEDS_CHECK
 CANCELLED = publish_pb2.DELIVERY_STATUS_CANCELLED
 
 
@@ -173,17 +174,26 @@ def due_deliveries(post: publish_pb2.PostState, now: datetime) -> list[PlannedDe
     """What should go out now: due, and not yet recorded (or asked to go again)."""
     if post.status not in (publish_pb2.POST_STATUS_SCHEDULED, publish_pb2.POST_STATUS_FAILED):
         return []
-    recorded = {delivery.delivery_id: delivery.status for delivery in post.deliveries}
-    return [
-        planned
-        for planned in expected_deliveries(post, now)
-        if recorded.get(planned.delivery_id, PENDING) == PENDING
-    ]
+    recorded = {delivery.delivery_id: delivery for delivery in post.deliveries}
+    due: list[PlannedDelivery] = []
+    for planned in expected_deliveries(post, now):
+        record = recorded.get(planned.delivery_id)
+        if record is None or (record.status == PENDING and _waited(record, now)):
+            due.append(planned)
+    return due
 
 
-def in_flight(post: publish_pb2.PostState) -> list[publish_pb2.Delivery]:
-    """Deliveries recorded as sending: after a crash, these are reconciled first."""
-    return [delivery for delivery in post.deliveries if delivery.status == SENDING]
+def _waited(record: publish_pb2.Delivery, now: datetime) -> bool:
+    # A retry after a transient failure waits for its backoff.
+    return not record.HasField("next_attempt_at") or (
+        record.next_attempt_at.ToDatetime(tzinfo=UTC) <= now
+    )
+
+
+def in_flight(post: publish_pb2.PostState, now: datetime) -> list[publish_pb2.Delivery]:
+    """Deliveries recorded as sending (interrupted by a crash): these are reconciled with
+    their channel first, unless a lookup that failed asked to wait."""
+    return [d for d in post.deliveries if d.status == SENDING and _waited(d, now)]
 
 
 def in_range(post: publish_pb2.PostState, start: datetime | None, end: datetime | None) -> bool:

@@ -16,16 +16,18 @@ scheduled; its deliveries then make it published or failed.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol, TypeAlias
 
 from legation.events.v1 import publish_pb2
 from legation.publisher.v1 import publisher_service_pb2
+from legation_channels import outbox
 from legation_core.auth import ADMIN
 from legation_core.ids import stable_id
 from legation_publisher.domain import schedule as sched
 from legation_publisher.domain.content import ChannelProfile, tracked_links, validate_content
+from legation_publisher.domain.delivery import from_outbox, to_outbox
 from legation_publisher.domain.posts import DEFAULT_LANGUAGE, InvalidPost, post_id_for, xml_safe
 
 S = publish_pb2
@@ -116,7 +118,7 @@ def derive_status(post: publish_pb2.PostState, now: datetime) -> Status:
     """The post's status from its variants' statuses and its deliveries."""
     if post.schedule.HasField("start_at"):
         statuses = {delivery.status for delivery in post.deliveries}
-        if sched.FAILED in statuses:
+        if statuses & {sched.FAILED, sched.NEEDS_CHECK}:
             return FAILED
         if sched.finished(post.schedule, now):
             expected = {planned.delivery_id for planned in sched.expected_deliveries(post, now)}
@@ -502,76 +504,26 @@ def _delivery(post: publish_pb2.PostState, delivery_id: str) -> publish_pb2.Deli
     return next((d for d in post.deliveries if d.delivery_id == delivery_id), None)
 
 
-def record_sending(
-    post: publish_pb2.PostState, planned: sched.PlannedDelivery, now: datetime
+def record_delivery(
+    post: publish_pb2.PostState, record: publish_pb2.Delivery, now: datetime
 ) -> publish_pb2.PostState:
-    """Records that ``planned`` is about to be handed to its channel."""
+    """Records a delivery's new state (from the outbox), replacing any earlier record; the
+    transition's action is ``delivery_<state>`` (sending, published, pending, failed…)."""
     nxt = _copy(post)
-    delivery = _delivery(nxt, planned.delivery_id)
-    if delivery is None:
-        delivery = nxt.deliveries.add(
-            delivery_id=planned.delivery_id, language=planned.language, channel=planned.channel
-        )
-        delivery.due_at.FromDatetime(planned.due_at.astimezone(UTC))
-    delivery.status = sched.SENDING
-    delivery.reason = ""
-    delivery.attempts += 1
+    existing = _delivery(nxt, record.delivery_id)
+    if existing is None:
+        nxt.deliveries.append(record)
+    else:
+        existing.CopyFrom(record)
+    state = publish_pb2.DeliveryStatus.Name(record.status).removeprefix("DELIVERY_STATUS_")
     return _next(
         nxt,
-        "delivery_sending",
+        f"delivery_{state.lower()}",
         "scheduler",
         now,
-        languages=[planned.language],
-        delivery_id=planned.delivery_id,
-    )
-
-
-def record_published(
-    post: publish_pb2.PostState,
-    delivery_id: str,
-    channel_item_id: str,
-    url: str,
-    published_at: datetime,
-    now: datetime,
-) -> publish_pb2.PostState:
-    """Records what the channel holds for a delivery."""
-    nxt = _copy(post)
-    delivery = _delivery(nxt, delivery_id)
-    if delivery is None:
-        raise Conflict(f"no delivery {delivery_id} to record")
-    delivery.status = sched.PUBLISHED
-    delivery.reason = ""
-    delivery.channel_item_id = channel_item_id
-    delivery.url = url
-    delivery.published_at.FromDatetime(published_at.astimezone(UTC))
-    return _next(
-        nxt,
-        "delivery_published",
-        "scheduler",
-        now,
-        languages=[delivery.language],
-        delivery_id=delivery_id,
-    )
-
-
-def record_failed(
-    post: publish_pb2.PostState, delivery_id: str, reason: str, now: datetime
-) -> publish_pb2.PostState:
-    """Records that a delivery failed, and why; it waits for RetryDelivery."""
-    nxt = _copy(post)
-    delivery = _delivery(nxt, delivery_id)
-    if delivery is None:
-        raise Conflict(f"no delivery {delivery_id} to record")
-    delivery.status = sched.FAILED
-    delivery.reason = reason
-    return _next(
-        nxt,
-        "delivery_failed",
-        "scheduler",
-        now,
-        languages=[delivery.language],
-        delivery_id=delivery_id,
-        comment=reason,
+        languages=[record.language],
+        delivery_id=record.delivery_id,
+        comment=record.reason,
     )
 
 
@@ -582,21 +534,18 @@ def retry_delivery(
     policy: WorkflowPolicy,
     now: datetime,
 ) -> publish_pb2.PostState:
-    """Asks for a failed or cancelled delivery to go out again."""
+    """A person asks a failed delivery (or one needing a check, found not to be on the
+    channel) to go out again, with a fresh retry budget."""
     _require(caller, policy.publish_role, "retrying a delivery")
-    nxt = _copy(post)
-    delivery = _delivery(nxt, delivery_id)
-    if delivery is None:
+    record = _delivery(post, delivery_id)
+    if record is None:
         raise InvalidPost("delivery_id", f"the post has no recorded delivery {delivery_id}")
-    if delivery.status not in (sched.FAILED, sched.CANCELLED):
-        raise Conflict(
-            f"delivery {delivery_id} is {publish_pb2.DeliveryStatus.Name(delivery.status)}: "
-            "only a failed or cancelled delivery can be retried"
-        )
-    delivery.status = sched.PENDING
-    return _next(
-        nxt, "retry", caller.user, now, languages=[delivery.language], delivery_id=delivery_id
-    )
+    try:
+        retried = outbox.retry(to_outbox(record), now)
+    except outbox.InvalidTransition as error:
+        raise Conflict(str(error)) from None
+    nxt = record_delivery(post, from_outbox(retried, record.language, _due(record)), now)
+    return _by(nxt, "retry", caller.user)
 
 
 def cancel_delivery(
@@ -606,30 +555,42 @@ def cancel_delivery(
     policy: WorkflowPolicy,
     now: datetime,
 ) -> publish_pb2.PostState:
-    """Stops a delivery that has not gone out (due or not yet due, pending or failed)."""
+    """Stops a delivery that has not gone out: an upcoming one, one waiting to retry, a
+    failed one or one needing a check. One being sent or published cannot be cancelled."""
     _require(caller, policy.publish_role, "cancelling a delivery")
-    nxt = _copy(post)
-    delivery = _delivery(nxt, delivery_id)
-    if delivery is None:
+    reason = f"cancelled by {caller.user}"
+    record = _delivery(post, delivery_id)
+    if record is None:
         # Not recorded yet: it may be one of the schedule's upcoming deliveries.
         horizon = datetime.max.replace(tzinfo=UTC)
         planned = next(
-            (p for p in sched.expected_deliveries(nxt, horizon) if p.delivery_id == delivery_id),
+            (p for p in sched.expected_deliveries(post, horizon) if p.delivery_id == delivery_id),
             None,
         )
         if planned is None:
             raise InvalidPost("delivery_id", f"the post has no delivery {delivery_id}")
-        delivery = nxt.deliveries.add(
-            delivery_id=delivery_id, language=planned.language, channel=planned.channel
+        record = from_outbox(
+            outbox.new_delivery(delivery_id, planned.channel, now), planned.language, planned.due_at
         )
-        delivery.due_at.FromDatetime(planned.due_at)
-    elif delivery.status not in (sched.PENDING, sched.FAILED):
-        raise Conflict(
-            f"delivery {delivery_id} is {publish_pb2.DeliveryStatus.Name(delivery.status)}: "
-            "it can no longer be cancelled"
-        )
-    delivery.status = sched.CANCELLED
-    delivery.reason = f"cancelled by {caller.user}"
-    return _next(
-        nxt, "cancel", caller.user, now, languages=[delivery.language], delivery_id=delivery_id
-    )
+    current = to_outbox(record)
+    if current.state == "pending":
+        # Not begun: nothing can have reached the channel, so stopping it is always safe.
+        cancelled = replace(current, state="cancelled", reason=reason, updated_at=now)
+    else:
+        try:
+            cancelled = outbox.cancel(current, now, reason)
+        except outbox.InvalidTransition as error:
+            raise Conflict(str(error)) from None
+    nxt = record_delivery(post, from_outbox(cancelled, record.language, _due(record)), now)
+    return _by(nxt, "cancel", caller.user)
+
+
+def _due(record: publish_pb2.Delivery) -> datetime:
+    return record.due_at.ToDatetime(tzinfo=UTC)
+
+
+def _by(post: publish_pb2.PostState, action: str, user: str) -> publish_pb2.PostState:
+    """``post`` with its last transition credited to a person's command."""
+    post.transition.action = action
+    post.transition.user = user
+    return post

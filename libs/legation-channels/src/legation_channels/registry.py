@@ -13,8 +13,7 @@ the environment variable that holds it::
 
 :func:`build_channels` checks everything first and raises one :class:`ChannelConfigError`
 listing every problem, each naming its field (``channels[1].options.base_url: is
-required``). Kinds beyond the built-in ones (the publisher's ``site-atom``) are passed in
-``extra_kinds``.
+required``). Kinds beyond the built-in ones are passed in ``extra_kinds``.
 """
 
 from __future__ import annotations
@@ -33,6 +32,7 @@ import yaml
 from legation_channels.adapters.bluesky import BlueskyChannel
 from legation_channels.adapters.email_newsletter import EmailNewsletterChannel
 from legation_channels.adapters.mastodon import MAX_CHARACTERS, MastodonChannel
+from legation_channels.adapters.site_atom import SiteAtomChannel
 from legation_channels.adapters.telegram import TelegramChannel
 from legation_channels.adapters.webhook import WebhookChannel
 from legation_channels.adapters.wordpress import WordPressChannel
@@ -221,8 +221,15 @@ def _webhook(name: str, s: Settings) -> Channel:
     )
 
 
-#: The built-in kinds. The publisher adds ``site-atom`` through ``extra_kinds``.
+def _site_atom(name: str, s: Settings) -> Channel:
+    return SiteAtomChannel(
+        Path(s.text("feed_path")), s.url("base_url"), s.text("title", "News"), name=name
+    )
+
+
+#: The built-in kinds.
 KINDS: dict[str, ChannelFactory] = {
+    "site-atom": _site_atom,
     "wordpress": _wordpress,
     "mastodon": _mastodon,
     "bluesky": _bluesky,

@@ -17,7 +17,7 @@ from legation.engager.v1 import engager_service_pb2 as engager_pb
 from legation.engager.v1 import engager_service_pb2_grpc as engager_grpc
 from legation.evaluator.v1 import evaluator_service_pb2 as evaluator_pb
 from legation.evaluator.v1 import evaluator_service_pb2_grpc as evaluator_grpc
-from legation.events.v1 import evaluate_pb2
+from legation.events.v1 import evaluate_pb2, publish_pb2
 from legation.listener.v1 import listener_service_pb2 as listener_pb
 from legation.listener.v1 import listener_service_pb2_grpc as listener_grpc
 from legation.publisher.v1 import publisher_service_pb2 as publisher_pb
@@ -111,19 +111,7 @@ def run_demo(stack: Stack, timeout: float = 60.0) -> evaluator_pb.Scorecard:
             timeout=30,
         )
         listener.PollNow(listener_pb.PollNowRequest(issue_id=ISSUE_ID), timeout=60)
-        publisher.CreatePost(
-            publisher_pb.CreatePostRequest(
-                request_id="demo-post-1",
-                campaign_id=CAMPAIGN_ID,
-                issue_id=ISSUE_ID,
-                title="Our position on the plastics treaty",
-                body="We support a binding global cap on plastic production and will answer "
-                "your questions on what it means for producers and recyclers.",
-                language="en",
-                author="Press office",
-            ),
-            timeout=30,
-        )
+        _publish_post(publisher, stack, timeout)
 
         def inbox() -> list[engager_pb.Conversation]:
             request = engager_pb.ListConversationsRequest(campaign_id=CAMPAIGN_ID)
@@ -143,6 +131,44 @@ def run_demo(stack: Stack, timeout: float = 60.0) -> evaluator_pb.Scorecard:
         )
         _submit_feedback(evaluator)
         return _settled_scorecard(evaluator, timeout)
+
+
+def _publish_post(
+    publisher: publisher_grpc.PublisherServiceStub, stack: Stack, timeout: float
+) -> None:
+    """Drafts the demo post, takes it through both approval steps (the campaign owner, then
+    a second approver: one person passes one step) and schedules it for now; returns once
+    the scheduler has published it."""
+    post = publisher.CreatePost(
+        publisher_pb.CreatePostRequest(
+            request_id="demo-post-1",
+            campaign_id=CAMPAIGN_ID,
+            issue_id=ISSUE_ID,
+            language="en",
+            content=publisher_pb.VariantContent(
+                title="Our position on the plastics treaty",
+                body="We support a binding global cap on plastic production and will "
+                "answer your questions on what it means for producers and recyclers.",
+                author="Press office",
+            ),
+        ),
+        timeout=30,
+    ).post
+    review = publisher_pb.ReviewRequest(post_id=post.post_id)
+    publisher.SubmitForReview(review, timeout=30)
+    publisher.Approve(review, timeout=30)
+    with stack.channel("publisher", user="approver") as approver_channel:
+        publisher_grpc.PublisherServiceStub(approver_channel).Approve(review, timeout=30)
+    publisher.Schedule(
+        publisher_pb.ScheduleRequest(post_id=post.post_id, time_zone="Africa/Nairobi"),
+        timeout=30,
+    )
+
+    def published() -> bool:
+        current = publisher.GetPost(publisher_pb.GetPostRequest(post_id=post.post_id), timeout=10)
+        return bool(current.post.status == publish_pb2.POST_STATUS_PUBLISHED)
+
+    wait_until(published, timeout, "the demo post published", 0.3)
 
 
 def _submit_feedback(evaluator: evaluator_grpc.EvaluatorServiceStub) -> None:

@@ -39,6 +39,8 @@ FIXED_PORTS = {
     "evaluator": (50064, 9464),
 }
 
+# The publisher's short-link endpoint under `make run`.
+FIXED_REDIRECT_PORT = 8462
 
 # The evaluator's live scorecard page (LEGATION_WEB_PORT) under `make run`.
 FIXED_WEB_PORT = 8064
@@ -63,6 +65,8 @@ class Stack:
     services: dict[str, Process] = field(default_factory=dict)
     ports: dict[str, ServicePorts] = field(default_factory=dict)
     users: UsersFile | None = None
+    # The publisher's short-link endpoint; kept across restarts of the publisher.
+    redirect_port: int | None = None
 
     @property
     def log_dir(self) -> Path:
@@ -124,6 +128,13 @@ class Stack:
                 "LEGATION_EVALUATOR_SNAPSHOT_SECONDS": "10",
             }
         )
+        if name == "publisher":
+            if self.redirect_port is None:
+                self.redirect_port = FIXED_REDIRECT_PORT if self.fixed_ports else free_port()
+            env["LEGATION_PUBLISHER_REDIRECT_PORT"] = str(self.redirect_port)
+            env["LEGATION_PUBLISHER_REDIRECT_BASE_URL"] = f"http://127.0.0.1:{self.redirect_port}/"
+            # Posts scheduled "now" go out within half a second.
+            env["LEGATION_PUBLISHER_SCHEDULER_INTERVAL_SECONDS"] = "0.5"
         if ports.web is not None:
             env["LEGATION_WEB_PORT"] = str(ports.web)
         env.update(self.extra_env)

@@ -8,7 +8,15 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
+from legation_core.auth import ROLES
 from legation_core.config import CoreSettings
+from legation_publisher.domain.workflow import parse_steps
+
+
+def _known_role(role: str) -> str:
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r} (known: {', '.join(sorted(ROLES))})")
+    return role
 
 
 class PublisherSettings(CoreSettings):
@@ -28,6 +36,56 @@ class PublisherSettings(CoreSettings):
     publisher_site_title: str = Field(
         "Ministry news", min_length=1, max_length=200, description="Title of the site's feed"
     )
+
+    publisher_approval_steps: str = Field(
+        "policy-desk:approver,head-of-communications:approver",
+        description="The approval steps in order, as step:role pairs separated by commas; "
+        "each step needs its role, and one user passes at most one step of a variant",
+    )
+    publisher_draft_role: str = Field("editor", description="Role that drafts and translates")
+    publisher_publish_role: str = Field(
+        "publisher", description="Role that schedules posts and retries or cancels deliveries"
+    )
+    publisher_channels_file: Path | None = Field(
+        None,
+        description="YAML or JSON file of further channels (WordPress, Mastodon, Bluesky, "
+        "Telegram, email, webhook) in the legation-channels format; secrets come from the "
+        "environment variables it names",
+    )
+    publisher_channels: str = Field(
+        "site-atom", description="Channels a post goes to when its request names none"
+    )
+    publisher_redirect_port: int = Field(
+        8462, ge=0, le=65535, description="Port of the short-link endpoint (/r/<code>)"
+    )
+    publisher_redirect_base_url: str = Field(
+        "http://127.0.0.1:8462/",
+        description="Public URL under which the short-link endpoint is reached; short links "
+        "are this plus r/<code>",
+    )
+    publisher_scheduler_interval_seconds: float = Field(
+        5.0, gt=0, le=3600, description="How often due deliveries are looked for"
+    )
+    publisher_delivery_max_attempts: int = Field(
+        5, ge=1, le=100, description="Attempts of a delivery before it is recorded as failed"
+    )
+
+    @field_validator("publisher_approval_steps")
+    @classmethod
+    def _steps(cls, text: str) -> str:
+        for step in parse_steps(text):
+            _known_role(step.role)
+        return text
+
+    @field_validator("publisher_draft_role", "publisher_publish_role")
+    @classmethod
+    def _role(cls, role: str) -> str:
+        return _known_role(role)
+
+    @field_validator("publisher_redirect_base_url")
+    @classmethod
+    def _redirect_url(cls, url: str) -> str:
+        return cls._http_base_url(url)
 
     @field_validator("publisher_site_feed_path")
     @classmethod

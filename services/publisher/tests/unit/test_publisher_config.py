@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from concurrent import futures
 from pathlib import Path
 
-import grpc
 import pytest
 from prometheus_client import CollectorRegistry
 
 from legation_core.auth import Policy, check_policy
 from legation_core.config import ConfigError, load_settings
 from legation_core.grpc_server import Registrar
-from legation_publisher.__main__ import wire
+from legation_publisher.__main__ import policy_from, wire
+from legation_publisher.adapters.policy import policy_for
 from legation_publisher.config import PublisherSettings
 
 
@@ -81,23 +80,9 @@ class FakeRuntime:
         self.producer = object()
         self.metrics = FakeMetrics()
         self.grpc: list[tuple[Registrar, str]] = []
-        self.policies: list[Policy] = []
 
     def add_grpc(self, registrar: Registrar, full_service_name: str, policy: Policy) -> None:
         self.grpc.append((registrar, full_service_name))
-        self.policies.append(policy)
-
-
-def test_wire_registers_the_publisher_service() -> None:
-    runtime = FakeRuntime()
-    wire(runtime, load_settings(PublisherSettings))  # type: ignore[arg-type]
-
-    [(registrar, name)] = runtime.grpc
-    assert name == "legation.publisher.v1.PublisherService"
-    [policy] = runtime.policies
-    check_policy(policy)  # a rule for every RPC of the service, or it would not start
-    with futures.ThreadPoolExecutor(max_workers=1) as pool:
-        registrar(grpc.server(pool))  # registers without error
 
 
 def test_wire_refuses_a_damaged_feed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -105,3 +90,32 @@ def test_wire_refuses_a_damaged_feed(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     monkeypatch.setenv("LEGATION_PUBLISHER_SITE_FEED_PATH", str(tmp_path / "feed.atom"))
     with pytest.raises(ConfigError, match="LEGATION_PUBLISHER_SITE_FEED_PATH"):
         wire(FakeRuntime(), load_settings(PublisherSettings))  # type: ignore[arg-type]
+
+
+def test_the_access_policy_covers_every_rpc_with_the_configured_roles(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LEGATION_PUBLISHER_APPROVAL_STEPS", "legal:publisher,chief:admin")
+    workflow = policy_from(load_settings(PublisherSettings))
+    policy = policy_for(workflow)
+    check_policy(policy)  # a rule for every RPC of the service, or it would not start
+    assert policy.rules["Approve"].roles == frozenset({"publisher", "admin"})
+    assert policy.rules["CreatePost"].roles == frozenset({"editor"})
+    assert policy.rules["Schedule"].command
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("LEGATION_PUBLISHER_APPROVAL_STEPS", "desk"),
+        ("LEGATION_PUBLISHER_APPROVAL_STEPS", "desk:wizard"),
+        ("LEGATION_PUBLISHER_DRAFT_ROLE", "wizard"),
+        ("LEGATION_PUBLISHER_REDIRECT_BASE_URL", "go.example/"),
+    ],
+)
+def test_bad_workflow_settings_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError, match=variable):
+        load_settings(PublisherSettings)

@@ -1,8 +1,11 @@
-"""The gRPC API over a real in-process server, the real Atom channel and a fake producer."""
+"""The gRPC API over a real in-process server, the scheduler over the real Atom channel,
+and a fake producer that keeps what Kafka would (so a restart rebuilds from it)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import feedparser
@@ -10,49 +13,73 @@ import grpc
 import pytest
 from prometheus_client import CollectorRegistry
 
-from legation.publisher.v1.publisher_service_pb2 import (
-    CreatePostRequest,
-    ListPublicationsRequest,
-)
+from legation.events.v1 import publish_pb2
+from legation.publisher.v1 import publisher_service_pb2 as pb
 from legation.publisher.v1.publisher_service_pb2_grpc import (
     PublisherServiceStub,
     add_PublisherServiceServicer_to_server,
 )
-from legation_core.auth import AuthInterceptor, load_users, with_token
+from legation_channels.adapters.site_atom import LIMITS, SiteAtomChannel
+from legation_channels.base import ChannelUnavailable, Delivered, Outgoing
+from legation_channels.outbox import Deliverer, RetryPolicy
+from legation_core.auth import AuthInterceptor, current_caller, load_users, with_token
 from legation_core.catalog import default_catalog
 from legation_core.codec import Envelope, EventCodec
 from legation_core.grpc_server import build_server
 from legation_devstack.users import UsersFile
-from legation_publisher.adapters.atom_channel import AtomChannel
 from legation_publisher.adapters.grpc_api import SERVICE_NAME, PublisherServicer
 from legation_publisher.adapters.policy import POLICY
-from legation_publisher.domain.posts import PUBLICATIONS_TOPIC, post_id_for
+from legation_publisher.adapters.scheduler import Scheduler
+from legation_publisher.adapters.state import POSTS_TOPIC, PostBook, PostStore
+from legation_publisher.domain.content import ChannelProfile
+from legation_publisher.domain.posts import PUBLICATIONS_TOPIC
+from legation_publisher.domain.workflow import Caller, WorkflowPolicy
 
-BASE_URL = "https://ministry.example/news/"
+NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+PROFILES = {"site-atom": ChannelProfile("site-atom", "site-atom", LIMITS)}
+
+
+def caller_of(context: grpc.ServicerContext) -> Caller:
+    return current_caller()
 
 
 class FakeProducer:
-    """Records what would be produced; checks each event against the topic's contract the
-    way EventProducer does; fails the next ``failures`` calls."""
+    """Checks events against the catalog like EventProducer and keeps them, in order."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, str, Envelope]] = []
-        self.calls = 0
-        self.failures = 0
 
     def send_and_wait(self, events: list[tuple[str, str, Envelope]]) -> None:
-        self.calls += 1
         for topic, _key, envelope in events:
             EventCodec.validate(default_catalog().check_produce("publisher", topic), envelope)
-        if self.failures:
-            self.failures -= 1
-            raise TimeoutError("broker did not acknowledge")
         self.sent.extend(events)
 
+    def on(self, topic: str) -> list[Envelope]:
+        return [envelope for t, _k, envelope in self.sent if t == topic]
 
-@pytest.fixture
-def feed_path(tmp_path: Path) -> Path:
-    return tmp_path / "site" / "feed.atom"
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class Publisher:
+    channel: grpc.Channel
+    users: UsersFile
+    store: PostStore
+    clock: Clock
+
+    def as_user(self, user: str) -> PublisherServiceStub:
+        return PublisherServiceStub(with_token(self.channel, self.users.token(user)))
+
+    @property
+    def stub(self) -> PublisherServiceStub:
+        """Reads, as a viewer."""
+        return self.as_user("viewer")
 
 
 @pytest.fixture
@@ -61,14 +88,29 @@ def producer() -> FakeProducer:
 
 
 @pytest.fixture
-def served(
-    feed_path: Path, producer: FakeProducer, auth_users: UsersFile
-) -> Iterator[grpc.Channel]:
-    """The API behind the real access policy; the channel carries no token yet."""
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def feed(tmp_path: Path, clock: Clock) -> SiteAtomChannel:
+    return SiteAtomChannel(tmp_path / "feed.atom", "https://ministry.example/news/", "News", clock)
+
+
+@pytest.fixture
+def publisher(producer: FakeProducer, clock: Clock, auth_users: UsersFile) -> Iterator[Publisher]:
+    store = PostStore(PostBook(), producer)
     servicer = PublisherServicer(
-        AtomChannel(feed_path, BASE_URL, "Ministry news"), producer, CollectorRegistry()
+        store,
+        WorkflowPolicy(),
+        PROFILES,
+        ["site-atom"],
+        "https://go.ministry.example/",
+        caller_of,
+        CollectorRegistry(),
+        clock,
     )
-    server, _health, port = build_server(
+    server, _, port = build_server(
         0,
         [lambda s: add_PublisherServiceServicer_to_server(servicer, s)],
         [SERVICE_NAME],
@@ -76,126 +118,291 @@ def served(
         auth=AuthInterceptor(load_users(auth_users.path), [POLICY]),
     )
     server.start()
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    try:
-        yield channel
-    finally:
-        channel.close()
-        server.stop(None).wait()
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        yield Publisher(channel, auth_users, store, clock)
+    server.stop(None).wait()
 
 
-@pytest.fixture
-def stub(served: grpc.Channel, auth_users: UsersFile) -> PublisherServiceStub:
-    """Calls as the user holding the publisher role."""
-    return PublisherServiceStub(with_token(served, auth_users.token("publisher")))
+def call(publisher: Publisher, method: str, user: str, request: object) -> pb.PostResponse:
+    response: pb.PostResponse = getattr(publisher.as_user(user), method)(request, timeout=10)
+    return response
 
 
-def create(**overrides: str) -> CreatePostRequest:
-    fields = {
-        "request_id": "req-1",
-        "campaign_id": "plastics-2026",
-        "issue_id": "plastics-treaty",
-        "title": "Our position on the plastics treaty",
-        "body": "We support a binding cap on plastic production.",
-        "language": "en",
-        "author": "Press office",
-    }
-    fields.update(overrides)
-    return CreatePostRequest(**fields)
+def content(
+    title: str, body: str = "We support a binding cap. https://ministry.example/p"
+) -> pb.VariantContent:
+    return pb.VariantContent(title=title, body=body, author="Press office")
 
 
-def test_create_post_publishes_once_and_emits_the_publication(
-    stub: PublisherServiceStub, producer: FakeProducer, feed_path: Path
+def approved(publisher: Publisher) -> str:
+    post = call(
+        publisher,
+        "CreatePost",
+        "editor",
+        pb.CreatePostRequest(request_id="r1", campaign_id="c1", content=content("Position")),
+    ).post
+    for language, title in (("fr", "Position FR"), ("es", "Posición")):
+        call(
+            publisher,
+            "AddTranslation",
+            "editor",
+            pb.AddTranslationRequest(
+                post_id=post.post_id, language=language, content=content(title)
+            ),
+        )
+    call(publisher, "SubmitForReview", "editor", pb.ReviewRequest(post_id=post.post_id))
+    call(publisher, "Approve", "approver", pb.ReviewRequest(post_id=post.post_id))
+    final = call(
+        publisher, "Approve", "campaign-owner", pb.ReviewRequest(post_id=post.post_id)
+    ).post
+    assert final.status == publish_pb2.POST_STATUS_APPROVED
+    return post.post_id
+
+
+def test_create_is_idempotent_on_request_id(publisher: Publisher, producer: FakeProducer) -> None:
+    request = pb.CreatePostRequest(request_id="r1", campaign_id="c1", content=content("T"))
+    first = call(publisher, "CreatePost", "editor", request).post
+    again = call(publisher, "CreatePost", "editor", request).post
+    assert first == again and len(producer.on(POSTS_TOPIC)) == 1
+
+
+@pytest.mark.parametrize(
+    ("request_", "field"),
+    [
+        (pb.CreatePostRequest(campaign_id="c1", content=content("T")), "request_id"),
+        (pb.CreatePostRequest(request_id="r", content=content("T")), "campaign_id"),
+        (
+            pb.CreatePostRequest(request_id="r", campaign_id="c", content=content("")),
+            "content.title",
+        ),
+        (
+            pb.CreatePostRequest(
+                request_id="r",
+                campaign_id="c",
+                content=pb.VariantContent(
+                    title="T",
+                    body="B",
+                    media=[publish_pb2.MediaRef(url="https://m.example/a.jpg", kind="image")],
+                ),
+            ),
+            "content.media[0].alt_text",
+        ),
+    ],
+)
+def test_invalid_content_is_invalid_argument_naming_the_field(
+    publisher: Publisher, request_: pb.CreatePostRequest, field: str
 ) -> None:
-    response = stub.CreatePost(create(), timeout=10)
-
-    post_id = post_id_for("req-1")
-    assert response.post_id == post_id
-    assert response.newly_published
-    assert response.publication.url == BASE_URL + post_id
-    assert response.publication.channel == "site-atom"
-    [(topic, key, envelope)] = producer.sent
-    assert (topic, key) == (PUBLICATIONS_TOPIC, post_id)
-    assert envelope.event_id == response.publication.publication_id
-    assert envelope.publication == response.publication
-    assert (envelope.campaign_id, envelope.issue_id) == ("plastics-2026", "plastics-treaty")
-    [entry] = feedparser.parse(feed_path.read_bytes()).entries
-    assert entry.id == f"urn:uuid:{post_id}"
+    with pytest.raises(grpc.RpcError) as error:
+        call(publisher, "CreatePost", "editor", request_)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (error.value.details() or "").startswith(field + " ")
 
 
-def test_the_same_request_id_twice_is_one_entry_and_one_event_id(
-    stub: PublisherServiceStub, producer: FakeProducer, feed_path: Path
+def test_unauthorised_approval_is_permission_denied(publisher: Publisher) -> None:
+    post = call(
+        publisher,
+        "CreatePost",
+        "editor",
+        pb.CreatePostRequest(request_id="r1", campaign_id="c1", content=content("T")),
+    ).post
+    call(publisher, "SubmitForReview", "editor", pb.ReviewRequest(post_id=post.post_id))
+    with pytest.raises(grpc.RpcError) as error:
+        call(publisher, "Approve", "editor", pb.ReviewRequest(post_id=post.post_id))
+    assert error.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "approver" in (error.value.details() or "")
+
+
+@pytest.mark.parametrize(
+    ("local_time", "zone", "field"),
+    [("2026-11-20T08:00", "UTC", "local_time"), ("2026-12-01T09:00", "Nowhere/City", "time_zone")],
+)
+def test_bad_schedule_is_invalid_argument(
+    publisher: Publisher, local_time: str, zone: str, field: str
 ) -> None:
-    first = stub.CreatePost(create(), timeout=10)
-    second = stub.CreatePost(create(), timeout=10)
+    post_id = approved(publisher)
+    with pytest.raises(grpc.RpcError) as error:
+        call(
+            publisher,
+            "Schedule",
+            "publisher",
+            pb.ScheduleRequest(post_id=post_id, local_time=local_time, time_zone=zone),
+        )
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (error.value.details() or "").startswith(field + " ")
 
-    assert not second.newly_published
-    assert second.publication == first.publication
-    assert [envelope.event_id for _, _, envelope in producer.sent] == [
-        first.publication.publication_id
-    ] * 2
-    assert len(feedparser.parse(feed_path.read_bytes()).entries) == 1
+
+def test_unknown_post_is_not_found(publisher: Publisher) -> None:
+    with pytest.raises(grpc.RpcError) as error:
+        call(publisher, "Approve", "approver", pb.ReviewRequest(post_id="nope"))
+    assert error.value.code() == grpc.StatusCode.NOT_FOUND
 
 
-def test_a_missing_title_is_invalid_argument_naming_it(
-    stub: PublisherServiceStub, producer: FakeProducer, feed_path: Path
+def test_two_translations_through_approval_scheduled_and_published_once(
+    publisher: Publisher, producer: FakeProducer, feed: SiteAtomChannel
 ) -> None:
-    with pytest.raises(grpc.RpcError) as caught:
-        stub.CreatePost(create(title=""), timeout=10)
-
-    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "title" in (caught.value.details() or "")
-    assert producer.calls == 0
-    assert not feed_path.exists()
-
-
-def test_an_unacknowledged_event_is_unavailable_and_the_retry_does_not_repost(
-    stub: PublisherServiceStub, producer: FakeProducer, feed_path: Path
-) -> None:
-    producer.failures = 1
-    with pytest.raises(grpc.RpcError) as caught:
-        stub.CreatePost(create(), timeout=10)
-    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
-    assert "retry" in (caught.value.details() or "")
-
-    retried = stub.CreatePost(create(), timeout=10)
-
-    assert not retried.newly_published
-    assert [key for _, key, _ in producer.sent] == [post_id_for("req-1")]
-    assert len(feedparser.parse(feed_path.read_bytes()).entries) == 1
-
-
-def test_list_publications_reads_the_feed_back_newest_first(
-    stub: PublisherServiceStub,
-) -> None:
-    assert list(stub.ListPublications(ListPublicationsRequest(), timeout=10).publications) == []
-    first = stub.CreatePost(create(), timeout=10)
-    second = stub.CreatePost(create(request_id="req-2", title="Second"), timeout=10)
-
-    listed = stub.ListPublications(ListPublicationsRequest(), timeout=10).publications
-
-    assert [p.publication_id for p in listed] == [
-        second.publication.publication_id,
-        first.publication.publication_id,
+    post_id = approved(publisher)
+    call(
+        publisher,
+        "Schedule",
+        "publisher",
+        pb.ScheduleRequest(
+            post_id=post_id, local_time="2026-11-20T13:00", time_zone="Africa/Nairobi"
+        ),
+    )
+    scheduler = Scheduler(publisher.store, {"site-atom": feed}, clock=publisher.clock)
+    assert scheduler.run_once() == 0  # 10:00 UTC is not yet due
+    listed = publisher.stub.ListPosts(
+        pb.ListPostsRequest(language="fr", channel="site-atom"), timeout=10
+    )
+    assert [p.post_id for p in listed.posts] == [post_id]
+    publisher.clock.now = NOW + timedelta(hours=1, minutes=1)
+    assert scheduler.run_once() == 3
+    assert scheduler.run_once() == 0
+    entries = feedparser.parse(str(feed.path)).entries
+    assert sorted(entry.title for entry in entries) == sorted(
+        ["Position", "Position FR", "Posición"]
+    )
+    # Links in the feed are the tracked short links.
+    assert all("https://go.ministry.example/r/" in entry.summary for entry in entries)
+    publications = [e.publication for e in producer.on(PUBLICATIONS_TOPIC)]
+    assert len(publications) == 3 and {p.post_id for p in publications} == {post_id}
+    assert {p.channel_item_id for p in publications} == {entry.id for entry in entries}
+    post = call(publisher, "GetPost", "editor", pb.GetPostRequest(post_id=post_id)).post
+    assert post.status == publish_pb2.POST_STATUS_PUBLISHED
+    actions = [e.post_state.transition.action for e in producer.on(POSTS_TOPIC)]
+    assert actions[:7] == [
+        "create",
+        "add_translation",
+        "add_translation",
+        "submit",
+        "approve",
+        "approve",
+        "schedule",
     ]
-    assert {p.publication_id: p for p in listed} == {
-        first.publication.publication_id: first.publication,
-        second.publication.publication_id: second.publication,
-    }
 
 
-def test_only_a_publisher_may_create_a_post(
-    served: grpc.Channel, auth_users: UsersFile, producer: FakeProducer, feed_path: Path
+class CrashingChannel(SiteAtomChannel):
+    """The Atom channel that writes the entry and then dies before answering (a crash
+    between delivering and recording)."""
+
+    def deliver(self, message: Outgoing) -> Delivered:
+        super().deliver(message)
+        raise SystemExit("killed mid-delivery")
+
+
+def test_a_crash_between_delivering_and_recording_never_posts_twice(
+    publisher: Publisher, producer: FakeProducer, feed: SiteAtomChannel
 ) -> None:
-    for user in ("viewer", "editor", "approver"):
-        stub = PublisherServiceStub(with_token(served, auth_users.token(user)))
-        with pytest.raises(grpc.RpcError) as raised:
-            stub.CreatePost(create(), timeout=5)
-        assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
-        assert "needs the role publisher" in (raised.value.details() or "")
-        assert len(stub.ListPublications(ListPublicationsRequest(), timeout=5).publications) == 0
-    with pytest.raises(grpc.RpcError) as raised:
-        PublisherServiceStub(served).CreatePost(create(), timeout=5)
-    assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
-    assert producer.sent == []
-    assert not feed_path.exists() or "req-1" not in feed_path.read_text()
+    post_id = approved(publisher)
+    call(publisher, "Schedule", "publisher", pb.ScheduleRequest(post_id=post_id))
+    crashing_feed = CrashingChannel(feed.path, feed.base_url, feed.title, publisher.clock)
+    crashing = Scheduler(publisher.store, {"site-atom": crashing_feed}, clock=publisher.clock)
+    with pytest.raises(SystemExit):
+        crashing.run_once()
+    # A new process: rebuild the posts from what Kafka acknowledged.
+    book = PostBook()
+    for envelope in producer.on(POSTS_TOPIC):
+        book.apply(envelope)
+    [sending] = [d for d in book.get(post_id).deliveries]  # type: ignore[union-attr]
+    assert sending.status == publish_pb2.DELIVERY_STATUS_SENDING
+    restarted = Scheduler(PostStore(book, producer), {"site-atom": feed}, clock=publisher.clock)
+    # One lookup finds the interrupted delivery on the feed; the other two are sent.
+    assert restarted.run_once() == 3
+    entries = feedparser.parse(str(feed.path)).entries
+    assert len(entries) == 3 and len({entry.id for entry in entries}) == 3
+    post = book.get(post_id)
+    assert post is not None and post.status == publish_pb2.POST_STATUS_PUBLISHED
+    assert all(d.status == publish_pb2.DELIVERY_STATUS_PUBLISHED for d in post.deliveries)
+
+
+class DownChannel(SiteAtomChannel):
+    """Our feed on a volume that is not mounted."""
+
+    calls = 0
+
+    def deliver(self, message: Outgoing) -> Delivered:
+        self.calls += 1
+        raise ChannelUnavailable("feed volume not mounted")
+
+
+def test_retries_are_bounded_then_the_failure_is_visible_and_retryable(
+    publisher: Publisher, feed: SiteAtomChannel
+) -> None:
+    post_id = approved(publisher)
+    call(publisher, "Schedule", "publisher", pb.ScheduleRequest(post_id=post_id))
+    down = DownChannel(feed.path, feed.base_url, feed.title)
+    no_wait = RetryPolicy(max_attempts=2, base_delay=0, max_delay=0, jitter=0)
+    deliverer = Deliverer(no_wait, clock=publisher.clock)
+    scheduler = Scheduler(publisher.store, {"site-atom": down}, deliverer, clock=publisher.clock)
+    for _ in range(4):
+        scheduler.run_once()
+    assert down.calls == 6  # three deliveries, two attempts each
+    post = call(publisher, "GetPost", "editor", pb.GetPostRequest(post_id=post_id)).post
+    assert post.status == publish_pb2.POST_STATUS_FAILED
+    failed = post.deliveries[0]
+    assert failed.status == publish_pb2.DELIVERY_STATUS_FAILED
+    assert "gave up after 2 attempts: feed volume not mounted" in failed.reason
+    with pytest.raises(grpc.RpcError) as error:
+        call(
+            publisher,
+            "RetryDelivery",
+            "editor",
+            pb.DeliveryRequest(post_id=post_id, delivery_id=failed.delivery_id),
+        )
+    assert error.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    call(
+        publisher,
+        "RetryDelivery",
+        "publisher",
+        pb.DeliveryRequest(post_id=post_id, delivery_id=failed.delivery_id),
+    )
+    call(
+        publisher,
+        "CancelDelivery",
+        "publisher",
+        pb.DeliveryRequest(post_id=post_id, delivery_id=post.deliveries[1].delivery_id),
+    )
+    healthy = Scheduler(publisher.store, {"site-atom": feed}, clock=publisher.clock)
+    assert healthy.run_once() == 1
+    post = call(publisher, "GetPost", "editor", pb.GetPostRequest(post_id=post_id)).post
+    statuses = [d.status for d in post.deliveries]
+    assert statuses[0] == publish_pb2.DELIVERY_STATUS_PUBLISHED
+    assert statuses[1] == publish_pb2.DELIVERY_STATUS_CANCELLED
+    assert statuses[2] == publish_pb2.DELIVERY_STATUS_FAILED
+    with pytest.raises(grpc.RpcError) as error:
+        call(
+            publisher,
+            "CancelDelivery",
+            "publisher",
+            pb.DeliveryRequest(post_id=post_id, delivery_id=failed.delivery_id),
+        )
+    assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_import_and_calendar(publisher: Publisher) -> None:
+    csv_text = (
+        "request_id,campaign_id,title,body,language\n"
+        "a,plastics-2026,A,Body,en\n"
+        "b,oceans-2027,B,Corps,fr\n"
+    )
+    imported = publisher.as_user("editor").ImportPosts(
+        pb.ImportPostsRequest(csv=csv_text), timeout=10
+    )
+    assert [p.request_id for p in imported.posts] == ["a", "b"]
+    with pytest.raises(grpc.RpcError) as error:
+        publisher.as_user("editor").ImportPosts(
+            pb.ImportPostsRequest(csv="request_id,campaign_id,title,body\nc,x,,b\n"),
+            timeout=10,
+        )
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (error.value.details() or "").startswith("csv row 2, column title")
+
+    def listed(campaign_id: str = "", language: str = "", channel: str = "") -> list[str]:
+        request = pb.ListPostsRequest(campaign_id=campaign_id, language=language, channel=channel)
+        response = publisher.stub.ListPosts(request, timeout=10)
+        return sorted(p.request_id for p in response.posts)
+
+    assert listed() == ["a", "b"]
+    assert listed(campaign_id="oceans-2027") == ["b"]
+    assert listed(language="en") == ["a"]
+    assert listed(channel="mastodon") == []

@@ -1,124 +1,326 @@
-"""The publisher's gRPC API: create a post, list what was published.
+"""The publisher's gRPC API: drafts, translations, review, scheduling, the calendar and
+deliveries.
 
-CreatePost answers only after the post is on the channel and its Publication event is
-acknowledged by Kafka. When either step fails the caller gets UNAVAILABLE and retries with
-the same request_id: the channel finds the post it already holds instead of posting again,
-and the same event id is produced again, which subscribers deduplicate.
+Every command reads top to bottom the same way: who is calling (the caller resolver) →
+the domain function on the post's current state (which checks roles and input) → the new
+state recorded on Kafka and acknowledged → the answer. Domain errors map to status codes:
+InvalidPost → INVALID_ARGUMENT (the message starts with the field), NotAllowed →
+PERMISSION_DENIED, Conflict → FAILED_PRECONDITION, an unknown post → NOT_FOUND, Kafka not
+acknowledging → UNAVAILABLE (retry: commands are idempotent on request_id or on state).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Protocol
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
 
 import grpc
 from prometheus_client import CollectorRegistry, Counter
 
-from legation.publisher.v1 import publisher_service_pb2, publisher_service_pb2_grpc
-from legation_core.catalog import CatalogError
-from legation_core.codec import Envelope, InvalidEvent
-from legation_core.grpc_server import invalid_argument
-from legation_publisher.domain.posts import (
-    PUBLICATIONS_TOPIC,
-    Channel,
-    ChannelError,
-    ChannelUnavailable,
-    InvalidPost,
-    build_publication,
-    publication_envelope,
-    validate_create_post,
-)
+from legation.events.v1 import publish_pb2
+from legation.publisher.v1 import publisher_service_pb2 as pb
+from legation.publisher.v1 import publisher_service_pb2_grpc
+from legation_core.grpc_server import invalid_argument, not_found
+from legation_publisher.adapters.state import PostStore, StoreUnavailable
+from legation_publisher.domain import schedule as sched
+from legation_publisher.domain import workflow
+from legation_publisher.domain.content import ChannelProfile
+from legation_publisher.domain.csv_import import parse_csv
+from legation_publisher.domain.delivery import publication_for
+from legation_publisher.domain.posts import InvalidPost, post_id_for
+from legation_publisher.domain.workflow import Caller, Conflict, NotAllowed, WorkflowPolicy
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = "legation.publisher.v1.PublisherService"
 
+CallerResolver = Callable[[grpc.ServicerContext], Caller]
 
-class EventSink(Protocol):
-    """What the API needs of :class:`legation_core.kafka.EventProducer`."""
 
-    def send_and_wait(self, events: list[tuple[str, str, Envelope]]) -> None: ...
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class PublisherServicer(publisher_service_pb2_grpc.PublisherServiceServicer):
-    """Serves ``legation.publisher.v1.PublisherService`` over one channel."""
+    """Serves ``legation.publisher.v1.PublisherService`` over the post store."""
 
     def __init__(
-        self, channel: Channel, producer: EventSink, registry: CollectorRegistry | None = None
+        self,
+        store: PostStore,
+        policy: WorkflowPolicy,
+        channels: Mapping[str, ChannelProfile],
+        default_channels: Sequence[str],
+        redirect_base: str,
+        caller_of: CallerResolver,
+        registry: CollectorRegistry | None = None,
+        clock: Callable[[], datetime] = _utc_now,
     ) -> None:
-        self.channel = channel
-        self.producer = producer
-        self.posts = Counter(
-            "legation_publisher_posts_total",
-            "CreatePost calls by outcome",
-            ["channel", "outcome"],
+        self.store = store
+        self.policy = policy
+        self.channels = channels
+        self.default_channels = list(default_channels)
+        self.redirect_base = redirect_base
+        self.caller_of = caller_of
+        self.clock = clock
+        self.commands = Counter(
+            "legation_publisher_commands_total",
+            "Publisher API commands by command and outcome",
+            ["command", "outcome"],
             registry=registry,
         )
 
-    def CreatePost(
-        self, request: publisher_service_pb2.CreatePostRequest, context: grpc.ServicerContext
-    ) -> publisher_service_pb2.CreatePostResponse:
-        """Publishes the post once per request_id and emits its Publication event."""
+    # ------------------------------------------------------------------------ plumbing
+
+    @contextmanager
+    def _command(self, name: str, context: grpc.ServicerContext) -> Iterator[None]:
+        """Maps domain errors to status codes and counts the outcome."""
         try:
-            order = validate_create_post(request)
+            yield
         except InvalidPost as error:
-            self._count("invalid")
+            self._count(name, "invalid")
             invalid_argument(context, str(error))
-        try:
-            result = self.channel.publish(order.post)
-        except ChannelUnavailable as error:
-            self._count("channel_unavailable")
-            log.warning("channel unavailable", extra={"channel": self.channel.name})
-            context.abort(grpc.StatusCode.UNAVAILABLE, f"{error}; retry with the same request_id")
-        except ChannelError as error:
-            self._count("channel_failed")
-            log.error("channel failed", extra={"channel": self.channel.name, "error": str(error)})
-            context.abort(grpc.StatusCode.INTERNAL, str(error))
-        publication = build_publication(self.channel.name, result)
-        envelope = publication_envelope(publication, order.campaign_id, order.issue_id)
-        try:
-            self.producer.send_and_wait([(PUBLICATIONS_TOPIC, publication.post_id, envelope)])
-        except (CatalogError, InvalidEvent):
-            raise  # a bug in this service, not something a retry fixes
-        except Exception:
-            self._count("producer_unavailable")
-            log.exception(
-                "publication event not acknowledged",
-                extra={"post_id": publication.post_id, "event_id": envelope.event_id},
+        except NotAllowed as error:
+            self._count(name, "denied")
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, str(error))
+        except Conflict as error:
+            self._count(name, "conflict")
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
+        except KeyError as error:
+            self._count(name, "not_found")
+            not_found(context, f"post_id {error.args[0]} is not a post")
+        except StoreUnavailable as error:
+            self._count(name, "unavailable")
+            log.warning("change not recorded", extra={"command": name, "error": str(error)})
+            context.abort(grpc.StatusCode.UNAVAILABLE, f"{error}; the change was not made, retry")
+        else:
+            self._count(name, "ok")
+
+    def _count(self, command: str, outcome: str) -> None:
+        self.commands.labels(command=command, outcome=outcome).inc()
+
+    @staticmethod
+    def _post_id(post_id: str) -> str:
+        if not post_id.strip():
+            raise InvalidPost("post_id", "is required")
+        return post_id.strip()
+
+    def _change(
+        self,
+        name: str,
+        post_id: str,
+        context: grpc.ServicerContext,
+        change: Callable[[publish_pb2.PostState, Caller, datetime], publish_pb2.PostState],
+    ) -> pb.PostResponse:
+        with self._command(name, context):
+            caller = self.caller_of(context)
+            post = self.store.change(
+                self._post_id(post_id), lambda current: change(current, caller, self.clock())
             )
-            context.abort(
-                grpc.StatusCode.UNAVAILABLE,
-                "the post is published but its event was not acknowledged; "
-                "retry with the same request_id",
+            log.info(
+                "post changed",
+                extra={
+                    "command": name,
+                    "post_id": post.post_id,
+                    "user": caller.user,
+                    "status": publish_pb2.PostStatus.Name(post.status),
+                },
             )
-        self._count("published" if result.newly_published else "already_published")
-        log.info(
-            "post published" if result.newly_published else "post was already published",
-            extra={
-                "post_id": publication.post_id,
-                "publication_id": publication.publication_id,
-                "campaign_id": order.campaign_id,
-                "channel": self.channel.name,
-            },
+            return pb.PostResponse(post=post)
+        raise AssertionError("unreachable")  # _command aborts or returns above
+
+    # ----------------------------------------------------------------------- commands
+
+    def CreatePost(
+        self, request: pb.CreatePostRequest, context: grpc.ServicerContext
+    ) -> pb.PostResponse:
+        """Creates a draft once per request_id."""
+        with self._command("CreatePost", context):
+            caller = self.caller_of(context)
+            now = self.clock()
+            # Validate (and check roles) before looking: a retry with different content
+            # is still checked, and a stranger learns nothing about existing posts.
+            draft = workflow.create_post(
+                request, caller, self.policy, self.channels, self.default_channels, now
+            )
+            post, created = self.store.create(post_id_for(request.request_id), lambda: draft)
+            log.info(
+                "post created" if created else "post already existed",
+                extra={"post_id": post.post_id, "campaign_id": post.campaign_id},
+            )
+            return pb.PostResponse(post=post)
+        raise AssertionError("unreachable")
+
+    def UpdateVariant(
+        self, request: pb.UpdateVariantRequest, context: grpc.ServicerContext
+    ) -> pb.PostResponse:
+        return self._change(
+            "UpdateVariant",
+            request.post_id,
+            context,
+            lambda post, caller, now: workflow.update_variant(
+                post, request.language, request.content, caller, self.policy, self.channels, now
+            ),
         )
-        return publisher_service_pb2.CreatePostResponse(
-            post_id=publication.post_id,
-            publication=publication,
-            newly_published=result.newly_published,
+
+    def AddTranslation(
+        self, request: pb.AddTranslationRequest, context: grpc.ServicerContext
+    ) -> pb.PostResponse:
+        return self._change(
+            "AddTranslation",
+            request.post_id,
+            context,
+            lambda post, caller, now: workflow.add_translation(
+                post,
+                request.language.strip(),
+                request.source_language,
+                request.content,
+                caller,
+                self.policy,
+                self.channels,
+                now,
+            ),
         )
+
+    def SubmitForReview(
+        self, request: pb.ReviewRequest, context: grpc.ServicerContext
+    ) -> pb.PostResponse:
+        return self._change(
+            "SubmitForReview",
+            request.post_id,
+            context,
+            lambda post, caller, now: workflow.submit_for_review(
+                post, request.languages, request.comment, caller, self.policy, now
+            ),
+        )
+
+    def Approve(self, request: pb.ReviewRequest, context: grpc.ServicerContext) -> pb.PostResponse:
+        return self._change(
+            "Approve",
+            request.post_id,
+            context,
+            lambda post, caller, now: workflow.approve(
+                post, request.languages, request.comment, caller, self.policy, now
+            ),
+        )
+
+    def RequestChanges(
+        self, request: pb.ReviewRequest, context: grpc.ServicerContext
+    ) -> pb.PostResponse:
+        return self._change(
+            "RequestChanges",
+            request.post_id,
+            context,
+            lambda post, caller, now: workflow.request_changes(
+                post, request.languages, request.comment, caller, self.policy, now
+            ),
+        )
+
+    def Comment(self, request: pb.CommentRequest, context: grpc.ServicerContext) -> pb.PostResponse:
+        return self._change(
+            "Comment",
+            request.post_id,
+            context,
+            lambda post, caller, now: workflow.add_comment(
+                post, request.language, request.text, caller, self.policy, now
+            ),
+        )
+
+    def Schedule(
+        self, request: pb.ScheduleRequest, context: grpc.ServicerContext
+    ) -> pb.PostResponse:
+        def schedule(
+            post: publish_pb2.PostState, caller: Caller, now: datetime
+        ) -> publish_pb2.PostState:
+            plan = sched.parse_schedule(request.local_time, request.time_zone, request.rrule, now)
+            return workflow.schedule_post(
+                post, plan, caller, self.policy, self.channels, self.redirect_base, now
+            )
+
+        return self._change("Schedule", request.post_id, context, schedule)
+
+    def RetryDelivery(
+        self, request: pb.DeliveryRequest, context: grpc.ServicerContext
+    ) -> pb.PostResponse:
+        return self._change(
+            "RetryDelivery",
+            request.post_id,
+            context,
+            lambda post, caller, now: workflow.retry_delivery(
+                post, request.delivery_id, caller, self.policy, now
+            ),
+        )
+
+    def CancelDelivery(
+        self, request: pb.DeliveryRequest, context: grpc.ServicerContext
+    ) -> pb.PostResponse:
+        return self._change(
+            "CancelDelivery",
+            request.post_id,
+            context,
+            lambda post, caller, now: workflow.cancel_delivery(
+                post, request.delivery_id, caller, self.policy, now
+            ),
+        )
+
+    def ImportPosts(
+        self, request: pb.ImportPostsRequest, context: grpc.ServicerContext
+    ) -> pb.ImportPostsResponse:
+        """Creates a draft per CSV row; nothing is created unless every row is valid."""
+        with self._command("ImportPosts", context):
+            caller = self.caller_of(context)
+            now = self.clock()
+            drafts = parse_csv(
+                request.csv, caller, self.policy, self.channels, self.default_channels, now
+            )
+            posts = [self._create(draft) for draft in drafts]
+            return pb.ImportPostsResponse(posts=posts)
+        raise AssertionError("unreachable")
+
+    def _create(self, draft: publish_pb2.PostState) -> publish_pb2.PostState:
+        post, _ = self.store.create(draft.post_id, lambda: draft)
+        return post
+
+    # -------------------------------------------------------------------------- reads
+
+    def GetPost(self, request: pb.GetPostRequest, context: grpc.ServicerContext) -> pb.PostResponse:
+        if not request.post_id.strip():
+            invalid_argument(context, "post_id is required")
+        post = self.store.book.get(request.post_id.strip())
+        if post is None:
+            not_found(context, f"post_id {request.post_id} is not a post")
+        return pb.PostResponse(post=post)
+
+    def ListPosts(
+        self, request: pb.ListPostsRequest, context: grpc.ServicerContext
+    ) -> pb.ListPostsResponse:
+        """The calendar: posts with an occurrence in [from, to), filtered."""
+        # "from" is a Python keyword, so the field is reached with getattr.
+        start = (
+            getattr(request, "from").ToDatetime(tzinfo=UTC) if request.HasField("from") else None
+        )
+        end = request.to.ToDatetime(tzinfo=UTC) if request.HasField("to") else None
+        if start is not None and end is not None and end <= start:
+            invalid_argument(context, "to must be after from")
+        posts = [
+            post
+            for post in self.store.book.all()
+            if (not request.campaign_id or post.campaign_id == request.campaign_id)
+            and (not request.channel or request.channel in post.channels)
+            and (not request.language or any(v.language == request.language for v in post.variants))
+            and sched.in_range(post, start, end)
+        ]
+        return pb.ListPostsResponse(posts=posts)
 
     def ListPublications(
-        self, request: publisher_service_pb2.ListPublicationsRequest, context: grpc.ServicerContext
-    ) -> publisher_service_pb2.ListPublicationsResponse:
-        """Everything on the channel, newest first, read back from the channel itself."""
-        try:
-            results = self.channel.published()
-        except ChannelUnavailable as error:
-            context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
-        except ChannelError as error:
-            context.abort(grpc.StatusCode.INTERNAL, str(error))
-        return publisher_service_pb2.ListPublicationsResponse(
-            publications=[build_publication(self.channel.name, result) for result in results]
-        )
-
-    def _count(self, outcome: str) -> None:
-        self.posts.labels(channel=self.channel.name, outcome=outcome).inc()
+        self, request: pb.ListPublicationsRequest, context: grpc.ServicerContext
+    ) -> pb.ListPublicationsResponse:
+        """Every published delivery, newest first, with the channel's own id and URL."""
+        publications = [
+            publication_for(post, delivery)
+            for post in self.store.book.all()
+            for delivery in post.deliveries
+            if delivery.status == sched.PUBLISHED
+        ]
+        publications.sort(key=lambda p: p.published_at.ToNanoseconds(), reverse=True)
+        return pb.ListPublicationsResponse(publications=publications)

@@ -1,19 +1,16 @@
-"""Posts and their publications.
+"""Ids, shared checks and the Publication envelope.
 
-A post's id derives from the caller's request_id and a publication's id from the post and
-the channel, so a retried request finds the same post on the channel and re-emits the same
+A post's id derives from the caller's request_id and a publication's id from its delivery,
+so a retried request finds the same post and a re-recorded delivery re-emits the same
 Publication event, which subscribers deduplicate on its event id.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
 
 from legation.events.v1 import publish_pb2
-from legation.publisher.v1 import publisher_service_pb2
 from legation_core.codec import Envelope, make_envelope
 from legation_core.ids import stable_id
 
@@ -42,78 +39,15 @@ class InvalidPost(ValueError):
         self.field = field
 
 
-class ChannelError(Exception):
-    """A channel failed in a way retrying will not fix (its state needs a person)."""
-
-
-class ChannelUnavailable(ChannelError):
-    """A channel could not be reached or written; retrying the same post is safe."""
-
-
-@dataclass(frozen=True)
-class Post:
-    """What is published: the same on every channel."""
-
-    post_id: str
-    title: str
-    body: str
-    language: str
-    author: str
-
-
-@dataclass(frozen=True)
-class PostOrder:
-    """A validated CreatePost request: the post and the campaign it serves."""
-
-    post: Post
-    campaign_id: str
-    issue_id: str
-
-
-@dataclass(frozen=True)
-class ChannelResult:
-    """What a channel holds for a post. ``post`` is the channel's copy, which on a retry is
-    the first version published; ``newly_published`` is False when the post was already
-    there."""
-
-    channel_item_id: str
-    url: str
-    published_at: datetime
-    newly_published: bool
-    post: Post
-
-
-class Channel(Protocol):
-    """Somewhere we publish posts. ``publish`` must be idempotent on ``post.post_id``: a
-    channel looks for the post before posting, so a retry after a crash never posts twice."""
-
-    @property
-    def name(self) -> str:
-        """The channel's name in Publication events, for example ``site-atom``."""
-        ...
-
-    def publish(self, post: Post) -> ChannelResult:
-        """Publishes ``post`` unless it is already there; returns what the channel holds.
-        Raises ChannelUnavailable when retrying may help, ChannelError otherwise."""
-        ...
-
-    def find(self, post_id: str) -> ChannelResult | None:
-        """What the channel holds for ``post_id``, or None."""
-        ...
-
-    def published(self) -> list[ChannelResult]:
-        """Everything published on the channel, newest first."""
-        ...
-
-
 def post_id_for(request_id: str) -> str:
     """One request_id is one post, however often it is retried."""
     return stable_id("post", request_id)
 
 
-def publication_id_for(post_id: str, channel: str) -> str:
-    """One post on one channel is one publication (and one event id)."""
-    return stable_id("publication", post_id, channel)
+def publication_id_for(delivery_id: str) -> str:
+    """One delivery (post, language, channel, occurrence) is one publication and one event
+    id, however often it is recorded."""
+    return stable_id("publication", delivery_id)
 
 
 def is_language_tag(tag: str) -> bool:
@@ -121,59 +55,12 @@ def is_language_tag(tag: str) -> bool:
     return len(tag) <= 35 and _LANGUAGE_TAG.fullmatch(tag) is not None
 
 
-def _required(field: str, value: str) -> str:
-    if not value.strip():
-        raise InvalidPost(field, "is required")
-    return value
-
-
-def _xml_safe(field: str, value: str) -> str:
+def xml_safe(field: str, value: str) -> str:
+    """``value`` unless it holds a character XML cannot carry (:class:`InvalidPost`)."""
     bad = _NOT_XML.search(value)
     if bad:
         raise InvalidPost(field, f"contains the control character U+{ord(bad.group()):04X}")
     return value
-
-
-def validate_create_post(request: publisher_service_pb2.CreatePostRequest) -> PostOrder:
-    """The post a CreatePost request asks for, or :class:`InvalidPost` naming the field."""
-    request_id = _required("request_id", request.request_id)
-    campaign_id = _required("campaign_id", request.campaign_id).strip()
-    title = _xml_safe("title", _required("title", request.title).strip())
-    if len(title) > MAX_TITLE_LENGTH:
-        raise InvalidPost("title", f"is longer than {MAX_TITLE_LENGTH} characters ({len(title)})")
-    body = _xml_safe("body", _required("body", request.body))
-    language = request.language.strip() or DEFAULT_LANGUAGE
-    if not is_language_tag(language):
-        raise InvalidPost(
-            "language", f"{language!r} is not a BCP 47 language tag (for example en, fr, es-MX)"
-        )
-    author = _xml_safe("author", request.author.strip())
-    post = Post(
-        post_id=post_id_for(request_id),
-        title=title,
-        body=body,
-        language=language,
-        author=author,
-    )
-    return PostOrder(post=post, campaign_id=campaign_id, issue_id=request.issue_id.strip())
-
-
-def build_publication(channel: str, result: ChannelResult) -> publish_pb2.Publication:
-    """The Publication event payload for what ``channel`` holds."""
-    post = result.post
-    publication = Publication(
-        publication_id=publication_id_for(post.post_id, channel),
-        post_id=post.post_id,
-        channel=channel,
-        channel_item_id=result.channel_item_id,
-        url=result.url,
-        title=post.title,
-        body=post.body,
-        language=post.language,
-        author=post.author,
-    )
-    publication.published_at.FromDatetime(result.published_at.astimezone(UTC))
-    return publication
 
 
 def publication_envelope(

@@ -1,9 +1,12 @@
-"""Our own site's Atom feed, the first channel.
+"""Our own site's Atom feed (``kind: site-atom``).
 
-The feed file is the channel's whole state: publishing reads the entries back, returns the
-existing entry when the post is already there, and otherwise rewrites the file with the new
-entry first. The rewrite goes to a temporary file in the same directory that replaces the
-feed atomically, so a crash leaves either the old feed or the new one, never half of one.
+The feed file is the channel's whole state: delivering reads the entries back, returns the
+existing entry when the message is already there (reconcile mode ``lookup``: the entry id
+derives from the idempotency key), and otherwise rewrites the file with the new entry
+first. The rewrite goes to a temporary file in the same directory that replaces the feed
+atomically, so a crash leaves either the old feed or the new one, never half of one. A lock
+(a thread lock plus ``flock`` on ``.<feed>.lock``) serialises writers, including replicas
+sharing one volume.
 """
 
 from __future__ import annotations
@@ -12,9 +15,11 @@ import fcntl
 import os
 import tempfile
 import threading
+import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,9 +27,25 @@ from urllib.parse import urljoin
 
 from feedgen.feed import FeedGenerator
 
-from legation_publisher.domain.posts import ChannelError, ChannelResult, ChannelUnavailable, Post
+from legation_channels.base import (
+    ChannelError,
+    ChannelLimits,
+    ChannelRejected,
+    ChannelUnavailable,
+    Delivered,
+    Outgoing,
+    Reconcile,
+)
 
-CHANNEL_NAME = "site-atom"
+KIND = "site-atom"
+# Our site's pages take any media; alt text is required because the site must be
+# accessible (WCAG 1.1.1). Atom titles are plain text; 300 characters keep them readable.
+LIMITS = ChannelLimits(
+    max_title_length=300,
+    max_media=20,
+    media_kinds=frozenset({"image", "video", "document"}),
+    alt_text_required=True,
+)
 ATOM = "{http://www.w3.org/2005/Atom}"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 ENTRY_ID_PREFIX = "urn:uuid:"
@@ -34,14 +55,34 @@ class FeedError(ChannelError):
     """The feed file exists but is not a feed this channel wrote."""
 
 
-def entry_id_for(post_id: str) -> str:
-    """The Atom entry id of a post (post ids are UUIDs)."""
-    return ENTRY_ID_PREFIX + post_id
+def entry_key(idempotency_key: str) -> str:
+    """The UUID that names the entry of ``idempotency_key`` (the key itself when it is a
+    UUID, as the publisher's delivery ids are)."""
+    try:
+        return str(uuid.UUID(idempotency_key))
+    except ValueError:
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, "legation-site-atom:" + idempotency_key))
 
 
-def post_url(base_url: str, post_id: str) -> str:
-    """The public page of a post."""
-    return base_url + post_id
+def entry_id_for(idempotency_key: str) -> str:
+    """The Atom entry id of the message with ``idempotency_key``."""
+    return ENTRY_ID_PREFIX + entry_key(idempotency_key)
+
+
+def entry_url(base_url: str, idempotency_key: str) -> str:
+    """The public page of the message with ``idempotency_key``."""
+    return base_url + entry_key(idempotency_key)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One entry of the feed, as read back."""
+
+    delivered: Delivered
+    title: str
+    text: str
+    language: str
+    author: str
 
 
 def _utc_now() -> datetime:
@@ -66,8 +107,11 @@ class _XmlLangExtension:
         return entry
 
 
-class AtomChannel:
-    """Publishes posts as entries of the Atom feed at ``path``."""
+class SiteAtomChannel:
+    """Publishes messages as entries of the Atom feed at ``path``."""
+
+    kind = KIND
+    reconcile: Reconcile = "lookup"
 
     def __init__(
         self,
@@ -75,7 +119,9 @@ class AtomChannel:
         base_url: str,
         title: str,
         clock: Callable[[], datetime] = _utc_now,
+        name: str = KIND,
     ) -> None:
+        self._name = name
         self.path = path
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.title = title
@@ -85,50 +131,68 @@ class AtomChannel:
 
     @property
     def name(self) -> str:
-        """The channel's name in Publication events."""
-        return CHANNEL_NAME
+        """The channel's name in events and configuration."""
+        return self._name
+
+    @property
+    def limits(self) -> ChannelLimits:
+        return LIMITS
+
+    def close(self) -> None:
+        """Nothing to release: the feed is opened per call."""
 
     def check(self) -> None:
         """Reads the feed once so a damaged or unreadable file stops start-up (raises FeedError
         or ChannelUnavailable)."""
-        self.published()
+        self.entries()
 
-    def publish(self, post: Post) -> ChannelResult:
-        """Adds ``post`` to the feed unless an entry with its id is already there."""
+    def deliver(self, message: Outgoing) -> Delivered:
+        """Adds ``message`` to the feed unless an entry with its key is already there."""
         try:
-            return self._publish(post)
+            return self._deliver(message)
         except OSError as error:
             raise ChannelUnavailable(f"cannot update the feed {self.path}: {error}") from error
 
-    def _publish(self, post: Post) -> ChannelResult:
+    def _deliver(self, message: Outgoing) -> Delivered:
+        if not message.title.strip():
+            raise ChannelRejected("title is required: every Atom entry has one", field="title")
+        entry_id = entry_id_for(message.idempotency_key)
         with self._lock, self._file_lock():
             entries = self._read()
             for entry in entries:
-                if entry.post.post_id == post.post_id:
-                    return entry
+                if entry.delivered.channel_item_id == entry_id:
+                    return entry.delivered
             # Whole seconds: the Atom date is what we read back, and it must equal what
             # this call returned so a retry re-emits an identical event.
             now = self.clock().astimezone(UTC).replace(microsecond=0)
-            added = ChannelResult(
-                channel_item_id=entry_id_for(post.post_id),
-                url=post_url(self.base_url, post.post_id),
-                published_at=now,
-                newly_published=True,
-                post=post,
+            added = Entry(
+                Delivered(
+                    channel_item_id=entry_id,
+                    url=entry_url(self.base_url, message.idempotency_key),
+                    published_at=now,
+                    newly_published=True,
+                ),
+                title=message.title,
+                text=message.text,
+                language=message.language,
+                author=message.author,
             )
             # Stable sort: among entries of the same second the newer one stays first.
-            ordered = sorted([added, *entries], key=lambda e: e.published_at, reverse=True)
+            ordered = sorted(
+                [added, *entries], key=lambda e: e.delivered.published_at, reverse=True
+            )
             self._write(ordered)
-            return added
+            return added.delivered
 
-    def find(self, post_id: str) -> ChannelResult | None:
-        """The feed's entry for ``post_id``, or None."""
-        for entry in self.published():
-            if entry.post.post_id == post_id:
-                return entry
+    def find(self, idempotency_key: str) -> Delivered | None:
+        """What the feed holds for ``idempotency_key``, or None."""
+        entry_id = entry_id_for(idempotency_key)
+        for entry in self.entries():
+            if entry.delivered.channel_item_id == entry_id:
+                return entry.delivered
         return None
 
-    def published(self) -> list[ChannelResult]:
+    def entries(self) -> list[Entry]:
         """Every entry of the feed, newest first."""
         # The file is only ever replaced whole, so reading needs no lock.
         try:
@@ -149,7 +213,7 @@ class AtomChannel:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def _read(self) -> list[ChannelResult]:
+    def _read(self) -> list[Entry]:
         try:
             root = ET.parse(self.path).getroot()
         except FileNotFoundError:
@@ -160,11 +224,11 @@ class AtomChannel:
             raise FeedError(f"{self.path} is not an Atom feed (root {root.tag})")
         return [self._entry(element) for element in root.iter(ATOM + "entry")]
 
-    def _entry(self, element: ET.Element) -> ChannelResult:
+    def _entry(self, element: ET.Element) -> Entry:
         entry_id = _text(element, "id")
         if not entry_id.startswith(ENTRY_ID_PREFIX):
             raise FeedError(f"{self.path}: entry id {entry_id!r} is not one of ours")
-        post_id = entry_id.removeprefix(ENTRY_ID_PREFIX)
+        key = entry_id.removeprefix(ENTRY_ID_PREFIX)
         published = _text(element, "published") or _text(element, "updated")
         try:
             published_at = datetime.fromisoformat(published).astimezone(UTC)
@@ -176,19 +240,18 @@ class AtomChannel:
                 for item in element.iter(ATOM + "link")
                 if item.get("rel", "alternate") == "alternate"
             ),
-            post_url(self.base_url, post_id),
+            entry_url(self.base_url, key),
         )
         author = element.find(f"{ATOM}author/{ATOM}name")
-        post = Post(
-            post_id=post_id,
+        return Entry(
+            Delivered(entry_id, link, published_at, False),
             title=_text(element, "title"),
-            body=_text(element, "content"),
+            text=_text(element, "content"),
             language=element.get(XML_LANG, ""),
             author=(author.text or "") if author is not None else "",
         )
-        return ChannelResult(entry_id, link, published_at, False, post)
 
-    def _render(self, entries: list[ChannelResult]) -> bytes:
+    def _render(self, entries: list[Entry]) -> bytes:
         feed = FeedGenerator()
         feed.id(self.base_url)
         feed.title(self.title)
@@ -197,24 +260,24 @@ class AtomChannel:
         feed.author({"name": self.title})
         feed.link(href=self.self_url, rel="self", type="application/atom+xml")
         feed.link(href=self.base_url, rel="alternate", type="text/html")
-        feed.updated(entries[0].published_at if entries else self.clock())
-        for result in entries:
-            post = result.post
+        feed.updated(entries[0].delivered.published_at if entries else self.clock())
+        for item in entries:
+            delivered = item.delivered
             entry = feed.add_entry(order="append")
-            entry.id(result.channel_item_id)
-            entry.title(post.title)
-            entry.content(post.body, type="text")
-            if post.author:
-                entry.author({"name": post.author})
-            entry.link(href=result.url, rel="alternate", hreflang=post.language or None)
-            entry.published(result.published_at)
-            entry.updated(result.published_at)
+            entry.id(delivered.channel_item_id)
+            entry.title(item.title)
+            entry.content(item.text, type="text")
+            if item.author:
+                entry.author({"name": item.author})
+            entry.link(href=delivered.url, rel="alternate", hreflang=item.language or None)
+            entry.published(delivered.published_at)
+            entry.updated(delivered.published_at)
             entry.register_extension("xmllang", _XmlLangExtension, atom=True, rss=False)
-            entry.xmllang.language = post.language
+            entry.xmllang.language = item.language
         data: bytes = feed.atom_str(pretty=True)
         return data
 
-    def _write(self, entries: list[ChannelResult]) -> None:
+    def _write(self, entries: list[Entry]) -> None:
         data = self._render(entries)
         directory = self.path.parent
         handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed before the replace

@@ -1,0 +1,210 @@
+"""When posts go out: schedules in an embassy's time zone, recurrences, due deliveries.
+
+No I/O, no clock: every function takes ``now``. A schedule is a wall-clock time in an IANA
+time zone plus an optional RFC 5545 RRULE, expanded in that zone so a weekly post at 09:00
+stays at 09:00 across daylight-saving changes. Deliveries are derived, not stored ahead:
+an occurrence that is due, for an approved variant on a channel, with no delivery recorded
+yet, is due now. Because the record of a delivery (sending, published, failed) lives in
+the post's state on Kafka, a restarted publisher derives exactly what is still owed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dateutil.rrule import rrule, rrulestr
+
+from legation.events.v1 import publish_pb2
+from legation_core.ids import stable_id
+from legation_publisher.domain.posts import InvalidPost
+
+DEFAULT_TIME_ZONE = "UTC"
+# A request takes a moment to arrive: a time this close to now is "now", not the past.
+PAST_GRACE = timedelta(minutes=1)
+# Expanding an unbounded rule stops here; a calendar query spans months, not centuries.
+MAX_OCCURRENCES = 1000
+
+PENDING = publish_pb2.DELIVERY_STATUS_PENDING
+SENDING = publish_pb2.DELIVERY_STATUS_SENDING
+PUBLISHED = publish_pb2.DELIVERY_STATUS_PUBLISHED
+FAILED = publish_pb2.DELIVERY_STATUS_FAILED
+NEEDS_CHECK = publish_pb2.DELIVERY_STATUS_NEEDS_CHECK
+CANCELLED = publish_pb2.DELIVERY_STATUS_CANCELLED
+
+
+@dataclass(frozen=True)
+class PlannedDelivery:
+    """One language variant of one occurrence on one channel, not yet delivered."""
+
+    delivery_id: str
+    language: str
+    channel: str
+    due_at: datetime
+
+
+def zone(name: str, field: str = "time_zone") -> ZoneInfo:
+    """The IANA zone ``name``; raises :class:`InvalidPost` naming ``field``."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidPost(
+            field, f"{name!r} is not an IANA time zone (for example Africa/Nairobi)"
+        ) from None
+
+
+def _rule(text: str, start: datetime, field: str = "rrule") -> rrule:
+    upper = text.upper()
+    if "DTSTART" in upper or "\n" in text:
+        raise InvalidPost(field, "must be one RRULE without DTSTART (local_time is the start)")
+    try:
+        parsed = rrulestr(text.removeprefix("RRULE:"), dtstart=start)
+    except (ValueError, TypeError) as error:
+        raise InvalidPost(field, f"is not a valid RRULE: {error}") from None
+    if not isinstance(parsed, rrule):
+        raise InvalidPost(field, "must be a single RRULE")
+    if re.search(r"FREQ=(SECONDLY|MINUTELY)\b", upper):
+        raise InvalidPost(field, "a post may recur at most hourly")
+    return parsed
+
+
+def parse_schedule(
+    local_time: str, time_zone: str, rule: str, now: datetime
+) -> publish_pb2.PostSchedule:
+    """A checked schedule; raises :class:`InvalidPost` naming ``local_time``,
+    ``time_zone`` or ``rrule``. An empty ``local_time`` means now."""
+    name = time_zone.strip() or DEFAULT_TIME_ZONE
+    tz = zone(name)
+    if local_time.strip():
+        try:
+            wall = datetime.fromisoformat(local_time.strip())
+        except ValueError:
+            raise InvalidPost(
+                "local_time", f"{local_time!r} is not an ISO 8601 time such as 2026-12-01T09:00"
+            ) from None
+        if wall.tzinfo is not None:
+            raise InvalidPost("local_time", "must not carry an offset: give time_zone instead")
+        start = wall.replace(tzinfo=tz)
+        # A wall-clock time skipped by a daylight-saving change does not survive a round
+        # trip through UTC.
+        if start.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != wall:
+            raise InvalidPost("local_time", f"{wall.isoformat()} does not exist in {name}")
+        if start < now - PAST_GRACE:
+            raise InvalidPost(
+                "local_time",
+                f"{wall.isoformat()} in {name} is in the past (now it is "
+                f"{now.astimezone(tz).replace(microsecond=0, tzinfo=None).isoformat()} there)",
+            )
+    else:
+        start = now.astimezone(tz).replace(microsecond=0)
+    schedule = publish_pb2.PostSchedule(
+        time_zone=name,
+        local_time=start.replace(tzinfo=None).isoformat(),
+        rrule=rule.strip(),
+    )
+    schedule.start_at.FromDatetime(start.astimezone(UTC))
+    if schedule.rrule:
+        parsed = _rule(schedule.rrule, start)
+        if parsed.after(start, inc=True) is None:
+            raise InvalidPost("rrule", "yields no occurrence from local_time on")
+    return schedule
+
+
+def _start(schedule: publish_pb2.PostSchedule) -> datetime:
+    tz = ZoneInfo(schedule.time_zone or DEFAULT_TIME_ZONE)
+    return datetime.fromisoformat(schedule.local_time).replace(tzinfo=tz)
+
+
+def occurrences(schedule: publish_pb2.PostSchedule, until: datetime) -> Iterator[datetime]:
+    """The schedule's occurrences (UTC) up to and including ``until``, at most
+    :data:`MAX_OCCURRENCES`."""
+    if not schedule.HasField("start_at"):
+        return
+    if not schedule.rrule:
+        start = schedule.start_at.ToDatetime(tzinfo=UTC)
+        if start <= until:
+            yield start
+        return
+    local_start = _start(schedule)
+    rule = _rule(schedule.rrule, local_start)
+    for count, local in enumerate(rule):
+        at = local.astimezone(UTC)
+        if at > until or count >= MAX_OCCURRENCES:
+            return
+        yield at
+
+
+def finished(schedule: publish_pb2.PostSchedule, now: datetime) -> bool:
+    """True when the schedule has no occurrence after ``now``."""
+    if not schedule.HasField("start_at"):
+        return False
+    if not schedule.rrule:
+        return schedule.start_at.ToDatetime(tzinfo=UTC) <= now
+    return _rule(schedule.rrule, _start(schedule)).after(now.astimezone(UTC)) is None
+
+
+def delivery_id_for(post_id: str, language: str, channel: str, due_at: datetime) -> str:
+    """Stable id of one delivery; also the channel's idempotency key."""
+    return stable_id("delivery", post_id, language, channel, due_at.astimezone(UTC).isoformat())
+
+
+def expected_deliveries(post: publish_pb2.PostState, until: datetime) -> list[PlannedDelivery]:
+    """Every delivery the post's schedule asks for up to ``until``."""
+    planned: list[PlannedDelivery] = []
+    approved = [
+        variant.language
+        for variant in post.variants
+        if variant.status == publish_pb2.POST_STATUS_APPROVED
+    ]
+    for at in occurrences(post.schedule, until):
+        for language in approved:
+            for channel in post.channels:
+                planned.append(
+                    PlannedDelivery(
+                        delivery_id_for(post.post_id, language, channel, at), language, channel, at
+                    )
+                )
+    return planned
+
+
+def due_deliveries(post: publish_pb2.PostState, now: datetime) -> list[PlannedDelivery]:
+    """What should go out now: due, and not yet recorded (or asked to go again)."""
+    if post.status not in (publish_pb2.POST_STATUS_SCHEDULED, publish_pb2.POST_STATUS_FAILED):
+        return []
+    recorded = {delivery.delivery_id: delivery for delivery in post.deliveries}
+    due: list[PlannedDelivery] = []
+    for planned in expected_deliveries(post, now):
+        record = recorded.get(planned.delivery_id)
+        if record is None or (record.status == PENDING and _waited(record, now)):
+            due.append(planned)
+    return due
+
+
+def _waited(record: publish_pb2.Delivery, now: datetime) -> bool:
+    # A retry after a transient failure waits for its backoff.
+    return not record.HasField("next_attempt_at") or (
+        record.next_attempt_at.ToDatetime(tzinfo=UTC) <= now
+    )
+
+
+def in_flight(post: publish_pb2.PostState, now: datetime) -> list[publish_pb2.Delivery]:
+    """Deliveries recorded as sending (interrupted by a crash): these are reconciled with
+    their channel first, unless a lookup that failed asked to wait."""
+    return [d for d in post.deliveries if d.status == SENDING and _waited(d, now)]
+
+
+def in_range(post: publish_pb2.PostState, start: datetime | None, end: datetime | None) -> bool:
+    """True when the post has an occurrence in [start, end) (an unscheduled post: when it
+    was created in that range)."""
+    if not post.schedule.HasField("start_at"):
+        created = post.created_at.ToDatetime(tzinfo=UTC)
+        return (start is None or created >= start) and (end is None or created < end)
+    horizon = end or datetime.max.replace(tzinfo=UTC)
+    return any(
+        start is None or at >= start
+        for at in occurrences(post.schedule, horizon)
+        if end is None or at < end
+    )

@@ -1,0 +1,113 @@
+"""The short-link endpoint over a real HTTP socket, with a fake producer."""
+
+from __future__ import annotations
+
+import http.client
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from legation.events.v1 import publish_pb2
+from legation_core.catalog import default_catalog
+from legation_core.codec import Envelope, EventCodec
+from legation_publisher.adapters.redirect import LINK_CLICKS_TOPIC, RedirectServer
+from legation_publisher.adapters.state import PostBook, post_envelope
+
+NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+
+
+class FakeProducer:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, Envelope]] = []
+        self.fail = False
+
+    def send_and_wait(self, events: list[tuple[str, str, Envelope]]) -> None:
+        for topic, _key, envelope in events:
+            EventCodec.validate(default_catalog().check_produce("publisher", topic), envelope)
+        if self.fail:
+            raise TimeoutError("broker down")
+        self.sent.extend(events)
+
+
+def a_post() -> publish_pb2.PostState:
+    post = publish_pb2.PostState(
+        post_id="p1",
+        campaign_id="plastics-2026",
+        version=1,
+        links=[
+            publish_pb2.TrackedLink(
+                code="Abc_123-xyz",
+                target_url="https://ministry.example/plastics",
+                tracked_url="https://ministry.example/plastics?utm_source=site-atom",
+                short_url="https://go.example/r/Abc_123-xyz",
+                language="fr",
+                channel="site-atom",
+            )
+        ],
+    )
+    post.transition.at.FromDatetime(NOW)
+    return post
+
+
+@pytest.fixture
+def producer() -> FakeProducer:
+    return FakeProducer()
+
+
+@pytest.fixture
+def port(producer: FakeProducer) -> Iterator[int]:
+    book = PostBook()
+    book.apply(post_envelope(a_post()))
+    server = RedirectServer(
+        book, producer, 0, host="127.0.0.1", registry=CollectorRegistry(), clock=lambda: NOW
+    )
+    server.start()
+    yield server.port
+    server.stop()
+
+
+def get(port: int, path: str, referrer: str = "") -> http.client.HTTPResponse:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    connection.request("GET", path, headers={"Referer": referrer} if referrer else {})
+    response = connection.getresponse()
+    response.read()
+    connection.close()
+    return response
+
+
+def test_a_short_link_redirects_to_the_tracked_url_and_emits_a_click(
+    port: int, producer: FakeProducer
+) -> None:
+    response = get(port, "/r/Abc_123-xyz", referrer="https://news.example.org/story?id=3")
+    assert response.status == 302
+    assert response.getheader("Location") == (
+        "https://ministry.example/plastics?utm_source=site-atom"
+    )
+    [(topic, key, envelope)] = producer.sent
+    assert (topic, key, envelope.campaign_id) == (LINK_CLICKS_TOPIC, "p1", "plastics-2026")
+    click = envelope.link_click
+    assert (click.code, click.post_id, click.language, click.channel) == (
+        "Abc_123-xyz",
+        "p1",
+        "fr",
+        "site-atom",
+    )
+    assert click.referrer_host == "news.example.org"
+    assert envelope.event_id == click.click_id
+
+
+@pytest.mark.parametrize("path", ["/r/unknown", "/r/", "/other", "/r/../../etc"])
+def test_unknown_paths_are_404_without_an_event(
+    port: int, producer: FakeProducer, path: str
+) -> None:
+    assert get(port, path).status == 404
+    assert producer.sent == []
+
+
+def test_the_reader_is_redirected_even_when_kafka_is_down(
+    port: int, producer: FakeProducer
+) -> None:
+    producer.fail = True
+    assert get(port, "/r/Abc_123-xyz").status == 302

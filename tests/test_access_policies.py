@@ -17,7 +17,9 @@ POLICIES = [LISTENER, PUBLISHER, ENGAGER, EVALUATOR]
 COMMANDS = [
     (LISTENER, "TrackIssue", "analyst"),
     (LISTENER, "DeleteIssue", "analyst"),
-    (PUBLISHER, "CreatePost", "publisher"),
+    (PUBLISHER, "CreatePost", "editor"),  # a draft: editors write, approvers approve
+    (PUBLISHER, "Approve", "approver"),
+    (PUBLISHER, "Schedule", "publisher"),
     (ENGAGER, "ReplyToConversation", "officer"),
     (EVALUATOR, "CreateCampaign", "analyst"),
 ]

@@ -24,6 +24,7 @@ import unicodedata
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
 from datasketch import MinHash, MinHashLSH
 
@@ -41,6 +42,8 @@ MAX_ORIGINALS = 50_000
 # Decisions remembered for retries (a retry comes within minutes; this is generous).
 MAX_DECISIONS = 200_000
 SEED = 1
+# datasketch's default permutation scheme since 2.0, named so an upgrade cannot change it.
+SCHEME = "affine32"
 
 _REPOST = re.compile(r"^(?:rt|via|repost|boost(?:ed)?)\b\s*(?:@[\w.@-]+)?\s*:?\s*", re.I)
 _URL = re.compile(r"https?://\S+|\bwww\.\S+", re.I)
@@ -67,10 +70,16 @@ def _prefix(normalised: str) -> str:
     return _digest(normalised[:PREFIX_CHARS]) if len(normalised) >= PREFIX_CHARS else ""
 
 
+@cache
+def _permutations() -> tuple[object, object]:
+    # Drawn from the fixed seed once, not for every text.
+    return MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME).permutations  # type: ignore[no-any-return]
+
+
 def minhash(text: str) -> MinHash:
     """The MinHash of ``text``'s character :data:`SHINGLE`-grams (``text`` as given by
     :func:`fingerprint_text`)."""
-    signature = MinHash(num_perm=NUM_PERM, seed=SEED)
+    signature = MinHash(num_perm=NUM_PERM, seed=SEED, permutations=_permutations(), scheme=SCHEME)
     shingles = {text[i : i + SHINGLE] for i in range(max(1, len(text) - SHINGLE + 1))}
     signature.update_batch([s.encode("utf-8") for s in sorted(shingles)])
     return signature
@@ -130,7 +139,7 @@ class DuplicateIndex:
         with self._lock:
             if key in self._decided:
                 return self._decided[key]
-            index = self._issues.setdefault(issue_id, _IssueIndex())
+            index = self._issue(issue_id)
             normalised = fingerprint_text(text)
             signature = minhash(normalised) if len(normalised) >= MIN_FUZZY_CHARS else None
             original = self._find(index, mention_id, normalised, signature)
@@ -139,6 +148,12 @@ class DuplicateIndex:
                 index.add(mention_id, normalised, entry)
             self._remember(key, original)
             return original
+
+    def _issue(self, issue_id: str) -> _IssueIndex:
+        index = self._issues.get(issue_id)
+        if index is None:
+            index = self._issues[issue_id] = _IssueIndex()
+        return index
 
     def _remember(self, key: tuple[str, str], duplicate_of: str) -> None:
         self._decided[key] = duplicate_of
@@ -154,7 +169,7 @@ class DuplicateIndex:
             if key in self._decided:
                 return
             self._remember(key, duplicate_of)
-            index = self._issues.setdefault(issue_id, _IssueIndex())
+            index = self._issue(issue_id)
             if duplicate_of or mention_id in index.originals:
                 return
             normalised = fingerprint_text(text)

@@ -19,8 +19,10 @@ import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -74,6 +76,33 @@ def features(text: str) -> list[str]:
     return out
 
 
+# Dense features a model may add after its n-grams, by name. "vader": VADER's negative,
+# neutral and positive proportions, its compound score, and its customary positive
+# (>= 0.05) and negative (<= -0.05) readings: the English lexicon knows negation, intensifiers
+# and emoji, which 1,838 training tweets cannot teach (+10 macro-F1 points on validation).
+EXTRA_FEATURES = {"vader": 6}
+
+
+@cache
+def _vader() -> Any:
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    return SentimentIntensityAnalyzer()
+
+
+def extra_features(kind: str, text: str) -> npt.NDArray[np.float32]:
+    """The dense features ``kind`` (see :data:`EXTRA_FEATURES`) of the raw ``text``."""
+    if kind != "vader":
+        raise ValueError(f"unknown extra features {kind!r}")
+    scores = _vader().polarity_scores(text)
+    compound = float(scores["compound"])
+    return np.array(
+        [scores["neg"], scores["neu"], scores["pos"], compound, compound >= 0.05,
+         compound <= -0.05],
+        dtype=np.float32,
+    )  # fmt: skip
+
+
 @dataclass(frozen=True)
 class LinearTextModel:
     """A trained classifier: ``vocabulary`` maps a feature to its column, ``idf`` weighs the
@@ -86,6 +115,8 @@ class LinearTextModel:
     idf: npt.NDArray[np.float32]
     coef: npt.NDArray[np.float32]
     intercept: npt.NDArray[np.float32]
+    # Name of the dense features after the n-gram columns ("" for none).
+    extra: str = ""
 
     def vector(
         self, text: str, target: Sequence[str] = ()
@@ -108,6 +139,10 @@ class LinearTextModel:
         known feature at all, only the intercepts speak)."""
         columns, values = self.vector(text, target)
         scores = self.coef[:, columns] @ values + self.intercept
+        if self.extra:
+            scores = scores + self.coef[:, len(self.vocabulary) :] @ extra_features(
+                self.extra, text
+            )
         scores = scores - scores.max()
         exp = np.exp(scores)
         probs = exp / exp.sum()
@@ -126,6 +161,7 @@ class LinearTextModel:
             idf=self.idf.astype(np.float32),
             coef=self.coef.astype(np.float16),
             intercept=self.intercept.astype(np.float32),
+            extra=np.array(self.extra),
         )
         path.write_bytes(buffer.getvalue())
 
@@ -142,6 +178,7 @@ class LinearTextModel:
                 idf=npz["idf"].astype(np.float32),
                 coef=npz["coef"].astype(np.float32),
                 intercept=npz["intercept"].astype(np.float32),
+                extra=str(npz["extra"]) if "extra" in npz.files else "",
             )
 
 

@@ -17,6 +17,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -24,6 +25,7 @@ from legation_listener.models import datasets
 from legation_listener.models.linear import (
     LinearTextModel,
     artefact_path,
+    extra_features,
     features,
     mask_target,
     model_text,
@@ -60,9 +62,14 @@ def fit(
     c: float,
     class_weight: str | None = None,
     check: Sequence[str] = (),
+    raw: Sequence[str] = (),
+    extra: str = "",
 ) -> LinearTextModel:
     """A :class:`LinearTextModel` fitted on already-normalised ``texts``; ``check``: texts
-    on which the numpy model must agree with scikit-learn (see :func:`check_parity`)."""
+    on which the numpy model must agree with scikit-learn (see :func:`check_parity`);
+    ``extra``: dense features (:data:`~legation_listener.models.linear.EXTRA_FEATURES`)
+    computed from the ``raw`` texts, appended after the n-grams."""
+    from scipy.sparse import csr_matrix, hstack
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
@@ -72,6 +79,7 @@ def fit(
         "c": c,
         "class_weight": class_weight,
         "seed": SEED,
+        "extra": extra,
     }
     vectorizer = TfidfVectorizer(
         analyzer=features,
@@ -81,6 +89,14 @@ def fit(
         dtype=np.float32,
     )
     matrix = vectorizer.fit_transform(texts)
+
+    def with_extra(matrix: Any, originals: Sequence[str]) -> Any:
+        if not extra:
+            return matrix
+        dense = np.vstack([extra_features(extra, t) for t in originals])
+        return hstack([matrix, csr_matrix(dense)]).tocsr()
+
+    matrix = with_extra(matrix, raw)
     classifier = LogisticRegression(
         C=c, max_iter=5000, class_weight=class_weight, random_state=SEED, solver="lbfgs"
     )
@@ -95,9 +111,11 @@ def fit(
         idf=vectorizer.idf_.astype(np.float32),
         coef=classifier.coef_.astype(np.float32),
         intercept=classifier.intercept_.astype(np.float32),
+        extra=extra,
     )
     if check:
-        expected = classifier.predict(vectorizer.transform([model_text(t) for t in check]))
+        checked = vectorizer.transform([model_text(t) for t in check])
+        expected = classifier.predict(with_extra(checked, check))
         check_parity(model, check, [labels[int(i)] for i in expected])
     return model
 
@@ -124,6 +142,8 @@ def train_sentiment(root: Path, language: str) -> LinearTextModel:
     """The sentiment model of ``language`` from its UMSAB train split."""
     split = datasets.sentiment_split(root, language, "train")
     texts = [model_text(t) for t in split.texts]
+    # English also reads VADER's scores (see linear.EXTRA_FEATURES).
+    extra = "vader" if language == "en" else ""
     return fit(
         f"legation-sentiment-{language}",
         datasets.SENTIMENT_LABELS,
@@ -131,6 +151,8 @@ def train_sentiment(root: Path, language: str) -> LinearTextModel:
         split.labels,
         SENTIMENT_C,
         check=datasets.sentiment_split(root, language, "val").texts,
+        raw=split.texts,
+        extra=extra,
     )
 
 

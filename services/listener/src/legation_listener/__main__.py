@@ -6,12 +6,14 @@ import sys
 
 from legation.listener.v1.listener_service_pb2_grpc import add_ListenerServiceServicer_to_server
 from legation_core.lifecycle import ServiceRuntime, main_for
+from legation_listener.adapters.duplicates import rebuild_duplicate_index
 from legation_listener.adapters.feeds import FeedFetcher
 from legation_listener.adapters.grpc_api import ListenerApi
 from legation_listener.adapters.policy import POLICY
 from legation_listener.adapters.poller import Poller
 from legation_listener.adapters.state import ListenerState, StateStore
 from legation_listener.config import ListenerSettings
+from legation_listener.domain.enrichment import shared_duplicate_index
 from legation_listener.domain.recent import RecentItems
 from legation_listener.domain.spikes import SpikeDetector, SpikeRule
 
@@ -20,6 +22,7 @@ def wire(runtime: ServiceRuntime, settings: ListenerSettings) -> None:
     """Rebuilds the state from Kafka and adds the gRPC API and the periodic poll (which
     also checks for spikes)."""
     state = ListenerState.rebuild(settings, runtime.codec)
+    rebuild_duplicate_index(settings, runtime.codec, shared_duplicate_index())
     store = StateStore(state, runtime.producer)
     fetcher = FeedFetcher(
         settings.listener_fetch_timeout_seconds,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -124,12 +125,10 @@ def check_parity(model: LinearTextModel, texts: Sequence[str], expected: Sequenc
     """Fails when the artefact as served (saved with float16 coefficients, reloaded, read by
     numpy) labels ``texts`` differently from scikit-learn's ``expected`` on more than 0.5%
     of them: the shipped model must be the measured one."""
-    buffer = artefact_path(f".parity-{model.name}.npz")
-    model.save(buffer)
-    try:
+    with tempfile.TemporaryDirectory() as scratch:
+        buffer = Path(scratch) / "model.npz"
+        model.save(buffer)
         served = LinearTextModel.load(buffer.read_bytes())
-    finally:
-        buffer.unlink()
     disagreements = 0
     for text, label in zip(texts, expected, strict=True):
         probabilities = served.probabilities(text)
@@ -186,15 +185,19 @@ def train_stance(root: Path, targets: Sequence[str] = datasets.STANCE_TARGETS) -
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else "")
     parser.add_argument("--datasets", type=Path, default=datasets.default_datasets_dir())
+    parser.add_argument(
+        "--out", type=Path, default=artefact_path(""), help="where to write the artefacts"
+    )
     args = parser.parse_args(argv)
     root = datasets.require(args.datasets)
-    artefact_path("").mkdir(parents=True, exist_ok=True)
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
     for language in datasets.SENTIMENT_LANGUAGES.values():
         model = train_sentiment(root, language)
-        model.save(artefact_path(sentiment_filename(language)))
+        model.save(out / sentiment_filename(language))
         print(f"{model.name} {model.version}: {len(model.vocabulary)} features")
     model = train_stance(root)
-    model.save(artefact_path(STANCE_FILENAME))
+    model.save(out / STANCE_FILENAME)
     print(f"{model.name} {model.version}: {len(model.vocabulary)} features")
     return 0
 

@@ -429,6 +429,36 @@ def test_a_delivery_needing_a_check_fails_the_post_until_someone_acts() -> None:
     assert post.status == publish_pb2.POST_STATUS_SCHEDULED
 
 
+def test_a_delivery_needing_a_check_found_on_the_channel_is_confirmed_published() -> None:
+    later = NOW + timedelta(hours=1)
+    post = scheduled()
+    first, second = sched.due_deliveries(post, later)
+    post = record(post, first, "needs-check", later, reason="interrupted while sending")
+    post = record(post, second, "delivered", later, channel_item_id="urn:y", published_at=later)
+    confirm = workflow.confirm_delivery
+    with pytest.raises(NotAllowed):
+        confirm(post, first.delivery_id, "42", "", EDITOR, POLICY, later)
+    with pytest.raises(InvalidPost) as missing:
+        confirm(post, first.delivery_id, " ", "", PUBLISHER, POLICY, later)
+    assert missing.value.field == "channel_item_id"
+    with pytest.raises(InvalidPost) as bad_url:
+        confirm(post, first.delivery_id, "42", "t.me/news/42", PUBLISHER, POLICY, later)
+    assert bad_url.value.field == "url"
+    with pytest.raises(InvalidPost) as unknown:
+        confirm(post, "nope", "42", "", PUBLISHER, POLICY, later)
+    assert unknown.value.field == "delivery_id"
+    # Only a delivery needing a check: a published one is not confirmed again.
+    with pytest.raises(Conflict):
+        confirm(post, second.delivery_id, "42", "", PUBLISHER, POLICY, later)
+    post = confirm(post, first.delivery_id, "42", "https://t.me/news/42", PUBLISHER, POLICY, later)
+    assert (post.transition.action, post.transition.user) == ("confirm", "omar")
+    confirmed = post.deliveries[0]
+    assert confirmed.status == publish_pb2.DELIVERY_STATUS_PUBLISHED and not confirmed.reason
+    assert (confirmed.channel_item_id, confirmed.url) == ("42", "https://t.me/news/42")
+    assert post.status == publish_pb2.POST_STATUS_PUBLISHED
+    assert sched.due_deliveries(post, later) == [] and sched.in_flight(post, later) == []
+
+
 def test_calendar_range_uses_occurrences() -> None:
     post = scheduled("FREQ=DAILY;COUNT=3")
     day = timedelta(days=1)

@@ -13,7 +13,7 @@ import pytest
 from legation.events.v1 import publish_pb2
 from legation.publisher.v1 import publisher_service_pb2 as pb
 from legation_channels import outbox
-from legation_channels.base import ChannelLimits
+from legation_channels.base import ChannelLimits, problems
 from legation_publisher.domain import schedule as sched
 from legation_publisher.domain import workflow
 from legation_publisher.domain.content import ChannelProfile, with_utm
@@ -136,6 +136,42 @@ def test_a_body_too_long_for_a_channel_without_its_own_text_names_the_body() -> 
     with pytest.raises(InvalidPost, match="channel short") as error:
         draft(("site-atom", "short"), body="y" * 80)
     assert error.value.field == "content.body"
+
+
+def test_links_count_at_the_length_of_the_short_links_they_become() -> None:
+    """A text that fits as written but not once its links are short links would be
+    approved and then fail on the channel: it is refused while drafting."""
+    limits = ChannelLimits(max_text_length=60, link_in_text=True)
+    tracked = {"short": ChannelProfile("short", "telegram", limits, REDIRECT)}
+    body = "x" * 30 + " https://mfa.example/p"  # 52 as written, 72 once shortened
+    request = pb.CreatePostRequest(
+        request_id="r1", campaign_id="c", channels=["short"], content=content(body=body)
+    )
+    untracked = {"short": ChannelProfile("short", "telegram", limits)}
+    assert workflow.create_post(request, EDITOR, POLICY, untracked, [], NOW).variants
+    with pytest.raises(InvalidPost) as error:
+        workflow.create_post(request, EDITOR, POLICY, tracked, [], NOW)
+    assert error.value.field == "content.body"
+    assert "is 72 characters" in str(error.value)
+    assert "links counted as short links of 41 characters" in str(error.value)
+    # What passes the check goes out within the limit.
+    fits = content(body="x" * 18 + " https://mfa.example/p")
+    post = workflow.create_post(
+        pb.CreatePostRequest(request_id="r2", campaign_id="c", channels=["short"], content=fits),
+        EDITOR,
+        POLICY,
+        tracked,
+        [],
+        NOW,
+    )
+    post = workflow.submit_for_review(post, [], "", EDITOR, POLICY, NOW)
+    post = workflow.approve(post, [], "", DESK, POLICY, NOW)
+    post = workflow.approve(post, [], "", HEAD, POLICY, NOW)
+    plan = sched.parse_schedule("", "UTC", "", NOW)
+    post = workflow.schedule_post(post, plan, PUBLISHER, POLICY, tracked, REDIRECT, NOW)
+    [due] = sched.due_deliveries(post, NOW)
+    message = outgoing(post, due.delivery_id, "en", "short")
+    assert len(message.text) == 60 and problems(message, limits) == []
 
 
 def test_hashtags_count_against_the_channel_limit_and_are_checked() -> None:

@@ -495,6 +495,53 @@ def test_a_delivery_needing_a_check_found_on_the_channel_is_confirmed_published(
     assert sched.due_deliveries(post, later) == [] and sched.in_flight(post, later) == []
 
 
+def test_a_daily_post_goes_on_past_the_expansion_cap_and_its_record_stays_small(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The real figures (1000 occurrences per window, 24 kept) scaled down to stay fast.
+    monkeypatch.setattr(sched, "MAX_OCCURRENCES", 40)
+    monkeypatch.setattr(sched, "KEEP_SETTLED_OCCURRENCES", 5)
+    post = scheduled("FREQ=DAILY")
+    day = timedelta(days=1)
+    at = NOW + timedelta(hours=1)
+    sizes = []
+    for n in range(120):
+        due = sched.due_deliveries(post, at)
+        # Every day's two variants are due, also past the expansion cap.
+        assert len(due) == 2, n
+        for planned in due:
+            post = record(post, planned, "delivered", at, channel_item_id=f"urn:{n}")
+        sizes.append(post.ByteSize())
+        at += day
+    keep = sched.KEEP_SETTLED_OCCURRENCES
+    assert len(post.deliveries) == 2 * keep
+    assert post.settled_until.ToDatetime(tzinfo=UTC) == at - keep * day
+    assert max(sizes[-50:]) <= max(sizes[keep : keep + 50]) + 50  # no longer grows
+    assert post.status == publish_pb2.POST_STATUS_SCHEDULED
+    # Nothing dropped is due again, and the calendar still finds far-off days.
+    assert len(sched.due_deliveries(post, at)) == 2
+    far = at + 100 * day
+    assert sched.in_range(post, far - timedelta(hours=1), far + timedelta(hours=1))
+    assert not sched.in_range(post, far + timedelta(hours=1), far + timedelta(hours=2))
+
+
+def test_an_unsettled_occurrence_stops_the_pruning_there(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sched, "KEEP_SETTLED_OCCURRENCES", 5)
+    post = scheduled("FREQ=DAILY")
+    at = NOW + timedelta(hours=1)
+    first = sched.due_deliveries(post, at)
+    post = record(post, first[0], "failed", at, reason="credentials")
+    post = record(post, first[1], "delivered", at)
+    for n in range(1, 10):
+        for planned in sched.due_deliveries(post, at + timedelta(days=n)):
+            post = record(post, planned, "delivered", at)
+    # The failed delivery keeps every later record until someone retries or cancels it.
+    assert not post.HasField("settled_until") and len(post.deliveries) == 20
+    post = workflow.cancel_delivery(post, first[0].delivery_id, PUBLISHER, POLICY, at)
+    assert len(post.deliveries) == 2 * sched.KEEP_SETTLED_OCCURRENCES
+    assert post.status == publish_pb2.POST_STATUS_SCHEDULED
+
+
 def test_calendar_range_uses_occurrences() -> None:
     post = scheduled("FREQ=DAILY;COUNT=3")
     day = timedelta(days=1)

@@ -509,13 +509,16 @@ def record_delivery(
     post: publish_pb2.PostState, record: publish_pb2.Delivery, now: datetime
 ) -> publish_pb2.PostState:
     """Records a delivery's new state (from the outbox), replacing any earlier record; the
-    transition's action is ``delivery_<state>`` (sending, published, pending, failed…)."""
+    transition's action is ``delivery_<state>`` (sending, published, pending, failed…). A
+    recurring post drops the records of its oldest settled occurrences
+    (:func:`~legation_publisher.domain.schedule.prune_settled`)."""
     nxt = _copy(post)
     existing = _delivery(nxt, record.delivery_id)
     if existing is None:
         nxt.deliveries.append(record)
     else:
         existing.CopyFrom(record)
+    sched.prune_settled(nxt)
     state = publish_pb2.DeliveryStatus.Name(record.status).removeprefix("DELIVERY_STATUS_")
     return _next(
         nxt,

@@ -13,7 +13,7 @@ from legation.events.v1 import evaluate_pb2
 from legation_core.codec import envelope_from_json
 from legation_core.consumer import TransientError
 from legation_evaluator.config import EvaluatorSettings
-from legation_evaluator.domain.documents import Document, index_template
+from legation_evaluator.domain.documents import Document, index_template, retryable
 from legation_evaluator.domain.scorecard import scorecard_query
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,10 @@ class EventIndex:
     def __init__(self, client: OpenSearch, prefix: str) -> None:
         self.client = client
         self.prefix = prefix
+        # After an outage the index server may be a new one (or restored from nothing):
+        # the template goes back in before the next document, or the indices it creates
+        # would get guessed mappings.
+        self._template_missing = False
 
     def ensure_template(self, wait_seconds: float = 30.0) -> None:
         """Puts the index template (idempotent: the same body replaces itself), waiting up
@@ -71,6 +75,9 @@ class EventIndex:
         is transient, so the caller retries the whole batch (ids make that harmless)."""
         if not documents:
             return {}
+        if self._template_missing:
+            self.ensure_template(wait_seconds=0)
+            self._template_missing = False
         actions = [
             {"_op_type": "index", "_index": d.index, "_id": d.doc_id, "_source": d.body}
             for d in documents
@@ -80,12 +87,13 @@ class EventIndex:
                 self.client, actions, raise_on_error=False, raise_on_exception=True
             )
         except Exception as error:
+            self._template_missing = True
             raise IndexUnavailable(f"bulk request failed: {error}") from error
         rejected: dict[str, str] = {}
         for item in errors if isinstance(errors, list) else []:
             result = next(iter(item.values()))
             status = int(result.get("status", 500))
-            if status == 429 or status >= 500:
+            if retryable(status, result.get("error")):
                 raise IndexUnavailable(f"bulk item failed with {status}: {result.get('error')}")
             rejected[str(result.get("_id"))] = f"index rejected the document: {result.get('error')}"
         return rejected
@@ -117,9 +125,9 @@ class EventIndex:
             return []
         return [str(bucket["key"]) for bucket in aggregations["ids"]["buckets"]]
 
-    def scorecard_response(self, campaign_id: str) -> dict[str, Any]:
+    def scorecard_response(self, campaign: evaluate_pb2.Campaign) -> dict[str, Any]:
         response: dict[str, Any] = self.client.search(
-            index=f"{self.prefix}-*", body=scorecard_query(campaign_id)
+            index=f"{self.prefix}-*", body=scorecard_query(campaign)
         )
         return response
 

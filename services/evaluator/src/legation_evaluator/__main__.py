@@ -48,6 +48,10 @@ def main() -> None:
         from legation_evaluator.report_cli import main as report
 
         sys.exit(report(sys.argv[2:]))
+    if sys.argv[1:2] == ["reindex"]:  # legation-evaluator reindex [--prefix P] [--topic T]
+        from legation_evaluator.reindex import main as reindex
+
+        sys.exit(reindex(sys.argv[2:]))
     sys.exit(main_for("evaluator", EvaluatorSettings, wire))
 
 

@@ -17,6 +17,8 @@ from legation_evaluator.domain.documents import Document, index_template, retrya
 from legation_evaluator.domain.scorecard import scorecard_query
 
 log = logging.getLogger(__name__)
+# How often the bulk path checks that the index template is still in place.
+TEMPLATE_CHECK_SECONDS = 30.0
 
 
 class IndexUnavailable(TransientError):
@@ -47,6 +49,7 @@ class EventIndex:
         # the template goes back in before the next document, or the indices it creates
         # would get guessed mappings.
         self._template_missing = False
+        self._template_checked = time.monotonic()
 
     def ensure_template(self, wait_seconds: float = 30.0) -> None:
         """Puts the index template (idempotent: the same body replaces itself), waiting up
@@ -69,6 +72,12 @@ class EventIndex:
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
+    def _template_present(self) -> bool:
+        try:
+            return bool(self.client.indices.exists_index_template(name=self.prefix))
+        except (ConnectionError, TransportError) as error:
+            raise IndexUnavailable(f"OpenSearch does not answer: {error}") from error
+
     def bulk(self, documents: Sequence[Document]) -> dict[str, str]:
         """Indexes ``documents``; returns ``{doc_id: reason}`` for documents OpenSearch
         rejected for good (a mapping conflict). Raises IndexUnavailable when any failure
@@ -78,6 +87,16 @@ class EventIndex:
         if self._template_missing:
             self.ensure_template(wait_seconds=0)
             self._template_missing = False
+            self._template_checked = time.monotonic()
+        elif time.monotonic() - self._template_checked > TEMPLATE_CHECK_SECONDS:
+            # An index server that restarted empty between two batches failed no request:
+            # look now and then (one HEAD request) whether the template is still there.
+            self._template_checked = time.monotonic()
+            self._template_missing = not self._template_present()
+            if self._template_missing:
+                self.ensure_template(wait_seconds=0)
+                self._template_missing = False
+        self._template_checked = time.monotonic()
         actions = [
             {"_op_type": "index", "_index": d.index, "_id": d.doc_id, "_source": d.body}
             for d in documents

@@ -109,10 +109,14 @@ def bench_language_id(root: Path) -> None:
         gold.extend([language] * len(split.texts))
     served = [enrichment.detect_language(t) for t in texts]
     identifier = enrichment._identifier()
+    # Every detector reads the text as served: links and @accounts removed, NFKC.
+    cleaned = [enrichment._detection_text(t) for t in texts]
+    started = time.perf_counter()
     forced = [
         enrichment.primary_language(str(identifier.classify(t)[0]))  # type: ignore[attr-defined]
-        for t in texts
+        for t in cleaned
     ]
+    forced_rate = len(texts) / (time.perf_counter() - started)
     covered = [(g, s) for g, s in zip(gold, served, strict=True) if s != enrichment.UNDETERMINED]
     baseline = accuracy(gold, [_majority(gold)] * len(gold))
     print(f"\nlanguage identification, UMSAB validation tweets ({len(texts)}, 7 languages)")
@@ -120,11 +124,51 @@ def bench_language_id(root: Path) -> None:
     forced_acc = accuracy(gold, forced)
     served_acc = accuracy(gold, served)
     ratio = forced_acc / baseline
-    print(f"  py3langid forced                 accuracy {forced_acc:.3f} ({ratio:.1f}x)")
+    print(f"  py3langid forced                 accuracy {forced_acc:.3f} ({ratio:.1f}x; "
+          f"{forced_rate:,.0f} texts/s)")  # fmt: skip
     print(f"  py3langid as served (und if p<{enrichment.MIN_DETECTION_PROBABILITY}) accuracy "
           f"{served_acc:.3f}, coverage {len(covered) / len(gold):.3f}, accuracy when it answers "
           f"{accuracy([g for g, _ in covered], [s for _, s in covered]):.3f}")  # fmt: skip
+    for name, detect in _other_detectors():
+        started = time.perf_counter()
+        guesses = [detect(t) for t in cleaned]
+        rate = len(texts) / (time.perf_counter() - started)
+        print(f"  {name:32} accuracy {accuracy(gold, guesses):.3f} ({rate:,.0f} texts/s)")
     print("  (no published figure in the datasets README; Hindi left out: romanised)")
+
+
+def _other_detectors() -> list[tuple[str, Callable[[str], str]]]:
+    """langdetect and lingua, forced, when installed (they are not dependencies: pip
+    install langdetect lingua-language-detector to compare)."""
+    found: list[tuple[str, Callable[[str], str]]] = []
+    try:
+        from langdetect import DetectorFactory, detect
+        from langdetect.lang_detect_exception import LangDetectException
+
+        DetectorFactory.seed = 0
+
+        def with_langdetect(text: str) -> str:
+            try:
+                return enrichment.primary_language(str(detect(text)))
+            except LangDetectException:
+                return enrichment.UNDETERMINED
+
+        found.append(("langdetect forced (comparison)", with_langdetect))
+    except ImportError:
+        pass
+    try:
+        from lingua import LanguageDetectorBuilder
+
+        lingua = LanguageDetectorBuilder.from_all_languages().build()
+
+        def with_lingua(text: str) -> str:
+            language = lingua.detect_language_of(text)
+            return language.iso_code_639_1.name.lower() if language else enrichment.UNDETERMINED
+
+        found.append(("lingua forced (comparison)", with_lingua))
+    except ImportError:
+        pass
+    return found
 
 
 def bench_sentiment(root: Path) -> None:

@@ -270,6 +270,14 @@ def test_duplicate_decisions_are_stable_per_issue_and_on_retry() -> None:
     assert index.check("b", "m3", STORY, published) == ""  # another issue counts it anew
 
 
+def test_short_and_empty_texts_are_never_copies() -> None:
+    index = DuplicateIndex()
+    for i in range(3):
+        assert index.check("a", f"short{i}", "Great news!", FETCHED) == ""
+        assert index.check("a", f"empty{i}", "", FETCHED) == ""
+    assert len(index) == 0
+
+
 def test_the_index_is_rebuilt_from_the_mentions_it_emitted() -> None:
     first = DuplicateIndex()
     emitted = [

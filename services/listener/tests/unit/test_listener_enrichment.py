@@ -66,7 +66,7 @@ def test_detection_is_deterministic() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", "Hi", "treaty talks", "12345 67890 !!!", "@bob https://x.org/a #tag"]
+    "text", ["", "Hi", "treaty", "Hi there", "12345 67890 !!!", "@bob https://x.org/a #tag"]
 )
 def test_too_little_text_is_undetermined(text: str) -> None:
     assert detect_language(text) == "und"

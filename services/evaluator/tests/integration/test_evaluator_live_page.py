@@ -154,8 +154,7 @@ def test_the_live_page_shows_events_as_they_arrive(
     assert refused.value.code == 401
     wait_until(
         lambda: (
-            '"volume", "value": 2.0'
-            in _get(f"{evaluator.url}/api/campaigns/{campaign_id}", viewer)
+            '"volume", "value": 2.0' in _get(f"{evaluator.url}/api/campaigns/{campaign_id}", viewer)
         ),
         60,
         "the first mentions indexed",

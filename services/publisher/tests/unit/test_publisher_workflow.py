@@ -523,6 +523,10 @@ def test_a_daily_post_goes_on_past_the_expansion_cap_and_its_record_stays_small(
     far = at + 100 * day
     assert sched.in_range(post, far - timedelta(hours=1), far + timedelta(hours=1))
     assert not sched.in_range(post, far + timedelta(hours=1), far + timedelta(hours=2))
+    # Occurrences before the settled past are still in the calendar.
+    first = NOW + timedelta(hours=1)
+    assert sched.in_range(post, None, first + timedelta(minutes=1))
+    assert sched.in_range(post, first, first + timedelta(minutes=1))
 
 
 @pytest.mark.parametrize(

@@ -255,7 +255,9 @@ def in_range(post: publish_pb2.PostState, start: datetime | None, end: datetime 
         return (start is None or created >= start) and (end is None or created < end)
     horizon = end or datetime.max.replace(tzinfo=UTC)
     settled = settled_until(post)
-    anchor = settled if settled is not None and (start is None or settled <= start) else None
+    # Expanding from the settled past is the same from there on; without a start the
+    # first occurrence decides at once anyway.
+    anchor = settled if settled is not None and start is not None and settled <= start else None
     return any(end is None or at < end for at in occurrences(post.schedule, horizon, start, anchor))
 
 

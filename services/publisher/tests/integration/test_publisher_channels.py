@@ -209,6 +209,9 @@ def test_one_post_in_three_languages_reaches_every_channel_once_across_kills(
         for language, marker in MARKERS.items():
             copies = [item for item in items if marker in item]
             assert len(copies) == 1, (channel_name, language, items)
+    # Each copy is tagged with its variant's language where the platform takes one.
+    assert sorted(s["language"] for s in servers.mastodon.statuses) == sorted(MARKERS)
+    assert sorted(p["value"]["langs"][0] for p in servers.bluesky.posts()) == sorted(MARKERS)
     # The channel variant and the media went where they belong.
     [english_toot] = [text for text in held["mastodon"] if MARKERS["en"] in text]
     assert english_toot.endswith("#plastics")

@@ -352,3 +352,13 @@ def test_bad_rules_name_every_field() -> None:
     assert any(p.startswith("labels[0].label:") for p in problems)
     assert any(p.startswith("assignment[0].when.colour: is not a condition") for p in problems)
     assert any(p.startswith("extra: is not a section") for p in problems)
+
+
+def test_a_reply_seen_before_its_thread_opened_joins_when_it_opens(state: EngagerState) -> None:
+    # Mentions are keyed by their own id, so a thread spreads over partitions.
+    handler = MentionHandler(state, RULES, clock=Clock)  # type: ignore[arg-type]
+    handler([incoming(mention("late-r2", "Right.", in_reply_to="item-late-r1"))])
+    handler([incoming(mention("late-r1", "Indeed.", in_reply_to="item-late"))])
+    handler([incoming(mention("late"))])
+    [conversation] = state.conversations.all()
+    assert [m.mention_id for m in conversation.mentions] == ["late", "late-r1", "late-r2"]

@@ -362,3 +362,20 @@ def test_a_reply_seen_before_its_thread_opened_joins_when_it_opens(state: Engage
     handler([incoming(mention("late"))])
     [conversation] = state.conversations.all()
     assert [m.mention_id for m in conversation.mentions] == ["late", "late-r1", "late-r2"]
+
+
+def test_a_thread_that_heats_up_raises_the_priority_and_brings_the_deadline_forward() -> None:
+    state = opened()
+    assert state.priority == engage_pb2.PRIORITY_NORMAL
+    hot = mention(
+        "hot",
+        "URGENT: this is a scandal",
+        influence=1.0,
+        stance=listen_pb2.Label(value="against"),
+        sentiment=listen_pb2.Label(value="negative", score=-0.9),
+    )
+    joined = inbox.join(state, hot, NOW + timedelta(minutes=1), RULES).state
+    assert joined.priority == engage_pb2.PRIORITY_URGENT
+    assert joined.sla_due_at.ToDatetime(tzinfo=UTC) == NOW + timedelta(seconds=600)
+    calm = inbox.join(joined, mention("calm", "ok"), NOW, RULES).state
+    assert calm.priority == engage_pb2.PRIORITY_URGENT  # never lowered by a calmer reply

@@ -73,7 +73,7 @@ class MentionHandler:
         if thread is not None:
             current = writer.get(thread)
             if current is not None:
-                writer.put(inbox.join(current, mention, now), envelope.trace_id)
+                writer.put(inbox.join(current, mention, now, self.rules), envelope.trace_id)
                 self._partner_conversation(writer, current, mention, now)
                 return
         reasons = inbox.open_reasons(mention, self.rules)
@@ -107,7 +107,7 @@ class MentionHandler:
             for mention_id, (orphan, trace_id) in list(self.orphans.items()):
                 if {orphan.in_reply_to, orphan.thread_id} & set(state.thread_keys):
                     del self.orphans[mention_id]
-                    state = writer.put(inbox.join(state, orphan, now), trace_id)
+                    state = writer.put(inbox.join(state, orphan, now, self.rules), trace_id)
                     found = True
 
     def _known(self, writer: ConversationWriter, mention_id: str) -> bool:

@@ -294,11 +294,30 @@ def open_conversation(
     return change
 
 
-def join(current: ConversationState, mention: listen_pb2.Mention, now: datetime) -> Change:
+def join(
+    current: ConversationState,
+    mention: listen_pb2.Mention,
+    now: datetime,
+    rules: Rules | None = None,
+) -> Change:
     """A further mention (a reply in the thread) joins its conversation; a conversation we
-    answered, were waiting on or closed comes back to the inbox."""
+    answered, were waiting on or closed comes back to the inbox. A thread that heats up (a
+    reply scoring above the conversation) raises its priority, and an unanswered one gets
+    the earlier deadline of the new priority."""
     state = _next(current, "join", mention.author, now)
     state.mentions.append(mention)
+    if rules is not None:
+        score = priority_score(mention, open_reasons(mention, rules), rules)
+        if score > state.priority_score:
+            state.priority_score = score
+            priority = rules.level(score)
+            if priority > state.priority:
+                state.priority = priority
+                due = state.opened_at.ToDatetime(tzinfo=UTC) + timedelta(
+                    seconds=rules.sla_for(priority)
+                )
+                if not state.sla_breached and due < state.sla_due_at.ToDatetime(tzinfo=UTC):
+                    state.sla_due_at.FromDatetime(due)
     for key in thread_keys(mention):
         if key not in state.thread_keys:
             state.thread_keys.append(key)

@@ -71,7 +71,9 @@ def wire(runtime: ServiceRuntime, settings: PublisherSettings) -> None:
     short-link endpoint on the runtime."""
     channels = build_publisher_channels(settings)
     profiles = {
-        name: ChannelProfile(name, channel.kind, channel.limits)
+        name: ChannelProfile(
+            name, channel.kind, channel.limits, settings.publisher_redirect_base_url
+        )
         for name, channel in channels.items()
     }
     default_channels = settings.publisher_channels.split(",")

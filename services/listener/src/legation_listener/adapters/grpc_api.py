@@ -1,5 +1,5 @@
 """The listener's gRPC API: track, update, pause, resume, delete and list issues; poll now;
-preview a query."""
+preview a query; the state of every source."""
 
 from __future__ import annotations
 
@@ -164,6 +164,35 @@ class ListenerApi(pb_grpc.ListenerServiceServicer):
                 matched_terms=hit.matched_terms,
             )
             match.published_at.FromDatetime(hit.item.published_at)
+        return response
+
+    def ListSources(
+        self, request: pb.ListSourcesRequest, context: grpc.ServicerContext
+    ) -> pb.ListSourcesResponse:
+        """The state of each source of each tracked issue (or of one issue), ordered by issue
+        then as the issue lists them."""
+        if request.issue_id:
+            issues = [self._existing(request.issue_id, context)]
+        else:
+            issues = self.state.issues()
+        pairs = [(issue.issue_id, source) for issue in issues for source in issue.feeds]
+        response = pb.ListSourcesResponse()
+        for state in self.poller.statuses.states(pairs):
+            status = response.sources.add(
+                issue_id=state.issue_id,
+                source=state.source,
+                kind=state.kind,
+                state=state.state,
+                last_error=state.last_error,
+                consecutive_failures=state.consecutive_failures,
+                items_read=state.items_read,
+                malformed_items=state.malformed_items,
+                malformed=state.malformed,
+            )
+            if state.last_attempt_at is not None:
+                status.last_attempt_at.FromDatetime(state.last_attempt_at)
+            if state.last_success_at is not None:
+                status.last_success_at.FromDatetime(state.last_success_at)
         return response
 
     def _existing(self, issue_id: str, context: grpc.ServicerContext) -> listen_pb2.TrackedIssue:

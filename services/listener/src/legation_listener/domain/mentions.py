@@ -28,7 +28,7 @@ def query_item(item: FeedItem, feed: str) -> QueryItem:
         title=item.title,
         text=item.text,
         language=item.language,
-        source=SOURCE_RSS,
+        source=item.source,
         feed=feed,
         author=item.author,
         url=item.url,
@@ -54,7 +54,7 @@ def build_mention(
     contains)."""
     mention = listen_pb2.Mention(
         mention_id=mention_id_for(issue.issue_id, item.item_id),
-        source=SOURCE_RSS,
+        source=item.source,
         source_url=feed,
         item_id=item.item_id,
         url=item.url,
@@ -63,9 +63,12 @@ def build_mention(
         text=item.text,
         language=item.language,
         sentiment=label,
-        reach=0,
+        reach=item.reach,
         matched_keywords=list(matched),
         campaign_ids=list(issue.campaign_ids),
+        author_id=item.author_id,
+        in_reply_to=item.in_reply_to,
+        thread_id=item.thread_id,
     )
     mention.published_at.FromDatetime(item.published_at)
     return mention

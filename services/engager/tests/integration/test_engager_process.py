@@ -382,7 +382,7 @@ def test_inbox_replies_questions_and_partners_through_the_process(
     assert not IndexingHandler(index)(batch).rejected
     index.client.indices.refresh(index=f"test-{unique}-*")
     found = index.client.search(
-        index=f"test-{unique}-partner_activity",
+        index=f"test-{unique}-partner_activity*",
         body={"query": {"bool": {"filter": [{"term": {"campaign_ids": campaign}}]}}},
     )
     [hit] = found["hits"]["hits"]

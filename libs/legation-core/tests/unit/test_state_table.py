@@ -108,3 +108,15 @@ def test_a_block_that_raises_writes_nothing() -> None:
     with pytest.raises(ValueError, match="refused"):
         refuse(states)
     assert sink.sent == [] and states.get("a") is None
+
+
+def test_a_read_only_table_refuses_to_write_and_a_producer_can_be_given() -> None:
+    states: StateTable[engage_pb2.PartnerState] = StateTable(
+        TOPIC, engage_pb2.PartnerState, lambda p: p.partner_id, lambda p: p.version, envelope
+    )
+    with pytest.raises(RuntimeError, match="has no producer"):
+        put(states, partner("a", 1))
+    sink = Sink()
+    with states.transaction(sink) as transaction:
+        transaction.put(partner("a", 1))
+    assert len(sink.sent) == 1 and states.get("a") is not None

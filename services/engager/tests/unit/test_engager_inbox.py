@@ -379,3 +379,26 @@ def test_a_thread_that_heats_up_raises_the_priority_and_brings_the_deadline_forw
     assert joined.sla_due_at.ToDatetime(tzinfo=UTC) == NOW + timedelta(seconds=600)
     calm = inbox.join(joined, mention("calm", "ok"), NOW, RULES).state
     assert calm.priority == engage_pb2.PRIORITY_URGENT  # never lowered by a calmer reply
+
+
+def test_a_person_settles_a_delivery_with_the_outbox_transitions() -> None:
+    state = opened()
+    state.channel = "telegram"
+    queued = inbox.add_reply(state, "q1", "ana", "Nine.", "", "", False, True, NOW).state
+    reply_id = queued.replies[0].reply_id
+    unsure = outbox.Delivery(reply_id, "telegram", "needs-check", 1, reason="interrupted")
+    checking = inbox.record_delivery(queued, reply_id, unsure, NOW).state
+    assert checking.replies[0].status == engage_pb2.REPLY_STATUS_FAILED
+    retried = inbox.resolve_delivery(checking, reply_id, "retry", "lead", "not there", NOW)
+    assert retried.state.replies[0].status == engage_pb2.REPLY_STATUS_SENDING
+    assert inbox.deliveries_due(retried.state)
+    confirmed = inbox.resolve_delivery(
+        checking, reply_id, "confirm", "lead", "", NOW, channel_item_id="7", url="https://t.me/x/7"
+    )
+    assert confirmed.state.replies[0].status == engage_pb2.REPLY_STATUS_DELIVERED
+    assert confirmed.interactions[0].kind == Kind.KIND_REPLIED
+    with pytest.raises(inbox.InvalidStatusChange, match="it is delivered"):
+        inbox.resolve_delivery(confirmed.state, reply_id, "retry", "lead", "", NOW)
+    recorded = inbox.add_reply(opened(), "q2", "ana", "Nine.", "", "", False, False, NOW).state
+    with pytest.raises(inbox.InvalidStatusChange, match="no channel delivery"):
+        inbox.resolve_delivery(recorded, recorded.replies[0].reply_id, "cancel", "lead", "", NOW)

@@ -547,7 +547,46 @@ def record_delivery(
         return Change(state, [_replied(state, reply, now)])
     if delivery.state in ("failed", "needs-check", "cancelled"):
         reply.status = engage_pb2.REPLY_STATUS_FAILED
+    else:
+        reply.status = engage_pb2.REPLY_STATUS_SENDING
     return Change(state)
+
+
+RESOLUTIONS = ("retry", "cancel", "confirm")
+
+
+def resolve_delivery(
+    current: ConversationState,
+    reply_id: str,
+    action: str,
+    user: str,
+    reason: str,
+    now: datetime,
+    channel_item_id: str = "",
+    url: str = "",
+) -> Change:
+    """A person settles a failed or needs-check reply delivery with the outbox's own
+    transitions: retry (sent again under the same key), cancel, or confirm delivered.
+    Raises InvalidStatusChange naming the delivery's state and what it allows."""
+    reply = _reply(current, reply_id)
+    if not reply.HasField("delivery") or not reply.delivery.delivery_id:
+        raise InvalidStatusChange(f"reply {reply_id} has no channel delivery to settle")
+    delivery = to_outbox(reply.delivery)
+    try:
+        if action == "retry":
+            settled = outbox.retry(delivery, now)
+        elif action == "cancel":
+            settled = outbox.cancel(delivery, now, reason)
+        elif action == "confirm":
+            settled = outbox.confirm_delivered(delivery, now, channel_item_id, url)
+        else:
+            raise ConversationError(f"action: expected one of {', '.join(RESOLUTIONS)}")
+    except outbox.InvalidTransition as error:
+        raise InvalidStatusChange(str(error)) from None
+    change = record_delivery(current, reply_id, settled, now)
+    change.state.change.user = user
+    change.state.change.comment = reason
+    return change
 
 
 def outbox_delivery(reply: engage_pb2.Reply) -> outbox.Delivery:

@@ -402,3 +402,53 @@ def test_a_person_settles_a_delivery_with_the_outbox_transitions() -> None:
     recorded = inbox.add_reply(opened(), "q2", "ana", "Nine.", "", "", False, False, NOW).state
     with pytest.raises(inbox.InvalidStatusChange, match="no channel delivery"):
         inbox.resolve_delivery(recorded, recorded.replies[0].reply_id, "cancel", "lead", "", NOW)
+
+
+def test_a_negative_turn_is_measured_against_the_issue_baseline() -> None:
+    rules = parse_rules({"open": {"questions": False, "negative_turn": -0.5, "negative_drop": 0.4}})
+    baseline = inbox.SentimentBaseline(weight=0.5, min_count=2)
+    sour = mention("sour", "Bad.", sentiment=listen_pb2.Label(value="negative", score=-0.7))
+    assert inbox.open_reasons(sour, rules, baseline.mean("i")) == ["negative-turn"]  # no baseline
+    for score in (-0.6, -0.6, -0.6):
+        baseline.observe("i", mention(sentiment=listen_pb2.Label(value="negative", score=score)))
+    assert inbox.open_reasons(sour, rules, baseline.mean("i")) == []  # always this negative
+    for score in (0.5, 0.5, 0.5):
+        baseline.observe("i", mention(sentiment=listen_pb2.Label(value="positive", score=score)))
+    assert inbox.open_reasons(sour, rules, baseline.mean("i")) == ["negative-turn"]
+
+
+def test_a_partner_speaking_in_a_conversation_goes_on_its_timeline(
+    state: EngagerState, producer: FakeProducer
+) -> None:
+    partner = engage_pb2.PartnerState(
+        partner_id="ocean",
+        name="Ocean Alliance",
+        version=1,
+        contacts=[engage_pb2.PartnerContact(name="W", accounts=["https://social.example/@ocean"])],
+    )
+    with state.partners.transaction() as transaction:
+        transaction.put(partner)
+    handle(
+        state,
+        [
+            mention("root"),
+            mention(
+                "p1", "Agreed?", author_id="https://social.example/@ocean", in_reply_to="item-root"
+            ),
+        ],
+    )
+    handle(
+        state,
+        [
+            mention(
+                "p1", "Agreed?", author_id="https://social.example/@ocean", in_reply_to="item-root"
+            )
+        ],
+    )
+    timeline = state.partners.get("ocean")
+    assert timeline is not None
+    assert [a.kind for a in timeline.timeline] == [engage_pb2.PartnerActivity.KIND_CONVERSATION]
+    activities = [
+        e for c in producer.calls for t, _, e in c if t == "legation.engage.partner-activities.v1"
+    ]
+    assert [e.campaign_id for e in activities] == ["camp-1"]

@@ -45,6 +45,8 @@ class MentionHandler:
         # memory, the most recent ``max_orphans``.
         self.orphans: OrderedDict[str, tuple[listen_pb2.Mention, str]] = OrderedDict()
         self.max_orphans = max_orphans
+        # In memory: after a restart the baseline rebuilds from the next mentions.
+        self.baseline = inbox.SentimentBaseline()
 
     def __call__(self, batch: Sequence[Incoming]) -> BatchResult:
         result = BatchResult()
@@ -68,6 +70,9 @@ class MentionHandler:
             # A repost or syndicated copy: its first-seen copy (which may come later, from
             # another partition) is the one that opens or joins a conversation.
             return
+        # The issue's mean sentiment before this mention, which then counts in it.
+        baseline = self.baseline.mean(envelope.issue_id)
+        self.baseline.observe(envelope.issue_id, mention)
         thread = self.state.conversation_of_thread(mention.in_reply_to, mention.thread_id)
         thread = thread or self._staged_thread(writer, mention)
         if thread is not None:
@@ -76,7 +81,7 @@ class MentionHandler:
                 writer.put(inbox.join(current, mention, now, self.rules), envelope.trace_id)
                 self._partner_conversation(writer, current, mention, now)
                 return
-        reasons = inbox.open_reasons(mention, self.rules)
+        reasons = inbox.open_reasons(mention, self.rules, baseline)
         if not reasons:
             self._keep_orphan(mention, envelope.trace_id)
             return

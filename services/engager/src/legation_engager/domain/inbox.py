@@ -107,8 +107,33 @@ def is_ours(mention: listen_pb2.Mention, rules: Rules) -> bool:
     )
 
 
-def open_reasons(mention: listen_pb2.Mention, rules: Rules) -> list[str]:
-    """Why this mention deserves a conversation (empty: it does not)."""
+class SentimentBaseline:
+    """Each issue's recent mean sentiment (an exponentially weighted mean of the mentions
+    with a known sentiment), so a negative turn can be told from an issue that is always
+    discussed negatively. Known after ``min_count`` mentions."""
+
+    def __init__(self, weight: float = 0.1, min_count: int = 5) -> None:
+        self.weight = weight
+        self.min_count = min_count
+        self._means: dict[str, tuple[float, int]] = {}
+
+    def mean(self, issue_id: str) -> float | None:
+        mean, count = self._means.get(issue_id, (0.0, 0))
+        return mean if count >= self.min_count else None
+
+    def observe(self, issue_id: str, mention: listen_pb2.Mention) -> None:
+        if mention.sentiment.value in ("", "unknown"):
+            return
+        mean, count = self._means.get(issue_id, (mention.sentiment.score, 0))
+        mean += self.weight * (mention.sentiment.score - mean)
+        self._means[issue_id] = (mean, count + 1)
+
+
+def open_reasons(
+    mention: listen_pb2.Mention, rules: Rules, baseline: float | None = None
+) -> list[str]:
+    """Why this mention deserves a conversation (empty: it does not). ``baseline`` is the
+    issue's recent mean sentiment, when known."""
     reasons = []
     if rules.questions and asks_question(_text(mention)):
         reasons.append("question")
@@ -121,6 +146,11 @@ def open_reasons(mention: listen_pb2.Mention, rules: Rules) -> list[str]:
         rules.negative_turn is not None
         and sentiment.value == "negative"
         and sentiment.score <= rules.negative_turn
+        and (
+            rules.negative_drop is None
+            or baseline is None
+            or sentiment.score <= baseline - rules.negative_drop
+        )
     ):
         reasons.append("negative-turn")
     return reasons

@@ -290,6 +290,31 @@ def test_reddit_listing_with_app_only_oauth_and_paging(reddit: RedditApiServer) 
     assert new_ids(pages) == []
 
 
+def test_reddit_pass_restarts_when_its_anchor_is_removed(reddit: RedditApiServer) -> None:
+    spec = f"reddit:{reddit.url}/r/worldnews/new"
+    start = datetime.now(UTC) - timedelta(hours=1)
+    reddit.submit("worldnews", "Treaty opens", created_at=start)
+    connector = reddit_connector(reddit, page_size=2)
+    _, cursor = read_all(connector, spec, empty(spec))
+    later = [
+        reddit.submit("worldnews", f"Treaty {n}", created_at=start + timedelta(minutes=n + 1))
+        for n in range(5)
+    ]
+    source = parse_source(spec)
+    page = connector.fetch(source, cursor)  # the two newest; `after` names the older one
+    assert page.more
+    reddit.remove(page.items[0].item_id)
+    restarted = connector.fetch(source, page.next_cursor)
+    assert (restarted.new_items, restarted.more) == ([], False)
+    assert (
+        json.loads(restarted.next_cursor.position)["watermark"]
+        == json.loads(cursor.position)["watermark"]
+    )
+    pages, _ = read_all(connector, spec, restarted.next_cursor)
+    emitted = [*new_ids([page]), *new_ids(pages)]
+    assert sorted(emitted) == sorted(c["data"]["name"] for c in later)  # nothing skipped, no repeat
+
+
 def test_reddit_comments_carry_parent_and_thread(reddit: RedditApiServer) -> None:
     spec = f"reddit:{reddit.url}/r/worldnews/comments"
     post = reddit.submit("worldnews", "Treaty thread")

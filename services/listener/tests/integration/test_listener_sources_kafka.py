@@ -213,6 +213,13 @@ def test_an_issue_over_every_source_kind_emits_alerts_reports_and_survives_a_res
         )
         first = api.PollNow(pb.PollNowRequest(issue_id=issue_id), timeout=60)
         assert (first.mentions_emitted, list(first.failed_feeds)) == (4, [])
+        preview = api.PreviewQuery(
+            pb.PreviewQueryRequest(query="football", feeds=platforms.sources()[2:5:2]), timeout=30
+        )
+        assert {m.source_url for m in preview.matches} == set(platforms.sources()[:4])
+        assert list(preview.failed_feeds) == [
+            "webhook:ngo: items are pushed; preview sees them in the recent items"
+        ]
 
         # The surge hour: 3 matching items per platform, malformed payloads among them, a
         # JSONL import through the webhook, and Bluesky asking us to come back much later.

@@ -103,7 +103,7 @@ def test_mastodon_pages_forward_from_the_cursor_and_fills_the_platform_fields(
         "Alice",
         reply["account"]["url"],
     )
-    assert (item.in_reply_to, item.thread_id) == (later[0]["id"], "")
+    assert (item.in_reply_to, item.thread_id) == (later[0]["id"], later[0]["id"])
     assert pages[0].new_items[0].thread_id == later[0]["id"]
     assert pages[0].new_items[1].reach == 6
     assert item.text.startswith("Agreed on the treaty") and item.language == "en"

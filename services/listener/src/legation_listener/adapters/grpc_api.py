@@ -84,7 +84,7 @@ class ListenerApi(pb_grpc.ListenerServiceServicer):
         if issue != current:
             self._save(issue, context)
             if not issue.active:
-                self.poller.spikes.forget(issue.issue_id)
+                self.poller.forget_spikes(issue.issue_id)
         log.info("issue active", extra={"issue_id": issue.issue_id, "active": issue.active})
         return issue
 
@@ -98,7 +98,7 @@ class ListenerApi(pb_grpc.ListenerServiceServicer):
         except Exception as error:  # the caller may retry
             log.exception("could not delete an issue", extra={"issue_id": current.issue_id})
             context.abort(grpc.StatusCode.UNAVAILABLE, f"could not record the deletion: {error}")
-        self.poller.spikes.forget(current.issue_id)
+        self.poller.forget_spikes(current.issue_id)
         log.info("issue deleted", extra={"issue_id": current.issue_id})
         return pb.DeleteIssueResponse(issue=deleted)
 

@@ -9,7 +9,9 @@ deduplicate on event id). A source has at most ``max_pages`` pages read per poll
 waits for the next poll (its cursor says where).
 
 Pushed items (the webhook, JSONL imports) go through :meth:`Poller.ingest`: the same
-matching, sending and cursor, for every active issue that watches the pushed source.
+matching, sending and cursor, for every active issue that watches the pushed source. A
+push does not wait for a poll (polls never touch a pushed source's cursor); pushes run
+one at a time, and the spike detector is shared under its own lock.
 
 Every item read also goes into the recent-items buffer (for PreviewQuery), and every
 acknowledged mention into the spike detector; after an issue's sources, the detector's
@@ -106,6 +108,10 @@ class Poller:
         # The periodic job and PollNow may ask at once; two polls of one feed would race
         # on its cursor.
         self._lock = threading.Lock()
+        # Pushed sources are never polled, so a push does not wait for a poll in progress;
+        # it only shares the spike detector (plain domain code, not thread-safe).
+        self._push_lock = threading.Lock()
+        self._spikes_lock = threading.RLock()
         self.source_failures = Counter(
             "legation_listener_source_failures_total",
             "Source reads or mention deliveries that failed (the source is read again next poll)",
@@ -140,9 +146,11 @@ class Poller:
                 issues = [issue for issue in issues if issue.issue_id in wanted]
             result = PollResult()
             now = self.clock()
-            self.spikes.prune(now)
+            with self._spikes_lock:
+                self.spikes.prune(now)
             for issue in issues:
-                self.spikes.watch(issue.issue_id, now)
+                with self._spikes_lock:
+                    self.spikes.watch(issue.issue_id, now)
                 for feed in issue.feeds:
                     if self.stop.is_set():
                         return result
@@ -173,16 +181,18 @@ class Poller:
         watches it: match, send, wait for the acks, store the cursor (the ids seen), then
         check spikes. LookupError when no active issue watches the source; an exception
         from Kafka means nothing was acknowledged for that issue (the sender retries)."""
-        with self._lock:
+        with self._push_lock:
             issues = [issue for issue in self.state.active_issues() if source in issue.feeds]
             if not issues:
                 raise LookupError(f"no active tracked issue watches {source}")
             result = IngestResult(items=len(items), malformed=list(malformed))
             now = self.clock()
-            self.spikes.prune(now)
+            with self._spikes_lock:
+                self.spikes.prune(now)
             self.recent.add(source, items)
             for issue in issues:
-                self.spikes.watch(issue.issue_id, now)
+                with self._spikes_lock:
+                    self.spikes.watch(issue.issue_id, now)
                 cursor = self.state.cursor(issue.issue_id, source)
                 following = next_cursor(
                     cursor,
@@ -238,9 +248,10 @@ class Poller:
         self.producer.send_and_wait(
             [(MENTIONS, envelope.mention.mention_id, envelope) for envelope in envelopes]
         )
-        self.spikes.record(
-            issue.issue_id, [envelope.mention for envelope in envelopes], self.clock()
-        )
+        with self._spikes_lock:
+            self.spikes.record(
+                issue.issue_id, [envelope.mention for envelope in envelopes], self.clock()
+            )
         if following != cursor:
             self.store.save_cursor(following, self.clock())
         self.items_seen.labels(issue_id=issue.issue_id).inc(len(new_items))
@@ -271,7 +282,17 @@ class Poller:
             issue_id, spec, self.clock(), reason, rate_limited=isinstance(error, RateLimited)
         )
 
+    def forget_spikes(self, issue_id: str) -> None:
+        """Drops an issue's spike counts (paused or deleted: its baseline starts again)."""
+        with self._spikes_lock:
+            self.spikes.forget(issue_id)
+
     def _send_alerts(self, issue: listen_pb2.TrackedIssue) -> int:
+        # One check-send-record at a time, so a poll and a push never send one alert twice.
+        with self._spikes_lock:
+            return self._send_alerts_locked(issue)
+
+    def _send_alerts_locked(self, issue: listen_pb2.TrackedIssue) -> int:
         now = self.clock()
         sent = 0
         for spike in self.spikes.check(issue.issue_id, now):

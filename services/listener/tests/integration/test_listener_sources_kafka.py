@@ -280,6 +280,7 @@ def test_an_issue_over_every_source_kind_emits_alerts_reports_and_survives_a_res
         assert (reddit.state, reddit.malformed_items) == ("ok", 1)
         assert "'created_utc' is not a number" in reddit.malformed[0]
         assert (bluesky.state, bluesky.consecutive_failures) == ("rate_limited", 1)
+        assert bluesky.not_before.ToDatetime(tzinfo=UTC) == now + timedelta(seconds=600)
         assert (ngo.state, ngo.malformed_items) == ("ok", 1)
         assert ngo.malformed[0].startswith("line 4: ngo-bad: 'published_at'")
     finally:

@@ -195,6 +195,8 @@ class ListenerApi(pb_grpc.ListenerServiceServicer):
                 status.last_attempt_at.FromDatetime(state.last_attempt_at)
             if state.last_success_at is not None:
                 status.last_success_at.FromDatetime(state.last_success_at)
+            if state.not_before is not None:
+                status.not_before.FromDatetime(state.not_before)
         return response
 
     def _read_now(self, spec: str) -> list[FeedItem]:

@@ -26,8 +26,9 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from prometheus_client import CollectorRegistry, Counter
 
@@ -47,11 +48,28 @@ from legation_listener.adapters.state import ALERTS, MENTIONS, ListenerState, St
 from legation_listener.domain.items import FeedItem
 from legation_listener.domain.mentions import mentions_for
 from legation_listener.domain.recent import RecentItems
-from legation_listener.domain.sources import WEBHOOK, parse_source, source_kind
+from legation_listener.domain.sources import WEBHOOK, Source, parse_source, source_kind
 from legation_listener.domain.spikes import SpikeDetector, alert_envelope
 from legation_listener.domain.status import SourceStatusBook
 
 log = logging.getLogger(__name__)
+
+
+class Deferred(Exception):
+    """A source that asked us (429 with Retry-After) not to come back before ``until``."""
+
+    def __init__(self, message: str, until: datetime, *, skipped: bool = False) -> None:
+        super().__init__(message)
+        self.until = until
+        # True when the source was not read at all this time (still inside its wait).
+        self.skipped = skipped
+
+
+def rate_limit_key(source: Source) -> str:
+    """What a rate limit applies to: the platform host (every source read there)."""
+    host = urlsplit(source.base_url or source.url).netloc or source.url
+    return f"{source.kind} {host}"
+
 
 # Ids a pushed source's cursor remembers (a repeated push of older items re-emits the same
 # mention ids, which consumers deduplicate).
@@ -98,6 +116,8 @@ class Poller:
         self.connectors.update({connector.kind: connector for connector in connectors})
         self.statuses = statuses if statuses is not None else SourceStatusBook()
         self.max_pages = max(1, max_pages)
+        # Per platform host: no read before this time (the host answered 429 asking so).
+        self._not_before: dict[str, datetime] = {}
         self.recent = recent if recent is not None else RecentItems()
         self.spikes = spikes if spikes is not None else SpikeDetector()
         self.store = store
@@ -220,10 +240,25 @@ class Poller:
         connector = self.connectors.get(source.kind)
         if connector is None:
             raise LookupError(f"{spec}: the {source.kind} connector is not configured")
+        host = rate_limit_key(source)
+        until = self._not_before.get(host)
+        if until is not None and until > self.clock():
+            raise Deferred(
+                f"{spec}: rate limited, not read before {until.isoformat(timespec='seconds')}",
+                until,
+                skipped=True,
+            )
         emitted = 0
         for _ in range(self.max_pages):
             cursor = self.state.cursor(issue.issue_id, spec)
-            page = connector.fetch(source, cursor)
+            try:
+                page = connector.fetch(source, cursor)
+            except RateLimited as error:
+                if error.retry_after is not None:
+                    until = self.clock() + timedelta(seconds=error.retry_after)
+                    self._not_before[host] = until
+                    raise Deferred(str(error), until) from None
+                raise
             if page.not_modified:
                 self._read(issue.issue_id, spec, 0, [])
                 break
@@ -274,12 +309,20 @@ class Poller:
     def _failed(self, issue_id: str, spec: str, reason: str, error: BaseException) -> None:
         log.warning(
             "source failed",
-            exc_info=not isinstance(error, RateLimited | LookupError | ValueError),
+            exc_info=not isinstance(error, RateLimited | Deferred | LookupError | ValueError),
             extra={"issue_id": issue_id, "source": spec, "problem": reason},
         )
+        if isinstance(error, Deferred) and error.skipped:
+            self.statuses.deferred(issue_id, spec, reason, error.until)
+            return
         self.source_failures.labels(kind=source_kind(spec), source=spec).inc()
         self.statuses.failed(
-            issue_id, spec, self.clock(), reason, rate_limited=isinstance(error, RateLimited)
+            issue_id,
+            spec,
+            self.clock(),
+            reason,
+            rate_limited=isinstance(error, RateLimited | Deferred),
+            not_before=error.until if isinstance(error, Deferred) else None,
         )
 
     def forget_spikes(self, issue_id: str) -> None:

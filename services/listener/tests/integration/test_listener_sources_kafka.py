@@ -11,6 +11,8 @@ is first watched 13 hours "ago", so the surge hour has a full (empty) baseline.
 from __future__ import annotations
 
 import json
+import os
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +32,7 @@ from legation_core.grpc_server import build_server
 from legation_core.http_server import HttpServer
 from legation_core.kafka import EventProducer, read_topic
 from legation_core.metrics import Metrics
+from legation_devstack.processes import free_port, spawn, wait_until
 from legation_devstack.source_servers import (
     BlueskySearchServer,
     FeedServer,
@@ -327,4 +330,73 @@ def test_an_issue_over_every_source_kind_emits_alerts_reports_and_survives_a_res
     assert {c.value for c in alert.alert.top_sources} >= {
         "webhook:ngo",
         f"mastodon:{platforms.mastodon.url}/tags/plastics",
+    }
+
+
+def test_the_service_process_reads_connector_sources_and_serves_its_webhook(
+    kafka_settings: CoreSettings,
+    auth_users: UsersFile,
+    platforms: Platforms,
+    tmp_path: Path,
+    unique: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The wiring of ``python -m legation_listener``: connectors configured from the
+    environment, the webhook on its port with its secret, ListSources for a viewer."""
+    grpc_port, webhook_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEGATION_")}
+    env.update(
+        {
+            "LEGATION_KAFKA_BOOTSTRAP_SERVERS": kafka_settings.kafka_bootstrap_servers,
+            "LEGATION_GRPC_PORT": str(grpc_port),
+            "LEGATION_METRICS_PORT": str(free_port()),
+            "LEGATION_AUTH_USERS_FILE": str(auth_users.path),
+            "LEGATION_LISTENER_POLL_SECONDS": "3600",
+            "LEGATION_LISTENER_FETCH_RETRIES": "0",
+            "LEGATION_LISTENER_REDDIT_CLIENT_ID": platforms.reddit.client_id,
+            "LEGATION_LISTENER_REDDIT_CLIENT_SECRET": platforms.reddit.client_secret,
+            "LEGATION_LISTENER_REDDIT_TOKEN_URL": platforms.reddit.url,
+            "LEGATION_LISTENER_WEBHOOK_PORT": str(webhook_port),
+            "LEGATION_LISTENER_WEBHOOK_SECRET": SECRET,
+        }
+    )
+    process = spawn("listener", [sys.executable, "-m", "legation_listener"], tmp_path, env)
+    try:
+        wait_until(
+            lambda: '"message": "poll done"' in process.log_path.read_text(),
+            60,
+            f"listener start-up\n{process.log_tail()}",
+        )
+        platforms.mastodon.post("The plastics treaty", tags=("plastics",))
+        platforms.reddit.submit("worldnews", "Plastic treaty news")
+        issue_id = f"proc-sources-{unique}"
+        sources = [platforms.sources()[1], platforms.sources()[3], "webhook:ngo"]
+        with with_token(
+            grpc.insecure_channel(f"127.0.0.1:{grpc_port}"), auth_users.token("analyst")
+        ) as channel:
+            api = pb_grpc.ListenerServiceStub(channel)
+            request = pb.TrackIssueRequest(issue_id=issue_id, name="p", query=QUERY, feeds=sources)
+            api.TrackIssue(request, timeout=30)
+            assert (
+                api.PollNow(pb.PollNowRequest(issue_id=issue_id), timeout=60).mentions_emitted == 2
+            )
+        jsonl = tmp_path / "items.jsonl"
+        jsonl.write_text(json.dumps({"id": "p1", "text": "A plastic treaty note"}) + "\n")
+        monkeypatch.setenv("LEGATION_LISTENER_WEBHOOK_SECRET", SECRET)
+        assert importer.main(["ngo", str(jsonl), "--url", f"http://127.0.0.1:{webhook_port}"]) == 0
+        assert json.loads(capsys.readouterr().out)["mentions"] == 1
+        with with_token(
+            grpc.insecure_channel(f"127.0.0.1:{grpc_port}"), auth_users.token("viewer")
+        ) as channel:
+            listed = pb_grpc.ListenerServiceStub(channel).ListSources(
+                pb.ListSourcesRequest(issue_id=issue_id), timeout=30
+            )
+        assert [(s.source, s.state) for s in listed.sources] == [(s, "ok") for s in sources]
+    finally:
+        assert process.stop() == 0
+    assert Counter(e.mention.source for e in events(kafka_settings, MENTIONS, issue_id)) == {
+        "mastodon": 1,
+        "reddit": 1,
+        "webhook": 1,
     }

@@ -187,7 +187,7 @@ def test_bluesky_search_walks_a_pass_down_to_the_watermark(bluesky: BlueskySearc
         for n in range(4)
     ]
     reply = bluesky.post(
-        "Yes, the treaty", reply_to=later[0], created_at=start + timedelta(minutes=9)
+        "Yes, the treaty", reply_to=later[0], created_at=start + timedelta(minutes=9), followers=77
     )
     pages, cursor = read_all(connector, spec, cursor)
     assert sorted(new_ids(pages)) == sorted(p["uri"] for p in [*later, reply])
@@ -205,6 +205,7 @@ def test_bluesky_search_walks_a_pass_down_to_the_watermark(bluesky: BlueskySearc
         later[0]["uri"],
     )
     assert item.url.startswith("https://bsky.app/profile/alice.bsky.social/post/")
+    assert item.reach == 77  # followersCount from app.bsky.actor.getProfiles
     pages, _ = read_all(connector, spec, cursor)
     assert new_ids(pages) == []  # the post on the watermark is read again, not re-emitted
 

@@ -182,6 +182,11 @@ def test_source_status_failing_rate_limited_malformed_and_list_sources() -> None
         )
         == 1
     )
+    last_read = registry.get_sample_value(
+        "legation_listener_source_last_success_timestamp_seconds",
+        {"kind": "mastodon", "source": MASTO},
+    )
+    assert last_read == NOW.timestamp()
     # The failing source recovers: its state says so.
     listener.poller.connectors["bluesky"] = FakeTimeline([], kind="bluesky")
     listener.poller.poll()

@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from legation.events.v1 import listen_pb2
 from legation_core.kafka import EventProducer
@@ -135,6 +135,12 @@ class Poller:
         self.source_failures = Counter(
             "legation_listener_source_failures_total",
             "Source reads or mention deliveries that failed (the source is read again next poll)",
+            ["kind", "source"],
+            registry=registry,
+        )
+        self.last_success = Gauge(
+            "legation_listener_source_last_success_timestamp_seconds",
+            "When a source was last read (or pushed to) successfully, Unix time: alert on age",
             ["kind", "source"],
             registry=registry,
         )
@@ -298,7 +304,9 @@ class Poller:
         return len(envelopes)
 
     def _read(self, issue_id: str, spec: str, items: int, malformed: list[str]) -> None:
-        self.statuses.succeeded(issue_id, spec, self.clock(), items, malformed)
+        now = self.clock()
+        self.statuses.succeeded(issue_id, spec, now, items, malformed)
+        self.last_success.labels(kind=source_kind(spec), source=spec).set(now.timestamp())
         if malformed:
             self.malformed_items.labels(kind=source_kind(spec), source=spec).inc(len(malformed))
             log.warning(

@@ -35,6 +35,9 @@ KEYWORDS = [
 ]
 
 
+FIXTURES_FROM = datetime(2026, 11, 15, tzinfo=UTC)
+
+
 def fixture_feeds() -> list[str]:
     """The demo's listening sources: an RSS 2.0 news feed and an Atom forum feed."""
     directory = Path(str(files("legation_devstack") / "fixtures"))
@@ -78,7 +81,9 @@ def demo_campaign(now: datetime) -> evaluate_pb2.Campaign:
             ),
         ],
     )
-    campaign.starts_at.FromDatetime(now - timedelta(days=7))
+    # The campaign's period holds the fixture feeds' items (dated from 2026-11-20), which
+    # its KPIs and objectives count.
+    campaign.starts_at.FromDatetime(min(now - timedelta(days=7), FIXTURES_FROM))
     campaign.ends_at.FromDatetime(now + timedelta(days=30))
     for item in campaign.objectives:
         item.deadline.FromDatetime(now + timedelta(days=30))

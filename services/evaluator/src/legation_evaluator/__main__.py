@@ -8,6 +8,7 @@ from legation.evaluator.v1 import evaluator_service_pb2_grpc as pb_grpc
 from legation_core.config import ConfigError
 from legation_core.lifecycle import ServiceRuntime, main_for
 from legation_evaluator.adapters.campaign_data import CampaignData
+from legation_evaluator.adapters.changes import ChangeFeed
 from legation_evaluator.adapters.events import IndexingHandler
 from legation_evaluator.adapters.grpc_api import EvaluatorApi
 from legation_evaluator.adapters.index import EventIndex, IndexUnavailable, connect
@@ -24,13 +25,14 @@ def wire(runtime: ServiceRuntime, settings: EvaluatorSettings) -> None:
     except IndexUnavailable as error:
         raise ConfigError(f"LEGATION_OPENSEARCH_URL={settings.opensearch_url}: {error}") from None
     topics = [topic.name for topic in runtime.catalog.consumed_by("evaluator")]
-    runtime.add_consumer("indexer", topics, IndexingHandler(index))
+    changes = ChangeFeed()
+    runtime.add_consumer("indexer", topics, IndexingHandler(index, changes))
     runtime.add_periodic(
         "kpi-snapshots",
         settings.evaluator_snapshot_seconds,
         SnapshotJob(index, runtime.producer, settings.evaluator_snapshot_seconds),
     )
-    api = EvaluatorApi(index, runtime.producer)
+    api = EvaluatorApi(index, runtime.producer, changes, runtime.stop)
     runtime.add_grpc(
         lambda server: pb_grpc.add_EvaluatorServiceServicer_to_server(api, server),
         POLICY.service,
@@ -46,6 +48,10 @@ def main() -> None:
         from legation_evaluator.report_cli import main as report
 
         sys.exit(report(sys.argv[2:]))
+    if sys.argv[1:2] == ["reindex"]:  # legation-evaluator reindex [--prefix P] [--topic T]
+        from legation_evaluator.reindex import main as reindex
+
+        sys.exit(reindex(sys.argv[2:]))
     sys.exit(main_for("evaluator", EvaluatorSettings, wire))
 
 

@@ -1,10 +1,12 @@
 """``legation-evaluator-bootstrap``: prepare OpenSearch for the evaluator (idempotent).
 
 1. the index template of every event index (the same body the evaluator puts at start-up);
-2. for every event type whose topic has a finite retention in the catalog: an index
-   template naming its rollover alias, an ISM policy (roll over weekly or at 20 GB a shard,
-   delete once the index is as old as the topic's retention) and the first index behind a
-   write alias, so the evaluator's writes to ``<prefix>-<type>`` roll over;
+2. for every event type whose topic has a finite retention in the catalog: an ISM policy
+   that deletes each monthly index ``<prefix>-<type>-<yyyy.mm>`` once it is older than the
+   topic's retention plus a month (the evaluator writes each event to the index of the
+   month it occurred in, so a replay overwrites rather than duplicates; see
+   ``domain/documents.py``), attached to new monthly indices by its ISM template and to
+   the ones that already exist;
 3. unless ``--skip-dashboards``: the OpenSearch Dashboards saved objects (index pattern and
    campaign dashboard) from ``LEGATION_BOOTSTRAP_SAVED_OBJECTS_PATH``.
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import logging
 import ssl
@@ -25,18 +28,18 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from opensearchpy import NotFoundError, OpenSearch, RequestError
+from opensearchpy import NotFoundError, OpenSearch
 from pydantic import Field
 
 from legation_core.catalog import Catalog, default_catalog
 from legation_core.config import ConfigError, load_settings
 from legation_evaluator.adapters.index import EventIndex, connect
 from legation_evaluator.config import EvaluatorSettings
-from legation_evaluator.domain.documents import index_template
 
 log = logging.getLogger(__name__)
 DAY_MS = 24 * 3600 * 1000
-ROLLOVER = {"min_index_age": "7d", "min_primary_shard_size": "20gb"}
+# A month's index holds events up to a month younger than the index itself.
+MONTH_DAYS = 31
 
 
 class BootstrapError(Exception):
@@ -64,28 +67,21 @@ def retention_days(catalog: Catalog) -> dict[str, int]:
     return dict(sorted(days.items()))
 
 
-def rollover_template(prefix: str, kind: str) -> dict[str, Any]:
-    """The event template for the rolled indices of one type, naming their alias."""
-    body = index_template(prefix)
-    body["index_patterns"] = [f"{prefix}-{kind}-*"]
-    body["priority"] = 200
-    settings = dict(body["template"]["settings"])
-    settings["plugins.index_state_management.rollover_alias"] = f"{prefix}-{kind}"
-    body["template"]["settings"] = settings
-    return body
-
-
 def ism_policy(prefix: str, kind: str, days: int) -> dict[str, Any]:
+    """Delete a monthly index of ``kind`` once its newest event is ``days`` old."""
     return {
         "policy": {
-            "description": f"Legation {kind} events: roll over, delete after {days} days",
+            "description": f"Legation {kind} events: delete a month's index after {days} days",
             "default_state": "hot",
             "states": [
                 {
                     "name": "hot",
-                    "actions": [{"rollover": dict(ROLLOVER)}],
+                    "actions": [],
                     "transitions": [
-                        {"state_name": "delete", "conditions": {"min_index_age": f"{days}d"}}
+                        {
+                            "state_name": "delete",
+                            "conditions": {"min_index_age": f"{days + MONTH_DAYS}d"},
+                        }
                     ],
                 },
                 {"name": "delete", "actions": [{"delete": {}}], "transitions": []},
@@ -107,36 +103,37 @@ def put_policy(client: OpenSearch, policy_id: str, body: dict[str, Any]) -> None
     client.transport.perform_request("PUT", path, params=params, body=body)
 
 
-def ensure_write_alias(client: OpenSearch, alias: str) -> None:
-    """Creates ``<alias>-000001`` as the alias's write index unless the alias exists."""
-    if client.indices.exists_alias(name=alias):
-        return
-    if client.indices.exists(index=alias):
+def refuse_legacy_index(client: OpenSearch, name: str) -> None:
+    """A ``<prefix>-<type>`` index or alias of a monthly type (the layout before monthly
+    indices) would be counted beside the monthly indices: stop and say what to do."""
+    if client.indices.exists(index=name):
         raise BootstrapError(
-            f"{alias} is an index, not an alias: it was created before the bootstrap ran; "
-            f"reindex it into {alias}-000001 with the alias (see deploy/README.md)"
+            f"{name} exists beside the monthly indices {name}-<yyyy.mm> and would be counted "
+            f"twice: rebuild the monthly indices with `legation-evaluator reindex`, then "
+            f"delete {name} (see deploy/README.md)"
         )
-    try:
-        client.indices.create(
-            index=f"{alias}-000001", body={"aliases": {alias: {"is_write_index": True}}}
+
+
+def attach_policy(client: OpenSearch, policy_id: str, pattern: str) -> None:
+    """Puts the existing indices of ``pattern`` under the policy (the ISM template covers
+    only indices created later); indices already managed are left as they are."""
+    with contextlib.suppress(NotFoundError):  # no index of the pattern yet
+        client.transport.perform_request(
+            "POST", f"/_plugins/_ism/add/{pattern}", body={"policy_id": policy_id}
         )
-    except RequestError as error:
-        if "resource_already_exists_exception" not in str(error):
-            raise
-        # Another replica's init container created it first.
 
 
 def prepare_indices(client: OpenSearch, prefix: str, catalog: Catalog) -> list[str]:
-    """Steps 1 and 2; returns the rolled-over aliases."""
+    """Steps 1 and 2; returns the ISM policies put."""
     EventIndex(client, prefix).ensure_template()
-    aliases = []
+    policies = []
     for kind, days in retention_days(catalog).items():
-        alias = f"{prefix}-{kind}"
-        client.indices.put_index_template(name=alias, body=rollover_template(prefix, kind))
-        put_policy(client, alias, ism_policy(prefix, kind, days))
-        ensure_write_alias(client, alias)
-        aliases.append(alias)
-    return aliases
+        policy_id = f"{prefix}-{kind}"
+        refuse_legacy_index(client, policy_id)
+        put_policy(client, policy_id, ism_policy(prefix, kind, days))
+        attach_policy(client, policy_id, f"{prefix}-{kind}-*")
+        policies.append(policy_id)
+    return policies
 
 
 def multipart(ndjson: bytes, boundary: str) -> bytes:
@@ -192,8 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         prefix = settings.evaluator_index_prefix
-        aliases = prepare_indices(connect(settings), prefix, default_catalog())
-        log.info("index templates and ISM policies in place; rolled aliases: %s", aliases)
+        policies = prepare_indices(connect(settings), prefix, default_catalog())
+        log.info("index template and ISM policies in place: %s", policies)
         if not args.skip_dashboards:
             path = settings.bootstrap_saved_objects_path
             if path is None:

@@ -16,7 +16,6 @@ from legation_evaluator.bootstrap import (
     multipart,
     prepare_indices,
     retention_days,
-    rollover_template,
 )
 
 PREFIX = "legation-events-v1"
@@ -47,6 +46,7 @@ class FakeIndices:
 class FakeTransport:
     def __init__(self, policies: dict[str, dict[str, Any]]) -> None:
         self.policies = policies
+        self.attached: list[tuple[str, dict[str, Any] | None]] = []
         self.calls: list[tuple[str, str, dict[str, Any] | None]] = []
 
     def perform_request(
@@ -57,6 +57,9 @@ class FakeTransport:
         body: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         self.calls.append((method, path, params))
+        if path.startswith("/_plugins/_ism/add/"):
+            self.attached.append((path.rsplit("/", 1)[1], body))
+            return {"updated_indices": 0, "failures": False}
         policy_id = path.rsplit("/", 1)[1]
         if method == "GET":
             if policy_id not in self.policies:
@@ -85,44 +88,40 @@ def test_retention_follows_the_catalog() -> None:
     assert "feedback" not in days  # retention -1: kept forever
 
 
-def test_prepares_templates_policies_and_write_aliases() -> None:
+def test_prepares_the_template_and_a_retention_policy_per_monthly_type() -> None:
     client = FakeClient()
-    aliases = run(client)
-    assert f"{PREFIX}-mention" in aliases
-    assert PREFIX in client.indices.templates  # the evaluator's own template
-    template = client.indices.templates[f"{PREFIX}-mention"]
-    assert template["index_patterns"] == [f"{PREFIX}-mention-*"]
-    settings = template["template"]["settings"]
-    assert settings["plugins.index_state_management.rollover_alias"] == f"{PREFIX}-mention"
-    write_alias = {"aliases": {f"{PREFIX}-mention": {"is_write_index": True}}}
-    assert (f"{PREFIX}-mention-000001", write_alias) in client.indices.created
+    policies = run(client)
+    assert f"{PREFIX}-mention" in policies
+    assert f"{PREFIX}-campaign" not in policies  # kept forever, like its topic
+    assert list(client.indices.templates) == [PREFIX]  # the evaluator's own template
+    assert client.indices.created == []  # monthly indices are created by the first write
     policy = client.transport.policies[f"{PREFIX}-mention"]["policy"]
     delete = policy["states"][0]["transitions"][0]["conditions"]["min_index_age"]
-    assert delete == "90d"
+    assert delete == "121d"  # 90 days of retention + the month the index spans
+    assert (f"{PREFIX}-mention-*", {"policy_id": f"{PREFIX}-mention"}) in (
+        client.transport.attached
+    )
 
 
-def test_second_run_updates_the_policy_and_keeps_the_alias() -> None:
+def test_second_run_updates_the_policy() -> None:
     client = FakeClient()
     run(client)
-    created = list(client.indices.created)
     run(client)
-    assert client.indices.created == created
     updates = [c for c in client.transport.calls if c[0] == "PUT" and c[2]]
     assert updates
     assert updates[0][2] == {"if_seq_no": 7, "if_primary_term": 2}
 
 
-def test_a_concrete_index_in_the_way_is_reported() -> None:
+def test_a_legacy_index_in_the_way_is_reported() -> None:
     client = FakeClient(indices={f"{PREFIX}-mention"})
     with pytest.raises(BootstrapError, match="reindex"):
         run(client)
 
 
-def test_policy_and_template_shapes() -> None:
+def test_policy_shape() -> None:
     policy = ism_policy(PREFIX, "mention", 90)["policy"]
     assert [state["name"] for state in policy["states"]] == ["hot", "delete"]
     assert policy["ism_template"][0]["index_patterns"] == [f"{PREFIX}-mention-*"]
-    assert rollover_template(PREFIX, "mention")["priority"] > 100
 
 
 def test_multipart_body_carries_the_file() -> None:

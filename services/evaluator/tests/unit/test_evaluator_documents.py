@@ -33,14 +33,17 @@ def envelope_of(payload: Message, campaign_id: str = "camp-1", event_id: str = "
     )
 
 
+# Types whose topic deletes old records go to the month the event occurred in (a replay
+# lands in the same index); types kept forever have one index.
 PAYLOADS: list[tuple[Message, str]] = [
-    (listen_pb2.Mention(mention_id="m-1"), "mention"),
+    (listen_pb2.Mention(mention_id="m-1"), "mention-2025.03"),
     (listen_pb2.TrackedIssue(issue_id="i-1"), "tracked_issue"),
-    (publish_pb2.Publication(publication_id="p-1"), "publication"),
-    (engage_pb2.Interaction(interaction_id="x-1"), "interaction"),
+    (publish_pb2.Publication(publication_id="p-1"), "publication-2025.03"),
+    (engage_pb2.Interaction(interaction_id="x-1"), "interaction-2025.03"),
     (evaluate_pb2.Campaign(campaign_id="camp-1"), "campaign"),
     (evaluate_pb2.Feedback(feedback_id="f-1"), "feedback"),
-    (evaluate_pb2.KpiSnapshot(snapshot_id="s-1"), "kpi_snapshot"),
+    (evaluate_pb2.KpiSnapshot(snapshot_id="s-1"), "kpi_snapshot-2025.03"),
+    (publish_pb2.LinkClick(click_id="c-1"), "link_click-2025.03"),
 ]
 
 

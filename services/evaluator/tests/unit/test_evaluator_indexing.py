@@ -11,6 +11,7 @@ import pytest
 from legation.events.v1 import listen_pb2
 from legation_core.codec import Envelope, make_envelope
 from legation_core.consumer import Incoming, transient
+from legation_evaluator.adapters.changes import ChangeFeed
 from legation_evaluator.adapters.events import IndexingHandler
 from legation_evaluator.adapters.index import EventIndex, IndexUnavailable
 from legation_evaluator.domain.documents import Document
@@ -61,7 +62,7 @@ def test_every_event_is_bulked_once_with_its_position() -> None:
     assert len(index.bulks) == 1
     documents = {d.doc_id: d for d in index.bulks[0]}
     assert set(documents) == {"ev-1", "ev-2"}
-    assert documents["ev-2"].index == f"{PREFIX}-mention"
+    assert documents["ev-2"].index == f"{PREFIX}-mention-2025.03"
     assert documents["ev-2"].body["kafka"] == {"topic": MENTIONS, "partition": 3, "offset": 11}
 
 
@@ -195,3 +196,63 @@ def test_an_exception_from_bulk_makes_the_index_unavailable(
     with pytest.raises(IndexUnavailable, match="connection refused") as caught:
         EventIndex(cast(Any, client), PREFIX).bulk(documents("ev-1"))
     assert isinstance(caught.value.__cause__, ConnectionError)
+
+
+def test_acknowledged_documents_tell_their_campaigns_watchers() -> None:
+    changes = ChangeFeed()
+    IndexingHandler(cast(EventIndex, FakeIndex()), changes)([incoming("ev-1", 10)])
+    assert changes.version("camp-1") == 1
+    assert changes.wait("camp-1", 0, timeout=0) == 1
+    assert changes.version("other") == 0
+
+
+def test_rejected_documents_tell_no_watcher() -> None:
+    changes = ChangeFeed()
+    index = FakeIndex({"ev-1": "index rejected the document"})
+    IndexingHandler(cast(EventIndex, index), changes)([incoming("ev-1", 10)])
+    assert changes.version("camp-1") == 0
+
+
+@pytest.mark.parametrize(
+    ("status", "error_type"),
+    [
+        (403, "cluster_block_exception"),  # disk full: read-only until an operator acts
+        (404, "index_not_found_exception"),
+        (400, "index_closed_exception"),
+    ],
+)
+def test_blocked_or_missing_indices_are_retried_not_dead_lettered(
+    monkeypatch: pytest.MonkeyPatch, client: object, status: int, error_type: str
+) -> None:
+    install(monkeypatch, BulkStub([error_item("ev-1", status, {"type": error_type})]))
+    with pytest.raises(IndexUnavailable):
+        EventIndex(cast(Any, client), PREFIX).bulk(documents("ev-1"))
+
+
+class TemplateClient:
+    """Counts template puts; stands in for the client of EventIndex."""
+
+    def __init__(self) -> None:
+        self.puts = 0
+        self.indices = self
+
+    def put_index_template(self, name: str, body: dict[str, Any]) -> None:
+        self.puts += 1
+
+
+def test_after_an_outage_the_template_goes_back_before_the_next_bulk(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    client = TemplateClient()
+    stub = install(monkeypatch, BulkStub())
+    index = EventIndex(cast(Any, client), PREFIX)
+    index.bulk(documents("ev-1"))
+    assert client.puts == 0
+    stub.failure = ConnectionError("connection refused")
+    with pytest.raises(IndexUnavailable):
+        index.bulk(documents("ev-2"))
+    stub.failure = None
+    index.bulk(documents("ev-2"))  # the index server came back, perhaps empty
+    assert client.puts == 1
+    index.bulk(documents("ev-3"))
+    assert client.puts == 1

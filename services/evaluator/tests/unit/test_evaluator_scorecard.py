@@ -1,18 +1,17 @@
-"""Scorecards from OpenSearch aggregation responses, and objectives judged against KPIs."""
+"""Objectives judged against their metric and baseline, and the scorecard's query plan.
+(The metrics over real documents: tests/integration/test_evaluator_metrics.py.)"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 
 from legation.events.v1 import evaluate_pb2
+from legation_evaluator.domain import metrics
 from legation_evaluator.domain.scorecard import (
-    KPI_NAMES,
-    MENTION,
     judge,
-    scorecard_from_response,
+    plan_for,
     scorecard_query,
 )
 
@@ -23,9 +22,6 @@ STARTS = datetime(2025, 1, 1, tzinfo=UTC)
 DEADLINE = datetime(2025, 1, 11, tzinfo=UTC)  # ten days after the start
 HALF_WAY = datetime(2025, 1, 6, tzinfo=UTC)
 AFTER = datetime(2025, 1, 12, tzinfo=UTC)
-HOUR_1 = int(datetime(2025, 1, 2, 9, tzinfo=UTC).timestamp() * 1000)
-HOUR_2 = HOUR_1 + 3_600_000
-HOUR_3 = HOUR_2 + 3_600_000
 
 
 def campaign(*objectives: Objective) -> evaluate_pb2.Campaign:
@@ -48,152 +44,50 @@ def objective(
     return built
 
 
-def terms(counts: dict[str, int]) -> dict[str, Any]:
-    return {
-        "doc_count_error_upper_bound": 0,
-        "sum_other_doc_count": 0,
-        "buckets": [{"key": key, "doc_count": count} for key, count in counts.items()],
-    }
-
-
-def histogram(counts: list[tuple[int, int]]) -> dict[str, Any]:
-    return {
-        "buckets": [
-            {
-                "key_as_string": datetime.fromtimestamp(key / 1000, UTC).isoformat(),
-                "key": key,
-                "doc_count": count,
-            }
-            for key, count in counts
-        ]
-    }
-
-
-def response() -> dict[str, Any]:
-    """A search response as OpenSearch returns it for scorecard_query."""
-    return {
-        "took": 3,
-        "timed_out": False,
-        "hits": {"total": {"value": 9, "relation": "eq"}, "max_score": None, "hits": []},
-        "aggregations": {
-            "by_service": terms({"listener": 4, "engager": 3, "publisher": 1, "evaluator": 1}),
-            "by_type": terms(
-                {
-                    MENTION: 4,
-                    "legation.events.v1.Interaction": 3,
-                    "legation.events.v1.Publication": 1,
-                    "legation.events.v1.Feedback": 1,
-                }
-            ),
-            "opened": {"doc_count": 2},
-            "replies": {"doc_count": 1, "response": {"values": {"50.0": 120.5}}},
-            "mentions": {
-                "doc_count": 4,
-                "known_sentiment": {"doc_count": 3, "mean": {"value": -0.25}},
-                "per_hour": histogram([(HOUR_1, 3), (HOUR_2, 0), (HOUR_3, 1)]),
-            },
-        },
-    }
-
-
-def empty_response() -> dict[str, Any]:
-    return {
-        "took": 1,
-        "timed_out": False,
-        "hits": {"total": {"value": 0, "relation": "eq"}, "max_score": None, "hits": []},
-        "aggregations": {
-            "by_service": terms({}),
-            "by_type": terms({}),
-            "opened": {"doc_count": 0},
-            "replies": {"doc_count": 0, "response": {"values": {"50.0": None}}},
-            "mentions": {
-                "doc_count": 0,
-                "known_sentiment": {"doc_count": 0, "mean": {"value": None}},
-                "per_hour": {"buckets": []},
-            },
-        },
-    }
-
-
-def test_the_query_is_scoped_to_the_campaign() -> None:
-    query = scorecard_query("camp-1")
+def test_the_query_is_scoped_to_the_campaign_and_its_period() -> None:
+    query = scorecard_query(campaign())
     assert query["size"] == 0
     assert query["query"] == {"term": {"campaign_ids": "camp-1"}}
-    assert set(query["aggs"]) == {"by_service", "by_type", "opened", "replies", "mentions"}
+    assert {"by_service", "by_type", "opened", "replies", "mentions", "scope_0"} <= set(
+        query["aggs"]
+    )
+    period = query["aggs"]["scope_0"]["filter"]["bool"]["filter"][0]["range"]["occurred_at"]
+    assert period == {"gte": STARTS.isoformat(), "lt": DEADLINE.isoformat()}
+    assert {"volume", "reach", "sentiment", "share_of_voice__ours"} <= set(
+        query["aggs"]["scope_0"]["aggs"]
+    )
 
 
-def test_the_scorecard_counts_what_the_aggregations_found() -> None:
-    now = HALF_WAY
-    card = scorecard_from_response(campaign(), response(), now)
-    assert card.campaign_id == "camp-1"
-    assert card.name == "Visa week"
-    assert card.computed_at.ToDatetime(tzinfo=UTC) == now
-    assert dict(card.events_by_service) == {
-        "listener": 4,
-        "engager": 3,
-        "publisher": 1,
-        "evaluator": 1,
-    }
-    assert card.mentions == 4
-    assert card.publications == 1
-    assert card.feedback == 1
-    assert card.conversations_opened == 2
-    assert card.replies == 1
-    assert card.mean_sentiment == pytest.approx(-0.25)
-    assert card.mentions_with_sentiment == 3
-    assert card.median_response_seconds == pytest.approx(120.5)
+def test_each_objective_gets_its_window_filters_and_baseline() -> None:
+    goal = objective("stance_favour_share", 10, Objective.COMPARISON_INCREASE_BY)
+    goal.baseline_start.FromDatetime(STARTS - timedelta(days=30))
+    goal.baseline_end.FromDatetime(STARTS)
+    goal.filters.add(field="language", values=["es"])
+    plan = plan_for(campaign(goal))
+    assert len(plan.scopes) == 3  # the campaign's period, the objective's, its baseline
+    scopes = list(plan.scopes)
+    assert plan.scopes[scopes[1]] == plan.scopes[scopes[2]] == {"stance_favour_share"}
+    assert scopes[2].window.end == STARTS
+    language = scopes[1].query()["bool"]["filter"][1]["bool"]["should"]
+    assert {"terms": {"mention.language": ["es"]}} in language
+    assert {"prefix": {"mention.language": "es-"}} in language
 
 
-def test_the_hourly_buckets_skip_empty_hours() -> None:
-    card = scorecard_from_response(campaign(), response(), HALF_WAY)
-    assert [(b.start.ToMilliseconds(), b.count) for b in card.mentions_per_hour] == [
-        (HOUR_1, 3),
-        (HOUR_3, 1),
-    ]
+def test_objectives_sharing_a_scope_share_its_aggregation() -> None:
+    plan = plan_for(campaign(objective("mentions", 4), objective("replies", 10)))
+    # Deadline at the campaign's end, no filters: the campaign's own scope serves both.
+    assert len(plan.scopes) == 1
+    early = plan_for(
+        campaign(
+            objective("mentions", 4, deadline=HALF_WAY), objective("replies", 10, deadline=HALF_WAY)
+        )
+    )
+    assert len(early.scopes) == 2
+    assert list(early.scopes.values())[1] == {"volume", "replies"}
 
 
-def test_the_kpis_list_every_kpi_with_its_value() -> None:
-    card = scorecard_from_response(campaign(), response(), HALF_WAY)
-    kpis = {kpi.name: kpi.value for kpi in card.kpis}
-    assert [kpi.name for kpi in card.kpis] == list(KPI_NAMES)
-    assert kpis == {
-        "mentions": 4.0,
-        "publications": 1.0,
-        "conversations_opened": 2.0,
-        "replies": 1.0,
-        "feedback": 1.0,
-        "mean_sentiment": pytest.approx(-0.25),
-        "median_response_seconds": pytest.approx(120.5),
-    }
-
-
-def test_a_campaign_without_events_has_a_zero_scorecard() -> None:
-    card = scorecard_from_response(campaign(), empty_response(), HALF_WAY)
-    assert card.mentions == 0
-    assert card.mean_sentiment == 0.0
-    assert card.mentions_with_sentiment == 0
-    assert card.median_response_seconds == 0.0
-    assert list(card.mentions_per_hour) == []
-    assert dict(card.events_by_service) == {}
-    assert {kpi.name: kpi.value for kpi in card.kpis} == dict.fromkeys(KPI_NAMES, 0.0)
-
-
-def test_the_median_accepts_an_integer_percentile_key() -> None:
-    answer = response()
-    answer["aggregations"]["replies"]["response"] = {"values": {"50": 30.0}}
-    assert scorecard_from_response(campaign(), answer, HALF_WAY).median_response_seconds == 30.0
-
-
-def test_the_objectives_are_judged_on_the_scorecard() -> None:
-    goals = campaign(objective("mentions", 4), objective("replies", 10))
-    card = scorecard_from_response(goals, response(), HALF_WAY)
-    assert [(o.objective_id, o.status) for o in card.objectives] == [
-        ("o-mentions", Status.STATUS_ACHIEVED),
-        ("o-replies", Status.STATUS_AT_RISK),
-    ]
-
-
-# AT_LEAST: halfway through, 80% of the expected half (40% of the target) is on track.
+# AT_LEAST on a count: halfway through, 80% of the expected half (40% of the target) is on
+# track; a count that reached its target is achieved for good.
 
 
 @pytest.mark.parametrize(
@@ -212,7 +106,7 @@ def test_the_objectives_are_judged_on_the_scorecard() -> None:
 )
 def test_at_least(value: float, now: datetime, expected: int) -> None:
     goal = objective("mentions", 100)
-    status = judge(goal, {"mentions": value}, campaign(goal), now)
+    status = judge(goal, value, campaign(goal), now)
     assert status.status == expected
     assert status.objective_id == "o-mentions"
     assert status.metric == "mentions"
@@ -223,15 +117,16 @@ def test_at_least(value: float, now: datetime, expected: int) -> None:
 
 def test_at_least_reasons_say_how_far_it_got() -> None:
     goal = objective("mentions", 100)
-    at_risk = judge(goal, {"mentions": 10}, campaign(goal), HALF_WAY)
+    at_risk = judge(goal, 10, campaign(goal), HALF_WAY)
     assert at_risk.reason == "mentions at 10 of 100 with 50% of the time gone"
-    missed = judge(goal, {"mentions": 10}, campaign(goal), AFTER)
+    assert at_risk.progress == pytest.approx(0.1)
+    missed = judge(goal, 10, campaign(goal), AFTER)
     assert missed.reason == "mentions ended at 10 of 100"
 
 
 def test_at_least_without_a_deadline_is_never_missed() -> None:
     goal = objective("mentions", 100, deadline=None)
-    status = judge(goal, {"mentions": 0}, campaign(goal), AFTER + timedelta(days=365))
+    status = judge(goal, 0, campaign(goal), AFTER + timedelta(days=365))
     assert status.status == Status.STATUS_ON_TRACK
 
 
@@ -245,19 +140,77 @@ def test_at_least_without_a_deadline_is_never_missed() -> None:
         (7200.0, AFTER, Status.STATUS_MISSED),
     ],
 )
-def test_at_most(value: float, now: datetime, expected: int) -> None:
+def test_at_most_on_a_rate(value: float, now: datetime, expected: int) -> None:
     goal = objective("median_response_seconds", 3600, Objective.COMPARISON_AT_MOST)
-    status = judge(goal, {"median_response_seconds": value}, campaign(goal), now)
+    status = judge(goal, value, campaign(goal), now)
     assert status.status == expected
     assert status.value == value
     assert status.reason == f"median_response_seconds is {value:g}, target at most 3600"
 
 
+def test_a_count_past_its_ceiling_is_missed_before_the_deadline() -> None:
+    goal = objective("feedback", 3, Objective.COMPARISON_AT_MOST)
+    assert judge(goal, 2, campaign(goal), HALF_WAY).status == Status.STATUS_ON_TRACK
+    missed = judge(goal, 4, campaign(goal), HALF_WAY)
+    assert missed.status == Status.STATUS_MISSED
+    assert missed.reason == "feedback is 4, over the target at most 3"
+
+
+def test_a_share_that_meets_its_target_must_hold_until_the_deadline() -> None:
+    goal = objective("share_of_voice", 20)
+    goal.from_value = 12
+    now_met = judge(goal, 21, campaign(goal), HALF_WAY, baseline=12)
+    assert now_met.status == Status.STATUS_ON_TRACK
+    assert "must hold" in now_met.reason
+    assert judge(goal, 21, campaign(goal), AFTER, baseline=12).status == Status.STATUS_ACHIEVED
+    # From 12 to 20: at 14 a quarter of the way with half the time gone is at risk.
+    behind = judge(goal, 14, campaign(goal), HALF_WAY, baseline=12)
+    assert behind.status == Status.STATUS_AT_RISK
+    assert behind.progress == pytest.approx(0.25)
+    assert behind.baseline == 12
+    assert judge(goal, 16, campaign(goal), HALF_WAY, baseline=12).status == (Status.STATUS_ON_TRACK)
+
+
+def test_increase_by_points_against_the_baseline() -> None:
+    goal = objective("stance_favour_share", 10, Objective.COMPARISON_INCREASE_BY)
+    achieved = judge(goal, 41, campaign(goal), AFTER, baseline=30)
+    assert achieved.status == Status.STATUS_ACHIEVED
+    assert achieved.reason == "stance_favour_share ended at 41 of 40 (baseline 30)"
+    assert judge(goal, 38, campaign(goal), AFTER, baseline=30).status == Status.STATUS_MISSED
+    unmeasured = judge(goal, 38, campaign(goal), HALF_WAY, baseline=None)
+    assert unmeasured.status == Status.STATUS_UNSPECIFIED
+    assert unmeasured.reason == "stance_favour_share has no baseline to compare with"
+
+
+def test_decrease_by_against_the_baseline() -> None:
+    goal = objective("median_first_response_seconds", 3600, Objective.COMPARISON_DECREASE_BY)
+    assert judge(goal, 7000, campaign(goal), AFTER, baseline=10800).status == (
+        Status.STATUS_ACHIEVED
+    )
+    assert judge(goal, 9000, campaign(goal), HALF_WAY, baseline=10800).status == (
+        Status.STATUS_AT_RISK
+    )
+
+
+def test_no_data_is_unspecified_until_the_deadline_then_missed() -> None:
+    goal = objective("sentiment", 0.2)
+    waiting = judge(goal, None, campaign(goal), HALF_WAY)
+    assert waiting.status == Status.STATUS_UNSPECIFIED
+    assert waiting.reason == "no data for sentiment yet"
+    assert judge(goal, None, campaign(goal), AFTER).status == Status.STATUS_MISSED
+
+
 def test_an_unknown_metric_is_unspecified_with_a_reason() -> None:
     goal = objective("followers", 1000)
-    status = judge(goal, {"mentions": 5000.0}, campaign(goal), AFTER)
+    status = judge(goal, 5000.0, campaign(goal), AFTER)
     assert status.status == Status.STATUS_UNSPECIFIED
     assert "followers" in status.reason
     assert status.objective_id == "o-followers"
     assert status.target == 1000
     assert status.value == 0.0
+
+
+def test_every_alias_names_a_catalogued_metric() -> None:
+    for alias, name in metrics.ALIASES.items():
+        assert metrics.resolve(alias) is metrics.METRICS[name]
+    assert metrics.resolve("followers") is None

@@ -44,7 +44,7 @@ class CampaignData:
         return sorted((c for c in found if c is not None), key=lambda c: c.campaign_id)
 
     def scorecard(self, campaign: evaluate_pb2.Campaign, now: datetime) -> pb.Scorecard:
-        response = self.index.scorecard_response(campaign.campaign_id)
+        response = self.index.scorecard_response(campaign)
         return scorecard_from_response(campaign, response, now)
 
     def feedback(self, campaign_id: str) -> list[evaluate_pb2.Feedback]:

@@ -10,13 +10,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from legation_core.consumer import BatchResult, Incoming, Rejected
+from legation_evaluator.adapters.changes import ChangeFeed
 from legation_evaluator.adapters.index import EventIndex
 from legation_evaluator.domain.documents import document_for
 
 
 class IndexingHandler:
-    def __init__(self, index: EventIndex) -> None:
+    """Bulk-indexes a batch; tells ``changes`` (scorecard watchers) which campaigns the
+    acknowledged documents belong to."""
+
+    def __init__(self, index: EventIndex, changes: ChangeFeed | None = None) -> None:
         self.index = index
+        self.changes = changes
 
     def __call__(self, batch: Sequence[Incoming]) -> BatchResult:
         documents = {}
@@ -31,6 +36,13 @@ class IndexingHandler:
             # A batch may hold one event twice (a redelivery): index it once.
             documents[document.doc_id] = (document, incoming)
         rejected_ids = self.index.bulk([document for document, _ in documents.values()])
+        if self.changes is not None:
+            self.changes.publish(
+                campaign_id
+                for doc_id, (document, _) in documents.items()
+                if doc_id not in rejected_ids
+                for campaign_id in document.body["campaign_ids"]
+            )
         return BatchResult(
             rejected=[
                 Rejected(documents[doc_id][1], reason) for doc_id, reason in rejected_ids.items()

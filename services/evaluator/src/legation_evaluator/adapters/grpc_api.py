@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import threading
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import grpc
@@ -14,21 +17,55 @@ from legation_core.codec import Envelope, make_envelope
 from legation_core.grpc_server import invalid_argument, not_found
 from legation_core.ids import stable_id
 from legation_core.kafka import EventProducer
+from legation_evaluator.adapters.changes import ChangeFeed
 from legation_evaluator.adapters.grpc_reports import ReviewReportApi
 from legation_evaluator.adapters.index import EventIndex
-from legation_evaluator.domain.campaigns import InvalidRequest, validate_campaign
+from legation_evaluator.domain import metrics
+from legation_evaluator.domain.campaigns import InvalidRequest, normalised, validate_campaign
 from legation_evaluator.domain.feedback import validate_feedback, with_subject
 from legation_evaluator.domain.scorecard import scorecard_from_response
 
 SERVICE = "evaluator"
 CAMPAIGNS = "legation.evaluate.campaigns.v1"
 FEEDBACK = "legation.evaluate.feedback.v1"
+# Watch streams each hold a server thread (the pool has 8): leave room for unary calls.
+MAX_WATCHERS = 4
+# A watched scorecard is recomputed at least this often even without new events (the
+# objectives' status moves with time, and documents become searchable after a refresh).
+RECHECK_SECONDS = 2.0
+MAX_CAMPAIGNS = 1000
+
+
+def _metric_message(metric: metrics.Metric) -> pb.Metric:
+    return pb.Metric(
+        name=metric.name,
+        description=metric.description,
+        unit=metric.unit,
+        typical_level=metric.level,
+        aliases=metric.aliases,
+        filters=list(metrics.FILTER_FIELDS),
+    )
+
+
+def _version_id(campaign: evaluate_pb2.Campaign) -> str:
+    """The same campaign submitted twice is one event; each different version its own."""
+    digest = hashlib.sha256(campaign.SerializeToString(deterministic=True)).hexdigest()
+    return stable_id("campaign", campaign.campaign_id, digest)
 
 
 class EvaluatorApi(ReviewReportApi, pb_grpc.EvaluatorServiceServicer):
-    def __init__(self, index: EventIndex, producer: EventProducer) -> None:
+    def __init__(
+        self,
+        index: EventIndex,
+        producer: EventProducer,
+        changes: ChangeFeed | None = None,
+        stopping: threading.Event | None = None,
+    ) -> None:
         self.index = index
         self.producer = producer
+        self.changes = changes or ChangeFeed()
+        self.stopping = stopping or threading.Event()
+        self._watchers = threading.BoundedSemaphore(MAX_WATCHERS)
 
     def CreateCampaign(
         self, request: evaluate_pb2.Campaign, context: grpc.ServicerContext
@@ -37,17 +74,83 @@ class EvaluatorApi(ReviewReportApi, pb_grpc.EvaluatorServiceServicer):
             validate_campaign(request)
         except InvalidRequest as error:
             invalid_argument(context, str(error))
-        now = datetime.now(UTC)
+        campaign = normalised(request)
         envelope = make_envelope(
-            request,
-            # A new id per version: each version of a campaign is its own event.
-            event_id=str(uuid.uuid4()),
+            campaign,
+            event_id=_version_id(campaign),
             source_service=SERVICE,
-            occurred_at=now,
-            campaign_id=request.campaign_id,
+            occurred_at=datetime.now(UTC),
+            campaign_id=campaign.campaign_id,
         )
-        self._produce(context, CAMPAIGNS, request.campaign_id, envelope)
-        return request
+        self._produce(context, CAMPAIGNS, campaign.campaign_id, envelope)
+        return campaign
+
+    def GetCampaign(
+        self, request: pb.GetCampaignRequest, context: grpc.ServicerContext
+    ) -> evaluate_pb2.Campaign:
+        return self._known_campaign(request.campaign_id, context)
+
+    def ListCampaigns(
+        self, request: pb.ListCampaignsRequest, context: grpc.ServicerContext
+    ) -> pb.ListCampaignsResponse:
+        found = (self.index.campaign(cid) for cid in self.index.campaign_ids()[:MAX_CAMPAIGNS])
+        campaigns = sorted((c for c in found if c is not None), key=lambda c: c.campaign_id)
+        return pb.ListCampaignsResponse(campaigns=campaigns)
+
+    def ListMetrics(
+        self, request: pb.ListMetricsRequest, context: grpc.ServicerContext
+    ) -> pb.ListMetricsResponse:
+        return pb.ListMetricsResponse(metrics=[_metric_message(m) for m in metrics.CATALOGUE])
+
+    def WatchCampaignScorecard(
+        self, request: pb.WatchCampaignScorecardRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.Scorecard]:
+        campaign = self._known_campaign(request.campaign_id, context)
+        if request.min_interval_seconds < 0:
+            invalid_argument(context, "min_interval_seconds must not be negative")
+        interval = max(0.2, request.min_interval_seconds or 1.0)
+        if not self._watchers.acquire(blocking=False):
+            context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"{MAX_WATCHERS} scorecards are watched already; poll GetCampaignScorecard",
+            )
+        try:
+            last: bytes | None = None
+            seen = self.changes.version(campaign.campaign_id)
+            while context.is_active() and not self.stopping.is_set():
+                campaign = self.index.campaign(campaign.campaign_id) or campaign
+                card = scorecard_from_response(
+                    campaign, self.index.scorecard_response(campaign), datetime.now(UTC)
+                )
+                unchanged = pb.Scorecard()
+                unchanged.CopyFrom(card)
+                unchanged.ClearField("computed_at")
+                key = unchanged.SerializeToString(deterministic=True)
+                if key != last:
+                    last = key
+                    yield card
+                # Wake when the campaign's events are indexed (or to recheck), then leave
+                # the index its refresh and the caller its minimum interval.
+                waited = 0.0
+                while waited < RECHECK_SECONDS and context.is_active():
+                    before = seen
+                    seen = self.changes.wait(campaign.campaign_id, seen, 0.5)
+                    waited += 0.5
+                    if seen != before or self.stopping.is_set():
+                        break
+                self.stopping.wait(interval)
+        finally:
+            self._watchers.release()
+
+    def _known_campaign(
+        self, campaign_id: str, context: grpc.ServicerContext
+    ) -> evaluate_pb2.Campaign:
+        if not campaign_id:
+            invalid_argument(context, "campaign_id is required")
+        campaign = self.index.campaign(campaign_id)
+        if campaign is None:
+            not_found(context, f"campaign {campaign_id} does not exist (or is not indexed yet)")
+        return campaign
 
     def SubmitFeedback(
         self, request: pb.SubmitFeedbackRequest, context: grpc.ServicerContext
@@ -77,14 +180,8 @@ class EvaluatorApi(ReviewReportApi, pb_grpc.EvaluatorServiceServicer):
     def GetCampaignScorecard(
         self, request: pb.GetCampaignScorecardRequest, context: grpc.ServicerContext
     ) -> pb.Scorecard:
-        if not request.campaign_id:
-            invalid_argument(context, "campaign_id is required")
-        campaign = self.index.campaign(request.campaign_id)
-        if campaign is None:
-            not_found(
-                context, f"campaign {request.campaign_id} does not exist (or is not indexed yet)"
-            )
-        response = self.index.scorecard_response(request.campaign_id)
+        campaign = self._known_campaign(request.campaign_id, context)
+        response = self.index.scorecard_response(campaign)
         return scorecard_from_response(campaign, response, datetime.now(UTC))
 
     def _produce(

@@ -13,10 +13,12 @@ from legation.events.v1 import evaluate_pb2
 from legation_core.codec import envelope_from_json
 from legation_core.consumer import TransientError
 from legation_evaluator.config import EvaluatorSettings
-from legation_evaluator.domain.documents import Document, index_template
+from legation_evaluator.domain.documents import Document, index_template, retryable
 from legation_evaluator.domain.scorecard import scorecard_query
 
 log = logging.getLogger(__name__)
+# How often the bulk path checks that the index template is still in place.
+TEMPLATE_CHECK_SECONDS = 30.0
 
 
 class IndexUnavailable(TransientError):
@@ -43,6 +45,11 @@ class EventIndex:
     def __init__(self, client: OpenSearch, prefix: str) -> None:
         self.client = client
         self.prefix = prefix
+        # After an outage the index server may be a new one (or restored from nothing):
+        # the template goes back in before the next document, or the indices it creates
+        # would get guessed mappings.
+        self._template_missing = False
+        self._template_checked = time.monotonic()
 
     def ensure_template(self, wait_seconds: float = 30.0) -> None:
         """Puts the index template (idempotent: the same body replaces itself), waiting up
@@ -65,12 +72,31 @@ class EventIndex:
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
+    def _template_present(self) -> bool:
+        try:
+            return bool(self.client.indices.exists_index_template(name=self.prefix))
+        except (ConnectionError, TransportError) as error:
+            raise IndexUnavailable(f"OpenSearch does not answer: {error}") from error
+
     def bulk(self, documents: Sequence[Document]) -> dict[str, str]:
         """Indexes ``documents``; returns ``{doc_id: reason}`` for documents OpenSearch
         rejected for good (a mapping conflict). Raises IndexUnavailable when any failure
         is transient, so the caller retries the whole batch (ids make that harmless)."""
         if not documents:
             return {}
+        if self._template_missing:
+            self.ensure_template(wait_seconds=0)
+            self._template_missing = False
+            self._template_checked = time.monotonic()
+        elif time.monotonic() - self._template_checked > TEMPLATE_CHECK_SECONDS:
+            # An index server that restarted empty between two batches failed no request:
+            # look now and then (one HEAD request) whether the template is still there.
+            self._template_checked = time.monotonic()
+            self._template_missing = not self._template_present()
+            if self._template_missing:
+                self.ensure_template(wait_seconds=0)
+                self._template_missing = False
+        self._template_checked = time.monotonic()
         actions = [
             {"_op_type": "index", "_index": d.index, "_id": d.doc_id, "_source": d.body}
             for d in documents
@@ -80,12 +106,13 @@ class EventIndex:
                 self.client, actions, raise_on_error=False, raise_on_exception=True
             )
         except Exception as error:
+            self._template_missing = True
             raise IndexUnavailable(f"bulk request failed: {error}") from error
         rejected: dict[str, str] = {}
         for item in errors if isinstance(errors, list) else []:
             result = next(iter(item.values()))
             status = int(result.get("status", 500))
-            if status == 429 or status >= 500:
+            if retryable(status, result.get("error")):
                 raise IndexUnavailable(f"bulk item failed with {status}: {result.get('error')}")
             rejected[str(result.get("_id"))] = f"index rejected the document: {result.get('error')}"
         return rejected
@@ -117,9 +144,9 @@ class EventIndex:
             return []
         return [str(bucket["key"]) for bucket in aggregations["ids"]["buckets"]]
 
-    def scorecard_response(self, campaign_id: str) -> dict[str, Any]:
+    def scorecard_response(self, campaign: evaluate_pb2.Campaign) -> dict[str, Any]:
         response: dict[str, Any] = self.client.search(
-            index=f"{self.prefix}-*", body=scorecard_query(campaign_id)
+            index=f"{self.prefix}-*", body=scorecard_query(campaign)
         )
         return response
 

@@ -26,6 +26,10 @@ POLICY = Policy(
         # Everyone who works on a campaign may say what could be done better next time.
         "SubmitFeedback": command(ANALYST, EDITOR, APPROVER, PUBLISHER, OFFICER),
         "GetCampaignScorecard": reads(ANALYST),
+        "WatchCampaignScorecard": reads(ANALYST),
+        "GetCampaign": reads(ANALYST),
+        "ListCampaigns": reads(ANALYST),
+        "ListMetrics": reads(ANALYST),
         # The after-action review closes a campaign: its owners (analysts) write it.
         "ReviewCampaign": command(ANALYST),
         "GetCampaignReport": reads(ANALYST),

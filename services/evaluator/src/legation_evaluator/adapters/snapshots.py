@@ -31,9 +31,7 @@ class SnapshotJob:
             campaign = self.index.campaign(campaign_id)
             if campaign is None:
                 continue
-            card = scorecard_from_response(
-                campaign, self.index.scorecard_response(campaign_id), now
-            )
+            card = scorecard_from_response(campaign, self.index.scorecard_response(campaign), now)
             snapshot = evaluate_pb2.KpiSnapshot(
                 snapshot_id=stable_id("kpi-snapshot", campaign_id, slot),
                 campaign_id=campaign_id,

@@ -1,15 +1,24 @@
-"""One OpenSearch document per event, with a deterministic id.
+"""One OpenSearch document per event, with a deterministic id in a deterministic index.
 
 The document is the envelope in proto3 JSON (field names as in the .proto files) plus
 ``campaign_ids``, every campaign the event counts for, and where it came from in Kafka.
-Its id is the event id, so a replay or a redelivery overwrites instead of counting twice.
+Its id is the event id, and its index follows from the event alone: events of a topic that
+keeps records forever go to ``<prefix>-<type>``, events of a topic that deletes old records
+to the month they occurred in, ``<prefix>-<type>-<yyyy.mm>`` (the ISM policy deletes whole
+months). So a replay, a redelivery or a re-index from the log overwrites the same document
+instead of counting it twice. (A rollover alias would not: a redelivery after a rollover
+lands in the new backing index beside the old copy.)
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import UTC
+from functools import cache
 from typing import Any
 
+from legation_core.catalog import Catalog, default_catalog
 from legation_core.codec import Envelope, envelope_to_dict
 
 
@@ -20,9 +29,29 @@ class Document:
     body: dict[str, Any]
 
 
-def index_name(prefix: str, envelope: Envelope) -> str:
-    """One index per event type, for example ``legation-events-v1-mention``."""
-    return f"{prefix}-{envelope.WhichOneof('payload')}"
+def monthly_kinds(catalog: Catalog) -> frozenset[str]:
+    """The event types (payload fields) indexed by month: those whose topic deletes old
+    records, so their indices can be deleted a month at a time."""
+    return frozenset(
+        spec.payload_field
+        for spec in catalog.consumed_by("evaluator")
+        if spec.cleanup_policy == "delete" and spec.retention_ms > 0
+    )
+
+
+@cache
+def default_monthly_kinds() -> frozenset[str]:
+    return monthly_kinds(default_catalog())
+
+
+def index_name(prefix: str, envelope: Envelope, monthly: Collection[str] | None = None) -> str:
+    """``<prefix>-<type>`` (for example ``legation-events-v1-campaign``), or for a type in
+    ``monthly`` ``<prefix>-<type>-<yyyy.mm>`` of the month the event occurred in (UTC)."""
+    kind = envelope.WhichOneof("payload")
+    if kind not in (default_monthly_kinds() if monthly is None else monthly):
+        return f"{prefix}-{kind}"
+    stamp = envelope.occurred_at if envelope.HasField("occurred_at") else envelope.observed_at
+    return f"{prefix}-{kind}-{stamp.ToDatetime(tzinfo=UTC):%Y.%m}"
 
 
 def campaign_ids(envelope: Envelope) -> list[str]:
@@ -38,12 +67,19 @@ def campaign_ids(envelope: Envelope) -> list[str]:
 
 
 def document_for(
-    prefix: str, envelope: Envelope, topic: str, partition: int, offset: int
+    prefix: str,
+    envelope: Envelope,
+    topic: str,
+    partition: int,
+    offset: int,
+    monthly: Collection[str] | None = None,
 ) -> Document:
+    """The document of one event (``monthly``: see :func:`index_name`; default from the
+    catalog)."""
     body = envelope_to_dict(envelope)
     body["campaign_ids"] = campaign_ids(envelope)
     body["kafka"] = {"topic": topic, "partition": partition, "offset": offset}
-    return Document(index_name(prefix, envelope), envelope.event_id, body)
+    return Document(index_name(prefix, envelope, monthly), envelope.event_id, body)
 
 
 def index_template(prefix: str) -> dict[str, Any]:
@@ -56,6 +92,21 @@ def index_template(prefix: str) -> dict[str, Any]:
             "score": {"type": "float"},
             "model": {"type": "keyword"},
             "model_version": {"type": "keyword"},
+        }
+    }
+    keyword = {"type": "keyword", "ignore_above": 1024}
+    date = {"type": "date"}
+    status = {
+        "properties": {
+            "objective_id": keyword,
+            "metric": keyword,
+            "status": keyword,
+            "value": {"type": "double"},
+            "target": {"type": "double"},
+            "baseline": {"type": "double"},
+            "progress": {"type": "double"},
+            "level": keyword,
+            "reason": text,
         }
     }
     return {
@@ -92,16 +143,33 @@ def index_template(prefix: str) -> dict[str, Any]:
                     },
                     "mention": {
                         "properties": {
+                            "mention_id": keyword,
+                            "source": keyword,
+                            "source_url": keyword,
+                            "author": keyword,
+                            "author_id": keyword,
                             "title": text,
                             "text": text,
                             "language": {"type": "keyword"},
                             "sentiment": label,
+                            "stance": label,
+                            "language_detection": label,
                             "reach": {"type": "long"},
+                            "influence": {"type": "float"},
+                            "hashtags": keyword,
+                            "mentioned_accounts": keyword,
+                            "links": keyword,
+                            "duplicate_of": keyword,
+                            "in_reply_to": keyword,
+                            "thread_id": keyword,
                             "published_at": {"type": "date"},
                         }
                     },
                     "publication": {
                         "properties": {
+                            "post_id": keyword,
+                            "channel": keyword,
+                            "language": keyword,
                             "title": text,
                             "body": text,
                             "published_at": {"type": "date"},
@@ -109,16 +177,64 @@ def index_template(prefix: str) -> dict[str, Any]:
                     },
                     "interaction": {
                         "properties": {
+                            "conversation_id": keyword,
+                            "mention_id": keyword,
                             "kind": {"type": "keyword"},
+                            "channel": keyword,
+                            "actor": keyword,
+                            "language": keyword,
                             "text": text,
                             "is_question": {"type": "boolean"},
                             "response_seconds": {"type": "float"},
                         }
                     },
-                    "feedback": {"properties": {"rating": {"type": "integer"}, "text": text}},
+                    "link_click": {
+                        "properties": {
+                            "post_id": keyword,
+                            "code": keyword,
+                            "channel": keyword,
+                            "language": keyword,
+                            "clicked_at": date,
+                        }
+                    },
+                    "alert": {
+                        "properties": {
+                            "window_start": date,
+                            "window_end": date,
+                            "count": {"type": "integer"},
+                            "baseline_mean": {"type": "double"},
+                            "baseline_stddev": {"type": "double"},
+                            "threshold": {"type": "double"},
+                        }
+                    },
+                    "feedback": {
+                        "properties": {
+                            "rating": {"type": "integer"},
+                            "text": text,
+                            "from_role": keyword,
+                            "about": keyword,
+                            "about_kind": keyword,
+                            "organisation": keyword,
+                        }
+                    },
                     "kpi_snapshot": {
                         "properties": {
                             "computed_at": {"type": "date"},
+                            "kpis": {
+                                "properties": {
+                                    "name": {"type": "keyword"},
+                                    "value": {"type": "double"},
+                                }
+                            },
+                            "objectives": status,
+                        }
+                    },
+                    "after_action_review": {
+                        "properties": {
+                            "reviewed_at": date,
+                            "mean_rating": {"type": "double"},
+                            "feedback_count": {"type": "integer"},
+                            "objectives": status,
                             "kpis": {
                                 "properties": {
                                     "name": {"type": "keyword"},
@@ -131,3 +247,28 @@ def index_template(prefix: str) -> dict[str, Any]:
             },
         },
     }
+
+
+# Bulk item errors that a retry of the same document may fix: the cluster is overloaded
+# (429), failing (5xx), read-only because its disk filled up (cluster_block_exception), or
+# the index is closed or missing (auto-create off, deleted meanwhile). Anything else (a
+# mapping conflict, a malformed value) fails again: the event goes to the DLQ.
+RETRYABLE_ERROR_TYPES = frozenset(
+    {
+        "cluster_block_exception",
+        "index_closed_exception",
+        "index_not_found_exception",
+        "es_rejected_execution_exception",
+        "circuit_breaking_exception",
+        "unavailable_shards_exception",
+        "process_cluster_event_timeout_exception",
+    }
+)
+
+
+def retryable(status: int, error: Any) -> bool:
+    """True when a failed bulk item should be retried rather than dead-lettered."""
+    if status == 429 or status >= 500:
+        return True
+    error_type = error.get("type") if isinstance(error, dict) else None
+    return error_type in RETRYABLE_ERROR_TYPES

@@ -3,35 +3,102 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from legation.evaluator.v1 import evaluator_service_pb2 as pb
 from legation.events.v1 import evaluate_pb2
+from legation_evaluator.domain import metrics
 
 Objective = evaluate_pb2.Objective
 ObjectiveStatus = evaluate_pb2.ObjectiveStatus
 
-MENTION = "legation.events.v1.Mention"
-PUBLICATION = "legation.events.v1.Publication"
-FEEDBACK = "legation.events.v1.Feedback"
+MENTION = metrics.MENTION
+PUBLICATION = metrics.PUBLICATION
+FEEDBACK = metrics.FEEDBACK
 
-KPI_NAMES = (
-    "mentions",
-    "publications",
-    "conversations_opened",
-    "replies",
-    "feedback",
-    "mean_sentiment",
-    "median_response_seconds",
-)
+# Every metric of the catalogue and every alias an objective may name.
+KPI_NAMES = metrics.METRIC_NAMES + tuple(metrics.ALIASES)
 
 # At this share of the expected progress an objective is still on track.
 ON_TRACK_SHARE = 0.8
 
 
-def scorecard_query(campaign_id: str) -> dict[str, Any]:
-    """One search that returns every aggregation the scorecard needs."""
+def _ts(message: Any, name: str, tz: Any = UTC) -> datetime | None:
+    """A Timestamp field as an aware datetime, None when unset."""
+    return getattr(message, name).ToDatetime(tzinfo=tz) if message.HasField(name) else None
+
+
+def campaign_window(campaign: evaluate_pb2.Campaign) -> metrics.Window:
+    """The campaign's own period: what its KPIs count."""
+    return metrics.Window(_ts(campaign, "starts_at"), _ts(campaign, "ends_at"))
+
+
+def objective_window(campaign: evaluate_pb2.Campaign, objective: Objective) -> metrics.Window:
+    """From the campaign's start to the objective's deadline (or the campaign's end)."""
+    end = _ts(objective, "deadline") or _ts(campaign, "ends_at")
+    return metrics.Window(_ts(campaign, "starts_at"), end)
+
+
+def baseline_window(objective: Objective) -> metrics.Window | None:
+    start, end = _ts(objective, "baseline_start"), _ts(objective, "baseline_end")
+    if start is None or end is None:
+        return None
+    return metrics.Window(start, end)
+
+
+@dataclass
+class Plan:
+    """The scopes of one campaign's scorecard and the metrics each one computes; the
+    query and the reading of its response both follow it, so they cannot disagree."""
+
+    context: metrics.Context
+    scopes: dict[metrics.Scope, set[str]] = field(default_factory=dict)
+
+    def add(self, scope: metrics.Scope, metric: str) -> str:
+        self.scopes.setdefault(scope, set()).add(metric)
+        return self.name(scope)
+
+    def name(self, scope: metrics.Scope) -> str:
+        return f"scope_{list(self.scopes).index(scope)}"
+
+    def aggs(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for scope, names in self.scopes.items():
+            sub: dict[str, Any] = {}
+            for name in sorted(names):
+                sub.update(metrics.METRICS[name].aggs(name, self.context))
+            out[self.name(scope)] = {"filter": scope.query(), "aggs": sub}
+        return out
+
+    def value(self, response: Mapping[str, Any], scope: metrics.Scope, name: str) -> float | None:
+        aggregation = response["aggregations"][self.name(scope)]
+        return metrics.METRICS[name].value(name, aggregation, self.context)
+
+
+def plan_for(campaign: evaluate_pb2.Campaign) -> Plan:
+    plan = Plan(metrics.Context.of(campaign))
+    kpi_scope = metrics.Scope(campaign_window(campaign))
+    for name in metrics.METRIC_NAMES:
+        plan.add(kpi_scope, name)
+    for objective in campaign.objectives:
+        metric = metrics.resolve(objective.metric)
+        if metric is None:
+            continue
+        filters = metrics.scope_filters(objective)
+        plan.add(metrics.Scope(objective_window(campaign, objective), filters), metric.name)
+        baseline = baseline_window(objective)
+        if baseline is not None:
+            plan.add(metrics.Scope(baseline, filters), metric.name)
+    return plan
+
+
+def scorecard_query(campaign: evaluate_pb2.Campaign) -> dict[str, Any]:
+    """One search that returns every aggregation the scorecard needs: the counters over
+    everything indexed for the campaign, every metric of the catalogue over the campaign's
+    period, and each objective's metric over its window and its baseline window."""
+    campaign_id = campaign.campaign_id
     return {
         "size": 0,
         "track_total_hits": True,
@@ -40,14 +107,7 @@ def scorecard_query(campaign_id: str) -> dict[str, Any]:
             "by_service": {"terms": {"field": "source_service", "size": 10}},
             "by_type": {"terms": {"field": "event_type", "size": 20}},
             "opened": {"filter": {"term": {"interaction.kind": "KIND_OPENED"}}},
-            "replies": {
-                "filter": {"term": {"interaction.kind": "KIND_REPLIED"}},
-                "aggs": {
-                    "response": {
-                        "percentiles": {"field": "interaction.response_seconds", "percents": [50]}
-                    }
-                },
-            },
+            "replies": {"filter": {"term": {"interaction.kind": "KIND_REPLIED"}}},
             "mentions": {
                 "filter": {"term": {"event_type": MENTION}},
                 "aggs": {
@@ -62,18 +122,13 @@ def scorecard_query(campaign_id: str) -> dict[str, Any]:
                     },
                 },
             },
+            **plan_for(campaign).aggs(),
         },
     }
 
 
 def _buckets(aggregation: Mapping[str, Any]) -> dict[str, int]:
     return {str(b["key"]): int(b["doc_count"]) for b in aggregation.get("buckets", [])}
-
-
-def _percentile_50(aggregation: Mapping[str, Any]) -> float:
-    values = aggregation.get("values", {})
-    value = values.get("50.0", values.get("50"))
-    return float(value) if value is not None else 0.0
 
 
 def scorecard_from_response(
@@ -84,6 +139,9 @@ def scorecard_from_response(
     by_type = _buckets(aggs["by_type"])
     mentions = aggs["mentions"]
     known = mentions["known_sentiment"]
+    plan = plan_for(campaign)
+    kpi_scope = metrics.Scope(campaign_window(campaign))
+    kpis = {name: plan.value(response, kpi_scope, name) for name in metrics.METRIC_NAMES}
     card = pb.Scorecard(
         campaign_id=campaign.campaign_id,
         name=campaign.name,
@@ -95,63 +153,159 @@ def scorecard_from_response(
         feedback=by_type.get(FEEDBACK, 0),
         mean_sentiment=float(known["mean"]["value"] or 0.0),
         mentions_with_sentiment=int(known["doc_count"]),
-        median_response_seconds=(
-            _percentile_50(aggs["replies"]["response"]) if aggs["replies"]["doc_count"] else 0.0
-        ),
+        median_response_seconds=kpis["median_first_response_seconds"] or 0.0,
     )
     card.computed_at.FromDatetime(now)
     for bucket in mentions["per_hour"]["buckets"]:
         if bucket["doc_count"]:
             time_bucket = card.mentions_per_hour.add(count=int(bucket["doc_count"]))
             time_bucket.start.FromMilliseconds(int(bucket["key"]))
-    kpis = {name: float(getattr(card, name)) for name in KPI_NAMES}
-    card.kpis.extend(evaluate_pb2.Kpi(name=name, value=value) for name, value in kpis.items())
-    card.objectives.extend(judge(o, kpis, campaign, now) for o in campaign.objectives)
+    # A metric without data (a mean over nothing) is left out rather than shown as 0.
+    card.kpis.extend(
+        evaluate_pb2.Kpi(name=name, value=value)
+        for name, value in kpis.items()
+        if value is not None
+    )
+    for objective in campaign.objectives:
+        metric = metrics.resolve(objective.metric)
+        if metric is None:
+            card.objectives.append(judge(objective, None, campaign, now))
+            continue
+        filters = metrics.scope_filters(objective)
+        window = objective_window(campaign, objective)
+        value = plan.value(response, metrics.Scope(window, filters), metric.name)
+        baseline = _baseline(plan, response, objective, metric, window, filters, now)
+        card.objectives.append(judge(objective, value, campaign, now, baseline))
     return card
 
 
+def _baseline(
+    plan: Plan,
+    response: Mapping[str, Any],
+    objective: Objective,
+    metric: metrics.Metric,
+    window: metrics.Window,
+    filters: tuple[tuple[str, tuple[str, ...]], ...],
+    now: datetime,
+) -> float | None:
+    """The objective's starting point: its baseline window measured (a count scaled to the
+    length of the period measured so far), else its stated from_value, else None."""
+    span = baseline_window(objective)
+    if span is None:
+        return objective.from_value if objective.HasField("from_value") else None
+    value = plan.value(response, metrics.Scope(span, filters), metric.name)
+    if value is None or not metric.additive:
+        return value
+    measured, base = window.seconds_until(now), span.seconds_until(span.end or now)
+    if measured is None or not base:
+        return value
+    return value * measured / base
+
+
+def _show(value: float) -> str:
+    return f"{value:.4g}" if abs(value) < 1e6 else f"{value:,.0f}"
+
+
 def judge(
-    objective: Objective, kpis: Mapping[str, float], campaign: evaluate_pb2.Campaign, now: datetime
+    objective: Objective,
+    value: float | None,
+    campaign: evaluate_pb2.Campaign,
+    now: datetime,
+    baseline: float | None = None,
 ) -> ObjectiveStatus:
-    """On track, at risk, achieved or missed, with the reason in words."""
+    """On track, at risk, achieved or missed, with the reason in words.
+
+    ``value`` is the objective's metric over its window (None: no data), ``baseline`` its
+    starting point (measured over the baseline window or stated as from_value). A count
+    that reached an at-least target is achieved for good (counts only grow) and a count past
+    an at-most target is missed for good; a rate or share that meets its target is on track
+    until the deadline, since it can still fall back.
+    """
     status = ObjectiveStatus(
-        objective_id=objective.objective_id, metric=objective.metric, target=objective.target
+        objective_id=objective.objective_id,
+        metric=objective.metric,
+        target=objective.target,
+        level=objective.level,
     )
-    if objective.metric not in kpis:
+    metric = metrics.resolve(objective.metric)
+    name = objective.metric
+    if metric is None:
         status.status = ObjectiveStatus.STATUS_UNSPECIFIED
-        status.reason = f"no KPI named {objective.metric!r} yet"
+        status.reason = f"no metric named {name!r} in the catalogue"
         return status
-    value = status.value = kpis[objective.metric]
-    target = objective.target
-    deadline = (
-        objective.deadline.ToDatetime(tzinfo=now.tzinfo) if objective.HasField("deadline") else None
-    )
+    if baseline is not None:
+        status.baseline = baseline
+    deadline = _ts(objective, "deadline", now.tzinfo)
     over = deadline is not None and now >= deadline
-    if objective.comparison == Objective.COMPARISON_AT_MOST:
-        met = value <= target
-        if over:
-            status.status = (
-                ObjectiveStatus.STATUS_ACHIEVED if met else ObjectiveStatus.STATUS_MISSED
-            )
-        else:
-            status.status = (
-                ObjectiveStatus.STATUS_ON_TRACK if met else ObjectiveStatus.STATUS_AT_RISK
-            )
-        status.reason = f"{objective.metric} is {value:g}, target at most {target:g}"
+    relative = objective.comparison in (
+        Objective.COMPARISON_INCREASE_BY,
+        Objective.COMPARISON_DECREASE_BY,
+    )
+    if relative and baseline is None:
+        status.status = ObjectiveStatus.STATUS_UNSPECIFIED
+        status.reason = f"{name} has no baseline to compare with"
         return status
-    if value >= target:
-        status.status = ObjectiveStatus.STATUS_ACHIEVED
-        status.reason = f"{objective.metric} reached {value:g} of {target:g}"
+    if value is None:
+        status.status = (
+            ObjectiveStatus.STATUS_MISSED if over else ObjectiveStatus.STATUS_UNSPECIFIED
+        )
+        status.reason = f"no data for {name}" + ("" if over else " yet")
         return status
+    status.value = value
+    upward = objective.comparison in (
+        Objective.COMPARISON_AT_LEAST,
+        Objective.COMPARISON_INCREASE_BY,
+        Objective.COMPARISON_UNSPECIFIED,
+    )
+    goal = objective.target
+    if objective.comparison == Objective.COMPARISON_INCREASE_BY:
+        goal = (baseline or 0.0) + objective.target
+    elif objective.comparison == Objective.COMPARISON_DECREASE_BY:
+        goal = (baseline or 0.0) - objective.target
+    met = value >= goal if upward else value <= goal
+    # Where progress is measured from: a count starts at zero, a rate at its baseline.
+    start = 0.0 if metric.additive else baseline
+    if start is None:
+        start = 0.0 if upward else None
+    if start is None or start == goal:
+        progress = 1.0 if met else 0.0
+    else:
+        progress = (value - start) / (goal - start)
+    status.progress = min(1.0, max(0.0, progress))
+    against = f" (baseline {_show(baseline)})" if baseline is not None else ""
+    wanted = f"{'at least' if upward else 'at most'} {_show(goal)}"
+    shown = _show(value)
     if over:
+        status.status = ObjectiveStatus.STATUS_ACHIEVED if met else ObjectiveStatus.STATUS_MISSED
+        status.reason = (
+            f"{name} ended at {shown} of {_show(goal)}{against}"
+            if upward
+            else f"{name} is {shown}, target {wanted}{against}"
+        )
+        return status
+    permanent = metric.additive and not relative
+    if met and upward and permanent:
+        status.status = ObjectiveStatus.STATUS_ACHIEVED
+        status.reason = f"{name} reached {shown} of {_show(goal)}{against}"
+        return status
+    if not met and not upward and permanent:
         status.status = ObjectiveStatus.STATUS_MISSED
-        status.reason = f"{objective.metric} ended at {value:g} of {target:g}"
+        status.reason = f"{name} is {shown}, over the target {wanted}"
+        return status
+    if not upward:
+        # A value that can fall back: met now is on track, unmet is at risk.
+        status.status = ObjectiveStatus.STATUS_ON_TRACK if met else ObjectiveStatus.STATUS_AT_RISK
+        status.reason = f"{name} is {shown}, target {wanted}{against}"
+        return status
+    if met:
+        status.status = ObjectiveStatus.STATUS_ON_TRACK
+        status.reason = f"{name} is {shown}, target {wanted}{against}: it must hold to the deadline"
         return status
     expected = _expected_share(campaign, deadline, now)
-    on_track = target <= 0 or value / target >= expected * ON_TRACK_SHARE
+    on_track = goal <= 0 or status.progress >= expected * ON_TRACK_SHARE
     status.status = ObjectiveStatus.STATUS_ON_TRACK if on_track else ObjectiveStatus.STATUS_AT_RISK
     status.reason = (
-        f"{objective.metric} at {value:g} of {target:g} with {expected:.0%} of the time gone"
+        f"{name} at {shown} of {_show(goal)}{against} with {expected:.0%} of the time gone"
     )
     return status
 

@@ -10,6 +10,7 @@ the post's state on Kafka, a restarted publisher derives exactly what is still o
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,8 +26,13 @@ from legation_publisher.domain.posts import InvalidPost
 DEFAULT_TIME_ZONE = "UTC"
 # A request takes a moment to arrive: a time this close to now is "now", not the past.
 PAST_GRACE = timedelta(minutes=1)
-# Expanding an unbounded rule stops here; a calendar query spans months, not centuries.
+# Expanding an unbounded rule stops after this many occurrences of one window (a calendar
+# query, or the unsettled past): months, not centuries. Counted from the window's start,
+# not the schedule's, so a recurring post never runs out of occurrences.
 MAX_OCCURRENCES = 1000
+# How many settled occurrences of a recurring post keep their delivery records (GetPost,
+# ListPublications); older ones are dropped so the post's record stays small.
+KEEP_SETTLED_OCCURRENCES = 24
 
 PENDING = publish_pb2.DELIVERY_STATUS_PENDING
 SENDING = publish_pb2.DELIVERY_STATUS_SENDING
@@ -57,11 +63,19 @@ def zone(name: str, field: str = "time_zone") -> ZoneInfo:
 
 
 def _rule(text: str, start: datetime, field: str = "rrule") -> rrule:
+    return _parsed_rule(text, start, field)
+
+
+# Schedules are expanded on every scheduler tick; a parsed rule keeps the occurrences it
+# generated (cache=True), so walking a long-running rule again is a list read, not a
+# recomputation from its start.
+@functools.lru_cache(maxsize=1024)
+def _parsed_rule(text: str, start: datetime, field: str) -> rrule:
     upper = text.upper()
     if "DTSTART" in upper or "\n" in text:
         raise InvalidPost(field, "must be one RRULE without DTSTART (local_time is the start)")
     try:
-        parsed = rrulestr(text.removeprefix("RRULE:"), dtstart=start)
+        parsed = rrulestr(text.removeprefix("RRULE:"), dtstart=start, cache=True)
     except (ValueError, TypeError) as error:
         raise InvalidPost(field, f"is not a valid RRULE: {error}") from None
     if not isinstance(parsed, rrule):
@@ -118,23 +132,31 @@ def _start(schedule: publish_pb2.PostSchedule) -> datetime:
     return datetime.fromisoformat(schedule.local_time).replace(tzinfo=tz)
 
 
-def occurrences(schedule: publish_pb2.PostSchedule, until: datetime) -> Iterator[datetime]:
-    """The schedule's occurrences (UTC) up to and including ``until``, at most
-    :data:`MAX_OCCURRENCES`."""
+def occurrences(
+    schedule: publish_pb2.PostSchedule, until: datetime, after: datetime | None = None
+) -> Iterator[datetime]:
+    """The schedule's occurrences (UTC) from ``after`` (inclusive; default: the start) up
+    to and including ``until``, at most :data:`MAX_OCCURRENCES` of them."""
     if not schedule.HasField("start_at"):
         return
     if not schedule.rrule:
         start = schedule.start_at.ToDatetime(tzinfo=UTC)
-        if start <= until:
+        if start <= until and (after is None or start >= after):
             yield start
         return
     local_start = _start(schedule)
     rule = _rule(schedule.rrule, local_start)
-    for count, local in enumerate(rule):
-        at = local.astimezone(UTC)
+    local = rule if after is None else rule.xafter(after.astimezone(local_start.tzinfo), inc=True)
+    for count, at_local in enumerate(local):
+        at = at_local.astimezone(UTC)
         if at > until or count >= MAX_OCCURRENCES:
             return
         yield at
+
+
+def settled_until(post: publish_pb2.PostState) -> datetime | None:
+    """Before this time every occurrence of the post is settled (see PostState)."""
+    return post.settled_until.ToDatetime(tzinfo=UTC) if post.HasField("settled_until") else None
 
 
 def finished(schedule: publish_pb2.PostSchedule, now: datetime) -> bool:
@@ -152,14 +174,15 @@ def delivery_id_for(post_id: str, language: str, channel: str, due_at: datetime)
 
 
 def expected_deliveries(post: publish_pb2.PostState, until: datetime) -> list[PlannedDelivery]:
-    """Every delivery the post's schedule asks for up to ``until``."""
+    """Every delivery the post's schedule asks for up to ``until``, from its settled past
+    on (occurrences before ``settled_until`` are done)."""
     planned: list[PlannedDelivery] = []
     approved = [
         variant.language
         for variant in post.variants
         if variant.status == publish_pb2.POST_STATUS_APPROVED
     ]
-    for at in occurrences(post.schedule, until):
+    for at in occurrences(post.schedule, until, settled_until(post)):
         for language in approved:
             for channel in post.channels:
                 planned.append(
@@ -203,8 +226,30 @@ def in_range(post: publish_pb2.PostState, start: datetime | None, end: datetime 
         created = post.created_at.ToDatetime(tzinfo=UTC)
         return (start is None or created >= start) and (end is None or created < end)
     horizon = end or datetime.max.replace(tzinfo=UTC)
-    return any(
-        start is None or at >= start
-        for at in occurrences(post.schedule, horizon)
-        if end is None or at < end
-    )
+    return any(end is None or at < end for at in occurrences(post.schedule, horizon, start))
+
+
+def prune_settled(post: publish_pb2.PostState) -> None:
+    """Drops, in place, the delivery records of a recurring post's oldest settled
+    occurrences (each delivery published or cancelled), keeping the latest
+    :data:`KEEP_SETTLED_OCCURRENCES`, and moves ``settled_until`` past them. Occurrences are
+    settled in order: an unsettled one (failed, waiting) stops the pruning there."""
+    if not post.schedule.rrule or not post.deliveries:
+        return
+    recorded = {d.delivery_id: d.status for d in post.deliveries}
+    latest = max(d.due_at.ToDatetime(tzinfo=UTC) for d in post.deliveries)
+    by_time: dict[datetime, list[str]] = {}
+    for planned in expected_deliveries(post, latest):
+        by_time.setdefault(planned.due_at, []).append(planned.delivery_id)
+    settled: list[datetime] = []
+    for at in sorted(by_time):
+        if not all(recorded.get(i) in (PUBLISHED, CANCELLED) for i in by_time[at]):
+            break
+        settled.append(at)
+    if len(settled) <= KEEP_SETTLED_OCCURRENCES:
+        return
+    watermark = settled[-KEEP_SETTLED_OCCURRENCES]
+    kept = [d for d in post.deliveries if d.due_at.ToDatetime(tzinfo=UTC) >= watermark]
+    del post.deliveries[:]
+    post.deliveries.extend(kept)
+    post.settled_until.FromDatetime(watermark)

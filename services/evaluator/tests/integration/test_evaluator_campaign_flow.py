@@ -1,0 +1,528 @@
+"""A campaign through the stand-ins, with the evaluator as a process: a baseline period,
+publications, mentions, replies, link clicks, partner posts and feedback; the evaluator is
+killed mid-stream, then the index server is; the re-index command rebuilds the index; the
+scorecard judges each objective from the indexed events; a watched scorecard follows new
+events.
+
+The index stand-in keeps its data in memory, so a killed index server comes back empty.
+What the test holds the evaluator to: nothing produced while the index was down is lost
+(consumption pauses, offsets are not committed), nothing is counted twice, and
+``legation-evaluator reindex`` brings back what the empty server forgot, with counts
+identical to a rebuild into fresh indices.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf.message import Message
+from kafka import KafkaProducer
+from opensearchpy import OpenSearch
+
+from legation.evaluator.v1 import evaluator_service_pb2 as pb
+from legation.evaluator.v1 import evaluator_service_pb2_grpc as pb_grpc
+from legation.events.v1 import engage_pb2, evaluate_pb2, listen_pb2, publish_pb2
+from legation_core.codec import Envelope, make_envelope
+from legation_core.ids import stable_id
+from legation_devstack.processes import wait_until
+from legation_devstack.stack import Stack
+from legation_devstack.standins import start_opensearch
+from legation_evaluator.adapters.index import EventIndex
+from legation_evaluator.domain.scorecard import scorecard_from_response
+
+pytestmark = [pytest.mark.integration]
+
+PREFIX = "legation-events-v1"
+MENTION = "legation.events.v1.Mention"
+CAMPAIGN = "legation.events.v1.Campaign"
+REBUILT = "legation-rebuilt-v1"
+Objective = evaluate_pb2.Objective
+Status = evaluate_pb2.ObjectiveStatus
+TOPICS = {
+    "Mention": ("legation.listen.mentions.v1", "listener"),
+    "Publication": ("legation.publish.publications.v1", "publisher"),
+    "Interaction": ("legation.engage.interactions.v1", "engager"),
+    "LinkClick": ("legation.publish.link-clicks.v1", "publisher"),
+}
+NOW = datetime.now(UTC).replace(microsecond=0)
+START = NOW - timedelta(days=3)
+END = NOW + timedelta(days=4)
+PASSED = NOW - timedelta(hours=1)  # the deadline of the objectives already decided
+STREAMED = 240  # campaign-period mentions, streamed across the two crashes
+HOUR = 3600.0
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    stack = Stack(
+        tmp_path_factory.mktemp("evaluator-flow"),
+        extra_env={
+            # Small batches: commits are frequent, so each crash lands between commits.
+            "LEGATION_CONSUMER_MAX_BATCH": "20",
+            "LEGATION_OPENSEARCH_TIMEOUT_SECONDS": "5",
+            "LEGATION_EVALUATOR_SNAPSHOT_SECONDS": "3600",
+        },
+    )
+    try:
+        stack.start_infrastructure()
+        stack.start_service("evaluator")
+        yield stack
+    finally:
+        stack.stop()
+
+
+def client(stack: Stack) -> OpenSearch:
+    assert stack.opensearch is not None
+    return OpenSearch(hosts=[stack.opensearch.url], timeout=10)
+
+
+def count(stack: Stack, campaign_id: str, prefix: str = PREFIX, **terms: Any) -> int:
+    search = client(stack)
+    search.indices.refresh(index=f"{prefix}-*")
+    filters: list[dict[str, Any]] = [{"term": {"campaign_ids": campaign_id}}]
+    for name, value in terms.items():
+        kind = "terms" if isinstance(value, list) else "term"
+        filters.append({kind: {name.replace("__", "."): value}})
+    body = {"query": {"bool": {"filter": filters}}}
+    return int(search.count(index=f"{prefix}-*", body=body)["count"])
+
+
+def safe_count(stack: Stack, campaign_id: str, **terms: Any) -> int:
+    """The count, or -1 while the index server is down."""
+    try:
+        return count(stack, campaign_id, **terms)
+    except Exception:
+        return -1
+
+
+def envelope(payload: Message, campaign_id: str, at: datetime, key: str) -> Envelope:
+    _, service = TOPICS[payload.DESCRIPTOR.name]
+    return make_envelope(
+        payload,
+        event_id=stable_id(campaign_id, key),
+        source_service=service,
+        occurred_at=at,
+        campaign_id=campaign_id,
+        issue_id="plastics",
+    )
+
+
+class Events:
+    """Produces a campaign's events to Kafka as the other services would."""
+
+    def __init__(self, stack: Stack, campaign_id: str) -> None:
+        assert stack.kafka is not None
+        self.campaign_id = campaign_id
+        self.producer = KafkaProducer(bootstrap_servers=stack.kafka.bootstrap_servers, acks="all")
+        self.sent: dict[str, int] = {}
+
+    def send(self, payload: Message, at: datetime, key: str) -> None:
+        topic, _ = TOPICS[payload.DESCRIPTOR.name]
+        record = envelope(payload, self.campaign_id, at, key)
+        self.producer.send(topic, key=key.encode(), value=record.SerializeToString())
+        name = payload.DESCRIPTOR.name
+        self.sent[name] = self.sent.get(name, 0) + 1
+
+    def mention(self, number: int, at: datetime, **fields: Any) -> None:
+        mention_id = f"{self.campaign_id}-m{number}"
+        fields.setdefault("author", f"author-{number % 17}")
+        mention = listen_pb2.Mention(
+            mention_id=mention_id,
+            source="rss",
+            title=f"Plastics treaty {number}",
+            campaign_ids=[self.campaign_id],
+            **fields,
+        )
+        self.send(mention, at, mention_id)
+
+    def streamed(self, number: int) -> None:
+        """Campaign-period mention ``number``: a mix of languages, reach, stance, sentiment."""
+        language, reach = {0: ("es", 50_000), 1: ("es-MX", 10_000)}.get(
+            number % 8, ("en", 1_000_000)
+        )
+        stance = "favour" if number % 20 < 9 else "against"  # 45 % favour
+        sentiment = "negative" if number % 4 == 0 else "positive"
+        self.mention(
+            number,
+            START + timedelta(minutes=15 * number),
+            language=language,
+            reach=reach,
+            stance=listen_pb2.Label(value=stance, score=0.9),
+            sentiment=listen_pb2.Label(
+                value=sentiment, score=-0.5 if sentiment == "negative" else 0.5
+            ),
+        )
+
+    def flush(self) -> None:
+        self.producer.flush()
+
+    def close(self) -> None:
+        self.producer.flush()
+        self.producer.close()
+
+
+def campaign(campaign_id: str) -> evaluate_pb2.Campaign:
+    def objective(
+        objective_id: str,
+        metric: str,
+        comparison: Objective.Comparison.ValueType,
+        target: float,
+        deadline: datetime = END,
+        **extra: Any,
+    ) -> Objective:
+        built = Objective(
+            objective_id=objective_id,
+            metric=metric,
+            comparison=comparison,
+            target=target,
+            **extra,
+        )
+        built.deadline.FromDatetime(deadline)
+        return built
+
+    favour = objective(
+        "favour-up",
+        "stance_favour_share",
+        Objective.COMPARISON_INCREASE_BY,
+        10,
+        PASSED,
+        level=Objective.LEVEL_OUTCOME,
+    )
+    favour.baseline_start.FromDatetime(START - timedelta(days=7))
+    favour.baseline_end.FromDatetime(START)
+    result = evaluate_pb2.Campaign(
+        campaign_id=campaign_id,
+        name="Plastics treaty, Spanish-speaking audiences",
+        issue_ids=["plastics"],
+        channels=["site-atom"],
+        languages=["es", "en"],
+        countries=["MX", "ES"],
+        own_accounts=["@ministry"],
+        partners=[
+            evaluate_pb2.Partner(partner_id="ocean", name="Ocean Alliance", accounts=["@ocean"]),
+            evaluate_pb2.Partner(partner_id="reefs", name="Reef Fund", accounts=["@reefs"]),
+        ],
+        objectives=[
+            objective(
+                "reach-es",
+                "reach",
+                Objective.COMPARISON_AT_LEAST,
+                1_800_000,
+                filters=[evaluate_pb2.MetricFilter(field="language", values=["es"])],
+            ),
+            favour,
+            objective(
+                "share-of-voice", "share_of_voice", Objective.COMPARISON_AT_LEAST, 20, from_value=12
+            ),
+            objective(
+                "fast-answers",
+                "median_first_response_seconds",
+                Objective.COMPARISON_AT_MOST,
+                4 * HOUR,
+                PASSED,
+            ),
+            objective("partners", "partner_organisations", Objective.COMPARISON_AT_LEAST, 2),
+            objective("clicks", "link_clicks", Objective.COMPARISON_AT_LEAST, 5),
+            objective(
+                "negative-cap",
+                "volume",
+                Objective.COMPARISON_AT_MOST,
+                50,
+                filters=[evaluate_pb2.MetricFilter(field="sentiment", values=["negative"])],
+            ),
+        ],
+    )
+    result.starts_at.FromDatetime(START)
+    result.ends_at.FromDatetime(END)
+    return result
+
+
+EXPECTED = {
+    # es 30 x 50k + es-MX 30 x 10k = 1.8M (English reach 1M each does not count).
+    "reach-es": Status.STATUS_ACHIEVED,
+    # 30 % favour in the baseline, 45 % after: +15 points by the deadline.
+    "favour-up": Status.STATUS_ACHIEVED,
+    # 3 publications + 8 replies against 242 others' mentions: 4 %, from 12 toward 20.
+    "share-of-voice": Status.STATUS_AT_RISK,
+    # First replies 1, 2, 3, 5, 9 h: median 3 h (with the later replies it would be 7 h).
+    "fast-answers": Status.STATUS_ACHIEVED,
+    # One partner of two acted with 43 % of the time gone.
+    "partners": Status.STATUS_ON_TRACK,
+    "clicks": Status.STATUS_ACHIEVED,
+    # 60 negative mentions: past the ceiling of 50 for good.
+    "negative-cap": Status.STATUS_MISSED,
+}
+
+
+def seed_fixed_events(events: Events) -> None:
+    """The baseline week, publications, conversations, replies, clicks, partner posts."""
+    for number in range(10):  # baseline: 3 in 10 favour
+        events.mention(
+            1000 + number,
+            START - timedelta(days=6) + timedelta(hours=number * 12),
+            language="es",
+            reach=1_000_000,
+            stance=listen_pb2.Label(value="favour" if number < 3 else "against", score=0.8),
+        )
+    for number in range(3):
+        publication = publish_pb2.Publication(
+            publication_id=f"pub-{number}", post_id=f"post-{number}", channel="site-atom"
+        )
+        events.send(publication, START + timedelta(hours=2 + number * 20), f"pub-{number}")
+    first_replies = (1, 2, 3, 5, 9)
+    for number, hours in enumerate(first_replies):
+        opened_at = START + timedelta(hours=4 + number * 8)
+        opened = engage_pb2.Interaction(
+            interaction_id=f"open-{number}",
+            conversation_id=f"c-{number}",
+            kind=engage_pb2.Interaction.KIND_OPENED,
+            is_question=True,
+            language="es",
+        )
+        events.send(opened, opened_at, f"open-{number}")
+        reply = engage_pb2.Interaction(
+            interaction_id=f"reply-{number}",
+            conversation_id=f"c-{number}",
+            kind=engage_pb2.Interaction.KIND_REPLIED,
+            response_seconds=hours * HOUR,
+            actor="officer",
+        )
+        events.send(reply, opened_at + timedelta(hours=hours), f"reply-{number}")
+    for number, hours in enumerate((20, 30, 40)):  # follow-ups: not first responses
+        follow_up = engage_pb2.Interaction(
+            interaction_id=f"follow-{number}",
+            conversation_id=f"c-{number}",
+            kind=engage_pb2.Interaction.KIND_REPLIED,
+            response_seconds=hours * HOUR,
+            actor="officer",
+        )
+        events.send(follow_up, START + timedelta(hours=4 + number * 8 + hours), f"follow-{number}")
+    for number in range(6):
+        click = publish_pb2.LinkClick(click_id=f"click-{number}", code="abc", post_id="post-0")
+        events.send(click, START + timedelta(hours=3 + number), f"click-{number}")
+    events.mention(2000, START + timedelta(hours=5), author="@ocean", language="en")
+    events.mention(2001, START + timedelta(hours=9), author="Ocean", author_id="@ocean")
+    events.mention(2002, START + timedelta(hours=3), author="@ministry", language="en")
+    events.flush()
+
+
+def stream(events: Events, numbers: range, pause_every: int = 10) -> threading.Thread:
+    def run() -> None:
+        for number in numbers:
+            events.streamed(number)
+            if number % pause_every == pause_every - 1:
+                events.flush()
+                time.sleep(0.05)
+        events.flush()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def reindex(stack: Stack, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "legation_evaluator", "reindex", "--quiet", *args],
+        env=stack.env_for("evaluator"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def scorecard(stack: Stack, campaign_id: str) -> pb.Scorecard:
+    with stack.channel("evaluator", user="viewer") as channel:
+        return pb_grpc.EvaluatorServiceStub(channel).GetCampaignScorecard(
+            pb.GetCampaignScorecardRequest(campaign_id=campaign_id), timeout=30
+        )
+
+
+def submit_feedback(stack: Stack, campaign_id: str) -> None:
+    with stack.channel("evaluator") as channel:
+        api = pb_grpc.EvaluatorServiceStub(channel)
+        for number, rating in enumerate((5, 2)):
+            request = pb.SubmitFeedbackRequest(
+                campaign_id=campaign_id,
+                request_id=f"fb-{number}",
+                feedback=evaluate_pb2.Feedback(
+                    from_role=evaluate_pb2.Feedback.FROM_ROLE_PARTNER,
+                    organisation="Ocean Alliance",
+                    rating=rating,
+                    text="Useful, but answer in Spanish sooner.",
+                ),
+            )
+            api.SubmitFeedback(request, timeout=30)
+            api.SubmitFeedback(request, timeout=30)  # a retry: the same feedback
+
+
+def test_a_campaign_survives_crashes_and_the_reindex_rebuilds_identical_counts(
+    stack: Stack,
+) -> None:
+    campaign_id = "flow-es"
+    with stack.channel("evaluator") as channel:
+        api = pb_grpc.EvaluatorServiceStub(channel)
+        broken = campaign(campaign_id)
+        broken.objectives[0].filters[0].field = "country"
+        with pytest.raises(grpc.RpcError) as refused:
+            api.CreateCampaign(broken, timeout=30)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "objectives[0].filters[0].field" in str(refused.value.details())
+        stored = api.CreateCampaign(campaign(campaign_id), timeout=30)
+    assert stored.objectives[0].level == Objective.LEVEL_OUTTAKE  # reach's usual level
+
+    events = Events(stack, campaign_id)
+    seed_fixed_events(events)
+    wait_until(lambda: safe_count(stack, campaign_id, event_type=CAMPAIGN) == 1, 60, "campaign")
+    submit_feedback(stack, campaign_id)
+
+    # The evaluator dies mid-stream (SIGKILL) and comes back.
+    writer = stream(events, range(0, 120))
+    wait_until(
+        lambda: count(stack, campaign_id, event_type=MENTION) >= 40, 60, "first mentions", 0.02
+    )
+    stack.kill_service("evaluator")
+    at_kill = count(stack, campaign_id, event_type=MENTION)
+    writer.join()
+    assert at_kill < 10 + 3 + 120  # killed mid-stream
+    stack.start_service("evaluator")
+
+    # The index server dies mid-stream; what is produced meanwhile must arrive after it.
+    writer = stream(events, range(120, 180))
+    wait_until(
+        lambda: count(stack, campaign_id, event_type=MENTION) >= 140, 60, "more mentions", 0.02
+    )
+    assert stack.opensearch is not None
+    port = stack.opensearch.port
+    at_outage = count(stack, campaign_id, event_type=MENTION)
+    stack.opensearch.process.kill()
+    writer.join()
+    assert at_outage < 10 + 3 + 180  # killed mid-stream
+    during = range(180, STREAMED)
+    stream(events, during).join()
+    time.sleep(1.0)  # the evaluator meets the outage: it must pause, not skip
+    stack.opensearch = start_opensearch(stack.log_dir, port=port)
+    ids = [f"{campaign_id}-m{number}" for number in during]
+    wait_until(
+        lambda: safe_count(stack, campaign_id, mention__mention_id=ids) == len(ids),
+        90,
+        "the mentions produced during the outage",
+        0.2,
+    )
+    assert count(stack, campaign_id, mention__mention_id=ids) == len(ids)
+
+    # The empty index server forgot the rest: the log rebuilds it.
+    assert count(stack, campaign_id, event_type=MENTION) < STREAMED + 10 + 3
+    output = reindex(stack)
+    assert "reindexed" in output
+    events.close()
+    mentions = STREAMED + 10 + 3
+    expected = {
+        MENTION: mentions,
+        "legation.events.v1.Publication": 3,
+        "legation.events.v1.Interaction": 13,
+        "legation.events.v1.LinkClick": 6,
+        "legation.events.v1.Feedback": 2,
+        CAMPAIGN: 1,
+    }
+    assert events.sent["Mention"] == mentions
+    wait_until(
+        lambda: count(stack, campaign_id, event_type=MENTION) == mentions, 60, "every mention"
+    )
+    time.sleep(1.0)  # the live indexer may still be catching up: nothing may count twice
+    for event_type, number in expected.items():
+        assert count(stack, campaign_id, event_type=event_type) == number, event_type
+
+    card = scorecard(stack, campaign_id)
+    assert card.mentions == mentions
+    assert card.feedback == 2
+    assert card.replies == 8
+    kpis = {kpi.name: kpi.value for kpi in card.kpis}
+    assert kpis["volume"] == STREAMED + 3  # the campaign's period: not the baseline week
+    assert kpis["link_clicks"] == 6
+    assert kpis["partner_actions"] == 2
+    assert kpis["median_first_response_seconds"] == 3 * HOUR
+    assert kpis["share_of_voice"] == pytest.approx(100 * 11 / (11 + STREAMED + 2))
+    statuses = {o.objective_id: o for o in card.objectives}
+    assert {key: status.status for key, status in statuses.items()} == EXPECTED, [
+        (o.objective_id, o.reason) for o in card.objectives
+    ]
+    assert statuses["favour-up"].baseline == pytest.approx(30.0)
+    assert statuses["favour-up"].value == pytest.approx(45.0)
+    assert statuses["reach-es"].value == 1_800_000
+    assert statuses["share-of-voice"].baseline == 12
+
+    # A rebuild into fresh indices gives identical counts and the same scorecard.
+    reindex(stack, "--prefix", REBUILT)
+    for event_type, number in expected.items():
+        assert count(stack, campaign_id, prefix=REBUILT, event_type=event_type) == number
+    rebuilt = EventIndex(client(stack), REBUILT)
+    now = card.computed_at.ToDatetime(tzinfo=UTC)
+    stored_campaign = rebuilt.campaign(campaign_id)
+    assert stored_campaign is not None
+    again = scorecard_from_response(
+        stored_campaign, rebuilt.scorecard_response(stored_campaign), now
+    )
+    live = EventIndex(client(stack), PREFIX)
+    first = scorecard_from_response(stored_campaign, live.scorecard_response(stored_campaign), now)
+    assert list(again.kpis) == list(first.kpis)
+    assert list(again.objectives) == list(first.objectives)
+    assert again.mentions == first.mentions == mentions
+
+
+def test_a_watched_scorecard_follows_new_events(stack: Stack) -> None:
+    campaign_id = "flow-watch"
+    with stack.channel("evaluator") as channel:
+        pb_grpc.EvaluatorServiceStub(channel).CreateCampaign(campaign(campaign_id), timeout=30)
+    wait_until(lambda: safe_count(stack, campaign_id, event_type=CAMPAIGN) == 1, 60, "campaign")
+    events = Events(stack, campaign_id)
+    with stack.channel("evaluator", user="viewer") as channel:
+        updates = pb_grpc.EvaluatorServiceStub(channel).WatchCampaignScorecard(
+            pb.WatchCampaignScorecardRequest(campaign_id=campaign_id, min_interval_seconds=0.2),
+            timeout=60,
+        )
+        received: list[pb.Scorecard] = []
+        try:
+            for card in updates:
+                received.append(card)
+                if len(received) == 1:
+                    assert card.mentions == 0
+                    events.streamed(0)
+                    events.flush()
+                # Each update differs from the one before (a status reason may move with
+                # the clock too); the new mention shows up in one of the next few.
+                elif card.mentions or len(received) > 5:
+                    break
+        finally:
+            updates.cancel()  # type: ignore[no-untyped-call]
+            events.close()
+    first, last = received[0], received[-1]
+    assert last.mentions == 1
+    assert last.computed_at.ToDatetime() >= first.computed_at.ToDatetime()
+
+
+def test_the_metric_catalogue_and_campaigns_are_listed(stack: Stack, tmp_path: Path) -> None:
+    with stack.channel("evaluator", user="viewer") as channel:
+        api = pb_grpc.EvaluatorServiceStub(channel)
+        catalogue = api.ListMetrics(pb.ListMetricsRequest(), timeout=10)
+        names = {metric.name for metric in catalogue.metrics}
+        assert {"reach", "share_of_voice", "stance_favour_share", "partner_actions"} <= names
+        wait_until(
+            lambda: bool(api.ListCampaigns(pb.ListCampaignsRequest(), timeout=10).campaigns),
+            30,
+            "a campaign listed",
+        )
+        with pytest.raises(grpc.RpcError) as denied:
+            api.CreateCampaign(campaign("viewer-made"), timeout=10)
+        assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED

@@ -274,8 +274,9 @@ def bench_stance(root: Path, leave_one_out: bool) -> None:
     mean_acc = sum(accuracies) / len(accuracies)
     print(f"  mean           | {mean[0]:.3f}     {mean[1]:.3f} | {mean[2]:.3f}   {mean[3]:.3f} "
           f"{mean_acc:.3f} | {mean[4]:.3f}            {mean[5]:.3f}")  # fmt: skip
+    unseen_ratio = f"{mean[4] / mean[0]:.1f}x" if leave_one_out else "(skipped)"
     print(f"  model / majority macro-F1: {mean[2] / mean[0]:.1f}x seen targets, "
-          f"{mean[4] / mean[0]:.1f}x unseen targets")  # fmt: skip
+          f"{unseen_ratio} unseen targets")  # fmt: skip
     answered = [(g, s) for g, s in zip(served_gold, served, strict=True) if s != "unknown"]
     print(f"  as served (unknown if p<{enrichment.MIN_STANCE_PROBABILITY}): coverage "
           f"{len(answered) / len(served):.3f}, accuracy when it answers "

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from legation.events.v1 import listen_pb2
-from legation_listener.domain import enrichment
+from legation_listener.domain import duplicates, enrichment
 from legation_listener.domain.duplicates import DuplicateIndex
 from legation_listener.domain.enrichment import (
     detect_language,
@@ -276,6 +276,22 @@ def test_short_and_empty_texts_are_never_copies() -> None:
         assert index.check("a", f"short{i}", "Great news!", FETCHED) == ""
         assert index.check("a", f"empty{i}", "", FETCHED) == ""
     assert len(index) == 0
+
+
+def test_the_oldest_originals_go_first_across_issues(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(duplicates, "MAX_ORIGINALS", 2)
+    index = DuplicateIndex()
+    stories = [
+        STORY,
+        "Whales near the Azores are singing louder this year, researchers in Lisbon report.",
+        "The central bank held its rates on Thursday and signalled a cut early next spring.",
+    ]
+    assert index.check("a", "m1", stories[0], FETCHED) == ""
+    assert index.check("b", "m2", stories[1], FETCHED) == ""
+    assert index.check("a", "m3", stories[2], FETCHED) == ""
+    assert len(index) == 2
+    assert index.check("a", "m4", stories[0], FETCHED) == ""  # m1 was evicted
+    assert index.check("a", "m5", stories[2], FETCHED) == "m3"
 
 
 def test_the_index_is_rebuilt_from_the_mentions_it_emitted() -> None:

@@ -41,8 +41,9 @@ MIN_FUZZY_CHARS = 40
 # A copy cut short ("RT @x: first 100 characters…") shares its start with the original:
 # this many leading characters (normalised) equal make a copy whatever the similarity.
 PREFIX_CHARS = 60
-# Originals kept per issue; the oldest go first.
-MAX_ORIGINALS = 50_000
+# Originals kept, all issues together (about 4.5 KB each with their LSH entries, so about
+# 90 MB); the oldest go first.
+MAX_ORIGINALS = 20_000
 # Decisions remembered for retries (a retry comes within minutes; this is generous).
 MAX_DECISIONS = 200_000
 SEED = 1
@@ -113,15 +114,16 @@ class _IssueIndex:
             self.prefixes.setdefault(prefix, mention_id)
         if original.signature is not None:
             self.lsh.insert(mention_id, original.signature)
-        while len(self.originals) > MAX_ORIGINALS:
-            old_id, old = self.originals.popitem(last=False)
-            old_digest, old_prefix = self.digests.pop(old_id)
-            if self.exact.get(old_digest) == old_id:
-                del self.exact[old_digest]
-            if self.prefixes.get(old_prefix) == old_id:
-                del self.prefixes[old_prefix]
-            if old.signature is not None:
-                self.lsh.remove(old_id)
+
+    def remove(self, mention_id: str) -> None:
+        old = self.originals.pop(mention_id)
+        old_digest, old_prefix = self.digests.pop(mention_id)
+        if self.exact.get(old_digest) == mention_id:
+            del self.exact[old_digest]
+        if self.prefixes.get(old_prefix) == mention_id:
+            del self.prefixes[old_prefix]
+        if old.signature is not None:
+            self.lsh.remove(mention_id)
 
 
 class DuplicateIndex:
@@ -129,12 +131,21 @@ class DuplicateIndex:
 
     def __init__(self) -> None:
         self._issues: dict[str, _IssueIndex] = {}
+        # Every original in the order it came, for eviction across issues.
+        self._order: OrderedDict[tuple[str, str], None] = OrderedDict()
         # Recent decisions, so a retried mention gets its first answer back.
         self._decided: OrderedDict[tuple[str, str], str] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
-        return sum(len(index.originals) for index in self._issues.values())
+        return len(self._order)
+
+    def _add(self, issue_id: str, index: _IssueIndex, normalised: str, original: _Original) -> None:
+        index.add(original.mention_id, normalised, original)
+        self._order[(issue_id, original.mention_id)] = None
+        while len(self._order) > MAX_ORIGINALS:
+            (old_issue, old_id), _ = self._order.popitem(last=False)
+            self._issues[old_issue].remove(old_id)
 
     def check(self, issue_id: str, mention_id: str, text: str, published: datetime) -> str:
         """The mention id ``text`` is a copy of, or "" when it is an original (which is then
@@ -152,7 +163,7 @@ class DuplicateIndex:
             original = self._find(index, mention_id, normalised, signature)
             if not original and mention_id not in index.originals:
                 entry = _Original(mention_id, published.timestamp(), signature)
-                index.add(mention_id, normalised, entry)
+                self._add(issue_id, index, normalised, entry)
             self._remember(key, original)
             return original
 
@@ -181,9 +192,8 @@ class DuplicateIndex:
             if duplicate_of or mention_id in index.originals or len(normalised) < MIN_CHARS:
                 return
             signature = minhash(normalised) if len(normalised) >= MIN_FUZZY_CHARS else None
-            index.add(
-                mention_id, normalised, _Original(mention_id, published.timestamp(), signature)
-            )
+            entry = _Original(mention_id, published.timestamp(), signature)
+            self._add(issue_id, index, normalised, entry)
 
     @staticmethod
     def _find(

@@ -45,7 +45,7 @@ PREFIX_CHARS = 60
 # 90 MB); the oldest go first.
 MAX_ORIGINALS = 20_000
 # Decisions remembered for retries (a retry comes within minutes; this is generous).
-MAX_DECISIONS = 200_000
+MAX_DECISIONS = 50_000
 SEED = 1
 # datasketch's default permutation scheme since 2.0, named so an upgrade cannot change it.
 SCHEME = "affine32"

@@ -20,7 +20,7 @@ help:
 	@echo "make run-once   same, but stop after printing the demo scorecard"
 	@echo "make stop       stop a stack started by make run in another terminal"
 	@echo "make test       install what the tests need, lint, type-check and run every test"
-	@echo "make bench      measure the shared runtime's throughput"
+	@echo "make bench      measure the shared runtime's and the evaluator's throughput"
 	@echo "make deploy-check  render and validate deploy/ offline (topics, schemas, hadolint)"
 	@echo "make k8s-topics    regenerate the Strimzi KafkaTopics from topics/"
 	@echo "make images    build the four service images (docker, from the repository root)"
@@ -100,6 +100,7 @@ images:
 
 bench: install
 	$(PY) -m legation_devstack bench
+	$(PY) -m legation_evaluator bench
 
 clean:
 	rm -rf $(VENV) libs/legation-contracts/src .pytest_cache .mypy_cache .ruff_cache .legation

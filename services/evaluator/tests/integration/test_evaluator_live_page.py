@@ -154,8 +154,7 @@ def test_the_live_page_shows_events_as_they_arrive(
     assert refused.value.code == 401
     wait_until(
         lambda: (
-            '"mentions", "value": 2.0'
-            in _get(f"{evaluator.url}/api/campaigns/{campaign_id}", viewer)
+            '"volume", "value": 2.0' in _get(f"{evaluator.url}/api/campaigns/{campaign_id}", viewer)
         ),
         60,
         "the first mentions indexed",
@@ -182,7 +181,7 @@ def test_the_live_page_shows_events_as_they_arrive(
             page = browser.new_page()
             page.goto(f"{evaluator.url}/?campaign={campaign_id}")
             page.wait_for_selector('tr[data-objective="conversation"]', timeout=30_000)
-            assert kpi(page, "mentions") == "2"
+            assert kpi(page, "volume") == "2"
             row = page.locator('tr[data-objective="conversation"]')
             assert "on track" in str(row.text_content()) or "at risk" in str(row.text_content())
             # The campaign's name is text, not markup: no injected image, title untouched.
@@ -193,7 +192,7 @@ def test_the_live_page_shows_events_as_they_arrive(
 
             produce_mentions(kafka_settings, campaign_id, range(2, 6))
             # expect() polls without eval, which the page's CSP rightly forbids.
-            expect(page.locator('.kpi[data-kpi="mentions"] b')).to_have_text("6", timeout=60_000)
+            expect(page.locator('.kpi[data-kpi="volume"] b')).to_have_text("6", timeout=60_000)
             expect(row.locator(".status")).to_have_text("achieved", timeout=10_000)
             bars = page.locator("#chart rect.bar title").all_text_contents()
             assert sum(int(title.rsplit(": ", 1)[1]) for title in bars) == 6

@@ -48,7 +48,7 @@ def test_the_query_is_scoped_to_the_campaign_and_its_period() -> None:
     query = scorecard_query(campaign())
     assert query["size"] == 0
     assert query["query"] == {"term": {"campaign_ids": "camp-1"}}
-    assert {"by_service", "by_type", "opened", "replies", "mentions", "scope_0"} <= set(
+    assert {"service__listener", "type__0", "opened", "replies", "mentions", "scope_0"} <= set(
         query["aggs"]
     )
     period = query["aggs"]["scope_0"]["filter"]["bool"]["filter"][0]["range"]["occurred_at"]

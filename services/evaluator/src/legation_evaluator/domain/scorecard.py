@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from legation.evaluator.v1 import evaluator_service_pb2 as pb
 from legation.events.v1 import evaluate_pb2
+from legation_core.catalog import default_catalog
 from legation_evaluator.domain import metrics
 
 Objective = evaluate_pb2.Objective
@@ -20,6 +22,16 @@ FEEDBACK = metrics.FEEDBACK
 
 # Every metric of the catalogue and every alias an objective may name.
 KPI_NAMES = metrics.METRIC_NAMES + tuple(metrics.ALIASES)
+
+# The services whose events the scorecard counts (Envelope.source_service).
+SERVICES = ("listener", "publisher", "engager", "evaluator")
+
+
+@cache
+def event_types() -> tuple[str, ...]:
+    """Every event type the evaluator indexes (from the topic catalog)."""
+    return tuple(sorted({spec.message_type for spec in default_catalog().consumed_by("evaluator")}))
+
 
 # At this share of the expected progress an objective is still on track.
 ON_TRACK_SHARE = 0.8
@@ -104,8 +116,16 @@ def scorecard_query(campaign: evaluate_pb2.Campaign) -> dict[str, Any]:
         "track_total_hits": True,
         "query": {"term": {"campaign_ids": campaign_id}},
         "aggs": {
-            "by_service": {"terms": {"field": "source_service", "size": 10}},
-            "by_type": {"terms": {"field": "event_type", "size": 20}},
+            # One filter per known value: on the index stand-in a terms aggregation costs
+            # ten times as much (see README, "Measured").
+            **{
+                f"service__{name}": {"filter": {"term": {"source_service": name}}}
+                for name in SERVICES
+            },
+            **{
+                f"type__{index}": {"filter": {"term": {"event_type": name}}}
+                for index, name in enumerate(event_types())
+            },
             "opened": {"filter": {"term": {"interaction.kind": "KIND_OPENED"}}},
             "replies": {"filter": {"term": {"interaction.kind": "KIND_REPLIED"}}},
             "mentions": {
@@ -127,16 +147,17 @@ def scorecard_query(campaign: evaluate_pb2.Campaign) -> dict[str, Any]:
     }
 
 
-def _buckets(aggregation: Mapping[str, Any]) -> dict[str, int]:
-    return {str(b["key"]): int(b["doc_count"]) for b in aggregation.get("buckets", [])}
-
-
 def scorecard_from_response(
     campaign: evaluate_pb2.Campaign, response: Mapping[str, Any], now: datetime
 ) -> pb.Scorecard:
     """Builds the scorecard from the search response of :func:`scorecard_query`."""
     aggs = response["aggregations"]
-    by_type = _buckets(aggs["by_type"])
+    by_type = {name: int(aggs[f"type__{i}"]["doc_count"]) for i, name in enumerate(event_types())}
+    by_service = {
+        name: int(aggs[f"service__{name}"]["doc_count"])
+        for name in SERVICES
+        if aggs[f"service__{name}"]["doc_count"]
+    }
     mentions = aggs["mentions"]
     known = mentions["known_sentiment"]
     plan = plan_for(campaign)
@@ -145,7 +166,7 @@ def scorecard_from_response(
     card = pb.Scorecard(
         campaign_id=campaign.campaign_id,
         name=campaign.name,
-        events_by_service=_buckets(aggs["by_service"]),
+        events_by_service=by_service,
         mentions=by_type.get(MENTION, 0),
         publications=by_type.get(PUBLICATION, 0),
         conversations_opened=int(aggs["opened"]["doc_count"]),

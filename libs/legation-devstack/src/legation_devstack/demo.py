@@ -232,6 +232,10 @@ def _settled_scorecard(
     raise TimeoutError(f"scorecard did not settle: {previous}")
 
 
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 1e4 else f"{value:.4g}"
+
+
 def format_scorecard(card: evaluator_pb.Scorecard) -> str:
     """The scorecard as a person reads it in a terminal."""
     status_names = {
@@ -252,7 +256,7 @@ def format_scorecard(card: evaluator_pb.Scorecard) -> str:
         f"(over {card.mentions_with_sentiment} mentions with a known sentiment)",
         f"  median response        {card.median_response_seconds / 3600:.1f} h",
         "  over the campaign's period: "
-        + ", ".join(f"{kpi.name.replace('_', ' ')} {kpi.value:.4g}" for kpi in card.kpis),
+        + ", ".join(f"{kpi.name.replace('_', ' ')} {_number(kpi.value)}" for kpi in card.kpis),
         "",
         "  mentions per hour:",
     ]

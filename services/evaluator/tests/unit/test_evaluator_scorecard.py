@@ -145,7 +145,8 @@ def test_at_most_on_a_rate(value: float, now: datetime, expected: int) -> None:
     status = judge(goal, value, campaign(goal), now)
     assert status.status == expected
     assert status.value == value
-    assert status.reason == f"median_response_seconds is {value:g}, target at most 3600"
+    shown = f"{value / 3600:.3g} h" if value >= 3600 else f"{value / 60:.3g} min"
+    assert status.reason == f"median_response_seconds is {shown}, target at most 1 h"
 
 
 def test_a_count_past_its_ceiling_is_missed_before_the_deadline() -> None:
@@ -175,7 +176,7 @@ def test_increase_by_points_against_the_baseline() -> None:
     goal = objective("stance_favour_share", 10, Objective.COMPARISON_INCREASE_BY)
     achieved = judge(goal, 41, campaign(goal), AFTER, baseline=30)
     assert achieved.status == Status.STATUS_ACHIEVED
-    assert achieved.reason == "stance_favour_share ended at 41 of 40 (baseline 30)"
+    assert achieved.reason == "stance_favour_share ended at 41 % of 40 % (baseline 30 %)"
     assert judge(goal, 38, campaign(goal), AFTER, baseline=30).status == Status.STATUS_MISSED
     unmeasured = judge(goal, 38, campaign(goal), HALF_WAY, baseline=None)
     assert unmeasured.status == Status.STATUS_UNSPECIFIED

@@ -223,8 +223,15 @@ def _baseline(
     return value * measured / base
 
 
-def _show(value: float) -> str:
-    return f"{value:.4g}" if abs(value) < 1e6 else f"{value:,.0f}"
+def _show(value: float, unit: str = "count") -> str:
+    """A value as a person reads it: seconds in hours or minutes, shares with %."""
+    if unit == "seconds":
+        if abs(value) >= 3600:
+            return f"{value / 3600:.3g} h"
+        return f"{value / 60:.3g} min" if abs(value) >= 60 else f"{value:.3g} s"
+    if unit == "percent":
+        return f"{value:.3g} %"
+    return f"{value:,.0f}" if abs(value) >= 1e4 else f"{value:.4g}"
 
 
 def judge(
@@ -293,13 +300,14 @@ def judge(
     else:
         progress = (value - start) / (goal - start)
     status.progress = min(1.0, max(0.0, progress))
-    against = f" (baseline {_show(baseline)})" if baseline is not None else ""
-    wanted = f"{'at least' if upward else 'at most'} {_show(goal)}"
-    shown = _show(value)
+    unit = metric.unit
+    against = f" (baseline {_show(baseline, unit)})" if baseline is not None else ""
+    wanted = f"{'at least' if upward else 'at most'} {_show(goal, unit)}"
+    shown = _show(value, unit)
     if over:
         status.status = ObjectiveStatus.STATUS_ACHIEVED if met else ObjectiveStatus.STATUS_MISSED
         status.reason = (
-            f"{name} ended at {shown} of {_show(goal)}{against}"
+            f"{name} ended at {shown} of {_show(goal, unit)}{against}"
             if upward
             else f"{name} is {shown}, target {wanted}{against}"
         )
@@ -307,7 +315,7 @@ def judge(
     permanent = metric.additive and not relative
     if met and upward and permanent:
         status.status = ObjectiveStatus.STATUS_ACHIEVED
-        status.reason = f"{name} reached {shown} of {_show(goal)}{against}"
+        status.reason = f"{name} reached {shown} of {_show(goal, unit)}{against}"
         return status
     if not met and not upward and permanent:
         status.status = ObjectiveStatus.STATUS_MISSED
@@ -326,7 +334,7 @@ def judge(
     on_track = goal <= 0 or status.progress >= expected * ON_TRACK_SHARE
     status.status = ObjectiveStatus.STATUS_ON_TRACK if on_track else ObjectiveStatus.STATUS_AT_RISK
     status.reason = (
-        f"{name} at {shown} of {_show(goal)}{against} with {expected:.0%} of the time gone"
+        f"{name} at {shown} of {_show(goal, unit)}{against} with {expected:.0%} of the time gone"
     )
     return status
 

@@ -332,7 +332,15 @@ def main(argv: Sequence[str]) -> int:
         "--rates", default="100,1000", help="freshness: events per second, comma separated"
     )
     parser.add_argument("--seconds", type=float, default=5.0, help="freshness: per rate")
+    parser.add_argument("--runs", type=int, default=30, help="scorecard searches to time")
+    parser.add_argument(
+        "--only",
+        choices=("indexing", "freshness", "scorecard"),
+        action="append",
+        help="run only these parts (repeatable; default: all)",
+    )
     args = parser.parse_args(list(argv))
+    parts = set(args.only or ("indexing", "freshness", "scorecard"))
     # The stand-ins come with the development install (make install), not the image.
     from legation_devstack.standins import start_kafka, start_opensearch
 
@@ -347,28 +355,35 @@ def main(argv: Sequence[str]) -> int:
         )
         ensure_topics(settings, default_catalog(), replication_factor=1)
         client = OpenSearch(hosts=[opensearch.url], timeout=120)
-        for prefix in ("bench-raw", "bench-bulk", "bench-single", "bench-kafka"):
+        for prefix in ("bench-raw", "bench-bulk", "bench-single", "bench-kafka") * (
+            "indexing" in parts
+        ):
             # Template and monthly indices in place first: no path pays for creating them.
             warm = EventIndex(client, prefix)
             warm.ensure_template()
             warm.bulk(
                 [document_for(prefix, event(n, "warm"), "bench", 0, n) for n in range(0, 9000, 97)]
             )
-        produce(settings, range(args.indexing), "bench-kafka")
-        rates = indexing_rates(client, settings, args.indexing)
-        baseline = rates[0][1]
-        print(f"\nindexing {args.indexing} events (mentions, interactions, publications)")
-        print(f"  {'path':<38} {'events/s':>10} {'ratio to raw bulk':>18}")
-        for label, rate in rates:
-            print(f"  {label:<38} {rate:>10,.0f} {rate / baseline:>18.2f}")
+        backlog = 0
+        if "indexing" in parts:
+            produce(settings, range(args.indexing), "bench-kafka")
+            backlog = args.indexing
+            rates = indexing_rates(client, settings, args.indexing)
+            baseline = rates[0][1]
+            print(f"\nindexing {args.indexing} events (mentions, interactions, publications)")
+            print(f"  {'path':<38} {'events/s':>10} {'ratio to raw bulk':>18}")
+            for label, rate in rates:
+                print(f"  {label:<38} {rate:>10,.0f} {rate / baseline:>18.2f}")
 
-        backlog = args.indexing
-        print("\nfreshness: produced to Kafka -> counted by the scorecard")
-        print(f"  {'rate':>10} {'p50 ms':>10} {'p99 ms':>10}")
-        for rate in (float(r) for r in args.rates.split(",")):
-            p50, p99, produced = freshness(client, settings, rate, args.seconds, backlog)
-            backlog += produced
-            print(f"  {rate:>8.0f}/s {p50 * 1000:>10.0f} {p99 * 1000:>10.0f}")
+        if "freshness" in parts:
+            print("\nfreshness: produced to Kafka -> counted by the scorecard")
+            print(f"  {'rate':>10} {'p50 ms':>10} {'p99 ms':>10}")
+            for rate in (float(r) for r in args.rates.split(",")):
+                p50, p99, produced = freshness(client, settings, rate, args.seconds, backlog)
+                backlog += produced
+                print(f"  {rate:>8.0f}/s {p50 * 1000:>10.0f} {p99 * 1000:>10.0f}")
+        if "scorecard" not in parts:
+            return 0
 
         prefix = "bench-card"
         index = EventIndex(client, prefix)
@@ -379,7 +394,7 @@ def main(argv: Sequence[str]) -> int:
                 for n in range(start, min(args.events, start + 2000))
             ]
             index.bulk(docs)
-        timings = scorecard_latency(client, prefix)
+        timings = scorecard_latency(client, prefix, args.runs)
         floor = statistics.median(timings["count"])
         print(f"\nscorecard over {args.events} indexed events (4 objectives, 3 scopes)")
         print(f"  {'query':<30} {'p50 ms':>8} {'p95 ms':>8} {'p50 ratio to count':>20}")

@@ -462,6 +462,14 @@ def test_a_campaign_survives_crashes_and_the_reindex_rebuilds_identical_counts(
     assert statuses["favour-up"].value == pytest.approx(45.0)
     assert statuses["reach-es"].value == 1_800_000
     assert statuses["share-of-voice"].baseline == 12
+    # The restarted evaluator emitted a KPI snapshot of the campaign (indexed like any event).
+    snapshots = client(stack).search(
+        index=f"{PREFIX}-kpi_snapshot*",
+        body={"query": {"term": {"campaign_ids": campaign_id}}, "size": 10},
+    )["hits"]["hits"]
+    assert snapshots
+    snapshot = snapshots[0]["_source"]["kpi_snapshot"]
+    assert {o["objective_id"] for o in snapshot["objectives"]} == set(EXPECTED)
 
     # A rebuild into fresh indices gives identical counts and the same scorecard.
     reindex(stack, "--prefix", REBUILT)

@@ -154,3 +154,10 @@ def test_a_topic_the_evaluator_does_not_index_is_refused(
 ) -> None:
     assert reindex_cli.main(["--topic", "legation.publish.posts.v1"]) == 2
     assert "not indexed by the evaluator" in capsys.readouterr().err
+
+
+def test_a_prefix_overlapping_the_live_indices_is_refused(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert reindex_cli.main(["--prefix", "legation-events-v1-new"]) == 2
+    assert "overlaps the live indices" in capsys.readouterr().err

@@ -454,6 +454,11 @@ def test_a_campaign_survives_crashes_and_the_reindex_rebuilds_identical_counts(
     assert kpis["partner_actions"] == 2
     assert kpis["median_first_response_seconds"] == 3 * HOUR
     assert kpis["share_of_voice"] == pytest.approx(100 * 11 / (11 + STREAMED + 2))
+    # Against the campaign's length before it: the baseline week's 10 mentions, 3 in favour
+    # (a count scaled to the 3 of 7 days gone).
+    before = {kpi.name: kpi.baseline for kpi in card.kpis if kpi.HasField("baseline")}
+    assert before["stance_favour_share"] == pytest.approx(30.0)
+    assert before["volume"] == pytest.approx(10 * 3 / 7, rel=1e-3)
     statuses = {o.objective_id: o for o in card.objectives}
     assert {key: status.status for key, status in statuses.items()} == EXPECTED, [
         (o.objective_id, o.reason) for o in card.objectives

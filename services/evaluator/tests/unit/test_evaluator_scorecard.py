@@ -64,26 +64,29 @@ def test_each_objective_gets_its_window_filters_and_baseline() -> None:
     goal.baseline_end.FromDatetime(STARTS)
     goal.filters.add(field="language", values=["es"])
     plan = plan_for(campaign(goal))
-    assert len(plan.scopes) == 3  # the campaign's period, the objective's, its baseline
+    # The campaign's period, the same length before it, the objective's, its baseline.
+    assert len(plan.scopes) == 4
     scopes = list(plan.scopes)
-    assert plan.scopes[scopes[1]] == plan.scopes[scopes[2]] == {"stance_favour_share"}
-    assert scopes[2].window.end == STARTS
-    language = scopes[1].query()["bool"]["filter"][1]["bool"]["should"]
+    assert scopes[1].window == metrics.Window(STARTS - (DEADLINE - STARTS), STARTS)
+    assert plan.scopes[scopes[2]] == plan.scopes[scopes[3]] == {"stance_favour_share"}
+    assert scopes[3].window.end == STARTS
+    language = scopes[2].query()["bool"]["filter"][1]["bool"]["should"]
     assert {"terms": {"mention.language": ["es"]}} in language
     assert {"prefix": {"mention.language": "es-"}} in language
 
 
 def test_objectives_sharing_a_scope_share_its_aggregation() -> None:
     plan = plan_for(campaign(objective("mentions", 4), objective("replies", 10)))
-    # Deadline at the campaign's end, no filters: the campaign's own scope serves both.
-    assert len(plan.scopes) == 1
+    # Deadline at the campaign's end, no filters: the campaign's own scope serves both
+    # (the other scope is the period before the campaign).
+    assert len(plan.scopes) == 2
     early = plan_for(
         campaign(
             objective("mentions", 4, deadline=HALF_WAY), objective("replies", 10, deadline=HALF_WAY)
         )
     )
-    assert len(early.scopes) == 2
-    assert list(early.scopes.values())[1] == {"volume", "replies"}
+    assert len(early.scopes) == 3
+    assert list(early.scopes.values())[2] == {"volume", "replies"}
 
 
 # AT_LEAST on a count: halfway through, 80% of the expected half (40% of the target) is on

@@ -47,6 +47,14 @@ def campaign_window(campaign: evaluate_pb2.Campaign) -> metrics.Window:
     return metrics.Window(_ts(campaign, "starts_at"), _ts(campaign, "ends_at"))
 
 
+def before_window(campaign: evaluate_pb2.Campaign) -> metrics.Window | None:
+    """The campaign's length just before it started: what its KPIs are compared with."""
+    start, end = _ts(campaign, "starts_at"), _ts(campaign, "ends_at")
+    if start is None or end is None:
+        return None
+    return metrics.Window(start - (end - start), start)
+
+
 def objective_window(campaign: evaluate_pb2.Campaign, objective: Objective) -> metrics.Window:
     """From the campaign's start to the objective's deadline (or the campaign's end)."""
     end = _ts(objective, "deadline") or _ts(campaign, "ends_at")
@@ -92,8 +100,11 @@ class Plan:
 def plan_for(campaign: evaluate_pb2.Campaign) -> Plan:
     plan = Plan(metrics.Context.of(campaign))
     kpi_scope = metrics.Scope(campaign_window(campaign))
+    before = before_window(campaign)
     for name in metrics.METRIC_NAMES:
         plan.add(kpi_scope, name)
+        if before is not None:
+            plan.add(metrics.Scope(before), name)
     for objective in campaign.objectives:
         metric = metrics.resolve(objective.metric)
         if metric is None:
@@ -182,11 +193,21 @@ def scorecard_from_response(
             time_bucket = card.mentions_per_hour.add(count=int(bucket["doc_count"]))
             time_bucket.start.FromMilliseconds(int(bucket["key"]))
     # A metric without data (a mean over nothing) is left out rather than shown as 0.
-    card.kpis.extend(
-        evaluate_pb2.Kpi(name=name, value=value)
-        for name, value in kpis.items()
-        if value is not None
-    )
+    before = before_window(campaign)
+    for name, value in kpis.items():
+        if value is None:
+            continue
+        kpi = card.kpis.add(name=name, value=value)
+        if before is not None:
+            baseline = _scaled(
+                plan.value(response, metrics.Scope(before), name),
+                metrics.METRICS[name],
+                campaign_window(campaign),
+                before,
+                now,
+            )
+            if baseline is not None:
+                kpi.baseline = baseline
     for objective in campaign.objectives:
         metric = metrics.resolve(objective.metric)
         if metric is None:
@@ -215,6 +236,18 @@ def _baseline(
     if span is None:
         return objective.from_value if objective.HasField("from_value") else None
     value = plan.value(response, metrics.Scope(span, filters), metric.name)
+    return _scaled(value, metric, window, span, now)
+
+
+def _scaled(
+    value: float | None,
+    metric: metrics.Metric,
+    window: metrics.Window,
+    span: metrics.Window,
+    now: datetime,
+) -> float | None:
+    """A baseline count over ``span`` scaled to the length of ``window`` measured so far
+    (a rate or a share as it is)."""
     if value is None or not metric.additive:
         return value
     measured, base = window.seconds_until(now), span.seconds_until(span.end or now)

@@ -37,6 +37,7 @@ from legation_channels.adapters.telegram import TelegramChannel
 from legation_channels.adapters.webhook import WebhookChannel
 from legation_channels.adapters.wordpress import WordPressChannel
 from legation_channels.base import Channel
+from legation_core.config import ConfigError
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _MISSING = object()
@@ -328,3 +329,19 @@ def build_channels(
                 close()
         raise ChannelConfigError(problems)
     return built
+
+
+def channels_from_file(
+    path: str | Path,
+    variable: str,
+    extra_kinds: Mapping[str, ChannelFactory] | None = None,
+) -> dict[str, Channel]:
+    """The channels of the file a service setting names (``variable``, for example
+    ``LEGATION_ENGAGER_CHANNELS_FILE``); raises ConfigError naming the variable, so a bad
+    file stops the service at start-up (exit 2)."""
+    try:
+        return build_channels(load_channels_config(path), extra_kinds=extra_kinds)
+    except ChannelConfigError as error:
+        raise ConfigError(f"{variable}: {error}") from None
+    except OSError as error:
+        raise ConfigError(f"{variable}: {error}") from None

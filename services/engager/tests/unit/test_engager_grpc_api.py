@@ -1,63 +1,31 @@
-"""EngagerApi over a real in-process gRPC server with a fake producer."""
+"""EngagerApi over a real in-process gRPC server, behind the real access policy, with a
+fake producer: the inbox, saved replies, questions campaigns and partners, and the clear
+errors of bad requests."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import grpc
 import pytest
+from engager_fakes import FakeProducer
+from test_engager_inbox import RULES, handle, mention
 
 from legation.engager.v1 import engager_service_pb2 as pb
 from legation.engager.v1.engager_service_pb2_grpc import (
     EngagerServiceStub,
     add_EngagerServiceServicer_to_server,
 )
-from legation.events.v1 import listen_pb2
+from legation.events.v1 import engage_pb2
+from legation_channels.base import ChannelLimits
 from legation_core.auth import AuthInterceptor, load_users, with_token
-from legation_core.catalog import default_catalog
-from legation_core.codec import Envelope, EventCodec
 from legation_core.grpc_server import build_server
-from legation_core.kafka import EventProducer
 from legation_devstack.users import UsersFile
-from legation_engager.adapters.events import INTERACTIONS
 from legation_engager.adapters.grpc_api import EngagerApi
 from legation_engager.adapters.policy import POLICY
-from legation_engager.domain.inbox import Inbox, Interaction
-
-OPENED_AT = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
-
-
-class FakeProducer:
-    """Records what would be produced (checked against the catalog); raises while
-    ``failing`` is set."""
-
-    def __init__(self) -> None:
-        self.calls: list[list[tuple[str, str, Envelope]]] = []
-        self.failing: Exception | None = None
-
-    def send_and_wait(self, events: list[tuple[str, str, Envelope]]) -> None:
-        for topic, _key, envelope in events:
-            EventCodec.validate(default_catalog().check_produce("engager", topic), envelope)
-        if self.failing is not None:
-            raise self.failing
-        self.calls.append(list(events))
-
-
-def open_conversation(inbox: Inbox, mention_id: str, campaign_id: str) -> str:
-    opened = inbox.open_from_mention(
-        listen_pb2.Mention(mention_id=mention_id, text="How do I get a visa?", language="en")
-    )
-    assert opened is not None
-    inbox.apply(opened, campaign_id, f"issue-of-{campaign_id}", OPENED_AT)
-    return opened.conversation_id
-
-
-@pytest.fixture
-def inbox() -> Inbox:
-    return Inbox()
+from legation_engager.adapters.store import INTERACTIONS, PARTNER_ACTIVITIES, EngagerState
+from legation_engager.domain.inbox import conversation_id_for
 
 
 @pytest.fixture
@@ -66,11 +34,16 @@ def producer() -> FakeProducer:
 
 
 @pytest.fixture
-def stub(
-    inbox: Inbox, producer: FakeProducer, auth_users: UsersFile
-) -> Iterator[EngagerServiceStub]:
-    """The API behind its real access policy, called as the engagement officer."""
-    api = EngagerApi(inbox, threading.Lock(), cast(EventProducer, producer))
+def state(producer: FakeProducer) -> EngagerState:
+    state = EngagerState(producer)
+    handle(state, [mention("m-1"), mention("m-2", campaign_ids=["other"])])
+    return state
+
+
+@pytest.fixture
+def connect(state: EngagerState, auth_users: UsersFile) -> Iterator[Any]:
+    limits = {"mastodon": ChannelLimits(max_text_length=500, supports_replies=True)}
+    api = EngagerApi(state, RULES, limits)
     server, _health, port = build_server(
         0,
         [lambda server: add_EngagerServiceServicer_to_server(api, server)],
@@ -81,120 +54,228 @@ def stub(
     )
     server.start()
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+
+    def as_user(name: str = "officer") -> EngagerServiceStub:
+        return EngagerServiceStub(with_token(channel, auth_users.token(name)))
+
     try:
-        yield EngagerServiceStub(with_token(channel, auth_users.token("officer")))
+        yield as_user
     finally:
         channel.close()
         server.stop(None).wait()
 
 
-def reply_request(conversation_id: str, **overrides: Any) -> pb.ReplyToConversationRequest:
+@pytest.fixture
+def stub(connect: Any) -> EngagerServiceStub:
+    stub: EngagerServiceStub = connect()
+    return stub
+
+
+CID = conversation_id_for("m-1")
+
+
+def reply_request(**overrides: Any) -> pb.ReplyToConversationRequest:
     fields: dict[str, Any] = {
         "request_id": "req-1",
-        "conversation_id": conversation_id,
-        "officer": "officer@gov",
+        "conversation_id": CID,
         "text": "Apply online at the consulate's site.",
     }
     fields.update(overrides)
     return pb.ReplyToConversationRequest(**fields)
 
 
-def test_a_reply_is_recorded_as_one_event(
-    stub: EngagerServiceStub, inbox: Inbox, producer: FakeProducer
-) -> None:
-    conversation_id = open_conversation(inbox, "m-1", "camp-1")
-    conversation = stub.ReplyToConversation(reply_request(conversation_id), timeout=10)
-    assert conversation.state == pb.Conversation.STATE_ANSWERED
-    assert len(conversation.replies) == 1
-    assert conversation.replies[0].text == "Apply online at the consulate's site."
-    assert len(producer.calls) == 1
-    [(topic, key, envelope)] = producer.calls[0]
-    assert topic == INTERACTIONS
-    assert key == conversation_id
-    assert envelope.interaction.kind == Interaction.KIND_REPLIED
-    assert envelope.interaction.actor == "officer@gov"
-    assert envelope.interaction.response_seconds > 0
-    assert envelope.event_id == envelope.interaction.interaction_id
-    assert envelope.campaign_id == "camp-1"
-    assert envelope.issue_id == "issue-of-camp-1"
-    assert inbox.conversations[conversation_id].replies == [envelope.interaction]
+def code_of(call: Any) -> tuple[grpc.StatusCode, str]:
+    with pytest.raises(grpc.RpcError) as error:
+        call()
+    return error.value.code(), error.value.details()
 
 
-def test_a_retried_reply_sends_nothing_more(
-    stub: EngagerServiceStub, inbox: Inbox, producer: FakeProducer
-) -> None:
-    conversation_id = open_conversation(inbox, "m-1", "camp-1")
-    first = stub.ReplyToConversation(reply_request(conversation_id), timeout=10)
-    retry = stub.ReplyToConversation(reply_request(conversation_id), timeout=10)
-    assert len(producer.calls) == 1
-    assert retry == first
-    assert len(inbox.conversations[conversation_id].replies) == 1
-    stub.ReplyToConversation(reply_request(conversation_id, request_id="req-2"), timeout=10)
-    assert len(producer.calls) == 2
-    assert len(inbox.conversations[conversation_id].replies) == 2
-
-
-def test_a_reply_to_an_unknown_conversation_is_not_found(
+def test_a_reply_is_recorded_once_and_answers_the_conversation(
     stub: EngagerServiceStub, producer: FakeProducer
 ) -> None:
-    with pytest.raises(grpc.RpcError) as caught:
-        stub.ReplyToConversation(reply_request("no-such-conversation"), timeout=10)
-    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
-    assert "no-such-conversation" in (caught.value.details() or "")
-    assert producer.calls == []
+    before = len(producer.calls)
+    conversation = stub.ReplyToConversation(reply_request(), timeout=5)
+    assert conversation.state == pb.Conversation.STATE_ANSWERED
+    assert [r.actor for r in conversation.replies] == ["officer"]  # the caller by default
+    again = stub.ReplyToConversation(reply_request(), timeout=5)
+    assert len(again.replies) == 1
+    assert len(producer.calls) == before + 1
+    kinds = [e.interaction.kind for t, _, e in producer.calls[-1] if t == INTERACTIONS]
+    assert kinds == [engage_pb2.Interaction.KIND_REPLIED]
+
+
+def test_a_saved_reply_is_rendered_with_its_variables(stub: EngagerServiceStub) -> None:
+    listed = stub.ListSavedReplies(pb.ListSavedRepliesRequest(), timeout=5)
+    assert [s.saved_reply_id for s in listed.saved_replies] == ["visa-info"]
+    conversation = stub.ReplyToConversation(
+        reply_request(text="", saved_reply_id="visa-info", variables={"link": "https://v.example"}),
+        timeout=5,
+    )
+    assert conversation.replies[0].text == "Dear @citizen, visas are at https://v.example. officer"
 
 
 @pytest.mark.parametrize(
-    ("overrides", "field"),
+    ("request_fields", "code", "message"),
     [
-        ({"text": "  "}, "text"),
-        ({"officer": ""}, "officer"),
-        ({"request_id": ""}, "request_id"),
+        ({"conversation_id": ""}, grpc.StatusCode.INVALID_ARGUMENT, "conversation_id is required"),
+        ({"request_id": ""}, grpc.StatusCode.INVALID_ARGUMENT, "request_id is required"),
+        ({"text": ""}, grpc.StatusCode.INVALID_ARGUMENT, "text: is required"),
+        ({"conversation_id": "nope"}, grpc.StatusCode.NOT_FOUND, "conversation nope"),
+        ({"saved_reply_id": "x"}, grpc.StatusCode.INVALID_ARGUMENT, "not both"),
+        (
+            {"text": "", "saved_reply_id": "visa-info"},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "variables.link: is required",
+        ),
+        (
+            {"text": "", "saved_reply_id": "nope"},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "saved_reply_id: 'nope' is not a saved reply (visa-info)",
+        ),
     ],
 )
-def test_an_incomplete_reply_is_an_invalid_argument(
-    stub: EngagerServiceStub,
-    inbox: Inbox,
-    producer: FakeProducer,
-    overrides: dict[str, str],
-    field: str,
+def test_bad_replies_get_clear_errors(
+    stub: EngagerServiceStub, request_fields: dict[str, Any], code: grpc.StatusCode, message: str
 ) -> None:
-    conversation_id = open_conversation(inbox, "m-1", "camp-1")
-    with pytest.raises(grpc.RpcError) as caught:
-        stub.ReplyToConversation(reply_request(conversation_id, **overrides), timeout=10)
-    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert field in (caught.value.details() or "")
-    assert producer.calls == []
-    assert not inbox.conversations[conversation_id].answered
+    got, details = code_of(lambda: stub.ReplyToConversation(reply_request(**request_fields)))
+    assert got == code
+    assert message in details
 
 
 def test_a_producer_failure_is_unavailable_and_changes_nothing(
-    stub: EngagerServiceStub, inbox: Inbox, producer: FakeProducer
+    stub: EngagerServiceStub, producer: FakeProducer, state: EngagerState
 ) -> None:
-    conversation_id = open_conversation(inbox, "m-1", "camp-1")
-    producer.failing = TimeoutError("broker did not acknowledge")
-    with pytest.raises(grpc.RpcError) as caught:
-        stub.ReplyToConversation(reply_request(conversation_id), timeout=10)
-    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
-    assert "broker did not acknowledge" in (caught.value.details() or "")
-    assert inbox.conversations[conversation_id].replies == []
-    assert len(inbox.conversations) == 1
-    # Once the broker is back, the same request is recorded (it was not taken as done).
-    producer.failing = None
-    conversation = stub.ReplyToConversation(reply_request(conversation_id), timeout=10)
-    assert conversation.state == pb.Conversation.STATE_ANSWERED
-    assert len(producer.calls) == 1
+    producer.failing = RuntimeError("broker down")
+    code, details = code_of(lambda: stub.ReplyToConversation(reply_request(), timeout=5))
+    assert code == grpc.StatusCode.UNAVAILABLE
+    assert "broker down" in details
+    current = state.conversations.get(CID)
+    assert current is not None and not current.replies
 
 
-def test_list_conversations_filters_by_campaign(stub: EngagerServiceStub, inbox: Inbox) -> None:
-    a1 = open_conversation(inbox, "m-1", "camp-a")
-    a2 = open_conversation(inbox, "m-2", "camp-a")
-    b1 = open_conversation(inbox, "m-3", "camp-b")
-    only_a = stub.ListConversations(pb.ListConversationsRequest(campaign_id="camp-a"), timeout=10)
-    assert {c.conversation_id for c in only_a.conversations} == {a1, a2}
-    assert {c.campaign_id for c in only_a.conversations} == {"camp-a"}
-    assert all(c.state == pb.Conversation.STATE_NEW for c in only_a.conversations)
-    everything = stub.ListConversations(pb.ListConversationsRequest(), timeout=10)
-    assert {c.conversation_id for c in everything.conversations} == {a1, a2, b1}
-    none = stub.ListConversations(pb.ListConversationsRequest(campaign_id="camp-z"), timeout=10)
-    assert list(none.conversations) == []
+def test_assign_label_status_and_filters(stub: EngagerServiceStub, connect: Any) -> None:
+    assigned = stub.AssignConversation(
+        pb.AssignConversationRequest(conversation_id=CID, officer="ana", team="visa"), timeout=5
+    )
+    assert assigned.state == pb.Conversation.STATE_ASSIGNED
+    stub.LabelConversation(pb.LabelConversationRequest(conversation_id=CID, add=["visa"]))
+    mine = stub.ListConversations(pb.ListConversationsRequest(assignee="ana", label="visa"))
+    assert [c.conversation_id for c in mine.conversations] == [CID]
+    waiting = stub.SetConversationStatus(
+        pb.SetConversationStatusRequest(
+            conversation_id=CID, status=engage_pb2.CONVERSATION_STATUS_WAITING
+        )
+    )
+    assert waiting.state == pb.Conversation.STATE_WAITING
+    code, details = code_of(
+        lambda: stub.SetConversationStatus(
+            pb.SetConversationStatusRequest(
+                conversation_id=CID, status=engage_pb2.CONVERSATION_STATUS_ANSWERED
+            )
+        )
+    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "status: expected" in details
+    code, _ = code_of(
+        lambda: stub.LabelConversation(
+            pb.LabelConversationRequest(conversation_id=CID, add=["Not A Label"])
+        )
+    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    viewer = connect("viewer")
+    code, _ = code_of(
+        lambda: viewer.AssignConversation(pb.AssignConversationRequest(conversation_id=CID))
+    )
+    assert code == grpc.StatusCode.PERMISSION_DENIED
+    assert len(viewer.ListConversations(pb.ListConversationsRequest()).conversations) == 2
+
+
+def test_questions_are_collected_moderated_and_answered(stub: EngagerServiceStub) -> None:
+    created = stub.CreateQuestionsCampaign(
+        pb.CreateQuestionsCampaignRequest(
+            request_id="ask-1", campaign_id="camp-1", issue_id="issue-1", title="Ask us"
+        )
+    ).questions_campaign
+    qid = created.questions_id
+    code, details = code_of(
+        lambda: stub.CreateQuestionsCampaign(
+            pb.CreateQuestionsCampaignRequest(
+                request_id="x", issue_id="i", title="t", answer_channel="tv"
+            )
+        )
+    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "answer_channel: 'tv' is not a channel (mastodon)" in details
+    submitted = stub.SubmitQuestion(
+        pb.SubmitQuestionRequest(questions_id=qid, request_id="q1", author="Ana", text="Why?")
+    ).questions_campaign
+    [question] = submitted.questions
+    code, details = code_of(
+        lambda: stub.AnswerQuestion(
+            pb.AnswerQuestionRequest(questions_id=qid, question_id=question.question_id, text="A")
+        )
+    )
+    assert "only approved questions are answered" in details
+    stub.ModerateQuestion(
+        pb.ModerateQuestionRequest(questions_id=qid, question_id=question.question_id, approve=True)
+    )
+    answered = stub.AnswerQuestion(
+        pb.AnswerQuestionRequest(
+            questions_id=qid, question_id=question.question_id, text="Because."
+        )
+    ).questions_campaign
+    assert answered.questions[0].status == engage_pb2.QUESTION_STATUS_ANSWERED
+
+
+def test_partners_have_a_timeline_and_their_activity_is_an_event(
+    stub: EngagerServiceStub, producer: FakeProducer
+) -> None:
+    partner = stub.RegisterPartner(
+        pb.RegisterPartnerRequest(
+            partner_id="ocean-alliance",
+            name="Ocean Alliance",
+            kind=engage_pb2.PARTNER_KIND_NGO,
+            countries=["KE"],
+            issue_ids=["issue-1"],
+        )
+    ).partner
+    assert partner.stage == engage_pb2.RELATIONSHIP_STAGE_IDENTIFIED
+    request = pb.RecordPartnerActivityRequest(
+        partner_id="ocean-alliance",
+        request_id="op-ed",
+        kind=engage_pb2.PartnerActivity.KIND_CO_PUBLICATION,
+        title="Joint op-ed",
+        campaign_id="camp-1",
+    )
+    stub.RecordPartnerActivity(request)
+    partner = stub.RecordPartnerActivity(request).partner  # retried: recorded once
+    assert [a.kind for a in partner.timeline] == [
+        engage_pb2.PartnerActivity.KIND_STAGE_CHANGE,
+        engage_pb2.PartnerActivity.KIND_CO_PUBLICATION,
+    ]
+    activities = [e for c in producer.calls for t, _, e in c if t == PARTNER_ACTIVITIES]
+    assert [e.partner_activity.joint for e in activities] == [False, True]
+    assert activities[-1].campaign_id == "camp-1"
+    code, details = code_of(
+        lambda: stub.RegisterPartner(
+            pb.RegisterPartnerRequest(partner_id="Bad Id", countries=["Kenya"])
+        )
+    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "partner_id:" in details and "name: is required" in details and "countries:" in details
+    code, _ = code_of(lambda: stub.GetPartner(pb.GetPartnerRequest(partner_id="nobody")))
+    assert code == grpc.StatusCode.NOT_FOUND
+
+
+def test_settling_a_delivery_that_has_none_is_a_failed_precondition(
+    stub: EngagerServiceStub,
+) -> None:
+    reply_id = stub.ReplyToConversation(reply_request(), timeout=5).detail.replies[0].reply_id
+    resolve = pb.ResolveReplyDeliveryRequest(
+        conversation_id=CID, reply_id=reply_id, action=pb.ResolveReplyDeliveryRequest.ACTION_RETRY
+    )
+    code, details = code_of(lambda: stub.ResolveReplyDelivery(resolve))
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
+    assert "no channel delivery" in details
+    resolve.action = pb.ResolveReplyDeliveryRequest.ACTION_UNSPECIFIED
+    code, details = code_of(lambda: stub.ResolveReplyDelivery(resolve))
+    assert (code, details) == (grpc.StatusCode.INVALID_ARGUMENT, "action is required")

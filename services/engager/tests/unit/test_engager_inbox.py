@@ -1,44 +1,115 @@
-"""The inbox domain: which mentions are questions, opening conversations, recording replies."""
+"""The inbox domain and the mention handler: which mentions open a conversation, threading,
+de-duplication, triage, assignment, status transitions, replies, approval, SLA breach."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from engager_fakes import FakeProducer
 
-from legation.events.v1 import listen_pb2
-from legation_core.ids import stable_id
-from legation_engager.domain.inbox import (
-    Inbox,
-    Interaction,
-    ReplyError,
-    asks_question,
-    conversation_id_for,
+from legation.events.v1 import engage_pb2, listen_pb2
+from legation_channels import outbox
+from legation_core.codec import make_envelope
+from legation_core.consumer import Incoming
+from legation_engager.adapters.events import MentionHandler
+from legation_engager.adapters.store import CONVERSATIONS, INTERACTIONS, EngagerState
+from legation_engager.domain import inbox
+from legation_engager.domain.inbox import asks_question, conversation_id_for
+from legation_engager.domain.rules import RulesError, parse_rules, render_saved_reply
+
+NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+Kind = engage_pb2.Interaction
+
+RULES = parse_rules(
+    {
+        "open": {
+            "our_accounts": ["@embassy"],
+            "our_urls": ["https://ministry.example/"],
+            "min_influence": 0.8,
+            "negative_turn": -0.6,
+        },
+        "sla": {"urgent": 600, "high": 3600},
+        "labels": [
+            {"label": "press", "when": {"min_influence": 0.7}},
+            {"label": "hostile", "when": {"stances": ["against"]}},
+        ],
+        "assignment": [
+            {"when": {"languages": ["fr"]}, "officer": "claire", "team": "francophone"},
+            {"when": {"min_priority": "high"}, "team": "duty-desk"},
+        ],
+        "saved_replies": [
+            {
+                "id": "visa-info",
+                "title": "Visa information",
+                "variants": {
+                    "en": "Dear {author}, visas are at {link}. {officer}",
+                    "fr": "Bonjour {author}, les visas sont sur {link}. {officer}",
+                },
+            }
+        ],
+    }
 )
-
-OPENED_AT = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 
 
 def mention(
-    mention_id: str = "m-1", text: str = "When does the consulate open?"
+    mention_id: str = "m-1", text: str = "When does the consulate open?", **fields: object
 ) -> listen_pb2.Mention:
-    return listen_pb2.Mention(
-        mention_id=mention_id,
-        source_url="https://social.example/feed",
-        url=f"https://social.example/posts/{mention_id}",
-        author="@citizen",
-        title="",
-        text=text,
-        language="en",
+    values: dict[str, object] = {
+        "mention_id": mention_id,
+        "source": "mastodon",
+        "source_url": "https://social.example/@citizen",
+        "item_id": f"item-{mention_id}",
+        "url": f"https://social.example/posts/{mention_id}",
+        "thread_id": f"item-{mention_id}",
+        "author": "@citizen",
+        "text": text,
+        "language": "en",
+    }
+    values.update(fields)
+    result = listen_pb2.Mention(**values)  # type: ignore[arg-type]
+    result.published_at.FromDatetime(NOW - timedelta(minutes=5))
+    return result
+
+
+def incoming(m: listen_pb2.Mention, offset: int = 0) -> Incoming:
+    envelope = make_envelope(
+        m,
+        event_id=m.mention_id,
+        source_service="listener",
+        occurred_at=NOW - timedelta(minutes=5),
+        campaign_id="camp-1",
+        issue_id="issue-1",
     )
+    return Incoming("legation.listen.mentions.v1", 0, offset, None, envelope)
 
 
-def opened_inbox(mention_id: str = "m-1") -> tuple[Inbox, Interaction]:
-    inbox = Inbox()
-    opened = inbox.open_from_mention(mention(mention_id))
-    assert opened is not None
-    inbox.apply(opened, "camp-1", "issue-1", OPENED_AT)
-    return inbox, opened
+class Clock:
+    @staticmethod
+    def now(tz: object = None) -> datetime:
+        return NOW
+
+
+def handle(state: EngagerState, mentions: Sequence[listen_pb2.Mention]) -> None:
+    result = MentionHandler(state, RULES, clock=Clock)(
+        [incoming(m, i) for i, m in enumerate(mentions)]
+    )  # type: ignore[arg-type]
+    assert not result.rejected
+
+
+def interactions(producer: FakeProducer) -> list[engage_pb2.Interaction]:
+    return [e.interaction for c in producer.calls for t, _, e in c if t == INTERACTIONS]
+
+
+@pytest.fixture
+def producer() -> FakeProducer:
+    return FakeProducer()
+
+
+@pytest.fixture
+def state(producer: FakeProducer) -> EngagerState:
+    return EngagerState(producer)
 
 
 @pytest.mark.parametrize(
@@ -79,120 +150,305 @@ def test_statements_are_not_questions(text: str) -> None:
     assert not asks_question(text)
 
 
-def test_a_question_opens_a_conversation_with_deterministic_ids() -> None:
-    first = Inbox().open_from_mention(mention("m-1"))
-    again = Inbox().open_from_mention(mention("m-1"))
-    other = Inbox().open_from_mention(mention("m-2"))
-    assert first is not None
-    assert again is not None
-    assert other is not None
-    assert first.kind == Interaction.KIND_OPENED
-    assert first.is_question
-    assert first.conversation_id == conversation_id_for("m-1")
-    assert first.conversation_id == stable_id("conversation", "m-1")
-    assert first.interaction_id == stable_id("interaction", first.conversation_id, "opened")
-    assert (first.interaction_id, first.conversation_id) == (
-        again.interaction_id,
-        again.conversation_id,
+def test_a_question_opens_one_conversation_whatever_the_redeliveries(
+    state: EngagerState, producer: FakeProducer
+) -> None:
+    handle(state, [mention()])
+    handle(state, [mention()])  # redelivered after a crash before the commit
+    [conversation] = state.conversations.all()
+    assert conversation.conversation_id == conversation_id_for("m-1")
+    assert conversation.status == inbox.NEW
+    assert conversation.rules == ["question"]
+    assert conversation.version == 1
+    assert [i.kind for i in interactions(producer)] == [Kind.KIND_OPENED]
+    topics = [t for t, _, _ in producer.calls[0]]
+    assert sorted(topics) == [CONVERSATIONS, INTERACTIONS]
+
+
+def test_a_statement_opens_nothing_unless_a_rule_says_so(state: EngagerState) -> None:
+    handle(
+        state,
+        [
+            mention("plain", "The embassy opens at nine."),
+            mention("ours", "Read this", mentioned_accounts=["@Embassy"]),
+            mention("link", "Read this", in_reply_to="https://ministry.example/news/1"),
+            mention("vip", "A statement.", influence=0.9),
+            mention(
+                "angry",
+                "This is a disgrace.",
+                sentiment=listen_pb2.Label(value="negative", score=-0.8),
+            ),
+        ],
     )
-    assert first.conversation_id != other.conversation_id
-    assert first.interaction_id != other.interaction_id
-    assert first.mention_id == "m-1"
-    assert first.channel == "https://social.example/feed"
-    assert first.actor == "@citizen"
-    assert first.text == "When does the consulate open?"
-    assert first.url == "https://social.example/posts/m-1"
-    assert first.language == "en"
+    reasons = {c.mentions[0].mention_id: list(c.rules) for c in state.conversations.all()}
+    assert reasons == {
+        "ours": ["ours"],
+        "link": ["ours"],
+        "vip": ["influence"],
+        "angry": ["negative-turn"],
+    }
 
 
-def test_the_title_alone_can_make_a_question() -> None:
-    item = mention(text="")
-    item.title = "Who can apply for the scholarship?"
-    opened = Inbox().open_from_mention(item)
-    assert opened is not None
-    assert opened.text == "Who can apply for the scholarship?"
-
-
-def test_a_statement_opens_nothing() -> None:
-    assert Inbox().open_from_mention(mention(text="The embassy opens at nine.")) is None
-
-
-def test_the_same_mention_twice_opens_one_conversation() -> None:
-    inbox, _opened = opened_inbox("m-1")
-    assert inbox.open_from_mention(mention("m-1")) is None
-    assert inbox.open_from_mention(mention("m-2")) is not None
-
-
-def test_apply_folds_an_opened_interaction() -> None:
-    inbox, opened = opened_inbox()
-    conversation = inbox.conversations[opened.conversation_id]
-    assert conversation.campaign_id == "camp-1"
-    assert conversation.issue_id == "issue-1"
-    assert conversation.opened_at == OPENED_AT
-    assert conversation.opened == opened
-    assert not conversation.answered
-    assert inbox.knows(opened.interaction_id)
-
-
-def test_apply_is_idempotent_on_interaction_id() -> None:
-    inbox, opened = opened_inbox()
-    reply = inbox.reply(opened.conversation_id, "req-1", "officer@gov", "Nine to five.", OPENED_AT)
-    later = OPENED_AT + timedelta(hours=1)
-    for _ in range(3):
-        inbox.apply(opened, "camp-other", "issue-other", later)
-        inbox.apply(reply, "camp-1", "issue-1", later)
-    conversation = inbox.conversations[opened.conversation_id]
-    assert len(inbox.conversations) == 1
-    assert conversation.campaign_id == "camp-1"
-    assert conversation.opened_at == OPENED_AT
-    assert conversation.replies == [reply]
-    assert conversation.answered
-
-
-def test_reply_to_an_unknown_conversation_is_refused() -> None:
-    inbox, _opened = opened_inbox()
-    with pytest.raises(ReplyError, match="does not exist"):
-        inbox.reply("no-such-conversation", "req-1", "officer@gov", "Hello", OPENED_AT)
-
-
-@pytest.mark.parametrize(
-    ("officer", "text", "field"),
-    [
-        ("officer@gov", "", "text"),
-        ("officer@gov", "   \n", "text"),
-        ("", "Nine to five.", "officer"),
-        ("  ", "Nine to five.", "officer"),
-    ],
-)
-def test_reply_needs_text_and_officer(officer: str, text: str, field: str) -> None:
-    inbox, opened = opened_inbox()
-    with pytest.raises(ReplyError, match=f"{field} is required"):
-        inbox.reply(opened.conversation_id, "req-1", officer, text, OPENED_AT)
-
-
-def test_reply_records_the_response_time_and_the_conversation() -> None:
-    inbox, opened = opened_inbox()
-    now = OPENED_AT + timedelta(minutes=90, seconds=5)
-    reply = inbox.reply(opened.conversation_id, "req-1", "officer@gov", "Nine to five.", now)
-    assert reply.kind == Interaction.KIND_REPLIED
-    assert reply.response_seconds == pytest.approx(5405.0)
-    assert reply.conversation_id == opened.conversation_id
-    assert reply.mention_id == opened.mention_id
-    assert reply.channel == opened.channel
-    assert reply.language == "en"
-    assert reply.actor == "officer@gov"
-    assert reply.text == "Nine to five."
-    assert reply.interaction_id != opened.interaction_id
-    # Deciding a reply does not change the inbox; only applying it does.
-    assert not inbox.conversations[opened.conversation_id].answered
-
-
-def test_the_same_request_id_gives_the_same_reply() -> None:
-    inbox, opened = opened_inbox()
-    first = inbox.reply(opened.conversation_id, "req-1", "officer@gov", "Nine.", OPENED_AT)
-    retry = inbox.reply(
-        opened.conversation_id, "req-1", "officer@gov", "Nine.", OPENED_AT + timedelta(seconds=3)
+def test_replies_join_their_conversation_and_duplicates_are_dropped(
+    state: EngagerState, producer: FakeProducer
+) -> None:
+    handle(
+        state,
+        [
+            mention("root"),
+            # Same batch: a reply by in_reply_to, then a statement deeper in the thread.
+            mention(
+                "r1", "Thanks, and on Sundays?", in_reply_to="item-root", thread_id="item-root"
+            ),
+            mention("r2", "Ok.", in_reply_to="item-r1", thread_id="item-root"),
+            mention("copy", "When does the consulate open?", duplicate_of="root"),
+        ],
     )
-    other = inbox.reply(opened.conversation_id, "req-2", "officer@gov", "Nine.", OPENED_AT)
-    assert retry.interaction_id == first.interaction_id
-    assert other.interaction_id != first.interaction_id
+    handle(state, [mention("r3", "Anyone?", thread_id="item-root")])
+    [conversation] = state.conversations.all()
+    assert [m.mention_id for m in conversation.mentions] == ["root", "r1", "r2", "r3"]
+    assert [i.kind for i in interactions(producer)] == [Kind.KIND_OPENED] + [Kind.KIND_JOINED] * 3
+
+
+def test_a_reply_to_an_answered_conversation_brings_it_back(state: EngagerState) -> None:
+    handle(state, [mention("root", language="fr")])
+    [conversation] = state.conversations.all()
+    assert (conversation.assignee, conversation.status) == ("claire", inbox.ASSIGNED)
+    with state.change_conversations() as writer:
+        current = writer.get(conversation.conversation_id)
+        assert current is not None
+        writer.put(
+            inbox.add_reply(current, "q1", "claire", "Nine to five.", "", "", False, False, NOW)
+        )
+    assert state.conversations.all()[0].status == inbox.ANSWERED
+    handle(state, [mention("again", "And Saturdays?", in_reply_to="item-root")])
+    assert state.conversations.all()[0].status == inbox.ASSIGNED
+
+
+def test_triage_ranks_influence_urgency_negativity_stance_and_questions() -> None:
+    calm = mention("calm", "When does the consulate open?")
+    hot = mention(
+        "hot",
+        "URGENT: why is the border closed?",
+        influence=0.9,
+        stance=listen_pb2.Label(value="against"),
+        sentiment=listen_pb2.Label(value="negative", score=-0.7),
+    )
+    low = inbox.priority_score(calm, ["question"], RULES)
+    high = inbox.priority_score(hot, ["question", "influence"], RULES)
+    assert low == 15.0
+    assert high == pytest.approx(35 * 0.9 + 20 + 20 * 0.7 + 10 + 15)
+    assert RULES.level(low) == engage_pb2.PRIORITY_NORMAL
+    assert RULES.level(high) == engage_pb2.PRIORITY_URGENT
+    change = inbox.open_conversation(hot, "c", "i", ["question", "influence"], RULES, NOW)
+    assert change.state.priority == engage_pb2.PRIORITY_URGENT
+    assert list(change.state.labels) == ["hostile", "press"]
+    assert (change.state.assignee, change.state.team) == ("", "duty-desk")
+    assert change.state.sla_due_at.ToDatetime(tzinfo=UTC) == NOW + timedelta(seconds=600)
+    assert [i.kind for i in change.interactions] == [Kind.KIND_OPENED, Kind.KIND_ASSIGNED]
+
+
+def opened(**fields: object) -> engage_pb2.ConversationState:
+    return inbox.open_conversation(mention(**fields), "c", "i", ["question"], RULES, NOW).state
+
+
+def test_status_transitions_follow_the_table() -> None:
+    state = opened()
+    waiting = inbox.set_status(state, inbox.WAITING, "asked the visa desk", "ana", NOW).state
+    assert waiting.status == inbox.WAITING
+    closed = inbox.set_status(waiting, inbox.CLOSED, "", "ana", NOW)
+    assert closed.state.status == inbox.CLOSED
+    assert closed.interactions[0].kind == Kind.KIND_CLOSED
+    with pytest.raises(inbox.InvalidStatusChange, match="only from new, assigned, answered"):
+        inbox.set_status(closed.state, inbox.WAITING, "", "ana", NOW)
+    with pytest.raises(inbox.ConversationError, match="status: expected"):
+        inbox.set_status(state, inbox.ANSWERED, "", "ana", NOW)
+    with pytest.raises(inbox.InvalidStatusChange, match="reopen it before assigning"):
+        inbox.assign(closed.state, "ana", "", "ana", NOW)
+    reopened = inbox.set_status(closed.state, inbox.NEW, "", "ana", NOW).state
+    assert reopened.status == inbox.NEW
+    assigned = inbox.assign(reopened, "ana", "", "lead", NOW).state
+    assert assigned.status == inbox.ASSIGNED
+
+
+def test_a_reply_on_a_channel_is_delivered_through_the_outbox() -> None:
+    state = opened()
+    state.channel = "mastodon"
+    queued = inbox.add_reply(state, "q1", "ana", "Nine.", "", "", False, True, NOW)
+    [reply] = queued.state.replies
+    assert reply.status == engage_pb2.REPLY_STATUS_SENDING
+    assert reply.in_reply_to == "item-m-1"
+    assert queued.interactions == []  # nothing is "replied" before it is on the channel
+    assert [r.reply_id for r in inbox.deliveries_due(queued.state)] == [reply.reply_id]
+    delivered = outbox.Delivery(
+        reply.reply_id, "mastodon", "delivered", 1, channel_item_id="42", url="https://x/42"
+    )
+    done = inbox.record_delivery(
+        queued.state, reply.reply_id, delivered, NOW + timedelta(minutes=1)
+    )
+    assert done.state.status == inbox.ANSWERED
+    [replied] = done.interactions
+    assert (replied.kind, replied.channel_item_id) == (Kind.KIND_REPLIED, "42")
+    assert replied.response_seconds == 360.0
+    assert inbox.deliveries_due(done.state) == []
+
+
+def test_a_sensitive_reply_waits_for_a_second_person() -> None:
+    state = opened()
+    draft = inbox.add_reply(state, "q1", "ana", "Nine.", "", "", True, False, NOW).state
+    [reply] = draft.replies
+    assert reply.status == engage_pb2.REPLY_STATUS_AWAITING_APPROVAL
+    with pytest.raises(inbox.ConversationError, match="officer who wrote it"):
+        inbox.review_reply(draft, reply.reply_id, True, "ana", "", NOW)
+    with pytest.raises(inbox.ConversationError, match="comment: is required"):
+        inbox.review_reply(draft, reply.reply_id, False, "amina", "", NOW)
+    approved = inbox.review_reply(draft, reply.reply_id, True, "amina", "", NOW)
+    assert approved.state.replies[0].status == engage_pb2.REPLY_STATUS_RECORDED
+    assert approved.interactions[0].kind == Kind.KIND_REPLIED
+
+
+def test_an_sla_breach_is_raised_once_and_not_after_an_answer() -> None:
+    state = opened()
+    assert inbox.breach(state, NOW) is None
+    late = NOW + timedelta(days=2)
+    breached = inbox.breach(state, late)
+    assert breached is not None
+    assert breached.interactions[0].kind == Kind.KIND_BREACHED
+    assert inbox.breach(breached.state, late) is None
+    answered = inbox.add_reply(state, "q1", "ana", "Nine.", "", "", False, False, NOW).state
+    assert inbox.breach(answered, late) is None
+
+
+def test_saved_replies_fill_variables_and_pick_the_language() -> None:
+    saved = RULES.saved_replies["visa-info"]
+    assert saved.variables == ["author", "link", "officer"]
+    values = {"author": "Ana", "officer": "Claire", "link": "https://visa.example"}
+    assert render_saved_reply(saved, "", ["fr", "en"], values) == (
+        "fr",
+        "Bonjour Ana, les visas sont sur https://visa.example. Claire",
+    )
+    assert render_saved_reply(saved, "", ["de"], values)[0] == "en"
+    with pytest.raises(ValueError, match=r"variables\.link: is required"):
+        render_saved_reply(saved, "en", [], {"author": "a", "officer": "b"})
+    with pytest.raises(ValueError, match="language: saved reply 'visa-info' has no 'de'"):
+        render_saved_reply(saved, "de", [], values)
+
+
+def test_bad_rules_name_every_field() -> None:
+    with pytest.raises(RulesError) as error:
+        parse_rules(
+            {
+                "open": {"min_influence": 3},
+                "sla": {"high": -1, "soon": 5},
+                "labels": [{"label": "Bad Label"}],
+                "assignment": [{"when": {"colour": "red"}, "officer": "x"}],
+                "extra": 1,
+            }
+        )
+    problems = error.value.problems
+    assert "open.min_influence: expected a number in [0, 1]" in problems
+    assert "sla.high: expected seconds > 0" in problems
+    assert any(p.startswith("sla.soon:") for p in problems)
+    assert any(p.startswith("labels[0].label:") for p in problems)
+    assert any(p.startswith("assignment[0].when.colour: is not a condition") for p in problems)
+    assert any(p.startswith("extra: is not a section") for p in problems)
+
+
+def test_a_reply_seen_before_its_thread_opened_joins_when_it_opens(state: EngagerState) -> None:
+    # Mentions are keyed by their own id, so a thread spreads over partitions.
+    handler = MentionHandler(state, RULES, clock=Clock)  # type: ignore[arg-type]
+    handler([incoming(mention("late-r2", "Right.", in_reply_to="item-late-r1"))])
+    handler([incoming(mention("late-r1", "Indeed.", in_reply_to="item-late"))])
+    handler([incoming(mention("late"))])
+    [conversation] = state.conversations.all()
+    assert [m.mention_id for m in conversation.mentions] == ["late", "late-r1", "late-r2"]
+
+
+def test_a_thread_that_heats_up_raises_the_priority_and_brings_the_deadline_forward() -> None:
+    state = opened()
+    assert state.priority == engage_pb2.PRIORITY_NORMAL
+    hot = mention(
+        "hot",
+        "URGENT: this is a scandal",
+        influence=1.0,
+        stance=listen_pb2.Label(value="against"),
+        sentiment=listen_pb2.Label(value="negative", score=-0.9),
+    )
+    joined = inbox.join(state, hot, NOW + timedelta(minutes=1), RULES).state
+    assert joined.priority == engage_pb2.PRIORITY_URGENT
+    assert joined.sla_due_at.ToDatetime(tzinfo=UTC) == NOW + timedelta(seconds=600)
+    calm = inbox.join(joined, mention("calm", "ok"), NOW, RULES).state
+    assert calm.priority == engage_pb2.PRIORITY_URGENT  # never lowered by a calmer reply
+
+
+def test_a_person_settles_a_delivery_with_the_outbox_transitions() -> None:
+    state = opened()
+    state.channel = "telegram"
+    queued = inbox.add_reply(state, "q1", "ana", "Nine.", "", "", False, True, NOW).state
+    reply_id = queued.replies[0].reply_id
+    unsure = outbox.Delivery(reply_id, "telegram", "needs-check", 1, reason="interrupted")
+    checking = inbox.record_delivery(queued, reply_id, unsure, NOW).state
+    assert checking.replies[0].status == engage_pb2.REPLY_STATUS_FAILED
+    retried = inbox.resolve_delivery(checking, reply_id, "retry", "lead", "not there", NOW)
+    assert retried.state.replies[0].status == engage_pb2.REPLY_STATUS_SENDING
+    assert inbox.deliveries_due(retried.state)
+    confirmed = inbox.resolve_delivery(
+        checking, reply_id, "confirm", "lead", "", NOW, channel_item_id="7", url="https://t.me/x/7"
+    )
+    assert confirmed.state.replies[0].status == engage_pb2.REPLY_STATUS_DELIVERED
+    assert confirmed.interactions[0].kind == Kind.KIND_REPLIED
+    with pytest.raises(inbox.InvalidStatusChange, match="it is delivered"):
+        inbox.resolve_delivery(confirmed.state, reply_id, "retry", "lead", "", NOW)
+    recorded = inbox.add_reply(opened(), "q2", "ana", "Nine.", "", "", False, False, NOW).state
+    with pytest.raises(inbox.InvalidStatusChange, match="no channel delivery"):
+        inbox.resolve_delivery(recorded, recorded.replies[0].reply_id, "cancel", "lead", "", NOW)
+
+
+def test_a_negative_turn_is_measured_against_the_issue_baseline() -> None:
+    rules = parse_rules({"open": {"questions": False, "negative_turn": -0.5, "negative_drop": 0.4}})
+    baseline = inbox.SentimentBaseline(weight=0.5, min_count=2)
+    sour = mention("sour", "Bad.", sentiment=listen_pb2.Label(value="negative", score=-0.7))
+    assert inbox.open_reasons(sour, rules, baseline.mean("i")) == ["negative-turn"]  # no baseline
+    for score in (-0.6, -0.6, -0.6):
+        baseline.observe("i", mention(sentiment=listen_pb2.Label(value="negative", score=score)))
+    assert inbox.open_reasons(sour, rules, baseline.mean("i")) == []  # always this negative
+    for score in (0.5, 0.5, 0.5):
+        baseline.observe("i", mention(sentiment=listen_pb2.Label(value="positive", score=score)))
+    assert inbox.open_reasons(sour, rules, baseline.mean("i")) == ["negative-turn"]
+
+
+def test_a_partner_speaking_in_a_conversation_goes_on_its_timeline(
+    state: EngagerState, producer: FakeProducer
+) -> None:
+    partner = engage_pb2.PartnerState(
+        partner_id="ocean",
+        name="Ocean Alliance",
+        version=1,
+        contacts=[engage_pb2.PartnerContact(name="W", accounts=["https://social.example/@ocean"])],
+    )
+    with state.partners.transaction() as transaction:
+        transaction.put(partner)
+    handle(
+        state,
+        [
+            mention("root"),
+            mention(
+                "p1", "Agreed?", author_id="https://social.example/@ocean", in_reply_to="item-root"
+            ),
+        ],
+    )
+    handle(
+        state,
+        [
+            mention(
+                "p1", "Agreed?", author_id="https://social.example/@ocean", in_reply_to="item-root"
+            )
+        ],
+    )
+    timeline = state.partners.get("ocean")
+    assert timeline is not None
+    assert [a.kind for a in timeline.timeline] == [engage_pb2.PartnerActivity.KIND_CONVERSATION]
+    activities = [
+        e for c in producer.calls for t, _, e in c if t == "legation.engage.partner-activities.v1"
+    ]
+    assert [e.campaign_id for e in activities] == ["camp-1"]

@@ -1,4 +1,5 @@
-"""``legation-listener``: wiring only (state, feeds, poller, gRPC API, periodic poll)."""
+"""``legation-listener``: wiring only (state, connectors, poller, gRPC API, webhook,
+periodic poll)."""
 
 from __future__ import annotations
 
@@ -6,26 +7,69 @@ import sys
 
 from legation.listener.v1.listener_service_pb2_grpc import add_ListenerServiceServicer_to_server
 from legation_core.lifecycle import ServiceRuntime, main_for
+from legation_listener.adapters.connectors.base import Backoff, Connector
+from legation_listener.adapters.connectors.bluesky import BlueskyConnector
+from legation_listener.adapters.connectors.mastodon import MastodonConnector
+from legation_listener.adapters.connectors.reddit import RedditConnector
+from legation_listener.adapters.connectors.rss import RssConnector
+from legation_listener.adapters.connectors.webhook import WebhookApp
+from legation_listener.adapters.duplicates import rebuild_duplicate_index
 from legation_listener.adapters.feeds import FeedFetcher
 from legation_listener.adapters.grpc_api import ListenerApi
 from legation_listener.adapters.policy import POLICY
 from legation_listener.adapters.poller import Poller
 from legation_listener.adapters.state import ListenerState, StateStore
 from legation_listener.config import ListenerSettings
+from legation_listener.domain.enrichment import shared_duplicate_index
 from legation_listener.domain.recent import RecentItems
 from legation_listener.domain.spikes import SpikeDetector, SpikeRule
 
 
+def connectors(
+    settings: ListenerSettings, fetcher: FeedFetcher, backoff: Backoff
+) -> list[Connector]:
+    """One connector per kind of source, configured from the settings."""
+    timeout = settings.listener_fetch_timeout_seconds
+    page_size = settings.listener_page_size
+    return [
+        RssConnector(fetcher, fetcher, full_text_limit=settings.listener_full_text_max_per_read),
+        MastodonConnector(
+            backoff,
+            timeout_seconds=timeout,
+            page_size=page_size,
+            access_token=settings.listener_mastodon_access_token,
+        ),
+        BlueskyConnector(
+            backoff,
+            timeout_seconds=timeout,
+            page_size=page_size,
+            handle=settings.listener_bluesky_handle,
+            app_password=settings.listener_bluesky_app_password,
+        ),
+        RedditConnector(
+            backoff,
+            client_id=settings.listener_reddit_client_id,
+            client_secret=settings.listener_reddit_client_secret,
+            token_url=settings.listener_reddit_token_url,
+            user_agent=settings.listener_reddit_user_agent,
+            timeout_seconds=timeout,
+            page_size=page_size,
+        ),
+    ]
+
+
 def wire(runtime: ServiceRuntime, settings: ListenerSettings) -> None:
-    """Rebuilds the state from Kafka and adds the gRPC API and the periodic poll (which
-    also checks for spikes)."""
+    """Rebuilds the state from Kafka and adds the gRPC API, the webhook (when it has a
+    secret) and the periodic poll (which also checks for spikes)."""
     state = ListenerState.rebuild(settings, runtime.codec)
+    rebuild_duplicate_index(settings, runtime.codec, shared_duplicate_index())
     store = StateStore(state, runtime.producer)
     fetcher = FeedFetcher(
         settings.listener_fetch_timeout_seconds,
         settings.listener_fetch_retries,
         stop=runtime.stop,
     )
+    backoff = Backoff(settings.listener_fetch_retries, stop=runtime.stop)
     rule = SpikeRule(
         baseline_hours=settings.listener_spike_baseline_hours,
         stddevs=settings.listener_spike_stddevs,
@@ -40,6 +84,8 @@ def wire(runtime: ServiceRuntime, settings: ListenerSettings) -> None:
         stop=runtime.stop,
         recent=RecentItems(settings.listener_preview_buffer_items),
         spikes=SpikeDetector(rule),
+        connectors=connectors(settings, fetcher, backoff),
+        max_pages=settings.listener_max_pages_per_poll,
     )
     servicer = ListenerApi(state, store, poller)
     runtime.add_grpc(
@@ -47,6 +93,11 @@ def wire(runtime: ServiceRuntime, settings: ListenerSettings) -> None:
         POLICY.service,
         POLICY,
     )
+    if settings.listener_webhook_secret:
+        # Senders are platforms and scripts, not users of the users file: the HMAC
+        # signature of every body is the authentication.
+        webhook = WebhookApp(poller, settings.listener_webhook_secret)
+        runtime.add_http("webhook", settings.listener_webhook_port, webhook, roles=None)
     runtime.add_periodic("poll-feeds", settings.listener_poll_seconds, poller.poll_all)
 
 

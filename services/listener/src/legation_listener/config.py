@@ -8,7 +8,8 @@ from legation_core.config import CoreSettings
 
 
 class ListenerSettings(CoreSettings):
-    """The core settings plus how often and how patiently feeds are read."""
+    """The core settings plus how often and how patiently sources are read, the sources'
+    credentials, and the inbound webhook."""
 
     grpc_port: int = Field(50061, ge=0, le=65535, description="gRPC API port")
     metrics_port: int = Field(9461, ge=0, le=65535, description="Prometheus /metrics port")
@@ -35,4 +36,42 @@ class ListenerSettings(CoreSettings):
     )
     listener_spike_min_count: int = Field(
         10, ge=1, description="Fewest mentions in an hour that can be a spike"
+    )
+    listener_max_pages_per_poll: int = Field(
+        10, ge=1, le=1000, description="Pages read from one source in one poll (the rest waits)"
+    )
+    listener_page_size: int = Field(
+        40,
+        ge=1,
+        le=100,
+        description="Items asked per page of a timeline, search or listing (Mastodon: at most 40)",
+    )
+    listener_full_text_max_per_read: int = Field(
+        20,
+        ge=0,
+        le=1000,
+        description="Linked articles fetched (trafilatura) per feed read for summary-only items",
+    )
+    listener_mastodon_access_token: str = Field(
+        "", description="Mastodon access token (public timelines need none)"
+    )
+    listener_bluesky_handle: str = Field(
+        "", description="Bluesky handle to log in with (empty: anonymous AppView reads)"
+    )
+    listener_bluesky_app_password: str = Field("", description="Bluesky app password")
+    listener_reddit_client_id: str = Field("", description="Reddit OAuth application id")
+    listener_reddit_client_secret: str = Field("", description="Reddit OAuth application secret")
+    listener_reddit_token_url: str = Field(
+        "https://www.reddit.com",
+        pattern=r"^https?://[^\s/]+(/\S*)?$",
+        description="Where the Reddit application-only token comes from (/api/v1/access_token)",
+    )
+    listener_reddit_user_agent: str = Field(
+        "legation-listener/0.1", min_length=1, description="User-Agent Reddit asks for"
+    )
+    listener_webhook_port: int = Field(
+        9471, ge=0, le=65535, description="Port of the inbound webhook (0 picks one)"
+    )
+    listener_webhook_secret: str = Field(
+        "", description="HMAC-SHA256 secret of the webhook; empty: the webhook is not served"
     )

@@ -198,7 +198,8 @@ def test_the_service_process_tracks_polls_restarts_and_stops_cleanly(
         with pytest.raises(grpc.RpcError) as unknown:
             api.PollNow(pb.PollNowRequest(issue_id=f"nope-{unique}"), timeout=30)
         assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
-    assert f'legation_listener_feed_failures_total{{feed="{missing}"}}' in listener.metrics()
+    failures = f'legation_listener_source_failures_total{{kind="rss",source="{missing}"}}'
+    assert failures in listener.metrics()
     assert listener.process.stop() == 0
     assert '"message": "stopped"' in listener.process.log_path.read_text()
 

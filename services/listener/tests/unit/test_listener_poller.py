@@ -172,7 +172,7 @@ def test_a_failing_feed_is_reported_and_counted_without_stopping_the_others() ->
     assert result.mentions_emitted == 1
     assert result.failed_feeds == [f"{BAD}: HTTP 500 (after 4 attempts)"]
     counted = listener.registry.get_sample_value(
-        "legation_listener_feed_failures_total", {"feed": BAD}
+        "legation_listener_source_failures_total", {"kind": "rss", "source": BAD}
     )
     assert counted == 1.0
 

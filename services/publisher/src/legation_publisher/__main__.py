@@ -12,7 +12,7 @@ from legation.publisher.v1.publisher_service_pb2_grpc import add_PublisherServic
 from legation_channels.adapters.site_atom import FeedError, SiteAtomChannel
 from legation_channels.base import Channel, ChannelUnavailable
 from legation_channels.outbox import Deliverer, RetryPolicy
-from legation_channels.registry import ChannelConfigError, build_channels, load_channels_config
+from legation_channels.registry import channels_from_file
 from legation_core.auth import current_caller
 from legation_core.config import ConfigError
 from legation_core.lifecycle import ServiceRuntime, main_for
@@ -55,12 +55,7 @@ def build_publisher_channels(settings: PublisherSettings) -> dict[str, Channel]:
     channels: dict[str, Channel] = {atom.name: atom}
     path = settings.publisher_channels_file
     if path is not None:
-        try:
-            more = build_channels(load_channels_config(path))
-        except ChannelConfigError as error:
-            raise ConfigError(f"LEGATION_PUBLISHER_CHANNELS_FILE: {error}") from None
-        except OSError as error:
-            raise ConfigError(f"LEGATION_PUBLISHER_CHANNELS_FILE: {error}") from None
+        more = channels_from_file(path, "LEGATION_PUBLISHER_CHANNELS_FILE")
         clash = sorted(set(more) & set(channels))
         if clash:
             raise ConfigError(
@@ -76,7 +71,9 @@ def wire(runtime: ServiceRuntime, settings: PublisherSettings) -> None:
     short-link endpoint on the runtime."""
     channels = build_publisher_channels(settings)
     profiles = {
-        name: ChannelProfile(name, channel.kind, channel.limits)
+        name: ChannelProfile(
+            name, channel.kind, channel.limits, settings.publisher_redirect_base_url
+        )
         for name, channel in channels.items()
     }
     default_channels = settings.publisher_channels.split(",")

@@ -1,6 +1,7 @@
 """The publisher's API behind the runtime's auth and audit, with the audit trail on the Kafka
-stand-in: a viewer's CreatePost is refused by the interceptor, an approver's second step is
-refused by the workflow (four eyes), and both refusals are on ``legation.audit.v1``."""
+stand-in: a viewer's CreatePost and an editor's Approve are refused by the interceptor, an
+approver's second step is refused by the workflow (four eyes), and every refusal is on
+``legation.audit.v1``."""
 
 from __future__ import annotations
 
@@ -80,6 +81,9 @@ def test_refused_and_granted_commands_reach_the_audit_topic(
             post_id = editor.CreatePost(request, metadata=metadata, timeout=30).post.post_id
             review = ReviewRequest(post_id=post_id)
             editor.SubmitForReview(review, metadata=metadata, timeout=30)
+            with pytest.raises(grpc.RpcError) as not_an_approver:
+                editor.Approve(review, metadata=metadata, timeout=30)
+            assert not_an_approver.value.code() == grpc.StatusCode.PERMISSION_DENIED
             approver = PublisherServiceStub(with_token(plain, auth_users.token("approver")))
             approver.Approve(review, metadata=metadata, timeout=30)
             with pytest.raises(grpc.RpcError) as twice:
@@ -99,11 +103,17 @@ def test_refused_and_granted_commands_reach_the_audit_topic(
         ("viewer", Outcome.OUTCOME_DENIED, "PERMISSION_DENIED"),
         ("editor", Outcome.OUTCOME_GRANTED, "OK"),
         ("editor", Outcome.OUTCOME_GRANTED, "OK"),
+        # An editor approving: refused by the interceptor before the workflow sees it.
+        ("editor", Outcome.OUTCOME_DENIED, "PERMISSION_DENIED"),
         ("approver", Outcome.OUTCOME_GRANTED, "OK"),
         # Allowed to call Approve, refused by the workflow: audited with its reason.
         ("approver", Outcome.OUTCOME_FAILED, "PERMISSION_DENIED"),
     ]
-    assert "needs another approver" in records[4][1].detail
+    unauthorised = records[3][1]
+    assert unauthorised.method == "/legation.publisher.v1.PublisherService/Approve"
+    assert "approver" in unauthorised.detail
+    assert unauthorised.resource_ids["post_id"] == post_id
+    assert "needs another approver" in records[5][1].detail
     denied_envelope, denied = records[0]
     assert denied_envelope.source_service == "publisher"
     assert denied_envelope.campaign_id == ""  # never counts in a campaign's KPIs

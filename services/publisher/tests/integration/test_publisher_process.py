@@ -7,31 +7,25 @@ from __future__ import annotations
 
 import fcntl
 import http.client
-import os
-import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import feedparser
-import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from legation.events.v1 import publish_pb2
 from legation.publisher.v1 import publisher_service_pb2 as pb
-from legation.publisher.v1 import publisher_service_pb2_grpc as pb_grpc
 from legation_channels.adapters.site_atom import LIMITS
-from legation_core.auth import with_token
 from legation_core.catalog import default_catalog
 from legation_core.codec import EventCodec
 from legation_core.config import CoreSettings
 from legation_core.kafka import EventProducer, read_topic
 from legation_core.metrics import Metrics
-from legation_devstack.processes import Process, free_port, spawn, wait_until
-from legation_devstack.users import UsersFile
+from legation_devstack.processes import wait_until
 from legation_publisher.adapters.redirect import LINK_CLICKS_TOPIC
 from legation_publisher.adapters.state import POSTS_TOPIC, post_envelope
 from legation_publisher.domain import schedule as sched
@@ -42,7 +36,6 @@ from legation_publisher.domain.workflow import WorkflowPolicy
 
 pytestmark = pytest.mark.integration
 
-SERVICE = "legation.publisher.v1.PublisherService"
 PROFILES = {"site-atom": ChannelProfile("site-atom", "site-atom", LIMITS)}
 
 
@@ -50,65 +43,6 @@ PROFILES = {"site-atom": ChannelProfile("site-atom", "site-atom", LIMITS)}
 class User:
     user: str
     roles: frozenset[str]
-
-
-class PublisherProcess:
-    """``python -m legation_publisher`` with its own ports, stopped by process id."""
-
-    def __init__(self, settings: CoreSettings, users: UsersFile, feed: Path, log_dir: Path) -> None:
-        self.users = users
-        self.grpc_port = free_port()
-        self.redirect_port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LEGATION_")}
-        env.update(
-            {
-                "LEGATION_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-                "LEGATION_GRPC_PORT": str(self.grpc_port),
-                "LEGATION_METRICS_PORT": str(free_port()),
-                "LEGATION_AUTH_USERS_FILE": str(users.path),
-                "LEGATION_PUBLISHER_SITE_FEED_PATH": str(feed),
-                "LEGATION_PUBLISHER_REDIRECT_PORT": str(self.redirect_port),
-                "LEGATION_PUBLISHER_REDIRECT_BASE_URL": f"http://127.0.0.1:{self.redirect_port}/",
-                "LEGATION_PUBLISHER_SCHEDULER_INTERVAL_SECONDS": "0.2",
-            }
-        )
-        self.process: Process = spawn(
-            "publisher", [sys.executable, "-m", "legation_publisher"], log_dir, env
-        )
-        wait_until(self._serving, 60, f"publisher process\n{self.process.log_tail()}")
-
-    def channel(self) -> grpc.Channel:
-        return grpc.insecure_channel(f"127.0.0.1:{self.grpc_port}")
-
-    def _serving(self) -> bool:
-        if not self.process.alive():
-            raise AssertionError(f"publisher exited:\n{self.process.log_tail()}")
-        with self.channel() as channel:
-            response = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(service=SERVICE), timeout=2
-            )
-        return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
-
-    def get_post(self, post_id: str) -> publish_pb2.PostState:
-        with self.channel() as channel:
-            stub = pb_grpc.PublisherServiceStub(with_token(channel, self.users.token("viewer")))
-            return stub.GetPost(pb.GetPostRequest(post_id=post_id), timeout=10).post
-
-
-@pytest.fixture
-def start_publisher(
-    kafka_settings: CoreSettings, auth_users: UsersFile, tmp_path: Path
-) -> Iterator[Callable[[Path], PublisherProcess]]:
-    started: list[PublisherProcess] = []
-
-    def start(feed: Path) -> PublisherProcess:
-        log_dir = tmp_path / f"logs-{len(started)}"
-        started.append(PublisherProcess(kafka_settings, auth_users, feed, log_dir))
-        return started[-1]
-
-    yield start
-    for publisher in started:
-        publisher.process.stop()
 
 
 def scheduled_post(request_id: str) -> publish_pb2.PostState:
@@ -149,7 +83,7 @@ def latest(settings: CoreSettings, post_id: str) -> list[publish_pb2.PostState]:
 
 def test_killed_mid_delivery_and_restarted_publishes_exactly_once(
     kafka_settings: CoreSettings,
-    start_publisher: Callable[[Path], PublisherProcess],
+    start_publisher: Callable[..., Any],
     tmp_path: Path,
 ) -> None:
     post = scheduled_post(f"kill-{uuid.uuid4().hex[:8]}")

@@ -13,7 +13,7 @@ import pytest
 from legation.events.v1 import publish_pb2
 from legation.publisher.v1 import publisher_service_pb2 as pb
 from legation_channels import outbox
-from legation_channels.base import ChannelLimits
+from legation_channels.base import ChannelLimits, problems
 from legation_publisher.domain import schedule as sched
 from legation_publisher.domain import workflow
 from legation_publisher.domain.content import ChannelProfile, with_utm
@@ -136,6 +136,42 @@ def test_a_body_too_long_for_a_channel_without_its_own_text_names_the_body() -> 
     with pytest.raises(InvalidPost, match="channel short") as error:
         draft(("site-atom", "short"), body="y" * 80)
     assert error.value.field == "content.body"
+
+
+def test_links_count_at_the_length_of_the_short_links_they_become() -> None:
+    """A text that fits as written but not once its links are short links would be
+    approved and then fail on the channel: it is refused while drafting."""
+    limits = ChannelLimits(max_text_length=60, link_in_text=True)
+    tracked = {"short": ChannelProfile("short", "telegram", limits, REDIRECT)}
+    body = "x" * 30 + " https://mfa.example/p"  # 52 as written, 72 once shortened
+    request = pb.CreatePostRequest(
+        request_id="r1", campaign_id="c", channels=["short"], content=content(body=body)
+    )
+    untracked = {"short": ChannelProfile("short", "telegram", limits)}
+    assert workflow.create_post(request, EDITOR, POLICY, untracked, [], NOW).variants
+    with pytest.raises(InvalidPost) as error:
+        workflow.create_post(request, EDITOR, POLICY, tracked, [], NOW)
+    assert error.value.field == "content.body"
+    assert "is 72 characters" in str(error.value)
+    assert "links counted as short links of 41 characters" in str(error.value)
+    # What passes the check goes out within the limit.
+    fits = content(body="x" * 18 + " https://mfa.example/p")
+    post = workflow.create_post(
+        pb.CreatePostRequest(request_id="r2", campaign_id="c", channels=["short"], content=fits),
+        EDITOR,
+        POLICY,
+        tracked,
+        [],
+        NOW,
+    )
+    post = workflow.submit_for_review(post, [], "", EDITOR, POLICY, NOW)
+    post = workflow.approve(post, [], "", DESK, POLICY, NOW)
+    post = workflow.approve(post, [], "", HEAD, POLICY, NOW)
+    plan = sched.parse_schedule("", "UTC", "", NOW)
+    post = workflow.schedule_post(post, plan, PUBLISHER, POLICY, tracked, REDIRECT, NOW)
+    [due] = sched.due_deliveries(post, NOW)
+    message = outgoing(post, due.delivery_id, "en", "short")
+    assert len(message.text) == 60 and problems(message, limits) == []
 
 
 def test_hashtags_count_against_the_channel_limit_and_are_checked() -> None:
@@ -426,6 +462,113 @@ def test_a_delivery_needing_a_check_fails_the_post_until_someone_acts() -> None:
     assert post.status == publish_pb2.POST_STATUS_FAILED
     assert post.deliveries[0].status == publish_pb2.DELIVERY_STATUS_NEEDS_CHECK
     post = workflow.cancel_delivery(post, first.delivery_id, PUBLISHER, POLICY, later)
+    assert post.status == publish_pb2.POST_STATUS_SCHEDULED
+
+
+def test_a_delivery_needing_a_check_found_on_the_channel_is_confirmed_published() -> None:
+    later = NOW + timedelta(hours=1)
+    post = scheduled()
+    first, second = sched.due_deliveries(post, later)
+    post = record(post, first, "needs-check", later, reason="interrupted while sending")
+    post = record(post, second, "delivered", later, channel_item_id="urn:y", published_at=later)
+    confirm = workflow.confirm_delivery
+    with pytest.raises(NotAllowed):
+        confirm(post, first.delivery_id, "42", "", EDITOR, POLICY, later)
+    with pytest.raises(InvalidPost) as missing:
+        confirm(post, first.delivery_id, " ", "", PUBLISHER, POLICY, later)
+    assert missing.value.field == "channel_item_id"
+    with pytest.raises(InvalidPost) as bad_url:
+        confirm(post, first.delivery_id, "42", "t.me/news/42", PUBLISHER, POLICY, later)
+    assert bad_url.value.field == "url"
+    with pytest.raises(InvalidPost) as unknown:
+        confirm(post, "nope", "42", "", PUBLISHER, POLICY, later)
+    assert unknown.value.field == "delivery_id"
+    # Only a delivery needing a check: a published one is not confirmed again.
+    with pytest.raises(Conflict):
+        confirm(post, second.delivery_id, "42", "", PUBLISHER, POLICY, later)
+    post = confirm(post, first.delivery_id, "42", "https://t.me/news/42", PUBLISHER, POLICY, later)
+    assert (post.transition.action, post.transition.user) == ("confirm", "omar")
+    confirmed = post.deliveries[0]
+    assert confirmed.status == publish_pb2.DELIVERY_STATUS_PUBLISHED and not confirmed.reason
+    assert (confirmed.channel_item_id, confirmed.url) == ("42", "https://t.me/news/42")
+    assert post.status == publish_pb2.POST_STATUS_PUBLISHED
+    assert sched.due_deliveries(post, later) == [] and sched.in_flight(post, later) == []
+
+
+def test_a_daily_post_goes_on_past_the_expansion_cap_and_its_record_stays_small(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The real figures (1000 occurrences per window, 24 kept) scaled down to stay fast.
+    monkeypatch.setattr(sched, "MAX_OCCURRENCES", 40)
+    monkeypatch.setattr(sched, "KEEP_SETTLED_OCCURRENCES", 5)
+    post = scheduled("FREQ=DAILY")
+    day = timedelta(days=1)
+    at = NOW + timedelta(hours=1)
+    sizes = []
+    for n in range(120):
+        due = sched.due_deliveries(post, at)
+        # Every day's two variants are due, also past the expansion cap.
+        assert len(due) == 2, n
+        for planned in due:
+            post = record(post, planned, "delivered", at, channel_item_id=f"urn:{n}")
+        sizes.append(post.ByteSize())
+        at += day
+    keep = sched.KEEP_SETTLED_OCCURRENCES
+    assert len(post.deliveries) == 2 * keep
+    assert post.settled_until.ToDatetime(tzinfo=UTC) == at - keep * day
+    assert max(sizes[-50:]) <= max(sizes[keep : keep + 50]) + 50  # no longer grows
+    assert post.status == publish_pb2.POST_STATUS_SCHEDULED
+    # Nothing dropped is due again, and the calendar still finds far-off days.
+    assert len(sched.due_deliveries(post, at)) == 2
+    far = at + 100 * day
+    assert sched.in_range(post, far - timedelta(hours=1), far + timedelta(hours=1))
+    assert not sched.in_range(post, far + timedelta(hours=1), far + timedelta(hours=2))
+    # Occurrences before the settled past are still in the calendar.
+    first = NOW + timedelta(hours=1)
+    assert sched.in_range(post, None, first + timedelta(minutes=1))
+    assert sched.in_range(post, first, first + timedelta(minutes=1))
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,FR",
+        "FREQ=MONTHLY",
+        "FREQ=MONTHLY;BYDAY=MO;BYSETPOS=-1",
+        "FREQ=DAILY;BYHOUR=9,17",
+        "FREQ=WEEKLY;WKST=SU;INTERVAL=3;BYDAY=SU,SA",
+    ],
+)
+@pytest.mark.parametrize("zone", ["Europe/Paris", "Australia/Lord_Howe"])
+def test_expanding_from_a_settled_occurrence_gives_the_same_occurrences(
+    rule: str, zone: str
+) -> None:
+    schedule = sched.parse_schedule("2027-01-31T09:30", zone, rule, NOW)
+    until = NOW + timedelta(days=800)  # across daylight-saving changes
+    every = list(sched.occurrences(schedule, until))
+    assert len(every) >= 10
+    for k in (3, len(every) // 2):
+        settled = every[k]
+        again = list(sched.occurrences(schedule, until, settled, settled))
+        # Both stop after MAX_OCCURRENCES, counted from where each started.
+        assert again[: len(every) - k] == every[k:]
+        assert sched.finished(schedule, settled, settled) is False
+
+
+def test_an_unsettled_occurrence_stops_the_pruning_there(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sched, "KEEP_SETTLED_OCCURRENCES", 5)
+    post = scheduled("FREQ=DAILY")
+    at = NOW + timedelta(hours=1)
+    first = sched.due_deliveries(post, at)
+    post = record(post, first[0], "failed", at, reason="credentials")
+    post = record(post, first[1], "delivered", at)
+    for n in range(1, 10):
+        for planned in sched.due_deliveries(post, at + timedelta(days=n)):
+            post = record(post, planned, "delivered", at)
+    # The failed delivery keeps every later record until someone retries or cancels it.
+    assert not post.HasField("settled_until") and len(post.deliveries) == 20
+    post = workflow.cancel_delivery(post, first[0].delivery_id, PUBLISHER, POLICY, at)
+    assert len(post.deliveries) == 2 * sched.KEEP_SETTLED_OCCURRENCES
     assert post.status == publish_pb2.POST_STATUS_SCHEDULED
 
 

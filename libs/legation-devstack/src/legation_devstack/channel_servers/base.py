@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections import deque
 from dataclasses import dataclass, field
 from email.parser import BytesParser
@@ -61,6 +60,15 @@ class Canned:
 Response = tuple[int, Any, dict[str, str]]
 
 
+@dataclass(frozen=True)
+class _Late:
+    """An answer to hold back: from the next request matching method and path prefix."""
+
+    seconds: float
+    method: str = ""
+    path_prefix: str = ""
+
+
 class RecordingHttpServer:
     """Serves one platform's API on 127.0.0.1 on a free port, in a background thread.
 
@@ -73,7 +81,11 @@ class RecordingHttpServer:
         self.received: list[Received] = []
         self._canned: deque[tuple[str, Canned]] = deque()
         self._files: dict[str, tuple[bytes, str]] = {}
-        self._delays: deque[float] = deque()
+        self._delays: deque[_Late] = deque()
+        # Requests held by answer_late (handled, answer not sent yet): a test waits for one
+        # to know the platform has acted, then kills the client mid-delivery.
+        self.held: list[Received] = []
+        self._stopping = threading.Event()
         self.lock = threading.RLock()
         owner = self
 
@@ -92,10 +104,13 @@ class RecordingHttpServer:
                     body,
                 )
                 status, payload, headers = owner._respond(request)
-                delay = owner._take_delay()
+                delay = owner._take_delay(request)
                 if delay:
-                    # The platform did the work but answers late (our client times out).
-                    time.sleep(delay)
+                    # The platform did the work but answers late (our client times out, or
+                    # is killed while it waits). Stopping the server cuts the wait short.
+                    with owner.lock:
+                        owner.held.append(request)
+                    owner._stopping.wait(delay)
                 data = (
                     payload
                     if isinstance(payload, bytes)
@@ -139,6 +154,7 @@ class RecordingHttpServer:
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
         self._server.shutdown()
         self._server.server_close()
 
@@ -153,14 +169,23 @@ class RecordingHttpServer:
         with self.lock:
             self._canned.extend((path_prefix, canned) for _ in range(times))
 
-    def answer_late(self, seconds: float) -> None:
-        """The next request is handled at once but answered ``seconds`` later."""
+    def answer_late(self, seconds: float, method: str = "", path_prefix: str = "") -> None:
+        """The next request (the next ``method`` request under ``path_prefix`` when given)
+        is handled at once but answered ``seconds`` later; it is in :attr:`held` while the
+        answer waits. With a filter, a crash can be placed between the platform acting and
+        our recording it, past the lookups an adapter makes first."""
         with self.lock:
-            self._delays.append(seconds)
+            self._delays.append(_Late(seconds, method.upper(), path_prefix))
 
-    def _take_delay(self) -> float:
+    def _take_delay(self, request: Received) -> float:
         with self.lock:
-            return self._delays.popleft() if self._delays else 0.0
+            for position, late in enumerate(self._delays):
+                if (not late.method or late.method == request.method) and request.path.startswith(
+                    late.path_prefix
+                ):
+                    del self._delays[position]
+                    return late.seconds
+            return 0.0
 
     def serve_file(self, path: str, data: bytes, content_type: str) -> str:
         """Serves ``data`` at ``path`` (media for adapters to fetch); returns its URL."""

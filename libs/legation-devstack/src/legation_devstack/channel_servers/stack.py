@@ -8,6 +8,7 @@ channel per kind) and the environment holding its secrets.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from email.message import EmailMessage
 from typing import Any
 
 from legation_devstack.channel_servers.bluesky import BlueskyServer
@@ -139,3 +140,23 @@ class ChannelServers:
             "newsletter": len(self.smtp.accepted),
             "partners": len(self.webhook.accepted),
         }
+
+    def contents(self) -> dict[str, list[str]]:
+        """The title and text of every item each server holds, by channel name in
+        ``channels_config`` (to tell which message each copy is)."""
+        return {
+            "blog": [f"{p['title']}\n{p['content']}" for p in self.wordpress.published()],
+            "mastodon": [str(s["text"]) for s in self.mastodon.statuses],
+            "bluesky": [str(p["value"].get("text", "")) for p in self.bluesky.posts()],
+            "telegram": [
+                str(m.get("text") or m.get("caption", "")) for m in self.telegram.messages
+            ],
+            "newsletter": [_email_text(a.message) for a in self.smtp.accepted],
+            "partners": [f"{d['title']}\n{d['text']}" for d in self.webhook.accepted.values()],
+        }
+
+
+def _email_text(message: EmailMessage) -> str:
+    body = message.get_body(preferencelist=("plain",))
+    text = body.get_content() if isinstance(body, EmailMessage) else ""
+    return f"{message['Subject']}\n{text}"

@@ -1,36 +1,25 @@
-"""Kafka side of the engager: mentions in, Interaction events out, inbox rebuilt from
-the interactions topic at start-up."""
+"""Kafka side of the engager: mentions in; conversations opened, threaded and triaged,
+questions collected from hashtags, partners' conversations put on their timeline.
+
+Each batch is decided and written under the conversations' write lock in one acknowledged
+write (the conversations, their Interaction events, questions and partner records), then
+the loop commits the offsets. A redelivered mention is already in its conversation, so it
+changes nothing.
+"""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterable, Sequence
+from collections import OrderedDict
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from legation_core.codec import Envelope, EventCodec, InvalidEvent, make_envelope
-from legation_core.config import CoreSettings
-from legation_core.consumer import Incoming, Outgoing
-from legation_core.kafka import read_topic
-from legation_engager.domain.inbox import Inbox, Interaction
-
-SERVICE = "engager"
-MENTIONS = "legation.listen.mentions.v1"
-INTERACTIONS = "legation.engage.interactions.v1"
-
-
-def interaction_envelope(
-    interaction: Interaction, cause: Envelope, occurred_at: datetime
-) -> Envelope:
-    """Wraps an interaction, keeping the campaign, issue and trace of what caused it."""
-    return make_envelope(
-        interaction,
-        event_id=interaction.interaction_id,
-        source_service=SERVICE,
-        occurred_at=occurred_at,
-        campaign_id=cause.campaign_id,
-        issue_id=cause.issue_id,
-        trace_id=cause.trace_id,
-    )
+from legation.events.v1 import engage_pb2, listen_pb2
+from legation_core.codec import Envelope, InvalidEvent
+from legation_core.consumer import BatchResult, Incoming, Rejected
+from legation_core.ids import stable_id
+from legation_engager.adapters.store import ConversationWriter, EngagerState, activity_event
+from legation_engager.domain import inbox, partners, questions
+from legation_engager.domain.rules import Rules
 
 
 def occurred_at(envelope: Envelope) -> datetime:
@@ -38,46 +27,174 @@ def occurred_at(envelope: Envelope) -> datetime:
 
 
 class MentionHandler:
-    """Opens a conversation for every mention that asks a question.
+    """Routes every mention: into its thread's conversation, into a new conversation when
+    a rule says so, into the questions campaign whose hashtag it carries."""
 
-    The handler only decides; :meth:`apply_produced` changes the inbox once the OPENED event
-    is acknowledged, so the inbox never holds a conversation the log does not.
-    """
+    def __init__(
+        self,
+        state: EngagerState,
+        rules: Rules,
+        clock: type[datetime] = datetime,
+        max_orphans: int = 10_000,
+    ):
+        self.state = state
+        self.rules = rules
+        self.clock = clock
+        # Replies that came before their thread's first mention (mentions are keyed by
+        # their own id, so a thread spreads over partitions): joined when it opens. Kept in
+        # memory, the most recent ``max_orphans``.
+        self.orphans: OrderedDict[str, tuple[listen_pb2.Mention, str]] = OrderedDict()
+        self.max_orphans = max_orphans
+        # In memory: after a restart the baseline rebuilds from the next mentions.
+        self.baseline = inbox.SentimentBaseline()
 
-    def __init__(self, inbox: Inbox, lock: threading.Lock) -> None:
-        self.inbox = inbox
-        self.lock = lock
+    def __call__(self, batch: Sequence[Incoming]) -> BatchResult:
+        result = BatchResult()
+        now = self.clock.now(UTC)
+        with self.state.change_conversations() as writer:
+            for incoming in batch:
+                try:
+                    self._route(writer, incoming.envelope, now)
+                except InvalidEvent as error:
+                    result.rejected.append(Rejected(incoming, error.reason))
+        self._collect_questions(batch, now)
+        return result
 
-    def __call__(self, incoming: Incoming) -> Iterable[Outgoing]:
-        envelope = incoming.envelope
+    def _route(self, writer: ConversationWriter, envelope: Envelope, now: datetime) -> None:
         mention = envelope.mention
         if not mention.mention_id:
             raise InvalidEvent("mention has no mention_id")
-        with self.lock:
-            opened = self.inbox.open_from_mention(mention)
-        if opened is None:
-            return []
-        # The conversation starts when the question was asked, not when we saw it.
-        outgoing = interaction_envelope(opened, envelope, occurred_at(envelope))
-        return [Outgoing(INTERACTIONS, opened.conversation_id, outgoing)]
-
-    def apply_produced(self, produced: Sequence[Outgoing]) -> None:
-        with self.lock:
-            for outgoing in produced:
-                envelope = outgoing.envelope
-                self.inbox.apply(
-                    envelope.interaction,
-                    envelope.campaign_id,
-                    envelope.issue_id,
-                    occurred_at(envelope),
-                )
-
-
-def rebuild_inbox(settings: CoreSettings, codec: EventCodec) -> Inbox:
-    """Folds every Interaction ever produced into a fresh inbox."""
-    inbox = Inbox()
-    for envelope in read_topic(settings, SERVICE, codec, INTERACTIONS):
-        inbox.apply(
-            envelope.interaction, envelope.campaign_id, envelope.issue_id, occurred_at(envelope)
+        if self._known(writer, mention.mention_id):
+            return  # redelivered
+        if mention.duplicate_of:
+            # A repost or syndicated copy: its first-seen copy (which may come later, from
+            # another partition) is the one that opens or joins a conversation.
+            return
+        # The issue's mean sentiment before this mention, which then counts in it.
+        baseline = self.baseline.mean(envelope.issue_id)
+        self.baseline.observe(envelope.issue_id, mention)
+        thread = self.state.conversation_of_thread(mention.in_reply_to, mention.thread_id)
+        thread = thread or self._staged_thread(writer, mention)
+        if thread is not None:
+            current = writer.get(thread)
+            if current is not None:
+                writer.put(inbox.join(current, mention, now, self.rules), envelope.trace_id)
+                self._partner_conversation(writer, current, mention, now)
+                return
+        reasons = inbox.open_reasons(mention, self.rules, baseline)
+        if not reasons:
+            self._keep_orphan(mention, envelope.trace_id)
+            return
+        change = inbox.open_conversation(
+            mention, envelope.campaign_id, envelope.issue_id, reasons, self.rules, now
         )
-    return inbox
+        # The conversation started when the question was asked, not when we saw it.
+        state = writer.put(change, envelope.trace_id, lambda _: occurred_at(envelope))
+        self._partner_conversation(writer, change.state, mention, now)
+        self._adopt_orphans(writer, state, now)
+
+    def _keep_orphan(self, mention: listen_pb2.Mention, trace_id: str) -> None:
+        parent = {mention.in_reply_to, mention.thread_id} - {"", mention.item_id}
+        if not parent:
+            return
+        self.orphans[mention.mention_id] = (mention, trace_id)
+        self.orphans.move_to_end(mention.mention_id)
+        while len(self.orphans) > self.max_orphans:
+            self.orphans.popitem(last=False)
+
+    def _adopt_orphans(
+        self, writer: ConversationWriter, state: engage_pb2.ConversationState, now: datetime
+    ) -> None:
+        """Joins the replies that arrived before their thread opened (a chain included)."""
+        found = True
+        while found:
+            found = False
+            for mention_id, (orphan, trace_id) in list(self.orphans.items()):
+                if {orphan.in_reply_to, orphan.thread_id} & set(state.thread_keys):
+                    del self.orphans[mention_id]
+                    state = writer.put(inbox.join(state, orphan, now, self.rules), trace_id)
+                    found = True
+
+    def _known(self, writer: ConversationWriter, mention_id: str) -> bool:
+        if self.state.conversation_of_mention(mention_id) is not None:
+            return True
+        return any(
+            m.mention_id == mention_id for state in writer.after.values() for m in state.mentions
+        )
+
+    def _staged_thread(self, writer: ConversationWriter, mention: listen_pb2.Mention) -> str | None:
+        # Earlier mentions of this batch are staged, not yet in the index.
+        keys = {mention.in_reply_to, mention.thread_id} - {""}
+        for conversation_id, state in writer.after.items():
+            if keys & set(state.thread_keys):
+                return conversation_id
+        return None
+
+    def _partner_conversation(
+        self,
+        writer: ConversationWriter,
+        conversation: engage_pb2.ConversationState,
+        mention: listen_pb2.Mention,
+        now: datetime,
+    ) -> None:
+        """One of a partner's accounts spoke in a conversation: on its timeline."""
+        partner = partners.partner_for_accounts(
+            self.state.partners.all(), [mention.author_id, mention.author]
+        )
+        if partner is None:
+            return
+        activity_id = stable_id("partner-activity", partner.partner_id, mention.mention_id)
+        if any(entry.activity_id == activity_id for entry in partner.timeline):
+            return
+        updated = engage_pb2.PartnerState()
+        updated.CopyFrom(partner)
+        activity = engage_pb2.PartnerActivity(
+            activity_id=activity_id,
+            partner_id=partner.partner_id,
+            partner_name=partner.name,
+            kind=engage_pb2.PartnerActivity.KIND_CONVERSATION,
+            title=(mention.title or mention.text)[:200],
+            url=mention.url,
+            recorded_by="engager",
+            issue_ids=[conversation.issue_id] if conversation.issue_id else [],
+            stage=partner.stage,
+            note=f"conversation {conversation.conversation_id}",
+        )
+        activity.occurred_at.FromDatetime(now)
+        updated.timeline.append(activity)
+        updated.version += 1
+        updated.updated_by = "engager"
+        updated.updated_at.FromDatetime(now)
+        with self.state.partners.transaction() as transaction:
+            transaction.put(updated, activity_event(activity, conversation.campaign_id))
+
+    def _collect_questions(self, batch: Sequence[Incoming], now: datetime) -> None:
+        campaigns = [c for c in self.state.questions.all() if c.open and c.hashtag]
+        if not campaigns:
+            return
+        with self.state.questions.transaction() as transaction:
+            for incoming in batch:
+                mention = incoming.envelope.mention
+                tags = {tag.lower() for tag in mention.hashtags}
+                for campaign in campaigns:
+                    if campaign.hashtag not in tags or campaign.issue_id not in (
+                        incoming.envelope.issue_id,
+                        "",
+                    ):
+                        continue
+                    current = transaction.get(campaign.questions_id) or campaign
+                    try:
+                        added = questions.submit(
+                            current,
+                            stable_id("question", campaign.questions_id, mention.mention_id),
+                            "mention",
+                            mention.author,
+                            mention.text or mention.title,
+                            mention.language,
+                            now,
+                            mention,
+                        )
+                    except questions.QuestionsError:
+                        continue  # empty or oversized: not a question we can take
+                    if added is not None:
+                        transaction.put(added)

@@ -1,78 +1,502 @@
-"""The engager's gRPC API: list the inbox, record our replies."""
+"""The engager's gRPC API: the inbox (list, read, reply, review, assign, label, status),
+saved replies, questions campaigns and the partner register.
+
+Every change is computed by the domain from the current version, written to Kafka with its
+events (acknowledged) and only then answered. Bad requests end with INVALID_ARGUMENT naming
+the field, unknown ids with NOT_FOUND, changes the current state does not allow with
+FAILED_PRECONDITION saying which states do.
+"""
 
 from __future__ import annotations
 
-import threading
+import re
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from typing import NoReturn
 
 import grpc
 
 from legation.engager.v1 import engager_service_pb2 as pb
 from legation.engager.v1 import engager_service_pb2_grpc as pb_grpc
-from legation_core.codec import Envelope
+from legation.events.v1 import engage_pb2
+from legation_channels.base import ChannelLimits
+from legation_core.auth import AccessDenied, current_caller, current_trace_id, require_role
 from legation_core.grpc_server import invalid_argument, not_found, require
-from legation_core.kafka import EventProducer
-from legation_engager.adapters.events import INTERACTIONS, interaction_envelope
-from legation_engager.domain.inbox import Conversation, Inbox, ReplyError
+from legation_core.ids import stable_id
+from legation_core.state import StoreUnavailable
+from legation_engager.adapters.store import EngagerState, activity_event
+from legation_engager.domain import inbox, partners, questions
+from legation_engager.domain.rules import Rules, render_saved_reply
+
+_STATE = {
+    engage_pb2.CONVERSATION_STATUS_NEW: pb.Conversation.STATE_NEW,
+    engage_pb2.CONVERSATION_STATUS_ASSIGNED: pb.Conversation.STATE_ASSIGNED,
+    engage_pb2.CONVERSATION_STATUS_WAITING: pb.Conversation.STATE_WAITING,
+    engage_pb2.CONVERSATION_STATUS_ANSWERED: pb.Conversation.STATE_ANSWERED,
+    engage_pb2.CONVERSATION_STATUS_CLOSED: pb.Conversation.STATE_CLOSED,
+}
+_RESOLUTION = {
+    pb.ResolveReplyDeliveryRequest.ACTION_RETRY: "retry",
+    pb.ResolveReplyDeliveryRequest.ACTION_CANCEL: "cancel",
+    pb.ResolveReplyDeliveryRequest.ACTION_CONFIRM_DELIVERED: "confirm",
+}
+_LABEL = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_SENT = (engage_pb2.REPLY_STATUS_DELIVERED, engage_pb2.REPLY_STATUS_RECORDED)
 
 
-def conversation_message(conversation: Conversation) -> pb.Conversation:
+def conversation_message(state: engage_pb2.ConversationState) -> pb.Conversation:
+    """The API's view: the opening interaction, our replies that are out, the whole state."""
+    opening = state.mentions[0] if state.mentions else None
+    opened = engage_pb2.Interaction(
+        interaction_id=stable_id("interaction", state.conversation_id, "opened"),
+        conversation_id=state.conversation_id,
+        kind=engage_pb2.Interaction.KIND_OPENED,
+        channel=state.channel or (opening.source_url if opening else ""),
+        priority=state.priority,
+        status=state.status,
+        assignee=state.assignee,
+        team=state.team,
+        labels=state.labels,
+    )
+    if opening is not None:
+        opened.mention_id = opening.mention_id
+        opened.actor = opening.author
+        opened.text = opening.text or opening.title
+        opened.url = opening.url
+        opened.language = opening.language
+        opened.is_question = inbox.asks_question(f"{opening.title}\n{opening.text}")
+    replies = [
+        engage_pb2.Interaction(
+            interaction_id=stable_id(
+                "interaction", state.conversation_id, "reply", reply.request_id
+            ),
+            conversation_id=state.conversation_id,
+            kind=engage_pb2.Interaction.KIND_REPLIED,
+            mention_id=opened.mention_id,
+            channel=opened.channel,
+            actor=reply.officer,
+            text=reply.text,
+            language=reply.language,
+            url=reply.delivery.url,
+            channel_item_id=reply.delivery.channel_item_id,
+        )
+        for reply in state.replies
+        if reply.status in _SENT
+    ]
     return pb.Conversation(
-        conversation_id=conversation.conversation_id,
-        campaign_id=conversation.campaign_id,
-        issue_id=conversation.issue_id,
-        state=pb.Conversation.STATE_ANSWERED
-        if conversation.answered
-        else pb.Conversation.STATE_NEW,
-        opened=conversation.opened,
-        replies=conversation.replies,
+        conversation_id=state.conversation_id,
+        campaign_id=state.campaign_id,
+        issue_id=state.issue_id,
+        state=_STATE.get(state.status, pb.Conversation.STATE_UNSPECIFIED),
+        opened=opened,
+        replies=replies,
+        detail=state,
     )
 
 
-class EngagerApi(pb_grpc.EngagerServiceServicer):
-    """Reads and changes the inbox; every change is an Interaction event first."""
+def _failed_precondition(context: grpc.ServicerContext, message: str) -> NoReturn:
+    context.abort(grpc.StatusCode.FAILED_PRECONDITION, message)
+    raise AssertionError("unreachable")
 
-    def __init__(self, inbox: Inbox, lock: threading.Lock, producer: EventProducer) -> None:
-        self.inbox = inbox
-        self.lock = lock
-        self.producer = producer
+
+def _unavailable(context: grpc.ServicerContext, error: Exception) -> NoReturn:
+    context.abort(grpc.StatusCode.UNAVAILABLE, f"could not record the change: {error}")
+    raise AssertionError("unreachable")
+
+
+class EngagerApi(pb_grpc.EngagerServiceServicer):
+    """Reads and changes the engager's state; every change is on Kafka before the answer."""
+
+    def __init__(
+        self,
+        state: EngagerState,
+        rules: Rules,
+        channel_limits: Mapping[str, ChannelLimits],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        form_path: Callable[[str], str] | None = None,
+    ) -> None:
+        self.state = state
+        self.rules = rules
+        self.channel_limits = channel_limits
+        self.clock = clock
+        self.form_path = form_path or (lambda _: "")
+
+    # --- the inbox ------------------------------------------------------------------------
 
     def ListConversations(
         self, request: pb.ListConversationsRequest, context: grpc.ServicerContext
     ) -> pb.ListConversationsResponse:
-        with self.lock:
-            conversations = [
-                conversation_message(c)
-                for c in self.inbox.conversations.values()
-                if not request.campaign_id or c.campaign_id == request.campaign_id
-            ]
-        conversations.sort(key=lambda c: c.opened.interaction_id)
-        return pb.ListConversationsResponse(conversations=conversations)
+        found = [
+            c
+            for c in self.state.conversations.all()
+            if (not request.campaign_id or c.campaign_id == request.campaign_id)
+            and (not request.status or c.status == request.status)
+            and (not request.assignee or c.assignee == request.assignee)
+            and (not request.team or c.team == request.team)
+            and c.priority >= request.min_priority
+            and (not request.label or request.label in c.labels)
+        ]
+        found.sort(key=lambda c: (-c.priority, c.opened_at.ToNanoseconds(), c.conversation_id))
+        return pb.ListConversationsResponse(conversations=[conversation_message(c) for c in found])
+
+    def GetConversation(
+        self, request: pb.GetConversationRequest, context: grpc.ServicerContext
+    ) -> pb.Conversation:
+        return conversation_message(self._conversation(request.conversation_id, context))
+
+    def _conversation(
+        self, conversation_id: str, context: grpc.ServicerContext
+    ) -> engage_pb2.ConversationState:
+        require(context, conversation_id=conversation_id)
+        state = self.state.conversations.get(conversation_id)
+        if state is None:
+            not_found(context, f"conversation {conversation_id} does not exist")
+        return state
+
+    def _change(
+        self,
+        conversation_id: str,
+        context: grpc.ServicerContext,
+        change: Callable[[engage_pb2.ConversationState], inbox.Change | None],
+    ) -> pb.Conversation:
+        self._conversation(conversation_id, context)
+        try:
+            with self.state.change_conversations() as writer:
+                current = writer.get(conversation_id)
+                assert current is not None
+                result = change(current)
+                if result is None:
+                    return conversation_message(current)
+                writer.put(result, current_trace_id())
+        except inbox.InvalidStatusChange as error:
+            _failed_precondition(context, str(error))
+        except (inbox.ConversationError, ValueError) as error:
+            invalid_argument(context, str(error))
+        except AccessDenied as error:
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, str(error))
+        except StoreUnavailable as error:
+            _unavailable(context, error)
+        return conversation_message(result.state)
 
     def ReplyToConversation(
         self, request: pb.ReplyToConversationRequest, context: grpc.ServicerContext
     ) -> pb.Conversation:
         require(context, request_id=request.request_id, conversation_id=request.conversation_id)
-        now = datetime.now(UTC)
-        with self.lock:
-            conversation = self.inbox.conversations.get(request.conversation_id)
-            if conversation is None:
-                not_found(context, f"conversation {request.conversation_id} does not exist")
-            try:
-                reply = self.inbox.reply(
-                    request.conversation_id, request.request_id, request.officer, request.text, now
-                )
-            except ReplyError as error:
-                invalid_argument(context, str(error))
-            if self.inbox.knows(reply.interaction_id):
-                return conversation_message(conversation)  # a retried request
-        cause = Envelope(campaign_id=conversation.campaign_id, issue_id=conversation.issue_id)
-        envelope = interaction_envelope(reply, cause, now)
-        # Produce outside the lock: the mention consumer must not wait on this call's I/O.
+        if request.text and request.saved_reply_id:
+            invalid_argument(context, "text: give either text or saved_reply_id, not both")
+        officer = request.officer or current_caller().user
+        now = self.clock()
+
+        def reply(current: engage_pb2.ConversationState) -> inbox.Change | None:
+            if inbox.find_reply(current, request.request_id) is not None:
+                return None  # a retried request
+            text, language = request.text, request.language
+            if request.saved_reply_id:
+                saved = self.rules.saved_replies.get(request.saved_reply_id)
+                if saved is None:
+                    known = ", ".join(sorted(self.rules.saved_replies)) or "none configured"
+                    raise inbox.ConversationError(
+                        f"saved_reply_id: {request.saved_reply_id!r} is not a saved reply ({known})"
+                    )
+                opening = current.mentions[0] if current.mentions else None
+                variables = {
+                    "author": opening.author if opening else "",
+                    "officer": officer,
+                    **dict(request.variables),
+                }
+                fallback = [opening.language] if opening else []
+                language, text = render_saved_reply(saved, language, [*fallback, "en"], variables)
+            limits = self.channel_limits.get(current.channel)
+            return inbox.add_reply(
+                current,
+                request.request_id,
+                officer,
+                text,
+                language,
+                request.saved_reply_id,
+                self._needs_approval(current),
+                limits is not None and limits.supports_replies,
+                now,
+            )
+
+        return self._change(request.conversation_id, context, reply)
+
+    def _needs_approval(self, state: engage_pb2.ConversationState) -> bool:
+        return state.issue_id in self.rules.approval_issues or bool(
+            self.rules.approval_labels & set(state.labels)
+        )
+
+    def ReviewReply(
+        self, request: pb.ReviewReplyRequest, context: grpc.ServicerContext
+    ) -> pb.Conversation:
+        require(context, conversation_id=request.conversation_id, reply_id=request.reply_id)
+        caller = current_caller()
         try:
-            self.producer.send_and_wait([(INTERACTIONS, reply.conversation_id, envelope)])
-        except Exception as error:
-            context.abort(grpc.StatusCode.UNAVAILABLE, f"could not record the reply: {error}")
-        with self.lock:
-            self.inbox.apply(reply, conversation.campaign_id, conversation.issue_id, now)
-            return conversation_message(conversation)
+            require_role(caller, self.rules.approval_role)
+        except AccessDenied as error:
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, str(error))
+        now = self.clock()
+        return self._change(
+            request.conversation_id,
+            context,
+            lambda current: inbox.review_reply(
+                current, request.reply_id, request.approve, caller.user, request.comment, now
+            ),
+        )
+
+    def ResolveReplyDelivery(
+        self, request: pb.ResolveReplyDeliveryRequest, context: grpc.ServicerContext
+    ) -> pb.Conversation:
+        require(context, reply_id=request.reply_id, action=request.action)
+        action = _RESOLUTION.get(request.action, "")
+        user, now = current_caller().user, self.clock()
+        return self._change(
+            request.conversation_id,
+            context,
+            lambda current: inbox.resolve_delivery(
+                current,
+                request.reply_id,
+                action,
+                user,
+                request.reason,
+                now,
+                request.channel_item_id,
+                request.url,
+            ),
+        )
+
+    def AssignConversation(
+        self, request: pb.AssignConversationRequest, context: grpc.ServicerContext
+    ) -> pb.Conversation:
+        user, now = current_caller().user, self.clock()
+
+        def assign(current: engage_pb2.ConversationState) -> inbox.Change | None:
+            if (current.assignee, current.team) == (request.officer, request.team):
+                return None
+            return inbox.assign(current, request.officer, request.team, user, now)
+
+        return self._change(request.conversation_id, context, assign)
+
+    def LabelConversation(
+        self, request: pb.LabelConversationRequest, context: grpc.ServicerContext
+    ) -> pb.Conversation:
+        bad = [name for name in [*request.add, *request.remove] if not _LABEL.match(name)]
+        if bad:
+            invalid_argument(context, f"add: {', '.join(map(repr, bad))} are not labels (a-z0-9_-)")
+        if not request.add and not request.remove:
+            invalid_argument(context, "add: give labels to add or remove")
+        user, now = current_caller().user, self.clock()
+        return self._change(
+            request.conversation_id,
+            context,
+            lambda current: inbox.label(current, request.add, request.remove, user, now),
+        )
+
+    def SetConversationStatus(
+        self, request: pb.SetConversationStatusRequest, context: grpc.ServicerContext
+    ) -> pb.Conversation:
+        require(context, status=request.status)
+        user, now = current_caller().user, self.clock()
+        return self._change(
+            request.conversation_id,
+            context,
+            lambda current: inbox.set_status(current, request.status, request.comment, user, now),
+        )
+
+    def ListSavedReplies(
+        self, request: pb.ListSavedRepliesRequest, context: grpc.ServicerContext
+    ) -> pb.ListSavedRepliesResponse:
+        return pb.ListSavedRepliesResponse(
+            saved_replies=[
+                pb.SavedReply(
+                    saved_reply_id=saved.saved_reply_id,
+                    title=saved.title,
+                    variants=dict(saved.variants),
+                    variables=saved.variables,
+                )
+                for saved in sorted(
+                    self.rules.saved_replies.values(), key=lambda s: s.saved_reply_id
+                )
+            ]
+        )
+
+    # --- questions campaigns ------------------------------------------------------------
+
+    def _questions_response(
+        self, campaign: engage_pb2.QuestionsCampaign
+    ) -> pb.QuestionsCampaignResponse:
+        return pb.QuestionsCampaignResponse(
+            questions_campaign=campaign, form_path=self.form_path(campaign.questions_id)
+        )
+
+    def _questions(
+        self, questions_id: str, context: grpc.ServicerContext
+    ) -> engage_pb2.QuestionsCampaign:
+        require(context, questions_id=questions_id)
+        campaign = self.state.questions.get(questions_id)
+        if campaign is None:
+            not_found(context, f"questions campaign {questions_id} does not exist")
+        return campaign
+
+    def _change_questions(
+        self,
+        questions_id: str,
+        context: grpc.ServicerContext,
+        change: Callable[[engage_pb2.QuestionsCampaign], engage_pb2.QuestionsCampaign | None],
+    ) -> pb.QuestionsCampaignResponse:
+        self._questions(questions_id, context)
+        try:
+            with self.state.questions.transaction() as transaction:
+                current = transaction.get(questions_id)
+                assert current is not None
+                result = change(current) or current
+                if result is not current:
+                    transaction.put(result)
+        except questions.QuestionsError as error:
+            invalid_argument(context, str(error))
+        except StoreUnavailable as error:
+            _unavailable(context, error)
+        return self._questions_response(result)
+
+    def CreateQuestionsCampaign(
+        self, request: pb.CreateQuestionsCampaignRequest, context: grpc.ServicerContext
+    ) -> pb.QuestionsCampaignResponse:
+        user, now = current_caller().user, self.clock()
+        try:
+            campaign = questions.create(
+                request.request_id,
+                request.campaign_id,
+                request.issue_id,
+                request.title,
+                request.hashtag,
+                request.answer_channel,
+                set(self.channel_limits),
+                user,
+                now,
+            )
+        except questions.QuestionsError as error:
+            invalid_argument(context, str(error))
+        try:
+            with self.state.questions.transaction() as transaction:
+                existing = transaction.get(campaign.questions_id)
+                if existing is not None:
+                    return self._questions_response(existing)
+                transaction.put(campaign)
+        except StoreUnavailable as error:
+            _unavailable(context, error)
+        return self._questions_response(campaign)
+
+    def GetQuestionsCampaign(
+        self, request: pb.GetQuestionsCampaignRequest, context: grpc.ServicerContext
+    ) -> pb.QuestionsCampaignResponse:
+        return self._questions_response(self._questions(request.questions_id, context))
+
+    def SubmitQuestion(
+        self, request: pb.SubmitQuestionRequest, context: grpc.ServicerContext
+    ) -> pb.QuestionsCampaignResponse:
+        require(context, request_id=request.request_id)
+        return self.submit(request, context)
+
+    def submit(
+        self, request: pb.SubmitQuestionRequest, context: grpc.ServicerContext, source: str = "api"
+    ) -> pb.QuestionsCampaignResponse:
+        """Adds a question (the gRPC call and the public form share this)."""
+        question_id = stable_id("question", request.questions_id, request.request_id)
+        now = self.clock()
+        return self._change_questions(
+            request.questions_id,
+            context,
+            lambda current: questions.submit(
+                current,
+                question_id,
+                source,
+                request.author,
+                request.text,
+                request.language,
+                now,
+            ),
+        )
+
+    def ModerateQuestion(
+        self, request: pb.ModerateQuestionRequest, context: grpc.ServicerContext
+    ) -> pb.QuestionsCampaignResponse:
+        require(context, question_id=request.question_id)
+        user, now = current_caller().user, self.clock()
+        return self._change_questions(
+            request.questions_id,
+            context,
+            lambda current: questions.moderate(
+                current, request.question_id, request.approve, request.note, user, now
+            ),
+        )
+
+    def AnswerQuestion(
+        self, request: pb.AnswerQuestionRequest, context: grpc.ServicerContext
+    ) -> pb.QuestionsCampaignResponse:
+        require(context, question_id=request.question_id)
+        user, now = current_caller().user, self.clock()
+        return self._change_questions(
+            request.questions_id,
+            context,
+            lambda current: questions.answer(current, request.question_id, request.text, user, now),
+        )
+
+    # --- partners -------------------------------------------------------------------------
+
+    def RegisterPartner(
+        self, request: pb.RegisterPartnerRequest, context: grpc.ServicerContext
+    ) -> pb.PartnerResponse:
+        user, now = current_caller().user, self.clock()
+        try:
+            with self.state.partners.transaction() as transaction:
+                current = transaction.get(request.partner_id)
+                partner, activities = partners.register(current, request, user, now)
+                transaction.put(partner, *[activity_event(a) for a in activities])
+        except partners.PartnerError as error:
+            invalid_argument(context, str(error))
+        except StoreUnavailable as error:
+            _unavailable(context, error)
+        return pb.PartnerResponse(partner=partner)
+
+    def _partner(self, partner_id: str, context: grpc.ServicerContext) -> engage_pb2.PartnerState:
+        require(context, partner_id=partner_id)
+        partner = self.state.partners.get(partner_id)
+        if partner is None:
+            not_found(context, f"partner {partner_id} does not exist")
+        return partner
+
+    def GetPartner(
+        self, request: pb.GetPartnerRequest, context: grpc.ServicerContext
+    ) -> pb.PartnerResponse:
+        return pb.PartnerResponse(partner=self._partner(request.partner_id, context))
+
+    def ListPartners(
+        self, request: pb.ListPartnersRequest, context: grpc.ServicerContext
+    ) -> pb.ListPartnersResponse:
+        return pb.ListPartnersResponse(
+            partners=[
+                p
+                for p in self.state.partners.all()
+                if (not request.issue_id or request.issue_id in p.issue_ids)
+                and (not request.country or request.country in p.countries)
+                and (not request.stage or p.stage == request.stage)
+            ]
+        )
+
+    def RecordPartnerActivity(
+        self, request: pb.RecordPartnerActivityRequest, context: grpc.ServicerContext
+    ) -> pb.PartnerResponse:
+        self._partner(request.partner_id, context)
+        user, now = current_caller().user, self.clock()
+        try:
+            with self.state.partners.transaction() as transaction:
+                current = transaction.get(request.partner_id)
+                assert current is not None
+                partner, activity = partners.record_activity(current, request, user, now)
+                if activity is not None:
+                    transaction.put(partner, activity_event(activity, request.campaign_id))
+        except partners.PartnerError as error:
+            invalid_argument(context, str(error))
+        except StoreUnavailable as error:
+            _unavailable(context, error)
+        return pb.PartnerResponse(partner=partner)

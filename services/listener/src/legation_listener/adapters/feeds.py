@@ -34,10 +34,18 @@ ACCEPT = (
 )
 # A feed is a few hundred kilobytes at most; anything far larger is a mistake or an attack.
 MAX_FEED_BYTES = 20 * 1024 * 1024
+MAX_ARTICLE_BYTES = 5 * 1024 * 1024
+ARTICLE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.1"
 
 
 class FeedError(Exception):
-    """A feed could not be read or is not a feed; the message says which and why."""
+    """A feed could not be read or is not a feed; the message says which and why.
+    ``retry_after`` is set when the server asked to be read again later (HTTP 429 or 503
+    with Retry-After), in seconds."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,8 @@ class FetchResult:
     not_modified: bool = False
     etag: str = ""
     last_modified: str = ""
+    # One reason per entry that could not become an item (the other entries still count).
+    malformed: list[str] = field(default_factory=list)
 
 
 def utc_now() -> datetime:
@@ -135,6 +145,7 @@ def entry_to_item(
     title = _text(entry.get("title"))
     body = _body(entry)
     item_id = _text(entry.get("id")) or link or stable_id("feed-item", feed, title, body)
+    has_content = any(_text(content.get("value")) for content in entry.get("content") or [])
     return make_feed_item(
         item_id=item_id,
         url=link if link.lower().startswith(("http://", "https://")) else "",
@@ -145,6 +156,7 @@ def entry_to_item(
         declared_language=_declared_language(entry, feed_language),
         feed_language=feed_language,
         fetched_at=fetched_at,
+        summary_only=not has_content and bool(body),
     )
 
 
@@ -152,13 +164,28 @@ def parse_feed(
     content: bytes, feed: str, fetched_at: datetime, content_type: str | None = None
 ) -> list[FeedItem]:
     """The items of an RSS or Atom document; :class:`FeedError` when it is not one."""
+    return parse_feed_entries(content, feed, fetched_at, content_type)[0]
+
+
+def parse_feed_entries(
+    content: bytes, feed: str, fetched_at: datetime, content_type: str | None = None
+) -> tuple[list[FeedItem], list[str]]:
+    """The items of an RSS or Atom document and one reason per entry that could not become
+    an item (the others are kept); :class:`FeedError` when it is not a feed at all."""
     headers = {"content-type": content_type} if content_type else {}
     parsed = feedparser.parse(content, response_headers=headers)
     if not parsed.entries and (parsed.bozo or not parsed.version):
         reason = parsed.get("bozo_exception") or "no RSS or Atom document found"
         raise FeedError(f"{feed} is not a readable feed: {reason}")
     feed_language = _text(parsed.feed.get("language"))
-    return [entry_to_item(entry, feed, feed_language, fetched_at) for entry in parsed.entries]
+    items: list[FeedItem] = []
+    malformed: list[str] = []
+    for number, entry in enumerate(parsed.entries, start=1):
+        try:
+            items.append(entry_to_item(entry, feed, feed_language, fetched_at))
+        except (ValueError, TypeError, AttributeError) as error:
+            malformed.append(f"entry {number}: {error}")
+    return items, malformed
 
 
 class FeedFetcher:
@@ -211,7 +238,8 @@ class FeedFetcher:
             content = path.read_bytes()
         except OSError as error:
             raise FeedError(f"{feed} cannot be read: {error}") from None
-        return FetchResult(items=parse_feed(content, feed, self._clock()))
+        items, malformed = parse_feed_entries(content, feed, self._clock())
+        return FetchResult(items=items, malformed=malformed)
 
     def _read_http(self, feed: str, etag: str, last_modified: str) -> FetchResult:
         headers = {}
@@ -233,24 +261,27 @@ class FeedFetcher:
                 if status == httpx.codes.NOT_MODIFIED:
                     return FetchResult(not_modified=True, etag=etag, last_modified=last_modified)
                 if 200 <= status < 300:
-                    items = parse_feed(
+                    items, malformed = parse_feed_entries(
                         content, feed, self._clock(), response.headers.get("content-type")
                     )
                     return FetchResult(
                         items=items,
                         etag=response.headers.get("etag", ""),
                         last_modified=response.headers.get("last-modified", ""),
+                        malformed=malformed,
                     )
                 if status != httpx.codes.TOO_MANY_REQUESTS and status < 500:
                     raise FeedError(f"{feed}: HTTP {status}")
                 problem = f"HTTP {status}"
                 asked_wait = retry_after_seconds(response.headers.get("retry-after"))
             if attempt >= self.retries:
-                raise FeedError(f"{feed}: {problem} (after {attempt + 1} attempts)")
+                raise FeedError(f"{feed}: {problem} (after {attempt + 1} attempts)", asked_wait)
             delay = min(self.backoff_seconds * 2**attempt, self.max_backoff_seconds)
             if asked_wait is not None:
                 if asked_wait > self.max_backoff_seconds:
-                    raise FeedError(f"{feed}: {problem}, retry asked after {asked_wait:.0f}s")
+                    raise FeedError(
+                        f"{feed}: {problem}, retry asked after {asked_wait:.0f}s", asked_wait
+                    )
                 delay = asked_wait
             log.info(
                 "feed read failed, retrying",
@@ -259,6 +290,28 @@ class FeedFetcher:
             if self._stop.wait(delay):
                 raise FeedError(f"{feed}: abandoned while stopping ({problem})")
             attempt += 1
+
+    def fetch_article(self, url: str, max_bytes: int = MAX_ARTICLE_BYTES) -> tuple[bytes, str]:
+        """The body and content type of the web page ``url`` (one GET, no retries: an
+        article that cannot be read now keeps the feed's summary); :class:`FeedError` for
+        anything but a 2xx HTML page of at most ``max_bytes``."""
+        try:
+            with self._client.stream("GET", url, headers={"Accept": ARTICLE_ACCEPT}) as response:
+                if not 200 <= response.status_code < 300:
+                    raise FeedError(f"{url}: HTTP {response.status_code}")
+                content_type = response.headers.get("content-type", "")
+                if "html" not in content_type.lower():
+                    raise FeedError(f"{url}: not an HTML page ({content_type or 'no type'})")
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise FeedError(f"{url} is larger than {max_bytes} bytes")
+                    chunks.append(chunk)
+                return b"".join(chunks), content_type
+        except httpx.HTTPError as error:
+            raise FeedError(f"{url}: {type(error).__name__}: {error}") from None
 
     def _get(self, url: str, headers: dict[str, str]) -> tuple[httpx.Response, bytes]:
         """One GET; the body is read only for a success, and never past ``max_bytes``."""

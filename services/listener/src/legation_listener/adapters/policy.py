@@ -16,5 +16,6 @@ POLICY = Policy(
         "PollNow": command(ANALYST),
         "ListIssues": reads(ANALYST),
         "PreviewQuery": reads(ANALYST),
+        "ListSources": reads(ANALYST),
     },
 )

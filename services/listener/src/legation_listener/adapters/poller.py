@@ -1,13 +1,23 @@
-"""Polling: read every feed of the tracked issues and emit a Mention per new matching item.
+"""Polling: read every source of the tracked issues and emit a Mention per new matching item.
 
-For one feed of one issue the order is: read the feed, keep the items the cursor has not
-seen, build the mentions of those that match, send the mentions and wait for their acks,
-and only then store the new cursor. A crash in between re-reads the same items next time
-and re-emits the same mention ids (at-least-once, and consumers deduplicate on event id).
+Each source sits behind a connector (``adapters/connectors``): RSS/Atom, Mastodon,
+Bluesky, Reddit. For one source of one issue the order is, page by page: read the page
+after the stored cursor, build the mentions of its new items that match, send them and
+wait for their acks, and only then store the page's cursor. A crash in between re-reads
+the same page next time and re-emits the same mention ids (at-least-once, and consumers
+deduplicate on event id). A source has at most ``max_pages`` pages read per poll; the rest
+waits for the next poll (its cursor says where).
+
+Pushed items (the webhook, JSONL imports) go through :meth:`Poller.ingest`: the same
+matching, sending and cursor, for every active issue that watches the pushed source. A
+push does not wait for a poll (polls never touch a pushed source's cursor); pushes run
+one at a time, and the spike detector is shared under its own lock.
 
 Every item read also goes into the recent-items buffer (for PreviewQuery), and every
-acknowledged mention into the spike detector; after an issue's feeds, the detector's spikes
-are sent as Alert events (an alert not acknowledged is tried again at the next poll).
+acknowledged mention into the spike detector; after an issue's sources, the detector's
+spikes are sent as Alert events (an alert not acknowledged is tried again at the next
+poll). Each source's outcome (read, failed, rate limited, malformed items skipped) goes to
+the status book (``ListSources``) and the metrics; a failing source never stops the others.
 """
 
 from __future__ import annotations
@@ -16,21 +26,54 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
+from urllib.parse import urlsplit
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from legation.events.v1 import listen_pb2
 from legation_core.kafka import EventProducer
+from legation_listener.adapters.connectors.base import (
+    Connector,
+    RateLimited,
+    next_cursor,
+    remember,
+    unseen,
+)
+from legation_listener.adapters.connectors.rss import RssConnector
+from legation_listener.adapters.connectors.webhook import IngestResult
 from legation_listener.adapters.feeds import FetchResult
 from legation_listener.adapters.state import ALERTS, MENTIONS, ListenerState, StateStore
-from legation_listener.domain.cursor import advance
+from legation_listener.domain.items import FeedItem
 from legation_listener.domain.mentions import mentions_for
 from legation_listener.domain.recent import RecentItems
+from legation_listener.domain.sources import WEBHOOK, Source, parse_source, source_kind
 from legation_listener.domain.spikes import SpikeDetector, alert_envelope
+from legation_listener.domain.status import SourceStatusBook
 
 log = logging.getLogger(__name__)
+
+
+class Deferred(Exception):
+    """A source that asked us (429 with Retry-After) not to come back before ``until``."""
+
+    def __init__(self, message: str, until: datetime, *, skipped: bool = False) -> None:
+        super().__init__(message)
+        self.until = until
+        # True when the source was not read at all this time (still inside its wait).
+        self.skipped = skipped
+
+
+def rate_limit_key(source: Source) -> str:
+    """What a rate limit applies to: the platform host (every source read there)."""
+    host = urlsplit(source.base_url or source.url).netloc or source.url
+    return f"{source.kind} {host}"
+
+
+# Ids a pushed source's cursor remembers (a repeated push of older items re-emits the same
+# mention ids, which consumers deduplicate).
+PUSH_SEEN_KEPT = 2000
 
 
 class Fetcher(Protocol):
@@ -63,8 +106,18 @@ class Poller:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         recent: RecentItems | None = None,
         spikes: SpikeDetector | None = None,
+        connectors: Sequence[Connector] = (),
+        statuses: SourceStatusBook | None = None,
+        max_pages: int = 10,
     ) -> None:
         self.state = state
+        # RSS/Atom through ``fetcher`` unless a connector for "rss" is given.
+        self.connectors: dict[str, Connector] = {"rss": RssConnector(fetcher)}
+        self.connectors.update({connector.kind: connector for connector in connectors})
+        self.statuses = statuses if statuses is not None else SourceStatusBook()
+        self.max_pages = max(1, max_pages)
+        # Per platform host: no read before this time (the host answered 429 asking so).
+        self._not_before: dict[str, datetime] = {}
         self.recent = recent if recent is not None else RecentItems()
         self.spikes = spikes if spikes is not None else SpikeDetector()
         self.store = store
@@ -75,10 +128,26 @@ class Poller:
         # The periodic job and PollNow may ask at once; two polls of one feed would race
         # on its cursor.
         self._lock = threading.Lock()
-        self.feed_failures = Counter(
-            "legation_listener_feed_failures_total",
-            "Feed reads or mention deliveries that failed (the feed is retried next poll)",
-            ["feed"],
+        # Pushed sources are never polled, so a push does not wait for a poll in progress;
+        # it only shares the spike detector (plain domain code, not thread-safe).
+        self._push_lock = threading.Lock()
+        self._spikes_lock = threading.RLock()
+        self.source_failures = Counter(
+            "legation_listener_source_failures_total",
+            "Source reads or mention deliveries that failed (the source is read again next poll)",
+            ["kind", "source"],
+            registry=registry,
+        )
+        self.last_success = Gauge(
+            "legation_listener_source_last_success_timestamp_seconds",
+            "When a source was last read (or pushed to) successfully, Unix time: alert on age",
+            ["kind", "source"],
+            registry=registry,
+        )
+        self.malformed_items = Counter(
+            "legation_listener_malformed_items_total",
+            "Items of a readable page that were malformed and skipped (the rest was taken)",
+            ["kind", "source"],
             registry=registry,
         )
         self.items_seen = Counter(
@@ -103,25 +172,21 @@ class Poller:
                 issues = [issue for issue in issues if issue.issue_id in wanted]
             result = PollResult()
             now = self.clock()
-            self.spikes.prune(now)
+            with self._spikes_lock:
+                self.spikes.prune(now)
             for issue in issues:
-                self.spikes.watch(issue.issue_id, now)
+                with self._spikes_lock:
+                    self.spikes.watch(issue.issue_id, now)
                 for feed in issue.feeds:
                     if self.stop.is_set():
                         return result
                     try:
-                        result.mentions_emitted += self._poll_feed(issue, feed)
-                    except Exception as error:  # one feed must not stop the rest
-                        log.warning(
-                            "feed failed",
-                            exc_info=True,
-                            extra={"issue_id": issue.issue_id, "feed": feed},
-                        )
-                        self.feed_failures.labels(feed=feed).inc()
+                        result.mentions_emitted += self._poll_source(issue, feed)
+                    except Exception as error:  # one source must not stop the rest
                         reason = str(error) or type(error).__name__
-                        result.failed_feeds.append(
-                            reason if reason.startswith(feed) else f"{feed}: {reason}"
-                        )
+                        reason = reason if reason.startswith(feed) else f"{feed}: {reason}"
+                        self._failed(issue.issue_id, feed, reason, error)
+                        result.failed_feeds.append(reason)
                 result.alerts_emitted += self._send_alerts(issue)
             return result
 
@@ -137,31 +202,148 @@ class Poller:
             },
         )
 
-    def _poll_feed(self, issue: listen_pb2.TrackedIssue, feed: str) -> int:
-        cursor = self.state.cursor(issue.issue_id, feed)
-        fetched = self.fetcher.fetch(feed, cursor.etag, cursor.last_modified)
-        if fetched.not_modified:
-            return 0
-        self.recent.add(feed, fetched.items)
-        step = advance(cursor, fetched.items, fetched.etag, fetched.last_modified)
-        envelopes = mentions_for(issue, feed, step.new_items, observed_at=self.clock())
+    def ingest(self, source: str, items: list[FeedItem], malformed: list[str]) -> IngestResult:
+        """Takes pushed items of ``source`` (``webhook:<name>``) for every active issue that
+        watches it: match, send, wait for the acks, store the cursor (the ids seen), then
+        check spikes. LookupError when no active issue watches the source; an exception
+        from Kafka means nothing was acknowledged for that issue (the sender retries)."""
+        with self._push_lock:
+            issues = [issue for issue in self.state.active_issues() if source in issue.feeds]
+            if not issues:
+                raise LookupError(f"no active tracked issue watches {source}")
+            result = IngestResult(items=len(items), malformed=list(malformed))
+            now = self.clock()
+            with self._spikes_lock:
+                self.spikes.prune(now)
+            self.recent.add(source, items)
+            for issue in issues:
+                with self._spikes_lock:
+                    self.spikes.watch(issue.issue_id, now)
+                cursor = self.state.cursor(issue.issue_id, source)
+                following = next_cursor(
+                    cursor,
+                    position="",
+                    seen_item_ids=remember(
+                        cursor.seen_item_ids, [item.item_id for item in items], PUSH_SEEN_KEPT
+                    ),
+                )
+                try:
+                    result.mentions += self._emit(
+                        issue, source, unseen(cursor, items), cursor, following
+                    )
+                except Exception as error:
+                    self._failed(issue.issue_id, source, f"{source}: {error}", error)
+                    raise
+                self._read(issue.issue_id, source, len(items), malformed)
+                result.issues.append(issue.issue_id)
+                self._send_alerts(issue)
+            return result
+
+    def _poll_source(self, issue: listen_pb2.TrackedIssue, spec: str) -> int:
+        source = parse_source(spec)
+        if source.kind == WEBHOOK:
+            return 0  # pushed to us; nothing to read
+        connector = self.connectors.get(source.kind)
+        if connector is None:
+            raise LookupError(f"{spec}: the {source.kind} connector is not configured")
+        host = rate_limit_key(source)
+        until = self._not_before.get(host)
+        if until is not None and until > self.clock():
+            raise Deferred(
+                f"{spec}: rate limited, not read before {until.isoformat(timespec='seconds')}",
+                until,
+                skipped=True,
+            )
+        emitted = 0
+        for _ in range(self.max_pages):
+            cursor = self.state.cursor(issue.issue_id, spec)
+            try:
+                page = connector.fetch(source, cursor)
+            except RateLimited as error:
+                if error.retry_after is not None:
+                    until = self.clock() + timedelta(seconds=error.retry_after)
+                    self._not_before[host] = until
+                    raise Deferred(str(error), until) from None
+                raise
+            if page.not_modified:
+                self._read(issue.issue_id, spec, 0, [])
+                break
+            self.recent.add(spec, page.items)
+            emitted += self._emit(issue, spec, page.new_items, cursor, page.next_cursor)
+            self._read(issue.issue_id, spec, len(page.items), page.malformed)
+            if not page.more or self.stop.is_set():
+                break
+        return emitted
+
+    def _emit(
+        self,
+        issue: listen_pb2.TrackedIssue,
+        spec: str,
+        new_items: list[FeedItem],
+        cursor: listen_pb2.FeedCursor,
+        following: listen_pb2.FeedCursor,
+    ) -> int:
+        """Sends the mentions of ``new_items``, waits for the acks, records them for
+        spikes, then stores ``following`` (when it moved)."""
+        envelopes = mentions_for(issue, spec, new_items, observed_at=self.clock())
         self.producer.send_and_wait(
             [(MENTIONS, envelope.mention.mention_id, envelope) for envelope in envelopes]
         )
-        self.spikes.record(
-            issue.issue_id, [envelope.mention for envelope in envelopes], self.clock()
-        )
-        if step.next_cursor != cursor:
-            self.store.save_cursor(step.next_cursor, self.clock())
-        self.items_seen.labels(issue_id=issue.issue_id).inc(len(step.new_items))
+        with self._spikes_lock:
+            self.spikes.record(
+                issue.issue_id, [envelope.mention for envelope in envelopes], self.clock()
+            )
+        if following != cursor:
+            self.store.save_cursor(following, self.clock())
+        self.items_seen.labels(issue_id=issue.issue_id).inc(len(new_items))
         if envelopes:
             log.info(
                 "mentions emitted",
-                extra={"issue_id": issue.issue_id, "feed": feed, "mentions": len(envelopes)},
+                extra={"issue_id": issue.issue_id, "source": spec, "mentions": len(envelopes)},
             )
         return len(envelopes)
 
+    def _read(self, issue_id: str, spec: str, items: int, malformed: list[str]) -> None:
+        now = self.clock()
+        self.statuses.succeeded(issue_id, spec, now, items, malformed)
+        self.last_success.labels(kind=source_kind(spec), source=spec).set(now.timestamp())
+        if malformed:
+            self.malformed_items.labels(kind=source_kind(spec), source=spec).inc(len(malformed))
+            log.warning(
+                "malformed items skipped",
+                extra={"issue_id": issue_id, "source": spec, "malformed": malformed[:20]},
+            )
+
+    def _failed(self, issue_id: str, spec: str, reason: str, error: BaseException) -> None:
+        log.warning(
+            "source failed",
+            exc_info=not isinstance(error, RateLimited | Deferred | LookupError | ValueError),
+            extra={"issue_id": issue_id, "source": spec, "problem": reason},
+        )
+        if isinstance(error, Deferred) and error.skipped:
+            self.statuses.deferred(issue_id, spec, reason, error.until)
+            return
+        self.source_failures.labels(kind=source_kind(spec), source=spec).inc()
+        self.statuses.failed(
+            issue_id,
+            spec,
+            self.clock(),
+            reason,
+            rate_limited=isinstance(error, RateLimited | Deferred),
+            not_before=error.until if isinstance(error, Deferred) else None,
+        )
+
+    def forget_spikes(self, issue_id: str) -> None:
+        """Drops an issue's spike counts (paused or deleted: its baseline starts again)."""
+        with self._spikes_lock:
+            self.spikes.forget(issue_id)
+
     def _send_alerts(self, issue: listen_pb2.TrackedIssue) -> int:
+        # One check-send-record at a time, so a poll and a push never send one alert twice.
+        with self._spikes_lock:
+            return self._send_alerts_locked(issue)
+
+    def _send_alerts_locked(self, issue: listen_pb2.TrackedIssue) -> int:
         now = self.clock()
         sent = 0
         for spike in self.spikes.check(issue.issue_id, now):

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from legation.events.v1 import listen_pb2
 from legation.listener.v1 import listener_service_pb2
 from legation_listener.domain.query import QueryError, parse_query
+from legation_listener.domain.sources import RSS, SourceError, parse_source, source_kind
 
 FEED_SCHEMES = ("http", "https", "file")
 _NOT_SLUG = re.compile(r"[\W_]+")
@@ -55,9 +56,14 @@ def _clean(values: Iterable[str]) -> list[str]:
 def _check_feed(feed: str) -> None:
     if not feed:
         raise IssueError("feeds", "cannot contain a blank feed")
-    scheme = urlsplit(feed).scheme.lower()
-    if "://" in feed and scheme not in FEED_SCHEMES:
-        raise IssueError("feeds", f"has an unsupported scheme {scheme!r} in {feed!r}")
+    if source_kind(feed) == RSS:
+        scheme = urlsplit(feed).scheme.lower()
+        if "://" in feed and scheme not in FEED_SCHEMES:
+            raise IssueError("feeds", f"has an unsupported scheme {scheme!r} in {feed!r}")
+    try:
+        parse_source(feed)
+    except SourceError as error:
+        raise IssueError("feeds", f"has a source no connector reads: {error}") from None
 
 
 def check_feeds(feeds: Iterable[str]) -> list[str]:

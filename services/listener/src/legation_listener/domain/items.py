@@ -29,7 +29,12 @@ _INVISIBLE = frozenset(("script", "style", "template", "noscript"))
 
 @dataclass(frozen=True)
 class FeedItem:
-    """One entry of a feed, as plain text."""
+    """One entry of a feed (or a post of a connector's source), as plain text.
+
+    The fields after ``language`` come from platforms that have them: the source kind,
+    the author's stable id (account URL, DID, Reddit user name), the id of the item this
+    one replies to, the id of its thread's first item, the author's audience size (0:
+    unknown), and whether ``text`` is only the feed's summary of a linked article."""
 
     item_id: str
     url: str
@@ -38,6 +43,12 @@ class FeedItem:
     author: str
     published_at: datetime
     language: str
+    source: str = "rss"
+    author_id: str = ""
+    in_reply_to: str = ""
+    thread_id: str = ""
+    reach: int = 0
+    summary_only: bool = False
 
 
 class _TextExtractor(HTMLParser):
@@ -107,11 +118,17 @@ def make_feed_item(
     declared_language: str = "",
     feed_language: str = "",
     fetched_at: datetime,
+    source: str = "rss",
+    author_id: str = "",
+    in_reply_to: str = "",
+    thread_id: str = "",
+    reach: int = 0,
+    summary_only: bool = False,
 ) -> FeedItem:
     """Builds a :class:`FeedItem` from raw entry fields: ``title`` and ``body`` may hold
     HTML; a missing publication time becomes ``fetched_at``; the language comes from
     :func:`choose_language` (``declared_language`` is the entry's own, ``feed_language``
-    the feed's)."""
+    the feed's); the platform fields pass through."""
     if not item_id:
         raise ValueError("item_id is required")
     if fetched_at.tzinfo is None:
@@ -129,4 +146,10 @@ def make_feed_item(
         author=normalise_whitespace(author),
         published_at=published,
         language=choose_language(f"{plain_title}. {plain_text}", declared_language, feed_language),
+        source=source,
+        author_id=author_id,
+        in_reply_to=in_reply_to,
+        thread_id=thread_id,
+        reach=max(0, reach),
+        summary_only=summary_only,
     )

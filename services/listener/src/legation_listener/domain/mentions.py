@@ -8,7 +8,8 @@ from datetime import datetime
 from legation.events.v1 import listen_pb2
 from legation_core.codec import Envelope, make_envelope
 from legation_core.ids import stable_id
-from legation_listener.domain.enrichment import sentiment
+from legation_listener.domain.duplicates import DuplicateIndex
+from legation_listener.domain.enrichment import enrich_mention
 from legation_listener.domain.items import FeedItem
 from legation_listener.domain.matching import match_issue
 from legation_listener.domain.query import QueryItem, parse_query
@@ -28,7 +29,7 @@ def query_item(item: FeedItem, feed: str) -> QueryItem:
         title=item.title,
         text=item.text,
         language=item.language,
-        source=SOURCE_RSS,
+        source=item.source,
         feed=feed,
         author=item.author,
         url=item.url,
@@ -54,7 +55,7 @@ def build_mention(
     contains)."""
     mention = listen_pb2.Mention(
         mention_id=mention_id_for(issue.issue_id, item.item_id),
-        source=SOURCE_RSS,
+        source=item.source,
         source_url=feed,
         item_id=item.item_id,
         url=item.url,
@@ -63,9 +64,12 @@ def build_mention(
         text=item.text,
         language=item.language,
         sentiment=label,
-        reach=0,
+        reach=item.reach,
         matched_keywords=list(matched),
         campaign_ids=list(issue.campaign_ids),
+        author_id=item.author_id,
+        in_reply_to=item.in_reply_to,
+        thread_id=item.thread_id,
     )
     mention.published_at.FromDatetime(item.published_at)
     return mention
@@ -94,15 +98,18 @@ def mentions_for(
     feed: str,
     items: Sequence[FeedItem],
     observed_at: datetime | None = None,
+    duplicates: DuplicateIndex | None = None,
 ) -> list[Envelope]:
-    """The mention envelopes of the ``items`` that match ``issue``, enriched with sentiment;
-    items that do not match give nothing."""
+    """The mention envelopes of the ``items`` that match ``issue``, enriched (see
+    :func:`~legation_listener.domain.enrichment.enrich_mention`; ``duplicates``: the index
+    copies are looked up in, the process's shared one by default); items that do not match
+    give nothing."""
     envelopes: list[Envelope] = []
     for item in items:
         matched = matched_terms(issue, feed, item)
         if not matched:
             continue
-        label = sentiment(f"{item.title}. {item.text}", item.language)
-        mention = build_mention(issue, feed, item, matched, label)
+        mention = build_mention(issue, feed, item, matched, listen_pb2.Label())
+        enrich_mention(mention, issue, duplicates)
         envelopes.append(mention_envelope(issue, mention, item.published_at, observed_at))
     return envelopes

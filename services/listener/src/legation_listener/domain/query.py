@@ -27,9 +27,10 @@ that splits into several (``e-mail``, ``l'ONU``) is a phrase.
   ``k`` words between them. For two words it is the same as ``"a b"~k``.
 - Title and text are matched separately: a phrase or proximity never spans both.
 - ``lang:fr`` matches the item's language tag or its primary language (``lang:en`` matches
-  ``en-GB``). ``source:`` matches the source kind (``rss``), the feed URL, or the feed's
-  host or a parent domain of it. ``domain:`` matches the host of the item's URL or a parent
-  domain (``domain:example.org`` matches ``news.example.org``; ``www.`` is ignored).
+  ``en-GB``). ``source:`` matches the source kind (``rss``, ``mastodon``...), the source
+  as written, or the host (or a parent domain) of the feed or connector URL. ``domain:``
+  matches the host of the item's URL or a parent domain (``domain:example.org`` matches
+  ``news.example.org``; ``www.`` is ignored).
   ``author:`` matches words (or a phrase, wildcards allowed) in the author's name.
 
 A query must contain at least one word or phrase that is not negated. Errors raise
@@ -44,6 +45,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from urllib.parse import urlsplit
+
+from legation_listener.domain.sources import source_location
 
 FIELDS = ("author", "domain", "lang", "source")
 MAX_QUERY_LENGTH = 4000
@@ -563,7 +566,7 @@ def _field_matches(node: FieldFilter, item: Document) -> bool:
         return (
             value == fold(item.source)
             or value == fold(item.feed)
-            or _domain_matches(value, _host(item.feed))
+            or _domain_matches(value, _host(source_location(item.feed)))
         )
     # author
     return bool(_spans_in(Terms(node.words, None, "", 0), item.author_words))

@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry, Counter
 from legation.events.v1 import publish_pb2
 from legation.publisher.v1 import publisher_service_pb2 as pb
 from legation.publisher.v1 import publisher_service_pb2_grpc
+from legation_core.codec import Envelope
 from legation_core.grpc_server import invalid_argument, not_found
 from legation_publisher.adapters.state import PostStore, StoreUnavailable
 from legation_publisher.domain import schedule as sched
@@ -29,7 +30,12 @@ from legation_publisher.domain import workflow
 from legation_publisher.domain.content import ChannelProfile
 from legation_publisher.domain.csv_import import parse_csv
 from legation_publisher.domain.delivery import publication_for
-from legation_publisher.domain.posts import InvalidPost, post_id_for
+from legation_publisher.domain.posts import (
+    PUBLICATIONS_TOPIC,
+    InvalidPost,
+    post_id_for,
+    publication_envelope,
+)
 from legation_publisher.domain.workflow import Caller, Conflict, NotAllowed, WorkflowPolicy
 
 log = logging.getLogger(__name__)
@@ -262,6 +268,44 @@ class PublisherServicer(publisher_service_pb2_grpc.PublisherServiceServicer):
                 post, request.delivery_id, caller, self.policy, now
             ),
         )
+
+    def ConfirmDelivery(
+        self, request: pb.ConfirmDeliveryRequest, context: grpc.ServicerContext
+    ) -> pb.PostResponse:
+        """A needs-check delivery a person found on its channel: published, and its
+        Publication emitted in the same acknowledged batch as the change."""
+        with self._command("ConfirmDelivery", context):
+            caller = self.caller_of(context)
+            now = self.clock()
+
+            def confirm(post: publish_pb2.PostState) -> publish_pb2.PostState:
+                return workflow.confirm_delivery(
+                    post,
+                    request.delivery_id,
+                    request.channel_item_id,
+                    request.url,
+                    caller,
+                    self.policy,
+                    now,
+                )
+
+            def publication(post: publish_pb2.PostState) -> list[tuple[str, str, Envelope]]:
+                record = next(d for d in post.deliveries if d.delivery_id == request.delivery_id)
+                event = publication_for(post, record)
+                envelope = publication_envelope(event, post.campaign_id, post.issue_id)
+                return [(PUBLICATIONS_TOPIC, post.post_id, envelope)]
+
+            post = self.store.change(self._post_id(request.post_id), confirm, publication)
+            log.info(
+                "delivery confirmed",
+                extra={
+                    "post_id": post.post_id,
+                    "delivery_id": request.delivery_id,
+                    "user": caller.user,
+                },
+            )
+            return pb.PostResponse(post=post)
+        raise AssertionError("unreachable")
 
     def ImportPosts(
         self, request: pb.ImportPostsRequest, context: grpc.ServicerContext

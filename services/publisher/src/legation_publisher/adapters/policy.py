@@ -30,6 +30,7 @@ def policy_for(workflow: WorkflowPolicy) -> Policy:
             "Schedule": command(workflow.publish_role),
             "RetryDelivery": command(workflow.publish_role),
             "CancelDelivery": command(workflow.publish_role),
+            "ConfirmDelivery": command(workflow.publish_role),
             "GetPost": reads(*everyone),
             "ListPosts": reads(*everyone),
             "ListPublications": reads(*everyone),

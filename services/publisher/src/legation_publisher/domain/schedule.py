@@ -10,6 +10,7 @@ the post's state on Kafka, a restarted publisher derives exactly what is still o
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,8 +26,18 @@ from legation_publisher.domain.posts import InvalidPost
 DEFAULT_TIME_ZONE = "UTC"
 # A request takes a moment to arrive: a time this close to now is "now", not the past.
 PAST_GRACE = timedelta(minutes=1)
-# Expanding an unbounded rule stops here; a calendar query spans months, not centuries.
+# Expanding an unbounded rule stops after this many occurrences of one window (a calendar
+# query, or the unsettled past): months, not centuries. Counted from the window's start,
+# not the schedule's, so a recurring post never runs out of occurrences.
 MAX_OCCURRENCES = 1000
+# How many settled occurrences of a recurring post keep their delivery records (GetPost,
+# ListPublications); older ones are dropped so the post's record stays small (an hourly
+# post in 3 languages on 7 channels: about 25 kB).
+KEEP_SETTLED_OCCURRENCES = 6
+# A calendar query far ahead of a recurring post's settled past walks at most this many
+# occurrences to get there (eleven years of an hourly post) before giving up on it.
+MAX_SKIPPED = 100_000
+_COUNT = re.compile(r"\bCOUNT=")
 
 PENDING = publish_pb2.DELIVERY_STATUS_PENDING
 SENDING = publish_pb2.DELIVERY_STATUS_SENDING
@@ -57,6 +68,12 @@ def zone(name: str, field: str = "time_zone") -> ZoneInfo:
 
 
 def _rule(text: str, start: datetime, field: str = "rrule") -> rrule:
+    return _parsed_rule(text, start, field)
+
+
+# Schedules are expanded on every scheduler tick: parse each (rule, start) once.
+@functools.lru_cache(maxsize=1024)
+def _parsed_rule(text: str, start: datetime, field: str) -> rrule:
     upper = text.upper()
     if "DTSTART" in upper or "\n" in text:
         raise InvalidPost(field, "must be one RRULE without DTSTART (local_time is the start)")
@@ -118,32 +135,64 @@ def _start(schedule: publish_pb2.PostSchedule) -> datetime:
     return datetime.fromisoformat(schedule.local_time).replace(tzinfo=tz)
 
 
-def occurrences(schedule: publish_pb2.PostSchedule, until: datetime) -> Iterator[datetime]:
-    """The schedule's occurrences (UTC) up to and including ``until``, at most
-    :data:`MAX_OCCURRENCES`."""
+def _expansion(schedule: publish_pb2.PostSchedule, anchor: datetime | None) -> rrule:
+    """The schedule's rule, started at ``anchor`` (one of its occurrences) when it has one
+    and no COUNT: the same occurrences from there on (the rule's defaults and INTERVAL
+    phase come from an occurrence either way), without walking from the first one."""
+    local_start = _start(schedule)
+    if anchor is None or anchor <= local_start or _COUNT.search(schedule.rrule.upper()):
+        return _rule(schedule.rrule, local_start)
+    return _rule(schedule.rrule, anchor.astimezone(local_start.tzinfo))
+
+
+def occurrences(
+    schedule: publish_pb2.PostSchedule,
+    until: datetime,
+    after: datetime | None = None,
+    anchor: datetime | None = None,
+) -> Iterator[datetime]:
+    """The schedule's occurrences (UTC) from ``after`` (inclusive; default: the start) up
+    to and including ``until``, at most :data:`MAX_OCCURRENCES` of them, skipping at most
+    :data:`MAX_SKIPPED` before ``after``. ``anchor``: a known occurrence at or before
+    ``after`` to expand from (the post's ``settled_until``)."""
     if not schedule.HasField("start_at"):
         return
     if not schedule.rrule:
         start = schedule.start_at.ToDatetime(tzinfo=UTC)
-        if start <= until:
+        if start <= until and (after is None or start >= after):
             yield start
         return
-    local_start = _start(schedule)
-    rule = _rule(schedule.rrule, local_start)
-    for count, local in enumerate(rule):
+    count = skipped = 0
+    for local in _expansion(schedule, anchor):
         at = local.astimezone(UTC)
         if at > until or count >= MAX_OCCURRENCES:
             return
+        if after is not None and at < after:
+            skipped += 1
+            if skipped > MAX_SKIPPED:
+                return  # a calendar query far beyond what is settled: not expanded
+            continue
+        count += 1
         yield at
 
 
-def finished(schedule: publish_pb2.PostSchedule, now: datetime) -> bool:
-    """True when the schedule has no occurrence after ``now``."""
+def settled_until(post: publish_pb2.PostState) -> datetime | None:
+    """Before this time every occurrence of the post is settled (see PostState)."""
+    return post.settled_until.ToDatetime(tzinfo=UTC) if post.HasField("settled_until") else None
+
+
+def finished(
+    schedule: publish_pb2.PostSchedule, now: datetime, anchor: datetime | None = None
+) -> bool:
+    """True when the schedule has no occurrence after ``now`` (``anchor``: a known
+    occurrence at or before ``now`` to expand from)."""
     if not schedule.HasField("start_at"):
         return False
     if not schedule.rrule:
         return schedule.start_at.ToDatetime(tzinfo=UTC) <= now
-    return _rule(schedule.rrule, _start(schedule)).after(now.astimezone(UTC)) is None
+    if anchor is not None and anchor > now:
+        anchor = None
+    return _expansion(schedule, anchor).after(now.astimezone(UTC)) is None
 
 
 def delivery_id_for(post_id: str, language: str, channel: str, due_at: datetime) -> str:
@@ -152,14 +201,16 @@ def delivery_id_for(post_id: str, language: str, channel: str, due_at: datetime)
 
 
 def expected_deliveries(post: publish_pb2.PostState, until: datetime) -> list[PlannedDelivery]:
-    """Every delivery the post's schedule asks for up to ``until``."""
+    """Every delivery the post's schedule asks for up to ``until``, from its settled past
+    on (occurrences before ``settled_until`` are done)."""
     planned: list[PlannedDelivery] = []
     approved = [
         variant.language
         for variant in post.variants
         if variant.status == publish_pb2.POST_STATUS_APPROVED
     ]
-    for at in occurrences(post.schedule, until):
+    settled = settled_until(post)
+    for at in occurrences(post.schedule, until, settled, settled):
         for language in approved:
             for channel in post.channels:
                 planned.append(
@@ -203,8 +254,34 @@ def in_range(post: publish_pb2.PostState, start: datetime | None, end: datetime 
         created = post.created_at.ToDatetime(tzinfo=UTC)
         return (start is None or created >= start) and (end is None or created < end)
     horizon = end or datetime.max.replace(tzinfo=UTC)
-    return any(
-        start is None or at >= start
-        for at in occurrences(post.schedule, horizon)
-        if end is None or at < end
-    )
+    settled = settled_until(post)
+    # Expanding from the settled past is the same from there on; without a start the
+    # first occurrence decides at once anyway.
+    anchor = settled if settled is not None and start is not None and settled <= start else None
+    return any(end is None or at < end for at in occurrences(post.schedule, horizon, start, anchor))
+
+
+def prune_settled(post: publish_pb2.PostState) -> None:
+    """Drops, in place, the delivery records of a recurring post's oldest settled
+    occurrences (each delivery published or cancelled), keeping the latest
+    :data:`KEEP_SETTLED_OCCURRENCES`, and moves ``settled_until`` past them. Occurrences are
+    settled in order: an unsettled one (failed, waiting) stops the pruning there."""
+    if not post.schedule.rrule or not post.deliveries:
+        return
+    recorded = {d.delivery_id: d.status for d in post.deliveries}
+    latest = max(d.due_at.ToDatetime(tzinfo=UTC) for d in post.deliveries)
+    by_time: dict[datetime, list[str]] = {}
+    for planned in expected_deliveries(post, latest):
+        by_time.setdefault(planned.due_at, []).append(planned.delivery_id)
+    settled: list[datetime] = []
+    for at in sorted(by_time):
+        if not all(recorded.get(i) in (PUBLISHED, CANCELLED) for i in by_time[at]):
+            break
+        settled.append(at)
+    if len(settled) <= KEEP_SETTLED_OCCURRENCES:
+        return
+    watermark = settled[-KEEP_SETTLED_OCCURRENCES]
+    kept = [d for d in post.deliveries if d.due_at.ToDatetime(tzinfo=UTC) >= watermark]
+    del post.deliveries[:]
+    post.deliveries.extend(kept)
+    post.settled_until.FromDatetime(watermark)

@@ -19,6 +19,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol, TypeAlias
+from urllib.parse import urlsplit
 
 from legation.events.v1 import publish_pb2
 from legation.publisher.v1 import publisher_service_pb2
@@ -120,7 +121,7 @@ def derive_status(post: publish_pb2.PostState, now: datetime) -> Status:
         statuses = {delivery.status for delivery in post.deliveries}
         if statuses & {sched.FAILED, sched.NEEDS_CHECK}:
             return FAILED
-        if sched.finished(post.schedule, now):
+        if sched.finished(post.schedule, now, sched.settled_until(post)):
             expected = {planned.delivery_id for planned in sched.expected_deliveries(post, now)}
             done = {
                 delivery.delivery_id
@@ -508,13 +509,16 @@ def record_delivery(
     post: publish_pb2.PostState, record: publish_pb2.Delivery, now: datetime
 ) -> publish_pb2.PostState:
     """Records a delivery's new state (from the outbox), replacing any earlier record; the
-    transition's action is ``delivery_<state>`` (sending, published, pending, failed…)."""
+    transition's action is ``delivery_<state>`` (sending, published, pending, failed…). A
+    recurring post drops the records of its oldest settled occurrences
+    (:func:`~legation_publisher.domain.schedule.prune_settled`)."""
     nxt = _copy(post)
     existing = _delivery(nxt, record.delivery_id)
     if existing is None:
         nxt.deliveries.append(record)
     else:
         existing.CopyFrom(record)
+    sched.prune_settled(nxt)
     state = publish_pb2.DeliveryStatus.Name(record.status).removeprefix("DELIVERY_STATUS_")
     return _next(
         nxt,
@@ -583,6 +587,38 @@ def cancel_delivery(
             raise Conflict(str(error)) from None
     nxt = record_delivery(post, from_outbox(cancelled, record.language, _due(record)), now)
     return _by(nxt, "cancel", caller.user)
+
+
+def confirm_delivery(
+    post: publish_pb2.PostState,
+    delivery_id: str,
+    channel_item_id: str,
+    url: str,
+    caller: Caller,
+    policy: WorkflowPolicy,
+    now: datetime,
+) -> publish_pb2.PostState:
+    """A person checked a needs-check delivery (interrupted on a channel that can neither
+    look up nor deduplicate) and found it there: it is published, with the channel's own
+    id and URL as the person found them. Retrying it instead would post it twice."""
+    _require(caller, policy.publish_role, "confirming a delivery")
+    record = _delivery(post, delivery_id)
+    if record is None:
+        raise InvalidPost("delivery_id", f"the post has no recorded delivery {delivery_id}")
+    item = xml_safe("channel_item_id", channel_item_id.strip())
+    if not item:
+        raise InvalidPost("channel_item_id", "is required: the channel's id of what you found")
+    link = url.strip()
+    if link:
+        parts = urlsplit(link)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise InvalidPost("url", f"must be an absolute http(s) URL (got {link!r})")
+    try:
+        confirmed = outbox.confirm_delivered(to_outbox(record), now, item, link)
+    except outbox.InvalidTransition as error:
+        raise Conflict(str(error)) from None
+    nxt = record_delivery(post, from_outbox(confirmed, record.language, _due(record)), now)
+    return _by(nxt, "confirm", caller.user)
 
 
 def _due(record: publish_pb2.Delivery) -> datetime:

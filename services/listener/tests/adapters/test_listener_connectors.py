@@ -103,7 +103,7 @@ def test_mastodon_pages_forward_from_the_cursor_and_fills_the_platform_fields(
         "Alice",
         reply["account"]["url"],
     )
-    assert (item.in_reply_to, item.thread_id) == (later[0]["id"], "")
+    assert (item.in_reply_to, item.thread_id) == (later[0]["id"], later[0]["id"])
     assert pages[0].new_items[0].thread_id == later[0]["id"]
     assert pages[0].new_items[1].reach == 6
     assert item.text.startswith("Agreed on the treaty") and item.language == "en"
@@ -187,7 +187,7 @@ def test_bluesky_search_walks_a_pass_down_to_the_watermark(bluesky: BlueskySearc
         for n in range(4)
     ]
     reply = bluesky.post(
-        "Yes, the treaty", reply_to=later[0], created_at=start + timedelta(minutes=9)
+        "Yes, the treaty", reply_to=later[0], created_at=start + timedelta(minutes=9), followers=77
     )
     pages, cursor = read_all(connector, spec, cursor)
     assert sorted(new_ids(pages)) == sorted(p["uri"] for p in [*later, reply])
@@ -205,6 +205,7 @@ def test_bluesky_search_walks_a_pass_down_to_the_watermark(bluesky: BlueskySearc
         later[0]["uri"],
     )
     assert item.url.startswith("https://bsky.app/profile/alice.bsky.social/post/")
+    assert item.reach == 77  # followersCount from app.bsky.actor.getProfiles
     pages, _ = read_all(connector, spec, cursor)
     assert new_ids(pages) == []  # the post on the watermark is read again, not re-emitted
 
@@ -288,6 +289,31 @@ def test_reddit_listing_with_app_only_oauth_and_paging(reddit: RedditApiServer) 
     assert item.url.startswith("https://www.reddit.com/r/worldnews/comments/")
     pages, _ = read_all(connector, spec, cursor)
     assert new_ids(pages) == []
+
+
+def test_reddit_pass_restarts_when_its_anchor_is_removed(reddit: RedditApiServer) -> None:
+    spec = f"reddit:{reddit.url}/r/worldnews/new"
+    start = datetime.now(UTC) - timedelta(hours=1)
+    reddit.submit("worldnews", "Treaty opens", created_at=start)
+    connector = reddit_connector(reddit, page_size=2)
+    _, cursor = read_all(connector, spec, empty(spec))
+    later = [
+        reddit.submit("worldnews", f"Treaty {n}", created_at=start + timedelta(minutes=n + 1))
+        for n in range(5)
+    ]
+    source = parse_source(spec)
+    page = connector.fetch(source, cursor)  # the two newest; `after` names the older one
+    assert page.more
+    reddit.remove(page.items[0].item_id)
+    restarted = connector.fetch(source, page.next_cursor)
+    assert (restarted.new_items, restarted.more) == ([], False)
+    assert (
+        json.loads(restarted.next_cursor.position)["watermark"]
+        == json.loads(cursor.position)["watermark"]
+    )
+    pages, _ = read_all(connector, spec, restarted.next_cursor)
+    emitted = [*new_ids([page]), *new_ids(pages)]
+    assert sorted(emitted) == sorted(c["data"]["name"] for c in later)  # nothing skipped, no repeat
 
 
 def test_reddit_comments_carry_parent_and_thread(reddit: RedditApiServer) -> None:

@@ -68,7 +68,12 @@ class SourceFailure(Exception):
 
 
 class RateLimited(SourceFailure):
-    """The source asked us to wait (HTTP 429) longer than we wait within one poll."""
+    """The source asked us to wait (HTTP 429); ``retry_after`` is how long, in seconds, when
+    it said. The poller does not read the source again before then."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class Retryable(Exception):
@@ -111,10 +116,12 @@ class Backoff:
                 problem, asked = error.problem, error.retry_after
             rate_limited = asked is not None
             if asked is not None and asked > self.max_backoff_seconds:
-                raise RateLimited(f"{what}: {problem}, retry asked after {asked:.0f}s")
+                raise RateLimited(f"{what}: {problem}, retry asked after {asked:.0f}s", asked)
             if attempt >= self.retries:
-                kind = RateLimited if rate_limited else SourceFailure
-                raise kind(f"{what}: {problem} (after {attempt + 1} attempts)")
+                message = f"{what}: {problem} (after {attempt + 1} attempts)"
+                if rate_limited:
+                    raise RateLimited(message, asked)
+                raise SourceFailure(message)
             delay = min(self.backoff_seconds * 2**attempt, self.max_backoff_seconds)
             if asked is not None:
                 delay = asked

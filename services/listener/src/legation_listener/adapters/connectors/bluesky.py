@@ -14,14 +14,17 @@ progress, "newest": newest post time of that pass}``. Times are each post's ``so
 Item fields: ``item_id`` the post's ``at://`` URI, ``url`` its bsky.app page, ``author``
 the display name (else the handle), ``author_id`` the DID, ``in_reply_to`` and
 ``thread_id`` the record's ``reply.parent.uri`` and ``reply.root.uri`` (a root is its own
-thread), the language the record's first ``langs``. Posts carry no audience size.
+thread), the language the record's first ``langs``, ``reach`` the author's ``followersCount`` (one
+``app.bsky.actor.getProfiles`` call per 25 authors of a page; 0 when it fails).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -54,7 +57,11 @@ from legation_listener.adapters.feeds import retry_after_seconds
 from legation_listener.domain.items import FeedItem, make_feed_item
 from legation_listener.domain.sources import BLUESKY, Source
 
+log = logging.getLogger(__name__)
+
 MAX_PAGE = 100
+# app.bsky.actor.getProfiles takes at most 25 actors.
+PROFILES_PER_CALL = 25
 
 
 def _iso(moment: datetime) -> str:
@@ -204,6 +211,7 @@ class BlueskyConnector:
         else:  # the pass is over (or this was the very first read): move the watermark
             more, position = False, {"since": max(since, newest), "cursor": "", "newest": ""}
         items.reverse()  # oldest first
+        items = self._with_reach(source, items)
         return Page(
             items=items,
             new_items=unseen(cursor, items),
@@ -215,6 +223,28 @@ class BlueskyConnector:
             more=more,
             malformed=malformed,
         )
+
+    def _with_reach(self, source: Source, items: list[FeedItem]) -> list[FeedItem]:
+        """The items with their authors' follower counts (0 when the profiles cannot be
+        read now: reach is a nice-to-have, the posts are not lost for it)."""
+        authors = sorted({item.author_id for item in items if item.author_id})
+        followers: dict[str, int] = {}
+        for start in range(0, len(authors), PROFILES_PER_CALL):
+            actors = authors[start : start + PROFILES_PER_CALL]
+            try:
+                response = self._client(source.base_url).invoke_query(
+                    "app.bsky.actor.getProfiles",
+                    params=models.AppBskyActorGetProfiles.Params(actors=actors),
+                )
+                content = response.content
+                profiles = content.get("profiles") if isinstance(content, Mapping) else None
+            except Exception as error:
+                log.info("profiles not read", extra={"source": source.spec, "problem": str(error)})
+                continue
+            for profile in profiles if isinstance(profiles, list) else []:
+                if isinstance(profile, Mapping) and isinstance(profile.get("followersCount"), int):
+                    followers[str(profile.get("did"))] = profile["followersCount"]
+        return [replace(item, reach=followers.get(item.author_id, 0)) for item in items]
 
 
 def _state(position: str) -> dict[str, str]:

@@ -201,13 +201,15 @@ class RedditConnector:
             if created >= watermark:
                 items.append(item)
         following = text_of(data.get("after"))
-        if watermark and following and data["children"] and oldest >= watermark:
+        if after and not data["children"]:
+            # Reddit answers an empty listing when the item ``after`` names was removed:
+            # start the pass again from the newest item, the watermark where it was (the
+            # seen ids keep repeats out), rather than skip what lay beyond it.
+            more = False
+            position: dict[str, Any] = {"watermark": watermark, "after": "", "newest": 0}
+        elif watermark and following and data["children"] and oldest >= watermark:
             more = True
-            position: dict[str, Any] = {
-                "watermark": watermark,
-                "after": following,
-                "newest": newest,
-            }
+            position = {"watermark": watermark, "after": following, "newest": newest}
         else:  # the pass reached the watermark (or this was the very first read)
             more = False
             position = {"watermark": max(watermark, newest), "after": "", "newest": 0}

@@ -224,6 +224,14 @@ def test_questions_are_collected_moderated_and_answered(stub: EngagerServiceStub
         )
     ).questions_campaign
     assert answered.questions[0].status == engage_pb2.QUESTION_STATUS_ANSWERED
+    closed = stub.CloseQuestionsCampaign(pb.CloseQuestionsCampaignRequest(questions_id=qid))
+    assert not closed.questions_campaign.open
+    code, details = code_of(
+        lambda: stub.SubmitQuestion(
+            pb.SubmitQuestionRequest(questions_id=qid, request_id="q2", text="Late?")
+        )
+    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "is closed" in details
 
 
 def test_partners_have_a_timeline_and_their_activity_is_an_event(

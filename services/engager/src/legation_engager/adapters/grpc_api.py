@@ -453,6 +453,14 @@ class EngagerApi(pb_grpc.EngagerServiceServicer):
             lambda current: questions.answer(current, request.question_id, request.text, user, now),
         )
 
+    def CloseQuestionsCampaign(
+        self, request: pb.CloseQuestionsCampaignRequest, context: grpc.ServicerContext
+    ) -> pb.QuestionsCampaignResponse:
+        now = self.clock()
+        return self._change_questions(
+            request.questions_id, context, lambda current: questions.close(current, now)
+        )
+
     # --- partners -------------------------------------------------------------------------
 
     def RegisterPartner(

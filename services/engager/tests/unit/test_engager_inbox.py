@@ -12,7 +12,8 @@ from engager_fakes import FakeProducer
 from legation.events.v1 import engage_pb2, listen_pb2
 from legation_channels import outbox
 from legation_core.codec import make_envelope
-from legation_core.consumer import Incoming
+from legation_core.consumer import Incoming, transient
+from legation_core.state import StoreUnavailable
 from legation_engager.adapters.events import MentionHandler
 from legation_engager.adapters.store import CONVERSATIONS, INTERACTIONS, EngagerState
 from legation_engager.domain import inbox
@@ -452,3 +453,16 @@ def test_a_partner_speaking_in_a_conversation_goes_on_its_timeline(
         e for c in producer.calls for t, _, e in c if t == "legation.engage.partner-activities.v1"
     ]
     assert [e.campaign_id for e in activities] == ["camp-1"]
+
+
+def test_a_broker_failure_is_transient_and_changes_nothing(
+    state: EngagerState, producer: FakeProducer
+) -> None:
+    producer.failing = RuntimeError("broker down")
+    with pytest.raises(StoreUnavailable) as error:
+        handle(state, [mention()])
+    assert transient(error.value)  # the consume loop pauses and retries the batch
+    assert state.conversations.all() == []
+    producer.failing = None
+    handle(state, [mention()])
+    assert len(state.conversations.all()) == 1

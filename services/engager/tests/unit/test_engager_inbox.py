@@ -466,3 +466,19 @@ def test_a_broker_failure_is_transient_and_changes_nothing(
     producer.failing = None
     handle(state, [mention()])
     assert len(state.conversations.all()) == 1
+
+
+def test_a_team_rule_spreads_conversations_over_its_least_loaded_officers(
+    producer: FakeProducer,
+) -> None:
+    rules = parse_rules(
+        {"assignment": [{"when": {"question": True}, "officers": ["ana", "ben"], "team": "desk"}]}
+    )
+    state = EngagerState(producer)
+    handler = MentionHandler(state, rules, clock=Clock)  # type: ignore[arg-type]
+    handler([incoming(mention(f"q{n}", "Why?"), n) for n in range(3)])
+    handler([incoming(mention("q3", "How?"))])
+    by_officer = sorted(c.assignee for c in state.conversations.all())
+    assert by_officer == ["ana", "ana", "ben", "ben"]
+    with pytest.raises(RulesError, match="officer or officers, not both"):
+        parse_rules({"assignment": [{"officer": "a", "officers": ["b"]}]})

@@ -252,6 +252,7 @@ def reddit_connector(
         client_id=server.client_id,
         client_secret=server.client_secret,
         token_url=server.url,
+        api_url=server.url,
         page_size=page_size,
     )
 
@@ -351,10 +352,31 @@ def test_reddit_search_rate_limit_malformed_child_and_missing_credentials(
 def test_reddit_wrong_secret_fails_the_read(reddit: RedditApiServer) -> None:
     spec = f"reddit:{reddit.url}/r/news/new"
     connector = RedditConnector(
-        backoff(), client_id="reddit-app", client_secret="wrong", token_url=reddit.url
+        backoff(),
+        client_id="reddit-app",
+        client_secret="wrong",
+        token_url=reddit.url,
+        api_url=reddit.url,
     )
     with pytest.raises(SourceFailure):
         connector.fetch(parse_source(spec), empty(spec))
+
+
+def test_reddit_token_never_goes_to_another_host(reddit: RedditApiServer) -> None:
+    spec = "reddit:http://127.0.0.1:9/r/news/new"
+    with pytest.raises(SourceFailure, match="LEGATION_LISTENER_REDDIT_API_URL"):
+        reddit_connector(reddit).fetch(parse_source(spec), empty(spec))
+    assert reddit.received == []
+
+
+def test_mastodon_token_goes_to_its_own_instance_only(mastodon: MastodonTimelineServer) -> None:
+    spec = f"mastodon:{mastodon.url}/public"
+    elsewhere = MastodonConnector(backoff(), access_token="t0k", token_instance="https://m.example")
+    elsewhere.fetch(parse_source(spec), empty(spec))
+    own = MastodonConnector(backoff(), access_token="t0k", token_instance=mastodon.url)
+    own.fetch(parse_source(spec), empty(spec))
+    reads = mastodon.requests_to("GET", "/api/v1/timelines/public")
+    assert [r.headers.get("authorization") for r in reads] == [None, "Bearer t0k"]
 
 
 # ----------------------------------------------------------------------------------- RSS

@@ -120,7 +120,8 @@ def post_to_item(post: Mapping[str, Any], fetched_at: datetime) -> tuple[FeedIte
 
 class BlueskyConnector:
     """Reads Bluesky searches; one atproto client per AppView. Without credentials it reads
-    anonymously (a public AppView); with a handle and app password it logs in first."""
+    anonymously (a public AppView); with a handle and app password it logs in first, for
+    sources on ``login_service`` only (the password never goes to another host)."""
 
     kind = BLUESKY
 
@@ -132,6 +133,7 @@ class BlueskyConnector:
         page_size: int = 50,
         handle: str = "",
         app_password: str = "",
+        login_service: str = "https://bsky.social",
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.backoff = backoff
@@ -139,6 +141,8 @@ class BlueskyConnector:
         self.page_size = max(1, min(page_size, MAX_PAGE))
         self.handle = handle
         self.app_password = app_password
+        # The login goes to its own service only; any other host is read anonymously.
+        self.login_service = login_service.rstrip("/")
         self.clock = clock
         self._clients: dict[str, Client] = {}
         self._lock = threading.Lock()
@@ -148,7 +152,7 @@ class BlueskyConnector:
             client = self._clients.get(base_url)
             if client is None:
                 client = Client(base_url=base_url, request=Request(timeout=self.timeout_seconds))
-                if self.handle and self.app_password:
+                if self.handle and self.app_password and base_url == self.login_service:
                     client.login(self.handle, self.app_password)
                 self._clients[base_url] = client
             return client

@@ -107,6 +107,7 @@ class RedditConnector:
         client_id: str = "",
         client_secret: str = "",
         token_url: str = WEB_URL,
+        api_url: str = "https://oauth.reddit.com",
         user_agent: str = USER_AGENT,
         timeout_seconds: float = 10.0,
         page_size: int = MAX_PAGE,
@@ -116,6 +117,7 @@ class RedditConnector:
         self.client_id = client_id
         self.client_secret = client_secret
         self.token_url = token_url.rstrip("/")
+        self.api_url = api_url.rstrip("/")
         self.user_agent = user_agent
         self.timeout_seconds = timeout_seconds
         self.page_size = max(1, min(page_size, MAX_PAGE))
@@ -128,6 +130,12 @@ class RedditConnector:
             raise SourceFailure(
                 f"{source.spec}: Reddit needs LEGATION_LISTENER_REDDIT_CLIENT_ID and"
                 " LEGATION_LISTENER_REDDIT_CLIENT_SECRET"
+            )
+        if source.base_url.rstrip("/") != self.api_url:
+            # The OAuth token goes with every request: only to Reddit's own API host.
+            raise SourceFailure(
+                f"{source.spec}: Reddit sources are read from {self.api_url}"
+                " (LEGATION_LISTENER_REDDIT_API_URL)"
             )
         with self._lock:
             client = self._clients.get(source.base_url)

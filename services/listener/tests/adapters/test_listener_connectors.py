@@ -235,6 +235,20 @@ def test_bluesky_error_answer_fails_the_read(bluesky: BlueskySearchServer) -> No
         BlueskyConnector(backoff()).fetch(parse_source(spec), empty(spec))
 
 
+def test_a_long_pass_does_not_repeat_the_watermark_post(bluesky: BlueskySearchServer) -> None:
+    # More posts than the cursor's recent ids (500): the post on the watermark comes back
+    # at the end of the pass and must still be recognised.
+    spec = f"bluesky:{bluesky.url}/search?q=treaty"
+    start = datetime.now(UTC) - timedelta(hours=2)
+    bluesky.post("treaty seed", created_at=start)
+    connector = BlueskyConnector(backoff(), page_size=100)
+    _, cursor = read_all(connector, spec, empty(spec))
+    for n in range(520):
+        bluesky.post(f"treaty {n}", created_at=start + timedelta(seconds=n + 1))
+    pages, cursor = read_all(connector, spec, cursor)
+    assert len(new_ids(pages)) == len(set(new_ids(pages))) == 520
+
+
 # -------------------------------------------------------------------------------- Reddit
 
 
@@ -315,6 +329,22 @@ def test_reddit_pass_restarts_when_its_anchor_is_removed(reddit: RedditApiServer
     pages, _ = read_all(connector, spec, restarted.next_cursor)
     emitted = [*new_ids([page]), *new_ids(pages)]
     assert sorted(emitted) == sorted(c["data"]["name"] for c in later)  # nothing skipped, no repeat
+
+
+def test_reddit_long_pass_does_not_repeat_items_on_the_watermark(
+    reddit: RedditApiServer,
+) -> None:
+    spec = f"reddit:{reddit.url}/r/news/new"
+    start = datetime.now(UTC) - timedelta(hours=2)
+    for n in range(3):  # three posts in the same second: the watermark holds all three
+        reddit.submit("news", f"seed {n}", created_at=start)
+    connector = reddit_connector(reddit)
+    first, cursor = read_all(connector, spec, empty(spec))
+    assert len(new_ids(first)) == 3
+    for n in range(520):
+        reddit.submit("news", f"treaty {n}", created_at=start + timedelta(seconds=n + 1))
+    pages, _ = read_all(connector, spec, cursor)
+    assert len(new_ids(pages)) == len(set(new_ids(pages))) == 520
 
 
 def test_reddit_comments_carry_parent_and_thread(reddit: RedditApiServer) -> None:

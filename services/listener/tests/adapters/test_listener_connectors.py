@@ -223,6 +223,29 @@ def test_bluesky_rate_limit_then_malformed_post(bluesky: BlueskySearchServer) ->
     )
 
 
+def test_bluesky_pass_restarts_when_the_page_cursor_is_refused(
+    bluesky: BlueskySearchServer,
+) -> None:
+    spec = f"bluesky:{bluesky.url}/search?q=treaty"
+    start = datetime.now(UTC) - timedelta(hours=1)
+    bluesky.post("treaty seed", created_at=start)
+    connector = BlueskyConnector(backoff(), page_size=2)
+    _, cursor = read_all(connector, spec, empty(spec))
+    later = [
+        bluesky.post(f"treaty {n}", created_at=start + timedelta(minutes=n + 1)) for n in range(5)
+    ]
+    source = parse_source(spec)
+    page = connector.fetch(source, cursor)
+    assert page.more
+    bluesky.fail_next("/xrpc", Canned(400, {"error": "InvalidRequest", "message": "bad cursor"}))
+    restarted = connector.fetch(source, page.next_cursor)
+    assert (restarted.new_items, restarted.more) == ([], True)
+    assert "cursor" not in json.loads(restarted.next_cursor.position)
+    pages, _ = read_all(connector, spec, restarted.next_cursor)
+    emitted = [*new_ids([page]), *new_ids(pages)]
+    assert sorted(emitted) == sorted(p["uri"] for p in later)  # nothing skipped, no repeat
+
+
 def test_bluesky_error_answer_fails_the_read(bluesky: BlueskySearchServer) -> None:
     spec = f"bluesky:{bluesky.url}/search?q=treaty"
     bluesky.fail_next(

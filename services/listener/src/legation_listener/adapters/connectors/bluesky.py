@@ -73,6 +73,10 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+class _CursorRefused(SourceFailure):
+    """searchPosts answered 400 to a request with the pass's page cursor."""
+
+
 def _mapping(value: object) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
@@ -193,13 +197,34 @@ class BlueskyConnector:
                 if status >= 500:
                     raise Retryable(f"HTTP {status}") from None
                 raise SourceFailure(f"{source.spec}: HTTP {status}: {error}") from None
-            except (BadRequestError, UnauthorizedError, RequestErrorBase) as error:
+            except BadRequestError as error:
+                if page_cursor:
+                    raise _CursorRefused(f"{source.spec}: {error}") from None
+                raise SourceFailure(f"{source.spec}: {type(error).__name__}: {error}") from None
+            except (UnauthorizedError, RequestErrorBase) as error:
                 raise SourceFailure(f"{source.spec}: {type(error).__name__}: {error}") from None
             except ValueError as error:  # a body that claims JSON and is not
                 raise SourceFailure(f"{source.spec}: not a searchPosts answer: {error}") from None
             return response.content
 
-        content = self.backoff.call(source.spec, read)
+        try:
+            content = self.backoff.call(source.spec, read)
+        except _CursorRefused:
+            # The AppView no longer knows the page cursor of the pass in progress: start
+            # the pass again from the newest post (the watermark and its ids stay, so
+            # nothing is skipped; the recent ids keep repeats out).
+            log.info("search cursor refused, pass restarted", extra={"source": source.spec})
+            restarted = {"since": since, "since_ids": state["since_ids"]}
+            return Page(
+                items=[],
+                new_items=[],
+                next_cursor=next_cursor(
+                    cursor,
+                    position=json.dumps(restarted, sort_keys=True),
+                    seen_item_ids=list(cursor.seen_item_ids),
+                ),
+                more=True,
+            )
         if not isinstance(content, Mapping) or not isinstance(content.get("posts"), list):
             raise SourceFailure(f"{source.spec}: a searchPosts answer has a 'posts' array")
         fetched_at = self.clock()

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from legation.events.v1 import listen_pb2
+from legation_core.http_server import HttpServer
 from legation_devstack.channel_servers import Canned
 from legation_devstack.source_servers import (
     BlueskySearchServer,
@@ -18,6 +21,7 @@ from legation_devstack.source_servers import (
     MastodonTimelineServer,
     RedditApiServer,
 )
+from legation_listener import importer
 from legation_listener.adapters.connectors.base import (
     Backoff,
     Connector,
@@ -30,7 +34,9 @@ from legation_listener.adapters.connectors.bluesky import BlueskyConnector
 from legation_listener.adapters.connectors.mastodon import MastodonConnector
 from legation_listener.adapters.connectors.reddit import RedditConnector
 from legation_listener.adapters.connectors.rss import RssConnector
+from legation_listener.adapters.connectors.webhook import IngestResult, WebhookApp
 from legation_listener.adapters.feeds import FeedFetcher
+from legation_listener.domain.items import FeedItem
 from legation_listener.domain.sources import parse_source
 
 
@@ -463,3 +469,55 @@ def test_rss_conditional_get_and_full_text_of_summary_only_items() -> None:
         page = connector.fetch(parse_source(spec), page.next_cursor)
         [item] = page.new_items
         assert item.text == "Only a summary here." and item.summary_only
+
+
+# ------------------------------------------------------------------------ JSONL import
+
+
+@dataclass
+class FakeIngest:
+    calls: list[tuple[str, list[FeedItem], list[str]]] = field(default_factory=list)
+
+    def ingest(self, source: str, items: list[FeedItem], malformed: list[str]) -> IngestResult:
+        self.calls.append((source, items, malformed))
+        return IngestResult(
+            items=len(items), mentions=len(items), issues=["i"], malformed=malformed
+        )
+
+
+def test_import_cli_sends_signed_batches_and_reports_lines_of_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ingest = FakeIngest()
+    server = HttpServer(
+        "webhook",
+        0,
+        WebhookApp(ingest, "s3cret", clock=lambda: datetime(2026, 11, 20, tzinfo=UTC)),
+        "127.0.0.1",
+    )
+    server.start()
+    try:
+        lines = [
+            json.dumps({"id": "a", "text": "Treaty"}),
+            "not json",
+            json.dumps({"id": "b", "text": "Treaty"}),
+            json.dumps({"id": "c"}),
+            json.dumps({"id": "d", "title": "Treaty"}),
+        ]
+        path = tmp_path / "items.jsonl"
+        path.write_text("\n".join(lines) + "\n")
+        url = f"http://127.0.0.1:{server.port}"
+        monkeypatch.delenv("LEGATION_LISTENER_WEBHOOK_SECRET", raising=False)
+        assert importer.main(["ngo", str(path), "--url", url]) == 2  # no secret
+        monkeypatch.setenv("LEGATION_LISTENER_WEBHOOK_SECRET", "s3cret")
+        capsys.readouterr()
+        assert importer.main(["ngo", str(path), "--url", url, "--batch-lines", "2"]) == 1
+        out, err = capsys.readouterr()
+        assert json.loads(out) == {"items": 3, "mentions": 3, "malformed": 2}
+        assert [line.split(":")[0] for line in err.splitlines()] == ["line 2", "line 4"]
+        assert [[i.item_id for i in items] for _, items, _ in ingest.calls] == [["a"], ["b"], ["d"]]
+        monkeypatch.setenv("LEGATION_LISTENER_WEBHOOK_SECRET", "wrong")
+        assert importer.main(["ngo", str(path), "--url", url]) == 1
+        assert "HTTP 401" in capsys.readouterr().err
+    finally:
+        server.stop()

@@ -63,7 +63,7 @@ class StateTable(Generic[M]):
         key_of: Callable[[M], str],
         version_of: Callable[[M], int],
         envelope_of: Callable[[M], Envelope],
-        producer: EventSink,
+        producer: EventSink | None = None,
         on_change: Callable[[M], None] | None = None,
     ) -> None:
         self.topic = topic
@@ -120,10 +120,14 @@ class StateTable(Generic[M]):
             return len(self._items)
 
     @contextmanager
-    def transaction(self) -> Iterator[Transaction[M]]:
-        """A block of changes written together; see the module docstring."""
+    def transaction(self, producer: EventSink | None = None) -> Iterator[Transaction[M]]:
+        """A block of changes written together through ``producer`` (default: the
+        table's); see the module docstring."""
+        sink = producer or self.producer
+        if sink is None:
+            raise RuntimeError(f"the table of {self.topic} has no producer to write with")
         with self._write_lock:
-            transaction = Transaction(self)
+            transaction = Transaction(self, sink)
             yield transaction
             transaction.commit()
 
@@ -131,8 +135,9 @@ class StateTable(Generic[M]):
 class Transaction(Generic[M]):
     """Staged changes of one :meth:`StateTable.transaction` block."""
 
-    def __init__(self, table: StateTable[M]) -> None:
+    def __init__(self, table: StateTable[M], producer: EventSink) -> None:
         self.table = table
+        self.producer = producer
         self.staged: dict[str, M] = {}
         self.events: list[Event] = []
 
@@ -159,7 +164,7 @@ class Transaction(Generic[M]):
             for key, item in self.staged.items()
         ]
         try:
-            self.table.producer.send_and_wait([*records, *self.events])
+            self.producer.send_and_wait([*records, *self.events])
         except (CatalogError, InvalidEvent):
             raise  # a bug in the service, not something a retry fixes
         except Exception as error:

@@ -264,3 +264,18 @@ def test_partners_have_a_timeline_and_their_activity_is_an_event(
     assert "partner_id:" in details and "name: is required" in details and "countries:" in details
     code, _ = code_of(lambda: stub.GetPartner(pb.GetPartnerRequest(partner_id="nobody")))
     assert code == grpc.StatusCode.NOT_FOUND
+
+
+def test_settling_a_delivery_that_has_none_is_a_failed_precondition(
+    stub: EngagerServiceStub,
+) -> None:
+    reply_id = stub.ReplyToConversation(reply_request(), timeout=5).detail.replies[0].reply_id
+    resolve = pb.ResolveReplyDeliveryRequest(
+        conversation_id=CID, reply_id=reply_id, action=pb.ResolveReplyDeliveryRequest.ACTION_RETRY
+    )
+    code, details = code_of(lambda: stub.ResolveReplyDelivery(resolve))
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
+    assert "no channel delivery" in details
+    resolve.action = pb.ResolveReplyDeliveryRequest.ACTION_UNSPECIFIED
+    code, details = code_of(lambda: stub.ResolveReplyDelivery(resolve))
+    assert (code, details) == (grpc.StatusCode.INVALID_ARGUMENT, "action is required")

@@ -352,3 +352,103 @@ def test_bad_rules_name_every_field() -> None:
     assert any(p.startswith("labels[0].label:") for p in problems)
     assert any(p.startswith("assignment[0].when.colour: is not a condition") for p in problems)
     assert any(p.startswith("extra: is not a section") for p in problems)
+
+
+def test_a_reply_seen_before_its_thread_opened_joins_when_it_opens(state: EngagerState) -> None:
+    # Mentions are keyed by their own id, so a thread spreads over partitions.
+    handler = MentionHandler(state, RULES, clock=Clock)  # type: ignore[arg-type]
+    handler([incoming(mention("late-r2", "Right.", in_reply_to="item-late-r1"))])
+    handler([incoming(mention("late-r1", "Indeed.", in_reply_to="item-late"))])
+    handler([incoming(mention("late"))])
+    [conversation] = state.conversations.all()
+    assert [m.mention_id for m in conversation.mentions] == ["late", "late-r1", "late-r2"]
+
+
+def test_a_thread_that_heats_up_raises_the_priority_and_brings_the_deadline_forward() -> None:
+    state = opened()
+    assert state.priority == engage_pb2.PRIORITY_NORMAL
+    hot = mention(
+        "hot",
+        "URGENT: this is a scandal",
+        influence=1.0,
+        stance=listen_pb2.Label(value="against"),
+        sentiment=listen_pb2.Label(value="negative", score=-0.9),
+    )
+    joined = inbox.join(state, hot, NOW + timedelta(minutes=1), RULES).state
+    assert joined.priority == engage_pb2.PRIORITY_URGENT
+    assert joined.sla_due_at.ToDatetime(tzinfo=UTC) == NOW + timedelta(seconds=600)
+    calm = inbox.join(joined, mention("calm", "ok"), NOW, RULES).state
+    assert calm.priority == engage_pb2.PRIORITY_URGENT  # never lowered by a calmer reply
+
+
+def test_a_person_settles_a_delivery_with_the_outbox_transitions() -> None:
+    state = opened()
+    state.channel = "telegram"
+    queued = inbox.add_reply(state, "q1", "ana", "Nine.", "", "", False, True, NOW).state
+    reply_id = queued.replies[0].reply_id
+    unsure = outbox.Delivery(reply_id, "telegram", "needs-check", 1, reason="interrupted")
+    checking = inbox.record_delivery(queued, reply_id, unsure, NOW).state
+    assert checking.replies[0].status == engage_pb2.REPLY_STATUS_FAILED
+    retried = inbox.resolve_delivery(checking, reply_id, "retry", "lead", "not there", NOW)
+    assert retried.state.replies[0].status == engage_pb2.REPLY_STATUS_SENDING
+    assert inbox.deliveries_due(retried.state)
+    confirmed = inbox.resolve_delivery(
+        checking, reply_id, "confirm", "lead", "", NOW, channel_item_id="7", url="https://t.me/x/7"
+    )
+    assert confirmed.state.replies[0].status == engage_pb2.REPLY_STATUS_DELIVERED
+    assert confirmed.interactions[0].kind == Kind.KIND_REPLIED
+    with pytest.raises(inbox.InvalidStatusChange, match="it is delivered"):
+        inbox.resolve_delivery(confirmed.state, reply_id, "retry", "lead", "", NOW)
+    recorded = inbox.add_reply(opened(), "q2", "ana", "Nine.", "", "", False, False, NOW).state
+    with pytest.raises(inbox.InvalidStatusChange, match="no channel delivery"):
+        inbox.resolve_delivery(recorded, recorded.replies[0].reply_id, "cancel", "lead", "", NOW)
+
+
+def test_a_negative_turn_is_measured_against_the_issue_baseline() -> None:
+    rules = parse_rules({"open": {"questions": False, "negative_turn": -0.5, "negative_drop": 0.4}})
+    baseline = inbox.SentimentBaseline(weight=0.5, min_count=2)
+    sour = mention("sour", "Bad.", sentiment=listen_pb2.Label(value="negative", score=-0.7))
+    assert inbox.open_reasons(sour, rules, baseline.mean("i")) == ["negative-turn"]  # no baseline
+    for score in (-0.6, -0.6, -0.6):
+        baseline.observe("i", mention(sentiment=listen_pb2.Label(value="negative", score=score)))
+    assert inbox.open_reasons(sour, rules, baseline.mean("i")) == []  # always this negative
+    for score in (0.5, 0.5, 0.5):
+        baseline.observe("i", mention(sentiment=listen_pb2.Label(value="positive", score=score)))
+    assert inbox.open_reasons(sour, rules, baseline.mean("i")) == ["negative-turn"]
+
+
+def test_a_partner_speaking_in_a_conversation_goes_on_its_timeline(
+    state: EngagerState, producer: FakeProducer
+) -> None:
+    partner = engage_pb2.PartnerState(
+        partner_id="ocean",
+        name="Ocean Alliance",
+        version=1,
+        contacts=[engage_pb2.PartnerContact(name="W", accounts=["https://social.example/@ocean"])],
+    )
+    with state.partners.transaction() as transaction:
+        transaction.put(partner)
+    handle(
+        state,
+        [
+            mention("root"),
+            mention(
+                "p1", "Agreed?", author_id="https://social.example/@ocean", in_reply_to="item-root"
+            ),
+        ],
+    )
+    handle(
+        state,
+        [
+            mention(
+                "p1", "Agreed?", author_id="https://social.example/@ocean", in_reply_to="item-root"
+            )
+        ],
+    )
+    timeline = state.partners.get("ocean")
+    assert timeline is not None
+    assert [a.kind for a in timeline.timeline] == [engage_pb2.PartnerActivity.KIND_CONVERSATION]
+    activities = [
+        e for c in producer.calls for t, _, e in c if t == "legation.engage.partner-activities.v1"
+    ]
+    assert [e.campaign_id for e in activities] == ["camp-1"]

@@ -9,6 +9,7 @@ changes nothing.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -29,10 +30,23 @@ class MentionHandler:
     """Routes every mention: into its thread's conversation, into a new conversation when
     a rule says so, into the questions campaign whose hashtag it carries."""
 
-    def __init__(self, state: EngagerState, rules: Rules, clock: type[datetime] = datetime):
+    def __init__(
+        self,
+        state: EngagerState,
+        rules: Rules,
+        clock: type[datetime] = datetime,
+        max_orphans: int = 10_000,
+    ):
         self.state = state
         self.rules = rules
         self.clock = clock
+        # Replies that came before their thread's first mention (mentions are keyed by
+        # their own id, so a thread spreads over partitions): joined when it opens. Kept in
+        # memory, the most recent ``max_orphans``.
+        self.orphans: OrderedDict[str, tuple[listen_pb2.Mention, str]] = OrderedDict()
+        self.max_orphans = max_orphans
+        # In memory: after a restart the baseline rebuilds from the next mentions.
+        self.baseline = inbox.SentimentBaseline()
 
     def __call__(self, batch: Sequence[Incoming]) -> BatchResult:
         result = BatchResult()
@@ -52,25 +66,54 @@ class MentionHandler:
             raise InvalidEvent("mention has no mention_id")
         if self._known(writer, mention.mention_id):
             return  # redelivered
-        if mention.duplicate_of and self._known(writer, mention.duplicate_of):
-            return  # a repost of something already in a conversation
+        if mention.duplicate_of:
+            # A repost or syndicated copy: its first-seen copy (which may come later, from
+            # another partition) is the one that opens or joins a conversation.
+            return
+        # The issue's mean sentiment before this mention, which then counts in it.
+        baseline = self.baseline.mean(envelope.issue_id)
+        self.baseline.observe(envelope.issue_id, mention)
         thread = self.state.conversation_of_thread(mention.in_reply_to, mention.thread_id)
         thread = thread or self._staged_thread(writer, mention)
         if thread is not None:
             current = writer.get(thread)
             if current is not None:
-                writer.put(inbox.join(current, mention, now), envelope.trace_id)
+                writer.put(inbox.join(current, mention, now, self.rules), envelope.trace_id)
                 self._partner_conversation(writer, current, mention, now)
                 return
-        reasons = inbox.open_reasons(mention, self.rules)
+        reasons = inbox.open_reasons(mention, self.rules, baseline)
         if not reasons:
+            self._keep_orphan(mention, envelope.trace_id)
             return
         change = inbox.open_conversation(
             mention, envelope.campaign_id, envelope.issue_id, reasons, self.rules, now
         )
         # The conversation started when the question was asked, not when we saw it.
-        writer.put(change, envelope.trace_id, lambda _: occurred_at(envelope))
+        state = writer.put(change, envelope.trace_id, lambda _: occurred_at(envelope))
         self._partner_conversation(writer, change.state, mention, now)
+        self._adopt_orphans(writer, state, now)
+
+    def _keep_orphan(self, mention: listen_pb2.Mention, trace_id: str) -> None:
+        parent = {mention.in_reply_to, mention.thread_id} - {"", mention.item_id}
+        if not parent:
+            return
+        self.orphans[mention.mention_id] = (mention, trace_id)
+        self.orphans.move_to_end(mention.mention_id)
+        while len(self.orphans) > self.max_orphans:
+            self.orphans.popitem(last=False)
+
+    def _adopt_orphans(
+        self, writer: ConversationWriter, state: engage_pb2.ConversationState, now: datetime
+    ) -> None:
+        """Joins the replies that arrived before their thread opened (a chain included)."""
+        found = True
+        while found:
+            found = False
+            for mention_id, (orphan, trace_id) in list(self.orphans.items()):
+                if {orphan.in_reply_to, orphan.thread_id} & set(state.thread_keys):
+                    del self.orphans[mention_id]
+                    state = writer.put(inbox.join(state, orphan, now, self.rules), trace_id)
+                    found = True
 
     def _known(self, writer: ConversationWriter, mention_id: str) -> bool:
         if self.state.conversation_of_mention(mention_id) is not None:

@@ -35,6 +35,11 @@ _STATE = {
     engage_pb2.CONVERSATION_STATUS_ANSWERED: pb.Conversation.STATE_ANSWERED,
     engage_pb2.CONVERSATION_STATUS_CLOSED: pb.Conversation.STATE_CLOSED,
 }
+_RESOLUTION = {
+    pb.ResolveReplyDeliveryRequest.ACTION_RETRY: "retry",
+    pb.ResolveReplyDeliveryRequest.ACTION_CANCEL: "cancel",
+    pb.ResolveReplyDeliveryRequest.ACTION_CONFIRM_DELIVERED: "confirm",
+}
 _LABEL = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _SENT = (engage_pb2.REPLY_STATUS_DELIVERED, engage_pb2.REPLY_STATUS_RECORDED)
 
@@ -236,6 +241,27 @@ class EngagerApi(pb_grpc.EngagerServiceServicer):
             context,
             lambda current: inbox.review_reply(
                 current, request.reply_id, request.approve, caller.user, request.comment, now
+            ),
+        )
+
+    def ResolveReplyDelivery(
+        self, request: pb.ResolveReplyDeliveryRequest, context: grpc.ServicerContext
+    ) -> pb.Conversation:
+        require(context, reply_id=request.reply_id, action=request.action)
+        action = _RESOLUTION.get(request.action, "")
+        user, now = current_caller().user, self.clock()
+        return self._change(
+            request.conversation_id,
+            context,
+            lambda current: inbox.resolve_delivery(
+                current,
+                request.reply_id,
+                action,
+                user,
+                request.reason,
+                now,
+                request.channel_item_id,
+                request.url,
             ),
         )
 

@@ -24,6 +24,7 @@ def policy_for(approval_role: str = APPROVER) -> Policy:
             "ListPartners": reads(OFFICER),
             "ReplyToConversation": command(OFFICER),
             "ReviewReply": command(approval_role),
+            "ResolveReplyDelivery": command(OFFICER),
             "AssignConversation": command(OFFICER),
             "LabelConversation": command(OFFICER),
             "SetConversationStatus": command(OFFICER),

@@ -107,8 +107,33 @@ def is_ours(mention: listen_pb2.Mention, rules: Rules) -> bool:
     )
 
 
-def open_reasons(mention: listen_pb2.Mention, rules: Rules) -> list[str]:
-    """Why this mention deserves a conversation (empty: it does not)."""
+class SentimentBaseline:
+    """Each issue's recent mean sentiment (an exponentially weighted mean of the mentions
+    with a known sentiment), so a negative turn can be told from an issue that is always
+    discussed negatively. Known after ``min_count`` mentions."""
+
+    def __init__(self, weight: float = 0.1, min_count: int = 5) -> None:
+        self.weight = weight
+        self.min_count = min_count
+        self._means: dict[str, tuple[float, int]] = {}
+
+    def mean(self, issue_id: str) -> float | None:
+        mean, count = self._means.get(issue_id, (0.0, 0))
+        return mean if count >= self.min_count else None
+
+    def observe(self, issue_id: str, mention: listen_pb2.Mention) -> None:
+        if mention.sentiment.value in ("", "unknown"):
+            return
+        mean, count = self._means.get(issue_id, (mention.sentiment.score, 0))
+        mean += self.weight * (mention.sentiment.score - mean)
+        self._means[issue_id] = (mean, count + 1)
+
+
+def open_reasons(
+    mention: listen_pb2.Mention, rules: Rules, baseline: float | None = None
+) -> list[str]:
+    """Why this mention deserves a conversation (empty: it does not). ``baseline`` is the
+    issue's recent mean sentiment, when known."""
     reasons = []
     if rules.questions and asks_question(_text(mention)):
         reasons.append("question")
@@ -121,6 +146,11 @@ def open_reasons(mention: listen_pb2.Mention, rules: Rules) -> list[str]:
         rules.negative_turn is not None
         and sentiment.value == "negative"
         and sentiment.score <= rules.negative_turn
+        and (
+            rules.negative_drop is None
+            or baseline is None
+            or sentiment.score <= baseline - rules.negative_drop
+        )
     ):
         reasons.append("negative-turn")
     return reasons
@@ -294,11 +324,30 @@ def open_conversation(
     return change
 
 
-def join(current: ConversationState, mention: listen_pb2.Mention, now: datetime) -> Change:
+def join(
+    current: ConversationState,
+    mention: listen_pb2.Mention,
+    now: datetime,
+    rules: Rules | None = None,
+) -> Change:
     """A further mention (a reply in the thread) joins its conversation; a conversation we
-    answered, were waiting on or closed comes back to the inbox."""
+    answered, were waiting on or closed comes back to the inbox. A thread that heats up (a
+    reply scoring above the conversation) raises its priority, and an unanswered one gets
+    the earlier deadline of the new priority."""
     state = _next(current, "join", mention.author, now)
     state.mentions.append(mention)
+    if rules is not None:
+        score = priority_score(mention, open_reasons(mention, rules), rules)
+        if score > state.priority_score:
+            state.priority_score = score
+            priority = rules.level(score)
+            if priority > state.priority:
+                state.priority = priority
+                due = state.opened_at.ToDatetime(tzinfo=UTC) + timedelta(
+                    seconds=rules.sla_for(priority)
+                )
+                if not state.sla_breached and due < state.sla_due_at.ToDatetime(tzinfo=UTC):
+                    state.sla_due_at.FromDatetime(due)
     for key in thread_keys(mention):
         if key not in state.thread_keys:
             state.thread_keys.append(key)
@@ -528,7 +577,46 @@ def record_delivery(
         return Change(state, [_replied(state, reply, now)])
     if delivery.state in ("failed", "needs-check", "cancelled"):
         reply.status = engage_pb2.REPLY_STATUS_FAILED
+    else:
+        reply.status = engage_pb2.REPLY_STATUS_SENDING
     return Change(state)
+
+
+RESOLUTIONS = ("retry", "cancel", "confirm")
+
+
+def resolve_delivery(
+    current: ConversationState,
+    reply_id: str,
+    action: str,
+    user: str,
+    reason: str,
+    now: datetime,
+    channel_item_id: str = "",
+    url: str = "",
+) -> Change:
+    """A person settles a failed or needs-check reply delivery with the outbox's own
+    transitions: retry (sent again under the same key), cancel, or confirm delivered.
+    Raises InvalidStatusChange naming the delivery's state and what it allows."""
+    reply = _reply(current, reply_id)
+    if not reply.HasField("delivery") or not reply.delivery.delivery_id:
+        raise InvalidStatusChange(f"reply {reply_id} has no channel delivery to settle")
+    delivery = to_outbox(reply.delivery)
+    try:
+        if action == "retry":
+            settled = outbox.retry(delivery, now)
+        elif action == "cancel":
+            settled = outbox.cancel(delivery, now, reason)
+        elif action == "confirm":
+            settled = outbox.confirm_delivered(delivery, now, channel_item_id, url)
+        else:
+            raise ConversationError(f"action: expected one of {', '.join(RESOLUTIONS)}")
+    except outbox.InvalidTransition as error:
+        raise InvalidStatusChange(str(error)) from None
+    change = record_delivery(current, reply_id, settled, now)
+    change.state.change.user = user
+    change.state.change.comment = reason
+    return change
 
 
 def outbox_delivery(reply: engage_pb2.Reply) -> outbox.Delivery:

@@ -105,6 +105,9 @@ class Rules:
     our_urls: tuple[str, ...] = ()
     min_influence: float | None = None
     negative_turn: float | None = None
+    # With it, a negative turn must also fall this far below the issue's recent mean
+    # sentiment (a turn, not an issue that is always discussed negatively).
+    negative_drop: float | None = None
     # Triage.
     weights: Weights = field(default_factory=Weights)
     urgent_words: tuple[str, ...] = (
@@ -238,6 +241,9 @@ def parse_rules(raw: Any) -> Rules:
     negative_turn = reader.number(opening, "negative_turn", "open.", None)
     if negative_turn is not None and not -1 <= negative_turn <= 0:
         reader.problems.append("open.negative_turn: expected a sentiment score in [-1, 0]")
+    negative_drop = reader.number(opening, "negative_drop", "open.", None)
+    if negative_drop is not None and not 0 < negative_drop <= 2:
+        reader.problems.append("open.negative_drop: expected a number in (0, 2]")
 
     priority = reader.mapping(data.get("priority"), "priority")
     raw_weights = reader.mapping(priority.get("weights"), "priority.weights")
@@ -358,6 +364,7 @@ def parse_rules(raw: Any) -> Rules:
         our_urls=reader.texts(opening, "our_urls", "open."),
         min_influence=min_influence,
         negative_turn=negative_turn,
+        negative_drop=negative_drop,
         weights=weights,
         urgent_words=tuple(w.lower() for w in urgent_words),
         levels=levels,

@@ -1,0 +1,122 @@
+"""StateTable: a compacted topic's entities in memory; changes written (acknowledged)
+before they are applied, versions never go back."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from legation.events.v1 import engage_pb2
+from legation_core.codec import Envelope, InvalidEvent, make_envelope
+from legation_core.state import StateTable, StoreUnavailable
+
+NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+TOPIC = "legation.engage.partners.v1"
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.sent: list[list[tuple[str, str, Envelope]]] = []
+        self.failing: Exception | None = None
+
+    def send_and_wait(self, events: list[tuple[str, str, Envelope]]) -> None:
+        if self.failing is not None:
+            raise self.failing
+        self.sent.append(events)
+
+
+def envelope(partner: engage_pb2.PartnerState) -> Envelope:
+    return make_envelope(
+        partner,
+        event_id=f"{partner.partner_id}-{partner.version}",
+        source_service="engager",
+        occurred_at=NOW,
+    )
+
+
+def table(sink: Sink, changed: list[str] | None = None) -> StateTable[engage_pb2.PartnerState]:
+    return StateTable(
+        TOPIC,
+        engage_pb2.PartnerState,
+        lambda p: p.partner_id,
+        lambda p: p.version,
+        envelope,
+        sink,
+        on_change=(lambda p: changed.append(f"{p.partner_id}@{p.version}"))
+        if changed is not None
+        else None,
+    )
+
+
+def partner(partner_id: str, version: int, name: str = "x") -> engage_pb2.PartnerState:
+    return engage_pb2.PartnerState(partner_id=partner_id, version=version, name=name)
+
+
+def test_the_latest_version_wins_whatever_the_order() -> None:
+    changed: list[str] = []
+    states = table(Sink(), changed)
+    assert states.apply(envelope(partner("a", 2, "new")))
+    assert not states.apply(envelope(partner("a", 1, "old")))  # a replayed older record
+    assert not states.apply(envelope(partner("a", 2, "new")))  # redelivered
+    states.apply(envelope(partner("b", 1)))
+    assert [p.name for p in states.all()] == ["new", "x"]
+    assert changed == ["a@2", "b@1"]
+    assert len(states) == 2
+
+
+def test_a_transaction_writes_everything_in_one_batch_then_applies_it() -> None:
+    sink = Sink()
+    states = table(sink)
+    extra = ("legation.engage.partner-activities.v1", "a", envelope(partner("z", 9)))
+    with states.transaction() as transaction:
+        transaction.put(partner("a", 1))
+        assert states.get("a") is None  # staged, not applied
+        assert transaction.get("a") == partner("a", 1)
+        transaction.put(partner("a", 2), extra)
+    [batch] = sink.sent
+    assert [(topic, key) for topic, key, _ in batch] == [(TOPIC, "a"), extra[:2]]
+    assert states.get("a") == partner("a", 2)
+
+
+def test_nothing_is_applied_when_kafka_does_not_acknowledge() -> None:
+    sink = Sink()
+    sink.failing = RuntimeError("broker down")
+    states = table(sink)
+    with pytest.raises(StoreUnavailable, match="broker down"):
+        put(states, partner("a", 1))
+    assert states.get("a") is None
+    sink.failing = InvalidEvent("a bug")
+    with pytest.raises(InvalidEvent):  # a bug is not "unavailable"
+        put(states, partner("a", 1))
+
+
+def put(states: StateTable[engage_pb2.PartnerState], item: engage_pb2.PartnerState) -> None:
+    with states.transaction() as transaction:
+        transaction.put(item)
+
+
+def refuse(states: StateTable[engage_pb2.PartnerState]) -> None:
+    with states.transaction() as transaction:
+        transaction.put(partner("a", 1))
+        raise ValueError("refused")
+
+
+def test_a_block_that_raises_writes_nothing() -> None:
+    sink = Sink()
+    states = table(sink)
+    with pytest.raises(ValueError, match="refused"):
+        refuse(states)
+    assert sink.sent == [] and states.get("a") is None
+
+
+def test_a_read_only_table_refuses_to_write_and_a_producer_can_be_given() -> None:
+    states: StateTable[engage_pb2.PartnerState] = StateTable(
+        TOPIC, engage_pb2.PartnerState, lambda p: p.partner_id, lambda p: p.version, envelope
+    )
+    with pytest.raises(RuntimeError, match="has no producer"):
+        put(states, partner("a", 1))
+    sink = Sink()
+    with states.transaction(sink) as transaction:
+        transaction.put(partner("a", 1))
+    assert len(sink.sent) == 1 and states.get("a") is not None

@@ -184,9 +184,7 @@ class EventIndex:
                 ):
                     return hit[4]
             started = time.monotonic()
-            response: dict[str, Any] = self.client.search(
-                index=f"{self.prefix}-*", body=scorecard_query(campaign)
-            )
+            response = self.search_scorecard(campaign)
             with self._cache_lock:
                 self._cache[campaign.campaign_id] = (
                     key,
@@ -196,6 +194,13 @@ class EventIndex:
                     response,
                 )
             return response
+
+    def search_scorecard(self, campaign: evaluate_pb2.Campaign) -> dict[str, Any]:
+        """The scorecard search itself, never from the shared answers."""
+        response: dict[str, Any] = self.client.search(
+            index=f"{self.prefix}-*", body=scorecard_query(campaign)
+        )
+        return response
 
 
 def _without_extras(source: dict[str, Any]) -> dict[str, Any]:

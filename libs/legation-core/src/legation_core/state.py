@@ -27,6 +27,7 @@ from google.protobuf.message import Message
 from legation_core.catalog import CatalogError
 from legation_core.codec import Envelope, EventCodec, InvalidEvent, payload_of
 from legation_core.config import CoreSettings
+from legation_core.consumer import TransientError
 from legation_core.kafka import read_topic
 
 log = logging.getLogger(__name__)
@@ -43,8 +44,9 @@ class EventSink(Protocol):
     def send_and_wait(self, events: list[Event]) -> None: ...
 
 
-class StoreUnavailable(Exception):
-    """A change was not acknowledged by Kafka, so it was not made; retrying is safe."""
+class StoreUnavailable(TransientError):
+    """A change was not acknowledged by Kafka, so it was not made; retrying is safe (a
+    consume loop whose handler raises it pauses and retries the batch)."""
 
 
 class StateTable(Generic[M]):

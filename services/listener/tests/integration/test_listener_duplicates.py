@@ -3,7 +3,7 @@ the restart still links to the original emitted before it."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -13,7 +13,7 @@ from legation_core.codec import EventCodec
 from legation_core.config import CoreSettings
 from legation_core.kafka import EventProducer
 from legation_core.metrics import Metrics
-from legation_listener.adapters.duplicates import rebuild_duplicate_index
+from legation_listener.adapters.duplicates import WINDOW_DAYS, rebuild_duplicate_index
 from legation_listener.adapters.state import MENTIONS
 from legation_listener.domain.duplicates import DuplicateIndex
 from legation_listener.domain.enrichment import enrich_mention
@@ -39,6 +39,10 @@ def test_a_restarted_listener_still_links_copies_to_originals_emitted_before(
         mention.published_at.FromDatetime(now)
         emitted.append(enrich_mention(mention, issue, before))
     assert emitted[1].duplicate_of == emitted[0].mention_id
+    # An original older than the replay window is not brought back.
+    old = listen_pb2.Mention(mention_id=f"{unique}-old", text="An old story. " + STORY[::-1])
+    old.published_at.FromDatetime(now - timedelta(days=WINDOW_DAYS + 1))
+    emitted.append(enrich_mention(old, issue, before))
 
     producer = EventProducer(kafka_settings, "listener", default_catalog(), Metrics())
     try:
@@ -54,5 +58,8 @@ def test_a_restarted_listener_still_links_copies_to_originals_emitted_before(
     late = listen_pb2.Mention(mention_id=f"{unique}-m3", text=STORY + " https://t.co/x")
     late.published_at.FromDatetime(now)
     assert enrich_mention(late, issue, after).duplicate_of == emitted[0].mention_id
+    stale = listen_pb2.Mention(mention_id=f"{unique}-m4", text="An old story. " + STORY[::-1])
+    stale.published_at.FromDatetime(now)
+    assert enrich_mention(stale, issue, after).duplicate_of == ""  # out of the window
     # A mention emitted before the restart and polled again keeps its first answer.
     assert after.check(issue.issue_id, emitted[1].mention_id, "", now) == emitted[0].mention_id

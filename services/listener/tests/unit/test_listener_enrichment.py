@@ -66,7 +66,7 @@ def test_detection_is_deterministic() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", "Hi", "treaty talks", "12345 67890 !!!", "@bob https://x.org/a #tag"]
+    "text", ["", "Hi", "treaty", "Hi there", "12345 67890 !!!", "@bob https://x.org/a #tag"]
 )
 def test_too_little_text_is_undetermined(text: str) -> None:
     assert detect_language(text) == "und"
@@ -268,6 +268,14 @@ def test_duplicate_decisions_are_stable_per_issue_and_on_retry() -> None:
     assert index.check("a", "m2", STORY, published) == "m1"
     assert index.check("a", "m2", STORY, published) == "m1"
     assert index.check("b", "m3", STORY, published) == ""  # another issue counts it anew
+
+
+def test_short_and_empty_texts_are_never_copies() -> None:
+    index = DuplicateIndex()
+    for i in range(3):
+        assert index.check("a", f"short{i}", "Great news!", FETCHED) == ""
+        assert index.check("a", f"empty{i}", "", FETCHED) == ""
+    assert len(index) == 0
 
 
 def test_the_index_is_rebuilt_from_the_mentions_it_emitted() -> None:

@@ -5,7 +5,8 @@ mention whose text is the same as an original's once normalised, or whose charac
 5-gram MinHash (datasketch, 64 permutations, fixed seed) finds an original with estimated
 Jaccard similarity of at least :data:`SIMILARITY` through LSH, is a copy: its
 ``duplicate_of`` is the original's mention id. Among several originals the earliest
-published wins (then the smallest id), so the answer does not depend on index order.
+published wins (then the smallest id), so the answer does not depend on index order. A
+text of fewer than :data:`MIN_CHARS` characters once normalised is never a copy.
 
 Restart: the index is *rebuilt deterministically* rather than stored. The mentions topic
 already records every decision (``duplicate_of`` travels in each Mention), so replaying it
@@ -31,6 +32,9 @@ from datasketch import MinHash, MinHashLSH
 NUM_PERM = 64
 SIMILARITY = 0.6
 SHINGLE = 5
+# Below this many characters (normalised) a text is not compared at all: "Great news!" from
+# a hundred people is a hundred reactions, not one story.
+MIN_CHARS = 20
 # Below this many characters (normalised) only exact copies count: the MinHash of a very
 # short text is too coarse, and two short posts alike by chance are not one story.
 MIN_FUZZY_CHARS = 40
@@ -141,6 +145,9 @@ class DuplicateIndex:
                 return self._decided[key]
             index = self._issue(issue_id)
             normalised = fingerprint_text(text)
+            if len(normalised) < MIN_CHARS:
+                self._remember(key, "")
+                return ""
             signature = minhash(normalised) if len(normalised) >= MIN_FUZZY_CHARS else None
             original = self._find(index, mention_id, normalised, signature)
             if not original and mention_id not in index.originals:
@@ -170,9 +177,9 @@ class DuplicateIndex:
                 return
             self._remember(key, duplicate_of)
             index = self._issue(issue_id)
-            if duplicate_of or mention_id in index.originals:
-                return
             normalised = fingerprint_text(text)
+            if duplicate_of or mention_id in index.originals or len(normalised) < MIN_CHARS:
+                return
             signature = minhash(normalised) if len(normalised) >= MIN_FUZZY_CHARS else None
             index.add(
                 mention_id, normalised, _Original(mention_id, published.timestamp(), signature)

@@ -53,6 +53,7 @@ PUBLISHED_SENTIMENT = {
     "pt": (55.1, 75.4),
     "es": (None, None),
 }
+SHORT_CHARS = 50
 PUBLISHED_STANCE = "SVM 67.3, FastText 65.4, RoBERTa-tweets 69.3, TimeLMs-2021 72.9"
 SAMPLE_POSTS = (
     "Delegates resumed talks on a global plastics treaty in Nairobi on Monday. #plastics",
@@ -129,6 +130,15 @@ def bench_language_id(root: Path) -> None:
     print(f"  py3langid as served (und if p<{enrichment.MIN_DETECTION_PROBABILITY}) accuracy "
           f"{served_acc:.3f}, coverage {len(covered) / len(gold):.3f}, accuracy when it answers "
           f"{accuracy([g for g, _ in covered], [s for _, s in covered]):.3f}")  # fmt: skip
+    short = [i for i, t in enumerate(cleaned) if len(t.strip()) <= SHORT_CHARS]
+    if short:
+        short_gold = [gold[i] for i in short]
+        short_served = [served[i] for i in short]
+        short_covered = [i for i in short if served[i] != enrichment.UNDETERMINED]
+        print(f"  short posts (<= {SHORT_CHARS} characters, {len(short)}): forced accuracy "
+              f"{accuracy(short_gold, [forced[i] for i in short]):.3f}, as served "
+              f"{accuracy(short_gold, short_served):.3f} with coverage "
+              f"{len(short_covered) / len(short):.3f}")  # fmt: skip
     for name, detect in _other_detectors():
         started = time.perf_counter()
         guesses = [detect(t) for t in cleaned]
@@ -235,6 +245,8 @@ def bench_stance(root: Path, leave_one_out: bool) -> None:
     print("  target     n  | majority F1 F1avg | model F1 F1avg acc | unseen-target F1 F1avg")
     rows: list[tuple[tuple[float, float], ...]] = []
     accuracies: list[float] = []
+    served: list[str] = []
+    served_gold: list[str] = []
     for target in datasets.STANCE_TARGETS:
         split = datasets.stance_split(root, target, "val")
         terms = datasets.STANCE_TARGET_TERMS[target]
@@ -244,6 +256,8 @@ def bench_stance(root: Path, leave_one_out: bool) -> None:
         base = _stance_scores(gold, [majority] * len(gold))
         forced = [_argmax(model, t, terms) for t in split.texts]
         own = _stance_scores(gold, forced)
+        served.extend(enrichment.stance(t, "en", terms).value for t in split.texts)
+        served_gold.extend(gold)
         unseen = (float("nan"), float("nan"))
         if leave_one_out:
             from legation_listener.models.train import train_stance
@@ -262,6 +276,10 @@ def bench_stance(root: Path, leave_one_out: bool) -> None:
           f"{mean_acc:.3f} | {mean[4]:.3f}            {mean[5]:.3f}")  # fmt: skip
     print(f"  model / majority macro-F1: {mean[2] / mean[0]:.1f}x seen targets, "
           f"{mean[4] / mean[0]:.1f}x unseen targets")  # fmt: skip
+    answered = [(g, s) for g, s in zip(served_gold, served, strict=True) if s != "unknown"]
+    print(f"  as served (unknown if p<{enrichment.MIN_STANCE_PROBABILITY}): coverage "
+          f"{len(answered) / len(served):.3f}, accuracy when it answers "
+          f"{accuracy([g for g, _ in answered], [s for _, s in answered]):.3f}")  # fmt: skip
     print(f"  published test F1avg (per-target models): {PUBLISHED_STANCE}")
 
 

@@ -50,15 +50,34 @@ class Split:
 
 
 def default_datasets_dir() -> Path:
-    """``LEGATION_DATASETS``, else ``../shared/datasets`` beside the repository root."""
+    """``LEGATION_DATASETS``, else ``../shared/datasets`` beside the repository root (for a
+    git worktree, beside its main checkout when not beside the worktree itself)."""
     env = os.environ.get("LEGATION_DATASETS")
     if env:
         return Path(env)
     here = Path(__file__).resolve()
     for parent in here.parents:
         if (parent / "Makefile").is_file() and (parent / "services").is_dir():
-            return parent.parent / "shared" / "datasets"
+            beside = parent.parent / "shared" / "datasets"
+            main = _main_checkout(parent)
+            if not beside.is_dir() and main is not None:
+                return main.parent / "shared" / "datasets"
+            return beside
     return Path.cwd().parent / "shared" / "datasets"
+
+
+def _main_checkout(root: Path) -> Path | None:
+    # In a worktree ".git" is a file: "gitdir: <main>/.git/worktrees/<name>".
+    marker = root / ".git"
+    if not marker.is_file():
+        return None
+    text = marker.read_text(encoding="utf-8").strip()
+    if not text.startswith("gitdir:"):
+        return None
+    gitdir = Path(text.removeprefix("gitdir:").strip())
+    if gitdir.parent.name != "worktrees":
+        return None
+    return gitdir.parent.parent.parent
 
 
 def read_split(folder: Path, split: str) -> Split:

@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed-stamp
 INPUTS := constraints.txt $(wildcard libs/*/pyproject.toml services/*/pyproject.toml) \
 	$(shell find protos topics -type f) tools/gen_contracts.py
 
-.PHONY: help install contracts run run-once stop test lint fmt typecheck check bench bench-listener listener-models clean \
+.PHONY: help install contracts run run-once stop test lint fmt typecheck check bench bench-evaluator bench-listener listener-models clean \
 	k8s-topics deploy-check images browser-deps
 
 help:
@@ -20,7 +20,8 @@ help:
 	@echo "make run-once   same, but stop after printing the demo scorecard"
 	@echo "make stop       stop a stack started by make run in another terminal"
 	@echo "make test       install what the tests need, lint, type-check and run every test"
-	@echo "make bench      measure the shared runtime's throughput, then the listener's models"
+	@echo "make bench      measure the shared runtime's throughput, the evaluator's, then the listener's models"
+	@echo "make bench-evaluator  the evaluator: indexing rate, freshness, scorecard latency"
 	@echo "make bench-listener  the listener's models: quality and throughput (needs the datasets)"
 	@echo "make listener-models retrain the listener's models from the datasets"
 	@echo "make deploy-check  render and validate deploy/ offline (topics, schemas, hadolint)"
@@ -104,7 +105,13 @@ images:
 
 bench: install
 	$(PY) -m legation_devstack bench
+	$(PY) -m legation_evaluator bench
 	$(PY) -m legation_listener.models.bench
+
+# The evaluator alone: indexing rate against raw helpers.bulk, freshness at 100 and 1,000
+# events/s, scorecard latency (services/evaluator/README.md, "Measured").
+bench-evaluator: install
+	$(PY) -m legation_evaluator bench
 
 # The listener's attitude models alone, on the labelled datasets (../shared/datasets or
 # LEGATION_DATASETS): quality against baselines and published figures, throughput, memory.

@@ -71,7 +71,8 @@ def wire(runtime: ServiceRuntime, settings: EngagerSettings) -> None:
     )
     if form_port is not None:
         # Public on purpose: anyone may ask; nothing is published before moderation.
-        runtime.add_http("questions-form", form_port, QuestionsForm(api), roles=None)
+        form = QuestionsForm(api, settings.engager_form_questions_per_minute)
+        runtime.add_http("questions-form", form_port, form, roles=None)
 
 
 def main() -> None:

@@ -41,3 +41,9 @@ class EngagerSettings(CoreSettings):
         description="Port of the public questions form (POST /questions/<questions_id>); "
         "unset: no form",
     )
+    engager_form_questions_per_minute: int = Field(
+        10,
+        ge=1,
+        le=10_000,
+        description="Most questions one client address may post to the form in a minute",
+    )

@@ -14,7 +14,7 @@ from engager_fakes import FakeProducer
 from legation.events.v1 import engage_pb2
 from legation_core.config import ConfigError
 from legation_engager.__main__ import load_rules
-from legation_engager.adapters.form import QuestionsForm
+from legation_engager.adapters.form import QuestionsForm, RateLimit
 from legation_engager.adapters.grpc_api import EngagerApi
 from legation_engager.adapters.store import EngagerState
 from legation_engager.config import EngagerSettings
@@ -105,3 +105,13 @@ def test_a_bad_rules_file_stops_start_up_naming_the_variable_and_field(tmp_path:
     with pytest.raises(ConfigError, match=r"reply_channels\[0\]\.channel: 'tv' is not in"):
         load_rules(settings, {})
     assert load_rules(EngagerSettings(auth_disabled=True), {}) == Rules()
+
+
+def test_one_address_gets_a_few_questions_a_minute() -> None:
+    now = [0.0]
+    limit = RateLimit(3, clock=lambda: now[0])
+    assert [limit.wait("a") for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert limit.wait("a") == pytest.approx(20.0)  # one token every 20 s
+    assert limit.wait("b") == 0.0  # another address
+    now[0] = 20.0
+    assert limit.wait("a") == 0.0

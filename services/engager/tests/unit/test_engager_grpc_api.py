@@ -97,10 +97,11 @@ def test_a_reply_is_recorded_once_and_answers_the_conversation(
     conversation = stub.ReplyToConversation(reply_request(), timeout=5)
     assert conversation.state == pb.Conversation.STATE_ANSWERED
     assert [r.actor for r in conversation.replies] == ["officer"]  # the caller by default
+    written = producer.calls[before:]
     again = stub.ReplyToConversation(reply_request(), timeout=5)
     assert len(again.replies) == 1
-    assert len(producer.calls) == before + 1
-    kinds = [e.interaction.kind for t, _, e in producer.calls[-1] if t == INTERACTIONS]
+    assert producer.calls[before:] == written  # the second request wrote nothing
+    kinds = [e.interaction.kind for call in written for t, _, e in call if t == INTERACTIONS]
     assert kinds == [engage_pb2.Interaction.KIND_REPLIED]
 
 
@@ -224,6 +225,14 @@ def test_questions_are_collected_moderated_and_answered(stub: EngagerServiceStub
         )
     ).questions_campaign
     assert answered.questions[0].status == engage_pb2.QUESTION_STATUS_ANSWERED
+    closed = stub.CloseQuestionsCampaign(pb.CloseQuestionsCampaignRequest(questions_id=qid))
+    assert not closed.questions_campaign.open
+    code, details = code_of(
+        lambda: stub.SubmitQuestion(
+            pb.SubmitQuestionRequest(questions_id=qid, request_id="q2", text="Late?")
+        )
+    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "is closed" in details
 
 
 def test_partners_have_a_timeline_and_their_activity_is_an_event(
@@ -279,3 +288,20 @@ def test_settling_a_delivery_that_has_none_is_a_failed_precondition(
     resolve.action = pb.ResolveReplyDeliveryRequest.ACTION_UNSPECIFIED
     code, details = code_of(lambda: stub.ResolveReplyDelivery(resolve))
     assert (code, details) == (grpc.StatusCode.INVALID_ARGUMENT, "action is required")
+
+
+def test_conversations_come_in_pages(stub: EngagerServiceStub) -> None:
+    first = stub.ListConversations(pb.ListConversationsRequest(page_size=1))
+    assert len(first.conversations) == 1 and first.next_page_token
+    second = stub.ListConversations(
+        pb.ListConversationsRequest(page_size=1, page_token=first.next_page_token)
+    )
+    assert len(second.conversations) == 1 and not second.next_page_token
+    assert first.conversations[0].conversation_id != second.conversations[0].conversation_id
+    code, details = code_of(
+        lambda: stub.ListConversations(pb.ListConversationsRequest(page_token="x"))
+    )
+    assert (code, details) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "page_token: not a token this API gave",
+    )

@@ -12,7 +12,8 @@ from engager_fakes import FakeProducer
 from legation.events.v1 import engage_pb2, listen_pb2
 from legation_channels import outbox
 from legation_core.codec import make_envelope
-from legation_core.consumer import Incoming
+from legation_core.consumer import Incoming, transient
+from legation_core.state import StoreUnavailable
 from legation_engager.adapters.events import MentionHandler
 from legation_engager.adapters.store import CONVERSATIONS, INTERACTIONS, EngagerState
 from legation_engager.domain import inbox
@@ -161,8 +162,8 @@ def test_a_question_opens_one_conversation_whatever_the_redeliveries(
     assert conversation.rules == ["question"]
     assert conversation.version == 1
     assert [i.kind for i in interactions(producer)] == [Kind.KIND_OPENED]
-    topics = [t for t, _, _ in producer.calls[0]]
-    assert sorted(topics) == [CONVERSATIONS, INTERACTIONS]
+    # One change written once: its event, then its conversation (the redelivery wrote nothing).
+    assert [[t for t, _, _ in call] for call in producer.calls] == [[INTERACTIONS], [CONVERSATIONS]]
 
 
 def test_a_statement_opens_nothing_unless_a_rule_says_so(state: EngagerState) -> None:
@@ -452,3 +453,32 @@ def test_a_partner_speaking_in_a_conversation_goes_on_its_timeline(
         e for c in producer.calls for t, _, e in c if t == "legation.engage.partner-activities.v1"
     ]
     assert [e.campaign_id for e in activities] == ["camp-1"]
+
+
+def test_a_broker_failure_is_transient_and_changes_nothing(
+    state: EngagerState, producer: FakeProducer
+) -> None:
+    producer.failing = RuntimeError("broker down")
+    with pytest.raises(StoreUnavailable) as error:
+        handle(state, [mention()])
+    assert transient(error.value)  # the consume loop pauses and retries the batch
+    assert state.conversations.all() == []
+    producer.failing = None
+    handle(state, [mention()])
+    assert len(state.conversations.all()) == 1
+
+
+def test_a_team_rule_spreads_conversations_over_its_least_loaded_officers(
+    producer: FakeProducer,
+) -> None:
+    rules = parse_rules(
+        {"assignment": [{"when": {"question": True}, "officers": ["ana", "ben"], "team": "desk"}]}
+    )
+    state = EngagerState(producer)
+    handler = MentionHandler(state, rules, clock=Clock)  # type: ignore[arg-type]
+    handler([incoming(mention(f"q{n}", "Why?"), n) for n in range(3)])
+    handler([incoming(mention("q3", "How?"))])
+    by_officer = sorted(c.assignee for c in state.conversations.all())
+    assert by_officer == ["ana", "ana", "ben", "ben"]
+    with pytest.raises(RulesError, match="officer or officers, not both"):
+        parse_rules({"assignment": [{"officer": "a", "officers": ["b"]}]})

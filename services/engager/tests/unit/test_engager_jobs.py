@@ -155,3 +155,22 @@ def test_an_approved_question_is_answered_on_the_answer_channel() -> None:
     assert done.questions[0].status == engage_pb2.QUESTION_STATUS_ANSWERED
     [message] = channel.posted.values()
     assert message.text == "Ana asked: Why?\n\nBecause."
+
+
+def test_on_a_channel_without_replies_the_reply_links_the_post_it_answers() -> None:
+    state = EngagerState(FakeProducer())
+    handle(state, [mention("m-1")])
+    current = state.conversations.get(CID)
+    assert current is not None
+    routed = engage_pb2.ConversationState()
+    routed.CopyFrom(current)
+    routed.channel = "partners"
+    routed.version += 1
+    with state.conversations.transaction() as transaction:
+        transaction.put(routed)
+    with state.change_conversations() as writer:
+        writer.put(inbox.add_reply(routed, "r1", "ana", "Nine.", "", "", False, False, NOW))
+    hook = FakeChannel(name="partners", kind="webhook", limits=ChannelLimits())
+    EngagerJobs(state, {"partners": hook}).run_once()
+    [message] = hook.posted.values()
+    assert (message.in_reply_to, message.link) == ("", "https://social.example/posts/m-1")

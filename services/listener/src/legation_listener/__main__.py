@@ -38,6 +38,7 @@ def connectors(
             timeout_seconds=timeout,
             page_size=page_size,
             access_token=settings.listener_mastodon_access_token,
+            token_instance=settings.listener_mastodon_instance_url,
         ),
         BlueskyConnector(
             backoff,
@@ -45,12 +46,14 @@ def connectors(
             page_size=page_size,
             handle=settings.listener_bluesky_handle,
             app_password=settings.listener_bluesky_app_password,
+            login_service=settings.listener_bluesky_service_url,
         ),
         RedditConnector(
             backoff,
             client_id=settings.listener_reddit_client_id,
             client_secret=settings.listener_reddit_client_secret,
             token_url=settings.listener_reddit_token_url,
+            api_url=settings.listener_reddit_api_url,
             user_agent=settings.listener_reddit_user_agent,
             timeout_seconds=timeout,
             page_size=page_size,

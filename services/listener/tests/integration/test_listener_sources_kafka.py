@@ -108,6 +108,7 @@ class InProcessListener:
             listener_reddit_client_id=platforms.reddit.client_id,
             listener_reddit_client_secret=platforms.reddit.client_secret,
             listener_reddit_token_url=platforms.reddit.url,
+            listener_reddit_api_url=platforms.reddit.url,
         )
         self.producer = EventProducer(settings, "listener", default_catalog(), Metrics())
         state = ListenerState.rebuild(settings, EventCodec(default_catalog()))
@@ -357,6 +358,7 @@ def test_the_service_process_reads_connector_sources_and_serves_its_webhook(
             "LEGATION_LISTENER_REDDIT_CLIENT_ID": platforms.reddit.client_id,
             "LEGATION_LISTENER_REDDIT_CLIENT_SECRET": platforms.reddit.client_secret,
             "LEGATION_LISTENER_REDDIT_TOKEN_URL": platforms.reddit.url,
+            "LEGATION_LISTENER_REDDIT_API_URL": platforms.reddit.url,
             "LEGATION_LISTENER_WEBHOOK_PORT": str(webhook_port),
             "LEGATION_LISTENER_WEBHOOK_SECRET": SECRET,
         }

@@ -192,7 +192,7 @@ def test_one_post_in_three_languages_reaches_every_channel_once_across_kills(
     state = last.get_post(post_id)
     [check] = [d for d in state.deliveries if d.status == publish_pb2.DELIVERY_STATUS_NEEDS_CHECK]
     assert (check.channel, check.language) == ("telegram", "en")
-    assert "whether it arrived" in check.reason  # a person has to look
+    assert "whether it arrived" in check.reason and "ConfirmDelivery" in check.reason
     assert state.status == publish_pb2.POST_STATUS_FAILED  # until someone acts
     # Never re-sent blindly: Telegram got the English post once, before the kill.
     [sent] = [m for m in servers.telegram.messages if MARKERS["en"] in m.get("caption", "")]

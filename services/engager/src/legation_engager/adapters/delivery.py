@@ -67,9 +67,11 @@ class EngagerJobs:
     def deliver_replies(self) -> None:
         for conversation in self.state.conversations.all():
             for reply in inbox.deliveries_due(conversation):
-                self._reply(conversation.conversation_id, reply)
+                # Where the channel takes no replies, the reply links the post it answers.
+                answered = conversation.mentions[-1].url if conversation.mentions else ""
+                self._reply(conversation.conversation_id, reply, answered)
 
-    def _reply(self, conversation_id: str, reply: engage_pb2.Reply) -> None:
+    def _reply(self, conversation_id: str, reply: engage_pb2.Reply, answered_url: str = "") -> None:
         def save(delivery: outbox.Delivery) -> None:
             with self.state.change_conversations() as writer:
                 current = writer.get(conversation_id)
@@ -82,6 +84,7 @@ class EngagerJobs:
             text=reply.text,
             language=reply.language or "en",
             in_reply_to=reply.in_reply_to,
+            link="" if reply.in_reply_to else answered_url,
             author=reply.officer,
         )
         self._drive(to_outbox(reply.delivery), message, save)

@@ -51,6 +51,8 @@ class MentionHandler:
     def __call__(self, batch: Sequence[Incoming]) -> BatchResult:
         result = BatchResult()
         now = self.clock.now(UTC)
+        # Officers' open conversations, counted once per batch when a rule needs them.
+        self._load: dict[str, int] | None = None
         with self.state.change_conversations() as writer:
             for incoming in batch:
                 try:
@@ -85,9 +87,13 @@ class MentionHandler:
         if not reasons:
             self._keep_orphan(mention, envelope.trace_id)
             return
+        if self._load is None and any(rule.officers for rule in self.rules.assignment):
+            self._load = inbox.open_load(self.state.conversations.all())
         change = inbox.open_conversation(
-            mention, envelope.campaign_id, envelope.issue_id, reasons, self.rules, now
+            mention, envelope.campaign_id, envelope.issue_id, reasons, self.rules, now, self._load
         )
+        if self._load is not None and change.state.assignee:
+            self._load[change.state.assignee] = self._load.get(change.state.assignee, 0) + 1
         # The conversation started when the question was asked, not when we saw it.
         state = writer.put(change, envelope.trace_id, lambda _: occurred_at(envelope))
         self._partner_conversation(writer, change.state, mention, now)

@@ -41,6 +41,7 @@ _RESOLUTION = {
     pb.ResolveReplyDeliveryRequest.ACTION_CONFIRM_DELIVERED: "confirm",
 }
 _LABEL = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+MAX_PAGE = 1000
 _SENT = (engage_pb2.REPLY_STATUS_DELIVERED, engage_pb2.REPLY_STATUS_RECORDED)
 
 
@@ -137,7 +138,18 @@ class EngagerApi(pb_grpc.EngagerServiceServicer):
             and (not request.label or request.label in c.labels)
         ]
         found.sort(key=lambda c: (-c.priority, c.opened_at.ToNanoseconds(), c.conversation_id))
-        return pb.ListConversationsResponse(conversations=[conversation_message(c) for c in found])
+        start = 0
+        if request.page_token:
+            if not request.page_token.isdigit():
+                invalid_argument(context, "page_token: not a token this API gave")
+            start = int(request.page_token)
+        if request.page_size > MAX_PAGE:
+            invalid_argument(context, f"page_size: at most {MAX_PAGE}")
+        end = start + request.page_size if request.page_size else len(found)
+        return pb.ListConversationsResponse(
+            conversations=[conversation_message(c) for c in found[start:end]],
+            next_page_token=str(end) if end < len(found) else "",
+        )
 
     def GetConversation(
         self, request: pb.GetConversationRequest, context: grpc.ServicerContext
@@ -439,6 +451,14 @@ class EngagerApi(pb_grpc.EngagerServiceServicer):
             request.questions_id,
             context,
             lambda current: questions.answer(current, request.question_id, request.text, user, now),
+        )
+
+    def CloseQuestionsCampaign(
+        self, request: pb.CloseQuestionsCampaignRequest, context: grpc.ServicerContext
+    ) -> pb.QuestionsCampaignResponse:
+        now = self.clock()
+        return self._change_questions(
+            request.questions_id, context, lambda current: questions.close(current, now)
         )
 
     # --- partners -------------------------------------------------------------------------

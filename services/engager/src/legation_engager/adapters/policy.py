@@ -32,6 +32,7 @@ def policy_for(approval_role: str = APPROVER) -> Policy:
             "SubmitQuestion": command(OFFICER),
             "ModerateQuestion": command(OFFICER),
             "AnswerQuestion": command(OFFICER),
+            "CloseQuestionsCampaign": command(OFFICER),
             "RegisterPartner": command(OFFICER),
             "RecordPartnerActivity": command(OFFICER),
         },

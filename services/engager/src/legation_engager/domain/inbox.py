@@ -10,7 +10,7 @@ in one acknowledged write before anything else sees them.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -267,9 +267,11 @@ def open_conversation(
     reasons: Sequence[str],
     rules: Rules,
     now: datetime,
+    load: Mapping[str, int] | None = None,
 ) -> Change:
     """A new conversation for a mention worth joining: triaged, labelled, assigned by the
-    first matching rule, with its SLA deadline."""
+    first matching rule (among a rule's officers, the one with the fewest open
+    conversations in ``load``), with its SLA deadline."""
     conversation_id = conversation_id_for(mention.mention_id)
     score = priority_score(mention, reasons, rules)
     priority = rules.level(score)
@@ -316,7 +318,11 @@ def open_conversation(
     opened.is_question = asks_question(_text(mention))
     change = Change(state, [opened])
     if rule is not None:
-        assigned = assign(state, rule.officer, rule.team, "rules", now)
+        officer = rule.officer
+        if rule.officers:
+            counts = load or {}
+            officer = min(rule.officers, key=lambda name: counts.get(name, 0))
+        assigned = assign(state, officer, rule.team, "rules", now)
         assigned.state.version = 1  # one record for the opening and its rule assignment
         assigned.state.change.action = "open"
         assigned.state.change.from_status = engage_pb2.CONVERSATION_STATUS_UNSPECIFIED
@@ -583,6 +589,16 @@ def record_delivery(
 
 
 RESOLUTIONS = ("retry", "cancel", "confirm")
+OPEN = (NEW, ASSIGNED, WAITING)
+
+
+def open_load(conversations: Iterable[ConversationState]) -> dict[str, int]:
+    """Open conversations (new, assigned, waiting) per assignee."""
+    load: dict[str, int] = {}
+    for conversation in conversations:
+        if conversation.assignee and conversation.status in OPEN:
+            load[conversation.assignee] = load.get(conversation.assignee, 0) + 1
+    return load
 
 
 def resolve_delivery(

@@ -126,6 +126,15 @@ def submit(
     return campaign
 
 
+def close(current: QuestionsCampaign, now: datetime) -> QuestionsCampaign | None:
+    """Stops taking questions; None when it is already closed."""
+    if not current.open:
+        return None
+    campaign = _next(current, now)
+    campaign.open = False
+    return campaign
+
+
 def _question(campaign: QuestionsCampaign, question_id: str) -> Question:
     for question in campaign.questions:
         if question.question_id == question_id:

@@ -60,6 +60,8 @@ class AssignRule:
     when: Condition
     officer: str = ""
     team: str = ""
+    # Several officers: the one with the fewest open conversations (first listed on a tie).
+    officers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -301,11 +303,18 @@ def parse_rules(raw: Any) -> Rules:
         where = f"assignment[{position}]"
         item = reader.mapping(entry, where)
         officer, team = item.get("officer", ""), item.get("team", "")
-        if not isinstance(officer, str) or not isinstance(team, str) or not (officer or team):
-            reader.problems.append(f"{where}: expected an officer, a team or both")
+        officers = reader.texts(item, "officers", f"{where}.")
+        if not isinstance(officer, str) or not isinstance(team, str):
+            reader.problems.append(f"{where}: officer and team are names")
+            continue
+        if not (officer or team or officers):
+            reader.problems.append(f"{where}: expected an officer, officers, a team or both")
+            continue
+        if officer and officers:
+            reader.problems.append(f"{where}: give officer or officers, not both")
             continue
         assignment.append(
-            AssignRule(reader.condition(item.get("when"), f"{where}.when"), officer, team)
+            AssignRule(reader.condition(item.get("when"), f"{where}.when"), officer, team, officers)
         )
 
     approval = reader.mapping(data.get("approval"), "approval")

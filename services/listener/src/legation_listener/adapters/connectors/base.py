@@ -195,3 +195,45 @@ def next_cursor(
     del updated.seen_item_ids[:]
     updated.seen_item_ids.extend(seen_item_ids)
     return updated
+
+
+K = TypeVar("K", str, float)
+# Ids kept of the items that sit exactly on a watermark (many items can share one second).
+WATERMARK_IDS_KEPT = 1000
+
+
+def past_watermark(
+    parsed: Sequence[tuple[FeedItem, K]], since: K, since_ids: Sequence[str]
+) -> list[FeedItem]:
+    """The items newer than the watermark ``since``, plus those exactly on it that were not
+    handled yet (``since_ids``): an inclusive "since" gives the boundary back every time."""
+    handled = set(since_ids)
+    return [
+        item
+        for item, moment in parsed
+        if moment > since or (moment == since and item.item_id not in handled)
+    ]
+
+
+def newest_of(
+    parsed: Sequence[tuple[FeedItem, K]], newest: K, newest_ids: Sequence[str]
+) -> tuple[K, list[str]]:
+    """The newest time among ``newest`` and the items, with the ids of the items at it."""
+    ids = list(newest_ids)
+    for item, moment in parsed:
+        if moment > newest:
+            newest, ids = moment, [item.item_id]
+        elif moment == newest and item.item_id not in ids:
+            ids.append(item.item_id)
+    return newest, ids[-WATERMARK_IDS_KEPT:]
+
+
+def moved_watermark(
+    since: K, since_ids: Sequence[str], newest: K, newest_ids: Sequence[str]
+) -> tuple[K, list[str]]:
+    """The watermark once a pass that reached ``newest`` is over."""
+    if newest > since:
+        return newest, list(newest_ids)
+    if newest == since:
+        return since, remember(since_ids, newest_ids, WATERMARK_IDS_KEPT)
+    return since, list(since_ids)

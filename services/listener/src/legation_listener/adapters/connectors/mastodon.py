@@ -113,6 +113,7 @@ class MastodonConnector:
         timeout_seconds: float = 10.0,
         page_size: int = MAX_PAGE,
         access_token: str = "",
+        token_instance: str = "",
         thread_lookups: int = 20,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
@@ -122,6 +123,8 @@ class MastodonConnector:
         self.timeout_seconds = timeout_seconds
         self.page_size = max(1, min(page_size, MAX_PAGE))
         self.access_token = access_token
+        # The token goes to its own instance only; any other instance is read anonymously.
+        self.token_instance = token_instance.rstrip("/")
         self.clock = clock
         self._clients: dict[str, Mastodon] = {}
         self._lock = threading.Lock()
@@ -132,7 +135,11 @@ class MastodonConnector:
             if client is None:
                 client = Mastodon(
                     api_base_url=base_url,
-                    access_token=self.access_token or None,
+                    access_token=(
+                        self.access_token or None
+                        if base_url.rstrip("/") == self.token_instance
+                        else None
+                    ),
                     request_timeout=self.timeout_seconds,
                     # We wait (or give up) ourselves: Mastodon.py would sleep up to 5 min.
                     ratelimit_method="throw",

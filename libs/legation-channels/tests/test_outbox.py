@@ -329,6 +329,15 @@ def test_a_lookup_the_channel_refuses_needs_a_check() -> None:
     assert "bad credentials" in recovered.reason
 
 
+def test_an_unexpected_error_in_a_lookup_needs_a_check_instead_of_raising() -> None:
+    """An adapter bug on an odd answer must not stop every later recovery at this one."""
+    channel = FakeChannel(reconcile="lookup", find_errors=[KeyError("records")])
+    d = deliverer()
+    recovered = d.recover(d.begin(new_delivery("post-1:fake", "fake", T0)), channel)
+    assert recovered.state == "needs-check"
+    assert "unexpectedly" in recovered.reason and "records" in recovered.reason
+
+
 def test_a_crash_loop_ends_failed() -> None:
     channel = FakeChannel(reconcile="idempotency-key")
     d = deliverer(max_attempts=2)

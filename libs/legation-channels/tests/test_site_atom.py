@@ -3,6 +3,7 @@ found again by its idempotency key."""
 
 from __future__ import annotations
 
+import fcntl
 import threading
 import uuid
 from collections.abc import Callable
@@ -174,6 +175,23 @@ def test_concurrent_publishes_of_one_post_publish_it_once(
 
     assert sum(result.newly_published for result in results) == 2
     assert len(feedparser.parse(feed_path.read_bytes()).entries) == 2
+
+
+def test_a_writer_holding_the_lock_too_long_makes_the_channel_unavailable(
+    feed_path: Path,
+) -> None:
+    """Another replica that hangs while writing must not block deliveries for ever: after
+    the lock timeout the delivery is unavailable (retried later), nothing written."""
+    feed_path.parent.mkdir(parents=True)
+    channel = SiteAtomChannel(feed_path, BASE_URL, "Ministry news", lock_timeout=0.3)
+    with (feed_path.parent / f".{feed_path.name}.lock").open("a") as other_writer:
+        fcntl.flock(other_writer, fcntl.LOCK_EX)
+        with pytest.raises(ChannelUnavailable, match="locked by another writer") as error:
+            channel.deliver(make_post("req-1"))
+        assert not error.value.maybe_delivered
+        assert not feed_path.exists()
+        fcntl.flock(other_writer, fcntl.LOCK_UN)
+    assert channel.deliver(make_post("req-1")).newly_published
 
 
 def test_a_damaged_feed_is_reported_not_overwritten(

@@ -398,6 +398,13 @@ class Deliverer:
                 )
             except ChannelError as error:
                 return self._needs_check(delivery, f"lookup after restart failed: {error}")
+            except Exception as error:
+                # An adapter bug on an odd answer: raising would stop the caller's recovery
+                # at this delivery on every run (and everything queued behind it); whether
+                # it arrived is unknown, so a person checks.
+                return self._needs_check(
+                    delivery, f"lookup after restart failed unexpectedly: {error!r}"
+                )
             if result is not None:
                 return _delivered(delivery, result, now)
         # Not found, or the channel deduplicates on the key: sending again is safe. The

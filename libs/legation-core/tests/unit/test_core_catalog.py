@@ -175,7 +175,9 @@ def test_check_consume_allows_only_listed_consumers() -> None:
     catalog = default_catalog()
     assert catalog.check_consume("engager", MENTIONS).name == MENTIONS
     assert catalog.check_consume("evaluator", MENTIONS).name == MENTIONS
-    for service in ("listener", "publisher", "stranger"):
+    # The listener reads its own mentions back at start-up (its duplicate index).
+    assert catalog.check_consume("listener", MENTIONS).name == MENTIONS
+    for service in ("publisher", "stranger"):
         with pytest.raises(CatalogError, match=f"{service} may not consume {MENTIONS}"):
             catalog.check_consume(service, MENTIONS)
 

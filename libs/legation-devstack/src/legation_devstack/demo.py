@@ -79,6 +79,15 @@ def demo_campaign(now: datetime) -> evaluate_pb2.Campaign:
                 target=5,
                 level=objective.LEVEL_OUTCOME,
             ),
+            objective(
+                objective_id="voice",
+                description="Share of voice on the treaty from 10 % to 20 %",
+                metric="share_of_voice",
+                comparison=objective.COMPARISON_AT_LEAST,
+                target=20,
+                from_value=10,
+                level=objective.LEVEL_OUTTAKE,
+            ),
         ],
     )
     # The campaign's period holds the fixture feeds' items (dated from 2026-11-20), which
@@ -223,6 +232,10 @@ def _settled_scorecard(
     raise TimeoutError(f"scorecard did not settle: {previous}")
 
 
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 1e4 else f"{value:.4g}"
+
+
 def format_scorecard(card: evaluator_pb.Scorecard) -> str:
     """The scorecard as a person reads it in a terminal."""
     status_names = {
@@ -242,6 +255,8 @@ def format_scorecard(card: evaluator_pb.Scorecard) -> str:
         f"  mean sentiment         {card.mean_sentiment:+.2f} "
         f"(over {card.mentions_with_sentiment} mentions with a known sentiment)",
         f"  median response        {card.median_response_seconds / 3600:.1f} h",
+        "  over the campaign's period: "
+        + ", ".join(f"{kpi.name.replace('_', ' ')} {_number(kpi.value)}" for kpi in card.kpis),
         "",
         "  mentions per hour:",
     ]

@@ -19,13 +19,13 @@ from legation_evaluator.config import EvaluatorSettings
 
 
 def wire(runtime: ServiceRuntime, settings: EvaluatorSettings) -> None:
-    index = EventIndex(connect(settings), settings.evaluator_index_prefix)
+    changes = ChangeFeed()
+    index = EventIndex(connect(settings), settings.evaluator_index_prefix, changes)
     try:
         index.ensure_template()
     except IndexUnavailable as error:
         raise ConfigError(f"LEGATION_OPENSEARCH_URL={settings.opensearch_url}: {error}") from None
     topics = [topic.name for topic in runtime.catalog.consumed_by("evaluator")]
-    changes = ChangeFeed()
     runtime.add_consumer("indexer", topics, IndexingHandler(index, changes))
     runtime.add_periodic(
         "kpi-snapshots",
@@ -48,6 +48,10 @@ def main() -> None:
         from legation_evaluator.report_cli import main as report
 
         sys.exit(report(sys.argv[2:]))
+    if sys.argv[1:2] == ["bench"]:  # legation-evaluator bench [--events N]
+        from legation_evaluator.bench import main as bench
+
+        sys.exit(bench(sys.argv[2:]))
     if sys.argv[1:2] == ["reindex"]:  # legation-evaluator reindex [--prefix P] [--topic T]
         from legation_evaluator.reindex import main as reindex
 

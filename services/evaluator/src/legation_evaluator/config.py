@@ -22,7 +22,10 @@ class EvaluatorSettings(CoreSettings):
     evaluator_index_prefix: str = Field(
         "legation-events-v1",
         pattern=r"^[a-z0-9][a-z0-9._-]*$",
-        description="Prefix of the event indices (one index per event type)",
+        description=(
+            "Prefix of the event indices (one index per event type, monthly for types "
+            "whose topic deletes old records)"
+        ),
     )
     evaluator_snapshot_seconds: float = Field(
         60.0, gt=0, description="How often KPI snapshots of every campaign are emitted"

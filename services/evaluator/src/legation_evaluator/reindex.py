@@ -172,7 +172,13 @@ def main(argv: Sequence[str]) -> int:
             f"reindex: --topic {', '.join(unknown)}: not indexed by the evaluator", file=sys.stderr
         )
         return 2
-    index = EventIndex(connect(settings), args.prefix or settings.evaluator_index_prefix)
+    live = settings.evaluator_index_prefix
+    prefix = args.prefix or live
+    if prefix != live and (prefix.startswith(f"{live}-") or live.startswith(f"{prefix}-")):
+        # <live>-* would match the rebuilt indices (or the other way): counted twice.
+        print(f"reindex: --prefix {prefix} overlaps the live indices {live}-*", file=sys.stderr)
+        return 2
+    index = EventIndex(connect(settings), prefix)
     consumer = KafkaConsumer(**client_options(settings), group_id=None, enable_auto_commit=False)
     bar = tqdm(desc="reindex", unit="event", disable=args.quiet, file=sys.stderr)
     started = time.monotonic()

@@ -52,6 +52,7 @@ TOPICS = {
     "Publication": ("legation.publish.publications.v1", "publisher"),
     "Interaction": ("legation.engage.interactions.v1", "engager"),
     "LinkClick": ("legation.publish.link-clicks.v1", "publisher"),
+    "PartnerActivity": ("legation.engage.partner-activities.v1", "engager"),
 }
 NOW = datetime.now(UTC).replace(microsecond=0)
 START = NOW - timedelta(days=3)
@@ -255,8 +256,8 @@ EXPECTED = {
     "share-of-voice": Status.STATUS_AT_RISK,
     # First replies 1, 2, 3, 5, 9 h: median 3 h (with the later replies it would be 7 h).
     "fast-answers": Status.STATUS_ACHIEVED,
-    # One partner of two acted with 43 % of the time gone.
-    "partners": Status.STATUS_ON_TRACK,
+    # Ocean's accounts spoke, Reef Fund co-published (recorded by the engager): 2 of 2.
+    "partners": Status.STATUS_ACHIEVED,
     "clicks": Status.STATUS_ACHIEVED,
     # 60 negative mentions: past the ceiling of 50 for good.
     "negative-cap": Status.STATUS_MISSED,
@@ -312,6 +313,23 @@ def seed_fixed_events(events: Events) -> None:
     events.mention(2000, START + timedelta(hours=5), author="@ocean", language="en")
     events.mention(2001, START + timedelta(hours=9), author="Ocean", author_id="@ocean")
     events.mention(2002, START + timedelta(hours=3), author="@ministry", language="en")
+    joint = engage_pb2.PartnerActivity(
+        activity_id="reefs-1",
+        partner_id="reefs",
+        partner_name="Reef Fund",
+        kind=engage_pb2.PartnerActivity.KIND_CO_PUBLICATION,
+        joint=True,
+        issue_ids=["plastics"],
+    )
+    joint.occurred_at.FromDatetime(START + timedelta(hours=30))
+    events.send(joint, START + timedelta(hours=30), "reefs-1")
+    meeting = engage_pb2.PartnerActivity(
+        activity_id="ocean-meeting",
+        partner_id="ocean",
+        kind=engage_pb2.PartnerActivity.KIND_MEETING,  # not a joint activity
+    )
+    meeting.occurred_at.FromDatetime(START + timedelta(hours=31))
+    events.send(meeting, START + timedelta(hours=31), "ocean-meeting")
     events.flush()
 
 
@@ -434,6 +452,7 @@ def test_a_campaign_survives_crashes_and_the_reindex_rebuilds_identical_counts(
         "legation.events.v1.Interaction": 13,
         "legation.events.v1.LinkClick": 6,
         "legation.events.v1.Feedback": 2,
+        "legation.events.v1.PartnerActivity": 2,
         CAMPAIGN: 1,
     }
     assert events.sent["Mention"] == mentions
@@ -451,9 +470,15 @@ def test_a_campaign_survives_crashes_and_the_reindex_rebuilds_identical_counts(
     kpis = {kpi.name: kpi.value for kpi in card.kpis}
     assert kpis["volume"] == STREAMED + 3  # the campaign's period: not the baseline week
     assert kpis["link_clicks"] == 6
-    assert kpis["partner_actions"] == 2
+    assert kpis["partner_actions"] == 3  # two mentions by Ocean, Reef Fund's co-publication
+    assert kpis["partner_organisations"] == 2
     assert kpis["median_first_response_seconds"] == 3 * HOUR
     assert kpis["share_of_voice"] == pytest.approx(100 * 11 / (11 + STREAMED + 2))
+    # Against the campaign's length before it: the baseline week's 10 mentions, 3 in favour
+    # (a count scaled to the 3 of 7 days gone).
+    before = {kpi.name: kpi.baseline for kpi in card.kpis if kpi.HasField("baseline")}
+    assert before["stance_favour_share"] == pytest.approx(30.0)
+    assert before["volume"] == pytest.approx(10 * 3 / 7, rel=1e-3)
     statuses = {o.objective_id: o for o in card.objectives}
     assert {key: status.status for key, status in statuses.items()} == EXPECTED, [
         (o.objective_id, o.reason) for o in card.objectives
@@ -462,6 +487,14 @@ def test_a_campaign_survives_crashes_and_the_reindex_rebuilds_identical_counts(
     assert statuses["favour-up"].value == pytest.approx(45.0)
     assert statuses["reach-es"].value == 1_800_000
     assert statuses["share-of-voice"].baseline == 12
+    # The restarted evaluator emitted a KPI snapshot of the campaign (indexed like any event).
+    snapshots = client(stack).search(
+        index=f"{PREFIX}-kpi_snapshot*",
+        body={"query": {"term": {"campaign_ids": campaign_id}}, "size": 10},
+    )["hits"]["hits"]
+    assert snapshots
+    snapshot = snapshots[0]["_source"]["kpi_snapshot"]
+    assert {o["objective_id"] for o in snapshot["objectives"]} == set(EXPECTED)
 
     # A rebuild into fresh indices gives identical counts and the same scorecard.
     reindex(stack, "--prefix", REBUILT)

@@ -8,7 +8,7 @@ from typing import Any, cast
 
 import pytest
 
-from legation.events.v1 import listen_pb2
+from legation.events.v1 import evaluate_pb2, listen_pb2
 from legation_core.codec import Envelope, make_envelope
 from legation_core.consumer import Incoming, transient
 from legation_evaluator.adapters.changes import ChangeFeed
@@ -256,3 +256,36 @@ def test_after_an_outage_the_template_goes_back_before_the_next_bulk(
     assert client.puts == 1
     index.bulk(documents("ev-3"))
     assert client.puts == 1
+
+
+class SearchClient:
+    """Counts scorecard searches."""
+
+    def __init__(self) -> None:
+        self.searches = 0
+
+    def search(self, index: str, body: dict[str, Any]) -> dict[str, Any]:
+        self.searches += 1
+        return {"answer": self.searches}
+
+
+def test_scorecard_answers_are_shared_until_the_campaign_changes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = [100.0]
+    monkeypatch.setattr("legation_evaluator.adapters.index.time.monotonic", lambda: clock[0])
+    client, changes = SearchClient(), ChangeFeed()
+    index = EventIndex(cast(Any, client), PREFIX, changes)
+    campaign = evaluate_pb2.Campaign(campaign_id="camp-1", name="A")
+    assert index.scorecard_response(campaign) == {"answer": 1}
+    changes.publish(["camp-1"])
+    clock[0] += 0.5  # indexed, but within a second of the search
+    assert index.scorecard_response(campaign) == {"answer": 1}
+    clock[0] += 1
+    assert index.scorecard_response(campaign) == {"answer": 2}
+    clock[0] += 3  # nothing indexed since: the answer still holds
+    assert index.scorecard_response(campaign) == {"answer": 2}
+    renamed = evaluate_pb2.Campaign(campaign_id="camp-1", name="B")
+    assert index.scorecard_response(renamed) == {"answer": 3}  # a new version: a new search
+    clock[0] += 6  # held too long, whatever was indexed
+    assert index.scorecard_response(renamed) == {"answer": 4}

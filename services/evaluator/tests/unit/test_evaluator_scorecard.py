@@ -48,7 +48,7 @@ def test_the_query_is_scoped_to_the_campaign_and_its_period() -> None:
     query = scorecard_query(campaign())
     assert query["size"] == 0
     assert query["query"] == {"term": {"campaign_ids": "camp-1"}}
-    assert {"by_service", "by_type", "opened", "replies", "mentions", "scope_0"} <= set(
+    assert {"service__listener", "type__0", "opened", "replies", "mentions", "scope_0"} <= set(
         query["aggs"]
     )
     period = query["aggs"]["scope_0"]["filter"]["bool"]["filter"][0]["range"]["occurred_at"]
@@ -64,26 +64,29 @@ def test_each_objective_gets_its_window_filters_and_baseline() -> None:
     goal.baseline_end.FromDatetime(STARTS)
     goal.filters.add(field="language", values=["es"])
     plan = plan_for(campaign(goal))
-    assert len(plan.scopes) == 3  # the campaign's period, the objective's, its baseline
+    # The campaign's period, the same length before it, the objective's, its baseline.
+    assert len(plan.scopes) == 4
     scopes = list(plan.scopes)
-    assert plan.scopes[scopes[1]] == plan.scopes[scopes[2]] == {"stance_favour_share"}
-    assert scopes[2].window.end == STARTS
-    language = scopes[1].query()["bool"]["filter"][1]["bool"]["should"]
+    assert scopes[1].window == metrics.Window(STARTS - (DEADLINE - STARTS), STARTS)
+    assert plan.scopes[scopes[2]] == plan.scopes[scopes[3]] == {"stance_favour_share"}
+    assert scopes[3].window.end == STARTS
+    language = scopes[2].query()["bool"]["filter"][1]["bool"]["should"]
     assert {"terms": {"mention.language": ["es"]}} in language
     assert {"prefix": {"mention.language": "es-"}} in language
 
 
 def test_objectives_sharing_a_scope_share_its_aggregation() -> None:
     plan = plan_for(campaign(objective("mentions", 4), objective("replies", 10)))
-    # Deadline at the campaign's end, no filters: the campaign's own scope serves both.
-    assert len(plan.scopes) == 1
+    # Deadline at the campaign's end, no filters: the campaign's own scope serves both
+    # (the other scope is the period before the campaign).
+    assert len(plan.scopes) == 2
     early = plan_for(
         campaign(
             objective("mentions", 4, deadline=HALF_WAY), objective("replies", 10, deadline=HALF_WAY)
         )
     )
-    assert len(early.scopes) == 2
-    assert list(early.scopes.values())[1] == {"volume", "replies"}
+    assert len(early.scopes) == 3
+    assert list(early.scopes.values())[2] == {"volume", "replies"}
 
 
 # AT_LEAST on a count: halfway through, 80% of the expected half (40% of the target) is on
@@ -145,7 +148,8 @@ def test_at_most_on_a_rate(value: float, now: datetime, expected: int) -> None:
     status = judge(goal, value, campaign(goal), now)
     assert status.status == expected
     assert status.value == value
-    assert status.reason == f"median_response_seconds is {value:g}, target at most 3600"
+    shown = f"{value / 3600:.3g} h" if value >= 3600 else f"{value / 60:.3g} min"
+    assert status.reason == f"median_response_seconds is {shown}, target at most 1 h"
 
 
 def test_a_count_past_its_ceiling_is_missed_before_the_deadline() -> None:
@@ -175,7 +179,7 @@ def test_increase_by_points_against_the_baseline() -> None:
     goal = objective("stance_favour_share", 10, Objective.COMPARISON_INCREASE_BY)
     achieved = judge(goal, 41, campaign(goal), AFTER, baseline=30)
     assert achieved.status == Status.STATUS_ACHIEVED
-    assert achieved.reason == "stance_favour_share ended at 41 of 40 (baseline 30)"
+    assert achieved.reason == "stance_favour_share ended at 41 % of 40 % (baseline 30 %)"
     assert judge(goal, 38, campaign(goal), AFTER, baseline=30).status == Status.STATUS_MISSED
     unmeasured = judge(goal, 38, campaign(goal), HALF_WAY, baseline=None)
     assert unmeasured.status == Status.STATUS_UNSPECIFIED

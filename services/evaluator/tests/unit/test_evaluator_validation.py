@@ -204,10 +204,6 @@ AT_LEAST = Objective.COMPARISON_AT_LEAST
             "objectives[2].filters[0].values needs at least one value",
         ),
         (
-            {"metric": "partner_organisations", "comparison": AT_LEAST, "target": 5},
-            "objectives[2].metric partner_organisations needs the campaign's partners",
-        ),
-        (
             {"metric": "reach", "comparison": AT_LEAST, "deadline": BASE_END},
             "objectives[2].deadline must be after the campaign's starts_at",
         ),

@@ -13,12 +13,14 @@ from legation_listener.adapters.connectors.mastodon import MastodonConnector
 from legation_listener.adapters.connectors.reddit import RedditConnector
 from legation_listener.adapters.connectors.rss import RssConnector
 from legation_listener.adapters.connectors.webhook import WebhookApp
+from legation_listener.adapters.duplicates import rebuild_duplicate_index
 from legation_listener.adapters.feeds import FeedFetcher
 from legation_listener.adapters.grpc_api import ListenerApi
 from legation_listener.adapters.policy import POLICY
 from legation_listener.adapters.poller import Poller
 from legation_listener.adapters.state import ListenerState, StateStore
 from legation_listener.config import ListenerSettings
+from legation_listener.domain.enrichment import shared_duplicate_index
 from legation_listener.domain.recent import RecentItems
 from legation_listener.domain.spikes import SpikeDetector, SpikeRule
 
@@ -36,6 +38,7 @@ def connectors(
             timeout_seconds=timeout,
             page_size=page_size,
             access_token=settings.listener_mastodon_access_token,
+            token_instance=settings.listener_mastodon_instance_url,
         ),
         BlueskyConnector(
             backoff,
@@ -43,12 +46,14 @@ def connectors(
             page_size=page_size,
             handle=settings.listener_bluesky_handle,
             app_password=settings.listener_bluesky_app_password,
+            login_service=settings.listener_bluesky_service_url,
         ),
         RedditConnector(
             backoff,
             client_id=settings.listener_reddit_client_id,
             client_secret=settings.listener_reddit_client_secret,
             token_url=settings.listener_reddit_token_url,
+            api_url=settings.listener_reddit_api_url,
             user_agent=settings.listener_reddit_user_agent,
             timeout_seconds=timeout,
             page_size=page_size,
@@ -60,6 +65,7 @@ def wire(runtime: ServiceRuntime, settings: ListenerSettings) -> None:
     """Rebuilds the state from Kafka and adds the gRPC API, the webhook (when it has a
     secret) and the periodic poll (which also checks for spikes)."""
     state = ListenerState.rebuild(settings, runtime.codec)
+    rebuild_duplicate_index(settings, runtime.codec, shared_duplicate_index())
     store = StateStore(state, runtime.producer)
     fetcher = FeedFetcher(
         settings.listener_fetch_timeout_seconds,

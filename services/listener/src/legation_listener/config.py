@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from legation_core.config import CoreSettings
 
@@ -55,16 +55,31 @@ class ListenerSettings(CoreSettings):
     listener_mastodon_access_token: str = Field(
         "", description="Mastodon access token (public timelines need none)"
     )
+    listener_mastodon_instance_url: str = Field(
+        "",
+        pattern=r"^(https?://[^\s/]+)?$",
+        description="The one instance the Mastodon token is sent to; others are read anonymously",
+    )
     listener_bluesky_handle: str = Field(
         "", description="Bluesky handle to log in with (empty: anonymous AppView reads)"
     )
     listener_bluesky_app_password: str = Field("", description="Bluesky app password")
+    listener_bluesky_service_url: str = Field(
+        "https://bsky.social",
+        pattern=r"^https?://[^\s/]+$",
+        description="The one service the Bluesky login goes to; other hosts are read anonymously",
+    )
     listener_reddit_client_id: str = Field("", description="Reddit OAuth application id")
     listener_reddit_client_secret: str = Field("", description="Reddit OAuth application secret")
     listener_reddit_token_url: str = Field(
         "https://www.reddit.com",
         pattern=r"^https?://[^\s/]+(/\S*)?$",
         description="Where the Reddit application-only token comes from (/api/v1/access_token)",
+    )
+    listener_reddit_api_url: str = Field(
+        "https://oauth.reddit.com",
+        pattern=r"^https?://[^\s/]+$",
+        description="The one API host Reddit sources may name (it receives the OAuth token)",
     )
     listener_reddit_user_agent: str = Field(
         "legation-listener/0.1", min_length=1, description="User-Agent Reddit asks for"
@@ -75,3 +90,13 @@ class ListenerSettings(CoreSettings):
     listener_webhook_secret: str = Field(
         "", description="HMAC-SHA256 secret of the webhook; empty: the webhook is not served"
     )
+
+    @model_validator(mode="after")
+    def _token_has_its_instance(self) -> ListenerSettings:
+        # A token sent to whatever instance an issue names would leak to any host.
+        if self.listener_mastodon_access_token and not self.listener_mastodon_instance_url:
+            raise ValueError(
+                "LEGATION_LISTENER_MASTODON_ACCESS_TOKEN needs"
+                " LEGATION_LISTENER_MASTODON_INSTANCE_URL (the instance it belongs to)"
+            )
+        return self

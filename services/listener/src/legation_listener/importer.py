@@ -40,7 +40,11 @@ def _renumber(problem: str, first_line: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="legation-listener-import", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="legation-listener-import",
+        description="Sends a JSONL file of items (one per line) to the listener's webhook, in"
+        " signed batches (secret: LEGATION_LISTENER_WEBHOOK_SECRET).",
+    )
     parser.add_argument(
         "source", help="the webhook name: items go to issues watching webhook:<name>"
     )

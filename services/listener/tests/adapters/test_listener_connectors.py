@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from legation.events.v1 import listen_pb2
+from legation_core.http_server import HttpServer
 from legation_devstack.channel_servers import Canned
 from legation_devstack.source_servers import (
     BlueskySearchServer,
@@ -18,6 +21,7 @@ from legation_devstack.source_servers import (
     MastodonTimelineServer,
     RedditApiServer,
 )
+from legation_listener import importer
 from legation_listener.adapters.connectors.base import (
     Backoff,
     Connector,
@@ -30,7 +34,9 @@ from legation_listener.adapters.connectors.bluesky import BlueskyConnector
 from legation_listener.adapters.connectors.mastodon import MastodonConnector
 from legation_listener.adapters.connectors.reddit import RedditConnector
 from legation_listener.adapters.connectors.rss import RssConnector
+from legation_listener.adapters.connectors.webhook import IngestResult, WebhookApp
 from legation_listener.adapters.feeds import FeedFetcher
+from legation_listener.domain.items import FeedItem
 from legation_listener.domain.sources import parse_source
 
 
@@ -103,7 +109,7 @@ def test_mastodon_pages_forward_from_the_cursor_and_fills_the_platform_fields(
         "Alice",
         reply["account"]["url"],
     )
-    assert (item.in_reply_to, item.thread_id) == (later[0]["id"], "")
+    assert (item.in_reply_to, item.thread_id) == (later[0]["id"], later[0]["id"])
     assert pages[0].new_items[0].thread_id == later[0]["id"]
     assert pages[0].new_items[1].reach == 6
     assert item.text.startswith("Agreed on the treaty") and item.language == "en"
@@ -187,7 +193,7 @@ def test_bluesky_search_walks_a_pass_down_to_the_watermark(bluesky: BlueskySearc
         for n in range(4)
     ]
     reply = bluesky.post(
-        "Yes, the treaty", reply_to=later[0], created_at=start + timedelta(minutes=9)
+        "Yes, the treaty", reply_to=later[0], created_at=start + timedelta(minutes=9), followers=77
     )
     pages, cursor = read_all(connector, spec, cursor)
     assert sorted(new_ids(pages)) == sorted(p["uri"] for p in [*later, reply])
@@ -205,6 +211,7 @@ def test_bluesky_search_walks_a_pass_down_to_the_watermark(bluesky: BlueskySearc
         later[0]["uri"],
     )
     assert item.url.startswith("https://bsky.app/profile/alice.bsky.social/post/")
+    assert item.reach == 77  # followersCount from app.bsky.actor.getProfiles
     pages, _ = read_all(connector, spec, cursor)
     assert new_ids(pages) == []  # the post on the watermark is read again, not re-emitted
 
@@ -222,6 +229,29 @@ def test_bluesky_rate_limit_then_malformed_post(bluesky: BlueskySearchServer) ->
     )
 
 
+def test_bluesky_pass_restarts_when_the_page_cursor_is_refused(
+    bluesky: BlueskySearchServer,
+) -> None:
+    spec = f"bluesky:{bluesky.url}/search?q=treaty"
+    start = datetime.now(UTC) - timedelta(hours=1)
+    bluesky.post("treaty seed", created_at=start)
+    connector = BlueskyConnector(backoff(), page_size=2)
+    _, cursor = read_all(connector, spec, empty(spec))
+    later = [
+        bluesky.post(f"treaty {n}", created_at=start + timedelta(minutes=n + 1)) for n in range(5)
+    ]
+    source = parse_source(spec)
+    page = connector.fetch(source, cursor)
+    assert page.more
+    bluesky.fail_next("/xrpc", Canned(400, {"error": "InvalidRequest", "message": "bad cursor"}))
+    restarted = connector.fetch(source, page.next_cursor)
+    assert (restarted.new_items, restarted.more) == ([], True)
+    assert "cursor" not in json.loads(restarted.next_cursor.position)
+    pages, _ = read_all(connector, spec, restarted.next_cursor)
+    emitted = [*new_ids([page]), *new_ids(pages)]
+    assert sorted(emitted) == sorted(p["uri"] for p in later)  # nothing skipped, no repeat
+
+
 def test_bluesky_error_answer_fails_the_read(bluesky: BlueskySearchServer) -> None:
     spec = f"bluesky:{bluesky.url}/search?q=treaty"
     bluesky.fail_next(
@@ -232,6 +262,20 @@ def test_bluesky_error_answer_fails_the_read(bluesky: BlueskySearchServer) -> No
     bluesky.fail_next("/xrpc", Canned(200, {"unexpected": True}))
     with pytest.raises(SourceFailure, match="'posts' array"):
         BlueskyConnector(backoff()).fetch(parse_source(spec), empty(spec))
+
+
+def test_a_long_pass_does_not_repeat_the_watermark_post(bluesky: BlueskySearchServer) -> None:
+    # More posts than the cursor's recent ids (500): the post on the watermark comes back
+    # at the end of the pass and must still be recognised.
+    spec = f"bluesky:{bluesky.url}/search?q=treaty"
+    start = datetime.now(UTC) - timedelta(hours=2)
+    bluesky.post("treaty seed", created_at=start)
+    connector = BlueskyConnector(backoff(), page_size=100)
+    _, cursor = read_all(connector, spec, empty(spec))
+    for n in range(520):
+        bluesky.post(f"treaty {n}", created_at=start + timedelta(seconds=n + 1))
+    pages, cursor = read_all(connector, spec, cursor)
+    assert len(new_ids(pages)) == len(set(new_ids(pages))) == 520
 
 
 # -------------------------------------------------------------------------------- Reddit
@@ -251,6 +295,7 @@ def reddit_connector(
         client_id=server.client_id,
         client_secret=server.client_secret,
         token_url=server.url,
+        api_url=server.url,
         page_size=page_size,
     )
 
@@ -290,6 +335,47 @@ def test_reddit_listing_with_app_only_oauth_and_paging(reddit: RedditApiServer) 
     assert new_ids(pages) == []
 
 
+def test_reddit_pass_restarts_when_its_anchor_is_removed(reddit: RedditApiServer) -> None:
+    spec = f"reddit:{reddit.url}/r/worldnews/new"
+    start = datetime.now(UTC) - timedelta(hours=1)
+    reddit.submit("worldnews", "Treaty opens", created_at=start)
+    connector = reddit_connector(reddit, page_size=2)
+    _, cursor = read_all(connector, spec, empty(spec))
+    later = [
+        reddit.submit("worldnews", f"Treaty {n}", created_at=start + timedelta(minutes=n + 1))
+        for n in range(5)
+    ]
+    source = parse_source(spec)
+    page = connector.fetch(source, cursor)  # the two newest; `after` names the older one
+    assert page.more
+    reddit.remove(page.items[0].item_id)
+    restarted = connector.fetch(source, page.next_cursor)
+    assert (restarted.new_items, restarted.more) == ([], False)
+    assert (
+        json.loads(restarted.next_cursor.position)["watermark"]
+        == json.loads(cursor.position)["watermark"]
+    )
+    pages, _ = read_all(connector, spec, restarted.next_cursor)
+    emitted = [*new_ids([page]), *new_ids(pages)]
+    assert sorted(emitted) == sorted(c["data"]["name"] for c in later)  # nothing skipped, no repeat
+
+
+def test_reddit_long_pass_does_not_repeat_items_on_the_watermark(
+    reddit: RedditApiServer,
+) -> None:
+    spec = f"reddit:{reddit.url}/r/news/new"
+    start = datetime.now(UTC) - timedelta(hours=2)
+    for n in range(3):  # three posts in the same second: the watermark holds all three
+        reddit.submit("news", f"seed {n}", created_at=start)
+    connector = reddit_connector(reddit)
+    first, cursor = read_all(connector, spec, empty(spec))
+    assert len(new_ids(first)) == 3
+    for n in range(520):
+        reddit.submit("news", f"treaty {n}", created_at=start + timedelta(seconds=n + 1))
+    pages, _ = read_all(connector, spec, cursor)
+    assert len(new_ids(pages)) == len(set(new_ids(pages))) == 520
+
+
 def test_reddit_comments_carry_parent_and_thread(reddit: RedditApiServer) -> None:
     spec = f"reddit:{reddit.url}/r/worldnews/comments"
     post = reddit.submit("worldnews", "Treaty thread")
@@ -325,10 +411,31 @@ def test_reddit_search_rate_limit_malformed_child_and_missing_credentials(
 def test_reddit_wrong_secret_fails_the_read(reddit: RedditApiServer) -> None:
     spec = f"reddit:{reddit.url}/r/news/new"
     connector = RedditConnector(
-        backoff(), client_id="reddit-app", client_secret="wrong", token_url=reddit.url
+        backoff(),
+        client_id="reddit-app",
+        client_secret="wrong",
+        token_url=reddit.url,
+        api_url=reddit.url,
     )
     with pytest.raises(SourceFailure):
         connector.fetch(parse_source(spec), empty(spec))
+
+
+def test_reddit_token_never_goes_to_another_host(reddit: RedditApiServer) -> None:
+    spec = "reddit:http://127.0.0.1:9/r/news/new"
+    with pytest.raises(SourceFailure, match="LEGATION_LISTENER_REDDIT_API_URL"):
+        reddit_connector(reddit).fetch(parse_source(spec), empty(spec))
+    assert reddit.received == []
+
+
+def test_mastodon_token_goes_to_its_own_instance_only(mastodon: MastodonTimelineServer) -> None:
+    spec = f"mastodon:{mastodon.url}/public"
+    elsewhere = MastodonConnector(backoff(), access_token="t0k", token_instance="https://m.example")
+    elsewhere.fetch(parse_source(spec), empty(spec))
+    own = MastodonConnector(backoff(), access_token="t0k", token_instance=mastodon.url)
+    own.fetch(parse_source(spec), empty(spec))
+    reads = mastodon.requests_to("GET", "/api/v1/timelines/public")
+    assert [r.headers.get("authorization") for r in reads] == [None, "Bearer t0k"]
 
 
 # ----------------------------------------------------------------------------------- RSS
@@ -362,3 +469,55 @@ def test_rss_conditional_get_and_full_text_of_summary_only_items() -> None:
         page = connector.fetch(parse_source(spec), page.next_cursor)
         [item] = page.new_items
         assert item.text == "Only a summary here." and item.summary_only
+
+
+# ------------------------------------------------------------------------ JSONL import
+
+
+@dataclass
+class FakeIngest:
+    calls: list[tuple[str, list[FeedItem], list[str]]] = field(default_factory=list)
+
+    def ingest(self, source: str, items: list[FeedItem], malformed: list[str]) -> IngestResult:
+        self.calls.append((source, items, malformed))
+        return IngestResult(
+            items=len(items), mentions=len(items), issues=["i"], malformed=malformed
+        )
+
+
+def test_import_cli_sends_signed_batches_and_reports_lines_of_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ingest = FakeIngest()
+    server = HttpServer(
+        "webhook",
+        0,
+        WebhookApp(ingest, "s3cret", clock=lambda: datetime(2026, 11, 20, tzinfo=UTC)),
+        "127.0.0.1",
+    )
+    server.start()
+    try:
+        lines = [
+            json.dumps({"id": "a", "text": "Treaty"}),
+            "not json",
+            json.dumps({"id": "b", "text": "Treaty"}),
+            json.dumps({"id": "c"}),
+            json.dumps({"id": "d", "title": "Treaty"}),
+        ]
+        path = tmp_path / "items.jsonl"
+        path.write_text("\n".join(lines) + "\n")
+        url = f"http://127.0.0.1:{server.port}"
+        monkeypatch.delenv("LEGATION_LISTENER_WEBHOOK_SECRET", raising=False)
+        assert importer.main(["ngo", str(path), "--url", url]) == 2  # no secret
+        monkeypatch.setenv("LEGATION_LISTENER_WEBHOOK_SECRET", "s3cret")
+        capsys.readouterr()
+        assert importer.main(["ngo", str(path), "--url", url, "--batch-lines", "2"]) == 1
+        out, err = capsys.readouterr()
+        assert json.loads(out) == {"items": 3, "mentions": 3, "malformed": 2}
+        assert [line.split(":")[0] for line in err.splitlines()] == ["line 2", "line 4"]
+        assert [[i.item_id for i in items] for _, items, _ in ingest.calls] == [["a"], ["b"], ["d"]]
+        monkeypatch.setenv("LEGATION_LISTENER_WEBHOOK_SECRET", "wrong")
+        assert importer.main(["ngo", str(path), "--url", url]) == 1
+        assert "HTTP 401" in capsys.readouterr().err
+    finally:
+        server.stop()

@@ -26,3 +26,15 @@ def test_reads_environment_and_rejects_a_non_positive_interval(
     monkeypatch.setenv("LEGATION_LISTENER_POLL_SECONDS", "0")
     with pytest.raises(ConfigError, match="LEGATION_LISTENER_POLL_SECONDS"):
         load_settings(ListenerSettings)
+
+
+def test_a_source_credential_is_bound_to_its_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEGATION_LISTENER_MASTODON_ACCESS_TOKEN", "t0k")
+    monkeypatch.delenv("LEGATION_LISTENER_MASTODON_INSTANCE_URL", raising=False)
+    with pytest.raises(ConfigError, match="LEGATION_LISTENER_MASTODON_INSTANCE_URL"):
+        load_settings(ListenerSettings)
+    monkeypatch.setenv("LEGATION_LISTENER_MASTODON_INSTANCE_URL", "https://social.example.org")
+    assert load_settings(ListenerSettings).listener_mastodon_instance_url.endswith(".org")
+    monkeypatch.setenv("LEGATION_LISTENER_REDDIT_API_URL", "oauth.reddit.com")
+    with pytest.raises(ConfigError, match="LEGATION_LISTENER_REDDIT_API_URL"):
+        load_settings(ListenerSettings)

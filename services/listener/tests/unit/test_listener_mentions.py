@@ -73,7 +73,9 @@ def test_mention_and_envelope_fields() -> None:
         "A. Reporter",
     )
     assert mention.language == "fr"
-    assert mention.sentiment == listen_pb2.Label(value="unknown", score=0.0, model="none")
+    # Enriched: the French sentiment model read it; stance has no French model.
+    assert mention.sentiment.model == "legation-sentiment-fr"
+    assert mention.stance == listen_pb2.Label(value="unknown", score=0.0, model="none")
     assert mention.reach == 0
     assert mention.published_at.ToDatetime(UTC) == PUBLISHED
     assert list(mention.campaign_ids) == ["plastics-2026", "oceans-2026"]

@@ -7,7 +7,7 @@ import io
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -182,11 +182,44 @@ def test_source_status_failing_rate_limited_malformed_and_list_sources() -> None
         )
         == 1
     )
+    last_read = registry.get_sample_value(
+        "legation_listener_source_last_success_timestamp_seconds",
+        {"kind": "mastodon", "source": MASTO},
+    )
+    assert last_read == NOW.timestamp()
     # The failing source recovers: its state says so.
     listener.poller.connectors["bluesky"] = FakeTimeline([], kind="bluesky")
     listener.poller.poll()
     again = listener.api.ListSources(pb.ListSourcesRequest(), FakeContext())  # type: ignore[arg-type]
     assert {s.source: s.state for s in again.sources}[sky] == "ok"
+
+
+def test_a_source_that_asks_to_wait_is_not_read_before_then() -> None:
+    listener = make_listener({})
+    sky = "bluesky:https://bsky.example/search?q=treaty"
+    other = "bluesky:https://bsky.example/search?q=plastics"  # same host, same limit
+    limited = FakeTimeline(
+        [], kind="bluesky", failure=RateLimited(f"{sky}: HTTP 429, retry asked after 600s", 600)
+    )
+    listener.poller.connectors["bluesky"] = limited
+    track(listener, "treaty", [sky, other], ["treaty"])
+    first = listener.poller.poll()
+    assert first.failed_feeds[0] == f"{sky}: HTTP 429, retry asked after 600s"
+    assert first.failed_feeds[1].startswith(
+        f"{other}: rate limited, not read before 2026-11-20T09:26"
+    )
+    assert limited.reads == 1
+    listener.poller.poll()
+    assert limited.reads == 1  # still inside the wait: not asked again
+    [status] = listener.poller.statuses.states([("treaty", sky)])
+    assert (status.state, status.not_before) == ("rate_limited", NOW + timedelta(seconds=600))
+    assert status.consecutive_failures == 1  # skipped polls are not failed reads
+    limited.failure = None
+    listener.poller.clock = lambda: NOW + timedelta(seconds=601)
+    assert listener.poller.poll().failed_feeds == []
+    assert limited.reads == 3
+    [status] = listener.poller.statuses.states([("treaty", sky)])
+    assert (status.state, status.not_before) == ("ok", None)
 
 
 def test_backoff_honours_retry_after_and_gives_up_on_long_waits() -> None:

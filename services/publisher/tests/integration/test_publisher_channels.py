@@ -5,7 +5,8 @@ site's Atom feed, WordPress, Mastodon, Bluesky, Telegram, the SMTP newsletter, a
 exactly once per language, although the publisher is killed (SIGKILL, by pid) three times
 while a platform holds its answer (after it acted, before the publisher recorded it): on
 WordPress (reconciled by looking), Mastodon (sent again under its idempotency key) and
-Telegram (neither: a person checks it and confirms it over the API).
+Telegram (neither: a person checks it and confirms it over the API). Bluesky answers one
+429 on the way: that delivery waits out its backoff and goes again.
 
 Invalid content and schedules are refused over gRPC with INVALID_ARGUMENT naming the field,
 with the limits of the channels the process really configured."""
@@ -100,6 +101,10 @@ def kill_while_held(
     assert [(d.language, d.channel) for d in sending] == [("en", channel)]
 
 
+def by_attempts(post: publish_pb2.PostState, channel: str) -> dict[str, int]:
+    return {d.language: d.attempts for d in post.deliveries if d.channel == channel}
+
+
 def test_one_post_in_three_languages_reaches_every_channel_once_across_kills(
     kafka_settings: CoreSettings,
     channel_servers: ChannelServers,
@@ -115,6 +120,8 @@ def test_one_post_in_three_languages_reaches_every_channel_once_across_kills(
     servers.wordpress.answer_late(HOLD, "POST", "/wp-json/wp/v2/posts")
     servers.mastodon.answer_late(HOLD, "POST", "/api/v1/statuses")
     servers.telegram.answer_late(HOLD, "POST", f"/bot{servers.telegram.bot_token}/send")
+    # Bluesky is rate-limited once: the delivery waits (backoff, Retry-After) and goes again.
+    servers.bluesky.rate_limit_next(1)
 
     first = start_publisher(feed, env)
     with first.channel() as channel:
@@ -185,7 +192,7 @@ def test_one_post_in_three_languages_reaches_every_channel_once_across_kills(
     state = last.get_post(post_id)
     [check] = [d for d in state.deliveries if d.status == publish_pb2.DELIVERY_STATUS_NEEDS_CHECK]
     assert (check.channel, check.language) == ("telegram", "en")
-    assert "whether it arrived" in check.reason  # a person has to look
+    assert "whether it arrived" in check.reason and "ConfirmDelivery" in check.reason
     assert state.status == publish_pb2.POST_STATUS_FAILED  # until someone acts
     # Never re-sent blindly: Telegram got the English post once, before the kill.
     [sent] = [m for m in servers.telegram.messages if MARKERS["en"] in m.get("caption", "")]
@@ -209,6 +216,12 @@ def test_one_post_in_three_languages_reaches_every_channel_once_across_kills(
         for language, marker in MARKERS.items():
             copies = [item for item in items if marker in item]
             assert len(copies) == 1, (channel_name, language, items)
+    assert by_attempts(state, "bluesky") == {"en": 2, "fr": 1, "es": 1}
+    assert by_attempts(state, "blog") == {"en": 1, "fr": 1, "es": 1}  # found, not resent
+    assert by_attempts(state, "mastodon") == {"en": 2, "fr": 1, "es": 1}  # resent, same key
+    # Each copy is tagged with its variant's language where the platform takes one.
+    assert sorted(s["language"] for s in servers.mastodon.statuses) == sorted(MARKERS)
+    assert sorted(p["value"]["langs"][0] for p in servers.bluesky.posts()) == sorted(MARKERS)
     # The channel variant and the media went where they belong.
     [english_toot] = [text for text in held["mastodon"] if MARKERS["en"] in text]
     assert english_toot.endswith("#plastics")

@@ -315,6 +315,57 @@ def test_a_crash_between_delivering_and_recording_never_posts_twice(
     assert all(d.status == publish_pb2.DELIVERY_STATUS_PUBLISHED for d in post.deliveries)
 
 
+class UnaskableChannel(SiteAtomChannel):
+    """A channel that can neither be asked what it holds nor deduplicate (as Telegram or
+    email), and whose process dies right after it delivered."""
+
+    reconcile = "none"
+
+    def deliver(self, message: Outgoing) -> Delivered:
+        super().deliver(message)
+        raise SystemExit("killed mid-delivery")
+
+
+def test_a_needs_check_delivery_found_on_the_channel_is_confirmed_with_its_publication(
+    publisher: Publisher, producer: FakeProducer, feed: SiteAtomChannel
+) -> None:
+    post_id = approved(publisher)
+    call(publisher, "Schedule", "publisher", pb.ScheduleRequest(post_id=post_id))
+    dying = UnaskableChannel(feed.path, feed.base_url, feed.title, publisher.clock)
+    with pytest.raises(SystemExit):
+        Scheduler(publisher.store, {"site-atom": dying}, clock=publisher.clock).run_once()
+    # After the restart the interrupted delivery cannot be looked up: a person must check.
+    restarted = UnaskableChannel(feed.path, feed.base_url, feed.title, publisher.clock)
+    restarted.deliver = feed.deliver  # type: ignore[method-assign]  # alive this time
+    Scheduler(publisher.store, {"site-atom": restarted}, clock=publisher.clock).run_once()
+    post = call(publisher, "GetPost", "viewer", pb.GetPostRequest(post_id=post_id)).post
+    [check] = [d for d in post.deliveries if d.status == publish_pb2.DELIVERY_STATUS_NEEDS_CHECK]
+    assert post.status == publish_pb2.POST_STATUS_FAILED
+    entries = feedparser.parse(str(feed.path)).entries
+    assert len(entries) == 3  # delivered once, never resent
+    found = next(e for e in entries if e.id not in {d.channel_item_id for d in post.deliveries})
+    confirm = pb.ConfirmDeliveryRequest(
+        post_id=post_id, delivery_id=check.delivery_id, channel_item_id=found.id, url=found.link
+    )
+    with pytest.raises(grpc.RpcError) as error:
+        call(publisher, "ConfirmDelivery", "editor", confirm)
+    assert error.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    bad = pb.ConfirmDeliveryRequest(post_id=post_id, delivery_id=check.delivery_id)
+    with pytest.raises(grpc.RpcError) as error:
+        call(publisher, "ConfirmDelivery", "publisher", bad)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (error.value.details() or "").startswith("channel_item_id is required")
+    before = len(producer.on(PUBLICATIONS_TOPIC))
+    post = call(publisher, "ConfirmDelivery", "publisher", confirm).post
+    assert post.status == publish_pb2.POST_STATUS_PUBLISHED
+    assert post.transition.action == "confirm" and post.transition.user == "publisher"
+    [publication] = [e.publication for e in producer.on(PUBLICATIONS_TOPIC)[before:]]
+    assert (publication.channel_item_id, publication.url) == (found.id, found.link)
+    with pytest.raises(grpc.RpcError) as error:
+        call(publisher, "ConfirmDelivery", "publisher", confirm)
+    assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
 class DownChannel(SiteAtomChannel):
     """Our feed on a volume that is not mounted."""
 

@@ -68,9 +68,12 @@ def port(producer: FakeProducer) -> Iterator[int]:
     server.stop()
 
 
-def get(port: int, path: str, referrer: str = "") -> http.client.HTTPResponse:
+def get(port: int, path: str, referrer: str = "", user_agent: str = "") -> http.client.HTTPResponse:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    connection.request("GET", path, headers={"Referer": referrer} if referrer else {})
+    headers = {"Referer": referrer} if referrer else {}
+    if user_agent:
+        headers["User-Agent"] = user_agent
+    connection.request("GET", path, headers=headers)
     response = connection.getresponse()
     response.read()
     connection.close()
@@ -111,3 +114,35 @@ def test_the_reader_is_redirected_even_when_kafka_is_down(
 ) -> None:
     producer.fail = True
     assert get(port, "/r/Abc_123-xyz").status == 302
+
+
+@pytest.mark.parametrize(
+    "user_agent",
+    [
+        "http.rb/5.1.1 (Mastodon/4.2.0; +https://social.example.org/) Bot",
+        "Mozilla/5.0 (compatible; Bluesky Cardyb/1.1; +mailto:support@bsky.app)",
+        "TelegramBot (like TwitterBot)",
+        "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
+        "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
+        "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+        "WhatsApp/2.23.20.0",
+    ],
+)
+def test_link_preview_fetchers_are_redirected_without_a_click(
+    port: int, producer: FakeProducer, user_agent: str
+) -> None:
+    assert get(port, "/r/Abc_123-xyz", user_agent=user_agent).status == 302
+    assert producer.sent == []
+
+
+@pytest.mark.parametrize(
+    "user_agent",
+    [
+        "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+        "Mozilla/5.0 (Linux; Android 10; CUBOT X30) AppleWebKit/537.36 Chrome/120.0 Mobile",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile",
+    ],
+)
+def test_readers_browsers_are_clicks(port: int, producer: FakeProducer, user_agent: str) -> None:
+    assert get(port, "/r/Abc_123-xyz", user_agent=user_agent).status == 302
+    assert len(producer.sent) == 1

@@ -523,6 +523,36 @@ def test_a_daily_post_goes_on_past_the_expansion_cap_and_its_record_stays_small(
     far = at + 100 * day
     assert sched.in_range(post, far - timedelta(hours=1), far + timedelta(hours=1))
     assert not sched.in_range(post, far + timedelta(hours=1), far + timedelta(hours=2))
+    # Occurrences before the settled past are still in the calendar.
+    first = NOW + timedelta(hours=1)
+    assert sched.in_range(post, None, first + timedelta(minutes=1))
+    assert sched.in_range(post, first, first + timedelta(minutes=1))
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,FR",
+        "FREQ=MONTHLY",
+        "FREQ=MONTHLY;BYDAY=MO;BYSETPOS=-1",
+        "FREQ=DAILY;BYHOUR=9,17",
+        "FREQ=WEEKLY;WKST=SU;INTERVAL=3;BYDAY=SU,SA",
+    ],
+)
+@pytest.mark.parametrize("zone", ["Europe/Paris", "Australia/Lord_Howe"])
+def test_expanding_from_a_settled_occurrence_gives_the_same_occurrences(
+    rule: str, zone: str
+) -> None:
+    schedule = sched.parse_schedule("2027-01-31T09:30", zone, rule, NOW)
+    until = NOW + timedelta(days=800)  # across daylight-saving changes
+    every = list(sched.occurrences(schedule, until))
+    assert len(every) >= 10
+    for k in (3, len(every) // 2):
+        settled = every[k]
+        again = list(sched.occurrences(schedule, until, settled, settled))
+        # Both stop after MAX_OCCURRENCES, counted from where each started.
+        assert again[: len(every) - k] == every[k:]
+        assert sched.finished(schedule, settled, settled) is False
 
 
 def test_an_unsettled_occurrence_stops_the_pruning_there(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,6 +15,7 @@ import fcntl
 import os
 import tempfile
 import threading
+import time
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
@@ -38,6 +39,9 @@ from legation_channels.base import (
 )
 
 KIND = "site-atom"
+# How long a delivery waits for another writer's lock on the feed (as long as the other
+# adapters wait for their platform): a writer that hangs must not stop the scheduler.
+LOCK_TIMEOUT_SECONDS = 20.0
 # Our site's pages take any media; alt text is required because the site must be
 # accessible (WCAG 1.1.1). Atom titles are plain text; 300 characters keep them readable.
 LIMITS = ChannelLimits(
@@ -120,8 +124,10 @@ class SiteAtomChannel:
         title: str,
         clock: Callable[[], datetime] = _utc_now,
         name: str = KIND,
+        lock_timeout: float = LOCK_TIMEOUT_SECONDS,
     ) -> None:
         self._name = name
+        self.lock_timeout = lock_timeout
         self.path = path
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.title = title
@@ -207,7 +213,19 @@ class SiteAtomChannel:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         lock_path = self.path.with_name(f".{self.path.name}.lock")
         with lock_path.open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+            deadline = time.monotonic() + self.lock_timeout
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        # Nothing was written: a retry later is safe.
+                        raise ChannelUnavailable(
+                            f"the feed {self.path} is locked by another writer "
+                            f"(waited {self.lock_timeout:g} s)"
+                        ) from None
+                    time.sleep(0.05)
             try:
                 yield
             finally:

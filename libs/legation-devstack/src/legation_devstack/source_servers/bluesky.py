@@ -4,7 +4,9 @@
 "cursor"?}``, newest first (``sort=latest``; ``top`` is answered the same), ``limit`` 1-100
 (default 25), an opaque ``cursor`` for the next page (absent on the last), ``since`` and
 ``until`` filtering on the post's sortAt (``since`` inclusive), ``lang`` and ``author``
-filters. Every word of ``q`` must be in the text (case-insensitive). Errors as XRPC gives
+filters. Every word of ``q`` must be in the text (case-insensitive).
+``GET /xrpc/app.bsky.actor.getProfiles?actors=...`` (at most 25) answers the authors'
+``ProfileViewDetailed`` with ``followersCount``. Errors as XRPC gives
 them: ``{"error": "InvalidRequest", "message": ...}``; ``rate_limit_next`` answers 429
 with ``Retry-After`` and ``RateLimit-*`` headers.
 """
@@ -19,6 +21,7 @@ from typing import Any
 from legation_devstack.channel_servers.base import Canned, Received, RecordingHttpServer, Response
 
 SEARCH = "/xrpc/app.bsky.feed.searchPosts"
+PROFILES = "/xrpc/app.bsky.actor.getProfiles"
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class BlueskySearchServer(RecordingHttpServer):
         super().__init__()
         self._entries: list[_Entry] = []
         self._rkeys = itertools.count(1)
+        self.profiles: dict[str, dict[str, Any]] = {}
 
     def post(
         self,
@@ -49,6 +53,7 @@ class BlueskySearchServer(RecordingHttpServer):
         langs: tuple[str, ...] = ("en",),
         reply_to: dict[str, Any] | None = None,
         created_at: datetime | None = None,
+        followers: int = 10,
     ) -> dict[str, Any]:
         """Adds a post (``reply_to``: the PostView it answers); returns its PostView."""
         created = created_at or datetime.now(UTC)
@@ -75,6 +80,15 @@ class BlueskySearchServer(RecordingHttpServer):
             "likeCount": 0,
             "indexedAt": _iso(created),
         }
+        with self.lock:
+            self.profiles[did] = {
+                "did": did,
+                "handle": handle,
+                "displayName": display_name,
+                "followersCount": followers,
+                "followsCount": 1,
+                "postsCount": 1,
+            }
         self._add(_Entry(_iso(created), text, langs[0] if langs else "", handle, view))
         return view
 
@@ -104,6 +118,13 @@ class BlueskySearchServer(RecordingHttpServer):
         )
 
     def handle(self, request: Received) -> Response:
+        if request.method == "GET" and request.path == PROFILES:
+            actors = request.query.get("actors", [])
+            if not 1 <= len(actors) <= 25:
+                return 400, {"error": "InvalidRequest", "message": "Error: actors 1-25"}, {}
+            with self.lock:
+                found = [self.profiles[a] for a in actors if a in self.profiles]
+            return 200, {"profiles": found}, {}
         if request.method != "GET" or request.path != SEARCH:
             return 404, {"error": "MethodNotImplemented", "message": "Method Not Implemented"}, {}
         q = _arg(request, "q").strip()

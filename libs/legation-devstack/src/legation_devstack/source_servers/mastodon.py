@@ -4,6 +4,7 @@
 answer statuses newest first. ``max_id`` (older than), ``since_id`` (newer than, the
 newest ones) and ``min_id`` (newer than, the ones immediately after it) page through them;
 ``limit`` defaults to 20, at most 40. A ``Link`` header gives ``next`` and ``prev``.
+``GET /api/v1/statuses/:id/context`` gives a status's ancestors (oldest first) and replies.
 ``rate_limit_next`` answers 429 with ``X-RateLimit-Reset`` and ``Retry-After``.
 """
 
@@ -139,6 +140,8 @@ class MastodonTimelineServer(RecordingHttpServer):
             )
         with self.lock:
             entries = list(self._entries)
+        if path.startswith("/api/v1/statuses/") and path.endswith("/context"):
+            return self._context(path.split("/")[4], entries)
         if path.startswith("/api/v1/timelines/tag/"):
             tag = path.removeprefix("/api/v1/timelines/tag/").lower()
             chosen = [e for e in entries if e.tags is None or tag in e.tags]
@@ -148,6 +151,20 @@ class MastodonTimelineServer(RecordingHttpServer):
         else:
             return 404, {"error": "Record not found"}, {}
         return self._page(request, path, chosen)
+
+    @staticmethod
+    def _context(status_id: str, entries: list[_Entry]) -> Response:
+        """``{"ancestors": [...], "descendants": [...]}``, ancestors oldest first."""
+        by_id = {str(e.id): e.body for e in entries if isinstance(e.body, dict)}
+        if status_id not in by_id:
+            return 404, {"error": "Record not found"}, {}
+        ancestors: list[dict[str, Any]] = []
+        parent = by_id[status_id].get("in_reply_to_id")
+        while parent and parent in by_id:
+            ancestors.insert(0, by_id[parent])
+            parent = by_id[parent].get("in_reply_to_id")
+        descendants = [b for b in by_id.values() if b.get("in_reply_to_id") == status_id]
+        return 200, {"ancestors": ancestors, "descendants": descendants}, {}
 
     def _page(self, request: Received, path: str, chosen: list[_Entry]) -> Response:
         try:

@@ -125,6 +125,11 @@ class RedditApiServer(RecordingHttpServer):
         name = f"{kind}_{_base36(next(self._ids))}"
         self._add(_Entry(name, datetime.now(UTC).timestamp(), subreddit, text, child))
 
+    def remove(self, name: str) -> None:
+        """Removes an item (a listing asked for ``after`` it then answers empty)."""
+        with self.lock:
+            self._entries = [e for e in self._entries if e.name != name]
+
     def _add(self, entry: _Entry) -> None:
         with self.lock:
             self._entries.append(entry)

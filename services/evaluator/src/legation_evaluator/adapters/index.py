@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -12,6 +13,7 @@ from opensearchpy import ConnectionError, OpenSearch, TransportError, helpers
 from legation.events.v1 import evaluate_pb2
 from legation_core.codec import envelope_from_json
 from legation_core.consumer import TransientError
+from legation_evaluator.adapters.changes import ChangeFeed
 from legation_evaluator.config import EvaluatorSettings
 from legation_evaluator.domain.documents import Document, index_template, retryable
 from legation_evaluator.domain.scorecard import scorecard_query
@@ -19,6 +21,12 @@ from legation_evaluator.domain.scorecard import scorecard_query
 log = logging.getLogger(__name__)
 # How often the bulk path checks that the index template is still in place.
 TEMPLATE_CHECK_SECONDS = 30.0
+# A scorecard answer is reused this long whatever was indexed meanwhile (on the stand-in a
+# scorecard search over 20k events takes seconds: see the README's figures) ...
+FRESH_SECONDS = 1.0
+# ... and this long when nothing of the campaign was indexed since (documents become
+# searchable after a refresh, so not forever).
+CACHE_SECONDS = 5.0
 
 
 class IndexUnavailable(TransientError):
@@ -42,9 +50,13 @@ def connect(settings: EvaluatorSettings) -> OpenSearch:
 class EventIndex:
     """The event indices of one prefix."""
 
-    def __init__(self, client: OpenSearch, prefix: str) -> None:
+    def __init__(self, client: OpenSearch, prefix: str, changes: ChangeFeed | None = None) -> None:
         self.client = client
         self.prefix = prefix
+        # Without a change feed (the CLI, tests) answers are shared for FRESH_SECONDS only.
+        self.changes = changes
+        self._cache: dict[str, tuple[bytes, int | None, float, dict[str, Any]]] = {}
+        self._cache_lock = threading.Lock()
         # After an outage the index server may be a new one (or restored from nothing):
         # the template goes back in before the next document, or the indices it creates
         # would get guessed mappings.
@@ -145,9 +157,25 @@ class EventIndex:
         return [str(bucket["key"]) for bucket in aggregations["ids"]["buckets"]]
 
     def scorecard_response(self, campaign: evaluate_pb2.Campaign) -> dict[str, Any]:
+        """The search response of the campaign's scorecard. It depends only on the campaign
+        and the indexed documents (the clock enters when it is judged), so the callers of
+        one campaign (watch streams, live pages, snapshots, the API) share one answer: a
+        second ago or younger, or as long as no document of the campaign was indexed since
+        (``changes``) and it is younger than :data:`CACHE_SECONDS`."""
+        key = campaign.SerializeToString(deterministic=True)
+        version = self.changes.version(campaign.campaign_id) if self.changes else None
+        now = time.monotonic()
+        with self._cache_lock:
+            hit = self._cache.get(campaign.campaign_id)
+        if hit is not None and hit[0] == key:
+            age = now - hit[2]
+            if age < FRESH_SECONDS or (hit[1] == version and age < CACHE_SECONDS):
+                return hit[3]
         response: dict[str, Any] = self.client.search(
             index=f"{self.prefix}-*", body=scorecard_query(campaign)
         )
+        with self._cache_lock:
+            self._cache[campaign.campaign_id] = (key, version, now, response)
         return response
 
 

@@ -17,7 +17,6 @@ Objective = evaluate_pb2.Objective
 LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 COUNTRY = re.compile(r"^[A-Z]{2}$")
 RELATIVE = (Objective.COMPARISON_INCREASE_BY, Objective.COMPARISON_DECREASE_BY)
-PARTNER_METRICS = frozenset({"partner_actions", "partner_organisations"})
 # Bounds of the values a metric can take: a target outside them can never be met.
 BOUNDS = {"percent": (0.0, 100.0), "score": (-1.0, 1.0), "rating": (1.0, 5.0)}
 
@@ -57,10 +56,9 @@ def validate_campaign(campaign: evaluate_pb2.Campaign) -> None:
         partner_ids.add(partner.partner_id)
         if not [a for a in partner.accounts if a.strip()]:
             raise InvalidRequest(f"{where}.accounts needs at least one account")
-    has_partners = bool(partner_ids) or any(p.strip() for p in campaign.partner_ids)
     seen: set[str] = set()
     for index, objective in enumerate(campaign.objectives):
-        _validate_objective(campaign, objective, f"objectives[{index}]", seen, has_partners)
+        _validate_objective(campaign, objective, f"objectives[{index}]", seen)
 
 
 def _validate_objective(
@@ -68,7 +66,6 @@ def _validate_objective(
     objective: Objective,
     where: str,
     seen: set[str],
-    has_partners: bool,
 ) -> None:
     if not objective.objective_id:
         raise InvalidRequest(f"{where}.objective_id is required")
@@ -81,8 +78,6 @@ def _validate_objective(
             f"{where}.metric must be one of {', '.join(metrics.METRIC_NAMES)}, "
             f"got {objective.metric!r}"
         )
-    if metric.name in PARTNER_METRICS and not has_partners:
-        raise InvalidRequest(f"{where}.metric {metric.name} needs the campaign's partners")
     if objective.comparison == Objective.COMPARISON_UNSPECIFIED:
         raise InvalidRequest(f"{where}.comparison is required")
     if not math.isfinite(objective.target):

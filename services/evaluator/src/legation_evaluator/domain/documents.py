@@ -197,6 +197,15 @@ def index_template(prefix: str) -> dict[str, Any]:
                             "clicked_at": date,
                         }
                     },
+                    "partner_activity": {
+                        "properties": {
+                            "partner_id": keyword,
+                            "kind": keyword,
+                            "joint": {"type": "boolean"},
+                            "occurred_at": date,
+                            "issue_ids": keyword,
+                        }
+                    },
                     "alert": {
                         "properties": {
                             "window_start": date,

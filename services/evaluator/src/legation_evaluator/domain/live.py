@@ -20,7 +20,14 @@ def scorecard_json(card: pb.Scorecard) -> dict[str, Any]:
         "campaign_id": card.campaign_id,
         "name": card.name,
         "computed_at": card.computed_at.ToJsonString(),
-        "kpis": [{"name": kpi.name, "value": kpi.value} for kpi in card.kpis],
+        "kpis": [
+            {
+                "name": kpi.name,
+                "value": kpi.value,
+                "baseline": kpi.baseline if kpi.HasField("baseline") else None,
+            }
+            for kpi in card.kpis
+        ],
         "events_by_service": dict(sorted(card.events_by_service.items())),
         "objectives": [
             {

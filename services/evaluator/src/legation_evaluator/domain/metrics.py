@@ -25,6 +25,9 @@ MENTION = "legation.events.v1.Mention"
 PUBLICATION = "legation.events.v1.Publication"
 FEEDBACK = "legation.events.v1.Feedback"
 LINK_CLICK = "legation.events.v1.LinkClick"
+PARTNER_ACTIVITY = "legation.events.v1.PartnerActivity"
+# Distinct partners read back from joint activities recorded for the campaign.
+MAX_PARTNERS = 1000
 OPENED = "KIND_OPENED"
 REPLIED = "KIND_REPLIED"
 # Stance labels that count as known (favour share = favour / known).
@@ -103,6 +106,21 @@ def by_accounts(accounts: Iterable[str]) -> dict[str, Any]:
         {"terms": {"mention.author_id": accounts}},
         {"terms": {"interaction.actor": accounts}},
     )
+
+
+def joint_activity(partner_id: str | None = None) -> dict[str, Any]:
+    """A joint activity (co-publication, endorsement, event) the engager recorded for the
+    campaign, of one partner or any."""
+    clauses = [term("event_type", PARTNER_ACTIVITY), term("partner_activity.joint", True)]
+    if partner_id is not None:
+        clauses.append(term("partner_activity.partner_id", partner_id))
+    return {"bool": {"filter": clauses}}
+
+
+def partner_action(ctx: Context) -> dict[str, Any]:
+    """What a partner did for the campaign: a joint activity, or a mention or interaction
+    by one of the campaign's partners' accounts."""
+    return any_of(joint_activity(), by_accounts(ctx.all_partner_accounts))
 
 
 Aggs = Callable[[str, Context], dict[str, Any]]
@@ -260,20 +278,32 @@ def _first_response() -> tuple[Aggs, Value]:
 
 
 def _partner_organisations() -> tuple[Aggs, Value]:
+    """The campaign's partners that acted (joint activity or their accounts speaking), and
+    any other partner with a joint activity recorded for the campaign."""
+
     def aggs(name: str, ctx: Context) -> dict[str, Any]:
-        return {
-            f"{name}__{index}": {"filter": by_accounts(accounts)}
-            for index, accounts in enumerate(ctx.partner_accounts.values())
+        out: dict[str, Any] = {
+            f"{name}__{index}": {
+                "filter": any_of(joint_activity(partner_id), by_accounts(accounts))
+            }
+            for index, (partner_id, accounts) in enumerate(ctx.partner_accounts.items())
         }
+        out[f"{name}__joint"] = {
+            "filter": joint_activity(),
+            "aggs": {
+                "ids": {"terms": {"field": "partner_activity.partner_id", "size": MAX_PARTNERS}}
+            },
+        }
+        return out
 
     def value(name: str, response: Mapping[str, Any], ctx: Context) -> float | None:
-        return float(
-            sum(
-                1
-                for index in range(len(ctx.partner_accounts))
-                if response[f"{name}__{index}"]["doc_count"]
-            )
-        )
+        active = {
+            partner_id
+            for index, partner_id in enumerate(ctx.partner_accounts)
+            if response[f"{name}__{index}"]["doc_count"]
+        }
+        active |= {str(b["key"]) for b in response[f"{name}__joint"]["ids"].get("buckets", [])}
+        return float(len(active))
 
     return aggs, value
 
@@ -360,15 +390,17 @@ CATALOGUE: tuple[Metric, ...] = (
     ),
     _metric(
         "partner_actions",
-        "Mentions and interactions by the campaign's partner organisations' accounts",
+        "Joint activities with partners recorded for the campaign (co-publications, "
+        "endorsements, events), and mentions and interactions by the partners' accounts",
         "count",
         Objective.LEVEL_OUTCOME,
         True,
-        _count(lambda ctx: by_accounts(ctx.all_partner_accounts)),
+        _count(partner_action),
     ),
     _metric(
         "partner_organisations",
-        "Partner organisations that acted at least once (co-published, replied)",
+        "Partner organisations that acted at least once (a joint activity, their accounts "
+        "speaking)",
         "count",
         Objective.LEVEL_OUTCOME,
         True,

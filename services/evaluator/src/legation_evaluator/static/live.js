@@ -24,6 +24,9 @@ function drawKpis(kpis) {
     const tile = el("div", undefined, "kpi");
     tile.dataset.kpi = kpi.name;
     tile.append(el("b", number(kpi.value)), el("span", kpi.name.replaceAll("_", " ")));
+    if (kpi.baseline !== null && kpi.baseline !== undefined) {
+      tile.append(el("small", "before: " + number(kpi.baseline), "baseline"));
+    }
     return tile;
   }));
 }

@@ -39,7 +39,13 @@ ARTICLE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.1"
 
 
 class FeedError(Exception):
-    """A feed could not be read or is not a feed; the message says which and why."""
+    """A feed could not be read or is not a feed; the message says which and why.
+    ``retry_after`` is set when the server asked to be read again later (HTTP 429 or 503
+    with Retry-After), in seconds."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -269,11 +275,13 @@ class FeedFetcher:
                 problem = f"HTTP {status}"
                 asked_wait = retry_after_seconds(response.headers.get("retry-after"))
             if attempt >= self.retries:
-                raise FeedError(f"{feed}: {problem} (after {attempt + 1} attempts)")
+                raise FeedError(f"{feed}: {problem} (after {attempt + 1} attempts)", asked_wait)
             delay = min(self.backoff_seconds * 2**attempt, self.max_backoff_seconds)
             if asked_wait is not None:
                 if asked_wait > self.max_backoff_seconds:
-                    raise FeedError(f"{feed}: {problem}, retry asked after {asked_wait:.0f}s")
+                    raise FeedError(
+                        f"{feed}: {problem}, retry asked after {asked_wait:.0f}s", asked_wait
+                    )
                 delay = asked_wait
             log.info(
                 "feed read failed, retrying",

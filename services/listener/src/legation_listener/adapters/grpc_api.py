@@ -13,6 +13,7 @@ from legation.listener.v1 import listener_service_pb2_grpc as pb_grpc
 from legation_core.grpc_server import invalid_argument, not_found
 from legation_listener.adapters.poller import Fetcher, Poller
 from legation_listener.adapters.state import ListenerState, StateStore
+from legation_listener.domain.cursor import empty_cursor
 from legation_listener.domain.issues import (
     IssueError,
     QueryIssueError,
@@ -23,6 +24,7 @@ from legation_listener.domain.issues import (
 from legation_listener.domain.items import FeedItem
 from legation_listener.domain.preview import preview
 from legation_listener.domain.query import QueryError, parse_query
+from legation_listener.domain.sources import RSS, WEBHOOK, parse_source
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +84,7 @@ class ListenerApi(pb_grpc.ListenerServiceServicer):
         if issue != current:
             self._save(issue, context)
             if not issue.active:
-                self.poller.spikes.forget(issue.issue_id)
+                self.poller.forget_spikes(issue.issue_id)
         log.info("issue active", extra={"issue_id": issue.issue_id, "active": issue.active})
         return issue
 
@@ -96,7 +98,7 @@ class ListenerApi(pb_grpc.ListenerServiceServicer):
         except Exception as error:  # the caller may retry
             log.exception("could not delete an issue", extra={"issue_id": current.issue_id})
             context.abort(grpc.StatusCode.UNAVAILABLE, f"could not record the deletion: {error}")
-        self.poller.spikes.forget(current.issue_id)
+        self.poller.forget_spikes(current.issue_id)
         log.info("issue deleted", extra={"issue_id": current.issue_id})
         return pb.DeleteIssueResponse(issue=deleted)
 
@@ -144,7 +146,7 @@ class ListenerApi(pb_grpc.ListenerServiceServicer):
         failed: list[str] = []
         for feed in feeds:
             try:
-                fetched.extend((feed, item) for item in self.fetcher.fetch(feed).items)
+                fetched.extend((feed, item) for item in self._read_now(feed))
             except Exception as error:  # report it; the other feeds and the buffer go on
                 reason = str(error) or type(error).__name__
                 failed.append(reason if reason.startswith(feed) else f"{feed}: {reason}")
@@ -193,7 +195,22 @@ class ListenerApi(pb_grpc.ListenerServiceServicer):
                 status.last_attempt_at.FromDatetime(state.last_attempt_at)
             if state.last_success_at is not None:
                 status.last_success_at.FromDatetime(state.last_success_at)
+            if state.not_before is not None:
+                status.not_before.FromDatetime(state.not_before)
         return response
+
+    def _read_now(self, spec: str) -> list[FeedItem]:
+        """The items a source gives now, without a cursor: a feed read unconditionally, a
+        connector's newest page; a pushed source has nothing to read."""
+        source = parse_source(spec)
+        if source.kind == RSS:
+            return self.fetcher.fetch(spec).items
+        if source.kind == WEBHOOK:
+            raise LookupError(f"{spec}: items are pushed; preview sees them in the recent items")
+        connector = self.poller.connectors.get(source.kind)
+        if connector is None:
+            raise LookupError(f"{spec}: the {source.kind} connector is not configured")
+        return connector.fetch(source, empty_cursor("preview", spec)).items
 
     def _existing(self, issue_id: str, context: grpc.ServicerContext) -> listen_pb2.TrackedIssue:
         if not issue_id.strip():

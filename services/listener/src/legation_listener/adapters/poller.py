@@ -9,7 +9,9 @@ deduplicate on event id). A source has at most ``max_pages`` pages read per poll
 waits for the next poll (its cursor says where).
 
 Pushed items (the webhook, JSONL imports) go through :meth:`Poller.ingest`: the same
-matching, sending and cursor, for every active issue that watches the pushed source.
+matching, sending and cursor, for every active issue that watches the pushed source. A
+push does not wait for a poll (polls never touch a pushed source's cursor); pushes run
+one at a time, and the spike detector is shared under its own lock.
 
 Every item read also goes into the recent-items buffer (for PreviewQuery), and every
 acknowledged mention into the spike detector; after an issue's sources, the detector's
@@ -24,10 +26,11 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
+from urllib.parse import urlsplit
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from legation.events.v1 import listen_pb2
 from legation_core.kafka import EventProducer
@@ -45,11 +48,28 @@ from legation_listener.adapters.state import ALERTS, MENTIONS, ListenerState, St
 from legation_listener.domain.items import FeedItem
 from legation_listener.domain.mentions import mentions_for
 from legation_listener.domain.recent import RecentItems
-from legation_listener.domain.sources import WEBHOOK, parse_source, source_kind
+from legation_listener.domain.sources import WEBHOOK, Source, parse_source, source_kind
 from legation_listener.domain.spikes import SpikeDetector, alert_envelope
 from legation_listener.domain.status import SourceStatusBook
 
 log = logging.getLogger(__name__)
+
+
+class Deferred(Exception):
+    """A source that asked us (429 with Retry-After) not to come back before ``until``."""
+
+    def __init__(self, message: str, until: datetime, *, skipped: bool = False) -> None:
+        super().__init__(message)
+        self.until = until
+        # True when the source was not read at all this time (still inside its wait).
+        self.skipped = skipped
+
+
+def rate_limit_key(source: Source) -> str:
+    """What a rate limit applies to: the platform host (every source read there)."""
+    host = urlsplit(source.base_url or source.url).netloc or source.url
+    return f"{source.kind} {host}"
+
 
 # Ids a pushed source's cursor remembers (a repeated push of older items re-emits the same
 # mention ids, which consumers deduplicate).
@@ -96,6 +116,8 @@ class Poller:
         self.connectors.update({connector.kind: connector for connector in connectors})
         self.statuses = statuses if statuses is not None else SourceStatusBook()
         self.max_pages = max(1, max_pages)
+        # Per platform host: no read before this time (the host answered 429 asking so).
+        self._not_before: dict[str, datetime] = {}
         self.recent = recent if recent is not None else RecentItems()
         self.spikes = spikes if spikes is not None else SpikeDetector()
         self.store = store
@@ -106,9 +128,19 @@ class Poller:
         # The periodic job and PollNow may ask at once; two polls of one feed would race
         # on its cursor.
         self._lock = threading.Lock()
+        # Pushed sources are never polled, so a push does not wait for a poll in progress;
+        # it only shares the spike detector (plain domain code, not thread-safe).
+        self._push_lock = threading.Lock()
+        self._spikes_lock = threading.RLock()
         self.source_failures = Counter(
             "legation_listener_source_failures_total",
             "Source reads or mention deliveries that failed (the source is read again next poll)",
+            ["kind", "source"],
+            registry=registry,
+        )
+        self.last_success = Gauge(
+            "legation_listener_source_last_success_timestamp_seconds",
+            "When a source was last read (or pushed to) successfully, Unix time: alert on age",
             ["kind", "source"],
             registry=registry,
         )
@@ -140,9 +172,11 @@ class Poller:
                 issues = [issue for issue in issues if issue.issue_id in wanted]
             result = PollResult()
             now = self.clock()
-            self.spikes.prune(now)
+            with self._spikes_lock:
+                self.spikes.prune(now)
             for issue in issues:
-                self.spikes.watch(issue.issue_id, now)
+                with self._spikes_lock:
+                    self.spikes.watch(issue.issue_id, now)
                 for feed in issue.feeds:
                     if self.stop.is_set():
                         return result
@@ -173,16 +207,18 @@ class Poller:
         watches it: match, send, wait for the acks, store the cursor (the ids seen), then
         check spikes. LookupError when no active issue watches the source; an exception
         from Kafka means nothing was acknowledged for that issue (the sender retries)."""
-        with self._lock:
+        with self._push_lock:
             issues = [issue for issue in self.state.active_issues() if source in issue.feeds]
             if not issues:
                 raise LookupError(f"no active tracked issue watches {source}")
             result = IngestResult(items=len(items), malformed=list(malformed))
             now = self.clock()
-            self.spikes.prune(now)
+            with self._spikes_lock:
+                self.spikes.prune(now)
             self.recent.add(source, items)
             for issue in issues:
-                self.spikes.watch(issue.issue_id, now)
+                with self._spikes_lock:
+                    self.spikes.watch(issue.issue_id, now)
                 cursor = self.state.cursor(issue.issue_id, source)
                 following = next_cursor(
                     cursor,
@@ -210,10 +246,25 @@ class Poller:
         connector = self.connectors.get(source.kind)
         if connector is None:
             raise LookupError(f"{spec}: the {source.kind} connector is not configured")
+        host = rate_limit_key(source)
+        until = self._not_before.get(host)
+        if until is not None and until > self.clock():
+            raise Deferred(
+                f"{spec}: rate limited, not read before {until.isoformat(timespec='seconds')}",
+                until,
+                skipped=True,
+            )
         emitted = 0
         for _ in range(self.max_pages):
             cursor = self.state.cursor(issue.issue_id, spec)
-            page = connector.fetch(source, cursor)
+            try:
+                page = connector.fetch(source, cursor)
+            except RateLimited as error:
+                if error.retry_after is not None:
+                    until = self.clock() + timedelta(seconds=error.retry_after)
+                    self._not_before[host] = until
+                    raise Deferred(str(error), until) from None
+                raise
             if page.not_modified:
                 self._read(issue.issue_id, spec, 0, [])
                 break
@@ -238,9 +289,10 @@ class Poller:
         self.producer.send_and_wait(
             [(MENTIONS, envelope.mention.mention_id, envelope) for envelope in envelopes]
         )
-        self.spikes.record(
-            issue.issue_id, [envelope.mention for envelope in envelopes], self.clock()
-        )
+        with self._spikes_lock:
+            self.spikes.record(
+                issue.issue_id, [envelope.mention for envelope in envelopes], self.clock()
+            )
         if following != cursor:
             self.store.save_cursor(following, self.clock())
         self.items_seen.labels(issue_id=issue.issue_id).inc(len(new_items))
@@ -252,7 +304,9 @@ class Poller:
         return len(envelopes)
 
     def _read(self, issue_id: str, spec: str, items: int, malformed: list[str]) -> None:
-        self.statuses.succeeded(issue_id, spec, self.clock(), items, malformed)
+        now = self.clock()
+        self.statuses.succeeded(issue_id, spec, now, items, malformed)
+        self.last_success.labels(kind=source_kind(spec), source=spec).set(now.timestamp())
         if malformed:
             self.malformed_items.labels(kind=source_kind(spec), source=spec).inc(len(malformed))
             log.warning(
@@ -263,15 +317,33 @@ class Poller:
     def _failed(self, issue_id: str, spec: str, reason: str, error: BaseException) -> None:
         log.warning(
             "source failed",
-            exc_info=not isinstance(error, RateLimited | LookupError | ValueError),
+            exc_info=not isinstance(error, RateLimited | Deferred | LookupError | ValueError),
             extra={"issue_id": issue_id, "source": spec, "problem": reason},
         )
+        if isinstance(error, Deferred) and error.skipped:
+            self.statuses.deferred(issue_id, spec, reason, error.until)
+            return
         self.source_failures.labels(kind=source_kind(spec), source=spec).inc()
         self.statuses.failed(
-            issue_id, spec, self.clock(), reason, rate_limited=isinstance(error, RateLimited)
+            issue_id,
+            spec,
+            self.clock(),
+            reason,
+            rate_limited=isinstance(error, RateLimited | Deferred),
+            not_before=error.until if isinstance(error, Deferred) else None,
         )
 
+    def forget_spikes(self, issue_id: str) -> None:
+        """Drops an issue's spike counts (paused or deleted: its baseline starts again)."""
+        with self._spikes_lock:
+            self.spikes.forget(issue_id)
+
     def _send_alerts(self, issue: listen_pb2.TrackedIssue) -> int:
+        # One check-send-record at a time, so a poll and a push never send one alert twice.
+        with self._spikes_lock:
+            return self._send_alerts_locked(issue)
+
+    def _send_alerts_locked(self, issue: listen_pb2.TrackedIssue) -> int:
         now = self.clock()
         sent = 0
         for spike in self.spikes.check(issue.issue_id, now):

@@ -8,7 +8,8 @@ from datetime import datetime
 from legation.events.v1 import listen_pb2
 from legation_core.codec import Envelope, make_envelope
 from legation_core.ids import stable_id
-from legation_listener.domain.enrichment import sentiment
+from legation_listener.domain.duplicates import DuplicateIndex
+from legation_listener.domain.enrichment import enrich_mention
 from legation_listener.domain.items import FeedItem
 from legation_listener.domain.matching import match_issue
 from legation_listener.domain.query import QueryItem, parse_query
@@ -97,15 +98,18 @@ def mentions_for(
     feed: str,
     items: Sequence[FeedItem],
     observed_at: datetime | None = None,
+    duplicates: DuplicateIndex | None = None,
 ) -> list[Envelope]:
-    """The mention envelopes of the ``items`` that match ``issue``, enriched with sentiment;
-    items that do not match give nothing."""
+    """The mention envelopes of the ``items`` that match ``issue``, enriched (see
+    :func:`~legation_listener.domain.enrichment.enrich_mention`; ``duplicates``: the index
+    copies are looked up in, the process's shared one by default); items that do not match
+    give nothing."""
     envelopes: list[Envelope] = []
     for item in items:
         matched = matched_terms(issue, feed, item)
         if not matched:
             continue
-        label = sentiment(f"{item.title}. {item.text}", item.language)
-        mention = build_mention(issue, feed, item, matched, label)
+        mention = build_mention(issue, feed, item, matched, listen_pb2.Label())
+        enrich_mention(mention, issue, duplicates)
         envelopes.append(mention_envelope(issue, mention, item.published_at, observed_at))
     return envelopes

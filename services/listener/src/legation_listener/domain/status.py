@@ -33,6 +33,7 @@ class SourceState:
     items_read: int = 0
     malformed_items: int = 0
     malformed: tuple[str, ...] = field(default=())
+    not_before: datetime | None = None
 
 
 class SourceStatusBook:
@@ -61,15 +62,24 @@ class SourceStatusBook:
                 last_success_at=at,
                 last_error="",
                 consecutive_failures=0,
+                not_before=None,
                 items_read=now.items_read + items,
                 malformed_items=now.malformed_items + len(problems),
                 malformed=(*now.malformed, *problems)[-MALFORMED_KEPT:],
             )
 
     def failed(
-        self, issue_id: str, source: str, at: datetime, error: str, *, rate_limited: bool = False
+        self,
+        issue_id: str,
+        source: str,
+        at: datetime,
+        error: str,
+        *,
+        rate_limited: bool = False,
+        not_before: datetime | None = None,
     ) -> None:
-        """A read failed with ``error`` (the source asked us to wait: ``rate_limited``)."""
+        """A read failed with ``error`` (the source asked us to wait: ``rate_limited``, until
+        ``not_before`` when it said)."""
         with self._lock:
             now = self._get(issue_id, source)
             self._states[(issue_id, source)] = replace(
@@ -78,6 +88,15 @@ class SourceStatusBook:
                 last_attempt_at=at,
                 last_error=error,
                 consecutive_failures=now.consecutive_failures + 1,
+                not_before=not_before,
+            )
+
+    def deferred(self, issue_id: str, source: str, reason: str, until: datetime) -> None:
+        """A poll skipped the source: it is rate limited until ``until``."""
+        with self._lock:
+            now = self._get(issue_id, source)
+            self._states[(issue_id, source)] = replace(
+                now, state=RATE_LIMITED, last_error=reason, not_before=until
             )
 
     def states(self, sources: Iterable[tuple[str, str]]) -> list[SourceState]:

@@ -1,7 +1,9 @@
 """The short-link endpoint: ``GET /r/<code>`` answers 302 to the tracked URL and emits a
 LinkClick for the evaluator.
 
-The click event is produced and acknowledged before the redirect is answered. When Kafka
+The click event is produced and acknowledged before the redirect is answered. Link-preview
+fetchers and crawlers (Mastodon servers building a preview card, Slack, search engines) are
+redirected without an event: they are not readers. When Kafka
 cannot take it the reader is still redirected (a reader must not pay for our broker), and
 the lost click is logged and counted in ``legation_publisher_link_clicks_total``.
 """
@@ -29,6 +31,22 @@ log = logging.getLogger(__name__)
 
 LINK_CLICKS_TOPIC = "legation.publish.link-clicks.v1"
 _PATH = re.compile(r"/r/([A-Za-z0-9_-]{1,32})/?")
+# Link-preview fetchers and crawlers, by their User-Agent: every Mastodon server our post
+# federates to fetches its links for a preview card ("http.rb/5.1.1 (Mastodon/4.2.0;
+# +https://social.example/) Bot"), as do Bluesky ("Bluesky Cardyb"), Telegram
+# ("TelegramBot (like TwitterBot)"), Slack, Facebook, WhatsApp and search engines. They are
+# redirected but are not readers' clicks. "bot" counts as a word or before / ) ; - only,
+# so a phone model such as "CUBOT X30" is a reader.
+_NOT_A_READER = re.compile(
+    r"\bbot\b|bot[/);-]|crawler|spider|mastodon/|cardyb|facebookexternalhit|whatsapp"
+    r"|skypeuripreview|embedly|preview",
+    re.IGNORECASE,
+)
+
+
+def is_preview_fetch(user_agent: str) -> bool:
+    """True when ``user_agent`` is a link-preview fetcher or a crawler, not a reader."""
+    return bool(_NOT_A_READER.search(user_agent))
 
 
 def click_envelope(
@@ -94,14 +112,18 @@ class RedirectServer:
         self.server.shutdown()
         self.server.server_close()
 
-    def _click(self, path: str, referrer: str) -> str | None:
-        """The tracked URL for ``path``, after emitting the click; None when unknown."""
+    def _click(self, path: str, referrer: str, user_agent: str = "") -> str | None:
+        """The tracked URL for ``path``, after emitting the click (not for a preview
+        fetcher); None when unknown."""
         match = _PATH.fullmatch(urlsplit(path).path)
         found = self.book.link(match.group(1)) if match else None
         if found is None:
             self.clicks.labels(outcome="unknown").inc()
             return None
         post, link = found
+        if is_preview_fetch(user_agent):
+            self.clicks.labels(outcome="preview").inc()
+            return link.tracked_url
         envelope = click_envelope(post, link, referrer, self.clock())
         try:
             self.producer.send_and_wait([(LINK_CLICKS_TOPIC, post.post_id, envelope)])
@@ -116,7 +138,9 @@ class RedirectServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                target = outer._click(self.path, self.headers.get("Referer", ""))
+                target = outer._click(
+                    self.path, self.headers.get("Referer", ""), self.headers.get("User-Agent", "")
+                )
                 if target is None:
                     self.send_error(404, "unknown short link")
                     return

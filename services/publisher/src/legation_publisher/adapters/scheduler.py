@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter
@@ -30,6 +31,11 @@ from legation_publisher.domain.delivery import from_outbox, outgoing, publicatio
 from legation_publisher.domain.posts import PUBLICATIONS_TOPIC, publication_envelope
 
 log = logging.getLogger(__name__)
+
+NEEDS_CHECK_HINT = (
+    "look on the channel, then ConfirmDelivery with its id and URL if it is there, "
+    "or RetryDelivery if it is not"
+)
 
 
 def _utc_now() -> datetime:
@@ -110,6 +116,9 @@ class Scheduler:
     def _record(
         self, post_id: str, delivery: outbox.Delivery, language: str, due_at: datetime
     ) -> publish_pb2.PostState:
+        if delivery.state == "needs-check":
+            # Say what the person who reads the reason in GetPost can do about it.
+            delivery = replace(delivery, reason=f"{delivery.reason}; {NEEDS_CHECK_HINT}")
         record = from_outbox(delivery, language, due_at)
 
         def publication(post: publish_pb2.PostState) -> list[tuple[str, str, Envelope]]:

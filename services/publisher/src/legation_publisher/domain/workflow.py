@@ -121,7 +121,7 @@ def derive_status(post: publish_pb2.PostState, now: datetime) -> Status:
         statuses = {delivery.status for delivery in post.deliveries}
         if statuses & {sched.FAILED, sched.NEEDS_CHECK}:
             return FAILED
-        if sched.finished(post.schedule, now):
+        if sched.finished(post.schedule, now, sched.settled_until(post)):
             expected = {planned.delivery_id for planned in sched.expected_deliveries(post, now)}
             done = {
                 delivery.delivery_id

@@ -68,7 +68,12 @@ class SourceFailure(Exception):
 
 
 class RateLimited(SourceFailure):
-    """The source asked us to wait (HTTP 429) longer than we wait within one poll."""
+    """The source asked us to wait (HTTP 429); ``retry_after`` is how long, in seconds, when
+    it said. The poller does not read the source again before then."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class Retryable(Exception):
@@ -111,10 +116,12 @@ class Backoff:
                 problem, asked = error.problem, error.retry_after
             rate_limited = asked is not None
             if asked is not None and asked > self.max_backoff_seconds:
-                raise RateLimited(f"{what}: {problem}, retry asked after {asked:.0f}s")
+                raise RateLimited(f"{what}: {problem}, retry asked after {asked:.0f}s", asked)
             if attempt >= self.retries:
-                kind = RateLimited if rate_limited else SourceFailure
-                raise kind(f"{what}: {problem} (after {attempt + 1} attempts)")
+                message = f"{what}: {problem} (after {attempt + 1} attempts)"
+                if rate_limited:
+                    raise RateLimited(message, asked)
+                raise SourceFailure(message)
             delay = min(self.backoff_seconds * 2**attempt, self.max_backoff_seconds)
             if asked is not None:
                 delay = asked
@@ -188,3 +195,45 @@ def next_cursor(
     del updated.seen_item_ids[:]
     updated.seen_item_ids.extend(seen_item_ids)
     return updated
+
+
+K = TypeVar("K", str, float)
+# Ids kept of the items that sit exactly on a watermark (many items can share one second).
+WATERMARK_IDS_KEPT = 1000
+
+
+def past_watermark(
+    parsed: Sequence[tuple[FeedItem, K]], since: K, since_ids: Sequence[str]
+) -> list[FeedItem]:
+    """The items newer than the watermark ``since``, plus those exactly on it that were not
+    handled yet (``since_ids``): an inclusive "since" gives the boundary back every time."""
+    handled = set(since_ids)
+    return [
+        item
+        for item, moment in parsed
+        if moment > since or (moment == since and item.item_id not in handled)
+    ]
+
+
+def newest_of(
+    parsed: Sequence[tuple[FeedItem, K]], newest: K, newest_ids: Sequence[str]
+) -> tuple[K, list[str]]:
+    """The newest time among ``newest`` and the items, with the ids of the items at it."""
+    ids = list(newest_ids)
+    for item, moment in parsed:
+        if moment > newest:
+            newest, ids = moment, [item.item_id]
+        elif moment == newest and item.item_id not in ids:
+            ids.append(item.item_id)
+    return newest, ids[-WATERMARK_IDS_KEPT:]
+
+
+def moved_watermark(
+    since: K, since_ids: Sequence[str], newest: K, newest_ids: Sequence[str]
+) -> tuple[K, list[str]]:
+    """The watermark once a pass that reached ``newest`` is over."""
+    if newest > since:
+        return newest, list(newest_ids)
+    if newest == since:
+        return since, remember(since_ids, newest_ids, WATERMARK_IDS_KEPT)
+    return since, list(since_ids)

@@ -5,24 +5,28 @@ and filters by time with an inclusive ``since``. A read therefore walks one *pas
 the newest post down to the watermark of the previous pass, one page per read, with the
 page cursor stored durably between reads; when the pass ends, its newest post time becomes
 the watermark. Posts on the watermark itself are read again and recognised by their URIs
-(kept in the cursor). The very first read takes the newest page only.
+(kept in the position, however long the pass). The very first read takes the newest page only.
 
-``position`` is JSON: ``{"since": watermark, "cursor": page cursor of the pass in
-progress, "newest": newest post time of that pass}``. Times are each post's ``sortAt``
+``position`` is JSON: ``{"since": watermark, "since_ids": URIs of the posts on it,
+"cursor": page cursor of the pass in progress, "newest": newest post time of that pass,
+"newest_ids": URIs at that time}``. Times are each post's ``sortAt``
 (the earlier of ``indexedAt`` and the record's ``createdAt``), what ``since`` filters on.
 
 Item fields: ``item_id`` the post's ``at://`` URI, ``url`` its bsky.app page, ``author``
 the display name (else the handle), ``author_id`` the DID, ``in_reply_to`` and
 ``thread_id`` the record's ``reply.parent.uri`` and ``reply.root.uri`` (a root is its own
-thread), the language the record's first ``langs``. Posts carry no audience size.
+thread), the language the record's first ``langs``, ``reach`` the author's ``followersCount`` (one
+``app.bsky.actor.getProfiles`` call per 25 authors of a page; 0 when it fails).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from atproto import Client
@@ -43,8 +47,11 @@ from legation_listener.adapters.connectors.base import (
     Page,
     Retryable,
     SourceFailure,
+    moved_watermark,
+    newest_of,
     next_cursor,
     parse_time,
+    past_watermark,
     remember,
     text_of,
     unseen,
@@ -54,11 +61,20 @@ from legation_listener.adapters.feeds import retry_after_seconds
 from legation_listener.domain.items import FeedItem, make_feed_item
 from legation_listener.domain.sources import BLUESKY, Source
 
+log = logging.getLogger(__name__)
+
 MAX_PAGE = 100
+# app.bsky.actor.getProfiles takes at most 25 actors.
+PROFILES_PER_CALL = 25
 
 
 def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
+    # One fixed width, so the strings compare as the times do.
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+class _CursorRefused(SourceFailure):
+    """searchPosts answered 400 to a request with the pass's page cursor."""
 
 
 def _mapping(value: object) -> Mapping[str, Any]:
@@ -113,7 +129,8 @@ def post_to_item(post: Mapping[str, Any], fetched_at: datetime) -> tuple[FeedIte
 
 class BlueskyConnector:
     """Reads Bluesky searches; one atproto client per AppView. Without credentials it reads
-    anonymously (a public AppView); with a handle and app password it logs in first."""
+    anonymously (a public AppView); with a handle and app password it logs in first, for
+    sources on ``login_service`` only (the password never goes to another host)."""
 
     kind = BLUESKY
 
@@ -125,6 +142,7 @@ class BlueskyConnector:
         page_size: int = 50,
         handle: str = "",
         app_password: str = "",
+        login_service: str = "https://bsky.social",
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.backoff = backoff
@@ -132,6 +150,8 @@ class BlueskyConnector:
         self.page_size = max(1, min(page_size, MAX_PAGE))
         self.handle = handle
         self.app_password = app_password
+        # The login goes to its own service only; any other host is read anonymously.
+        self.login_service = login_service.rstrip("/")
         self.clock = clock
         self._clients: dict[str, Client] = {}
         self._lock = threading.Lock()
@@ -141,7 +161,7 @@ class BlueskyConnector:
             client = self._clients.get(base_url)
             if client is None:
                 client = Client(base_url=base_url, request=Request(timeout=self.timeout_seconds))
-                if self.handle and self.app_password:
+                if self.handle and self.app_password and base_url == self.login_service:
                     client.login(self.handle, self.app_password)
                 self._clients[base_url] = client
             return client
@@ -149,6 +169,7 @@ class BlueskyConnector:
     def fetch(self, source: Source, cursor: listen_pb2.FeedCursor) -> Page:
         state = _state(cursor.position)
         since, page_cursor, newest = state["since"], state["cursor"], state["newest"]
+        assert isinstance(since, str) and isinstance(page_cursor, str) and isinstance(newest, str)
         params: dict[str, Any] = {"q": source.param("q"), "sort": "latest", "limit": self.page_size}
         for name in ("lang", "author", "domain"):
             if source.param(name):
@@ -176,37 +197,62 @@ class BlueskyConnector:
                 if status >= 500:
                     raise Retryable(f"HTTP {status}") from None
                 raise SourceFailure(f"{source.spec}: HTTP {status}: {error}") from None
-            except (BadRequestError, UnauthorizedError, RequestErrorBase) as error:
+            except BadRequestError as error:
+                if page_cursor:
+                    raise _CursorRefused(f"{source.spec}: {error}") from None
+                raise SourceFailure(f"{source.spec}: {type(error).__name__}: {error}") from None
+            except (UnauthorizedError, RequestErrorBase) as error:
                 raise SourceFailure(f"{source.spec}: {type(error).__name__}: {error}") from None
             except ValueError as error:  # a body that claims JSON and is not
                 raise SourceFailure(f"{source.spec}: not a searchPosts answer: {error}") from None
             return response.content
 
-        content = self.backoff.call(source.spec, read)
+        try:
+            content = self.backoff.call(source.spec, read)
+        except _CursorRefused:
+            # The AppView no longer knows the page cursor of the pass in progress: start
+            # the pass again from the newest post (the watermark and its ids stay, so
+            # nothing is skipped; the recent ids keep repeats out).
+            log.info("search cursor refused, pass restarted", extra={"source": source.spec})
+            restarted = {"since": since, "since_ids": state["since_ids"]}
+            return Page(
+                items=[],
+                new_items=[],
+                next_cursor=next_cursor(
+                    cursor,
+                    position=json.dumps(restarted, sort_keys=True),
+                    seen_item_ids=list(cursor.seen_item_ids),
+                ),
+                more=True,
+            )
         if not isinstance(content, Mapping) or not isinstance(content.get("posts"), list):
             raise SourceFailure(f"{source.spec}: a searchPosts answer has a 'posts' array")
         fetched_at = self.clock()
-        items: list[FeedItem] = []
+        parsed: list[tuple[FeedItem, str]] = []
         malformed: list[str] = []
-        page_newest = ""
         for number, post in enumerate(content["posts"], start=1):
             try:
                 item, sort_at = post_to_item(post, fetched_at)
             except ValueError as error:
                 malformed.append(f"post {number} of the page: {error}")
                 continue
-            items.append(item)
-            page_newest = max(page_newest, _iso(sort_at))
-        newest = max(newest, page_newest)
+            parsed.append((item, _iso(sort_at)))
+        parsed.reverse()  # oldest first
+        fresh = {i.item_id for i in past_watermark(parsed, since, state["since_ids"])}
+        newest, newest_ids = newest_of(parsed, newest, state["newest_ids"])
         following = text_of(content.get("cursor"))
+        position: dict[str, Any]
         if since and following and content["posts"]:
-            more, position = True, {"since": since, "cursor": following, "newest": newest}
+            more = True
+            position = {**state, "cursor": following, "newest": newest, "newest_ids": newest_ids}
         else:  # the pass is over (or this was the very first read): move the watermark
-            more, position = False, {"since": max(since, newest), "cursor": "", "newest": ""}
-        items.reverse()  # oldest first
+            more = False
+            since, since_ids = moved_watermark(since, state["since_ids"], newest, newest_ids)
+            position = {"since": since, "since_ids": since_ids}
+        items = self._with_reach(source, [item for item, _ in parsed])
         return Page(
             items=items,
-            new_items=unseen(cursor, items),
+            new_items=[i for i in unseen(cursor, items) if i.item_id in fresh],
             next_cursor=next_cursor(
                 cursor,
                 position=json.dumps(position, sort_keys=True),
@@ -216,14 +262,44 @@ class BlueskyConnector:
             malformed=malformed,
         )
 
+    def _with_reach(self, source: Source, items: list[FeedItem]) -> list[FeedItem]:
+        """The items with their authors' follower counts (0 when the profiles cannot be
+        read now: reach is a nice-to-have, the posts are not lost for it)."""
+        authors = sorted({item.author_id for item in items if item.author_id})
+        followers: dict[str, int] = {}
+        for start in range(0, len(authors), PROFILES_PER_CALL):
+            actors = authors[start : start + PROFILES_PER_CALL]
+            try:
+                response = self._client(source.base_url).invoke_query(
+                    "app.bsky.actor.getProfiles",
+                    params=models.AppBskyActorGetProfiles.Params(actors=actors),
+                )
+                content = response.content
+                profiles = content.get("profiles") if isinstance(content, Mapping) else None
+            except Exception as error:
+                log.info("profiles not read", extra={"source": source.spec, "problem": str(error)})
+                continue
+            for profile in profiles if isinstance(profiles, list) else []:
+                if isinstance(profile, Mapping) and isinstance(profile.get("followersCount"), int):
+                    followers[str(profile.get("did"))] = profile["followersCount"]
+        return [replace(item, reach=followers.get(item.author_id, 0)) for item in items]
 
-def _state(position: str) -> dict[str, str]:
-    state = {"since": "", "cursor": "", "newest": ""}
-    if position:
-        try:
-            stored = json.loads(position)
-        except ValueError:
-            stored = {}
-        if isinstance(stored, dict):
-            state.update({k: str(v) for k, v in stored.items() if k in state and v})
+
+def _state(position: str) -> dict[str, Any]:
+    """The stored position: watermark and the ids on it, the page cursor of the pass in
+    progress and the newest time it reached with the ids at it."""
+    state: dict[str, Any] = {
+        "since": "", "since_ids": [], "cursor": "", "newest": "", "newest_ids": []
+    }  # fmt: skip
+    try:
+        stored = json.loads(position) if position else {}
+    except ValueError:
+        stored = {}
+    if isinstance(stored, dict):
+        for key in ("since", "cursor", "newest"):
+            if isinstance(stored.get(key), str):
+                state[key] = stored[key]
+        for key in ("since_ids", "newest_ids"):
+            if isinstance(stored.get(key), list):
+                state[key] = [str(value) for value in stored[key]]
     return state

@@ -8,16 +8,21 @@ handled.
 
 Item fields: ``item_id`` is the status id on the instance, ``url`` the status page
 (``url``, else ``uri``), ``author`` the display name (else the account), ``author_id`` the
-account URL, ``in_reply_to`` ``in_reply_to_id``, ``thread_id`` the status id of a root (a
-reply's root needs another request and is left empty), ``reach`` the author's
-``followers_count``. A reblog is read as the status it boosts.
+account URL, ``in_reply_to`` ``in_reply_to_id``, ``thread_id`` the id of the thread's first
+status: its own id for a root; for a reply, the first ancestor that
+``GET /api/v1/statuses/:id/context`` gives (at most ``thread_lookups`` replies per page, and
+roots already known are remembered; a lookup that fails leaves it empty), ``reach`` the
+author's ``followers_count``. A reblog is read as the status it boosts.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -46,8 +51,12 @@ from legation_listener.adapters.connectors.base import (
 from legation_listener.domain.items import FeedItem, make_feed_item
 from legation_listener.domain.sources import MASTODON, Source
 
+log = logging.getLogger(__name__)
+
 # Mastodon's maximum for timelines.
 MAX_PAGE = 40
+# Thread roots remembered (status id → root id), so replies to known statuses need no lookup.
+ROOTS_KEPT = 10_000
 
 
 def _id_key(value: str) -> tuple[int, str]:
@@ -104,12 +113,18 @@ class MastodonConnector:
         timeout_seconds: float = 10.0,
         page_size: int = MAX_PAGE,
         access_token: str = "",
+        token_instance: str = "",
+        thread_lookups: int = 20,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.backoff = backoff
+        self.thread_lookups = thread_lookups
+        self._roots: OrderedDict[tuple[str, str], str] = OrderedDict()
         self.timeout_seconds = timeout_seconds
         self.page_size = max(1, min(page_size, MAX_PAGE))
         self.access_token = access_token
+        # The token goes to its own instance only; any other instance is read anonymously.
+        self.token_instance = token_instance.rstrip("/")
         self.clock = clock
         self._clients: dict[str, Mastodon] = {}
         self._lock = threading.Lock()
@@ -120,7 +135,11 @@ class MastodonConnector:
             if client is None:
                 client = Mastodon(
                     api_base_url=base_url,
-                    access_token=self.access_token or None,
+                    access_token=(
+                        self.access_token or None
+                        if base_url.rstrip("/") == self.token_instance
+                        else None
+                    ),
                     request_timeout=self.timeout_seconds,
                     # We wait (or give up) ourselves: Mastodon.py would sleep up to 5 min.
                     ratelimit_method="throw",
@@ -130,6 +149,45 @@ class MastodonConnector:
                 )
                 self._clients[base_url] = client
             return client
+
+    def _with_threads(
+        self, client: Mastodon, instance: str, items: list[FeedItem]
+    ) -> list[FeedItem]:
+        """Fills the ``thread_id`` of replies: from remembered roots, else by asking for the
+        status's context (bounded per page)."""
+        lookups = self.thread_lookups
+        completed: list[FeedItem] = []
+        for item in items:
+            if not item.in_reply_to:
+                self._remember(instance, item.item_id, item.item_id)
+                completed.append(item)
+                continue
+            root = self._roots.get((instance, item.in_reply_to), "")
+            if not root and lookups > 0:
+                lookups -= 1
+                root = self._root_of(client, item.item_id)
+            if root:
+                self._remember(instance, item.item_id, root)
+                item = replace(item, thread_id=root)
+            completed.append(item)
+        return completed
+
+    def _root_of(self, client: Mastodon, status_id: str) -> str:
+        try:
+            context = client.status_context(status_id)
+            ancestors = context.get("ancestors") if isinstance(context, Mapping) else None
+            if isinstance(ancestors, list) and ancestors and isinstance(ancestors[0], Mapping):
+                return str(ancestors[0].get("id") or "")
+        except Exception as error:  # the thread stays unknown; the item is still good
+            log.info("thread root not found", extra={"status": status_id, "problem": str(error)})
+        return ""
+
+    def _remember(self, instance: str, status_id: str, root: str) -> None:
+        with self._lock:
+            self._roots[(instance, status_id)] = root
+            self._roots.move_to_end((instance, status_id))
+            while len(self._roots) > ROOTS_KEPT:
+                self._roots.popitem(last=False)
 
     def fetch(self, source: Source, cursor: listen_pb2.FeedCursor) -> Page:
         client = self._client(source.base_url)
@@ -170,6 +228,7 @@ class MastodonConnector:
                 malformed.append(f"status {number} of the page: {error}")
         # Oldest first, so mentions go out in the order they were posted.
         items.sort(key=lambda item: _id_key(item.item_id))
+        items = self._with_threads(client, source.base_url, items)
         newest = max([position, *ids] if position else ids, key=_id_key, default="")
         new_items = unseen(cursor, items)
         return Page(

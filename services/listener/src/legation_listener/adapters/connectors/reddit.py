@@ -6,11 +6,11 @@ calls the OAuth API at the source's base URL; we read the raw listing JSON
 the newest item backwards (``after``). A read walks one *pass* from the newest item down
 to the watermark (the newest ``created_utc`` of the previous pass), one page per read, the
 ``after`` of the pass in progress stored durably between reads; items on the watermark
-itself are recognised by their fullnames (kept in the cursor). The very first read takes
+itself are recognised by their fullnames (kept in the position). The very first read takes
 the newest page only.
 
-``position`` is JSON: ``{"watermark": created_utc, "after": fullname, "newest":
-created_utc of the pass in progress}``.
+``position`` is JSON: ``{"watermark": created_utc, "watermark_ids": the fullnames on it,
+"after": fullname, "newest": created_utc of the pass in progress, "newest_ids"}``.
 
 Item fields: ``item_id`` the fullname (``t3_...`` a post, ``t1_...`` a comment), ``url``
 the permalink, ``author`` and ``author_id`` the user name and ``author_fullname``,
@@ -37,7 +37,10 @@ from legation_listener.adapters.connectors.base import (
     Page,
     Retryable,
     SourceFailure,
+    moved_watermark,
+    newest_of,
     next_cursor,
+    past_watermark,
     remember,
     text_of,
     unseen,
@@ -107,6 +110,7 @@ class RedditConnector:
         client_id: str = "",
         client_secret: str = "",
         token_url: str = WEB_URL,
+        api_url: str = "https://oauth.reddit.com",
         user_agent: str = USER_AGENT,
         timeout_seconds: float = 10.0,
         page_size: int = MAX_PAGE,
@@ -116,6 +120,7 @@ class RedditConnector:
         self.client_id = client_id
         self.client_secret = client_secret
         self.token_url = token_url.rstrip("/")
+        self.api_url = api_url.rstrip("/")
         self.user_agent = user_agent
         self.timeout_seconds = timeout_seconds
         self.page_size = max(1, min(page_size, MAX_PAGE))
@@ -128,6 +133,12 @@ class RedditConnector:
             raise SourceFailure(
                 f"{source.spec}: Reddit needs LEGATION_LISTENER_REDDIT_CLIENT_ID and"
                 " LEGATION_LISTENER_REDDIT_CLIENT_SECRET"
+            )
+        if source.base_url.rstrip("/") != self.api_url:
+            # The OAuth token goes with every request: only to Reddit's own API host.
+            raise SourceFailure(
+                f"{source.spec}: Reddit sources are read from {self.api_url}"
+                " (LEGATION_LISTENER_REDDIT_API_URL)"
             )
         with self._lock:
             client = self._clients.get(source.base_url)
@@ -187,38 +198,45 @@ class RedditConnector:
                 f"{source.spec}: a listing is {{kind: Listing, data: {{children}}}}"
             )
         fetched_at = self.clock()
-        items: list[FeedItem] = []
+        parsed: list[tuple[FeedItem, float]] = []
         malformed: list[str] = []
-        oldest = float("inf")
         for number, child in enumerate(data["children"], start=1):
             try:
-                item, created = child_to_item(child, fetched_at)
+                parsed.append(child_to_item(child, fetched_at))
             except ValueError as error:
                 malformed.append(f"child {number} of the listing: {error}")
-                continue
-            oldest = min(oldest, created)
-            newest = max(newest, created)
-            if created >= watermark:
-                items.append(item)
+        parsed.reverse()  # oldest first
+        oldest = min((created for _, created in parsed), default=float("inf"))
+        since_ids = state["watermark_ids"]
+        fresh = past_watermark(parsed, watermark, since_ids)
+        newest, newest_ids = newest_of(parsed, newest, state["newest_ids"])
         following = text_of(data.get("after"))
-        if watermark and following and data["children"] and oldest >= watermark:
+        position: dict[str, Any]
+        if after and not data["children"]:
+            # Reddit answers an empty listing when the item ``after`` names was removed:
+            # start the pass again from the newest item, the watermark where it was (the
+            # seen ids keep repeats out), rather than skip what lay beyond it.
+            more = False
+            position = {"watermark": watermark, "watermark_ids": since_ids}
+        elif watermark and following and data["children"] and oldest >= watermark:
             more = True
-            position: dict[str, Any] = {
-                "watermark": watermark,
+            position = {
+                **state,
                 "after": following,
                 "newest": newest,
+                "newest_ids": newest_ids,
             }
         else:  # the pass reached the watermark (or this was the very first read)
             more = False
-            position = {"watermark": max(watermark, newest), "after": "", "newest": 0}
-        items.reverse()  # oldest first
+            watermark, since_ids = moved_watermark(watermark, since_ids, newest, newest_ids)
+            position = {"watermark": watermark, "watermark_ids": since_ids}
         return Page(
-            items=items,
-            new_items=unseen(cursor, items),
+            items=fresh,
+            new_items=unseen(cursor, fresh),
             next_cursor=next_cursor(
                 cursor,
                 position=json.dumps(position, sort_keys=True),
-                seen_item_ids=remember(cursor.seen_item_ids, [i.item_id for i in items]),
+                seen_item_ids=remember(cursor.seen_item_ids, [i.item_id for i in fresh]),
             ),
             more=more,
             malformed=malformed,
@@ -226,16 +244,22 @@ class RedditConnector:
 
 
 def _state(position: str) -> dict[str, Any]:
-    state: dict[str, Any] = {"watermark": 0.0, "after": "", "newest": 0.0}
-    if position:
-        try:
-            stored = json.loads(position)
-        except ValueError:
-            stored = {}
-        if isinstance(stored, dict):
-            for key in ("watermark", "newest"):
-                if isinstance(stored.get(key), int | float):
-                    state[key] = float(stored[key])
-            if isinstance(stored.get("after"), str):
-                state["after"] = stored["after"]
+    """The stored position: watermark and the ids on it, the ``after`` of the pass in
+    progress and the newest time it reached with the ids at it."""
+    state: dict[str, Any] = {
+        "watermark": 0.0, "watermark_ids": [], "after": "", "newest": 0.0, "newest_ids": []
+    }  # fmt: skip
+    try:
+        stored = json.loads(position) if position else {}
+    except ValueError:
+        stored = {}
+    if isinstance(stored, dict):
+        for key in ("watermark", "newest"):
+            if isinstance(stored.get(key), int | float):
+                state[key] = float(stored[key])
+        if isinstance(stored.get("after"), str):
+            state["after"] = stored["after"]
+        for key in ("watermark_ids", "newest_ids"):
+            if isinstance(stored.get(key), list):
+                state[key] = [str(value) for value in stored[key]]
     return state

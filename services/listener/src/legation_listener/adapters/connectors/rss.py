@@ -13,8 +13,8 @@ from dataclasses import replace
 from typing import Protocol
 
 from legation.events.v1 import listen_pb2
-from legation_listener.adapters.connectors.base import Page
-from legation_listener.adapters.feeds import FetchResult
+from legation_listener.adapters.connectors.base import Page, RateLimited
+from legation_listener.adapters.feeds import FeedError, FetchResult
 from legation_listener.domain.cursor import advance
 from legation_listener.domain.items import FeedItem, choose_language, normalise_whitespace
 from legation_listener.domain.sources import RSS, Source
@@ -66,7 +66,12 @@ class RssConnector:
         self.full_text_limit = full_text_limit
 
     def fetch(self, source: Source, cursor: listen_pb2.FeedCursor) -> Page:
-        fetched = self.feeds.fetch(source.url, cursor.etag, cursor.last_modified)
+        try:
+            fetched = self.feeds.fetch(source.url, cursor.etag, cursor.last_modified)
+        except FeedError as error:
+            if error.retry_after is not None:
+                raise RateLimited(str(error), error.retry_after) from None
+            raise
         if fetched.not_modified:
             return Page(items=[], new_items=[], next_cursor=cursor, not_modified=True)
         step = advance(cursor, fetched.items, fetched.etag, fetched.last_modified)

@@ -1,0 +1,410 @@
+"""``legation-evaluator bench``: what indexing and scorecards cost, measured in one run on
+the stand-ins (noida-db for Kafka, osmem-server for OpenSearch), as ratios to a baseline of
+the same run so the figures compare whatever the machine.
+
+1. Indexing rate of the same documents, each path into its own indices: raw
+   ``opensearchpy.helpers.bulk`` (the baseline), ``EventIndex.bulk`` in batches of 500 (the
+   indexer's bulk with error classification), the whole indexer from Kafka
+   (``ConsumerLoop`` + ``IndexingHandler``: decode, documents, bulk, commit), and one index
+   request per event (what bulk saves).
+2. Freshness: events produced to Kafka at a steady rate while the indexer runs; how long
+   until the scorecard counts them (p50/p99).
+3. Scorecard latency (p50/p95) over ``--events`` indexed events, against a plain count of
+   the campaign's documents on the same indices.
+
+Not part of ``make test``: ``make bench`` runs it (it needs the development install, which
+brings the stand-ins).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from kafka import KafkaProducer
+from opensearchpy import OpenSearch, helpers
+
+from legation.events.v1 import engage_pb2, evaluate_pb2, listen_pb2, publish_pb2
+from legation_core.catalog import default_catalog
+from legation_core.codec import Envelope, EventCodec, make_envelope
+from legation_core.config import CoreSettings
+from legation_core.consumer import BatchResult, ConsumerLoop, Incoming
+from legation_core.kafka import EventProducer, client_options, ensure_topics
+from legation_core.metrics import Metrics
+from legation_evaluator.adapters.events import IndexingHandler
+from legation_evaluator.adapters.index import EventIndex
+from legation_evaluator.domain.documents import Document, document_for
+from legation_evaluator.domain.scorecard import scorecard_from_response
+
+CAMPAIGN = "bench-campaign"
+MENTIONS = "legation.listen.mentions.v1"
+TOPIC_OF = {
+    "mention": MENTIONS,
+    "interaction": "legation.engage.interactions.v1",
+    "publication": "legation.publish.publications.v1",
+}
+START = datetime(2026, 11, 1, tzinfo=UTC)
+SINGLE = 300  # one request per event is slow: measured on fewer events
+
+
+def bench_campaign(campaign_id: str = CAMPAIGN) -> evaluate_pb2.Campaign:
+    objective = evaluate_pb2.Objective
+    campaign = evaluate_pb2.Campaign(
+        campaign_id=campaign_id,
+        name="Benchmark",
+        own_accounts=["@us"],
+        partners=[evaluate_pb2.Partner(partner_id="p", accounts=["author-3"])],
+        objectives=[
+            objective(
+                objective_id="reach-es",
+                metric="reach",
+                comparison=objective.COMPARISON_AT_LEAST,
+                target=2_000_000,
+                filters=[evaluate_pb2.MetricFilter(field="language", values=["es"])],
+            ),
+            objective(
+                objective_id="favour",
+                metric="stance_favour_share",
+                comparison=objective.COMPARISON_INCREASE_BY,
+                target=10,
+            ),
+            objective(
+                objective_id="voice",
+                metric="share_of_voice",
+                comparison=objective.COMPARISON_AT_LEAST,
+                target=20,
+                from_value=12,
+            ),
+            objective(
+                objective_id="answers",
+                metric="median_first_response_seconds",
+                comparison=objective.COMPARISON_AT_MOST,
+                target=4 * 3600,
+            ),
+        ],
+    )
+    campaign.starts_at.FromDatetime(START)
+    campaign.ends_at.FromDatetime(START + timedelta(days=60))
+    campaign.objectives[1].baseline_start.FromDatetime(START - timedelta(days=14))
+    campaign.objectives[1].baseline_end.FromDatetime(START)
+    return campaign
+
+
+def event(number: int, prefix: str = "e", campaign_id: str = CAMPAIGN) -> Envelope:
+    """Event ``number`` of a campaign's mix: mostly mentions, some interactions and
+    publications, spread over six weeks (two before the start)."""
+    at = START - timedelta(days=14) + timedelta(minutes=(number * 7) % (60 * 24 * 42))
+    event_id = f"{prefix}-{number}"
+    payload: Any
+    if number % 10 == 7:
+        replied = number % 20 == 7
+        kind = (
+            engage_pb2.Interaction.KIND_REPLIED if replied else engage_pb2.Interaction.KIND_OPENED
+        )
+        payload = engage_pb2.Interaction(
+            interaction_id=event_id,
+            conversation_id=f"c-{number // 20}",
+            kind=kind,
+            response_seconds=float(number % 36_000),
+        )
+        service = "engager"
+    elif number % 50 == 9:
+        payload = publish_pb2.Publication(publication_id=event_id, channel="site-atom")
+        service = "publisher"
+    else:
+        payload = listen_pb2.Mention(
+            mention_id=event_id,
+            author=f"author-{number % 97}",
+            title="Plastics treaty",
+            text="What does the plastics treaty mean for us? " * 3,
+            language=("es", "en", "fr", "es-MX")[number % 4],
+            reach=1000 + number % 5000,
+            sentiment=listen_pb2.Label(value="positive", score=0.3),
+            stance=listen_pb2.Label(value=("favour", "against", "neutral")[number % 3]),
+            campaign_ids=[campaign_id],
+        )
+        service = "listener"
+    return make_envelope(
+        payload, event_id=event_id, source_service=service, occurred_at=at, campaign_id=campaign_id
+    )
+
+
+def documents(prefix: str, count: int) -> list[Document]:
+    return [document_for(prefix, event(n), "bench", 0, n) for n in range(count)]
+
+
+def timed(work: Callable[[], int]) -> float:
+    """Events per second of ``work`` (which returns how many it handled)."""
+    started = time.perf_counter()
+    handled = work()
+    return handled / (time.perf_counter() - started)
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def index_campaign(index: EventIndex, campaign: evaluate_pb2.Campaign) -> None:
+    envelope = make_envelope(
+        campaign, event_id="campaign", source_service="evaluator", occurred_at=START
+    )
+    index.bulk([document_for(index.prefix, envelope, "bench", 0, 0)])
+
+
+def indexing_rates(
+    client: OpenSearch, settings: CoreSettings, count: int
+) -> list[tuple[str, float]]:
+    def raw() -> int:
+        actions = [
+            {"_op_type": "index", "_index": d.index, "_id": d.doc_id, "_source": d.body}
+            for d in documents("bench-raw", count)
+        ]
+        helpers.bulk(client, actions, chunk_size=500)
+        return count
+
+    def event_index() -> int:
+        index = EventIndex(client, "bench-bulk")
+        docs = documents(index.prefix, count)
+        for start in range(0, count, 500):
+            index.bulk(docs[start : start + 500])
+        return count
+
+    def single() -> int:
+        for d in documents("bench-single", SINGLE):
+            client.index(index=d.index, id=d.doc_id, body=d.body)
+        return SINGLE
+
+    def from_kafka() -> int:
+        return run_indexer(client, settings, "bench-kafka", count)
+
+    return [
+        ("raw helpers.bulk (baseline)", timed(raw)),
+        ("EventIndex.bulk, 500 a batch", timed(event_index)),
+        ("indexer from Kafka (ConsumerLoop)", timed(from_kafka)),
+        (f"one request per event ({SINGLE})", timed(single)),
+    ]
+
+
+def produce(
+    settings: CoreSettings,
+    numbers: range,
+    prefix: str,
+    rate: float = 0,
+    campaign_id: str = CAMPAIGN,
+) -> list[float]:
+    """Produces events ``numbers``, each to its topic (at ``rate`` a second, 0: as fast as
+    possible); returns the send time of each."""
+    producer = KafkaProducer(**client_options(settings), acks="all", linger_ms=2)
+    sent = []
+    started = time.perf_counter()
+    for position, number in enumerate(numbers):
+        if rate:
+            delay = started + position / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+        envelope = event(number, prefix, campaign_id)
+        sent.append(time.perf_counter())
+        topic = TOPIC_OF[str(envelope.WhichOneof("payload"))]
+        producer.send(topic, key=envelope.event_id.encode(), value=envelope.SerializeToString())
+    producer.flush()
+    producer.close()
+    return sent
+
+
+class CountingHandler:
+    """The indexer's handler, counting what it indexed and stopping at ``until``."""
+
+    def __init__(self, handler: IndexingHandler, until: int, stop: threading.Event) -> None:
+        self.handler, self.until, self.stop, self.handled = handler, until, stop, 0
+
+    def __call__(self, batch: Sequence[Incoming]) -> BatchResult:
+        result = self.handler(batch)
+        self.handled += len(batch)
+        if self.handled >= self.until:
+            self.stop.set()
+        return result
+
+
+def indexer_loop(
+    client: OpenSearch, settings: CoreSettings, prefix: str, until: int, group: str
+) -> tuple[ConsumerLoop, CountingHandler]:
+    catalog = default_catalog()
+    metrics = Metrics()
+    stop = threading.Event()
+    handler = CountingHandler(IndexingHandler(EventIndex(client, prefix)), until, stop)
+    loop = ConsumerLoop(
+        settings=settings,
+        service="evaluator",
+        group=group,
+        topics=list(TOPIC_OF.values()),
+        handler=handler,
+        codec=EventCodec(catalog),
+        producer=EventProducer(settings, "evaluator", catalog, metrics),
+        metrics=metrics,
+        stop=stop,
+    )
+    return loop, handler
+
+
+def run_indexer(client: OpenSearch, settings: CoreSettings, prefix: str, count: int) -> int:
+    """Indexes ``count`` mentions already on the topic (the producing is not timed)."""
+    loop, handler = indexer_loop(client, settings, prefix, count, f"bench.{prefix}")
+    loop.run()
+    return handler.handled
+
+
+def freshness(
+    client: OpenSearch, settings: CoreSettings, rate: float, seconds: float, backlog: int
+) -> tuple[float, float, int]:
+    """p50 and p99 seconds from produced to counted by the scorecard, at ``rate``/s; also
+    returns how many events it produced. The indexer first catches up with the ``backlog``
+    the topic already holds, so only this run's events are timed."""
+    prefix = f"bench-fresh-{int(rate)}"
+    campaign = bench_campaign(f"fresh-{int(rate)}")
+    index = EventIndex(client, prefix)
+    index.ensure_template()
+    index_campaign(index, campaign)
+    count = int(rate * seconds)
+    loop, handler = indexer_loop(client, settings, prefix, 10**12, f"bench.{prefix}")
+    consumer_thread = threading.Thread(target=loop.run)
+    consumer_thread.start()
+    deadline = time.perf_counter() + 300
+    while handler.handled < backlog and time.perf_counter() < deadline:
+        time.sleep(0.05)
+    numbers = range(count)
+    sent: list[float] = []
+    producer_thread = threading.Thread(
+        target=lambda: sent.extend(produce(settings, numbers, prefix, rate, campaign.campaign_id))
+    )
+    producer_thread.start()
+    mentions = [i for i in numbers if event(i).WhichOneof("payload") == "mention"]
+    seen: list[tuple[float, int]] = []  # (time, mentions counted)
+    deadline = time.perf_counter() + seconds * 20 + 60
+    visible = 0
+    while visible < len(mentions) and time.perf_counter() < deadline:
+        response = index.scorecard_response(campaign)
+        visible = scorecard_from_response(campaign, response, datetime.now(UTC)).mentions
+        seen.append((time.perf_counter(), visible))
+    producer_thread.join()
+    loop.stop.set()
+    consumer_thread.join()
+    latencies = []
+    cursor = 0
+    for rank, position in enumerate(mentions):
+        # Approximation: the k-th mention produced is visible once k are counted.
+        while cursor < len(seen) and seen[cursor][1] <= rank:
+            cursor += 1
+        if cursor < len(seen):
+            latencies.append(seen[cursor][0] - sent[position])
+    return percentile(latencies, 0.5), percentile(latencies, 0.99), count
+
+
+def scorecard_latency(client: OpenSearch, prefix: str, runs: int = 30) -> dict[str, list[float]]:
+    index = EventIndex(client, prefix)
+    campaign = bench_campaign()
+    index_campaign(index, campaign)
+    client.indices.refresh(index=f"{prefix}-*")
+    timings: dict[str, list[float]] = {"count": [], "scorecard": []}
+    body = {"query": {"term": {"campaign_ids": CAMPAIGN}}}
+    for _ in range(runs):
+        started = time.perf_counter()
+        client.count(index=f"{prefix}-*", body=body)
+        timings["count"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        scorecard_from_response(campaign, index.scorecard_response(campaign), datetime.now(UTC))
+        timings["scorecard"].append(time.perf_counter() - started)
+    return timings
+
+
+def main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="legation-evaluator bench", description=__doc__)
+    parser.add_argument("--events", type=int, default=20_000, help="events for the scorecard")
+    parser.add_argument("--indexing", type=int, default=5_000, help="events per indexing path")
+    parser.add_argument(
+        "--rates", default="100,1000", help="freshness: events per second, comma separated"
+    )
+    parser.add_argument("--seconds", type=float, default=5.0, help="freshness: per rate")
+    parser.add_argument("--runs", type=int, default=30, help="scorecard searches to time")
+    parser.add_argument(
+        "--only",
+        choices=("indexing", "freshness", "scorecard"),
+        action="append",
+        help="run only these parts (repeatable; default: all)",
+    )
+    args = parser.parse_args(list(argv))
+    parts = set(args.only or ("indexing", "freshness", "scorecard"))
+    # The stand-ins come with the development install (make install), not the image.
+    from legation_devstack.standins import start_kafka, start_opensearch
+
+    workdir = Path(tempfile.mkdtemp(prefix="legation-bench-evaluator-"))
+    kafka = start_kafka(workdir / "kafka", workdir / "logs")
+    opensearch = start_opensearch(workdir / "logs")
+    try:
+        settings = CoreSettings(
+            kafka_bootstrap_servers=kafka.bootstrap_servers,
+            consumer_poll_timeout_ms=100,
+            consumer_idle_wait_ms=20,
+        )
+        ensure_topics(settings, default_catalog(), replication_factor=1)
+        client = OpenSearch(hosts=[opensearch.url], timeout=120)
+        for prefix in ("bench-raw", "bench-bulk", "bench-single", "bench-kafka") * (
+            "indexing" in parts
+        ):
+            # Template and monthly indices in place first: no path pays for creating them.
+            warm = EventIndex(client, prefix)
+            warm.ensure_template()
+            warm.bulk(
+                [document_for(prefix, event(n, "warm"), "bench", 0, n) for n in range(0, 9000, 97)]
+            )
+        backlog = 0
+        if "indexing" in parts:
+            produce(settings, range(args.indexing), "bench-kafka")
+            backlog = args.indexing
+            rates = indexing_rates(client, settings, args.indexing)
+            baseline = rates[0][1]
+            print(f"\nindexing {args.indexing} events (mentions, interactions, publications)")
+            print(f"  {'path':<38} {'events/s':>10} {'ratio to raw bulk':>18}")
+            for label, rate in rates:
+                print(f"  {label:<38} {rate:>10,.0f} {rate / baseline:>18.2f}")
+
+        if "freshness" in parts:
+            print("\nfreshness: produced to Kafka -> counted by the scorecard")
+            print(f"  {'rate':>10} {'p50 ms':>10} {'p99 ms':>10}")
+            for rate in (float(r) for r in args.rates.split(",")):
+                p50, p99, produced = freshness(client, settings, rate, args.seconds, backlog)
+                backlog += produced
+                print(f"  {rate:>8.0f}/s {p50 * 1000:>10.0f} {p99 * 1000:>10.0f}")
+        if "scorecard" not in parts:
+            return 0
+
+        prefix = "bench-card"
+        index = EventIndex(client, prefix)
+        index.ensure_template()
+        for start in range(0, args.events, 2000):
+            docs = [
+                document_for(prefix, event(n), "bench", 0, n)
+                for n in range(start, min(args.events, start + 2000))
+            ]
+            index.bulk(docs)
+        timings = scorecard_latency(client, prefix, args.runs)
+        floor = statistics.median(timings["count"])
+        print(f"\nscorecard over {args.events} indexed events (4 objectives, 3 scopes)")
+        print(f"  {'query':<30} {'p50 ms':>8} {'p95 ms':>8} {'p50 ratio to count':>20}")
+        for label, values in timings.items():
+            p50 = statistics.median(values)
+            print(
+                f"  {label:<30} {p50 * 1000:>8.1f} {percentile(values, 0.95) * 1000:>8.1f}"
+                f" {p50 / floor:>20.1f}"
+            )
+    finally:
+        kafka.process.stop()
+        opensearch.process.stop()
+    return 0

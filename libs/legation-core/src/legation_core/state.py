@@ -10,8 +10,8 @@ conversations, partners and questions campaigns in tables of this kind.
 
 Changes go through :meth:`StateTable.transaction`: under one write lock, read the current
 versions, stage new ones (with any further events), and on leaving the block everything
-staged is produced in one acknowledged batch and then applied. Nothing is applied when
-the write fails or the block raises.
+staged is produced (its events, then its entities, each batch acknowledged) and then
+applied. Nothing is applied when a write fails or the block raises.
 """
 
 from __future__ import annotations
@@ -158,7 +158,14 @@ class Transaction(Generic[M]):
         self.events.extend(events)
 
     def commit(self) -> None:
-        """Writes everything staged in one acknowledged batch, then applies it."""
+        """Writes the staged events, then the staged entities, each batch acknowledged,
+        then applies the entities.
+
+        Events go first: a crash between the two writes leaves the change unrecorded, so
+        its redelivery makes it again with the same event ids (a consumer keyed on them
+        counts it once). The other order could record the change without its events, and
+        a redelivery would then see nothing left to do: the events would be lost.
+        """
         if not self.staged and not self.events:
             return
         records = [
@@ -166,7 +173,10 @@ class Transaction(Generic[M]):
             for key, item in self.staged.items()
         ]
         try:
-            self.producer.send_and_wait([*records, *self.events])
+            if self.events:
+                self.producer.send_and_wait(list(self.events))
+            if records:
+                self.producer.send_and_wait(records)
         except (CatalogError, InvalidEvent):
             raise  # a bug in the service, not something a retry fixes
         except Exception as error:

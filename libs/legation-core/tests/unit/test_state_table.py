@@ -65,7 +65,7 @@ def test_the_latest_version_wins_whatever_the_order() -> None:
     assert len(states) == 2
 
 
-def test_a_transaction_writes_everything_in_one_batch_then_applies_it() -> None:
+def test_a_transaction_writes_its_events_then_its_entities_then_applies_them() -> None:
     sink = Sink()
     states = table(sink)
     extra = ("legation.engage.partner-activities.v1", "a", envelope(partner("z", 9)))
@@ -74,9 +74,35 @@ def test_a_transaction_writes_everything_in_one_batch_then_applies_it() -> None:
         assert states.get("a") is None  # staged, not applied
         assert transaction.get("a") == partner("a", 1)
         transaction.put(partner("a", 2), extra)
-    [batch] = sink.sent
-    assert [(topic, key) for topic, key, _ in batch] == [(TOPIC, "a"), extra[:2]]
+    events, entities = sink.sent
+    assert [(topic, key) for topic, key, _ in events] == [extra[:2]]
+    assert [(topic, key) for topic, key, _ in entities] == [(TOPIC, "a")]
     assert states.get("a") == partner("a", 2)
+
+
+class FailsOnSecondWrite(Sink):
+    """Acknowledges the events, then loses the entities' write (a crash between them)."""
+
+    def send_and_wait(self, events: list[tuple[str, str, Envelope]]) -> None:
+        if len(self.sent) == 1:
+            self.sent.append([])
+            raise RuntimeError("killed between the writes")
+        super().send_and_wait(events)
+
+
+def test_a_change_cut_off_between_its_events_and_its_entity_is_made_again_whole() -> None:
+    sink = FailsOnSecondWrite()
+    states = table(sink)
+    extra = ("legation.engage.partner-activities.v1", "a", envelope(partner("z", 9)))
+    with pytest.raises(StoreUnavailable), states.transaction() as transaction:
+        transaction.put(partner("a", 1), extra)
+    assert states.get("a") is None  # not recorded, so a redelivery makes the change again
+    with states.transaction() as transaction:
+        transaction.put(partner("a", 1), extra)
+    first, _, again, entities = sink.sent
+    assert first == again  # the same events, the same ids: counted once downstream
+    assert [key for _, key, _ in entities] == ["a"]
+    assert states.get("a") == partner("a", 1)
 
 
 def test_nothing_is_applied_when_kafka_does_not_acknowledge() -> None:

@@ -470,6 +470,7 @@ def test_a_campaign_survives_crashes_and_the_reindex_rebuilds_identical_counts(
     kpis = {kpi.name: kpi.value for kpi in card.kpis}
     assert kpis["volume"] == STREAMED + 3  # the campaign's period: not the baseline week
     assert kpis["link_clicks"] == 6
+    assert kpis["engagement"] == 5 + 6  # conversations opened, clicks
     assert kpis["partner_actions"] == 3  # two mentions by Ocean, Reef Fund's co-publication
     assert kpis["partner_organisations"] == 2
     assert kpis["median_first_response_seconds"] == 3 * HOUR

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -289,3 +290,33 @@ def test_scorecard_answers_are_shared_until_the_campaign_changes(
     assert index.scorecard_response(renamed) == {"answer": 3}  # a new version: a new search
     clock[0] += 6  # held too long, whatever was indexed
     assert index.scorecard_response(renamed) == {"answer": 4}
+
+
+def test_callers_arriving_during_a_search_take_its_answer() -> None:
+    """Five threads ask at once while the first search is slow: one search, five answers."""
+    started, release = threading.Event(), threading.Event()
+
+    class SlowClient(SearchClient):
+        def search(self, index: str, body: dict[str, Any]) -> dict[str, Any]:
+            started.set()
+            release.wait(5)
+            return super().search(index, body)
+
+    client = SlowClient()
+    index = EventIndex(cast(Any, client), PREFIX, ChangeFeed())
+    campaign = evaluate_pb2.Campaign(campaign_id="camp-1", name="A")
+    answers: list[dict[str, Any]] = []
+    first = threading.Thread(target=lambda: answers.append(index.scorecard_response(campaign)))
+    first.start()
+    started.wait(5)
+    others = [
+        threading.Thread(target=lambda: answers.append(index.scorecard_response(campaign)))
+        for _ in range(4)
+    ]
+    for thread in others:
+        thread.start()
+    release.set()
+    for thread in [first, *others]:
+        thread.join(5)
+    assert client.searches == 1
+    assert answers == [{"answer": 1}] * 5

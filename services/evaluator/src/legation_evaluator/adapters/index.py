@@ -55,8 +55,10 @@ class EventIndex:
         self.prefix = prefix
         # Without a change feed (the CLI, tests) answers are shared for FRESH_SECONDS only.
         self.changes = changes
-        self._cache: dict[str, tuple[bytes, int | None, float, dict[str, Any]]] = {}
+        # campaign id -> (campaign version, change version, search started, ended, answer)
+        self._cache: dict[str, tuple[bytes, int | None, float, float, dict[str, Any]]] = {}
         self._cache_lock = threading.Lock()
+        self._flights: dict[str, threading.Lock] = {}
         # After an outage the index server may be a new one (or restored from nothing):
         # the template goes back in before the next document, or the indices it creates
         # would get guessed mappings.
@@ -161,21 +163,43 @@ class EventIndex:
         and the indexed documents (the clock enters when it is judged), so the callers of
         one campaign (watch streams, live pages, snapshots, the API) share one answer: a
         second ago or younger, or as long as no document of the campaign was indexed since
-        (``changes``) and it is younger than :data:`CACHE_SECONDS`."""
+        (``changes``) and it is younger than :data:`CACHE_SECONDS`. One search per campaign
+        at a time: callers who asked while it ran take its answer instead of queueing
+        searches of their own (on the stand-in a scorecard search over 100k events takes
+        half a minute)."""
         key = campaign.SerializeToString(deterministic=True)
-        version = self.changes.version(campaign.campaign_id) if self.changes else None
-        now = time.monotonic()
+        asked = time.monotonic()
         with self._cache_lock:
-            hit = self._cache.get(campaign.campaign_id)
-        if hit is not None and hit[0] == key:
-            age = now - hit[2]
-            if age < FRESH_SECONDS or (hit[1] == version and age < CACHE_SECONDS):
-                return hit[3]
+            flight = self._flights.setdefault(campaign.campaign_id, threading.Lock())
+        with flight:
+            version = self.changes.version(campaign.campaign_id) if self.changes else None
+            with self._cache_lock:
+                hit = self._cache.get(campaign.campaign_id)
+            if hit is not None and hit[0] == key:
+                age = time.monotonic() - hit[2]
+                if (
+                    hit[3] >= asked
+                    or age < FRESH_SECONDS
+                    or (hit[1] == version and age < CACHE_SECONDS)
+                ):
+                    return hit[4]
+            started = time.monotonic()
+            response = self.search_scorecard(campaign)
+            with self._cache_lock:
+                self._cache[campaign.campaign_id] = (
+                    key,
+                    version,
+                    started,
+                    time.monotonic(),
+                    response,
+                )
+            return response
+
+    def search_scorecard(self, campaign: evaluate_pb2.Campaign) -> dict[str, Any]:
+        """The scorecard search itself, never from the shared answers."""
         response: dict[str, Any] = self.client.search(
             index=f"{self.prefix}-*", body=scorecard_query(campaign)
         )
-        with self._cache_lock:
-            self._cache[campaign.campaign_id] = (key, version, now, response)
         return response
 
 

@@ -233,6 +233,7 @@ def index_template(prefix: str) -> dict[str, Any]:
                                 "properties": {
                                     "name": {"type": "keyword"},
                                     "value": {"type": "double"},
+                                    "baseline": {"type": "double"},
                                 }
                             },
                             "objectives": status,

@@ -30,6 +30,8 @@ PARTNER_ACTIVITY = "legation.events.v1.PartnerActivity"
 MAX_PARTNERS = 1000
 OPENED = "KIND_OPENED"
 REPLIED = "KIND_REPLIED"
+JOINED = "KIND_JOINED"
+BREACHED = "KIND_BREACHED"
 # Stance labels that count as known (favour share = favour / known).
 KNOWN_STANCES = ("favour", "against", "neutral")
 # First replies per conversation read back for the exact median.
@@ -342,12 +344,16 @@ CATALOGUE: tuple[Metric, ...] = (
     ),
     _metric(
         "engagement",
-        "The audience acting on what we said: conversations opened with us and tracked-link clicks",
+        "The audience acting on what we said: conversations opened with us, further "
+        "mentions joining them, tracked-link clicks",
         "count",
         Objective.LEVEL_OUTTAKE,
         True,
         _count(
-            lambda ctx: any_of(term("interaction.kind", OPENED), term("event_type", LINK_CLICK))
+            lambda ctx: any_of(
+                {"terms": {"interaction.kind": [OPENED, JOINED]}},
+                term("event_type", LINK_CLICK),
+            )
         ),
     ),
     _metric(
@@ -387,6 +393,14 @@ CATALOGUE: tuple[Metric, ...] = (
         False,
         _first_response(),
         ("median_response_seconds",),
+    ),
+    _metric(
+        "response_breaches",
+        "Conversations that went past their first-response deadline unanswered",
+        "count",
+        Objective.LEVEL_OUTPUT,
+        True,
+        _count(lambda ctx: term("interaction.kind", BREACHED)),
     ),
     _metric(
         "partner_actions",

@@ -33,6 +33,12 @@ def event_types() -> tuple[str, ...]:
     return tuple(sorted({spec.message_type for spec in default_catalog().consumed_by("evaluator")}))
 
 
+# The KPIs shown against the period before the campaign (the others would double the
+# search's cost for figures nobody compares: see the README's measurements).
+BASELINED = frozenset(
+    {"volume", "reach", "engagement", "sentiment", "stance_favour_share", "share_of_voice"}
+)
+
 # At this share of the expected progress an objective is still on track.
 ON_TRACK_SHARE = 0.8
 
@@ -103,7 +109,7 @@ def plan_for(campaign: evaluate_pb2.Campaign) -> Plan:
     before = before_window(campaign)
     for name in metrics.METRIC_NAMES:
         plan.add(kpi_scope, name)
-        if before is not None:
+        if before is not None and name in BASELINED:
             plan.add(metrics.Scope(before), name)
     for objective in campaign.objectives:
         metric = metrics.resolve(objective.metric)
@@ -198,7 +204,7 @@ def scorecard_from_response(
         if value is None:
             continue
         kpi = card.kpis.add(name=name, value=value)
-        if before is not None:
+        if before is not None and name in BASELINED:
             baseline = _scaled(
                 plan.value(response, metrics.Scope(before), name),
                 metrics.METRICS[name],

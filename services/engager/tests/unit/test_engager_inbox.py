@@ -482,3 +482,22 @@ def test_a_team_rule_spreads_conversations_over_its_least_loaded_officers(
     assert by_officer == ["ana", "ana", "ben", "ben"]
     with pytest.raises(RulesError, match="officer or officers, not both"):
         parse_rules({"assignment": [{"officer": "a", "officers": ["b"]}]})
+
+
+def test_a_mention_without_id_is_rejected_alone(state: EngagerState) -> None:
+    bad = incoming(listen_pb2.Mention(text="Why?", hashtags=["ask"]), 0)
+    good = incoming(mention("ok"), 1)
+    result = MentionHandler(state, RULES, clock=Clock)([bad, good])  # type: ignore[arg-type]
+    assert [(r.incoming.offset, r.reason) for r in result.rejected] == [
+        (0, "mention has no mention_id")
+    ]
+    assert len(state.conversations.all()) == 1
+
+
+def test_a_person_can_override_the_priority_and_the_deadline_follows() -> None:
+    state = opened()
+    urgent = inbox.prioritize(state, engage_pb2.PRIORITY_URGENT, RULES, "lead", "minister", NOW)
+    assert urgent.state.priority == engage_pb2.PRIORITY_URGENT
+    assert urgent.state.sla_due_at.ToDatetime(tzinfo=UTC) == NOW + timedelta(seconds=600)
+    with pytest.raises(inbox.ConversationError, match="priority: is required"):
+        inbox.prioritize(state, engage_pb2.PRIORITY_UNSPECIFIED, RULES, "lead", "", NOW)

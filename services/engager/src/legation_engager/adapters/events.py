@@ -47,19 +47,21 @@ class MentionHandler:
         self.max_orphans = max_orphans
         # In memory: after a restart the baseline rebuilds from the next mentions.
         self.baseline = inbox.SentimentBaseline()
+        # Officers' open conversations, counted once per batch when a rule needs them.
+        self._load: dict[str, int] | None = None
 
     def __call__(self, batch: Sequence[Incoming]) -> BatchResult:
         result = BatchResult()
         now = self.clock.now(UTC)
-        # Officers' open conversations, counted once per batch when a rule needs them.
-        self._load: dict[str, int] | None = None
+        self._load = None
         with self.state.change_conversations() as writer:
             for incoming in batch:
                 try:
                     self._route(writer, incoming.envelope, now)
                 except InvalidEvent as error:
                     result.rejected.append(Rejected(incoming, error.reason))
-        self._collect_questions(batch, now)
+        rejected = {id(r.incoming) for r in result.rejected}
+        self._collect_questions([i for i in batch if id(i) not in rejected], now)
         return result
 
     def _route(self, writer: ConversationWriter, envelope: Envelope, now: datetime) -> None:

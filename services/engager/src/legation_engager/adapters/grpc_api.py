@@ -304,6 +304,18 @@ class EngagerApi(pb_grpc.EngagerServiceServicer):
             lambda current: inbox.label(current, request.add, request.remove, user, now),
         )
 
+    def PrioritizeConversation(
+        self, request: pb.PrioritizeConversationRequest, context: grpc.ServicerContext
+    ) -> pb.Conversation:
+        user, now = current_caller().user, self.clock()
+        return self._change(
+            request.conversation_id,
+            context,
+            lambda current: inbox.prioritize(
+                current, request.priority, self.rules, user, request.comment, now
+            ),
+        )
+
     def SetConversationStatus(
         self, request: pb.SetConversationStatusRequest, context: grpc.ServicerContext
     ) -> pb.Conversation:

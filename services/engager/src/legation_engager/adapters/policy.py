@@ -27,6 +27,7 @@ def policy_for(approval_role: str = APPROVER) -> Policy:
             "ResolveReplyDelivery": command(OFFICER),
             "AssignConversation": command(OFFICER),
             "LabelConversation": command(OFFICER),
+            "PrioritizeConversation": command(OFFICER),
             "SetConversationStatus": command(OFFICER),
             "CreateQuestionsCampaign": command(OFFICER),
             "SubmitQuestion": command(OFFICER),

@@ -401,6 +401,26 @@ def label(
     return Change(state)
 
 
+def prioritize(
+    current: ConversationState,
+    priority: engage_pb2.Priority.ValueType,
+    rules: Rules,
+    user: str,
+    comment: str,
+    now: datetime,
+) -> Change:
+    """A person overrides the triage; an unanswered, unbreached conversation's deadline
+    follows the new priority (counted from when it entered the inbox)."""
+    if priority == engage_pb2.PRIORITY_UNSPECIFIED:
+        raise ConversationError("priority: is required")
+    state = _next(current, "prioritize", user, now, comment)
+    state.priority = priority
+    if not state.sla_breached and not state.HasField("first_response_at"):
+        opened = state.opened_at.ToDatetime(tzinfo=UTC)
+        state.sla_due_at.FromDatetime(opened + timedelta(seconds=rules.sla_for(priority)))
+    return Change(state)
+
+
 # The manual status changes and the statuses they may come from.
 _MANUAL: dict[Status.ValueType, tuple[Status.ValueType, ...]] = {
     WAITING: (NEW, ASSIGNED, ANSWERED),

@@ -125,6 +125,9 @@ class Stack:
                 "LEGATION_AUTH_USERS_FILE": str(self.users_file),
                 "LEGATION_PUBLISHER_SITE_FEED_PATH": str(self.site_feed),
                 "LEGATION_LISTENER_POLL_SECONDS": "15",
+                # The fixture feeds link to example.org pages that do not exist: fetching
+                # their full text would only send the local stack to the internet.
+                "LEGATION_LISTENER_FULL_TEXT_MAX_PER_READ": "0",
                 "LEGATION_EVALUATOR_SNAPSHOT_SECONDS": "10",
             }
         )

@@ -20,7 +20,7 @@ from legation_listener.adapters.policy import POLICY
 from legation_listener.adapters.poller import Poller
 from legation_listener.adapters.state import ListenerState, StateStore
 from legation_listener.config import ListenerSettings
-from legation_listener.domain.enrichment import shared_duplicate_index
+from legation_listener.domain.enrichment import load_models, shared_duplicate_index
 from legation_listener.domain.recent import RecentItems
 from legation_listener.domain.spikes import SpikeDetector, SpikeRule
 
@@ -62,8 +62,9 @@ def connectors(
 
 
 def wire(runtime: ServiceRuntime, settings: ListenerSettings) -> None:
-    """Rebuilds the state from Kafka and adds the gRPC API, the webhook (when it has a
-    secret) and the periodic poll (which also checks for spikes)."""
+    """Loads the enrichment models, rebuilds the state from Kafka and adds the gRPC API, the
+    webhook (when it has a secret) and the periodic poll (which also checks for spikes)."""
+    load_models()
     state = ListenerState.rebuild(settings, runtime.codec)
     rebuild_duplicate_index(settings, runtime.codec, shared_duplicate_index())
     store = StateStore(state, runtime.producer)

@@ -184,6 +184,16 @@ def sentiment_languages() -> list[str]:
     return [code for code in SENTIMENT_LANGUAGES.values() if sentiment_model(code)]
 
 
+def load_models() -> None:
+    """Loads the language identifier, every shipped model and the place names now (about
+    a second), so that the first mention after a start is not the one that waits for them."""
+    with _models_lock:
+        _identifier()
+    sentiment_languages()
+    stance_model()
+    extract_entities("Geneva")
+
+
 def _unknown(model: str = "none", model_version: str = "") -> listen_pb2.Label:
     return listen_pb2.Label(value=UNKNOWN, score=0.0, model=model, model_version=model_version)
 

@@ -17,6 +17,19 @@ from typing import Any
 from legation_devstack.channel_servers.base import Canned, Received, RecordingHttpServer, Response
 
 
+def rate_limited(seconds: int, *, retry_after: bool = False) -> Canned:
+    """Mastodon's 429: its rate-limit headers with the reset ``seconds`` from now (and a
+    Retry-After, which some proxies in front of an instance add)."""
+    headers = {
+        "X-RateLimit-Limit": "300",
+        "X-RateLimit-Remaining": "0",
+        "X-RateLimit-Reset": (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat(),
+    }
+    if retry_after:
+        headers["Retry-After"] = str(seconds)
+    return Canned(429, {"error": "Too many requests"}, headers)
+
+
 class MastodonServer(RecordingHttpServer):
     def __init__(self, access_token: str = "mastodon-token", max_characters: int = 500) -> None:
         super().__init__()
@@ -28,19 +41,7 @@ class MastodonServer(RecordingHttpServer):
 
     def rate_limit_next(self, seconds: int = 2) -> None:
         """The next status post is refused with 429 until ``seconds`` from now."""
-        reset = (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat()
-        self.fail_next(
-            "/api/v1/statuses",
-            Canned(
-                429,
-                {"error": "Too many requests"},
-                {
-                    "X-RateLimit-Limit": "300",
-                    "X-RateLimit-Remaining": "0",
-                    "X-RateLimit-Reset": reset,
-                },
-            ),
-        )
+        self.fail_next("/api/v1/statuses", rate_limited(seconds))
 
     def handle(self, request: Received) -> Response:
         # Rails routes ignore a trailing slash (Mastodon.py asks for /api/v1/instance/).

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from legation_devstack.channel_servers.base import Canned, Received, RecordingHttpServer, Response
+from legation_devstack.channel_servers.base import Received, RecordingHttpServer, Response
+from legation_devstack.channel_servers.mastodon import rate_limited
 
 DOMAIN = "social.example.org"
 
@@ -112,20 +113,7 @@ class MastodonTimelineServer(RecordingHttpServer):
 
     def rate_limit_next(self, seconds: int = 1) -> None:
         """The next timeline read gets 429 with the reset in ``seconds``."""
-        reset = (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat()
-        self.fail_next(
-            "/api/v1/timelines",
-            Canned(
-                429,
-                {"error": "Too many requests"},
-                {
-                    "X-RateLimit-Limit": "300",
-                    "X-RateLimit-Remaining": "0",
-                    "X-RateLimit-Reset": reset,
-                    "Retry-After": str(seconds),
-                },
-            ),
-        )
+        self.fail_next("/api/v1/timelines", rate_limited(seconds, retry_after=True))
 
     def handle(self, request: Received) -> Response:
         path = request.path.rstrip("/")

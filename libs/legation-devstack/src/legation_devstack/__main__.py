@@ -42,6 +42,9 @@ def run(once: bool) -> int:
         for name in SERVICES:
             stack.start_service(name)
             _record(stack)
+        print("starting the console and its local identity provider ...", flush=True)
+        stack.start_console()
+        _record(stack)
         _print_endpoints(stack)
         print("running the demo campaign ...", flush=True)
         print(format_scorecard(run_demo(stack)), flush=True)
@@ -69,6 +72,12 @@ def _print_endpoints(stack: Stack) -> None:
         )
         if ports.web is not None:
             print(f"  {'':<11} live scorecard page http://127.0.0.1:{ports.web}/")
+    if stack.console is not None:
+        print(f"  console     {stack.console.url}/  (sign in as a demo person; local identity")
+        print(
+            f"  {'':<11} provider {stack.console.issuer}, metrics "
+            f"http://127.0.0.1:{stack.console.metrics}/metrics)"
+        )
     if stack.users is not None:
         print(
             f"  gRPC calls need 'authorization: Bearer <token>'; the demo users' tokens are in "

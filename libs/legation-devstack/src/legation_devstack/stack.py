@@ -20,6 +20,13 @@ from legation_core.auth import with_token
 from legation_core.catalog import default_catalog
 from legation_core.config import CoreSettings
 from legation_core.kafka import ensure_topics
+from legation_devstack.console import (
+    ConsolePorts,
+    console_env,
+    console_ports,
+    start_console,
+    start_identity_provider,
+)
 from legation_devstack.processes import Process, free_port, spawn, wait_until
 from legation_devstack.standins import (
     KafkaStandIn,
@@ -27,7 +34,7 @@ from legation_devstack.standins import (
     start_kafka,
     start_opensearch,
 )
-from legation_devstack.users import UsersFile, write_users_file
+from legation_devstack.users import CONSOLE_USER, UsersFile, write_users_file
 
 SERVICES = ("evaluator", "engager", "publisher", "listener")
 # The user the demo and the tests act as unless they say otherwise: every working role.
@@ -67,6 +74,8 @@ class Stack:
     users: UsersFile | None = None
     # The publisher's short-link endpoint; kept across restarts of the publisher.
     redirect_port: int | None = None
+    # The console and its local identity provider (start_console), when started.
+    console: ConsolePorts | None = None
 
     @property
     def log_dir(self) -> Path:
@@ -104,6 +113,23 @@ class Stack:
         self.start_infrastructure()
         for name in SERVICES:
             self.start_service(name)
+
+    def start_console(self, extra_env: Mapping[str, str] | None = None) -> ConsolePorts:
+        """The local identity provider, then the console calling the running services as
+        the delegate ``console`` of the users file; returns their ports."""
+        assert self.users is not None, "start_infrastructure writes the users file"
+        ports = self.console or console_ports(self.fixed_ports)
+        self.console = ports
+        self.services["oidc"] = start_identity_provider(ports, self.workdir, self.log_dir)
+        env = console_env(
+            ports,
+            self.workdir,
+            {name: self.ports[name].grpc for name in SERVICES if name in self.ports},
+            self.users.token(CONSOLE_USER),
+            extra_env,
+        )
+        self.services["console"] = start_console(env, ports, self.log_dir)
+        return ports
 
     def env_for(self, name: str) -> dict[str, str]:
         """The environment a service process gets: exactly what an operator would set."""

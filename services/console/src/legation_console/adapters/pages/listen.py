@@ -80,15 +80,17 @@ async def query_check(request: Request) -> Response:
     """``POST /listen/query-check`` (htmx, while typing): the parser's problem at its
     position, or the query's matches among the items the listener read recently."""
     data = await form_of(request)
-    check = await _check(request, str(data.get("query", "")))
+    feeds = views.feed_list(str(data.get("feeds", ""))) if data.get("read_feeds") else []
+    check = await _check(request, str(data.get("query", "")), feeds)
     return render(request, "listen/_query_check.html", {"check": check})
 
 
-async def _check(request: Request, query: str) -> views.QueryCheck:
+async def _check(request: Request, query: str, feeds: list[str] | None = None) -> views.QueryCheck:
+    """The query's problem, or its matches among recent items and ``feeds`` read now."""
     if not query.strip():
         return views.query_check(query, None)
     try:
-        response = await services(request).listener.preview_query(person_of(request), query)
+        response = await services(request).listener.preview_query(person_of(request), query, feeds)
     except ServiceError as error:
         if not error.invalid:
             raise

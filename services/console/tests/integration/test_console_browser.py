@@ -1,0 +1,171 @@
+"""The console in headless Chromium against real service processes: people sign in through
+the local identity provider and work; each step asserts what the page shows. Also: a viewer
+gets no editor action and the service refuses a forged one, a POST without the CSRF token is
+refused, markup from a feed shows as text, every page passes axe-core (no serious or
+critical violations) and the Content-Security-Policy blocks nothing the console needs."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from legation_devstack.console_browser import Running, Session, axe_violations, sign_in
+from legation_devstack.processes import wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+MARKUP_TITLE = "Treaty <img src=x onerror=\"document.title='pwned'\"> talks <b>bold</b>"
+FEED = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Markup test</title><link>https://example.org/</link>
+<description>items whose text holds markup</description>
+<item><title>Treaty &amp;lt;img src=x onerror="document.title='pwned'"&amp;gt; talks
+&amp;lt;b&amp;gt;bold&amp;lt;/b&amp;gt;</title>
+<link>https://example.org/a</link><guid>markup-1</guid>
+<pubDate>Wed, 02 Dec 2026 05:00:00 GMT</pubDate>
+<description>The plastics treaty &amp;lt;script&amp;gt;alert(1)&amp;lt;/script&amp;gt;
+is discussed.</description>
+</item>
+<item><title>Ocean clean-up</title><link>https://example.org/b</link><guid>markup-2</guid>
+<pubDate>Wed, 02 Dec 2026 04:00:00 GMT</pubDate><description>Nothing about it.</description></item>
+</channel></rss>
+"""
+
+
+def accessible(session: Session) -> None:
+    """No serious or critical axe violation, nothing blocked by the CSP."""
+    assert axe_violations(session.page) == []
+    assert session.csp_violations == []
+
+
+def audits(running: Running, service: str) -> list[dict[str, object]]:
+    """The audit records a service logged."""
+    records = []
+    for line in running.log(service).splitlines():
+        if '"message": "audit"' in line:
+            records.append(json.loads(line))
+    return records
+
+
+def test_an_analyst_writes_a_query_and_tracks_the_issue(
+    running: Running, browser: Browser, tmp_path: Path
+) -> None:
+    feed = tmp_path / "markup.rss"
+    feed.write_text(FEED, encoding="utf-8")
+    session = sign_in(browser, running, "analyst")
+    page = session.page
+    expect(page.get_by_test_id("signed-in-as")).to_contain_text("Ana Lytic")
+    expect(page.get_by_test_id("roles")).to_contain_text("Analyst")
+    navigation = page.get_by_role("navigation", name="Sections")
+    expect(navigation.get_by_role("link")).to_have_text(["Listen"])
+    accessible(session)
+
+    navigation.get_by_role("link", name="Listen").click()
+    expect(page.get_by_role("heading", name="Tracked issues")).to_be_visible()
+    expect(page.get_by_test_id("issues-summary")).to_have_text("0 tracked issues")
+    accessible(session)
+
+    page.get_by_test_id("track-issue").click()
+    expect(page.get_by_role("heading", name="Track an issue")).to_be_visible()
+    # A malformed query: the parser's message and a caret under its position, while typing.
+    page.get_by_label("Query").fill("plastic AND (treaty")
+    expect(page.get_by_test_id("query-problem")).to_contain_text("unclosed '('")
+    expect(page.get_by_test_id("query-problem")).to_contain_text("character 13")
+    caret = str(page.get_by_test_id("query-caret").text_content())
+    assert caret.splitlines() == ["plastic AND (treaty", " " * 12 + "^"]
+    accessible(session)
+
+    # Fixed, and tried on the source read now: the match shows, its markup as text.
+    page.get_by_label("Query").fill("plastic* AND treaty")
+    expect(page.get_by_test_id("query-summary")).to_contain_text("Valid query")
+    page.get_by_label("Sources").fill(str(feed))
+    page.get_by_test_id("read-feeds").click()
+    expect(page.get_by_test_id("query-summary")).to_contain_text("1 match among")
+    matches = page.get_by_test_id("query-matches")
+    expect(matches).to_contain_text(MARKUP_TITLE)
+    expect(matches).to_contain_text("<script>alert(1)</script> is discussed")
+    assert matches.locator("img, b, script").count() == 0
+    assert page.title().startswith("Track an issue")  # the title is untouched
+    accessible(session)
+
+    page.get_by_label("Name").fill("Plastics treaty")
+    page.get_by_test_id("save-issue").click()
+    expect(page.get_by_role("heading", name="Tracked issues")).to_be_visible()
+    expect(page.get_by_role("alert")).to_contain_text("“Plastics treaty” is tracked")
+    row = page.locator('tr[data-issue="plastics-treaty"]')
+    expect(row).to_contain_text("plastic* AND treaty")
+    expect(row).to_contain_text("1 source")
+    expect(row).to_contain_text("Active")
+    accessible(session)
+
+    # The listener's audit names the person, via the console.
+    wait_until(
+        lambda: any("TrackIssue" in str(a["audit_method"]) for a in audits(running, "listener")),
+        10,
+        "the listener's audit record",
+    )
+    (tracked,) = [a for a in audits(running, "listener") if "TrackIssue" in str(a["audit_method"])]
+    assert (tracked["audit_user"], tracked["audit_via"]) == ("analyst", "console")
+    assert tracked["audit_outcome"] == "granted"
+
+    # Signing out ends the session: the next page asks to sign in again.
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="You have signed out")).to_be_visible()
+    page.goto(running.url + "/listen/issues")
+    assert page.url.startswith(running.console.issuer + "/authorize?")
+    session.page.context.close()
+
+
+def test_a_viewer_gets_no_editor_action_and_the_service_refuses_a_forged_one(
+    running: Running, browser: Browser
+) -> None:
+    session = sign_in(browser, running, "viewer", "/listen/issues")
+    page = session.page
+    expect(page.get_by_role("heading", name="Tracked issues")).to_be_visible()
+    expect(page.get_by_test_id("track-issue")).to_have_count(0)
+    page.get_by_role("link", name="Try a query").click()
+    expect(page.get_by_test_id("cannot-track")).to_be_visible()
+    expect(page.get_by_test_id("save-issue")).to_have_count(0)
+    accessible(session)
+
+    # The form posted anyway, with a valid CSRF token: the listener refuses the viewer.
+    token = page.locator('input[name="csrf_token"]').first.get_attribute("value")
+    assert token
+    forged = page.request.post(
+        running.url + "/listen/issues",
+        form={
+            "csrf_token": token,
+            "name": "Forged",
+            "query": "forged",
+            "feeds": "https://example.org/feed.rss",
+        },
+    )
+    assert forged.status == 403
+    assert "needs the role analyst" in forged.text()
+    assert "viewer has viewer" in forged.text()
+    wait_until(
+        lambda: any(a["audit_outcome"] == "denied" for a in audits(running, "listener")),
+        10,
+        "the listener's audit record",
+    )
+    refused = [a for a in audits(running, "listener") if a["audit_outcome"] == "denied"]
+    assert [(a["audit_user"], a["audit_via"]) for a in refused] == [("viewer", "console")]
+    session.page.context.close()
+
+
+def test_a_post_without_the_csrf_token_is_refused(running: Running, browser: Browser) -> None:
+    session = sign_in(browser, running, "analyst", "/listen/issues/new")
+    page = session.page
+    before = len(audits(running, "listener"))
+    for form in (
+        {"name": "No token", "query": "x", "feeds": "https://example.org/feed.rss"},
+        {"csrf_token": "not-the-token", "name": "Bad", "query": "x", "feeds": "x"},
+    ):
+        refused = page.request.post(running.url + "/listen/issues", form=form)
+        assert refused.status == 403
+        assert re.search(r"security token is\s+missing or has expired", refused.text())
+    assert len(audits(running, "listener")) == before  # nothing reached the listener
+    session.page.context.close()

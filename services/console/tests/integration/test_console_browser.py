@@ -160,10 +160,11 @@ def test_a_post_without_the_csrf_token_is_refused(running: Running, browser: Bro
     session = sign_in(browser, running, "analyst", "/listen/issues/new")
     page = session.page
     before = len(audits(running, "listener"))
-    for form in (
+    forms: list[dict[str, str | float | bool]] = [
         {"name": "No token", "query": "x", "feeds": "https://example.org/feed.rss"},
         {"csrf_token": "not-the-token", "name": "Bad", "query": "x", "feeds": "x"},
-    ):
+    ]
+    for form in forms:
         refused = page.request.post(running.url + "/listen/issues", form=form)
         assert refused.status == 403
         assert re.search(r"security token is\s+missing or has expired", refused.text())

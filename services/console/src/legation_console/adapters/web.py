@@ -22,7 +22,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import grpc
 from starlette.applications import Starlette
@@ -41,8 +41,25 @@ from legation_console.adapters.rendering import STATIC, Console, Section, consol
 from legation_console.adapters.security import CsrfProtect, RequireSignIn, SecurityHeaders
 from legation_console.adapters.services import ServiceError, Services
 
-if TYPE_CHECKING:
-    from legation_console.adapters.signin import SignIn
+
+class SignInRoutes(Protocol):
+    """What the application needs of sign-in (:class:`~legation_console.adapters.signin.SignIn`
+    in production, a stand-in in unit tests)."""
+
+    @property
+    def origin(self) -> str:
+        """The identity provider's origin (forms may go there: signing out)."""
+        ...
+
+    @property
+    def open_paths(self) -> tuple[str, ...]:
+        """Paths that need no session."""
+        ...
+
+    def routes(self) -> list[BaseRoute]:
+        """The sign-in, callback and sign-out routes."""
+        ...
+
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +150,7 @@ class RequestMetrics:
 def create_app(
     *,
     connect: Callable[[], Services],
-    signin: SignIn,
+    signin: SignInRoutes,
     metrics: ConsoleMetrics,
     session_secret: str,
     session_max_age: int,

@@ -53,6 +53,20 @@ FIXED_REDIRECT_PORT = 8462
 FIXED_WEB_PORT = 8064
 
 
+ENGAGER_RULES = """\
+open:
+  questions: true
+saved_replies:
+  - id: thanks-for-asking
+    title: Thank you for your question
+    variants:
+      en: "Dear {author}, thank you for your question: the answer is on the embassy's website. \\
+        {officer}, press office"
+      es: "Estimado/a {author}, gracias por su pregunta: la respuesta está en la web de la \\
+        embajada. {officer}, oficina de prensa"
+"""
+
+
 @dataclass
 class ServicePorts:
     grpc: int
@@ -90,6 +104,12 @@ class Stack:
         return self.workdir / "users.yaml"
 
     @property
+    def engager_rules_file(self) -> Path:
+        """The engager's inbox rules on the local stack: every question opens a conversation
+        (the default), plus saved replies the console offers."""
+        return self.workdir / "engager-rules.yaml"
+
+    @property
     def tokens_file(self) -> Path:
         """The demo users' plaintext tokens (local stack only), for calling the APIs by hand."""
         return self.workdir / "tokens.yaml"
@@ -100,6 +120,7 @@ class Stack:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.users = write_users_file(self.users_file)
         self.users.write_tokens(self.tokens_file)
+        self.engager_rules_file.write_text(ENGAGER_RULES, encoding="utf-8")
         self.kafka = start_kafka(self.workdir / "kafka-data", self.log_dir)
         self.opensearch = start_opensearch(self.log_dir)
         ensure_topics(
@@ -164,6 +185,8 @@ class Stack:
             env["LEGATION_PUBLISHER_REDIRECT_BASE_URL"] = f"http://127.0.0.1:{self.redirect_port}/"
             # Posts scheduled "now" go out within half a second.
             env["LEGATION_PUBLISHER_SCHEDULER_INTERVAL_SECONDS"] = "0.5"
+        if name == "engager":
+            env["LEGATION_ENGAGER_RULES_FILE"] = str(self.engager_rules_file)
         if ports.web is not None:
             env["LEGATION_WEB_PORT"] = str(ports.web)
         env.update(self.extra_env)

@@ -8,11 +8,18 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, expect
 
+from legation.events.v1 import listen_pb2
+from legation_core.catalog import default_catalog
+from legation_core.codec import make_envelope
+from legation_core.config import CoreSettings
+from legation_core.kafka import EventProducer
+from legation_core.metrics import Metrics
 from legation_devstack.console_browser import Running, Session, axe_violations, sign_in
 from legation_devstack.processes import wait_until
 
@@ -60,7 +67,7 @@ def test_an_analyst_writes_a_query_and_tracks_the_issue(
     expect(page.get_by_test_id("signed-in-as")).to_contain_text("Ana Lytic")
     expect(page.get_by_test_id("roles")).to_contain_text("Analyst")
     navigation = page.get_by_role("navigation", name="Sections")
-    expect(navigation.get_by_role("link")).to_have_text(["Listen"])
+    expect(navigation.get_by_role("link")).to_have_text(["Listen", "Engage"])
     accessible(session)
 
     navigation.get_by_role("link", name="Listen").click()
@@ -170,3 +177,112 @@ def test_a_post_without_the_csrf_token_is_refused(running: Running, browser: Bro
         assert re.search(r"security token is\s+missing or has expired", refused.text())
     assert len(audits(running, "listener")) == before  # nothing reached the listener
     session.page.context.close()
+
+
+def publish_question(running: Running, mention_id: str, title: str, text: str) -> None:
+    """A mention asking us something, as the listener would publish it."""
+    assert running.stack.kafka is not None
+    settings = CoreSettings(kafka_bootstrap_servers=running.stack.kafka.bootstrap_servers)
+    mention = listen_pb2.Mention(
+        mention_id=mention_id,
+        source="rss",
+        source_url="https://news.example.org/feed.rss",
+        item_id=mention_id,
+        url=f"https://news.example.org/{mention_id}",
+        author="Maria Lopez",
+        title=title,
+        text=text,
+        language="en",
+        sentiment=listen_pb2.Label(value="negative", score=-0.4),
+    )
+    mention.published_at.FromDatetime(datetime.now(UTC))
+    envelope = make_envelope(
+        mention,
+        event_id=mention_id,
+        source_service="listener",
+        occurred_at=datetime.now(UTC),
+        issue_id="plastics-treaty",
+    )
+    producer = EventProducer(settings, "listener", default_catalog(), Metrics())
+    try:
+        producer.send_and_wait([("legation.listen.mentions.v1", mention_id, envelope)])
+    finally:
+        producer.close()
+
+
+def test_a_press_officer_sees_a_question_arrive_takes_it_and_replies(
+    running: Running, browser: Browser
+) -> None:
+    session = sign_in(browser, running, "press-officer")
+    page = session.page
+    navigation = page.get_by_role("navigation", name="Sections")
+    expect(navigation.get_by_role("link")).to_have_text(["Listen", "Engage"])
+    navigation.get_by_role("link", name="Engage").click()
+    expect(page.get_by_role("heading", name="Inbox")).to_be_visible()
+    expect(page.get_by_test_id("inbox-summary")).to_contain_text("conversation")
+    accessible(session)
+
+    # A question arrives on Kafka; the open inbox shows it without a reload.
+    title = "When will the <em>treaty</em> text be published?"
+    publish_question(running, "browser-q-1", title, "Is there a date? <script>x()</script>")
+    link = page.get_by_role("link", name=title)
+    expect(link).to_be_visible(timeout=30_000)
+    row = page.locator("tr", has=link)
+    expect(row).to_contain_text("New")
+    expect(row).to_contain_text("nobody")
+    expect(row).to_contain_text("Maria Lopez")
+    assert page.locator("#inbox em, #inbox script").count() == 0
+    accessible(session)
+
+    link.click()
+    expect(page.get_by_test_id("conversation-title")).to_have_text(title)
+    expect(page.get_by_test_id("status")).to_have_text("New")
+    expect(page.get_by_test_id("thread")).to_contain_text("Is there a date? <script>x()</script>")
+    accessible(session)
+    conversation_url = page.url
+
+    page.get_by_test_id("assign-to-me").click()
+    expect(page.get_by_role("alert")).to_contain_text("assigned to you")
+    expect(page.get_by_test_id("assignee")).to_have_text("press-officer")
+    expect(page.get_by_test_id("status")).to_have_text("Assigned")
+    expect(page.get_by_test_id("assign-to-me")).to_have_count(0)
+
+    page.get_by_label("Saved reply").select_option(label="Thank you for your question (en, es)")
+    page.get_by_test_id("send-reply").click()
+    expect(page.get_by_role("alert")).to_contain_text("Your reply is on its way")
+    replies = page.get_by_test_id("replies")
+    expect(replies).to_contain_text("Dear Maria Lopez, thank you for your question")
+    expect(replies).to_contain_text("press-officer, press office")
+    expect(page.get_by_test_id("reply-status")).to_contain_text("Recorded")
+    accessible(session)
+
+    page.get_by_role("link", name="Back to the inbox").click()
+    page.get_by_test_id("mine").click()
+    expect(page.get_by_test_id("inbox-summary")).to_contain_text("assigned to you")
+    mine = page.locator("tr", has=page.get_by_role("link", name=title))
+    expect(mine).to_contain_text("you")
+    expect(mine).to_contain_text("answered")
+
+    # The engager's audit names the officer, via the console.
+    wait_until(
+        lambda: any(
+            "ReplyToConversation" in str(a["audit_method"]) for a in audits(running, "engager")
+        ),
+        10,
+        "the engager's audit record",
+    )
+    acted = {
+        (str(a["audit_method"]).rsplit("/", 1)[1], a["audit_user"], a["audit_via"])
+        for a in audits(running, "engager")
+    }
+    assert ("AssignConversation", "press-officer", "console") in acted
+    assert ("ReplyToConversation", "press-officer", "console") in acted
+    page.context.close()
+
+    # A viewer reads the conversation but gets neither action.
+    viewer = sign_in(browser, running, "viewer", conversation_url.removeprefix(running.url))
+    expect(viewer.page.get_by_test_id("conversation-title")).to_have_text(title)
+    expect(viewer.page.get_by_test_id("assign-to-me")).to_have_count(0)
+    expect(viewer.page.get_by_test_id("send-reply")).to_have_count(0)
+    accessible(viewer)
+    viewer.page.context.close()

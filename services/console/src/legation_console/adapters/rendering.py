@@ -125,3 +125,16 @@ def templates() -> Jinja2Templates:
         lstrip_blocks=True,
     )
     return Jinja2Templates(env=environment)
+
+
+def render_fragment(request: Request, template: str, context: dict[str, Any]) -> str:
+    """``template`` as a string (a live update's HTML), with the person and the CSRF token
+    like a page."""
+    full = {
+        "request": request,
+        "person": session_person(request.scope),
+        "csrf_token": request.session.get(SESSION_CSRF, ""),
+        "csrf_field": CSRF_FIELD,
+        **context,
+    }
+    return console(request).templates.get_template(template).render(full)

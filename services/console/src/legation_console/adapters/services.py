@@ -209,9 +209,44 @@ class EngagerClient(_Client):
         self.stub = engager_grpc.EngagerServiceStub(self.channel)
 
     async def list_conversations(
-        self, person: Person, request: engager_pb.ListConversationsRequest
-    ) -> engager_pb.ListConversationsResponse:
-        return await self._call("ListConversations", self.stub.ListConversations, request, person)
+        self, person: Person, assignee: str = "", page_size: int = 200
+    ) -> list[engager_pb.Conversation]:
+        """The inbox (highest priority first), optionally one officer's conversations."""
+        request = engager_pb.ListConversationsRequest(assignee=assignee, page_size=page_size)
+        response = await self._call(
+            "ListConversations", self.stub.ListConversations, request, person
+        )
+        return list(response.conversations)
+
+    async def get_conversation(
+        self, person: Person, conversation_id: str
+    ) -> engager_pb.Conversation:
+        request = engager_pb.GetConversationRequest(conversation_id=conversation_id)
+        return await self._call("GetConversation", self.stub.GetConversation, request, person)
+
+    async def list_saved_replies(self, person: Person) -> list[engager_pb.SavedReply]:
+        response = await self._call(
+            "ListSavedReplies",
+            self.stub.ListSavedReplies,
+            engager_pb.ListSavedRepliesRequest(),
+            person,
+        )
+        return list(response.saved_replies)
+
+    async def assign(
+        self, person: Person, conversation_id: str, officer: str
+    ) -> engager_pb.Conversation:
+        request = engager_pb.AssignConversationRequest(
+            conversation_id=conversation_id, officer=officer
+        )
+        return await self._call("AssignConversation", self.stub.AssignConversation, request, person)
+
+    async def reply(
+        self, person: Person, request: engager_pb.ReplyToConversationRequest
+    ) -> engager_pb.Conversation:
+        return await self._call(
+            "ReplyToConversation", self.stub.ReplyToConversation, request, person
+        )
 
 
 class EvaluatorClient(_Client):

@@ -112,9 +112,18 @@ class MentionWindow:
                     m.mention_id: m for m in newest[-self.per_issue :] if m.published_at >= oldest
                 }
 
-    def add_mention(self, issue_id: str, mention: listen_pb2.Mention, now: datetime) -> None:
+    def add_mentions(
+        self,
+        issue_id: str,
+        mentions: Iterable[listen_pb2.Mention],
+        now: datetime | None = None,
+    ) -> None:
+        """Keeps Mention events' payloads (``now``: the current time by default)."""
+        self.add(issue_id, [observed_from(m) for m in mentions], now or datetime.now(UTC))
+
+    def add_mention(self, issue_id: str, mention: listen_pb2.Mention) -> None:
         """Keeps one Mention event's payload."""
-        self.add(issue_id, [observed_from(mention)], now)
+        self.add_mentions(issue_id, [mention])
 
     def mentions(
         self, issue_id: str, since: datetime | None = None, until: datetime | None = None

@@ -286,7 +286,8 @@ class Insights:
         now = self.clock()
         start = now - timedelta(hours=window_hours)
         kept = self.window.mentions(issue.issue_id, start - timedelta(hours=window_hours), now)
-        found = disc.discover(kept, start, now, tracked_sources=list(issue.feeds), limit=limit)
+        # Every community may give a suggestion; the report lists the first ``limit``.
+        found = disc.discover(kept, start, now, tracked_sources=list(issue.feeds))
         candidates = disc.suggest_sources(
             issue.issue_id,
             found,
@@ -312,8 +313,8 @@ class Insights:
         report = listen_pb2.CommunityReport(
             issue_id=issue.issue_id,
             mentions=found.mentions,
-            communities=[community_message(c) for c in found.communities],
-            voices=[voice_message(v) for v in found.voices],
+            communities=[community_message(c) for c in found.communities[:limit]],
+            voices=[voice_message(v) for v in found.voices[:limit]],
             suggestions=[suggestion_message(s) for s in suggestions],
             campaign_ids=list(issue.campaign_ids),
         )

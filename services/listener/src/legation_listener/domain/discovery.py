@@ -344,10 +344,11 @@ def discover(
     end: datetime,
     *,
     tracked_sources: Sequence[str] = (),
-    limit: int = 50,
+    limit: int | None = None,
 ) -> Discovery:
-    """Ranks the communities and voices of ``mentions`` published in ``[start, end)``;
-    mentions of the window of equal length before ``start`` give ``previous_mentions``."""
+    """Ranks the communities and voices of ``mentions`` published in ``[start, end)``
+    (the first ``limit`` of each, all by default); mentions of the window of equal length
+    before ``start`` give ``previous_mentions``."""
     previous_start = start - (end - start)
     current = [m for m in mentions if start <= m.published_at < end]
     previous = [m for m in mentions if previous_start <= m.published_at < start]

@@ -240,7 +240,9 @@ def test_accepting_a_suggestion_saves_the_issue_as_update_issue_would() -> None:
 def test_the_periodic_job_sends_both_reports_of_every_active_issue() -> None:
     parts = make()
     parts.insights.publish_all()
+    assert parts.web.calls == []  # no web request from the background job
     [community] = parts.kafka.on(COMMUNITIES)
+    assert not any(s.kind == "rss" for s in community.community_report.suggestions)
     [themes] = parts.kafka.on(THEMES)
     for envelope, topic in ((community, COMMUNITIES), (themes, THEMES)):
         EventCodec.validate(default_catalog().topic(topic), envelope)
@@ -251,3 +253,11 @@ def test_the_periodic_job_sends_both_reports_of_every_active_issue() -> None:
     assert themes.theme_report.window_end.ToDatetime(tzinfo=UTC) == NOW
     assert themes.theme_report.window_start.ToDatetime(tzinfo=UTC) == NOW - timedelta(days=7)
     assert len(themes.theme_report.themes) >= 5
+    # Once an analyst's call found the blog's feed, the next periodic report carries it.
+    parts.api.DiscoverCommunities(
+        pb.DiscoverCommunitiesRequest(issue_id="plastics", autodiscover=True),
+        FakeContext(),  # type: ignore[arg-type]
+    )
+    parts.insights.publish_all()
+    latest = parts.kafka.on(COMMUNITIES)[-1].community_report
+    assert "https://blog.example.net/feed.xml" in {s.source for s in latest.suggestions}

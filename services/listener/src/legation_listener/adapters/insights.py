@@ -75,14 +75,17 @@ class Autodiscovery:
         self._lock = threading.Lock()
         self._found: dict[str, tuple[datetime, str, list[FeedItem]]] = {}
 
-    def feed_on(self, home: str) -> tuple[str, list[FeedItem]] | None:
+    def feed_on(self, home: str, *, read: bool = True) -> tuple[str, list[FeedItem]] | None:
         """The first feed ``home`` announces that reads as a feed, with its items; None when
-        the page cannot be read or announces none that can."""
+        the page cannot be read or announces none that can. ``read=False`` answers only what
+        is remembered (no request)."""
         now = self.clock()
         with self._lock:
             cached = self._found.get(home)
         if cached is not None and now - cached[0] < self.ttl:
             return (cached[1], cached[2]) if cached[1] else None
+        if not read:
+            return None
         feed, items = "", []
         try:
             page, _ = self.fetcher.fetch_article(home, MAX_HOME_PAGE_BYTES)
@@ -280,9 +283,11 @@ class Insights:
         limit: int = DEFAULT_LIMIT,
         autodiscover: bool = True,
         min_mentions: int = disc.DEFAULT_MIN_MENTIONS,
+        read_pages: bool = True,
     ) -> listen_pb2.CommunityReport:
         """The issue's communities, voices and source suggestions over the last
-        ``window_hours``; sites are looked at for a feed when ``autodiscover``."""
+        ``window_hours``; sites are looked at for a feed when ``autodiscover`` (only among
+        the feeds remembered from earlier reads when not ``read_pages``)."""
         now = self.clock()
         start = now - timedelta(hours=window_hours)
         kept = self.window.mentions(issue.issue_id, start - timedelta(hours=window_hours), now)
@@ -304,7 +309,7 @@ class Insights:
             if not autodiscover or looked >= MAX_AUTODISCOVERED:
                 continue
             looked += 1
-            feed = self.autodiscovery.feed_on(candidate.source)
+            feed = self.autodiscovery.feed_on(candidate.source, read=read_pages)
             if feed is None or feed[0] in issue.feeds:
                 continue
             url, items = feed
@@ -371,11 +376,14 @@ class Insights:
         return report
 
     def publish_all(self) -> None:
-        """The periodic job: both reports of every active issue, sent and acknowledged."""
+        """The periodic job: both reports of every active issue, sent and acknowledged. It
+        makes no web request: its site suggestions are the feeds analysts' own
+        DiscoverCommunities calls found (remembered for :data:`AUTODISCOVERY_TTL`)."""
         for issue in self.state.active_issues():
             try:
+                communities = self.community_report(issue, read_pages=False)
                 events = [
-                    (COMMUNITIES, issue.issue_id, self._envelope(self.community_report(issue))),
+                    (COMMUNITIES, issue.issue_id, self._envelope(communities)),
                     (THEMES, issue.issue_id, self._envelope(self.theme_report(issue))),
                 ]
                 self.producer.send_and_wait(events)

@@ -41,7 +41,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from html.parser import HTMLParser
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from legation_core.ids import stable_id
 from legation_listener.domain.observed import Observed
@@ -531,7 +531,7 @@ def suggest_sources(
             )
             if not origin:
                 continue
-            source, kind = f"{MASTODON}:{origin}/tags/{quote(c.key)}", MASTODON
+            source, kind = f"{MASTODON}:{origin}/tags/{c.key}", MASTODON
         elif c.kind in (DOMAIN, FORUM) and c.url:
             source, kind, needs_feed = c.url + "/", RSS, True
         else:

@@ -350,11 +350,8 @@ def test_the_console_is_an_https_web_application_with_its_secrets(rendered: Obje
         }
         for name in ("SESSION_SECRET", "OIDC_CLIENT_SECRET", "SERVICE_TOKEN"):
             assert secrets[f"LEGATION_CONSOLE_{name}"]["name"] == CONSOLE, overlay
-        assert env_value(
-            objects,
-            server,
-            "LEGATION_CONSOLE_PUBLIC_URL",
-        ).startswith("https://")
+        public_url = env_value(objects, server, "LEGATION_CONSOLE_PUBLIC_URL") or ""
+        assert public_url.startswith("https://")
         mapping = env_value(objects, server, "LEGATION_CONSOLE_GROUP_MAPPING_FILE") or ""
         mounts = {m["mountPath"]: m["name"] for m in server["volumeMounts"]}
         assert mounts[mapping.rsplit("/", 1)[0]] == "groups"

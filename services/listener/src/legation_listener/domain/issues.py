@@ -1,10 +1,16 @@
 """Tracked issues: what a TrackIssue or UpdateIssue request must contain, and the issue it
-becomes."""
+becomes.
+
+Limits (the constants below), checked before any other work on a request: at most
+:data:`MAX_KEYWORDS` keywords of at most :data:`MAX_KEYWORD_LENGTH` characters, at most
+:data:`MAX_FEEDS` sources of at most :data:`MAX_FEED_LENGTH` characters; the query's own
+limits are in :mod:`legation_listener.domain.query`.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from urllib.parse import urlsplit
 
 from legation.events.v1 import listen_pb2
@@ -13,6 +19,14 @@ from legation_listener.domain.query import QueryError, parse_query
 from legation_listener.domain.sources import RSS, SourceError, parse_source, source_kind
 
 FEED_SCHEMES = ("http", "https", "file")
+MAX_KEYWORDS = 500
+"""Most keywords of an issue (every item is searched for each of them)."""
+MAX_KEYWORD_LENGTH = 200
+"""Most characters in one keyword."""
+MAX_FEEDS = 50
+"""Most sources of an issue (one poll reads them one after another)."""
+MAX_FEED_LENGTH = 2000
+"""Most characters in one source (a URL)."""
 _NOT_SLUG = re.compile(r"[\W_]+")
 
 
@@ -44,13 +58,20 @@ def slugify(name: str) -> str:
 
 
 def _clean(values: Iterable[str]) -> list[str]:
-    """Values trimmed, in order, without duplicates."""
-    cleaned: list[str] = []
-    for value in values:
-        value = value.strip()
-        if value not in cleaned:
-            cleaned.append(value)
-    return cleaned
+    """Values trimmed, in order, without duplicates (linear: a dict keeps the order)."""
+    return list(dict.fromkeys(value.strip() for value in values))
+
+
+def check_counts(field: str, values: Sequence[str], most: int, longest: int) -> None:
+    """:class:`IssueError` naming ``field`` when it has more than ``most`` values or one
+    longer than ``longest`` characters."""
+    if len(values) > most:
+        raise IssueError(field, f"has {len(values)} entries, above the limit of {most}")
+    for number, value in enumerate(values, start=1):
+        if len(value) > longest:
+            raise IssueError(
+                field, f"entry {number} is longer than the limit of {longest} characters"
+            )
 
 
 def _check_feed(feed: str) -> None:
@@ -66,9 +87,10 @@ def _check_feed(feed: str) -> None:
         raise IssueError("feeds", f"has a source no connector reads: {error}") from None
 
 
-def check_feeds(feeds: Iterable[str]) -> list[str]:
-    """The feeds trimmed and without duplicates, at least one, each readable by the
-    listener; :class:`IssueError` naming ``feeds`` otherwise."""
+def check_feeds(feeds: Sequence[str], most: int = MAX_FEEDS) -> list[str]:
+    """The feeds trimmed and without duplicates, at least one and at most ``most``, each
+    readable by the listener; :class:`IssueError` naming ``feeds`` otherwise."""
+    check_counts("feeds", feeds, most, MAX_FEED_LENGTH)
     cleaned = _clean(feeds)
     if not cleaned:
         raise IssueError("feeds", "needs at least one feed")
@@ -101,10 +123,13 @@ def validated_issue(
     active: bool = True,
 ) -> listen_pb2.TrackedIssue:
     """The TrackedIssue these fields describe, or :class:`IssueError` naming the field."""
+    keywords = list(keywords)
+    feeds = list(feeds)
+    check_counts("keywords", keywords, MAX_KEYWORDS, MAX_KEYWORD_LENGTH)
+    check_counts("feeds", feeds, MAX_FEEDS, MAX_FEED_LENGTH)
     name = name.strip()
     if not name:
         raise IssueError("name", "is required")
-    keywords = list(keywords)
     query = check_query(query)
     if not keywords and not query:
         raise IssueError("keywords", "needs at least one keyword (or give a query)")

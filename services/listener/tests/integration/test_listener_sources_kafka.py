@@ -41,7 +41,7 @@ from legation_devstack.source_servers import (
 )
 from legation_devstack.users import UsersFile
 from legation_listener import importer
-from legation_listener.__main__ import connectors
+from legation_listener.__main__ import address_policy, connectors
 from legation_listener.adapters.connectors.base import Backoff
 from legation_listener.adapters.connectors.webhook import WebhookApp
 from legation_listener.adapters.feeds import FeedFetcher
@@ -109,11 +109,13 @@ class InProcessListener:
             listener_reddit_client_secret=platforms.reddit.client_secret,
             listener_reddit_token_url=platforms.reddit.url,
             listener_reddit_api_url=platforms.reddit.url,
+            # The replay servers listen on loopback, which production refuses.
+            listener_fetch_allowed_networks="127.0.0.0/8,::1",
         )
         self.producer = EventProducer(settings, "listener", default_catalog(), Metrics())
         state = ListenerState.rebuild(settings, EventCodec(default_catalog()))
         store = StateStore(state, self.producer)
-        fetcher = FeedFetcher(5.0, 0)
+        fetcher = FeedFetcher(5.0, 0, policy=address_policy(listener_settings))
         backoff = Backoff(1, backoff_seconds=0.05, max_backoff_seconds=5.0)
         self.poller = Poller(
             state,

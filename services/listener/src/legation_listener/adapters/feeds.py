@@ -36,6 +36,7 @@ from legation_core.ids import stable_id
 from legation_listener.adapters.netguard import FetchRefused, guarded_transport
 from legation_listener.domain.addresses import AddressPolicy
 from legation_listener.domain.items import FeedItem, make_feed_item
+from legation_listener.domain.sources import is_local_feed
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +81,6 @@ class FetchResult:
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def is_local(feed: str) -> bool:
-    """True for a file:// URL or a plain path."""
-    return "://" not in feed or urlsplit(feed).scheme.lower() == "file"
 
 
 def local_path(feed: str) -> Path:
@@ -258,7 +254,7 @@ class FeedFetcher:
 
     def fetch(self, feed: str, etag: str = "", last_modified: str = "") -> FetchResult:
         """Reads ``feed``; ``etag`` and ``last_modified`` come from the previous read."""
-        if is_local(feed):
+        if is_local_feed(feed):
             return self._read_file(feed)
         deadline = None
         if self.max_read_seconds is not None:

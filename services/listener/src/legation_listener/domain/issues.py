@@ -16,7 +16,13 @@ from urllib.parse import urlsplit
 from legation.events.v1 import listen_pb2
 from legation.listener.v1 import listener_service_pb2
 from legation_listener.domain.query import QueryError, parse_query
-from legation_listener.domain.sources import RSS, SourceError, parse_source, source_kind
+from legation_listener.domain.sources import (
+    RSS,
+    SourceError,
+    is_local_feed,
+    parse_source,
+    source_kind,
+)
 
 FEED_SCHEMES = ("http", "https", "file")
 MAX_KEYWORDS = 500
@@ -74,28 +80,38 @@ def check_counts(field: str, values: Sequence[str], most: int, longest: int) -> 
             )
 
 
-def _check_feed(feed: str) -> None:
+def _check_feed(feed: str, local_files: bool) -> None:
     if not feed:
         raise IssueError("feeds", "cannot contain a blank feed")
     if source_kind(feed) == RSS:
         scheme = urlsplit(feed).scheme.lower()
         if "://" in feed and scheme not in FEED_SCHEMES:
             raise IssueError("feeds", f"has an unsupported scheme {scheme!r} in {feed!r}")
+        if not local_files and is_local_feed(feed):
+            # Refused before the file system is looked at: the answer tells nothing of it.
+            raise IssueError(
+                "feeds",
+                "cannot name a local file: feeds are http(s) URLs (local files are a"
+                " development setting, LEGATION_LISTENER_ALLOW_LOCAL_FEEDS)",
+            )
     try:
         parse_source(feed)
     except SourceError as error:
         raise IssueError("feeds", f"has a source no connector reads: {error}") from None
 
 
-def check_feeds(feeds: Sequence[str], most: int = MAX_FEEDS) -> list[str]:
+def check_feeds(
+    feeds: Sequence[str], most: int = MAX_FEEDS, *, local_files: bool = False
+) -> list[str]:
     """The feeds trimmed and without duplicates, at least one and at most ``most``, each
-    readable by the listener; :class:`IssueError` naming ``feeds`` otherwise."""
+    readable by the listener (local files only with ``local_files``); :class:`IssueError`
+    naming ``feeds`` otherwise."""
     check_counts("feeds", feeds, most, MAX_FEED_LENGTH)
     cleaned = _clean(feeds)
     if not cleaned:
         raise IssueError("feeds", "needs at least one feed")
     for feed in cleaned:
-        _check_feed(feed)
+        _check_feed(feed, local_files)
     return cleaned
 
 
@@ -121,8 +137,10 @@ def validated_issue(
     languages: Iterable[str],
     query: str,
     active: bool = True,
+    local_files: bool = False,
 ) -> listen_pb2.TrackedIssue:
-    """The TrackedIssue these fields describe, or :class:`IssueError` naming the field."""
+    """The TrackedIssue these fields describe, or :class:`IssueError` naming the field
+    (feeds may be local files only with ``local_files``)."""
     keywords = list(keywords)
     feeds = list(feeds)
     check_counts("keywords", keywords, MAX_KEYWORDS, MAX_KEYWORD_LENGTH)
@@ -135,7 +153,7 @@ def validated_issue(
         raise IssueError("keywords", "needs at least one keyword (or give a query)")
     if any(not keyword.strip() for keyword in keywords):
         raise IssueError("keywords", "cannot contain a blank keyword")
-    feeds = check_feeds(feeds)
+    feeds = check_feeds(feeds, local_files=local_files)
     issue_id = issue_id.strip() or slugify(name)
     if not issue_id:
         raise IssueError("issue_id", f"cannot be derived from name {name!r}; give one")
@@ -155,10 +173,11 @@ def validated_issue(
 
 
 def tracked_issue_from_request(
-    request: listener_service_pb2.TrackIssueRequest,
+    request: listener_service_pb2.TrackIssueRequest, *, local_files: bool = False
 ) -> listen_pb2.TrackedIssue:
     """The active TrackedIssue a request describes, or :class:`IssueError`."""
     return validated_issue(
+        local_files=local_files,
         issue_id=request.issue_id,
         name=request.name,
         keywords=request.keywords,
@@ -170,7 +189,10 @@ def tracked_issue_from_request(
 
 
 def updated_issue(
-    current: listen_pb2.TrackedIssue, request: listener_service_pb2.UpdateIssueRequest
+    current: listen_pb2.TrackedIssue,
+    request: listener_service_pb2.UpdateIssueRequest,
+    *,
+    local_files: bool = False,
 ) -> listen_pb2.TrackedIssue:
     """``current`` with the fields the request replaces: those in its ``update_mask`` (an
     empty value clears the field), or without a mask every non-empty field it gives. The
@@ -198,6 +220,7 @@ def updated_issue(
         languages=_strings(values["languages"]),
         query=str(values["query"]),
         active=current.active,
+        local_files=local_files,
     )
 
 

@@ -26,7 +26,6 @@ from legation_listener.domain.issues import (
 from legation_listener.domain.preview import (
     MAX_PREVIEW_FEEDS,
     feeds_beyond,
-    not_read,
     preview,
 )
 from legation_listener.domain.query import QueryError, parse_query
@@ -191,7 +190,7 @@ class ListenerApi(pb_grpc.ListenerServiceServicer):
         response = pb.PreviewQueryResponse(
             items_examined=result.examined,
             total_matches=result.total,
-            failed_feeds=[not_read(feed) for feed in reading.failed],
+            failed_feeds=reading.failed,
         )
         for hit in result.hits:
             match = response.matches.add(

@@ -22,7 +22,7 @@ from legation_listener.adapters.connectors.base import Connector
 from legation_listener.adapters.connectors.rss import FeedReader
 from legation_listener.domain.cursor import empty_cursor
 from legation_listener.domain.items import FeedItem
-from legation_listener.domain.preview import MAX_PREVIEW_ITEMS
+from legation_listener.domain.preview import MAX_PREVIEW_ITEMS, not_read
 from legation_listener.domain.sources import RSS, WEBHOOK, parse_source
 
 log = logging.getLogger(__name__)
@@ -37,11 +37,16 @@ def read_source_now(
     if source.kind == RSS:
         return fetcher.fetch(spec).items
     if source.kind == WEBHOOK:
-        raise LookupError(f"{spec}: items are pushed; preview sees them in the recent items")
+        raise NotReadable(f"{spec}: items are pushed; preview sees them in the recent items")
     connector = connectors.get(source.kind)
     if connector is None:
-        raise LookupError(f"{spec}: the {source.kind} connector is not configured")
+        raise NotReadable(f"{spec}: the {source.kind} connector is not configured")
     return connector.fetch(source, empty_cursor("preview", spec)).items
+
+
+class NotReadable(LookupError):
+    """A source a preview does not read, whatever it holds (told from its kind alone, so
+    the caller may be told why: the message starts with the source)."""
 
 
 class PreviewBusy(Exception):
@@ -51,7 +56,9 @@ class PreviewBusy(Exception):
 @dataclass
 class PreviewReading:
     """What the feeds of one preview gave: ``(feed, item)`` pairs (at most ``max_items``)
-    and the feeds that could not be read in time or at all, in request order."""
+    and, in request order, one ``failed_feeds`` entry per feed not read: the same words
+    for any failure of a read (:func:`~legation_listener.domain.preview.not_read`; the log
+    has the reason), the reason itself for a source previews do not read."""
 
     items: list[tuple[str, FeedItem]] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
@@ -63,6 +70,7 @@ class _Progress:
 
     items: list[tuple[str, FeedItem]] = field(default_factory=list)
     done: set[str] = field(default_factory=set)
+    told: dict[str, str] = field(default_factory=dict)
     finished: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -109,7 +117,11 @@ class PreviewReads:
         with progress.lock:
             reading = PreviewReading(
                 items=list(progress.items),
-                failed=[feed for feed in feeds if feed not in progress.done],
+                failed=[
+                    progress.told.get(feed) or not_read(feed)
+                    for feed in feeds
+                    if feed not in progress.done
+                ],
             )
             # Whatever the thread reads from now on is dropped.
             progress.done = set(feeds)
@@ -127,6 +139,10 @@ class PreviewReads:
                     return
                 try:
                     items = self.read_source(feed)
+                except NotReadable as error:
+                    with progress.lock:
+                        progress.told[feed] = str(error)
+                    continue
                 except Exception as error:  # the caller is told "not read"; the log says why
                     log.info(
                         "preview feed not read",

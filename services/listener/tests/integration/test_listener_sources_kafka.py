@@ -363,6 +363,8 @@ def test_the_service_process_reads_connector_sources_and_serves_its_webhook(
             "LEGATION_LISTENER_REDDIT_API_URL": platforms.reddit.url,
             "LEGATION_LISTENER_WEBHOOK_PORT": str(webhook_port),
             "LEGATION_LISTENER_WEBHOOK_SECRET": SECRET,
+            # The replay servers listen on loopback, which production refuses.
+            "LEGATION_LISTENER_FETCH_ALLOWED_NETWORKS": "127.0.0.0/8,::1",
         }
     )
     process = spawn("listener", [sys.executable, "-m", "legation_listener"], tmp_path, env)

@@ -5,18 +5,30 @@ No I/O: the gRPC API over the fake feeds and Kafka of ``test_listener_poller``."
 from __future__ import annotations
 
 import contextlib
+import io
 import ipaddress
+import json
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import grpc
 import pytest
 from test_listener_poller import GOOD, Aborted, FakeContext, item, make_listener, track
+from test_listener_sources import FakeIngest
+from test_listener_sources import call as call_webhook
 
 from legation.events.v1 import listen_pb2
 from legation.listener.v1 import listener_service_pb2 as pb
 from legation_core.auth import VIEWER
+from legation_listener.adapters.connectors.webhook import (
+    MAX_JSON_DEPTH,
+    WebhookApp,
+    json_depth,
+    sign,
+)
+from legation_listener.adapters.feeds import FetchResult
 from legation_listener.adapters.preview_reads import PreviewBusy, PreviewReads
 from legation_listener.adapters.state import TRACKED_ISSUES
 from legation_listener.domain.addresses import AddressPolicy, is_public, parse_networks
@@ -453,3 +465,150 @@ def test_a_skipped_entry_moves_the_cursor_and_is_reported_once() -> None:
     assert again.new_items == [] and again.malformed == []
     # Without an id an entry cannot be recognised: it is reported at every read.
     assert advance(first.next_cursor, [], skipped=[("", "entry 1: x")]).malformed == ["entry 1: x"]
+
+
+def test_an_oversized_entry_does_not_block_its_feed() -> None:
+    # What the fetcher gives for a feed whose second entry is over the item limit.
+    listener = make_listener({GOOD: [item("a", "Treaty one"), item("c", "Treaty three")]})
+    report = "entry 2: the item is 5400000 characters as sent, above the limit of 2097152"
+    original = listener.fetcher.fetch
+
+    def fetch(feed: str, etag: str = "", last_modified: str = "") -> FetchResult:
+        result = original(feed, etag, last_modified)
+        return replace(result, malformed=[report], malformed_ids=["b"])
+
+    listener.fetcher.fetch = fetch  # type: ignore[method-assign]
+    track(listener, "t", [GOOD], ["treaty"])
+    first = listener.poller.poll()
+    assert (first.mentions_emitted, first.failed_feeds) == (2, [])
+    [status] = listener.poller.statuses.states([("t", GOOD)])
+    assert (status.state, status.malformed_items, status.malformed) == ("ok", 1, (report,))
+    malformed = listener.registry.get_sample_value(
+        "legation_listener_malformed_items_total", {"kind": "rss", "source": GOOD}
+    )
+    assert malformed == 1
+    assert "b" in listener.state.cursor("t", GOOD).seen_item_ids
+    # The next read does not count the same entry again.
+    assert listener.poller.poll().mentions_emitted == 0
+    [status] = listener.poller.statuses.states([("t", GOOD)])
+    assert status.malformed_items == 1
+
+
+# ---------------------------------------------------------------------------- webhook
+
+
+class Unreadable(io.BytesIO):
+    """A request body that must not be read."""
+
+    def read(self, size: int | None = -1) -> bytes:
+        raise AssertionError("the body was read")
+
+
+class Counting(io.BytesIO):
+    """A request body that counts the bytes read from it."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.taken = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        chunk = super().read(size)
+        self.taken += len(chunk)
+        return chunk
+
+
+def post(app: WebhookApp, environ: dict[str, object]) -> tuple[str, dict[str, object]]:
+    answer: dict[str, str] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]]) -> None:
+        answer["status"] = status
+
+    base: dict[str, object] = {"REQUEST_METHOD": "POST", "PATH_INFO": "/webhooks/ngo"}
+    data = b"".join(app({**base, **environ}, start_response))  # type: ignore[arg-type]
+    return answer["status"], json.loads(data)
+
+
+def webhook() -> tuple[WebhookApp, FakeIngest]:
+    ingest = FakeIngest()
+    return WebhookApp(ingest, "s3cret", max_body_bytes=1000, clock=lambda: NOW), ingest
+
+
+def test_a_declared_length_over_the_limit_is_413_before_reading() -> None:
+    app, ingest = webhook()
+    status, answer = post(app, {"CONTENT_LENGTH": "1001", "wsgi.input": Unreadable()})
+    assert status == "413 Content Too Large"
+    assert answer["error"] == (
+        "the body is larger than the limit of 1000 bytes per request; send smaller batches"
+        " (this body is refused whatever the retries)"
+    )
+    assert ingest.calls == []
+
+
+@pytest.mark.parametrize("length", ["-1", "ten", "1e3", " -5 "])
+def test_a_malformed_content_length_is_400_before_reading(length: str) -> None:
+    app, _ = webhook()
+    status, answer = post(app, {"CONTENT_LENGTH": length, "wsgi.input": Unreadable()})
+    assert status == "400 Bad Request"
+    assert answer["error"] == "Content-Length is not a number of bytes"
+
+
+def test_a_chunked_body_is_read_one_byte_past_the_limit_at_most() -> None:
+    app, _ = webhook()
+    body = Counting(b"x" * 50_000)
+    environ = {"HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input": body}
+    assert post(app, environ)[0] == "413 Content Too Large"
+    assert body.taken == 1001
+    small = b'{"id": "1", "text": "Treaty"}'
+    environ = {
+        "HTTP_TRANSFER_ENCODING": "chunked",
+        "wsgi.input": io.BytesIO(small),
+        "HTTP_X_LEGATION_SIGNATURE": sign("s3cret", small),
+    }
+    assert post(app, environ)[0] == "200 OK"
+
+
+def test_no_length_and_no_chunks_is_an_empty_body() -> None:
+    app, _ = webhook()
+    assert post(app, {"wsgi.input": Unreadable()})[0] == "401 Unauthorized"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"id": "1", "text": "ok"}\n' + b'{"a":' * 5000 + b"1" + b"}" * 5000,
+    ],
+    ids=["document", "jsonl-line"],
+)
+def test_json_nested_too_deep_is_400_not_500(body: bytes) -> None:
+    ingest = FakeIngest()
+    app = WebhookApp(ingest, "s3cret", clock=lambda: NOW)
+    status, answer = call_webhook(app, "/webhooks/ngo", body, sign("s3cret", body))
+    assert status == "400 Bad Request"
+    assert answer["error"] == (
+        f"the body nests arrays and objects deeper than the limit of {MAX_JSON_DEPTH}"
+    )
+    assert ingest.calls == []
+
+
+def test_json_depth_ignores_brackets_in_strings() -> None:
+    assert json_depth('[{"a": "[[[[{{{{", "b": "\\"]]"}]') == 2
+    assert json_depth("[" * 1000, stop_above=MAX_JSON_DEPTH) == MAX_JSON_DEPTH + 1
+
+
+def test_an_oversized_pushed_item_is_reported_and_the_others_are_taken() -> None:
+    ingest = FakeIngest()
+    app = WebhookApp(ingest, "s3cret", clock=lambda: NOW)
+    big = json.dumps({"id": "big", "text": "a" * (MAX_ITEM_BYTES + 1)})
+    body = "\n".join(['{"id": "1", "text": "Treaty"}', big, '{"id": "3", "text": "More"}'])
+    status, answer = call_webhook(
+        app, "/webhooks/ngo", body.encode(), sign("s3cret", body.encode())
+    )
+    assert status == "200 OK"
+    assert answer["items"] == 2
+    [report] = answer["malformed"]
+    assert report.startswith("line 2: the item is") and f"limit of {MAX_ITEM_BYTES}" in report
+    # Alone, it is a 400 that names the reason (not a 503 a sender would retry).
+    status, answer = call_webhook(app, "/webhooks/ngo", big.encode(), sign("s3cret", big.encode()))
+    assert status == "400 Bad Request"
+    assert "above the limit" in answer["malformed"][0]

@@ -30,11 +30,12 @@ MAX_ITEM_MARKUP_CHARS = 2 * 1024 * 1024
 """Most characters of an item as its source sends it (title, body with its HTML, author,
 link and ids together), checked before the HTML is read: a larger item is skipped as
 malformed."""
-MAX_ITEM_BYTES = 256 * 1024
+MAX_ITEM_BYTES = 128 * 1024
 """Most bytes (UTF-8) of an item once its HTML is stripped (title, text, author, link and
-ids together): a larger item is skipped as malformed. With the lists enrichment derives
-from the text (hashtags, links, accounts) a mention stays well under Kafka's 1 MiB record
-limit (``tests/unit/test_listener_limits.py`` checks the worst case)."""
+ids together), about 20,000 words of English: a larger item is skipped as malformed. With
+the lists enrichment derives from the text (hashtags, links, accounts) a mention stays well
+under Kafka's 1 MiB record limit (``tests/unit/test_listener_limits.py`` checks the worst
+case), and enriching it takes about a second (the models read the whole text)."""
 
 
 class ItemTooLarge(ValueError):

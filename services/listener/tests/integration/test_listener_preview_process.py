@@ -73,7 +73,7 @@ class Endless(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self.send_response(200)
         if self.path != "/endless":
-            body = rss(("https://x.example/1", "Plastics treaty"))
+            body = rss(("https://x.example/1", "Plastics treaty")).encode()
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -229,7 +229,7 @@ def test_loopback_metadata_and_local_files_are_refused_alike(
         with pytest.raises(grpc.RpcError) as refused:
             preview(listener, [path])
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        details.add(refused.value.details())
+        details.add(refused.value.details() or "")
     assert len(details) == 1 and "feeds cannot name a local file" in details.pop()
     with pytest.raises(grpc.RpcError) as denied:
         preview(listener, ["https://feeds.example.org/news.xml"], user="viewer")

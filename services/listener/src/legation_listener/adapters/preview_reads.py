@@ -15,7 +15,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from legation_listener.adapters.connectors.base import Connector
@@ -92,7 +91,6 @@ class PreviewReads:
         self.deadline_seconds = deadline_seconds
         self.max_items = max_items
         self._slots = threading.BoundedSemaphore(max_concurrent)
-        self._threads = ThreadPoolExecutor(max_concurrent, thread_name_prefix="preview-read")
 
     def read(self, feeds: Sequence[str], time_left: float | None = None) -> PreviewReading:
         """The items of ``feeds``, read within ``deadline_seconds`` (or ``time_left``, the
@@ -108,11 +106,14 @@ class PreviewReads:
             budget = max(0.0, min(budget, time_left))
         ends_at = time.monotonic() + budget
         progress = _Progress()
-        try:
-            self._threads.submit(self._read_all, list(feeds), progress, ends_at)
-        except RuntimeError:  # shut down
-            self._slots.release()
-            raise PreviewBusy("previews are not taken while the listener stops") from None
+        # A daemon thread per preview (at most max_concurrent: each holds a slot): a read
+        # still running when the listener stops does not hold the process.
+        threading.Thread(
+            target=self._read_all,
+            args=(list(feeds), progress, ends_at),
+            name="preview-read",
+            daemon=True,
+        ).start()
         progress.finished.wait(budget)
         with progress.lock:
             reading = PreviewReading(
@@ -158,7 +159,3 @@ class PreviewReads:
         finally:
             progress.finished.set()
             self._slots.release()
-
-    def close(self) -> None:
-        """Stops taking previews; reads in progress end by themselves."""
-        self._threads.shutdown(wait=False, cancel_futures=True)

@@ -48,7 +48,7 @@ from legation_listener.domain.items import (
     make_feed_item,
 )
 from legation_listener.domain.mentions import mentions_for
-from legation_listener.domain.preview import MAX_PREVIEW_FEEDS
+from legation_listener.domain.preview import MAX_ANSWER_BYTES, MAX_PREVIEW_FEEDS
 from legation_listener.domain.query import (
     MAX_QUERY_DEPTH,
     MAX_QUERY_LENGTH,
@@ -245,6 +245,28 @@ def test_a_preview_names_at_most_max_preview_feeds() -> None:
     assert context.details == (
         f"feeds has {MAX_PREVIEW_FEEDS + 1} entries, above the limit of {MAX_PREVIEW_FEEDS}"
     )
+
+
+def test_a_preview_answer_stays_under_the_grpc_message_limit() -> None:
+    text = "treaty " * (MAX_ITEM_BYTES // 8)
+    items = [
+        replace(item(str(n), "Treaty"), text=text, published_at=NOW.replace(minute=n % 60))
+        for n in range(60)
+    ]
+    listener = make_listener({GOOD: items})
+    track(listener, "t", [GOOD], ["nothing"])
+    listener.poller.poll()
+    context = FakeContext()
+    answer = listener.api.PreviewQuery(
+        pb.PreviewQueryRequest(query="treaty", limit=1000),
+        context,  # type: ignore[arg-type]
+    )
+    assert answer.total_matches == 60
+    assert 0 < len(answer.matches) < 60
+    assert answer.ByteSize() <= MAX_ANSWER_BYTES + 1024
+    # The newest first, as without the limit.
+    newest = sorted(items, key=lambda i: i.published_at, reverse=True)[0]
+    assert answer.matches[0].item_id == newest.item_id
 
 
 # ------------------------------------------------------------------- preview reading

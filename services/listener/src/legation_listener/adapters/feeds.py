@@ -33,7 +33,7 @@ import feedparser
 import httpx
 
 from legation_core.ids import stable_id
-from legation_listener.adapters.netguard import FetchRefused, guarded_transport
+from legation_listener.adapters.netguard import FetchRefused, declared_length, guarded_transport
 from legation_listener.domain.addresses import AddressPolicy
 from legation_listener.domain.items import FeedItem, make_feed_item
 from legation_listener.domain.sources import is_local_feed
@@ -332,7 +332,7 @@ class FeedFetcher:
         anything but a 2xx HTML page of at most ``max_bytes``."""
         try:
             with self._client.stream("GET", url, headers={"Accept": ARTICLE_ACCEPT}) as response:
-                if _declared_length(response) > max_bytes:
+                if declared_length(response.headers) > max_bytes:
                     raise FeedError(f"{url} is larger than {max_bytes} bytes")
                 if not 200 <= response.status_code < 300:
                     raise FeedError(f"{url}: HTTP {response.status_code}")
@@ -371,7 +371,7 @@ class FeedFetcher:
         ) as response:
             if not 200 <= response.status_code < 300:
                 return response, b""
-            if _declared_length(response) > self.max_bytes:
+            if declared_length(response.headers) > self.max_bytes:
                 raise FeedError(too_large)
             chunks: list[bytes] = []
             size = 0
@@ -387,11 +387,6 @@ class FeedFetcher:
 
 def _seconds(value: float | None) -> float:
     return value if value is not None else float("inf")
-
-
-def _declared_length(response: httpx.Response) -> int:
-    value = response.headers.get("content-length", "").strip()
-    return int(value) if value.isdigit() else -1
 
 
 def read_regular_file(path: Path, max_bytes: int, feed: str) -> bytes:

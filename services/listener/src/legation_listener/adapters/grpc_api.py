@@ -24,6 +24,7 @@ from legation_listener.domain.issues import (
     updated_issue,
 )
 from legation_listener.domain.preview import (
+    MAX_ANSWER_BYTES,
     MAX_PREVIEW_FEEDS,
     feeds_beyond,
     preview,
@@ -192,6 +193,7 @@ class ListenerApi(pb_grpc.ListenerServiceServicer):
             total_matches=result.total,
             failed_feeds=reading.failed,
         )
+        size = 0
         for hit in result.hits:
             match = response.matches.add(
                 source_url=hit.feed,
@@ -204,6 +206,10 @@ class ListenerApi(pb_grpc.ListenerServiceServicer):
                 matched_terms=hit.matched_terms,
             )
             match.published_at.FromDatetime(hit.item.published_at)
+            size += match.ByteSize()
+            if size > MAX_ANSWER_BYTES:
+                del response.matches[-1]
+                break
         return response
 
     def ListSources(

@@ -193,7 +193,7 @@ class GuardedTransport(httpx.HTTPTransport):
         response = super().handle_request(request)
         if limit is None:
             return response
-        if _declared_length(response.headers) > limit or response.headers.get(
+        if declared_length(response.headers) > limit or response.headers.get(
             "content-encoding", "identity"
         ).lower() not in ("", "identity"):
             response.close()
@@ -205,7 +205,8 @@ class GuardedTransport(httpx.HTTPTransport):
         return response
 
 
-def _declared_length(headers: Mapping[str, str]) -> int:
+def declared_length(headers: Mapping[str, str]) -> int:
+    """The ``Content-Length`` of a response's headers, -1 when absent or not a number."""
     value = headers.get("content-length", "").strip()
     return int(value) if value.isdigit() else -1
 
@@ -271,7 +272,7 @@ class _GuardedAdapter(requests.adapters.HTTPAdapter):
     ) -> requests.Response:
         response = super().send(request, stream=True, **kwargs)
         limit = self.max_response_bytes
-        if _declared_length(response.headers) > limit:
+        if declared_length(response.headers) > limit:
             response.close()
             raise ResponseTooLarge(f"the response is larger than {limit} bytes")
         if stream:

@@ -19,6 +19,9 @@ MAX_PREVIEW_FEEDS = 10
 MAX_PREVIEW_ITEMS = 2000
 """Most items read from the request's ``feeds`` that one preview examines (the buffer of
 recent items comes on top); the rest of a long feed is not looked at."""
+MAX_ANSWER_BYTES = 3 * 1024 * 1024
+"""Most bytes of matches in one answer (gRPC clients refuse messages over 4 MiB by
+default): the newest matches that fit are answered, ``total_matches`` still counts all."""
 FEED_NOT_READ = "could not read the feed"
 """What a caller is told of any feed a preview could not read, whatever the reason (the
 reason is logged): a preview must not tell a refused address, a closed port, a missing

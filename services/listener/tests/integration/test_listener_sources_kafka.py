@@ -127,7 +127,8 @@ class InProcessListener:
             spikes=SpikeDetector(SpikeRule(baseline_hours=12, stddevs=3.0, min_count=10)),
             connectors=connectors(listener_settings, fetcher, backoff),
         )
-        servicer = ListenerApi(state, store, self.poller)
+        # The issue RPCs alone (the analyses' are ListenerServicer's).
+        servicer = ListenerApi(state, store, self.poller)  # type: ignore[abstract]
         self.grpc, _, port = build_server(
             0,
             [lambda server: pb_grpc.add_ListenerServiceServicer_to_server(servicer, server)],

@@ -107,7 +107,10 @@ def make_listener(feeds: dict[str, list[FeedItem]], caller: str = ANALYST) -> Li
     state = ListenerState()
     store = StateStore(state, producer)
     poller = Poller(state, store, fetcher, producer, metrics.registry, clock=lambda: NOW)
-    api = ListenerApi(state, store, poller, caller=lambda: Caller(caller, frozenset({caller})))
+    # The issue and preview RPCs alone (the analyses' are ListenerServicer's).
+    api = ListenerApi(  # type: ignore[abstract]
+        state, store, poller, caller=lambda: Caller(caller, frozenset({caller}))
+    )
     return Listener(kafka, fetcher, state, store, poller, metrics.registry, api)
 
 

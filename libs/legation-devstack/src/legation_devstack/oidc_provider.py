@@ -58,6 +58,8 @@ DEMO_PEOPLE: tuple[DemoPerson, ...] = (
     DemoPerson("press-officer", "Pat Press", ("legation-press-officers", "unit-embassy-madrid")),
     DemoPerson("editor", "Eddie Torres", ("legation-editors", "unit-central")),
     DemoPerson("approver", "April Provost", ("legation-approvers", "unit-central")),
+    # The publisher's second approval step needs another approver (four eyes).
+    DemoPerson("head-of-comms", "Hana Head", ("legation-approvers", "unit-central")),
     DemoPerson("campaign-lead", "Cam Leadbetter", ("legation-campaign-leads", "unit-central")),
     DemoPerson("viewer", "Vic Viewer", ("legation-viewers", "unit-central")),
     DemoPerson("outsider", "Otto Sider", ("another-ministry",)),

@@ -286,3 +286,73 @@ def test_a_press_officer_sees_a_question_arrive_takes_it_and_replies(
     expect(viewer.page.get_by_test_id("send-reply")).to_have_count(0)
     accessible(viewer)
     viewer.page.context.close()
+
+
+def test_a_post_is_drafted_with_a_translation_approved_twice_and_delivered(
+    running: Running, browser: Browser
+) -> None:
+    editor = sign_in(browser, running, "editor", "/publish/posts")
+    page = editor.page
+    expect(page.get_by_role("heading", name="Posts")).to_be_visible()
+    accessible(editor)
+    page.get_by_test_id("write-post").click()
+    # A translation without its text is refused by the form, field by field.
+    page.get_by_label("Campaign").fill("plastics-2026")
+    page.get_by_label("Title", exact=True).fill("Plastics treaty: our position")
+    page.get_by_label("Text", exact=True).fill("We support a <strong>binding</strong> treaty.")
+    page.get_by_label("Language of the translation").fill("es")
+    page.get_by_test_id("save-draft").click()
+    expect(page.get_by_role("alert")).to_contain_text("Enter the translation's title")
+    accessible(editor)
+    page.get_by_label("Translated title").fill("Tratado sobre plásticos: nuestra posición")
+    page.get_by_label("Translated text").fill("Apoyamos un tratado vinculante.")
+    page.get_by_test_id("save-draft").click()
+    expect(page.get_by_role("alert")).to_contain_text("The draft is saved")
+    expect(page.get_by_test_id("post-status")).to_have_text("Draft")
+    variants = page.get_by_test_id("variants")
+    expect(variants).to_contain_text("We support a <strong>binding</strong> treaty.")
+    expect(variants).to_contain_text("es (translated from en)")
+    expect(variants).to_contain_text("Apoyamos un tratado vinculante.")
+    assert variants.locator("strong.govuk-tag").count() == 2  # only the status tags
+    expect(page.get_by_test_id("approve-post")).to_have_count(0)
+    accessible(editor)
+    page.get_by_test_id("submit-post").click()
+    expect(page.get_by_test_id("post-status")).to_have_text("In review")
+    post_path = page.url.removeprefix(running.url)
+
+    # Two approval steps, two approvers (one person passes one step).
+    for approver, after in (("approver", "In review"), ("head-of-comms", "Approved")):
+        session = sign_in(browser, running, approver, "/publish/approvals")
+        queue = session.page
+        expect(queue.get_by_test_id("approvals-summary")).to_contain_text("1 post waiting")
+        accessible(session)
+        queue.get_by_role("link", name="Plastics treaty: our position").click()
+        queue.get_by_test_id("approve-post").click()
+        expect(queue.get_by_role("alert")).to_contain_text("You approved the post")
+        expect(queue.get_by_test_id("post-status")).to_have_text(after)
+        expect(queue.get_by_test_id("approve-post")).to_have_count(0)  # not twice
+        expect(queue.get_by_test_id("schedule-post")).to_have_count(0)  # not their role
+        session.page.context.close()
+
+    # The editor (also the local publisher) publishes it; the delivery shows as delivered.
+    page.goto(running.url + post_path)
+    expect(page.get_by_test_id("approvals")).to_have_count(2)
+    page.get_by_test_id("schedule-post").click()
+    expect(page.get_by_role("alert")).to_contain_text("scheduled")
+    statuses = page.get_by_test_id("delivery-status")
+    expect(statuses).to_have_text(["Delivered", "Delivered"], timeout=30_000)
+    expect(page.get_by_test_id("post-status")).not_to_have_text("Draft")
+    accessible(editor)
+    feed = running.stack.site_feed.read_text(encoding="utf-8")
+    assert "Tratado sobre plásticos: nuestra posición" in feed
+    acted = {
+        (str(a["audit_method"]).rsplit("/", 1)[1], a["audit_user"], a["audit_via"])
+        for a in audits(running, "publisher")
+    }
+    assert {
+        ("CreatePost", "editor", "console"),
+        ("Approve", "approver", "console"),
+        ("Approve", "head-of-comms", "console"),
+        ("Schedule", "editor", "console"),
+    } <= acted
+    page.context.close()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,7 +26,7 @@ from legation.engager.v1 import engager_service_pb2 as engager_pb
 from legation.engager.v1 import engager_service_pb2_grpc as engager_grpc
 from legation.evaluator.v1 import evaluator_service_pb2 as evaluator_pb
 from legation.evaluator.v1 import evaluator_service_pb2_grpc as evaluator_grpc
-from legation.events.v1 import evaluate_pb2, listen_pb2
+from legation.events.v1 import evaluate_pb2, listen_pb2, publish_pb2
 from legation.listener.v1 import listener_service_pb2 as listener_pb
 from legation.listener.v1 import listener_service_pb2_grpc as listener_grpc
 from legation.publisher.v1 import publisher_service_pb2 as publisher_pb
@@ -194,9 +195,47 @@ class PublisherClient(_Client):
         self.stub = publisher_grpc.PublisherServiceStub(self.channel)
 
     async def list_posts(
-        self, person: Person, request: publisher_pb.ListPostsRequest
-    ) -> publisher_pb.ListPostsResponse:
-        return await self._call("ListPosts", self.stub.ListPosts, request, person)
+        self, person: Person, start: datetime, end: datetime
+    ) -> list[publish_pb2.PostState]:
+        """The posts with an occurrence (or, unscheduled, a creation time) in [start, end)."""
+        request = publisher_pb.ListPostsRequest()
+        request.to.FromDatetime(end)
+        getattr(request, "from").FromDatetime(start)  # "from" is a Python keyword
+        response = await self._call("ListPosts", self.stub.ListPosts, request, person)
+        return list(response.posts)
+
+    async def get_post(self, person: Person, post_id: str) -> publish_pb2.PostState:
+        request = publisher_pb.GetPostRequest(post_id=post_id)
+        response = await self._call("GetPost", self.stub.GetPost, request, person)
+        return response.post
+
+    async def create_post(
+        self, person: Person, request: publisher_pb.CreatePostRequest
+    ) -> publish_pb2.PostState:
+        response = await self._call("CreatePost", self.stub.CreatePost, request, person)
+        return response.post
+
+    async def add_translation(
+        self, person: Person, request: publisher_pb.AddTranslationRequest
+    ) -> publish_pb2.PostState:
+        response = await self._call("AddTranslation", self.stub.AddTranslation, request, person)
+        return response.post
+
+    async def submit(self, person: Person, post_id: str) -> publish_pb2.PostState:
+        request = publisher_pb.ReviewRequest(post_id=post_id)
+        response = await self._call("SubmitForReview", self.stub.SubmitForReview, request, person)
+        return response.post
+
+    async def approve(self, person: Person, post_id: str) -> publish_pb2.PostState:
+        request = publisher_pb.ReviewRequest(post_id=post_id)
+        response = await self._call("Approve", self.stub.Approve, request, person)
+        return response.post
+
+    async def schedule_now(self, person: Person, post_id: str) -> publish_pb2.PostState:
+        """Schedules the post for as soon as possible."""
+        request = publisher_pb.ScheduleRequest(post_id=post_id)
+        response = await self._call("Schedule", self.stub.Schedule, request, person)
+        return response.post
 
 
 class EngagerClient(_Client):

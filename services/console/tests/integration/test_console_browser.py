@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, expect
 
-from legation.events.v1 import listen_pb2
+from legation.evaluator.v1 import evaluator_service_pb2_grpc as evaluator_grpc
+from legation.events.v1 import evaluate_pb2, listen_pb2
 from legation_core.catalog import default_catalog
 from legation_core.codec import make_envelope
 from legation_core.config import CoreSettings
@@ -67,7 +68,7 @@ def test_an_analyst_writes_a_query_and_tracks_the_issue(
     expect(page.get_by_test_id("signed-in-as")).to_contain_text("Ana Lytic")
     expect(page.get_by_test_id("roles")).to_contain_text("Analyst")
     navigation = page.get_by_role("navigation", name="Sections")
-    expect(navigation.get_by_role("link")).to_have_text(["Listen", "Engage"])
+    expect(navigation.get_by_role("link")).to_have_text(["Listen", "Publish", "Engage", "Evaluate"])
     accessible(session)
 
     navigation.get_by_role("link", name="Listen").click()
@@ -179,8 +180,10 @@ def test_a_post_without_the_csrf_token_is_refused(running: Running, browser: Bro
     session.page.context.close()
 
 
-def publish_question(running: Running, mention_id: str, title: str, text: str) -> None:
-    """A mention asking us something, as the listener would publish it."""
+def publish_question(
+    running: Running, mention_id: str, title: str, text: str, campaign_id: str = ""
+) -> None:
+    """A mention (asking us something), as the listener would publish it."""
     assert running.stack.kafka is not None
     settings = CoreSettings(kafka_bootstrap_servers=running.stack.kafka.bootstrap_servers)
     mention = listen_pb2.Mention(
@@ -194,6 +197,7 @@ def publish_question(running: Running, mention_id: str, title: str, text: str) -
         text=text,
         language="en",
         sentiment=listen_pb2.Label(value="negative", score=-0.4),
+        campaign_ids=[campaign_id] if campaign_id else [],
     )
     mention.published_at.FromDatetime(datetime.now(UTC))
     envelope = make_envelope(
@@ -202,6 +206,7 @@ def publish_question(running: Running, mention_id: str, title: str, text: str) -
         source_service="listener",
         occurred_at=datetime.now(UTC),
         issue_id="plastics-treaty",
+        campaign_id=campaign_id,
     )
     producer = EventProducer(settings, "listener", default_catalog(), Metrics())
     try:
@@ -216,7 +221,7 @@ def test_a_press_officer_sees_a_question_arrive_takes_it_and_replies(
     session = sign_in(browser, running, "press-officer")
     page = session.page
     navigation = page.get_by_role("navigation", name="Sections")
-    expect(navigation.get_by_role("link")).to_have_text(["Listen", "Engage"])
+    expect(navigation.get_by_role("link")).to_have_text(["Listen", "Publish", "Engage", "Evaluate"])
     navigation.get_by_role("link", name="Engage").click()
     expect(page.get_by_role("heading", name="Inbox")).to_be_visible()
     expect(page.get_by_test_id("inbox-summary")).to_contain_text("conversation")
@@ -355,4 +360,47 @@ def test_a_post_is_drafted_with_a_translation_approved_twice_and_delivered(
         ("Approve", "head-of-comms", "console"),
         ("Schedule", "editor", "console"),
     } <= acted
+    page.context.close()
+
+
+def test_the_campaign_lead_sees_the_scorecard_move(running: Running, browser: Browser) -> None:
+    campaign = evaluate_pb2.Campaign(
+        campaign_id="ocean-2026",
+        name="Ocean <b>week</b> 2026",
+        objectives=[
+            evaluate_pb2.Objective(
+                objective_id="conversation",
+                metric="mentions",
+                comparison=evaluate_pb2.Objective.COMPARISON_AT_LEAST,
+                target=3,
+            )
+        ],
+    )
+    campaign.starts_at.FromDatetime(datetime.now(UTC) - timedelta(days=1))
+    campaign.ends_at.FromDatetime(datetime.now(UTC) + timedelta(days=30))
+    with running.stack.channel("evaluator", user="analyst") as channel:
+        evaluator_grpc.EvaluatorServiceStub(channel).CreateCampaign(campaign, timeout=10)
+    session = sign_in(browser, running, "campaign-lead", "/evaluate/campaigns")
+    page = session.page
+    link = page.get_by_role("link", name="Ocean <b>week</b> 2026")
+    expect(link).to_be_visible(timeout=15_000)
+    accessible(session)
+    link.click()
+    expect(page.get_by_test_id("campaign-name")).to_have_text("Ocean <b>week</b> 2026")
+    mentions = page.locator('[data-counter="mentions"] dd')
+    expect(mentions).to_have_text("0")
+    objective = page.locator('tr[data-objective="conversation"]')
+    expect(objective).to_contain_text("3")
+    expect(page.locator('[data-counter="response"] dd')).to_have_text("no replies yet")
+    accessible(session)
+
+    for number in range(3):
+        publish_question(
+            running, f"ocean-{number}", f"Ocean item {number}", "text", campaign_id="ocean-2026"
+        )
+    expect(mentions).to_have_text("3", timeout=60_000)
+    expect(objective).to_contain_text("Achieved", timeout=30_000)
+    expect(objective).to_contain_text("100 %")
+    assert page.locator("#scorecard b").count() == 0
+    accessible(session)
     page.context.close()

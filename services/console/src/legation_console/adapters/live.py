@@ -64,3 +64,34 @@ def live_fragments(
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
+
+
+def streamed_fragments(
+    request: Request,
+    event: str,
+    fragments: AsyncIterator[str],
+    on_error: Callable[[ServiceError], str],
+) -> StreamingResponse:
+    """A stream of ``event`` events from a service's own stream (a gRPC server stream turned
+    into HTML fragments), until it ends or the browser goes away; a failure sends
+    ``on_error``'s fragment and ends the stream (the browser's EventSource reconnects)."""
+    app = console(request)
+
+    async def stream() -> AsyncIterator[str]:
+        app.metrics.live_streams.inc()
+        try:
+            async for html in fragments:
+                yield sse_event(event, html)
+                if await request.is_disconnected():
+                    return
+        except ServiceError as error:
+            log.warning("live stream failed", extra={"code": error.code.name})
+            yield sse_event(event, on_error(error))
+        finally:
+            app.metrics.live_streams.dec()
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )

@@ -296,12 +296,40 @@ class EvaluatorClient(_Client):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.stub = evaluator_grpc.EvaluatorServiceStub(self.channel)
+        self._metrics: list[evaluator_pb.Metric] | None = None
 
     async def list_campaigns(self, person: Person) -> list[evaluate_pb2.Campaign]:
         response = await self._call(
             "ListCampaigns", self.stub.ListCampaigns, evaluator_pb.ListCampaignsRequest(), person
         )
         return list(response.campaigns)
+
+    async def list_metrics(self, person: Person) -> list[evaluator_pb.Metric]:
+        """The metric catalogue (names, units); it changes only with the evaluator's code,
+        so the first answer is kept."""
+        if self._metrics is None:
+            response = await self._call(
+                "ListMetrics", self.stub.ListMetrics, evaluator_pb.ListMetricsRequest(), person
+            )
+            self._metrics = list(response.metrics)
+        return self._metrics
+
+    async def get_scorecard(self, person: Person, campaign_id: str) -> evaluator_pb.Scorecard:
+        request = evaluator_pb.GetCampaignScorecardRequest(campaign_id=campaign_id)
+        return await self._call(
+            "GetCampaignScorecard", self.stub.GetCampaignScorecard, request, person
+        )
+
+    def watch_scorecard(
+        self, person: Person, campaign_id: str, min_interval_seconds: float
+    ) -> AsyncIterator[evaluator_pb.Scorecard]:
+        """The scorecard now, then again whenever it changes (a server stream)."""
+        request = evaluator_pb.WatchCampaignScorecardRequest(
+            campaign_id=campaign_id, min_interval_seconds=min_interval_seconds
+        )
+        return self._stream(
+            "WatchCampaignScorecard", self.stub.WatchCampaignScorecard, request, person
+        )
 
 
 @dataclass

@@ -4,6 +4,7 @@ axe-core on a page. Playwright drives Debian's Chromium (``/usr/bin/chromium``).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,6 +73,15 @@ def sign_in(browser: Browser, running: Running, username: str, path: str = "/") 
     page.get_by_role("button", name=f"Sign in as {person.name} ({username})").click()
     page.wait_for_url(running.url + path)
     return session
+
+
+def screenshot(page: Page, name: str) -> None:
+    """Saves the page as ``<name>.png`` into ``$LEGATION_CONSOLE_SCREENSHOTS`` when that is
+    set (how the README's screenshots are made: run the browser tests with it)."""
+    folder = os.environ.get("LEGATION_CONSOLE_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
 
 
 def axe_violations(page: Page) -> list[str]:

@@ -21,7 +21,13 @@ from legation_core.codec import make_envelope
 from legation_core.config import CoreSettings
 from legation_core.kafka import EventProducer
 from legation_core.metrics import Metrics
-from legation_devstack.console_browser import Running, Session, axe_violations, sign_in
+from legation_devstack.console_browser import (
+    Running,
+    Session,
+    axe_violations,
+    screenshot,
+    sign_in,
+)
 from legation_devstack.processes import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -98,6 +104,7 @@ def test_an_analyst_writes_a_query_and_tracks_the_issue(
     assert matches.locator("img, b, script").count() == 0
     assert page.title().startswith("Track an issue")  # the title is untouched
     accessible(session)
+    screenshot(page, "listen-query-editor")
 
     page.get_by_label("Name").fill("Plastics treaty")
     page.get_by_test_id("save-issue").click()
@@ -260,6 +267,7 @@ def test_a_press_officer_sees_a_question_arrive_takes_it_and_replies(
     expect(replies).to_contain_text("press-officer, press office")
     expect(page.get_by_test_id("reply-status")).to_contain_text("Recorded")
     accessible(session)
+    screenshot(page, "engage-conversation")
 
     page.get_by_role("link", name="Back to the inbox").click()
     page.get_by_test_id("mine").click()
@@ -267,6 +275,7 @@ def test_a_press_officer_sees_a_question_arrive_takes_it_and_replies(
     mine = page.locator("tr", has=page.get_by_role("link", name=title))
     expect(mine).to_contain_text("you")
     expect(mine).to_contain_text("answered")
+    screenshot(page, "engage-inbox")
 
     # The engager's audit names the officer, via the console.
     wait_until(
@@ -348,6 +357,7 @@ def test_a_post_is_drafted_with_a_translation_approved_twice_and_delivered(
     expect(statuses).to_have_text(["Delivered", "Delivered"], timeout=30_000)
     expect(page.get_by_test_id("post-status")).not_to_have_text("Draft")
     accessible(editor)
+    screenshot(page, "publish-post")
     feed = running.stack.site_feed.read_text(encoding="utf-8")
     assert "Tratado sobre plásticos: nuestra posición" in feed
     acted = {
@@ -403,4 +413,5 @@ def test_the_campaign_lead_sees_the_scorecard_move(running: Running, browser: Br
     expect(objective).to_contain_text("100 %")
     assert page.locator("#scorecard b").count() == 0
     accessible(session)
+    screenshot(page, "evaluate-scorecard")
     page.context.close()

@@ -99,3 +99,20 @@ def test_the_new_post_form() -> None:
     refused = views.with_service_error(ok, "content.body is 600 characters", translation=True)
     assert refused.error("translation_body") == "Content.body is 600 characters"
     assert views.with_service_error(ok, "campaign_id is required", False).error("campaign")
+
+
+def test_posts_come_fifty_at_a_time() -> None:
+    many = [post(f"p{n:03}", publish_pb2.POST_STATUS_DRAFT) for n in range(120)]
+    for number, state in enumerate(many):
+        state.updated_at.seconds = 1_800_000_000 + number
+    first = views.posts_page(many, EDITOR)
+    assert (len(first.rows), first.page, first.pages, first.showing) == (
+        50,
+        1,
+        3,
+        "posts 1 to 50",
+    )
+    assert first.rows[0].post_id == "p119"  # last changed first
+    last = views.posts_page(many, EDITOR, page=9)
+    assert (last.page, last.showing, len(last.rows)) == (3, "posts 101 to 120", 20)
+    assert views.posts_page([], EDITOR, page=0).showing == "no posts"

@@ -40,8 +40,11 @@ async def _posts(request: Request) -> list[publish_pb2.PostState]:
 
 
 async def posts(request: Request) -> Response:
-    """``GET /publish/posts``."""
-    page = views.posts_page(await _posts(request), person_of(request))
+    """``GET /publish/posts[?page=N]``."""
+    number = request.query_params.get("page", "1")
+    page = views.posts_page(
+        await _posts(request), person_of(request), int(number) if number.isdigit() else 1
+    )
     return render(request, "publish/posts.html", {"page": page})
 
 

@@ -75,22 +75,36 @@ def _newest_first(posts: Sequence[publish_pb2.PostState]) -> list[publish_pb2.Po
     return sorted(posts, key=lambda p: (-p.updated_at.seconds, p.post_id))
 
 
+PER_PAGE = 50
+
+
 @dataclass(frozen=True)
 class PostsPage:
     rows: tuple[PostRow, ...]
     summary: str
     can_create: bool
     awaiting_approval: str
+    page: int
+    pages: int
+    showing: str  # "posts 51 to 100"
 
 
-def posts_page(posts: Sequence[publish_pb2.PostState], person: Person) -> PostsPage:
-    """Every post of the window, most recently changed first."""
+def posts_page(posts: Sequence[publish_pb2.PostState], person: Person, page: int = 1) -> PostsPage:
+    """The posts of the window, most recently changed first, :data:`PER_PAGE` at a time
+    (``page`` from 1; past the last, the last)."""
     in_review = sum(1 for p in posts if p.status == publish_pb2.POST_STATUS_IN_REVIEW)
+    pages = max(1, -(-len(posts) // PER_PAGE))
+    page = min(max(page, 1), pages)
+    first = (page - 1) * PER_PAGE
+    shown = _newest_first(posts)[first : first + PER_PAGE]
     return PostsPage(
-        rows=tuple(_row(p) for p in _newest_first(posts)),
+        rows=tuple(_row(p) for p in shown),
         summary=count(len(posts), "post"),
         can_create=access.may(person.roles, access.CREATE_POST),
         awaiting_approval=count(in_review, "post"),
+        page=page,
+        pages=pages,
+        showing=f"posts {first + 1} to {first + len(shown)}" if shown else "no posts",
     )
 
 

@@ -3,7 +3,10 @@ application, and uvicorn serving it until SIGTERM."""
 
 from __future__ import annotations
 
+import logging
+import signal
 import sys
+from types import FrameType
 
 import uvicorn
 from prometheus_client import start_http_server
@@ -15,6 +18,8 @@ from legation_console.adapters.web import create_app
 from legation_console.config import ConsoleSettings, load_group_mapping
 from legation_core.config import ConfigError, load_settings
 from legation_core.logs import configure_logging
+
+log = logging.getLogger("legation_console")
 
 
 def run() -> int:
@@ -76,11 +81,20 @@ def run() -> int:
             server_header=False,
         )
     )
+    # uvicorn handles SIGTERM and SIGINT while it serves, then raises the signal again for
+    # the handler it found: this one, so a graceful stop exits 0 as the other services do.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _stopped)
     try:
         server.run()  # stops on SIGTERM or SIGINT, after open requests finish
     finally:
         metrics_server.shutdown()
+    log.info("stopped")
     return 0
+
+
+def _stopped(signum: int, frame: FrameType | None) -> None:
+    """The signal uvicorn raises again after its graceful shutdown: nothing left to do."""
 
 
 def main() -> None:

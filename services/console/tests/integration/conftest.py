@@ -28,7 +28,9 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
         ports = stack.start_console()
         yield Running(stack, ports)
     finally:
-        stack.stop()
+        codes = stack.stop()
+    # SIGTERM: every process, the console and the identity provider too, stops cleanly.
+    assert set(codes.values()) == {0}, codes
 
 
 @pytest.fixture(scope="module")

@@ -355,7 +355,7 @@ def test_a_post_is_drafted_with_a_translation_approved_twice_and_delivered(
     expect(page.get_by_role("alert")).to_contain_text("scheduled")
     statuses = page.get_by_test_id("delivery-status")
     expect(statuses).to_have_text(["Delivered", "Delivered"], timeout=30_000)
-    expect(page.get_by_test_id("post-status")).not_to_have_text("Draft")
+    expect(page.get_by_test_id("post-status")).to_have_text("Published", timeout=30_000)
     accessible(editor)
     screenshot(page, "publish-post")
     feed = running.stack.site_feed.read_text(encoding="utf-8")

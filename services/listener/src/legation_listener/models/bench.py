@@ -28,11 +28,11 @@ throughput runs on built-in sample posts.
 from __future__ import annotations
 
 import argparse
+import random
 import re
 import resource
 import tempfile
 import time
-import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
@@ -129,7 +129,10 @@ def bench_language_id(root: Path) -> None:
     forced_rate = len(texts) / (time.perf_counter() - started)
     covered = [(g, s) for g, s in zip(gold, served, strict=True) if s != enrichment.UNDETERMINED]
     baseline = accuracy(gold, [_majority(gold)] * len(gold))
-    print(f"\nlanguage identification, UMSAB validation tweets ({len(texts)}, {len(datasets.SENTIMENT_LANGUAGES)} languages)")
+    languages = len(datasets.SENTIMENT_LANGUAGES)
+    print(
+        f"\nlanguage identification, UMSAB validation tweets ({len(texts)}, {languages} languages)"
+    )
     print(f"  majority class ('{_majority(gold)}')        accuracy {baseline:.3f}")
     forced_acc = accuracy(gold, forced)
     served_acc = accuracy(gold, served)
@@ -179,11 +182,11 @@ def _top(values: Iterable[str], n: int = 3) -> str:
 def _without_romanised_hindi(texts: Sequence[str]) -> list[str]:
     """Language as served before the romanised-Hindi detector: py3langid alone."""
     original = enrichment.romanised_hindi
-    enrichment.romanised_hindi = lambda cleaned: None  # type: ignore[assignment]
+    enrichment.romanised_hindi = lambda cleaned: None
     try:
         return [enrichment.primary_language(enrichment.detect_language(t)) for t in texts]
     finally:
-        enrichment.romanised_hindi = original  # type: ignore[assignment]
+        enrichment.romanised_hindi = original
 
 
 def _other_detectors() -> list[tuple[str, Callable[[str], str]]]:
@@ -337,8 +340,10 @@ def bench_issue_stance(root: Path, counts: Sequence[int], draws: int) -> None:
     pooled model and the majority class of the ``n`` labels."""
     print(f"\nper-issue stance from analysts' labels: n labels from each target's TRAIN split "
           f"(mean of {draws} draws), macro-F1 on its VALIDATION split")  # fmt: skip
-    print("  (issue model: from the pooled model of the other four targets, trained on 2/3 "
-          "of the n labels, served only if it beats the majority on the held-back 1/3)")
+    print(
+        "  (issue model: from the pooled model of the other four targets, trained on 2/3 "
+        "of the n labels, served only if it beats the majority on the held-back 1/3)"
+    )
     print("  target      n | majority pooled(unseen) issue-model | served draws | "
           "as served (refused: all unknown)")  # fmt: skip
     labels = datasets.STANCE_LABELS

@@ -137,7 +137,9 @@ def split(examples: Sequence[Example]) -> tuple[list[Example], list[Example]]:
     train: list[Example] = []
     validation: list[Example] = []
     for label in sorted({e.label for e in examples}):
-        ordered = sorted((e for e in examples if e.label == label), key=lambda e: _digest(e.mention_id))
+        ordered = sorted(
+            (e for e in examples if e.label == label), key=lambda e: _digest(e.mention_id)
+        )
         for i, example in enumerate(ordered):
             (validation if i % VALIDATION_EVERY == 1 else train).append(example)
     return train, validation
@@ -289,9 +291,11 @@ def train_issue_model(
     if len(train) < MIN_TRAIN_LABELS or len(validation) < MIN_VALIDATION_LABELS:
         return TrainedModel(
             state=NOT_ENOUGH,
-            reason=(f"{len(examples)} labels: at least {MIN_TRAIN_LABELS} to train and "
-                    f"{MIN_VALIDATION_LABELS} held back are needed (one in {VALIDATION_EVERY} "
-                    "of each class is held back)"),  # fmt: skip
+            reason=(
+                f"{len(examples)} labels: at least {MIN_TRAIN_LABELS} to train and "
+                f"{MIN_VALIDATION_LABELS} held back are needed (one in {VALIDATION_EVERY} "
+                "of each class is held back)"
+            ),
             **base_state,  # type: ignore[arg-type]
         )
     if len({e.label for e in train}) < 2:
@@ -311,8 +315,10 @@ def train_issue_model(
     base_f1 = macro_f1(gold, [common] * len(gold), classes)
     served = f1 > base_f1
     verdict = "beats" if served else "does not beat"
-    reason = (f"macro-F1 {f1:.3f} on {len(validation)} held-back labels {verdict} "
-              f"{base_f1:.3f} for always {common!r}")  # fmt: skip
+    reason = (
+        f"macro-F1 {f1:.3f} on {len(validation)} held-back labels {verdict} "
+        f"{base_f1:.3f} for always {common!r}"
+    )
     return TrainedModel(
         state=SERVED if served else REFUSED,
         reason=reason,

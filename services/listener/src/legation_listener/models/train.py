@@ -111,7 +111,10 @@ def fit(
     if len(labels) == 2:
         # scikit-learn keeps one row for two classes (the second's logit); a softmax over
         # minus and plus half of it is the same sigmoid.
-        coef, intercept = np.vstack([-coef / 2, coef / 2]), np.hstack([-intercept / 2, intercept / 2])
+        coef, intercept = (
+            np.vstack([-coef / 2, coef / 2]),
+            np.hstack([-intercept / 2, intercept / 2]),
+        )
     model = LinearTextModel(
         name=name,
         version=_version(texts, y, settings),

@@ -15,7 +15,7 @@ import grpc
 
 from legation.events.v1 import listen_pb2
 from legation.listener.v1 import listener_service_pb2 as pb
-from legation_core.auth import current_caller
+from legation_core.auth import NotAuthenticated, current_caller
 from legation_core.grpc_server import invalid_argument, not_found
 from legation_listener.adapters.grpc_insights import ListenerServicer
 from legation_listener.adapters.insights import Insights
@@ -71,6 +71,14 @@ def rescore_status(run: RescoreRun) -> pb.RescoreStatus:
     return status
 
 
+def _user() -> str:
+    """The caller's name (the interceptor sets it on every call; "unknown" outside one)."""
+    try:
+        return current_caller().user
+    except NotAuthenticated:
+        return "unknown"
+
+
 class TeachingServicer(ListenerServicer):
     """The whole ``legation.listener.v1.ListenerService`` with labels and re-scoring."""
 
@@ -122,7 +130,7 @@ class TeachingServicer(ListenerServicer):
             text,
             language,
             issue_terms(issue, matched),
-            current_caller().user,
+            _user(),
             datetime.now(UTC),
             model_labels,
         )

@@ -42,6 +42,7 @@ from pathlib import Path
 from legation.events.v1 import listen_pb2
 from legation_listener.domain import enrichment
 from legation_listener.domain.duplicates import DuplicateIndex
+from legation_listener.domain.rescore import rescore
 from legation_listener.models import datasets
 from legation_listener.models import issue as issue_models
 from legation_listener.models.linear import LinearTextModel
@@ -436,6 +437,16 @@ def bench_throughput(root: Path | None, count: int, kafka: bool) -> None:
     print(f"  bare tokenisation (regex words)   {bare:12,.0f} items/s")
     print(f"  enrich_mention (every field)      {enriched:12,.0f} items/s "
           f"({enriched / bare:.4f}x bare tokenisation; {copies} marked copies)")  # fmt: skip
+    # Re-scoring the same mentions as if an earlier model version had labelled them: every
+    # label is recomputed and the replaced ones kept in label_history.
+    for mention in mentions:
+        mention.sentiment.model_version = "0.old"
+    now = datetime.now(UTC)
+    started = time.perf_counter()
+    changed = sum(rescore(mention, issue, now) for mention in mentions)
+    rescored = count / (time.perf_counter() - started)
+    print(f"  re-score (labels again, history)  {rescored:12,.0f} items/s "
+          f"({rescored / enriched:.2f}x enrich_mention; {changed} changed)")  # fmt: skip
     if kafka:
         produced = _raw_producer_rate(mentions)
         if produced:

@@ -16,6 +16,7 @@ import pytest
 
 from legation.events.v1 import envelope_pb2, listen_pb2
 from legation.listener.v1 import listener_service_pb2 as pb
+from legation_core.auth import Caller
 from legation_core.catalog import default_catalog
 from legation_core.codec import EventCodec, make_envelope
 from legation_core.consumer import Incoming
@@ -244,8 +245,9 @@ def make() -> Parts:
     trainer = teaching.ModelTrainer(book, models, clock=lambda: NOW)
     rescorer = teaching.Rescorer(settings, EventCodec(default_catalog()), state, producer, models)
     api = TeachingServicer(
-        state, store, poller, insights, book=book, trainer=trainer, rescorer=rescorer
-    )
+        state, store, poller, insights, book=book, trainer=trainer, rescorer=rescorer,
+        caller=lambda: Caller("ana", frozenset({"analyst"})),
+    )  # fmt: skip
     return Parts(kafka, api, book, trainer, models, window, state, producer)
 
 
@@ -266,7 +268,7 @@ def test_label_mention_writes_the_labels_topic_and_a_relabel_replaces() -> None:
     )  # fmt: skip
     assert (label.relevance, label.stance, label.text) == ("relevant", "against", ON_TOPIC[0])
     assert "treaty" in label.matched_keywords and "Plastics treaty" in label.matched_keywords
-    assert label.model_sentiment.value == "neutral"
+    assert label.model_sentiment.value == "neutral" and label.labelled_by == "ana"
     parts.api.LabelMention(
         pb.LabelMentionRequest(issue_id="plastics", mention_id="m1", stance="favour"),
         context,  # type: ignore[arg-type]
@@ -292,6 +294,7 @@ def test_label_mention_refusals_name_the_field_or_the_mention() -> None:
         )
     assert context.code == grpc.StatusCode.INVALID_ARGUMENT
     assert context.details.startswith("stance must be one of")
+    context = FakeContext()
     with pytest.raises(Aborted):
         parts.api.LabelMention(
             pb.LabelMentionRequest(issue_id="plastics", mention_id="m9", stance="favour"),

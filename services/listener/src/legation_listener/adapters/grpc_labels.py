@@ -9,17 +9,19 @@ background (:mod:`legation_listener.adapters.teaching`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import grpc
 
 from legation.events.v1 import listen_pb2
 from legation.listener.v1 import listener_service_pb2 as pb
-from legation_core.auth import NotAuthenticated, current_caller
+from legation_core.auth import Caller, current_caller
 from legation_core.grpc_server import invalid_argument, not_found
 from legation_listener.adapters.grpc_insights import ListenerServicer
 from legation_listener.adapters.insights import Insights
 from legation_listener.adapters.poller import Poller
+from legation_listener.adapters.preview_reads import PreviewReads
 from legation_listener.adapters.state import ListenerState, StateStore
 from legation_listener.adapters.teaching import LabelBook, ModelTrainer, Rescorer, RescoreRun
 from legation_listener.domain.enrichment import issue_terms
@@ -71,14 +73,6 @@ def rescore_status(run: RescoreRun) -> pb.RescoreStatus:
     return status
 
 
-def _user() -> str:
-    """The caller's name (the interceptor sets it on every call; "unknown" outside one)."""
-    try:
-        return current_caller().user
-    except NotAuthenticated:
-        return "unknown"
-
-
 class TeachingServicer(ListenerServicer):
     """The whole ``legation.listener.v1.ListenerService`` with labels and re-scoring."""
 
@@ -92,8 +86,14 @@ class TeachingServicer(ListenerServicer):
         book: LabelBook,
         trainer: ModelTrainer,
         rescorer: Rescorer,
+        previews: PreviewReads | None = None,
+        local_feeds: bool = False,
+        caller: Callable[[], Caller] = current_caller,
     ) -> None:
-        super().__init__(state, store, poller, insights)
+        super().__init__(
+            state, store, poller, insights, previews=previews, local_feeds=local_feeds,
+            caller=caller,
+        )  # fmt: skip
         self.book = book
         self.trainer = trainer
         self.rescorer = rescorer
@@ -130,7 +130,7 @@ class TeachingServicer(ListenerServicer):
             text,
             language,
             issue_terms(issue, matched),
-            _user(),
+            self.caller().user,
             datetime.now(UTC),
             model_labels,
         )

@@ -68,6 +68,8 @@ MIN_STANCE_PROBABILITY = 0.5
 # Romanised Hindi: the detector's P(hi) at which Latin-script text is filed "hi-Latn" (chosen
 # on the TRAIN split: 0.5 took 4% of English tweets, 0.7 0.8% for 95% of Hindi ones).
 MIN_ROMANISED_HINDI_PROBABILITY = 0.7
+# Fewer words than this are never filed romanised Hindi ("Hi there" is English).
+MIN_WORDS_ROMANISED_HINDI = 3
 ROMANISED_HINDI = "hi-Latn"
 ROMANISED_HINDI_FILENAME = "langid-hi-latn.npz"
 # Latin-script text: at least this share of its letters are ASCII letters.
@@ -193,10 +195,11 @@ def latin_script(text: str) -> bool:
 
 
 def romanised_hindi(cleaned: str) -> listen_pb2.Label | None:
-    """``hi-Latn`` with the detector's probability when Latin-script ``cleaned`` text
-    reads as romanised Hindi (P(hi) at least :data:`MIN_ROMANISED_HINDI_PROBABILITY`),
+    """``hi-Latn`` with the detector's probability when Latin-script ``cleaned`` text of at
+    least :data:`MIN_WORDS_ROMANISED_HINDI` words reads as romanised Hindi (P(hi) at least :data:`MIN_ROMANISED_HINDI_PROBABILITY`),
     else None (py3langid's answer stands)."""
-    if not latin_script(cleaned):
+    words = [w for w in _WORD.findall(cleaned) if not w.isdigit()]
+    if len(words) < MIN_WORDS_ROMANISED_HINDI or not latin_script(cleaned):
         return None
     model = romanised_hindi_model()
     if model is None:

@@ -196,8 +196,8 @@ def latin_script(text: str) -> bool:
 
 def romanised_hindi(cleaned: str) -> listen_pb2.Label | None:
     """``hi-Latn`` with the detector's probability when Latin-script ``cleaned`` text of at
-    least :data:`MIN_WORDS_ROMANISED_HINDI` words reads as romanised Hindi (P(hi) at least :data:`MIN_ROMANISED_HINDI_PROBABILITY`),
-    else None (py3langid's answer stands)."""
+    least :data:`MIN_WORDS_ROMANISED_HINDI` words reads as romanised Hindi (P(hi) at least
+    :data:`MIN_ROMANISED_HINDI_PROBABILITY`), else None (py3langid's answer stands)."""
     words = [w for w in _WORD.findall(cleaned) if not w.isdigit()]
     if len(words) < MIN_WORDS_ROMANISED_HINDI or not latin_script(cleaned):
         return None

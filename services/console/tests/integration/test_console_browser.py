@@ -79,7 +79,7 @@ def test_an_analyst_writes_a_query_and_tracks_the_issue(
 
     navigation.get_by_role("link", name="Listen").click()
     expect(page.get_by_role("heading", name="Tracked issues")).to_be_visible()
-    expect(page.get_by_test_id("issues-summary")).to_have_text("0 tracked issues")
+    expect(page.get_by_test_id("issues-summary")).to_contain_text("0 tracked issues")
     accessible(session)
 
     page.get_by_test_id("track-issue").click()
@@ -114,6 +114,11 @@ def test_an_analyst_writes_a_query_and_tracks_the_issue(
     expect(row).to_contain_text("plastic* AND treaty")
     expect(row).to_contain_text("1 source")
     expect(row).to_contain_text("Active")
+    accessible(session)
+    page.get_by_role("link", name="how their sources are doing").click()
+    sources = page.locator('[data-testid="sources"] tr[data-issue="plastics-treaty"]')
+    expect(sources).to_contain_text(str(feed))
+    expect(sources).to_contain_text("rss")
     accessible(session)
 
     # The listener's audit names the person, via the console.

@@ -89,3 +89,29 @@ def test_form_errors_name_their_field() -> None:
     assert bad_query.error("query") == "Unclosed '(' at position 0"
     other = views.with_service_error(filled, "something else went wrong")
     assert other.error("name") == "Something else went wrong"
+
+
+def test_sources_failing_first_with_their_counts() -> None:
+    ok = listener_pb.SourceStatus(
+        issue_id="p", source="https://a.example/feed", kind="rss", state="ok", items_read=12
+    )
+    failing = listener_pb.SourceStatus(
+        issue_id="p",
+        source="mastodon:https://m.example/tags/x",
+        kind="mastodon",
+        state="failing",
+        last_error="HTTP 503",
+        consecutive_failures=3,
+        malformed_items=1,
+    )
+    page = views.sources_page([ok, failing])
+    assert [row.state for row in page.rows] == ["Failing", "Reading"]
+    first = page.rows[0]
+    assert (first.failures, first.malformed, first.last_error, first.last_success) == (
+        "3 failures in a row",
+        "1 malformed item",
+        "HTTP 503",
+        "—",
+    )
+    assert page.rows[1].items == "12 items"
+    assert page.summary == "2 sources, 1 failing"

@@ -184,6 +184,12 @@ class ListenerClient(_Client):
     ) -> listen_pb2.TrackedIssue:
         return await self._call("TrackIssue", self.stub.TrackIssue, request, person)
 
+    async def list_sources(self, person: Person) -> list[listener_pb.SourceStatus]:
+        response = await self._call(
+            "ListSources", self.stub.ListSources, listener_pb.ListSourcesRequest(), person
+        )
+        return list(response.sources)
+
 
 class PublisherClient(_Client):
     """``legation.publisher.v1.PublisherService``."""

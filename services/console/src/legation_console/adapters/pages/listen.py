@@ -29,6 +29,12 @@ async def issues(request: Request) -> Response:
     return render(request, "listen/issues.html", {"page": views.issues_page(found, person)})
 
 
+async def sources(request: Request) -> Response:
+    """``GET /listen/sources``: how every source of the tracked issues is doing."""
+    found = await services(request).listener.list_sources(person_of(request))
+    return render(request, "listen/sources.html", {"page": views.sources_page(found)})
+
+
 async def new_issue(request: Request) -> Response:
     """``GET /listen/issues/new``: the query editor."""
     return render(request, "listen/new_issue.html", _editor(request, views.IssueForm(), None))
@@ -101,6 +107,7 @@ async def _check(request: Request, query: str, feeds: list[str] | None = None) -
 ROUTES: Sequence[BaseRoute] = [
     Route("/listen/issues", issues, name="listen-issues"),
     Route("/listen/issues/new", new_issue, name="listen-new-issue"),
+    Route("/listen/sources", sources, name="listen-sources"),
     Route("/listen/issues", track_issue, methods=["POST"], name="listen-track-issue"),
     Route("/listen/query-check", query_check, methods=["POST"], name="listen-query-check"),
 ]

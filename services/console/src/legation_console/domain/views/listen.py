@@ -203,3 +203,54 @@ def feed_list(text: str) -> list[str]:
 def campaign_list(text: str) -> list[str]:
     """The campaign ids of the form's field, comma- or space-separated."""
     return [part for part in re.split(r"[,\s]+", text) if part]
+
+
+SOURCE_STATES = {
+    "ok": ("Reading", "govuk-tag--green"),
+    "failing": ("Failing", "govuk-tag--red"),
+    "rate_limited": ("Asked to wait", "govuk-tag--orange"),
+    "unread": ("Not read yet", "govuk-tag--grey"),
+}
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    issue_id: str
+    source: str
+    kind: str
+    state: str
+    state_tag: str
+    last_success: str
+    last_error: str
+    failures: str
+    items: str
+    malformed: str
+
+
+@dataclass(frozen=True)
+class SourcesPage:
+    rows: tuple[SourceRow, ...]
+    summary: str
+
+
+def sources_page(sources: Sequence[listener_pb.SourceStatus]) -> SourcesPage:
+    """Every source of the tracked issues, failing ones first."""
+    order = {"failing": 0, "rate_limited": 1, "unread": 2, "ok": 3}
+    ordered = sorted(sources, key=lambda s: (order.get(s.state, 4), s.issue_id, s.source))
+    rows = tuple(
+        SourceRow(
+            issue_id=s.issue_id,
+            source=s.source,
+            kind=s.kind or "unknown",
+            state=SOURCE_STATES.get(s.state, (s.state or "Unknown", "govuk-tag--grey"))[0],
+            state_tag=SOURCE_STATES.get(s.state, ("", "govuk-tag--grey"))[1],
+            last_success=when(timestamp(s.last_success_at)),
+            last_error=s.last_error,
+            failures=count(s.consecutive_failures, "failure") + " in a row",
+            items=count(s.items_read, "item"),
+            malformed=count(s.malformed_items, "malformed item"),
+        )
+        for s in ordered
+    )
+    failing = sum(1 for s in sources if s.state == "failing")
+    return SourcesPage(rows, f"{count(len(rows), 'source')}, {failing} failing")

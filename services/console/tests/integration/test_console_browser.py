@@ -420,3 +420,35 @@ def test_the_campaign_lead_sees_the_scorecard_move(running: Running, browser: Br
     accessible(session)
     screenshot(page, "evaluate-scorecard")
     page.context.close()
+
+
+def test_the_campaign_lead_sets_up_a_campaign_with_field_errors_from_the_evaluator(
+    running: Running, browser: Browser
+) -> None:
+    session = sign_in(browser, running, "campaign-lead", "/evaluate/campaigns")
+    page = session.page
+    page.get_by_test_id("new-campaign").click()
+    expect(page.get_by_role("heading", name="Set up a campaign")).to_be_visible()
+    accessible(session)
+    today = datetime.now(UTC).date()
+    page.get_by_label("Campaign id").fill("voice-2026")
+    page.get_by_label("Name", exact=True).fill("Our voice on plastics")
+    page.get_by_label("Starts").fill(str(today - timedelta(days=1)))
+    page.get_by_label("Ends").fill(str(today + timedelta(days=30)))
+    page.get_by_label("Objective id").fill("voice")
+    page.get_by_label("Measure").select_option("share_of_voice")
+    page.get_by_label("Target is").select_option("at_least")
+    page.get_by_label("Target", exact=True).fill("120")
+    page.get_by_test_id("save-campaign").click()
+    # The evaluator refuses a share above 100 %: the message sits on the target field.
+    expect(page.get_by_test_id("target-error")).to_contain_text(
+        "Target 120 is outside what share_of_voice can be"
+    )
+    expect(page.get_by_label("Name", exact=True)).to_have_value("Our voice on plastics")
+    accessible(session)
+    page.get_by_label("Target", exact=True).fill("20")
+    page.get_by_test_id("save-campaign").click()
+    expect(page.get_by_role("alert")).to_contain_text("“Our voice on plastics” is measured")
+    expect(page.get_by_test_id("campaign-name")).to_have_text("Our voice on plastics")
+    expect(page.locator('tr[data-objective="voice"]')).to_contain_text("20.0 %")
+    page.context.close()

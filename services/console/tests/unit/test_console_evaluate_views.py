@@ -72,3 +72,45 @@ def test_the_scorecard_in_units_with_objectives() -> None:
         "0 %",
     )
     assert views.campaigns_page([evaluate_pb2.Campaign(campaign_id="x")]).rows[0].name == "x"
+
+
+def test_the_campaign_form_and_its_request() -> None:
+    empty = views.campaign_form_errors(views.campaign_form({}))
+    assert [name for name, _ in empty.errors] == [
+        "campaign_id",
+        "name",
+        "starts",
+        "ends",
+        "objective_id",
+        "comparison",
+        "target",
+    ]
+    form = views.campaign_form(
+        {
+            "campaign_id": "voice-2026",
+            "name": "Voice",
+            "starts": "2026-12-01",
+            "ends": "2026-12-31",
+            "issues": "a, b",
+            "objective_id": "voice",
+            "metric": "share_of_voice",
+            "comparison": "at_least",
+            "target": "20",
+            "deadline": "2026-12-20",
+        }
+    )
+    assert views.campaign_form_errors(form).errors == ()
+    campaign = views.campaign_of(form)
+    assert (campaign.campaign_id, list(campaign.issue_ids)) == ("voice-2026", ["a", "b"])
+    assert campaign.starts_at.ToJsonString() == "2026-12-01T00:00:00Z"
+    assert campaign.ends_at.ToJsonString() == "2026-12-31T23:59:59Z"
+    (objective,) = campaign.objectives
+    assert (objective.metric, objective.target) == ("share_of_voice", 20.0)
+    assert objective.comparison == evaluate_pb2.Objective.COMPARISON_AT_LEAST
+    refused = views.with_campaign_error(form, "objectives[0].target 120 is outside it")
+    assert refused.error("target") == "Target 120 is outside it"
+    assert views.with_campaign_error(form, "issue_ids[1] is empty").error("issues")
+    assert views.with_campaign_error(form, "ends_at must be after starts_at").error("ends") == (
+        "Ends must be after starts_at"
+    )
+    assert views.with_campaign_error(form, "something odd").error("name") == "Something odd"

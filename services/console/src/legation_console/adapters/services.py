@@ -12,6 +12,7 @@ To add a call: a method on the service's client that builds the request, awaits
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -309,6 +310,24 @@ class EvaluatorClient(_Client):
             "ListCampaigns", self.stub.ListCampaigns, evaluator_pb.ListCampaignsRequest(), person
         )
         return list(response.campaigns)
+
+    async def create_campaign(
+        self, person: Person, campaign: evaluate_pb2.Campaign, readable_within: float = 10.0
+    ) -> evaluate_pb2.Campaign:
+        """Creates the campaign, then waits (at most ``readable_within`` seconds) until the
+        evaluator can read it back: it stores campaigns from its Kafka topic, so the page
+        shown next would otherwise be NOT_FOUND for a moment."""
+        created = await self._call("CreateCampaign", self.stub.CreateCampaign, campaign, person)
+        deadline = time.monotonic() + readable_within
+        request = evaluator_pb.GetCampaignRequest(campaign_id=created.campaign_id)
+        while True:
+            try:
+                await self._call("GetCampaign", self.stub.GetCampaign, request, person)
+                return created
+            except ServiceError as error:
+                if error.code != grpc.StatusCode.NOT_FOUND or time.monotonic() > deadline:
+                    return created
+            await asyncio.sleep(0.2)
 
     async def list_metrics(self, person: Person) -> list[evaluator_pb.Metric]:
         """The metric catalogue (names, units); it changes only with the evaluator's code,

@@ -5,8 +5,10 @@ percent, scores, ratings, and durations in hours or days (never raw seconds)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time
 
 from legation.evaluator.v1 import evaluator_service_pb2 as evaluator_pb
 from legation.events.v1 import evaluate_pb2
@@ -163,3 +165,149 @@ def scorecard_page(scorecard: evaluator_pb.Scorecard, units: Mapping[str, str]) 
         kpis=kpis,
         objectives=tuple(objectives),
     )
+
+
+COMPARISONS = {
+    "at_least": ("at least", evaluate_pb2.Objective.COMPARISON_AT_LEAST),
+    "at_most": ("at most", evaluate_pb2.Objective.COMPARISON_AT_MOST),
+    "increase_by": ("an increase of", evaluate_pb2.Objective.COMPARISON_INCREASE_BY),
+    "decrease_by": ("a decrease of", evaluate_pb2.Objective.COMPARISON_DECREASE_BY),
+}
+_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+@dataclass(frozen=True)
+class CampaignForm:
+    """A new campaign with its first objective; dates as YYYY-MM-DD (UTC days)."""
+
+    campaign_id: str = ""
+    name: str = ""
+    description: str = ""
+    starts: str = ""
+    ends: str = ""
+    issues: str = ""
+    objective_id: str = ""
+    metric: str = "mentions"
+    comparison: str = "at_least"
+    target: str = ""
+    deadline: str = ""
+    errors: tuple[tuple[str, str], ...] = ()
+
+    def error(self, field: str) -> str | None:
+        return next((message for name, message in self.errors if name == field), None)
+
+
+def campaign_form(values: Mapping[str, str]) -> CampaignForm:
+    """The form as posted (missing fields empty)."""
+    return CampaignForm(
+        campaign_id=values.get("campaign_id", "").strip(),
+        name=values.get("name", ""),
+        description=values.get("description", ""),
+        starts=values.get("starts", "").strip(),
+        ends=values.get("ends", "").strip(),
+        issues=values.get("issues", ""),
+        objective_id=values.get("objective_id", "").strip(),
+        metric=values.get("metric", ""),
+        comparison=values.get("comparison", ""),
+        target=values.get("target", "").strip(),
+        deadline=values.get("deadline", "").strip(),
+    )
+
+
+def _day(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        return None
+
+
+def campaign_form_errors(form: CampaignForm) -> CampaignForm:
+    """``form`` with what the person must fix before anything is sent."""
+    errors: list[tuple[str, str]] = []
+    if not _ID.match(form.campaign_id.strip()):
+        errors.append(("campaign_id", "Enter an id of lower-case letters, digits and hyphens"))
+    if not form.name.strip():
+        errors.append(("name", "Enter the campaign's name"))
+    for field, label in (("starts", "start"), ("ends", "end")):
+        if _day(getattr(form, field)) is None:
+            errors.append((field, f"Enter the {label} date as YYYY-MM-DD"))
+    if not _ID.match(form.objective_id.strip()):
+        errors.append(("objective_id", "Enter the objective's id (letters, digits, hyphens)"))
+    if form.comparison not in COMPARISONS:
+        errors.append(("comparison", "Choose how the target compares"))
+    try:
+        float(form.target)
+    except ValueError:
+        errors.append(("target", "Enter the target as a number"))
+    if form.deadline.strip() and _day(form.deadline) is None:
+        errors.append(("deadline", "Enter the deadline as YYYY-MM-DD, or leave it empty"))
+    return replace(form, errors=tuple(errors))
+
+
+def _timestamp_of(day: date, end: bool = False) -> datetime:
+    return datetime.combine(day, time.max if end else time.min, tzinfo=UTC).replace(microsecond=0)
+
+
+def campaign_of(form: CampaignForm) -> evaluate_pb2.Campaign:
+    """The ``CreateCampaign`` request of a valid form (see :func:`campaign_form_errors`)."""
+    campaign = evaluate_pb2.Campaign(
+        campaign_id=form.campaign_id.strip(),
+        name=form.name.strip(),
+        description=form.description.strip(),
+        issue_ids=[part for part in re.split(r"[,\s]+", form.issues) if part],
+    )
+    starts, ends = _day(form.starts), _day(form.ends)
+    if starts is not None:
+        campaign.starts_at.FromDatetime(_timestamp_of(starts))
+    if ends is not None:
+        campaign.ends_at.FromDatetime(_timestamp_of(ends, end=True))
+    objective = campaign.objectives.add(
+        objective_id=form.objective_id.strip(),
+        metric=form.metric,
+        comparison=COMPARISONS[form.comparison][1],
+        target=float(form.target),
+    )
+    deadline = _day(form.deadline)
+    if deadline is not None:
+        objective.deadline.FromDatetime(_timestamp_of(deadline, end=True))
+    return campaign
+
+
+_API_FIELDS = {
+    "campaign_id": "campaign_id",
+    "name": "name",
+    "starts_at": "starts",
+    "ends_at": "ends",
+    "issue_ids": "issues",
+    "objectives[0].objective_id": "objective_id",
+    "objectives[0].metric": "metric",
+    "objectives[0].comparison": "comparison",
+    "objectives[0].target": "target",
+    "objectives[0].deadline": "deadline",
+}
+
+
+_LABELS = {
+    "campaign_id": "Campaign id",
+    "name": "Name",
+    "starts": "Starts",
+    "ends": "Ends",
+    "issues": "Tracked issues",
+    "objective_id": "Objective id",
+    "metric": "Measure",
+    "comparison": "Target is",
+    "target": "Target",
+    "deadline": "Deadline",
+}
+
+
+def with_campaign_error(form: CampaignForm, detail: str) -> CampaignForm:
+    """The evaluator's INVALID_ARGUMENT detail on the field it names
+    (``objectives[0].target 120 is outside ...`` → the target)."""
+    head = re.split(r"[\s:]", detail, maxsplit=1)[0]
+    field = _API_FIELDS.get(re.sub(r"^(issue_ids)\[\d+\]$", r"\1", head))
+    if field is None:
+        return replace(form, errors=(("name", detail[:1].upper() + detail[1:]),))
+    # In the form's words: "Target 120 is outside ...", not "objectives[0].target 120 ...".
+    message = _LABELS[field] + detail[len(head) :]
+    return replace(form, errors=((field, message),))

@@ -296,6 +296,14 @@ def test_a_press_officer_sees_a_question_arrive_takes_it_and_replies(
     }
     assert ("AssignConversation", "press-officer", "console") in acted
     assert ("ReplyToConversation", "press-officer", "console") in acted
+
+    # Done with it: closed, it offers only to reopen.
+    page.goto(conversation_url)
+    page.get_by_test_id("status-closed").click()
+    expect(page.get_by_role("alert")).to_contain_text("The conversation is now closed")
+    expect(page.get_by_test_id("status")).to_have_text("Closed")
+    expect(page.get_by_test_id("status-new")).to_be_visible()
+    expect(page.get_by_test_id("send-reply")).to_have_count(0)
     page.context.close()
 
     # A viewer reads the conversation but gets neither action.
@@ -303,6 +311,7 @@ def test_a_press_officer_sees_a_question_arrive_takes_it_and_replies(
     expect(viewer.page.get_by_test_id("conversation-title")).to_have_text(title)
     expect(viewer.page.get_by_test_id("assign-to-me")).to_have_count(0)
     expect(viewer.page.get_by_test_id("send-reply")).to_have_count(0)
+    expect(viewer.page.get_by_test_id("status-new")).to_have_count(0)
     accessible(viewer)
     viewer.page.context.close()
 

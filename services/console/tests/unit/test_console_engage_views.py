@@ -92,6 +92,14 @@ def test_a_conversations_actions_follow_roles_and_state() -> None:
     page = views.conversation_page(closed, [], OFFICER, NOW)
     assert not page.can_reply and not page.can_assign_to_me
     assert page.deadline == "closed"
+    assert page.status_actions == (("new", "Reopen"),)
+    assert views.conversation_page(new, [], OFFICER, NOW).status_actions == (
+        ("waiting", "Mark as waiting"),
+        ("closed", "Close"),
+    )
+    assert views.conversation_page(new, [], VIEWER, NOW).status_actions == ()
+    assert views.status_change("closed") == engage_pb2.CONVERSATION_STATUS_CLOSED
+    assert views.status_change("answered") is None
 
 
 def test_the_reply_form_wants_one_of_saved_or_own() -> None:

@@ -27,7 +27,7 @@ from legation.engager.v1 import engager_service_pb2 as engager_pb
 from legation.engager.v1 import engager_service_pb2_grpc as engager_grpc
 from legation.evaluator.v1 import evaluator_service_pb2 as evaluator_pb
 from legation.evaluator.v1 import evaluator_service_pb2_grpc as evaluator_grpc
-from legation.events.v1 import evaluate_pb2, listen_pb2, publish_pb2
+from legation.events.v1 import engage_pb2, evaluate_pb2, listen_pb2, publish_pb2
 from legation.listener.v1 import listener_service_pb2 as listener_pb
 from legation.listener.v1 import listener_service_pb2_grpc as listener_grpc
 from legation.publisher.v1 import publisher_service_pb2 as publisher_pb
@@ -286,6 +286,19 @@ class EngagerClient(_Client):
             conversation_id=conversation_id, officer=officer
         )
         return await self._call("AssignConversation", self.stub.AssignConversation, request, person)
+
+    async def set_status(
+        self,
+        person: Person,
+        conversation_id: str,
+        status: engage_pb2.ConversationStatus.ValueType,
+    ) -> engager_pb.Conversation:
+        request = engager_pb.SetConversationStatusRequest(
+            conversation_id=conversation_id, status=status
+        )
+        return await self._call(
+            "SetConversationStatus", self.stub.SetConversationStatus, request, person
+        )
 
     async def reply(
         self, person: Person, request: engager_pb.ReplyToConversationRequest

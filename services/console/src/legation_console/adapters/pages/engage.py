@@ -86,6 +86,26 @@ async def assign_to_me(request: Request) -> Response:
     )
 
 
+async def set_status(request: Request) -> Response:
+    """``POST /engage/conversations/{conversation_id}/status``: wait, close or reopen."""
+    conversation_id = request.path_params["conversation_id"]
+    status = views.status_change(str((await form_of(request)).get("status", "")))
+    if status is None:
+        flash(request, "Not done: that is not a state to choose.")
+    else:
+        try:
+            await services(request).engager.set_status(person_of(request), conversation_id, status)
+        except ServiceError as error:
+            if error.code.name != "FAILED_PRECONDITION":
+                raise
+            flash(request, f"Not done: {error.detail}")
+        else:
+            flash(request, f"The conversation is now {views.STATUS_NAMES[status].lower()}.")
+    return RedirectResponse(
+        request.url_for("engage-conversation", conversation_id=conversation_id), status_code=303
+    )
+
+
 async def reply(request: Request) -> Response:
     """``POST /engage/conversations/{conversation_id}/reply``: a saved reply or a text;
     the form's ``request_id`` makes a second click the same reply."""
@@ -136,6 +156,12 @@ ROUTES: Sequence[BaseRoute] = [
         assign_to_me,
         methods=["POST"],
         name="engage-assign",
+    ),
+    Route(
+        "/engage/conversations/{conversation_id}/status",
+        set_status,
+        methods=["POST"],
+        name="engage-status",
     ),
     Route(
         "/engage/conversations/{conversation_id}/reply",

@@ -151,6 +151,46 @@ class SavedReplyOption:
     languages: str
 
 
+# The state changes a person makes by hand (the others follow from assigning and replying):
+# (form value, button, the status it asks for, the statuses it applies to).
+STATUS_ACTIONS: tuple[
+    tuple[str, str, engage_pb2.ConversationStatus.ValueType, tuple[int, ...]], ...
+] = (
+    (
+        "waiting",
+        "Mark as waiting",
+        engage_pb2.CONVERSATION_STATUS_WAITING,
+        (
+            engage_pb2.CONVERSATION_STATUS_NEW,
+            engage_pb2.CONVERSATION_STATUS_ASSIGNED,
+            engage_pb2.CONVERSATION_STATUS_ANSWERED,
+        ),
+    ),
+    (
+        "closed",
+        "Close",
+        engage_pb2.CONVERSATION_STATUS_CLOSED,
+        (
+            engage_pb2.CONVERSATION_STATUS_NEW,
+            engage_pb2.CONVERSATION_STATUS_ASSIGNED,
+            engage_pb2.CONVERSATION_STATUS_WAITING,
+            engage_pb2.CONVERSATION_STATUS_ANSWERED,
+        ),
+    ),
+    (
+        "new",
+        "Reopen",
+        engage_pb2.CONVERSATION_STATUS_NEW,
+        (engage_pb2.CONVERSATION_STATUS_CLOSED, engage_pb2.CONVERSATION_STATUS_WAITING),
+    ),
+)
+
+
+def status_change(value: str) -> engage_pb2.ConversationStatus.ValueType | None:
+    """The status a posted ``status`` form value asks for, None for anything else."""
+    return next((status for key, _, status, _ in STATUS_ACTIONS if key == value), None)
+
+
 @dataclass(frozen=True)
 class ConversationPage:
     conversation_id: str
@@ -169,6 +209,7 @@ class ConversationPage:
     can_reply: bool
     saved_replies: tuple[SavedReplyOption, ...]
     language: str
+    status_actions: tuple[tuple[str, str], ...]  # (form value, button) the person may use
 
 
 def _sentiment(mention: listen_pb2.Mention) -> str:
@@ -232,6 +273,11 @@ def conversation_page(
             for s in saved_replies
         ),
         language=state.mentions[0].language if state.mentions else "",
+        status_actions=tuple(
+            (key, label) for key, label, _, applies in STATUS_ACTIONS if state.status in applies
+        )
+        if access.may(person.roles, access.SET_CONVERSATION_STATUS)
+        else (),
     )
 
 

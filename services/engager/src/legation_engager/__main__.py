@@ -52,7 +52,7 @@ def wire(runtime: ServiceRuntime, settings: EngagerSettings) -> None:
     rules = load_rules(settings, channels)
     registry = runtime.metrics.registry
     state = EngagerState(runtime.producer, registry)
-    state.rebuild(settings, runtime.codec)
+    state.rebuild(settings, runtime.codec, runtime.producer)
     runtime.add_consumer("inbox", [MENTIONS], MentionHandler(state, rules))
     deliverer = Deliverer(RetryPolicy(max_attempts=settings.engager_delivery_max_attempts))
     jobs = EngagerJobs(state, channels, deliverer, registry=registry)

@@ -65,7 +65,7 @@ def wire(runtime: ServiceRuntime, settings: ListenerSettings) -> None:
     """Loads the enrichment models, rebuilds the state from Kafka and adds the gRPC API, the
     webhook (when it has a secret) and the periodic poll (which also checks for spikes)."""
     load_models()
-    state = ListenerState.rebuild(settings, runtime.codec)
+    state = ListenerState.rebuild(settings, runtime.codec, runtime.producer)
     rebuild_duplicate_index(settings, runtime.codec, shared_duplicate_index())
     store = StateStore(state, runtime.producer)
     fetcher = FeedFetcher(

@@ -79,7 +79,7 @@ def test_state_survives_a_restart_and_nothing_is_emitted_twice(
         store.save_issue(issue)
         assert poller.poll([issue.issue_id]).mentions_emitted == 1
 
-        rebuilt = ListenerState.rebuild(kafka_settings, EventCodec(default_catalog()))
+        rebuilt = ListenerState.rebuild(kafka_settings, EventCodec(default_catalog()), producers[0])
         assert rebuilt.issue(issue.issue_id) == issue
         seen = rebuilt.cursor(issue.issue_id, str(feed)).seen_item_ids
         assert list(seen) == [TALKS[0], FOOTBALL[0]]

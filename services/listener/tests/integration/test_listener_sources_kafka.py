@@ -111,7 +111,7 @@ class InProcessListener:
             listener_reddit_api_url=platforms.reddit.url,
         )
         self.producer = EventProducer(settings, "listener", default_catalog(), Metrics())
-        state = ListenerState.rebuild(settings, EventCodec(default_catalog()))
+        state = ListenerState.rebuild(settings, EventCodec(default_catalog()), self.producer)
         store = StateStore(state, self.producer)
         fetcher = FeedFetcher(5.0, 0)
         backoff = Backoff(1, backoff_seconds=0.05, max_backoff_seconds=5.0)

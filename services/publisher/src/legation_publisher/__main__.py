@@ -81,7 +81,7 @@ def wire(runtime: ServiceRuntime, settings: PublisherSettings) -> None:
     if unknown:
         raise ConfigError(f"LEGATION_PUBLISHER_CHANNELS: unknown channel(s) {', '.join(unknown)}")
     registry = runtime.metrics.registry
-    book = PostBook.rebuild(settings, runtime.codec)
+    book = PostBook.rebuild(settings, runtime.codec, runtime.producer)
     store = PostStore(book, runtime.producer)
     workflow = policy_from(settings)
     servicer = PublisherServicer(

@@ -23,7 +23,13 @@ from legation_core.consumer import (
     dead_letter_headers,
     per_event,
 )
-from legation_core.kafka import EventProducer, client_options, event_headers
+from legation_core.kafka import (
+    EventProducer,
+    RecordTooLarge,
+    client_options,
+    event_headers,
+    record_size,
+)
 from legation_core.metrics import Metrics
 
 MENTIONS = "legation.listen.mentions.v1"
@@ -133,6 +139,42 @@ def test_send_validates_the_envelope() -> None:
     with pytest.raises(InvalidEvent, match="missing event_id"):
         producer.send(INTERACTIONS, "k", envelope)
     assert fake.sent == []
+
+
+def test_an_event_over_the_size_limit_is_refused_naming_the_limit() -> None:
+    fake = FakeKafkaProducer()
+    metrics = Metrics(CollectorRegistry())
+    settings = CoreSettings(kafka_max_request_bytes=100_000)
+    producer = EventProducer(settings, "engager", default_catalog(), metrics, producer=fake)
+    small, large = interaction(), interaction()
+    large.interaction.text = "x" * 100_000
+    with pytest.raises(RecordTooLarge) as refused:
+        producer.send_and_wait([(INTERACTIONS, "k", small), (INTERACTIONS, "k", large)])
+    size = record_size(b"k", EventCodec.encode(large), event_headers(large))
+    assert refused.value.reason == (
+        f"legation.events.v1.Interaction event for {INTERACTIONS} is {size} bytes, more than "
+        "LEGATION_KAFKA_MAX_REQUEST_BYTES (100000)"
+    )
+    assert isinstance(refused.value, InvalidEvent)  # a consume loop dead-letters its source
+    assert fake.sent == []  # not even the small one: nothing of a refused batch goes out
+    producer.send_and_wait([(INTERACTIONS, "k", small)])
+    assert len(fake.sent) == 1
+
+
+def test_the_producer_is_configured_with_the_limit_it_checks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    options: dict[str, Any] = {}
+
+    def kafka_producer(**given: Any) -> FakeKafkaProducer:
+        options.update(given)
+        return FakeKafkaProducer()
+
+    monkeypatch.setattr("legation_core.kafka.KafkaProducer", kafka_producer)
+    settings = CoreSettings(kafka_max_request_bytes=2_000_000)
+    producer = EventProducer(settings, "engager", default_catalog(), Metrics(CollectorRegistry()))
+    assert producer.max_request_bytes == 2_000_000
+    assert options["max_request_size"] == 2_000_000
 
 
 def test_wait_raises_when_the_broker_did_not_acknowledge() -> None:

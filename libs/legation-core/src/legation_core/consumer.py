@@ -186,13 +186,11 @@ class ConsumerLoop:
         try:
             idle_wait = self.settings.consumer_idle_wait_ms / 1000
             while not self.stop.is_set():
-                # Joining the group needs a poll that waits (see group_settling); only a
-                # member stable in its assignment may poll without waiting.
-                waits = (
-                    not idle_wait
-                    or not self._consumer.assignment()
-                    or group_settling(self._consumer)
-                )
+                # Joining the group needs a poll that waits; only a member stable in its
+                # assignment may poll without waiting. group_settling also repairs a join
+                # kafka-python left unfinished, whatever the poll timeout: always ask it.
+                settling = group_settling(self._consumer)
+                waits = not idle_wait or settling or not self._consumer.assignment()
                 records = self._poll(self.settings.consumer_poll_timeout_ms if waits else 0)
                 if records:
                     self._process(records)

@@ -166,7 +166,7 @@ def wire(runtime: ServiceRuntime, settings: ListenerSettings) -> None:
     # first run of the training job, then whenever its labels change.
     book = LabelBook(runtime.producer)
     trainer = ModelTrainer(book, shared_issue_models())
-    book.rebuild(settings, runtime.codec)
+    book.rebuild(settings, runtime.codec, runtime.producer)
     rescorer = Rescorer(
         settings,
         runtime.codec,

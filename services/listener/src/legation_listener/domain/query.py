@@ -346,8 +346,9 @@ def _tokens(query: str) -> list[_Token]:
             tokens.append(_Token("RPAREN", ")", i))
             i += 1
             if i < n and query[i] == "~":
-                slop, i = _tilde(query, i, "(a b)~5")
+                slop, after = _tilde(query, i, "(a b)~5")
                 tokens.append(_Token("TILDE", "~", i, number=slop))
+                i = after
             elif i < n and query[i] == "^":
                 raise QueryError(RESERVED_CHARACTERS["^"], i)
         elif char == '"':

@@ -91,6 +91,13 @@ def test_other_tools_symbols_are_refused_where_they_are(query: str, position: in
     assert raised.value.position == position
 
 
+def test_a_dollar_before_a_digit_is_a_price_not_a_cashtag() -> None:
+    assert hits('"$5 billion"', text("a $5 billion fund")) == ["5 billion"]
+    with pytest.raises(QueryError, match="cashtag") as raised:
+        parse_query("treaty $TWTR")
+    assert raised.value.position == 7
+
+
 def test_refused_queries_used_to_match_their_words() -> None:
     """What "never silently differently" guards against: each of these read as words
     before (``{UN}`` matched "un", ``links:msn.com`` nothing at all...)."""
@@ -168,6 +175,8 @@ def test_proximity_sides_can_be_phrases_groups_and_proximities() -> None:
         ("treaty NEAR/3x pact", "NEAR needs a distance", 7),
         ("treaty ONEAR/3f pact", "ONEAR needs a distance", 7),
         ("treaty NEAR/3f cap NEAR/1 production", "NEAR cannot be chained", 19),
+        ("treaty near/3 production", "operators are upper case", 7),
+        ("treaty Onear/3 production", "operators are upper case", 7),
     ],
 )
 def test_proximity_errors_name_the_problem_and_its_position(

@@ -121,9 +121,10 @@ wherever they appear in a word or a phrase."""
 LEADING_MARKS: dict[str, str] = {
     "!": "'!' is not supported: a case-sensitive term is written {Term}",
     "+": "'+' is not supported: every term is required unless joined by OR",
-    "$": "'$' (a cashtag) is not supported",
+    "$": "'$' (a cashtag) is not supported",  # before a letter only
 }
-"""Marks that other tools put before a term; refused before a letter, digit or quote."""
+"""Marks that other tools put before a term; refused before a letter, digit or quote (``$``
+before a letter)."""
 MAX_QUERY_LENGTH = 4000
 """Most characters in a query."""
 MAX_QUERY_DEPTH = 20
@@ -140,6 +141,7 @@ _FIELD_PREFIX = re.compile(r"^([A-Za-z_]+):(?!//)")
 _HASHTAG = re.compile(r"#(\w*[^\W\d_][\w?]*\*?)\Z")
 _HANDLE = re.compile(r"@([A-Za-z0-9_](?:[\w.-]*\w)?(?:@[\w-]+(?:\.[\w-]+)+)?)\Z")
 _LINK_PREFIXES = ("http://", "https://")
+_LOWER_PROXIMITY = re.compile(r"(?i)o?near/\d+f?\Z")
 _TERM_KINDS = frozenset(("WORD", "PHRASE", "FIELD", "CASE", "HASHTAG", "ACCOUNT", "LINK"))
 
 
@@ -452,6 +454,8 @@ def _bare(query: str, start: int, end: int) -> tuple[_Token, int]:
         return _Token(text, text, start), end
     if text in ("NEAR", "ONEAR") or text.startswith(("NEAR/", "ONEAR/")):
         return _proximity(text, start), end
+    if _LOWER_PROXIMITY.match(text):
+        raise QueryError("operators are upper case: NEAR/5, NEAR/5f, ONEAR/5", start)
     if text[0] == "#":
         return _Token("HASHTAG", text, start), end
     if text[0] == "@":
@@ -515,8 +519,9 @@ def _check_chunk(chunk: str, at: int, *, in_phrase: bool) -> None:
         if char in RESERVED_CHARACTERS:
             raise QueryError(RESERVED_CHARACTERS[char], at + index)
     follows = chunk[1:2]
-    if chunk[0] in LEADING_MARKS and follows and (follows.isalnum() or follows in '_"'):
-        raise QueryError(LEADING_MARKS[chunk[0]], at)
+    marked = follows and (follows.isalpha() if chunk[0] == "$" else follows.isalnum())
+    if chunk[0] in LEADING_MARKS and (marked or follows in ("_", '"')):
+        raise QueryError(LEADING_MARKS[chunk[0]], at)  # "$5" is a price, "$TWTR" a cashtag
     if in_phrase:
         if chunk[0] in "#@" and follows and (follows.isalnum() or follows == "_"):
             what = "a hashtag" if chunk[0] == "#" else "a mention"

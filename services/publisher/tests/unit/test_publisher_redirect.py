@@ -1,4 +1,6 @@
-"""The short-link endpoint over a real HTTP socket, with a fake producer."""
+"""The short-link endpoint over a real HTTP socket, with a fake producer: redirects, and
+which requests count as clicks (once per visitor, link and window; no robots; a cap per
+address)."""
 
 from __future__ import annotations
 
@@ -12,10 +14,13 @@ from prometheus_client import CollectorRegistry
 from legation.events.v1 import publish_pb2
 from legation_core.catalog import default_catalog
 from legation_core.codec import Envelope, EventCodec
-from legation_publisher.adapters.redirect import LINK_CLICKS_TOPIC, RedirectServer
+from legation_core.http_server import HttpServer
+from legation_publisher.adapters.redirect import LINK_CLICKS_TOPIC, ShortLinks
 from legation_publisher.adapters.state import PostBook, post_envelope
+from legation_publisher.domain.clicks import ClickGate, ClickPolicy
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 
 
 class FakeProducer:
@@ -56,28 +61,55 @@ def producer() -> FakeProducer:
     return FakeProducer()
 
 
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
 @pytest.fixture
-def port(producer: FakeProducer) -> Iterator[int]:
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def registry() -> CollectorRegistry:
+    return CollectorRegistry()
+
+
+@pytest.fixture
+def port(producer: FakeProducer, clock: Clock, registry: CollectorRegistry) -> Iterator[int]:
     book = PostBook()
     book.apply(post_envelope(a_post()))
-    server = RedirectServer(
-        book, producer, 0, host="127.0.0.1", registry=CollectorRegistry(), clock=lambda: NOW
-    )
+    gate = ClickGate(b"k" * 32, ClickPolicy(per_address=5), clock=clock)
+    links = ShortLinks(book, producer, gate, registry=registry, clock=clock)
+    server = HttpServer("short-links", 0, links, host="127.0.0.1")
     server.start()
     yield server.port
     server.stop()
 
 
-def get(port: int, path: str, referrer: str = "", user_agent: str = "") -> http.client.HTTPResponse:
+def request(
+    port: int, path: str, headers: dict[str, str], method: str = "GET"
+) -> http.client.HTTPResponse:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    headers = {"Referer": referrer} if referrer else {}
-    if user_agent:
-        headers["User-Agent"] = user_agent
-    connection.request("GET", path, headers=headers)
+    # http.client sends no User-Agent of its own: only the ones given here.
+    connection.request(method, path, headers=headers)
     response = connection.getresponse()
     response.read()
     connection.close()
     return response
+
+
+def get(
+    port: int, path: str, referrer: str = "", user_agent: str = FIREFOX
+) -> http.client.HTTPResponse:
+    headers = {"Referer": referrer} if referrer else {}
+    if user_agent:
+        headers["User-Agent"] = user_agent
+    return request(port, path, headers)
 
 
 def test_a_short_link_redirects_to_the_tracked_url_and_emits_a_click(

@@ -420,6 +420,7 @@ class HttpServer:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stops accepting requests and closes the socket."""
-        self._server.shutdown()
+        """Stops accepting requests and closes the socket (also when never started)."""
+        if self._thread.is_alive():
+            self._server.shutdown()
         self._server.server_close()

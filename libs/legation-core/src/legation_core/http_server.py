@@ -372,8 +372,9 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
 
 class _LoggingHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
-        # Requests go to the service's JSON log at debug level, not to stderr.
-        log.debug("http request", extra={"client": self.client_address[0], "line": format % args})
+        # Requests go to the service's JSON log at debug level, not to stderr; without the
+        # client's address (readers of our short links are not logged).
+        log.debug("http request", extra={"line": format % args})
 
 
 class HttpServer:

@@ -8,7 +8,7 @@ from typing import Any
 
 import grpc
 import pytest
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 
 from legation.events.v1 import envelope_pb2, listen_pb2
 from legation.listener.v1 import listener_service_pb2 as pb
@@ -481,3 +481,25 @@ def test_a_surge_emits_one_alert_and_restart_safe_ids() -> None:
     assert envelope.alert.count == 12
     assert envelope.alert.baseline_mean == 1.0
     EventCodec.validate(default_catalog().topic(ALERTS), envelope)
+
+
+def test_metric_labels_stay_bounded_and_carry_no_url() -> None:
+    tokened = "https://feeds.example.org/private.xml?token=s3cr3t-token"
+    listener = make_listener({tokened: [item("a", "Treaty talks")]})
+    for number in range(60):
+        track(listener, f"issue-{number}", [tokened], ["treaty"])
+    listener.poller.poll()
+    exposition = generate_latest(listener.registry).decode()
+    assert "s3cr3t-token" not in exposition and "private.xml" not in exposition
+    seen = [
+        line
+        for line in exposition.splitlines()
+        if line.startswith("legation_listener_items_seen_total{")
+    ]
+    assert len(seen) == 51  # the first 50 issues, then one "other" series
+    assert 'legation_listener_items_seen_total{issue_id="other"} 10.0' in seen
+    last_read = listener.registry.get_sample_value(
+        "legation_listener_source_last_success_timestamp_seconds",
+        {"kind": "rss", "source": "feeds.example.org"},
+    )
+    assert last_read == NOW.timestamp()

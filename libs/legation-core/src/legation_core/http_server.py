@@ -370,6 +370,10 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
             secure.close()  # the plain socket was detached by the wrap
 
 
+class _ThreadingWSGIServer6(_ThreadingWSGIServer):
+    address_family = socket.AF_INET6
+
+
 class _LoggingHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         # Requests go to the service's JSON log at debug level, not to stderr; without the
@@ -401,7 +405,7 @@ class HttpServer:
             host,
             port,
             Guarded(app, name),
-            server_class=_ThreadingWSGIServer,
+            server_class=_ThreadingWSGIServer6 if ":" in host else _ThreadingWSGIServer,
             handler_class=_LoggingHandler,
         )
         self._server.ssl_context = context

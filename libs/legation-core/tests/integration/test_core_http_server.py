@@ -118,3 +118,13 @@ def test_an_unexpected_exception_answers_a_generic_500_over_the_wire() -> None:
         assert failed.value.read() == b"internal error"
     finally:
         server.stop()
+
+
+def test_an_ipv6_address_is_served_too() -> None:
+    server = HttpServer("metrics", 0, app, host="::1")
+    server.start()
+    try:
+        with urllib.request.urlopen(f"http://[::1]:{server.port}/m", timeout=5) as response:
+            assert response.read() == b"you asked for /m"
+    finally:
+        server.stop()

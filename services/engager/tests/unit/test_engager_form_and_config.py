@@ -126,15 +126,15 @@ def test_a_body_of_undeclared_length_is_refused_before_it_is_read(
 ) -> None:
     app, _state, qid = form
     endless = io.BytesIO(b"x" * 1_000_000)
+    seen: dict[str, str] = {}
+
+    def start(status: str, headers: list[tuple[str, str]]) -> None:
+        seen["status"] = status
+
     for length, status, message in [
         ("-1", "400", "Content-Length: not a number of bytes"),
         ("", "411", "Content-Length is required"),
     ]:
-        seen: dict[str, str] = {}
-
-        def start(status: str, headers: list[tuple[str, str]]) -> None:
-            seen["status"] = status
-
         environ = {
             "REQUEST_METHOD": "POST",
             "PATH_INFO": f"/questions/{qid}",

@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 from wsgiref.types import StartResponse, WSGIEnvironment
 
 import pytest
@@ -108,8 +109,15 @@ def broken(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[
     raise KeyError("internal detail /srv/legation")
 
 
-def test_an_unexpected_exception_answers_a_generic_500_over_the_wire() -> None:
-    server = HttpServer("page", 0, broken, host="127.0.0.1")
+def broken_midway(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    yield b"half a page"
+    raise ValueError("internal detail /srv/legation")
+
+
+@pytest.mark.parametrize("failing", [broken, broken_midway])
+def test_an_unexpected_exception_answers_a_generic_500_over_the_wire(failing: Any) -> None:
+    server = HttpServer("page", 0, failing, host="127.0.0.1")
     server.start()
     try:
         with pytest.raises(urllib.error.HTTPError) as failed:

@@ -13,7 +13,7 @@ from typing import Literal, TypeVar
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from legation_core.http_server import Network, parse_networks
+from legation_core.networks import Network, parse_networks
 
 ENV_PREFIX = "LEGATION_"
 

@@ -1,5 +1,5 @@
-"""``python -m legation_devstack run|stop|bench|bench-auth|bench-console``: the local stack from
-the Makefile."""
+"""``python -m legation_devstack run|stop|bench|bench-auth|bench-console|restarts``: the local
+stack from the Makefile."""
 
 from __future__ import annotations
 
@@ -139,11 +139,20 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("bench", help="measure the consume loop against raw kafka-python")
     commands.add_parser("bench-auth", help="measure what authentication costs a gRPC call")
     commands.add_parser(
+        "restarts",
+        help="measure how a consumer comes back from SIGKILL restarts (--help: its options)",
+        add_help=False,
+    )
+    commands.add_parser(
         "bench-console",
-        help="page render time of the console against its gRPC calls",
+        help="page render time of the console against its gRPC calls (--help: its options)",
         add_help=False,
     )
     args, rest = parser.parse_known_args(argv)
+    if args.command == "restarts":
+        from legation_devstack.restarts import main as restarts
+
+        return restarts(rest)
     if args.command == "bench-console":
         from legation_devstack.bench_console import main as bench_console
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import logging
 import signal
+import ssl
 import sys
 from types import FrameType
 
 import uvicorn
-from prometheus_client import start_http_server
+from prometheus_client import make_wsgi_app
 
 from legation_console.adapters.metrics import ConsoleMetrics
 from legation_console.adapters.services import ConsoleIdentity, Services
@@ -17,6 +18,8 @@ from legation_console.adapters.signin import SignIn
 from legation_console.adapters.web import create_app
 from legation_console.config import ConsoleSettings, load_group_mapping
 from legation_core.config import ConfigError, load_settings
+from legation_core.grpc_server import ServerTls
+from legation_core.http_server import HttpServer
 from legation_core.logs import configure_logging
 
 log = logging.getLogger("legation_console")
@@ -32,7 +35,23 @@ def run() -> int:
         return 2
     configure_logging("console", settings.log_level)
     metrics = ConsoleMetrics()
-    metrics_server, _ = start_http_server(settings.metrics_port, registry=metrics.registry)
+    tls = (
+        ServerTls(settings.http_tls_cert, settings.http_tls_key)
+        if settings.http_tls_cert is not None and settings.http_tls_key is not None
+        else None
+    )
+    try:
+        metrics_server = HttpServer(
+            "metrics",
+            settings.metrics_port,
+            make_wsgi_app(metrics.registry),
+            host=settings.metrics_host,
+            tls=tls,
+        )
+    except (OSError, ssl.SSLError) as error:
+        print(f"console: LEGATION_METRICS_PORT or LEGATION_HTTP_TLS_*: {error}", file=sys.stderr)
+        return 2
+    metrics_server.start()
     token = settings.console_service_token
     identity = ConsoleIdentity(
         token=token.get_secret_value() if token is not None else None,
@@ -79,6 +98,8 @@ def run() -> int:
             timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
             proxy_headers=True,
             server_header=False,
+            ssl_certfile=str(tls.cert) if tls is not None else None,
+            ssl_keyfile=str(tls.key) if tls is not None else None,
         )
     )
     # uvicorn handles SIGTERM and SIGINT while it serves, then raises the signal again for
@@ -88,7 +109,7 @@ def run() -> int:
     try:
         server.run()  # stops on SIGTERM or SIGINT, after open requests finish
     finally:
-        metrics_server.shutdown()
+        metrics_server.stop()
     log.info("stopped")
     return 0
 

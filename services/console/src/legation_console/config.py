@@ -29,6 +29,17 @@ class ConsoleSettings(BaseSettings):
     console_port: int = Field(8080, ge=0, le=65535, description="Console HTTP port (0 picks one)")
     console_host: str = Field("0.0.0.0", min_length=1, description="Address the console binds")
     metrics_port: int = Field(9465, ge=0, le=65535, description="Prometheus /metrics port")
+    metrics_host: str = Field(
+        "0.0.0.0",
+        pattern=r"^[0-9a-fA-F.:]+$|^localhost$",
+        description="Address the metrics port listens on (127.0.0.1: this machine only)",
+    )
+    http_tls_cert: Path | None = Field(
+        None,
+        description="PEM certificate chain of the HTTP ports (the console's pages and its "
+        "metrics); with the key, they serve TLS only",
+    )
+    http_tls_key: Path | None = Field(None, description="PEM private key of the HTTP ports")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level")
     shutdown_grace_seconds: float = Field(
         10.0, gt=0, le=120, description="Time to finish open requests after SIGTERM"
@@ -112,6 +123,8 @@ class ConsoleSettings(BaseSettings):
     @model_validator(mode="after")
     def _credentials_are_complete(self) -> ConsoleSettings:
         """Refuses a console that could not identify itself to the services."""
+        if (self.http_tls_cert is None) != (self.http_tls_key is None):
+            raise ValueError("LEGATION_HTTP_TLS_CERT and LEGATION_HTTP_TLS_KEY go together")
         if (self.console_grpc_tls_cert is None) != (self.console_grpc_tls_key is None):
             raise ValueError(
                 "LEGATION_CONSOLE_GRPC_TLS_CERT and LEGATION_CONSOLE_GRPC_TLS_KEY go together"

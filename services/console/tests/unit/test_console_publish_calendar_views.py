@@ -86,7 +86,7 @@ def test_the_month_fills_whole_weeks_and_keeps_the_filters() -> None:
     start, end = views.calendar_window(query)
     assert (start, end) == (
         datetime(2026, 11, 29, tzinfo=UTC),
-        datetime(2027, 1, 4, tzinfo=UTC),
+        datetime(2027, 1, 5, tzinfo=UTC),
     )
 
 

@@ -332,6 +332,45 @@ def test_labels_train_in_the_background_and_list_models_says_why() -> None:
     assert "held-back" in status.reason
 
 
+def test_a_label_recorded_while_its_issue_trains_is_trained_on_next(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Found over the processes: the trainer used to drop the issue from its queue after
+    # training, losing the mark of a label that arrived meanwhile (served on 23 of 24).
+    parts = make()
+    context = FakeContext()
+    examples = relevance_examples(31)
+
+    def label(example: Example) -> None:
+        parts.api.LabelMention(
+            pb.LabelMentionRequest(issue_id="plastics", mention_id=example.mention_id,
+                                   relevance=example.label, text=example.text, language="en"),
+            context,  # type: ignore[arg-type]
+        )  # fmt: skip
+
+    for example in examples[:30]:
+        label(example)
+    train = teaching.train_issue_model
+    late = [examples[30]]
+
+    def train_while_a_label_arrives(*args: Any, **kwargs: Any) -> issue_models.TrainedModel:
+        trained = train(*args, **kwargs)
+        while late:
+            label(late.pop())  # the analyst's next label, recorded mid-training
+        return trained
+
+    monkeypatch.setattr(teaching, "train_issue_model", train_while_a_label_arrives)
+    (first,) = parts.trainer.train_pending()
+    assert first.labels == 30
+    assert parts.trainer.pending() == {"plastics"}  # still queued: a label came meanwhile
+    listed = parts.api.ListModels(pb.ListModelsRequest(), context)  # type: ignore[arg-type]
+    assert [(m.state, m.labels) for m in listed.models] == [("training", 30)]
+    (second,) = parts.trainer.train_pending()
+    assert second.labels == 31 and second.version != first.version
+    assert parts.trainer.pending() == set()
+    assert parts.trainer.train_pending() == []
+
+
 def mention_envelope(i: int) -> envelope_pb2.Envelope:
     text = (ON_TOPIC + OFF_TOPIC)[i % 10] + f" #{i}"
     old = listen_pb2.Label(value="neutral", score=0.0, model="legation-sentiment-en",

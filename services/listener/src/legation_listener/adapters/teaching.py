@@ -132,6 +132,9 @@ class ModelTrainer:
         self.clock = clock
         self._lock = threading.Lock()
         self._pending: set[str] = set()
+        # Issues whose labels changed since their training (if any) started: a label that
+        # arrives while its issue trains keeps the issue queued for another training.
+        self._changed: set[str] = set()
         self._run_lock = threading.Lock()
         book.on_change(self.mark)
 
@@ -139,6 +142,7 @@ class ModelTrainer:
         """Queues ``issue_id`` for training."""
         with self._lock:
             self._pending.add(issue_id)
+            self._changed.add(issue_id)
 
     def pending(self) -> set[str]:
         """Issues waiting for training (or being trained)."""
@@ -150,17 +154,22 @@ class ModelTrainer:
         self.train_pending()
 
     def train_pending(self) -> list[TrainedModel]:
-        """Trains every queued issue (one at a time); returns the outcomes."""
+        """Trains every issue queued when it starts (one at a time, by id); returns the
+        outcomes. An issue whose labels change while it trains stays queued, for the next
+        run (so it never misses a label, and a steady stream of labels on one issue cannot
+        hold back the others)."""
         outcomes: list[TrainedModel] = []
         with self._run_lock:
-            while True:
+            with self._lock:
+                queued = sorted(self._pending)
+            for issue_id in queued:
                 with self._lock:
-                    if not self._pending:
-                        return outcomes
-                    issue_id = min(self._pending)
+                    self._changed.discard(issue_id)
                 outcomes.extend(self.train(issue_id))
                 with self._lock:
-                    self._pending.discard(issue_id)
+                    if issue_id not in self._changed:
+                        self._pending.discard(issue_id)
+        return outcomes
 
     def train(self, issue_id: str) -> list[TrainedModel]:
         """Trains ``issue_id``'s models of every task it has labels for."""

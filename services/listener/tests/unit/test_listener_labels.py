@@ -468,3 +468,37 @@ def test_rescoring_stored_mentions_updates_every_document_without_changing_count
     )
     listed = parts.api.ListModels(pb.ListModelsRequest(), FakeContext())  # type: ignore[arg-type]
     assert listed.rescore.rescored == RESCORED and listed.rescore.state == "done"
+
+
+def test_rescoring_again_reads_only_each_mentions_latest_record(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The topic keeps every record a re-score sent next to the original (same key). Each
+    # run used to re-score them all: a run with the same models re-sent every original
+    # (with a shorter label_history than the copy it then replaced in the index), and a
+    # run with new models sent every copy again, doubling the topic each time.
+    topic_records = [mention_envelope(i) for i in range(6)]
+
+    def topic(*args: Any, **kwargs: Any) -> Iterator[envelope_pb2.Envelope]:
+        for envelope in list(topic_records):
+            copy = envelope_pb2.Envelope()
+            copy.CopyFrom(envelope)
+            yield copy
+
+    monkeypatch.setattr(teaching, "read_topic", topic)
+    parts = make()
+
+    def run() -> teaching.RescoreRun:
+        parts.api.RescoreMentions(pb.RescoreMentionsRequest(), FakeContext())  # type: ignore[arg-type]
+        done = parts.api.rescorer.wait(60)
+        assert done is not None and done.state == "done", done
+        sent = [e for _, e in parts.kafka.on(MENTIONS)][len(topic_records) - 6 :]
+        topic_records.extend(sent)
+        return done
+
+    first = run()
+    assert (first.read, first.rescored, first.changed, first.skipped) == (6, 6, 6, 0)
+    assert len(topic_records) == 12
+    again = run()  # the same models: nothing to change, nothing sent
+    assert (again.read, again.rescored, again.changed, again.skipped) == (12, 0, 0, 6)
+    assert len(topic_records) == 12

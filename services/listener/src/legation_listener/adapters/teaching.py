@@ -281,12 +281,15 @@ class Rescorer:
         return self.last
 
     def run(self, run: RescoreRun, days: int = 0) -> None:
-        """Reads the mentions topic to its end, re-scores and sends the changed mentions in
-        acknowledged batches; records the outcome in ``run``."""
+        """Reads the mentions topic to its end, re-scores the latest record of every
+        mention (earlier ones, superseded by an earlier re-score, are skipped) and sends
+        the changed mentions in acknowledged batches; records the outcome in ``run``."""
         since = run.started_at - timedelta(days=days) if days else None
         used: set[str] = set()
         batch: list[Envelope] = []
         try:
+            copies = self._copies()
+            seen: dict[str, int] = {}
             for envelope in read_topic(
                 self.settings, SERVICE, self.codec, MENTIONS, self.read_timeout
             ):
@@ -294,10 +297,12 @@ class Rescorer:
                 if not isinstance(mention, listen_pb2.Mention):
                     continue
                 run.read += 1
+                seen[envelope.event_id] = seen.get(envelope.event_id, 0) + 1
                 issue = self.state.issue(envelope.issue_id)
                 published = mention.published_at.ToDatetime(tzinfo=UTC)
                 if (
-                    issue is None
+                    seen[envelope.event_id] < copies.get(envelope.event_id, 0)
+                    or issue is None
                     or (run.issue_id and envelope.issue_id != run.issue_id)
                     or (since is not None and published < since)
                 ):
@@ -330,6 +335,17 @@ class Rescorer:
                 "error": run.error,
             },
         )
+
+    def _copies(self) -> dict[str, int]:
+        """How many records of each mention (event id) the topic holds: the re-scored ones
+        sit next to the original with the same key, in order, and only the latest counts
+        (the one the index holds). Counted in a first read, as the records themselves
+        would not fit in memory."""
+        copies: dict[str, int] = {}
+        for envelope in read_topic(self.settings, SERVICE, self.codec, MENTIONS, self.read_timeout):
+            if envelope.WhichOneof("payload") == "mention":
+                copies[envelope.event_id] = copies.get(envelope.event_id, 0) + 1
+        return copies
 
     def _send(self, batch: list[Envelope], run: RescoreRun) -> None:
         if not batch:

@@ -282,7 +282,10 @@ def test_label_mention_writes_the_labels_topic_and_a_relabel_replaces() -> None:
     assert (current.stance, current.relevance) == ("favour", "")
     assert parts.trainer.pending() == {"plastics"}
     listed = parts.api.ListModels(pb.ListModelsRequest(), context)  # type: ignore[arg-type]
-    assert [(m.issue_id, m.state) for m in listed.models] == [("plastics", "training")]
+    assert [(m.task, m.state, m.reason) for m in listed.models] == [
+        ("relevance", "training", "labels received, training queued"),
+        ("stance", "training", "labels received, training queued"),
+    ]
 
 
 def test_label_mention_refusals_name_the_field_or_the_mention() -> None:
@@ -320,7 +323,8 @@ def test_labels_train_in_the_background_and_list_models_says_why() -> None:
                                    relevance=example.label, text=example.text, language="en"),
             context,  # type: ignore[arg-type]
         )  # fmt: skip
-    assert parts.models.get("plastics", "relevance") is None  # nothing on the request path
+    waiting = parts.models.get("plastics", "relevance")  # nothing trained on the request path
+    assert waiting is not None and (waiting.state, waiting.model) == ("training", None)
     (outcome,) = parts.trainer.train_pending()
     assert outcome.served
     listed = parts.api.ListModels(pb.ListModelsRequest(issue_id="plastics"), context)  # type: ignore[arg-type]
@@ -369,6 +373,48 @@ def test_a_label_recorded_while_its_issue_trains_is_trained_on_next(
     assert second.labels == 31 and second.version != first.version
     assert parts.trainer.pending() == set()
     assert parts.trainer.train_pending() == []
+
+
+def test_labels_waiting_for_training_give_unknown_not_the_pooled_model() -> None:
+    # After a restart the labels are rebuilt before the first training run; the start-up
+    # poll (or a re-score) then must not label the issue's mentions with the pooled model.
+    parts = make()
+    for example in relevance_examples(30):
+        parts.book.apply(
+            listen_pb2.MentionLabel(
+                mention_id=example.mention_id, issue_id="plastics", text=example.text,
+                relevance=example.label,
+                stance="against" if example.label == "relevant" else "neutral",
+                matched_keywords=["treaty"],
+            )
+        )  # fmt: skip
+    text, terms = "We oppose the treaty and its production cap", ["treaty"]
+    waiting = enrichment.stance(text, "en", terms, "plastics", parts.models)
+    assert (waiting.value, waiting.model) == ("unknown", "legation-stance@plastics")
+    relevance = enrichment.relevance(text, "plastics", terms, parts.models)
+    assert (relevance.value, relevance.model) == ("unknown", "legation-relevance@plastics")
+    listed = parts.api.ListModels(pb.ListModelsRequest(), FakeContext())  # type: ignore[arg-type]
+    assert [(m.task, m.state) for m in listed.models] == [
+        ("relevance", "training"),
+        ("stance", "training"),
+    ]
+    parts.trainer.train_pending()
+    served = enrichment.stance(text, "en", terms, "plastics", parts.models)
+    assert served.model == "legation-stance@plastics" and served.model_version
+    assert enrichment.stance(text, "en", terms, "other", parts.models).model == (
+        "legation-stance-en"
+    )
+    # An issue whose only stance label loses its stance waits for nothing any more.
+    parts.book.apply(
+        listen_pb2.MentionLabel(mention_id="x", issue_id="new", text=text, stance="against")
+    )
+    assert enrichment.stance(text, "en", terms, "new", parts.models).value == "unknown"
+    parts.book.apply(
+        listen_pb2.MentionLabel(mention_id="x", issue_id="new", text=text, relevance="relevant")
+    )
+    parts.trainer.train_pending()
+    assert parts.models.get("new", "stance") is None
+    assert enrichment.stance(text, "en", terms, "new", parts.models).model == "legation-stance-en"
 
 
 def mention_envelope(i: int) -> envelope_pb2.Envelope:

@@ -34,6 +34,7 @@ from legation_listener.models.issue import (
     FAILED,
     STANCE,
     TASKS,
+    TRAINING,
     Example,
     IssueModels,
     TrainedModel,
@@ -69,10 +70,10 @@ class LabelBook:
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._labels: dict[str, dict[str, listen_pb2.MentionLabel]] = {}
-        self._listeners: list[Callable[[str], None]] = []
+        self._listeners: list[Callable[[listen_pb2.MentionLabel], None]] = []
 
-    def on_change(self, listener: Callable[[str], None]) -> None:
-        """Calls ``listener(issue_id)`` whenever an issue's labels change."""
+    def on_change(self, listener: Callable[[listen_pb2.MentionLabel], None]) -> None:
+        """Calls ``listener(label)`` whenever a label changes its issue's labels."""
         self._listeners.append(listener)
 
     def apply(self, label: listen_pb2.MentionLabel) -> None:
@@ -80,7 +81,7 @@ class LabelBook:
         with self._lock:
             self._labels.setdefault(label.issue_id, {})[label.mention_id] = label
         for listener in self._listeners:
-            listener(label.issue_id)
+            listener(label)
 
     def rebuild(self, settings: CoreSettings, codec: EventCodec, timeout: float = 60.0) -> int:
         """Reads the labels topic to its end; returns how many labels it holds."""
@@ -136,7 +137,18 @@ class ModelTrainer:
         # arrives while its issue trains keeps the issue queued for another training.
         self._changed: set[str] = set()
         self._run_lock = threading.Lock()
-        book.on_change(self.mark)
+        book.on_change(self._labelled)
+
+    def _labelled(self, label: listen_pb2.MentionLabel) -> None:
+        """A label changed: its issue's tasks without a model yet wait for training (their
+        labels are ``unknown`` naming the issue's model until then, not the pooled model's:
+        after a restart too), and the issue is queued."""
+        for task in TASKS:
+            if getattr(label, task):
+                self.models.put_if_absent(
+                    TrainedModel(label.issue_id, task, TRAINING, "labels received, training queued")
+                )
+        self.mark(label.issue_id)
 
     def mark(self, issue_id: str) -> None:
         """Queues ``issue_id`` for training."""
@@ -177,10 +189,12 @@ class ModelTrainer:
         outcomes = []
         for task in TASKS:
             chosen = examples(labels, task)
+            current = self.models.get(issue_id, task)
             if not chosen:
+                if current is not None and current.state == TRAINING:
+                    self.models.drop(issue_id, task)  # its only labels were relabelled
                 continue
             base = self.base() if task == STANCE else None
-            current = self.models.get(issue_id, task)
             try:
                 trained = train_issue_model(
                     task, issue_id, chosen, base, self.clock(), save=_as_served

@@ -199,14 +199,16 @@ def _submit_feedback(evaluator: evaluator_grpc.EvaluatorServiceStub) -> None:
             about=CAMPAIGN_ID,
         ),
     )
-    # The campaign must be indexed before feedback on it is accepted.
+    # The campaign must be indexed before feedback on it is accepted (UNAVAILABLE: the
+    # evaluator is still building its index from Kafka, which it does on its first start).
+    waiting = (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNAVAILABLE)
     deadline = time.monotonic() + 30
     while True:
         try:
             evaluator.SubmitFeedback(request, timeout=10)
             return
         except grpc.RpcError as error:
-            if error.code() != grpc.StatusCode.NOT_FOUND or time.monotonic() > deadline:
+            if error.code() not in waiting or time.monotonic() > deadline:
                 raise
             time.sleep(0.3)
 
@@ -219,7 +221,16 @@ def _settled_scorecard(
     deadline = time.monotonic() + timeout
     previous = None
     while time.monotonic() < deadline:
-        card = evaluator.GetCampaignScorecard(request, timeout=10)
+        try:
+            card = evaluator.GetCampaignScorecard(request, timeout=10)
+        except grpc.RpcError as error:
+            if error.code() != grpc.StatusCode.UNAVAILABLE:  # the index is being rebuilt
+                raise
+            time.sleep(1.0)
+            continue
+        if card.rebuilding:
+            time.sleep(1.0)
+            continue
         counts = (
             card.mentions,
             card.publications,

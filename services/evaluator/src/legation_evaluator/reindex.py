@@ -8,6 +8,9 @@ same; only history that already left a topic (its retention) cannot come back.
 ``--prefix`` rebuilds into other indices (to compare, or to re-score with a new template
 before switching ``LEGATION_EVALUATOR_INDEX_PREFIX``). It uses no consumer group, so it
 moves no committed offset.
+
+The evaluator runs the same :func:`rebuild` by itself when it finds that the index lost its
+data (``adapters/rebuild.py``): one rebuild path, whoever starts it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -30,8 +34,13 @@ from legation_core.kafka import client_options
 from legation_evaluator.adapters.index import EventIndex, IndexUnavailable, connect
 from legation_evaluator.config import EvaluatorSettings
 from legation_evaluator.domain.documents import Document, document_for, monthly_kinds
+from legation_evaluator.domain.rebuild import rebuild_passes
 
 log = logging.getLogger(__name__)
+
+
+class Stopped(Exception):
+    """The rebuild was asked to stop before it reached the end offsets."""
 
 
 @dataclass
@@ -74,9 +83,14 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     return args
 
 
-def bulk_retrying(index: EventIndex, documents: list[Document], wait: float) -> dict[str, str]:
+def bulk_retrying(
+    index: EventIndex,
+    documents: list[Document],
+    wait: float,
+    stop: threading.Event | None = None,
+) -> dict[str, str]:
     """Bulk-indexes, retrying with backoff while the index is unavailable (up to ``wait``
-    seconds in a row)."""
+    seconds in a row); raises :class:`Stopped` when ``stop`` is set meanwhile."""
     deadline = time.monotonic() + wait
     delay = 0.2
     while True:
@@ -86,7 +100,10 @@ def bulk_retrying(index: EventIndex, documents: list[Document], wait: float) -> 
             if time.monotonic() + delay > deadline:
                 raise
             log.warning("index unavailable, retrying: %s", error)
-            time.sleep(delay)
+            if stop is None:
+                time.sleep(delay)
+            elif stop.wait(delay):
+                raise Stopped from error
             delay = min(delay * 2, 5.0)
 
 
@@ -99,8 +116,12 @@ def reindex(
     batch: int = 500,
     wait: float = 300.0,
     progress: Callable[[int], object] = lambda n: None,
+    stop: threading.Event | None = None,
+    outcome: Outcome | None = None,
 ) -> Outcome:
-    """Reads ``topics`` from the beginning to the end offsets of now into ``index``."""
+    """Reads ``topics`` from the beginning to the end offsets of now into ``index`` (adding
+    to ``outcome`` when given); raises :class:`Stopped` when ``stop`` is set before the
+    end."""
     codec = EventCodec(catalog)
     monthly = monthly_kinds(catalog)
     partitions = [
@@ -111,12 +132,12 @@ def reindex(
     consumer.assign(partitions)
     consumer.seek_to_beginning(*partitions)
     ends = consumer.end_offsets(partitions)
-    outcome = Outcome()
+    outcome = outcome if outcome is not None else Outcome()
     pending: list[Document] = []
     topics_of: dict[str, str] = {}
 
     def flush() -> None:
-        rejected = bulk_retrying(index, pending, wait)
+        rejected = bulk_retrying(index, pending, wait, stop)
         for document in pending:
             if document.doc_id in rejected:
                 outcome.rejected[document.doc_id] = rejected[document.doc_id]
@@ -128,6 +149,8 @@ def reindex(
 
     remaining = {tp for tp in partitions if consumer.position(tp) < ends[tp]}
     while remaining:
+        if stop is not None and stop.is_set():
+            raise Stopped
         polled = consumer.poll(timeout_ms=1000, max_records=batch)
         for tp, records in polled.items():
             for record in records:
@@ -152,6 +175,43 @@ def reindex(
         flush()
     index.client.indices.refresh(index=f"{index.prefix}-*")
     return outcome
+
+
+def rebuild(
+    settings: EvaluatorSettings,
+    index: EventIndex,
+    catalog: Catalog,
+    topics: Sequence[str] | None = None,
+    *,
+    batch: int = 500,
+    wait: float = 300.0,
+    progress: Callable[[int], object] = lambda n: None,
+    stop: threading.Event | None = None,
+) -> Outcome:
+    """Rebuilds ``index`` from ``topics`` (default: every topic the evaluator indexes), the
+    topics kept forever first (campaigns are back before the mentions), with a consumer of
+    its own and no group. Used by ``legation-evaluator reindex`` and by the evaluator when
+    the index lost its data."""
+    chosen = list(topics or [spec.name for spec in catalog.consumed_by("evaluator")])
+    consumer = KafkaConsumer(**client_options(settings), group_id=None, enable_auto_commit=False)
+    try:
+        index.ensure_template(wait_seconds=wait)
+        outcome = Outcome()
+        for group in rebuild_passes(catalog, chosen):
+            reindex(
+                consumer,
+                index,
+                group,
+                catalog,
+                batch=batch,
+                wait=wait,
+                progress=progress,
+                stop=stop,
+                outcome=outcome,
+            )
+        return outcome
+    finally:
+        consumer.close()
 
 
 def main(argv: Sequence[str]) -> int:
@@ -179,20 +239,23 @@ def main(argv: Sequence[str]) -> int:
         print(f"reindex: --prefix {prefix} overlaps the live indices {live}-*", file=sys.stderr)
         return 2
     index = EventIndex(connect(settings), prefix)
-    consumer = KafkaConsumer(**client_options(settings), group_id=None, enable_auto_commit=False)
     bar = tqdm(desc="reindex", unit="event", disable=args.quiet, file=sys.stderr)
     started = time.monotonic()
     try:
-        index.ensure_template(wait_seconds=args.wait)
-        outcome = reindex(
-            consumer, index, topics, catalog, batch=args.batch, wait=args.wait, progress=bar.update
+        outcome = rebuild(
+            settings,
+            index,
+            catalog,
+            topics,
+            batch=args.batch,
+            wait=args.wait,
+            progress=bar.update,
         )
     except IndexUnavailable as error:
         print(f"reindex: {error}", file=sys.stderr)
         return 1
     finally:
         bar.close()
-        consumer.close()
     seconds = time.monotonic() - started
     for topic in topics:
         extra = f", {outcome.undecodable[topic]} undecodable" if outcome.undecodable[topic] else ""

@@ -15,7 +15,7 @@ from legation_core.consumer import Incoming, transient
 from legation_evaluator.adapters.changes import ChangeFeed
 from legation_evaluator.adapters.events import IndexingHandler
 from legation_evaluator.adapters.index import EventIndex, IndexUnavailable
-from legation_evaluator.domain.documents import Document
+from legation_evaluator.domain.documents import Document, document_for
 
 PREFIX = "legation-events-v1"
 MENTIONS = "legation.listen.mentions.v1"
@@ -117,7 +117,10 @@ def error_item(doc_id: str, status: int, error: Any) -> dict[str, Any]:
 
 
 def documents(*ids: str) -> list[Document]:
-    return [Document(f"{PREFIX}-mention", doc_id, {"event_id": doc_id}) for doc_id in ids]
+    return [
+        Document(f"{PREFIX}-mention", doc_id, {"event_id": doc_id}, number)
+        for number, doc_id in enumerate(ids, start=1)
+    ]
 
 
 @pytest.fixture
@@ -143,15 +146,40 @@ def test_bulk_sends_index_actions_with_the_document_ids(
             "_index": f"{PREFIX}-mention",
             "_id": "ev-1",
             "_source": {"event_id": "ev-1"},
+            "_version": 1,
+            "_version_type": "external_gte",
         },
         {
             "_op_type": "index",
             "_index": f"{PREFIX}-mention",
             "_id": "ev-2",
             "_source": {"event_id": "ev-2"},
+            "_version": 2,
+            "_version_type": "external_gte",
         },
     ]
     assert options["raise_on_error"] is False
+
+
+def test_an_older_version_than_the_indexed_one_is_neither_rejected_nor_retried(
+    monkeypatch: pytest.MonkeyPatch, client: object
+) -> None:
+    conflict = {
+        "type": "version_conflict_engine_exception",
+        "reason": "[ev-1]: version conflict, current version [5] is higher than the one provided",
+    }
+    install(monkeypatch, BulkStub([error_item("ev-1", 409, conflict)]))
+    assert EventIndex(cast(Any, client), PREFIX).bulk(documents("ev-1", "ev-2")) == {}
+
+
+def test_the_version_of_a_document_is_when_its_event_was_observed() -> None:
+    first = envelope("ev-1")
+    first.observed_at.FromMicroseconds(1_700_000_000_123_456)
+    document = document_for(PREFIX, first, MENTIONS, 0, 7)
+    assert document.version == 1_700_000_000_123_456
+    later = envelope("ev-1")
+    later.observed_at.FromMicroseconds(1_700_000_000_123_457)
+    assert document_for(PREFIX, later, MENTIONS, 0, 9).version > document.version
 
 
 def test_bulk_of_nothing_sends_nothing(monkeypatch: pytest.MonkeyPatch, client: object) -> None:

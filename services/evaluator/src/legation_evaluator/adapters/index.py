@@ -15,7 +15,7 @@ from legation_core.codec import envelope_from_json
 from legation_core.consumer import TransientError
 from legation_evaluator.adapters.changes import ChangeFeed
 from legation_evaluator.config import EvaluatorSettings
-from legation_evaluator.domain.documents import Document, index_template, retryable
+from legation_evaluator.domain.documents import Document, index_template, retryable, superseded
 from legation_evaluator.domain.scorecard import scorecard_query
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,8 @@ class EventIndex:
     def bulk(self, documents: Sequence[Document]) -> dict[str, str]:
         """Indexes ``documents``; returns ``{doc_id: reason}`` for documents OpenSearch
         rejected for good (a mapping conflict). Raises IndexUnavailable when any failure
-        is transient, so the caller retries the whole batch (ids make that harmless)."""
+        is transient, so the caller retries the whole batch (ids make that harmless). A
+        document the index holds a newer version of is left as it is (not an error)."""
         if not documents:
             return {}
         if self._template_missing:
@@ -112,7 +113,15 @@ class EventIndex:
                 self._template_missing = False
         self._template_checked = time.monotonic()
         actions = [
-            {"_op_type": "index", "_index": d.index, "_id": d.doc_id, "_source": d.body}
+            {
+                "_op_type": "index",
+                "_index": d.index,
+                "_id": d.doc_id,
+                "_source": d.body,
+                # An older version of an event never overwrites a newer one (documents.py).
+                "_version": d.version,
+                "_version_type": "external_gte",
+            }
             for d in documents
         ]
         try:
@@ -126,6 +135,8 @@ class EventIndex:
         for item in errors if isinstance(errors, list) else []:
             result = next(iter(item.values()))
             status = int(result.get("status", 500))
+            if superseded(status, result.get("error")):
+                continue  # the index has a newer version of this event already
             if retryable(status, result.get("error")):
                 raise IndexUnavailable(f"bulk item failed with {status}: {result.get('error')}")
             rejected[str(result.get("_id"))] = f"index rejected the document: {result.get('error')}"

@@ -19,6 +19,7 @@ from wsgiref.types import StartResponse, WSGIEnvironment
 from jinja2 import Environment, PackageLoader
 
 from legation_evaluator.adapters.campaign_data import CampaignData
+from legation_evaluator.adapters.rebuild import IndexRebuilding
 from legation_evaluator.domain.live import campaign_entry, scorecard_json
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,9 @@ class ScorecardPage:
             if path.startswith("/api/campaigns/"):
                 campaign_id = path.removeprefix("/api/campaigns/")
                 return self._scorecard(start_response, campaign_id)
+        except IndexRebuilding:
+            body = {"error": "the index is being rebuilt from Kafka", "rebuilding": True}
+            return _json(start_response, "503 Service Unavailable", body)
         except Exception as error:  # the index is down: say so, keep serving
             log.warning("live page request failed", extra={"path": path, "error": str(error)})
             return _json(start_response, "503 Service Unavailable", {"error": "index unavailable"})

@@ -23,6 +23,8 @@ def scorecard_json(card: pb.Scorecard) -> dict[str, Any]:
         "campaign_id": card.campaign_id,
         "name": card.name,
         "computed_at": card.computed_at.ToJsonString(),
+        # The index is being rebuilt from Kafka: the page says the counts are incomplete.
+        "rebuilding": card.rebuilding,
         "kpis": [
             {
                 "name": kpi.name,

@@ -80,8 +80,9 @@ async function refresh() {
   try {
     const response = await fetch("/api/campaigns/" + encodeURIComponent(campaignId),
                                  {cache: "no-store"});
-    if (!response.ok) throw new Error("HTTP " + response.status);
-    const card = await response.json();
+    const card = await response.json().catch(() => ({}));
+    document.getElementById("rebuilding").hidden = !card.rebuilding;
+    if (!response.ok) throw new Error(card.error || "HTTP " + response.status);
     document.getElementById("name").textContent = card.name || card.campaign_id;
     drawKpis(card.kpis);
     drawObjectives(card.objectives);

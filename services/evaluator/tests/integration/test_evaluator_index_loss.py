@@ -43,10 +43,7 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     stack = Stack(
         tmp_path_factory.mktemp("index-loss"),
-        extra_env={
-            "LEGATION_OPENSEARCH_TIMEOUT_SECONDS": "5",
-            "LEGATION_EVALUATOR_SNAPSHOT_SECONDS": "3600",
-        },
+        extra_env={"LEGATION_EVALUATOR_SNAPSHOT_SECONDS": "3600"},
     )
     try:
         stack.start_infrastructure()
@@ -199,7 +196,7 @@ def test_an_index_restarted_empty_is_rebuilt_without_a_manual_step(stack: Stack)
                 seen.append("rebuilding" if card.rebuilding else f"ok {card.mentions}")
                 if card.mentions == total and not card.rebuilding:
                     break
-            time.sleep(0.2)
+            time.sleep(0.5)
     finally:
         streaming.clear()
         writer.join()

@@ -9,10 +9,10 @@ from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 import pytest
-from opensearchpy import ConflictError, NotFoundError
+from opensearchpy import ConflictError, ConnectionTimeout, NotFoundError
 
 from legation_core.catalog import default_catalog
-from legation_evaluator.adapters.index import EventIndex
+from legation_evaluator.adapters.index import EventIndex, IndexUnavailable
 from legation_evaluator.adapters.rebuild import IndexGuard
 from legation_evaluator.domain.rebuild import (
     COMPLETE,
@@ -66,6 +66,8 @@ class MarkerStore:
         self.seq_no = -1
         self.writes = 0
         self.lock = threading.Lock()
+        # Writes applied whose answer then times out (an overloaded index server).
+        self.lost_answers = 0
 
     def lose_everything(self) -> None:
         with self.lock:
@@ -97,6 +99,9 @@ class MarkerStore:
             self.source = dict(body)
             self.seq_no += 1
             self.writes += 1
+            if self.lost_answers:
+                self.lost_answers -= 1
+                raise ConnectionTimeout("TIMEOUT", "read timed out", None)
             return {"_seq_no": self.seq_no, "_primary_term": 1}
 
 
@@ -237,3 +242,32 @@ def test_an_index_error_makes_the_next_tick_look() -> None:
     assert state(store) == REBUILDING
     rebuilds.release.set()
     stop.set()
+
+
+def test_a_heartbeat_whose_answer_timed_out_does_not_lose_the_claim(
+    stop: threading.Event,
+) -> None:
+    store, rebuilds = MarkerStore(), Rebuilds()
+    replica = guard(store, rebuilds, stop)
+    replica.check()
+    wait_for(lambda: rebuilds.started == 1)
+    store.lost_answers = 1  # the next heartbeat is written, its answer lost
+    wait_for(lambda: store.lost_answers == 0)
+    time.sleep(0.3)  # more heartbeats: their compare-and-set meets the unknown version
+    assert rebuilds.halted == 0
+    rebuilds.release.set()
+    wait_for(lambda: state(store) == COMPLETE)
+    assert rebuilds.started == 1
+
+
+def test_a_claim_whose_answer_timed_out_is_adopted(stop: threading.Event) -> None:
+    store, rebuilds = MarkerStore(), Rebuilds()
+    replica = guard(store, rebuilds, stop)
+    store.lost_answers = 1
+    with pytest.raises(IndexUnavailable):
+        replica.check()
+    assert state(store) == REBUILDING and rebuilds.started == 0
+    assert replica.check() is True  # the marker is its own claim: it starts the rebuild
+    wait_for(lambda: rebuilds.started == 1)
+    rebuilds.release.set()
+    wait_for(lambda: state(store) == COMPLETE)

@@ -91,6 +91,7 @@ class IndexGuard:
         self._warned = float("-inf")
         # Our rebuild: its marker as last written and that write's (seq_no, primary_term).
         self._marker: Marker | None = None
+        self._claiming: Marker | None = None  # a claim written, its answer not known
         self._version: tuple[int, int] | None = None
         self._events = 0
         self._thread: threading.Thread | None = None
@@ -151,6 +152,10 @@ class IndexGuard:
             self._checked = time.monotonic()
             self._suspect = False
             own = self._marker.token if self._marker is not None else None
+            claimed = self._claiming.token if self._claiming is not None else None
+            if own is None and marker is not None and version and marker.token == claimed:
+                self._start(marker, version)  # our claim went through after all
+                return True
             decision = verdict(marker, own, self.clock(), self.lease_seconds)
             if decision is Verdict.READY:
                 self._set_rebuilding(False)
@@ -180,11 +185,16 @@ class IndexGuard:
             self._gauge.set(1 if value else 0)
 
     def _read(self) -> tuple[Marker | None, tuple[int, int] | None]:
+        """The marker and its version; raises IndexUnavailable when the index does not
+        answer."""
         try:
-            # A missing marker (or marker index) is an answer, not an error to log.
-            found = self.index.client.get(index=self.index_name, id=MARKER_ID, ignore=404)
+            return self._read_raw()
         except (OpenSearchConnectionError, TransportError) as error:
             raise IndexUnavailable(f"cannot read the index marker: {error}") from error
+
+    def _read_raw(self) -> tuple[Marker | None, tuple[int, int] | None]:
+        # A missing marker (or marker index) is an answer, not an error to log.
+        found = self.index.client.get(index=self.index_name, id=MARKER_ID, ignore=404)
         if not isinstance(found, dict) or not found.get("found"):
             return None, None
         return marker_from(found.get("_source") or {}), _version_of(found)
@@ -211,15 +221,22 @@ class IndexGuard:
             heartbeat=now,
             started_at=now,
         )
+        # A claim whose answer timed out may have been written: the next check adopts it.
+        self._claiming = marker
         try:
             written = self._write(marker, version)
         except (ConflictError, NotFoundError):
+            self._claiming = None
             log.info("another replica claimed the rebuild of the index")
             self._set_rebuilding(True)
             return
         except (OpenSearchConnectionError, TransportError) as error:
             raise IndexUnavailable(f"cannot claim the rebuild: {error}") from error
-        self._marker, self._version, self._events = marker, written, 0
+        self._start(marker, written)
+
+    def _start(self, marker: Marker, version: tuple[int, int]) -> None:
+        self._claiming = None
+        self._marker, self._version, self._events = marker, version, 0
         self._set_rebuilding(True)
         halt = threading.Event()
         self._thread = threading.Thread(
@@ -282,6 +299,10 @@ class IndexGuard:
                 log.warning("cannot renew the rebuild's claim", extra={"error": str(error)})
 
     def _renew(self, token: str, *, state: str, completed_at: float | None = None) -> None:
+        """Rewrites our marker (heartbeat, progress, state) over the version we wrote last.
+        A write that timed out may have been applied all the same, moving the version on:
+        a conflict is therefore checked by reading the marker back, and only a marker that
+        is gone or another rebuild's means the claim is lost (ConflictError)."""
         with self._lock:
             if self._marker is None or self._marker.token != token:
                 raise ConflictError(409, "version_conflict_engine_exception", "not ours")
@@ -292,7 +313,13 @@ class IndexGuard:
                 events=self._events,
                 completed_at=completed_at,
             )
-            self._version = self._write(marker, self._version)
+            try:
+                self._version = self._write(marker, self._version)
+            except ConflictError:
+                current, version = self._read_raw()
+                if current is None or current.token != token or version is None:
+                    raise
+                self._version = self._write(marker, version)
             self._marker = marker
 
     def _release(self, token: str) -> None:
@@ -309,11 +336,16 @@ class IndexGuard:
             log.info("could not release the rebuild's claim", extra={"error": str(error)})
 
     def _finish(self, token: str, events: int, seconds: float) -> None:
-        try:
-            self._renew(token, state=COMPLETE, completed_at=self.clock())
-        except (ConflictError, NotFoundError):
-            log.warning("the index lost its data during the rebuild: starting over")
-            return
+        for attempt in range(10):
+            try:
+                self._renew(token, state=COMPLETE, completed_at=self.clock())
+                break
+            except (ConflictError, NotFoundError):
+                log.warning("the index lost its data during the rebuild: starting over")
+                return
+            except (OpenSearchConnectionError, TransportError) as error:
+                if attempt == 9 or self.stop.wait(1.0):
+                    raise IndexUnavailable(f"cannot mark the rebuild complete: {error}") from error
         self._set_rebuilding(False)
         self.last_seconds = seconds
         if self._gauge is not None:

@@ -34,7 +34,11 @@ def wire(runtime: ServiceRuntime, settings: EvaluatorSettings) -> None:
     topics = [topic.name for topic in runtime.catalog.consumed_by("evaluator")]
 
     def rebuild_index(halt: threading.Event, progress: Callable[[int], object]) -> int:
-        return rebuild(settings, index, runtime.catalog, stop=halt, progress=progress).total
+        # Up to where the live indexer committed: it indexes everything after.
+        behind = runtime.group("indexer")
+        return rebuild(
+            settings, index, runtime.catalog, stop=halt, progress=progress, behind_group=behind
+        ).total
 
     # Notices an index that lost its data and rebuilds it from Kafka (one replica at a time).
     guard = IndexGuard(

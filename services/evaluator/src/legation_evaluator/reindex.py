@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from kafka import KafkaConsumer, TopicPartition
@@ -37,6 +37,10 @@ from legation_evaluator.domain.documents import Document, document_for, monthly_
 from legation_evaluator.domain.rebuild import rebuild_passes
 
 log = logging.getLogger(__name__)
+
+
+# Upper offsets of a rebuild, from the partitions and their end offsets.
+Bounds = Callable[[list[TopicPartition], dict[TopicPartition, int]], dict[TopicPartition, int]]
 
 
 class Stopped(Exception):
@@ -118,10 +122,11 @@ def reindex(
     progress: Callable[[int], object] = lambda n: None,
     stop: threading.Event | None = None,
     outcome: Outcome | None = None,
+    bounds: Bounds | None = None,
 ) -> Outcome:
     """Reads ``topics`` from the beginning to the end offsets of now into ``index`` (adding
-    to ``outcome`` when given); raises :class:`Stopped` when ``stop`` is set before the
-    end."""
+    to ``outcome`` when given), or only up to the offsets ``bounds`` gives for them (with
+    the end offsets); raises :class:`Stopped` when ``stop`` is set before the end."""
     codec = EventCodec(catalog)
     monthly = monthly_kinds(catalog)
     partitions = [
@@ -132,6 +137,8 @@ def reindex(
     consumer.assign(partitions)
     consumer.seek_to_beginning(*partitions)
     ends = consumer.end_offsets(partitions)
+    if bounds is not None:
+        ends = bounds(partitions, ends)
     outcome = outcome if outcome is not None else Outcome()
     pending: list[Document] = []
     topics_of: dict[str, str] = {}
@@ -148,6 +155,8 @@ def reindex(
         topics_of.clear()
 
     remaining = {tp for tp in partitions if consumer.position(tp) < ends[tp]}
+    if set(partitions) - remaining:
+        consumer.pause(*(set(partitions) - remaining))
     while remaining:
         if stop is not None and stop.is_set():
             raise Stopped
@@ -170,7 +179,10 @@ def reindex(
                 topics_of[document.doc_id] = record.topic
                 if len(pending) >= batch:
                     flush()
-        remaining = {tp for tp in remaining if consumer.position(tp) < ends[tp]}
+        done = {tp for tp in remaining if consumer.position(tp) >= ends[tp]}
+        if done:
+            consumer.pause(*done)  # fetch no more than the partition's bound
+        remaining -= done
     if pending:
         flush()
     index.client.indices.refresh(index=f"{index.prefix}-*")
@@ -187,14 +199,29 @@ def rebuild(
     wait: float = 300.0,
     progress: Callable[[int], object] = lambda n: None,
     stop: threading.Event | None = None,
+    behind_group: str | None = None,
 ) -> Outcome:
     """Rebuilds ``index`` from ``topics`` (default: every topic the evaluator indexes), the
     topics kept forever first (campaigns are back before the mentions), with a consumer of
     its own and no group. Used by ``legation-evaluator reindex`` and by the evaluator when
-    the index lost its data."""
+    the index lost its data. With ``behind_group`` (the live indexer's group) it reads each
+    partition only up to where that group had committed when the rebuild started, plus one
+    batch (the batch it may have in flight; nothing where it had committed nothing, as it
+    reads from the start then): the live indexer does the rest, so no event is indexed
+    twice over, and an evaluator's first start (no commits yet) rebuilds nothing."""
     chosen = list(topics or [spec.name for spec in catalog.consumed_by("evaluator")])
     consumer = KafkaConsumer(**client_options(settings), group_id=None, enable_auto_commit=False)
     try:
+        bounds = None
+        if behind_group is not None:
+            # Where the live indexer stands now, before it moves on: it does the rest.
+            partitions = [
+                TopicPartition(topic, number)
+                for topic in chosen
+                for number in sorted(consumer.partitions_for_topic(topic) or ())
+            ]
+            done = committed_offsets(settings, behind_group, partitions)
+            bounds = bounds_behind(done, settings.consumer_max_batch)
         index.ensure_template(wait_seconds=wait)
         outcome = Outcome()
         for group in rebuild_passes(catalog, chosen):
@@ -208,10 +235,39 @@ def rebuild(
                 progress=progress,
                 stop=stop,
                 outcome=outcome,
+                bounds=bounds,
             )
         return outcome
     finally:
         consumer.close()
+
+
+def bounds_behind(done: Mapping[TopicPartition, int | None], margin: int) -> Bounds:
+    """Bounds at the live indexer's committed offsets ``done`` plus ``margin`` (its batch in
+    flight), 0 where it committed nothing (it reads those partitions from the start)."""
+
+    def bounds(
+        partitions: list[TopicPartition], ends: dict[TopicPartition, int]
+    ) -> dict[TopicPartition, int]:
+        upper = {}
+        for tp in partitions:
+            offset = done.get(tp)
+            upper[tp] = 0 if offset is None else min(ends[tp], offset + margin)
+        return upper
+
+    return bounds
+
+
+def committed_offsets(
+    settings: EvaluatorSettings, group: str, partitions: list[TopicPartition]
+) -> dict[TopicPartition, int | None]:
+    """The offsets ``group`` committed on ``partitions`` (None where it committed none),
+    read without joining the group."""
+    consumer = KafkaConsumer(**client_options(settings), group_id=group, enable_auto_commit=False)
+    try:
+        return {tp: consumer.committed(tp) for tp in partitions}
+    finally:
+        consumer.close(autocommit=False)
 
 
 def main(argv: Sequence[str]) -> int:

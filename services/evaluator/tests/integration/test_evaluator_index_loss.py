@@ -186,7 +186,7 @@ def test_an_index_restarted_empty_is_rebuilt_without_a_manual_step(stack: Stack)
         time.sleep(2.0)
         stack.opensearch = start_opensearch(stack.log_dir, port=port)
         restarted = time.monotonic()
-        deadline = restarted + 60 + HELD / 50
+        deadline = restarted + 120 + HELD / 20
         while time.monotonic() < deadline:
             if total < 0 and time.monotonic() - restarted > 3.0:  # the traffic stops
                 streaming.clear()

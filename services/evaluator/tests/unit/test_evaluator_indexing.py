@@ -14,7 +14,11 @@ from legation_core.codec import Envelope, make_envelope
 from legation_core.consumer import Incoming, transient
 from legation_evaluator.adapters.changes import ChangeFeed
 from legation_evaluator.adapters.events import IndexingHandler
-from legation_evaluator.adapters.index import EventIndex, IndexUnavailable
+from legation_evaluator.adapters.index import (
+    REBUILDING_FRESH_SECONDS,
+    EventIndex,
+    IndexUnavailable,
+)
 from legation_evaluator.domain.documents import Document, document_for
 
 PREFIX = "legation-events-v1"
@@ -318,6 +322,20 @@ def test_scorecard_answers_are_shared_until_the_campaign_changes(
     assert index.scorecard_response(renamed) == {"answer": 3}  # a new version: a new search
     clock[0] += 6  # held too long, whatever was indexed
     assert index.scorecard_response(renamed) == {"answer": 4}
+
+
+def test_during_a_rebuild_answers_are_shared_longer(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [100.0]
+    monkeypatch.setattr("legation_evaluator.adapters.index.time.monotonic", lambda: clock[0])
+    client, changes = SearchClient(), ChangeFeed()
+    index = EventIndex(cast(Any, client), PREFIX, changes)
+    campaign = evaluate_pb2.Campaign(campaign_id="camp-1", name="A")
+    assert index.scorecard_response(campaign, REBUILDING_FRESH_SECONDS) == {"answer": 1}
+    changes.publish(["camp-1"])  # the rebuild indexed more of the campaign
+    clock[0] += REBUILDING_FRESH_SECONDS - 1
+    assert index.scorecard_response(campaign, REBUILDING_FRESH_SECONDS) == {"answer": 1}
+    clock[0] += 2
+    assert index.scorecard_response(campaign, REBUILDING_FRESH_SECONDS) == {"answer": 2}
 
 
 def test_callers_arriving_during_a_search_take_its_answer() -> None:

@@ -11,7 +11,7 @@ from typing import Any
 from legation.evaluator.v1 import evaluator_service_pb2 as pb
 from legation.events.v1 import evaluate_pb2
 from legation_core.codec import envelope_from_json
-from legation_evaluator.adapters.index import FRESH_SECONDS, REBUILDING_FRESH_SECONDS, EventIndex
+from legation_evaluator.adapters.index import EventIndex
 from legation_evaluator.adapters.rebuild import IndexGuard, IndexRebuilding
 from legation_evaluator.domain import report
 from legation_evaluator.domain.scorecard import scorecard_from_response
@@ -68,8 +68,7 @@ class CampaignData:
         """The campaign's scorecard at ``now``, marked ``rebuilding`` while the index is
         being rebuilt."""
         rebuilding = self.guard is not None and self.guard.rebuilding
-        fresh = REBUILDING_FRESH_SECONDS if rebuilding else FRESH_SECONDS
-        response = self.index.scorecard_response(campaign, fresh)
+        response = self.index.scorecard_response(campaign, rebuilding)
         card = scorecard_from_response(campaign, response, now)
         card.rebuilding = rebuilding
         return card

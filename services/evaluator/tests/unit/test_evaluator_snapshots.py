@@ -116,6 +116,8 @@ class SizeLimitedProducer:
     """Refuses records over the limit as kafka-python does (at send); ``refused``
     campaigns' records fail at the acknowledgement instead."""
 
+    max_request_bytes = PRODUCER_LIMIT
+
     def __init__(self, refused: set[str]) -> None:
         self.refused = refused
         self.acknowledged: list[Envelope] = []

@@ -3,7 +3,8 @@
 Each campaign stands alone: one whose scorecard or snapshot fails (a search error, a
 record the broker refuses) is logged and the others are still emitted. A snapshot too large
 for one record is split into parts (``domain/snapshots.py``), and an objective that fits in
-no record is logged and left out, so no single record exceeds the producer's limit. While
+no record is logged and left out, so no single record exceeds the producer's limit
+(``LEGATION_KAFKA_MAX_REQUEST_BYTES``). While
 the index is being rebuilt from Kafka no snapshot is taken: it would record counts that are
 still coming back.
 """
@@ -24,10 +25,10 @@ from legation_evaluator.domain.snapshots import split_snapshot
 
 log = logging.getLogger(__name__)
 KPI_SNAPSHOTS = "legation.evaluate.kpi-snapshots.v1"
-# The most a snapshot record's payload may take: half the producer's max_request_size
-# (kafka-python's default, 1 MiB, and the broker's message.max.bytes of about 1 MB), which
-# leaves room for the envelope, the headers and the record's own overhead.
-MAX_SNAPSHOT_BYTES = 512 * 1024
+# The share of the producer's record limit (LEGATION_KAFKA_MAX_REQUEST_BYTES, 1 MiB by
+# default) a snapshot's payload may take: the rest is room for the envelope, the headers and
+# the record's own framing.
+SNAPSHOT_SHARE = 0.5
 
 
 class SnapshotJob:
@@ -39,13 +40,14 @@ class SnapshotJob:
         producer: EventProducer,
         interval_seconds: float,
         rebuilding: Callable[[], bool] = lambda: False,
-        max_bytes: int = MAX_SNAPSHOT_BYTES,
+        max_bytes: int | None = None,
     ) -> None:
         self.index = index
         self.producer = producer
         self.interval_seconds = interval_seconds
         self.rebuilding = rebuilding
-        self.max_bytes = max_bytes
+        # What one part may take (default: half the producer's record limit).
+        self.max_bytes = max_bytes or int(producer.max_request_bytes * SNAPSHOT_SHARE)
 
     def __call__(self) -> None:
         if self.rebuilding():

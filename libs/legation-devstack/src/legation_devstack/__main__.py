@@ -1,20 +1,21 @@
-"""``python -m legation_devstack run|stop|bench|bench-auth|restarts``: the local stack from the
-Makefile."""
+"""``python -m legation_devstack run|stop|reset|bench|bench-auth|restarts``: the local stack
+from the Makefile."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import shutil
 import signal
 import sys
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
+from datetime import UTC, datetime
+
 from legation_devstack.demo import format_scorecard, run_demo
+from legation_devstack.localdata import DEFAULT_DATA_DIR, demo_anchor, reset_data
 from legation_devstack.processes import start_time
 from legation_devstack.stack import SERVICES, Stack
 
@@ -22,16 +23,20 @@ STATE_DIR = Path(".legation")
 PID_FILE = STATE_DIR / "stack.json"
 
 
-def run(once: bool) -> int:
+def run(once: bool, data_dir: Path = DEFAULT_DATA_DIR, fresh: bool = False) -> int:
+    """Starts the stack on ``data_dir`` (kept between runs; ``fresh`` empties it first),
+    runs the demo (a no-op on data where it already ran) and prints its scorecard."""
     STATE_DIR.mkdir(exist_ok=True)
     if PID_FILE.exists():
         print(
             f"a stack may already be running ({PID_FILE}); run `make stop` first", file=sys.stderr
         )
         return 1
-    # A fresh data folder per run: the demo always starts from an empty broker and index.
-    workdir = Path(tempfile.mkdtemp(prefix="run-", dir=STATE_DIR))
-    stack = Stack(workdir, fixed_ports=True)
+    if fresh and reset_data(data_dir):
+        print(f"emptied {data_dir}")
+    print(f"data: {data_dir} (kept between runs; `make reset` empties it)", flush=True)
+    anchor = demo_anchor(data_dir, datetime.now(UTC))
+    stack = Stack(data_dir, fixed_ports=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -45,7 +50,7 @@ def run(once: bool) -> int:
             _record(stack)
         _print_endpoints(stack)
         print("running the demo campaign ...", flush=True)
-        print(format_scorecard(run_demo(stack)), flush=True)
+        print(format_scorecard(run_demo(stack, anchor=anchor)), flush=True)
         if not once:
             print("\nthe stack keeps running: Ctrl-C (or `make stop`) stops it", flush=True)
             stop.wait()
@@ -55,8 +60,6 @@ def run(once: bool) -> int:
         PID_FILE.unlink(missing_ok=True)
         print("stopped: " + ", ".join(f"{name} exit {code}" for name, code in codes.items()))
         print(f"logs: {stack.log_dir}")
-        if once:
-            shutil.rmtree(workdir / "kafka-data", ignore_errors=True)
     return 0 if all(code == 0 for code in codes.values()) else 1
 
 
@@ -106,6 +109,16 @@ def stop(pid_file: Path = PID_FILE) -> int:
     return 0
 
 
+def reset(data_dir: Path = DEFAULT_DATA_DIR, pid_file: Path = PID_FILE) -> int:
+    """Empties the data folder, unless a stack is running on it."""
+    if pid_file.exists() and _still_ours(json.loads(pid_file.read_text())["supervisor"]):
+        print("a stack is running: `make stop` first", file=sys.stderr)
+        return 1
+    pid_file.unlink(missing_ok=True)
+    print(f"emptied {data_dir}" if reset_data(data_dir) else f"{data_dir} was already empty")
+    return 0
+
+
 def _still_ours(process: dict[str, Any]) -> bool:
     pid = int(process["pid"])
     if process.get("started") is None:  # recorded where there is no /proc: the id alone
@@ -126,7 +139,13 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     run_parser = commands.add_parser("run", help="start the stack and the demo campaign")
     run_parser.add_argument("--once", action="store_true", help="stop after the demo scorecard")
+    run_parser.add_argument(
+        "--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="where the stack keeps its data"
+    )
+    run_parser.add_argument("--fresh", action="store_true", help="empty the data folder first")
     commands.add_parser("stop", help="stop a running stack")
+    reset_parser = commands.add_parser("reset", help="empty the data folder (a clean demo)")
+    reset_parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     commands.add_parser("bench", help="measure the consume loop against raw kafka-python")
     commands.add_parser("bench-auth", help="measure what authentication costs a gRPC call")
     commands.add_parser(
@@ -142,9 +161,11 @@ def main(argv: list[str] | None = None) -> int:
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "run":
-        return run(args.once)
+        return run(args.once, args.data_dir, args.fresh)
     if args.command == "stop":
         return stop()
+    if args.command == "reset":
+        return reset(args.data_dir)
     if args.command == "bench-auth":
         from legation_devstack.bench_auth import main as bench_auth
 

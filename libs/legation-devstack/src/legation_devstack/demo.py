@@ -2,6 +2,11 @@
 
 Every step goes through a service's public gRPC API, exactly as a person or a tool would
 drive the platform; the events between services travel over the broker.
+
+Running it again on the same data changes nothing: the campaign is built from a fixed
+``anchor`` (so the evaluator sees the same version, one event id), the issue is tracked only
+when the listener does not know it, the post and the feedback carry request ids, and the
+reply is sent only when no conversation of the campaign has one.
 """
 
 from __future__ import annotations
@@ -99,8 +104,13 @@ def demo_campaign(now: datetime) -> evaluate_pb2.Campaign:
     return campaign
 
 
-def run_demo(stack: Stack, timeout: float = 60.0) -> evaluator_pb.Scorecard:
-    """Drives the demo campaign through all four services; returns the final scorecard."""
+def run_demo(
+    stack: Stack, timeout: float = 60.0, anchor: datetime | None = None
+) -> evaluator_pb.Scorecard:
+    """Drives the demo campaign through all four services; returns the final scorecard.
+
+    ``anchor`` is the moment the campaign's period is set from (default: now); give the
+    same one on every run over the same data so that a second run is a no-op."""
     with (
         stack.channel("evaluator") as evaluator_channel,
         stack.channel("listener") as listener_channel,
@@ -112,18 +122,20 @@ def run_demo(stack: Stack, timeout: float = 60.0) -> evaluator_pb.Scorecard:
         publisher = publisher_grpc.PublisherServiceStub(publisher_channel)
         engager = engager_grpc.EngagerServiceStub(engager_channel)
 
-        evaluator.CreateCampaign(demo_campaign(datetime.now(UTC)), timeout=30)
-        listener.TrackIssue(
-            listener_pb.TrackIssueRequest(
-                issue_id=ISSUE_ID,
-                name="Global plastics treaty",
-                keywords=KEYWORDS,
-                feeds=fixture_feeds(),
-                campaign_ids=[CAMPAIGN_ID],
-                languages=["en", "fr", "es"],
-            ),
-            timeout=30,
-        )
+        evaluator.CreateCampaign(demo_campaign(anchor or datetime.now(UTC)), timeout=30)
+        known = listener.ListIssues(listener_pb.ListIssuesRequest(), timeout=30).issues
+        if ISSUE_ID not in {issue.issue_id for issue in known}:
+            listener.TrackIssue(
+                listener_pb.TrackIssueRequest(
+                    issue_id=ISSUE_ID,
+                    name="Global plastics treaty",
+                    keywords=KEYWORDS,
+                    feeds=fixture_feeds(),
+                    campaign_ids=[CAMPAIGN_ID],
+                    languages=["en", "fr", "es"],
+                ),
+                timeout=30,
+            )
         listener.PollNow(listener_pb.PollNowRequest(issue_id=ISSUE_ID), timeout=60)
         _publish_post(publisher, stack, timeout)
 
@@ -132,17 +144,18 @@ def run_demo(stack: Stack, timeout: float = 60.0) -> evaluator_pb.Scorecard:
             return list(engager.ListConversations(request, timeout=10).conversations)
 
         wait_until(lambda: len(inbox()) > 0, timeout, "a conversation in the inbox", 0.3)
-        first = inbox()[0]
-        engager.ReplyToConversation(
-            engager_pb.ReplyToConversationRequest(
-                request_id="demo-reply-1",
-                conversation_id=first.conversation_id,
-                officer="desk.officer@ministry.example",
-                text="Thank you for asking: small producers get a five-year transition and "
-                "support for alternatives.",
-            ),
-            timeout=30,
-        )
+        conversations = inbox()
+        if not any(conversation.replies for conversation in conversations):
+            engager.ReplyToConversation(
+                engager_pb.ReplyToConversationRequest(
+                    request_id="demo-reply-1",
+                    conversation_id=conversations[0].conversation_id,
+                    officer="desk.officer@ministry.example",
+                    text="Thank you for asking: small producers get a five-year transition "
+                    "and support for alternatives.",
+                ),
+                timeout=30,
+            )
         _submit_feedback(evaluator)
         return _settled_scorecard(evaluator, timeout)
 
@@ -168,6 +181,8 @@ def _publish_post(
         ),
         timeout=30,
     ).post
+    if post.status == publish_pb2.POST_STATUS_PUBLISHED:  # a run before this one did it
+        return
     review = publisher_pb.ReviewRequest(post_id=post.post_id)
     publisher.SubmitForReview(review, timeout=30)
     publisher.Approve(review, timeout=30)

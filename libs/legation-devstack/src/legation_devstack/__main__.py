@@ -12,12 +12,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from datetime import UTC, datetime
-
-from legation_devstack.demo import format_scorecard, run_demo
-from legation_devstack.localdata import DEFAULT_DATA_DIR, demo_anchor, reset_data
+from legation_devstack.demo import format_scorecard
+from legation_devstack.localdata import DEFAULT_DATA_DIR, reset_data
 from legation_devstack.processes import start_time
 from legation_devstack.stack import SERVICES, Stack
+from legation_devstack.week_demo import LocalRun
 
 STATE_DIR = Path(".legation")
 PID_FILE = STATE_DIR / "stack.json"
@@ -35,11 +34,12 @@ def run(once: bool, data_dir: Path = DEFAULT_DATA_DIR, fresh: bool = False) -> i
     if fresh and reset_data(data_dir):
         print(f"emptied {data_dir}")
     print(f"data: {data_dir} (kept between runs; `make reset` empties it)", flush=True)
-    anchor = demo_anchor(data_dir, datetime.now(UTC))
-    stack = Stack(data_dir, fixed_ports=True)
+    local = LocalRun(data_dir)
+    stack = local.stack
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    local.__enter__()
     try:
         print("starting the Kafka and OpenSearch stand-ins and creating topics ...", flush=True)
         stack.start_infrastructure()
@@ -49,14 +49,20 @@ def run(once: bool, data_dir: Path = DEFAULT_DATA_DIR, fresh: bool = False) -> i
             stack.start_service(name)
             _record(stack)
         _print_endpoints(stack)
-        print("running the demo campaign ...", flush=True)
-        print(format_scorecard(run_demo(stack, anchor=anchor)), flush=True)
+        print(
+            "running the demo campaign (a week, replayed) ..."
+            if not local.record.replayed
+            else "the demo campaign is already in the data: reading its scorecard ...",
+            flush=True,
+        )
+        print(format_scorecard(local.demo()), flush=True)
         if not once:
             print("\nthe stack keeps running: Ctrl-C (or `make stop`) stops it", flush=True)
             stop.wait()
     finally:
         print("stopping ...", flush=True)
         codes = stack.stop()
+        local.__exit__()
         PID_FILE.unlink(missing_ok=True)
         print("stopped: " + ", ".join(f"{name} exit {code}" for name, code in codes.items()))
         print(f"logs: {stack.log_dir}")

@@ -73,7 +73,9 @@ _WHO = {
     "es": ["los pescadores", "los recicladores", "los productores"],
     "de": ["Fischer", "Recycler", "Hersteller"],
 }
-_AUTHORS = [f"{name}{n}" for name in ("ana", "ben", "chloe", "diego", "emma", "femi") for n in (1, 2)]
+_AUTHORS = [
+    f"{name}{n}" for name in ("ana", "ben", "chloe", "diego", "emma", "femi") for n in (1, 2)
+]
 
 
 @dataclass(frozen=True)
@@ -160,9 +162,7 @@ def week(end: datetime, mentions: int = 3000, seed: int = 2026) -> list[PublicIt
     start = end - timedelta(days=7)
     weights = hourly_weights()
     hours = rng.choices(range(len(weights)), weights=weights, k=mentions)
-    moments = sorted(
-        start + timedelta(hours=hour, seconds=rng.uniform(0, 3599)) for hour in hours
-    )
+    moments = sorted(start + timedelta(hours=hour, seconds=rng.uniform(0, 3599)) for hour in hours)
     return [_item(rng, at) for at in moments]
 
 

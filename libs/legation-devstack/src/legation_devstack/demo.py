@@ -157,16 +157,15 @@ def run_demo(
                 timeout=30,
             )
         _submit_feedback(evaluator)
-        return _settled_scorecard(evaluator, timeout)
+        return settled_scorecard(evaluator, timeout)
 
 
 def _publish_post(
     publisher: publisher_grpc.PublisherServiceStub, stack: Stack, timeout: float
 ) -> None:
-    """Drafts the demo post, takes it through both approval steps (the campaign owner, then
-    a second approver: one person passes one step) and schedules it for now; returns once
-    the scheduler has published it."""
-    post = publisher.CreatePost(
+    publish_post(
+        publisher,
+        stack,
         publisher_pb.CreatePostRequest(
             request_id="demo-post-1",
             campaign_id=CAMPAIGN_ID,
@@ -179,8 +178,20 @@ def _publish_post(
                 author="Press office",
             ),
         ),
-        timeout=30,
-    ).post
+        timeout,
+    )
+
+
+def publish_post(
+    publisher: publisher_grpc.PublisherServiceStub,
+    stack: Stack,
+    request: publisher_pb.CreatePostRequest,
+    timeout: float,
+) -> None:
+    """Drafts a post, takes it through both approval steps (the campaign owner, then
+    a second approver: one person passes one step) and schedules it for now; returns once
+    the scheduler has published it. A post its request id already published is left alone."""
+    post = publisher.CreatePost(request, timeout=30).post
     if post.status == publish_pb2.POST_STATUS_PUBLISHED:  # a run before this one did it
         return
     review = publisher_pb.ReviewRequest(post_id=post.post_id)
@@ -197,21 +208,31 @@ def _publish_post(
         current = publisher.GetPost(publisher_pb.GetPostRequest(post_id=post.post_id), timeout=10)
         return bool(current.post.status == publish_pb2.POST_STATUS_PUBLISHED)
 
-    wait_until(published, timeout, "the demo post published", 0.3)
+    wait_until(published, timeout, f"post {request.request_id} published", 0.3)
 
 
 def _submit_feedback(evaluator: evaluator_grpc.EvaluatorServiceStub) -> None:
-    request = evaluator_pb.SubmitFeedbackRequest(
-        campaign_id=CAMPAIGN_ID,
-        request_id="demo-feedback-1",
-        feedback=evaluate_pb2.Feedback(
-            from_role=evaluate_pb2.Feedback.FROM_ROLE_PARTNER,
-            author="Ocean Alliance",
-            rating=4,
-            text="Clear message; publish the Spanish version earlier next time.",
-            about=CAMPAIGN_ID,
-        ),
-    )
+    submit_feedback(evaluator, _DEMO_FEEDBACK)
+
+
+_DEMO_FEEDBACK = evaluator_pb.SubmitFeedbackRequest(
+    campaign_id=CAMPAIGN_ID,
+    request_id="demo-feedback-1",
+    feedback=evaluate_pb2.Feedback(
+        from_role=evaluate_pb2.Feedback.FROM_ROLE_PARTNER,
+        author="Ocean Alliance",
+        rating=4,
+        text="Clear message; publish the Spanish version earlier next time.",
+        about=CAMPAIGN_ID,
+    ),
+)
+
+
+def submit_feedback(
+    evaluator: evaluator_grpc.EvaluatorServiceStub, request: evaluator_pb.SubmitFeedbackRequest
+) -> None:
+    """Submits feedback (its request id makes a repeat one event), waiting until the
+    campaign it is about is indexed."""
     # The campaign must be indexed before feedback on it is accepted.
     deadline = time.monotonic() + 30
     while True:
@@ -224,11 +245,11 @@ def _submit_feedback(evaluator: evaluator_grpc.EvaluatorServiceStub) -> None:
             time.sleep(0.3)
 
 
-def _settled_scorecard(
-    evaluator: evaluator_grpc.EvaluatorServiceStub, timeout: float
+def settled_scorecard(
+    evaluator: evaluator_grpc.EvaluatorServiceStub, timeout: float, campaign_id: str = CAMPAIGN_ID
 ) -> evaluator_pb.Scorecard:
     """Waits until every step has shown up and the counts stop moving."""
-    request = evaluator_pb.GetCampaignScorecardRequest(campaign_id=CAMPAIGN_ID)
+    request = evaluator_pb.GetCampaignScorecardRequest(campaign_id=campaign_id)
     deadline = time.monotonic() + timeout
     previous = None
     while time.monotonic() < deadline:

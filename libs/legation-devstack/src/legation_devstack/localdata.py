@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -22,15 +23,40 @@ DEFAULT_DATA_DIR = Path(".legation") / "data"
 DEMO_FILE = "demo.json"
 
 
-def demo_anchor(data_dir: Path, now: datetime) -> datetime:
-    """The demo's anchor recorded in ``data_dir``; records ``now`` when there is none yet
+@dataclass(frozen=True)
+class DemoRecord:
+    """When the demo was first set up on this data, and whether its week was replayed."""
+
+    anchor: datetime
+    replayed: bool = False
+
+
+def demo_record(data_dir: Path, now: datetime) -> DemoRecord:
+    """The demo record in ``data_dir``; records ``now`` as the anchor when there is none yet
     (a new data folder)."""
     path = data_dir / DEMO_FILE
     if path.exists():
-        return datetime.fromisoformat(json.loads(path.read_text())["anchor"])
+        saved = json.loads(path.read_text())
+        return DemoRecord(datetime.fromisoformat(saved["anchor"]), bool(saved.get("replayed")))
+    record = DemoRecord(now)
+    _write(data_dir, record)
+    return record
+
+
+def demo_anchor(data_dir: Path, now: datetime) -> datetime:
+    """The demo's anchor recorded in ``data_dir`` (``now`` on a new data folder)."""
+    return demo_record(data_dir, now).anchor
+
+
+def mark_replayed(data_dir: Path, record: DemoRecord) -> None:
+    """Records that the demo's week has been replayed in full."""
+    _write(data_dir, DemoRecord(record.anchor, replayed=True))
+
+
+def _write(data_dir: Path, record: DemoRecord) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"anchor": now.isoformat()}))
-    return now
+    payload = {"anchor": record.anchor.isoformat(), "replayed": record.replayed}
+    (data_dir / DEMO_FILE).write_text(json.dumps(payload))
 
 
 def reset_data(data_dir: Path) -> bool:

@@ -155,11 +155,18 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("bench", help="measure the consume loop against raw kafka-python")
     commands.add_parser("bench-auth", help="measure what authentication costs a gRPC call")
     commands.add_parser(
+        "load", help="generated mentions at a chosen rate (--help: its options)", add_help=False
+    )
+    commands.add_parser(
         "restarts",
         help="measure how a consumer comes back from SIGKILL restarts (--help: its options)",
         add_help=False,
     )
     args, rest = parser.parse_known_args(argv)
+    if args.command == "load":
+        from legation_devstack.load import main as load
+
+        return load(rest)
     if args.command == "restarts":
         from legation_devstack.restarts import main as restarts
 

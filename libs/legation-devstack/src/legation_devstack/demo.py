@@ -296,9 +296,12 @@ def format_scorecard(card: evaluator_pb.Scorecard) -> str:
         "",
         "  mentions per hour:",
     ]
+    widest = max((bucket.count for bucket in card.mentions_per_hour), default=0)
+    scale = min(1.0, 60 / widest) if widest else 1.0  # bars at most 60 characters wide
     for bucket in card.mentions_per_hour:
         start = bucket.start.ToDatetime(tzinfo=UTC).strftime("%Y-%m-%d %H:00")
-        lines.append(f"    {start}  {'#' * bucket.count} {bucket.count}")
+        bar = "#" * max(1, round(bucket.count * scale))
+        lines.append(f"    {start}  {bar} {bucket.count}")
     lines += ["", "  objectives:"]
     for objective in card.objectives:
         status = status_names[objective.status]

@@ -2,6 +2,11 @@
 
 Every step goes through a service's public gRPC API, exactly as a person or a tool would
 drive the platform; the events between services travel over the broker.
+
+Running it again on the same data changes nothing: the campaign is built from a fixed
+``anchor`` (so the evaluator sees the same version, one event id), the issue is tracked only
+when the listener does not know it, the post and the feedback carry request ids, and the
+reply is sent only when no conversation of the campaign has one.
 """
 
 from __future__ import annotations
@@ -101,8 +106,13 @@ def demo_campaign(now: datetime) -> evaluate_pb2.Campaign:
     return campaign
 
 
-def run_demo(stack: Stack, timeout: float = 60.0) -> evaluator_pb.Scorecard:
-    """Drives the demo campaign through all four services; returns the final scorecard."""
+def run_demo(
+    stack: Stack, timeout: float = 60.0, anchor: datetime | None = None
+) -> evaluator_pb.Scorecard:
+    """Drives the demo campaign through all four services; returns the final scorecard.
+
+    ``anchor`` is the moment the campaign's period is set from (default: now); give the
+    same one on every run over the same data so that a second run is a no-op."""
     with (
         stack.channel("evaluator") as evaluator_channel,
         stack.channel("listener") as listener_channel,
@@ -114,18 +124,20 @@ def run_demo(stack: Stack, timeout: float = 60.0) -> evaluator_pb.Scorecard:
         publisher = publisher_grpc.PublisherServiceStub(publisher_channel)
         engager = engager_grpc.EngagerServiceStub(engager_channel)
 
-        evaluator.CreateCampaign(demo_campaign(datetime.now(UTC)), timeout=30)
-        listener.TrackIssue(
-            listener_pb.TrackIssueRequest(
-                issue_id=ISSUE_ID,
-                name="Global plastics treaty",
-                keywords=KEYWORDS,
-                feeds=fixture_feeds(),
-                campaign_ids=[CAMPAIGN_ID],
-                languages=["en", "fr", "es"],
-            ),
-            timeout=30,
-        )
+        evaluator.CreateCampaign(demo_campaign(anchor or datetime.now(UTC)), timeout=30)
+        known = listener.ListIssues(listener_pb.ListIssuesRequest(), timeout=30).issues
+        if ISSUE_ID not in {issue.issue_id for issue in known}:
+            listener.TrackIssue(
+                listener_pb.TrackIssueRequest(
+                    issue_id=ISSUE_ID,
+                    name="Global plastics treaty",
+                    keywords=KEYWORDS,
+                    feeds=fixture_feeds(),
+                    campaign_ids=[CAMPAIGN_ID],
+                    languages=["en", "fr", "es"],
+                ),
+                timeout=30,
+            )
         listener.PollNow(listener_pb.PollNowRequest(issue_id=ISSUE_ID), timeout=60)
         _publish_post(publisher, stack, timeout)
 
@@ -134,28 +146,28 @@ def run_demo(stack: Stack, timeout: float = 60.0) -> evaluator_pb.Scorecard:
             return list(engager.ListConversations(request, timeout=10).conversations)
 
         wait_until(lambda: len(inbox()) > 0, timeout, "a conversation in the inbox", 0.3)
-        first = inbox()[0]
-        engager.ReplyToConversation(
-            engager_pb.ReplyToConversationRequest(
-                request_id="demo-reply-1",
-                conversation_id=first.conversation_id,
-                officer="desk.officer@ministry.example",
-                text="Thank you for asking: small producers get a five-year transition and "
-                "support for alternatives.",
-            ),
-            timeout=30,
-        )
+        conversations = inbox()
+        if not any(conversation.replies for conversation in conversations):
+            engager.ReplyToConversation(
+                engager_pb.ReplyToConversationRequest(
+                    request_id="demo-reply-1",
+                    conversation_id=conversations[0].conversation_id,
+                    officer="desk.officer@ministry.example",
+                    text="Thank you for asking: small producers get a five-year transition "
+                    "and support for alternatives.",
+                ),
+                timeout=30,
+            )
         _submit_feedback(evaluator)
-        return _settled_scorecard(evaluator, timeout)
+        return settled_scorecard(evaluator, timeout)
 
 
 def _publish_post(
     publisher: publisher_grpc.PublisherServiceStub, stack: Stack, timeout: float
 ) -> None:
-    """Drafts the demo post, takes it through both approval steps (the campaign owner, then
-    a second approver: one person passes one step) and schedules it for now; returns once
-    the scheduler has published it."""
-    post = publisher.CreatePost(
+    publish_post(
+        publisher,
+        stack,
         publisher_pb.CreatePostRequest(
             request_id="demo-post-1",
             campaign_id=CAMPAIGN_ID,
@@ -168,8 +180,22 @@ def _publish_post(
                 author="Press office",
             ),
         ),
-        timeout=30,
-    ).post
+        timeout,
+    )
+
+
+def publish_post(
+    publisher: publisher_grpc.PublisherServiceStub,
+    stack: Stack,
+    request: publisher_pb.CreatePostRequest,
+    timeout: float,
+) -> None:
+    """Drafts a post, takes it through both approval steps (the campaign owner, then
+    a second approver: one person passes one step) and schedules it for now; returns once
+    the scheduler has published it. A post its request id already published is left alone."""
+    post = publisher.CreatePost(request, timeout=30).post
+    if post.status == publish_pb2.POST_STATUS_PUBLISHED:  # a run before this one did it
+        return
     review = publisher_pb.ReviewRequest(post_id=post.post_id)
     publisher.SubmitForReview(review, timeout=30)
     publisher.Approve(review, timeout=30)
@@ -184,21 +210,31 @@ def _publish_post(
         current = publisher.GetPost(publisher_pb.GetPostRequest(post_id=post.post_id), timeout=10)
         return bool(current.post.status == publish_pb2.POST_STATUS_PUBLISHED)
 
-    wait_until(published, timeout, "the demo post published", 0.3)
+    wait_until(published, timeout, f"post {request.request_id} published", 0.3)
 
 
 def _submit_feedback(evaluator: evaluator_grpc.EvaluatorServiceStub) -> None:
-    request = evaluator_pb.SubmitFeedbackRequest(
-        campaign_id=CAMPAIGN_ID,
-        request_id="demo-feedback-1",
-        feedback=evaluate_pb2.Feedback(
-            from_role=evaluate_pb2.Feedback.FROM_ROLE_PARTNER,
-            author="Ocean Alliance",
-            rating=4,
-            text="Clear message; publish the Spanish version earlier next time.",
-            about=CAMPAIGN_ID,
-        ),
-    )
+    submit_feedback(evaluator, _DEMO_FEEDBACK)
+
+
+_DEMO_FEEDBACK = evaluator_pb.SubmitFeedbackRequest(
+    campaign_id=CAMPAIGN_ID,
+    request_id="demo-feedback-1",
+    feedback=evaluate_pb2.Feedback(
+        from_role=evaluate_pb2.Feedback.FROM_ROLE_PARTNER,
+        author="Ocean Alliance",
+        rating=4,
+        text="Clear message; publish the Spanish version earlier next time.",
+        about=CAMPAIGN_ID,
+    ),
+)
+
+
+def submit_feedback(
+    evaluator: evaluator_grpc.EvaluatorServiceStub, request: evaluator_pb.SubmitFeedbackRequest
+) -> None:
+    """Submits feedback (its request id makes a repeat one event), waiting until the
+    campaign it is about is indexed."""
     # The campaign must be indexed before feedback on it is accepted (UNAVAILABLE: the
     # evaluator is still building its index from Kafka, which it does on its first start).
     waiting = (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNAVAILABLE)
@@ -213,11 +249,11 @@ def _submit_feedback(evaluator: evaluator_grpc.EvaluatorServiceStub) -> None:
             time.sleep(0.3)
 
 
-def _settled_scorecard(
-    evaluator: evaluator_grpc.EvaluatorServiceStub, timeout: float
+def settled_scorecard(
+    evaluator: evaluator_grpc.EvaluatorServiceStub, timeout: float, campaign_id: str = CAMPAIGN_ID
 ) -> evaluator_pb.Scorecard:
     """Waits until every step has shown up and the counts stop moving."""
-    request = evaluator_pb.GetCampaignScorecardRequest(campaign_id=CAMPAIGN_ID)
+    request = evaluator_pb.GetCampaignScorecardRequest(campaign_id=campaign_id)
     deadline = time.monotonic() + timeout
     previous = None
     while time.monotonic() < deadline:
@@ -283,9 +319,12 @@ def format_scorecard(card: evaluator_pb.Scorecard, units: Mapping[str, str] | No
         "",
         "  mentions per hour:",
     ]
+    widest = max((bucket.count for bucket in card.mentions_per_hour), default=0)
+    scale = min(1.0, 60 / widest) if widest else 1.0  # bars at most 60 characters wide
     for bucket in card.mentions_per_hour:
         start = bucket.start.ToDatetime(tzinfo=UTC).strftime("%Y-%m-%d %H:00")
-        lines.append(f"    {start}  {'#' * bucket.count} {bucket.count}")
+        bar = "#" * max(1, round(bucket.count * scale))
+        lines.append(f"    {start}  {bar} {bucket.count}")
     lines += ["", "  objectives:"]
     for objective in card.objectives:
         status = status_names[objective.status]

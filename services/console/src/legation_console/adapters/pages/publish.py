@@ -5,12 +5,12 @@ delivery."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from starlette.requests import Request
 from starlette.datastructures import FormData
+from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
@@ -69,7 +69,9 @@ def _channel_form(data: FormData) -> tuple[tuple[str, ...] | None, tuple[tuple[s
     return chosen, texts
 
 
-async def _editor_counts(request: Request, form: views.PostForm) -> tuple[variants.ChannelCount, ...]:
+async def _editor_counts(
+    request: Request, form: views.PostForm
+) -> tuple[variants.ChannelCount, ...]:
     channels = await services(request).publisher.list_channels(person_of(request))
     return variants.editor_counts(
         channels,
@@ -353,9 +355,7 @@ ROUTES: Sequence[BaseRoute] = [
     Route("/publish/posts", posts, name="publish-posts"),
     Route("/publish/posts", create_post, methods=["POST"], name="publish-create-post"),
     Route("/publish/posts/new", new_post, name="publish-new-post"),
-    Route(
-        "/publish/posts/counts", channel_counts, methods=["POST"], name="publish-channel-counts"
-    ),
+    Route("/publish/posts/counts", channel_counts, methods=["POST"], name="publish-channel-counts"),
     Route("/publish/approvals", approvals, name="publish-approvals"),
     Route("/publish/posts/{post_id}", post, name="publish-post"),
     Route(

@@ -226,6 +226,12 @@ class PublisherClient(_Client):
         response = await self._call("GetPost", self.stub.GetPost, request, person)
         return response.post
 
+    async def list_channels(self, person: Person) -> list[publisher_pb.ChannelInfo]:
+        """The configured channels with their adapters' limits, by name."""
+        request = publisher_pb.ListChannelsRequest()
+        response = await self._call("ListChannels", self.stub.ListChannels, request, person)
+        return list(response.channels)
+
     async def create_post(
         self, person: Person, request: publisher_pb.CreatePostRequest
     ) -> publish_pb2.PostState:

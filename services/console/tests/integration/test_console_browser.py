@@ -477,7 +477,9 @@ def test_engage_filters_labels_reply_approval_questions_and_partners(
     page.get_by_label("State").select_option(label="New")
     page.get_by_label("Language").fill("en")
     page.get_by_test_id("apply-filters").click()
-    expect(page.get_by_test_id("inbox-summary")).to_contain_text("filtered by state new; language en")
+    expect(page.get_by_test_id("inbox-summary")).to_contain_text(
+        "filtered by state new; language en"
+    )
     expect(link).to_be_visible()
     accessible(officer)
     page.get_by_label("Language").fill("fr")
@@ -533,11 +535,15 @@ def test_engage_filters_labels_reply_approval_questions_and_partners(
     page.get_by_label("Hashtag").fill("AskAmb")
     page.get_by_test_id("create-questions").click()
     expect(page.get_by_test_id("questions-title")).to_have_text("Ask the <b>ambassador</b>")
-    expect(page.get_by_test_id("questions-summary")).to_have_text("0 questions, 0 awaiting moderation")
+    expect(page.get_by_test_id("questions-summary")).to_have_text(
+        "0 questions, 0 awaiting moderation"
+    )
     publish_question(running, "browser-q-askamb", "Plastics", "#AskAmb will Spain sign <u>it</u>?")
     wait_until(
-        lambda: page.reload() is not None
-        and "1 awaiting moderation" in page.get_by_test_id("questions-summary").inner_text(),
+        lambda: (
+            page.reload() is not None
+            and "1 awaiting moderation" in page.get_by_test_id("questions-summary").inner_text()
+        ),
         30,
         "the question",
     )

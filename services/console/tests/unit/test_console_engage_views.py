@@ -245,7 +245,13 @@ def test_the_partner_register_and_a_partners_timeline_newest_first() -> None:
 
 def test_the_partner_and_activity_forms() -> None:
     form = views.partner_form(
-        {"name": "Blue Seas Trust", "kind": "1", "stage": "2", "countries": "es, ke", "languages": "ES"}
+        {
+            "name": "Blue Seas Trust",
+            "kind": "1",
+            "stage": "2",
+            "countries": "es, ke",
+            "languages": "ES",
+        }
     )
     assert form.errors == {}
     assert form.request.partner_id == "blue-seas-trust"

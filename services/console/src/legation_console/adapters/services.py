@@ -245,6 +245,9 @@ class PublisherClient(_Client):
         return response.post
 
 
+_ANY_STATUS = engage_pb2.CONVERSATION_STATUS_UNSPECIFIED
+
+
 class EngagerClient(_Client):
     """``legation.engager.v1.EngagerService``."""
 
@@ -259,7 +262,7 @@ class EngagerClient(_Client):
         person: Person,
         assignee: str = "",
         page_size: int = 200,
-        status: engage_pb2.ConversationStatus.ValueType = engage_pb2.CONVERSATION_STATUS_UNSPECIFIED,
+        status: engage_pb2.ConversationStatus.ValueType = _ANY_STATUS,
         label: str = "",
     ) -> list[engager_pb.Conversation]:
         """The inbox (highest priority first), optionally one officer's conversations, one

@@ -516,9 +516,7 @@ ROUTES: Sequence[BaseRoute] = [
     Route("/engage/approvals", approvals, name="engage-approvals"),
     Route("/engage/questions", questions, name="engage-questions"),
     _post("/engage/questions", create_questions, "engage-questions-create"),
-    Route(
-        "/engage/questions/{questions_id}", questions_campaign, name="engage-questions-campaign"
-    ),
+    Route("/engage/questions/{questions_id}", questions_campaign, name="engage-questions-campaign"),
     _post(
         "/engage/questions/{questions_id}/questions/{question_id}/moderate",
         moderate_question,
@@ -533,9 +531,7 @@ ROUTES: Sequence[BaseRoute] = [
     _post("/engage/partners", register_partner, "engage-partners-register"),
     Route("/engage/partners/{partner_id}", partner, name="engage-partner"),
     _post("/engage/partners/{partner_id}/stage", partner_stage, "engage-partner-stage"),
-    _post(
-        "/engage/partners/{partner_id}/activities", record_activity, "engage-partner-activity"
-    ),
+    _post("/engage/partners/{partner_id}/activities", record_activity, "engage-partner-activity"),
 ]
 SECTION: Section | None = Section(
     title="Engage",

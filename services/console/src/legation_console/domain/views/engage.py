@@ -408,7 +408,9 @@ def filter_summary(filters: InboxFilters) -> str:
         parts.append(f"state {STATUS_NAMES[STATUS_FILTERS[filters.status]].lower()}")
     for name in ("source", "language", "label", "assignee"):
         if getattr(filters, name):
-            parts.append(f"{'assigned to' if name == 'assignee' else name} {getattr(filters, name)}")
+            parts.append(
+                f"{'assigned to' if name == 'assignee' else name} {getattr(filters, name)}"
+            )
     return "; ".join(parts)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 from urllib.parse import urlencode
 
 from legation.engager.v1 import engager_service_pb2 as engager_pb
@@ -13,6 +14,8 @@ from legation.events.v1 import engage_pb2, listen_pb2
 from legation_console.domain import access
 from legation_console.domain.formatting import count, excerpt, safe_url, timestamp, until, when
 from legation_console.domain.people import Person
+
+_K = TypeVar("_K", bound=int)
 
 PRIORITY_NAMES = {
     engage_pb2.PRIORITY_URGENT: "Urgent",
@@ -685,7 +688,7 @@ class PartnersPage:
     stages: tuple[tuple[int, str], ...]
 
 
-def _choices(names: Mapping[int, str]) -> tuple[tuple[int, str], ...]:
+def _choices(names: Mapping[_K, str]) -> tuple[tuple[int, str], ...]:
     return tuple((int(value), name) for value, name in names.items())
 
 
@@ -783,7 +786,7 @@ def _listed(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-def _choice(value: str, names: Mapping[int, str]) -> int:
+def _choice(value: str, names: Mapping[_K, str]) -> int:
     try:
         number = int(value)
     except ValueError:

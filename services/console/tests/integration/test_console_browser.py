@@ -503,7 +503,7 @@ def test_engage_filters_labels_reply_approval_questions_and_partners(
     page.get_by_test_id("assign").click()
     expect(page.get_by_test_id("assignee")).to_have_text("ben")
     page.get_by_label("Saved reply").select_option(label="Thank you for your question (en, es)")
-    page.get_by_label("Language of the saved reply").select_option("es")
+    page.get_by_label("Reply language").select_option("es")
     page.get_by_test_id("send-reply").click()
     expect(page.get_by_test_id("replies")).to_contain_text("Estimado/a Maria Lopez")
     expect(page.get_by_test_id("reply-status")).to_contain_text("Awaiting approval")

@@ -193,7 +193,12 @@ def test_a_post_without_the_csrf_token_is_refused(running: Running, browser: Bro
 
 
 def publish_question(
-    running: Running, mention_id: str, title: str, text: str, campaign_id: str = ""
+    running: Running,
+    mention_id: str,
+    title: str,
+    text: str,
+    campaign_id: str = "",
+    hashtags: tuple[str, ...] = (),
 ) -> None:
     """A mention (asking us something), as the listener would publish it."""
     assert running.stack.kafka is not None
@@ -210,6 +215,7 @@ def publish_question(
         language="en",
         sentiment=listen_pb2.Label(value="negative", score=-0.4),
         campaign_ids=[campaign_id] if campaign_id else [],
+        hashtags=list(hashtags),
     )
     mention.published_at.FromDatetime(datetime.now(UTC))
     envelope = make_envelope(
@@ -538,7 +544,13 @@ def test_engage_filters_labels_reply_approval_questions_and_partners(
     expect(page.get_by_test_id("questions-summary")).to_have_text(
         "0 questions, 0 awaiting moderation"
     )
-    publish_question(running, "browser-q-askamb", "Plastics", "#AskAmb will Spain sign <u>it</u>?")
+    publish_question(
+        running,
+        "browser-q-askamb",
+        "Plastics",
+        "#AskAmb will Spain sign <u>it</u>?",
+        hashtags=("AskAmb",),
+    )
     wait_until(
         lambda: (
             page.reload() is not None

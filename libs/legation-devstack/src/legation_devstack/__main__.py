@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from legation_devstack.demo import format_scorecard, run_demo
+from legation_devstack.demo import format_scorecard, metric_units, run_demo
 from legation_devstack.processes import start_time
 from legation_devstack.stack import SERVICES, Stack
 
@@ -48,7 +48,8 @@ def run(once: bool) -> int:
         _record(stack)
         _print_endpoints(stack)
         print("running the demo campaign ...", flush=True)
-        print(format_scorecard(run_demo(stack)), flush=True)
+        card = run_demo(stack)
+        print(format_scorecard(card, metric_units(stack)), flush=True)
         if not once:
             print("\nthe stack keeps running: Ctrl-C (or `make stop`) stops it", flush=True)
             stop.wait()

@@ -7,6 +7,7 @@ drive the platform; the events between services travel over the broker.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from importlib.resources import files
 from pathlib import Path
@@ -22,6 +23,7 @@ from legation.listener.v1 import listener_service_pb2 as listener_pb
 from legation.listener.v1 import listener_service_pb2_grpc as listener_grpc
 from legation.publisher.v1 import publisher_service_pb2 as publisher_pb
 from legation.publisher.v1 import publisher_service_pb2_grpc as publisher_grpc
+from legation_core.units import format_duration, format_value
 from legation_devstack.processes import wait_until
 from legation_devstack.stack import Stack
 
@@ -197,14 +199,16 @@ def _submit_feedback(evaluator: evaluator_grpc.EvaluatorServiceStub) -> None:
             about=CAMPAIGN_ID,
         ),
     )
-    # The campaign must be indexed before feedback on it is accepted.
+    # The campaign must be indexed before feedback on it is accepted (UNAVAILABLE: the
+    # evaluator is still building its index from Kafka, which it does on its first start).
+    waiting = (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNAVAILABLE)
     deadline = time.monotonic() + 30
     while True:
         try:
             evaluator.SubmitFeedback(request, timeout=10)
             return
         except grpc.RpcError as error:
-            if error.code() != grpc.StatusCode.NOT_FOUND or time.monotonic() > deadline:
+            if error.code() not in waiting or time.monotonic() > deadline:
                 raise
             time.sleep(0.3)
 
@@ -217,7 +221,16 @@ def _settled_scorecard(
     deadline = time.monotonic() + timeout
     previous = None
     while time.monotonic() < deadline:
-        card = evaluator.GetCampaignScorecard(request, timeout=10)
+        try:
+            card = evaluator.GetCampaignScorecard(request, timeout=10)
+        except grpc.RpcError as error:
+            if error.code() != grpc.StatusCode.UNAVAILABLE:  # the index is being rebuilt
+                raise
+            time.sleep(1.0)
+            continue
+        if card.rebuilding:
+            time.sleep(1.0)
+            continue
         counts = (
             card.mentions,
             card.publications,
@@ -232,12 +245,19 @@ def _settled_scorecard(
     raise TimeoutError(f"scorecard did not settle: {previous}")
 
 
-def _number(value: float) -> str:
-    return f"{value:,.0f}" if abs(value) >= 1e4 else f"{value:.4g}"
+def metric_units(stack: Stack) -> dict[str, str]:
+    """The unit of every metric the evaluator computes (its ListMetrics), by name."""
+    with stack.channel("evaluator", user="viewer") as channel:
+        listed = evaluator_grpc.EvaluatorServiceStub(channel).ListMetrics(
+            evaluator_pb.ListMetricsRequest(), timeout=10
+        )
+    return {metric.name: metric.unit for metric in listed.metrics}
 
 
-def format_scorecard(card: evaluator_pb.Scorecard) -> str:
-    """The scorecard as a person reads it in a terminal."""
+def format_scorecard(card: evaluator_pb.Scorecard, units: Mapping[str, str] | None = None) -> str:
+    """The scorecard as a person reads it in a terminal; ``units`` (metric name -> unit, see
+    :func:`metric_units`) shows each KPI in its unit (durations in hours or days)."""
+    units = units or {}
     status_names = {
         value.number: value.name.removeprefix("STATUS_").replace("_", " ").lower()
         for value in evaluate_pb2.ObjectiveStatus.Status.DESCRIPTOR.values
@@ -254,9 +274,12 @@ def format_scorecard(card: evaluator_pb.Scorecard) -> str:
         f"  feedback               {card.feedback}",
         f"  mean sentiment         {card.mean_sentiment:+.2f} "
         f"(over {card.mentions_with_sentiment} mentions with a known sentiment)",
-        f"  median response        {card.median_response_seconds / 3600:.1f} h",
+        f"  median response        {format_duration(card.median_response_seconds)}",
         "  over the campaign's period: "
-        + ", ".join(f"{kpi.name.replace('_', ' ')} {_number(kpi.value)}" for kpi in card.kpis),
+        + ", ".join(
+            f"{kpi.name.replace('_', ' ')} {format_value(kpi.value, units.get(kpi.name, 'count'))}"
+            for kpi in card.kpis
+        ),
         "",
         "  mentions per hour:",
     ]

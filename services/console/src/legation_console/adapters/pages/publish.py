@@ -1,5 +1,6 @@
-"""Publish: posts, a new post with a translation, submit, the approval queue, approve,
-schedule, and the deliveries followed live."""
+"""Publish: posts, the calendar, a new post with a translation, submit, the approval
+queue, approve, schedule, the deliveries followed live, and retry / cancel / confirm a
+delivery."""
 
 from __future__ import annotations
 
@@ -74,6 +75,8 @@ async def create_post(request: Request) -> Response:
             translation_language=str(data.get("translation_language", "")).strip(),
             translation_title=str(data.get("translation_title", "")),
             translation_body=str(data.get("translation_body", "")),
+            media_url=str(data.get("media_url", "")).strip(),
+            media_alt=str(data.get("media_alt", "")).strip(),
         )
     )
     request_id = str(data.get("request_id", "")) or uuid.uuid4().hex
@@ -87,7 +90,17 @@ async def create_post(request: Request) -> Response:
                     request_id=request_id,
                     campaign_id=form.campaign,
                     language=form.language,
-                    content=publisher_pb.VariantContent(title=form.title, body=form.body),
+                    content=publisher_pb.VariantContent(
+                        title=form.title,
+                        body=form.body,
+                        media=[
+                            publish_pb2.MediaRef(
+                                url=form.media_url, kind="image", alt_text=form.media_alt
+                            )
+                        ]
+                        if form.media_url
+                        else [],
+                    ),
                 ),
             )
             if form.has_translation and not any(
@@ -182,7 +195,83 @@ async def schedule(request: Request) -> Response:
     return await handle(request)
 
 
+async def calendar(request: Request) -> Response:
+    """``GET /publish/calendar?view=week|month&day=YYYY-MM-DD&campaign=&channel=&language=``."""
+    today = datetime.now(UTC).date()
+    query = views.calendar_query(request.query_params, today)
+    start, end = views.calendar_window(query)
+    found = await services(request).publisher.list_posts(
+        person_of(request),
+        start,
+        end,
+        campaign_id=query.campaign,
+        channel=query.channel,
+        language=query.language,
+    )
+    page = views.calendar_page(found, query, today)
+    return render(request, "publish/calendar.html", {"page": page})
+
+
+async def _delivery_command(
+    request: Request, call: Callable[[], Awaitable[publish_pb2.PostState]], done: str
+) -> Response:
+    """A delivery's button: the call, then the post again with a confirmation, or the
+    publisher's refusal in its words when the delivery's state does not allow it."""
+    post_id = request.path_params["post_id"]
+    try:
+        await call()
+    except ServiceError as error:
+        if error.code.name not in ("FAILED_PRECONDITION", "INVALID_ARGUMENT"):
+            raise
+        flash(request, f"Not done: {error.detail}")
+    else:
+        flash(request, done)
+    return RedirectResponse(request.url_for("publish-post", post_id=post_id), status_code=303)
+
+
+async def retry_delivery(request: Request) -> Response:
+    """``POST /publish/posts/{post_id}/deliveries/{delivery_id}/retry``."""
+    person, params = person_of(request), request.path_params
+    publisher = services(request).publisher
+    return await _delivery_command(
+        request,
+        lambda: publisher.retry_delivery(person, params["post_id"], params["delivery_id"]),
+        "The delivery goes out again.",
+    )
+
+
+async def cancel_delivery(request: Request) -> Response:
+    """``POST /publish/posts/{post_id}/deliveries/{delivery_id}/cancel``."""
+    person, params = person_of(request), request.path_params
+    publisher = services(request).publisher
+    return await _delivery_command(
+        request,
+        lambda: publisher.cancel_delivery(person, params["post_id"], params["delivery_id"]),
+        "The delivery is cancelled.",
+    )
+
+
+async def confirm_delivery(request: Request) -> Response:
+    """``POST /publish/posts/{post_id}/deliveries/{delivery_id}/confirm``: found on its
+    channel, with the channel's id and URL the person gives."""
+    person, params = person_of(request), request.path_params
+    data = await form_of(request)
+    confirm = publisher_pb.ConfirmDeliveryRequest(
+        post_id=params["post_id"],
+        delivery_id=params["delivery_id"],
+        channel_item_id=str(data.get("channel_item_id", "")).strip(),
+        url=str(data.get("url", "")).strip(),
+    )
+    publisher = services(request).publisher
+    return await _delivery_command(
+        request,
+        lambda: publisher.confirm_delivery(person, confirm),
+        "The delivery is confirmed as published.",
+    )
+
+
 ROUTES: Sequence[BaseRoute] = [
+    Route("/publish/calendar", calendar, name="publish-calendar"),
     Route("/publish/posts", posts, name="publish-posts"),
     Route("/publish/posts", create_post, methods=["POST"], name="publish-create-post"),
     Route("/publish/posts/new", new_post, name="publish-new-post"),
@@ -196,6 +285,24 @@ ROUTES: Sequence[BaseRoute] = [
     Route("/publish/posts/{post_id}/submit", submit, methods=["POST"], name="publish-submit"),
     Route("/publish/posts/{post_id}/approve", approve, methods=["POST"], name="publish-approve"),
     Route("/publish/posts/{post_id}/schedule", schedule, methods=["POST"], name="publish-schedule"),
+    Route(
+        "/publish/posts/{post_id}/deliveries/{delivery_id}/retry",
+        retry_delivery,
+        methods=["POST"],
+        name="publish-retry-delivery",
+    ),
+    Route(
+        "/publish/posts/{post_id}/deliveries/{delivery_id}/cancel",
+        cancel_delivery,
+        methods=["POST"],
+        name="publish-cancel-delivery",
+    ),
+    Route(
+        "/publish/posts/{post_id}/deliveries/{delivery_id}/confirm",
+        confirm_delivery,
+        methods=["POST"],
+        name="publish-confirm-delivery",
+    ),
 ]
 SECTION: Section | None = Section(
     title="Publish",

@@ -18,6 +18,7 @@ from legation_core.grpc_server import invalid_argument, not_found
 from legation_core.ids import stable_id
 from legation_core.kafka import EventProducer
 from legation_evaluator.adapters.changes import ChangeFeed
+from legation_evaluator.adapters.grpc_listen import ListenReadsApi
 from legation_evaluator.adapters.grpc_reports import ReviewReportApi
 from legation_evaluator.adapters.index import EventIndex
 from legation_evaluator.domain import metrics
@@ -53,7 +54,7 @@ def _version_id(campaign: evaluate_pb2.Campaign) -> str:
     return stable_id("campaign", campaign.campaign_id, digest)
 
 
-class EvaluatorApi(ReviewReportApi, pb_grpc.EvaluatorServiceServicer):
+class EvaluatorApi(ListenReadsApi, ReviewReportApi, pb_grpc.EvaluatorServiceServicer):
     def __init__(
         self,
         index: EventIndex,

@@ -14,14 +14,41 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import MessageSizeTooLargeError, RecordListTooLargeError, TopicAlreadyExistsError
 
+from legation_core.calls import CallError, ensure_caller_waits
 from legation_core.catalog import Catalog, TopicSpec
 from legation_core.codec import Envelope, EventCodec, InvalidEvent
 from legation_core.config import CoreSettings
 from legation_core.metrics import Metrics
 
 log = logging.getLogger(__name__)
+
+# The largest record the producer sends (kafka-python's max_request_size, and about the
+# broker's default message.max.bytes): a bigger one is refused, never retried.
+MAX_RECORD_BYTES = 1_048_576
+# Room left for the record batch's own framing and headers when sizes are checked ahead.
+_RECORD_OVERHEAD = 512
+
+
+class RecordTooLarge(CallError):
+    """A record is larger than Kafka accepts: the change is not made, and a retry would
+    fail the same way. Inside a gRPC call it ends the call with INVALID_ARGUMENT."""
+
+    status = "INVALID_ARGUMENT"
+
+
+def ensure_fits(events: list[tuple[str, str, Envelope]], limit: int = MAX_RECORD_BYTES) -> None:
+    """Raises :class:`RecordTooLarge` before anything is sent when one of ``events`` would
+    make a record over ``limit`` bytes, so a batch is refused whole rather than in part."""
+    for topic, key, envelope in events:
+        size = len(key.encode()) + len(EventCodec.encode(envelope)) + _RECORD_OVERHEAD
+        size += sum(len(name) + len(value) for name, value in event_headers(envelope))
+        if size > limit:
+            raise RecordTooLarge(
+                f"the change makes a {envelope.event_type} of about {size} bytes for {topic}, "
+                f"over the {limit} bytes a record may have: send less"
+            )
 
 
 def client_options(settings: CoreSettings) -> dict[str, Any]:
@@ -76,6 +103,7 @@ class EventProducer:
             enable_idempotence=True,
             linger_ms=5,
             retries=5,
+            max_request_size=MAX_RECORD_BYTES,
         )
 
     def send(self, topic: str, key: str, envelope: Envelope) -> Pending:
@@ -84,12 +112,15 @@ class EventProducer:
         if envelope.source_service != self.service:
             raise InvalidEvent(f"{self.service} cannot send an event of {envelope.source_service}")
         EventCodec.validate(spec, envelope)
-        future = self._producer.send(
-            topic,
-            key=key.encode(),
-            value=EventCodec.encode(envelope),
-            headers=event_headers(envelope),
-        )
+        try:
+            future = self._producer.send(
+                topic,
+                key=key.encode(),
+                value=EventCodec.encode(envelope),
+                headers=event_headers(envelope),
+            )
+        except (MessageSizeTooLargeError, RecordListTooLargeError) as error:
+            raise RecordTooLarge(f"a {envelope.event_type} for {topic} is too large") from error
         return Pending(topic, future)
 
     def send_in_background(self, topic: str, key: str, envelope: Envelope) -> None:
@@ -123,11 +154,23 @@ class EventProducer:
             return
         self._producer.flush(timeout=timeout)
         for item in pending:
-            item.future.get(timeout=timeout)
+            try:
+                item.future.get(timeout=timeout)
+            except (MessageSizeTooLargeError, RecordListTooLargeError) as error:
+                raise RecordTooLarge(f"Kafka refused a record for {item.topic} as too large") from (
+                    error
+                )
             self.metrics.produced.labels(topic=item.topic).inc()
 
     def send_and_wait(self, events: list[tuple[str, str, Envelope]]) -> None:
-        """Sends ``(topic, key, envelope)`` triples and waits for all of them."""
+        """Sends ``(topic, key, envelope)`` triples and waits for all of them.
+
+        Inside a gRPC call whose caller no longer waits it raises
+        :class:`~legation_core.calls.CallExpired` and sends nothing (every command's writes
+        come here, so none is applied after its caller was told it failed); a record over
+        :data:`MAX_RECORD_BYTES` raises :class:`RecordTooLarge` before anything is sent."""
+        ensure_caller_waits()
+        ensure_fits(events)
         self.wait([self.send(topic, key, envelope) for topic, key, envelope in events])
 
     def close(self, timeout: float = 10.0) -> None:

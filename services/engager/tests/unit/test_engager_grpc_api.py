@@ -265,12 +265,18 @@ def test_partners_have_a_timeline_and_their_activity_is_an_event(
     assert [e.partner_activity.joint for e in activities] == [False, True]
     assert activities[-1].campaign_id == "camp-1"
     code, details = code_of(
+        lambda: stub.RegisterPartner(pb.RegisterPartnerRequest(partner_id="Bad_Id"))
+    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "partner_id:" in details and "name: is required" in details
+    # A country that is no ISO code breaks the field's limit (checked before the register).
+    code, details = code_of(
         lambda: stub.RegisterPartner(
-            pb.RegisterPartnerRequest(partner_id="Bad Id", countries=["Kenya"])
+            pb.RegisterPartnerRequest(partner_id="ngo-1", name="NGO", countries=["Kenya"])
         )
     )
     assert code == grpc.StatusCode.INVALID_ARGUMENT
-    assert "partner_id:" in details and "name: is required" in details and "countries:" in details
+    assert details.startswith("countries[0]: must be an ISO 3166-1 alpha-2 country code")
     code, _ = code_of(lambda: stub.GetPartner(pb.GetPartnerRequest(partner_id="nobody")))
     assert code == grpc.StatusCode.NOT_FOUND
 

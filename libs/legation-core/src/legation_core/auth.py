@@ -18,8 +18,9 @@ Every service's gRPC server runs :class:`AuthInterceptor` (installed by
    field path and the limit.
 4. **Errors.** An exception a servicer did not map ends the call with ``INTERNAL`` and a
    generic message carrying the trace id (the stack is logged under it), never the
-   exception's text; a :class:`~legation_core.calls.CallError` (a record too large for
-   Kafka, a caller gone) gets its own status. A servicer's own aborts keep their status.
+   exception's text; a dependency that is down (Kafka, the index) with ``UNAVAILABLE`` and
+   a generic message; a :class:`~legation_core.calls.CallError` (a record too large for
+   Kafka, a caller gone) with its own status. A servicer's own aborts keep their status.
 5. **Audit.** Every command and every denial is handed to an :class:`AuditSink` (the runtime
    sends it as an ``AuditRecord`` event to ``legation.audit.v1``).
 
@@ -49,7 +50,8 @@ import yaml
 from google.protobuf import descriptor_pool
 from google.protobuf.message import Message
 
-from legation_core.calls import CallError, serving
+from legation_core.calls import CallError, serving, unavailable_errors
+from legation_core.consumer import TransientError
 from legation_core.ids import new_trace_id
 from legation_core.limits import LimitError, check_request, compile_service
 
@@ -598,7 +600,9 @@ class _Call:
         """Answers an exception that escaped the servicer: a servicer's own abort and
         :class:`AccessDenied` (answered by :meth:`finish`) pass; a
         :class:`~legation_core.calls.CallError` ends the call with its status and message;
-        anything else with INTERNAL and a generic message naming the trace id, the stack
+        a dependency down (:class:`~legation_core.consumer.TransientError` or a type given to
+        :func:`~legation_core.calls.treat_as_unavailable`) with UNAVAILABLE and a generic
+        message; anything else with INTERNAL and a generic message naming the trace id, the stack
         logged under it (the exception's text may hold internals: paths, hosts)."""
         if _status_of(context) not in (None, grpc.StatusCode.OK):
             return  # the servicer aborted
@@ -606,6 +610,16 @@ class _Call:
             return
         if isinstance(error, CallError):
             context.abort(grpc.StatusCode[error.status], str(error))
+        if isinstance(error, (TransientError, *unavailable_errors())):
+            log.warning(
+                "a dependency of a gRPC call is unavailable",
+                exc_info=error,
+                extra={"grpc_method": self.method, "trace_id": trace_id},
+            )
+            context.abort(
+                grpc.StatusCode.UNAVAILABLE,
+                f"temporarily unavailable, retry; reference {trace_id}",
+            )
         log.error(
             "unexpected error in a gRPC call",
             exc_info=error,

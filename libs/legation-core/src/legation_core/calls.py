@@ -8,7 +8,10 @@ never applied after the caller was told it failed. Outside a call it does nothin
 
 :class:`CallError` is the family of errors that end a call with a definite status whatever
 servicer they pass through; the interceptor answers them with their ``status`` and their
-message, which must be fit for the caller.
+message, which must be fit for the caller. A dependency that is down (Kafka, the index)
+raises a :class:`~legation_core.consumer.TransientError`, or an error type a service
+declared with :func:`treat_as_unavailable`: the interceptor answers ``UNAVAILABLE`` with a
+generic message (the error's own text may name hosts and ports, so it is only logged).
 """
 
 from __future__ import annotations
@@ -39,6 +42,22 @@ class Liveness(Protocol):
     def is_active(self) -> bool: ...
 
     def time_remaining(self) -> float | None: ...
+
+
+_unavailable: tuple[type[BaseException], ...] = ()
+
+
+def treat_as_unavailable(*error_types: type[BaseException]) -> None:
+    """Declares errors of a client library that mean a dependency is down (an index
+    client's connection errors, say): a gRPC call they end is answered ``UNAVAILABLE``
+    with a generic message. Call it where the client is adapted, at import."""
+    global _unavailable
+    _unavailable = tuple(dict.fromkeys((*_unavailable, *error_types)))
+
+
+def unavailable_errors() -> tuple[type[BaseException], ...]:
+    """The error types declared with :func:`treat_as_unavailable`."""
+    return _unavailable
 
 
 _current: contextvars.ContextVar[Liveness | None] = contextvars.ContextVar(

@@ -10,6 +10,7 @@ import grpc
 from legation.events.v1 import listen_pb2
 from legation.listener.v1 import listener_service_pb2 as pb
 from legation.listener.v1 import listener_service_pb2_grpc as pb_grpc
+from legation_core.calls import CallError
 from legation_core.grpc_server import invalid_argument, not_found
 from legation_listener.adapters.poller import Fetcher, Poller
 from legation_listener.adapters.state import ListenerState, StateStore
@@ -95,9 +96,11 @@ class ListenerApi(pb_grpc.ListenerServiceServicer):
         current = self._existing(request.issue_id, context)
         try:
             deleted = self.store.delete_issue(current)
-        except Exception as error:  # the caller may retry
+        except CallError:
+            raise  # a caller gone, a record too large: the interceptor answers
+        except Exception:  # the caller may retry
             log.exception("could not delete an issue", extra={"issue_id": current.issue_id})
-            context.abort(grpc.StatusCode.UNAVAILABLE, f"could not record the deletion: {error}")
+            context.abort(grpc.StatusCode.UNAVAILABLE, "could not record the deletion; retry")
         self.poller.forget_spikes(current.issue_id)
         log.info("issue deleted", extra={"issue_id": current.issue_id})
         return pb.DeleteIssueResponse(issue=deleted)
@@ -223,6 +226,8 @@ class ListenerApi(pb_grpc.ListenerServiceServicer):
     def _save(self, issue: listen_pb2.TrackedIssue, context: grpc.ServicerContext) -> None:
         try:
             self.store.save_issue(issue)
-        except Exception as error:  # the caller may retry: the same request saves the same issue
+        except CallError:
+            raise  # a caller gone, a record too large: the interceptor answers
+        except Exception:  # the caller may retry: the same request saves the same issue
             log.exception("could not record a tracked issue", extra={"issue_id": issue.issue_id})
-            context.abort(grpc.StatusCode.UNAVAILABLE, f"could not record the issue: {error}")
+            context.abort(grpc.StatusCode.UNAVAILABLE, "could not record the issue; retry")

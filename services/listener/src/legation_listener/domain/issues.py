@@ -3,7 +3,9 @@ becomes."""
 
 from __future__ import annotations
 
+import hashlib
 import re
+import unicodedata
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
@@ -13,7 +15,8 @@ from legation_listener.domain.query import QueryError, parse_query
 from legation_listener.domain.sources import RSS, SourceError, parse_source, source_kind
 
 FEED_SCHEMES = ("http", "https", "file")
-_NOT_SLUG = re.compile(r"[\W_]+")
+_NOT_SLUG = re.compile(r"[^a-z0-9]+")
+MAX_SLUG = 128
 
 
 class IssueError(ValueError):
@@ -38,9 +41,17 @@ UPDATABLE_FIELDS = ("name", "keywords", "feeds", "campaign_ids", "languages", "q
 
 
 def slugify(name: str) -> str:
-    """A stable id from a name: lower case, runs of anything but letters and digits become
-    one hyphen ("Global plastics treaty" → "global-plastics-treaty")."""
-    return _NOT_SLUG.sub("-", name.lower()).strip("-")
+    """A stable id from a name, within the id character set of the API
+    (``legation_core.limits.ID_PATTERN``): ASCII letters (accents dropped) and digits in
+    lower case, runs of anything else as one hyphen ("Traité de l'Antarctique" →
+    "traite-de-l-antarctique"), at most 128 characters. A name with letters or digits but
+    none in ASCII ("معاهدة") gets ``issue-`` and a hash of the name; a name with neither
+    gets "" (the caller must give an id)."""
+    ascii_only = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = _NOT_SLUG.sub("-", ascii_only.lower()).strip("-")[:MAX_SLUG].strip("-")
+    if not slug and any(character.isalnum() for character in name):
+        slug = "issue-" + hashlib.sha256(name.strip().encode()).hexdigest()[:16]
+    return slug
 
 
 def _clean(values: Iterable[str]) -> list[str]:

@@ -50,6 +50,9 @@ from legation_listener.domain.sources import source_location
 
 FIELDS = ("author", "domain", "lang", "source")
 MAX_QUERY_LENGTH = 4000
+# Most levels of parentheses and NOTs inside one another (the parser and the matcher recurse
+# once per level; the API's limit on a query's parentheses is the same).
+MAX_DEPTH = 20
 MAX_DISTANCE = 100
 _WORD = re.compile(r"\w+")
 _SPECIAL = frozenset('()"')
@@ -272,6 +275,16 @@ class _Parser:
         self.query = query
         self.tokens = _tokens(query)
         self.index = 0
+        self.depth = 0
+
+    def deeper(self, token: _Token) -> None:
+        """Enters a group or a NOT; refuses more than :data:`MAX_DEPTH` levels."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise QueryError(
+                f"more than {MAX_DEPTH} levels of parentheses or NOT inside one another",
+                token.position,
+            )
 
     @property
     def current(self) -> _Token:
@@ -313,8 +326,10 @@ class _Parser:
 
     def not_expr(self) -> Node:
         if self.current.kind == "NOT":
-            self.advance()
-            return Not(self.not_expr())
+            self.deeper(self.advance())
+            node = Not(self.not_expr())
+            self.depth -= 1
+            return node
         return self.near()
 
     def near(self) -> Node:
@@ -337,7 +352,7 @@ class _Parser:
     def primary(self) -> Node:
         token = self.current
         if token.kind == "LPAREN":
-            self.advance()
+            self.deeper(self.advance())
             if self.current.kind == "RPAREN":
                 raise QueryError("empty parentheses", self.current.position)
             node = self.or_expr()
@@ -346,6 +361,7 @@ class _Parser:
                     raise QueryError("unclosed '('", token.position)
                 raise self.unexpected("')'")
             self.advance()
+            self.depth -= 1
             return node
         if token.kind == "WORD":
             self.advance()

@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed-stamp
 INPUTS := constraints.txt $(wildcard libs/*/pyproject.toml services/*/pyproject.toml) \
 	$(shell find protos topics -type f) tools/gen_contracts.py
 
-.PHONY: help install contracts run run-once stop test lint fmt typecheck check bench bench-evaluator bench-listener listener-models clean \
+.PHONY: help install contracts limits-doc run run-once stop test lint fmt typecheck check bench bench-evaluator bench-listener listener-models clean \
 	k8s-topics deploy-check images browser-deps
 
 help:
@@ -26,6 +26,7 @@ help:
 	@echo "make listener-models retrain the listener's models from the datasets"
 	@echo "make deploy-check  render and validate deploy/ offline (topics, schemas, hadolint)"
 	@echo "make k8s-topics    regenerate the Strimzi KafkaTopics from topics/"
+	@echo "make limits-doc    regenerate libs/legation-contracts/LIMITS.md from the protos"
 	@echo "make images    build the four service images (docker, from the repository root)"
 
 $(PY):
@@ -45,6 +46,10 @@ $(STAMP): $(PY) $(INPUTS)
 
 contracts: $(PY)
 	$(PY) tools/gen_contracts.py
+
+# libs/legation-contracts/LIMITS.md: every request field's limit, from the protos' annotations.
+limits-doc: install
+	$(PY) tools/gen_limits_doc.py
 
 run: install
 	$(PY) -m legation_devstack run
@@ -66,7 +71,7 @@ fmt: install
 typecheck: install
 	$(BIN)/mypy libs/legation-core/src libs/legation-channels/src libs/legation-devstack/src \
 		services/listener/src services/publisher/src services/engager/src services/evaluator/src tests \
-		tools/gen_k8s_topics.py tools/deploy_check.py
+		tools/gen_k8s_topics.py tools/deploy_check.py tools/gen_limits_doc.py
 
 check: lint typecheck
 

@@ -48,6 +48,7 @@ _LANGUAGE = re.compile(r"[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*")
 _COUNTRY = re.compile(r"[A-Z]{2}")
 # C0 controls but tab, line feed and carriage return; DEL; C1 controls.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+MAX_ID_LENGTH = 128
 MAX_TIME_ZONE_LENGTH = 64
 MAX_LANGUAGE_LENGTH = 35
 
@@ -60,13 +61,20 @@ COUNTRY = limits_pb2.STRING_KIND_COUNTRY
 
 # What each kind accepts, in the words of an error message and of the docs.
 KIND_RULES = {
-    TEXT: "no control characters but tab, line feed and carriage return",
+    TEXT: "text without control characters but tab, line feed and carriage return",
     ID: f"an id: 1 to 128 ASCII letters, digits or . _ : -, a letter or digit first ({ID_PATTERN})",
     TIME_ZONE: "an IANA time zone the server knows, for example Africa/Nairobi",
     LANGUAGE: "a BCP 47 language tag, for example es or es-MX",
     COUNTRY: "an ISO 3166-1 alpha-2 country code, for example MX",
 }
 
+# The most characters a string of each kind but text can have.
+_KIND_LENGTHS = {
+    ID: MAX_ID_LENGTH,
+    TIME_ZONE: MAX_TIME_ZONE_LENGTH,
+    LANGUAGE: MAX_LANGUAGE_LENGTH,
+    COUNTRY: 2,
+}
 _TIMESTAMP = "google.protobuf.Timestamp"
 _KIND_NAMES = {
     TEXT: "text",
@@ -189,10 +197,15 @@ def _rule(field: FieldDescriptor) -> FieldRule:
         if problems:
             raise LimitsMisconfigured(f"limits of {where}: {'; '.join(problems)}")
     given = given or limits_pb2.FieldLimits()
-    default_length = DEFAULT_MAX_BYTES if value.type == FieldDescriptor.TYPE_BYTES else 0
+    if value.type == FieldDescriptor.TYPE_BYTES:
+        max_length = given.max_length or DEFAULT_MAX_BYTES
+    elif given.kind == TEXT:
+        max_length = given.max_length or DEFAULT_MAX_LENGTH
+    else:  # a kind's own length bounds the string; an annotation may only lower it
+        max_length = min(given.max_length or _KIND_LENGTHS[given.kind], _KIND_LENGTHS[given.kind])
     return FieldRule(
         field=field,
-        max_length=given.max_length or default_length or DEFAULT_MAX_LENGTH,
+        max_length=max_length,
         max_items=given.max_items or DEFAULT_MAX_ITEMS,
         kind=given.kind,
         min=given.min if given.HasField("min") else None,

@@ -8,9 +8,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from kafka.errors import MessageSizeTooLargeError
 from prometheus_client import CollectorRegistry
 
 from legation.events.v1 import engage_pb2, listen_pb2
+from legation_core.calls import CallExpired, serving
 from legation_core.catalog import CatalogError, default_catalog
 from legation_core.codec import Envelope, EventCodec, InvalidEvent, make_envelope
 from legation_core.config import CoreSettings
@@ -23,7 +25,7 @@ from legation_core.consumer import (
     dead_letter_headers,
     per_event,
 )
-from legation_core.kafka import EventProducer, client_options, event_headers
+from legation_core.kafka import EventProducer, RecordTooLarge, client_options, event_headers
 from legation_core.metrics import Metrics
 
 MENTIONS = "legation.listen.mentions.v1"
@@ -245,3 +247,68 @@ def test_consumer_loop_refuses_topics_the_service_may_not_consume() -> None:
             metrics=metrics,
             stop=threading.Event(),
         )
+
+
+class RefusesLargeRecords(FakeKafkaProducer):
+    """kafka-python refuses a record over max_request_size in send itself."""
+
+    def send(self, topic: str, **record: Any) -> FakeFuture:
+        raise MessageSizeTooLargeError("The message is 2000000 bytes when serialized")
+
+
+def test_a_record_kafka_refuses_as_too_large_is_record_too_large() -> None:
+    producer, _ = producer_for("engager", RefusesLargeRecords())
+    with pytest.raises(RecordTooLarge, match="too large"):
+        producer.send_and_wait([(INTERACTIONS, "c-1", interaction())])
+    broker_refuses = FakeKafkaProducer(fail_with=MessageSizeTooLargeError("MESSAGE_TOO_LARGE"))
+    producer, _ = producer_for("engager", broker_refuses)
+    with pytest.raises(RecordTooLarge, match="Kafka refused a record"):
+        producer.send_and_wait([(INTERACTIONS, "c-1", interaction())])
+
+
+def test_a_batch_with_a_record_over_the_size_is_refused_before_anything_is_sent() -> None:
+    fake = FakeKafkaProducer()
+    producer, _ = producer_for("engager", fake)
+    large = make_envelope(
+        engage_pb2.Interaction(interaction_id="i-2", text="x" * 1_100_000),
+        event_id="e-2",
+        source_service="engager",
+        occurred_at=WHEN,
+    )
+    with pytest.raises(RecordTooLarge, match="over the 1048576 bytes a record may have"):
+        producer.send_and_wait([(INTERACTIONS, "c-1", interaction()), (INTERACTIONS, "c-2", large)])
+    assert fake.sent == []
+
+
+@dataclass
+class Call:
+    active: bool = True
+    remaining: float | None = None
+
+    def is_active(self) -> bool:
+        return self.active
+
+    def time_remaining(self) -> float | None:
+        return self.remaining
+
+
+@pytest.mark.parametrize(
+    ("call", "written"),
+    [
+        (Call(), True),  # no deadline
+        (Call(remaining=3.0), True),
+        (Call(remaining=0.0), False),  # the deadline has passed
+        (Call(active=False, remaining=3.0), False),  # cancelled
+    ],
+)
+def test_send_and_wait_writes_only_while_the_caller_waits(call: Call, written: bool) -> None:
+    fake = FakeKafkaProducer()
+    producer, _ = producer_for("engager", fake)
+    with serving(call):
+        if written:
+            producer.send_and_wait([(INTERACTIONS, "c-1", interaction())])
+        else:
+            with pytest.raises(CallExpired):
+                producer.send_and_wait([(INTERACTIONS, "c-1", interaction())])
+    assert bool(fake.sent) is written
+    producer.send_and_wait([(INTERACTIONS, "c-1", interaction())])  # outside a call: no check

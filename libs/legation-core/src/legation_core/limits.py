@@ -351,7 +351,9 @@ def _check_timestamp(value: Any, path: str) -> None:
 
 def _check_string(rule: FieldRule, value: str, path: str) -> None:
     if len(value) > rule.max_length:
-        raise LimitError(path, f"at most {rule.max_length} characters (got {len(value)})")
+        if rule.kind in (TEXT, ID):
+            raise LimitError(path, f"at most {rule.max_length} characters (got {len(value)})")
+        raise LimitError(path, f"must be {KIND_RULES[rule.kind]}, got {_shown(value)!r}")
     if rule.kind == TEXT:
         _check_text(value, path)
     elif rule.kind == ID:
@@ -363,7 +365,7 @@ def _check_string(rule: FieldRule, value: str, path: str) -> None:
             and _TIME_ZONE.fullmatch(value)
             and known_time_zone(value)
         ):
-            raise LimitError(path, f"must be {KIND_RULES[TIME_ZONE]}")
+            raise LimitError(path, f"must be {KIND_RULES[TIME_ZONE]}, got {_shown(value)!r}")
     elif rule.kind == LANGUAGE:
         if not (len(value) <= MAX_LANGUAGE_LENGTH and _LANGUAGE.fullmatch(value)):
             raise LimitError(path, f"must be {KIND_RULES[LANGUAGE]}, got {_shown(value)!r}")

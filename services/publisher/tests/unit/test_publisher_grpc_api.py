@@ -3,7 +3,6 @@ and a fake producer that keeps what Kafka would (so a restart rebuilds from it).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -229,8 +228,7 @@ def test_bad_schedule_is_invalid_argument(
             pb.ScheduleRequest(post_id=post_id, local_time=local_time, time_zone=zone),
         )
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    # The domain's own checks say "field ...", the request limits "field: ...".
-    assert re.match(rf"{field}:? ", error.value.details() or "")
+    assert (error.value.details() or "").startswith(field + " ")
 
 
 def test_unknown_post_is_not_found(publisher: Publisher) -> None:
@@ -477,7 +475,7 @@ def test_a_10000_character_time_zone_is_invalid_argument_without_a_path(
         )
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     details = error.value.details() or ""
-    assert details.startswith("time_zone: must be an IANA time zone")
+    assert details.startswith("time_zone: must be a time zone name such as Africa/Nairobi")
     assert "zoneinfo" not in details and "/usr" not in details and len(details) < 200
 
 

@@ -13,14 +13,18 @@ from legation_listener.adapters.connectors.mastodon import MastodonConnector
 from legation_listener.adapters.connectors.reddit import RedditConnector
 from legation_listener.adapters.connectors.rss import RssConnector
 from legation_listener.adapters.connectors.webhook import WebhookApp
-from legation_listener.adapters.duplicates import rebuild_duplicate_index
+from legation_listener.adapters.duplicates import duplicate_sink
 from legation_listener.adapters.feeds import FeedFetcher
-from legation_listener.adapters.grpc_api import ListenerApi
+from legation_listener.adapters.grpc_insights import ListenerServicer
+from legation_listener.adapters.insights import Autodiscovery, Insights
 from legation_listener.adapters.policy import POLICY
 from legation_listener.adapters.poller import Poller
+from legation_listener.adapters.publications import PUBLICATIONS, PublicationStore
+from legation_listener.adapters.replay import MentionSink, replay_mentions
 from legation_listener.adapters.state import ListenerState, StateStore
 from legation_listener.config import ListenerSettings
 from legation_listener.domain.enrichment import load_models, shared_duplicate_index
+from legation_listener.domain.observed import DEFAULT_MAX_AGE, MentionWindow
 from legation_listener.domain.recent import RecentItems
 from legation_listener.domain.spikes import SpikeDetector, SpikeRule
 
@@ -62,11 +66,25 @@ def connectors(
 
 
 def wire(runtime: ServiceRuntime, settings: ListenerSettings) -> None:
-    """Loads the enrichment models, rebuilds the state from Kafka and adds the gRPC API, the
-    webhook (when it has a secret) and the periodic poll (which also checks for spikes)."""
+    """Loads the enrichment models, rebuilds the state, the duplicate index, the analyses'
+    mention window and our publications from Kafka, and adds the gRPC API, the webhook (when
+    it has a secret), the publications consumer, the periodic poll (which also checks for
+    spikes) and the periodic community and theme reports."""
     load_models()
     state = ListenerState.rebuild(settings, runtime.codec)
-    rebuild_duplicate_index(settings, runtime.codec, shared_duplicate_index())
+    # One read of the mentions topic rebuilds the duplicate index and the analyses' window.
+    window = MentionWindow(settings.listener_insights_mentions, DEFAULT_MAX_AGE)
+    replay_mentions(
+        settings,
+        runtime.codec,
+        [
+            duplicate_sink(shared_duplicate_index()),
+            MentionSink("insights", DEFAULT_MAX_AGE.days, window.add_mention),
+        ],
+    )
+    publications = PublicationStore()
+    publications.rebuild(settings, runtime.codec)
+    runtime.add_consumer("publications", [PUBLICATIONS], publications)
     store = StateStore(state, runtime.producer)
     fetcher = FeedFetcher(
         settings.listener_fetch_timeout_seconds,
@@ -90,8 +108,17 @@ def wire(runtime: ServiceRuntime, settings: ListenerSettings) -> None:
         spikes=SpikeDetector(rule),
         connectors=connectors(settings, fetcher, backoff),
         max_pages=settings.listener_max_pages_per_poll,
+        on_mentions=window.add_mentions,
     )
-    servicer = ListenerApi(state, store, poller)
+    insights = Insights(
+        state,
+        window,
+        publications,
+        Autodiscovery(fetcher),
+        runtime.producer,
+        reddit_api=settings.listener_reddit_api_url,
+    )
+    servicer = ListenerServicer(state, store, poller, insights)
     runtime.add_grpc(
         lambda server: add_ListenerServiceServicer_to_server(servicer, server),
         POLICY.service,
@@ -103,6 +130,9 @@ def wire(runtime: ServiceRuntime, settings: ListenerSettings) -> None:
         webhook = WebhookApp(poller, settings.listener_webhook_secret)
         runtime.add_http("webhook", settings.listener_webhook_port, webhook, roles=None)
     runtime.add_periodic("poll-feeds", settings.listener_poll_seconds, poller.poll_all)
+    runtime.add_periodic(
+        "insight-reports", settings.listener_insights_seconds, insights.publish_all
+    )
 
 
 def main() -> None:

@@ -52,6 +52,17 @@ class ListenerSettings(CoreSettings):
         le=1000,
         description="Linked articles fetched (trafilatura) per feed read for summary-only items",
     )
+    listener_insights_seconds: float = Field(
+        3600.0,
+        gt=0,
+        description="Interval between two community and theme reports of every active issue",
+    )
+    listener_insights_mentions: int = Field(
+        5000,
+        ge=100,
+        le=100_000,
+        description="Most recent mentions kept per issue (30 days) for communities, themes, tone",
+    )
     listener_mastodon_access_token: str = Field(
         "", description="Mastodon access token (public timelines need none)"
     )

@@ -216,6 +216,54 @@ def index_template(prefix: str) -> dict[str, Any]:
                             "threshold": {"type": "double"},
                         }
                     },
+                    "community_report": {
+                        "properties": {
+                            "window_start": date,
+                            "window_end": date,
+                            "computed_at": date,
+                            "mentions": {"type": "integer"},
+                            "communities": {
+                                "properties": {
+                                    "kind": keyword,
+                                    "key": keyword,
+                                    "label": keyword,
+                                    "rank": {"type": "integer"},
+                                    "score": {"type": "double"},
+                                    "mentions": {"type": "integer"},
+                                    "growth": {"type": "double"},
+                                    "reach": {"type": "long"},
+                                    "engagement": {"type": "integer"},
+                                }
+                            },
+                            "suggestions": {
+                                "properties": {"source": keyword, "kind": keyword, "reason": text}
+                            },
+                        }
+                    },
+                    "theme_report": {
+                        "properties": {
+                            "window_start": date,
+                            "window_end": date,
+                            "computed_at": date,
+                            "mentions": {"type": "integer"},
+                            "themes": {
+                                "properties": {
+                                    "label": keyword,
+                                    "mentions": {"type": "integer"},
+                                    "trend": {"type": "double"},
+                                }
+                            },
+                            "angles": {
+                                "properties": {
+                                    "label": keyword,
+                                    "rank": {"type": "integer"},
+                                    "score": {"type": "double"},
+                                    "addressed": {"type": "boolean"},
+                                    "reason": text,
+                                }
+                            },
+                        }
+                    },
                     "feedback": {
                         "properties": {
                             "rating": {"type": "integer"},

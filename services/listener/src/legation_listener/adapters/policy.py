@@ -17,5 +17,8 @@ POLICY = Policy(
         "ListIssues": reads(ANALYST),
         "PreviewQuery": reads(ANALYST),
         "ListSources": reads(ANALYST),
+        "DiscoverCommunities": reads(ANALYST),
+        "MapArguments": reads(ANALYST),
+        "AcceptSourceSuggestion": command(ANALYST),
     },
 )

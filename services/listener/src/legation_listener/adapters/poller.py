@@ -110,8 +110,11 @@ class Poller:
         connectors: Sequence[Connector] = (),
         statuses: SourceStatusBook | None = None,
         max_pages: int = 10,
+        on_mentions: Callable[[str, list[listen_pb2.Mention]], None] | None = None,
     ) -> None:
         self.state = state
+        # Sees every mention Kafka acknowledged (the analyses' mention window).
+        self.on_mentions = on_mentions
         # RSS/Atom through ``fetcher`` unless a connector for "rss" is given.
         self.connectors: dict[str, Connector] = {"rss": RssConnector(fetcher)}
         self.connectors.update({connector.kind: connector for connector in connectors})
@@ -296,6 +299,8 @@ class Poller:
             self.spikes.record(
                 issue.issue_id, [envelope.mention for envelope in envelopes], self.clock()
             )
+        if self.on_mentions is not None and envelopes:
+            self.on_mentions(issue.issue_id, [envelope.mention for envelope in envelopes])
         if following != cursor:
             self.store.save_cursor(following, self.clock())
         self.items_seen.labels(issue_id=issue.issue_id).inc(len(new_items))

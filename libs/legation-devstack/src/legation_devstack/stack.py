@@ -128,6 +128,10 @@ class Stack:
                 # The fixture feeds link to example.org pages that do not exist: fetching
                 # their full text would only send the local stack to the internet.
                 "LEGATION_LISTENER_FULL_TEXT_MAX_PER_READ": "0",
+                # The demo's feeds are fixture files, and the replay servers of the
+                # platforms listen on loopback: a production listener refuses both.
+                "LEGATION_LISTENER_ALLOW_LOCAL_FEEDS": "true",
+                "LEGATION_LISTENER_FETCH_ALLOWED_NETWORKS": "127.0.0.0/8,::1",
                 "LEGATION_EVALUATOR_SNAPSHOT_SECONDS": "10",
             }
         )

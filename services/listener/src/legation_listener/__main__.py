@@ -4,6 +4,7 @@ periodic poll)."""
 from __future__ import annotations
 
 import sys
+import threading
 
 from legation.listener.v1.listener_service_pb2_grpc import add_ListenerServiceServicer_to_server
 from legation_core.lifecycle import ServiceRuntime, main_for
@@ -19,22 +20,34 @@ from legation_listener.adapters.grpc_insights import ListenerServicer
 from legation_listener.adapters.insights import Autodiscovery, Insights
 from legation_listener.adapters.policy import POLICY
 from legation_listener.adapters.poller import Poller
+from legation_listener.adapters.preview_reads import PreviewReads, read_source_now
 from legation_listener.adapters.publications import PUBLICATIONS, PublicationStore
 from legation_listener.adapters.replay import MentionSink, replay_mentions
 from legation_listener.adapters.state import ListenerState, StateStore
 from legation_listener.config import ListenerSettings
+from legation_listener.domain.addresses import AddressPolicy
 from legation_listener.domain.enrichment import load_models, shared_duplicate_index
 from legation_listener.domain.observed import DEFAULT_MAX_AGE, MentionWindow
 from legation_listener.domain.recent import RecentItems
 from legation_listener.domain.spikes import SpikeDetector, SpikeRule
 
 
+def address_policy(settings: ListenerSettings) -> AddressPolicy:
+    """Which addresses feeds, articles and instances may be fetched from."""
+    return AddressPolicy.from_setting(settings.listener_fetch_allowed_networks)
+
+
 def connectors(
-    settings: ListenerSettings, fetcher: FeedFetcher, backoff: Backoff
+    settings: ListenerSettings,
+    fetcher: FeedFetcher,
+    backoff: Backoff,
+    timeout_seconds: float | None = None,
 ) -> list[Connector]:
-    """One connector per kind of source, configured from the settings."""
-    timeout = settings.listener_fetch_timeout_seconds
+    """One connector per kind of source, configured from the settings (``timeout_seconds``
+    instead of the settings' request timeout, for previews)."""
+    timeout = timeout_seconds or settings.listener_fetch_timeout_seconds
     page_size = settings.listener_page_size
+    policy = address_policy(settings)
     return [
         RssConnector(fetcher, fetcher, full_text_limit=settings.listener_full_text_max_per_read),
         MastodonConnector(
@@ -43,6 +56,7 @@ def connectors(
             page_size=page_size,
             access_token=settings.listener_mastodon_access_token,
             token_instance=settings.listener_mastodon_instance_url,
+            policy=policy,
         ),
         BlueskyConnector(
             backoff,
@@ -51,6 +65,7 @@ def connectors(
             handle=settings.listener_bluesky_handle,
             app_password=settings.listener_bluesky_app_password,
             login_service=settings.listener_bluesky_service_url,
+            policy=policy,
         ),
         RedditConnector(
             backoff,
@@ -63,6 +78,31 @@ def connectors(
             page_size=page_size,
         ),
     ]
+
+
+def preview_reads(settings: ListenerSettings, stop: threading.Event) -> PreviewReads:
+    """What reads the feeds a PreviewQuery names: its own fetcher and connectors, one
+    attempt per request (no retries), no request longer than the preview's deadline, at
+    most ``LEGATION_LISTENER_PREVIEW_MAX_CONCURRENT`` previews at once."""
+    deadline = settings.listener_preview_deadline_seconds
+    timeout = min(settings.listener_fetch_timeout_seconds, deadline)
+    fetcher = FeedFetcher(
+        timeout,
+        0,
+        stop=stop,
+        policy=address_policy(settings),
+        allow_local_files=settings.listener_allow_local_feeds,
+        max_read_seconds=deadline,
+    )
+    by_kind = {
+        connector.kind: connector
+        for connector in connectors(settings, fetcher, Backoff(0, stop=stop), timeout)
+    }
+    return PreviewReads(
+        lambda spec: read_source_now(spec, fetcher, by_kind),
+        max_concurrent=settings.listener_preview_max_concurrent,
+        deadline_seconds=deadline,
+    )
 
 
 def wire(runtime: ServiceRuntime, settings: ListenerSettings) -> None:
@@ -90,6 +130,8 @@ def wire(runtime: ServiceRuntime, settings: ListenerSettings) -> None:
         settings.listener_fetch_timeout_seconds,
         settings.listener_fetch_retries,
         stop=runtime.stop,
+        policy=address_policy(settings),
+        allow_local_files=settings.listener_allow_local_feeds,
     )
     backoff = Backoff(settings.listener_fetch_retries, stop=runtime.stop)
     rule = SpikeRule(
@@ -118,7 +160,14 @@ def wire(runtime: ServiceRuntime, settings: ListenerSettings) -> None:
         runtime.producer,
         reddit_api=settings.listener_reddit_api_url,
     )
-    servicer = ListenerServicer(state, store, poller, insights)
+    servicer = ListenerServicer(
+        state,
+        store,
+        poller,
+        insights,
+        previews=preview_reads(settings, runtime.stop),
+        local_feeds=settings.listener_allow_local_feeds,
+    )
     runtime.add_grpc(
         lambda server: add_ListenerServiceServicer_to_server(servicer, server),
         POLICY.service,

@@ -42,6 +42,7 @@ from legation_listener.adapters.publications import PUBLICATIONS, PublicationSto
 from legation_listener.adapters.replay import MentionSink, replay_mentions
 from legation_listener.adapters.state import MENTIONS, ListenerState, StateStore
 from legation_listener.config import ListenerSettings
+from legation_listener.domain.addresses import AddressPolicy
 from legation_listener.domain.observed import MentionWindow
 
 pytestmark = pytest.mark.integration
@@ -86,7 +87,8 @@ class Listener:
         self.publications = PublicationStore()
         self.publications.rebuild(settings, codec)
         store = StateStore(state, self.producer)
-        fetcher = FeedFetcher(5.0, 0)
+        # The replay servers listen on loopback, which production refuses.
+        fetcher = FeedFetcher(5.0, 0, policy=AddressPolicy.from_setting("127.0.0.0/8,::1"))
         poller = Poller(
             state,
             store,

@@ -63,7 +63,8 @@ def test_state_survives_a_restart_and_nothing_is_emitted_twice(
     issue = tracked_issue_from_request(
         pb.TrackIssueRequest(
             issue_id=f"it-{unique}", name="it", keywords=["plastics treaty"], feeds=[str(feed)]
-        )
+        ),
+        local_files=True,
     )
     producers: list[EventProducer] = []
 
@@ -72,7 +73,8 @@ def test_state_survives_a_restart_and_nothing_is_emitted_twice(
         producer = EventProducer(kafka_settings, "listener", default_catalog(), metrics)
         producers.append(producer)
         store = StateStore(state, producer)
-        return Poller(state, store, FeedFetcher(5.0, 0), producer, metrics.registry), store
+        fetcher = FeedFetcher(5.0, 0, allow_local_files=True)
+        return Poller(state, store, fetcher, producer, metrics.registry), store
 
     try:
         poller, store = poller_over(ListenerState())
@@ -100,7 +102,13 @@ def test_state_survives_a_restart_and_nothing_is_emitted_twice(
 class ListenerProcess:
     """``python -m legation_listener`` with its own ports, stopped by process id."""
 
-    def __init__(self, settings: CoreSettings, users: UsersFile, log_dir: Path) -> None:
+    def __init__(
+        self,
+        settings: CoreSettings,
+        users: UsersFile,
+        log_dir: Path,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.users = users
         self.grpc_port = free_port()
         self.metrics_port = free_port()
@@ -113,6 +121,10 @@ class ListenerProcess:
                 "LEGATION_LISTENER_POLL_SECONDS": "3600",
                 "LEGATION_LISTENER_FETCH_RETRIES": "0",
                 "LEGATION_AUTH_USERS_FILE": str(users.path),
+                # As the local stack: fixture files and loopback servers are feeds here.
+                "LEGATION_LISTENER_ALLOW_LOCAL_FEEDS": "true",
+                "LEGATION_LISTENER_FETCH_ALLOWED_NETWORKS": "127.0.0.0/8,::1",
+                **(extra_env or {}),
             }
         )
         self.process: Process = spawn(
@@ -149,12 +161,14 @@ class ListenerProcess:
 @pytest.fixture
 def start_listener(
     kafka_settings: CoreSettings, auth_users: UsersFile, tmp_path: Path
-) -> Iterator[Callable[[], ListenerProcess]]:
+) -> Iterator[Callable[..., ListenerProcess]]:
     started: list[ListenerProcess] = []
 
-    def start() -> ListenerProcess:
+    def start(extra_env: dict[str, str] | None = None) -> ListenerProcess:
         started.append(
-            ListenerProcess(kafka_settings, auth_users, tmp_path / f"logs-{len(started)}")
+            ListenerProcess(
+                kafka_settings, auth_users, tmp_path / f"logs-{len(started)}", extra_env
+            )
         )
         return started[-1]
 

@@ -43,6 +43,12 @@ class FakeContext:
         self.code: grpc.StatusCode | None = None
         self.details = ""
 
+    def time_remaining(self) -> float | None:
+        return None  # no deadline
+
+    def is_active(self) -> bool:
+        return True
+
     def abort(self, code: grpc.StatusCode, details: str) -> None:
         self.code, self.details = code, details
         raise Aborted(details)

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from legation.events.v1 import envelope_pb2, listen_pb2
 from legation.listener.v1 import listener_service_pb2 as pb
+from legation_core.auth import ANALYST, Caller
 from legation_core.catalog import default_catalog
 from legation_core.codec import EventCodec
 from legation_core.kafka import EventProducer
@@ -96,7 +97,7 @@ class Listener:
     api: ListenerApi
 
 
-def make_listener(feeds: dict[str, list[FeedItem]]) -> Listener:
+def make_listener(feeds: dict[str, list[FeedItem]], caller: str = ANALYST) -> Listener:
     kafka = FakeKafka()
     metrics = Metrics()
     producer = EventProducer(
@@ -106,9 +107,11 @@ def make_listener(feeds: dict[str, list[FeedItem]]) -> Listener:
     state = ListenerState()
     store = StateStore(state, producer)
     poller = Poller(state, store, fetcher, producer, metrics.registry, clock=lambda: NOW)
-    return Listener(
-        kafka, fetcher, state, store, poller, metrics.registry, ListenerApi(state, store, poller)
+    # The issue and preview RPCs alone (the analyses' are ListenerServicer's).
+    api = ListenerApi(  # type: ignore[abstract]
+        state, store, poller, caller=lambda: Caller(caller, frozenset({caller}))
     )
+    return Listener(kafka, fetcher, state, store, poller, metrics.registry, api)
 
 
 def track(listener: Listener, issue_id: str, feeds: list[str], keywords: list[str]) -> None:
@@ -220,9 +223,20 @@ class Aborted(Exception):
 
 
 class FakeContext:
-    def __init__(self) -> None:
+    """A servicer context: ``time_left`` is the caller's deadline (None: none), ``active``
+    false once the caller has gone."""
+
+    def __init__(self, time_left: float | None = None, active: bool = True) -> None:
         self.code: grpc.StatusCode | None = None
         self.details = ""
+        self.time_left = time_left
+        self.active = active
+
+    def time_remaining(self) -> float | None:
+        return self.time_left
+
+    def is_active(self) -> bool:
+        return self.active
 
     def abort(self, code: grpc.StatusCode, details: str) -> None:
         self.code, self.details = code, details
@@ -406,7 +420,8 @@ def test_preview_runs_over_recent_items_and_given_feeds_without_saving() -> None
         (other, "d"),
     ]
     assert all(list(m.matched_terms) == ["treaty"] for m in response.matches)
-    assert list(response.failed_feeds) == [f"{BAD}: HTTP 500 (after 4 attempts)"]
+    # Whatever went wrong (HTTP 500 here), the caller reads the same words.
+    assert list(response.failed_feeds) == [f"{BAD}: could not read the feed"]
     assert len(listener.kafka.records) == writes
     assert len(listener.poller.recent) == 2
     limited, _ = call(

@@ -9,14 +9,15 @@ accepted suggestion is saved exactly as ``UpdateIssue`` saves a new list of feed
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import grpc
 from google.protobuf.field_mask_pb2 import FieldMask
 
 from legation.events.v1 import listen_pb2
 from legation.listener.v1 import listener_service_pb2 as pb
+from legation_core.auth import Caller, current_caller
 from legation_core.grpc_server import invalid_argument
-from legation_listener.adapters.feeds import FeedFetcher
 from legation_listener.adapters.grpc_api import ListenerApi
 from legation_listener.adapters.insights import (
     DEFAULT_LIMIT,
@@ -28,7 +29,8 @@ from legation_listener.adapters.insights import (
     MAX_WINDOW_HOURS,
     Insights,
 )
-from legation_listener.adapters.poller import Fetcher, Poller
+from legation_listener.adapters.poller import Poller
+from legation_listener.adapters.preview_reads import PreviewReads
 from legation_listener.adapters.state import ListenerState, StateStore
 from legation_listener.domain.discovery import DEFAULT_MIN_MENTIONS
 from legation_listener.domain.issues import IssueError, check_feeds, updated_issue
@@ -53,9 +55,14 @@ class ListenerServicer(ListenerApi):
         store: StateStore,
         poller: Poller,
         insights: Insights,
-        fetcher: Fetcher | FeedFetcher | None = None,
+        *,
+        previews: PreviewReads | None = None,
+        local_feeds: bool = False,
+        caller: Callable[[], Caller] = current_caller,
     ) -> None:
-        super().__init__(state, store, poller, fetcher)
+        super().__init__(
+            state, store, poller, previews=previews, local_feeds=local_feeds, caller=caller
+        )
         self.insights = insights
 
     def DiscoverCommunities(
@@ -85,7 +92,7 @@ class ListenerServicer(ListenerApi):
             invalid_argument(context, "source is required")
         _bounded(context, "source characters", len(request.source), MAX_SOURCE_CHARS)
         try:
-            (source,) = check_feeds([request.source])
+            (source,) = check_feeds([request.source], local_files=self.local_feeds)
         except IssueError as error:
             invalid_argument(context, "source" + str(error).removeprefix("feeds"))
         current = self._existing(request.issue_id, context)
@@ -97,7 +104,7 @@ class ListenerServicer(ListenerApi):
             update_mask=FieldMask(paths=["feeds"]),
         )
         try:
-            issue = updated_issue(current, update)
+            issue = updated_issue(current, update, local_files=self.local_feeds)
         except IssueError as error:
             invalid_argument(context, str(error))
         self._save(issue, context)

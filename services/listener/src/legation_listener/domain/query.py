@@ -35,6 +35,11 @@ that splits into several (``e-mail``, ``l'ONU``) is a phrase.
 
 A query must contain at least one word or phrase that is not negated. Errors raise
 :class:`QueryError` with the 0-based position in the query string.
+
+Limits, checked on the tokens before anything is parsed (so a hostile query costs one pass
+over at most :data:`MAX_QUERY_LENGTH` characters): :data:`MAX_QUERY_LENGTH` characters,
+:data:`MAX_QUERY_DEPTH` levels of nesting (parentheses and ``NOT``), :data:`MAX_QUERY_TERMS`
+words, phrases and field filters, and a distance of at most :data:`MAX_DISTANCE` words.
 """
 
 from __future__ import annotations
@@ -50,10 +55,14 @@ from legation_listener.domain.sources import source_location
 
 FIELDS = ("author", "domain", "lang", "source")
 MAX_QUERY_LENGTH = 4000
-# Most levels of parentheses and NOTs inside one another (the parser and the matcher recurse
-# once per level; the API's limit on a query's parentheses is the same).
-MAX_DEPTH = 20
+"""Most characters in a query."""
+MAX_QUERY_DEPTH = 20
+"""Most levels of nesting in a query: each open parenthesis and each ``NOT`` in a row
+counts one (``NOT (a OR NOT b)`` is 3). The parser and the matcher recurse once per level."""
+MAX_QUERY_TERMS = 100
+"""Most words, phrases and field filters in a query (each is matched against every item)."""
 MAX_DISTANCE = 100
+"""Largest ``NEAR/k`` or ``"..."~k`` distance, in words."""
 _WORD = re.compile(r"\w+")
 _SPECIAL = frozenset('()"')
 _FIELD_PREFIX = re.compile(r"^([A-Za-z_]+):(?!//)")
@@ -236,6 +245,33 @@ def _bare(query: str, start: int, end: int) -> _Token:
     return _Token("WORD", text, start)
 
 
+def check_limits(tokens: Sequence[_Token]) -> None:
+    """Raises :class:`QueryError` at the first token that takes the query over
+    :data:`MAX_QUERY_DEPTH` or :data:`MAX_QUERY_TERMS` (no recursion: a pass over the
+    tokens)."""
+    depth = 0
+    negations = 0  # NOTs in a row: each one is a level of the parser's recursion
+    terms = 0
+    for token in tokens:
+        if token.kind == "LPAREN":
+            depth += 1
+        elif token.kind == "RPAREN":
+            depth = max(0, depth - 1)
+        negations = negations + 1 if token.kind == "NOT" else 0
+        if depth + negations > MAX_QUERY_DEPTH:
+            raise QueryError(
+                f"nests more than the limit of {MAX_QUERY_DEPTH} levels (parentheses and NOT)",
+                token.position,
+            )
+        if token.kind in ("WORD", "PHRASE", "FIELD"):
+            terms += 1
+            if terms > MAX_QUERY_TERMS:
+                raise QueryError(
+                    f"has more than the limit of {MAX_QUERY_TERMS} words, phrases and fields",
+                    token.position,
+                )
+
+
 # ---------------------------------------------------------------------------- parsing
 
 
@@ -274,17 +310,8 @@ class _Parser:
     def __init__(self, query: str) -> None:
         self.query = query
         self.tokens = _tokens(query)
+        check_limits(self.tokens)
         self.index = 0
-        self.depth = 0
-
-    def deeper(self, token: _Token) -> None:
-        """Enters a group or a NOT; refuses more than :data:`MAX_DEPTH` levels."""
-        self.depth += 1
-        if self.depth > MAX_DEPTH:
-            raise QueryError(
-                f"more than {MAX_DEPTH} levels of parentheses or NOT inside one another",
-                token.position,
-            )
 
     @property
     def current(self) -> _Token:
@@ -326,10 +353,8 @@ class _Parser:
 
     def not_expr(self) -> Node:
         if self.current.kind == "NOT":
-            self.deeper(self.advance())
-            node = Not(self.not_expr())
-            self.depth -= 1
-            return node
+            self.advance()
+            return Not(self.not_expr())
         return self.near()
 
     def near(self) -> Node:
@@ -352,7 +377,7 @@ class _Parser:
     def primary(self) -> Node:
         token = self.current
         if token.kind == "LPAREN":
-            self.deeper(self.advance())
+            self.advance()
             if self.current.kind == "RPAREN":
                 raise QueryError("empty parentheses", self.current.position)
             node = self.or_expr()
@@ -361,7 +386,6 @@ class _Parser:
                     raise QueryError("unclosed '('", token.position)
                 raise self.unexpected("')'")
             self.advance()
-            self.depth -= 1
             return node
         if token.kind == "WORD":
             self.advance()
@@ -433,7 +457,9 @@ class Query:
 def parse_query(query: str) -> Query:
     """Parses ``query`` or raises :class:`QueryError` with the position of the problem."""
     if len(query) > MAX_QUERY_LENGTH:
-        raise QueryError(f"query is longer than {MAX_QUERY_LENGTH} characters", MAX_QUERY_LENGTH)
+        raise QueryError(
+            f"is longer than the limit of {MAX_QUERY_LENGTH} characters", MAX_QUERY_LENGTH
+        )
     root = _Parser(query).parse()
     if not _has_positive_terms(root):
         raise QueryError("a query needs at least one word or phrase that is not negated", 0)

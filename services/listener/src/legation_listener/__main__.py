@@ -16,7 +16,7 @@ from legation_listener.adapters.connectors.rss import RssConnector
 from legation_listener.adapters.connectors.webhook import WebhookApp
 from legation_listener.adapters.duplicates import duplicate_sink
 from legation_listener.adapters.feeds import FeedFetcher
-from legation_listener.adapters.grpc_insights import ListenerServicer
+from legation_listener.adapters.grpc_labels import TeachingServicer
 from legation_listener.adapters.insights import Autodiscovery, Insights
 from legation_listener.adapters.policy import POLICY
 from legation_listener.adapters.poller import Poller
@@ -24,12 +24,14 @@ from legation_listener.adapters.preview_reads import PreviewReads, read_source_n
 from legation_listener.adapters.publications import PUBLICATIONS, PublicationStore
 from legation_listener.adapters.replay import MentionSink, replay_mentions
 from legation_listener.adapters.state import ListenerState, StateStore
+from legation_listener.adapters.teaching import LabelBook, ModelTrainer, Rescorer
 from legation_listener.config import ListenerSettings
 from legation_listener.domain.addresses import AddressPolicy
 from legation_listener.domain.enrichment import load_models, shared_duplicate_index
 from legation_listener.domain.observed import DEFAULT_MAX_AGE, MentionWindow
 from legation_listener.domain.recent import RecentItems
 from legation_listener.domain.spikes import SpikeDetector, SpikeRule
+from legation_listener.models.issue import shared_issue_models
 
 
 def address_policy(settings: ListenerSettings) -> AddressPolicy:
@@ -160,11 +162,27 @@ def wire(runtime: ServiceRuntime, settings: ListenerSettings) -> None:
         runtime.producer,
         reddit_api=settings.listener_reddit_api_url,
     )
-    servicer = ListenerServicer(
+    # Analysts' labels, rebuilt from their topic; every issue with labels trains at the
+    # first run of the training job, then whenever its labels change.
+    book = LabelBook(runtime.producer)
+    trainer = ModelTrainer(book, shared_issue_models())
+    book.rebuild(settings, runtime.codec)
+    rescorer = Rescorer(
+        settings,
+        runtime.codec,
+        state,
+        runtime.producer,
+        shared_issue_models(),
+        on_mentions=window.add_mentions,
+    )
+    servicer = TeachingServicer(
         state,
         store,
         poller,
         insights,
+        book=book,
+        trainer=trainer,
+        rescorer=rescorer,
         previews=preview_reads(settings, runtime.stop),
         local_feeds=settings.listener_allow_local_feeds,
     )
@@ -182,6 +200,7 @@ def wire(runtime: ServiceRuntime, settings: ListenerSettings) -> None:
     runtime.add_periodic(
         "insight-reports", settings.listener_insights_seconds, insights.publish_all
     )
+    runtime.add_periodic("train-models", settings.listener_train_seconds, trainer.run_pending)
 
 
 def main() -> None:

@@ -64,6 +64,12 @@ class ListenerSettings(CoreSettings):
         le=100_000,
         description="Most recent mentions kept per issue (30 days) for communities, themes, tone",
     )
+    listener_train_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="How often the issues whose analyst labels changed retrain their relevance "
+        "and stance models (in the background, one issue at a time)",
+    )
     listener_mastodon_access_token: str = Field(
         "", description="Mastodon access token (public timelines need none)"
     )

@@ -20,5 +20,8 @@ POLICY = Policy(
         "DiscoverCommunities": reads(ANALYST),
         "MapArguments": reads(ANALYST),
         "AcceptSourceSuggestion": command(ANALYST),
+        "LabelMention": command(ANALYST),
+        "ListModels": reads(ANALYST),
+        "RescoreMentions": command(ANALYST),
     },
 )

@@ -267,7 +267,7 @@ def test_a_record_too_large_for_kafka_is_invalid_argument_and_nothing_is_sent(
 ) -> None:
     code, details = code_of(lambda: served.call("Huge"))
     assert code == grpc.StatusCode.INVALID_ARGUMENT
-    assert "over the 1048576 bytes a record may have" in details
+    assert "more than LEGATION_KAFKA_MAX_REQUEST_BYTES (1048576)" in details
     assert served.kafka.sent == []
 
 

@@ -113,7 +113,7 @@ def wire(runtime: ServiceRuntime, settings: ListenerSettings) -> None:
     it has a secret), the publications consumer, the periodic poll (which also checks for
     spikes) and the periodic community and theme reports."""
     load_models()
-    state = ListenerState.rebuild(settings, runtime.codec)
+    state = ListenerState.rebuild(settings, runtime.codec, runtime.producer)
     # One read of the mentions topic rebuilds the duplicate index and the analyses' window.
     window = MentionWindow(settings.listener_insights_mentions, DEFAULT_MAX_AGE)
     replay_mentions(
@@ -166,7 +166,7 @@ def wire(runtime: ServiceRuntime, settings: ListenerSettings) -> None:
     # first run of the training job, then whenever its labels change.
     book = LabelBook(runtime.producer)
     trainer = ModelTrainer(book, shared_issue_models())
-    book.rebuild(settings, runtime.codec)
+    book.rebuild(settings, runtime.codec, runtime.producer)
     rescorer = Rescorer(
         settings,
         runtime.codec,

@@ -81,7 +81,7 @@ class Listener:
         )
         codec = EventCodec(default_catalog())
         self.producer = EventProducer(settings, "listener", default_catalog(), Metrics())
-        state = ListenerState.rebuild(settings, codec)
+        state = ListenerState.rebuild(settings, codec, self.producer)
         self.window = MentionWindow()
         replay_mentions(settings, codec, [MentionSink("insights", 30, self.window.add_mention)])
         self.publications = PublicationStore()

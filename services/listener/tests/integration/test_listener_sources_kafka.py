@@ -113,7 +113,7 @@ class InProcessListener:
             listener_fetch_allowed_networks="127.0.0.0/8,::1",
         )
         self.producer = EventProducer(settings, "listener", default_catalog(), Metrics())
-        state = ListenerState.rebuild(settings, EventCodec(default_catalog()))
+        state = ListenerState.rebuild(settings, EventCodec(default_catalog()), self.producer)
         store = StateStore(state, self.producer)
         fetcher = FeedFetcher(5.0, 0, policy=address_policy(listener_settings))
         backoff = Backoff(1, backoff_seconds=0.05, max_backoff_seconds=5.0)

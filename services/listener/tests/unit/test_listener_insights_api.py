@@ -267,3 +267,21 @@ def test_the_periodic_job_sends_both_reports_of_every_active_issue() -> None:
     parts.insights.publish_all()
     latest = parts.kafka.on(COMMUNITIES)[-1].community_report
     assert "https://blog.example.net/feed.xml" in {s.source for s in latest.suggestions}
+
+
+def test_a_stored_query_the_parser_now_refuses_counts_no_feed_matches() -> None:
+    from legation_listener.adapters.insights import _count_matches
+
+    item = FeedItem(
+        item_id="1",
+        url="https://blog.example/1",
+        title="treaty",
+        text="the plastics treaty",
+        author="a",
+        published_at=datetime(2026, 12, 1, tzinfo=UTC),
+        language="en",
+    )
+    valid = listen_pb2.TrackedIssue(issue_id="p", query="treaty")
+    refused = listen_pb2.TrackedIssue(issue_id="p", query="treaty links:example.org")
+    assert _count_matches(valid, "https://blog.example/feed", [item]) == 1
+    assert _count_matches(refused, "https://blog.example/feed", [item]) == 0

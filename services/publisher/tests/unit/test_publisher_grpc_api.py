@@ -523,7 +523,7 @@ def test_a_post_grown_beyond_a_kafka_record_is_invalid_argument_and_left_as_it_w
             break
     assert refused is not None
     assert refused.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "bytes a record may have" in (refused.details() or "")
+    assert "more than LEGATION_KAFKA_MAX_REQUEST_BYTES" in (refused.details() or "")
     assert len(producer.sent) == sent  # nothing of the refused change was written
     stored = publisher.store.book.get(post.post_id)
     assert stored is not None and language not in [v.language for v in stored.variants]

@@ -29,6 +29,7 @@ from legation_listener.domain import discovery as disc
 from legation_listener.domain.items import FeedItem
 from legation_listener.domain.mentions import matched_terms
 from legation_listener.domain.observed import MentionWindow, Observed
+from legation_listener.domain.query import QueryError
 from legation_listener.domain.themes import AngleStats, ThemeStats, map_themes
 from legation_listener.domain.tone import ToneProfile
 
@@ -313,7 +314,7 @@ class Insights:
             if feed is None or feed[0] in issue.feeds:
                 continue
             url, items = feed
-            matches = sum(1 for item in items if matched_terms(issue, url, item))
+            matches = _count_matches(issue, url, items)
             suggestions.append(disc.with_feed(candidate, url, len(items), matches))
         report = listen_pb2.CommunityReport(
             issue_id=issue.issue_id,
@@ -403,3 +404,12 @@ class Insights:
             issue_id=report.issue_id,
             observed_at=at,
         )
+
+
+def _count_matches(issue: listen_pb2.TrackedIssue, feed: str, items: Sequence[FeedItem]) -> int:
+    """How many of a suggested feed's items the issue would match; 0 when its stored query
+    is one the parser now refuses (the issue's own reads report that error)."""
+    try:
+        return sum(1 for item in items if matched_terms(issue, feed, item))
+    except QueryError:
+        return 0

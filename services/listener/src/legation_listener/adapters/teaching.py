@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from legation.events.v1 import listen_pb2
 from legation_core.codec import Envelope, EventCodec, payload_of
 from legation_core.config import CoreSettings
-from legation_core.kafka import read_topic
+from legation_core.kafka import EventProducer, read_topic
 from legation_core.state import EventSink
 from legation_listener.adapters.state import MENTIONS, SERVICE, ListenerState
 from legation_listener.domain.enrichment import stance_model
@@ -82,10 +82,17 @@ class LabelBook:
         for listener in self._listeners:
             listener(label.issue_id)
 
-    def rebuild(self, settings: CoreSettings, codec: EventCodec, timeout: float = 60.0) -> int:
-        """Reads the labels topic to its end; returns how many labels it holds."""
+    def rebuild(
+        self,
+        settings: CoreSettings,
+        codec: EventCodec,
+        dead_letters: EventProducer,
+        timeout: float = 60.0,
+    ) -> int:
+        """Reads the labels topic to its end; returns how many labels it holds. Records that
+        do not decode go to the topic's DLQ through ``dead_letters``."""
         count = 0
-        for envelope in read_topic(settings, SERVICE, codec, LABELS, timeout):
+        for envelope in read_topic(settings, SERVICE, codec, LABELS, timeout, dead_letters):
             payload = payload_of(envelope)
             if isinstance(payload, listen_pb2.MentionLabel):
                 self.apply(payload)

@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed-stamp
 INPUTS := constraints.txt $(wildcard libs/*/pyproject.toml services/*/pyproject.toml) \
 	$(shell find protos topics -type f) tools/gen_contracts.py
 
-.PHONY: help install contracts run run-once stop reset load test lint fmt typecheck check bench bench-evaluator bench-listener listener-models clean \
+.PHONY: help install contracts limits-doc run run-once stop reset load test lint fmt typecheck check bench bench-evaluator bench-listener listener-models clean \
 	k8s-topics deploy-check images browser-deps console-assets
 
 help:
@@ -28,6 +28,7 @@ help:
 	@echo "make listener-models retrain the listener's models from the datasets"
 	@echo "make deploy-check  render and validate deploy/ offline (topics, schemas, hadolint)"
 	@echo "make k8s-topics    regenerate the Strimzi KafkaTopics from topics/"
+	@echo "make limits-doc    regenerate libs/legation-contracts/LIMITS.md from the protos"
 	@echo "make images    build the five images (docker, from the repository root)"
 	@echo "make console-assets  the console's front-end packages from npm (make run and test do it)"
 
@@ -52,6 +53,10 @@ contracts: $(PY)
 # The stack keeps its data in .legation/data between runs; `make run FRESH=1` or
 # `make reset` starts the demo from empty data.
 RUN_FLAGS := $(if $(FRESH),--fresh)
+
+# libs/legation-contracts/LIMITS.md: every request field's limit, from the protos' annotations.
+limits-doc: install
+	$(PY) tools/gen_limits_doc.py
 
 run: install console-assets
 	$(PY) -m legation_devstack run $(RUN_FLAGS)
@@ -92,7 +97,7 @@ typecheck: install
 	$(BIN)/mypy libs/legation-core/src libs/legation-channels/src libs/legation-devstack/src \
 		services/listener/src services/publisher/src services/engager/src services/evaluator/src \
 		services/console/src services/console/tests tests \
-		tools/gen_k8s_topics.py tools/deploy_check.py
+		tools/gen_k8s_topics.py tools/deploy_check.py tools/gen_limits_doc.py
 
 check: lint typecheck
 

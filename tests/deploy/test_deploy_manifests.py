@@ -118,13 +118,12 @@ def test_grpc_health_probes_and_graceful_termination(rendered: Objects) -> None:
             pod = deployment["spec"]["template"]["spec"]
             (server,) = pod["containers"]
             grpc = next(p["containerPort"] for p in server["ports"] if p["name"] == "grpc")
-            # With TLS on the API, probes (which cannot speak TLS) use the plaintext
-            # health-only port.
+            # Probes use the health-only server (its own threads: a busy API never delays
+            # them; plaintext: they cannot speak TLS), never the API port.
             health = env_value(objects, server, "LEGATION_GRPC_HEALTH_PORT")
-            if env_value(objects, server, "LEGATION_GRPC_TLS_CERT"):
-                assert health is not None
+            assert health is not None and int(health) != grpc
             for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-                assert server[probe]["grpc"]["port"] == int(health or grpc), probe
+                assert server[probe]["grpc"]["port"] == int(health), probe
                 assert "service" not in server[probe]["grpc"]  # "" = the whole server
             grace = float(env_value(objects, server, "LEGATION_SHUTDOWN_GRACE_SECONDS") or 10)
             assert pod["terminationGracePeriodSeconds"] >= 3 * grace

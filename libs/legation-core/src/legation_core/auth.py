@@ -13,7 +13,15 @@ Every service's gRPC server runs :class:`AuthInterceptor` (installed by
    without a rule is denied (and :func:`check_policy` makes a service refuse to start when its
    API has one), a caller without a listed role gets ``PERMISSION_DENIED`` naming the roles
    needed. ``admin`` may call everything. Health and reflection stay open.
-3. **Audit.** Every command and every denial is handed to an :class:`AuditSink` (the runtime
+3. **Limits.** The request is checked against the limits its proto declares
+   (:mod:`legation_core.limits`) before the servicer runs: ``INVALID_ARGUMENT`` naming the
+   field path and the limit.
+4. **Errors.** An exception a servicer did not map ends the call with ``INTERNAL`` and a
+   generic message carrying the trace id (the stack is logged under it), never the
+   exception's text; a dependency that is down (Kafka, the index) with ``UNAVAILABLE`` and
+   a generic message; a :class:`~legation_core.calls.CallError` (a record too large for
+   Kafka, a caller gone) with its own status. A servicer's own aborts keep their status.
+5. **Audit.** Every command and every denial is handed to an :class:`AuditSink` (the runtime
    sends it as an ``AuditRecord`` event to ``legation.audit.v1``).
 4. **Delegation.** A user whose entry lists ``delegate_roles`` (the console, a
    backend-for-frontend) may call *on behalf of* a person it signed in: it sends
@@ -30,6 +38,7 @@ interceptor turns it into ``PERMISSION_DENIED`` and audits it.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import hashlib
 import hmac
@@ -48,7 +57,10 @@ import yaml
 from google.protobuf import descriptor_pool
 from google.protobuf.message import Message
 
+from legation_core.calls import CallError, serving, unavailable_errors
+from legation_core.consumer import TransientError
 from legation_core.ids import new_trace_id
+from legation_core.limits import LimitError, check_request, compile_service
 
 log = logging.getLogger(__name__)
 
@@ -407,14 +419,20 @@ class AuditEvent:
 AuditSink = Callable[[AuditEvent], None]
 
 
+# Longest id value an audit record keeps (ids are at most 128 characters; a request refused
+# for a longer one must still be audited within Kafka's record size).
+MAX_AUDITED_ID = 128
+
+
 def resource_ids(request: Any) -> dict[str, str]:
-    """The request's top-level ``*_id`` string fields that are set: what the call acted on."""
+    """The request's top-level ``*_id`` string fields that are set: what the call acted on
+    (each cut to :data:`MAX_AUDITED_ID` characters)."""
     if not isinstance(request, Message):
         return {}
     found: dict[str, str] = {}
     for descriptor, value in request.ListFields():
         if descriptor.name.endswith("_id") and isinstance(value, str) and value:
-            found[descriptor.name] = value
+            found[descriptor.name] = value[:MAX_AUDITED_ID]
     return found
 
 
@@ -469,11 +487,15 @@ def _csv(value: str) -> frozenset[str]:
 
 
 class AuthInterceptor(_ServerInterceptor):
-    """Authenticates, authorizes and audits every call except health and reflection.
+    """Authenticates, authorizes, checks the limits of and audits every call except health
+    and reflection, and maps the exceptions servicers leave unmapped (see the module
+    docstring).
 
     ``directory`` None means authentication is disabled: every call runs as the user
     ``anonymous`` with the admin role (still audited). Policies cover the services served;
-    a call to a method without a rule is denied.
+    a call to a method without a rule is denied. The request limits of every policy's
+    service are compiled here, so a misconfigured annotation stops the service at start-up
+    (:class:`~legation_core.limits.LimitsMisconfigured`).
     """
 
     def __init__(
@@ -485,6 +507,10 @@ class AuthInterceptor(_ServerInterceptor):
         self.directory = directory
         self.policies = {policy.service: policy for policy in policies}
         self.audit = audit
+        for service in self.policies:
+            # An unknown service is check_policy's to report, where it matters.
+            with contextlib.suppress(KeyError):
+                compile_service(service)
 
     def intercept_service(
         self,
@@ -663,6 +689,47 @@ class _Call:
             )
         return identity, trace_id
 
+    def check(self, request: Any, context: grpc.ServicerContext) -> None:
+        """Aborts with INVALID_ARGUMENT naming the field when ``request`` breaks a limit of
+        its proto (unknown fields are dropped)."""
+        if not isinstance(request, Message):
+            return
+        try:
+            check_request(request)
+        except LimitError as error:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+
+    def unexpected(self, context: grpc.ServicerContext, error: Exception, trace_id: str) -> None:
+        """Answers an exception that escaped the servicer: a servicer's own abort and
+        :class:`AccessDenied` (answered by :meth:`finish`) pass; a
+        :class:`~legation_core.calls.CallError` ends the call with its status and message;
+        a dependency down (:class:`~legation_core.consumer.TransientError` or a type given to
+        :func:`~legation_core.calls.treat_as_unavailable`) with UNAVAILABLE and a generic
+        message; anything else with INTERNAL and a generic message naming the trace id, the stack
+        logged under it (the exception's text may hold internals: paths, hosts)."""
+        if _status_of(context) not in (None, grpc.StatusCode.OK):
+            return  # the servicer aborted
+        if isinstance(error, AccessDenied):
+            return
+        if isinstance(error, CallError):
+            context.abort(grpc.StatusCode[error.status], str(error))
+        if isinstance(error, (TransientError, *unavailable_errors())):
+            log.warning(
+                "a dependency of a gRPC call is unavailable",
+                exc_info=error,
+                extra={"grpc_method": self.method, "trace_id": trace_id},
+            )
+            context.abort(
+                grpc.StatusCode.UNAVAILABLE,
+                f"temporarily unavailable, retry; reference {trace_id}",
+            )
+        log.error(
+            "unexpected error in a gRPC call",
+            exc_info=error,
+            extra={"grpc_method": self.method, "trace_id": trace_id},
+        )
+        context.abort(grpc.StatusCode.INTERNAL, f"internal error; reference {trace_id}")
+
     def finish(
         self,
         context: grpc.ServicerContext,
@@ -714,7 +781,16 @@ def _wrap(handler: grpc.RpcMethodHandler[Any, Any], call: _Call) -> grpc.RpcMeth
             trace_token = _trace_id.set(trace_id)
             error: BaseException | None = None
             try:
-                return behavior(request, context)
+                with serving(context):
+                    if isinstance(request, Message):
+                        call.check(request, context)
+                    else:  # a stream of requests: each is checked as it comes
+                        request = _checked(request, call, context)
+                    try:
+                        return behavior(request, context)
+                    except Exception as raised:
+                        call.unexpected(context, raised, trace_id)
+                        raise
             except BaseException as raised:
                 error = raised
                 raise
@@ -732,16 +808,26 @@ def _wrap(handler: grpc.RpcMethodHandler[Any, Any], call: _Call) -> grpc.RpcMeth
             identity, trace_id = call.admit(request, context)
             error: BaseException | None = None
             try:
-                responses = iter(behavior(request, context))
+                if isinstance(request, Message):
+                    call.check(request, context)
+                else:
+                    request = _checked(request, call, context)
+                responses: Iterator[Any] | None = None
                 while True:
                     # The caller is set around each step: a generator runs in whatever
                     # context pulls from it.
                     caller_token = _caller.set(identity.caller)
                     trace_token = _trace_id.set(trace_id)
                     try:
-                        response = next(responses)
+                        with serving(context):
+                            if responses is None:
+                                responses = iter(behavior(request, context))
+                            response = next(responses)
                     except StopIteration:
                         return
+                    except Exception as raised:
+                        call.unexpected(context, raised, trace_id)
+                        raise
                     finally:
                         _trace_id.reset(trace_token)
                         _caller.reset(caller_token)
@@ -766,6 +852,13 @@ def _wrap(handler: grpc.RpcMethodHandler[Any, Any], call: _Call) -> grpc.RpcMeth
         return grpc.stream_unary_rpc_method_handler(unary(handler.stream_unary), **options)
     assert handler.stream_stream is not None
     return grpc.stream_stream_rpc_method_handler(streaming(handler.stream_stream), **options)
+
+
+def _checked(requests: Iterator[Any], call: _Call, context: grpc.ServicerContext) -> Iterator[Any]:
+    """A client stream whose every request is checked against its limits as it arrives."""
+    for request in requests:
+        call.check(request, context)
+        yield request
 
 
 def token_metadata(token: str) -> tuple[tuple[str, str]]:

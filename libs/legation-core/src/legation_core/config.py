@@ -101,8 +101,9 @@ class CoreSettings(BaseSettings):
         None,
         ge=0,
         le=65535,
-        description="Also serve the health service alone, in plaintext, on this port: for "
-        "probes that cannot speak TLS (Kubernetes' native gRPC probes) when the API is on TLS",
+        description="Also serve the health service alone, in plaintext, on this port, with "
+        "threads of its own: what probes use, so busy API calls never delay them (and they "
+        "need no TLS when the API has it); deploy/ sets 50080",
     )
     grpc_tls_cert: Path | None = Field(
         None, description="PEM certificate chain of the gRPC server; with the key, serve TLS"

@@ -1,22 +1,106 @@
-"""gRPC server bootstrap: authentication and authorization on every call (see
-:mod:`legation_core.auth`), optional TLS or mutual TLS, the standard health service and
-reflection."""
+"""gRPC server bootstrap: authentication, authorization, request limits and error mapping
+on every call (see :mod:`legation_core.auth`), optional TLS or mutual TLS, the standard
+health service and reflection.
+
+Health checks never wait behind the API: the API server admits at most
+``max_workers - HEALTH_RESERVE`` API calls at a time (:class:`ConcurrencyLimit`; beyond that
+a call gets RESOURCE_EXHAUSTED at once), so health and reflection always find a free
+worker, and probes use a server of their own (:func:`build_health_server`, its own
+threads and port, ``LEGATION_GRPC_HEALTH_PORT``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from legation_core.auth import AuthInterceptor
+from legation_core.auth import OPEN_SERVICES, AuthInterceptor
 
 Registrar = Callable[[grpc.Server], None]
+
+# grpc's classes are generic only in its type stubs.
+if TYPE_CHECKING:
+    _ServerInterceptor = grpc.ServerInterceptor[Any, Any]
+else:
+    _ServerInterceptor = grpc.ServerInterceptor
+
+# Worker threads of the API server kept free of API calls, for health and reflection.
+HEALTH_RESERVE = 2
+DEFAULT_MAX_WORKERS = 10
+
+
+class ConcurrencyLimit(_ServerInterceptor):
+    """Admits at most ``limit`` calls at a time to the API (health and reflection are not
+    counted and never refused); a call beyond gets RESOURCE_EXHAUSTED at once instead of
+    waiting for a worker, so slow calls can neither starve health checks nor pile up."""
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError("a gRPC server needs room for at least one API call")
+        self.limit = limit
+        self._slots = threading.BoundedSemaphore(limit)
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = continuation(handler_call_details)
+        service = handler_call_details.method.lstrip("/").partition("/")[0]
+        if handler is None or service in OPEN_SERVICES:
+            return handler
+        return self._limited(handler)
+
+    def _admit(self, context: grpc.ServicerContext) -> None:
+        if not self._slots.acquire(blocking=False):
+            context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"the server is busy with {self.limit} calls; retry shortly",
+            )
+
+    def _limited(self, handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandler[Any, Any]:
+        def unary(behavior: Callable[[Any, grpc.ServicerContext], Any]) -> Callable[..., Any]:
+            def run(request: Any, context: grpc.ServicerContext) -> Any:
+                self._admit(context)
+                try:
+                    return behavior(request, context)
+                finally:
+                    self._slots.release()
+
+            return run
+
+        def streaming(
+            behavior: Callable[[Any, grpc.ServicerContext], Iterator[Any]],
+        ) -> Callable[..., Iterator[Any]]:
+            def run(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+                self._admit(context)
+                try:
+                    yield from behavior(request, context)
+                finally:
+                    self._slots.release()
+
+            return run
+
+        options = {
+            "request_deserializer": handler.request_deserializer,
+            "response_serializer": handler.response_serializer,
+        }
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(unary(handler.unary_unary), **options)
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(streaming(handler.unary_stream), **options)
+        if handler.stream_unary is not None:
+            return grpc.stream_unary_rpc_method_handler(unary(handler.stream_unary), **options)
+        assert handler.stream_stream is not None
+        return grpc.stream_stream_rpc_method_handler(streaming(handler.stream_stream), **options)
 
 
 @dataclass(frozen=True)
@@ -41,7 +125,7 @@ def build_server(
     port: int,
     registrars: Sequence[Registrar],
     service_names: Sequence[str],
-    max_workers: int = 8,
+    max_workers: int = DEFAULT_MAX_WORKERS,
     host: str = "0.0.0.0",
     *,
     auth: AuthInterceptor,
@@ -49,8 +133,12 @@ def build_server(
 ) -> tuple[grpc.Server, health.HealthServicer, int]:
     """A started-ready server (call ``start``) serving the given services behind ``auth``,
     plus health and reflection (open to all); returns the server, its health servicer and
-    the bound port. ``tls`` serves TLS instead of plaintext."""
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers), interceptors=[auth])
+    the bound port. ``tls`` serves TLS instead of plaintext. At most ``max_workers -
+    HEALTH_RESERVE`` API calls run at a time (:class:`ConcurrencyLimit`)."""
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers),
+        interceptors=[auth, ConcurrencyLimit(max(1, max_workers - HEALTH_RESERVE))],
+    )
     for register in registrars:
         register(server)
     health_servicer = health.HealthServicer()
@@ -70,8 +158,9 @@ def build_server(
 def build_health_server(
     port: int, health_servicer: health.HealthServicer, host: str = "0.0.0.0"
 ) -> tuple[grpc.Server, int]:
-    """A plaintext server of the health service alone (the same servicer as the API's), for
-    probes that cannot speak TLS; nothing else is reachable on it."""
+    """A plaintext server of the health service alone (the same servicer as the API's), with
+    threads of its own: what probes use, so a busy API never makes them time out, and
+    plaintext for probes that cannot speak TLS; nothing else is reachable on it."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     bound = server.add_insecure_port(f"{host}:{port}")

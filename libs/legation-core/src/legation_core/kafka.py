@@ -18,6 +18,7 @@ from kafka.errors import MessageSizeTooLargeError, TopicAlreadyExistsError
 from kafka.record.default_records import DefaultRecordBatchBuilder
 from kafka.structs import MemberState
 
+from legation_core.calls import CallError, ensure_caller_waits
 from legation_core.catalog import DLQ_SUFFIX, Catalog, TopicSpec
 from legation_core.codec import Envelope, EventCodec, InvalidEvent
 from legation_core.config import CoreSettings
@@ -54,10 +55,16 @@ def event_headers(envelope: Envelope) -> list[tuple[str, bytes]]:
     ]
 
 
-class RecordTooLarge(InvalidEvent):
+class RecordTooLarge(InvalidEvent, CallError):
     """An event larger than the producer may send (``LEGATION_KAFKA_MAX_REQUEST_BYTES``): no
     retry can send it, so it is refused as invalid (a consume loop dead-letters the record
-    that led to it)."""
+    that led to it; a gRPC command that would write it ends with INVALID_ARGUMENT)."""
+
+    status = "INVALID_ARGUMENT"
+
+
+# The size limit of a sink that does not say its own (CoreSettings' default).
+DEFAULT_MAX_REQUEST_BYTES: int = CoreSettings.model_fields["kafka_max_request_bytes"].default
 
 
 def record_size(key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]) -> int:
@@ -66,6 +73,19 @@ def record_size(key: bytes | None, value: bytes | None, headers: list[tuple[str,
     headers), as ``KafkaProducer.send`` measures it for brokers of Kafka 0.11 and later."""
     size: int = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, headers)
     return size
+
+
+def ensure_fits(events: list[tuple[str, str, Envelope]], limit: int) -> None:
+    """Raises :class:`RecordTooLarge` when one of ``events`` would make a record over
+    ``limit`` bytes: for writers of several batches (a state table's events, then its
+    entities) that must refuse a change whole before its first batch goes."""
+    for topic, key, envelope in events:
+        size = record_size(key.encode(), EventCodec.encode(envelope), event_headers(envelope))
+        if size > limit:
+            raise RecordTooLarge(
+                f"{envelope.event_type} event for {topic} is {size} bytes, more than "
+                f"LEGATION_KAFKA_MAX_REQUEST_BYTES ({limit})"
+            )
 
 
 class EventProducer:
@@ -213,7 +233,12 @@ class EventProducer:
 
     def send_and_wait(self, events: list[tuple[str, str, Envelope]]) -> None:
         """Sends ``(topic, key, envelope)`` triples and waits for all of them; when one is
-        refused (catalog, validation, size) none is sent."""
+        refused (catalog, validation, size) none is sent.
+
+        Inside a gRPC call whose caller no longer waits (deadline passed, cancelled) it
+        raises :class:`~legation_core.calls.CallExpired` and sends nothing: every command's
+        writes come here, so none is applied after its caller was told it failed."""
+        ensure_caller_waits()
         records = [self._record(topic, key, envelope) for topic, key, envelope in events]
         self.wait([self._queue(record) for record in records])
 

@@ -26,11 +26,12 @@ from typing import Generic, Protocol, TypeVar
 
 from google.protobuf.message import Message
 
+from legation_core.calls import CallError
 from legation_core.catalog import CatalogError
 from legation_core.codec import Envelope, EventCodec, InvalidEvent, payload_of
 from legation_core.config import CoreSettings
 from legation_core.consumer import TransientError
-from legation_core.kafka import EventProducer, read_topic
+from legation_core.kafka import DEFAULT_MAX_REQUEST_BYTES, EventProducer, ensure_fits, read_topic
 
 log = logging.getLogger(__name__)
 
@@ -181,13 +182,19 @@ class Transaction(Generic[M]):
             (self.table.topic, key, self.table.envelope_of(item))
             for key, item in self.staged.items()
         ]
+        # A change whose events or entity would be over Kafka's record size is refused
+        # whole (RecordTooLarge), before its events are written without its entity.
+        limit = getattr(self.producer, "max_request_bytes", DEFAULT_MAX_REQUEST_BYTES)
+        ensure_fits([*self.events, *records], limit)
         try:
             if self.events:
                 self.producer.send_and_wait(list(self.events))
             if records:
                 self.producer.send_and_wait(records)
-        except (CatalogError, InvalidEvent):
-            raise  # a bug in the service, not something a retry fixes
+        except (CatalogError, InvalidEvent, CallError):
+            # A bug in the service, a record too large or a caller gone: a retry does not
+            # fix it.
+            raise
         except Exception as error:
             raise StoreUnavailable(f"Kafka did not acknowledge the change: {error}") from error
         for item in self.staged.values():

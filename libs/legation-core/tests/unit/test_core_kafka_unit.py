@@ -16,6 +16,7 @@ from kafka.structs import ConsumerGroupMetadata, MemberState
 from prometheus_client import CollectorRegistry
 
 from legation.events.v1 import engage_pb2, listen_pb2
+from legation_core.calls import CallExpired, serving
 from legation_core.catalog import CatalogError, default_catalog
 from legation_core.codec import Envelope, EventCodec, InvalidEvent, make_envelope
 from legation_core.config import CoreSettings
@@ -358,3 +359,37 @@ def test_the_kafka_python_internals_group_settling_reads_are_there() -> None:
     assert callable(ConsumerCoordinator.request_rejoin)
     assert "self._join_task" in inspect.getsource(BaseCoordinator.__init__)
     assert "self._coordinator" in inspect.getsource(KafkaConsumer.__init__)
+
+
+@dataclass
+class Call:
+    active: bool = True
+    remaining: float | None = None
+
+    def is_active(self) -> bool:
+        return self.active
+
+    def time_remaining(self) -> float | None:
+        return self.remaining
+
+
+@pytest.mark.parametrize(
+    ("call", "written"),
+    [
+        (Call(), True),  # no deadline
+        (Call(remaining=3.0), True),
+        (Call(remaining=0.0), False),  # the deadline has passed
+        (Call(active=False, remaining=3.0), False),  # cancelled
+    ],
+)
+def test_send_and_wait_writes_only_while_the_caller_waits(call: Call, written: bool) -> None:
+    fake = FakeKafkaProducer()
+    producer, _ = producer_for("engager", fake)
+    with serving(call):
+        if written:
+            producer.send_and_wait([(INTERACTIONS, "c-1", interaction())])
+        else:
+            with pytest.raises(CallExpired):
+                producer.send_and_wait([(INTERACTIONS, "c-1", interaction())])
+    assert bool(fake.sent) is written
+    producer.send_and_wait([(INTERACTIONS, "c-1", interaction())])  # outside a call: no check

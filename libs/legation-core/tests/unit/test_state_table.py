@@ -9,6 +9,7 @@ import pytest
 
 from legation.events.v1 import engage_pb2
 from legation_core.codec import Envelope, InvalidEvent, make_envelope
+from legation_core.kafka import RecordTooLarge
 from legation_core.state import StateTable, StoreUnavailable
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -146,3 +147,13 @@ def test_a_read_only_table_refuses_to_write_and_a_producer_can_be_given() -> Non
     with states.transaction(sink) as transaction:
         transaction.put(partner("a", 1))
     assert len(sink.sent) == 1 and states.get("a") is not None
+
+
+def test_a_change_too_large_for_kafka_is_refused_whole_before_any_write() -> None:
+    sink = Sink()
+    states = table(sink)
+    extra = ("legation.engage.partner-activities.v1", "a", envelope(partner("z", 9)))
+    with pytest.raises(RecordTooLarge), states.transaction() as transaction:
+        transaction.put(partner("a", 1, name="é" * 600_000), extra)  # 1.2 MB of UTF-8
+    assert sink.sent == []  # not even the events
+    assert states.get("a") is None

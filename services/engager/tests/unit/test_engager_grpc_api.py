@@ -265,12 +265,18 @@ def test_partners_have_a_timeline_and_their_activity_is_an_event(
     assert [e.partner_activity.joint for e in activities] == [False, True]
     assert activities[-1].campaign_id == "camp-1"
     code, details = code_of(
+        lambda: stub.RegisterPartner(pb.RegisterPartnerRequest(partner_id="Bad_Id"))
+    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "partner_id:" in details and "name: is required" in details
+    # A country that is no ISO code breaks the field's limit (checked before the register).
+    code, details = code_of(
         lambda: stub.RegisterPartner(
-            pb.RegisterPartnerRequest(partner_id="Bad Id", countries=["Kenya"])
+            pb.RegisterPartnerRequest(partner_id="ngo-1", name="NGO", countries=["Kenya"])
         )
     )
     assert code == grpc.StatusCode.INVALID_ARGUMENT
-    assert "partner_id:" in details and "name: is required" in details and "countries:" in details
+    assert details.startswith("countries[0]: must be an ISO 3166-1 alpha-2 country code")
     code, _ = code_of(lambda: stub.GetPartner(pb.GetPartnerRequest(partner_id="nobody")))
     assert code == grpc.StatusCode.NOT_FOUND
 
@@ -305,3 +311,59 @@ def test_conversations_come_in_pages(stub: EngagerServiceStub) -> None:
         grpc.StatusCode.INVALID_ARGUMENT,
         "page_token: not a token this API gave",
     )
+
+
+# --------------------------------------------------------------- hostile requests (issue 11)
+
+
+@pytest.mark.parametrize(
+    ("call", "details"),
+    [
+        (
+            lambda stub: stub.RegisterPartner(
+                pb.RegisterPartnerRequest(partner_id="ngo-1", name="NGO", kind=999)
+            ),
+            "kind: 999 is not a PartnerKind",
+        ),
+        (
+            lambda stub: stub.RecordPartnerActivity(
+                pb.RecordPartnerActivityRequest(
+                    partner_id="ngo-1",
+                    request_id="a-1",
+                    kind=engage_pb2.PartnerActivity.KIND_MEETING,
+                    title="Met",
+                    occurred_at={"seconds": 10**12},
+                )
+            ),
+            "occurred_at: a time from 1970-01-01T00:00:00Z",
+        ),
+        (
+            lambda stub: stub.ReplyToConversation(reply_request(text="t" * 3_000_000)),
+            "text: at most 10000 characters (got 3000000)",
+        ),
+        (
+            lambda stub: stub.ReplyToConversation(reply_request(conversation_id="c\u202e1")),
+            "conversation_id: must be an id",
+        ),
+        (
+            lambda stub: stub.ReplyToConversation(
+                reply_request(variables={f"v{n}": "x" for n in range(21)})
+            ),
+            "variables: at most 20 entries (got 21)",
+        ),
+        (
+            lambda stub: stub.SetConversationStatus(
+                pb.SetConversationStatusRequest(conversation_id=CID, status=42)
+            ),
+            "status: 42 is not a ConversationStatus",
+        ),
+    ],
+)
+def test_hostile_requests_are_invalid_argument_naming_the_field(
+    stub: EngagerServiceStub, producer: FakeProducer, call: Any, details: str
+) -> None:
+    before = len(producer.calls)
+    code, message = code_of(lambda: call(stub))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert message.startswith(details), message
+    assert len(producer.calls) == before

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from legation.events.v1 import listen_pb2
@@ -55,7 +57,13 @@ def test_given_issue_id_wins_and_values_are_cleaned() -> None:
     [
         ("Global plastics treaty", "global-plastics-treaty"),
         ("  COP29: Baku / finance_goal!  ", "cop29-baku-finance-goal"),
-        ("Traité de l'Antarctique", "traité-de-l-antarctique"),
+        # Ids are ASCII (legation_core.limits.ID_PATTERN): accents are dropped.
+        ("Traité de l'Antarctique", "traite-de-l-antarctique"),
+        (
+            "معاهدة البلاستيك",
+            "issue-" + hashlib.sha256("معاهدة البلاستيك".encode()).hexdigest()[:16],
+        ),
+        ("x" * 200, "x" * 128),
     ],
 )
 def test_slugify(name: str, slug: str) -> None:

@@ -493,3 +493,73 @@ def test_channel_info_carries_what_the_adapter_counts() -> None:
     assert not info.limits.HasField("max_caption_length")
     # The short link the publisher checks texts with: https://go.ministry.example/r/<11>.
     assert info.short_link_length == len("https://go.ministry.example/r/") + 11
+
+
+# --------------------------------------------------------------- hostile requests (issue 11)
+
+
+def test_a_10000_character_time_zone_is_invalid_argument_without_a_path(
+    publisher: Publisher,
+) -> None:
+    post_id = approved(publisher)
+    with pytest.raises(grpc.RpcError) as error:
+        call(
+            publisher,
+            "Schedule",
+            "publisher",
+            pb.ScheduleRequest(post_id=post_id, time_zone="Europe/" + "x" * 10_000),
+        )
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    details = error.value.details() or ""
+    assert details.startswith("time_zone: must be a time zone name such as Africa/Nairobi")
+    assert "zoneinfo" not in details and "/usr" not in details and len(details) < 200
+
+
+def test_a_2_mb_body_is_invalid_argument_not_unavailable(
+    publisher: Publisher, producer: FakeProducer
+) -> None:
+    with pytest.raises(grpc.RpcError) as error:
+        call(
+            publisher,
+            "CreatePost",
+            "editor",
+            pb.CreatePostRequest(
+                request_id="big", campaign_id="c1", content=content("Big", "b" * 2_000_000)
+            ),
+        )
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.value.details() == "content.body: at most 60000 characters (got 2000000)"
+    assert producer.sent == []
+
+
+def test_a_post_grown_beyond_a_kafka_record_is_invalid_argument_and_left_as_it_was(
+    publisher: Publisher, producer: FakeProducer
+) -> None:
+    body = "字" * 60_000  # 180 kB of UTF-8: each translation adds as much to the post's record
+    post = call(
+        publisher,
+        "CreatePost",
+        "editor",
+        pb.CreatePostRequest(request_id="long", campaign_id="c1", content=content("Long", body)),
+    ).post
+    refused: grpc.RpcError | None = None
+    for language in ("fr", "es", "de", "ar", "zh", "ru", "pt", "it"):
+        sent = len(producer.sent)
+        try:
+            call(
+                publisher,
+                "AddTranslation",
+                "editor",
+                pb.AddTranslationRequest(
+                    post_id=post.post_id, language=language, content=content(language, body)
+                ),
+            )
+        except grpc.RpcError as error:
+            refused = error
+            break
+    assert refused is not None
+    assert refused.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "more than LEGATION_KAFKA_MAX_REQUEST_BYTES" in (refused.details() or "")
+    assert len(producer.sent) == sent  # nothing of the refused change was written
+    stored = publisher.store.book.get(post.post_id)
+    assert stored is not None and language not in [v.language for v in stored.variants]

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import grpc
+from opensearchpy.exceptions import ConnectionError as IndexConnectionError
 
 from legation.evaluator.v1 import evaluator_service_pb2 as pb
 from legation.evaluator.v1 import evaluator_service_pb2_grpc as pb_grpc
 from legation.events.v1 import evaluate_pb2
+from legation_core.calls import CallError, treat_as_unavailable
 from legation_core.codec import Envelope, make_envelope
 from legation_core.grpc_server import invalid_argument
 from legation_core.ids import stable_id
@@ -26,6 +29,11 @@ from legation_evaluator.adapters.rebuild import IndexGuard
 from legation_evaluator.domain import metrics
 from legation_evaluator.domain.campaigns import InvalidRequest, normalised, validate_campaign
 from legation_evaluator.domain.feedback import validate_feedback, with_subject
+
+log = logging.getLogger(__name__)
+# The index not answering ends a call with UNAVAILABLE and a generic message (its error
+# names the index's host and port).
+treat_as_unavailable(IndexConnectionError)
 
 SERVICE = "evaluator"
 CAMPAIGNS = "legation.evaluate.campaigns.v1"
@@ -190,5 +198,8 @@ class EvaluatorApi(ListenReadsApi, ReviewReportApi, pb_grpc.EvaluatorServiceServ
     ) -> None:
         try:
             self.producer.send_and_wait([(topic, key, envelope)])
-        except Exception as error:
-            context.abort(grpc.StatusCode.UNAVAILABLE, f"could not publish the event: {error}")
+        except CallError:
+            raise  # a record too large, a caller gone: the interceptor answers
+        except Exception:
+            log.exception("event not acknowledged", extra={"topic": topic})
+            context.abort(grpc.StatusCode.UNAVAILABLE, "could not publish the event; retry")

@@ -12,6 +12,7 @@ from legation.events.v1 import listen_pb2
 from legation.listener.v1 import listener_service_pb2 as pb
 from legation.listener.v1 import listener_service_pb2_grpc as pb_grpc
 from legation_core.auth import ANALYST, Caller, current_caller
+from legation_core.calls import CallError
 from legation_core.grpc_server import invalid_argument, not_found
 from legation_listener.adapters.poller import Poller
 from legation_listener.adapters.preview_reads import PreviewBusy, PreviewReads, read_source_now
@@ -114,6 +115,8 @@ class ListenerApi(pb_grpc.ListenerServiceServicer):
         self._still_wanted(context)
         try:
             deleted = self.store.delete_issue(current)
+        except CallError:
+            raise  # a caller gone, a record too large: the interceptor answers
         except Exception:  # the caller may retry; the log says why
             log.exception("could not delete an issue", extra={"issue_id": current.issue_id})
             context.abort(
@@ -266,6 +269,8 @@ class ListenerApi(pb_grpc.ListenerServiceServicer):
         self._still_wanted(context)
         try:
             self.store.save_issue(issue)
+        except CallError:
+            raise  # a caller gone, a record too large: the interceptor answers
         except Exception:  # the caller may retry: the same request saves the same issue
             log.exception("could not record a tracked issue", extra={"issue_id": issue.issue_id})
             context.abort(grpc.StatusCode.UNAVAILABLE, "could not record the issue now; try again")

@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from legation.events.v1 import listen_pb2
+from legation_core.calls import CallExpired
 from legation_core.kafka import EventProducer
 from legation_core.metrics import BoundedLabel
 from legation_listener.adapters.connectors.base import (
@@ -197,6 +198,8 @@ class Poller:
                         return result
                     try:
                         result.mentions_emitted += self._poll_source(issue, feed)
+                    except CallExpired:
+                        raise  # PollNow's caller is gone: stop (the next poll goes on)
                     except Exception as error:  # one source must not stop the rest
                         reason = str(error) or type(error).__name__
                         reason = reason if reason.startswith(feed) else f"{feed}: {reason}"

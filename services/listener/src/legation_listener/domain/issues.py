@@ -9,7 +9,9 @@ limits are in :mod:`legation_listener.domain.query`.
 
 from __future__ import annotations
 
+import hashlib
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from urllib.parse import urlsplit
 
@@ -33,7 +35,8 @@ MAX_FEEDS = 50
 """Most sources of an issue (one poll reads them one after another)."""
 MAX_FEED_LENGTH = 2000
 """Most characters in one source (a URL)."""
-_NOT_SLUG = re.compile(r"[\W_]+")
+_NOT_SLUG = re.compile(r"[^a-z0-9]+")
+MAX_SLUG = 128
 
 
 class IssueError(ValueError):
@@ -58,9 +61,17 @@ UPDATABLE_FIELDS = ("name", "keywords", "feeds", "campaign_ids", "languages", "q
 
 
 def slugify(name: str) -> str:
-    """A stable id from a name: lower case, runs of anything but letters and digits become
-    one hyphen ("Global plastics treaty" → "global-plastics-treaty")."""
-    return _NOT_SLUG.sub("-", name.lower()).strip("-")
+    """A stable id from a name, within the id character set of the API
+    (``legation_core.limits.ID_PATTERN``): ASCII letters (accents dropped) and digits in
+    lower case, runs of anything else as one hyphen ("Traité de l'Antarctique" →
+    "traite-de-l-antarctique"), at most 128 characters. A name with letters or digits but
+    none in ASCII ("معاهدة") gets ``issue-`` and a hash of the name; a name with neither
+    gets "" (the caller must give an id)."""
+    ascii_only = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = _NOT_SLUG.sub("-", ascii_only.lower()).strip("-")[:MAX_SLUG].strip("-")
+    if not slug and any(character.isalnum() for character in name):
+        slug = "issue-" + hashlib.sha256(name.strip().encode()).hexdigest()[:16]
+    return slug
 
 
 def _clean(values: Iterable[str]) -> list[str]:

@@ -61,9 +61,9 @@ def zone(name: str, field: str = "time_zone") -> ZoneInfo:
     """The IANA zone ``name``; raises :class:`InvalidPost` naming ``field``."""
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a path
         raise InvalidPost(
-            field, f"{name!r} is not an IANA time zone (for example Africa/Nairobi)"
+            field, f"{name[:64]!r} is not an IANA time zone (for example Africa/Nairobi)"
         ) from None
 
 

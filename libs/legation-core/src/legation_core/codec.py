@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 
 from legation.events.v1 import envelope_pb2
@@ -142,15 +144,52 @@ _MIN_SECONDS, _MAX_SECONDS = -62_135_596_800, 253_402_300_799
 
 
 def check_timestamps(message: Message, path: str = "") -> None:
-    """Raises InvalidEvent naming the first Timestamp field outside the valid range."""
-    for field, value in message.ListFields():
-        if field.message_type is None:
+    """Raises InvalidEvent naming the first Timestamp field outside the valid range.
+
+    Only the fields that can hold a Timestamp are visited (see :func:`_timestamp_fields`,
+    computed once per message type): this runs for every event produced and consumed."""
+    for field, repeated, is_timestamp in _timestamp_fields(message.DESCRIPTOR):
+        if repeated:
+            values = getattr(message, field.name)
+        elif message.HasField(field.name):
+            values = (getattr(message, field.name),)
+        else:
             continue
-        values = value if field.is_repeated else [value]
+        name = f"{path}{field.name}"
         for item in values:
-            name = f"{path}{field.name}"
-            if field.message_type.full_name == "google.protobuf.Timestamp":
+            if is_timestamp:
                 if not (_MIN_SECONDS <= item.seconds <= _MAX_SECONDS and 0 <= item.nanos < 10**9):
                     raise InvalidEvent(f"{name} is not a valid timestamp")
-            elif not field.message_type.GetOptions().map_entry:
+            else:
                 check_timestamps(item, f"{name}.")
+
+
+_TIMESTAMP = "google.protobuf.Timestamp"
+
+
+@cache
+def _timestamp_fields(descriptor: Descriptor) -> tuple[tuple[FieldDescriptor, bool, bool], ...]:
+    """The message fields of ``descriptor`` that are a Timestamp or contain one, in field
+    order, as (field, repeated, is a Timestamp). Map fields are not looked into."""
+    found = []
+    for field in descriptor.fields:
+        kind = field.message_type
+        if kind is None or kind.GetOptions().map_entry:
+            continue
+        if kind.full_name == _TIMESTAMP or _holds_timestamp(kind, frozenset()):
+            found.append((field, field.is_repeated, kind.full_name == _TIMESTAMP))
+    return tuple(found)
+
+
+def _holds_timestamp(descriptor: Descriptor, seen: frozenset[str]) -> bool:
+    """True when a message of ``descriptor`` can contain a Timestamp outside a map."""
+    if descriptor.full_name in seen:
+        return False  # a recursive type: its other fields decide
+    seen = seen | {descriptor.full_name}
+    for field in descriptor.fields:
+        kind = field.message_type
+        if kind is None or kind.GetOptions().map_entry:
+            continue
+        if kind.full_name == _TIMESTAMP or _holds_timestamp(kind, seen):
+            return True
+    return False

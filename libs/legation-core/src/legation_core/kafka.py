@@ -85,7 +85,7 @@ def fits(
     the limit: an upper bound settles the others (every event produced passes here)."""
     bound = _RECORD_OVERHEAD + len(key or b"") + len(value or b"")
     for name, header in headers:
-        bound += _HEADER_OVERHEAD + len(name.encode()) + len(header)
+        bound += _HEADER_OVERHEAD + 4 * len(name) + len(header)  # UTF-8: 4 bytes a character
     return bound <= limit or record_size(key, value, headers) <= limit
 
 

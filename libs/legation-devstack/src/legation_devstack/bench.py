@@ -359,6 +359,16 @@ class Bench:
         producer.close()
         return figure
 
+    def reply(self, mention: Envelope) -> Envelope:
+        """What both loops' handlers make of a mention: an Interaction envelope."""
+        interaction = engage_pb2.Interaction(interaction_id=mention.event_id, conversation_id="c")
+        return make_envelope(
+            interaction,
+            event_id=interaction.interaction_id,
+            source_service="engager",
+            occurred_at=self.now,
+        )
+
     def hand_written_loop(self) -> Figure:
         consumer = KafkaConsumer(
             IN,
@@ -376,8 +386,13 @@ class Bench:
             for records in consumer.poll(timeout_ms=500).values():
                 clock.start()
                 for record in records:
-                    self.codec.decode(record.topic, record.value)
-                    out.send(OUT, key=record.key, value=record.value)
+                    envelope = self.reply(self.codec.decode(record.topic, record.value))
+                    out.send(
+                        OUT,
+                        key=b"c",
+                        value=envelope.SerializeToString(),
+                        headers=event_headers(envelope),
+                    )
                     count += 1
             out.flush()
             consumer.commit()
@@ -396,16 +411,7 @@ class Bench:
             handled += 1
             if handled >= events:
                 stop.set()  # the loop still produces and commits this batch
-            interaction = engage_pb2.Interaction(
-                interaction_id=incoming.envelope.event_id, conversation_id="c"
-            )
-            envelope = make_envelope(
-                interaction,
-                event_id=interaction.interaction_id,
-                source_service="engager",
-                occurred_at=self.now,
-            )
-            return [Outgoing(OUT, interaction.conversation_id, envelope)]
+            return [Outgoing(OUT, "c", self.reply(incoming.envelope))]
 
         metrics = Metrics()
         producer = EventProducer(self.settings, "engager", self.catalog, metrics)

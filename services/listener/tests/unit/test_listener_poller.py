@@ -8,7 +8,7 @@ from typing import Any
 
 import grpc
 import pytest
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 
 from legation.events.v1 import envelope_pb2, listen_pb2
 from legation.listener.v1 import listener_service_pb2 as pb
@@ -174,8 +174,9 @@ def test_a_failing_feed_is_reported_and_counted_without_stopping_the_others() ->
     result = listener.poller.poll()
     assert result.mentions_emitted == 1
     assert result.failed_feeds == [f"{BAD}: HTTP 500 (after 4 attempts)"]
+    # Labelled by the feed's host: a URL (which may carry a token) is never a label value.
     counted = listener.registry.get_sample_value(
-        "legation_listener_source_failures_total", {"kind": "rss", "source": BAD}
+        "legation_listener_source_failures_total", {"kind": "rss", "source": "bad.example.org"}
     )
     assert counted == 1.0
 
@@ -495,3 +496,25 @@ def test_a_surge_emits_one_alert_and_restart_safe_ids() -> None:
     assert envelope.alert.count == 12
     assert envelope.alert.baseline_mean == 1.0
     EventCodec.validate(default_catalog().topic(ALERTS), envelope)
+
+
+def test_metric_labels_stay_bounded_and_carry_no_url() -> None:
+    tokened = "https://feeds.example.org/private.xml?token=s3cr3t-token"
+    listener = make_listener({tokened: [item("a", "Treaty talks")]})
+    for number in range(60):
+        track(listener, f"issue-{number}", [tokened], ["treaty"])
+    listener.poller.poll()
+    exposition = generate_latest(listener.registry).decode()
+    assert "s3cr3t-token" not in exposition and "private.xml" not in exposition
+    seen = [
+        line
+        for line in exposition.splitlines()
+        if line.startswith("legation_listener_items_seen_total{")
+    ]
+    assert len(seen) == 51  # the first 50 issues, then one "other" series
+    assert 'legation_listener_items_seen_total{issue_id="other"} 10.0' in seen
+    last_read = listener.registry.get_sample_value(
+        "legation_listener_source_last_success_timestamp_seconds",
+        {"kind": "rss", "source": "feeds.example.org"},
+    )
+    assert last_read == NOW.timestamp()

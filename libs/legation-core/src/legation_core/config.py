@@ -183,9 +183,11 @@ class CoreSettings(BaseSettings):
 
 
 SettingsT = TypeVar("SettingsT", bound=CoreSettings)
+# Any settings class: a deployable without Kafka or gRPC (the console) has its own.
+AnySettingsT = TypeVar("AnySettingsT", bound=BaseSettings)
 
 
-def load_settings(settings_class: type[SettingsT]) -> SettingsT:
+def load_settings(settings_class: type[AnySettingsT]) -> AnySettingsT:
     """Reads ``settings_class`` from the environment or raises :class:`ConfigError`."""
     try:
         return settings_class()

@@ -1,5 +1,5 @@
-"""``python -m legation_devstack run|stop|bench|bench-auth|restarts``: the local stack from the
-Makefile."""
+"""``python -m legation_devstack run|stop|bench|bench-auth|bench-console|restarts``: the local
+stack from the Makefile."""
 
 from __future__ import annotations
 
@@ -43,6 +43,9 @@ def run(once: bool) -> int:
         for name in SERVICES:
             stack.start_service(name)
             _record(stack)
+        print("starting the console and its local identity provider ...", flush=True)
+        stack.start_console()
+        _record(stack)
         _print_endpoints(stack)
         print("running the demo campaign ...", flush=True)
         print(format_scorecard(run_demo(stack)), flush=True)
@@ -70,6 +73,12 @@ def _print_endpoints(stack: Stack) -> None:
         )
         if ports.web is not None:
             print(f"  {'':<11} live scorecard page http://127.0.0.1:{ports.web}/")
+    if stack.console is not None:
+        print(f"  console     {stack.console.url}/  (sign in as a demo person; local identity")
+        print(
+            f"  {'':<11} provider {stack.console.issuer}, metrics "
+            f"http://127.0.0.1:{stack.console.metrics}/metrics)"
+        )
     if stack.users is not None:
         print(
             f"  gRPC calls need 'authorization: Bearer <token>'; the demo users' tokens are in "
@@ -134,11 +143,20 @@ def main(argv: list[str] | None = None) -> int:
         help="measure how a consumer comes back from SIGKILL restarts (--help: its options)",
         add_help=False,
     )
+    commands.add_parser(
+        "bench-console",
+        help="page render time of the console against its gRPC calls (--help: its options)",
+        add_help=False,
+    )
     args, rest = parser.parse_known_args(argv)
     if args.command == "restarts":
         from legation_devstack.restarts import main as restarts
 
         return restarts(rest)
+    if args.command == "bench-console":
+        from legation_devstack.bench_console import main as bench_console
+
+        return bench_console(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "run":

@@ -329,9 +329,12 @@ def test_a_post_is_drafted_with_a_translation_approved_twice_and_delivered(
     page.get_by_label("Title", exact=True).fill("Plastics treaty: our position")
     page.get_by_label("Text", exact=True).fill("We support a <strong>binding</strong> treaty.")
     page.get_by_label("Language of the translation").fill("es")
+    page.get_by_label("Image address (optional)").fill("https://example.org/plastics.png")
     page.get_by_test_id("save-draft").click()
     expect(page.get_by_role("alert")).to_contain_text("Enter the translation's title")
+    expect(page.get_by_role("alert")).to_contain_text("Describe the image")
     accessible(editor)
+    page.get_by_label("Image description (alt text)").fill("Bottles <i>on</i> a beach")
     page.get_by_label("Translated title").fill("Tratado sobre plásticos: nuestra posición")
     page.get_by_label("Translated text").fill("Apoyamos un tratado vinculante.")
     page.get_by_test_id("save-draft").click()
@@ -341,6 +344,7 @@ def test_a_post_is_drafted_with_a_translation_approved_twice_and_delivered(
     expect(variants).to_contain_text("We support a <strong>binding</strong> treaty.")
     expect(variants).to_contain_text("es (translated from en)")
     expect(variants).to_contain_text("Apoyamos un tratado vinculante.")
+    expect(page.get_by_test_id("media")).to_contain_text("Alt text: Bottles <i>on</i> a beach")
     assert variants.locator("strong.govuk-tag").count() == 2  # only the status tags
     expect(page.get_by_test_id("approve-post")).to_have_count(0)
     accessible(editor)
@@ -385,6 +389,64 @@ def test_a_post_is_drafted_with_a_translation_approved_twice_and_delivered(
         ("Schedule", "editor", "console"),
     } <= acted
     page.context.close()
+
+
+def test_the_calendar_shows_the_published_post_and_deliveries_refuse_what_is_not_allowed(
+    running: Running, browser: Browser
+) -> None:
+    """After the post above went out (schedule "now", in UTC): it is on today's day, in the
+    week and the month; filters and previous / next; a delivery action the state or the
+    role does not allow is refused by the publisher."""
+    title = "Plastics treaty: our position"
+    editor = sign_in(browser, running, "editor", "/publish/posts")
+    page = editor.page
+    page.get_by_test_id("calendar-link").click()
+    expect(page.get_by_role("heading", name="Calendar", exact=True)).to_be_visible()
+    today = datetime.now(UTC).date()
+    expect(page.get_by_test_id("calendar-heading")).to_contain_text("Week of")
+    cell = page.locator(f'td[data-day="{today.isoformat()}"]')
+    expect(cell).to_have_attribute("aria-current", "date")
+    expect(cell).to_contain_text(title)
+    expect(cell).to_contain_text("Published")
+    expect(cell).to_contain_text("UTC")
+    expect(page.get_by_test_id("calendar-summary")).to_contain_text("1 scheduled or published")
+    accessible(editor)
+    page.get_by_test_id("month-view").click()
+    expect(page.get_by_test_id("calendar-heading")).to_have_text(f"{today:%B %Y}")
+    expect(page.locator(f'td[data-day="{today.isoformat()}"]')).to_contain_text(title)
+    accessible(editor)
+    page.get_by_test_id("calendar-next").click()
+    expect(page.get_by_test_id("calendar-summary")).to_contain_text("0 scheduled or published")
+    page.get_by_test_id("calendar-previous").click()
+    expect(page.get_by_test_id("calendar-summary")).to_contain_text("1 scheduled or published")
+    page.get_by_label("Campaign").fill("oceans-2027")
+    page.get_by_test_id("filter-calendar").click()
+    expect(page.get_by_test_id("calendar-summary")).to_contain_text("0 scheduled or published")
+    page.get_by_label("Campaign").fill("plastics-2026")
+    page.get_by_label("Language").fill("es")
+    page.get_by_test_id("filter-calendar").click()
+    expect(page.get_by_test_id("calendar-summary")).to_contain_text("1 scheduled or published")
+
+    # The post's deliveries went out: no retry or cancel; forced, the publisher says why.
+    page.get_by_role("link", name=title).first.click()
+    expect(page.get_by_test_id("delivery-status")).to_have_text(["Delivered", "Delivered"])
+    expect(page.get_by_test_id("retry-delivery")).to_have_count(0)
+    expect(page.get_by_test_id("cancel-delivery")).to_have_count(0)
+    delivery = page.locator("tr[data-delivery]").first.get_attribute("data-delivery")
+    token = page.locator('input[name="csrf_token"]').first.get_attribute("value") or ""
+    post_path = page.url.removeprefix(running.url)
+    retry = f"{running.url}{post_path}/deliveries/{delivery}/retry"
+    answer = page.request.post(retry, form={"csrf_token": token})
+    assert answer.ok  # redirected to the post, which says why not
+    assert "Not done" in answer.text()
+    page.context.close()
+    viewer = sign_in(browser, running, "viewer", post_path)
+    expect(viewer.page.get_by_test_id("post-title")).to_have_text(title)
+    viewer_token = viewer.page.locator('input[name="csrf_token"]').first.get_attribute("value")
+    forged = viewer.page.request.post(retry, form={"csrf_token": viewer_token or ""})
+    assert forged.status == 403
+    assert "needs the role publisher" in forged.text()
+    viewer.page.context.close()
 
 
 def test_the_campaign_lead_sees_the_scorecard_move(running: Running, browser: Browser) -> None:

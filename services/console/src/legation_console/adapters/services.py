@@ -202,10 +202,20 @@ class PublisherClient(_Client):
         self.stub = publisher_grpc.PublisherServiceStub(self.channel)
 
     async def list_posts(
-        self, person: Person, start: datetime, end: datetime
+        self,
+        person: Person,
+        start: datetime,
+        end: datetime,
+        *,
+        campaign_id: str = "",
+        channel: str = "",
+        language: str = "",
     ) -> list[publish_pb2.PostState]:
-        """The posts with an occurrence (or, unscheduled, a creation time) in [start, end)."""
-        request = publisher_pb.ListPostsRequest()
+        """The posts with an occurrence (or, unscheduled, a creation time) in [start, end),
+        of that campaign, on that channel, in that language when given."""
+        request = publisher_pb.ListPostsRequest(
+            campaign_id=campaign_id, channel=channel, language=language
+        )
         request.to.FromDatetime(end)
         getattr(request, "from").FromDatetime(start)  # "from" is a Python keyword
         response = await self._call("ListPosts", self.stub.ListPosts, request, person)
@@ -215,6 +225,12 @@ class PublisherClient(_Client):
         request = publisher_pb.GetPostRequest(post_id=post_id)
         response = await self._call("GetPost", self.stub.GetPost, request, person)
         return response.post
+
+    async def list_channels(self, person: Person) -> list[publisher_pb.ChannelInfo]:
+        """The configured channels with their adapters' limits, by name."""
+        request = publisher_pb.ListChannelsRequest()
+        response = await self._call("ListChannels", self.stub.ListChannels, request, person)
+        return list(response.channels)
 
     async def create_post(
         self, person: Person, request: publisher_pb.CreatePostRequest
@@ -242,6 +258,29 @@ class PublisherClient(_Client):
         """Schedules the post for as soon as possible."""
         request = publisher_pb.ScheduleRequest(post_id=post_id)
         response = await self._call("Schedule", self.stub.Schedule, request, person)
+        return response.post
+
+    async def retry_delivery(
+        self, person: Person, post_id: str, delivery_id: str
+    ) -> publish_pb2.PostState:
+        """Sends a failed, cancelled or needs-check delivery again."""
+        request = publisher_pb.DeliveryRequest(post_id=post_id, delivery_id=delivery_id)
+        response = await self._call("RetryDelivery", self.stub.RetryDelivery, request, person)
+        return response.post
+
+    async def cancel_delivery(
+        self, person: Person, post_id: str, delivery_id: str
+    ) -> publish_pb2.PostState:
+        """Stops a delivery that has not gone out."""
+        request = publisher_pb.DeliveryRequest(post_id=post_id, delivery_id=delivery_id)
+        response = await self._call("CancelDelivery", self.stub.CancelDelivery, request, person)
+        return response.post
+
+    async def confirm_delivery(
+        self, person: Person, request: publisher_pb.ConfirmDeliveryRequest
+    ) -> publish_pb2.PostState:
+        """A needs-check delivery a person found on its channel: published."""
+        response = await self._call("ConfirmDelivery", self.stub.ConfirmDelivery, request, person)
         return response.post
 
 

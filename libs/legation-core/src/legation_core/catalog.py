@@ -54,8 +54,10 @@ class TopicSpec:
         return payload_field_for(self.message_type)
 
 
+@cache
 def payload_field_for(message_type: str) -> str:
-    """Maps a payload's full name to the Envelope field that holds it."""
+    """Maps a payload's full name to the Envelope field that holds it (asked for every event
+    encoded or decoded: the answer is kept)."""
     for field in envelope_pb2.Envelope.DESCRIPTOR.oneofs_by_name["payload"].fields:
         if field.message_type is not None and field.message_type.full_name == message_type:
             return str(field.name)

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import DecodeError, Message
 
 from legation.events.v1 import envelope_pb2
-from legation_core.catalog import Catalog, TopicSpec
+from legation_core.catalog import Catalog, CatalogError, TopicSpec, payload_field_for
 from legation_core.ids import new_trace_id
 
 Envelope = envelope_pb2.Envelope
@@ -62,13 +64,12 @@ def make_envelope(
     )
     envelope.occurred_at.FromDatetime(occurred_at)
     envelope.observed_at.FromDatetime(observed_at or datetime.now(UTC))
-    for field in Envelope.DESCRIPTOR.oneofs_by_name["payload"].fields:
-        if field.message_type is not None and (
-            field.message_type.full_name == payload.DESCRIPTOR.full_name
-        ):
-            getattr(envelope, field.name).CopyFrom(payload)
-            return envelope
-    raise ValueError(f"{payload.DESCRIPTOR.full_name} is not an envelope payload")
+    try:
+        field = payload_field_for(payload.DESCRIPTOR.full_name)
+    except CatalogError:
+        raise ValueError(f"{payload.DESCRIPTOR.full_name} is not an envelope payload") from None
+    getattr(envelope, field).CopyFrom(payload)
+    return envelope
 
 
 def envelope_from_json(data: Mapping[str, Any]) -> Envelope:
@@ -142,15 +143,71 @@ _MIN_SECONDS, _MAX_SECONDS = -62_135_596_800, 253_402_300_799
 
 
 def check_timestamps(message: Message, path: str = "") -> None:
-    """Raises InvalidEvent naming the first Timestamp field outside the valid range."""
-    for field, value in message.ListFields():
-        if field.message_type is None:
+    """Raises InvalidEvent naming the first Timestamp field outside the valid range.
+
+    Only the fields that can hold a Timestamp are visited (see :func:`_timestamp_fields`,
+    computed once per message type), a oneof's through the one member it holds: this runs
+    for every event produced and consumed."""
+    fields, oneofs = _timestamp_fields(message.DESCRIPTOR)
+    for oneof, members in oneofs:
+        held = message.WhichOneof(oneof)
+        if held is not None and held in members:
+            _check_field(message, held, False, members[held], path)
+    for name, repeated, is_timestamp in fields:
+        _check_field(message, name, repeated, is_timestamp, path)
+
+
+def _check_field(
+    message: Message, name: str, repeated: bool, is_timestamp: bool, path: str
+) -> None:
+    if repeated:
+        values = getattr(message, name)
+    elif message.HasField(name):
+        values = (getattr(message, name),)
+    else:
+        return
+    for item in values:
+        if not is_timestamp:
+            check_timestamps(item, f"{path}{name}.")
+        elif not (_MIN_SECONDS <= item.seconds <= _MAX_SECONDS and 0 <= item.nanos < 10**9):
+            raise InvalidEvent(f"{path}{name} is not a valid timestamp")
+
+
+_TIMESTAMP = "google.protobuf.Timestamp"
+_Fields = tuple[tuple[str, bool, bool], ...]
+_Oneofs = tuple[tuple[str, dict[str, bool]], ...]
+
+
+@cache
+def _timestamp_fields(descriptor: Descriptor) -> tuple[_Fields, _Oneofs]:
+    """Where a message of ``descriptor`` can hold a Timestamp: its fields outside a oneof
+    that are a Timestamp or contain one, as (name, repeated, is a Timestamp), and per oneof
+    its members that do, as {name: is a Timestamp}. Map fields are not looked into."""
+    fields: list[tuple[str, bool, bool]] = []
+    oneofs: dict[str, dict[str, bool]] = {}
+    for field in descriptor.fields:
+        kind = field.message_type
+        if kind is None or kind.GetOptions().map_entry:
             continue
-        values = value if field.is_repeated else [value]
-        for item in values:
-            name = f"{path}{field.name}"
-            if field.message_type.full_name == "google.protobuf.Timestamp":
-                if not (_MIN_SECONDS <= item.seconds <= _MAX_SECONDS and 0 <= item.nanos < 10**9):
-                    raise InvalidEvent(f"{name} is not a valid timestamp")
-            elif not field.message_type.GetOptions().map_entry:
-                check_timestamps(item, f"{name}.")
+        is_timestamp = kind.full_name == _TIMESTAMP
+        if not is_timestamp and not _holds_timestamp(kind, frozenset()):
+            continue
+        if field.containing_oneof is not None:
+            oneofs.setdefault(field.containing_oneof.name, {})[field.name] = is_timestamp
+        else:
+            fields.append((field.name, field.is_repeated, is_timestamp))
+    return tuple(fields), tuple(oneofs.items())
+
+
+def _holds_timestamp(descriptor: Descriptor, seen: frozenset[str]) -> bool:
+    """True when a message of ``descriptor`` can contain a Timestamp outside a map."""
+    if descriptor.full_name in seen:
+        return False  # a recursive type: its other fields decide
+    seen = seen | {descriptor.full_name}
+    for field in descriptor.fields:
+        kind = field.message_type
+        if kind is None or kind.GetOptions().map_entry:
+            continue
+        if kind.full_name == _TIMESTAMP or _holds_timestamp(kind, seen):
+            return True
+    return False

@@ -62,7 +62,8 @@ class CoreSettings(BaseSettings):
         ge=0,
         le=5_000,
         description="0: wait for records inside the broker's long poll (Kafka). Above 0: poll "
-        "without waiting and sleep this long when idle, for brokers that answer fetches at once "
+        "without waiting and sleep this long when idle (doubled after each empty poll up to "
+        "LEGATION_CONSUMER_POLL_TIMEOUT_MS), for brokers that answer fetches at once "
         "(the noida-db stand-in), which would otherwise spin a CPU",
     )
     consumer_instance_id: str | None = Field(

@@ -40,7 +40,7 @@ from legation_core.config import CoreSettings
 from legation_core.dlq import DeadLetter, dead_letter_headers
 from legation_core.health import Heartbeat
 from legation_core.kafka import EventProducer, client_options, group_settling
-from legation_core.metrics import Metrics
+from legation_core.metrics import Bound, Metrics
 
 __all__ = [
     "BatchHandler",
@@ -165,6 +165,12 @@ class ConsumerLoop:
         # to update in-memory state that must never run ahead of the log.
         self.on_produced = on_produced
         self._consumer: KafkaConsumer | None = None
+        # Label children bound once (the per-event path must not pay labels()).
+        self._consumed = Bound(metrics.consumed)
+        self._lag = Bound(metrics.lag)
+        self._last_poll = metrics.last_poll.labels(group=group)
+        self._handler_seconds = metrics.handler_seconds.labels(group=group)
+        self._next_lag = 0.0
 
     def run(self) -> None:
         """Consumes until ``stop`` is set, then commits what was done and closes."""
@@ -184,7 +190,12 @@ class ConsumerLoop:
         )
         log.info("consuming", extra={"group": self.group, "topics": self.topics})
         try:
+            # Polling without waiting (a broker that does not long-poll) costs a fetch round
+            # trip of client CPU per hop: an idle loop sleeps idle_wait, doubled after each
+            # empty poll up to the poll timeout, and back to idle_wait when records come.
             idle_wait = self.settings.consumer_idle_wait_ms / 1000
+            longest = max(idle_wait, self.settings.consumer_poll_timeout_ms / 1000)
+            sleep = idle_wait
             while not self.stop.is_set():
                 # Joining the group needs a poll that waits; only a member stable in its
                 # assignment may poll without waiting. group_settling also repairs a join
@@ -194,8 +205,10 @@ class ConsumerLoop:
                 records = self._poll(self.settings.consumer_poll_timeout_ms if waits else 0)
                 if records:
                     self._process(records)
+                    sleep = idle_wait
                 elif idle_wait:
-                    self.stop.wait(idle_wait)
+                    self.stop.wait(sleep)
+                    sleep = min(sleep * 2, longest)
         finally:
             self._consumer.close(autocommit=False)
             log.info("consumer closed", extra={"group": self.group})
@@ -204,16 +217,20 @@ class ConsumerLoop:
         assert self._consumer is not None
         polled = self._consumer.poll(timeout_ms=timeout_ms)
         self.heartbeat.beat()
-        self.metrics.last_poll.labels(group=self.group).set_to_current_time()
-        self._record_lag()
+        self._last_poll.set_to_current_time()
+        now = time.monotonic()
+        if now >= self._next_lag:  # a gauge for scrapes: once a second is enough
+            self._next_lag = now + LAG_INTERVAL_SECONDS
+            self._record_lag()
         return [record for batch in polled.values() for record in batch]
 
     def _process(self, records: list[Any]) -> None:
         started = time.perf_counter()
         valid: list[Incoming] = []
         letters: list[DeadLetter] = []
+        consumed: dict[str, int] = {}
         for record in records:
-            self.metrics.consumed.labels(topic=record.topic, group=self.group).inc()
+            consumed[record.topic] = consumed.get(record.topic, 0) + 1
             try:
                 envelope = self.codec.decode(record.topic, record.value)
             except InvalidEvent as error:
@@ -222,23 +239,26 @@ class ConsumerLoop:
             valid.append(
                 Incoming(record.topic, record.partition, record.offset, record.key, envelope)
             )
+        for topic, count in consumed.items():
+            self._consumed(topic, self.group).inc(count)
         handled = self._retrying("handle", lambda: self._handle(valid))
         if handled is None:
             return  # stopping: nothing committed, the batch is redelivered
         result = self._produced(valid, handled)
         if result is None:
             return
-        by_position = {(r.topic, r.partition, r.offset): r for r in records}
-        for rejected in result.rejected:
-            source = rejected.incoming
-            raw = by_position[(source.topic, source.partition, source.offset)]
-            letters.append(DeadLetter.of(raw, rejected.reason))
+        if result.rejected:
+            by_position = {(r.topic, r.partition, r.offset): r for r in records}
+            for rejected in result.rejected:
+                source = rejected.incoming
+                raw = by_position[(source.topic, source.partition, source.offset)]
+                letters.append(DeadLetter.of(raw, rejected.reason))
         if self._retrying("dead-letter", lambda: self._dead_letter(letters)) is None:
             return
         if self.on_produced is not None and result.outgoing:
             self.on_produced(result.outgoing)
         self._commit(records)
-        self.metrics.handler_seconds.labels(group=self.group).observe(time.perf_counter() - started)
+        self._handler_seconds.observe(time.perf_counter() - started)
 
     def _handle(self, batch: Sequence[Incoming]) -> BatchResult:
         """Runs the handler; on a non-transient failure isolates the poison event(s) by
@@ -353,10 +373,14 @@ class ConsumerLoop:
 
     def _commit(self, records: list[Any]) -> None:
         assert self._consumer is not None
-        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        last: dict[tuple[str, int], int] = {}
         for record in records:
-            tp = TopicPartition(record.topic, record.partition)
-            offsets[tp] = OffsetAndMetadata(record.offset + 1, "", -1)
+            position = (record.topic, record.partition)
+            last[position] = max(last.get(position, -1), record.offset)
+        offsets = {
+            TopicPartition(topic, partition): OffsetAndMetadata(offset + 1, "", -1)
+            for (topic, partition), offset in last.items()
+        }
         try:
             self._consumer.commit(offsets)
         except (CommitFailedError, RebalanceInProgressError) as error:
@@ -375,11 +399,10 @@ class ConsumerLoop:
                 continue
             position = self._consumer.position(tp)
             if position is not None:
-                self.metrics.lag.labels(
-                    topic=tp.topic, partition=str(tp.partition), group=self.group
-                ).set(max(0, highwater - position))
+                self._lag(tp.topic, str(tp.partition), self.group).set(max(0, highwater - position))
 
 
+LAG_INTERVAL_SECONDS = 1.0
 HANDLER_FAILED = "handler failed"
 PRODUCE_FAILED = "its events cannot be produced"
 

@@ -23,7 +23,7 @@ from legation_core.catalog import DLQ_SUFFIX, Catalog, TopicSpec
 from legation_core.codec import Envelope, EventCodec, InvalidEvent
 from legation_core.config import CoreSettings
 from legation_core.dlq import DeadLetter, LetterRecord, fit_dead_letter, without_value
-from legation_core.metrics import Metrics
+from legation_core.metrics import Bound, Metrics
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +44,15 @@ def client_options(settings: CoreSettings) -> dict[str, Any]:
     return options
 
 
+_CONTENT_TYPE = ("content-type", b"application/x-protobuf")
+
+
 def event_headers(envelope: Envelope) -> list[tuple[str, bytes]]:
     """Headers that let a subscriber route a record without decoding it."""
     return [
-        ("content-type", b"application/x-protobuf"),
+        _CONTENT_TYPE,
         ("event-type", envelope.event_type.encode()),
-        ("schema-version", str(envelope.schema_version).encode()),
+        ("schema-version", b"%d" % envelope.schema_version),
         ("source-service", envelope.source_service.encode()),
         ("trace-id", envelope.trace_id.encode()),
     ]
@@ -88,6 +91,35 @@ def ensure_fits(events: list[tuple[str, str, Envelope]], limit: int) -> None:
             )
 
 
+# What record_size() adds to a record's bytes at most besides its headers: the batch header
+# (61) and the record's framing (length, attributes, timestamp and offset deltas, key and
+# value lengths, header count: varints of at most 5 or 10 bytes).
+_RECORD_OVERHEAD = 61 + 5 + 1 + 10 + 5 + 5 + 5 + 5
+_HEADER_OVERHEAD = 10  # two length varints per header
+
+
+def fits(
+    key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]], limit: int
+) -> bool:
+    """``record_size(key, value, headers) <= limit``, computed exactly only for records near
+    the limit: an upper bound settles the others (every event produced passes here)."""
+    bound = _RECORD_OVERHEAD + len(key or b"") + len(value or b"")
+    for name, header in headers:
+        bound += _HEADER_OVERHEAD + 4 * len(name) + len(header)  # UTF-8: 4 bytes a character
+    return bound <= limit or record_size(key, value, headers) <= limit
+
+
+def raise_if_failed(future: Any, timeout: float) -> None:
+    """Raises the error of a send that failed, waiting for its outcome when it is not known
+    yet. A send already acknowledged (the usual case after ``flush``) costs no more than a
+    look at its state: no RecordMetadata is built."""
+    if getattr(future, "is_done", False):
+        if future.failed():
+            raise future.exception
+        return
+    future.get(timeout=timeout)
+
+
 class EventProducer:
     """Produces envelopes to catalogued topics for one service (acks=all, idempotent).
 
@@ -110,6 +142,10 @@ class EventProducer:
         self.metrics = metrics
         # The largest record this producer sends, as record_size() counts it.
         self.max_request_bytes = settings.kafka_max_request_bytes
+        # Per-topic answers computed once: the catalog's spec of a topic this service may
+        # produce to, and the metrics' label children.
+        self._specs: dict[str, TopicSpec] = {}
+        self._produced = Bound(metrics.produced)
         self._producer = producer or KafkaProducer(
             **client_options(settings),
             acks="all",
@@ -126,13 +162,15 @@ class EventProducer:
 
     def _record(self, topic: str, key: str, envelope: Envelope) -> _Record:
         """The record of an event, checked against the catalog and the size limit."""
-        spec = self.catalog.check_produce(self.service, topic)
+        spec = self._specs.get(topic)
+        if spec is None:
+            spec = self._specs[topic] = self.catalog.check_produce(self.service, topic)
         if envelope.source_service != self.service:
             raise InvalidEvent(f"{self.service} cannot send an event of {envelope.source_service}")
         EventCodec.validate(spec, envelope)
         record = _Record(topic, key.encode(), EventCodec.encode(envelope), event_headers(envelope))
-        size = record_size(record.key, record.value, record.headers)
-        if size > self.max_request_bytes:
+        if not fits(record.key, record.value, record.headers, self.max_request_bytes):
+            size = record_size(record.key, record.value, record.headers)
             raise RecordTooLarge(
                 f"{envelope.event_type} event for {topic} is {size} bytes, more than "
                 f"LEGATION_KAFKA_MAX_REQUEST_BYTES ({self.max_request_bytes})"
@@ -152,7 +190,7 @@ class EventProducer:
         pending = self.send(topic, key, envelope)
 
         def acknowledged(_metadata: Any) -> None:
-            self.metrics.produced.labels(topic=topic).inc()
+            self._produced(topic).inc()
 
         def failed(error: Exception) -> None:
             self.metrics.produce_failures.labels(topic=topic).inc()
@@ -218,18 +256,24 @@ class EventProducer:
                 )
                 refused.append((without_value(record, len(letter.value or b"")), letter))
                 continue
-            self.metrics.produced.labels(topic=item.topic).inc()
+            self._produced(item.topic).inc()
         if refused:
             self._send_letters([r for r, _ in refused], [letter for _, letter in refused], timeout)
 
     def wait(self, pending: list[Pending], timeout: float = 30.0) -> None:
-        """Blocks until every record in ``pending`` is acknowledged; raises the first error."""
+        """Blocks until every record in ``pending`` is acknowledged; raises the first error.
+        One flush acknowledges the whole batch; the counter moves once per topic."""
         if not pending:
             return
         self._producer.flush(timeout=timeout)
-        for item in pending:
-            item.future.get(timeout=timeout)
-            self.metrics.produced.labels(topic=item.topic).inc()
+        counts: dict[str, int] = {}
+        try:
+            for item in pending:
+                raise_if_failed(item.future, timeout)
+                counts[item.topic] = counts.get(item.topic, 0) + 1
+        finally:
+            for topic, count in counts.items():
+                self._produced(topic).inc(count)
 
     def send_and_wait(self, events: list[tuple[str, str, Envelope]]) -> None:
         """Sends ``(topic, key, envelope)`` triples and waits for all of them; when one is

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import threading
+from typing import Generic, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -46,6 +47,26 @@ class BoundedLabel:
                 return OTHER
             self._known.add(safe)
             return safe
+
+
+M = TypeVar("M", Counter, Gauge, Histogram)
+
+
+class Bound(Generic[M]):
+    """A labelled metric's children, each looked up once: ``labels()`` checks its arguments
+    and takes a lock on every call, which the per-event path should not pay. Call it with
+    the label values in the metric's label order."""
+
+    def __init__(self, metric: M) -> None:
+        self._metric: M = metric
+        self._children: dict[tuple[str, ...], M] = {}
+
+    def __call__(self, *values: str) -> M:
+        """The child of ``values`` (created on first use, like ``labels(*values)``)."""
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = self._metric.labels(*values)
+        return child
 
 
 class Metrics:

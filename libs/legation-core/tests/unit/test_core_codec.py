@@ -182,3 +182,16 @@ def test_a_timestamp_outside_the_protobuf_range_is_invalid() -> None:
     envelope.occurred_at.nanos = -1
     with pytest.raises(InvalidEvent, match="occurred_at is not a valid timestamp"):
         EventCodec(catalog).decode(topic, envelope.SerializeToString())
+
+
+def test_a_timestamp_in_a_repeated_message_is_checked_and_named() -> None:
+    catalog = default_catalog()
+    topic = "legation.listen.mentions.v1"
+    envelope = envelope_from_json(catalog.topic(topic).example)
+    envelope.mention.label_history.add(field="stance").replaced_at.seconds = 1_700_000_000
+    EventCodec(catalog).decode(topic, envelope.SerializeToString())  # valid
+    envelope.mention.label_history.add(field="sentiment").replaced_at.nanos = 10**9
+    with pytest.raises(
+        InvalidEvent, match=r"mention\.label_history\.replaced_at is not a valid timestamp"
+    ):
+        EventCodec(catalog).decode(topic, envelope.SerializeToString())

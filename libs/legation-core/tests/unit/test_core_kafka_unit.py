@@ -12,6 +12,8 @@ import pytest
 from kafka import KafkaConsumer
 from kafka.coordinator.base import BaseCoordinator
 from kafka.coordinator.consumer import ConsumerCoordinator
+from kafka.errors import MessageSizeTooLargeError
+from kafka.future import Future
 from kafka.structs import ConsumerGroupMetadata, MemberState
 from prometheus_client import CollectorRegistry
 
@@ -34,7 +36,9 @@ from legation_core.kafka import (
     RecordTooLarge,
     client_options,
     event_headers,
+    fits,
     group_settling,
+    raise_if_failed,
     record_size,
 )
 from legation_core.metrics import Metrics
@@ -393,3 +397,25 @@ def test_send_and_wait_writes_only_while_the_caller_waits(call: Call, written: b
                 producer.send_and_wait([(INTERACTIONS, "c-1", interaction())])
     assert bool(fake.sent) is written
     producer.send_and_wait([(INTERACTIONS, "c-1", interaction())])  # outside a call: no check
+
+
+def test_fits_agrees_with_the_exact_size_at_and_around_the_limit() -> None:
+    headers = event_headers(interaction())
+    for limit in (200, 1_000, 100_000):
+        exact = record_size(b"key", b"v" * limit, headers)
+        over = exact - limit  # the value length at which the record is exactly `limit`
+        for length in (0, limit - over - 1, limit - over, limit - over + 1, limit):
+            value = b"v" * max(length, 0)
+            expected = record_size(b"key", value, headers) <= limit
+            assert fits(b"key", value, headers, limit) is expected, (limit, length)
+
+
+def test_raise_if_failed_reads_a_settled_kafka_future_and_waits_on_others() -> None:
+    ok, failed = Future(), Future()
+    ok.success("metadata")
+    failed.failure(MessageSizeTooLargeError("too large"))
+    raise_if_failed(ok, timeout=1)
+    with pytest.raises(MessageSizeTooLargeError):
+        raise_if_failed(failed, timeout=1)
+    with pytest.raises(KeyError):
+        raise_if_failed(FakeFuture(KeyError("from get")), timeout=1)  # no state: get() decides

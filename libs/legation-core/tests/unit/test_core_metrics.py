@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 
-from legation_core.metrics import OTHER, BoundedLabel, Metrics
+from legation_core.metrics import OTHER, Bound, BoundedLabel, Metrics
 
 
 def test_metrics_register_on_the_given_registry() -> None:
@@ -86,3 +86,15 @@ def test_a_hostile_client_cannot_grow_the_scrape() -> None:
     ]
     assert len(series) == 51
     assert registry.get_sample_value("legation_test_total", {"issue_id": OTHER}) == 10_000 - 50
+
+
+def test_bound_children_are_the_labelled_series() -> None:
+    metrics = Metrics(CollectorRegistry())
+    consumed = Bound(metrics.consumed)
+    assert consumed("t", "g") is consumed("t", "g")
+    consumed("t", "g").inc(2)
+    metrics.consumed.labels(topic="t", group="g").inc()
+    consumed("u", "g").inc()
+    value = metrics.registry.get_sample_value
+    assert value("legation_events_consumed_total", {"topic": "t", "group": "g"}) == 3
+    assert value("legation_events_consumed_total", {"topic": "u", "group": "g"}) == 1

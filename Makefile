@@ -12,13 +12,15 @@ STAMP := $(VENV)/.installed-stamp
 INPUTS := constraints.txt $(wildcard libs/*/pyproject.toml services/*/pyproject.toml) \
 	$(shell find protos topics -type f) tools/gen_contracts.py
 
-.PHONY: help install contracts run run-once stop test lint fmt typecheck check bench bench-evaluator bench-listener listener-models clean \
+.PHONY: help install contracts run run-once stop reset load test lint fmt typecheck check bench bench-evaluator bench-listener listener-models clean \
 	k8s-topics deploy-check images browser-deps console-assets
 
 help:
 	@echo "make run        start the whole local stack and a demo campaign (Ctrl-C stops)"
 	@echo "make run-once   same, but stop after printing the demo scorecard"
 	@echo "make stop       stop a stack started by make run in another terminal"
+	@echo "make reset      empty the local stack's data folder (.legation/data): a clean demo"
+	@echo "make load RATE=200 SECONDS=60  mentions through a fresh stack: achieved rate, lag"
 	@echo "make test       install what the tests need, lint, type-check and run every test"
 	@echo "make bench      measure the shared runtime's throughput, the evaluator's, then the listener's models"
 	@echo "make bench-evaluator  the evaluator: indexing rate, freshness, scorecard latency"
@@ -47,11 +49,15 @@ $(STAMP): $(PY) $(INPUTS)
 contracts: $(PY)
 	$(PY) tools/gen_contracts.py
 
+# The stack keeps its data in .legation/data between runs; `make run FRESH=1` or
+# `make reset` starts the demo from empty data.
+RUN_FLAGS := $(if $(FRESH),--fresh)
+
 run: install console-assets
-	$(PY) -m legation_devstack run
+	$(PY) -m legation_devstack run $(RUN_FLAGS)
 
 run-once: install console-assets
-	$(PY) -m legation_devstack run --once
+	$(PY) -m legation_devstack run --once $(RUN_FLAGS)
 
 # The console's front-end (GOV.UK Frontend, htmx) from the npm registry at build time, into
 # services/console/build/assets (git ignores it; the Dockerfile runs the same script).
@@ -65,6 +71,14 @@ $(CONSOLE_ASSETS): services/console/web/package.json services/console/web/packag
 
 stop: install
 	$(PY) -m legation_devstack stop
+
+reset: install
+	$(PY) -m legation_devstack reset
+
+RATE ?= 200
+SECONDS ?= 60
+load: install
+	$(PY) -m legation_devstack load --rate $(RATE) --seconds $(SECONDS)
 
 lint: install
 	$(BIN)/ruff check .

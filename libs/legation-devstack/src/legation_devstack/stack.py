@@ -57,6 +57,7 @@ FIXED_WEB_PORT = 8064
 ENGAGER_RULES = """\
 open:
   questions: true
+approval: {labels: [hostile], role: approver}
 saved_replies:
   - id: thanks-for-asking
     title: Thank you for your question

@@ -194,7 +194,12 @@ def test_a_post_without_the_csrf_token_is_refused(running: Running, browser: Bro
 
 
 def publish_question(
-    running: Running, mention_id: str, title: str, text: str, campaign_id: str = ""
+    running: Running,
+    mention_id: str,
+    title: str,
+    text: str,
+    campaign_id: str = "",
+    hashtags: tuple[str, ...] = (),
 ) -> None:
     """A mention (asking us something), as the listener would publish it."""
     assert running.stack.kafka is not None
@@ -211,6 +216,7 @@ def publish_question(
         language="en",
         sentiment=listen_pb2.Label(value="negative", score=-0.4),
         campaign_ids=[campaign_id] if campaign_id else [],
+        hashtags=list(hashtags),
     )
     mention.published_at.FromDatetime(datetime.now(UTC))
     envelope = make_envelope(
@@ -620,3 +626,132 @@ def _readable(
     except Exception:  # NOT_FOUND until the evaluator has read its topic
         return False
     return True
+
+
+def test_engage_filters_labels_reply_approval_questions_and_partners(
+    running: Running, browser: Browser
+) -> None:
+    officer = sign_in(browser, running, "press-officer", "/engage/inbox")
+    page = officer.page
+    title = "Is the <i>ocean</i> fund open to NGOs?"
+    publish_question(running, "browser-q-engage", title, "Asking for Blue Seas <b>Trust</b>.")
+    link = page.get_by_role("link", name=title)
+    expect(link).to_be_visible(timeout=30_000)
+
+    # Filters: the engager's (state) and the console's own (language).
+    page.get_by_label("State").select_option(label="New")
+    page.get_by_label("Language").fill("en")
+    page.get_by_test_id("apply-filters").click()
+    expect(page.get_by_test_id("inbox-summary")).to_contain_text(
+        "filtered by state new; language en"
+    )
+    expect(link).to_be_visible()
+    accessible(officer)
+    page.get_by_label("Language").fill("fr")
+    page.get_by_test_id("apply-filters").click()
+    expect(page.get_by_test_id("inbox-summary")).to_contain_text("0 conversations")
+    expect(page.get_by_role("link", name=title)).to_have_count(0)
+
+    # Labels, priority, a named colleague, a reply in Spanish that waits for approval.
+    page.get_by_label("Language").fill("")
+    page.get_by_test_id("apply-filters").click()
+    page.get_by_role("link", name=title).click()
+    page.get_by_label("Add labels").fill("hostile, ngo")
+    page.get_by_test_id("add-labels").click()
+    expect(page.get_by_role("alert")).to_contain_text("Labels added hostile, ngo")
+    expect(page.get_by_test_id("labels")).to_contain_text("hostile")
+    page.get_by_label("Priority").select_option(label="Urgent")
+    page.get_by_test_id("set-priority").click()
+    expect(page.get_by_role("alert")).to_contain_text("The priority is now urgent")
+    expect(page.get_by_test_id("conversation-facts")).to_contain_text("Urgent")
+    page.get_by_label("Assign to a colleague").fill("ben")
+    page.get_by_test_id("assign").click()
+    expect(page.get_by_test_id("assignee")).to_have_text("ben")
+    page.get_by_label("Saved reply").select_option(label="Thank you for your question (en, es)")
+    page.get_by_label("Reply language").select_option("es")
+    page.get_by_test_id("send-reply").click()
+    expect(page.get_by_test_id("replies")).to_contain_text("Estimado/a Maria Lopez")
+    expect(page.get_by_test_id("reply-status")).to_contain_text("Awaiting approval")
+    expect(page.get_by_test_id("approve-reply")).to_have_count(0)  # not the officer's to approve
+    accessible(officer)
+    conversation_url = page.url
+
+    # The approver sees it waiting and approves it.
+    approver = sign_in(browser, running, "approver", "/engage/approvals")
+    expect(approver.page.get_by_test_id("approvals-summary")).to_have_text(
+        "1 reply awaiting approval"
+    )
+    expect(approver.page.get_by_test_id("approvals")).to_contain_text("Estimado/a Maria Lopez")
+    accessible(approver)
+    approver.page.get_by_test_id("approve-reply").click()
+    expect(approver.page.get_by_role("alert")).to_contain_text("The reply is approved")
+    expect(approver.page.get_by_test_id("approvals-summary")).to_have_text(
+        "0 replies awaiting approval"
+    )
+    approver.page.context.close()
+    page.goto(conversation_url)
+    expect(page.get_by_test_id("reply-status")).not_to_contain_text("Awaiting approval")
+
+    # A questions campaign: a mention with its hashtag becomes a question to moderate.
+    page.goto(running.url + "/engage/questions")
+    accessible(officer)
+    page.get_by_label("Title").fill("Ask the <b>ambassador</b>")
+    page.get_by_label("Issue").fill("plastics-treaty")
+    page.get_by_label("Hashtag").fill("AskAmb")
+    page.get_by_test_id("create-questions").click()
+    expect(page.get_by_test_id("questions-title")).to_have_text("Ask the <b>ambassador</b>")
+    expect(page.get_by_test_id("questions-summary")).to_have_text(
+        "0 questions, 0 awaiting moderation"
+    )
+    publish_question(
+        running,
+        "browser-q-askamb",
+        "Plastics",
+        "#AskAmb will Spain sign <u>it</u>?",
+        hashtags=("AskAmb",),
+    )
+    wait_until(
+        lambda: (
+            page.reload() is not None
+            and "1 awaiting moderation" in page.get_by_test_id("questions-summary").inner_text()
+        ),
+        30,
+        "the question",
+    )
+    questions = page.get_by_test_id("questions")
+    expect(questions).to_contain_text("#AskAmb will Spain sign <u>it</u>?")
+    expect(page.get_by_test_id("question-status")).to_have_text("Awaiting moderation")
+    accessible(officer)
+    page.get_by_test_id("accept-question").click()
+    expect(page.get_by_test_id("question-status")).to_have_text("Accepted")
+    page.get_by_label("Our answer").fill("Yes, in March.")
+    page.get_by_test_id("answer-question").click()
+    expect(page.get_by_test_id("question-status")).to_have_text("Answered")
+    expect(page.get_by_test_id("question-answer")).to_contain_text("Yes, in March.")
+
+    # The partner register: add one, record a meeting, move the relationship on.
+    page.goto(running.url + "/engage/partners")
+    expect(page.get_by_test_id("partners-summary")).to_contain_text("partner")
+    accessible(officer)
+    page.get_by_label("Name").fill("Blue Seas <Trust>")
+    page.get_by_label("Countries").fill("es")
+    page.get_by_label("Kind").select_option(label="NGO")
+    page.get_by_label("Relationship stage").select_option(label="Identified")
+    page.get_by_test_id("register-partner").click()
+    expect(page.get_by_test_id("partner-name")).to_have_text("Blue Seas <Trust>")
+    expect(page.get_by_test_id("partner-facts")).to_contain_text("ES")
+    page.get_by_label("What happened").fill("Coffee with the director")
+    page.get_by_test_id("record-activity").click()
+    expect(page.get_by_role("alert")).to_contain_text("The activity is on the timeline")
+    expect(page.get_by_test_id("timeline")).to_contain_text("Coffee with the director")
+    page.get_by_label("Relationship stage").select_option(label="Engaged")
+    page.get_by_test_id("set-stage").click()
+    expect(page.get_by_test_id("partner-facts")).to_contain_text("Engaged")
+    accessible(officer)
+    page.context.close()
+
+    # A viewer reads the register but gets no action.
+    viewer = sign_in(browser, running, "viewer", "/engage/partners")
+    expect(viewer.page.get_by_test_id("partners")).to_contain_text("Blue Seas <Trust>")
+    expect(viewer.page.get_by_test_id("register-partner")).to_have_count(0)
+    viewer.page.context.close()

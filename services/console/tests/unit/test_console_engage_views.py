@@ -60,11 +60,11 @@ def test_the_inbox_is_by_priority_then_nearest_deadline() -> None:
     ]
     overdue, later, mine, low = page.rows
     assert (overdue.deadline, overdue.overdue, overdue.priority) == (
-        "2.0 h overdue",
+        "2 h overdue",
         True,
         "Urgent",
     )
-    assert (later.deadline, later.overdue) == ("in 2.0 h", False)
+    assert (later.deadline, later.overdue) == ("in 2 h", False)
     assert (mine.deadline, mine.mine, mine.status) == ("answered", True, "Answered")
     assert (low.priority_tag, low.assignee, low.title) == ("govuk-tag--grey", "nobody", "Q low?")
     assert page.summary == "4 conversations, 3 open"
@@ -107,3 +107,158 @@ def test_the_reply_form_wants_one_of_saved_or_own() -> None:
     assert "not both" in views.reply_form("t", "hello").error
     assert views.reply_form("t", "").error == ""
     assert views.reply_form("", "hello").text == "hello"
+
+
+APPROVER = Person("april", "April", frozenset({"approver", "viewer"}), frozenset())
+
+
+def test_the_inbox_filters_source_and_language_and_says_so() -> None:
+    spanish = conversation("es", engage_pb2.PRIORITY_HIGH, timedelta(hours=1))
+    spanish.detail.mentions[0].language = "es"
+    spanish.detail.mentions[0].source = "mastodon"
+    english = conversation("en", engage_pb2.PRIORITY_HIGH, timedelta(hours=1))
+    english.detail.mentions[0].language = "en"
+    english.detail.mentions[0].source = "rss"
+    filters = views.inbox_filters(
+        {"status": "bogus", "source": "mastodon", "language": "ES", "label": "press"}
+    )
+    assert filters.status == ""
+    assert filters.query == "source=mastodon&language=es&label=press"
+    page = views.inbox_page([spanish, english], OFFICER, mine=False, now=NOW, filters=filters)
+    assert [row.conversation_id for row in page.rows] == ["es"]
+    assert page.summary == (
+        "1 conversation, 1 open, filtered by source mastodon; language es; label press"
+    )
+    assert views.inbox_filters({"status": "closed"}).status_value == (
+        engage_pb2.CONVERSATION_STATUS_CLOSED
+    )
+
+
+def test_a_conversation_offers_labels_priority_and_languages_to_an_officer_only() -> None:
+    found = conversation("c1", engage_pb2.PRIORITY_NORMAL, timedelta(hours=1))
+    found.detail.labels.extend(["press", "hostile"])
+    saved = [
+        engager_pb.SavedReply(saved_reply_id="t", title="Thanks", variants={"es": "x", "en": "y"})
+    ]
+    page = views.conversation_page(found, saved, OFFICER, NOW)
+    assert page.label_list == ("press", "hostile")
+    assert page.can_label and page.can_assign
+    assert page.priority_key == "normal"
+    assert [name for _, name in page.priorities] == ["Urgent", "High", "Normal", "Low"]
+    assert page.reply_languages == ("en", "es")
+    viewer = views.conversation_page(found, [], VIEWER, NOW)
+    assert not viewer.can_label and not viewer.can_assign and viewer.priorities == ()
+    assert views.labels_of(" press, ,hostile,press ") == ("press", "hostile")
+    assert views.priority_choice("urgent") == engage_pb2.PRIORITY_URGENT
+    assert views.priority_choice("panic") is None
+    assert views.reply_form("t", "", " ES ").language == "es"
+
+
+def test_replies_awaiting_approval_are_reviewable_by_an_approver_not_their_author() -> None:
+    found = conversation("c1", engage_pb2.PRIORITY_HIGH, timedelta(hours=1))
+    found.detail.replies.extend(
+        [
+            engage_pb2.Reply(
+                reply_id="r1",
+                officer="pat",
+                text="<b>Our</b> answer",
+                status=engage_pb2.REPLY_STATUS_AWAITING_APPROVAL,
+            ),
+            engage_pb2.Reply(reply_id="r0", status=engage_pb2.REPLY_STATUS_DELIVERED),
+        ]
+    )
+    page = views.approvals_page([found], APPROVER)
+    assert page.summary == "1 reply awaiting approval"
+    [pending] = page.replies
+    assert (pending.reply_id, pending.text, pending.can_review) == ("r1", "<b>Our</b> answer", True)
+    assert pending.conversation_title == "Q c1?"
+    assert not views.approvals_page([found], OFFICER).replies[0].can_review
+    assert views.review_decision("approve", "") == (True, "")
+    assert views.review_decision("reject", " ") == (False, "Say why the reply is rejected")
+    assert views.review_decision("reject", "tone") == (False, "")
+    assert views.review_decision("maybe", "")[0] is None
+
+
+def test_a_questions_campaign_lists_pending_first_with_the_officers_actions() -> None:
+    campaign = engage_pb2.QuestionsCampaign(
+        questions_id="qa-1",
+        title="Ask the ambassador",
+        hashtag="AskAmb",
+        open=True,
+        questions=[
+            engage_pb2.Question(
+                question_id="q2", text="Answered?", status=engage_pb2.QUESTION_STATUS_APPROVED
+            ),
+            engage_pb2.Question(
+                question_id="q1", text="When?", status=engage_pb2.QUESTION_STATUS_PENDING
+            ),
+        ],
+    )
+    response = engager_pb.QuestionsCampaignResponse(questions_campaign=campaign)
+    page = views.questions_campaign_page(response, OFFICER)
+    assert page.hashtag == "#AskAmb"
+    assert page.summary == "2 questions, 1 awaiting moderation"
+    assert [(q.question_id, q.status, q.can_moderate, q.can_answer) for q in page.questions] == [
+        ("q1", "Awaiting moderation", True, False),
+        ("q2", "Accepted", False, True),
+    ]
+    viewer = views.questions_campaign_page(response, VIEWER)
+    assert not any(q.can_moderate or q.can_answer for q in viewer.questions)
+    form = views.questions_campaign_form(" Ask ", "", "#AskAmb", "")
+    assert form.hashtag == "AskAmb"
+    assert set(form.errors) == {"issue_id"}
+
+
+def test_the_partner_register_and_a_partners_timeline_newest_first() -> None:
+    partner = engage_pb2.PartnerState(
+        partner_id="ocean-ngo",
+        name="Ocean NGO",
+        kind=engage_pb2.PARTNER_KIND_NGO,
+        countries=["ES"],
+        stage=engage_pb2.RELATIONSHIP_STAGE_CONTACTED,
+        timeline=[
+            engage_pb2.PartnerActivity(kind=engage_pb2.PartnerActivity.KIND_MEETING, title="First"),
+            engage_pb2.PartnerActivity(
+                kind=engage_pb2.PartnerActivity.KIND_CO_PUBLICATION,
+                title="Op-ed",
+                joint=True,
+                url="javascript:alert(1)",
+            ),
+        ],
+    )
+    register = views.partners_page([partner], OFFICER)
+    assert register.summary == "1 partner"
+    assert register.rows[0].activities == "2 activities"
+    assert register.rows[0].stage == "Contacted"
+    assert register.can_register and not views.partners_page([], VIEWER).can_register
+    page = views.partner_page(partner, OFFICER)
+    assert [(a.kind, a.title, a.joint, a.url) for a in page.timeline] == [
+        ("Co-publication", "Op-ed", True, None),
+        ("Meeting", "First", False, None),
+    ]
+    assert not views.partner_page(partner, VIEWER).can_record
+    changed = views.restage(partner, str(engage_pb2.RELATIONSHIP_STAGE_ENGAGED))
+    assert changed is not None and changed.stage == engage_pb2.RELATIONSHIP_STAGE_ENGAGED
+    assert list(changed.countries) == ["ES"] and changed.name == "Ocean NGO"
+    assert views.restage(partner, "99") is None
+
+
+def test_the_partner_and_activity_forms() -> None:
+    form = views.partner_form(
+        {
+            "name": "Blue Seas Trust",
+            "kind": "1",
+            "stage": "2",
+            "countries": "es, ke",
+            "languages": "ES",
+        }
+    )
+    assert form.errors == {}
+    assert form.request.partner_id == "blue-seas-trust"
+    assert list(form.request.countries) == ["ES", "KE"]
+    assert list(form.request.languages) == ["es"]
+    assert set(views.partner_form({"kind": "x"}).errors) == {"name", "kind", "stage"}
+    assert views.activity_form("1", "Lunch", "", "").error == ""
+    assert views.activity_form("6", "Lunch", "", "").error == "Choose what kind of activity it was"
+    assert views.activity_form("1", "", "", "").error == "Enter what happened"
+    assert views.activity_form("1", "Lunch", "ftp://x", "").error.startswith("Enter a link")

@@ -186,7 +186,7 @@ def test_the_review_groups_lessons_and_shows_objectives_in_units() -> None:
     assert (objective.status, objective.value, objective.target) == (
         "Missed",
         "10.5 days",
-        "24.0 h",
+        "24 h",
     )
     assert [len(group.lessons) for group in page.groups] == [1, 0, 1]
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -226,6 +226,12 @@ class PublisherClient(_Client):
         response = await self._call("GetPost", self.stub.GetPost, request, person)
         return response.post
 
+    async def list_channels(self, person: Person) -> list[publisher_pb.ChannelInfo]:
+        """The configured channels with their adapters' limits, by name."""
+        request = publisher_pb.ListChannelsRequest()
+        response = await self._call("ListChannels", self.stub.ListChannels, request, person)
+        return list(response.channels)
+
     async def create_post(
         self, person: Person, request: publisher_pb.CreatePostRequest
     ) -> publish_pb2.PostState:
@@ -278,6 +284,9 @@ class PublisherClient(_Client):
         return response.post
 
 
+_ANY_STATUS = engage_pb2.CONVERSATION_STATUS_UNSPECIFIED
+
+
 class EngagerClient(_Client):
     """``legation.engager.v1.EngagerService``."""
 
@@ -288,10 +297,18 @@ class EngagerClient(_Client):
         self.stub = engager_grpc.EngagerServiceStub(self.channel)
 
     async def list_conversations(
-        self, person: Person, assignee: str = "", page_size: int = 200
+        self,
+        person: Person,
+        assignee: str = "",
+        page_size: int = 200,
+        status: engage_pb2.ConversationStatus.ValueType = _ANY_STATUS,
+        label: str = "",
     ) -> list[engager_pb.Conversation]:
-        """The inbox (highest priority first), optionally one officer's conversations."""
-        request = engager_pb.ListConversationsRequest(assignee=assignee, page_size=page_size)
+        """The inbox (highest priority first), optionally one officer's conversations, one
+        state's or one label's."""
+        request = engager_pb.ListConversationsRequest(
+            assignee=assignee, page_size=page_size, status=status, label=label
+        )
         response = await self._call(
             "ListConversations", self.stub.ListConversations, request, person
         )
@@ -339,6 +356,88 @@ class EngagerClient(_Client):
         return await self._call(
             "ReplyToConversation", self.stub.ReplyToConversation, request, person
         )
+
+    async def label(
+        self, person: Person, conversation_id: str, add: Sequence[str], remove: Sequence[str]
+    ) -> engager_pb.Conversation:
+        request = engager_pb.LabelConversationRequest(
+            conversation_id=conversation_id, add=list(add), remove=list(remove)
+        )
+        return await self._call("LabelConversation", self.stub.LabelConversation, request, person)
+
+    async def prioritize(
+        self, person: Person, conversation_id: str, priority: engage_pb2.Priority.ValueType
+    ) -> engager_pb.Conversation:
+        request = engager_pb.PrioritizeConversationRequest(
+            conversation_id=conversation_id, priority=priority
+        )
+        return await self._call(
+            "PrioritizeConversation", self.stub.PrioritizeConversation, request, person
+        )
+
+    async def review_reply(
+        self, person: Person, conversation_id: str, reply_id: str, approve: bool, comment: str
+    ) -> engager_pb.Conversation:
+        request = engager_pb.ReviewReplyRequest(
+            conversation_id=conversation_id, reply_id=reply_id, approve=approve, comment=comment
+        )
+        return await self._call("ReviewReply", self.stub.ReviewReply, request, person)
+
+    async def create_questions_campaign(
+        self, person: Person, request: engager_pb.CreateQuestionsCampaignRequest
+    ) -> engager_pb.QuestionsCampaignResponse:
+        return await self._call(
+            "CreateQuestionsCampaign", self.stub.CreateQuestionsCampaign, request, person
+        )
+
+    async def get_questions_campaign(
+        self, person: Person, questions_id: str
+    ) -> engager_pb.QuestionsCampaignResponse:
+        request = engager_pb.GetQuestionsCampaignRequest(questions_id=questions_id)
+        return await self._call(
+            "GetQuestionsCampaign", self.stub.GetQuestionsCampaign, request, person
+        )
+
+    async def moderate_question(
+        self, person: Person, questions_id: str, question_id: str, approve: bool, note: str
+    ) -> engager_pb.QuestionsCampaignResponse:
+        request = engager_pb.ModerateQuestionRequest(
+            questions_id=questions_id, question_id=question_id, approve=approve, note=note
+        )
+        return await self._call("ModerateQuestion", self.stub.ModerateQuestion, request, person)
+
+    async def answer_question(
+        self, person: Person, questions_id: str, question_id: str, text: str
+    ) -> engager_pb.QuestionsCampaignResponse:
+        request = engager_pb.AnswerQuestionRequest(
+            questions_id=questions_id, question_id=question_id, text=text
+        )
+        return await self._call("AnswerQuestion", self.stub.AnswerQuestion, request, person)
+
+    async def list_partners(self, person: Person) -> list[engage_pb2.PartnerState]:
+        response = await self._call(
+            "ListPartners", self.stub.ListPartners, engager_pb.ListPartnersRequest(), person
+        )
+        return list(response.partners)
+
+    async def get_partner(self, person: Person, partner_id: str) -> engage_pb2.PartnerState:
+        request = engager_pb.GetPartnerRequest(partner_id=partner_id)
+        response = await self._call("GetPartner", self.stub.GetPartner, request, person)
+        return response.partner
+
+    async def register_partner(
+        self, person: Person, request: engager_pb.RegisterPartnerRequest
+    ) -> engage_pb2.PartnerState:
+        response = await self._call("RegisterPartner", self.stub.RegisterPartner, request, person)
+        return response.partner
+
+    async def record_partner_activity(
+        self, person: Person, request: engager_pb.RecordPartnerActivityRequest
+    ) -> engage_pb2.PartnerState:
+        response = await self._call(
+            "RecordPartnerActivity", self.stub.RecordPartnerActivity, request, person
+        )
+        return response.partner
 
 
 class EvaluatorClient(_Client):

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from legation.events.v1 import publish_pb2
@@ -27,6 +29,7 @@ from legation_console.adapters.rendering import (
 from legation_console.adapters.services import ServiceError
 from legation_console.domain import access
 from legation_console.domain.people import Person
+from legation_console.domain.views import channel_variants as variants
 from legation_console.domain.views import publish as views
 
 # The posts pages show: changed in the last 90 days or due in the next 90.
@@ -55,10 +58,57 @@ async def approvals(request: Request) -> Response:
     return render(request, "publish/approvals.html", {"page": page})
 
 
+def _channel_form(data: FormData) -> tuple[tuple[str, ...] | None, tuple[tuple[str, str], ...]]:
+    """The ticked channels (None before the form was ever sent) and each channel's text."""
+    chosen = tuple(str(v) for v in data.getlist("channels")) if "channels_sent" in data else None
+    texts = tuple(
+        (key.removeprefix("variant_"), str(value))
+        for key, value in data.multi_items()
+        if key.startswith("variant_") and str(value).strip()
+    )
+    return chosen, texts
+
+
+async def _editor_counts(
+    request: Request, form: views.PostForm
+) -> tuple[variants.ChannelCount, ...]:
+    channels = await services(request).publisher.list_channels(person_of(request))
+    return variants.editor_counts(
+        channels,
+        form.body,
+        dict(form.channel_texts),
+        form.channels,
+        variants.image(form.media_url, form.media_alt),
+    )
+
+
 async def new_post(request: Request) -> Response:
     """``GET /publish/posts/new``."""
-    context = {"form": views.PostForm(), "request_id": uuid.uuid4().hex}
+    form = views.PostForm()
+    context = {
+        "form": form,
+        "request_id": uuid.uuid4().hex,
+        "channels": await _editor_counts(request, form),
+    }
     return render(request, "publish/new_post.html", context)
+
+
+async def channel_counts(request: Request) -> Response:
+    """``POST /publish/posts/counts`` (htmx, while typing): each channel's count of the
+    editor's text as the channel will get it."""
+    data = await form_of(request)
+    chosen, texts = _channel_form(data)
+    form = views.PostForm(
+        body=str(data.get("body", "")),
+        media_url=str(data.get("media_url", "")).strip(),
+        media_alt=str(data.get("media_alt", "")).strip(),
+        channels=chosen,
+        channel_texts=texts,
+    )
+    counts = await _editor_counts(request, form)
+    return HTMLResponse(
+        render_fragment(request, "publish/_channel_counts.html", {"channels": counts})
+    )
 
 
 async def create_post(request: Request) -> Response:
@@ -66,6 +116,7 @@ async def create_post(request: Request) -> Response:
     again (the request id makes a second try the same post)."""
     person = person_of(request)
     data = await form_of(request)
+    chosen, texts = _channel_form(data)
     form = views.post_form_errors(
         views.PostForm(
             campaign=str(data.get("campaign", "")).strip(),
@@ -77,8 +128,12 @@ async def create_post(request: Request) -> Response:
             translation_body=str(data.get("translation_body", "")),
             media_url=str(data.get("media_url", "")).strip(),
             media_alt=str(data.get("media_alt", "")).strip(),
+            channels=chosen,
+            channel_texts=texts,
         )
     )
+    # A channel with its own text is one the post goes to.
+    sent = list(dict.fromkeys([*(chosen or ()), *(name for name, _ in texts)]))
     request_id = str(data.get("request_id", "")) or uuid.uuid4().hex
     if not form.errors:
         publisher = services(request).publisher
@@ -100,7 +155,12 @@ async def create_post(request: Request) -> Response:
                         ]
                         if form.media_url
                         else [],
+                        channel_variants=[
+                            publish_pb2.ChannelVariant(channel=name, text=text)
+                            for name, text in texts
+                        ],
                     ),
+                    channels=sent,
                 ),
             )
             if form.has_translation and not any(
@@ -122,20 +182,40 @@ async def create_post(request: Request) -> Response:
             if not error.invalid:
                 raise
             form = views.with_service_error(form, error.detail, translating)
+            field = variants.error_field(error.detail, [name for name, _ in texts])
+            if field is not None and not translating:
+                form = replace(form, errors=((field, form.errors[0][1]),))
         else:
             flash(request, "The draft is saved.")
             return RedirectResponse(
                 request.url_for("publish-post", post_id=post.post_id), status_code=303
             )
-    context = {"form": form, "request_id": request_id}
+    context = {
+        "form": form,
+        "request_id": request_id,
+        "channels": await _editor_counts(request, form),
+    }
     return render(request, "publish/new_post.html", context, status_code=400)
 
 
 async def post(request: Request) -> Response:
     """``GET /publish/posts/{post_id}``."""
     person = person_of(request)
-    found = await services(request).publisher.get_post(person, request.path_params["post_id"])
-    return render(request, "publish/post.html", {"page": views.post_page(found, person)})
+    publisher = services(request).publisher
+    found = await publisher.get_post(person, request.path_params["post_id"])
+    channels = await publisher.list_channels(person)
+    per_variant = {
+        variant.language: variants.post_counts(
+            channels,
+            found.channels,
+            variant.body,
+            [(cv.channel, cv.text) for cv in variant.channel_variants],
+            variants.media_of(variant.media),
+        )
+        for variant in found.variants
+    }
+    context = {"page": views.post_page(found, person), "channel_variants": per_variant}
+    return render(request, "publish/post.html", context)
 
 
 async def deliveries_live(request: Request) -> Response:
@@ -275,6 +355,7 @@ ROUTES: Sequence[BaseRoute] = [
     Route("/publish/posts", posts, name="publish-posts"),
     Route("/publish/posts", create_post, methods=["POST"], name="publish-create-post"),
     Route("/publish/posts/new", new_post, name="publish-new-post"),
+    Route("/publish/posts/counts", channel_counts, methods=["POST"], name="publish-channel-counts"),
     Route("/publish/approvals", approvals, name="publish-approvals"),
     Route("/publish/posts/{post_id}", post, name="publish-post"),
     Route(

@@ -289,6 +289,9 @@ class PostForm:
     translation_body: str = ""
     media_url: str = ""
     media_alt: str = ""
+    # The channels ticked (None: the publisher's defaults) and each channel's own text.
+    channels: tuple[str, ...] | None = None
+    channel_texts: tuple[tuple[str, str], ...] = ()
     errors: tuple[tuple[str, str], ...] = ()
 
     def error(self, field: str) -> str | None:

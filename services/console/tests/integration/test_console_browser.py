@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect
 
+from legation.evaluator.v1 import evaluator_service_pb2 as evaluator_pb
 from legation.evaluator.v1 import evaluator_service_pb2_grpc as evaluator_grpc
 from legation.events.v1 import evaluate_pb2, listen_pb2
 from legation_core.catalog import default_catalog
@@ -529,6 +530,102 @@ def test_the_campaign_lead_sets_up_a_campaign_with_field_errors_from_the_evaluat
     expect(page.get_by_test_id("campaign-name")).to_have_text("Our voice on plastics")
     expect(page.locator('tr[data-objective="voice"]')).to_contain_text("20.0 %")
     page.context.close()
+
+
+def test_the_campaign_lead_edits_objectives_downloads_the_report_and_reviews(
+    running: Running, browser: Browser
+) -> None:
+    campaign = evaluate_pb2.Campaign(
+        campaign_id="river-2026",
+        name="River <i>days</i>",
+        objectives=[
+            evaluate_pb2.Objective(
+                objective_id="talk",
+                metric="mentions",
+                comparison=evaluate_pb2.Objective.COMPARISON_AT_LEAST,
+                target=5,
+            )
+        ],
+    )
+    campaign.starts_at.FromDatetime(datetime.now(UTC) - timedelta(days=20))
+    campaign.ends_at.FromDatetime(datetime.now(UTC) - timedelta(days=1))
+    with running.stack.channel("evaluator", user="analyst") as channel:
+        stub = evaluator_grpc.EvaluatorServiceStub(channel)
+        stub.CreateCampaign(campaign, timeout=10)
+        request = evaluator_pb.GetCampaignRequest(campaign_id="river-2026")
+        wait_until(lambda: _readable(stub, request), 15, "the campaign readable")
+    session = sign_in(browser, running, "campaign-lead", "/evaluate/campaigns/river-2026")
+    page = session.page
+    page.get_by_test_id("edit-campaign").click()
+    expect(page.get_by_role("heading", name="Edit the campaign")).to_be_visible()
+    expect(page.get_by_label("Name", exact=True)).to_have_value("River <i>days</i>")
+    expect(page.get_by_label("Objective 1 target", exact=True)).to_have_value("5")
+    accessible(session)
+    # A second objective in the spare row; the evaluator refuses a share above 100 %.
+    page.get_by_label("Objective 2 id", exact=True).fill("voice")
+    page.get_by_label("Objective 2 measure").select_option("share_of_voice")
+    page.get_by_label("Objective 2 filters (optional)").fill("language=es,fr")
+    page.get_by_label("Objective 2 target", exact=True).fill("120")
+    page.get_by_test_id("save-campaign").click()
+    expect(page.get_by_test_id("objectives-1-target-error")).to_contain_text(
+        "Objective 2: target 120 is outside what share_of_voice can be"
+    )
+    expect(page.get_by_label("Objective 2 filters (optional)")).to_have_value("language=es,fr")
+    accessible(session)
+    page.get_by_label("Objective 2 target", exact=True).fill("20")
+    page.get_by_test_id("save-campaign").click()
+    expect(page.get_by_role("alert")).to_contain_text("“River <i>days</i>” is saved")
+    expect(page.locator('tr[data-objective="voice"]')).to_contain_text("20.0 %", timeout=15_000)
+    expect(page.locator('tr[data-objective="talk"]')).to_contain_text("5")
+
+    # Feedback: the evaluator's own error sits on its field, then it is recorded.
+    page.goto(f"{running.url}/evaluate/campaigns/river-2026/feedback")
+    expect(page.get_by_test_id("feedback-summary")).to_contain_text("0 pieces of feedback")
+    accessible(session)
+    page.get_by_label("From").select_option("partner")
+    page.get_by_label("Rating").select_option("4")
+    page.get_by_label("What they said").fill("Clear <b>posts</b>, late answers")
+    page.get_by_test_id("save-feedback").click()
+    expect(page.get_by_test_id("author-error")).to_contain_text("is required for partner")
+    expect(page.get_by_label("What they said")).to_have_value("Clear <b>posts</b>, late answers")
+    page.get_by_label("Their organisation (required for a partner)").fill("Ocean Trust")
+    page.get_by_test_id("save-feedback").click()
+    expect(page.get_by_role("alert")).to_contain_text("The feedback is recorded")
+
+    # Reports: the HTML downloads, the PDF is a PDF.
+    page.goto(f"{running.url}/evaluate/campaigns/river-2026/reports")
+    expect(page.get_by_test_id("campaign-name")).to_have_text("River <i>days</i>")
+    accessible(session)
+    with page.expect_download(timeout=60_000) as downloading:
+        page.get_by_test_id("report-html").click()
+    html = Path(downloading.value.path()).read_text(encoding="utf-8")
+    assert downloading.value.suggested_filename.endswith(".html")
+    assert "River &lt;i&gt;days&lt;/i&gt;" in html
+    pdf = page.request.get(f"{running.url}/evaluate/campaigns/river-2026/report.pdf")
+    assert pdf.ok and pdf.body().startswith(b"%PDF")
+    assert "attachment" in pdf.headers["content-disposition"]
+
+    # The after-action review: the team's lessons with those the evaluator draws.
+    page.goto(f"{running.url}/evaluate/campaigns/river-2026/review")
+    expect(page.get_by_role("heading", name="After-action review")).to_be_visible()
+    accessible(session)
+    page.get_by_label("What worked (optional)").fill("Spanish <em>first</em>")
+    page.get_by_test_id("save-review").click()
+    expect(page.get_by_test_id("lessons-worked")).to_contain_text("Spanish <em>first</em>")
+    expect(page.locator('tr[data-objective="voice"]')).to_be_visible()
+    expect(page.get_by_test_id("review-facts")).to_contain_text("campaign-lead")
+    accessible(session)
+    page.context.close()
+
+
+def _readable(
+    stub: evaluator_grpc.EvaluatorServiceStub, request: evaluator_pb.GetCampaignRequest
+) -> bool:
+    try:
+        stub.GetCampaign(request, timeout=5)
+    except Exception:  # NOT_FOUND until the evaluator has read its topic
+        return False
+    return True
 
 
 def test_engage_filters_labels_reply_approval_questions_and_partners(

@@ -60,11 +60,11 @@ def test_the_inbox_is_by_priority_then_nearest_deadline() -> None:
     ]
     overdue, later, mine, low = page.rows
     assert (overdue.deadline, overdue.overdue, overdue.priority) == (
-        "2.0 h overdue",
+        "2 h overdue",
         True,
         "Urgent",
     )
-    assert (later.deadline, later.overdue) == ("in 2.0 h", False)
+    assert (later.deadline, later.overdue) == ("in 2 h", False)
     assert (mine.deadline, mine.mine, mine.status) == ("answered", True, "Answered")
     assert (low.priority_tag, low.assignee, low.title) == ("govuk-tag--grey", "nobody", "Q low?")
     assert page.summary == "4 conversations, 3 open"

@@ -60,15 +60,15 @@ def test_the_scorecard_in_units_with_objectives() -> None:
     page = views.scorecard_page(card, units)
     counters = {counter.key: counter.value for counter in page.counters}
     assert counters["mentions"] == "6"
-    assert counters["response"] == "5.1 days"
+    assert counters["response"] == "5.08 days"
     assert counters["sentiment"] == "-0.11 (over 4 mentions)"
     (kpi,) = page.kpis
     assert (kpi.name, kpi.value, kpi.before) == ("share of voice", "25.0 %", "10.0 %")
     (objective,) = page.objectives
     assert (objective.status, objective.value, objective.target, objective.progress) == (
         "At risk",
-        "5.1 days",
-        "4.0 h",
+        "5.08 days",
+        "4 h",
         "0 %",
     )
     assert views.campaigns_page([evaluate_pb2.Campaign(campaign_id="x")]).rows[0].name == "x"

@@ -27,7 +27,7 @@ def test_counts_carry_their_unit() -> None:
 
 @pytest.mark.parametrize(
     ("seconds", "shown"),
-    [(45, "45 s"), (720, "12 min"), (12600, "3.5 h"), (911347.75, "10.5 days"), (-90, "-2 min")],
+    [(45, "45 s"), (720, "12 min"), (12600, "3.5 h"), (911347.75, "10.5 days"), (-90, "-1.5 min")],
 )
 def test_durations_are_never_raw_seconds(seconds: float, shown: str) -> None:
     assert duration(seconds) == shown
@@ -38,7 +38,7 @@ def test_times_and_deadlines() -> None:
     assert when(now) == "2026-12-02 06:00 UTC"
     assert when(None) == "—"
     assert until(now + timedelta(hours=3, minutes=30), now) == "in 3.5 h"
-    assert until(now - timedelta(hours=2), now) == "2.0 h overdue"
+    assert until(now - timedelta(hours=2), now) == "2 h overdue"
     assert timestamp(Timestamp()) is None
     stamp = Timestamp()
     stamp.FromDatetime(now)

@@ -509,6 +509,30 @@ class EvaluatorClient(_Client):
             "GetCampaignScorecard", self.stub.GetCampaignScorecard, request, person
         )
 
+    async def get_campaign(self, person: Person, campaign_id: str) -> evaluate_pb2.Campaign:
+        request = evaluator_pb.GetCampaignRequest(campaign_id=campaign_id)
+        return await self._call("GetCampaign", self.stub.GetCampaign, request, person)
+
+    async def submit_feedback(
+        self, person: Person, request: evaluator_pb.SubmitFeedbackRequest
+    ) -> evaluate_pb2.Feedback:
+        return await self._call("SubmitFeedback", self.stub.SubmitFeedback, request, person)
+
+    async def review_campaign(
+        self, person: Person, request: evaluator_pb.ReviewCampaignRequest
+    ) -> evaluate_pb2.AfterActionReview:
+        return await self._call("ReviewCampaign", self.stub.ReviewCampaign, request, person)
+
+    async def get_report(
+        self, person: Person, campaign_id: str, format: int
+    ) -> evaluator_pb.CampaignReport:
+        """The report's bytes (HTML or PDF); a report takes seconds to draw."""
+        request = evaluator_pb.GetCampaignReportRequest(
+            campaign_id=campaign_id,
+            format=format,  # type: ignore[arg-type]
+        )
+        return await self._call("GetCampaignReport", self.stub.GetCampaignReport, request, person)
+
     def watch_scorecard(
         self, person: Person, campaign_id: str, min_interval_seconds: float
     ) -> AsyncIterator[evaluator_pb.Scorecard]:

@@ -78,6 +78,12 @@ CONFIRM_DELIVERY = _command(PUBLISHER_SERVICE, "ConfirmDelivery", PUBLISHER)
 LIST_CAMPAIGNS = _read(EVALUATOR, "ListCampaigns", ANALYST)
 GET_SCORECARD = _read(EVALUATOR, "GetCampaignScorecard", ANALYST)
 CREATE_CAMPAIGN = _command(EVALUATOR, "CreateCampaign", ANALYST)
+GET_CAMPAIGN = _read(EVALUATOR, "GetCampaign", ANALYST)
+GET_REPORT = _read(EVALUATOR, "GetCampaignReport", ANALYST)
+SUBMIT_FEEDBACK = _command(
+    EVALUATOR, "SubmitFeedback", ANALYST, EDITOR, APPROVER, PUBLISHER, OFFICER
+)
+REVIEW_CAMPAIGN = _command(EVALUATOR, "ReviewCampaign", ANALYST)
 
 ACTIONS: tuple[Action, ...] = (
     LIST_ISSUES,
@@ -115,6 +121,10 @@ ACTIONS: tuple[Action, ...] = (
     LIST_CAMPAIGNS,
     GET_SCORECARD,
     CREATE_CAMPAIGN,
+    GET_CAMPAIGN,
+    GET_REPORT,
+    SUBMIT_FEEDBACK,
+    REVIEW_CAMPAIGN,
 )
 
 

@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from legation_core.units import format_duration
+
 
 def count(number: int | float, singular: str, plural: str | None = None) -> str:
     """``1 mention``, ``12,004 mentions``."""
@@ -19,17 +21,10 @@ def count(number: int | float, singular: str, plural: str | None = None) -> str:
 
 
 def duration(seconds: float) -> str:
-    """A duration in the largest unit that reads well: ``45 s``, ``12 min``, ``3.5 h``,
-    ``10.5 days`` (never raw seconds like 911347.75)."""
-    if seconds < 0:
-        return "-" + duration(-seconds)
-    if seconds < 60:
-        return f"{seconds:.0f} s"
-    if seconds < 3600:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 48 * 3600:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} days"
+    """A duration in the largest unit that reads well: ``45 s``, ``12.5 min``, ``3.5 h``,
+    ``10.5 days`` (never raw seconds like 911347.75): ``legation_core.units``, the one
+    helper the evaluator's report and live page use too."""
+    return format_duration(seconds)
 
 
 def timestamp(value: Timestamp) -> datetime | None:

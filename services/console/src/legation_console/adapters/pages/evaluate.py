@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Sequence
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from legation.evaluator.v1 import evaluator_service_pb2 as evaluator_pb
 from legation_console.adapters.live import streamed_fragments
 from legation_console.adapters.rendering import (
     Section,
@@ -80,7 +82,13 @@ async def scorecard(request: Request) -> Response:
     evaluator = services(request).evaluator
     found = await evaluator.get_scorecard(person, request.path_params["campaign_id"])
     units = views.units_of(await evaluator.list_metrics(person))
-    return render(request, "evaluate/scorecard.html", {"page": views.scorecard_page(found, units)})
+    context = {
+        "page": views.scorecard_page(found, units),
+        "can_edit": access.may(person.roles, access.CREATE_CAMPAIGN),
+        "can_report": access.may(person.roles, access.GET_REPORT),
+        "can_review": access.may(person.roles, access.REVIEW_CAMPAIGN),
+    }
+    return render(request, "evaluate/scorecard.html", context)
 
 
 async def scorecard_live(request: Request) -> Response:
@@ -103,12 +111,195 @@ async def scorecard_live(request: Request) -> Response:
     return streamed_fragments(request, "scorecard", fragments(), failed)
 
 
+def _form_values(data: object) -> dict[str, str]:
+    items = data.items() if hasattr(data, "items") else []
+    return {name: value for name, value in items if isinstance(value, str)}
+
+
+async def _edit_page(request: Request, form: views.EditForm, status_code: int) -> Response:
+    metrics = await services(request).evaluator.list_metrics(person_of(request))
+    context = {
+        "form": form,
+        "metrics": [(m.name, f"{m.name.replace('_', ' ')} ({m.unit})") for m in metrics],
+        "comparisons": [(key, label) for key, (label, _) in views.COMPARISONS.items()],
+    }
+    return render(request, "evaluate/edit_campaign.html", context, status_code=status_code)
+
+
+async def edit_campaign(request: Request) -> Response:
+    """``GET /evaluate/campaigns/{campaign_id}/edit``: the campaign and all its objectives."""
+    found = await services(request).evaluator.get_campaign(
+        person_of(request), request.path_params["campaign_id"]
+    )
+    return await _edit_page(request, views.edit_form_of(found), 200)
+
+
+async def save_campaign(request: Request) -> Response:
+    """``POST /evaluate/campaigns/{campaign_id}/edit``: replaces the campaign, or shows the
+    form with the field the form or the evaluator found wrong."""
+    person = person_of(request)
+    evaluator = services(request).evaluator
+    campaign_id = request.path_params["campaign_id"]
+    form = views.edit_form_errors(
+        views.edit_form(campaign_id, _form_values(await form_of(request)))
+    )
+    if not form.errors:
+        original = await evaluator.get_campaign(person, campaign_id)
+        try:
+            saved = await evaluator.create_campaign(person, views.edited_campaign(original, form))
+        except ServiceError as error:
+            if not error.invalid:
+                raise
+            form = views.with_edit_error(form, error.detail)
+        else:
+            flash(request, f"“{saved.name}” is saved.")
+            return RedirectResponse(
+                request.url_for("evaluate-scorecard", campaign_id=campaign_id), status_code=303
+            )
+    return await _edit_page(request, form, 400)
+
+
+async def reports(request: Request) -> Response:
+    """``GET /evaluate/campaigns/{campaign_id}/reports``: the report to download."""
+    found = await services(request).evaluator.get_campaign(
+        person_of(request), request.path_params["campaign_id"]
+    )
+    context = {"campaign_id": found.campaign_id, "name": found.name or found.campaign_id}
+    return render(request, "evaluate/reports.html", context)
+
+
+async def report(request: Request) -> Response:
+    """``GET /evaluate/campaigns/{campaign_id}/report.{format}``: the evaluator's report
+    (``GetCampaignReport``) as a download."""
+    format_key = request.path_params["format"]
+    if format_key not in views.REPORT_FORMATS:
+        return Response("Reports come as html or pdf.", status_code=404)
+    made = await services(request).evaluator.get_report(
+        person_of(request), request.path_params["campaign_id"], views.REPORT_FORMATS[format_key]
+    )
+    name = views.report_download_name(made, format_key)
+    media = "application/pdf" if format_key == "pdf" else "text/html; charset=utf-8"
+    return Response(
+        made.content,
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+async def _feedback_page(
+    request: Request, form: views.FeedbackForm, status_code: int, sent: str = ""
+) -> Response:
+    person = person_of(request)
+    evaluator = services(request).evaluator
+    campaign_id = request.path_params["campaign_id"]
+    card = await evaluator.get_scorecard(person, campaign_id)
+    context = {
+        "form": form,
+        "campaign_id": campaign_id,
+        "name": card.name or campaign_id,
+        "summary": views.feedback_summary(card),
+        "roles": [(key, label) for key, (label, _) in views.FROM_ROLES.items()],
+        "can_review": access.may(person.roles, access.REVIEW_CAMPAIGN),
+    }
+    return render(request, "evaluate/feedback.html", context, status_code=status_code)
+
+
+async def feedback(request: Request) -> Response:
+    """``GET /evaluate/campaigns/{campaign_id}/feedback``: what was said, and a form."""
+    return await _feedback_page(request, views.FeedbackForm(), 200)
+
+
+async def submit_feedback(request: Request) -> Response:
+    """``POST /evaluate/campaigns/{campaign_id}/feedback``."""
+    data = _form_values(await form_of(request))
+    form = views.feedback_form(data)
+    campaign_id = request.path_params["campaign_id"]
+    if not form.errors:
+        request_id = data.get("request_id") or uuid.uuid4().hex
+        try:
+            await services(request).evaluator.submit_feedback(
+                person_of(request), views.feedback_request(campaign_id, form, request_id)
+            )
+        except ServiceError as error:
+            if not error.invalid:
+                raise
+            form = views.with_feedback_error(form, error.detail)
+        else:
+            flash(request, "The feedback is recorded.")
+            return RedirectResponse(
+                request.url_for("evaluate-feedback", campaign_id=campaign_id), status_code=303
+            )
+    return await _feedback_page(request, form, 400)
+
+
+async def review_form(request: Request) -> Response:
+    """``GET /evaluate/campaigns/{campaign_id}/review``: the team's lessons."""
+    context = {
+        "campaign_id": request.path_params["campaign_id"],
+        "kinds": [(key, label) for key, (label, _) in views.LESSON_KINDS.items()],
+        "values": {},
+        "error": "",
+    }
+    return render(request, "evaluate/review_form.html", context)
+
+
+async def create_review(request: Request) -> Response:
+    """``POST /evaluate/campaigns/{campaign_id}/review``: the after-action review, shown."""
+    person = person_of(request)
+    evaluator = services(request).evaluator
+    campaign_id = request.path_params["campaign_id"]
+    data = _form_values(await form_of(request))
+    review_request = evaluator_pb.ReviewCampaignRequest(
+        campaign_id=campaign_id,
+        request_id=data.get("request_id") or uuid.uuid4().hex,
+        author=person.username,
+        lessons=views.lessons_of(data, person.username),
+    )
+    try:
+        review = await evaluator.review_campaign(person, review_request)
+    except ServiceError as error:
+        if error.denied or error.code.name not in ("FAILED_PRECONDITION", "INVALID_ARGUMENT"):
+            raise
+        context = {
+            "campaign_id": campaign_id,
+            "kinds": [(key, label) for key, (label, _) in views.LESSON_KINDS.items()],
+            "values": data,
+            "error": error.detail[:1].upper() + error.detail[1:],
+        }
+        return render(request, "evaluate/review_form.html", context, status_code=400)
+    units = views.units_of(await evaluator.list_metrics(person))
+    return render(request, "evaluate/review.html", {"page": views.review_page(review, units)})
+
+
 ROUTES: Sequence[BaseRoute] = [
     Route("/evaluate/campaigns", campaigns, name="evaluate-campaigns"),
     Route("/evaluate/campaigns", create_campaign, methods=["POST"], name="evaluate-create"),
     Route("/evaluate/campaigns/new", new_campaign, name="evaluate-new-campaign"),
     Route("/evaluate/campaigns/{campaign_id}", scorecard, name="evaluate-scorecard"),
     Route("/evaluate/campaigns/{campaign_id}/live", scorecard_live, name="evaluate-live"),
+    Route("/evaluate/campaigns/{campaign_id}/edit", edit_campaign, name="evaluate-edit"),
+    Route(
+        "/evaluate/campaigns/{campaign_id}/edit",
+        save_campaign,
+        methods=["POST"],
+        name="evaluate-save",
+    ),
+    Route("/evaluate/campaigns/{campaign_id}/reports", reports, name="evaluate-reports"),
+    Route("/evaluate/campaigns/{campaign_id}/report.{format}", report, name="evaluate-report"),
+    Route("/evaluate/campaigns/{campaign_id}/feedback", feedback, name="evaluate-feedback"),
+    Route(
+        "/evaluate/campaigns/{campaign_id}/feedback",
+        submit_feedback,
+        methods=["POST"],
+        name="evaluate-submit-feedback",
+    ),
+    Route("/evaluate/campaigns/{campaign_id}/review", review_form, name="evaluate-review-form"),
+    Route(
+        "/evaluate/campaigns/{campaign_id}/review",
+        create_review,
+        methods=["POST"],
+        name="evaluate-review",
+    ),
 ]
 SECTION: Section | None = Section(
     title="Evaluate",

@@ -311,3 +311,444 @@ def with_campaign_error(form: CampaignForm, detail: str) -> CampaignForm:
     # In the form's words: "Target 120 is outside ...", not "objectives[0].target 120 ...".
     message = _LABELS[field] + detail[len(head) :]
     return replace(form, errors=((field, message),))
+
+
+# --- Editing a campaign and its objectives -------------------------------------------------
+
+_OBJECTIVE_FIELDS = (
+    "objective_id",
+    "description",
+    "metric",
+    "comparison",
+    "target",
+    "deadline",
+    "filters",
+    "baseline_start",
+    "baseline_end",
+    "from_value",
+)
+_OBJECTIVE_NAME = re.compile(r"^objectives-(\d{1,2})-([a-z_]+)$")
+
+
+@dataclass(frozen=True)
+class ObjectiveFields:
+    """One objective of the edit form, as text.
+
+    ``filters`` reads like ``language=es,fr; stance=favour``."""
+
+    index: int
+    objective_id: str = ""
+    description: str = ""
+    metric: str = "mentions"
+    comparison: str = "at_least"
+    target: str = ""
+    deadline: str = ""
+    filters: str = ""
+    baseline_start: str = ""
+    baseline_end: str = ""
+    from_value: str = ""
+
+    def name(self, field: str) -> str:
+        """The form field's name and id: ``objectives-2-target``."""
+        return f"objectives-{self.index}-{field}"
+
+    def blank(self) -> bool:
+        """Nothing typed: the spare row of the form, ignored."""
+        return not any(
+            getattr(self, field).strip()
+            for field in _OBJECTIVE_FIELDS
+            if field not in ("metric", "comparison")
+        )
+
+
+@dataclass(frozen=True)
+class EditForm:
+    """A campaign being edited with all its objectives (dates as YYYY-MM-DD, UTC days)."""
+
+    campaign_id: str
+    name: str = ""
+    description: str = ""
+    starts: str = ""
+    ends: str = ""
+    issues: str = ""
+    objectives: tuple[ObjectiveFields, ...] = ()
+    errors: tuple[tuple[str, str], ...] = ()
+
+    def error(self, field: str) -> str | None:
+        return next((message for name, message in self.errors if name == field), None)
+
+    def rows(self) -> tuple[ObjectiveFields, ...]:
+        """The objectives and one spare row to add another."""
+        return (*self.objectives, ObjectiveFields(index=len(self.objectives)))
+
+
+def _day_text(value: evaluate_pb2.Campaign | evaluate_pb2.Objective, field: str) -> str:
+    if not value.HasField(field):  # type: ignore[arg-type]
+        return ""
+    moment = timestamp(getattr(value, field))
+    return moment.date().isoformat() if moment is not None else ""
+
+
+def _number_text(number: float) -> str:
+    return f"{number:g}"
+
+
+def filters_text(filters: Sequence[evaluate_pb2.MetricFilter]) -> str:
+    """``language=es,fr; stance=favour``."""
+    return "; ".join(f"{f.field}={','.join(f.values)}" for f in filters)
+
+
+def edit_form_of(campaign: evaluate_pb2.Campaign) -> EditForm:
+    """The edit form filled from the campaign as the evaluator has it."""
+    comparisons = {value: key for key, (_, value) in COMPARISONS.items()}
+    objectives = tuple(
+        ObjectiveFields(
+            index=index,
+            objective_id=o.objective_id,
+            description=o.description,
+            metric=o.metric,
+            comparison=comparisons.get(o.comparison, "at_least"),
+            target=_number_text(o.target),
+            deadline=_day_text(o, "deadline"),
+            filters=filters_text(o.filters),
+            baseline_start=_day_text(o, "baseline_start"),
+            baseline_end=_day_text(o, "baseline_end"),
+            from_value=_number_text(o.from_value) if o.HasField("from_value") else "",
+        )
+        for index, o in enumerate(campaign.objectives)
+    )
+    return EditForm(
+        campaign_id=campaign.campaign_id,
+        name=campaign.name,
+        description=campaign.description,
+        starts=_day_text(campaign, "starts_at"),
+        ends=_day_text(campaign, "ends_at"),
+        issues=", ".join(campaign.issue_ids),
+        objectives=objectives,
+    )
+
+
+def edit_form(campaign_id: str, values: Mapping[str, str]) -> EditForm:
+    """The edit form as posted: objectives in the order of their index, blank rows dropped
+    and the rest numbered again from 0 (the order the evaluator's errors name)."""
+    rows: dict[int, dict[str, str]] = {}
+    for name, value in values.items():
+        matched = _OBJECTIVE_NAME.match(name)
+        if matched and matched.group(2) in _OBJECTIVE_FIELDS:
+            rows.setdefault(int(matched.group(1)), {})[matched.group(2)] = value
+    typed = [ObjectiveFields(index=0, **rows[index]) for index in sorted(rows)]
+    kept = tuple(replace(row, index=i) for i, row in enumerate(r for r in typed if not r.blank()))
+    return EditForm(
+        campaign_id=campaign_id,
+        name=values.get("name", ""),
+        description=values.get("description", ""),
+        starts=values.get("starts", "").strip(),
+        ends=values.get("ends", "").strip(),
+        issues=values.get("issues", ""),
+        objectives=kept,
+    )
+
+
+def _parse_filters(text: str) -> list[evaluate_pb2.MetricFilter] | None:
+    filters = []
+    for part in (p.strip() for p in text.split(";")):
+        if not part:
+            continue
+        field, equals, listed = part.partition("=")
+        values = [v.strip() for v in listed.split(",") if v.strip()]
+        if not equals or not field.strip() or not values:
+            return None
+        filters.append(evaluate_pb2.MetricFilter(field=field.strip(), values=values))
+    return filters
+
+
+def _float(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def edit_form_errors(form: EditForm) -> EditForm:
+    """``form`` with what the person must fix before anything is sent."""
+    errors: list[tuple[str, str]] = []
+    if not form.name.strip():
+        errors.append(("name", "Enter the campaign's name"))
+    for field, label in (("starts", "start"), ("ends", "end")):
+        if _day(getattr(form, field)) is None:
+            errors.append((field, f"Enter the {label} date as YYYY-MM-DD"))
+    if not form.objectives:
+        errors.append(("objectives-0-objective_id", "Enter at least one objective"))
+    for row in form.objectives:
+        number = f"Objective {row.index + 1}:"
+        if not _ID.match(row.objective_id.strip()):
+            errors.append(
+                (row.name("objective_id"), f"{number} enter its id (letters, digits, hyphens)")
+            )
+        if row.comparison not in COMPARISONS:
+            errors.append((row.name("comparison"), f"{number} choose how the target compares"))
+        if _float(row.target) is None:
+            errors.append((row.name("target"), f"{number} enter the target as a number"))
+        for field in ("deadline", "baseline_start", "baseline_end"):
+            if getattr(row, field).strip() and _day(getattr(row, field)) is None:
+                label = field.replace("_", " ")
+                errors.append(
+                    (
+                        row.name(field),
+                        f"{number} enter the {label} as YYYY-MM-DD, or leave it empty",
+                    )
+                )
+        if bool(row.baseline_start.strip()) != bool(row.baseline_end.strip()):
+            errors.append(
+                (
+                    row.name("baseline_start"),
+                    f"{number} enter both ends of the baseline window, or neither",
+                )
+            )
+        if row.from_value.strip() and _float(row.from_value) is None:
+            errors.append(
+                (row.name("from_value"), f"{number} enter the starting value as a number")
+            )
+        if _parse_filters(row.filters) is None:
+            errors.append(
+                (row.name("filters"), f"{number} write filters as field=value,value; field=value")
+            )
+    return replace(form, errors=tuple(errors))
+
+
+def edited_campaign(original: evaluate_pb2.Campaign, form: EditForm) -> evaluate_pb2.Campaign:
+    """The ``CreateCampaign`` request replacing ``original`` with a valid form's fields;
+    what the form does not show (channels, languages, partners, own accounts) is kept."""
+    campaign = evaluate_pb2.Campaign()
+    campaign.CopyFrom(original)
+    campaign.campaign_id = form.campaign_id
+    campaign.name = form.name.strip()
+    campaign.description = form.description.strip()
+    del campaign.issue_ids[:]
+    campaign.issue_ids.extend(part for part in re.split(r"[,\s]+", form.issues) if part)
+    starts, ends = _day(form.starts), _day(form.ends)
+    if starts is not None:
+        campaign.starts_at.FromDatetime(_timestamp_of(starts))
+    if ends is not None:
+        campaign.ends_at.FromDatetime(_timestamp_of(ends, end=True))
+    levels = {o.objective_id: o.level for o in original.objectives}
+    del campaign.objectives[:]
+    for row in form.objectives:
+        objective = campaign.objectives.add(
+            objective_id=row.objective_id.strip(),
+            description=row.description.strip(),
+            metric=row.metric,
+            comparison=COMPARISONS[row.comparison][1],
+            target=float(row.target),
+            level=levels.get(row.objective_id.strip(), evaluate_pb2.Objective.LEVEL_UNSPECIFIED),
+            filters=_parse_filters(row.filters) or [],
+        )
+        for field, end in (("deadline", True), ("baseline_start", False), ("baseline_end", True)):
+            day = _day(getattr(row, field))
+            if day is not None:
+                getattr(objective, field).FromDatetime(_timestamp_of(day, end=end))
+        if row.from_value.strip():
+            objective.from_value = float(row.from_value)
+    return campaign
+
+
+_OBJECTIVE_LABELS = {
+    "objective_id": "id",
+    "description": "description",
+    "metric": "measure",
+    "comparison": "comparison",
+    "target": "target",
+    "deadline": "deadline",
+    "filters": "filters",
+    "baseline_start": "baseline start",
+    "baseline_end": "baseline end",
+    "from_value": "starting value",
+}
+_API_OBJECTIVE = re.compile(r"^objectives\[(\d+)\]\.([a-z_]+)")
+
+
+def with_edit_error(form: EditForm, detail: str) -> EditForm:
+    """The evaluator's INVALID_ARGUMENT detail on the field it names:
+    ``objectives[2].target 120 is outside ...`` → "Objective 3: target 120 is outside ..."
+    on ``objectives-2-target``."""
+    head = re.split(r"[\s:]", detail, maxsplit=1)[0]
+    matched = _API_OBJECTIVE.match(head)
+    if matched and matched.group(2) in _OBJECTIVE_LABELS:
+        index, field = int(matched.group(1)), matched.group(2)
+        message = f"Objective {index + 1}: {_OBJECTIVE_LABELS[field]}{detail[len(head) :]}"
+        return replace(form, errors=((f"objectives-{index}-{field}", message),))
+    field = _API_FIELDS.get(re.sub(r"^(issue_ids)\[\d+\]$", r"\1", head))
+    if field in ("name", "starts", "ends", "issues"):
+        return replace(form, errors=((field, _LABELS[field] + detail[len(head) :]),))
+    return replace(form, errors=(("name", detail[:1].upper() + detail[1:]),))
+
+
+# --- Feedback, after-action reviews, reports ----------------------------------------------
+
+FROM_ROLES = {
+    "audience": ("The audience", evaluate_pb2.Feedback.FROM_ROLE_AUDIENCE),
+    "colleague": ("A colleague", evaluate_pb2.Feedback.FROM_ROLE_COLLEAGUE),
+    "partner": ("A partner", evaluate_pb2.Feedback.FROM_ROLE_PARTNER),
+}
+LESSON_KINDS = {
+    "worked": ("What worked", evaluate_pb2.Lesson.KIND_WORKED),
+    "did_not_work": ("What did not work", evaluate_pb2.Lesson.KIND_DID_NOT_WORK),
+    "next_time": ("Next time", evaluate_pb2.Lesson.KIND_NEXT_TIME),
+}
+REPORT_FORMATS = {
+    "html": evaluator_pb.GetCampaignReportRequest.FORMAT_HTML,
+    "pdf": evaluator_pb.GetCampaignReportRequest.FORMAT_PDF,
+}
+
+
+@dataclass(frozen=True)
+class FeedbackForm:
+    """Feedback about a campaign, as typed."""
+
+    from_role: str = "colleague"
+    author: str = ""
+    organisation: str = ""
+    rating: str = ""
+    text: str = ""
+    errors: tuple[tuple[str, str], ...] = ()
+
+    def error(self, field: str) -> str | None:
+        return next((message for name, message in self.errors if name == field), None)
+
+
+def feedback_form(values: Mapping[str, str]) -> FeedbackForm:
+    """The feedback form as posted, with what must be fixed before it is sent."""
+    form = FeedbackForm(
+        from_role=values.get("from_role", ""),
+        author=values.get("author", "").strip(),
+        organisation=values.get("organisation", "").strip(),
+        rating=values.get("rating", "").strip(),
+        text=values.get("text", ""),
+    )
+    errors: list[tuple[str, str]] = []
+    if form.from_role not in FROM_ROLES:
+        errors.append(("from_role", "Choose who the feedback is from"))
+    if form.rating not in {"1", "2", "3", "4", "5"}:
+        errors.append(("rating", "Choose a rating from 1 to 5"))
+    if not form.text.strip():
+        errors.append(("text", "Enter what they said"))
+    return replace(form, errors=tuple(errors))
+
+
+def feedback_request(
+    campaign_id: str, form: FeedbackForm, request_id: str
+) -> evaluator_pb.SubmitFeedbackRequest:
+    """The ``SubmitFeedback`` request of a valid form, about the campaign."""
+    return evaluator_pb.SubmitFeedbackRequest(
+        campaign_id=campaign_id,
+        request_id=request_id,
+        feedback=evaluate_pb2.Feedback(
+            from_role=FROM_ROLES[form.from_role][1],
+            author=form.author,
+            organisation=form.organisation,
+            rating=int(form.rating),
+            text=form.text.strip(),
+            about=campaign_id,
+            about_kind=evaluate_pb2.Feedback.ABOUT_KIND_CAMPAIGN,
+        ),
+    )
+
+
+_FEEDBACK_FIELDS = {
+    "from_role": "from_role",
+    "author": "author",
+    "organisation": "author",
+    "rating": "rating",
+    "text": "text",
+}
+
+
+def with_feedback_error(form: FeedbackForm, detail: str) -> FeedbackForm:
+    """The evaluator's detail (``feedback.organisation (or author) is required ...``) on
+    the field it names, the text field otherwise."""
+    head = re.split(r"[\s:]", detail, maxsplit=1)[0].removeprefix("feedback.")
+    field = _FEEDBACK_FIELDS.get(head, "text")
+    return replace(form, errors=((field, detail[:1].upper() + detail[1:]),))
+
+
+@dataclass(frozen=True)
+class LessonRow:
+    text: str
+    source: str
+
+
+@dataclass(frozen=True)
+class LessonGroup:
+    key: str
+    title: str
+    lessons: tuple[LessonRow, ...]
+
+
+@dataclass(frozen=True)
+class ReviewPage:
+    """An after-action review as the evaluator returned it."""
+
+    campaign_id: str
+    author: str
+    reviewed: str
+    feedback: str
+    mean_rating: str
+    objectives: tuple[ObjectiveRow, ...]
+    groups: tuple[LessonGroup, ...]
+
+
+def lessons_of(values: Mapping[str, str], author: str) -> list[evaluate_pb2.Lesson]:
+    """The team's lessons: one a line in each of the three boxes (worked, did not work,
+    next time)."""
+    lessons = []
+    for key, (_, kind) in LESSON_KINDS.items():
+        for line in values.get(key, "").splitlines():
+            if line.strip():
+                lessons.append(
+                    evaluate_pb2.Lesson(kind=kind, text=line.strip(), source=f"team:{author}")
+                )
+    return lessons
+
+
+def review_page(review: evaluate_pb2.AfterActionReview, units: Mapping[str, str]) -> ReviewPage:
+    """The review: final objective status, lessons grouped by kind, feedback counted."""
+    card = scorecard_page(evaluator_pb.Scorecard(objectives=review.objectives), units)
+    groups = tuple(
+        LessonGroup(
+            key=key,
+            title=title,
+            lessons=tuple(
+                LessonRow(lesson.text, lesson.source)
+                for lesson in review.lessons
+                if lesson.kind == kind
+            ),
+        )
+        for key, (title, kind) in LESSON_KINDS.items()
+    )
+    return ReviewPage(
+        campaign_id=review.campaign_id,
+        author=review.author,
+        reviewed=when(timestamp(review.reviewed_at)),
+        feedback=count(review.feedback_count, "piece of feedback", "pieces of feedback"),
+        mean_rating=value_in(review.mean_rating, "rating")
+        if review.feedback_count
+        else "no ratings",
+        objectives=card.objectives,
+        groups=groups,
+    )
+
+
+def report_download_name(report: evaluator_pb.CampaignReport, format_key: str) -> str:
+    """A safe file name for the download: the evaluator's, or ``<campaign>-report.<ext>``."""
+    name = report.file_name or f"{report.campaign_id}-report.{format_key}"
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:120]
+
+
+def feedback_summary(scorecard: evaluator_pb.Scorecard) -> str:
+    """What the feedback so far amounts to: its count and mean rating (the evaluator has no
+    RPC listing feedback one by one; the report lists it)."""
+    said = count(scorecard.feedback, "piece of feedback", "pieces of feedback")
+    rating = next((k.value for k in scorecard.kpis if k.name == "mean_rating"), None)
+    if not scorecard.feedback or rating is None:
+        return said
+    return f"{said}, rated {value_in(rating, 'rating')} on average"

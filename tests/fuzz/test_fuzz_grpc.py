@@ -1,0 +1,165 @@
+"""Every RPC of every service, with requests generated from the proto descriptors, through a
+real gRPC server with the real interceptor, as a user with every working role and as a
+viewer: each call ends with an allowed status, in time, with a message free of internal
+text; the server still answers its health check; and the evaluator's indexer takes every
+event the evaluator accepted."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf.descriptor import MethodDescriptor
+from google.protobuf.message import Message
+from google.protobuf.message_factory import GetMessageClass
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from hypothesis import strategies as st
+
+from legation.engager.v1 import engager_service_pb2
+from legation.evaluator.v1 import evaluator_service_pb2
+from legation.listener.v1 import listener_service_pb2
+from legation.publisher.v1 import publisher_service_pb2
+from legation_devstack.users import UsersFile
+from tests.fuzz.budget import Fuzz
+from tests.fuzz.harness import (
+    OWNER,
+    VIEWER,
+    GrpcTarget,
+    start_engager,
+    start_evaluator,
+    start_listener,
+    start_publisher,
+)
+from tests.fuzz.properties import (
+    GRPC_LIMIT_SECONDS,
+    MemoryBound,
+    check_grpc,
+    failure,
+)
+from tests.fuzz.proto_strategies import describe, messages, strings_in
+
+SERVICES = {
+    "listener": listener_service_pb2.DESCRIPTOR.services_by_name["ListenerService"],
+    "publisher": publisher_service_pb2.DESCRIPTOR.services_by_name["PublisherService"],
+    "engager": engager_service_pb2.DESCRIPTOR.services_by_name["EngagerService"],
+    "evaluator": evaluator_service_pb2.DESCRIPTOR.services_by_name["EvaluatorService"],
+}
+
+
+def _cases() -> Iterator[object]:
+    for name, service in SERVICES.items():
+        marks = [pytest.mark.integration] if name == "evaluator" else []
+        for method in service.methods:
+            yield pytest.param(name, method.name, id=f"{name}.{method.name}", marks=marks)
+
+
+@pytest.fixture
+def target(
+    request: pytest.FixtureRequest, auth_users: UsersFile, unique: str
+) -> Iterator[GrpcTarget]:
+    """The service named by the test's ``service`` parameter, served and seeded."""
+    name = request.node.callspec.params["service"]
+    starters: dict[str, Callable[[], GrpcTarget]] = {
+        "listener": lambda: start_listener(auth_users),
+        "publisher": lambda: start_publisher(auth_users),
+        "engager": lambda: start_engager(auth_users),
+        "evaluator": lambda: start_evaluator(
+            auth_users,
+            request.getfixturevalue("opensearch_stand_in").url,
+            f"fuzz-{unique}",
+        ),
+    }
+    started = starters[name]()
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+class Call:
+    """A generated request and its caller, shown compactly when a property fails."""
+
+    def __init__(self, request: Message, user: str) -> None:
+        self.request = request
+        self.user = user
+
+    def __repr__(self) -> str:
+        return f"Call(user={self.user!r}, request={describe(self.request)})"
+
+
+def _serialize(message: Message) -> bytes:
+    return message.SerializeToString()
+
+
+def invoke(target: GrpcTarget, method: MethodDescriptor, call: Call) -> tuple[grpc.StatusCode, str]:
+    """Sends ``call``; the status and details (a stream counts as answered at its first
+    message, then is cancelled)."""
+    path = f"/{target.service.full_name}/{method.name}"
+    response_type = GetMessageClass(method.output_type)
+    metadata = target.metadata(call.user)
+    try:
+        if method.server_streaming:
+            stream: Any = target.channel.unary_stream(
+                path,
+                request_serializer=_serialize,
+                response_deserializer=response_type.FromString,
+            )(call.request, timeout=GRPC_LIMIT_SECONDS + 1, metadata=metadata)
+            next(stream, None)
+            stream.cancel()
+        else:
+            target.channel.unary_unary(
+                path,
+                request_serializer=_serialize,
+                response_deserializer=response_type.FromString,
+            )(call.request, timeout=GRPC_LIMIT_SECONDS + 1, metadata=metadata)
+    except grpc.RpcError as error:
+        return error.code(), error.details() or ""
+    return grpc.StatusCode.OK, ""
+
+
+def check_health(target: GrpcTarget) -> None:
+    """The server answers its health check at once (its workers are not all stuck)."""
+    stub = health_pb2_grpc.HealthStub(target.channel)
+    try:
+        stub.Check(health_pb2.HealthCheckRequest(), timeout=2)
+    except grpc.RpcError as error:
+        raise failure(
+            "health check blocked",
+            f"{target.name}: Health/Check -> {error.code().name}",
+        ) from None
+
+
+@pytest.mark.fuzz(weight=1)
+@pytest.mark.parametrize(("service", "method"), list(_cases()))
+def test_every_request_gets_a_clean_answer_in_time(
+    service: str, method: str, target: GrpcTarget, fuzz: Fuzz
+) -> None:
+    descriptor = target.service.methods_by_name[method]
+    memory = MemoryBound()
+    requests = messages(
+        descriptor.input_type, hints=target.hints, seeds=target.examples.get(method, [])
+    )
+
+    @st.composite
+    def calls(draw: st.DrawFn) -> Call:
+        return Call(draw(requests), draw(st.sampled_from([OWNER, VIEWER])))
+
+    @fuzz.given(calls())
+    def answers_cleanly(call: Call) -> None:
+        problems_before = len(target.problems)
+        started = time.perf_counter()
+        code, details = invoke(target, descriptor, call)
+        elapsed = time.perf_counter() - started
+        check_grpc(f"{service}.{method}", code, details, elapsed, strings_in(call.request))
+        check_health(target)
+        memory.check(f"{service}.{method}")
+        if len(target.problems) > problems_before:
+            raise failure(
+                "accepted but not indexable",
+                f"{service}.{method} -> {code.name}; {target.problems[problems_before]}",
+            )
+
+    answers_cleanly()

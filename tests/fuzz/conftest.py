@@ -26,7 +26,7 @@ def _weight(item: pytest.Item) -> float:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Shares the budget among the fuzz tests collected, by weight."""
     fuzz = [item for item in items if item.get_closest_marker("fuzz") is not None]
-    total = sum(_weight(item) for item in fuzz)
+    total = sum(_weight(item) for item in fuzz) or 1.0
     for item in fuzz:
         item.stash[_SHARE] = max(1, math.ceil(budget() * _weight(item) / total))
 

@@ -74,7 +74,7 @@ _CLASSES: dict[str, type[PropertyFailed]] = {}
 def failure(kind: str, detail: str) -> PropertyFailed:
     """The PropertyFailed of failure class ``kind`` (one exception type per class)."""
     if kind not in _CLASSES:
-        name = "".join(part.capitalize() for part in re.findall(r"[A-Za-z0-9]+", kind))
+        name = "".join(part[0].upper() + part[1:] for part in re.findall(r"[A-Za-z0-9]+", kind))
         _CLASSES[kind] = type(f"{name}Failure", (PropertyFailed,), {})
     return _CLASSES[kind](kind, detail)
 

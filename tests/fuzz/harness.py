@@ -76,6 +76,7 @@ from legation_listener.adapters.policy import POLICY as LISTENER_POLICY
 from legation_listener.adapters.poller import Poller
 from legation_listener.adapters.state import ListenerState, StateStore
 from legation_listener.config import ListenerSettings
+from legation_listener.domain.enrichment import load_models
 from legation_listener.domain.recent import RecentItems
 from legation_listener.domain.spikes import SpikeDetector, SpikeRule
 from legation_publisher.adapters.grpc_api import SERVICE_NAME as PUBLISHER_SERVICE
@@ -90,6 +91,7 @@ from legation_publisher.domain.workflow import Caller, WorkflowPolicy
 OWNER, VIEWER = "campaign-owner", "viewer"
 FEED_FIXTURE = str(files("legation_devstack").joinpath("fixtures/world-news.rss"))
 WEBHOOK_SECRET = "fuzz-webhook-secret"
+WEBHOOK_ITEM = b'{"id": "i-1", "text": "A plastic treaty", "published_at": "2026-11-20T09:00:00Z"}'
 # kafka-python's default max_request_size: a larger record fails in send().
 MAX_REQUEST_SIZE = 1_048_576
 
@@ -303,6 +305,7 @@ class Listener:
 def build_listener() -> Listener:
     """The listener as ``legation_listener.__main__.wire`` builds it (default settings), with
     its state in memory and Kafka faked."""
+    load_models()  # as wire() does: the first mention must not wait for them
     settings = ListenerSettings()
     kafka = FakeKafka()
     producer = producer_for("listener", kafka)
@@ -772,8 +775,10 @@ class HttpTarget:
     # Paths worth requesting, and the (header name, value) pairs that authorise a request.
     paths: list[str]
     credentials: list[tuple[str, str]]
-    # Signs a body the way the surface checks it (the webhook), or None.
-    sign: Callable[[bytes], tuple[str, str]] | None
+    # The shared secret that signs bodies (the webhook's HMAC), or None.
+    secret: str | None
+    # A request it accepts: method, path, content type, body.
+    valid: tuple[str, str, str, bytes]
     stop: Callable[[], None]
     # The most bytes of body it may read (its documented limit).
     max_body: int
@@ -787,7 +792,7 @@ def _wsgi(name: str, app: WSGIApplication) -> tuple[int, Callable[[], None]]:
 
 
 def start_webhook() -> HttpTarget:
-    from legation_listener.adapters.connectors.webhook import MAX_BODY_BYTES, sign
+    from legation_listener.adapters.connectors.webhook import MAX_BODY_BYTES
 
     listener = build_listener()
     listener.api.store.save_issue(
@@ -810,7 +815,8 @@ def start_webhook() -> HttpTarget:
         port,
         ["/webhooks/fuzz", "/webhooks/unknown", "/healthz", "/webhooks/"],
         [],
-        lambda body: ("X-Legation-Signature", sign(WEBHOOK_SECRET, body)),
+        WEBHOOK_SECRET,
+        ("POST", "/webhooks/fuzz", "application/json", WEBHOOK_ITEM),
         stop_all,
         MAX_BODY_BYTES,
     )
@@ -835,6 +841,12 @@ def start_form() -> HttpTarget:
         [f"/questions/{campaign.questions_id}", "/questions/unknown", "/questions/", "/"],
         [],
         None,
+        (
+            "POST",
+            f"/questions/{campaign.questions_id}",
+            "application/x-www-form-urlencoded",
+            b"text=Is+the+treaty+binding%3F&author=ana&language=en",
+        ),
         stop,
         MAX_BODY,
     )
@@ -873,6 +885,7 @@ def start_redirects() -> HttpTarget:
         ["/r/Abc_123-xyz", "/r/unknown", "/r/", "/"],
         [],
         None,
+        ("GET", "/r/Abc_123-xyz", "", b""),
         server.stop,
         0,
     )
@@ -902,6 +915,7 @@ def start_page(users: UsersFile, opensearch_url: str, prefix: str) -> HttpTarget
             ("Authorization", "Basic " + base64.b64encode(f"x:{token}".encode()).decode()),
         ],
         None,
+        ("GET", "/api/campaigns/plastics-2026", "", b""),
         stop,
         0,
         evaluator.problems,

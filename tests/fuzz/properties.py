@@ -16,7 +16,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -144,11 +144,12 @@ def check_http(
     echoed: Iterable[str] = (),
     *,
     may_close: bool = False,
+    also: Collection[int] = (),
 ) -> None:
-    """The outcome of one HTTP request: 2xx, 3xx, 4xx or a 503 that says why, in time,
-    with a body free of internal text. ``status`` None means the server closed the
-    connection without an answer, allowed only when ``may_close`` (the request was not
-    HTTP at all)."""
+    """The outcome of one HTTP request: 2xx, 3xx, 4xx or a 503 that says why (or a status
+    in ``also``), in time, with a body free of internal text. ``status`` None means the
+    server closed the connection without an answer, allowed only when ``may_close`` (the
+    request was not HTTP/1.x at all)."""
     text = body.decode("utf-8", "replace")
     where = f"{surface} -> {status} {text[:300]!r}"
     if elapsed > HTTP_LIMIT_SECONDS:
@@ -160,7 +161,7 @@ def check_http(
     if status == 503:
         if not text.strip():
             raise failure("503 without a reason", where)
-    elif not 200 <= status < 500:
+    elif not 200 <= status < 500 and status not in also:
         raise failure(f"HTTP {status}", where)
     leaked = internal_text(text, echoed)
     if leaked is not None:

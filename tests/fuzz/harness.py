@@ -742,7 +742,7 @@ def start_evaluator(users: UsersFile, opensearch_url: str, prefix: str) -> GrpcT
             campaign_id="plastics-2026", min_interval_seconds=1
         ),
     )
-    target.call(
+    target.example(
         "ReviewCampaign",
         evaluator_pb.ReviewCampaignRequest(
             campaign_id="plastics-2025",
@@ -751,7 +751,7 @@ def start_evaluator(users: UsersFile, opensearch_url: str, prefix: str) -> GrpcT
             lessons=[evaluate_pb2.Lesson(kind=evaluate_pb2.Lesson.KIND_NEXT_TIME, text="Faster")],
         ),
     )
-    target.call(
+    target.example(
         "GetCampaignReport",
         evaluator_pb.GetCampaignReportRequest(
             campaign_id="plastics-2025", format=evaluator_pb.GetCampaignReportRequest.FORMAT_HTML

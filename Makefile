@@ -80,7 +80,7 @@ test: check deploy-check browser-deps fuzz-corpus
 # failure to find every failure class and shrinking each to a minimal case.
 FUZZ_CASES ?= 100000
 fuzz: install fuzz-corpus
-	LEGATION_FUZZ_CASES=$(FUZZ_CASES) LEGATION_FUZZ_ALL=1 LEGATION_FUZZ_SHRINK=1 \
+	LEGATION_FUZZ_CASES=$(FUZZ_CASES) LEGATION_FUZZ_SHRINK=1 \
 		$(BIN)/pytest -m fuzz -p no:cacheprovider tests/fuzz
 
 # feedparser's own test corpus (ill-formed, encoding and entity feeds), from its sdist on

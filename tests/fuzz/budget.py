@@ -4,10 +4,10 @@ found (see tests/fuzz/conftest.py for how the budget is shared).
 ``LEGATION_FUZZ_CASES`` is the number of generated cases for the whole run, shared among
 the collected tests marked ``fuzz`` by the weight each gives its marker
 (``@pytest.mark.fuzz(weight=3)``); ``make test`` runs the small default, ``make fuzz``
-100,000. ``LEGATION_FUZZ_ALL=1`` goes on after a failure to find every distinct failure
-class (PropertyFailed kinds); without it a test stops at its first failing case.
-``LEGATION_FUZZ_SHRINK=1`` shrinks each failure to a minimal case (up to minutes per class).
-``make fuzz`` sets both.
+100,000. ``LEGATION_FUZZ_SHRINK=1`` (``make fuzz``) goes on after a failure to find every
+distinct failure class (PropertyFailed kinds) and shrinks each to a minimal case (up to
+minutes per class; Hypothesis tells classes apart only while shrinking); without it a test
+stops at its first failing case, reported as found.
 ``LEGATION_FUZZ_SEED`` replays one run exactly. The example database, which replays
 earlier failures first, lives in ``build/fuzz/hypothesis/`` (one folder per test; build/ is
 not committed); ``LEGATION_FUZZ_DB=off`` runs without it (a test whose stored failure
@@ -54,7 +54,6 @@ class Fuzz:
     @property
     def settings(self) -> settings:
         shrink = os.environ.get("LEGATION_FUZZ_SHRINK", "0") == "1"
-        every_class = os.environ.get("LEGATION_FUZZ_ALL", "0") == "1"
         phases = [Phase.explicit, Phase.reuse, Phase.generate, Phase.target]
         folder = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.nodeid)[-150:]
         return settings(
@@ -69,7 +68,7 @@ class Fuzz:
             suppress_health_check=list(HealthCheck),
             derandomize=False,
             print_blob=True,
-            report_multiple_bugs=every_class,
+            report_multiple_bugs=shrink,
         )
 
     def given(self, *strategies: SearchStrategy[Any]) -> Callable[[F], Callable[[], None]]:

@@ -129,6 +129,7 @@ bench: install
 	$(PY) -m legation_devstack bench
 	$(PY) -m legation_evaluator bench
 	$(PY) -m legation_listener.models.bench
+	$(PY) -m legation_listener.models.bench_themes
 
 # The evaluator alone: indexing rate against raw helpers.bulk, freshness at 100 and 1,000
 # events/s, scorecard latency (services/evaluator/README.md, "Measured").
@@ -139,6 +140,7 @@ bench-evaluator: install
 # LEGATION_DATASETS): quality against baselines and published figures, throughput, memory.
 bench-listener: install
 	$(PY) -m legation_listener.models.bench
+	$(PY) -m legation_listener.models.bench_themes
 
 # Retrain the listener's shipped models from the datasets (deterministic: same data, same
 # artefacts and versions).

@@ -148,6 +148,8 @@ def test_the_auth_users_file_and_tls_files_are_mounted_from_secrets(rendered: Ob
         "LEGATION_GRPC_TLS_CERT",
         "LEGATION_GRPC_TLS_KEY",
         "LEGATION_GRPC_TLS_CLIENT_CA",
+        "LEGATION_HTTP_TLS_CERT",
+        "LEGATION_HTTP_TLS_KEY",
     )
     for overlay, objects in rendered.items():
         for deployment in of_kind(objects, "Deployment"):
@@ -198,6 +200,63 @@ def test_ports_are_the_settings_defaults(rendered: Objects) -> None:
             assert env_value(objects, server, "LEGATION_METRICS_PORT") == str(expected["metrics"])
             service_ports = {p["name"]: p["port"] for p in services[name]["spec"]["ports"]}
             assert service_ports == expected, name
+
+
+PRODUCTION = ("prod", "prod-keda")
+
+
+def test_every_http_port_serves_tls_in_production(rendered: Objects) -> None:
+    for overlay in PRODUCTION:
+        objects = rendered[overlay]
+        services = {o["metadata"]["name"]: o for o in of_kind(objects, "Service")}
+        monitors = {o["metadata"]["name"]: o for o in of_kind(objects, "ServiceMonitor")}
+        for deployment in of_kind(objects, "Deployment"):
+            name = deployment["metadata"]["name"]
+            (server,) = deployment["spec"]["template"]["spec"]["containers"]
+            # Every port but gRPC (TLS of its own) is one of the runtime's HTTP servers,
+            # which serve TLS only once these are set (mounted from a Secret: see above).
+            assert env_value(objects, server, "LEGATION_HTTP_TLS_CERT"), (overlay, name)
+            assert env_value(objects, server, "LEGATION_HTTP_TLS_KEY"), (overlay, name)
+            http_ports = {p["name"] for p in server["ports"]} - {"grpc"}
+            assert "metrics" in http_ports
+            for port in services[name]["spec"]["ports"]:
+                if port["name"] in http_ports:
+                    assert port["appProtocol"] == "https", (overlay, name, port["name"])
+            for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                if "httpGet" in server[probe]:
+                    assert server[probe]["httpGet"]["scheme"] == "HTTPS", (overlay, name)
+            [endpoint] = monitors[name]["spec"]["endpoints"]
+            assert endpoint["scheme"] == "https", (overlay, name)
+            namespace = deployment["metadata"]["namespace"]
+            assert endpoint["tlsConfig"]["serverName"] == f"{name}.{namespace}.svc"
+            assert endpoint["tlsConfig"]["ca"]["secret"]["name"] == "legation-http-tls"
+            assert "insecureSkipVerify" not in endpoint["tlsConfig"]
+
+
+def test_only_the_monitoring_namespace_may_scrape_metrics(rendered: Objects) -> None:
+    monitoring = {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}
+    }
+    for overlay, objects in rendered.items():
+        policies = of_kind(objects, "NetworkPolicy")
+        assert policies, overlay
+        metrics: set[str | int] = {"metrics"}
+        for deployment in of_kind(objects, "Deployment"):
+            for container in deployment["spec"]["template"]["spec"]["containers"]:
+                metrics |= {
+                    p["containerPort"] for p in container["ports"] if p["name"] == "metrics"
+                }
+        scrapes = []
+        for policy in policies:
+            for rule in policy["spec"].get("ingress", []):
+                ports = {p["port"] for p in rule.get("ports", [])}
+                if ports and not ports & metrics:
+                    continue
+                # A rule naming the metrics port, or every port: only from monitoring.
+                where = (overlay, policy["metadata"]["name"])
+                assert rule.get("from") == [monitoring], where
+                scrapes.append(policy["metadata"]["name"])
+        assert scrapes == ["legation-allow-metrics-scrape"], overlay
 
 
 def test_publisher_feed_is_on_its_volume(rendered: Objects) -> None:

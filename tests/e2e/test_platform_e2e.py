@@ -23,7 +23,7 @@ from opensearchpy import OpenSearch
 
 from legation.engager.v1 import engager_service_pb2 as engager_pb
 from legation.engager.v1 import engager_service_pb2_grpc as engager_grpc
-from legation.events.v1 import envelope_pb2, listen_pb2, publish_pb2
+from legation.events.v1 import envelope_pb2, evaluate_pb2, listen_pb2, publish_pb2
 from legation.listener.v1 import listener_service_pb2 as listener_pb
 from legation.listener.v1 import listener_service_pb2_grpc as listener_grpc
 from legation_core.catalog import default_catalog
@@ -36,7 +36,11 @@ from legation_devstack.stack import Stack
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 MENTIONS = "legation.listen.mentions.v1"
-BAD_INPUT_KEYS = (b"garbage", b"wrong")
+REVIEWS = "legation.evaluate.reviews.v1"
+BAD_INPUT_KEYS = (b"garbage", b"wrong", b"oversized")
+# A value that fits the producer's 1 MiB limit alone but not with the DLQ headers: it put
+# the engager and the evaluator into a crash loop.
+OVERSIZED = 1_048_300
 INDEX = "legation-events-v1"
 
 
@@ -265,6 +269,60 @@ def test_bad_input_goes_to_the_dlq_and_consumers_keep_going(
         'legation_events_dlq_total{group="legation.engager.inbox",topic="legation.listen.mentions.v1"}'
         in metrics
     )
+
+
+def test_a_record_of_a_megabyte_goes_to_the_dlq_truncated_and_consumers_keep_running(
+    stack: Stack, index: OpenSearch
+) -> None:
+    campaign_id = f"oversized-{uuid.uuid4().hex[:8]}"
+    pids = {name: stack.services[name].pid for name in ("engager", "evaluator")}
+    oversized = b"\xff" * OVERSIZED  # not protobuf
+    review = evaluate_pb2.AfterActionReview(
+        review_id=stable_id("e2e-review", campaign_id), campaign_id=campaign_id, author="e2e"
+    )
+    valid_review = make_envelope(
+        review,
+        event_id=review.review_id,
+        source_service="evaluator",
+        occurred_at=datetime.now(UTC),
+        campaign_id=campaign_id,
+    )
+    producer = _producer(stack)
+    sources = {}
+    for topic, valid in (
+        (MENTIONS, _mention_envelope(campaign_id, 1)),
+        (REVIEWS, valid_review),
+    ):
+        # The valid record comes after the oversized one on the same partition.
+        sent = producer.send(topic, key=b"oversized", value=oversized, partition=0)
+        sources[topic] = sent.get(30)
+        producer.send(topic, key=b"valid", value=valid.SerializeToString(), partition=0).get(30)
+    producer.close()
+
+    wait_until(lambda: count(index, "mention", campaign_id) == 1, 60, "mention after it indexed")
+    wait_until(lambda: count(index, "interaction", campaign_id) == 1, 60, "its conversation opened")
+    wait_until(lambda: count(index, "after_action_review", campaign_id) == 1, 60, "review indexed")
+    expected = {
+        MENTIONS: {"legation.engager.inbox", "legation.evaluator.indexer"},
+        REVIEWS: {"legation.evaluator.indexer"},
+    }
+    for topic, groups in expected.items():
+        letters = [
+            dict(letter.headers) | {"value": letter.value}
+            for letter in _read_all(stack, topic + ".dlq")
+            if dict(letter.headers)["dlq-source-offset"] == str(sources[topic].offset).encode()
+            and dict(letter.headers)["dlq-source-partition"] == b"0"
+        ]
+        assert {letter["dlq-consumer-group"].decode() for letter in letters} == groups, topic
+        for letter in letters:
+            assert letter["dlq-reason"].startswith(b"not a legation.events.v1.Envelope")
+            assert letter["dlq-source-topic"] == topic.encode()
+            assert letter["dlq-truncated"] == b"value"
+            assert letter["dlq-original-size"] == str(OVERSIZED).encode()
+            assert oversized.startswith(letter["value"]) and len(letter["value"]) < OVERSIZED
+    for name, pid in pids.items():
+        assert stack.services[name].pid == pid and stack.services[name].alive(), name
+        stack.wait_healthy(name, timeout=10)
 
 
 def _read_all(stack: Stack, topic: str) -> list[Any]:

@@ -6,11 +6,14 @@ with a :class:`ConfigError` naming the variable, so an operator can fix it at on
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from legation_core.http_server import Network, parse_networks
 
 ENV_PREFIX = "LEGATION_"
 
@@ -39,6 +42,15 @@ class CoreSettings(BaseSettings):
     kafka_request_timeout_ms: int = Field(
         30_000, ge=1_000, le=300_000, description="Kafka request timeout"
     )
+    kafka_max_request_bytes: int = Field(
+        1_048_576,
+        ge=65_536,
+        le=104_857_600,
+        description="Largest record a service produces, in bytes as the Kafka client counts it "
+        "(key, value, headers and batch framing; kafka-python's max_request_size). Keep it at or "
+        "below the brokers' message.max.bytes. A larger event is refused naming this limit; a "
+        "larger dead letter is truncated to fit (see the DLQ headers)",
+    )
     consumer_max_batch: int = Field(
         500, ge=1, le=10_000, description="Most records handled per consumer batch"
     )
@@ -61,6 +73,12 @@ class CoreSettings(BaseSettings):
     )
     grpc_port: int = Field(50051, ge=0, le=65535, description="gRPC API port (0 picks one)")
     metrics_port: int = Field(9464, ge=0, le=65535, description="Prometheus /metrics port")
+    metrics_host: str = Field(
+        "0.0.0.0",
+        description="Address the metrics port listens on: 0.0.0.0 (every interface, for a "
+        "scraper on another host or pod), 127.0.0.1 (this machine only: a local agent), or "
+        "one interface's address",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level")
     shutdown_grace_seconds: float = Field(
         10.0, gt=0, le=120, description="Time to finish in-flight work after SIGTERM"
@@ -95,6 +113,18 @@ class CoreSettings(BaseSettings):
         description="PEM CA of client certificates: clients must present one it signed "
         "(mutual TLS), and its name can identify a user of the users file",
     )
+    http_tls_cert: Path | None = Field(
+        None,
+        description="PEM certificate chain of the HTTP ports (metrics, pages, short links, "
+        "form, webhook); with the key, every HTTP port serves TLS only",
+    )
+    http_tls_key: Path | None = Field(None, description="PEM private key of the HTTP ports")
+    http_trusted_proxies: str = Field(
+        "",
+        description="Comma-separated addresses or CIDR ranges of reverse proxies (your "
+        "ingress) whose X-Forwarded-For names the client, for the per-address limits of the "
+        "public HTTP ports; empty: the peer's address is the client's",
+    )
 
     @model_validator(mode="after")
     def _kafka_security_is_complete(self) -> CoreSettings:
@@ -119,7 +149,32 @@ class CoreSettings(BaseSettings):
             raise ValueError(
                 "LEGATION_GRPC_TLS_CLIENT_CA needs LEGATION_GRPC_TLS_CERT and LEGATION_GRPC_TLS_KEY"
             )
+        if (self.http_tls_cert is None) != (self.http_tls_key is None):
+            raise ValueError("LEGATION_HTTP_TLS_CERT and LEGATION_HTTP_TLS_KEY go together")
         return self
+
+    @field_validator("metrics_host")
+    @classmethod
+    def _is_a_host(cls, value: str) -> str:
+        if value == "localhost":
+            return value
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError(
+                "expected an IP address (0.0.0.0, 127.0.0.1, ::) or localhost"
+            ) from None
+        return value
+
+    @field_validator("http_trusted_proxies")
+    @classmethod
+    def _are_networks(cls, value: str) -> str:
+        parse_networks(value)  # raises ValueError naming the bad entry
+        return value
+
+    def trusted_proxies(self) -> tuple[Network, ...]:
+        """The reverse proxies of ``LEGATION_HTTP_TRUSTED_PROXIES``."""
+        return parse_networks(self.http_trusted_proxies)
 
     def bootstrap_servers(self) -> list[str]:
         """The broker addresses, blanks removed."""

@@ -9,8 +9,11 @@ timeout) pauses the partitions, keeps polling so the group keeps them, and retri
 step with backoff: nothing is committed that was not done. Any other exception from the
 handler is a poison event or a bug: the batch is re-run one event at a time and the event
 that fails goes to the DLQ with the error as its reason, so one bad message never stalls a
-partition. A permanent failure to produce (a record too large, a catalog violation) is a bug
-in the service: it ends the loop, and the service exits 1.
+partition. A permanent failure to produce what the handler returned (an event over the size
+limit, a catalog violation) is a bug in the service, but one input must not stop it: the
+batch is re-run one event at a time and the event whose results cannot be produced goes to
+the DLQ with the error as its reason. A record too large to dead-letter whole goes there
+truncated (see :mod:`legation_core.dlq`), so every record leaves its partition.
 """
 
 from __future__ import annotations
@@ -23,15 +26,35 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from kafka import KafkaConsumer, TopicPartition
-from kafka.errors import CommitFailedError, KafkaError, KafkaTimeoutError, RebalanceInProgressError
+from kafka.errors import (
+    CommitFailedError,
+    KafkaError,
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+    RebalanceInProgressError,
+)
 from kafka.structs import OffsetAndMetadata
 
-from legation_core.catalog import DLQ_SUFFIX
 from legation_core.codec import Envelope, EventCodec, InvalidEvent
 from legation_core.config import CoreSettings
+from legation_core.dlq import DeadLetter, dead_letter_headers
 from legation_core.health import Heartbeat
-from legation_core.kafka import EventProducer, client_options
+from legation_core.kafka import EventProducer, client_options, group_settling
 from legation_core.metrics import Metrics
+
+__all__ = [
+    "BatchHandler",
+    "BatchResult",
+    "ConsumerLoop",
+    "DeadLetter",
+    "Incoming",
+    "Outgoing",
+    "Rejected",
+    "TransientError",
+    "dead_letter_headers",
+    "per_event",
+    "transient",
+]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -105,26 +128,6 @@ def per_event(handle: Callable[[Incoming], Iterable[Outgoing]]) -> BatchHandler:
     return handle_batch
 
 
-@dataclass(frozen=True)
-class DeadLetter:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    reason: str
-
-
-def dead_letter_headers(letter: DeadLetter, group: str) -> list[tuple[str, bytes]]:
-    return [
-        ("dlq-reason", letter.reason.encode()),
-        ("dlq-source-topic", letter.topic.encode()),
-        ("dlq-source-partition", str(letter.partition).encode()),
-        ("dlq-source-offset", str(letter.offset).encode()),
-        ("dlq-consumer-group", group.encode()),
-    ]
-
-
 class ConsumerLoop:
     """One consumer group member running ``handler`` over ``topics`` until ``stop`` is set."""
 
@@ -183,9 +186,11 @@ class ConsumerLoop:
         try:
             idle_wait = self.settings.consumer_idle_wait_ms / 1000
             while not self.stop.is_set():
-                # Joining the group needs a poll that waits; only an assigned member may
-                # poll without waiting.
-                waits = not idle_wait or not self._consumer.assignment()
+                # Joining the group needs a poll that waits; only a member stable in its
+                # assignment may poll without waiting. group_settling also repairs a join
+                # kafka-python left unfinished, whatever the poll timeout: always ask it.
+                settling = group_settling(self._consumer)
+                waits = not idle_wait or settling or not self._consumer.assignment()
                 records = self._poll(self.settings.consumer_poll_timeout_ms if waits else 0)
                 if records:
                     self._process(records)
@@ -212,20 +217,23 @@ class ConsumerLoop:
             try:
                 envelope = self.codec.decode(record.topic, record.value)
             except InvalidEvent as error:
-                letters.append(_letter(record, error.reason))
+                letters.append(DeadLetter.of(record, error.reason))
                 continue
             valid.append(
                 Incoming(record.topic, record.partition, record.offset, record.key, envelope)
             )
-        result = self._retrying("handle", lambda: self._handle(valid))
-        if result is None:
+        handled = self._retrying("handle", lambda: self._handle(valid))
+        if handled is None:
             return  # stopping: nothing committed, the batch is redelivered
+        result = self._produced(valid, handled)
+        if result is None:
+            return
         by_position = {(r.topic, r.partition, r.offset): r for r in records}
         for rejected in result.rejected:
             source = rejected.incoming
             raw = by_position[(source.topic, source.partition, source.offset)]
-            letters.append(_letter(raw, rejected.reason))
-        if self._retrying("produce", lambda: self._produce(result, letters)) is None:
+            letters.append(DeadLetter.of(raw, rejected.reason))
+        if self._retrying("dead-letter", lambda: self._dead_letter(letters)) is None:
             return
         if self.on_produced is not None and result.outgoing:
             self.on_produced(result.outgoing)
@@ -250,27 +258,53 @@ class ConsumerLoop:
             merged.rejected.extend(part.rejected)
         return merged
 
-    def _produce(self, result: BatchResult, letters: list[DeadLetter]) -> bool:
-        pending = [
-            self.producer.send(outgoing.topic, outgoing.key, outgoing.envelope)
-            for outgoing in result.outgoing
-        ]
-        for letter in letters:
-            log.warning(
-                "dead-lettered a record",
-                extra={"topic": letter.topic, "offset": letter.offset, "reason": letter.reason},
+    def _produced(self, batch: Sequence[Incoming], result: BatchResult) -> BatchResult | None:
+        """Produces the handler's events, retrying transient failures. When one of them can
+        never be produced (see :func:`_unproducible`), the batch is handled and produced
+        again one event at a time so that only the event at fault is rejected. None when
+        stopping."""
+        try:
+            if self._retrying("produce", lambda: self._produce(result.outgoing)) is None:
+                return None
+            return result
+        except Exception as error:
+            if not _unproducible(error):
+                raise  # a bug in the service whatever the input: the loop ends
+            log.error(
+                "an event cannot be produced; producing event by event",
+                extra={"group": self.group, "error": str(error)},
             )
-            pending.append(
-                self.producer.send_raw(
-                    letter.topic + DLQ_SUFFIX,
-                    letter.key,
-                    letter.value,
-                    dead_letter_headers(letter, self.group),
+        return self._retrying("produce", lambda: self._produce_each(batch))
+
+    def _produce(self, outgoing: Sequence[Outgoing]) -> bool:
+        self.producer.send_and_wait([(item.topic, item.key, item.envelope) for item in outgoing])
+        return True
+
+    def _produce_each(self, batch: Sequence[Incoming]) -> BatchResult:
+        """Handles and produces one event at a time; an event whose results can never be
+        produced is rejected with the error as its reason (anything else raises: a transient
+        failure to be retried, or a bug). Events produced before are produced again, with
+        the same ids."""
+        merged = BatchResult()
+        for incoming in batch:
+            part = self._handle([incoming])
+            merged.rejected.extend(part.rejected)
+            try:
+                self._produce(part.outgoing)
+            except Exception as error:
+                if not _unproducible(error):
+                    raise
+                log.error(
+                    "an event's results cannot be produced",
+                    extra={"group": self.group, "offset": incoming.offset, "error": str(error)},
                 )
-            )
-        self.producer.wait(pending)
-        for letter in letters:
-            self.metrics.dead_lettered.labels(topic=letter.topic, group=self.group).inc()
+                merged.rejected.append(Rejected(incoming, _reason(error, PRODUCE_FAILED)))
+                continue
+            merged.outgoing.extend(part.outgoing)
+        return merged
+
+    def _dead_letter(self, letters: list[DeadLetter]) -> bool:
+        self.producer.dead_letter(letters, self.group)
         return True
 
     def _retrying(self, step: str, attempt: Callable[[], T]) -> T | None:
@@ -346,11 +380,16 @@ class ConsumerLoop:
                 ).set(max(0, highwater - position))
 
 
-def _reason(error: BaseException) -> str:
-    return f"handler failed: {type(error).__name__}: {error}"[:1000]
+HANDLER_FAILED = "handler failed"
+PRODUCE_FAILED = "its events cannot be produced"
 
 
-def _letter(record: Any, reason: str) -> DeadLetter:
-    return DeadLetter(
-        record.topic, record.partition, record.offset, record.key, record.value, reason
-    )
+def _reason(error: BaseException, what: str = HANDLER_FAILED) -> str:
+    return f"{what}: {type(error).__name__}: {error}"[:1000]
+
+
+def _unproducible(error: BaseException) -> bool:
+    """True for a failure to produce that depends on the event (too large for the producer
+    or the broker, invalid for its topic), as opposed to a transient one or a bug that would
+    fail every event alike (a topic the service may not produce to)."""
+    return isinstance(error, InvalidEvent | MessageSizeTooLargeError)

@@ -14,11 +14,14 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import MessageSizeTooLargeError, TopicAlreadyExistsError
+from kafka.record.default_records import DefaultRecordBatchBuilder
+from kafka.structs import MemberState
 
-from legation_core.catalog import Catalog, TopicSpec
+from legation_core.catalog import DLQ_SUFFIX, Catalog, TopicSpec
 from legation_core.codec import Envelope, EventCodec, InvalidEvent
 from legation_core.config import CoreSettings
+from legation_core.dlq import DeadLetter, LetterRecord, fit_dead_letter, without_value
 from legation_core.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -51,12 +54,27 @@ def event_headers(envelope: Envelope) -> list[tuple[str, bytes]]:
     ]
 
 
+class RecordTooLarge(InvalidEvent):
+    """An event larger than the producer may send (``LEGATION_KAFKA_MAX_REQUEST_BYTES``): no
+    retry can send it, so it is refused as invalid (a consume loop dead-letters the record
+    that led to it)."""
+
+
+def record_size(key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]) -> int:
+    """The bytes kafka-python counts for one record against ``max_request_size``: a record
+    batch of this one record (61 bytes of batch header, the record's framing, key, value and
+    headers), as ``KafkaProducer.send`` measures it for brokers of Kafka 0.11 and later."""
+    size: int = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, headers)
+    return size
+
+
 class EventProducer:
     """Produces envelopes to catalogued topics for one service (acks=all, idempotent).
 
     ``send`` only queues and returns a :class:`Pending`; ``wait`` blocks until those
     records are acknowledged and raises if any was not, so callers commit or answer only
     after ``wait``. Safe to share between threads (kafka-python's producer is).
+    ``dead_letter`` is the one way records reach a DLQ.
     """
 
     def __init__(
@@ -70,27 +88,42 @@ class EventProducer:
         self.service = service
         self.catalog = catalog
         self.metrics = metrics
+        # The largest record this producer sends, as record_size() counts it.
+        self.max_request_bytes = settings.kafka_max_request_bytes
         self._producer = producer or KafkaProducer(
             **client_options(settings),
             acks="all",
             enable_idempotence=True,
             linger_ms=5,
             retries=5,
+            max_request_size=settings.kafka_max_request_bytes,
         )
 
     def send(self, topic: str, key: str, envelope: Envelope) -> Pending:
-        """Queues ``envelope`` on ``topic`` keyed by ``key``; the catalog must allow it."""
+        """Queues ``envelope`` on ``topic`` keyed by ``key``; the catalog must allow it.
+        Raises :class:`RecordTooLarge` for an event over ``max_request_bytes``."""
+        return self._queue(self._record(topic, key, envelope))
+
+    def _record(self, topic: str, key: str, envelope: Envelope) -> _Record:
+        """The record of an event, checked against the catalog and the size limit."""
         spec = self.catalog.check_produce(self.service, topic)
         if envelope.source_service != self.service:
             raise InvalidEvent(f"{self.service} cannot send an event of {envelope.source_service}")
         EventCodec.validate(spec, envelope)
+        record = _Record(topic, key.encode(), EventCodec.encode(envelope), event_headers(envelope))
+        size = record_size(record.key, record.value, record.headers)
+        if size > self.max_request_bytes:
+            raise RecordTooLarge(
+                f"{envelope.event_type} event for {topic} is {size} bytes, more than "
+                f"LEGATION_KAFKA_MAX_REQUEST_BYTES ({self.max_request_bytes})"
+            )
+        return record
+
+    def _queue(self, record: _Record) -> Pending:
         future = self._producer.send(
-            topic,
-            key=key.encode(),
-            value=EventCodec.encode(envelope),
-            headers=event_headers(envelope),
+            record.topic, key=record.key, value=record.value, headers=record.headers
         )
-        return Pending(topic, future)
+        return Pending(record.topic, future)
 
     def send_in_background(self, topic: str, key: str, envelope: Envelope) -> None:
         """Queues ``envelope`` without waiting: the acknowledgement is counted when it comes,
@@ -117,6 +150,58 @@ class EventProducer:
         """Queues an opaque record (dead letters keep the original bytes)."""
         return Pending(topic, self._producer.send(topic, key=key, value=value, headers=headers))
 
+    def dead_letter(self, letters: list[DeadLetter], group: str, timeout: float = 30.0) -> None:
+        """Sends each letter to its topic's DLQ with the reason and source coordinates
+        (``group`` names who gave up on it) and waits for the acknowledgements; raises like
+        :meth:`wait` when one is missing (the caller retries; a letter sent twice is the
+        same letter). A letter over ``max_request_bytes`` is truncated to fit, and one the
+        broker still refuses as too large goes again without its value (see
+        :mod:`legation_core.dlq`), so a record always leaves its partition."""
+        if not letters:
+            return
+        records = []
+        for letter in letters:
+            record = fit_dead_letter(
+                letter, letter.topic + DLQ_SUFFIX, group, self.max_request_bytes, record_size
+            )
+            log.warning(
+                "dead-lettered a record",
+                extra={
+                    "topic": letter.topic,
+                    "partition": letter.partition,
+                    "offset": letter.offset,
+                    "group": group,
+                    "reason": letter.reason,
+                    "truncated": record.truncated,
+                },
+            )
+            records.append(record)
+        self._send_letters(records, letters, timeout)
+        for letter in letters:
+            self.metrics.dead_lettered.labels(topic=letter.topic, group=group).inc()
+
+    def _send_letters(
+        self, records: list[LetterRecord], letters: list[DeadLetter], timeout: float
+    ) -> None:
+        pending = [self.send_raw(r.topic, r.key, r.value, r.headers) for r in records]
+        self._producer.flush(timeout=timeout)
+        refused = []
+        for record, letter, item in zip(records, letters, pending, strict=True):
+            try:
+                item.future.get(timeout=timeout)
+            except MessageSizeTooLargeError:
+                if record.value == b"":
+                    raise
+                log.warning(
+                    "the broker refused a dead letter as too large: sending it without its value",
+                    extra={"topic": letter.topic, "offset": letter.offset},
+                )
+                refused.append((without_value(record, len(letter.value or b"")), letter))
+                continue
+            self.metrics.produced.labels(topic=item.topic).inc()
+        if refused:
+            self._send_letters([r for r, _ in refused], [letter for _, letter in refused], timeout)
+
     def wait(self, pending: list[Pending], timeout: float = 30.0) -> None:
         """Blocks until every record in ``pending`` is acknowledged; raises the first error."""
         if not pending:
@@ -127,11 +212,21 @@ class EventProducer:
             self.metrics.produced.labels(topic=item.topic).inc()
 
     def send_and_wait(self, events: list[tuple[str, str, Envelope]]) -> None:
-        """Sends ``(topic, key, envelope)`` triples and waits for all of them."""
-        self.wait([self.send(topic, key, envelope) for topic, key, envelope in events])
+        """Sends ``(topic, key, envelope)`` triples and waits for all of them; when one is
+        refused (catalog, validation, size) none is sent."""
+        records = [self._record(topic, key, envelope) for topic, key, envelope in events]
+        self.wait([self._queue(record) for record in records])
 
     def close(self, timeout: float = 10.0) -> None:
         self._producer.close(timeout=timeout)
+
+
+@dataclass(frozen=True)
+class _Record:
+    topic: str
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
 
 
 @dataclass(frozen=True)
@@ -205,12 +300,56 @@ def read_topic(
     codec: EventCodec,
     topic: str,
     timeout: float = 60.0,
+    dead_letters: EventProducer | None = None,
 ) -> Iterator[Envelope]:
     """Yields every valid event of ``topic`` from the beginning to the current end, in
     partition order, without a consumer group. Services rebuild their state with it.
-    Undecodable records are skipped with a warning: the consumer that owns the topic's
-    DLQ reports them."""
+
+    Records that do not decode: with ``dead_letters`` (the producer of a service rebuilding
+    its state from the topic) they go to the topic's DLQ once the end is reached, with
+    :func:`rebuild_reader` as their ``dlq-consumer-group``, unless an earlier rebuild already
+    put them there (so restarts do not repeat them); without it they are skipped with a
+    warning, for readers whose topic a consume loop owns (that loop dead-letters them)."""
     codec.catalog.check_consume(service, topic)
+    invalid: list[DeadLetter] = []
+    for record in read_records(settings, topic, timeout):
+        try:
+            yield codec.decode(topic, record.value)
+        except InvalidEvent as error:
+            if dead_letters is None:
+                log.warning("skipping invalid record", extra={"reason": error.reason})
+            else:
+                invalid.append(DeadLetter.of(record, error.reason))
+    if invalid and dead_letters is not None:
+        reader = rebuild_reader(service)
+        done = dead_lettered(settings, topic, reader, timeout)
+        dead_letters.dead_letter(
+            [letter for letter in invalid if (letter.partition, letter.offset) not in done],
+            reader,
+        )
+
+
+def rebuild_reader(service: str) -> str:
+    """The ``dlq-consumer-group`` of records a service's state rebuild dead-lettered."""
+    return f"legation.{service}.state-rebuild"
+
+
+def dead_lettered(
+    settings: CoreSettings, topic: str, group: str, timeout: float = 60.0
+) -> set[tuple[int, int]]:
+    """The (partition, offset) of the records of ``topic`` that ``group`` put in its DLQ."""
+    found = set()
+    source = (("dlq-source-topic", topic.encode()), ("dlq-consumer-group", group.encode()))
+    for record in read_records(settings, topic + DLQ_SUFFIX, timeout):
+        headers = dict(record.headers or [])
+        if all(headers.get(name) == value for name, value in source):
+            found.add((int(headers["dlq-source-partition"]), int(headers["dlq-source-offset"])))
+    return found
+
+
+def read_records(settings: CoreSettings, topic: str, timeout: float = 60.0) -> Iterator[Any]:
+    """Yields every record of ``topic`` from the beginning to its end as it is now (raw
+    kafka-python records), without a consumer group."""
     consumer = KafkaConsumer(**client_options(settings), enable_auto_commit=False, group_id=None)
     try:
         partitions = consumer.partitions_for_topic(topic)
@@ -228,11 +367,35 @@ def read_topic(
                 raise TimeoutError(f"reading {topic} did not reach its end in {timeout}s")
             for records in consumer.poll(timeout_ms=500).values():
                 for record in records:
-                    if record.offset >= end[TopicPartition(record.topic, record.partition)]:
-                        continue
-                    try:
-                        yield codec.decode(topic, record.value)
-                    except InvalidEvent as error:
-                        log.warning("skipping invalid record", extra={"reason": error.reason})
+                    if record.offset < end[TopicPartition(record.topic, record.partition)]:
+                        yield record
     finally:
         consumer.close()
+
+
+def group_settling(consumer: KafkaConsumer) -> bool:
+    """True while the consumer's group membership is changing: its next ``poll`` must wait.
+
+    kafka-python 3.0.12 finishes a (re)join only inside a ``poll`` that waits for it. A
+    ``poll(timeout_ms=0)`` gives up on the join at once, and the next one starts it over, so
+    a loop polling without waiting (``LEGATION_CONSUMER_IDLE_WAIT_MS``) never rejoins: it
+    goes on fetching from its old assignment while every commit is refused "during a
+    rebalance" (393 times over 11 minutes after restarts on the local stack). Worse, a join
+    that outlives the poll that started it can complete in the background without the
+    member ever becoming stable, when what called for it (the leader's metadata snapshot)
+    was settled by the join itself; nothing then asks for a rejoin, and commits stay
+    refused until the connection breaks. That state is repaired here by asking for a rejoin,
+    which the next waiting poll completes. See libs/legation-devstack/STANDINS.md.
+    """
+    coordinator = getattr(consumer, "_coordinator", None)
+    if coordinator is None:  # another client version: its own state is all we can read
+        return bool(consumer.group_metadata().state != MemberState.STABLE)
+    if coordinator.need_rejoin():
+        return True
+    if consumer.group_metadata().state == MemberState.STABLE:
+        return False
+    join = getattr(coordinator, "_join_task", None)
+    if join is None or join.is_done:
+        log.info("a group join finished without the member becoming stable: rejoining")
+        coordinator.request_rejoin()
+    return True

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 import signal
+import ssl
 import sys
 import threading
 from collections.abc import Callable, Collection, Sequence
 from types import FrameType
 from wsgiref.types import WSGIApplication
 
-from prometheus_client import start_http_server
+from prometheus_client import make_wsgi_app
 
 from legation_core.audit import KafkaAuditSink
 from legation_core.auth import (
@@ -68,7 +69,8 @@ class ServiceRuntime:
         self._policies: list[Policy] = []
         self.audit: AuditSink | None = KafkaAuditSink(self.producer, service)
         self.grpc_port: int | None = None
-        self._http_apps: list[tuple[str, int, WSGIApplication]] = []
+        self._http_apps: list[tuple[str, int, WSGIApplication, str, bool]] = []
+        self.metrics_port: int | None = None
         self.http_ports: dict[str, int] = {}
         self.grpc_health_port: int | None = None
         self._failed = False
@@ -124,16 +126,63 @@ class ServiceRuntime:
         return AuthInterceptor(self.users, self._policies, self.audit)
 
     def add_http(
-        self, name: str, port: int, app: WSGIApplication, *, roles: Collection[str] | None
+        self,
+        name: str,
+        port: int,
+        app: WSGIApplication,
+        *,
+        roles: Collection[str] | None,
+        port_variable: str | None = None,
     ) -> None:
         """Serves a WSGI ``app`` (a web page, a JSON API) on ``port`` (0 picks one) while
-        the service runs; the bound port is in ``http_ports[name]`` once running. Callers
-        need one of ``roles``, recognised by the gRPC users file (see
+        the service runs, over TLS when ``LEGATION_HTTP_TLS_CERT``/``KEY`` are set; the bound
+        port is in ``http_ports[name]`` once running. Callers need one of ``roles``,
+        recognised by the gRPC users file (see
         :class:`~legation_core.http_server.Authenticated`); ``roles=None`` serves everyone
-        and must be a deliberate choice (a public link)."""
+        and must be a deliberate choice (a public link). ``port_variable`` names the setting
+        of the port in the error when it cannot be bound (the service exits 2)."""
         if roles is not None:
             app = Authenticated(app, self.users, roles)
-        self._http_apps.append((name, port, app))
+        variable = port_variable or f"the {name} port"
+        self._http_apps.append((name, port, app, variable, roles is not None))
+
+    def _bind_http(self) -> list[HttpServer]:
+        """Binds the metrics port and every HTTP app's port (not yet serving); raises
+        ConfigError naming the setting of a port or TLS file that does not work."""
+        tls = http_tls(self.settings)
+        apps = [
+            (
+                "metrics",
+                self.settings.metrics_port,
+                make_wsgi_app(self.metrics.registry),
+                "LEGATION_METRICS_PORT",
+                False,
+            ),
+            *self._http_apps,
+        ]
+        servers: list[HttpServer] = []
+        try:
+            for name, port, app, variable, credentials in apps:
+                host = self.settings.metrics_host if name == "metrics" else "0.0.0.0"
+                try:
+                    servers.append(HttpServer(name, port, app, host=host, tls=tls))
+                except ssl.SSLError as error:
+                    raise ConfigError(
+                        f"LEGATION_HTTP_TLS_CERT/LEGATION_HTTP_TLS_KEY: {error}"
+                    ) from None
+                except OSError as error:
+                    raise ConfigError(f"{variable}: cannot listen on {port}: {error}") from None
+                if credentials and tls is None:
+                    log.warning(
+                        "an HTTP port takes tokens over plaintext: set LEGATION_HTTP_TLS_CERT "
+                        "and LEGATION_HTTP_TLS_KEY outside development",
+                        extra={"http_server": name, "port": servers[-1].port},
+                    )
+        except ConfigError:
+            for server in servers:
+                server.stop()
+            raise
+        return servers
 
     def require_topics(self) -> None:
         """Refuses to start when a topic this service uses does not exist: topics are
@@ -154,9 +203,14 @@ class ServiceRuntime:
         """Serves until SIGTERM/SIGINT; returns the process exit code."""
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
-        metrics_server, _ = start_http_server(
-            self.settings.metrics_port, registry=self.metrics.registry
-        )
+        try:
+            metrics_server, *http_servers = self._bind_http()
+        except ConfigError as error:
+            log.error(str(error))
+            print(f"{self.service}: {error}", file=sys.stderr)
+            return 2
+        self.metrics_port = metrics_server.port
+        metrics_server.start()
         server, health_servicer, self.grpc_port = build_server(
             self.settings.grpc_port,
             self._registrars,
@@ -190,7 +244,6 @@ class ServiceRuntime:
             )
         reporter.check()
         server.start()
-        http_servers = [HttpServer(name, port, app) for name, port, app in self._http_apps]
         for http_server in http_servers:
             http_server.start()
             self.http_ports[http_server.name] = http_server.port
@@ -206,7 +259,8 @@ class ServiceRuntime:
                 "grpc_health_port": self.grpc_health_port,
                 "grpc_tls": self.settings.grpc_tls_cert is not None,
                 "auth": "disabled" if self.users is None else "on",
-                "metrics_port": metrics_server.server_port,
+                "metrics_port": metrics_server.port,
+                "http_tls": self.settings.http_tls_cert is not None,
                 "http_ports": self.http_ports,
                 "consumers": [loop.group for loop in self._loops],
             },
@@ -225,7 +279,7 @@ class ServiceRuntime:
         stuck = [thread.name for thread in threads if thread.is_alive()]
         stopped.wait(grace)
         self.producer.close()
-        metrics_server.shutdown()
+        metrics_server.stop()
         if stuck:
             log.error("work still running after the grace period", extra={"threads": stuck})
             return 1
@@ -295,6 +349,21 @@ def server_tls(settings: CoreSettings) -> ServerTls | None:
     return ServerTls(settings.grpc_tls_cert, settings.grpc_tls_key, settings.grpc_tls_client_ca)
 
 
+def http_tls(settings: CoreSettings) -> ServerTls | None:
+    """The HTTP ports' TLS files from the settings (the same shape as the gRPC server's),
+    None for plaintext; raises ConfigError naming the variable of a file that cannot be
+    read."""
+    if settings.http_tls_cert is None or settings.http_tls_key is None:
+        return None
+    for variable, path in (
+        ("LEGATION_HTTP_TLS_CERT", settings.http_tls_cert),
+        ("LEGATION_HTTP_TLS_KEY", settings.http_tls_key),
+    ):
+        if not path.is_file():
+            raise ConfigError(f"{variable}: {path} is not a readable file")
+    return ServerTls(settings.http_tls_cert, settings.http_tls_key)
+
+
 def main_for(
     service: str,
     settings_class: type[SettingsT],
@@ -313,6 +382,7 @@ def main_for(
         runtime.require_topics()
         wire(runtime, settings)
         server_tls(settings)
+        http_tls(settings)
     except ConfigError as error:
         log.error(str(error))
         print(f"{service}: {error}", file=sys.stderr)

@@ -1,7 +1,9 @@
 """Durable service state on a compacted topic: one record per change holding an entity's
 whole state, the latest record per key being the entity.
 
-At start-up a service reads the topic to its end (:meth:`StateTable.rebuild`); afterwards
+At start-up a service reads the topic to its end (:meth:`StateTable.rebuild`; a record
+that does not decode goes to the topic's DLQ like any other, see
+:func:`legation_core.kafka.read_topic`); afterwards
 every change is written and acknowledged by Kafka *before* memory changes, so memory never
 holds what Kafka would not give back after a restart. Entities carry a ``version`` that
 increases with every record, so an older record never replaces a newer one (a replay or a
@@ -28,7 +30,7 @@ from legation_core.catalog import CatalogError
 from legation_core.codec import Envelope, EventCodec, InvalidEvent, payload_of
 from legation_core.config import CoreSettings
 from legation_core.consumer import TransientError
-from legation_core.kafka import read_topic
+from legation_core.kafka import EventProducer, read_topic
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +83,17 @@ class StateTable(Generic[M]):
         self._items: dict[str, M] = {}
 
     def rebuild(
-        self, settings: CoreSettings, service: str, codec: EventCodec, timeout: float = 60.0
+        self,
+        settings: CoreSettings,
+        service: str,
+        codec: EventCodec,
+        timeout: float = 60.0,
+        *,
+        dead_letters: EventProducer,
     ) -> None:
-        """Loads what the topic holds now (the latest version per key wins)."""
-        for envelope in read_topic(settings, service, codec, self.topic, timeout):
+        """Loads what the topic holds now (the latest version per key wins); records that do
+        not decode go to the topic's DLQ through ``dead_letters``."""
+        for envelope in read_topic(settings, service, codec, self.topic, timeout, dead_letters):
             self.apply(envelope)
         log.info("state rebuilt", extra={"topic": self.topic, "entities": len(self._items)})
 

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
+import socket
+import ssl
 import threading
-from collections.abc import Iterator
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from wsgiref.types import StartResponse, WSGIEnvironment
 
 import grpc
 import pytest
@@ -16,6 +23,7 @@ from legation_core.auth import Policy, reads
 from legation_core.config import ConfigError
 from legation_core.consumer import Incoming, Outgoing, per_event
 from legation_core.lifecycle import ServiceRuntime
+from legation_devstack.tls import self_signed_files
 
 pytestmark = pytest.mark.integration
 
@@ -104,3 +112,82 @@ def test_a_policy_that_misses_a_method_stops_the_service(kit: Kit) -> None:
     with pytest.raises(ConfigError, match=r"no access rule for .*Watch"):
         runtime.add_grpc(lambda server: None, health, Policy(health, rules))
     runtime.producer.close(1)
+
+
+@pytest.mark.usefixtures("restore_signal_handlers")
+def test_every_http_port_serves_tls_when_configured_and_metrics_bind_where_told(
+    kit: Kit, tmp_path: Path
+) -> None:
+    cert, key = self_signed_files(tmp_path)
+    settings = kit.settings.model_copy(
+        update={
+            "grpc_port": 0,
+            "metrics_port": 0,
+            "metrics_host": "127.0.0.1",
+            "http_tls_cert": cert,
+            "http_tls_key": key,
+            "shutdown_grace_seconds": 5,
+        }
+    )
+    runtime = ServiceRuntime("engager", settings, catalog=kit.catalog)
+    runtime.add_http("page", 0, hello, roles=None)
+    context = ssl.create_default_context(cafile=str(cert))
+    answers: dict[str, bytes] = {}
+    problems: list[BaseException] = []
+
+    def drive() -> None:
+        try:
+            page_port = wait_for(lambda: runtime.http_ports.get("page"), what="the page")
+            metrics_port = runtime.metrics_port
+            with urllib.request.urlopen(
+                f"https://127.0.0.1:{page_port}/", timeout=5, context=context
+            ) as response:
+                answers["page"] = response.read()
+            with urllib.request.urlopen(
+                f"https://127.0.0.1:{metrics_port}/metrics", timeout=5, context=context
+            ) as response:
+                answers["metrics"] = response.read()
+            # Bound to 127.0.0.1 only: not reachable on another local address.
+            with socket.socket() as probe:
+                probe.settimeout(1)
+                answers["other address"] = b"%d" % probe.connect_ex(("127.0.0.2", metrics_port))
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{page_port}/", timeout=5)
+                answers["plaintext"] = b"answered"
+            except (urllib.error.URLError, ConnectionError, http.client.HTTPException):
+                answers["plaintext"] = b"refused"
+        except BaseException as error:  # reported below
+            problems.append(error)
+        finally:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    driver = threading.Thread(target=drive, daemon=True)
+    driver.start()
+    assert runtime.run() == 0
+    driver.join(5)
+    assert problems == []
+    assert answers["page"] == b"hello"
+    assert b"legation_events_produced_total" in answers["metrics"]
+    assert answers["other address"] != b"0"  # connection refused
+    assert answers["plaintext"] == b"refused"
+
+
+@pytest.mark.usefixtures("restore_signal_handlers")
+def test_a_port_that_cannot_be_bound_exits_2_naming_its_setting(
+    kit: Kit, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        settings = kit.settings.model_copy(update={"grpc_port": 0, "metrics_port": 0})
+        runtime = ServiceRuntime("publisher", settings, catalog=kit.catalog)
+        runtime.add_http("links", busy, hello, roles=None, port_variable="LEGATION_X_PORT")
+        assert runtime.run() == 2
+    assert f"LEGATION_X_PORT: cannot listen on {busy}" in capsys.readouterr().err
+    runtime.producer.close(1)
+
+
+def hello(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5")])
+    return [b"hello"]

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import inspect
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from kafka import KafkaConsumer
+from kafka.coordinator.base import BaseCoordinator
+from kafka.coordinator.consumer import ConsumerCoordinator
+from kafka.structs import ConsumerGroupMetadata, MemberState
 from prometheus_client import CollectorRegistry
 
 from legation.events.v1 import engage_pb2, listen_pb2
@@ -23,7 +28,14 @@ from legation_core.consumer import (
     dead_letter_headers,
     per_event,
 )
-from legation_core.kafka import EventProducer, client_options, event_headers
+from legation_core.kafka import (
+    EventProducer,
+    RecordTooLarge,
+    client_options,
+    event_headers,
+    group_settling,
+    record_size,
+)
 from legation_core.metrics import Metrics
 
 MENTIONS = "legation.listen.mentions.v1"
@@ -133,6 +145,42 @@ def test_send_validates_the_envelope() -> None:
     with pytest.raises(InvalidEvent, match="missing event_id"):
         producer.send(INTERACTIONS, "k", envelope)
     assert fake.sent == []
+
+
+def test_an_event_over_the_size_limit_is_refused_naming_the_limit() -> None:
+    fake = FakeKafkaProducer()
+    metrics = Metrics(CollectorRegistry())
+    settings = CoreSettings(kafka_max_request_bytes=100_000)
+    producer = EventProducer(settings, "engager", default_catalog(), metrics, producer=fake)
+    small, large = interaction(), interaction()
+    large.interaction.text = "x" * 100_000
+    with pytest.raises(RecordTooLarge) as refused:
+        producer.send_and_wait([(INTERACTIONS, "k", small), (INTERACTIONS, "k", large)])
+    size = record_size(b"k", EventCodec.encode(large), event_headers(large))
+    assert refused.value.reason == (
+        f"legation.events.v1.Interaction event for {INTERACTIONS} is {size} bytes, more than "
+        "LEGATION_KAFKA_MAX_REQUEST_BYTES (100000)"
+    )
+    assert isinstance(refused.value, InvalidEvent)  # a consume loop dead-letters its source
+    assert fake.sent == []  # not even the small one: nothing of a refused batch goes out
+    producer.send_and_wait([(INTERACTIONS, "k", small)])
+    assert len(fake.sent) == 1
+
+
+def test_the_producer_is_configured_with_the_limit_it_checks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    options: dict[str, Any] = {}
+
+    def kafka_producer(**given: Any) -> FakeKafkaProducer:
+        options.update(given)
+        return FakeKafkaProducer()
+
+    monkeypatch.setattr("legation_core.kafka.KafkaProducer", kafka_producer)
+    settings = CoreSettings(kafka_max_request_bytes=2_000_000)
+    producer = EventProducer(settings, "engager", default_catalog(), Metrics(CollectorRegistry()))
+    assert producer.max_request_bytes == 2_000_000
+    assert options["max_request_size"] == 2_000_000
 
 
 def test_wait_raises_when_the_broker_did_not_acknowledge() -> None:
@@ -245,3 +293,68 @@ def test_consumer_loop_refuses_topics_the_service_may_not_consume() -> None:
             metrics=metrics,
             stop=threading.Event(),
         )
+
+
+@dataclass
+class FakeJoin:
+    is_done: bool
+
+
+@dataclass
+class FakeCoordinator:
+    """The parts of kafka-python's ConsumerCoordinator that group_settling reads."""
+
+    rejoin: bool = False
+    _join_task: FakeJoin | None = None
+    rejoin_requests: int = 0
+
+    def need_rejoin(self) -> bool:
+        return self.rejoin
+
+    def request_rejoin(self) -> None:
+        self.rejoin_requests += 1
+        self.rejoin = True
+
+
+@dataclass
+class FakeConsumer:
+    _coordinator: FakeCoordinator
+    state: str = MemberState.STABLE
+
+    def group_metadata(self) -> ConsumerGroupMetadata:
+        return ConsumerGroupMetadata(group_id="g", state=self.state)
+
+
+def test_a_stable_member_may_poll_without_waiting() -> None:
+    consumer = FakeConsumer(FakeCoordinator())
+    assert group_settling(cast(KafkaConsumer, consumer)) is False
+
+
+def test_a_member_that_must_rejoin_or_is_joining_waits() -> None:
+    assert group_settling(cast(KafkaConsumer, FakeConsumer(FakeCoordinator(rejoin=True))))
+    joining = FakeConsumer(
+        FakeCoordinator(_join_task=FakeJoin(is_done=False)), state=MemberState.REBALANCING
+    )
+    assert group_settling(cast(KafkaConsumer, joining))
+    assert joining._coordinator.rejoin_requests == 0  # its join is under way
+
+
+def test_a_join_finished_without_a_stable_member_is_repaired_by_a_rejoin() -> None:
+    """kafka-python 3.0.12 can finish a join in the background and never apply it (see
+    group_settling): the member stays rebalancing and every commit is refused."""
+    stranded = FakeConsumer(
+        FakeCoordinator(_join_task=FakeJoin(is_done=True)), state=MemberState.REBALANCING
+    )
+    assert group_settling(cast(KafkaConsumer, stranded))
+    assert stranded._coordinator.rejoin_requests == 1
+    assert stranded._coordinator.need_rejoin()  # the next waiting poll joins again
+
+
+def test_the_kafka_python_internals_group_settling_reads_are_there() -> None:
+    """An upgrade of kafka-python that renames them must fail here, not in production."""
+    assert callable(KafkaConsumer.group_metadata)
+    assert "state" in ConsumerGroupMetadata._fields
+    assert callable(ConsumerCoordinator.need_rejoin)
+    assert callable(ConsumerCoordinator.request_rejoin)
+    assert "self._join_task" in inspect.getsource(BaseCoordinator.__init__)
+    assert "self._coordinator" in inspect.getsource(KafkaConsumer.__init__)

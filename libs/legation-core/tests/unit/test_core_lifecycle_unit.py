@@ -12,7 +12,13 @@ import pytest
 
 from legation_core import bootstrap
 from legation_core.config import ENV_PREFIX, ConfigError, CoreSettings, load_settings
-from legation_core.lifecycle import ServiceRuntime, auth_directory, main_for, server_tls
+from legation_core.lifecycle import (
+    ServiceRuntime,
+    auth_directory,
+    http_tls,
+    main_for,
+    server_tls,
+)
 from legation_core.logs import configure_logging
 
 
@@ -130,3 +136,43 @@ def test_unreadable_tls_files_name_the_variable(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match=r"LEGATION_GRPC_TLS_CERT: .* is not a readable file"):
         server_tls(settings)
+
+
+def test_unreadable_http_tls_files_name_the_variable(tmp_path: Path) -> None:
+    (tmp_path / "cert.pem").write_text("x")
+    settings = CoreSettings(
+        auth_disabled=True,
+        http_tls_cert=tmp_path / "cert.pem",
+        http_tls_key=tmp_path / "no.key",
+    )
+    with pytest.raises(ConfigError, match=r"LEGATION_HTTP_TLS_KEY: .* is not a readable file"):
+        http_tls(settings)
+    assert http_tls(CoreSettings(auth_disabled=True)) is None
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        (
+            {"LEGATION_HTTP_TLS_CERT": "cert.pem"},
+            "LEGATION_HTTP_TLS_CERT and LEGATION_HTTP_TLS_KEY go",
+        ),
+        ({"LEGATION_METRICS_HOST": "example.org"}, r"LEGATION_METRICS_HOST: .*expected an IP"),
+        ({"LEGATION_HTTP_TRUSTED_PROXIES": "10.0.0.0/8,lb"}, r"TRUSTED_PROXIES: .*'lb' is not"),
+    ],
+)
+def test_bad_http_settings_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], message: str
+) -> None:
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=message):
+        load_settings(CoreSettings)
+
+
+def test_http_settings_that_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEGATION_METRICS_HOST", "127.0.0.1")
+    monkeypatch.setenv("LEGATION_HTTP_TRUSTED_PROXIES", "10.0.0.0/8, fd00::/8")
+    settings = load_settings(CoreSettings)
+    assert settings.metrics_host == "127.0.0.1"
+    assert [str(n) for n in settings.trusted_proxies()] == ["10.0.0.0/8", "fd00::/8"]

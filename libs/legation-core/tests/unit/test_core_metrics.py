@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, Counter, generate_latest
 
-from legation_core.metrics import Metrics
+from legation_core.metrics import OTHER, BoundedLabel, Metrics
 
 
 def test_metrics_register_on_the_given_registry() -> None:
@@ -58,3 +58,31 @@ def test_exposition_names_every_metric() -> None:
         "legation_consumer_last_poll_timestamp_seconds",
     ):
         assert f"# TYPE {name.removesuffix('_total')}" in text
+
+
+def test_a_bounded_label_keeps_the_first_values_safe_and_folds_the_rest_into_other() -> None:
+    label = BoundedLabel(limit=3, max_length=10)
+    assert [label(v) for v in ("a", "b", "a", "c")] == ["a", "b", "a", "c"]
+    assert label("d") == OTHER and label("e") == OTHER
+    assert label("a") == "a"  # a known value keeps its series
+    assert label("") == "none"
+    fresh = BoundedLabel(limit=5, max_length=10)
+    # A NUL, an RTL override, a URL: only safe characters, and short.
+    assert fresh("id\x00\u202eevil") == "id__evil"
+    assert fresh("https://x.example/feed?token=abcdef") == "https:__x."
+
+
+def test_a_hostile_client_cannot_grow_the_scrape() -> None:
+    registry = CollectorRegistry()
+    counter = Counter("legation_test_total", "test", ["issue_id"], registry=registry)
+    label = BoundedLabel(limit=50)
+    for number in range(10_000):
+        counter.labels(issue_id=label(f"issue-{number}")).inc()
+    series = [
+        sample
+        for metric in registry.collect()
+        for sample in metric.samples
+        if sample.name == "legation_test_total"
+    ]
+    assert len(series) == 51
+    assert registry.get_sample_value("legation_test_total", {"issue_id": OTHER}) == 10_000 - 50

@@ -1,4 +1,5 @@
-"""``python -m legation_devstack run|stop|bench|bench-auth``: the local stack from the Makefile."""
+"""``python -m legation_devstack run|stop|bench|bench-auth|restarts``: the local stack from the
+Makefile."""
 
 from __future__ import annotations
 
@@ -128,7 +129,18 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("stop", help="stop a running stack")
     commands.add_parser("bench", help="measure the consume loop against raw kafka-python")
     commands.add_parser("bench-auth", help="measure what authentication costs a gRPC call")
-    args = parser.parse_args(argv)
+    commands.add_parser(
+        "restarts",
+        help="measure how a consumer comes back from SIGKILL restarts (--help: its options)",
+        add_help=False,
+    )
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "restarts":
+        from legation_devstack.restarts import main as restarts
+
+        return restarts(rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "run":
         return run(args.once)
     if args.command == "stop":

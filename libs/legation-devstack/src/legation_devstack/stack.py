@@ -7,6 +7,7 @@ exercise the same processes, ports and environment variables an operator would s
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -67,6 +68,8 @@ class Stack:
     users: UsersFile | None = None
     # The publisher's short-link endpoint; kept across restarts of the publisher.
     redirect_port: int | None = None
+    # The secret of the clicks' visitor fingerprints; kept across restarts of the publisher.
+    click_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
 
     @property
     def log_dir(self) -> Path:
@@ -128,6 +131,10 @@ class Stack:
                 # The fixture feeds link to example.org pages that do not exist: fetching
                 # their full text would only send the local stack to the internet.
                 "LEGATION_LISTENER_FULL_TEXT_MAX_PER_READ": "0",
+                # The demo's feeds are fixture files, and the replay servers of the
+                # platforms listen on loopback: a production listener refuses both.
+                "LEGATION_LISTENER_ALLOW_LOCAL_FEEDS": "true",
+                "LEGATION_LISTENER_FETCH_ALLOWED_NETWORKS": "127.0.0.0/8,::1",
                 "LEGATION_EVALUATOR_SNAPSHOT_SECONDS": "10",
             }
         )
@@ -136,6 +143,7 @@ class Stack:
                 self.redirect_port = FIXED_REDIRECT_PORT if self.fixed_ports else free_port()
             env["LEGATION_PUBLISHER_REDIRECT_PORT"] = str(self.redirect_port)
             env["LEGATION_PUBLISHER_REDIRECT_BASE_URL"] = f"http://127.0.0.1:{self.redirect_port}/"
+            env["LEGATION_PUBLISHER_CLICK_SECRET"] = self.click_secret
             # Posts scheduled "now" go out within half a second.
             env["LEGATION_PUBLISHER_SCHEDULER_INTERVAL_SECONDS"] = "0.5"
         if ports.web is not None:

@@ -52,7 +52,7 @@ def wire(runtime: ServiceRuntime, settings: EngagerSettings) -> None:
     rules = load_rules(settings, channels)
     registry = runtime.metrics.registry
     state = EngagerState(runtime.producer, registry)
-    state.rebuild(settings, runtime.codec)
+    state.rebuild(settings, runtime.codec, runtime.producer)
     runtime.add_consumer("inbox", [MENTIONS], MentionHandler(state, rules))
     deliverer = Deliverer(RetryPolicy(max_attempts=settings.engager_delivery_max_attempts))
     jobs = EngagerJobs(state, channels, deliverer, registry=registry)
@@ -71,8 +71,16 @@ def wire(runtime: ServiceRuntime, settings: EngagerSettings) -> None:
     )
     if form_port is not None:
         # Public on purpose: anyone may ask; nothing is published before moderation.
-        form = QuestionsForm(api, settings.engager_form_questions_per_minute)
-        runtime.add_http("questions-form", form_port, form, roles=None)
+        form = QuestionsForm(
+            api, settings.engager_form_questions_per_minute, settings.trusted_proxies()
+        )
+        runtime.add_http(
+            "questions-form",
+            form_port,
+            form,
+            roles=None,
+            port_variable="LEGATION_ENGAGER_FORM_PORT",
+        )
 
 
 def main() -> None:

@@ -3,13 +3,16 @@ mentions in → the right conversations opened, threaded, de-duplicated, priorit
 assigned; a reply reaches the Mastodon server exactly once although the engager is killed
 mid-delivery and restarted; an SLA breach is emitted once; questions arrive by hashtag and
 by the public form; partner activity reaches the evaluator's index; bad requests get clear
-errors; first-response times are exported."""
+errors; first-response times are exported; the form refuses a body of unbounded or
+undeclared length and deeply nested JSON without the process growing."""
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
+import threading
 import urllib.error
 import urllib.request
 import uuid
@@ -411,3 +414,100 @@ def test_inbox_replies_questions_and_partners_through_the_process(
     assert error.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
     assert second.process.stop() == 0
+
+
+def peak_rss_kib(pid: int) -> int:
+    """The process's peak resident memory so far (VmHWM), in KiB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1])
+
+
+def post_streaming(port: int, headers: str, body_bytes: int) -> tuple[int, bytes, int]:
+    """POSTs ``headers`` then streams ``body_bytes`` of body from another thread while the
+    answer is read: (status, body of the answer, bytes the server let us send)."""
+    connection = socket.create_connection(("127.0.0.1", port), timeout=30)
+    connection.sendall(f"POST /questions/q-1 HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}\r\n".encode())
+    sent = [0]
+
+    def stream() -> None:
+        chunk = b"[" * 65536
+        try:
+            while sent[0] < body_bytes:
+                connection.sendall(chunk)
+                sent[0] += len(chunk)
+            connection.shutdown(socket.SHUT_WR)  # the whole body: a server may read to the end
+        except OSError:
+            pass  # the server answered and closed: the rest is never read
+
+    sender = threading.Thread(target=stream, daemon=True)
+    sender.start()
+    answer = connection.makefile("rb")
+    status = int(answer.readline().split()[1])
+    length = 0
+    while (line := answer.readline().strip()) != b"":
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    body = answer.read(length)
+    connection.close()
+    sender.join(30)
+    return status, body, sent[0]
+
+
+def error_of(body: bytes) -> str:
+    try:
+        return str(json.loads(body)["error"])
+    except (ValueError, KeyError, TypeError):
+        return body.decode(errors="replace")
+
+
+def test_the_form_refuses_unbounded_and_deep_bodies_without_growing(
+    start_engager: Callable[[], EngagerProcess],
+) -> None:
+    engager = start_engager()
+    hostile_mib = 300
+    before = peak_rss_kib(engager.process.pid)
+    refused = {
+        "length -1": post_streaming(
+            engager.form_port,
+            "Content-Type: application/json\r\nContent-Length: -1\r\n",
+            hostile_mib << 20,
+        ),
+        "chunked": post_streaming(
+            engager.form_port,
+            "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n",
+            hostile_mib << 20,
+        ),
+        "longer than declared": post_streaming(
+            engager.form_port,
+            "Content-Type: application/json\r\nContent-Length: 100\r\n",
+            hostile_mib << 20,
+        ),
+        "deep JSON": post_streaming(
+            engager.form_port,
+            f"Content-Type: application/json\r\nContent-Length: {16 * 1024}\r\n",
+            16 * 1024,
+        ),
+    }
+    grown_kib = peak_rss_kib(engager.process.pid) - before
+    assert grown_kib < 8 * 1024, f"the engager grew by {grown_kib} KiB"
+    answers = {name: (status, error_of(body)) for name, (status, body, _) in refused.items()}
+    assert answers == {
+        "length -1": (400, "Content-Length: not a number of bytes"),
+        "chunked": (
+            411,
+            f"chunked bodies are not accepted: send Content-Length (at most {16 * 1024} bytes)",
+        ),
+        "longer than declared": (400, "body: JSON nested deeper than 4 levels"),
+        "deep JSON": (400, "body: JSON nested deeper than 4 levels"),
+    }
+    # The process is still serving: a good question still gets in line.
+    ok = urllib.request.Request(
+        f"http://127.0.0.1:{engager.form_port}/questions/q-1",
+        data=json.dumps({"text": "Still there?"}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        urllib.request.urlopen(ok, timeout=5)
+    assert missing.value.code == 404  # no such questions campaign, answered cleanly
+    assert engager.process.alive()

@@ -79,6 +79,10 @@ def test_a_form_post_becomes_a_pending_question(
         ("POST", "/questions/nope", b'{"text": "Why?"}', "404", "questions campaign nope"),
         ("GET", "/questions/{qid}", b"", "405", "use POST"),
         ("POST", "/other", b"", "404", "POST /questions/<questions_id>"),
+        ("POST", "/questions/{qid}", b"[" * 5000, "400", "body: JSON nested deeper than 4"),
+        ("POST", "/questions/{qid}", b'{"text": {"a": 1}}', "400", "text: expected a string"),
+        ("POST", "/questions/{qid}", b'{"text": NaN}', "400", "NaN is not a JSON number"),
+        ("POST", "/questions/{qid}", b"{" + b" " * 17000 + b"}", "413", "at most 16384 bytes"),
     ],
 )
 def test_bad_form_posts_get_clear_errors(
@@ -115,3 +119,31 @@ def test_one_address_gets_a_few_questions_a_minute() -> None:
     assert limit.wait("b") == 0.0  # another address
     now[0] = 20.0
     assert limit.wait("a") == 0.0
+
+
+def test_a_body_of_undeclared_length_is_refused_before_it_is_read(
+    form: tuple[QuestionsForm, EngagerState, str],
+) -> None:
+    app, _state, qid = form
+    endless = io.BytesIO(b"x" * 1_000_000)
+    seen: dict[str, str] = {}
+
+    def start(status: str, headers: list[tuple[str, str]]) -> None:
+        seen["status"] = status
+
+    for length, status, message in [
+        ("-1", "400", "Content-Length: not a number of bytes"),
+        ("", "411", "Content-Length is required"),
+    ]:
+        environ = {
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": f"/questions/{qid}",
+            "CONTENT_LENGTH": length,
+            "CONTENT_TYPE": "application/json",
+            "REMOTE_ADDR": "203.0.113.1",
+            "wsgi.input": endless,
+        }
+        answer = json.loads(b"".join(app(environ, start)))  # type: ignore[arg-type]
+        assert seen["status"].startswith(status)
+        assert message in answer["error"]
+    assert endless.tell() == 0

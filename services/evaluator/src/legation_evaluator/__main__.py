@@ -40,7 +40,13 @@ def wire(runtime: ServiceRuntime, settings: EvaluatorSettings) -> None:
     )
     page = ScorecardPage(CampaignData(index), settings.web_refresh_seconds)
     # Campaign results are the ministry's own: the page asks for a reader's token.
-    runtime.add_http("scorecard-page", settings.web_port, page, roles=SCORECARD_READERS)
+    runtime.add_http(
+        "scorecard-page",
+        settings.web_port,
+        page,
+        roles=SCORECARD_READERS,
+        port_variable="LEGATION_WEB_PORT",
+    )
 
 
 def main() -> None:

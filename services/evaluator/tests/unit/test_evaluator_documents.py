@@ -44,6 +44,11 @@ PAYLOADS: list[tuple[Message, str]] = [
     (evaluate_pb2.Feedback(feedback_id="f-1"), "feedback"),
     (evaluate_pb2.KpiSnapshot(snapshot_id="s-1"), "kpi_snapshot-2025.03"),
     (publish_pb2.LinkClick(click_id="c-1"), "link_click-2025.03"),
+    (
+        listen_pb2.CommunityReport(report_id="r-1", campaign_ids=["camp-2"]),
+        "community_report-2025.03",
+    ),
+    (listen_pb2.ThemeReport(report_id="r-2"), "theme_report-2025.03"),
 ]
 
 

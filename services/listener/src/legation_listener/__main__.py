@@ -4,6 +4,7 @@ periodic poll)."""
 from __future__ import annotations
 
 import sys
+import threading
 
 from legation.listener.v1.listener_service_pb2_grpc import add_ListenerServiceServicer_to_server
 from legation_core.lifecycle import ServiceRuntime, main_for
@@ -13,24 +14,42 @@ from legation_listener.adapters.connectors.mastodon import MastodonConnector
 from legation_listener.adapters.connectors.reddit import RedditConnector
 from legation_listener.adapters.connectors.rss import RssConnector
 from legation_listener.adapters.connectors.webhook import WebhookApp
-from legation_listener.adapters.duplicates import rebuild_duplicate_index
+from legation_listener.adapters.duplicates import duplicate_sink
 from legation_listener.adapters.feeds import FeedFetcher
-from legation_listener.adapters.grpc_api import ListenerApi
+from legation_listener.adapters.grpc_labels import TeachingServicer
+from legation_listener.adapters.insights import Autodiscovery, Insights
 from legation_listener.adapters.policy import POLICY
 from legation_listener.adapters.poller import Poller
+from legation_listener.adapters.preview_reads import PreviewReads, read_source_now
+from legation_listener.adapters.publications import PUBLICATIONS, PublicationStore
+from legation_listener.adapters.replay import MentionSink, replay_mentions
 from legation_listener.adapters.state import ListenerState, StateStore
+from legation_listener.adapters.teaching import LabelBook, ModelTrainer, Rescorer
 from legation_listener.config import ListenerSettings
+from legation_listener.domain.addresses import AddressPolicy
 from legation_listener.domain.enrichment import load_models, shared_duplicate_index
+from legation_listener.domain.observed import DEFAULT_MAX_AGE, MentionWindow
 from legation_listener.domain.recent import RecentItems
 from legation_listener.domain.spikes import SpikeDetector, SpikeRule
+from legation_listener.models.issue import shared_issue_models
+
+
+def address_policy(settings: ListenerSettings) -> AddressPolicy:
+    """Which addresses feeds, articles and instances may be fetched from."""
+    return AddressPolicy.from_setting(settings.listener_fetch_allowed_networks)
 
 
 def connectors(
-    settings: ListenerSettings, fetcher: FeedFetcher, backoff: Backoff
+    settings: ListenerSettings,
+    fetcher: FeedFetcher,
+    backoff: Backoff,
+    timeout_seconds: float | None = None,
 ) -> list[Connector]:
-    """One connector per kind of source, configured from the settings."""
-    timeout = settings.listener_fetch_timeout_seconds
+    """One connector per kind of source, configured from the settings (``timeout_seconds``
+    instead of the settings' request timeout, for previews)."""
+    timeout = timeout_seconds or settings.listener_fetch_timeout_seconds
     page_size = settings.listener_page_size
+    policy = address_policy(settings)
     return [
         RssConnector(fetcher, fetcher, full_text_limit=settings.listener_full_text_max_per_read),
         MastodonConnector(
@@ -39,6 +58,7 @@ def connectors(
             page_size=page_size,
             access_token=settings.listener_mastodon_access_token,
             token_instance=settings.listener_mastodon_instance_url,
+            policy=policy,
         ),
         BlueskyConnector(
             backoff,
@@ -47,6 +67,7 @@ def connectors(
             handle=settings.listener_bluesky_handle,
             app_password=settings.listener_bluesky_app_password,
             login_service=settings.listener_bluesky_service_url,
+            policy=policy,
         ),
         RedditConnector(
             backoff,
@@ -61,17 +82,58 @@ def connectors(
     ]
 
 
+def preview_reads(settings: ListenerSettings, stop: threading.Event) -> PreviewReads:
+    """What reads the feeds a PreviewQuery names: its own fetcher and connectors, one
+    attempt per request (no retries), no request longer than the preview's deadline, at
+    most ``LEGATION_LISTENER_PREVIEW_MAX_CONCURRENT`` previews at once."""
+    deadline = settings.listener_preview_deadline_seconds
+    timeout = min(settings.listener_fetch_timeout_seconds, deadline)
+    fetcher = FeedFetcher(
+        timeout,
+        0,
+        stop=stop,
+        policy=address_policy(settings),
+        allow_local_files=settings.listener_allow_local_feeds,
+        max_read_seconds=deadline,
+    )
+    by_kind = {
+        connector.kind: connector
+        for connector in connectors(settings, fetcher, Backoff(0, stop=stop), timeout)
+    }
+    return PreviewReads(
+        lambda spec: read_source_now(spec, fetcher, by_kind),
+        max_concurrent=settings.listener_preview_max_concurrent,
+        deadline_seconds=deadline,
+    )
+
+
 def wire(runtime: ServiceRuntime, settings: ListenerSettings) -> None:
-    """Loads the enrichment models, rebuilds the state from Kafka and adds the gRPC API, the
-    webhook (when it has a secret) and the periodic poll (which also checks for spikes)."""
+    """Loads the enrichment models, rebuilds the state, the duplicate index, the analyses'
+    mention window and our publications from Kafka, and adds the gRPC API, the webhook (when
+    it has a secret), the publications consumer, the periodic poll (which also checks for
+    spikes) and the periodic community and theme reports."""
     load_models()
-    state = ListenerState.rebuild(settings, runtime.codec)
-    rebuild_duplicate_index(settings, runtime.codec, shared_duplicate_index())
+    state = ListenerState.rebuild(settings, runtime.codec, runtime.producer)
+    # One read of the mentions topic rebuilds the duplicate index and the analyses' window.
+    window = MentionWindow(settings.listener_insights_mentions, DEFAULT_MAX_AGE)
+    replay_mentions(
+        settings,
+        runtime.codec,
+        [
+            duplicate_sink(shared_duplicate_index()),
+            MentionSink("insights", DEFAULT_MAX_AGE.days, window.add_mention),
+        ],
+    )
+    publications = PublicationStore()
+    publications.rebuild(settings, runtime.codec)
+    runtime.add_consumer("publications", [PUBLICATIONS], publications)
     store = StateStore(state, runtime.producer)
     fetcher = FeedFetcher(
         settings.listener_fetch_timeout_seconds,
         settings.listener_fetch_retries,
         stop=runtime.stop,
+        policy=address_policy(settings),
+        allow_local_files=settings.listener_allow_local_feeds,
     )
     backoff = Backoff(settings.listener_fetch_retries, stop=runtime.stop)
     rule = SpikeRule(
@@ -90,8 +152,40 @@ def wire(runtime: ServiceRuntime, settings: ListenerSettings) -> None:
         spikes=SpikeDetector(rule),
         connectors=connectors(settings, fetcher, backoff),
         max_pages=settings.listener_max_pages_per_poll,
+        on_mentions=window.add_mentions,
     )
-    servicer = ListenerApi(state, store, poller)
+    insights = Insights(
+        state,
+        window,
+        publications,
+        Autodiscovery(fetcher),
+        runtime.producer,
+        reddit_api=settings.listener_reddit_api_url,
+    )
+    # Analysts' labels, rebuilt from their topic; every issue with labels trains at the
+    # first run of the training job, then whenever its labels change.
+    book = LabelBook(runtime.producer)
+    trainer = ModelTrainer(book, shared_issue_models())
+    book.rebuild(settings, runtime.codec, runtime.producer)
+    rescorer = Rescorer(
+        settings,
+        runtime.codec,
+        state,
+        runtime.producer,
+        shared_issue_models(),
+        on_mentions=window.add_mentions,
+    )
+    servicer = TeachingServicer(
+        state,
+        store,
+        poller,
+        insights,
+        book=book,
+        trainer=trainer,
+        rescorer=rescorer,
+        previews=preview_reads(settings, runtime.stop),
+        local_feeds=settings.listener_allow_local_feeds,
+    )
     runtime.add_grpc(
         lambda server: add_ListenerServiceServicer_to_server(servicer, server),
         POLICY.service,
@@ -103,6 +197,10 @@ def wire(runtime: ServiceRuntime, settings: ListenerSettings) -> None:
         webhook = WebhookApp(poller, settings.listener_webhook_secret)
         runtime.add_http("webhook", settings.listener_webhook_port, webhook, roles=None)
     runtime.add_periodic("poll-feeds", settings.listener_poll_seconds, poller.poll_all)
+    runtime.add_periodic(
+        "insight-reports", settings.listener_insights_seconds, insights.publish_all
+    )
+    runtime.add_periodic("train-models", settings.listener_train_seconds, trainer.run_pending)
 
 
 def main() -> None:

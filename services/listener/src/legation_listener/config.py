@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from legation_core.config import CoreSettings
+from legation_listener.domain.addresses import parse_networks
 
 
 class ListenerSettings(CoreSettings):
@@ -52,6 +53,23 @@ class ListenerSettings(CoreSettings):
         le=1000,
         description="Linked articles fetched (trafilatura) per feed read for summary-only items",
     )
+    listener_insights_seconds: float = Field(
+        3600.0,
+        gt=0,
+        description="Interval between two community and theme reports of every active issue",
+    )
+    listener_insights_mentions: int = Field(
+        5000,
+        ge=100,
+        le=100_000,
+        description="Most recent mentions kept per issue (30 days) for communities, themes, tone",
+    )
+    listener_train_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="How often the issues whose analyst labels changed retrain their relevance "
+        "and stance models (in the background, one issue at a time)",
+    )
     listener_mastodon_access_token: str = Field(
         "", description="Mastodon access token (public timelines need none)"
     )
@@ -90,6 +108,39 @@ class ListenerSettings(CoreSettings):
     listener_webhook_secret: str = Field(
         "", description="HMAC-SHA256 secret of the webhook; empty: the webhook is not served"
     )
+    listener_allow_local_feeds: bool = Field(
+        False,
+        description=(
+            "Development only: feeds may be local files (paths, file:// URLs), in issues and"
+            " previews; otherwise they are refused"
+        ),
+    )
+    listener_fetch_allowed_networks: str = Field(
+        "",
+        description=(
+            "Comma-separated networks (127.0.0.0/8, ::1) feeds, articles and instances may be"
+            " fetched from besides public addresses; loopback, private, link-local, multicast"
+            " and reserved addresses are refused otherwise"
+        ),
+    )
+    listener_preview_max_concurrent: int = Field(
+        2,
+        ge=1,
+        le=4,
+        description=(
+            "PreviewQuery calls reading feeds at once; beyond, RESOURCE_EXHAUSTED (the gRPC"
+            " server has 8 workers)"
+        ),
+    )
+    listener_preview_deadline_seconds: float = Field(
+        15.0, gt=0, le=120, description="Most time a PreviewQuery spends reading its feeds"
+    )
+
+    @field_validator("listener_fetch_allowed_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value)  # ValueError names the entry
+        return value
 
     @model_validator(mode="after")
     def _token_has_its_instance(self) -> ListenerSettings:

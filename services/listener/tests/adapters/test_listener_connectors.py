@@ -36,8 +36,12 @@ from legation_listener.adapters.connectors.reddit import RedditConnector
 from legation_listener.adapters.connectors.rss import RssConnector
 from legation_listener.adapters.connectors.webhook import IngestResult, WebhookApp
 from legation_listener.adapters.feeds import FeedFetcher
+from legation_listener.domain.addresses import AddressPolicy
 from legation_listener.domain.items import FeedItem
 from legation_listener.domain.sources import parse_source
+
+# The replay servers listen on loopback, which production connectors refuse.
+LOOPBACK = AddressPolicy.from_setting("127.0.0.0/8,::1")
 
 
 def backoff(retries: int = 0) -> Backoff:
@@ -82,7 +86,7 @@ def test_mastodon_pages_forward_from_the_cursor_and_fills_the_platform_fields(
     spec = f"mastodon:{mastodon.url}/tags/plastics"
     first = mastodon.post("Old news on the treaty", tags=("plastics",))
     mastodon.post("Unrelated", tags=("football",))
-    connector = MastodonConnector(backoff(), page_size=2)
+    connector = MastodonConnector(backoff(), policy=LOOPBACK, page_size=2)
     pages, cursor = read_all(connector, spec, empty(spec))
     assert new_ids(pages) == [first["id"]]
     assert cursor.position == first["id"]
@@ -121,7 +125,9 @@ def test_mastodon_waits_for_a_rate_limit_then_reads(mastodon: MastodonTimelineSe
     spec = f"mastodon:{mastodon.url}/public"
     status = mastodon.post("Treaty")
     mastodon.rate_limit_next(seconds=1)
-    page = MastodonConnector(backoff(retries=1)).fetch(parse_source(spec), empty(spec))
+    page = MastodonConnector(backoff(retries=1), policy=LOOPBACK).fetch(
+        parse_source(spec), empty(spec)
+    )
     assert [item.item_id for item in page.new_items] == [status["id"]]
     assert len(mastodon.requests_to("GET", "/api/v1/timelines/public")) == 2
 
@@ -132,7 +138,9 @@ def test_mastodon_rate_limit_longer_than_we_wait_fails_the_read_now(
     spec = f"mastodon:{mastodon.url}/public"
     mastodon.rate_limit_next(seconds=600)
     with pytest.raises(RateLimited, match="429"):
-        MastodonConnector(backoff(retries=3)).fetch(parse_source(spec), empty(spec))
+        MastodonConnector(backoff(retries=3), policy=LOOPBACK).fetch(
+            parse_source(spec), empty(spec)
+        )
     assert len(mastodon.requests_to("GET", "/api/v1/timelines/public")) == 1
 
 
@@ -144,8 +152,10 @@ def test_mastodon_error_page_and_timeout_fail_the_read(mastodon: MastodonTimelin
         times=2,
     )
     with pytest.raises(SourceFailure, match="after 2 attempts"):
-        MastodonConnector(backoff(retries=1)).fetch(parse_source(spec), empty(spec))
-    connector = MastodonConnector(backoff(), timeout_seconds=0.3)
+        MastodonConnector(backoff(retries=1), policy=LOOPBACK).fetch(
+            parse_source(spec), empty(spec)
+        )
+    connector = MastodonConnector(backoff(), policy=LOOPBACK, timeout_seconds=0.3)
     connector.fetch(parse_source(spec), empty(spec))  # Mastodon.py asks for the instance first
     mastodon.answer_late(2.0)
     with pytest.raises(SourceFailure, match=r"timed out|Timeout"):
@@ -156,7 +166,7 @@ def test_mastodon_malformed_status_is_reported_and_the_rest_taken(
     mastodon: MastodonTimelineServer,
 ) -> None:
     spec = f"mastodon:{mastodon.url}/tags/plastics"
-    connector = MastodonConnector(backoff())
+    connector = MastodonConnector(backoff(), policy=LOOPBACK)
     _, cursor = read_all(connector, spec, empty(spec))
     before = mastodon.post("Treaty one", tags=("plastics",))
     bad = mastodon.add_raw({"content": "<p>no account, no date</p>"})
@@ -180,7 +190,7 @@ def test_bluesky_search_walks_a_pass_down_to_the_watermark(bluesky: BlueskySearc
     spec = f"bluesky:{bluesky.url}/search?q=treaty"
     start = datetime.now(UTC) - timedelta(minutes=30)
     first = bluesky.post("The plastics treaty", created_at=start)
-    connector = BlueskyConnector(backoff(), page_size=2)
+    connector = BlueskyConnector(backoff(), policy=LOOPBACK, page_size=2)
     pages, cursor = read_all(connector, spec, empty(spec))
     assert new_ids(pages) == [first["uri"]]
 
@@ -221,7 +231,9 @@ def test_bluesky_rate_limit_then_malformed_post(bluesky: BlueskySearchServer) ->
     good = bluesky.post("A treaty post")
     bluesky.add_raw({"uri": "at://did:plc:x/app.bsky.feed.post/bad", "record": "nope"}, "treaty")
     bluesky.rate_limit_next(seconds=1)
-    page = BlueskyConnector(backoff(retries=1)).fetch(parse_source(spec), empty(spec))
+    page = BlueskyConnector(backoff(retries=1), policy=LOOPBACK).fetch(
+        parse_source(spec), empty(spec)
+    )
     assert [item.item_id for item in page.new_items] == [good["uri"]]
     [problem] = page.malformed
     assert problem.endswith(
@@ -235,7 +247,7 @@ def test_bluesky_pass_restarts_when_the_page_cursor_is_refused(
     spec = f"bluesky:{bluesky.url}/search?q=treaty"
     start = datetime.now(UTC) - timedelta(hours=1)
     bluesky.post("treaty seed", created_at=start)
-    connector = BlueskyConnector(backoff(), page_size=2)
+    connector = BlueskyConnector(backoff(), policy=LOOPBACK, page_size=2)
     _, cursor = read_all(connector, spec, empty(spec))
     later = [
         bluesky.post(f"treaty {n}", created_at=start + timedelta(minutes=n + 1)) for n in range(5)
@@ -258,10 +270,10 @@ def test_bluesky_error_answer_fails_the_read(bluesky: BlueskySearchServer) -> No
         "/xrpc", Canned(400, {"error": "InvalidRequest", "message": "Error: bad query"})
     )
     with pytest.raises(SourceFailure, match=r"InvalidRequest|bad query|400"):
-        BlueskyConnector(backoff(retries=2)).fetch(parse_source(spec), empty(spec))
+        BlueskyConnector(backoff(retries=2), policy=LOOPBACK).fetch(parse_source(spec), empty(spec))
     bluesky.fail_next("/xrpc", Canned(200, {"unexpected": True}))
     with pytest.raises(SourceFailure, match="'posts' array"):
-        BlueskyConnector(backoff()).fetch(parse_source(spec), empty(spec))
+        BlueskyConnector(backoff(), policy=LOOPBACK).fetch(parse_source(spec), empty(spec))
 
 
 def test_a_long_pass_does_not_repeat_the_watermark_post(bluesky: BlueskySearchServer) -> None:
@@ -270,7 +282,7 @@ def test_a_long_pass_does_not_repeat_the_watermark_post(bluesky: BlueskySearchSe
     spec = f"bluesky:{bluesky.url}/search?q=treaty"
     start = datetime.now(UTC) - timedelta(hours=2)
     bluesky.post("treaty seed", created_at=start)
-    connector = BlueskyConnector(backoff(), page_size=100)
+    connector = BlueskyConnector(backoff(), policy=LOOPBACK, page_size=100)
     _, cursor = read_all(connector, spec, empty(spec))
     for n in range(520):
         bluesky.post(f"treaty {n}", created_at=start + timedelta(seconds=n + 1))
@@ -430,9 +442,13 @@ def test_reddit_token_never_goes_to_another_host(reddit: RedditApiServer) -> Non
 
 def test_mastodon_token_goes_to_its_own_instance_only(mastodon: MastodonTimelineServer) -> None:
     spec = f"mastodon:{mastodon.url}/public"
-    elsewhere = MastodonConnector(backoff(), access_token="t0k", token_instance="https://m.example")
+    elsewhere = MastodonConnector(
+        backoff(), policy=LOOPBACK, access_token="t0k", token_instance="https://m.example"
+    )
     elsewhere.fetch(parse_source(spec), empty(spec))
-    own = MastodonConnector(backoff(), access_token="t0k", token_instance=mastodon.url)
+    own = MastodonConnector(
+        backoff(), policy=LOOPBACK, access_token="t0k", token_instance=mastodon.url
+    )
     own.fetch(parse_source(spec), empty(spec))
     reads = mastodon.requests_to("GET", "/api/v1/timelines/public")
     assert [r.headers.get("authorization") for r in reads] == [None, "Bearer t0k"]
@@ -450,7 +466,7 @@ def test_rss_conditional_get_and_full_text_of_summary_only_items() -> None:
     )
     with FeedServer() as server:
         link = server.publish("Treaty talks", "Talks resume.", article)
-        fetcher = FeedFetcher(5.0, 0)
+        fetcher = FeedFetcher(5.0, 0, policy=LOOPBACK)
         connector = RssConnector(fetcher, fetcher)
         spec = server.feed_url
         page = connector.fetch(parse_source(spec), empty(spec))

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from legation_listener.adapters.feeds import FeedError, FeedFetcher, retry_after_seconds
+from legation_listener.domain.addresses import AddressPolicy
 
+LOOPBACK = AddressPolicy.from_setting("127.0.0.0/8,::1")
 FETCHED = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
 RSS = b"""<?xml version="1.0" encoding="utf-8"?>
@@ -72,6 +74,9 @@ class Fetchers:
             backoff_seconds=0.01,
             max_backoff_seconds=max_backoff,
             clock=lambda: FETCHED,
+            # The test servers listen on loopback, which a production fetcher refuses.
+            policy=LOOPBACK,
+            allow_local_files=True,
         )
         self.made.append(made)
         return made

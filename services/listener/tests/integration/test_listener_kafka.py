@@ -12,6 +12,7 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from kafka import KafkaProducer
 
 from legation.listener.v1 import listener_service_pb2 as pb
 from legation.listener.v1 import listener_service_pb2_grpc as pb_grpc
@@ -19,13 +20,13 @@ from legation_core.auth import with_token
 from legation_core.catalog import default_catalog
 from legation_core.codec import EventCodec
 from legation_core.config import CoreSettings
-from legation_core.kafka import EventProducer, read_topic
+from legation_core.kafka import EventProducer, client_options, read_records, read_topic
 from legation_core.metrics import Metrics
 from legation_devstack.processes import Process, free_port, spawn, wait_until
 from legation_devstack.users import UsersFile
 from legation_listener.adapters.feeds import FeedFetcher
 from legation_listener.adapters.poller import Poller
-from legation_listener.adapters.state import MENTIONS, ListenerState, StateStore
+from legation_listener.adapters.state import FEED_CURSORS, MENTIONS, ListenerState, StateStore
 from legation_listener.domain.issues import tracked_issue_from_request
 from legation_listener.domain.mentions import mention_id_for
 
@@ -63,7 +64,8 @@ def test_state_survives_a_restart_and_nothing_is_emitted_twice(
     issue = tracked_issue_from_request(
         pb.TrackIssueRequest(
             issue_id=f"it-{unique}", name="it", keywords=["plastics treaty"], feeds=[str(feed)]
-        )
+        ),
+        local_files=True,
     )
     producers: list[EventProducer] = []
 
@@ -72,14 +74,15 @@ def test_state_survives_a_restart_and_nothing_is_emitted_twice(
         producer = EventProducer(kafka_settings, "listener", default_catalog(), metrics)
         producers.append(producer)
         store = StateStore(state, producer)
-        return Poller(state, store, FeedFetcher(5.0, 0), producer, metrics.registry), store
+        fetcher = FeedFetcher(5.0, 0, allow_local_files=True)
+        return Poller(state, store, fetcher, producer, metrics.registry), store
 
     try:
         poller, store = poller_over(ListenerState())
         store.save_issue(issue)
         assert poller.poll([issue.issue_id]).mentions_emitted == 1
 
-        rebuilt = ListenerState.rebuild(kafka_settings, EventCodec(default_catalog()))
+        rebuilt = ListenerState.rebuild(kafka_settings, EventCodec(default_catalog()), producers[0])
         assert rebuilt.issue(issue.issue_id) == issue
         seen = rebuilt.cursor(issue.issue_id, str(feed)).seen_item_ids
         assert list(seen) == [TALKS[0], FOOTBALL[0]]
@@ -97,10 +100,53 @@ def test_state_survives_a_restart_and_nothing_is_emitted_twice(
     )
 
 
+def test_a_rebuild_dead_letters_an_undecodable_cursor_once(
+    kafka_settings: CoreSettings, unique: str
+) -> None:
+    """The listener's state topics are read at start-up, not by a consume loop: a record
+    there that does not decode goes to the DLQ from the rebuild (once, not at every restart),
+    instead of being skipped with a warning."""
+    key = f"broken-{unique} feed".encode()
+    raw = KafkaProducer(**client_options(kafka_settings), acks="all")
+    try:
+        metadata = raw.send(FEED_CURSORS, key=key, value=b"\xff\x00 not a cursor").get(30)
+    finally:
+        raw.close()
+    codec = EventCodec(default_catalog())
+
+    def letters() -> list[dict[str, bytes]]:
+        found = []
+        for record in read_records(kafka_settings, FEED_CURSORS + ".dlq", 30):
+            headers = dict(record.headers)
+            if (
+                headers["dlq-source-offset"] == str(metadata.offset).encode()
+                and headers["dlq-source-partition"] == str(metadata.partition).encode()
+            ):
+                found.append(headers)
+        return found
+
+    for _ in range(2):  # two restarts
+        producer = EventProducer(kafka_settings, "listener", default_catalog(), Metrics())
+        try:
+            ListenerState.rebuild(kafka_settings, codec, producer)
+        finally:
+            producer.close()
+    [letter] = letters()
+    assert letter["dlq-consumer-group"] == b"legation.listener.state-rebuild"
+    assert letter["dlq-source-topic"] == FEED_CURSORS.encode()
+    assert letter["dlq-reason"].startswith(b"not a legation.events.v1.Envelope")
+
+
 class ListenerProcess:
     """``python -m legation_listener`` with its own ports, stopped by process id."""
 
-    def __init__(self, settings: CoreSettings, users: UsersFile, log_dir: Path) -> None:
+    def __init__(
+        self,
+        settings: CoreSettings,
+        users: UsersFile,
+        log_dir: Path,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.users = users
         self.grpc_port = free_port()
         self.metrics_port = free_port()
@@ -113,6 +159,10 @@ class ListenerProcess:
                 "LEGATION_LISTENER_POLL_SECONDS": "3600",
                 "LEGATION_LISTENER_FETCH_RETRIES": "0",
                 "LEGATION_AUTH_USERS_FILE": str(users.path),
+                # As the local stack: fixture files and loopback servers are feeds here.
+                "LEGATION_LISTENER_ALLOW_LOCAL_FEEDS": "true",
+                "LEGATION_LISTENER_FETCH_ALLOWED_NETWORKS": "127.0.0.0/8,::1",
+                **(extra_env or {}),
             }
         )
         self.process: Process = spawn(
@@ -149,12 +199,14 @@ class ListenerProcess:
 @pytest.fixture
 def start_listener(
     kafka_settings: CoreSettings, auth_users: UsersFile, tmp_path: Path
-) -> Iterator[Callable[[], ListenerProcess]]:
+) -> Iterator[Callable[..., ListenerProcess]]:
     started: list[ListenerProcess] = []
 
-    def start() -> ListenerProcess:
+    def start(extra_env: dict[str, str] | None = None) -> ListenerProcess:
         started.append(
-            ListenerProcess(kafka_settings, auth_users, tmp_path / f"logs-{len(started)}")
+            ListenerProcess(
+                kafka_settings, auth_users, tmp_path / f"logs-{len(started)}", extra_env
+            )
         )
         return started[-1]
 
@@ -198,8 +250,11 @@ def test_the_service_process_tracks_polls_restarts_and_stops_cleanly(
         with pytest.raises(grpc.RpcError) as unknown:
             api.PollNow(pb.PollNowRequest(issue_id=f"nope-{unique}"), timeout=30)
         assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
-    failures = f'legation_listener_source_failures_total{{kind="rss",source="{missing}"}}'
-    assert failures in listener.metrics()
+    # A local file's path is never a label value: its source is "file".
+    failures = 'legation_listener_source_failures_total{kind="rss",source="file"}'
+    exported = listener.metrics()
+    assert failures in exported
+    assert str(missing) not in exported
     assert listener.process.stop() == 0
     assert '"message": "stopped"' in listener.process.log_path.read_text()
 

@@ -41,7 +41,7 @@ from legation_devstack.source_servers import (
 )
 from legation_devstack.users import UsersFile
 from legation_listener import importer
-from legation_listener.__main__ import connectors
+from legation_listener.__main__ import address_policy, connectors
 from legation_listener.adapters.connectors.base import Backoff
 from legation_listener.adapters.connectors.webhook import WebhookApp
 from legation_listener.adapters.feeds import FeedFetcher
@@ -109,11 +109,13 @@ class InProcessListener:
             listener_reddit_client_secret=platforms.reddit.client_secret,
             listener_reddit_token_url=platforms.reddit.url,
             listener_reddit_api_url=platforms.reddit.url,
+            # The replay servers listen on loopback, which production refuses.
+            listener_fetch_allowed_networks="127.0.0.0/8,::1",
         )
         self.producer = EventProducer(settings, "listener", default_catalog(), Metrics())
-        state = ListenerState.rebuild(settings, EventCodec(default_catalog()))
+        state = ListenerState.rebuild(settings, EventCodec(default_catalog()), self.producer)
         store = StateStore(state, self.producer)
-        fetcher = FeedFetcher(5.0, 0)
+        fetcher = FeedFetcher(5.0, 0, policy=address_policy(listener_settings))
         backoff = Backoff(1, backoff_seconds=0.05, max_backoff_seconds=5.0)
         self.poller = Poller(
             state,
@@ -125,7 +127,8 @@ class InProcessListener:
             spikes=SpikeDetector(SpikeRule(baseline_hours=12, stddevs=3.0, min_count=10)),
             connectors=connectors(listener_settings, fetcher, backoff),
         )
-        servicer = ListenerApi(state, store, self.poller)
+        # The issue RPCs alone (the analyses' are ListenerServicer's).
+        servicer = ListenerApi(state, store, self.poller)  # type: ignore[abstract]
         self.grpc, _, port = build_server(
             0,
             [lambda server: pb_grpc.add_ListenerServiceServicer_to_server(servicer, server)],
@@ -361,6 +364,8 @@ def test_the_service_process_reads_connector_sources_and_serves_its_webhook(
             "LEGATION_LISTENER_REDDIT_API_URL": platforms.reddit.url,
             "LEGATION_LISTENER_WEBHOOK_PORT": str(webhook_port),
             "LEGATION_LISTENER_WEBHOOK_SECRET": SECRET,
+            # The replay servers listen on loopback, which production refuses.
+            "LEGATION_LISTENER_FETCH_ALLOWED_NETWORKS": "127.0.0.0/8,::1",
         }
     )
     process = spawn("listener", [sys.executable, "-m", "legation_listener"], tmp_path, env)

@@ -13,7 +13,7 @@ def request(**overrides: object) -> TrackIssueRequest:
     fields: dict[str, object] = {
         "name": "Global plastics treaty",
         "keywords": ["plastics treaty", "plastic pollution"],
-        "feeds": ["https://news.example.org/feed.xml", "/srv/feeds/local.xml"],
+        "feeds": ["https://news.example.org/feed.xml", "https://ngo.example.org/atom"],
         "campaign_ids": ["plastics-2026"],
         "languages": ["en", "fr"],
     }
@@ -27,7 +27,7 @@ def test_valid_request_becomes_an_active_issue_with_a_slug_id() -> None:
         issue_id="global-plastics-treaty",
         name="Global plastics treaty",
         keywords=["plastics treaty", "plastic pollution"],
-        feeds=["https://news.example.org/feed.xml", "/srv/feeds/local.xml"],
+        feeds=["https://news.example.org/feed.xml", "https://ngo.example.org/atom"],
         campaign_ids=["plastics-2026"],
         languages=["en", "fr"],
         active=True,
@@ -41,7 +41,8 @@ def test_given_issue_id_wins_and_values_are_cleaned() -> None:
             name="  Plastics  ",
             keywords=[" plastics   treaty", "plastics treaty", "Ocean"],
             feeds=["file:///srv/a.xml", " file:///srv/a.xml "],
-        )
+        ),
+        local_files=True,
     )
     assert issue.issue_id == "plastics"
     assert issue.name == "Plastics"

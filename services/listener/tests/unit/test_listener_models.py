@@ -96,7 +96,11 @@ def test_training_is_deterministic_and_the_served_model_is_the_trained_one(
     assert train.main(["--datasets", str(tiny_datasets), "--out", str(second)]) == 0
     names = sorted(p.name for p in first.iterdir())
     languages = datasets.SENTIMENT_LANGUAGES.values()
-    expected = [*(train.sentiment_filename(c) for c in languages), train.STANCE_FILENAME]
+    expected = [
+        *(train.sentiment_filename(c) for c in languages),
+        train.STANCE_FILENAME,
+        train.ROMANISED_HINDI_FILENAME,
+    ]
     assert names == sorted(expected)
     for name in names:
         assert (first / name).read_bytes() == (second / name).read_bytes(), name

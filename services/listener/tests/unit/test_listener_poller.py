@@ -8,10 +8,11 @@ from typing import Any
 
 import grpc
 import pytest
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 
 from legation.events.v1 import envelope_pb2, listen_pb2
 from legation.listener.v1 import listener_service_pb2 as pb
+from legation_core.auth import ANALYST, Caller
 from legation_core.catalog import default_catalog
 from legation_core.codec import EventCodec
 from legation_core.kafka import EventProducer
@@ -96,7 +97,7 @@ class Listener:
     api: ListenerApi
 
 
-def make_listener(feeds: dict[str, list[FeedItem]]) -> Listener:
+def make_listener(feeds: dict[str, list[FeedItem]], caller: str = ANALYST) -> Listener:
     kafka = FakeKafka()
     metrics = Metrics()
     producer = EventProducer(
@@ -106,9 +107,11 @@ def make_listener(feeds: dict[str, list[FeedItem]]) -> Listener:
     state = ListenerState()
     store = StateStore(state, producer)
     poller = Poller(state, store, fetcher, producer, metrics.registry, clock=lambda: NOW)
-    return Listener(
-        kafka, fetcher, state, store, poller, metrics.registry, ListenerApi(state, store, poller)
+    # The issue and preview RPCs alone (the analyses' are ListenerServicer's).
+    api = ListenerApi(  # type: ignore[abstract]
+        state, store, poller, caller=lambda: Caller(caller, frozenset({caller}))
     )
+    return Listener(kafka, fetcher, state, store, poller, metrics.registry, api)
 
 
 def track(listener: Listener, issue_id: str, feeds: list[str], keywords: list[str]) -> None:
@@ -171,8 +174,9 @@ def test_a_failing_feed_is_reported_and_counted_without_stopping_the_others() ->
     result = listener.poller.poll()
     assert result.mentions_emitted == 1
     assert result.failed_feeds == [f"{BAD}: HTTP 500 (after 4 attempts)"]
+    # Labelled by the feed's host: a URL (which may carry a token) is never a label value.
     counted = listener.registry.get_sample_value(
-        "legation_listener_source_failures_total", {"kind": "rss", "source": BAD}
+        "legation_listener_source_failures_total", {"kind": "rss", "source": "bad.example.org"}
     )
     assert counted == 1.0
 
@@ -220,9 +224,20 @@ class Aborted(Exception):
 
 
 class FakeContext:
-    def __init__(self) -> None:
+    """A servicer context: ``time_left`` is the caller's deadline (None: none), ``active``
+    false once the caller has gone."""
+
+    def __init__(self, time_left: float | None = None, active: bool = True) -> None:
         self.code: grpc.StatusCode | None = None
         self.details = ""
+        self.time_left = time_left
+        self.active = active
+
+    def time_remaining(self) -> float | None:
+        return self.time_left
+
+    def is_active(self) -> bool:
+        return self.active
 
     def abort(self, code: grpc.StatusCode, details: str) -> None:
         self.code, self.details = code, details
@@ -406,7 +421,8 @@ def test_preview_runs_over_recent_items_and_given_feeds_without_saving() -> None
         (other, "d"),
     ]
     assert all(list(m.matched_terms) == ["treaty"] for m in response.matches)
-    assert list(response.failed_feeds) == [f"{BAD}: HTTP 500 (after 4 attempts)"]
+    # Whatever went wrong (HTTP 500 here), the caller reads the same words.
+    assert list(response.failed_feeds) == [f"{BAD}: could not read the feed"]
     assert len(listener.kafka.records) == writes
     assert len(listener.poller.recent) == 2
     limited, _ = call(
@@ -480,3 +496,25 @@ def test_a_surge_emits_one_alert_and_restart_safe_ids() -> None:
     assert envelope.alert.count == 12
     assert envelope.alert.baseline_mean == 1.0
     EventCodec.validate(default_catalog().topic(ALERTS), envelope)
+
+
+def test_metric_labels_stay_bounded_and_carry_no_url() -> None:
+    tokened = "https://feeds.example.org/private.xml?token=s3cr3t-token"
+    listener = make_listener({tokened: [item("a", "Treaty talks")]})
+    for number in range(60):
+        track(listener, f"issue-{number}", [tokened], ["treaty"])
+    listener.poller.poll()
+    exposition = generate_latest(listener.registry).decode()
+    assert "s3cr3t-token" not in exposition and "private.xml" not in exposition
+    seen = [
+        line
+        for line in exposition.splitlines()
+        if line.startswith("legation_listener_items_seen_total{")
+    ]
+    assert len(seen) == 51  # the first 50 issues, then one "other" series
+    assert 'legation_listener_items_seen_total{issue_id="other"} 10.0' in seen
+    last_read = listener.registry.get_sample_value(
+        "legation_listener_source_last_success_timestamp_seconds",
+        {"kind": "rss", "source": "feeds.example.org"},
+    )
+    assert last_read == NOW.timestamp()

@@ -140,7 +140,9 @@ def test_words_split_like_the_text() -> None:
     item = QueryItem(title="The e-mail from l'ONU about COP29", text="")
     assert hits("e-mail", item) == ["e mail"]
     assert hits("l'onu", item) == ["l onu"]
-    assert hits("#COP29", item) == ["cop29"]
+    # A hashtag matches hashtags only ("COP29" here is a word; see the conformance tests).
+    assert hits("#COP29", item) == []
+    assert hits("cop29", item) == ["cop29"]
     assert hits("email", item) == []
 
 
@@ -181,7 +183,7 @@ def test_tree_shape_and_precedence() -> None:
         ("treaty NEAR pact", "NEAR needs a distance", 7),
         ("treaty NEAR/x pact", "NEAR needs a distance", 7),
         ("treaty NEAR/500 pact", "distance 500 is above the maximum 100", 12),
-        ("treaty NEAR/3 (pact OR cop)", "NEAR joins two words or phrases", 7),
+        ("treaty NEAR/3 (pact AND cop)", "NEAR joins words, phrases and groups of them", 20),
         ("a NEAR/3 b NEAR/3 c", "NEAR cannot be chained", 11),
         ("lagn:fr treaty", "unknown field 'lagn'", 0),
         ("treaty lang:", "lang: needs a value", 12),
@@ -201,10 +203,13 @@ def test_malformed_queries_name_the_problem_and_its_position(
     assert str(raised.value).endswith(f"at position {position}")
 
 
-def test_urls_and_times_are_words_not_fields() -> None:
+def test_links_are_links_and_times_are_words_not_fields() -> None:
     item = QueryItem(title="Read https://x.example/a at 10:30", text="")
-    assert hits("https://x.example/a", item) == ["https x example a"]
+    assert hits("https://x.example/a", item) == ["https://x.example/a"]
     assert hits("10:30", item) == ["10 30"]
+    # A link is matched as a link, never as the words it is made of.
+    words = QueryItem(title="Read https x example a at 10:30", text="")
+    assert hits("https://x.example/a", words) == []
 
 
 # Property-style checks without hypothesis: every combination of a small vocabulary.

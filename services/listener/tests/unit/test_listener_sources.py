@@ -172,19 +172,20 @@ def test_source_status_failing_rate_limited_malformed_and_list_sources() -> None
     registry = listener.registry
     assert (
         registry.get_sample_value(
-            "legation_listener_source_failures_total", {"kind": "bluesky", "source": sky}
+            "legation_listener_source_failures_total", {"kind": "bluesky", "source": "bsky.example"}
         )
         == 1
     )
     assert (
         registry.get_sample_value(
-            "legation_listener_malformed_items_total", {"kind": "mastodon", "source": MASTO}
+            "legation_listener_malformed_items_total",
+            {"kind": "mastodon", "source": "social.example.org"},
         )
         == 1
     )
     last_read = registry.get_sample_value(
         "legation_listener_source_last_success_timestamp_seconds",
-        {"kind": "mastodon", "source": MASTO},
+        {"kind": "mastodon", "source": "social.example.org"},
     )
     assert last_read == NOW.timestamp()
     # The failing source recovers: its state says so.

@@ -3,8 +3,9 @@ scheduler, over the posts it rebuilt from Kafka."""
 
 from __future__ import annotations
 
+import logging
+import secrets
 import sys
-import threading
 
 import grpc
 
@@ -18,12 +19,15 @@ from legation_core.config import ConfigError
 from legation_core.lifecycle import ServiceRuntime, main_for
 from legation_publisher.adapters.grpc_api import SERVICE_NAME, PublisherServicer
 from legation_publisher.adapters.policy import policy_for
-from legation_publisher.adapters.redirect import RedirectServer
+from legation_publisher.adapters.redirect import ShortLinks
 from legation_publisher.adapters.scheduler import Scheduler
 from legation_publisher.adapters.state import PostBook, PostStore
 from legation_publisher.config import PublisherSettings
+from legation_publisher.domain.clicks import ClickGate, ClickPolicy
 from legation_publisher.domain.content import ChannelProfile
 from legation_publisher.domain.workflow import Caller, WorkflowPolicy, parse_steps
+
+log = logging.getLogger(__name__)
 
 
 def _caller(context: grpc.ServicerContext) -> Caller:
@@ -81,7 +85,7 @@ def wire(runtime: ServiceRuntime, settings: PublisherSettings) -> None:
     if unknown:
         raise ConfigError(f"LEGATION_PUBLISHER_CHANNELS: unknown channel(s) {', '.join(unknown)}")
     registry = runtime.metrics.registry
-    book = PostBook.rebuild(settings, runtime.codec)
+    book = PostBook.rebuild(settings, runtime.codec, runtime.producer)
     store = PostStore(book, runtime.producer)
     workflow = policy_from(settings)
     servicer = PublisherServicer(
@@ -105,19 +109,36 @@ def wire(runtime: ServiceRuntime, settings: PublisherSettings) -> None:
         scheduler.run_once()
 
     runtime.add_periodic("scheduler", settings.publisher_scheduler_interval_seconds, deliver_due)
-    try:
-        redirects = RedirectServer(
-            book, runtime.producer, settings.publisher_redirect_port, registry=registry
+    secret = settings.publisher_click_secret.encode()
+    if not secret:
+        log.warning(
+            "LEGATION_PUBLISHER_CLICK_SECRET is not set: clicks are fingerprinted with a "
+            "random secret of this process, so replicas and restarts do not share it"
         )
-    except OSError as error:
-        raise ConfigError(f"LEGATION_PUBLISHER_REDIRECT_PORT: {error}") from None
-    redirects.start()
-
-    def stop_redirects() -> None:
-        runtime.stop.wait()
-        redirects.stop()
-
-    threading.Thread(target=stop_redirects, name="redirects-stop", daemon=True).start()
+        secret = secrets.token_bytes(32)
+    gate = ClickGate(
+        secret,
+        ClickPolicy(
+            window_seconds=settings.publisher_click_window_seconds,
+            per_address=settings.publisher_clicks_per_address_per_hour,
+            per_address_period_seconds=3600.0,
+        ),
+    )
+    links = ShortLinks(
+        book,
+        runtime.producer,
+        gate,
+        registry=registry,
+        trusted_proxies=settings.trusted_proxies(),
+    )
+    # Public on purpose: readers follow the links from anywhere.
+    runtime.add_http(
+        "short-links",
+        settings.publisher_redirect_port,
+        links,
+        roles=None,
+        port_variable="LEGATION_PUBLISHER_REDIRECT_PORT",
+    )
 
 
 def main() -> None:

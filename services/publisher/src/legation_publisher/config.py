@@ -63,6 +63,27 @@ class PublisherSettings(CoreSettings):
         description="Public URL under which the short-link endpoint is reached; short links "
         "are this plus r/<code>",
     )
+    publisher_click_secret: str = Field(
+        "",
+        description="Secret from which the daily salt of the clicks' visitor fingerprints "
+        "(hashed address and User-Agent) is derived; give every replica the same one, at least "
+        "32 characters. Empty: a random secret per process (a restart may count a visitor's "
+        "click once more that day)",
+    )
+    publisher_click_window_seconds: int = Field(
+        86_400,
+        ge=60,
+        le=86_400,
+        description="A visitor's clicks on one short link count once per window of this many "
+        "seconds (a divisor of 86400; windows start at UTC midnight)",
+    )
+    publisher_clicks_per_address_per_hour: int = Field(
+        60,
+        ge=1,
+        le=100_000,
+        description="Most clicks counted per client address and hour, per replica; beyond, "
+        "readers are still redirected but their clicks are not counted",
+    )
     publisher_scheduler_interval_seconds: float = Field(
         5.0, gt=0, le=3600, description="How often due deliveries are looked for"
     )
@@ -81,6 +102,20 @@ class PublisherSettings(CoreSettings):
     @classmethod
     def _role(cls, role: str) -> str:
         return _known_role(role)
+
+    @field_validator("publisher_click_window_seconds")
+    @classmethod
+    def _divides_a_day(cls, seconds: int) -> int:
+        if 86_400 % seconds:
+            raise ValueError("must divide 86400 (a day) evenly: 3600, 21600, 86400, ...")
+        return seconds
+
+    @field_validator("publisher_click_secret")
+    @classmethod
+    def _long_enough(cls, secret: str) -> str:
+        if secret and len(secret) < 32:
+            raise ValueError("at least 32 characters (or empty for a random one per process)")
+        return secret
 
     @field_validator("publisher_redirect_base_url")
     @classmethod

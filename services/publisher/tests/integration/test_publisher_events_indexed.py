@@ -3,6 +3,8 @@ publisher and the evaluator run as processes on the Kafka and OpenSearch stand-i
 with two translations is published to the site feed, a reader follows one of its short
 links, and the evaluator's indexing (its own consume path, its own index prefix) holds one
 document per Publication and one for the click, each counted for the post's campaign.
+The reader following the link again, through a second publisher replica with the same click
+secret, is the same event id, so still one document; another reader is a second one.
 
 The documents are looked up by event id across the prefix's indices, so the assertion is
 about documents, not about how the evaluator names its indices."""
@@ -22,13 +24,19 @@ from opensearchpy import OpenSearch
 
 from legation.events.v1 import publish_pb2
 from legation.publisher.v1 import publisher_service_pb2 as pb
+from legation_core.catalog import default_catalog
+from legation_core.codec import EventCodec
 from legation_core.config import CoreSettings
+from legation_core.kafka import read_topic
 from legation_devstack.processes import Process, free_port, port_open, spawn, wait_until
 from legation_devstack.standins import OpenSearchStandIn
+from legation_publisher.adapters.redirect import LINK_CLICKS_TOPIC
 
 pytestmark = pytest.mark.integration
 
 CAMPAIGN = "plastics-2026"
+FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+SAFARI = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile"
 
 
 @pytest.fixture
@@ -86,10 +94,13 @@ def test_publications_and_link_clicks_reach_the_evaluators_index(
     start_publisher: Callable[..., Any],
     start_evaluator: Callable[[str], Process],
     opensearch_stand_in: OpenSearchStandIn,
+    kafka_settings: CoreSettings,
     tmp_path: Path,
     unique: str,
 ) -> None:
-    publisher = start_publisher(tmp_path / "site" / "feed.atom")
+    codec = EventCodec(default_catalog())
+    same_secret = {"LEGATION_PUBLISHER_CLICK_SECRET": "click-secret-" + "x" * 32}
+    publisher = start_publisher(tmp_path / "site" / "feed.atom", same_secret)
     with publisher.channel() as channel:
         editor = publisher.stub(channel, "editor")
         post_id = editor.CreatePost(
@@ -134,12 +145,29 @@ def test_publications_and_link_clicks_reach_the_evaluators_index(
             if p.post_id == post_id
         ]
     assert sorted(p.language for p in publications) == ["en", "fr"]
-    # A reader follows the French short link: a LinkClick.
+    # A reader follows the French short link: a LinkClick. Three times, and once more
+    # through another replica: still that one click. Another reader: a second click.
     [link] = [link for link in publisher.get_post(post_id).links if link.language == "fr"]
-    connection = http.client.HTTPConnection("127.0.0.1", publisher.redirect_port, timeout=5)
-    connection.request("GET", f"/r/{link.code}", headers={"Referer": "https://news.example.org/a"})
-    assert connection.getresponse().status == 302
-    connection.close()
+    replica = start_publisher(tmp_path / "replica" / "feed.atom", same_secret)
+    for port, user_agent in [
+        (publisher.redirect_port, FIREFOX),
+        (publisher.redirect_port, FIREFOX),
+        (publisher.redirect_port, FIREFOX),
+        (replica.redirect_port, FIREFOX),
+        (replica.redirect_port, SAFARI),
+    ]:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        headers = {"Referer": "https://news.example.org/a", "User-Agent": user_agent}
+        connection.request("GET", f"/r/{link.code}", headers=headers)
+        assert connection.getresponse().status == 302
+        connection.close()
+    produced = [
+        envelope.event_id
+        for envelope in read_topic(kafka_settings, "evaluator", codec, LINK_CLICKS_TOPIC, 30)
+        if envelope.link_click.post_id == post_id
+    ]
+    assert len(produced) == 3  # once per replica for the first reader, once for the second
+    assert len(set(produced)) == 2
 
     prefix = f"pub-{unique}"
     evaluator = start_evaluator(prefix)
@@ -167,8 +195,8 @@ def test_publications_and_link_clicks_reach_the_evaluators_index(
         )
         return [hit["_source"] for hit in response["hits"]["hits"]]
 
-    wait_until(lambda: len(click_documents()) == 1, 60, "the click indexed", 0.3)
-    [click] = click_documents()
+    wait_until(lambda: len(click_documents()) == 2, 60, "the clicks indexed", 0.3)
+    [click] = [c for c in click_documents() if c["event_id"] == produced[0]]
     assert click["campaign_ids"] == [CAMPAIGN]
     assert click["event_id"] == click["link_click"]["click_id"]
     assert (click["link_click"]["code"], click["link_click"]["language"]) == (link.code, "fr")

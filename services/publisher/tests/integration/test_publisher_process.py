@@ -140,7 +140,10 @@ def test_killed_mid_delivery_and_restarted_publishes_exactly_once(
     [link] = [link for link in state.links if link.language == "fr"]
     assert f"/r/{link.code}" in next(e for e in entries if e.title == "Notre position").summary
     connection = http.client.HTTPConnection("127.0.0.1", second.redirect_port, timeout=5)
-    connection.request("GET", f"/r/{link.code}")
+    # A reader's browser: requests without a User-Agent are robots, redirected uncounted.
+    connection.request(
+        "GET", f"/r/{link.code}", headers={"User-Agent": "Mozilla/5.0 Firefox/128.0"}
+    )
     response = connection.getresponse()
     connection.close()
     assert response.status == 302

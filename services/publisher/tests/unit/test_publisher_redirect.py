@@ -1,10 +1,12 @@
-"""The short-link endpoint over a real HTTP socket, with a fake producer."""
+"""The short-link endpoint over a real HTTP socket, with a fake producer: redirects, and
+which requests count as clicks (once per visitor, link and window; no robots; a cap per
+address)."""
 
 from __future__ import annotations
 
 import http.client
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -12,10 +14,13 @@ from prometheus_client import CollectorRegistry
 from legation.events.v1 import publish_pb2
 from legation_core.catalog import default_catalog
 from legation_core.codec import Envelope, EventCodec
-from legation_publisher.adapters.redirect import LINK_CLICKS_TOPIC, RedirectServer
+from legation_core.http_server import HttpServer, parse_networks
+from legation_publisher.adapters.redirect import LINK_CLICKS_TOPIC, ShortLinks
 from legation_publisher.adapters.state import PostBook, post_envelope
+from legation_publisher.domain.clicks import ClickGate, ClickPolicy
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 
 
 class FakeProducer:
@@ -56,28 +61,63 @@ def producer() -> FakeProducer:
     return FakeProducer()
 
 
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
 @pytest.fixture
-def port(producer: FakeProducer) -> Iterator[int]:
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def registry() -> CollectorRegistry:
+    return CollectorRegistry()
+
+
+@pytest.fixture
+def port(producer: FakeProducer, clock: Clock, registry: CollectorRegistry) -> Iterator[int]:
     book = PostBook()
     book.apply(post_envelope(a_post()))
-    server = RedirectServer(
-        book, producer, 0, host="127.0.0.1", registry=CollectorRegistry(), clock=lambda: NOW
+    gate = ClickGate(b"k" * 32, ClickPolicy(per_address=5), clock=clock)
+    # The test client is its own reverse proxy: X-Forwarded-For names other readers.
+    links = ShortLinks(
+        book,
+        producer,
+        gate,
+        registry=registry,
+        clock=clock,
+        trusted_proxies=parse_networks("127.0.0.1"),
     )
+    server = HttpServer("short-links", 0, links, host="127.0.0.1")
     server.start()
     yield server.port
     server.stop()
 
 
-def get(port: int, path: str, referrer: str = "", user_agent: str = "") -> http.client.HTTPResponse:
+def request(
+    port: int, path: str, headers: dict[str, str], method: str = "GET"
+) -> http.client.HTTPResponse:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    headers = {"Referer": referrer} if referrer else {}
-    if user_agent:
-        headers["User-Agent"] = user_agent
-    connection.request("GET", path, headers=headers)
+    # http.client sends no User-Agent of its own: only the ones given here.
+    connection.request(method, path, headers=headers)
     response = connection.getresponse()
     response.read()
     connection.close()
     return response
+
+
+def get(
+    port: int, path: str, referrer: str = "", user_agent: str = FIREFOX
+) -> http.client.HTTPResponse:
+    headers = {"Referer": referrer} if referrer else {}
+    if user_agent:
+        headers["User-Agent"] = user_agent
+    return request(port, path, headers)
 
 
 def test_a_short_link_redirects_to_the_tracked_url_and_emits_a_click(
@@ -146,3 +186,103 @@ def test_link_preview_fetchers_are_redirected_without_a_click(
 def test_readers_browsers_are_clicks(port: int, producer: FakeProducer, user_agent: str) -> None:
     assert get(port, "/r/Abc_123-xyz", user_agent=user_agent).status == 302
     assert len(producer.sent) == 1
+
+
+LINK = "/r/Abc_123-xyz"
+
+
+def outcomes(registry: CollectorRegistry, outcome: str) -> float:
+    value = registry.get_sample_value("legation_publisher_link_clicks_total", {"outcome": outcome})
+    return value or 0.0
+
+
+def test_a_script_of_200_requests_moves_the_count_by_at_most_one(
+    port: int, producer: FakeProducer, registry: CollectorRegistry
+) -> None:
+    for _ in range(200):
+        assert get(port, LINK).status == 302
+    # Produced once; and whatever a replica produces again carries the same event id, so
+    # the evaluator's index (one document per event id) holds one click.
+    assert len({envelope.event_id for _t, _k, envelope in producer.sent}) == 1
+    assert len(producer.sent) == 1
+    assert outcomes(registry, "duplicate") == 199
+
+
+def test_distinct_visitors_each_count(port: int, producer: FakeProducer) -> None:
+    for number in range(4):
+        get_from = {"User-Agent": FIREFOX, "X-Forwarded-For": f"203.0.113.{number}"}
+        assert request(port, LINK, get_from).status == 302
+        assert request(port, LINK, get_from).status == 302  # the same visitor again
+    assert len({envelope.event_id for _t, _k, envelope in producer.sent}) == 4
+
+
+def test_one_address_rotating_its_user_agent_counts_at_most_its_cap(
+    port: int, producer: FakeProducer, registry: CollectorRegistry
+) -> None:
+    for number in range(30):
+        headers = {"User-Agent": f"{FIREFOX} r{number}", "X-Forwarded-For": "198.51.100.7"}
+        assert request(port, LINK, headers).status == 302
+    assert len(producer.sent) == 5  # ClickPolicy(per_address=5) in the fixture
+    assert outcomes(registry, "rate_limited") == 25
+    other = {"User-Agent": FIREFOX, "X-Forwarded-For": "198.51.100.8"}
+    assert request(port, LINK, other).status == 302  # another address is not limited
+    assert len(producer.sent) == 6
+
+
+def test_the_same_visitor_counts_again_in_the_next_window(
+    port: int, producer: FakeProducer, clock: Clock
+) -> None:
+    get(port, LINK)
+    clock.now = NOW + timedelta(hours=13, minutes=59)  # 23:59 UTC, the same day
+    get(port, LINK)
+    assert len(producer.sent) == 1
+    clock.now = NOW + timedelta(days=1)
+    get(port, LINK)
+    [first, second] = [envelope.event_id for _t, _k, envelope in producer.sent]
+    assert first != second
+
+
+@pytest.mark.parametrize(
+    ("method", "user_agent", "outcome"),
+    [
+        ("HEAD", FIREFOX, "head"),
+        ("GET", "", "no_user_agent"),
+        ("GET", "curl/8.5.0", "bot"),
+        ("GET", "python-requests/2.32.3", "bot"),
+        ("GET", "Python-urllib/3.11", "bot"),
+        ("GET", "Go-http-client/1.1", "bot"),
+    ],
+)
+def test_robots_are_redirected_but_not_counted(
+    port: int,
+    producer: FakeProducer,
+    registry: CollectorRegistry,
+    method: str,
+    user_agent: str,
+    outcome: str,
+) -> None:
+    headers = {"User-Agent": user_agent} if user_agent else {}
+    response = request(port, LINK, headers, method=method)
+    assert response.status == 302
+    assert response.getheader("Location") == (
+        "https://ministry.example/plastics?utm_source=site-atom"
+    )
+    assert producer.sent == []
+    assert outcomes(registry, outcome) == 1
+
+
+def test_a_click_lost_by_kafka_counts_when_the_reader_tries_again(
+    port: int, producer: FakeProducer
+) -> None:
+    producer.fail = True
+    assert get(port, LINK).status == 302
+    producer.fail = False
+    assert get(port, LINK).status == 302
+    assert len(producer.sent) == 1
+
+
+def test_other_methods_are_refused(port: int, producer: FakeProducer) -> None:
+    response = request(port, LINK, {"User-Agent": FIREFOX}, method="POST")
+    assert response.status == 405
+    assert response.getheader("Allow") == "GET, HEAD"
+    assert producer.sent == []

@@ -3,7 +3,9 @@
 ``GET /feed.xml`` answers the items added so far (newest first) with an ``ETag`` and a
 ``Last-Modified``; ``If-None-Match`` / ``If-Modified-Since`` matching them get 304. Items
 carry only a summary (``<description>``); ``/articles/<slug>`` serves each full article as
-an HTML page with navigation and a footer around it, for full-text extraction.
+an HTML page with navigation and a footer around it, for full-text extraction. ``GET /`` is
+the site's home page, which announces the feed (``<link rel="alternate"
+type="application/rss+xml">``, RSS autodiscovery).
 """
 
 from __future__ import annotations
@@ -110,6 +112,15 @@ class FeedServer(RecordingHttpServer):
                     "Last-Modified": modified,
                 },
             )
+        if request.path == "/":
+            home = (
+                "<!doctype html><html><head><meta charset='utf-8'>"
+                f"<title>{html.escape(self.title)}</title>"
+                "<link rel='alternate' type='application/rss+xml'"
+                f" title='{html.escape(self.title)}' href='{FEED}'>"
+                f"</head><body><h1>{html.escape(self.title)}</h1></body></html>"
+            )
+            return 200, home.encode(), {"Content-Type": "text/html; charset=utf-8"}
         with self.lock:
             page = self.articles.get(request.path)
         if page is None:

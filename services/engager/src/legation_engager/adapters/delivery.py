@@ -20,6 +20,7 @@ from legation.events.v1 import engage_pb2
 from legation_channels import outbox
 from legation_channels.base import Channel, Outgoing
 from legation_channels.records import to_outbox
+from legation_core.metrics import BoundedLabel
 from legation_engager.adapters.store import EngagerState
 from legation_engager.domain import inbox, questions
 
@@ -52,6 +53,7 @@ class EngagerJobs:
             ["channel", "state"],
             registry=registry,
         )
+        self._channel_label = BoundedLabel(limit=50)  # channel names: bounded label values
         self.breaches = Counter(
             "legation_engager_sla_breaches_total",
             "Conversations that passed their first-response deadline unanswered",
@@ -146,7 +148,9 @@ class EngagerJobs:
         )
 
     def _count(self, delivery: outbox.Delivery) -> None:
-        self.deliveries.labels(channel=delivery.channel, state=delivery.state).inc()
+        self.deliveries.labels(
+            channel=self._channel_label(delivery.channel), state=delivery.state
+        ).inc()
 
     def check_sla(self) -> None:
         now = self.clock()

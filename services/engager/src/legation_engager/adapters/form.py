@@ -1,29 +1,38 @@
 """The public questions form: ``POST /questions/<questions_id>`` with ``text`` (required),
 ``author`` and ``language``, as a form or JSON. Served without a token on purpose (anyone
-may ask); every question waits for moderation before anything is published, the form takes
-at most 2,000 characters of text, and one address at most ``per_minute`` questions a
-minute (429 with Retry-After beyond).
+may ask); every question waits for moderation before anything is published. Limits, all
+checked before the work they protect: one address at most ``per_minute`` questions a minute
+(429 with Retry-After beyond), a body of at most 16 KiB with its ``Content-Length`` (411
+without one, 413 above), JSON nested at most 4 levels, at most 2,000 characters of text.
 """
 
 from __future__ import annotations
 
 import json
-import threading
-import time
 import uuid
-from collections import OrderedDict
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
 from urllib.parse import parse_qs
 from wsgiref.types import StartResponse, WSGIEnvironment
 
 import grpc
 
 from legation.engager.v1 import engager_service_pb2 as pb
+from legation_core.http_server import (
+    HttpError,
+    Network,
+    client_address,
+    parse_json,
+    read_body,
+)
+from legation_core.ratelimit import RateLimit
 from legation_engager.adapters.grpc_api import EngagerApi
 
 MAX_BODY = 16 * 1024
+MAX_JSON_DEPTH = 4
 FORM_PREFIX = "/questions/"
+_FIELDS = ("text", "author", "language", "request_id")
+
+__all__ = ["FORM_PREFIX", "MAX_BODY", "QuestionsForm", "RateLimit"]
 
 
 class _Aborted(Exception):
@@ -43,40 +52,21 @@ class _Context:
 _HTTP = {
     grpc.StatusCode.INVALID_ARGUMENT: "400 Bad Request",
     grpc.StatusCode.NOT_FOUND: "404 Not Found",
+    grpc.StatusCode.FAILED_PRECONDITION: "409 Conflict",
     grpc.StatusCode.UNAVAILABLE: "503 Service Unavailable",
 }
 
 
-class RateLimit:
-    """At most ``per_minute`` requests a minute per client address (a token bucket each,
-    the most recent 10,000 addresses kept)."""
-
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.per_minute = per_minute
-        self.clock = clock
-        self._lock = threading.Lock()
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
-
-    def wait(self, client: str) -> float:
-        """0 when ``client`` may go on now (and counts it), else seconds to wait."""
-        now = self.clock()
-        rate = self.per_minute / 60.0
-        with self._lock:
-            tokens, last = self._buckets.pop(client, (float(self.per_minute), now))
-            tokens = min(float(self.per_minute), tokens + (now - last) * rate)
-            wait = 0.0 if tokens >= 1 else (1 - tokens) / rate
-            self._buckets[client] = (tokens - 1 if wait == 0 else tokens, now)
-            while len(self._buckets) > 10_000:
-                self._buckets.popitem(last=False)
-        return wait
-
-
 class QuestionsForm:
-    """WSGI app of the questions form."""
+    """WSGI app of the questions form. ``trusted_proxies``: the reverse proxies whose
+    ``X-Forwarded-For`` names the client (see :func:`~legation_core.http_server.client_address`)."""
 
-    def __init__(self, api: EngagerApi, per_minute: int = 10) -> None:
+    def __init__(
+        self, api: EngagerApi, per_minute: int = 10, trusted_proxies: Sequence[Network] = ()
+    ) -> None:
         self.api = api
         self.limit = RateLimit(per_minute)
+        self.trusted_proxies = tuple(trusted_proxies)
 
     def __call__(self, environ: WSGIEnvironment, start: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -84,11 +74,7 @@ class QuestionsForm:
             return _answer(start, "404 Not Found", {"error": "POST /questions/<questions_id>"})
         if environ.get("REQUEST_METHOD") != "POST":
             return _answer(start, "405 Method Not Allowed", {"error": "use POST"})
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        wait = self.limit.wait(str(environ.get("REMOTE_ADDR", "")))
+        wait = self.limit.wait(client_address(environ, self.trusted_proxies))
         if wait:
             return _answer(
                 start,
@@ -96,37 +82,55 @@ class QuestionsForm:
                 {"error": "too many questions from this address; try again later"},
                 [("Retry-After", str(max(1, round(wait))))],
             )
-        if length > MAX_BODY:
-            return _answer(start, "413 Content Too Large", {"error": f"at most {MAX_BODY} bytes"})
-        body = environ["wsgi.input"].read(length) if length else b""
-        fields = _fields(environ.get("CONTENT_TYPE", ""), body)
-        if fields is None:
-            return _answer(start, "400 Bad Request", {"error": "body: expected a form or JSON"})
+        try:
+            body = read_body(environ, MAX_BODY)
+            fields = _fields(str(environ.get("CONTENT_TYPE", "")), body)
+        except HttpError as error:
+            return _answer(start, error.status, {"error": error.reason})
         request = pb.SubmitQuestionRequest(
             questions_id=path[len(FORM_PREFIX) :],
             # A form post is one question: a fresh id unless the page sent one for retries.
-            request_id=str(fields.get("request_id") or uuid.uuid4().hex),
-            author=str(fields.get("author", ""))[:200],
-            text=str(fields.get("text", "")),
-            language=str(fields.get("language", ""))[:35],
+            request_id=fields.get("request_id") or uuid.uuid4().hex,
+            author=fields.get("author", "")[:200],
+            text=fields.get("text", ""),
+            language=fields.get("language", "")[:35],
         )
         try:
             self.api.submit(request, _Context(), source="form")  # type: ignore[arg-type]
         except _Aborted as error:
-            status = _HTTP.get(error.code, "500 Internal Server Error")
+            status = _HTTP.get(error.code)
+            if status is None:  # nothing internal reaches the public
+                return _answer(start, "500 Internal Server Error", {"error": "internal error"})
             return _answer(start, status, {"error": error.details})
         return _answer(start, "202 Accepted", {"status": "received, awaiting moderation"})
 
 
-def _fields(content_type: str, body: bytes) -> dict[str, Any] | None:
-    try:
-        if content_type.startswith("application/json"):
-            data = json.loads(body or b"{}")
-            return data if isinstance(data, dict) else None
-        parsed = parse_qs(body.decode("utf-8"))
-        return {key: values[0] for key, values in parsed.items()}
-    except (ValueError, UnicodeDecodeError):
-        return None
+def _fields(content_type: str, body: bytes) -> dict[str, str]:
+    """The form's fields from a JSON object or an urlencoded form; raises HttpError 400
+    naming the problem."""
+    if content_type.startswith("application/json"):
+        data = parse_json(body or b"{}", max_depth=MAX_JSON_DEPTH, max_bytes=MAX_BODY)
+        if not isinstance(data, dict):
+            raise HttpError("400 Bad Request", "body: expected a form or JSON object")
+    else:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise HttpError("400 Bad Request", "body: not UTF-8") from None
+        try:
+            parsed = parse_qs(text, max_num_fields=20)
+        except ValueError:
+            raise HttpError("400 Bad Request", "body: at most 20 form fields") from None
+        data = {key: values[0] for key, values in parsed.items()}
+    fields: dict[str, str] = {}
+    for name in _FIELDS:
+        value = data.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise HttpError("400 Bad Request", f"{name}: expected a string")
+        fields[name] = value
+    return fields
 
 
 def _answer(

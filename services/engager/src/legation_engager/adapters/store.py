@@ -17,6 +17,7 @@ from legation.events.v1 import engage_pb2
 from legation_core.codec import Envelope, EventCodec, make_envelope
 from legation_core.config import CoreSettings
 from legation_core.ids import stable_id
+from legation_core.kafka import EventProducer
 from legation_core.state import EventSink, StateTable, Transaction
 from legation_engager.domain.inbox import Change, ConversationState
 from legation_engager.domain.rules import PRIORITY_NAMES
@@ -173,9 +174,13 @@ class EngagerState:
             producer,
         )
 
-    def rebuild(self, settings: CoreSettings, codec: EventCodec) -> None:
+    def rebuild(
+        self, settings: CoreSettings, codec: EventCodec, dead_letters: EventProducer
+    ) -> None:
+        """Loads every table from its topic; records that do not decode go to the topic's
+        DLQ through ``dead_letters``."""
         for table in (self.conversations, self.partners, self.questions):
-            table.rebuild(settings, SERVICE, codec)
+            table.rebuild(settings, SERVICE, codec, dead_letters=dead_letters)
 
     def _index(self, state: ConversationState) -> None:
         with self._index_lock:

@@ -17,8 +17,10 @@ from typing import Any
 from wsgiref.types import StartResponse, WSGIEnvironment
 
 from jinja2 import Environment, PackageLoader
+from opensearchpy.exceptions import TransportError
 
 from legation_evaluator.adapters.campaign_data import CampaignData
+from legation_evaluator.adapters.index import IndexUnavailable
 from legation_evaluator.domain.live import campaign_entry, scorecard_json
 
 log = logging.getLogger(__name__)
@@ -57,7 +59,8 @@ class ScorecardPage:
             if path.startswith("/api/campaigns/"):
                 campaign_id = path.removeprefix("/api/campaigns/")
                 return self._scorecard(start_response, campaign_id)
-        except Exception as error:  # the index is down: say so, keep serving
+        except (IndexUnavailable, TransportError) as error:  # the index is down: say so
+            # (anything else is a bug: a generic 500 from the server, its stack in the log)
             log.warning("live page request failed", extra={"path": path, "error": str(error)})
             return _json(start_response, "503 Service Unavailable", {"error": "index unavailable"})
         return _send(start_response, "404 Not Found", "text/plain", b"not found")

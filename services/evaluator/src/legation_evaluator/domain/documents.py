@@ -154,6 +154,19 @@ def index_template(prefix: str) -> dict[str, Any]:
                             "sentiment": label,
                             "stance": label,
                             "language_detection": label,
+                            "relevance": label,
+                            # What earlier model versions said before a re-score replaced
+                            # it: mention.label_history.model_version finds them.
+                            "label_history": {
+                                "properties": {
+                                    "field": keyword,
+                                    "value": keyword,
+                                    "score": {"type": "float"},
+                                    "model": keyword,
+                                    "model_version": keyword,
+                                    "replaced_at": date,
+                                }
+                            },
                             "reach": {"type": "long"},
                             "influence": {"type": "float"},
                             "hashtags": keyword,
@@ -163,6 +176,21 @@ def index_template(prefix: str) -> dict[str, Any]:
                             "in_reply_to": keyword,
                             "thread_id": keyword,
                             "published_at": {"type": "date"},
+                        }
+                    },
+                    "mention_label": {
+                        "properties": {
+                            "mention_id": keyword,
+                            "relevance": keyword,
+                            "stance": keyword,
+                            "sentiment": keyword,
+                            "text": text,
+                            "language": keyword,
+                            "labelled_by": keyword,
+                            "labelled_at": date,
+                            "model_relevance": label,
+                            "model_stance": label,
+                            "model_sentiment": label,
                         }
                     },
                     "publication": {
@@ -214,6 +242,54 @@ def index_template(prefix: str) -> dict[str, Any]:
                             "baseline_mean": {"type": "double"},
                             "baseline_stddev": {"type": "double"},
                             "threshold": {"type": "double"},
+                        }
+                    },
+                    "community_report": {
+                        "properties": {
+                            "window_start": date,
+                            "window_end": date,
+                            "computed_at": date,
+                            "mentions": {"type": "integer"},
+                            "communities": {
+                                "properties": {
+                                    "kind": keyword,
+                                    "key": keyword,
+                                    "label": keyword,
+                                    "rank": {"type": "integer"},
+                                    "score": {"type": "double"},
+                                    "mentions": {"type": "integer"},
+                                    "growth": {"type": "double"},
+                                    "reach": {"type": "long"},
+                                    "engagement": {"type": "integer"},
+                                }
+                            },
+                            "suggestions": {
+                                "properties": {"source": keyword, "kind": keyword, "reason": text}
+                            },
+                        }
+                    },
+                    "theme_report": {
+                        "properties": {
+                            "window_start": date,
+                            "window_end": date,
+                            "computed_at": date,
+                            "mentions": {"type": "integer"},
+                            "themes": {
+                                "properties": {
+                                    "label": keyword,
+                                    "mentions": {"type": "integer"},
+                                    "trend": {"type": "double"},
+                                }
+                            },
+                            "angles": {
+                                "properties": {
+                                    "label": keyword,
+                                    "rank": {"type": "integer"},
+                                    "score": {"type": "double"},
+                                    "addressed": {"type": "boolean"},
+                                    "reason": text,
+                                }
+                            },
                         }
                     },
                     "feedback": {

@@ -10,13 +10,12 @@ stays bounded.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from legation.events.v1 import listen_pb2
-from legation_core.codec import EventCodec, payload_of
+from legation_core.codec import EventCodec
 from legation_core.config import CoreSettings
-from legation_core.kafka import read_topic
-from legation_listener.adapters.state import MENTIONS, SERVICE
+from legation_listener.adapters.replay import MentionSink, replay_mentions
 from legation_listener.domain.duplicates import DuplicateIndex
 
 log = logging.getLogger(__name__)
@@ -29,6 +28,18 @@ def mention_text(mention: listen_pb2.Mention) -> str:
     return f"{mention.title}. {mention.text}" if mention.title else mention.text
 
 
+def duplicate_sink(index: DuplicateIndex) -> MentionSink:
+    """The replay sink that folds mentions into ``index``."""
+
+    def take(issue_id: str, mention: listen_pb2.Mention) -> None:
+        index.observe(
+            issue_id, mention.mention_id, mention_text(mention),
+            mention.published_at.ToDatetime(tzinfo=UTC), mention.duplicate_of,
+        )  # fmt: skip
+
+    return MentionSink("duplicates", WINDOW_DAYS, take)
+
+
 def rebuild_duplicate_index(
     settings: CoreSettings,
     codec: EventCodec,
@@ -37,19 +48,9 @@ def rebuild_duplicate_index(
     timeout: float = 60.0,
 ) -> int:
     """Replays the recent mentions of the topic into ``index``; returns how many."""
-    since = (now or datetime.now(UTC)) - timedelta(days=WINDOW_DAYS)
-    replayed = 0
-    for envelope in read_topic(settings, SERVICE, codec, MENTIONS, timeout):
-        mention = payload_of(envelope)
-        if not isinstance(mention, listen_pb2.Mention):
-            continue
-        published = mention.published_at.ToDatetime(tzinfo=UTC)
-        if published < since:
-            continue
-        index.observe(
-            envelope.issue_id, mention.mention_id, mention_text(mention), published,
-            mention.duplicate_of,
-        )  # fmt: skip
-        replayed += 1
-    log.info("duplicate index rebuilt", extra={"mentions": replayed, "originals": len(index)})
-    return replayed
+    replayed = replay_mentions(settings, codec, [duplicate_sink(index)], now, timeout)
+    log.info(
+        "duplicate index rebuilt",
+        extra={"mentions": replayed["duplicates"], "originals": len(index)},
+    )
+    return replayed["duplicates"]

@@ -4,16 +4,18 @@ preview a query; the state of every source."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import grpc
 
 from legation.events.v1 import listen_pb2
 from legation.listener.v1 import listener_service_pb2 as pb
 from legation.listener.v1 import listener_service_pb2_grpc as pb_grpc
+from legation_core.auth import ANALYST, Caller, current_caller
 from legation_core.grpc_server import invalid_argument, not_found
-from legation_listener.adapters.poller import Fetcher, Poller
+from legation_listener.adapters.poller import Poller
+from legation_listener.adapters.preview_reads import PreviewBusy, PreviewReads, read_source_now
 from legation_listener.adapters.state import ListenerState, StateStore
-from legation_listener.domain.cursor import empty_cursor
 from legation_listener.domain.issues import (
     IssueError,
     QueryIssueError,
@@ -21,38 +23,54 @@ from legation_listener.domain.issues import (
     tracked_issue_from_request,
     updated_issue,
 )
-from legation_listener.domain.items import FeedItem
-from legation_listener.domain.preview import preview
+from legation_listener.domain.preview import (
+    MAX_ANSWER_BYTES,
+    MAX_PREVIEW_FEEDS,
+    feeds_beyond,
+    preview,
+)
 from legation_listener.domain.query import QueryError, parse_query
-from legation_listener.domain.sources import RSS, WEBHOOK, parse_source
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = "legation.listener.v1.ListenerService"
+# A preview answers this long before the caller's own deadline, so the answer reaches it.
+PREVIEW_ANSWER_MARGIN_SECONDS = 0.5
 
 
 class ListenerApi(pb_grpc.ListenerServiceServicer):
-    """Commands the listener; a tracked issue is answered only once Kafka holds it."""
+    """Commands the listener; a tracked issue is answered only once Kafka holds it.
+
+    ``previews`` reads the feeds a PreviewQuery names, bounded in concurrency, time and
+    items (by default with the poller's fetcher and connectors). ``local_feeds`` lets
+    issues and previews name local files (development only). ``caller`` is the
+    authenticated user of the call being served."""
 
     def __init__(
         self,
         state: ListenerState,
         store: StateStore,
         poller: Poller,
-        fetcher: Fetcher | None = None,
+        *,
+        previews: PreviewReads | None = None,
+        local_feeds: bool = False,
+        caller: Callable[[], Caller] = current_caller,
     ) -> None:
         self.state = state
         self.store = store
         self.poller = poller
-        # Reads the feeds a PreviewQuery names (the poller's fetcher by default).
-        self.fetcher = fetcher if fetcher is not None else poller.fetcher
+        self.previews = previews or PreviewReads(
+            lambda spec: read_source_now(spec, poller.fetcher, poller.connectors)
+        )
+        self.local_feeds = local_feeds
+        self.caller = caller
 
     def TrackIssue(
         self, request: pb.TrackIssueRequest, context: grpc.ServicerContext
     ) -> listen_pb2.TrackedIssue:
         """Creates or replaces a tracked issue (same issue_id replaces)."""
         try:
-            issue = tracked_issue_from_request(request)
+            issue = tracked_issue_from_request(request, local_files=self.local_feeds)
         except IssueError as error:
             invalid_argument(context, str(error))
         self._save(issue, context)
@@ -65,7 +83,7 @@ class ListenerApi(pb_grpc.ListenerServiceServicer):
         """Replaces the fields in the update mask (or the non-empty fields given)."""
         current = self._existing(request.issue_id, context)
         try:
-            issue = updated_issue(current, request)
+            issue = updated_issue(current, request, local_files=self.local_feeds)
         except IssueError as error:
             invalid_argument(context, str(error))
         self._save(issue, context)
@@ -93,11 +111,14 @@ class ListenerApi(pb_grpc.ListenerServiceServicer):
     ) -> pb.DeleteIssueResponse:
         """Stops tracking an issue: writes it with deleted = true, then forgets it."""
         current = self._existing(request.issue_id, context)
+        self._still_wanted(context)
         try:
             deleted = self.store.delete_issue(current)
-        except Exception as error:  # the caller may retry
+        except Exception:  # the caller may retry; the log says why
             log.exception("could not delete an issue", extra={"issue_id": current.issue_id})
-            context.abort(grpc.StatusCode.UNAVAILABLE, f"could not record the deletion: {error}")
+            context.abort(
+                grpc.StatusCode.UNAVAILABLE, "could not record the deletion now; try again"
+            )
         self.poller.forget_spikes(current.issue_id)
         log.info("issue deleted", extra={"issue_id": current.issue_id})
         return pb.DeleteIssueResponse(issue=deleted)
@@ -131,7 +152,9 @@ class ListenerApi(pb_grpc.ListenerServiceServicer):
         self, request: pb.PreviewQueryRequest, context: grpc.ServicerContext
     ) -> pb.PreviewQueryResponse:
         """Runs a query over the recent items (and the feeds given, read now); saves
-        nothing."""
+        nothing. A viewer may name only sources of tracked issues; every feed read is
+        bounded (see :class:`PreviewReads`), and any feed not read is reported with the same
+        words whatever the reason (the reason is logged)."""
         if not request.query.strip():
             invalid_argument(context, "query is required")
         try:
@@ -139,21 +162,38 @@ class ListenerApi(pb_grpc.ListenerServiceServicer):
         except QueryError as error:
             invalid_argument(context, str(QueryIssueError(error)))
         try:
-            feeds = check_feeds(request.feeds) if request.feeds else []
+            feeds = (
+                check_feeds(request.feeds, MAX_PREVIEW_FEEDS, local_files=self.local_feeds)
+                if request.feeds
+                else []
+            )
         except IssueError as error:
             invalid_argument(context, str(error))
-        fetched: list[tuple[str, FeedItem]] = []
-        failed: list[str] = []
-        for feed in feeds:
-            try:
-                fetched.extend((feed, item) for item in self._read_now(feed))
-            except Exception as error:  # report it; the other feeds and the buffer go on
-                reason = str(error) or type(error).__name__
-                failed.append(reason if reason.startswith(feed) else f"{feed}: {reason}")
-        result = preview(query, [*fetched, *self.poller.recent.snapshot()], request.limit)
+        if feeds and not self.caller().has_any([ANALYST]):
+            tracked = {source for issue in self.state.issues() for source in issue.feeds}
+            if feeds_beyond(feeds, tracked):
+                context.abort(
+                    grpc.StatusCode.PERMISSION_DENIED,
+                    "feeds: a viewer may preview only the sources of tracked issues;"
+                    " reading other feeds needs the role analyst",
+                )
+        time_left = context.time_remaining()
+        if time_left is not None:
+            time_left -= PREVIEW_ANSWER_MARGIN_SECONDS
+        try:
+            reading = self.previews.read(feeds, time_left)
+        except PreviewBusy as error:
+            context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"feeds: {error}; try again shortly (a preview without feeds is always served)",
+            )
+        result = preview(query, [*reading.items, *self.poller.recent.snapshot()], request.limit)
         response = pb.PreviewQueryResponse(
-            items_examined=result.examined, total_matches=result.total, failed_feeds=failed
+            items_examined=result.examined,
+            total_matches=result.total,
+            failed_feeds=reading.failed,
         )
+        size = 0
         for hit in result.hits:
             match = response.matches.add(
                 source_url=hit.feed,
@@ -166,6 +206,10 @@ class ListenerApi(pb_grpc.ListenerServiceServicer):
                 matched_terms=hit.matched_terms,
             )
             match.published_at.FromDatetime(hit.item.published_at)
+            size += match.ByteSize()
+            if size > MAX_ANSWER_BYTES:
+                del response.matches[-1]
+                break
         return response
 
     def ListSources(
@@ -199,19 +243,6 @@ class ListenerApi(pb_grpc.ListenerServiceServicer):
                 status.not_before.FromDatetime(state.not_before)
         return response
 
-    def _read_now(self, spec: str) -> list[FeedItem]:
-        """The items a source gives now, without a cursor: a feed read unconditionally, a
-        connector's newest page; a pushed source has nothing to read."""
-        source = parse_source(spec)
-        if source.kind == RSS:
-            return self.fetcher.fetch(spec).items
-        if source.kind == WEBHOOK:
-            raise LookupError(f"{spec}: items are pushed; preview sees them in the recent items")
-        connector = self.poller.connectors.get(source.kind)
-        if connector is None:
-            raise LookupError(f"{spec}: the {source.kind} connector is not configured")
-        return connector.fetch(source, empty_cursor("preview", spec)).items
-
     def _existing(self, issue_id: str, context: grpc.ServicerContext) -> listen_pb2.TrackedIssue:
         if not issue_id.strip():
             invalid_argument(context, "issue_id is required")
@@ -220,9 +251,21 @@ class ListenerApi(pb_grpc.ListenerServiceServicer):
             not_found(context, f"issue_id {issue_id} is not tracked")
         return issue
 
+    def _still_wanted(self, context: grpc.ServicerContext) -> None:
+        """Aborts with DEADLINE_EXCEEDED when the caller has given up (its deadline passed,
+        or it cancelled): a write it no longer waits for could land after a newer one."""
+        left = context.time_remaining()
+        if not context.is_active() or (left is not None and left <= 0):
+            log.warning("call given up before its write; nothing written")
+            context.abort(
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+                "the call's deadline passed before the change was written: nothing was saved",
+            )
+
     def _save(self, issue: listen_pb2.TrackedIssue, context: grpc.ServicerContext) -> None:
+        self._still_wanted(context)
         try:
             self.store.save_issue(issue)
-        except Exception as error:  # the caller may retry: the same request saves the same issue
+        except Exception:  # the caller may retry: the same request saves the same issue
             log.exception("could not record a tracked issue", extra={"issue_id": issue.issue_id})
-            context.abort(grpc.StatusCode.UNAVAILABLE, f"could not record the issue: {error}")
+            context.abort(grpc.StatusCode.UNAVAILABLE, "could not record the issue now; try again")

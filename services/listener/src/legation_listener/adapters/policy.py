@@ -17,5 +17,11 @@ POLICY = Policy(
         "ListIssues": reads(ANALYST),
         "PreviewQuery": reads(ANALYST),
         "ListSources": reads(ANALYST),
+        "DiscoverCommunities": reads(ANALYST),
+        "MapArguments": reads(ANALYST),
+        "AcceptSourceSuggestion": command(ANALYST),
+        "LabelMention": command(ANALYST),
+        "ListModels": reads(ANALYST),
+        "RescoreMentions": command(ANALYST),
     },
 )

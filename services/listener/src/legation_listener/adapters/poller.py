@@ -34,6 +34,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from legation.events.v1 import listen_pb2
 from legation_core.kafka import EventProducer
+from legation_core.metrics import BoundedLabel
 from legation_listener.adapters.connectors.base import (
     Connector,
     RateLimited,
@@ -48,7 +49,13 @@ from legation_listener.adapters.state import ALERTS, MENTIONS, ListenerState, St
 from legation_listener.domain.items import FeedItem
 from legation_listener.domain.mentions import mentions_for
 from legation_listener.domain.recent import RecentItems
-from legation_listener.domain.sources import WEBHOOK, Source, parse_source, source_kind
+from legation_listener.domain.sources import (
+    WEBHOOK,
+    Source,
+    parse_source,
+    source_kind,
+    source_location,
+)
 from legation_listener.domain.spikes import SpikeDetector, alert_envelope
 from legation_listener.domain.status import SourceStatusBook
 
@@ -109,8 +116,11 @@ class Poller:
         connectors: Sequence[Connector] = (),
         statuses: SourceStatusBook | None = None,
         max_pages: int = 10,
+        on_mentions: Callable[[str, list[listen_pb2.Mention]], None] | None = None,
     ) -> None:
         self.state = state
+        # Sees every mention Kafka acknowledged (the analyses' mention window).
+        self.on_mentions = on_mentions
         # RSS/Atom through ``fetcher`` unless a connector for "rss" is given.
         self.connectors: dict[str, Connector] = {"rss": RssConnector(fetcher)}
         self.connectors.update({connector.kind: connector for connector in connectors})
@@ -140,7 +150,8 @@ class Poller:
         )
         self.last_success = Gauge(
             "legation_listener_source_last_success_timestamp_seconds",
-            "When a source was last read (or pushed to) successfully, Unix time: alert on age",
+            "When a source of a host was last read (or pushed to) successfully, Unix time: alert "
+            "on age",
             ["kind", "source"],
             registry=registry,
         )
@@ -156,6 +167,10 @@ class Poller:
             ["issue_id"],
             registry=registry,
         )
+        # Label values: a source's host (never its URL, which may carry a token), an
+        # issue's id, each the first 50 distinct, then "other".
+        self._source_label = BoundedLabel(limit=50)
+        self._issue_label = BoundedLabel(limit=50)
         self.alert_failures = Counter(
             "legation_listener_alert_failures_total",
             "Spike alerts Kafka did not acknowledge (tried again at the next poll)",
@@ -293,9 +308,11 @@ class Poller:
             self.spikes.record(
                 issue.issue_id, [envelope.mention for envelope in envelopes], self.clock()
             )
+        if self.on_mentions is not None and envelopes:
+            self.on_mentions(issue.issue_id, [envelope.mention for envelope in envelopes])
         if following != cursor:
             self.store.save_cursor(following, self.clock())
-        self.items_seen.labels(issue_id=issue.issue_id).inc(len(new_items))
+        self.items_seen.labels(issue_id=self._issue_label(issue.issue_id)).inc(len(new_items))
         if envelopes:
             log.info(
                 "mentions emitted",
@@ -303,12 +320,25 @@ class Poller:
             )
         return len(envelopes)
 
+    def _labels(self, spec: str) -> dict[str, str]:
+        """The metric labels of a source: its kind, and its host (a webhook: its name; a
+        local file: "file"), bounded."""
+        kind = source_kind(spec)
+        location = source_location(spec)
+        if kind == WEBHOOK:
+            where = location
+        elif "://" in location:
+            where = urlsplit(location).hostname or "none"
+        else:
+            where = "file"
+        return {"kind": kind, "source": self._source_label(where)}
+
     def _read(self, issue_id: str, spec: str, items: int, malformed: list[str]) -> None:
         now = self.clock()
         self.statuses.succeeded(issue_id, spec, now, items, malformed)
-        self.last_success.labels(kind=source_kind(spec), source=spec).set(now.timestamp())
+        self.last_success.labels(**self._labels(spec)).set(now.timestamp())
         if malformed:
-            self.malformed_items.labels(kind=source_kind(spec), source=spec).inc(len(malformed))
+            self.malformed_items.labels(**self._labels(spec)).inc(len(malformed))
             log.warning(
                 "malformed items skipped",
                 extra={"issue_id": issue_id, "source": spec, "malformed": malformed[:20]},
@@ -323,7 +353,7 @@ class Poller:
         if isinstance(error, Deferred) and error.skipped:
             self.statuses.deferred(issue_id, spec, reason, error.until)
             return
-        self.source_failures.labels(kind=source_kind(spec), source=spec).inc()
+        self.source_failures.labels(**self._labels(spec)).inc()
         self.statuses.failed(
             issue_id,
             spec,

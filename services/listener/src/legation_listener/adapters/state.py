@@ -4,7 +4,8 @@ Tracked issues live on ``legation.listen.tracked-issues.v1`` (key ``issue_id``) 
 cursors on ``legation.listen.feed-cursors.v1`` (key ``"<issue_id> <feed>"``); both topics
 are compacted, so the latest record per key is the current state. A deleted issue's last
 record carries ``deleted = true`` (the codec rejects null tombstones). At start-up the listener
-reads both topics to their end; afterwards every change is written (and acknowledged)
+reads both topics to their end (a record that does not decode goes to the topic's DLQ, see
+:func:`legation_core.kafka.read_topic`); afterwards every change is written (and acknowledged)
 before memory changes, so memory never holds what Kafka would not give back after a
 restart.
 """
@@ -76,12 +77,17 @@ class ListenerState:
 
     @classmethod
     def rebuild(
-        cls, settings: CoreSettings, codec: EventCodec, timeout: float = 60.0
+        cls,
+        settings: CoreSettings,
+        codec: EventCodec,
+        dead_letters: EventProducer,
+        timeout: float = 60.0,
     ) -> ListenerState:
-        """The state the two topics hold now (the latest record per key wins)."""
+        """The state the two topics hold now (the latest record per key wins); records that
+        do not decode go to their topic's DLQ through ``dead_letters``."""
         state = cls()
         for topic in (TRACKED_ISSUES, FEED_CURSORS):
-            for envelope in read_topic(settings, SERVICE, codec, topic, timeout):
+            for envelope in read_topic(settings, SERVICE, codec, topic, timeout, dead_letters):
                 state.apply(envelope)
         log.info(
             "state rebuilt",

@@ -1,18 +1,38 @@
 """Tracked issues: what a TrackIssue or UpdateIssue request must contain, and the issue it
-becomes."""
+becomes.
+
+Limits (the constants below), checked before any other work on a request: at most
+:data:`MAX_KEYWORDS` keywords of at most :data:`MAX_KEYWORD_LENGTH` characters, at most
+:data:`MAX_FEEDS` sources of at most :data:`MAX_FEED_LENGTH` characters; the query's own
+limits are in :mod:`legation_listener.domain.query`.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from urllib.parse import urlsplit
 
 from legation.events.v1 import listen_pb2
 from legation.listener.v1 import listener_service_pb2
 from legation_listener.domain.query import QueryError, parse_query
-from legation_listener.domain.sources import RSS, SourceError, parse_source, source_kind
+from legation_listener.domain.sources import (
+    RSS,
+    SourceError,
+    is_local_feed,
+    parse_source,
+    source_kind,
+)
 
 FEED_SCHEMES = ("http", "https", "file")
+MAX_KEYWORDS = 500
+"""Most keywords of an issue (every item is searched for each of them)."""
+MAX_KEYWORD_LENGTH = 200
+"""Most characters in one keyword."""
+MAX_FEEDS = 50
+"""Most sources of an issue (one poll reads them one after another)."""
+MAX_FEED_LENGTH = 2000
+"""Most characters in one source (a URL)."""
 _NOT_SLUG = re.compile(r"[\W_]+")
 
 
@@ -44,36 +64,54 @@ def slugify(name: str) -> str:
 
 
 def _clean(values: Iterable[str]) -> list[str]:
-    """Values trimmed, in order, without duplicates."""
-    cleaned: list[str] = []
-    for value in values:
-        value = value.strip()
-        if value not in cleaned:
-            cleaned.append(value)
-    return cleaned
+    """Values trimmed, in order, without duplicates (linear: a dict keeps the order)."""
+    return list(dict.fromkeys(value.strip() for value in values))
 
 
-def _check_feed(feed: str) -> None:
+def check_counts(field: str, values: Sequence[str], most: int, longest: int) -> None:
+    """:class:`IssueError` naming ``field`` when it has more than ``most`` values or one
+    longer than ``longest`` characters."""
+    if len(values) > most:
+        raise IssueError(field, f"has {len(values)} entries, above the limit of {most}")
+    for number, value in enumerate(values, start=1):
+        if len(value) > longest:
+            raise IssueError(
+                field, f"entry {number} is longer than the limit of {longest} characters"
+            )
+
+
+def _check_feed(feed: str, local_files: bool) -> None:
     if not feed:
         raise IssueError("feeds", "cannot contain a blank feed")
     if source_kind(feed) == RSS:
         scheme = urlsplit(feed).scheme.lower()
         if "://" in feed and scheme not in FEED_SCHEMES:
             raise IssueError("feeds", f"has an unsupported scheme {scheme!r} in {feed!r}")
+        if not local_files and is_local_feed(feed):
+            # Refused before the file system is looked at: the answer tells nothing of it.
+            raise IssueError(
+                "feeds",
+                "cannot name a local file: feeds are http(s) URLs (local files are a"
+                " development setting, LEGATION_LISTENER_ALLOW_LOCAL_FEEDS)",
+            )
     try:
         parse_source(feed)
     except SourceError as error:
         raise IssueError("feeds", f"has a source no connector reads: {error}") from None
 
 
-def check_feeds(feeds: Iterable[str]) -> list[str]:
-    """The feeds trimmed and without duplicates, at least one, each readable by the
-    listener; :class:`IssueError` naming ``feeds`` otherwise."""
+def check_feeds(
+    feeds: Sequence[str], most: int = MAX_FEEDS, *, local_files: bool = False
+) -> list[str]:
+    """The feeds trimmed and without duplicates, at least one and at most ``most``, each
+    readable by the listener (local files only with ``local_files``); :class:`IssueError`
+    naming ``feeds`` otherwise."""
+    check_counts("feeds", feeds, most, MAX_FEED_LENGTH)
     cleaned = _clean(feeds)
     if not cleaned:
         raise IssueError("feeds", "needs at least one feed")
     for feed in cleaned:
-        _check_feed(feed)
+        _check_feed(feed, local_files)
     return cleaned
 
 
@@ -99,18 +137,23 @@ def validated_issue(
     languages: Iterable[str],
     query: str,
     active: bool = True,
+    local_files: bool = False,
 ) -> listen_pb2.TrackedIssue:
-    """The TrackedIssue these fields describe, or :class:`IssueError` naming the field."""
+    """The TrackedIssue these fields describe, or :class:`IssueError` naming the field
+    (feeds may be local files only with ``local_files``)."""
+    keywords = list(keywords)
+    feeds = list(feeds)
+    check_counts("keywords", keywords, MAX_KEYWORDS, MAX_KEYWORD_LENGTH)
+    check_counts("feeds", feeds, MAX_FEEDS, MAX_FEED_LENGTH)
     name = name.strip()
     if not name:
         raise IssueError("name", "is required")
-    keywords = list(keywords)
     query = check_query(query)
     if not keywords and not query:
         raise IssueError("keywords", "needs at least one keyword (or give a query)")
     if any(not keyword.strip() for keyword in keywords):
         raise IssueError("keywords", "cannot contain a blank keyword")
-    feeds = check_feeds(feeds)
+    feeds = check_feeds(feeds, local_files=local_files)
     issue_id = issue_id.strip() or slugify(name)
     if not issue_id:
         raise IssueError("issue_id", f"cannot be derived from name {name!r}; give one")
@@ -130,10 +173,11 @@ def validated_issue(
 
 
 def tracked_issue_from_request(
-    request: listener_service_pb2.TrackIssueRequest,
+    request: listener_service_pb2.TrackIssueRequest, *, local_files: bool = False
 ) -> listen_pb2.TrackedIssue:
     """The active TrackedIssue a request describes, or :class:`IssueError`."""
     return validated_issue(
+        local_files=local_files,
         issue_id=request.issue_id,
         name=request.name,
         keywords=request.keywords,
@@ -145,7 +189,10 @@ def tracked_issue_from_request(
 
 
 def updated_issue(
-    current: listen_pb2.TrackedIssue, request: listener_service_pb2.UpdateIssueRequest
+    current: listen_pb2.TrackedIssue,
+    request: listener_service_pb2.UpdateIssueRequest,
+    *,
+    local_files: bool = False,
 ) -> listen_pb2.TrackedIssue:
     """``current`` with the fields the request replaces: those in its ``update_mask`` (an
     empty value clears the field), or without a mask every non-empty field it gives. The
@@ -173,6 +220,7 @@ def updated_issue(
         languages=_strings(values["languages"]),
         query=str(values["query"]),
         active=current.active,
+        local_files=local_files,
     )
 
 

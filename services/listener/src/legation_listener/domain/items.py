@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from html.parser import HTMLParser
 
@@ -25,6 +25,22 @@ _BLOCKS = frozenset((
 ))
 # fmt: on
 _INVISIBLE = frozenset(("script", "style", "template", "noscript"))
+
+MAX_ITEM_MARKUP_CHARS = 2 * 1024 * 1024
+"""Most characters of an item as its source sends it (title, body with its HTML, author,
+link and ids together), checked before the HTML is read: a larger item is skipped as
+malformed."""
+MAX_ITEM_BYTES = 128 * 1024
+"""Most bytes (UTF-8) of an item once its HTML is stripped (title, text, author, link and
+ids together), about 20,000 words of English: a larger item is skipped as malformed. With
+the lists enrichment derives from the text (hashtags, links, accounts) a mention stays well
+under Kafka's 1 MiB record limit (``tests/unit/test_listener_limits.py`` checks the worst
+case), and enriching it takes about a second (the models read the whole text)."""
+
+
+class ItemTooLarge(ValueError):
+    """An item over :data:`MAX_ITEM_MARKUP_CHARS` or :data:`MAX_ITEM_BYTES`; it is skipped
+    and reported like any malformed item (the rest of its page goes on)."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +88,32 @@ class _TextExtractor(HTMLParser):
     def handle_data(self, data: str) -> None:
         if not self._hidden:
             self.parts.append(data)
+
+
+def item_bytes(item: FeedItem) -> int:
+    """The UTF-8 size of an item's text fields together (what :data:`MAX_ITEM_BYTES`
+    bounds)."""
+    fields = (
+        item.item_id,
+        item.url,
+        item.title,
+        item.text,
+        item.author,
+        item.author_id,
+        item.in_reply_to,
+        item.thread_id,
+    )
+    return sum(len(value.encode("utf-8", errors="replace")) for value in fields)
+
+
+def check_item_size(item: FeedItem) -> FeedItem:
+    """``item``, or :class:`ItemTooLarge` when it is over :data:`MAX_ITEM_BYTES`."""
+    size = item_bytes(item)
+    if size > MAX_ITEM_BYTES:
+        raise ItemTooLarge(
+            f"the item is {size} bytes of text, above the limit of {MAX_ITEM_BYTES} per item"
+        )
+    return item
 
 
 def normalise_whitespace(text: str) -> str:
@@ -128,9 +170,30 @@ def make_feed_item(
     """Builds a :class:`FeedItem` from raw entry fields: ``title`` and ``body`` may hold
     HTML; a missing publication time becomes ``fetched_at``; the language comes from
     :func:`choose_language` (``declared_language`` is the entry's own, ``feed_language``
-    the feed's); the platform fields pass through."""
+    the feed's); the platform fields pass through. :class:`ItemTooLarge` for an item over
+    the size limits (checked before the HTML is read)."""
     if not item_id:
         raise ValueError("item_id is required")
+    markup = sum(
+        len(value)
+        for value in (
+            item_id,
+            url,
+            title,
+            body,
+            author,
+            author_id,
+            in_reply_to,
+            thread_id,
+            declared_language,
+            feed_language,
+        )
+    )
+    if markup > MAX_ITEM_MARKUP_CHARS:
+        raise ItemTooLarge(
+            f"the item is {markup} characters as sent, above the limit of"
+            f" {MAX_ITEM_MARKUP_CHARS} per item"
+        )
     if fetched_at.tzinfo is None:
         raise ValueError("fetched_at must be timezone-aware")
     published = published_at if published_at is not None else fetched_at
@@ -138,18 +201,23 @@ def make_feed_item(
         raise ValueError("published_at must be timezone-aware")
     plain_title = html_to_text(title)
     plain_text = html_to_text(body)
-    return FeedItem(
-        item_id=item_id,
-        url=url,
-        title=plain_title,
-        text=plain_text,
-        author=normalise_whitespace(author),
-        published_at=published,
-        language=choose_language(f"{plain_title}. {plain_text}", declared_language, feed_language),
-        source=source,
-        author_id=author_id,
-        in_reply_to=in_reply_to,
-        thread_id=thread_id,
-        reach=max(0, reach),
-        summary_only=summary_only,
+    item = check_item_size(
+        FeedItem(
+            item_id=item_id,
+            url=url,
+            title=plain_title,
+            text=plain_text,
+            author=normalise_whitespace(author),
+            published_at=published,
+            language="",
+            source=source,
+            author_id=author_id,
+            in_reply_to=in_reply_to,
+            thread_id=thread_id,
+            reach=max(0, reach),
+            summary_only=summary_only,
+        )
     )
+    # The language last: detecting it is the costly part, not worth it for a refused item.
+    language = choose_language(f"{plain_title}. {plain_text}", declared_language, feed_language)
+    return replace(item, language=language)

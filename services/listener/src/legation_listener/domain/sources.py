@@ -71,6 +71,13 @@ def source_kind(spec: str) -> str:
     return RSS
 
 
+def is_local_feed(spec: str) -> bool:
+    """True for a feed that is a local file: a plain path or a ``file://`` URL."""
+    return source_kind(spec) == RSS and (
+        "://" not in spec or urlsplit(spec).scheme.lower() == "file"
+    )
+
+
 def source_location(spec: str) -> str:
     """The location of a source entry: the URL after the kind for a connector, the entry
     itself for a feed (what ``source:`` in a query matches hosts against)."""

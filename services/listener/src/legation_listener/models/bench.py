@@ -28,18 +28,23 @@ throughput runs on built-in sample posts.
 from __future__ import annotations
 
 import argparse
+import random
 import re
 import resource
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 
 from legation.events.v1 import listen_pb2
 from legation_listener.domain import enrichment
 from legation_listener.domain.duplicates import DuplicateIndex
+from legation_listener.domain.rescore import rescore
 from legation_listener.models import datasets
+from legation_listener.models import issue as issue_models
 from legation_listener.models.linear import LinearTextModel
 
 # From the datasets README: UMSAB macro-F1 on the test splits (FastText per language,
@@ -52,7 +57,12 @@ PUBLISHED_SENTIMENT = {
     "it": (54.7, 69.1),
     "pt": (55.1, 75.4),
     "es": (None, None),
+    "hi": (37.1, 56.4),
 }
+# Labelled mentions per target an analyst gives (the issue's per-issue stance model), and
+# how many random draws of them are averaged.
+ISSUE_LABEL_COUNTS = (20, 50, 100)
+ISSUE_DRAWS = 3
 SHORT_CHARS = 50
 PUBLISHED_STANCE = "SVM 67.3, FastText 65.4, RoBERTa-tweets 69.3, TimeLMs-2021 72.9"
 SAMPLE_POSTS = (
@@ -108,7 +118,7 @@ def bench_language_id(root: Path) -> None:
         split = datasets.sentiment_split(root, language, "val")
         texts.extend(split.texts)
         gold.extend([language] * len(split.texts))
-    served = [enrichment.detect_language(t) for t in texts]
+    served = [enrichment.primary_language(enrichment.detect_language(t)) for t in texts]
     identifier = enrichment._identifier()
     # Every detector reads the text as served: links and @accounts removed, NFKC.
     cleaned = [enrichment._detection_text(t) for t in texts]
@@ -120,7 +130,10 @@ def bench_language_id(root: Path) -> None:
     forced_rate = len(texts) / (time.perf_counter() - started)
     covered = [(g, s) for g, s in zip(gold, served, strict=True) if s != enrichment.UNDETERMINED]
     baseline = accuracy(gold, [_majority(gold)] * len(gold))
-    print(f"\nlanguage identification, UMSAB validation tweets ({len(texts)}, 7 languages)")
+    languages = len(datasets.SENTIMENT_LANGUAGES)
+    print(
+        f"\nlanguage identification, UMSAB validation tweets ({len(texts)}, {languages} languages)"
+    )
     print(f"  majority class ('{_majority(gold)}')        accuracy {baseline:.3f}")
     forced_acc = accuracy(gold, forced)
     served_acc = accuracy(gold, served)
@@ -139,12 +152,42 @@ def bench_language_id(root: Path) -> None:
               f"{accuracy(short_gold, [forced[i] for i in short]):.3f}, as served "
               f"{accuracy(short_gold, short_served):.3f} with coverage "
               f"{len(short_covered) / len(short):.3f}")  # fmt: skip
+    before = _without_romanised_hindi(texts)
+    hindi = [i for i, g in enumerate(gold) if g == "hi"]
+    others = [i for i, g in enumerate(gold) if g != "hi"]
+    print(f"  romanised Hindi, as served: before (py3langid alone) accuracy "
+          f"{accuracy(gold, before):.3f}, after (with legation-langid-hi-latn) "
+          f"{served_acc:.3f}")  # fmt: skip
+    print(f"    Hindi tweets ({len(hindi)}) tagged hi: before "
+          f"{accuracy([gold[i] for i in hindi], [before[i] for i in hindi]):.3f}, after "
+          f"{accuracy([gold[i] for i in hindi], [served[i] for i in hindi]):.3f}; "
+          f"before they read as {_top(before[i] for i in hindi)}")  # fmt: skip
+    print(f"    other languages' tweets ({len(others)}) right: before "
+          f"{accuracy([gold[i] for i in others], [before[i] for i in others]):.3f}, after "
+          f"{accuracy([gold[i] for i in others], [served[i] for i in others]):.3f} "
+          f"(wrongly hi after: {sum(served[i] == 'hi' for i in others)})")  # fmt: skip
     for name, detect in _other_detectors():
         started = time.perf_counter()
         guesses = [detect(t) for t in cleaned]
         rate = len(texts) / (time.perf_counter() - started)
         print(f"  {name:32} accuracy {accuracy(gold, guesses):.3f} ({rate:,.0f} texts/s)")
-    print("  (no published figure in the datasets README; Hindi left out: romanised)")
+    print("  (no published figure in the datasets README)")
+
+
+def _top(values: Iterable[str], n: int = 3) -> str:
+    counts = Counter(values)
+    total = sum(counts.values()) or 1
+    return ", ".join(f"{v} {c / total:.0%}" for v, c in counts.most_common(n))
+
+
+def _without_romanised_hindi(texts: Sequence[str]) -> list[str]:
+    """Language as served before the romanised-Hindi detector: py3langid alone."""
+    original = enrichment.romanised_hindi
+    enrichment.romanised_hindi = lambda cleaned: None
+    try:
+        return [enrichment.primary_language(enrichment.detect_language(t)) for t in texts]
+    finally:
+        enrichment.romanised_hindi = original
 
 
 def _other_detectors() -> list[tuple[str, Callable[[str], str]]]:
@@ -211,7 +254,7 @@ def bench_sentiment(root: Path) -> None:
             print(f"  en    VADER on the same tweets: F1 {macro_f1(gold, scored, labels):.3f}"
                   f" acc {accuracy(gold, scored):.3f}; model / VADER F1 "
                   f"{f1 / macro_f1(gold, scored, labels):.2f}x")  # fmt: skip
-    print("  ru, zh, hi and every other language: no model, sentiment 'unknown'")
+    print("  ru, zh and every other language: no model, sentiment 'unknown'")
 
 
 def _vader() -> Callable[[str], str] | None:
@@ -260,10 +303,7 @@ def bench_stance(root: Path, leave_one_out: bool) -> None:
         served_gold.extend(gold)
         unseen = (float("nan"), float("nan"))
         if leave_one_out:
-            from legation_listener.models.train import train_stance
-
-            others = [t for t in datasets.STANCE_TARGETS if t != target]
-            held_out = train_stance(root, others)
+            held_out = _pooled_without(root, target)
             unseen = _stance_scores(gold, [_argmax(held_out, t, terms) for t in split.texts])
         rows.append((base, own, unseen))
         accuracies.append(accuracy(gold, forced))
@@ -282,6 +322,72 @@ def bench_stance(root: Path, leave_one_out: bool) -> None:
           f"{len(answered) / len(served):.3f}, accuracy when it answers "
           f"{accuracy([g for g, _ in answered], [s for _, s in answered]):.3f}")  # fmt: skip
     print(f"  published test F1avg (per-target models): {PUBLISHED_STANCE}")
+
+
+@cache
+def _pooled_without(root: Path, target: str) -> LinearTextModel:
+    """The pooled stance model trained on every target but ``target`` (what a tracked
+    issue the shipped model never saw gets)."""
+    from legation_listener.models.train import train_stance
+
+    return train_stance(root, [t for t in datasets.STANCE_TARGETS if t != target])
+
+
+def bench_issue_stance(root: Path, counts: Sequence[int], draws: int) -> None:
+    """Per-issue stance models from analysts' labels: for each SemEval target taken as a
+    new issue, ``n`` labels drawn from its TRAIN split train the issue's model exactly as
+    the listener does (from the pooled model of the *other* four targets, one label in three
+    held back to decide serving), measured on the target's VALIDATION split against that
+    pooled model and the majority class of the ``n`` labels."""
+    print(f"\nper-issue stance from analysts' labels: n labels from each target's TRAIN split "
+          f"(mean of {draws} draws), macro-F1 on its VALIDATION split")  # fmt: skip
+    print(
+        "  (issue model: from the pooled model of the other four targets, trained on 2/3 "
+        "of the n labels, served only if it beats the majority on the held-back 1/3)"
+    )
+    print("  target      n | majority pooled(unseen) issue-model | served draws | "
+          "as served (refused: all unknown)")  # fmt: skip
+    labels = datasets.STANCE_LABELS
+    summary: dict[int, list[tuple[float, float, float, float]]] = {n: [] for n in counts}
+    for target in datasets.STANCE_TARGETS:
+        val = datasets.stance_split(root, target, "val")
+        train = datasets.stance_split(root, target, "train")
+        terms = tuple(datasets.STANCE_TARGET_TERMS[target])
+        gold = [labels[y] for y in val.labels]
+        base = _pooled_without(root, target)
+        pooled_f1 = macro_f1(gold, [_argmax(base, t, terms) for t in val.texts], labels)
+        for n in counts:
+            rows = []
+            served_count = 0
+            for draw in range(draws):
+                rng = random.Random(f"{target}/{n}/{draw}")
+                chosen = rng.sample(range(len(train.texts)), min(n, len(train.texts)))
+                examples = [
+                    issue_models.Example(f"{target}-{i}", train.texts[i], labels[train.labels[i]],
+                                         terms)
+                    for i in chosen
+                ]  # fmt: skip
+                trained = issue_models.train_issue_model(
+                    issue_models.STANCE, target, examples, base, datetime.now(UTC)
+                )
+                common = issue_models.majority([e.label for e in examples])
+                major = macro_f1(gold, [common] * len(gold), labels)
+                if trained.model is None:
+                    rows.append((major, pooled_f1, float("nan"), 0.0))
+                    continue
+                predicted = [_argmax(trained.model, t, terms) for t in val.texts]
+                f1 = macro_f1(gold, predicted, labels)
+                served_count += trained.served
+                rows.append((major, pooled_f1, f1, f1 if trained.served else 0.0))
+            mean = [sum(r[i] for r in rows) / len(rows) for i in range(4)]
+            summary[n].append((mean[0], mean[1], mean[2], mean[3]))
+            print(f"  {target:9} {n:4} | {mean[0]:.3f}    {mean[1]:.3f}          {mean[2]:.3f}"
+                  f"       | {served_count}/{draws}          | {mean[3]:.3f}")  # fmt: skip
+    for n in counts:
+        rows = summary[n]
+        mean = [sum(r[i] for r in rows) / len(rows) for i in range(4)]
+        print(f"  mean      {n:4} | {mean[0]:.3f}    {mean[1]:.3f}          {mean[2]:.3f}"
+              f"       |              | {mean[3]:.3f}")  # fmt: skip
 
 
 def _texts_for_throughput(root: Path | None, count: int) -> list[tuple[str, str]]:
@@ -331,6 +437,16 @@ def bench_throughput(root: Path | None, count: int, kafka: bool) -> None:
     print(f"  bare tokenisation (regex words)   {bare:12,.0f} items/s")
     print(f"  enrich_mention (every field)      {enriched:12,.0f} items/s "
           f"({enriched / bare:.4f}x bare tokenisation; {copies} marked copies)")  # fmt: skip
+    # Re-scoring the same mentions as if an earlier model version had labelled them: every
+    # label is recomputed and the replaced ones kept in label_history.
+    for mention in mentions:
+        mention.sentiment.model_version = "0.old"
+    now = datetime.now(UTC)
+    started = time.perf_counter()
+    changed = sum(rescore(mention, issue, now) for mention in mentions)
+    rescored = count / (time.perf_counter() - started)
+    print(f"  re-score (labels again, history)  {rescored:12,.0f} items/s "
+          f"({rescored / enriched:.2f}x enrich_mention; {changed} changed)")  # fmt: skip
     if kafka:
         produced = _raw_producer_rate(mentions)
         if produced:
@@ -374,6 +490,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--no-leave-one-out", action="store_true", help="skip retraining stance per target"
     )
+    parser.add_argument(
+        "--draws", type=int, default=ISSUE_DRAWS, help="draws of labels per target and count"
+    )
+    parser.add_argument(
+        "--only", choices=("language", "sentiment", "stance", "issue-stance", "throughput"),
+        help="run one part only",
+    )  # fmt: skip
     args = parser.parse_args(argv)
 
     before = _rss_mb()
@@ -396,10 +519,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         root = None
     else:
         print(f"  datasets: {root}")
-        bench_language_id(root)
-        bench_sentiment(root)
-        bench_stance(root, leave_one_out=not args.no_leave_one_out)
-    bench_throughput(root, args.items, kafka=not args.no_kafka)
+        parts: dict[str, Callable[[Path], None]] = {
+            "language": bench_language_id,
+            "sentiment": bench_sentiment,
+            "stance": lambda r: bench_stance(r, leave_one_out=not args.no_leave_one_out),
+            "issue-stance": lambda r: bench_issue_stance(r, ISSUE_LABEL_COUNTS, args.draws),
+        }
+        for name, part in parts.items():
+            if args.only in (None, name):
+                part(root)
+    if args.only in (None, "throughput"):
+        bench_throughput(root, args.items, kafka=not args.no_kafka)
     print(
         f"  peak resident memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
     )

@@ -11,18 +11,22 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-# UMSAB folder → language subtag. Hindi is left out on purpose: its tweets are romanised
-# Hindi-English mixes that no detector tags "hi", and a model trained on them would be
-# handed Devanagari text in production (see the listener README).
+# UMSAB folder → language subtag. UMSAB's Hindi tweets are romanised Hindi-English mixes:
+# the listener tells them apart itself (a romanised-Hindi detector trained on them against
+# the six Latin-script languages, "hi-Latn") and reads their sentiment with a model trained
+# on them; Devanagari Hindi is another script its features do not know (see the README).
 SENTIMENT_LANGUAGES = {
     "arabic": "ar",
     "english": "en",
     "french": "fr",
     "german": "de",
+    "hindi": "hi",
     "italian": "it",
     "portuguese": "pt",
     "spanish": "es",
 }
+# The languages of UMSAB written in Latin script (the romanised-Hindi detector's "other").
+LATIN_SCRIPT_LANGUAGES = ("en", "fr", "de", "it", "pt", "es")
 SENTIMENT_LABELS = ("negative", "neutral", "positive")
 STANCE_TARGETS = ("abortion", "atheism", "climate", "feminist", "hillary")
 STANCE_LABELS = ("neutral", "against", "favour")  # file labels 0 none, 1 against, 2 favour

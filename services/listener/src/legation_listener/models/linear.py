@@ -153,6 +153,10 @@ class LinearTextModel:
 
     def save(self, path: Path) -> None:
         """Writes the artefact (compressed npz, arrays only: loading runs no code)."""
+        path.write_bytes(self.to_bytes())
+
+    def to_bytes(self) -> bytes:
+        """The artefact's bytes (see :meth:`save`)."""
         terms = sorted(self.vocabulary, key=self.vocabulary.__getitem__)
         buffer = io.BytesIO()
         np.savez_compressed(
@@ -166,7 +170,7 @@ class LinearTextModel:
             intercept=self.intercept.astype(np.float32),
             extra=np.array(self.extra),
         )
-        path.write_bytes(buffer.getvalue())
+        return buffer.getvalue()
 
     @classmethod
     def load(cls, data: bytes) -> LinearTextModel:

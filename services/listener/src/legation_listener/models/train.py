@@ -46,6 +46,9 @@ def sentiment_filename(language: str) -> str:
 
 
 STANCE_FILENAME = "stance-en.npz"
+ROMANISED_HINDI_FILENAME = "langid-hi-latn.npz"
+ROMANISED_HINDI_LABELS = ("other", "hi")
+ROMANISED_HINDI_C = 1.0
 
 
 def _version(texts: Sequence[str], labels: Sequence[int], settings: Mapping[str, object]) -> str:
@@ -104,14 +107,22 @@ def fit(
     classifier.fit(matrix, list(y))
     # Column order follows the sorted vocabulary, so the artefact is the same every run.
     vocabulary = {str(term): int(col) for term, col in vectorizer.vocabulary_.items()}
+    coef, intercept = classifier.coef_, classifier.intercept_
+    if len(labels) == 2:
+        # scikit-learn keeps one row for two classes (the second's logit); a softmax over
+        # minus and plus half of it is the same sigmoid.
+        coef, intercept = (
+            np.vstack([-coef / 2, coef / 2]),
+            np.hstack([-intercept / 2, intercept / 2]),
+        )
     model = LinearTextModel(
         name=name,
         version=_version(texts, y, settings),
         labels=labels,
         vocabulary=vocabulary,
         idf=vectorizer.idf_.astype(np.float32),
-        coef=classifier.coef_.astype(np.float32),
-        intercept=classifier.intercept_.astype(np.float32),
+        coef=coef.astype(np.float32),
+        intercept=intercept.astype(np.float32),
         extra=extra,
     )
     if check:
@@ -152,6 +163,35 @@ def train_sentiment(root: Path, language: str) -> LinearTextModel:
         check=datasets.sentiment_split(root, language, "val").texts,
         raw=split.texts,
         extra=extra,
+    )
+
+
+def romanised_hindi_split(root: Path, split: str) -> datasets.Split:
+    """UMSAB's Hindi tweets (label 1) and the six Latin-script languages' (label 0) of
+    ``split``, as the detector reads them (links and accounts removed, normalised)."""
+    from legation_listener.domain.enrichment import _detection_text
+
+    texts: list[str] = []
+    labels: list[int] = []
+    for language in ("hi", *datasets.LATIN_SCRIPT_LANGUAGES):
+        part = datasets.sentiment_split(root, language, split)
+        texts.extend(_detection_text(t) for t in part.texts)
+        labels.extend([int(language == "hi")] * len(part.texts))
+    return datasets.Split(texts, labels)
+
+
+def train_romanised_hindi(root: Path) -> LinearTextModel:
+    """The romanised-Hindi detector: Hindi against the Latin-script languages of UMSAB
+    (train split; classes balanced, Hindi is one in seven)."""
+    split = romanised_hindi_split(root, "train")
+    return fit(
+        "legation-langid-hi-latn",
+        ROMANISED_HINDI_LABELS,
+        [model_text(t) for t in split.texts],
+        split.labels,
+        ROMANISED_HINDI_C,
+        class_weight="balanced",
+        check=romanised_hindi_split(root, "val").texts,
     )
 
 
@@ -198,6 +238,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{model.name} {model.version}: {len(model.vocabulary)} features")
     model = train_stance(root)
     model.save(out / STANCE_FILENAME)
+    print(f"{model.name} {model.version}: {len(model.vocabulary)} features")
+    model = train_romanised_hindi(root)
+    model.save(out / ROMANISED_HINDI_FILENAME)
     print(f"{model.name} {model.version}: {len(model.vocabulary)} features")
     return 0
 

@@ -1,66 +1,59 @@
-"""The short-link endpoint: ``GET /r/<code>`` answers 302 to the tracked URL and emits a
-LinkClick for the evaluator.
+"""The short-link endpoint: ``GET /r/<code>`` answers 302 to the tracked URL and, when the
+request is a reader's click that counts, emits a LinkClick for the evaluator. A WSGI app,
+served by the service runtime (TLS, timeouts and the generic 500 of
+:mod:`legation_core.http_server`).
 
-The click event is produced and acknowledged before the redirect is answered. Link-preview
-fetchers and crawlers (Mastodon servers building a preview card, Slack, search engines) are
-redirected without an event: they are not readers. When Kafka
-cannot take it the reader is still redirected (a reader must not pay for our broker), and
-the lost click is logged and counted in ``legation_publisher_link_clicks_total``.
+Whether a click counts is :mod:`legation_publisher.domain.clicks`: once per visitor, link
+and window (its event id says so, so the index holds it once whichever replica answered),
+never for robots (HEAD, no User-Agent, link-preview fetchers, crawlers, scripts), and not
+beyond a per-address limit. Every request is redirected all the same: a reader never pays
+for our counting. The click event is produced and acknowledged before the redirect is
+answered; when Kafka cannot take it the reader is still redirected, and the lost click is
+logged and counted in ``legation_publisher_link_clicks_total{outcome="event_lost"}``.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import threading
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
+from wsgiref.types import StartResponse, WSGIEnvironment
 
 from prometheus_client import CollectorRegistry, Counter
 
 from legation.events.v1 import publish_pb2
 from legation_core.codec import Envelope, make_envelope
+from legation_core.http_server import Network, client_address, plain
 from legation_publisher.adapters.sink import EventSink
 from legation_publisher.adapters.state import PostBook
+from legation_publisher.domain.clicks import COUNTED, ClickGate
 from legation_publisher.domain.posts import SERVICE
 
 log = logging.getLogger(__name__)
 
 LINK_CLICKS_TOPIC = "legation.publish.link-clicks.v1"
 _PATH = re.compile(r"/r/([A-Za-z0-9_-]{1,32})/?")
-# Link-preview fetchers and crawlers, by their User-Agent: every Mastodon server our post
-# federates to fetches its links for a preview card ("http.rb/5.1.1 (Mastodon/4.2.0;
-# +https://social.example/) Bot"), as do Bluesky ("Bluesky Cardyb"), Telegram
-# ("TelegramBot (like TwitterBot)"), Slack, Facebook, WhatsApp and search engines. They are
-# redirected but are not readers' clicks. "bot" counts as a word or before / ) ; - only,
-# so a phone model such as "CUBOT X30" is a reader.
-_NOT_A_READER = re.compile(
-    r"\bbot\b|bot[/);-]|crawler|spider|mastodon/|cardyb|facebookexternalhit|whatsapp"
-    r"|skypeuripreview|embedly|preview",
-    re.IGNORECASE,
-)
-
-
-def is_preview_fetch(user_agent: str) -> bool:
-    """True when ``user_agent`` is a link-preview fetcher or a crawler, not a reader."""
-    return bool(_NOT_A_READER.search(user_agent))
 
 
 def click_envelope(
-    post: publish_pb2.PostState, link: publish_pb2.TrackedLink, referrer: str, now: datetime
+    post: publish_pb2.PostState,
+    link: publish_pb2.TrackedLink,
+    referrer: str,
+    now: datetime,
+    click_id: str,
 ) -> Envelope:
-    """The LinkClick event of one click (each click is its own event)."""
+    """The LinkClick event ``click_id`` (deterministic: see
+    :func:`~legation_publisher.domain.clicks.click_id`)."""
     click = publish_pb2.LinkClick(
-        click_id=str(uuid.uuid4()),
+        click_id=click_id,
         code=link.code,
         post_id=post.post_id,
         language=link.language,
         channel=link.channel,
         target_url=link.target_url,
-        referrer_host=urlsplit(referrer).hostname or "" if referrer else "",
+        referrer_host=_host(referrer),
     )
     click.clicked_at.FromDatetime(now)
     return make_envelope(
@@ -73,88 +66,84 @@ def click_envelope(
     )
 
 
-class RedirectServer:
-    """Serves short links on ``port`` in a thread of its own."""
+def _host(referrer: str) -> str:
+    try:
+        return (urlsplit(referrer).hostname or "")[:253] if referrer else ""
+    except ValueError:  # an ill-formed URL (an unclosed IPv6 bracket) names no host
+        return ""
+
+
+class ShortLinks:
+    """WSGI app of the short links, public on purpose. ``trusted_proxies``: the reverse
+    proxies whose ``X-Forwarded-For`` names the reader (see
+    :func:`~legation_core.http_server.client_address`)."""
 
     def __init__(
         self,
         book: PostBook,
         producer: EventSink,
-        port: int,
-        host: str = "0.0.0.0",
+        gate: ClickGate,
         registry: CollectorRegistry | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        trusted_proxies: Sequence[Network] = (),
     ) -> None:
         self.book = book
         self.producer = producer
+        self.gate = gate
         self.clock = clock
+        self.trusted_proxies = tuple(trusted_proxies)
         self.clicks = Counter(
             "legation_publisher_link_clicks_total",
-            "Short-link requests by outcome",
+            "Short-link requests by outcome: redirected (a counted click), duplicate, "
+            "rate_limited, head, no_user_agent, bot (redirected, not counted), event_lost, "
+            "unknown",
             ["outcome"],
             registry=registry,
         )
-        self.server = ThreadingHTTPServer((host, port), self._handler())
-        self.server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self.server.serve_forever, name="redirects", daemon=True
-        )
 
-    @property
-    def port(self) -> int:
-        """The bound port (useful when asked for port 0)."""
-        return int(self.server.server_address[1])
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def _click(self, path: str, referrer: str, user_agent: str = "") -> str | None:
-        """The tracked URL for ``path``, after emitting the click (not for a preview
-        fetcher); None when unknown."""
-        match = _PATH.fullmatch(urlsplit(path).path)
+    def __call__(self, environ: WSGIEnvironment, start: StartResponse) -> Iterable[bytes]:
+        method = str(environ.get("REQUEST_METHOD", ""))
+        if method not in ("GET", "HEAD"):
+            return plain(start, "405 Method Not Allowed", "GET only", [("Allow", "GET, HEAD")])
+        match = _PATH.fullmatch(str(environ.get("PATH_INFO", "")))
         found = self.book.link(match.group(1)) if match else None
         if found is None:
             self.clicks.labels(outcome="unknown").inc()
-            return None
+            return plain(start, "404 Not Found", "unknown short link")
         post, link = found
-        if is_preview_fetch(user_agent):
-            self.clicks.labels(outcome="preview").inc()
-            return link.tracked_url
-        envelope = click_envelope(post, link, referrer, self.clock())
+        decision = self.gate.decide(
+            link.code,
+            method,
+            client_address(environ, self.trusted_proxies),
+            str(environ.get("HTTP_USER_AGENT", "")),
+        )
+        if decision.verdict == COUNTED:
+            self._emit(post, link, str(environ.get("HTTP_REFERER", "")), decision.click_id)
+        else:
+            self.clicks.labels(outcome=decision.verdict).inc()
+        start(
+            "302 Found",
+            [
+                ("Location", link.tracked_url),
+                ("Cache-Control", "no-store"),
+                ("Content-Length", "0"),
+            ],
+        )
+        return [b""]
+
+    def _emit(
+        self,
+        post: publish_pb2.PostState,
+        link: publish_pb2.TrackedLink,
+        referrer: str,
+        click_id: str,
+    ) -> None:
+        envelope = click_envelope(post, link, referrer, self.clock(), click_id)
         try:
             self.producer.send_and_wait([(LINK_CLICKS_TOPIC, post.post_id, envelope)])
-            self.clicks.labels(outcome="redirected").inc()
         except Exception:
             log.exception("click event not produced", extra={"code": link.code})
             self.clicks.labels(outcome="event_lost").inc()
-        return link.tracked_url
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                target = outer._click(
-                    self.path, self.headers.get("Referer", ""), self.headers.get("User-Agent", "")
-                )
-                if target is None:
-                    self.send_error(404, "unknown short link")
-                    return
-                self.send_response(302)
-                self.send_header("Location", target)
-                self.send_header("Cache-Control", "no-store")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def do_HEAD(self) -> None:
-                self.send_response(405)
-                self.end_headers()
-
-            def log_message(self, format: str, *args: object) -> None:
-                log.debug("redirect request", extra={"line": format % args})
-
-        return Handler
+            return
+        self.gate.emitted(click_id)
+        self.clicks.labels(outcome="redirected").inc()

@@ -24,6 +24,7 @@ from legation.events.v1 import publish_pb2
 from legation_channels import outbox
 from legation_channels.base import Channel
 from legation_core.codec import Envelope
+from legation_core.metrics import BoundedLabel
 from legation_publisher.adapters.state import PostStore
 from legation_publisher.domain import schedule as sched
 from legation_publisher.domain import workflow
@@ -63,6 +64,7 @@ class Scheduler:
             ["channel", "state"],
             registry=registry,
         )
+        self._channel_label = BoundedLabel(limit=50)  # channel names: bounded label values
 
     def run_once(self) -> int:
         """Recovers interrupted deliveries, then delivers everything due; returns how many
@@ -111,7 +113,7 @@ class Scheduler:
         failed.status = publish_pb2.DELIVERY_STATUS_FAILED
         failed.reason = f"channel {record.channel!r} is not configured"
         self.store.change(post_id, lambda p: workflow.record_delivery(p, failed, self.clock()))
-        self.deliveries.labels(channel=record.channel, state="failed").inc()
+        self.deliveries.labels(channel=self._channel_label(record.channel), state="failed").inc()
 
     def _record(
         self, post_id: str, delivery: outbox.Delivery, language: str, due_at: datetime
@@ -131,7 +133,9 @@ class Scheduler:
         post = self.store.change(
             post_id, lambda p: workflow.record_delivery(p, record, self.clock()), publication
         )
-        self.deliveries.labels(channel=delivery.channel, state=delivery.state).inc()
+        self.deliveries.labels(
+            channel=self._channel_label(delivery.channel), state=delivery.state
+        ).inc()
         log.info(
             "delivery recorded",
             extra={

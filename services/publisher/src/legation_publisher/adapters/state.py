@@ -19,6 +19,7 @@ from legation.events.v1 import publish_pb2
 from legation_core.codec import Envelope, EventCodec, make_envelope
 from legation_core.config import CoreSettings
 from legation_core.ids import stable_id
+from legation_core.kafka import EventProducer
 from legation_core.state import StateTable, StoreUnavailable
 from legation_publisher.adapters.sink import EventSink
 from legation_publisher.domain.posts import SERVICE
@@ -60,10 +61,17 @@ class PostBook:
         )
 
     @classmethod
-    def rebuild(cls, settings: CoreSettings, codec: EventCodec, timeout: float = 60.0) -> PostBook:
-        """The posts the topic holds now (the latest version per post wins)."""
+    def rebuild(
+        cls,
+        settings: CoreSettings,
+        codec: EventCodec,
+        dead_letters: EventProducer,
+        timeout: float = 60.0,
+    ) -> PostBook:
+        """The posts the topic holds now (the latest version per post wins); records that do
+        not decode go to the topic's DLQ through ``dead_letters``."""
         book = cls()
-        book.table.rebuild(settings, SERVICE, codec, timeout)
+        book.table.rebuild(settings, SERVICE, codec, timeout, dead_letters=dead_letters)
         log.info("posts rebuilt", extra={"posts": len(book.table)})
         return book
 

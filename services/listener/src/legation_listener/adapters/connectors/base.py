@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 USER_AGENT = "legation-listener/0.1 (+https://github.com/legation)"
+MAX_PAGE_BYTES = 20 * 1024 * 1024
+"""Most bytes of one answer a connector reads from a platform (a timeline, a search page):
+a larger answer fails the read, not retried (the same as a feed document's limit)."""
 # Ids remembered per cursor by connectors that page by position (the boundary of an
 # inclusive "since" or a timestamp watermark is re-read; these ids keep it from counting
 # twice).

@@ -43,6 +43,7 @@ from atproto_client.request import Request
 
 from legation.events.v1 import listen_pb2
 from legation_listener.adapters.connectors.base import (
+    MAX_PAGE_BYTES,
     Backoff,
     Page,
     Retryable,
@@ -58,6 +59,8 @@ from legation_listener.adapters.connectors.base import (
     utc_now,
 )
 from legation_listener.adapters.feeds import retry_after_seconds
+from legation_listener.adapters.netguard import FetchRefused, guarded_transport
+from legation_listener.domain.addresses import AddressPolicy
 from legation_listener.domain.items import FeedItem, make_feed_item
 from legation_listener.domain.sources import BLUESKY, Source
 
@@ -130,7 +133,9 @@ def post_to_item(post: Mapping[str, Any], fetched_at: datetime) -> tuple[FeedIte
 class BlueskyConnector:
     """Reads Bluesky searches; one atproto client per AppView. Without credentials it reads
     anonymously (a public AppView); with a handle and app password it logs in first, for
-    sources on ``login_service`` only (the password never goes to another host)."""
+    sources on ``login_service`` only (the password never goes to another host). It
+    connects only to addresses ``policy`` permits (public ones by default) and reads at
+    most :data:`~legation_listener.adapters.connectors.base.MAX_PAGE_BYTES` per answer."""
 
     kind = BLUESKY
 
@@ -144,8 +149,10 @@ class BlueskyConnector:
         app_password: str = "",
         login_service: str = "https://bsky.social",
         clock: Callable[[], datetime] = utc_now,
+        policy: AddressPolicy | None = None,
     ) -> None:
         self.backoff = backoff
+        self.policy = policy or AddressPolicy()
         self.timeout_seconds = timeout_seconds
         self.page_size = max(1, min(page_size, MAX_PAGE))
         self.handle = handle
@@ -160,7 +167,11 @@ class BlueskyConnector:
         with self._lock:
             client = self._clients.get(base_url)
             if client is None:
-                client = Client(base_url=base_url, request=Request(timeout=self.timeout_seconds))
+                request = Request(
+                    timeout=self.timeout_seconds,
+                    transport=guarded_transport(self.policy, MAX_PAGE_BYTES),
+                )
+                client = Client(base_url=base_url, request=request)
                 if self.handle and self.app_password and base_url == self.login_service:
                     client.login(self.handle, self.app_password)
                 self._clients[base_url] = client
@@ -186,6 +197,8 @@ class BlueskyConnector:
                     "app.bsky.feed.searchPosts",
                     params=models.AppBskyFeedSearchPosts.Params(**params),
                 )
+            except FetchRefused as error:  # no retry can change it
+                raise SourceFailure(f"{source.spec}: {error}") from None
             except RateLimitExceededError as error:
                 headers = error.response.headers if error.response else {}
                 wait = retry_after_seconds(headers.get("retry-after"))

@@ -36,6 +36,7 @@ from mastodon import (
 
 from legation.events.v1 import listen_pb2
 from legation_listener.adapters.connectors.base import (
+    MAX_PAGE_BYTES,
     USER_AGENT,
     Backoff,
     Page,
@@ -48,6 +49,8 @@ from legation_listener.adapters.connectors.base import (
     unseen,
     utc_now,
 )
+from legation_listener.adapters.netguard import guarded_session, refusal_in
+from legation_listener.domain.addresses import AddressPolicy
 from legation_listener.domain.items import FeedItem, make_feed_item
 from legation_listener.domain.sources import MASTODON, Source
 
@@ -102,7 +105,9 @@ def status_to_item(status: Mapping[str, Any], fetched_at: datetime) -> FeedItem:
 
 
 class MastodonConnector:
-    """Reads Mastodon timelines; one Mastodon.py client per instance."""
+    """Reads Mastodon timelines; one Mastodon.py client per instance, connecting only to
+    addresses ``policy`` permits (public ones by default) and reading at most
+    :data:`~legation_listener.adapters.connectors.base.MAX_PAGE_BYTES` per answer."""
 
     kind = MASTODON
 
@@ -116,8 +121,10 @@ class MastodonConnector:
         token_instance: str = "",
         thread_lookups: int = 20,
         clock: Callable[[], datetime] = utc_now,
+        policy: AddressPolicy | None = None,
     ) -> None:
         self.backoff = backoff
+        self.policy = policy or AddressPolicy()
         self.thread_lookups = thread_lookups
         self._roots: OrderedDict[tuple[str, str], str] = OrderedDict()
         self.timeout_seconds = timeout_seconds
@@ -146,6 +153,7 @@ class MastodonConnector:
                     # No /api/v1/instance round trip before the first read.
                     version_check_mode="none",
                     user_agent=USER_AGENT,
+                    session=guarded_session(self.policy, MAX_PAGE_BYTES),
                 )
                 self._clients[base_url] = client
             return client
@@ -206,6 +214,9 @@ class MastodonConnector:
                 wait = max(0.0, reset - time.time()) if reset else None
                 raise Retryable(f"HTTP 429 ({error})", wait) from None
             except (MastodonServerError, MastodonNetworkError) as error:
+                refused = refusal_in(error)
+                if refused is not None:  # no retry can change it
+                    raise SourceFailure(f"{source.spec}: {refused}") from None
                 raise Retryable(f"{type(error).__name__}: {error}") from None
             except MastodonAPIError as error:
                 raise SourceFailure(f"{source.spec}: {type(error).__name__}: {error}") from None

@@ -16,7 +16,13 @@ from legation.events.v1 import listen_pb2
 from legation_listener.adapters.connectors.base import Page, RateLimited
 from legation_listener.adapters.feeds import FeedError, FetchResult
 from legation_listener.domain.cursor import advance
-from legation_listener.domain.items import FeedItem, choose_language, normalise_whitespace
+from legation_listener.domain.items import (
+    FeedItem,
+    ItemTooLarge,
+    check_item_size,
+    choose_language,
+    normalise_whitespace,
+)
 from legation_listener.domain.sources import RSS, Source
 
 log = logging.getLogger(__name__)
@@ -74,12 +80,20 @@ class RssConnector:
             raise
         if fetched.not_modified:
             return Page(items=[], new_items=[], next_cursor=cursor, not_modified=True)
-        step = advance(cursor, fetched.items, fetched.etag, fetched.last_modified)
+        # An entry skipped as malformed without a known id is reported at every read.
+        ids = [*fetched.malformed_ids, *[""] * len(fetched.malformed)]
+        step = advance(
+            cursor,
+            fetched.items,
+            fetched.etag,
+            fetched.last_modified,
+            skipped=list(zip(ids, fetched.malformed, strict=False)),
+        )
         return Page(
             items=fetched.items,
             new_items=self._with_full_text(step.new_items),
             next_cursor=step.next_cursor,
-            malformed=list(fetched.malformed),
+            malformed=step.malformed,
         )
 
     def _with_full_text(self, items: list[FeedItem]) -> list[FeedItem]:
@@ -104,5 +118,10 @@ class RssConnector:
             return item
         if len(text) <= len(item.text):
             return item
+        try:
+            completed = check_item_size(replace(item, text=text, summary_only=False))
+        except ItemTooLarge as error:  # the summary is still a good item
+            log.info("article too large", extra={"url": item.url, "problem": str(error)})
+            return item
         language = choose_language(f"{item.title}. {text}", feed_default=item.language)
-        return replace(item, text=text, language=language, summary_only=False)
+        return replace(completed, language=language)

@@ -10,7 +10,14 @@ An item: ``id`` (required, the item's id at its source), ``text`` and/or ``title
 required), ``published_at`` (ISO 8601; the time of receipt when absent), ``url``,
 ``author``, ``author_id``, ``language``, ``in_reply_to``, ``thread_id``, ``reach``
 (integer ≥ 0). A malformed item (or line) is reported with its number and the field, and
-the others are taken.
+the others are taken; so is an item over the size limits of
+:mod:`~legation_listener.domain.items`.
+
+Limits, checked before the body is read or parsed: at most :data:`MAX_BODY_BYTES` (the
+declared ``Content-Length``; a chunked body is read up to one byte past the limit, never
+further), JSON nested at most :data:`MAX_JSON_DEPTH` levels. Answers: 413 for a body over
+the limit, 400 for a malformed ``Content-Length`` or a body nested too deep (neither is
+worth sending again as is).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,6 +41,14 @@ log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Legation-Signature"
 MAX_BODY_BYTES = 10 * 1024 * 1024
+"""Most bytes of one request body (a larger one is refused with 413: send smaller batches)."""
+MAX_JSON_DEPTH = 32
+"""Most levels of nesting of arrays and objects in a body (an item is an object in an
+optional array: 2 levels, plus whatever its fields hold)."""
+_READ_CHUNK = 64 * 1024
+# A JSON string (skipped whole, escapes included) or a bracket; an unterminated string
+# matches its opening quote alone.
+_BRACKETS_AND_STRINGS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]|"')
 _STRING_FIELDS = (
     "id",
     "text",
@@ -55,6 +71,65 @@ def sign(secret: str, body: bytes) -> str:
 def signature_ok(secret: str, body: bytes, header: str) -> bool:
     """True when ``header`` is the signature of ``body`` (compared in constant time)."""
     return bool(secret) and hmac.compare_digest(sign(secret, body), header.strip())
+
+
+class BodyRefused(Exception):
+    """A request whose body is not read (or not parsed): ``status`` is the HTTP answer,
+    the message says why, naming the limit."""
+
+    def __init__(self, status: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def json_depth(text: str, stop_above: int | None = None) -> int:
+    """The deepest nesting of arrays and objects in ``text`` (brackets inside strings do
+    not count), in one pass without recursion, stopping once it is above ``stop_above``;
+    malformed JSON gives a number too (the parser then says what is wrong)."""
+    depth = deepest = 0
+    for token in _BRACKETS_AND_STRINGS.finditer(text):
+        char = token.group()
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if stop_above is not None and deepest > stop_above:
+                break
+        elif char in "]}":
+            depth = max(0, depth - 1)
+    return deepest
+
+
+def read_body(environ: WSGIEnvironment, limit: int) -> bytes:
+    """The request body, at most ``limit`` bytes, or :class:`BodyRefused`. The declared
+    ``Content-Length`` is checked before anything is read; without one, a chunked body is
+    read up to ``limit + 1`` bytes (one past the limit refuses it) and any other request
+    has no body."""
+    stream = environ["wsgi.input"]
+    declared = str(environ.get("CONTENT_LENGTH") or "").strip()
+    too_large = BodyRefused(
+        "413 Content Too Large",
+        f"the body is larger than the limit of {limit} bytes per request; send smaller"
+        " batches (this body is refused whatever the retries)",
+    )
+    if declared:
+        if not declared.isdigit():
+            raise BodyRefused("400 Bad Request", "Content-Length is not a number of bytes")
+        if int(declared) > limit:
+            raise too_large
+        return bytes(stream.read(int(declared))) if int(declared) else b""
+    if "chunked" not in str(environ.get("HTTP_TRANSFER_ENCODING", "")).lower():
+        return b""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = stream.read(min(_READ_CHUNK, limit + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > limit:
+        raise too_large
+    return b"".join(chunks)
 
 
 def item_from_json(value: Any, received_at: datetime) -> FeedItem:
@@ -97,8 +172,14 @@ def item_from_json(value: Any, received_at: datetime) -> FeedItem:
 
 def parse_items(body: bytes, received_at: datetime) -> tuple[list[FeedItem], list[str]]:
     """The items of a body (a JSON object, a JSON array, or JSONL) and one problem per
-    item or line that is malformed (numbered from 1)."""
+    item or line that is malformed (numbered from 1); :class:`BodyRefused` (400) for a
+    body nested deeper than :data:`MAX_JSON_DEPTH`."""
     text = body.decode("utf-8", errors="replace")
+    if json_depth(text, stop_above=MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise BodyRefused(
+            "400 Bad Request",
+            f"the body nests arrays and objects deeper than the limit of {MAX_JSON_DEPTH}",
+        )
     values: list[tuple[str, Any]] = []
     problems: list[str] = []
     try:
@@ -173,23 +254,19 @@ class WebhookApp:
         if environ.get("REQUEST_METHOD") != "POST":
             return _answer(start_response, "405 Method Not Allowed", {"error": "POST only"})
         try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = -1
-        if length < 0 or length > self.max_body_bytes:
-            return _answer(
-                start_response,
-                "413 Content Too Large",
-                {"error": f"a body is at most {self.max_body_bytes} bytes; send batches"},
-            )
-        body = environ["wsgi.input"].read(length) if length else b""
+            body = read_body(environ, self.max_body_bytes)
+        except BodyRefused as refused:
+            return _answer(start_response, refused.status, {"error": str(refused)})
         if not signature_ok(self.secret, body, str(environ.get("HTTP_X_LEGATION_SIGNATURE", ""))):
             return _answer(
                 start_response,
                 "401 Unauthorized",
                 {"error": f"{SIGNATURE_HEADER} is missing or does not sign the body"},
             )
-        items, problems = parse_items(body, self.clock())
+        try:
+            items, problems = parse_items(body, self.clock())
+        except BodyRefused as refused:
+            return _answer(start_response, refused.status, {"error": str(refused)})
         if not items and problems:
             return _answer(
                 start_response, "400 Bad Request", {"error": "no valid item", "malformed": problems}
@@ -198,10 +275,12 @@ class WebhookApp:
             result = self.ingest.ingest(f"{WEBHOOK}:{name}", items, problems)
         except LookupError as error:
             return _answer(start_response, "404 Not Found", {"error": str(error)})
-        except Exception as error:  # Kafka did not acknowledge: the sender retries
+        except Exception:  # Kafka did not acknowledge: the sender retries; the log says why
             log.warning("webhook items not delivered", exc_info=True, extra={"source": name})
             return _answer(
-                start_response, "503 Service Unavailable", {"error": f"not delivered: {error}"}
+                start_response,
+                "503 Service Unavailable",
+                {"error": "not delivered now; send the same body again"},
             )
         return _answer(
             start_response,

@@ -1,0 +1,431 @@
+"""Analysts teach the models: labels through the gRPC API (limits naming the field, a relabel
+replacing, the labels topic), per-issue models served only when they beat the majority class
+on held-back labels (and ``unknown`` with the reason otherwise), and re-scoring stored
+mentions: 10,000 of them through the re-scorer and the evaluator's documents, every document
+with the new version, the counts unchanged, the old labels in ``label_history``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import grpc
+import pytest
+
+from legation.events.v1 import envelope_pb2, listen_pb2
+from legation.listener.v1 import listener_service_pb2 as pb
+from legation_core.auth import Caller
+from legation_core.catalog import default_catalog
+from legation_core.codec import EventCodec, make_envelope
+from legation_core.consumer import Incoming
+from legation_core.kafka import EventProducer
+from legation_core.metrics import Metrics
+from legation_evaluator.adapters.events import IndexingHandler
+from legation_evaluator.domain.documents import Document
+from legation_listener.adapters import teaching
+from legation_listener.adapters.grpc_labels import TeachingServicer
+from legation_listener.adapters.insights import Autodiscovery, Insights
+from legation_listener.adapters.poller import Poller
+from legation_listener.adapters.publications import PublicationStore
+from legation_listener.adapters.state import MENTIONS, ListenerState, StateStore
+from legation_listener.config import ListenerSettings
+from legation_listener.domain import enrichment
+from legation_listener.domain.labels import LabelError, check_request
+from legation_listener.domain.observed import MentionWindow, Observed
+from legation_listener.domain.rescore import rescore
+from legation_listener.models import issue as issue_models
+from legation_listener.models.issue import Example, IssueModels, train_issue_model
+
+NOW = datetime(2026, 11, 20, tzinfo=UTC)
+ISSUE = listen_pb2.TrackedIssue(
+    issue_id="plastics",
+    name="Plastics treaty",
+    keywords=["treaty"],
+    feeds=["https://news.example.org/feed.xml"],
+    campaign_ids=["plastics-2026"],
+    active=True,
+)
+ON_TOPIC = [
+    "negotiators argue over the plastics treaty production cap in nairobi",
+    "the treaty on plastic pollution needs a binding cap on virgin polymers",
+    "delegates debate plastic waste exports under the new treaty text",
+    "ngos want the plastics treaty to phase out single use packaging",
+    "petrochemical lobby fights the treaty cap on plastic production",
+]
+OFF_TOPIC = [
+    "the football treaty cup final ended with a late penalty goal",
+    "transfer window news: striker signs a treaty with the rival club",
+    "match report: the goalkeeper saved two penalties in the derby",
+    "the league table after the weekend football fixtures",
+    "coach praises the midfield after a treaty of goals in the cup",
+]
+
+
+class Aborted(Exception):
+    pass
+
+
+class FakeContext:
+    def __init__(self) -> None:
+        self.code: grpc.StatusCode | None = None
+        self.details = ""
+
+    def abort(self, code: grpc.StatusCode, details: str) -> None:
+        self.code, self.details = code, details
+        raise Aborted(details)
+
+
+class Done:
+    def get(self, timeout: float | None = None) -> None:
+        return None
+
+
+@dataclass
+class FakeKafka:
+    records: list[tuple[str, str, envelope_pb2.Envelope]] = field(default_factory=list)
+
+    def send(self, topic: str, key: bytes, value: bytes, headers: Any) -> Done:
+        envelope = envelope_pb2.Envelope()
+        envelope.ParseFromString(value)
+        self.records.append((topic, key.decode(), envelope))
+        return Done()
+
+    def flush(self, timeout: float | None = None) -> None:
+        pass
+
+    def on(self, topic: str) -> list[tuple[str, envelope_pb2.Envelope]]:
+        return [(key, envelope) for t, key, envelope in self.records if t == topic]
+
+
+def relevance_examples(n: int) -> list[Example]:
+    """``n`` labels, alternately on and off topic, texts varied by their number."""
+    out = []
+    for i in range(n):
+        on = i % 2 == 0
+        text = (ON_TOPIC if on else OFF_TOPIC)[i % 5] + f" (post {i})"
+        out.append(Example(f"m{i}", text, "relevant" if on else "irrelevant"))
+    return out
+
+
+def test_a_model_that_beats_the_majority_class_is_served() -> None:
+    trained = train_issue_model(
+        issue_models.RELEVANCE, "plastics", relevance_examples(30), None, NOW
+    )
+    assert trained.served, trained.reason
+    assert trained.validation_labels == 10 and trained.train_labels == 20
+    assert trained.macro_f1 > trained.majority_macro_f1
+    assert "beats" in trained.reason and "held-back" in trained.reason
+    models = IssueModels()
+    models.put(trained)
+    label = enrichment.relevance("Plastics treaty talks on a production cap", "plastics", [],
+                                 models)  # fmt: skip
+    assert (label.value, label.model) == ("relevant", "legation-relevance@plastics")
+    assert label.model_version == trained.version
+    off = enrichment.relevance("Cup final: late penalty goal for the club", "plastics", [], models)
+    assert off.value == "irrelevant"
+
+
+def test_serving_refuses_a_model_that_does_not_beat_the_majority_class() -> None:
+    # The labels do not follow the text (every text the same): no model can beat always
+    # answering the common class on the held-back labels.
+    examples = [
+        Example(f"m{i}", "talks resumed today", "relevant" if i % 10 < 7 else "irrelevant")
+        for i in range(40)
+    ]
+    trained = train_issue_model(issue_models.RELEVANCE, "plastics", examples, None, NOW)
+    assert trained.state == issue_models.REFUSED
+    assert not trained.served
+    assert trained.macro_f1 <= trained.majority_macro_f1
+    assert "does not beat" in trained.reason and "'relevant'" in trained.reason
+    models = IssueModels()
+    models.put(trained)
+    label = enrichment.relevance("talks resumed today", "plastics", [], models)
+    assert (label.value, label.model, label.model_version) == (
+        "unknown",
+        "legation-relevance@plastics",
+        trained.version,
+    )
+    # A refused stance model silences the pooled one too: the issue's label is unknown.
+    stance = train_issue_model(
+        issue_models.STANCE,
+        "plastics",
+        [Example(e.mention_id, e.text, "against" if e.label == "relevant" else "favour")
+         for e in examples],
+        enrichment.stance_model(),
+        NOW,
+    )  # fmt: skip
+    assert stance.state == issue_models.REFUSED
+    models.put(stance)
+    served = enrichment.stance("I oppose the treaty", "en", ["treaty"], "plastics", models)
+    assert (served.value, served.model) == ("unknown", "legation-stance@plastics")
+    other = enrichment.stance("I oppose the treaty", "en", ["treaty"], "other-issue", models)
+    assert other.model == "legation-stance-en"
+
+
+def test_too_few_labels_train_nothing_and_say_so() -> None:
+    trained = train_issue_model(
+        issue_models.RELEVANCE, "plastics", relevance_examples(8), None, NOW
+    )
+    assert trained.state == issue_models.NOT_ENOUGH and trained.model is None
+    assert "at least 10 to train" in trained.reason
+
+
+def test_training_is_deterministic_and_the_version_digests_labels_and_settings() -> None:
+    a = train_issue_model(issue_models.RELEVANCE, "p", relevance_examples(30), None, NOW)
+    b = train_issue_model(issue_models.RELEVANCE, "p", relevance_examples(30), None, NOW)
+    assert a.model is not None and b.model is not None
+    assert a.version == b.version and a.model.to_bytes() == b.model.to_bytes()
+    c = train_issue_model(issue_models.RELEVANCE, "p", relevance_examples(31), None, NOW)
+    assert c.version != a.version
+
+
+def test_split_is_stratified_and_holds_back_one_label_in_three() -> None:
+    train, validation = issue_models.split(relevance_examples(30))
+    assert len(validation) == 10
+    assert {e.label for e in validation} == {"relevant", "irrelevant"}
+    assert not {e.mention_id for e in train} & {e.mention_id for e in validation}
+
+
+LABEL_LIMITS = [
+    (pb.LabelMentionRequest(mention_id="m", stance="favour"), "issue_id is required"),
+    (pb.LabelMentionRequest(issue_id="p", stance="favour"), "mention_id is required"),
+    (pb.LabelMentionRequest(issue_id="p" * 201, mention_id="m", stance="favour"),
+     "issue_id must be at most 200 characters"),
+    (pb.LabelMentionRequest(issue_id="p", mention_id="m" * 201, stance="favour"),
+     "mention_id must be at most 200 characters"),
+    (pb.LabelMentionRequest(issue_id="p", mention_id="m"), "relevance, stance or sentiment"),
+    (pb.LabelMentionRequest(issue_id="p", mention_id="m", stance="pro"), "stance must be one of"),
+    (pb.LabelMentionRequest(issue_id="p", mention_id="m", relevance="yes"),
+     "relevance must be one of"),
+    (pb.LabelMentionRequest(issue_id="p", mention_id="m", sentiment="angry"),
+     "sentiment must be one of"),
+    (pb.LabelMentionRequest(issue_id="p", mention_id="m", stance="favour", text="x" * 10_001),
+     "text must be at most 10000 characters"),
+    (pb.LabelMentionRequest(issue_id="p", mention_id="m", stance="favour", language="x" * 36),
+     "language must be at most 35 characters"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("request_", "message"), LABEL_LIMITS)
+def test_every_label_limit_names_its_field(request_: pb.LabelMentionRequest, message: str) -> None:
+    with pytest.raises(LabelError, match=message):
+        check_request(request_)
+
+
+@dataclass
+class Parts:
+    kafka: FakeKafka
+    api: TeachingServicer
+    book: teaching.LabelBook
+    trainer: teaching.ModelTrainer
+    models: IssueModels
+    window: MentionWindow
+    state: ListenerState
+    producer: EventProducer
+
+
+def make() -> Parts:
+    kafka = FakeKafka()
+    metrics = Metrics()
+    settings = ListenerSettings()
+    producer = EventProducer(settings, "listener", default_catalog(), metrics, producer=kafka)
+    state = ListenerState()
+    store = StateStore(state, producer)
+    poller = Poller(state, store, None, producer, metrics.registry, clock=lambda: NOW)  # type: ignore[arg-type]
+    window = MentionWindow()
+    insights = Insights(
+        state, window, PublicationStore(), Autodiscovery(None, clock=lambda: NOW), producer,  # type: ignore[arg-type]
+        reddit_api="https://oauth.reddit.com", clock=lambda: NOW,
+    )  # fmt: skip
+    store.save_issue(ISSUE, NOW)
+    models = IssueModels()
+    book = teaching.LabelBook(producer)
+    trainer = teaching.ModelTrainer(book, models, clock=lambda: NOW)
+    rescorer = teaching.Rescorer(settings, EventCodec(default_catalog()), state, producer, models)
+    api = TeachingServicer(
+        state, store, poller, insights, book=book, trainer=trainer, rescorer=rescorer,
+        caller=lambda: Caller("ana", frozenset({"analyst"})),
+    )  # fmt: skip
+    return Parts(kafka, api, book, trainer, models, window, state, producer)
+
+
+def observed(mention_id: str, text: str) -> Observed:
+    return Observed(mention_id, "rss", "", mention_id, "", "", "", "", text, "en", "neutral",
+                    "unknown", 0, 0.0, NOW - timedelta(hours=1),
+                    matched_keywords=("treaty",))  # fmt: skip
+
+
+def test_label_mention_writes_the_labels_topic_and_a_relabel_replaces() -> None:
+    parts = make()
+    parts.window.add("plastics", [observed("m1", ON_TOPIC[0])], NOW)
+    context = FakeContext()
+    label = parts.api.LabelMention(
+        pb.LabelMentionRequest(issue_id="plastics", mention_id="m1", relevance="Relevant",
+                               stance="against"),
+        context,  # type: ignore[arg-type]
+    )  # fmt: skip
+    assert (label.relevance, label.stance, label.text) == ("relevant", "against", ON_TOPIC[0])
+    assert "treaty" in label.matched_keywords and "Plastics treaty" in label.matched_keywords
+    assert label.model_sentiment.value == "neutral" and label.labelled_by == "ana"
+    parts.api.LabelMention(
+        pb.LabelMentionRequest(issue_id="plastics", mention_id="m1", stance="favour"),
+        context,  # type: ignore[arg-type]
+    )
+    records = parts.kafka.on(teaching.LABELS)
+    assert [key for key, _ in records] == ["m1", "m1"]  # keyed: the compacted topic keeps one
+    envelope = records[-1][1]
+    assert envelope.campaign_id == "plastics-2026" and envelope.issue_id == "plastics"
+    (current,) = parts.book.labels("plastics")
+    assert (current.stance, current.relevance) == ("favour", "")
+    assert parts.trainer.pending() == {"plastics"}
+    listed = parts.api.ListModels(pb.ListModelsRequest(), context)  # type: ignore[arg-type]
+    assert [(m.issue_id, m.state) for m in listed.models] == [("plastics", "training")]
+
+
+def test_label_mention_refusals_name_the_field_or_the_mention() -> None:
+    parts = make()
+    context = FakeContext()
+    with pytest.raises(Aborted):
+        parts.api.LabelMention(
+            pb.LabelMentionRequest(issue_id="plastics", mention_id="m9", stance="maybe"),
+            context,  # type: ignore[arg-type]
+        )
+    assert context.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert context.details.startswith("stance must be one of")
+    context = FakeContext()
+    with pytest.raises(Aborted):
+        parts.api.LabelMention(
+            pb.LabelMentionRequest(issue_id="plastics", mention_id="m9", stance="favour"),
+            context,  # type: ignore[arg-type]
+        )
+    assert context.code == grpc.StatusCode.NOT_FOUND and "send its text" in context.details
+    with pytest.raises(Aborted):
+        parts.api.RescoreMentions(pb.RescoreMentionsRequest(days=3651), context)  # type: ignore[arg-type]
+    assert context.details == "days must be at most 3650 (got 3651)"
+    with pytest.raises(Aborted):
+        parts.api.ListModels(pb.ListModelsRequest(issue_id="i" * 201), context)  # type: ignore[arg-type]
+    assert context.details.startswith("issue_id must be at most 200")
+    assert not parts.kafka.on(teaching.LABELS)
+
+
+def test_labels_train_in_the_background_and_list_models_says_why() -> None:
+    parts = make()
+    context = FakeContext()
+    for example in relevance_examples(30):
+        parts.api.LabelMention(
+            pb.LabelMentionRequest(issue_id="plastics", mention_id=example.mention_id,
+                                   relevance=example.label, text=example.text, language="en"),
+            context,  # type: ignore[arg-type]
+        )  # fmt: skip
+    assert parts.models.get("plastics", "relevance") is None  # nothing on the request path
+    (outcome,) = parts.trainer.train_pending()
+    assert outcome.served
+    listed = parts.api.ListModels(pb.ListModelsRequest(issue_id="plastics"), context)  # type: ignore[arg-type]
+    (status,) = listed.models
+    assert (status.task, status.state, status.model) == (
+        "relevance", "served", "legation-relevance@plastics")  # fmt: skip
+    assert status.validation_labels == 10 and status.macro_f1 > status.majority_macro_f1
+    assert list(status.classes) == ["irrelevant", "relevant"]
+    assert "held-back" in status.reason
+
+
+def mention_envelope(i: int) -> envelope_pb2.Envelope:
+    text = (ON_TOPIC + OFF_TOPIC)[i % 10] + f" #{i}"
+    old = listen_pb2.Label(value="neutral", score=0.0, model="legation-sentiment-en",
+                           model_version="0.old")  # fmt: skip
+    mention = listen_pb2.Mention(
+        mention_id=f"m{i}", source="rss", item_id=f"i{i}", text=text, language="en",
+        sentiment=old, stance=listen_pb2.Label(value="unknown", model="legation-stance-en",
+                                               model_version="0.old"),
+        language_detection=listen_pb2.Label(value="en", score=0.99, model="py3langid",
+                                            model_version="0.old"),
+        matched_keywords=["treaty"], campaign_ids=["plastics-2026"],
+    )  # fmt: skip
+    published = NOW - timedelta(days=i % 60)
+    mention.published_at.FromDatetime(published)
+    return make_envelope(mention, event_id=mention.mention_id, source_service="listener",
+                         occurred_at=published, campaign_id="plastics-2026",
+                         issue_id="plastics", observed_at=published)  # fmt: skip
+
+
+def test_rescore_keeps_the_replaced_labels_findable_by_version() -> None:
+    mention = mention_envelope(3).mention
+    assert rescore(mention, ISSUE, NOW)
+    assert mention.sentiment.model_version == enrichment.sentiment_model("en").version  # type: ignore[union-attr]
+    old = {(r.field, r.model_version) for r in mention.label_history}
+    assert {("sentiment", "0.old"), ("stance", "0.old"), ("language_detection", "0.old")} <= old
+    assert not rescore(mention, ISSUE, NOW)  # same models again: nothing changes
+
+
+class FakeIndex:
+    prefix = "legation-events-v1"
+
+    def __init__(self) -> None:
+        self.documents: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def bulk(self, documents: list[Document]) -> dict[str, str]:
+        for document in documents:
+            self.documents[(document.index, document.doc_id)] = document.body
+        return {}
+
+
+def index(handler: IndexingHandler, envelopes: list[envelope_pb2.Envelope], start: int) -> None:
+    batch = [
+        Incoming(MENTIONS, 0, start + n, e.event_id.encode(), e) for n, e in enumerate(envelopes)
+    ]
+    handler(batch)
+
+
+# ``make test`` re-scores 1,000 stored mentions (about 10 s here); the issue's figure of
+# 10,000 (about 100 s on a loaded 2-core machine) is the same test with
+# LEGATION_RESCORE_TEST_MENTIONS=10000.
+RESCORED = int(os.environ.get("LEGATION_RESCORE_TEST_MENTIONS", "1000"))
+
+
+def test_rescoring_stored_mentions_updates_every_document_without_changing_counts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stored = [mention_envelope(i) for i in range(RESCORED)]
+    fake_index = FakeIndex()
+    handler = IndexingHandler(fake_index)  # type: ignore[arg-type]
+    index(handler, stored, 0)
+    before = set(fake_index.documents)
+    assert len(before) == RESCORED
+
+    def topic(*args: Any, **kwargs: Any) -> Iterator[envelope_pb2.Envelope]:
+        for envelope in stored:
+            copy = envelope_pb2.Envelope()
+            copy.CopyFrom(envelope)
+            yield copy
+
+    monkeypatch.setattr(teaching, "read_topic", topic)
+    parts = make()
+    window_updates: list[int] = []
+    parts.api.rescorer.on_mentions = lambda issue_id, mentions: window_updates.append(len(mentions))
+    status = parts.api.RescoreMentions(
+        pb.RescoreMentionsRequest(issue_id="plastics"),
+        FakeContext(),  # type: ignore[arg-type]
+    )
+    assert status.state == "running"
+    run = parts.api.rescorer.wait(120)
+    assert run is not None and run.state == "done", run
+    assert (run.read, run.rescored, run.changed, run.skipped) == (RESCORED, RESCORED, RESCORED, 0)
+    assert sum(window_updates) == RESCORED
+    sent = parts.kafka.on(MENTIONS)
+    assert len(sent) == RESCORED
+    assert all(key == e.event_id == e.mention.mention_id for key, e in sent)
+    index(handler, [e for _, e in sent], RESCORED)
+    assert set(fake_index.documents) == before  # same ids in the same monthly indices
+    version = enrichment.sentiment_model("en").version  # type: ignore[union-attr]
+    bodies = list(fake_index.documents.values())
+    assert all(b["mention"]["sentiment"]["model_version"] == version for b in bodies)
+    assert all(
+        {"field": "sentiment", "model_version": "0.old"}.items()
+        <= next(r for r in b["mention"]["label_history"] if r["field"] == "sentiment").items()
+        for b in bodies
+    )
+    listed = parts.api.ListModels(pb.ListModelsRequest(), FakeContext())  # type: ignore[arg-type]
+    assert listed.rescore.rescored == RESCORED and listed.rescore.state == "done"

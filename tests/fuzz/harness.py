@@ -68,29 +68,38 @@ from legation_evaluator.adapters.policy import POLICY as EVALUATOR_POLICY
 from legation_evaluator.adapters.policy import SCORECARD_READERS
 from legation_evaluator.adapters.web import ScorecardPage
 from legation_evaluator.config import EvaluatorSettings
-from legation_listener.__main__ import connectors
+from legation_listener.__main__ import address_policy, connectors, preview_reads
 from legation_listener.adapters.connectors.base import Backoff
 from legation_listener.adapters.connectors.webhook import WebhookApp
 from legation_listener.adapters.feeds import FeedFetcher
-from legation_listener.adapters.grpc_api import ListenerApi
+from legation_listener.adapters.grpc_labels import TeachingServicer
+from legation_listener.adapters.insights import Autodiscovery, Insights
 from legation_listener.adapters.policy import POLICY as LISTENER_POLICY
 from legation_listener.adapters.poller import Poller
+from legation_listener.adapters.publications import PublicationStore
 from legation_listener.adapters.state import ListenerState, StateStore
+from legation_listener.adapters.teaching import LabelBook, ModelTrainer, Rescorer
 from legation_listener.config import ListenerSettings
 from legation_listener.domain.enrichment import load_models
+from legation_listener.domain.observed import DEFAULT_MAX_AGE, MentionWindow
 from legation_listener.domain.recent import RecentItems
 from legation_listener.domain.spikes import SpikeDetector, SpikeRule
+from legation_listener.models.issue import shared_issue_models
 from legation_publisher.adapters.grpc_api import SERVICE_NAME as PUBLISHER_SERVICE
 from legation_publisher.adapters.grpc_api import PublisherServicer
 from legation_publisher.adapters.policy import policy_for as publisher_policy
-from legation_publisher.adapters.redirect import RedirectServer
+from legation_publisher.adapters.redirect import ShortLinks
 from legation_publisher.adapters.state import PostBook, PostStore, post_envelope
+from legation_publisher.config import PublisherSettings
+from legation_publisher.domain.clicks import ClickGate, ClickPolicy
 from legation_publisher.domain.content import ChannelProfile
 from legation_publisher.domain.workflow import Caller, WorkflowPolicy
 
 # Users of the session's users file: one who holds every working role, and the lowest.
 OWNER, VIEWER = "campaign-owner", "viewer"
 FEED_FIXTURE = str(files("legation_devstack").joinpath("fixtures/world-news.rss"))
+# A feed on a public name (not resolvable here: a read fails at once).
+PUBLIC_FEED = "https://news.example.org/feed.xml"
 WEBHOOK_SECRET = "fuzz-webhook-secret"
 WEBHOOK_ITEM = b'{"id": "i-1", "text": "A plastic treaty", "published_at": "2026-11-20T09:00:00Z"}'
 # kafka-python's default max_request_size: a larger record fails in send().
@@ -297,24 +306,27 @@ class SilentServer:
 
 @dataclass
 class Listener:
-    api: ListenerApi
+    api: TeachingServicer
     poller: Poller
-    kafka: FakeKafka
     stop: threading.Event
 
 
-def build_listener() -> Listener:
-    """The listener as ``legation_listener.__main__.wire`` builds it (default settings), with
-    its state in memory and Kafka faked."""
+def build_listener(settings: ListenerSettings) -> Listener:
+    """The listener as ``legation_listener.__main__.wire`` builds it (production defaults
+    but for Kafka: ``settings`` points at the stand-in the re-scoring reads), with its state
+    in memory and its producer faked; nothing is rebuilt from topics."""
     load_models()  # as wire() does: the first mention must not wait for them
-    settings = ListenerSettings()
-    kafka = FakeKafka()
-    producer = producer_for("listener", kafka)
+    producer = producer_for("listener", FakeKafka())
     stop = threading.Event()
     state = ListenerState()
     store = StateStore(state, producer)
+    window = MentionWindow(settings.listener_insights_mentions, DEFAULT_MAX_AGE)
     fetcher = FeedFetcher(
-        settings.listener_fetch_timeout_seconds, settings.listener_fetch_retries, stop=stop
+        settings.listener_fetch_timeout_seconds,
+        settings.listener_fetch_retries,
+        stop=stop,
+        policy=address_policy(settings),
+        allow_local_files=settings.listener_allow_local_feeds,
     )
     backoff = Backoff(settings.listener_fetch_retries, stop=stop)
     rule = SpikeRule(
@@ -333,12 +345,42 @@ def build_listener() -> Listener:
         spikes=SpikeDetector(rule),
         connectors=connectors(settings, fetcher, backoff),
         max_pages=settings.listener_max_pages_per_poll,
+        on_mentions=window.add_mentions,
     )
-    return Listener(ListenerApi(state, store, poller), poller, kafka, stop)
+    insights = Insights(
+        state,
+        window,
+        PublicationStore(),
+        Autodiscovery(fetcher),
+        producer,
+        reddit_api=settings.listener_reddit_api_url,
+    )
+    book = LabelBook(producer)
+    trainer = ModelTrainer(book, shared_issue_models())
+    rescorer = Rescorer(
+        settings,
+        EventCodec(default_catalog()),
+        state,
+        producer,
+        shared_issue_models(),
+        on_mentions=window.add_mentions,
+    )
+    api = TeachingServicer(
+        state,
+        store,
+        poller,
+        insights,
+        book=book,
+        trainer=trainer,
+        rescorer=rescorer,
+        previews=preview_reads(settings, stop),
+        local_feeds=settings.listener_allow_local_feeds,
+    )
+    return Listener(api, poller, stop)
 
 
-def start_listener(users: UsersFile) -> GrpcTarget:
-    listener = build_listener()
+def start_listener(users: UsersFile, settings: ListenerSettings) -> GrpcTarget:
+    listener = build_listener(settings)
     silent = SilentServer()
     target = _serve(
         "listener",
@@ -354,7 +396,7 @@ def start_listener(users: UsersFile) -> GrpcTarget:
             issue_id="plastics",
             name="Plastics treaty",
             keywords=["plastic", "treaty"],
-            feeds=[FEED_FIXTURE, "webhook:fuzz"],
+            feeds=["webhook:fuzz", PUBLIC_FEED],
             campaign_ids=["plastics-2026"],
         ),
     )
@@ -373,7 +415,7 @@ def start_listener(users: UsersFile) -> GrpcTarget:
     target.call("PollNow", listener_pb.PollNowRequest(issue_id="plastics"))
     target.call(
         "PreviewQuery",
-        listener_pb.PreviewQueryRequest(query="plastic", feeds=[FEED_FIXTURE], limit=5),
+        listener_pb.PreviewQueryRequest(query="plastic", feeds=["webhook:fuzz"], limit=5),
     )
     target.call(
         "TrackIssue",
@@ -383,7 +425,7 @@ def start_listener(users: UsersFile) -> GrpcTarget:
     )
     target.call("DeleteIssue", listener_pb.DeleteIssueRequest(issue_id="gone"))
     target.hints.update(
-        feed=st.sampled_from([FEED_FIXTURE, "webhook:fuzz", silent.url]),
+        feed=st.sampled_from([FEED_FIXTURE, "webhook:fuzz", PUBLIC_FEED, silent.url]),
         query=st.sampled_from(["plastic OR treaty", '"plastic treaty"~3 lang:en', "NOT x y*"]),
     )
     add_hints(target, ids_in(issue))
@@ -792,10 +834,10 @@ def _wsgi(name: str, app: WSGIApplication) -> tuple[int, Callable[[], None]]:
     return server.port, server.stop
 
 
-def start_webhook() -> HttpTarget:
+def start_webhook(settings: ListenerSettings) -> HttpTarget:
     from legation_listener.adapters.connectors.webhook import MAX_BODY_BYTES
 
-    listener = build_listener()
+    listener = build_listener(settings)
     listener.api.store.save_issue(
         listen_pb2.TrackedIssue(
             issue_id="plastics",
@@ -872,22 +914,25 @@ def start_redirects() -> HttpTarget:
     )
     post.transition.at.FromDatetime(datetime.now(UTC))
     book.apply(post_envelope(post))
-    server = RedirectServer(
-        book,
-        producer_for("publisher", FakeKafka()),
-        0,
-        host="127.0.0.1",
-        registry=CollectorRegistry(),
+    settings = PublisherSettings()
+    gate = ClickGate(
+        b"fuzz-click-secret",
+        ClickPolicy(
+            window_seconds=settings.publisher_click_window_seconds,
+            per_address=settings.publisher_clicks_per_address_per_hour,
+            per_address_period_seconds=3600.0,
+        ),
     )
-    server.start()
+    links = ShortLinks(book, producer_for("publisher", FakeKafka()), gate, CollectorRegistry())
+    port, stop = _wsgi("short-links", links)
     return HttpTarget(
         "short-links",
-        server.port,
+        port,
         ["/r/Abc_123-xyz", "/r/unknown", "/r/", "/"],
         [],
         None,
         ("GET", "/r/Abc_123-xyz", "", b""),
-        server.stop,
+        stop,
         0,
     )
 

@@ -74,7 +74,7 @@ def records(topic: str) -> st.SearchStrategy[Record]:
     example = envelope_from_json(spec.example)
     seed = example.SerializeToString()
     # Envelopes from the descriptor: mutants of the example mostly, any payload too.
-    generated = messages(envelope_pb2.Envelope.DESCRIPTOR, seeds=[example], depth=5)
+    generated = messages(envelope_pb2.Envelope.DESCRIPTOR, seeds=[example], depth=3)
     value = weighted(
         (3, byte_mutants(seed)),
         (3, generated.map(lambda e: e.SerializeToString())),

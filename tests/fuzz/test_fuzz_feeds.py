@@ -19,7 +19,8 @@ import feedparser
 import pytest
 from hypothesis import strategies as st
 
-from legation_listener.adapters.feeds import FeedError, FeedFetcher, parse_feed_entries
+from legation_listener.adapters.feeds import FeedError, FeedFetcher, parse_feed_document
+from legation_listener.domain.addresses import AddressPolicy
 from legation_listener.domain.items import FeedItem
 from tests.fuzz.budget import ROOT, Fuzz, budget
 from tests.fuzz.properties import (
@@ -119,8 +120,8 @@ class Reader:
 
     def read(self, feed: Feed) -> tuple[list[FeedItem], list[str]]:
         if feed.how == "bytes":
-            return parse_feed_entries(feed.content, "fuzz", NOW, feed.content_type)
-        if feed.how == "file":
+            result = parse_feed_document(feed.content, "fuzz", NOW, feed.content_type)
+        elif feed.how == "file":
             self.path.write_bytes(feed.content)
             result = self.fetcher.fetch(str(self.path))
         else:
@@ -132,7 +133,14 @@ class Reader:
 @pytest.fixture
 def reader(tmp_path: Path) -> Iterator[Reader]:
     server = FeedServer()
-    fetcher = FeedFetcher(FEED_LIMIT_SECONDS, 0, clock=lambda: NOW)
+    # Local files and this machine's server allowed, as a developer's settings allow them.
+    fetcher = FeedFetcher(
+        FEED_LIMIT_SECONDS,
+        0,
+        clock=lambda: NOW,
+        policy=AddressPolicy.from_setting("127.0.0.0/8"),
+        allow_local_files=True,
+    )
     yield Reader(fetcher, server, tmp_path / "feed.xml")
     fetcher.close()
     server.stop()

@@ -23,6 +23,7 @@ from legation.evaluator.v1 import evaluator_service_pb2
 from legation.listener.v1 import listener_service_pb2
 from legation.publisher.v1 import publisher_service_pb2
 from legation_devstack.users import UsersFile
+from legation_listener.config import ListenerSettings
 from tests.fuzz.budget import Fuzz
 from tests.fuzz.harness import (
     OWNER,
@@ -55,7 +56,8 @@ WEIGHTS = {"GetCampaignReport": 0.25}  # renders a report with plots (about 1.5 
 
 def _cases() -> Iterator[object]:
     for name, service in SERVICES.items():
-        marks = [pytest.mark.integration] if name == "evaluator" else []
+        # The evaluator's index and the listener's re-scoring are stand-in servers.
+        marks = [pytest.mark.integration] if name in ("evaluator", "listener") else []
         for method in service.methods:
             weight = pytest.mark.fuzz(weight=WEIGHTS.get(method.name, 1))
             yield pytest.param(
@@ -70,7 +72,14 @@ def target(
     """The service named by the test's ``service`` parameter, served and seeded."""
     name = request.node.callspec.params["service"]
     starters: dict[str, Callable[[], GrpcTarget]] = {
-        "listener": lambda: start_listener(auth_users),
+        "listener": lambda: start_listener(
+            auth_users,
+            ListenerSettings(
+                kafka_bootstrap_servers=request.getfixturevalue(
+                    "kafka_settings"
+                ).kafka_bootstrap_servers
+            ),
+        ),
         "publisher": lambda: start_publisher(auth_users),
         "engager": lambda: start_engager(auth_users),
         "evaluator": lambda: start_evaluator(

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from legation_devstack.users import UsersFile
 from legation_listener.adapters.connectors.webhook import SIGNATURE_HEADER, sign
+from legation_listener.config import ListenerSettings
 from tests.fuzz.budget import Fuzz
 from tests.fuzz.harness import (
     HttpTarget,
@@ -399,7 +400,7 @@ def surface(
 ) -> Iterator[HttpTarget]:
     name = request.node.callspec.params["name"]
     starters: dict[str, Callable[[], HttpTarget]] = {
-        "webhook": start_webhook,
+        "webhook": lambda: start_webhook(ListenerSettings()),
         "questions-form": start_form,
         "short-links": start_redirects,
         "scorecard-page": lambda: start_page(

@@ -7,6 +7,7 @@ event the evaluator accepted."""
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -65,12 +66,11 @@ def _cases() -> Iterator[object]:
             )
 
 
-@pytest.fixture
-def target(
-    request: pytest.FixtureRequest, auth_users: UsersFile, unique: str
-) -> Iterator[GrpcTarget]:
-    """The service named by the test's ``service`` parameter, served and seeded."""
-    name = request.node.callspec.params["service"]
+@pytest.fixture(scope="module")
+def target(request: pytest.FixtureRequest, auth_users: UsersFile) -> Iterator[GrpcTarget]:
+    """The service named by the ``target`` parameter, served and seeded once for all its
+    methods (its state grows with every case, as a running service's does)."""
+    name = request.param
     starters: dict[str, Callable[[], GrpcTarget]] = {
         "listener": lambda: start_listener(
             auth_users,
@@ -85,7 +85,7 @@ def target(
         "evaluator": lambda: start_evaluator(
             auth_users,
             request.getfixturevalue("opensearch_stand_in").url,
-            f"fuzz-{unique}",
+            f"fuzz-{uuid.uuid4().hex[:10]}",
         ),
     }
     started = starters[name]()
@@ -148,10 +148,11 @@ def check_health(target: GrpcTarget) -> None:
         ) from None
 
 
-@pytest.mark.parametrize(("service", "method"), list(_cases()))
+@pytest.mark.parametrize(("target", "method"), list(_cases()), indirect=["target"])
 def test_every_request_gets_a_clean_answer_in_time(
-    service: str, method: str, target: GrpcTarget, fuzz: Fuzz
+    target: GrpcTarget, method: str, fuzz: Fuzz
 ) -> None:
+    service = target.name
     descriptor = target.service.methods_by_name[method]
     memory = MemoryBound()
     requests = messages(

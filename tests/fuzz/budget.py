@@ -25,11 +25,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis.configuration import set_hypothesis_home_dir
 from hypothesis.database import DirectoryBasedExampleDatabase
 from hypothesis.strategies import SearchStrategy
 
 ROOT = Path(__file__).resolve().parents[2]
 DATABASE = ROOT / "build" / "fuzz" / "hypothesis"
+# Hypothesis' own caches go under build/ too, not into a .hypothesis/ at the root.
+set_hypothesis_home_dir(ROOT / "build" / "fuzz" / "hypothesis-home")
 DEFAULT_CASES = 1_200
 F = TypeVar("F", bound=Callable[..., None])
 

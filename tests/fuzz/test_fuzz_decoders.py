@@ -43,11 +43,20 @@ def _varint(number: int) -> bytes:
 
 
 def _nested(depth: int) -> bytes:
-    """A length-delimited field nested ``depth`` times (unknown field 15 of each level)."""
-    value = b""
+    """A length-delimited field nested ``depth`` times (unknown field 15 of each level),
+    built from the inside out in linear time."""
+    headers: list[bytes] = []
+    length = 0
     for _ in range(depth):
-        value = b"\x7a" + _varint(len(value)) + value
-    return value
+        header = b"\x7a" + _varint(length)
+        headers.append(header)
+        length += len(header)
+    return b"".join(reversed(headers))
+
+
+def _groups(depth: int) -> bytes:
+    """Unknown groups (field 15) nested ``depth`` times: a parser has to descend into them."""
+    return b"\x7b" * depth + b"\x7c" * depth
 
 
 @st.composite
@@ -80,6 +89,7 @@ def records(topic: str) -> st.SearchStrategy[Record]:
         (3, generated.map(lambda e: e.SerializeToString())),
         (1, st.binary(max_size=256)),
         (1, st.sampled_from([20, 99, 101, 1000, 100_000]).map(_nested)),
+        (1, st.sampled_from([20, 99, 101, 1000, 100_000]).map(_groups)),
         (1, st.just(None)),
         (1, st.just(seed + _nested(200))),
     )

@@ -7,18 +7,20 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 BIN := $(VENV)/bin
 PACKAGES := libs/legation-contracts libs/legation-core libs/legation-channels libs/legation-devstack \
-	services/listener services/publisher services/engager services/evaluator
+	services/listener services/publisher services/engager services/evaluator services/console
 STAMP := $(VENV)/.installed-stamp
 INPUTS := constraints.txt $(wildcard libs/*/pyproject.toml services/*/pyproject.toml) \
 	$(shell find protos topics -type f) tools/gen_contracts.py
 
-.PHONY: help install contracts run run-once stop test lint fmt typecheck check bench bench-evaluator bench-listener listener-models clean \
-	k8s-topics deploy-check images browser-deps fuzz fuzz-corpus
+.PHONY: help install contracts run run-once stop reset load test lint fmt typecheck check bench bench-evaluator bench-listener listener-models clean \
+	k8s-topics deploy-check images browser-deps console-assets fuzz fuzz-corpus
 
 help:
 	@echo "make run        start the whole local stack and a demo campaign (Ctrl-C stops)"
 	@echo "make run-once   same, but stop after printing the demo scorecard"
 	@echo "make stop       stop a stack started by make run in another terminal"
+	@echo "make reset      empty the local stack's data folder (.legation/data): a clean demo"
+	@echo "make load RATE=200 SECONDS=60  mentions through a fresh stack: achieved rate, lag"
 	@echo "make test       install what the tests need, lint, type-check and run every test"
 	@echo "make fuzz       the fuzz suite alone at FUZZ_CASES (100,000) cases, every failure class shrunk"
 	@echo "make bench      measure the shared runtime's throughput, the evaluator's, then the listener's models"
@@ -27,7 +29,8 @@ help:
 	@echo "make listener-models retrain the listener's models from the datasets"
 	@echo "make deploy-check  render and validate deploy/ offline (topics, schemas, hadolint)"
 	@echo "make k8s-topics    regenerate the Strimzi KafkaTopics from topics/"
-	@echo "make images    build the four service images (docker, from the repository root)"
+	@echo "make images    build the five images (docker, from the repository root)"
+	@echo "make console-assets  the console's front-end packages from npm (make run and test do it)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -48,14 +51,36 @@ $(STAMP): $(PY) $(INPUTS)
 contracts: $(PY)
 	$(PY) tools/gen_contracts.py
 
-run: install
-	$(PY) -m legation_devstack run
+# The stack keeps its data in .legation/data between runs; `make run FRESH=1` or
+# `make reset` starts the demo from empty data.
+RUN_FLAGS := $(if $(FRESH),--fresh)
 
-run-once: install
-	$(PY) -m legation_devstack run --once
+run: install console-assets
+	$(PY) -m legation_devstack run $(RUN_FLAGS)
+
+run-once: install console-assets
+	$(PY) -m legation_devstack run --once $(RUN_FLAGS)
+
+# The console's front-end (GOV.UK Frontend, htmx) from the npm registry at build time, into
+# services/console/build/assets (git ignores it; the Dockerfile runs the same script).
+CONSOLE_ASSETS := services/console/build/assets/.built
+console-assets: $(CONSOLE_ASSETS)
+
+$(CONSOLE_ASSETS): services/console/web/package.json services/console/web/package-lock.json \
+		services/console/web/build.sh $(wildcard services/console/web/styles/*.scss)
+	sh services/console/web/build.sh
+	touch $@
 
 stop: install
 	$(PY) -m legation_devstack stop
+
+reset: install
+	$(PY) -m legation_devstack reset
+
+RATE ?= 200
+SECONDS ?= 60
+load: install
+	$(PY) -m legation_devstack load --rate $(RATE) --seconds $(SECONDS)
 
 lint: install
 	$(BIN)/ruff check .
@@ -67,12 +92,13 @@ fmt: install
 
 typecheck: install
 	$(BIN)/mypy libs/legation-core/src libs/legation-channels/src libs/legation-devstack/src \
-		services/listener/src services/publisher/src services/engager/src services/evaluator/src tests \
+		services/listener/src services/publisher/src services/engager/src services/evaluator/src \
+		services/console/src services/console/tests tests \
 		tools/gen_k8s_topics.py tools/deploy_check.py
 
 check: lint typecheck
 
-test: check deploy-check browser-deps fuzz-corpus
+test: check deploy-check browser-deps console-assets fuzz-corpus
 	$(BIN)/pytest
 
 # The fuzz suite (tests/fuzz, marker `fuzz`). `make test` runs it at a small budget
@@ -116,7 +142,7 @@ deploy-check: install
 
 IMAGE_REGISTRY ?= registry.example.org/legation
 IMAGE_TAG ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-SERVICES := listener publisher engager evaluator
+SERVICES := listener publisher engager evaluator console
 
 images:
 	@for s in $(SERVICES); do \

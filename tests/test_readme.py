@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from legation_console.config import ConsoleSettings
 from legation_core.catalog import default_catalog
 from legation_core.config import ENV_PREFIX, CoreSettings
 from legation_engager.config import EngagerSettings
@@ -26,6 +27,7 @@ def test_every_setting_is_in_the_readme() -> None:
         PublisherSettings,
         EngagerSettings,
         EvaluatorSettings,
+        ConsoleSettings,
     ):
         for field in settings.model_fields:
             assert f"`{ENV_PREFIX}{field.upper()}`" in README, field

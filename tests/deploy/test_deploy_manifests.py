@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from legation_console.config import ConsoleSettings
 from legation_core.catalog import Catalog
 from legation_core.config import ENV_PREFIX, CoreSettings
 from legation_core.kafka import dlq_config, topic_config
@@ -35,6 +36,7 @@ SETTINGS: dict[str, type[CoreSettings]] = {
     "legation-engager": EngagerSettings,
     "legation-evaluator": EvaluatorSettings,
 }
+CONSOLE = "legation-console"
 
 
 def of_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
@@ -43,6 +45,11 @@ def of_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 
 def workloads(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [o for o in objects if o["kind"] in ("Deployment", "Job")]
+
+
+def grpc_services(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The Deployments of the four services (the console is a web application)."""
+    return [d for d in of_kind(objects, "Deployment") if d["metadata"]["name"] != CONSOLE]
 
 
 def containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
@@ -69,7 +76,7 @@ def env_value(objects: list[dict[str, Any]], container: dict[str, Any], name: st
     return value
 
 
-def fields(settings: type[CoreSettings]) -> set[str]:
+def fields(settings: type[CoreSettings] | type[ConsoleSettings]) -> set[str]:
     return {ENV_PREFIX + name.upper() for name in settings.model_fields}
 
 
@@ -77,9 +84,9 @@ def test_every_overlay_renders_the_four_services(rendered: Objects) -> None:
     assert {"dev", "prod"} <= set(rendered)
     for objects in rendered.values():
         names = {o["metadata"]["name"] for o in of_kind(objects, "Deployment")}
-        assert names == set(SETTINGS)
+        assert names == {*SETTINGS, CONSOLE}
         for kind in ("Service", "ServiceAccount", "PodDisruptionBudget"):
-            assert set(SETTINGS) <= {o["metadata"]["name"] for o in of_kind(objects, kind)}
+            assert {*SETTINGS, CONSOLE} <= {o["metadata"]["name"] for o in of_kind(objects, kind)}
         assert of_kind(objects, "Job"), "the OpenSearch bootstrap Job"
 
 
@@ -107,7 +114,7 @@ def test_every_container_is_hardened_and_limited(rendered: Objects) -> None:
 
 def test_grpc_health_probes_and_graceful_termination(rendered: Objects) -> None:
     for objects in rendered.values():
-        for deployment in of_kind(objects, "Deployment"):
+        for deployment in grpc_services(objects):
             pod = deployment["spec"]["template"]["spec"]
             (server,) = pod["containers"]
             grpc = next(p["containerPort"] for p in server["ports"] if p["name"] == "grpc")
@@ -130,7 +137,8 @@ def test_grpc_health_probes_and_graceful_termination(rendered: Objects) -> None:
 def test_env_names_are_settings_fields(rendered: Objects) -> None:
     for overlay, objects in rendered.items():
         for deployment in of_kind(objects, "Deployment"):
-            settings = SETTINGS[deployment["metadata"]["name"]]
+            name = deployment["metadata"]["name"]
+            settings = ConsoleSettings if name == CONSOLE else SETTINGS[name]
             pod = deployment["spec"]["template"]["spec"]
             for container in pod["containers"]:
                 unknown = env_names(objects, container) - fields(settings)
@@ -152,7 +160,7 @@ def test_the_auth_users_file_and_tls_files_are_mounted_from_secrets(rendered: Ob
         "LEGATION_HTTP_TLS_KEY",
     )
     for overlay, objects in rendered.items():
-        for deployment in of_kind(objects, "Deployment"):
+        for deployment in grpc_services(objects):
             pod = deployment["spec"]["template"]["spec"]
             (server,) = pod["containers"]
             secrets = {v["name"]: v["secret"] for v in pod.get("volumes", []) if "secret" in v}
@@ -172,7 +180,7 @@ def test_the_auth_users_file_and_tls_files_are_mounted_from_secrets(rendered: Ob
 def test_ports_are_the_settings_defaults(rendered: Objects) -> None:
     for objects in rendered.values():
         services = {o["metadata"]["name"]: o for o in of_kind(objects, "Service")}
-        for deployment in of_kind(objects, "Deployment"):
+        for deployment in grpc_services(objects):
             name = deployment["metadata"]["name"]
             settings = SETTINGS[name]
             (server,) = deployment["spec"]["template"]["spec"]["containers"]
@@ -326,7 +334,7 @@ def test_alerts_and_dashboard_use_real_metrics(rendered: Objects) -> None:
         m["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"]
         for m in of_kind(rendered["prod"], "ServiceMonitor")
     }
-    assert monitors == set(SETTINGS)
+    assert monitors == {*SETTINGS, CONSOLE}
 
 
 def test_saved_objects_reference_each_other() -> None:
@@ -378,3 +386,43 @@ def test_the_validators_reject_bad_objects(obj: dict[str, Any], complaint: str) 
     errors = list(load_deploy_check().validation_errors([obj]))
     assert errors
     assert complaint in " ".join(errors)
+
+
+def test_the_console_is_an_https_web_application_with_its_secrets(rendered: Objects) -> None:
+    """The console: HTTP probes, ports that are its settings' defaults, secrets by reference
+    only, the group mapping mounted where the setting points, an Ingress to its Service, and
+    the mutual TLS client certificate (or a token) to reach the services."""
+    for overlay, objects in rendered.items():
+        (console,) = [d for d in of_kind(objects, "Deployment") if d["metadata"]["name"] == CONSOLE]
+        pod = console["spec"]["template"]["spec"]
+        (server,) = pod["containers"]
+        ports = {p["name"]: p["containerPort"] for p in server["ports"]}
+        assert ports == {
+            "http": ConsoleSettings.model_fields["console_port"].default,
+            "metrics": ConsoleSettings.model_fields["metrics_port"].default,
+        }
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert server[probe]["httpGet"]["port"] == "http", probe
+        assert server["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        secrets = {
+            e["name"]: e["valueFrom"]["secretKeyRef"] for e in server["env"] if "valueFrom" in e
+        }
+        for name in ("SESSION_SECRET", "OIDC_CLIENT_SECRET", "SERVICE_TOKEN"):
+            assert secrets[f"LEGATION_CONSOLE_{name}"]["name"] == CONSOLE, overlay
+        public_url = env_value(objects, server, "LEGATION_CONSOLE_PUBLIC_URL") or ""
+        assert public_url.startswith("https://")
+        mapping = env_value(objects, server, "LEGATION_CONSOLE_GROUP_MAPPING_FILE") or ""
+        mounts = {m["mountPath"]: m["name"] for m in server["volumeMounts"]}
+        assert mounts[mapping.rsplit("/", 1)[0]] == "groups"
+        assert pod["automountServiceAccountToken"] is False
+        assert (
+            console["spec"]["template"]["metadata"]["labels"]["legation.dev/api-client"] == "true"
+        )
+        (ingress,) = of_kind(objects, "Ingress")
+        backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+        assert backend == {"name": CONSOLE, "port": {"name": "http"}}
+        assert ingress["spec"]["tls"], "people reach the console over HTTPS only"
+        if env_value(objects, server, "LEGATION_CONSOLE_GRPC_TLS_CERT"):
+            volumes = {v["name"]: v for v in pod["volumes"]}
+            assert volumes["grpc-client"]["secret"]["secretName"] == "legation-console-grpc-client"
+            assert "grpc-users" not in volumes  # the users file is the services' business

@@ -15,6 +15,7 @@ Delivery must never double-post: every message carries an idempotency key, stabl
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
@@ -24,6 +25,9 @@ import regex
 from legation_core.consumer import TransientError
 
 MediaKind = Literal["image", "video", "document"]
+# http(s) URLs in running text; a trailing full stop, comma or bracket belongs to the
+# sentence, not to the link.
+LINK_IN_TEXT = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]]")
 Reconcile = Literal["idempotency-key", "lookup", "none"]
 
 
@@ -210,3 +214,12 @@ def text_with_link(message: Outgoing) -> str:
     if message.link and message.link not in message.text:
         return f"{message.text}\n\n{message.link}" if message.text else message.link
     return message.text
+
+
+def with_short_links(text: str, short_link_length: int) -> str:
+    """``text`` with every http(s) link replaced by a stand-in of ``short_link_length``
+    characters (the publisher's short links all have one length), so that
+    :func:`text_length` counts it as the channel will get it; unchanged when 0."""
+    if short_link_length <= 0:
+        return text
+    return LINK_IN_TEXT.sub(lambda _: "x" * short_link_length, text)

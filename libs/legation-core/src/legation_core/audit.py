@@ -36,6 +36,8 @@ def audit_record(event: AuditEvent) -> audit_pb2.AuditRecord:
         peer=event.peer,
         authenticated_by=event.authenticated_by,
         resource_ids=dict(event.resource_ids),
+        via=event.via,
+        units=sorted(event.units),
     )
 
 

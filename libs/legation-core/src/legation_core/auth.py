@@ -15,6 +15,13 @@ Every service's gRPC server runs :class:`AuthInterceptor` (installed by
    needed. ``admin`` may call everything. Health and reflection stay open.
 3. **Audit.** Every command and every denial is handed to an :class:`AuditSink` (the runtime
    sends it as an ``AuditRecord`` event to ``legation.audit.v1``).
+4. **Delegation.** A user whose entry lists ``delegate_roles`` (the console, a
+   backend-for-frontend) may call *on behalf of* a person it signed in: it sends
+   ``x-on-behalf-of`` (the person), ``x-on-behalf-of-roles`` and ``x-on-behalf-of-units``
+   (comma-separated) with its own credentials. The call then runs as that person with those
+   roles (each one the delegate may assert), the policy is checked against them, and the
+   audit names the person and the delegate (``via``). The metadata from anyone else is
+   refused (``PERMISSION_DENIED``), never silently ignored. See :func:`on_behalf_of`.
 
 Inside an RPC, :func:`current_caller` says who is calling; :func:`require_role` refuses a
 finer-grained action (for example one approval step) from inside a servicer, and the
@@ -75,6 +82,10 @@ OPEN_SERVICES = frozenset(
 )
 
 TRACE_METADATA = "x-trace-id"
+# A delegate's call on behalf of a person (see the module docstring, "Delegation").
+ON_BEHALF_OF_METADATA = "x-on-behalf-of"
+ON_BEHALF_OF_ROLES_METADATA = "x-on-behalf-of-roles"
+ON_BEHALF_OF_UNITS_METADATA = "x-on-behalf-of-units"
 
 
 class AuthError(Exception):
@@ -92,10 +103,13 @@ class AccessDenied(Exception):
 
 @dataclass(frozen=True)
 class Caller:
-    """The authenticated user of the current RPC and their roles."""
+    """The authenticated user of the current RPC and their roles; for a call a delegate
+    made on a person's behalf, the person, their roles and units, and the delegate (``via``)."""
 
     user: str
     roles: frozenset[str]
+    units: frozenset[str] = frozenset()
+    via: str = ""
 
     def has_any(self, roles: Iterable[str]) -> bool:
         """True when the caller holds one of ``roles`` or is an admin."""
@@ -215,6 +229,8 @@ class User:
     roles: frozenset[str]
     token_hashes: tuple[bytes, ...] = ()
     certificate_names: frozenset[str] = frozenset()
+    # The roles this user may assert for the people it calls on behalf of (a delegate).
+    delegate_roles: frozenset[str] = frozenset()
 
     def caller(self) -> Caller:
         return Caller(self.name, self.roles)
@@ -225,6 +241,13 @@ class Directory:
     """The users and how to recognise them."""
 
     users: tuple[User, ...]
+
+    def delegate_roles(self, name: str) -> frozenset[str]:
+        """The roles user ``name`` may assert on behalf of people (empty: not a delegate)."""
+        for user in self.users:
+            if user.name == name:
+                return user.delegate_roles
+        return frozenset()
 
     def by_token(self, token: str) -> Caller | None:
         """The user whose token hashes to ``token``'s hash. Every stored hash is compared in
@@ -259,6 +282,10 @@ def parse_users(raw: Any, origin: str) -> Directory:
               - 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
             certificate_names:       # client certificate identities (SAN DNS/URI, or CN)
               - ana.ministry.example
+          - name: console            # a delegate: calls on behalf of the people it signs in
+            roles: []                # none of its own
+            delegate_roles: [viewer, analyst, editor, approver, publisher, officer]
+            certificate_names: [console.legation.svc]
     """
     if not isinstance(raw, Mapping) or not isinstance(raw.get("users"), list):
         raise AuthError(f"{origin}: expected a mapping with a 'users' list")
@@ -270,7 +297,9 @@ def parse_users(raw: Any, origin: str) -> Directory:
         where = f"{origin}: users[{position}]"
         if not isinstance(entry, Mapping):
             raise AuthError(f"{where}: expected a mapping")
-        unknown_keys = sorted(set(entry) - {"name", "roles", "token_sha256", "certificate_names"})
+        unknown_keys = sorted(
+            set(entry) - {"name", "roles", "token_sha256", "certificate_names", "delegate_roles"}
+        )
         if unknown_keys:
             raise AuthError(f"{where}: unknown keys {', '.join(map(str, unknown_keys))}")
         name = entry.get("name")
@@ -305,12 +334,19 @@ def parse_users(raw: Any, origin: str) -> Directory:
             seen_certificates.add(certificate)
         if not hashes and not certificates:
             raise AuthError(f"{where}: {name} has neither token_sha256 nor certificate_names")
+        delegate_roles = _string_list(entry.get("delegate_roles", []), f"{where}.delegate_roles")
+        bad_delegate_roles = sorted(set(delegate_roles) - ROLES)
+        if bad_delegate_roles:
+            raise AuthError(
+                f"{where}.delegate_roles: unknown roles {', '.join(bad_delegate_roles)}"
+            )
         users.append(
             User(
                 name=name,
                 roles=frozenset(roles),
                 token_hashes=tuple(bytes.fromhex(digest) for digest in hashes),
                 certificate_names=frozenset(certificates),
+                delegate_roles=frozenset(delegate_roles),
             )
         )
     return Directory(tuple(users))
@@ -364,6 +400,8 @@ class AuditEvent:
     resource_ids: Mapping[str, str]
     trace_id: str
     occurred_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    via: str = ""  # the delegate (the console) that called on the user's behalf
+    units: frozenset[str] = frozenset()  # the person's units, as the delegate asserted them
 
 
 AuditSink = Callable[[AuditEvent], None]
@@ -389,6 +427,45 @@ ANONYMOUS = Caller("anonymous", frozenset({ADMIN}))
 class _Identity:
     caller: Caller
     authenticated_by: str
+    refused: str = ""  # why on-behalf-of metadata was not accepted from this caller
+
+
+def on_behalf_of(
+    direct: Caller, delegate_roles: frozenset[str], metadata: Iterable[tuple[str, str | bytes]]
+) -> tuple[Caller, str]:
+    """The caller a call runs as, and why it is refused ("" when it is not).
+
+    Without ``x-on-behalf-of`` metadata that is ``direct``. With it, ``direct`` must be a
+    delegate (``delegate_roles`` not empty, from the users file) that may assert every role
+    in ``x-on-behalf-of-roles``; the call then runs as the person it names, with those roles
+    and the units of ``x-on-behalf-of-units``, ``via`` the delegate."""
+    values: dict[str, str] = {}
+    for key, value in metadata:
+        name = key.lower()
+        if name.startswith(ON_BEHALF_OF_METADATA) and isinstance(value, str):
+            values[name] = value
+    if ON_BEHALF_OF_METADATA not in values:
+        return direct, ""
+    if not delegate_roles:
+        return direct, (
+            f"{direct.user} may not call on behalf of others (no delegate_roles in the users file)"
+        )
+    person = values[ON_BEHALF_OF_METADATA].strip()
+    roles = _csv(values.get(ON_BEHALF_OF_ROLES_METADATA, ""))
+    units = _csv(values.get(ON_BEHALF_OF_UNITS_METADATA, ""))
+    if not _NAME.match(person):
+        return direct, f"{ON_BEHALF_OF_METADATA}: expected 1-128 letters, digits or ._@-"
+    bad = [unit for unit in units if not _NAME.match(unit)]
+    if bad or len(units) > 64:
+        return direct, f"{ON_BEHALF_OF_UNITS_METADATA}: at most 64 names of letters, digits or ._@-"
+    not_allowed = sorted(roles - delegate_roles)
+    if not_allowed:
+        return direct, f"{direct.user} may not assert the roles {', '.join(not_allowed)}"
+    return Caller(person, roles, units, via=direct.user), ""
+
+
+def _csv(value: str) -> frozenset[str]:
+    return frozenset(part.strip() for part in value.split(",") if part.strip())
 
 
 class AuthInterceptor(_ServerInterceptor):
@@ -424,7 +501,21 @@ class AuthInterceptor(_ServerInterceptor):
         return _wrap(handler, _Call(self, service, method, rule))
 
     def identify(self, context: grpc.ServicerContext) -> _Identity | None:
-        """The caller from the bearer token, else from the verified client certificate."""
+        """The caller from the bearer token, else from the verified client certificate; a
+        delegate's call runs as the person it names (:func:`on_behalf_of`)."""
+        identity = self._direct(context)
+        if identity is None:
+            return None
+        if self.directory is None:  # authentication off: any caller may name a person
+            delegate_roles = ROLES
+        else:
+            delegate_roles = self.directory.delegate_roles(identity.caller.user)
+        caller, refused = on_behalf_of(
+            identity.caller, delegate_roles, context.invocation_metadata() or ()
+        )
+        return _Identity(caller, identity.authenticated_by, refused)
+
+    def _direct(self, context: grpc.ServicerContext) -> _Identity | None:
         if self.directory is None:
             return _Identity(ANONYMOUS, "disabled")
         token = bearer_token(context.invocation_metadata() or ())
@@ -444,6 +535,7 @@ class AuthInterceptor(_ServerInterceptor):
             "audit",
             extra={
                 "audit_user": event.user,
+                "audit_via": event.via,
                 "audit_method": event.method,
                 "audit_outcome": event.outcome.value,
                 "audit_status": event.status.name,
@@ -508,6 +600,8 @@ class _Call:
             authenticated_by=identity.authenticated_by if identity is not None else "",
             resource_ids=resource_ids(request),
             trace_id=trace_id,
+            via=caller.via if caller is not None else "",
+            units=caller.units if caller is not None else frozenset(),
         )
 
     def deny(
@@ -539,6 +633,15 @@ class _Call:
                 trace_id,
             )
             raise AssertionError("unreachable")  # abort raises
+        if identity.refused:
+            self.deny(
+                context,
+                request,
+                identity,
+                grpc.StatusCode.PERMISSION_DENIED,
+                identity.refused,
+                trace_id,
+            )
         if self.rule is None:
             self.deny(
                 context,

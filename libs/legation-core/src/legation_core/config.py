@@ -13,7 +13,7 @@ from typing import Literal, TypeVar
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from legation_core.http_server import Network, parse_networks
+from legation_core.networks import Network, parse_networks
 
 ENV_PREFIX = "LEGATION_"
 
@@ -182,9 +182,11 @@ class CoreSettings(BaseSettings):
 
 
 SettingsT = TypeVar("SettingsT", bound=CoreSettings)
+# Any settings class: a deployable without Kafka or gRPC (the console) has its own.
+AnySettingsT = TypeVar("AnySettingsT", bound=BaseSettings)
 
 
-def load_settings(settings_class: type[SettingsT]) -> SettingsT:
+def load_settings(settings_class: type[AnySettingsT]) -> AnySettingsT:
     """Reads ``settings_class`` from the environment or raises :class:`ConfigError`."""
     try:
         return settings_class()

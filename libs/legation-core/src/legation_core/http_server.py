@@ -37,6 +37,7 @@ from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from legation_core.auth import ADMIN, Caller, Directory
 from legation_core.grpc_server import ServerTls
+from legation_core.networks import Network
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,6 @@ MAX_CONNECTIONS = 64
 """Connections served at once by one :class:`HttpServer`; more are closed at once."""
 
 _DIGITS = re.compile(r"[0-9]{1,18}")
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-"""An address range, as :func:`parse_networks` gives them."""
 
 
 class HttpError(Exception):
@@ -157,20 +156,6 @@ def parse_json(
         ) from None
     except ValueError as error:  # NaN, Infinity, an integer of thousands of digits
         raise HttpError("400 Bad Request", f"{what}: not valid JSON ({error})") from None
-
-
-def parse_networks(text: str) -> tuple[Network, ...]:
-    """Comma-separated addresses or CIDR ranges (``10.0.0.0/8,fd00::/8``); raises
-    ValueError naming the entry that is neither."""
-    networks = []
-    for entry in (part.strip() for part in text.split(",")):
-        if not entry:
-            continue
-        try:
-            networks.append(ipaddress.ip_network(entry, strict=False))
-        except ValueError:
-            raise ValueError(f"{entry!r} is not an address or CIDR range") from None
-    return tuple(networks)
 
 
 def client_address(environ: WSGIEnvironment, trusted_proxies: Sequence[Network] = ()) -> str:

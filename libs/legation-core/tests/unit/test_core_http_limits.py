@@ -18,9 +18,9 @@ from legation_core.http_server import (
     client_address,
     json_depth_exceeds,
     parse_json,
-    parse_networks,
     read_body,
 )
+from legation_core.networks import parse_networks
 
 
 class Stream(io.RawIOBase):

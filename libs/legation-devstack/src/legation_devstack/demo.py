@@ -2,11 +2,17 @@
 
 Every step goes through a service's public gRPC API, exactly as a person or a tool would
 drive the platform; the events between services travel over the broker.
+
+Running it again on the same data changes nothing: the campaign is built from a fixed
+``anchor`` (so the evaluator sees the same version, one event id), the issue is tracked only
+when the listener does not know it, the post and the feedback carry request ids, and the
+reply is sent only when no conversation of the campaign has one.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from importlib.resources import files
 from pathlib import Path
@@ -22,6 +28,7 @@ from legation.listener.v1 import listener_service_pb2 as listener_pb
 from legation.listener.v1 import listener_service_pb2_grpc as listener_grpc
 from legation.publisher.v1 import publisher_service_pb2 as publisher_pb
 from legation.publisher.v1 import publisher_service_pb2_grpc as publisher_grpc
+from legation_core.units import format_duration, format_value
 from legation_devstack.processes import wait_until
 from legation_devstack.stack import Stack
 
@@ -99,8 +106,13 @@ def demo_campaign(now: datetime) -> evaluate_pb2.Campaign:
     return campaign
 
 
-def run_demo(stack: Stack, timeout: float = 60.0) -> evaluator_pb.Scorecard:
-    """Drives the demo campaign through all four services; returns the final scorecard."""
+def run_demo(
+    stack: Stack, timeout: float = 60.0, anchor: datetime | None = None
+) -> evaluator_pb.Scorecard:
+    """Drives the demo campaign through all four services; returns the final scorecard.
+
+    ``anchor`` is the moment the campaign's period is set from (default: now); give the
+    same one on every run over the same data so that a second run is a no-op."""
     with (
         stack.channel("evaluator") as evaluator_channel,
         stack.channel("listener") as listener_channel,
@@ -112,18 +124,20 @@ def run_demo(stack: Stack, timeout: float = 60.0) -> evaluator_pb.Scorecard:
         publisher = publisher_grpc.PublisherServiceStub(publisher_channel)
         engager = engager_grpc.EngagerServiceStub(engager_channel)
 
-        evaluator.CreateCampaign(demo_campaign(datetime.now(UTC)), timeout=30)
-        listener.TrackIssue(
-            listener_pb.TrackIssueRequest(
-                issue_id=ISSUE_ID,
-                name="Global plastics treaty",
-                keywords=KEYWORDS,
-                feeds=fixture_feeds(),
-                campaign_ids=[CAMPAIGN_ID],
-                languages=["en", "fr", "es"],
-            ),
-            timeout=30,
-        )
+        evaluator.CreateCampaign(demo_campaign(anchor or datetime.now(UTC)), timeout=30)
+        known = listener.ListIssues(listener_pb.ListIssuesRequest(), timeout=30).issues
+        if ISSUE_ID not in {issue.issue_id for issue in known}:
+            listener.TrackIssue(
+                listener_pb.TrackIssueRequest(
+                    issue_id=ISSUE_ID,
+                    name="Global plastics treaty",
+                    keywords=KEYWORDS,
+                    feeds=fixture_feeds(),
+                    campaign_ids=[CAMPAIGN_ID],
+                    languages=["en", "fr", "es"],
+                ),
+                timeout=30,
+            )
         listener.PollNow(listener_pb.PollNowRequest(issue_id=ISSUE_ID), timeout=60)
         _publish_post(publisher, stack, timeout)
 
@@ -132,28 +146,28 @@ def run_demo(stack: Stack, timeout: float = 60.0) -> evaluator_pb.Scorecard:
             return list(engager.ListConversations(request, timeout=10).conversations)
 
         wait_until(lambda: len(inbox()) > 0, timeout, "a conversation in the inbox", 0.3)
-        first = inbox()[0]
-        engager.ReplyToConversation(
-            engager_pb.ReplyToConversationRequest(
-                request_id="demo-reply-1",
-                conversation_id=first.conversation_id,
-                officer="desk.officer@ministry.example",
-                text="Thank you for asking: small producers get a five-year transition and "
-                "support for alternatives.",
-            ),
-            timeout=30,
-        )
+        conversations = inbox()
+        if not any(conversation.replies for conversation in conversations):
+            engager.ReplyToConversation(
+                engager_pb.ReplyToConversationRequest(
+                    request_id="demo-reply-1",
+                    conversation_id=conversations[0].conversation_id,
+                    officer="desk.officer@ministry.example",
+                    text="Thank you for asking: small producers get a five-year transition "
+                    "and support for alternatives.",
+                ),
+                timeout=30,
+            )
         _submit_feedback(evaluator)
-        return _settled_scorecard(evaluator, timeout)
+        return settled_scorecard(evaluator, timeout)
 
 
 def _publish_post(
     publisher: publisher_grpc.PublisherServiceStub, stack: Stack, timeout: float
 ) -> None:
-    """Drafts the demo post, takes it through both approval steps (the campaign owner, then
-    a second approver: one person passes one step) and schedules it for now; returns once
-    the scheduler has published it."""
-    post = publisher.CreatePost(
+    publish_post(
+        publisher,
+        stack,
         publisher_pb.CreatePostRequest(
             request_id="demo-post-1",
             campaign_id=CAMPAIGN_ID,
@@ -166,8 +180,22 @@ def _publish_post(
                 author="Press office",
             ),
         ),
-        timeout=30,
-    ).post
+        timeout,
+    )
+
+
+def publish_post(
+    publisher: publisher_grpc.PublisherServiceStub,
+    stack: Stack,
+    request: publisher_pb.CreatePostRequest,
+    timeout: float,
+) -> None:
+    """Drafts a post, takes it through both approval steps (the campaign owner, then
+    a second approver: one person passes one step) and schedules it for now; returns once
+    the scheduler has published it. A post its request id already published is left alone."""
+    post = publisher.CreatePost(request, timeout=30).post
+    if post.status == publish_pb2.POST_STATUS_PUBLISHED:  # a run before this one did it
+        return
     review = publisher_pb.ReviewRequest(post_id=post.post_id)
     publisher.SubmitForReview(review, timeout=30)
     publisher.Approve(review, timeout=30)
@@ -182,42 +210,63 @@ def _publish_post(
         current = publisher.GetPost(publisher_pb.GetPostRequest(post_id=post.post_id), timeout=10)
         return bool(current.post.status == publish_pb2.POST_STATUS_PUBLISHED)
 
-    wait_until(published, timeout, "the demo post published", 0.3)
+    wait_until(published, timeout, f"post {request.request_id} published", 0.3)
 
 
 def _submit_feedback(evaluator: evaluator_grpc.EvaluatorServiceStub) -> None:
-    request = evaluator_pb.SubmitFeedbackRequest(
-        campaign_id=CAMPAIGN_ID,
-        request_id="demo-feedback-1",
-        feedback=evaluate_pb2.Feedback(
-            from_role=evaluate_pb2.Feedback.FROM_ROLE_PARTNER,
-            author="Ocean Alliance",
-            rating=4,
-            text="Clear message; publish the Spanish version earlier next time.",
-            about=CAMPAIGN_ID,
-        ),
-    )
-    # The campaign must be indexed before feedback on it is accepted.
+    submit_feedback(evaluator, _DEMO_FEEDBACK)
+
+
+_DEMO_FEEDBACK = evaluator_pb.SubmitFeedbackRequest(
+    campaign_id=CAMPAIGN_ID,
+    request_id="demo-feedback-1",
+    feedback=evaluate_pb2.Feedback(
+        from_role=evaluate_pb2.Feedback.FROM_ROLE_PARTNER,
+        author="Ocean Alliance",
+        rating=4,
+        text="Clear message; publish the Spanish version earlier next time.",
+        about=CAMPAIGN_ID,
+    ),
+)
+
+
+def submit_feedback(
+    evaluator: evaluator_grpc.EvaluatorServiceStub, request: evaluator_pb.SubmitFeedbackRequest
+) -> None:
+    """Submits feedback (its request id makes a repeat one event), waiting until the
+    campaign it is about is indexed."""
+    # The campaign must be indexed before feedback on it is accepted (UNAVAILABLE: the
+    # evaluator is still building its index from Kafka, which it does on its first start).
+    waiting = (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNAVAILABLE)
     deadline = time.monotonic() + 30
     while True:
         try:
             evaluator.SubmitFeedback(request, timeout=10)
             return
         except grpc.RpcError as error:
-            if error.code() != grpc.StatusCode.NOT_FOUND or time.monotonic() > deadline:
+            if error.code() not in waiting or time.monotonic() > deadline:
                 raise
             time.sleep(0.3)
 
 
-def _settled_scorecard(
-    evaluator: evaluator_grpc.EvaluatorServiceStub, timeout: float
+def settled_scorecard(
+    evaluator: evaluator_grpc.EvaluatorServiceStub, timeout: float, campaign_id: str = CAMPAIGN_ID
 ) -> evaluator_pb.Scorecard:
     """Waits until every step has shown up and the counts stop moving."""
-    request = evaluator_pb.GetCampaignScorecardRequest(campaign_id=CAMPAIGN_ID)
+    request = evaluator_pb.GetCampaignScorecardRequest(campaign_id=campaign_id)
     deadline = time.monotonic() + timeout
     previous = None
     while time.monotonic() < deadline:
-        card = evaluator.GetCampaignScorecard(request, timeout=10)
+        try:
+            card = evaluator.GetCampaignScorecard(request, timeout=10)
+        except grpc.RpcError as error:
+            if error.code() != grpc.StatusCode.UNAVAILABLE:  # the index is being rebuilt
+                raise
+            time.sleep(1.0)
+            continue
+        if card.rebuilding:
+            time.sleep(1.0)
+            continue
         counts = (
             card.mentions,
             card.publications,
@@ -232,12 +281,19 @@ def _settled_scorecard(
     raise TimeoutError(f"scorecard did not settle: {previous}")
 
 
-def _number(value: float) -> str:
-    return f"{value:,.0f}" if abs(value) >= 1e4 else f"{value:.4g}"
+def metric_units(stack: Stack) -> dict[str, str]:
+    """The unit of every metric the evaluator computes (its ListMetrics), by name."""
+    with stack.channel("evaluator", user="viewer") as channel:
+        listed = evaluator_grpc.EvaluatorServiceStub(channel).ListMetrics(
+            evaluator_pb.ListMetricsRequest(), timeout=10
+        )
+    return {metric.name: metric.unit for metric in listed.metrics}
 
 
-def format_scorecard(card: evaluator_pb.Scorecard) -> str:
-    """The scorecard as a person reads it in a terminal."""
+def format_scorecard(card: evaluator_pb.Scorecard, units: Mapping[str, str] | None = None) -> str:
+    """The scorecard as a person reads it in a terminal; ``units`` (metric name -> unit, see
+    :func:`metric_units`) shows each KPI in its unit (durations in hours or days)."""
+    units = units or {}
     status_names = {
         value.number: value.name.removeprefix("STATUS_").replace("_", " ").lower()
         for value in evaluate_pb2.ObjectiveStatus.Status.DESCRIPTOR.values
@@ -254,15 +310,21 @@ def format_scorecard(card: evaluator_pb.Scorecard) -> str:
         f"  feedback               {card.feedback}",
         f"  mean sentiment         {card.mean_sentiment:+.2f} "
         f"(over {card.mentions_with_sentiment} mentions with a known sentiment)",
-        f"  median response        {card.median_response_seconds / 3600:.1f} h",
+        f"  median response        {format_duration(card.median_response_seconds)}",
         "  over the campaign's period: "
-        + ", ".join(f"{kpi.name.replace('_', ' ')} {_number(kpi.value)}" for kpi in card.kpis),
+        + ", ".join(
+            f"{kpi.name.replace('_', ' ')} {format_value(kpi.value, units.get(kpi.name, 'count'))}"
+            for kpi in card.kpis
+        ),
         "",
         "  mentions per hour:",
     ]
+    widest = max((bucket.count for bucket in card.mentions_per_hour), default=0)
+    scale = min(1.0, 60 / widest) if widest else 1.0  # bars at most 60 characters wide
     for bucket in card.mentions_per_hour:
         start = bucket.start.ToDatetime(tzinfo=UTC).strftime("%Y-%m-%d %H:00")
-        lines.append(f"    {start}  {'#' * bucket.count} {bucket.count}")
+        bar = "#" * max(1, round(bucket.count * scale))
+        lines.append(f"    {start}  {bar} {bucket.count}")
     lines += ["", "  objectives:"]
     for objective in card.objectives:
         status = status_names[objective.status]

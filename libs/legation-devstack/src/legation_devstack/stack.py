@@ -21,6 +21,13 @@ from legation_core.auth import with_token
 from legation_core.catalog import default_catalog
 from legation_core.config import CoreSettings
 from legation_core.kafka import ensure_topics
+from legation_devstack.console import (
+    ConsolePorts,
+    console_env,
+    console_ports,
+    start_console,
+    start_identity_provider,
+)
 from legation_devstack.processes import Process, free_port, spawn, wait_until
 from legation_devstack.standins import (
     KafkaStandIn,
@@ -28,7 +35,7 @@ from legation_devstack.standins import (
     start_kafka,
     start_opensearch,
 )
-from legation_devstack.users import UsersFile, write_users_file
+from legation_devstack.users import CONSOLE_USER, UsersFile, write_users_file
 
 SERVICES = ("evaluator", "engager", "publisher", "listener")
 # The user the demo and the tests act as unless they say otherwise: every working role.
@@ -45,6 +52,21 @@ FIXED_REDIRECT_PORT = 8462
 
 # The evaluator's live scorecard page (LEGATION_WEB_PORT) under `make run`.
 FIXED_WEB_PORT = 8064
+
+
+ENGAGER_RULES = """\
+open:
+  questions: true
+approval: {labels: [hostile], role: approver}
+saved_replies:
+  - id: thanks-for-asking
+    title: Thank you for your question
+    variants:
+      en: "Dear {author}, thank you for your question: the answer is on the embassy's website. \\
+        {officer}, press office"
+      es: "Estimado/a {author}, gracias por su pregunta: la respuesta está en la web de la \\
+        embajada. {officer}, oficina de prensa"
+"""
 
 
 @dataclass
@@ -70,6 +92,8 @@ class Stack:
     redirect_port: int | None = None
     # The secret of the clicks' visitor fingerprints; kept across restarts of the publisher.
     click_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    # The console and its local identity provider (start_console), when started.
+    console: ConsolePorts | None = None
 
     @property
     def log_dir(self) -> Path:
@@ -84,6 +108,12 @@ class Stack:
         return self.workdir / "users.yaml"
 
     @property
+    def engager_rules_file(self) -> Path:
+        """The engager's inbox rules on the local stack: every question opens a conversation
+        (the default), plus saved replies the console offers."""
+        return self.workdir / "engager-rules.yaml"
+
+    @property
     def tokens_file(self) -> Path:
         """The demo users' plaintext tokens (local stack only), for calling the APIs by hand."""
         return self.workdir / "tokens.yaml"
@@ -94,6 +124,7 @@ class Stack:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.users = write_users_file(self.users_file)
         self.users.write_tokens(self.tokens_file)
+        self.engager_rules_file.write_text(ENGAGER_RULES, encoding="utf-8")
         self.kafka = start_kafka(self.workdir / "kafka-data", self.log_dir)
         self.opensearch = start_opensearch(self.log_dir)
         ensure_topics(
@@ -107,6 +138,23 @@ class Stack:
         self.start_infrastructure()
         for name in SERVICES:
             self.start_service(name)
+
+    def start_console(self, extra_env: Mapping[str, str] | None = None) -> ConsolePorts:
+        """The local identity provider, then the console calling the running services as
+        the delegate ``console`` of the users file; returns their ports."""
+        assert self.users is not None, "start_infrastructure writes the users file"
+        ports = self.console or console_ports(self.fixed_ports)
+        self.console = ports
+        self.services["oidc"] = start_identity_provider(ports, self.workdir, self.log_dir)
+        env = console_env(
+            ports,
+            self.workdir,
+            {name: self.ports[name].grpc for name in SERVICES if name in self.ports},
+            self.users.token(CONSOLE_USER),
+            extra_env,
+        )
+        self.services["console"] = start_console(env, ports, self.log_dir)
+        return ports
 
     def env_for(self, name: str) -> dict[str, str]:
         """The environment a service process gets: exactly what an operator would set."""
@@ -146,6 +194,8 @@ class Stack:
             env["LEGATION_PUBLISHER_CLICK_SECRET"] = self.click_secret
             # Posts scheduled "now" go out within half a second.
             env["LEGATION_PUBLISHER_SCHEDULER_INTERVAL_SECONDS"] = "0.5"
+        if name == "engager":
+            env["LEGATION_ENGAGER_RULES_FILE"] = str(self.engager_rules_file)
         if ports.web is not None:
             env["LEGATION_WEB_PORT"] = str(ports.web)
         env.update(self.extra_env)

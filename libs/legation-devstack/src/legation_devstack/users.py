@@ -37,6 +37,13 @@ DEMO_USERS: Mapping[str, frozenset[str]] = {
     "campaign-owner": frozenset({VIEWER, ANALYST, EDITOR, APPROVER, PUBLISHER, OFFICER}),
 }
 
+# The console calls the services on behalf of the people who sign in to it: it holds no role
+# of its own and may assert every working role (never admin) for them.
+CONSOLE_USER = "console"
+DEMO_DELEGATES: Mapping[str, frozenset[str]] = {
+    CONSOLE_USER: frozenset({VIEWER, ANALYST, EDITOR, APPROVER, PUBLISHER, OFFICER}),
+}
+
 
 @dataclass(frozen=True)
 class UsersFile:
@@ -59,10 +66,12 @@ def write_users_file(
     path: Path,
     users: Mapping[str, frozenset[str]] = DEMO_USERS,
     certificate_names: Mapping[str, list[str]] | None = None,
+    delegates: Mapping[str, frozenset[str]] = DEMO_DELEGATES,
 ) -> UsersFile:
-    """Writes ``users`` (name → roles) with a new token each, readable by the owner only."""
-    tokens = {name: generate_token() for name in users}
-    entries = []
+    """Writes ``users`` (name → roles) with a new token each, readable by the owner only,
+    plus ``delegates`` (name → the roles it may assert for people, no role of its own)."""
+    tokens = {name: generate_token() for name in [*users, *delegates]}
+    entries: list[dict[str, object]] = []
     for name, roles in users.items():
         entry: dict[str, object] = {
             "name": name,
@@ -72,6 +81,15 @@ def write_users_file(
         if certificate_names and name in certificate_names:
             entry["certificate_names"] = list(certificate_names[name])
         entries.append(entry)
+    for name, roles in delegates.items():
+        entries.append(
+            {
+                "name": name,
+                "roles": [],
+                "delegate_roles": sorted(roles),
+                "token_sha256": [hash_token(tokens[name])],
+            }
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600)
     path.write_text(users_yaml(entries), encoding="utf-8")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import sys
+import threading
+from collections.abc import Callable
 
 from legation.evaluator.v1 import evaluator_service_pb2_grpc as pb_grpc
 from legation_core.config import ConfigError
@@ -13,9 +17,11 @@ from legation_evaluator.adapters.events import IndexingHandler
 from legation_evaluator.adapters.grpc_api import EvaluatorApi
 from legation_evaluator.adapters.index import EventIndex, IndexUnavailable, connect
 from legation_evaluator.adapters.policy import POLICY, SCORECARD_READERS
+from legation_evaluator.adapters.rebuild import IndexGuard
 from legation_evaluator.adapters.snapshots import SnapshotJob
 from legation_evaluator.adapters.web import ScorecardPage
 from legation_evaluator.config import EvaluatorSettings
+from legation_evaluator.reindex import rebuild
 
 
 def wire(runtime: ServiceRuntime, settings: EvaluatorSettings) -> None:
@@ -26,19 +32,37 @@ def wire(runtime: ServiceRuntime, settings: EvaluatorSettings) -> None:
     except IndexUnavailable as error:
         raise ConfigError(f"LEGATION_OPENSEARCH_URL={settings.opensearch_url}: {error}") from None
     topics = [topic.name for topic in runtime.catalog.consumed_by("evaluator")]
-    runtime.add_consumer("indexer", topics, IndexingHandler(index, changes))
+
+    def rebuild_index(halt: threading.Event, progress: Callable[[int], object]) -> int:
+        # Up to where the live indexer committed: it indexes everything after.
+        behind = runtime.group("indexer")
+        return rebuild(
+            settings, index, runtime.catalog, stop=halt, progress=progress, behind_group=behind
+        ).total
+
+    # Notices an index that lost its data and rebuilds it from Kafka (one replica at a time).
+    guard = IndexGuard(
+        index,
+        rebuild_index,
+        stop=runtime.stop,
+        owner=f"{socket.gethostname()}/{os.getpid()}",
+        check_seconds=settings.evaluator_index_check_seconds,
+        registry=runtime.metrics.registry,
+    )
+    runtime.add_periodic("index-guard", 1.0, guard.tick)
+    runtime.add_consumer("indexer", topics, IndexingHandler(index, changes, guard.suspect))
     runtime.add_periodic(
         "kpi-snapshots",
         settings.evaluator_snapshot_seconds,
-        SnapshotJob(index, runtime.producer, settings.evaluator_snapshot_seconds),
+        SnapshotJob(index, runtime.producer, settings.evaluator_snapshot_seconds, guard.confirm),
     )
-    api = EvaluatorApi(index, runtime.producer, changes, runtime.stop)
+    api = EvaluatorApi(index, runtime.producer, changes, runtime.stop, guard)
     runtime.add_grpc(
         lambda server: pb_grpc.add_EvaluatorServiceServicer_to_server(api, server),
         POLICY.service,
         POLICY,
     )
-    page = ScorecardPage(CampaignData(index), settings.web_refresh_seconds)
+    page = ScorecardPage(CampaignData(index, guard), settings.web_refresh_seconds)
     # Campaign results are the ministry's own: the page asks for a reader's token.
     runtime.add_http(
         "scorecard-page",

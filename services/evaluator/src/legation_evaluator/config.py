@@ -30,6 +30,15 @@ class EvaluatorSettings(CoreSettings):
     evaluator_snapshot_seconds: float = Field(
         60.0, gt=0, description="How often KPI snapshots of every campaign are emitted"
     )
+    evaluator_index_check_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=3600,
+        description=(
+            "How often the evaluator checks that the index still holds its data (a marker "
+            "document; also after an index error); a lost index is rebuilt from Kafka"
+        ),
+    )
     web_port: int = Field(
         8064, ge=0, le=65535, description="Live scorecard page port (0 picks one)"
     )

@@ -8,6 +8,9 @@ same; only history that already left a topic (its retention) cannot come back.
 ``--prefix`` rebuilds into other indices (to compare, or to re-score with a new template
 before switching ``LEGATION_EVALUATOR_INDEX_PREFIX``). It uses no consumer group, so it
 moves no committed offset.
+
+The evaluator runs the same :func:`rebuild` by itself when it finds that the index lost its
+data (``adapters/rebuild.py``): one rebuild path, whoever starts it.
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from kafka import KafkaConsumer, TopicPartition
@@ -30,8 +34,17 @@ from legation_core.kafka import client_options
 from legation_evaluator.adapters.index import EventIndex, IndexUnavailable, connect
 from legation_evaluator.config import EvaluatorSettings
 from legation_evaluator.domain.documents import Document, document_for, monthly_kinds
+from legation_evaluator.domain.rebuild import rebuild_passes
 
 log = logging.getLogger(__name__)
+
+
+# Upper offsets of a rebuild, from the partitions and their end offsets.
+Bounds = Callable[[list[TopicPartition], dict[TopicPartition, int]], dict[TopicPartition, int]]
+
+
+class Stopped(Exception):
+    """The rebuild was asked to stop before it reached the end offsets."""
 
 
 @dataclass
@@ -74,9 +87,14 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     return args
 
 
-def bulk_retrying(index: EventIndex, documents: list[Document], wait: float) -> dict[str, str]:
+def bulk_retrying(
+    index: EventIndex,
+    documents: list[Document],
+    wait: float,
+    stop: threading.Event | None = None,
+) -> dict[str, str]:
     """Bulk-indexes, retrying with backoff while the index is unavailable (up to ``wait``
-    seconds in a row)."""
+    seconds in a row); raises :class:`Stopped` when ``stop`` is set meanwhile."""
     deadline = time.monotonic() + wait
     delay = 0.2
     while True:
@@ -86,7 +104,10 @@ def bulk_retrying(index: EventIndex, documents: list[Document], wait: float) -> 
             if time.monotonic() + delay > deadline:
                 raise
             log.warning("index unavailable, retrying: %s", error)
-            time.sleep(delay)
+            if stop is None:
+                time.sleep(delay)
+            elif stop.wait(delay):
+                raise Stopped from error
             delay = min(delay * 2, 5.0)
 
 
@@ -99,8 +120,13 @@ def reindex(
     batch: int = 500,
     wait: float = 300.0,
     progress: Callable[[int], object] = lambda n: None,
+    stop: threading.Event | None = None,
+    outcome: Outcome | None = None,
+    bounds: Bounds | None = None,
 ) -> Outcome:
-    """Reads ``topics`` from the beginning to the end offsets of now into ``index``."""
+    """Reads ``topics`` from the beginning to the end offsets of now into ``index`` (adding
+    to ``outcome`` when given), or only up to the offsets ``bounds`` gives for them (with
+    the end offsets); raises :class:`Stopped` when ``stop`` is set before the end."""
     codec = EventCodec(catalog)
     monthly = monthly_kinds(catalog)
     partitions = [
@@ -111,12 +137,14 @@ def reindex(
     consumer.assign(partitions)
     consumer.seek_to_beginning(*partitions)
     ends = consumer.end_offsets(partitions)
-    outcome = Outcome()
+    if bounds is not None:
+        ends = bounds(partitions, ends)
+    outcome = outcome if outcome is not None else Outcome()
     pending: list[Document] = []
     topics_of: dict[str, str] = {}
 
     def flush() -> None:
-        rejected = bulk_retrying(index, pending, wait)
+        rejected = bulk_retrying(index, pending, wait, stop)
         for document in pending:
             if document.doc_id in rejected:
                 outcome.rejected[document.doc_id] = rejected[document.doc_id]
@@ -127,7 +155,11 @@ def reindex(
         topics_of.clear()
 
     remaining = {tp for tp in partitions if consumer.position(tp) < ends[tp]}
+    if set(partitions) - remaining:
+        consumer.pause(*(set(partitions) - remaining))
     while remaining:
+        if stop is not None and stop.is_set():
+            raise Stopped
         polled = consumer.poll(timeout_ms=1000, max_records=batch)
         for tp, records in polled.items():
             for record in records:
@@ -147,11 +179,95 @@ def reindex(
                 topics_of[document.doc_id] = record.topic
                 if len(pending) >= batch:
                     flush()
-        remaining = {tp for tp in remaining if consumer.position(tp) < ends[tp]}
+        done = {tp for tp in remaining if consumer.position(tp) >= ends[tp]}
+        if done:
+            consumer.pause(*done)  # fetch no more than the partition's bound
+        remaining -= done
     if pending:
         flush()
     index.client.indices.refresh(index=f"{index.prefix}-*")
     return outcome
+
+
+def rebuild(
+    settings: EvaluatorSettings,
+    index: EventIndex,
+    catalog: Catalog,
+    topics: Sequence[str] | None = None,
+    *,
+    batch: int = 500,
+    wait: float = 300.0,
+    progress: Callable[[int], object] = lambda n: None,
+    stop: threading.Event | None = None,
+    behind_group: str | None = None,
+) -> Outcome:
+    """Rebuilds ``index`` from ``topics`` (default: every topic the evaluator indexes), the
+    topics kept forever first (campaigns are back before the mentions), with a consumer of
+    its own and no group. Used by ``legation-evaluator reindex`` and by the evaluator when
+    the index lost its data. With ``behind_group`` (the live indexer's group) it reads each
+    partition only up to where that group had committed when the rebuild started, plus one
+    batch (the batch it may have in flight; nothing where it had committed nothing, as it
+    reads from the start then): the live indexer does the rest, so no event is indexed
+    twice over, and an evaluator's first start (no commits yet) rebuilds nothing."""
+    chosen = list(topics or [spec.name for spec in catalog.consumed_by("evaluator")])
+    consumer = KafkaConsumer(**client_options(settings), group_id=None, enable_auto_commit=False)
+    try:
+        bounds = None
+        if behind_group is not None:
+            # Where the live indexer stands now, before it moves on: it does the rest.
+            partitions = [
+                TopicPartition(topic, number)
+                for topic in chosen
+                for number in sorted(consumer.partitions_for_topic(topic) or ())
+            ]
+            done = committed_offsets(settings, behind_group, partitions)
+            bounds = bounds_behind(done, settings.consumer_max_batch)
+        index.ensure_template(wait_seconds=wait)
+        outcome = Outcome()
+        for group in rebuild_passes(catalog, chosen):
+            reindex(
+                consumer,
+                index,
+                group,
+                catalog,
+                batch=batch,
+                wait=wait,
+                progress=progress,
+                stop=stop,
+                outcome=outcome,
+                bounds=bounds,
+            )
+        return outcome
+    finally:
+        consumer.close()
+
+
+def bounds_behind(done: Mapping[TopicPartition, int | None], margin: int) -> Bounds:
+    """Bounds at the live indexer's committed offsets ``done`` plus ``margin`` (its batch in
+    flight), 0 where it committed nothing (it reads those partitions from the start)."""
+
+    def bounds(
+        partitions: list[TopicPartition], ends: dict[TopicPartition, int]
+    ) -> dict[TopicPartition, int]:
+        upper = {}
+        for tp in partitions:
+            offset = done.get(tp)
+            upper[tp] = 0 if offset is None else min(ends[tp], offset + margin)
+        return upper
+
+    return bounds
+
+
+def committed_offsets(
+    settings: EvaluatorSettings, group: str, partitions: list[TopicPartition]
+) -> dict[TopicPartition, int | None]:
+    """The offsets ``group`` committed on ``partitions`` (None where it committed none),
+    read without joining the group."""
+    consumer = KafkaConsumer(**client_options(settings), group_id=group, enable_auto_commit=False)
+    try:
+        return {tp: consumer.committed(tp) for tp in partitions}
+    finally:
+        consumer.close(autocommit=False)
 
 
 def main(argv: Sequence[str]) -> int:
@@ -179,20 +295,23 @@ def main(argv: Sequence[str]) -> int:
         print(f"reindex: --prefix {prefix} overlaps the live indices {live}-*", file=sys.stderr)
         return 2
     index = EventIndex(connect(settings), prefix)
-    consumer = KafkaConsumer(**client_options(settings), group_id=None, enable_auto_commit=False)
     bar = tqdm(desc="reindex", unit="event", disable=args.quiet, file=sys.stderr)
     started = time.monotonic()
     try:
-        index.ensure_template(wait_seconds=args.wait)
-        outcome = reindex(
-            consumer, index, topics, catalog, batch=args.batch, wait=args.wait, progress=bar.update
+        outcome = rebuild(
+            settings,
+            index,
+            catalog,
+            topics,
+            batch=args.batch,
+            wait=args.wait,
+            progress=bar.update,
         )
     except IndexUnavailable as error:
         print(f"reindex: {error}", file=sys.stderr)
         return 1
     finally:
         bar.close()
-        consumer.close()
     seconds = time.monotonic() - started
     for topic in topics:
         extra = f", {outcome.undecodable[topic]} undecodable" if outcome.undecodable[topic] else ""

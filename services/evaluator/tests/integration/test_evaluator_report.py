@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from concurrent import futures
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,24 +20,27 @@ from evaluator_seed import (
     AUTHORS,
     NAME,
     NOW,
+    START,
     IndexingProducer,
     campaign,
     events,
     index_events,
 )
+from matplotlib.patches import Rectangle
 from pypdf import PdfReader
 
 from legation.evaluator.v1 import evaluator_service_pb2 as pb
 from legation.evaluator.v1 import evaluator_service_pb2_grpc as pb_grpc
-from legation.events.v1 import evaluate_pb2
-from legation_core.codec import make_envelope
+from legation.events.v1 import evaluate_pb2, listen_pb2
+from legation_core.codec import Envelope, make_envelope
 from legation_devstack.standins import OpenSearchStandIn
 from legation_evaluator.adapters import report_plots, report_render
 from legation_evaluator.adapters.campaign_data import CampaignData
 from legation_evaluator.adapters.grpc_api import EvaluatorApi
 from legation_evaluator.adapters.index import EventIndex, connect
 from legation_evaluator.config import EvaluatorSettings
-from legation_evaluator.domain.report import OUR_VOICE, ReportModel
+from legation_evaluator.domain import metrics
+from legation_evaluator.domain.report import OUR_VOICE, KeyFigure, ReportModel
 
 pytestmark = pytest.mark.integration
 
@@ -302,3 +306,86 @@ def test_the_report_command_writes_both_files_with_a_progress_bar(
     )
     assert missing.returncode == 1
     assert "campaign nope is not in the index" in missing.stderr
+
+
+def stance_mention(number: int, value: str, score: float, at: datetime) -> Envelope:
+    mention = listen_pb2.Mention(
+        mention_id=f"stance-{number}",
+        author=AUTHORS[number % 3],
+        title="Treaty talks",
+        stance=listen_pb2.Label(value=value, score=score, model="stance-test"),
+    )
+    return make_envelope(
+        mention,
+        event_id=f"stance-{number}",
+        source_service="listener",
+        occurred_at=at,
+        campaign_id="plastics",
+        issue_id="plastics",
+    )
+
+
+def test_stance_is_signed_favour_above_zero_against_below(seeded: EventIndex) -> None:
+    """A stance label's score is the model's confidence: two "against" mentions at 0.72 and
+    0.54 are a mean stance of -0.63 (once plotted as +0.63)."""
+    before, after = START - timedelta(hours=10), START + timedelta(hours=10)
+    index_events(
+        seeded,
+        [
+            stance_mention(0, "against", 0.72, before),
+            stance_mention(1, "against", 0.54, before),
+            stance_mention(2, "favour", 0.9, after),
+            stance_mention(3, "against", 0.6, after),
+            stance_mention(4, "neutral", 0.8, after),  # counts, as 0
+            stance_mention(5, "unknown", 0.3, after),  # does not count
+        ],
+    )
+    data = CampaignData(seeded)
+    found = data.campaign("plastics")
+    assert found is not None
+    model = data.report_model(found, NOW)
+    stance = next(shift for shift in model.shifts if shift.label == "Stance")
+    assert stance.before.count == 2
+    assert stance.before.value == pytest.approx(-0.63)
+    assert stance.after.count == 3
+    assert stance.after.value == pytest.approx((0.9 - 0.6 + 0) / 3)
+    # The plot draws the bars with their sign: the "before" stance bar points down.
+    axes = report_plots.attitude(model).axes[0]
+    heights = [round(bar.get_height(), 4) for bar in axes.patches if isinstance(bar, Rectangle)]
+    assert round(-0.63, 4) in heights
+    assert round(0.1, 4) in heights
+
+
+def test_durations_read_in_hours_or_days_in_the_report(model: ReportModel) -> None:
+    """The report once showed a median reply time as raw seconds (911347.75)."""
+    row = next(row for row in model.objectives if row.objective_id == "fast-answers")
+    # Replies after 1, 2.5, 3 and 9 h: the median is 2.75 h, the target 4 h.
+    assert (row.value_shown, row.target_shown) == ("2.75 h", "4 h")
+    figures = {figure.name: figure.shown for figure in model.kpis}
+    assert figures["median_first_response_seconds"] == "2.75 h"
+    html = report_render.render(model, "html").decode()
+    fast = re.search(r'<tr data-objective="fast-answers">(.*?)</tr>', html, re.S)
+    assert fast is not None
+    assert "≤ 4 h" in fast.group(1) and "2.75 h" in fast.group(1)
+    assert "14400" not in fast.group(1) and "9900" not in fast.group(1)
+    tile = re.search(r'<div class="kpi" data-kpi="median_first_response_seconds">(.*?)</div>', html)
+    assert tile is not None and "<b>2.75 h</b>" in tile.group(1)
+    pdf = report_render.render(model, "pdf")
+    text = " ".join(
+        " ".join(page.extract_text().split()) for page in PdfReader(io.BytesIO(pdf)).pages
+    )
+    assert "median first response seconds 2.75 h" in text
+    days = report_render.render(
+        replace(
+            model,
+            kpis=[
+                KeyFigure(
+                    "median_first_response_seconds",
+                    911347.75,
+                    metrics.shown(911347.75, "median_first_response_seconds"),
+                )
+            ],
+        ),
+        "html",
+    ).decode()
+    assert "<b>10.5 days</b>" in days and "911347" not in days

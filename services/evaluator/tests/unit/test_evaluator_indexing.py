@@ -14,8 +14,12 @@ from legation_core.codec import Envelope, make_envelope
 from legation_core.consumer import Incoming, transient
 from legation_evaluator.adapters.changes import ChangeFeed
 from legation_evaluator.adapters.events import IndexingHandler
-from legation_evaluator.adapters.index import EventIndex, IndexUnavailable
-from legation_evaluator.domain.documents import Document
+from legation_evaluator.adapters.index import (
+    REBUILDING_FRESH_SECONDS,
+    EventIndex,
+    IndexUnavailable,
+)
+from legation_evaluator.domain.documents import Document, document_for
 
 PREFIX = "legation-events-v1"
 MENTIONS = "legation.listen.mentions.v1"
@@ -117,7 +121,10 @@ def error_item(doc_id: str, status: int, error: Any) -> dict[str, Any]:
 
 
 def documents(*ids: str) -> list[Document]:
-    return [Document(f"{PREFIX}-mention", doc_id, {"event_id": doc_id}) for doc_id in ids]
+    return [
+        Document(f"{PREFIX}-mention", doc_id, {"event_id": doc_id}, number)
+        for number, doc_id in enumerate(ids, start=1)
+    ]
 
 
 @pytest.fixture
@@ -143,15 +150,40 @@ def test_bulk_sends_index_actions_with_the_document_ids(
             "_index": f"{PREFIX}-mention",
             "_id": "ev-1",
             "_source": {"event_id": "ev-1"},
+            "_version": 1,
+            "_version_type": "external_gte",
         },
         {
             "_op_type": "index",
             "_index": f"{PREFIX}-mention",
             "_id": "ev-2",
             "_source": {"event_id": "ev-2"},
+            "_version": 2,
+            "_version_type": "external_gte",
         },
     ]
     assert options["raise_on_error"] is False
+
+
+def test_an_older_version_than_the_indexed_one_is_neither_rejected_nor_retried(
+    monkeypatch: pytest.MonkeyPatch, client: object
+) -> None:
+    conflict = {
+        "type": "version_conflict_engine_exception",
+        "reason": "[ev-1]: version conflict, current version [5] is higher than the one provided",
+    }
+    install(monkeypatch, BulkStub([error_item("ev-1", 409, conflict)]))
+    assert EventIndex(cast(Any, client), PREFIX).bulk(documents("ev-1", "ev-2")) == {}
+
+
+def test_the_version_of_a_document_is_when_its_event_was_observed() -> None:
+    first = envelope("ev-1")
+    first.observed_at.FromMicroseconds(1_700_000_000_123_456)
+    document = document_for(PREFIX, first, MENTIONS, 0, 7)
+    assert document.version == 1_700_000_000_123_456
+    later = envelope("ev-1")
+    later.observed_at.FromMicroseconds(1_700_000_000_123_457)
+    assert document_for(PREFIX, later, MENTIONS, 0, 9).version > document.version
 
 
 def test_bulk_of_nothing_sends_nothing(monkeypatch: pytest.MonkeyPatch, client: object) -> None:
@@ -290,6 +322,30 @@ def test_scorecard_answers_are_shared_until_the_campaign_changes(
     assert index.scorecard_response(renamed) == {"answer": 3}  # a new version: a new search
     clock[0] += 6  # held too long, whatever was indexed
     assert index.scorecard_response(renamed) == {"answer": 4}
+
+
+def test_during_a_rebuild_answers_are_shared_longer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ten seconds from the end of the search: a search that took longer is not run again
+    back to back while the rebuild's bulks wait for it."""
+    clock = [100.0]
+    monkeypatch.setattr("legation_evaluator.adapters.index.time.monotonic", lambda: clock[0])
+
+    class SlowSearch(SearchClient):
+        def search(self, index: str, body: dict[str, Any]) -> dict[str, Any]:
+            clock[0] += 17.0
+            return super().search(index, body)
+
+    client, changes = SlowSearch(), ChangeFeed()
+    index = EventIndex(cast(Any, client), PREFIX, changes)
+    campaign = evaluate_pb2.Campaign(campaign_id="camp-1", name="A")
+    assert index.scorecard_response(campaign, rebuilding=True) == {"answer": 1}
+    changes.publish(["camp-1"])  # the rebuild indexed more of the campaign
+    clock[0] += REBUILDING_FRESH_SECONDS - 1
+    assert index.scorecard_response(campaign, rebuilding=True) == {"answer": 1}
+    clock[0] += 2
+    assert index.scorecard_response(campaign, rebuilding=True) == {"answer": 2}
+    clock[0] += 2
+    assert index.scorecard_response(campaign) == {"answer": 3}  # not rebuilding: fresh
 
 
 def test_callers_arriving_during_a_search_take_its_answer() -> None:

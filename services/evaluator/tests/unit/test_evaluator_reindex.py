@@ -49,6 +49,7 @@ class FakeConsumer:
         self.records = records
         self.end = end
         self.positions: dict[TopicPartition, int] = {}
+        self.paused: set[TopicPartition] = set()
 
     def partitions_for_topic(self, topic: str) -> set[int]:
         return set(self.records) if topic == MENTIONS else set()
@@ -66,9 +67,14 @@ class FakeConsumer:
     def position(self, tp: TopicPartition) -> int:
         return self.positions[tp]
 
+    def pause(self, *partitions: TopicPartition) -> None:
+        self.paused.update(partitions)
+
     def poll(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[Record]]:
         out = {}
         for tp, position in self.positions.items():
+            if tp in self.paused:
+                continue
             values = self.records[tp.partition][position : position + 2]
             if values:
                 out[tp] = [
@@ -161,3 +167,21 @@ def test_a_prefix_overlapping_the_live_indices_is_refused(
 ) -> None:
     assert reindex_cli.main(["--prefix", "legation-events-v1-new"]) == 2
     assert "overlaps the live indices" in capsys.readouterr().err
+
+
+def test_a_rebuild_behind_the_live_indexer_stops_where_it_takes_over() -> None:
+    """The evaluator's own rebuild reads each partition up to the live indexer's committed
+    offset plus one batch (the batch it may have in flight), nothing where it committed
+    nothing (it reads from the start then)."""
+    committed: dict[TopicPartition, int | None] = {
+        TopicPartition(MENTIONS, 0): 1,
+        TopicPartition(MENTIONS, 1): None,
+    }
+    bounds = reindex_cli.bounds_behind(committed, margin=2)
+    consumer = FakeConsumer(
+        {0: [mention(n) for n in range(6)], 1: [mention(10), mention(11)]}, end={0: 6, 1: 2}
+    )
+    index = FakeIndex()
+    run(consumer, index, bounds=bounds)
+    indexed = sorted(d.doc_id for bulk in index.bulks for d in bulk)
+    assert indexed == ["m0", "m1", "m2"]  # committed 1 + a batch of 2; none of partition 1

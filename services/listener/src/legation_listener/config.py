@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator, model_validator
 
 from legation_core.config import CoreSettings
-from legation_listener.domain.addresses import parse_networks
+from legation_core.networks import parse_networks
 
 
 class ListenerSettings(CoreSettings):

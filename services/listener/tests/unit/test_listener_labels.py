@@ -282,7 +282,10 @@ def test_label_mention_writes_the_labels_topic_and_a_relabel_replaces() -> None:
     assert (current.stance, current.relevance) == ("favour", "")
     assert parts.trainer.pending() == {"plastics"}
     listed = parts.api.ListModels(pb.ListModelsRequest(), context)  # type: ignore[arg-type]
-    assert [(m.issue_id, m.state) for m in listed.models] == [("plastics", "training")]
+    assert [(m.task, m.state, m.reason) for m in listed.models] == [
+        ("relevance", "training", "labels received, training queued"),
+        ("stance", "training", "labels received, training queued"),
+    ]
 
 
 def test_label_mention_refusals_name_the_field_or_the_mention() -> None:
@@ -320,7 +323,8 @@ def test_labels_train_in_the_background_and_list_models_says_why() -> None:
                                    relevance=example.label, text=example.text, language="en"),
             context,  # type: ignore[arg-type]
         )  # fmt: skip
-    assert parts.models.get("plastics", "relevance") is None  # nothing on the request path
+    waiting = parts.models.get("plastics", "relevance")  # nothing trained on the request path
+    assert waiting is not None and (waiting.state, waiting.model) == ("training", None)
     (outcome,) = parts.trainer.train_pending()
     assert outcome.served
     listed = parts.api.ListModels(pb.ListModelsRequest(issue_id="plastics"), context)  # type: ignore[arg-type]
@@ -330,6 +334,87 @@ def test_labels_train_in_the_background_and_list_models_says_why() -> None:
     assert status.validation_labels == 10 and status.macro_f1 > status.majority_macro_f1
     assert list(status.classes) == ["irrelevant", "relevant"]
     assert "held-back" in status.reason
+
+
+def test_a_label_recorded_while_its_issue_trains_is_trained_on_next(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Found over the processes: the trainer used to drop the issue from its queue after
+    # training, losing the mark of a label that arrived meanwhile (served on 23 of 24).
+    parts = make()
+    context = FakeContext()
+    examples = relevance_examples(31)
+
+    def label(example: Example) -> None:
+        parts.api.LabelMention(
+            pb.LabelMentionRequest(issue_id="plastics", mention_id=example.mention_id,
+                                   relevance=example.label, text=example.text, language="en"),
+            context,  # type: ignore[arg-type]
+        )  # fmt: skip
+
+    for example in examples[:30]:
+        label(example)
+    train = teaching.train_issue_model
+    late = [examples[30]]
+
+    def train_while_a_label_arrives(*args: Any, **kwargs: Any) -> issue_models.TrainedModel:
+        trained = train(*args, **kwargs)
+        while late:
+            label(late.pop())  # the analyst's next label, recorded mid-training
+        return trained
+
+    monkeypatch.setattr(teaching, "train_issue_model", train_while_a_label_arrives)
+    (first,) = parts.trainer.train_pending()
+    assert first.labels == 30
+    assert parts.trainer.pending() == {"plastics"}  # still queued: a label came meanwhile
+    listed = parts.api.ListModels(pb.ListModelsRequest(), context)  # type: ignore[arg-type]
+    assert [(m.state, m.labels) for m in listed.models] == [("training", 30)]
+    (second,) = parts.trainer.train_pending()
+    assert second.labels == 31 and second.version != first.version
+    assert parts.trainer.pending() == set()
+    assert parts.trainer.train_pending() == []
+
+
+def test_labels_waiting_for_training_give_unknown_not_the_pooled_model() -> None:
+    # After a restart the labels are rebuilt before the first training run; the start-up
+    # poll (or a re-score) then must not label the issue's mentions with the pooled model.
+    parts = make()
+    for example in relevance_examples(30):
+        parts.book.apply(
+            listen_pb2.MentionLabel(
+                mention_id=example.mention_id, issue_id="plastics", text=example.text,
+                relevance=example.label,
+                stance="against" if example.label == "relevant" else "neutral",
+                matched_keywords=["treaty"],
+            )
+        )  # fmt: skip
+    text, terms = "We oppose the treaty and its production cap", ["treaty"]
+    waiting = enrichment.stance(text, "en", terms, "plastics", parts.models)
+    assert (waiting.value, waiting.model) == ("unknown", "legation-stance@plastics")
+    relevance = enrichment.relevance(text, "plastics", terms, parts.models)
+    assert (relevance.value, relevance.model) == ("unknown", "legation-relevance@plastics")
+    listed = parts.api.ListModels(pb.ListModelsRequest(), FakeContext())  # type: ignore[arg-type]
+    assert [(m.task, m.state) for m in listed.models] == [
+        ("relevance", "training"),
+        ("stance", "training"),
+    ]
+    parts.trainer.train_pending()
+    served = enrichment.stance(text, "en", terms, "plastics", parts.models)
+    assert served.model == "legation-stance@plastics" and served.model_version
+    assert enrichment.stance(text, "en", terms, "other", parts.models).model == (
+        "legation-stance-en"
+    )
+    # An issue whose only stance label loses its stance waits for nothing any more.
+    parts.book.apply(
+        listen_pb2.MentionLabel(mention_id="x", issue_id="new", text=text, stance="against")
+    )
+    assert enrichment.stance(text, "en", terms, "new", parts.models).value == "unknown"
+    parts.book.apply(
+        listen_pb2.MentionLabel(mention_id="x", issue_id="new", text=text, relevance="relevant")
+    )
+    parts.trainer.train_pending()
+    assert parts.models.get("new", "stance") is None
+    assert enrichment.stance(text, "en", terms, "new", parts.models).model == "legation-stance-en"
 
 
 def mention_envelope(i: int) -> envelope_pb2.Envelope:
@@ -429,3 +514,37 @@ def test_rescoring_stored_mentions_updates_every_document_without_changing_count
     )
     listed = parts.api.ListModels(pb.ListModelsRequest(), FakeContext())  # type: ignore[arg-type]
     assert listed.rescore.rescored == RESCORED and listed.rescore.state == "done"
+
+
+def test_rescoring_again_reads_only_each_mentions_latest_record(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The topic keeps every record a re-score sent next to the original (same key). Each
+    # run used to re-score them all: a run with the same models re-sent every original
+    # (with a shorter label_history than the copy it then replaced in the index), and a
+    # run with new models sent every copy again, doubling the topic each time.
+    topic_records = [mention_envelope(i) for i in range(6)]
+
+    def topic(*args: Any, **kwargs: Any) -> Iterator[envelope_pb2.Envelope]:
+        for envelope in list(topic_records):
+            copy = envelope_pb2.Envelope()
+            copy.CopyFrom(envelope)
+            yield copy
+
+    monkeypatch.setattr(teaching, "read_topic", topic)
+    parts = make()
+
+    def run() -> teaching.RescoreRun:
+        parts.api.RescoreMentions(pb.RescoreMentionsRequest(), FakeContext())  # type: ignore[arg-type]
+        done = parts.api.rescorer.wait(60)
+        assert done is not None and done.state == "done", done
+        sent = [e for _, e in parts.kafka.on(MENTIONS)][len(topic_records) - 6 :]
+        topic_records.extend(sent)
+        return done
+
+    first = run()
+    assert (first.read, first.rescored, first.changed, first.skipped) == (6, 6, 6, 0)
+    assert len(topic_records) == 12
+    again = run()  # the same models: nothing to change, nothing sent
+    assert (again.read, again.rescored, again.changed, again.skipped) == (12, 0, 0, 6)
+    assert len(topic_records) == 12

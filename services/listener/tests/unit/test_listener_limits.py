@@ -22,16 +22,16 @@ from test_listener_sources import call as call_webhook
 from legation.events.v1 import listen_pb2
 from legation.listener.v1 import listener_service_pb2 as pb
 from legation_core.auth import VIEWER
+from legation_core.networks import parse_networks
 from legation_listener.adapters.connectors.webhook import (
     MAX_JSON_DEPTH,
     WebhookApp,
-    json_depth,
     sign,
 )
 from legation_listener.adapters.feeds import FetchResult
 from legation_listener.adapters.preview_reads import PreviewBusy, PreviewReads
 from legation_listener.adapters.state import TRACKED_ISSUES
-from legation_listener.domain.addresses import AddressPolicy, is_public, parse_networks
+from legation_listener.domain.addresses import AddressPolicy, is_public
 from legation_listener.domain.cursor import advance, empty_cursor
 from legation_listener.domain.issues import (
     MAX_FEEDS,
@@ -413,7 +413,7 @@ def test_allowed_networks_are_exact() -> None:
     assert policy.permits(ipaddress.ip_address("::1"))
     assert not policy.permits(ipaddress.ip_address("169.254.169.254"))
     assert not policy.permits(ipaddress.ip_address("10.0.0.1"))
-    with pytest.raises(ValueError, match="'localhost' is not a network"):
+    with pytest.raises(ValueError, match="'localhost' is not an address or CIDR range"):
         parse_networks("127.0.0.1,localhost")
 
 
@@ -422,7 +422,7 @@ def test_the_allowed_networks_setting_is_checked_at_start_up() -> None:
 
     from legation_listener.config import ListenerSettings
 
-    with pytest.raises(ValidationError, match="'nowhere' is not a network"):
+    with pytest.raises(ValidationError, match="'nowhere' is not an address or CIDR range"):
         ListenerSettings(listener_fetch_allowed_networks="nowhere")
 
 
@@ -559,10 +559,7 @@ def test_a_declared_length_over_the_limit_is_413_before_reading() -> None:
     app, ingest = webhook()
     status, answer = post(app, {"CONTENT_LENGTH": "1001", "wsgi.input": Unreadable()})
     assert status == "413 Content Too Large"
-    assert answer["error"] == (
-        "the body is larger than the limit of 1000 bytes per request; send smaller batches"
-        " (this body is refused whatever the retries)"
-    )
+    assert answer["error"] == "body: at most 1000 bytes"
     assert ingest.calls == []
 
 
@@ -571,27 +568,25 @@ def test_a_malformed_content_length_is_400_before_reading(length: str) -> None:
     app, _ = webhook()
     status, answer = post(app, {"CONTENT_LENGTH": length, "wsgi.input": Unreadable()})
     assert status == "400 Bad Request"
-    assert answer["error"] == "Content-Length is not a number of bytes"
+    assert answer["error"] == "Content-Length: not a number of bytes"
 
 
-def test_a_chunked_body_is_read_one_byte_past_the_limit_at_most() -> None:
-    app, _ = webhook()
+def test_a_chunked_body_is_411_and_nothing_is_read() -> None:
+    # The standard-library server does not decode chunked framing: reading it would take
+    # the framing for the body, so a length is required (the shared HTTP helper).
+    app, ingest = webhook()
     body = Counting(b"x" * 50_000)
     environ = {"HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input": body}
-    assert post(app, environ)[0] == "413 Content Too Large"
-    assert body.taken == 1001
-    small = b'{"id": "1", "text": "Treaty"}'
-    environ = {
-        "HTTP_TRANSFER_ENCODING": "chunked",
-        "wsgi.input": io.BytesIO(small),
-        "HTTP_X_LEGATION_SIGNATURE": sign("s3cret", small),
-    }
-    assert post(app, environ)[0] == "200 OK"
+    status, answer = post(app, environ)
+    assert status == "411 Length Required"
+    assert "chunked bodies are not accepted" in str(answer["error"])
+    assert body.taken == 0
+    assert ingest.calls == []
 
 
-def test_no_length_and_no_chunks_is_an_empty_body() -> None:
+def test_no_length_is_411_before_reading() -> None:
     app, _ = webhook()
-    assert post(app, {"wsgi.input": Unreadable()})[0] == "401 Unauthorized"
+    assert post(app, {"wsgi.input": Unreadable()})[0] == "411 Length Required"
 
 
 @pytest.mark.parametrize(
@@ -611,11 +606,6 @@ def test_json_nested_too_deep_is_400_not_500(body: bytes) -> None:
         f"the body nests arrays and objects deeper than the limit of {MAX_JSON_DEPTH}"
     )
     assert ingest.calls == []
-
-
-def test_json_depth_ignores_brackets_in_strings() -> None:
-    assert json_depth('[{"a": "[[[[{{{{", "b": "\\"]]"}]') == 2
-    assert json_depth("[" * 1000, stop_above=MAX_JSON_DEPTH) == MAX_JSON_DEPTH + 1
 
 
 def test_an_oversized_pushed_item_is_reported_and_the_others_are_taken() -> None:

@@ -20,7 +20,7 @@ from legation.publisher.v1.publisher_service_pb2_grpc import (
     add_PublisherServiceServicer_to_server,
 )
 from legation_channels.adapters.site_atom import LIMITS, SiteAtomChannel
-from legation_channels.base import ChannelUnavailable, Delivered, Outgoing
+from legation_channels.base import ChannelLimits, ChannelUnavailable, Delivered, Outgoing
 from legation_channels.outbox import Deliverer, RetryPolicy
 from legation_core.auth import AuthInterceptor, current_caller, load_users, with_token
 from legation_core.catalog import default_catalog
@@ -31,7 +31,7 @@ from legation_publisher.adapters.grpc_api import SERVICE_NAME, PublisherServicer
 from legation_publisher.adapters.policy import POLICY
 from legation_publisher.adapters.scheduler import Scheduler
 from legation_publisher.adapters.state import POSTS_TOPIC, PostBook, PostStore
-from legation_publisher.domain.content import ChannelProfile
+from legation_publisher.domain.content import ChannelProfile, channel_info
 from legation_publisher.domain.posts import PUBLICATIONS_TOPIC
 from legation_publisher.domain.workflow import Caller, WorkflowPolicy
 
@@ -457,3 +457,39 @@ def test_import_and_calendar(publisher: Publisher) -> None:
     assert listed(campaign_id="oceans-2027") == ["b"]
     assert listed(language="en") == ["a"]
     assert listed(channel="mastodon") == []
+
+
+def test_list_channels_gives_viewers_each_channel_with_its_limits(publisher: Publisher) -> None:
+    response = publisher.stub.ListChannels(pb.ListChannelsRequest(), timeout=10)
+    assert [(c.name, c.kind, c.default) for c in response.channels] == [
+        ("site-atom", "site-atom", True)
+    ]
+    limits = response.channels[0].limits
+    assert not limits.HasField("max_text_length")  # the feed takes any length
+    assert limits.max_title_length == LIMITS.max_title_length
+    assert limits.max_media == LIMITS.max_media
+    assert set(limits.media_kinds) == set(LIMITS.media_kinds)
+    assert limits.alt_text_required is LIMITS.alt_text_required
+
+
+def test_channel_info_carries_what_the_adapter_counts() -> None:
+    mastodon = ChannelProfile(
+        "mastodon-main",
+        "mastodon",
+        ChannelLimits(
+            max_text_length=500,
+            max_media=4,
+            media_kinds=frozenset({"image", "video"}),
+            link_in_text=True,
+            url_length=23,
+        ),
+        redirect_base="https://go.ministry.example/",
+    )
+    info = channel_info(mastodon, default=False)
+    assert (info.name, info.kind, info.default) == ("mastodon-main", "mastodon", False)
+    assert info.limits.max_text_length == 500
+    assert info.limits.url_length == 23 and info.limits.link_in_text
+    assert list(info.limits.media_kinds) == ["image", "video"]
+    assert not info.limits.HasField("max_caption_length")
+    # The short link the publisher checks texts with: https://go.ministry.example/r/<11>.
+    assert info.short_link_length == len("https://go.ministry.example/r/") + 11

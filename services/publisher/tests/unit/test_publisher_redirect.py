@@ -14,7 +14,8 @@ from prometheus_client import CollectorRegistry
 from legation.events.v1 import publish_pb2
 from legation_core.catalog import default_catalog
 from legation_core.codec import Envelope, EventCodec
-from legation_core.http_server import HttpServer, parse_networks
+from legation_core.http_server import HttpServer
+from legation_core.networks import parse_networks
 from legation_publisher.adapters.redirect import LINK_CLICKS_TOPIC, ShortLinks
 from legation_publisher.adapters.state import PostBook, post_envelope
 from legation_publisher.domain.clicks import ClickGate, ClickPolicy

@@ -77,7 +77,9 @@ class RecordingHttpServer:
     means the platform did nothing).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
+        """``port``: 0 picks a free one (tests); a fixed one lets a restarted local stack
+        find the same server at the same address."""
         self.received: list[Received] = []
         self._canned: deque[tuple[str, Canned]] = deque()
         self._files: dict[str, tuple[bytes, str]] = {}
@@ -137,7 +139,7 @@ class RecordingHttpServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 

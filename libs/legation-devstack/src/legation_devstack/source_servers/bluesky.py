@@ -38,8 +38,8 @@ def _iso(moment: datetime) -> str:
 
 
 class BlueskySearchServer(RecordingHttpServer):
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, port: int = 0) -> None:
+        super().__init__(port)
         self._entries: list[_Entry] = []
         self._rkeys = itertools.count(1)
         self.profiles: dict[str, dict[str, Any]] = {}

@@ -23,8 +23,8 @@ FEED = "/feed.xml"
 
 
 class FeedServer(RecordingHttpServer):
-    def __init__(self, title: str = "Example news") -> None:
-        super().__init__()
+    def __init__(self, title: str = "Example news", port: int = 0) -> None:
+        super().__init__(port)
         self.title = title
         self.items: list[dict[str, Any]] = []
         self.articles: dict[str, str] = {}

@@ -33,8 +33,8 @@ class _Entry:
 
 
 class MastodonTimelineServer(RecordingHttpServer):
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, port: int = 0) -> None:
+        super().__init__(port)
         self._entries: list[_Entry] = []
         # Snowflake-like ids: they grow with time and have many digits.
         self._ids = itertools.count(110_000_000_000_000_001)

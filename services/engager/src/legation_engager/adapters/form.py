@@ -19,11 +19,11 @@ import grpc
 from legation.engager.v1 import engager_service_pb2 as pb
 from legation_core.http_server import (
     HttpError,
-    Network,
     client_address,
     parse_json,
     read_body,
 )
+from legation_core.networks import Network
 from legation_core.ratelimit import RateLimit
 from legation_engager.adapters.grpc_api import EngagerApi
 

@@ -12,6 +12,7 @@ from legation.evaluator.v1 import evaluator_service_pb2 as pb
 from legation.events.v1 import evaluate_pb2
 from legation_core.codec import envelope_from_json
 from legation_evaluator.adapters.index import EventIndex
+from legation_evaluator.adapters.rebuild import IndexGuard, IndexRebuilding
 from legation_evaluator.domain import report
 from legation_evaluator.domain.scorecard import scorecard_from_response
 
@@ -21,10 +22,13 @@ _EXTRAS = ("campaign_ids", "kafka")
 
 
 class CampaignData:
-    """Campaign reads over the event indices of one prefix."""
+    """Campaign reads over the event indices of one prefix; with the index ``guard``,
+    scorecards say whether the index is being rebuilt, and a campaign missing meanwhile
+    raises IndexRebuilding rather than passing for one that does not exist."""
 
-    def __init__(self, index: EventIndex) -> None:
+    def __init__(self, index: EventIndex, guard: IndexGuard | None = None) -> None:
         self.index = index
+        self.guard = guard
 
     def _pattern(self, payload: str) -> str:
         # A trailing wildcard: dated or rolled-over indices of one payload match too.
@@ -37,15 +41,37 @@ class CampaignData:
         return response
 
     def campaign(self, campaign_id: str) -> evaluate_pb2.Campaign | None:
-        return self.index.campaign(campaign_id)
+        """The campaign, or None; raises IndexRebuilding when it is missing while the index
+        is being rebuilt (it may be on its way back)."""
+        found = self.index.campaign(campaign_id)
+        if found is None and self.guard is not None and self.guard.confirm():
+            raise IndexRebuilding(
+                f"the index is being rebuilt from Kafka: campaign {campaign_id} is not back "
+                "yet, try again shortly"
+            )
+        return found
+
+    def require_complete(self, what: str) -> None:
+        """Raises IndexRebuilding while the index is being rebuilt: ``what`` (a review, a
+        report) would record or show counts that are still coming back."""
+        if self.guard is not None and self.guard.confirm():
+            raise IndexRebuilding(
+                f"the index is being rebuilt from Kafka: {what} waits until it is complete, "
+                "try again in a few minutes"
+            )
 
     def campaigns(self) -> list[evaluate_pb2.Campaign]:
         found = [self.index.campaign(cid) for cid in self.index.campaign_ids()]
         return sorted((c for c in found if c is not None), key=lambda c: c.campaign_id)
 
     def scorecard(self, campaign: evaluate_pb2.Campaign, now: datetime) -> pb.Scorecard:
-        response = self.index.scorecard_response(campaign)
-        return scorecard_from_response(campaign, response, now)
+        """The campaign's scorecard at ``now``, marked ``rebuilding`` while the index is
+        being rebuilt."""
+        rebuilding = self.guard is not None and self.guard.rebuilding
+        response = self.index.scorecard_response(campaign, rebuilding)
+        card = scorecard_from_response(campaign, response, now)
+        card.rebuilding = rebuilding
+        return card
 
     def feedback(self, campaign_id: str) -> list[evaluate_pb2.Feedback]:
         """Every feedback on the campaign, oldest first."""

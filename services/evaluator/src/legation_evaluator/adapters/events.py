@@ -7,21 +7,28 @@ retries, and nothing is lost. Deterministic ids make the retry harmless.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from legation_core.consumer import BatchResult, Incoming, Rejected
 from legation_evaluator.adapters.changes import ChangeFeed
-from legation_evaluator.adapters.index import EventIndex
+from legation_evaluator.adapters.index import EventIndex, IndexUnavailable
 from legation_evaluator.domain.documents import document_for
 
 
 class IndexingHandler:
     """Bulk-indexes a batch; tells ``changes`` (scorecard watchers) which campaigns the
-    acknowledged documents belong to."""
+    acknowledged documents belong to, and ``index_failed`` (the index guard, which then
+    looks whether the index lost its data) when the index did not take the batch."""
 
-    def __init__(self, index: EventIndex, changes: ChangeFeed | None = None) -> None:
+    def __init__(
+        self,
+        index: EventIndex,
+        changes: ChangeFeed | None = None,
+        index_failed: Callable[[], None] | None = None,
+    ) -> None:
         self.index = index
         self.changes = changes
+        self.index_failed = index_failed
 
     def __call__(self, batch: Sequence[Incoming]) -> BatchResult:
         documents = {}
@@ -35,7 +42,12 @@ class IndexingHandler:
             )
             # A batch may hold one event twice (a redelivery): index it once.
             documents[document.doc_id] = (document, incoming)
-        rejected_ids = self.index.bulk([document for document, _ in documents.values()])
+        try:
+            rejected_ids = self.index.bulk([document for document, _ in documents.values()])
+        except IndexUnavailable:
+            if self.index_failed is not None:
+                self.index_failed()
+            raise
         if self.changes is not None:
             self.changes.publish(
                 campaign_id

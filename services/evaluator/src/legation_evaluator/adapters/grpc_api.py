@@ -14,16 +14,17 @@ from legation.evaluator.v1 import evaluator_service_pb2 as pb
 from legation.evaluator.v1 import evaluator_service_pb2_grpc as pb_grpc
 from legation.events.v1 import evaluate_pb2
 from legation_core.codec import Envelope, make_envelope
-from legation_core.grpc_server import invalid_argument, not_found
+from legation_core.grpc_server import invalid_argument
 from legation_core.ids import stable_id
 from legation_core.kafka import EventProducer
+from legation_evaluator.adapters.campaign_data import CampaignData
 from legation_evaluator.adapters.changes import ChangeFeed
 from legation_evaluator.adapters.grpc_reports import ReviewReportApi
 from legation_evaluator.adapters.index import EventIndex
+from legation_evaluator.adapters.rebuild import IndexGuard
 from legation_evaluator.domain import metrics
 from legation_evaluator.domain.campaigns import InvalidRequest, normalised, validate_campaign
 from legation_evaluator.domain.feedback import validate_feedback, with_subject
-from legation_evaluator.domain.scorecard import scorecard_from_response
 
 SERVICE = "evaluator"
 CAMPAIGNS = "legation.evaluate.campaigns.v1"
@@ -54,14 +55,20 @@ def _version_id(campaign: evaluate_pb2.Campaign) -> str:
 
 
 class EvaluatorApi(ReviewReportApi, pb_grpc.EvaluatorServiceServicer):
+    """The evaluator's gRPC service. With the index ``guard``, scorecards say whether the
+    index is being rebuilt from Kafka, and a campaign missing meanwhile is UNAVAILABLE (try
+    again) rather than NOT_FOUND."""
+
     def __init__(
         self,
         index: EventIndex,
         producer: EventProducer,
         changes: ChangeFeed | None = None,
         stopping: threading.Event | None = None,
+        guard: IndexGuard | None = None,
     ) -> None:
         self.index = index
+        self.data = CampaignData(index, guard)
         self.producer = producer
         self.changes = changes or ChangeFeed()
         self.stopping = stopping or threading.Event()
@@ -119,9 +126,7 @@ class EvaluatorApi(ReviewReportApi, pb_grpc.EvaluatorServiceServicer):
             seen = self.changes.version(campaign.campaign_id)
             while context.is_active() and not self.stopping.is_set():
                 campaign = self.index.campaign(campaign.campaign_id) or campaign
-                card = scorecard_from_response(
-                    campaign, self.index.scorecard_response(campaign), datetime.now(UTC)
-                )
+                card = self.data.scorecard(campaign, datetime.now(UTC))
                 unchanged = pb.Scorecard()
                 unchanged.CopyFrom(card)
                 unchanged.ClearField("computed_at")
@@ -147,10 +152,7 @@ class EvaluatorApi(ReviewReportApi, pb_grpc.EvaluatorServiceServicer):
     ) -> evaluate_pb2.Campaign:
         if not campaign_id:
             invalid_argument(context, "campaign_id is required")
-        campaign = self.index.campaign(campaign_id)
-        if campaign is None:
-            not_found(context, f"campaign {campaign_id} does not exist (or is not indexed yet)")
-        return campaign
+        return self._campaign(context, campaign_id)
 
     def SubmitFeedback(
         self, request: pb.SubmitFeedbackRequest, context: grpc.ServicerContext
@@ -162,8 +164,7 @@ class EvaluatorApi(ReviewReportApi, pb_grpc.EvaluatorServiceServicer):
             validate_feedback(feedback)
         except InvalidRequest as error:
             invalid_argument(context, str(error))
-        if self.index.campaign(request.campaign_id) is None:
-            not_found(context, f"campaign {request.campaign_id} does not exist")
+        self._campaign(context, request.campaign_id)
         feedback.feedback_id = stable_id(
             "feedback", request.campaign_id, request.request_id or str(uuid.uuid4())
         )
@@ -181,8 +182,7 @@ class EvaluatorApi(ReviewReportApi, pb_grpc.EvaluatorServiceServicer):
         self, request: pb.GetCampaignScorecardRequest, context: grpc.ServicerContext
     ) -> pb.Scorecard:
         campaign = self._known_campaign(request.campaign_id, context)
-        response = self.index.scorecard_response(campaign)
-        return scorecard_from_response(campaign, response, datetime.now(UTC))
+        return self.data.scorecard(campaign, datetime.now(UTC))
 
     def _produce(
         self, context: grpc.ServicerContext, topic: str, key: str, envelope: Envelope

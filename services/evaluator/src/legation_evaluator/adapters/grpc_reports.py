@@ -17,6 +17,7 @@ from legation_core.ids import stable_id
 from legation_evaluator.adapters import report_render
 from legation_evaluator.adapters.campaign_data import CampaignData
 from legation_evaluator.adapters.index import EventIndex
+from legation_evaluator.adapters.rebuild import IndexRebuilding
 from legation_evaluator.domain.campaigns import InvalidRequest
 from legation_evaluator.domain.review import (
     NotFinished,
@@ -36,6 +37,7 @@ class ReviewReportApi:
     """ReviewCampaign and GetCampaignReport over the shared index and producer."""
 
     index: EventIndex
+    data: CampaignData
 
     def _produce(
         self, context: grpc.ServicerContext, topic: str, key: str, envelope: Envelope
@@ -43,10 +45,23 @@ class ReviewReportApi:
         raise NotImplementedError  # EvaluatorApi provides it
 
     def _campaign(self, context: grpc.ServicerContext, campaign_id: str) -> evaluate_pb2.Campaign:
-        campaign = CampaignData(self.index).campaign(campaign_id)
+        """The campaign; NOT_FOUND when there is none, UNAVAILABLE when it is missing
+        while the index is being rebuilt (it may be on its way back)."""
+        try:
+            campaign = self.data.campaign(campaign_id)
+        except IndexRebuilding as error:
+            context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
         if campaign is None:
             not_found(context, f"campaign {campaign_id} does not exist (or is not indexed yet)")
         return campaign
+
+    def _complete_index(self, context: grpc.ServicerContext, what: str) -> None:
+        """UNAVAILABLE while the index is being rebuilt: ``what`` would be built from counts
+        that are still coming back."""
+        try:
+            self.data.require_complete(what)
+        except IndexRebuilding as error:
+            context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
 
     def ReviewCampaign(
         self, request: pb.ReviewCampaignRequest, context: grpc.ServicerContext
@@ -61,7 +76,8 @@ class ReviewReportApi:
             require_finished(campaign, now)
         except NotFinished as error:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
-        data = CampaignData(self.index)
+        self._complete_index(context, "the after-action review")
+        data = self.data
         review = build_review(
             review_id=stable_id(
                 "review", request.campaign_id, request.request_id or str(uuid.uuid4())
@@ -91,7 +107,8 @@ class ReviewReportApi:
             invalid_argument(context, "format is required: FORMAT_HTML or FORMAT_PDF")
         fmt, content_type = _FORMATS[request.format]
         campaign = self._campaign(context, request.campaign_id)
-        model = CampaignData(self.index).report_model(campaign, datetime.now(UTC))
+        self._complete_index(context, "the report")
+        model = self.data.report_model(campaign, datetime.now(UTC))
         return pb.CampaignReport(
             campaign_id=campaign.campaign_id,
             content_type=content_type,

@@ -15,7 +15,7 @@ from legation_core.codec import envelope_from_json
 from legation_core.consumer import TransientError
 from legation_evaluator.adapters.changes import ChangeFeed
 from legation_evaluator.config import EvaluatorSettings
-from legation_evaluator.domain.documents import Document, index_template, retryable
+from legation_evaluator.domain.documents import Document, index_template, retryable, superseded
 from legation_evaluator.domain.scorecard import scorecard_query
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,11 @@ FRESH_SECONDS = 1.0
 # ... and this long when nothing of the campaign was indexed since (documents become
 # searchable after a refresh, so not forever).
 CACHE_SECONDS = 5.0
+# While the index is being rebuilt from Kafka an answer is reused this long after its search
+# ended, whatever was indexed (it is marked incomplete anyway): back-to-back scorecard
+# searches would stall the rebuild (on the stand-in a search holds every bulk until it ends,
+# and takes 17 s over 27k events on a loaded machine).
+REBUILDING_FRESH_SECONDS = 10.0
 
 
 class IndexUnavailable(TransientError):
@@ -95,7 +100,8 @@ class EventIndex:
     def bulk(self, documents: Sequence[Document]) -> dict[str, str]:
         """Indexes ``documents``; returns ``{doc_id: reason}`` for documents OpenSearch
         rejected for good (a mapping conflict). Raises IndexUnavailable when any failure
-        is transient, so the caller retries the whole batch (ids make that harmless)."""
+        is transient, so the caller retries the whole batch (ids make that harmless). A
+        document the index holds a newer version of is left as it is (not an error)."""
         if not documents:
             return {}
         if self._template_missing:
@@ -112,7 +118,15 @@ class EventIndex:
                 self._template_missing = False
         self._template_checked = time.monotonic()
         actions = [
-            {"_op_type": "index", "_index": d.index, "_id": d.doc_id, "_source": d.body}
+            {
+                "_op_type": "index",
+                "_index": d.index,
+                "_id": d.doc_id,
+                "_source": d.body,
+                # An older version of an event never overwrites a newer one (documents.py).
+                "_version": d.version,
+                "_version_type": "external_gte",
+            }
             for d in documents
         ]
         try:
@@ -126,6 +140,8 @@ class EventIndex:
         for item in errors if isinstance(errors, list) else []:
             result = next(iter(item.values()))
             status = int(result.get("status", 500))
+            if superseded(status, result.get("error")):
+                continue  # the index has a newer version of this event already
             if retryable(status, result.get("error")):
                 raise IndexUnavailable(f"bulk item failed with {status}: {result.get('error')}")
             rejected[str(result.get("_id"))] = f"index rejected the document: {result.get('error')}"
@@ -158,13 +174,16 @@ class EventIndex:
             return []
         return [str(bucket["key"]) for bucket in aggregations["ids"]["buckets"]]
 
-    def scorecard_response(self, campaign: evaluate_pb2.Campaign) -> dict[str, Any]:
+    def scorecard_response(
+        self, campaign: evaluate_pb2.Campaign, rebuilding: bool = False
+    ) -> dict[str, Any]:
         """The search response of the campaign's scorecard. It depends only on the campaign
         and the indexed documents (the clock enters when it is judged), so the callers of
         one campaign (watch streams, live pages, snapshots, the API) share one answer: a
         second ago or younger, or as long as no document of the campaign was indexed since
-        (``changes``) and it is younger than :data:`CACHE_SECONDS`. One search per campaign
-        at a time: callers who asked while it ran take its answer instead of queueing
+        (``changes``) and it is younger than :data:`CACHE_SECONDS`; while the index is being
+        ``rebuilding``, for :data:`REBUILDING_FRESH_SECONDS` after its search ended. One search
+        per campaign at a time: callers who asked while it ran take its answer instead of queueing
         searches of their own (on the stand-in a scorecard search over 100k events takes
         half a minute)."""
         key = campaign.SerializeToString(deterministic=True)
@@ -180,6 +199,7 @@ class EventIndex:
                 if (
                     hit[3] >= asked
                     or age < FRESH_SECONDS
+                    or (rebuilding and time.monotonic() - hit[3] < REBUILDING_FRESH_SECONDS)
                     or (hit[1] == version and age < CACHE_SECONDS)
                 ):
                     return hit[4]

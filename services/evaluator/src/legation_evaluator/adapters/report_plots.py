@@ -12,6 +12,7 @@ import matplotlib.dates as mdates
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from legation_core.units import format_duration
 from legation_evaluator.domain.report import ReportModel
 
 OURS = "#1f5fa8"
@@ -21,6 +22,8 @@ AFTER = "#1f5fa8"
 MARKER = "#d9480f"
 TARGET = "#2b8a3e"
 SIZE = (8.0, 3.6)
+# What below and above 0 mean on the attitude plot.
+SCALES = {"Sentiment": "negative - / positive +", "Stance": "against - / favour +"}
 
 
 def _figure() -> Figure:
@@ -86,7 +89,8 @@ def volume(model: ReportModel) -> Figure:
 
 
 def attitude(model: ReportModel) -> Figure:
-    """Mean sentiment and stance of mentions before and after the pivot, in [-1, 1]."""
+    """Mean sentiment and stance of mentions before and after the pivot, in [-1, 1]: stance
+    signed (favour above 0, against below, neutral 0; see ``domain.report.signed_stance``)."""
     figure = _figure()
     axes = figure.add_subplot()
     axes.set_title("Sentiment and stance before and after the campaign started", loc="left")
@@ -120,7 +124,10 @@ def attitude(model: ReportModel) -> Figure:
                 fontsize=8,
             )
     axes.axhline(0, color="#3d4a57", linewidth=0.8)
-    axes.set_xticks(range(len(model.shifts)), [shift.label for shift in model.shifts])
+    axes.set_xticks(
+        range(len(model.shifts)),
+        [f"{shift.label}\n{SCALES.get(shift.label, '')}" for shift in model.shifts],
+    )
     axes.set_xlim(-0.6, len(model.shifts) - 0.4)
     axes.set_ylim(-1, 1)
     axes.set_ylabel("mean score (-1 to +1)")
@@ -177,11 +184,15 @@ def response_times(model: ReportModel) -> Figure:
     ordered = sorted(hours)
     middle = len(ordered) // 2
     median = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-    axes.axvline(median, color=OURS, linewidth=2, label=f"median {median:.1f} h")
+    axes.axvline(median, color=OURS, linewidth=2, label=f"median {format_duration(median * 3600)}")
     if model.response_target_seconds is not None:
         target = model.response_target_seconds / 3600
         axes.axvline(
-            target, color=TARGET, linewidth=2, linestyle="--", label=f"target ≤ {target:.1f} h"
+            target,
+            color=TARGET,
+            linewidth=2,
+            linestyle="--",
+            label=f"target ≤ {format_duration(model.response_target_seconds)}",
         )
     axes.set_xlabel("hours from the question to our first reply")
     axes.set_ylabel("replies")

@@ -133,8 +133,8 @@ def render_pdf(model: ReportModel, plots: list[RenderedPlot]) -> bytes:
             [
                 _p(name, small),
                 _p(row.metric, small),
-                _p(f"{row.comparison} {row.target:g}", small),
-                _p(f"{row.value:g}", small),
+                _p(f"{row.comparison} {row.target_shown}", small),
+                _p(row.value_shown, small),
                 _p(row.status, small),
                 _p(row.reason, small),
             ]
@@ -153,7 +153,7 @@ def render_pdf(model: ReportModel, plots: list[RenderedPlot]) -> bytes:
     )
     story.append(_p("Key figures", styles["Heading2"]))
     story.append(
-        _p(", ".join(f"{name.replace('_', ' ')} {value:g}" for name, value in model.kpis), body)
+        _p(", ".join(f"{kpi.name.replace('_', ' ')} {kpi.shown}" for kpi in model.kpis), body)
     )
     width = 17 * cm
     for plot in plots:

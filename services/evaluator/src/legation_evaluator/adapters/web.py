@@ -21,6 +21,7 @@ from opensearchpy.exceptions import TransportError
 
 from legation_evaluator.adapters.campaign_data import CampaignData
 from legation_evaluator.adapters.index import IndexUnavailable
+from legation_evaluator.adapters.rebuild import IndexRebuilding
 from legation_evaluator.domain.live import campaign_entry, scorecard_json
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,9 @@ class ScorecardPage:
             if path.startswith("/api/campaigns/"):
                 campaign_id = path.removeprefix("/api/campaigns/")
                 return self._scorecard(start_response, campaign_id)
+        except IndexRebuilding:  # before IndexUnavailable, its parent
+            body = {"error": "the index is being rebuilt from Kafka", "rebuilding": True}
+            return _json(start_response, "503 Service Unavailable", body)
         except (IndexUnavailable, TransportError) as error:  # the index is down: say so
             # (anything else is a bug: a generic 500 from the server, its stack in the log)
             log.warning("live page request failed", extra={"path": path, "error": str(error)})

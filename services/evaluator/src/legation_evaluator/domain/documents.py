@@ -27,6 +27,19 @@ class Document:
     index: str
     doc_id: str
     body: dict[str, Any]
+    # OpenSearch's external version of the document (see :func:`event_version`): a write
+    # of an older version of the same event is refused, so the live indexer and a rebuild
+    # from Kafka can write side by side without an old copy overwriting a newer one.
+    version: int = 0
+
+
+def event_version(envelope: Envelope) -> int:
+    """When the producer observed the event, in microseconds since the epoch (else when it
+    occurred). Events that share an id (a mention and its later updates, keyed and ordered
+    by that id) carry increasing times, so the latest is the highest version; a replay of
+    the same record carries the same version."""
+    stamp = envelope.observed_at if envelope.HasField("observed_at") else envelope.occurred_at
+    return max(0, stamp.seconds * 1_000_000 + stamp.nanos // 1000)
 
 
 def monthly_kinds(catalog: Catalog) -> frozenset[str]:
@@ -79,7 +92,9 @@ def document_for(
     body = envelope_to_dict(envelope)
     body["campaign_ids"] = campaign_ids(envelope)
     body["kafka"] = {"topic": topic, "partition": partition, "offset": offset}
-    return Document(index_name(prefix, envelope, monthly), envelope.event_id, body)
+    return Document(
+        index_name(prefix, envelope, monthly), envelope.event_id, body, event_version(envelope)
+    )
 
 
 def index_template(prefix: str) -> dict[str, Any]:
@@ -350,6 +365,13 @@ RETRYABLE_ERROR_TYPES = frozenset(
         "process_cluster_event_timeout_exception",
     }
 )
+
+
+def superseded(status: int, error: Any) -> bool:
+    """True when a bulk item failed because the index holds a newer version of the event
+    (:func:`event_version`): the write is done as far as the caller is concerned."""
+    error_type = error.get("type") if isinstance(error, dict) else None
+    return status == 409 and error_type == "version_conflict_engine_exception"
 
 
 def retryable(status: int, error: Any) -> bool:

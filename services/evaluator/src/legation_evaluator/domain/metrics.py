@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from legation.events.v1 import evaluate_pb2
+from legation_core.units import format_value
 
 Level = evaluate_pb2.Objective.Level
 Campaign = evaluate_pb2.Campaign
@@ -478,6 +479,13 @@ METRIC_NAMES: tuple[str, ...] = tuple(METRICS)
 def resolve(name: str) -> Metric | None:
     """The metric named ``name`` or one of its aliases."""
     return METRICS.get(name) or METRICS.get(ALIASES.get(name, ""))
+
+
+def shown(value: float, name: str) -> str:
+    """A value of the metric ``name`` (or alias) as a person reads it, in the metric's unit
+    (a duration in hours or days, a share in percent); a number when the name is unknown."""
+    metric = resolve(name)
+    return format_value(value, metric.unit if metric else "count")
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from legation.evaluator.v1 import evaluator_service_pb2 as pb
 from legation.events.v1 import evaluate_pb2
+from legation_evaluator.domain import metrics
 from legation_evaluator.domain.feedback import who
 from legation_evaluator.domain.scorecard import MENTION, PUBLICATION
 
@@ -48,6 +49,8 @@ LESSON_LABELS = {
     Lesson.KIND_NEXT_TIME: "Next time",
 }
 OUR_VOICE = "us (publications and replies)"
+# The sign each stance label gives its confidence; neutral counts as 0.
+STANCE_SIGNS = {"favour": 1.0, "against": -1.0}
 OTHER_VOICES = "other authors"
 
 
@@ -80,6 +83,16 @@ class Shift:
 
 
 @dataclass(frozen=True)
+class KeyFigure:
+    """A KPI of the scorecard, with its value as a person reads it (a duration in hours or
+    days, a share in percent)."""
+
+    name: str
+    value: float
+    shown: str
+
+
+@dataclass(frozen=True)
 class Voice:
     actor: str
     count: int
@@ -97,6 +110,9 @@ class ObjectiveRow:
     value: float
     status: str
     reason: str
+    # target and value in the metric's unit, as a person reads them ("4 h", "10.5 days").
+    target_shown: str = ""
+    value_shown: str = ""
 
 
 @dataclass(frozen=True)
@@ -124,7 +140,7 @@ class ReportModel:
     generated_at: datetime
     pivot: datetime | None
     interval: str
-    kpis: list[tuple[str, float]]
+    kpis: list[KeyFigure]
     volume: list[Point]
     publications: list[Marker]
     shifts: list[Shift]
@@ -156,21 +172,36 @@ def interval_for(campaign: evaluate_pb2.Campaign, now: datetime) -> str:
     return "1d"
 
 
-def _attitude(field_prefix: str) -> dict[str, Any]:
-    """Mean score over mentions whose label is known."""
+def _sentiment() -> dict[str, Any]:
+    """Mean sentiment score (signed already, in [-1, 1]) over mentions whose sentiment is
+    known."""
     return {
-        "filter": {"bool": {"must_not": {"term": {f"{field_prefix}.value": "unknown"}}}},
-        "aggs": {"mean": {"avg": {"field": f"{field_prefix}.score"}}},
+        "filter": {"bool": {"must_not": {"term": {"mention.sentiment.value": "unknown"}}}},
+        "aggs": {"mean": {"avg": {"field": "mention.sentiment.score"}}},
+    }
+
+
+def _stance() -> dict[str, Any]:
+    """What the signed stance needs: a stance label's score is the model's confidence in
+    [0, 1] whatever the label, so the sign comes from the label. Sums of the confidence of
+    the favour and against labels over the mentions with a known stance (neutral counts as
+    0); see :func:`signed_stance`."""
+    return {
+        "filter": {"terms": {"mention.stance.value": list(metrics.KNOWN_STANCES)}},
+        "aggs": {
+            label: {
+                "filter": {"term": {"mention.stance.value": label}},
+                "aggs": {"confidence": {"sum": {"field": "mention.stance.score"}}},
+            }
+            for label in STANCE_SIGNS
+        },
     }
 
 
 def report_query(campaign_id: str, interval: str, pivot: datetime | None) -> dict[str, Any]:
     """One search over every event index: mention volume, attitude before and after the
     pivot, mentions per author and our own voice."""
-    attitude = {
-        "sentiment": _attitude("mention.sentiment"),
-        "stance": _attitude("mention.stance"),
-    }
+    attitude = {"sentiment": _sentiment(), "stance": _stance()}
     periods: dict[str, Any] = {}
     if pivot is not None:
         edge = pivot.astimezone(UTC).isoformat()
@@ -278,11 +309,25 @@ def _mean(aggregation: Mapping[str, Any] | None) -> Mean:
     return Mean(float(value) if value is not None and count else None, count)
 
 
+def signed_stance(aggregation: Mapping[str, Any] | None) -> Mean:
+    """Mean stance in [-1, 1] from the :func:`_stance` aggregation: each mention with a
+    known stance counts its confidence as +confidence in favour, -confidence against and 0
+    when neutral (two against at 0.72 and 0.54 mean -0.63)."""
+    count = int((aggregation or {}).get("doc_count", 0))
+    if not aggregation or not count:
+        return Mean(None, 0)
+    total = sum(
+        sign * float(aggregation.get(label, {}).get("confidence", {}).get("value") or 0.0)
+        for label, sign in STANCE_SIGNS.items()
+    )
+    return Mean(total / count, count)
+
+
 def _shifts(mentions: Mapping[str, Any]) -> list[Shift]:
     before, after = mentions.get("before", {}), mentions.get("after", {})
     return [
-        Shift(label, _mean(before.get(key)), _mean(after.get(key)))
-        for key, label in (("sentiment", "Sentiment"), ("stance", "Stance"))
+        Shift("Sentiment", _mean(before.get("sentiment")), _mean(after.get("sentiment"))),
+        Shift("Stance", signed_stance(before.get("stance")), signed_stance(after.get("stance"))),
     ]
 
 
@@ -317,6 +362,8 @@ def objective_rows(
                 value=status.value,
                 status=STATUS_LABELS.get(status.status, "not measured"),
                 reason=status.reason or "not computed",
+                target_shown=metrics.shown(objective.target, objective.metric),
+                value_shown=metrics.shown(status.value, objective.metric),
             )
         )
     return rows
@@ -358,7 +405,10 @@ def build_report(
         generated_at=now,
         pivot=pivot,
         interval=interval,
-        kpis=[(kpi.name, kpi.value) for kpi in scorecard.kpis],
+        kpis=[
+            KeyFigure(kpi.name, kpi.value, metrics.shown(kpi.value, kpi.name))
+            for kpi in scorecard.kpis
+        ],
         volume=[
             Point(datetime.fromtimestamp(int(b["key"]) / 1000, UTC), int(b["doc_count"]))
             for b in mentions["volume"]["buckets"]

@@ -11,6 +11,7 @@ from typing import Any
 from legation.evaluator.v1 import evaluator_service_pb2 as pb
 from legation.events.v1 import evaluate_pb2
 from legation_core.catalog import default_catalog
+from legation_core.units import format_value
 from legation_evaluator.domain import metrics
 
 Objective = evaluate_pb2.Objective
@@ -262,17 +263,6 @@ def _scaled(
     return value * measured / base
 
 
-def _show(value: float, unit: str = "count") -> str:
-    """A value as a person reads it: seconds in hours or minutes, shares with %."""
-    if unit == "seconds":
-        if abs(value) >= 3600:
-            return f"{value / 3600:.3g} h"
-        return f"{value / 60:.3g} min" if abs(value) >= 60 else f"{value:.3g} s"
-    if unit == "percent":
-        return f"{value:.3g} %"
-    return f"{value:,.0f}" if abs(value) >= 1e4 else f"{value:.4g}"
-
-
 def judge(
     objective: Objective,
     value: float | None,
@@ -340,13 +330,13 @@ def judge(
         progress = (value - start) / (goal - start)
     status.progress = min(1.0, max(0.0, progress))
     unit = metric.unit
-    against = f" (baseline {_show(baseline, unit)})" if baseline is not None else ""
-    wanted = f"{'at least' if upward else 'at most'} {_show(goal, unit)}"
-    shown = _show(value, unit)
+    against = f" (baseline {format_value(baseline, unit)})" if baseline is not None else ""
+    wanted = f"{'at least' if upward else 'at most'} {format_value(goal, unit)}"
+    shown = format_value(value, unit)
     if over:
         status.status = ObjectiveStatus.STATUS_ACHIEVED if met else ObjectiveStatus.STATUS_MISSED
         status.reason = (
-            f"{name} ended at {shown} of {_show(goal, unit)}{against}"
+            f"{name} ended at {shown} of {format_value(goal, unit)}{against}"
             if upward
             else f"{name} is {shown}, target {wanted}{against}"
         )
@@ -354,7 +344,7 @@ def judge(
     permanent = metric.additive and not relative
     if met and upward and permanent:
         status.status = ObjectiveStatus.STATUS_ACHIEVED
-        status.reason = f"{name} reached {shown} of {_show(goal, unit)}{against}"
+        status.reason = f"{name} reached {shown} of {format_value(goal, unit)}{against}"
         return status
     if not met and not upward and permanent:
         status.status = ObjectiveStatus.STATUS_MISSED
@@ -373,7 +363,8 @@ def judge(
     on_track = goal <= 0 or status.progress >= expected * ON_TRACK_SHARE
     status.status = ObjectiveStatus.STATUS_ON_TRACK if on_track else ObjectiveStatus.STATUS_AT_RISK
     status.reason = (
-        f"{name} at {shown} of {_show(goal, unit)}{against} with {expected:.0%} of the time gone"
+        f"{name} at {shown} of {format_value(goal, unit)}{against}"
+        f" with {expected:.0%} of the time gone"
     )
     return status
 

@@ -14,18 +14,14 @@ function el(tag, text, className) {
   return node;
 }
 
-function number(value) {
-  return Number.isInteger(value) ? String(value) : value.toFixed(2);
-}
-
 function drawKpis(kpis) {
   const box = document.getElementById("kpis");
   box.replaceChildren(...kpis.map((kpi) => {
     const tile = el("div", undefined, "kpi");
     tile.dataset.kpi = kpi.name;
-    tile.append(el("b", number(kpi.value)), el("span", kpi.name.replaceAll("_", " ")));
+    tile.append(el("b", kpi.value_shown), el("span", kpi.name.replaceAll("_", " ")));
     if (kpi.baseline !== null && kpi.baseline !== undefined) {
-      tile.append(el("small", "before: " + number(kpi.baseline), "baseline"));
+      tile.append(el("small", "before: " + kpi.baseline_shown, "baseline"));
     }
     return tile;
   }));
@@ -38,8 +34,8 @@ function drawObjectives(objectives) {
     row.dataset.objective = o.objective_id;
     const status = el("td");
     status.append(el("span", o.status, "status " + o.status.replaceAll(" ", "-")));
-    row.append(el("td", o.objective_id), el("td", o.metric), el("td", number(o.value)),
-               el("td", number(o.target)), status, el("td", o.reason));
+    row.append(el("td", o.objective_id), el("td", o.metric), el("td", o.value_shown),
+               el("td", o.target_shown), status, el("td", o.reason));
     return row;
   }));
 }
@@ -84,8 +80,9 @@ async function refresh() {
   try {
     const response = await fetch("/api/campaigns/" + encodeURIComponent(campaignId),
                                  {cache: "no-store"});
-    if (!response.ok) throw new Error("HTTP " + response.status);
-    const card = await response.json();
+    const card = await response.json().catch(() => ({}));
+    document.getElementById("rebuilding").hidden = !card.rebuilding;
+    if (!response.ok) throw new Error(card.error || "HTTP " + response.status);
     document.getElementById("name").textContent = card.name || card.campaign_id;
     drawKpis(card.kpis);
     drawObjectives(card.objectives);

@@ -39,7 +39,12 @@ def model_status(trained: TrainedModel, pending: bool) -> pb.ModelStatus:
         issue_id=trained.issue_id,
         task=trained.task,
         state=TRAINING if pending else trained.state,
-        reason=trained.reason + ("; labels changed since, training queued" if pending else ""),
+        reason=trained.reason
+        + (
+            "; labels changed since, training queued"
+            if pending and trained.state != TRAINING
+            else ""
+        ),
         model=trained.name,
         model_version=trained.version,
         labels=trained.labels,

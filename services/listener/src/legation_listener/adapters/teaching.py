@@ -34,6 +34,7 @@ from legation_listener.models.issue import (
     FAILED,
     STANCE,
     TASKS,
+    TRAINING,
     Example,
     IssueModels,
     TrainedModel,
@@ -69,10 +70,10 @@ class LabelBook:
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._labels: dict[str, dict[str, listen_pb2.MentionLabel]] = {}
-        self._listeners: list[Callable[[str], None]] = []
+        self._listeners: list[Callable[[listen_pb2.MentionLabel], None]] = []
 
-    def on_change(self, listener: Callable[[str], None]) -> None:
-        """Calls ``listener(issue_id)`` whenever an issue's labels change."""
+    def on_change(self, listener: Callable[[listen_pb2.MentionLabel], None]) -> None:
+        """Calls ``listener(label)`` whenever a label changes its issue's labels."""
         self._listeners.append(listener)
 
     def apply(self, label: listen_pb2.MentionLabel) -> None:
@@ -80,7 +81,7 @@ class LabelBook:
         with self._lock:
             self._labels.setdefault(label.issue_id, {})[label.mention_id] = label
         for listener in self._listeners:
-            listener(label.issue_id)
+            listener(label)
 
     def rebuild(
         self,
@@ -139,13 +140,28 @@ class ModelTrainer:
         self.clock = clock
         self._lock = threading.Lock()
         self._pending: set[str] = set()
+        # Issues whose labels changed since their training (if any) started: a label that
+        # arrives while its issue trains keeps the issue queued for another training.
+        self._changed: set[str] = set()
         self._run_lock = threading.Lock()
-        book.on_change(self.mark)
+        book.on_change(self._labelled)
+
+    def _labelled(self, label: listen_pb2.MentionLabel) -> None:
+        """A label changed: its issue's tasks without a model yet wait for training (their
+        labels are ``unknown`` naming the issue's model until then, not the pooled model's:
+        after a restart too), and the issue is queued."""
+        for task in TASKS:
+            if getattr(label, task):
+                self.models.put_if_absent(
+                    TrainedModel(label.issue_id, task, TRAINING, "labels received, training queued")
+                )
+        self.mark(label.issue_id)
 
     def mark(self, issue_id: str) -> None:
         """Queues ``issue_id`` for training."""
         with self._lock:
             self._pending.add(issue_id)
+            self._changed.add(issue_id)
 
     def pending(self) -> set[str]:
         """Issues waiting for training (or being trained)."""
@@ -157,17 +173,22 @@ class ModelTrainer:
         self.train_pending()
 
     def train_pending(self) -> list[TrainedModel]:
-        """Trains every queued issue (one at a time); returns the outcomes."""
+        """Trains every issue queued when it starts (one at a time, by id); returns the
+        outcomes. An issue whose labels change while it trains stays queued, for the next
+        run (so it never misses a label, and a steady stream of labels on one issue cannot
+        hold back the others)."""
         outcomes: list[TrainedModel] = []
         with self._run_lock:
-            while True:
+            with self._lock:
+                queued = sorted(self._pending)
+            for issue_id in queued:
                 with self._lock:
-                    if not self._pending:
-                        return outcomes
-                    issue_id = min(self._pending)
+                    self._changed.discard(issue_id)
                 outcomes.extend(self.train(issue_id))
                 with self._lock:
-                    self._pending.discard(issue_id)
+                    if issue_id not in self._changed:
+                        self._pending.discard(issue_id)
+        return outcomes
 
     def train(self, issue_id: str) -> list[TrainedModel]:
         """Trains ``issue_id``'s models of every task it has labels for."""
@@ -175,10 +196,12 @@ class ModelTrainer:
         outcomes = []
         for task in TASKS:
             chosen = examples(labels, task)
+            current = self.models.get(issue_id, task)
             if not chosen:
+                if current is not None and current.state == TRAINING:
+                    self.models.drop(issue_id, task)  # its only labels were relabelled
                 continue
             base = self.base() if task == STANCE else None
-            current = self.models.get(issue_id, task)
             try:
                 trained = train_issue_model(
                     task, issue_id, chosen, base, self.clock(), save=_as_served
@@ -279,12 +302,15 @@ class Rescorer:
         return self.last
 
     def run(self, run: RescoreRun, days: int = 0) -> None:
-        """Reads the mentions topic to its end, re-scores and sends the changed mentions in
-        acknowledged batches; records the outcome in ``run``."""
+        """Reads the mentions topic to its end, re-scores the latest record of every
+        mention (earlier ones, superseded by an earlier re-score, are skipped) and sends
+        the changed mentions in acknowledged batches; records the outcome in ``run``."""
         since = run.started_at - timedelta(days=days) if days else None
         used: set[str] = set()
         batch: list[Envelope] = []
         try:
+            copies = self._copies()
+            seen: dict[str, int] = {}
             for envelope in read_topic(
                 self.settings, SERVICE, self.codec, MENTIONS, self.read_timeout
             ):
@@ -292,10 +318,12 @@ class Rescorer:
                 if not isinstance(mention, listen_pb2.Mention):
                     continue
                 run.read += 1
+                seen[envelope.event_id] = seen.get(envelope.event_id, 0) + 1
                 issue = self.state.issue(envelope.issue_id)
                 published = mention.published_at.ToDatetime(tzinfo=UTC)
                 if (
-                    issue is None
+                    seen[envelope.event_id] < copies.get(envelope.event_id, 0)
+                    or issue is None
                     or (run.issue_id and envelope.issue_id != run.issue_id)
                     or (since is not None and published < since)
                 ):
@@ -328,6 +356,17 @@ class Rescorer:
                 "error": run.error,
             },
         )
+
+    def _copies(self) -> dict[str, int]:
+        """How many records of each mention (event id) the topic holds: the re-scored ones
+        sit next to the original with the same key, in order, and only the latest counts
+        (the one the index holds). Counted in a first read, as the records themselves
+        would not fit in memory."""
+        copies: dict[str, int] = {}
+        for envelope in read_topic(self.settings, SERVICE, self.codec, MENTIONS, self.read_timeout):
+            if envelope.WhichOneof("payload") == "mention":
+                copies[envelope.event_id] = copies.get(envelope.event_id, 0) + 1
+        return copies
 
     def _send(self, batch: list[Envelope], run: RescoreRun) -> None:
         if not batch:

@@ -16,26 +16,12 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from legation_core.networks import Network, parse_networks
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # NAT64's well-known prefix embeds an IPv4 address (RFC 6052).
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
-
-
-def parse_networks(text: str) -> tuple[IPNetwork, ...]:
-    """Comma-separated networks (``127.0.0.0/8, ::1``; a bare address is one host);
-    ValueError naming the entry that is not one."""
-    networks: list[IPNetwork] = []
-    for entry in text.split(","):
-        entry = entry.strip()
-        if not entry:
-            continue
-        try:
-            networks.append(ipaddress.ip_network(entry, strict=False))
-        except ValueError:
-            raise ValueError(f"{entry!r} is not a network (e.g. 127.0.0.0/8)") from None
-    return tuple(networks)
 
 
 def embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
@@ -73,7 +59,7 @@ def is_public(address: IPAddress) -> bool:
 class AddressPolicy:
     """Public addresses, plus the ``allowed`` networks an operator lists."""
 
-    allowed: tuple[IPNetwork, ...] = ()
+    allowed: tuple[Network, ...] = ()
 
     @classmethod
     def from_setting(cls, text: str) -> AddressPolicy:

@@ -344,6 +344,16 @@ class IssueModels:
         with self._lock:
             self._models[(trained.issue_id, trained.task)] = trained
 
+    def put_if_absent(self, trained: TrainedModel) -> None:
+        """Takes ``trained`` only when the issue has no outcome for that task yet."""
+        with self._lock:
+            self._models.setdefault((trained.issue_id, trained.task), trained)
+
+    def drop(self, issue_id: str, task: str) -> None:
+        """Forgets the issue's outcome for ``task``."""
+        with self._lock:
+            self._models.pop((issue_id, task), None)
+
     def get(self, issue_id: str, task: str) -> TrainedModel | None:
         """The issue's latest outcome for ``task``; None when it never had labels."""
         with self._lock:

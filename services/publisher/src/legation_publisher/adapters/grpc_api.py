@@ -27,7 +27,7 @@ from legation_core.grpc_server import invalid_argument, not_found
 from legation_publisher.adapters.state import PostStore, StoreUnavailable
 from legation_publisher.domain import schedule as sched
 from legation_publisher.domain import workflow
-from legation_publisher.domain.content import ChannelProfile
+from legation_publisher.domain.content import ChannelProfile, channel_info
 from legation_publisher.domain.csv_import import parse_csv
 from legation_publisher.domain.delivery import publication_for
 from legation_publisher.domain.posts import (
@@ -368,3 +368,14 @@ class PublisherServicer(publisher_service_pb2_grpc.PublisherServiceServicer):
         ]
         publications.sort(key=lambda p: p.published_at.ToNanoseconds(), reverse=True)
         return pb.ListPublicationsResponse(publications=publications)
+
+    def ListChannels(
+        self, request: pb.ListChannelsRequest, context: grpc.ServicerContext
+    ) -> pb.ListChannelsResponse:
+        """The configured channels by name, with the limits their adapters enforce."""
+        return pb.ListChannelsResponse(
+            channels=[
+                channel_info(self.channels[name], name in self.default_channels)
+                for name in sorted(self.channels)
+            ]
+        )

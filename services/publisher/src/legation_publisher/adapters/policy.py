@@ -34,6 +34,7 @@ def policy_for(workflow: WorkflowPolicy) -> Policy:
             "GetPost": reads(*everyone),
             "ListPosts": reads(*everyone),
             "ListPublications": reads(*everyone),
+            "ListChannels": reads(*everyone),
         },
     )
 

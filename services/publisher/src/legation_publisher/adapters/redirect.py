@@ -25,7 +25,8 @@ from prometheus_client import CollectorRegistry, Counter
 
 from legation.events.v1 import publish_pb2
 from legation_core.codec import Envelope, make_envelope
-from legation_core.http_server import Network, client_address, plain
+from legation_core.http_server import client_address, plain
+from legation_core.networks import Network
 from legation_publisher.adapters.sink import EventSink
 from legation_publisher.adapters.state import PostBook
 from legation_publisher.domain.clicks import COUNTED, ClickGate

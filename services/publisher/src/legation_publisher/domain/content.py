@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from legation.events.v1 import publish_pb2
 from legation.publisher.v1 import publisher_service_pb2
-from legation_channels.base import ChannelLimits, Media, MediaKind, Outgoing, problems
+from legation_channels.base import LINK_IN_TEXT, ChannelLimits, Media, MediaKind, Outgoing, problems
 from legation_core.ids import stable_id
 from legation_publisher.domain.posts import (
     MAX_TITLE_LENGTH,
@@ -30,9 +30,7 @@ from legation_publisher.domain.posts import (
 
 MEDIA_KINDS: tuple[MediaKind, ...] = ("image", "video", "document")
 MAX_HASHTAGS = 30
-# http(s) URLs in running text; a trailing full stop, comma or bracket belongs to the
-# sentence, not to the link.
-_URL = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]]")
+_URL = LINK_IN_TEXT
 _HASHTAG = re.compile(r"\w+")
 
 
@@ -46,6 +44,37 @@ class ChannelProfile:
     # The short-link endpoint's public URL: links in a post go out as short links, so a
     # text is checked at the length it will have on the channel (empty: as written).
     redirect_base: str = ""
+
+
+def short_link_length(profile: ChannelProfile) -> int:
+    """How many characters a link in a post's text counts on ``profile``'s channel: the
+    length of its short links (codes have a fixed length), 0 when links go as written."""
+    if not profile.redirect_base:
+        return 0
+    return len(short_url(profile.redirect_base, "x" * SHORT_CODE_LENGTH))
+
+
+def channel_info(profile: ChannelProfile, default: bool) -> publisher_service_pb2.ChannelInfo:
+    """``profile`` as ``ListChannels`` answers it: name, kind and the adapter's limits."""
+    limits = profile.limits
+    return publisher_service_pb2.ChannelInfo(
+        name=profile.name,
+        kind=profile.kind,
+        limits=publisher_service_pb2.ChannelLimits(
+            max_text_length=limits.max_text_length,
+            max_title_length=limits.max_title_length,
+            max_media=limits.max_media,
+            media_kinds=sorted(limits.media_kinds),
+            alt_text_required=limits.alt_text_required,
+            supports_replies=limits.supports_replies,
+            count_graphemes=limits.count_graphemes,
+            link_in_text=limits.link_in_text,
+            url_length=limits.url_length,
+            max_caption_length=limits.max_caption_length,
+        ),
+        short_link_length=short_link_length(profile),
+        default=default,
+    )
 
 
 def media_from(refs: Iterable[publish_pb2.MediaRef]) -> tuple[Media, ...]:

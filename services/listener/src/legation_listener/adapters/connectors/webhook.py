@@ -26,13 +26,13 @@ import hashlib
 import hmac
 import json
 import logging
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 from wsgiref.types import StartResponse, WSGIEnvironment
 
+from legation_core.http_server import HttpError, json_depth_exceeds, read_body
 from legation_listener.adapters.connectors.base import parse_time, utc_now
 from legation_listener.domain.items import FeedItem, make_feed_item
 from legation_listener.domain.sources import WEBHOOK
@@ -45,10 +45,6 @@ MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_JSON_DEPTH = 32
 """Most levels of nesting of arrays and objects in a body (an item is an object in an
 optional array: 2 levels, plus whatever its fields hold)."""
-_READ_CHUNK = 64 * 1024
-# A JSON string (skipped whole, escapes included) or a bracket; an unterminated string
-# matches its opening quote alone.
-_BRACKETS_AND_STRINGS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]|"')
 _STRING_FIELDS = (
     "id",
     "text",
@@ -71,65 +67,6 @@ def sign(secret: str, body: bytes) -> str:
 def signature_ok(secret: str, body: bytes, header: str) -> bool:
     """True when ``header`` is the signature of ``body`` (compared in constant time)."""
     return bool(secret) and hmac.compare_digest(sign(secret, body), header.strip())
-
-
-class BodyRefused(Exception):
-    """A request whose body is not read (or not parsed): ``status`` is the HTTP answer,
-    the message says why, naming the limit."""
-
-    def __init__(self, status: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def json_depth(text: str, stop_above: int | None = None) -> int:
-    """The deepest nesting of arrays and objects in ``text`` (brackets inside strings do
-    not count), in one pass without recursion, stopping once it is above ``stop_above``;
-    malformed JSON gives a number too (the parser then says what is wrong)."""
-    depth = deepest = 0
-    for token in _BRACKETS_AND_STRINGS.finditer(text):
-        char = token.group()
-        if char in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-            if stop_above is not None and deepest > stop_above:
-                break
-        elif char in "]}":
-            depth = max(0, depth - 1)
-    return deepest
-
-
-def read_body(environ: WSGIEnvironment, limit: int) -> bytes:
-    """The request body, at most ``limit`` bytes, or :class:`BodyRefused`. The declared
-    ``Content-Length`` is checked before anything is read; without one, a chunked body is
-    read up to ``limit + 1`` bytes (one past the limit refuses it) and any other request
-    has no body."""
-    stream = environ["wsgi.input"]
-    declared = str(environ.get("CONTENT_LENGTH") or "").strip()
-    too_large = BodyRefused(
-        "413 Content Too Large",
-        f"the body is larger than the limit of {limit} bytes per request; send smaller"
-        " batches (this body is refused whatever the retries)",
-    )
-    if declared:
-        if not declared.isdigit():
-            raise BodyRefused("400 Bad Request", "Content-Length is not a number of bytes")
-        if int(declared) > limit:
-            raise too_large
-        return bytes(stream.read(int(declared))) if int(declared) else b""
-    if "chunked" not in str(environ.get("HTTP_TRANSFER_ENCODING", "")).lower():
-        return b""
-    chunks: list[bytes] = []
-    size = 0
-    while size <= limit:
-        chunk = stream.read(min(_READ_CHUNK, limit + 1 - size))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    if size > limit:
-        raise too_large
-    return b"".join(chunks)
 
 
 def item_from_json(value: Any, received_at: datetime) -> FeedItem:
@@ -172,14 +109,14 @@ def item_from_json(value: Any, received_at: datetime) -> FeedItem:
 
 def parse_items(body: bytes, received_at: datetime) -> tuple[list[FeedItem], list[str]]:
     """The items of a body (a JSON object, a JSON array, or JSONL) and one problem per
-    item or line that is malformed (numbered from 1); :class:`BodyRefused` (400) for a
-    body nested deeper than :data:`MAX_JSON_DEPTH`."""
-    text = body.decode("utf-8", errors="replace")
-    if json_depth(text, stop_above=MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
-        raise BodyRefused(
+    item or line that is malformed (numbered from 1); ``HttpError`` (400) for a body nested
+    deeper than :data:`MAX_JSON_DEPTH`."""
+    if json_depth_exceeds(body, MAX_JSON_DEPTH):
+        raise HttpError(
             "400 Bad Request",
             f"the body nests arrays and objects deeper than the limit of {MAX_JSON_DEPTH}",
         )
+    text = body.decode("utf-8", errors="replace")
     values: list[tuple[str, Any]] = []
     problems: list[str] = []
     try:
@@ -255,8 +192,8 @@ class WebhookApp:
             return _answer(start_response, "405 Method Not Allowed", {"error": "POST only"})
         try:
             body = read_body(environ, self.max_body_bytes)
-        except BodyRefused as refused:
-            return _answer(start_response, refused.status, {"error": str(refused)})
+        except HttpError as refused:
+            return _answer(start_response, refused.status, {"error": refused.reason})
         if not signature_ok(self.secret, body, str(environ.get("HTTP_X_LEGATION_SIGNATURE", ""))):
             return _answer(
                 start_response,
@@ -265,8 +202,8 @@ class WebhookApp:
             )
         try:
             items, problems = parse_items(body, self.clock())
-        except BodyRefused as refused:
-            return _answer(start_response, refused.status, {"error": str(refused)})
+        except HttpError as refused:
+            return _answer(start_response, refused.status, {"error": refused.reason})
         if not items and problems:
             return _answer(
                 start_response, "400 Bad Request", {"error": "no valid item", "malformed": problems}

@@ -1,0 +1,119 @@
+"""Listen: tracked issues, and the query editor that checks and previews while typing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from legation.listener.v1 import listener_service_pb2 as listener_pb
+from legation_console.adapters.rendering import (
+    Section,
+    flash,
+    form_of,
+    person_of,
+    render,
+    services,
+)
+from legation_console.adapters.services import ServiceError
+from legation_console.domain import access
+from legation_console.domain.views import listen as views
+
+
+async def issues(request: Request) -> Response:
+    """``GET /listen/issues``: every tracked issue."""
+    person = person_of(request)
+    found = await services(request).listener.list_issues(person)
+    return render(request, "listen/issues.html", {"page": views.issues_page(found, person)})
+
+
+async def sources(request: Request) -> Response:
+    """``GET /listen/sources``: how every source of the tracked issues is doing."""
+    found = await services(request).listener.list_sources(person_of(request))
+    return render(request, "listen/sources.html", {"page": views.sources_page(found)})
+
+
+async def new_issue(request: Request) -> Response:
+    """``GET /listen/issues/new``: the query editor."""
+    return render(request, "listen/new_issue.html", _editor(request, views.IssueForm(), None))
+
+
+async def track_issue(request: Request) -> Response:
+    """``POST /listen/issues``: track the issue, or show the form again with its errors."""
+    person = person_of(request)
+    data = await form_of(request)
+    form = views.issue_form_errors(
+        views.IssueForm(
+            name=str(data.get("name", "")),
+            query=str(data.get("query", "")),
+            feeds=str(data.get("feeds", "")),
+            campaigns=str(data.get("campaigns", "")),
+        )
+    )
+    if not form.errors:
+        request_ = listener_pb.TrackIssueRequest(
+            name=form.name.strip(),
+            query=form.query,
+            feeds=views.feed_list(form.feeds),
+            campaign_ids=views.campaign_list(form.campaigns),
+        )
+        try:
+            issue = await services(request).listener.track_issue(person, request_)
+        except ServiceError as error:
+            if not error.invalid:
+                raise
+            form = views.with_service_error(form, error.detail)
+        else:
+            flash(request, f"“{issue.name}” is tracked: its sources are read from now on.")
+            return RedirectResponse(request.url_for("listen-issues"), status_code=303)
+    check = await _check(request, form.query) if form.query.strip() else None
+    return render(request, "listen/new_issue.html", _editor(request, form, check), status_code=400)
+
+
+def _editor(
+    request: Request, form: views.IssueForm, check: views.QueryCheck | None
+) -> dict[str, object]:
+    return {
+        "form": form,
+        "check": check,
+        "can_track": access.may(person_of(request).roles, access.TRACK_ISSUE),
+    }
+
+
+async def query_check(request: Request) -> Response:
+    """``POST /listen/query-check`` (htmx, while typing): the parser's problem at its
+    position, or the query's matches among the items the listener read recently."""
+    data = await form_of(request)
+    feeds = views.feed_list(str(data.get("feeds", ""))) if data.get("read_feeds") else []
+    check = await _check(request, str(data.get("query", "")), feeds)
+    return render(request, "listen/_query_check.html", {"check": check})
+
+
+async def _check(request: Request, query: str, feeds: list[str] | None = None) -> views.QueryCheck:
+    """The query's problem, or its matches among recent items and ``feeds`` read now."""
+    if not query.strip():
+        return views.query_check(query, None)
+    try:
+        response = await services(request).listener.preview_query(person_of(request), query, feeds)
+    except ServiceError as error:
+        if not error.invalid:
+            raise
+        return views.query_invalid(query, error.detail)
+    return views.query_check(query, response)
+
+
+ROUTES: Sequence[BaseRoute] = [
+    Route("/listen/issues", issues, name="listen-issues"),
+    Route("/listen/issues/new", new_issue, name="listen-new-issue"),
+    Route("/listen/sources", sources, name="listen-sources"),
+    Route("/listen/issues", track_issue, methods=["POST"], name="listen-track-issue"),
+    Route("/listen/query-check", query_check, methods=["POST"], name="listen-query-check"),
+]
+SECTION: Section | None = Section(
+    title="Listen",
+    path="/listen/issues",
+    action=access.LIST_ISSUES,
+    description="Tracked issues, their queries and what they match.",
+)

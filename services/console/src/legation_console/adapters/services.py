@@ -1,0 +1,537 @@
+"""Typed clients of the four services' gRPC APIs, calling on behalf of the signed-in person.
+
+Every call carries the console's own identity (its bearer token, or its client certificate
+over mutual TLS) plus ``x-on-behalf-of`` metadata naming the person, their roles and units
+(:func:`legation_core.auth.on_behalf_of` on the service side): the service trusts that only
+from a delegate, checks its access policy against the *person's* roles and audits the person
+"via console". A page never reaches a service any other way.
+
+To add a call: a method on the service's client that builds the request, awaits
+:meth:`_Client._call` and returns the response message (or a field of it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+from grpc import aio
+
+from legation.engager.v1 import engager_service_pb2 as engager_pb
+from legation.engager.v1 import engager_service_pb2_grpc as engager_grpc
+from legation.evaluator.v1 import evaluator_service_pb2 as evaluator_pb
+from legation.evaluator.v1 import evaluator_service_pb2_grpc as evaluator_grpc
+from legation.events.v1 import engage_pb2, evaluate_pb2, listen_pb2, publish_pb2
+from legation.listener.v1 import listener_service_pb2 as listener_pb
+from legation.listener.v1 import listener_service_pb2_grpc as listener_grpc
+from legation.publisher.v1 import publisher_service_pb2 as publisher_pb
+from legation.publisher.v1 import publisher_service_pb2_grpc as publisher_grpc
+from legation_console.adapters.metrics import ConsoleMetrics
+from legation_console.domain.people import Person
+from legation_core.auth import (
+    ON_BEHALF_OF_METADATA,
+    ON_BEHALF_OF_ROLES_METADATA,
+    ON_BEHALF_OF_UNITS_METADATA,
+    TRACE_METADATA,
+)
+from legation_core.ids import new_trace_id
+
+Response = TypeVar("Response")
+
+
+class ServiceError(Exception):
+    """A service refused or failed a call; ``code`` and ``detail`` are the gRPC status."""
+
+    def __init__(self, service: str, method: str, code: grpc.StatusCode, detail: str) -> None:
+        super().__init__(f"{service}.{method}: {code.name}: {detail}")
+        self.service = service
+        self.method = method
+        self.code = code
+        self.detail = detail
+
+    @property
+    def invalid(self) -> bool:
+        """The request was wrong (the detail names the field)."""
+        return self.code == grpc.StatusCode.INVALID_ARGUMENT
+
+    @property
+    def denied(self) -> bool:
+        """The person may not do this (the service's policy refused it)."""
+        return self.code in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED)
+
+
+@dataclass(frozen=True)
+class ConsoleIdentity:
+    """How the console proves who it is to the services: a bearer token, or a client
+    certificate (mutual TLS), or both."""
+
+    token: str | None = None
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+    def channel(self, address: str) -> aio.Channel:
+        """A channel to ``address`` over TLS when a CA is given, else plaintext."""
+        options = [("grpc.keepalive_time_ms", 60_000)]
+        if self.tls_ca is None:
+            return aio.insecure_channel(address, options=options)
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=self.tls_ca.read_bytes(),
+            private_key=self.tls_key.read_bytes() if self.tls_key else None,
+            certificate_chain=self.tls_cert.read_bytes() if self.tls_cert else None,
+        )
+        return aio.secure_channel(address, credentials, options=options)
+
+
+def person_metadata(
+    person: Person, token: str | None, trace_id: str | None = None
+) -> tuple[tuple[str, str], ...]:
+    """The metadata of one call on behalf of ``person``."""
+    metadata = [
+        (ON_BEHALF_OF_METADATA, person.username),
+        (ON_BEHALF_OF_ROLES_METADATA, ",".join(sorted(person.roles))),
+        (ON_BEHALF_OF_UNITS_METADATA, ",".join(sorted(person.units))),
+        (TRACE_METADATA, trace_id or new_trace_id()),
+    ]
+    if token is not None:
+        metadata.append(("authorization", f"Bearer {token}"))
+    return tuple(metadata)
+
+
+class _Client:
+    """What every service's client shares: the person's metadata, the deadline, error
+    mapping and timing."""
+
+    service = ""
+
+    def __init__(
+        self,
+        channel: aio.Channel,
+        identity: ConsoleIdentity,
+        metrics: ConsoleMetrics,
+        timeout: float,
+    ) -> None:
+        self.channel = channel
+        self.identity = identity
+        self.metrics = metrics
+        self.timeout = timeout
+
+    async def _call(
+        self,
+        method: str,
+        call: Callable[..., Awaitable[Response]],
+        request: Any,
+        person: Person,
+    ) -> Response:
+        started = time.perf_counter()
+        code = grpc.StatusCode.OK
+        try:
+            return await call(
+                request,
+                metadata=person_metadata(person, self.identity.token),
+                timeout=self.timeout,
+            )
+        except aio.AioRpcError as error:
+            code = error.code()
+            raise ServiceError(self.service, method, code, error.details() or "") from None
+        finally:
+            self.metrics.grpc_seconds.labels(self.service, method, code.name).observe(
+                time.perf_counter() - started
+            )
+
+    async def _stream(
+        self, method: str, call: Callable[..., Any], request: Any, person: Person
+    ) -> AsyncIterator[Any]:
+        """The responses of a server-streaming call, until the service ends it."""
+        stream = call(request, metadata=person_metadata(person, self.identity.token))
+        try:
+            async for response in stream:
+                yield response
+        except aio.AioRpcError as error:
+            raise ServiceError(self.service, method, error.code(), error.details() or "") from None
+        finally:
+            stream.cancel()
+
+
+class ListenerClient(_Client):
+    """``legation.listener.v1.ListenerService``."""
+
+    service = "listener"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stub = listener_grpc.ListenerServiceStub(self.channel)
+
+    async def list_issues(self, person: Person) -> list[listen_pb2.TrackedIssue]:
+        response = await self._call(
+            "ListIssues", self.stub.ListIssues, listener_pb.ListIssuesRequest(), person
+        )
+        return list(response.issues)
+
+    async def preview_query(
+        self, person: Person, query: str, feeds: list[str] | None = None, limit: int = 20
+    ) -> listener_pb.PreviewQueryResponse:
+        request = listener_pb.PreviewQueryRequest(query=query, feeds=feeds or [], limit=limit)
+        return await self._call("PreviewQuery", self.stub.PreviewQuery, request, person)
+
+    async def track_issue(
+        self, person: Person, request: listener_pb.TrackIssueRequest
+    ) -> listen_pb2.TrackedIssue:
+        return await self._call("TrackIssue", self.stub.TrackIssue, request, person)
+
+    async def list_sources(self, person: Person) -> list[listener_pb.SourceStatus]:
+        response = await self._call(
+            "ListSources", self.stub.ListSources, listener_pb.ListSourcesRequest(), person
+        )
+        return list(response.sources)
+
+
+class PublisherClient(_Client):
+    """``legation.publisher.v1.PublisherService``."""
+
+    service = "publisher"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stub = publisher_grpc.PublisherServiceStub(self.channel)
+
+    async def list_posts(
+        self,
+        person: Person,
+        start: datetime,
+        end: datetime,
+        *,
+        campaign_id: str = "",
+        channel: str = "",
+        language: str = "",
+    ) -> list[publish_pb2.PostState]:
+        """The posts with an occurrence (or, unscheduled, a creation time) in [start, end),
+        of that campaign, on that channel, in that language when given."""
+        request = publisher_pb.ListPostsRequest(
+            campaign_id=campaign_id, channel=channel, language=language
+        )
+        request.to.FromDatetime(end)
+        getattr(request, "from").FromDatetime(start)  # "from" is a Python keyword
+        response = await self._call("ListPosts", self.stub.ListPosts, request, person)
+        return list(response.posts)
+
+    async def get_post(self, person: Person, post_id: str) -> publish_pb2.PostState:
+        request = publisher_pb.GetPostRequest(post_id=post_id)
+        response = await self._call("GetPost", self.stub.GetPost, request, person)
+        return response.post
+
+    async def list_channels(self, person: Person) -> list[publisher_pb.ChannelInfo]:
+        """The configured channels with their adapters' limits, by name."""
+        request = publisher_pb.ListChannelsRequest()
+        response = await self._call("ListChannels", self.stub.ListChannels, request, person)
+        return list(response.channels)
+
+    async def create_post(
+        self, person: Person, request: publisher_pb.CreatePostRequest
+    ) -> publish_pb2.PostState:
+        response = await self._call("CreatePost", self.stub.CreatePost, request, person)
+        return response.post
+
+    async def add_translation(
+        self, person: Person, request: publisher_pb.AddTranslationRequest
+    ) -> publish_pb2.PostState:
+        response = await self._call("AddTranslation", self.stub.AddTranslation, request, person)
+        return response.post
+
+    async def submit(self, person: Person, post_id: str) -> publish_pb2.PostState:
+        request = publisher_pb.ReviewRequest(post_id=post_id)
+        response = await self._call("SubmitForReview", self.stub.SubmitForReview, request, person)
+        return response.post
+
+    async def approve(self, person: Person, post_id: str) -> publish_pb2.PostState:
+        request = publisher_pb.ReviewRequest(post_id=post_id)
+        response = await self._call("Approve", self.stub.Approve, request, person)
+        return response.post
+
+    async def schedule_now(self, person: Person, post_id: str) -> publish_pb2.PostState:
+        """Schedules the post for as soon as possible."""
+        request = publisher_pb.ScheduleRequest(post_id=post_id)
+        response = await self._call("Schedule", self.stub.Schedule, request, person)
+        return response.post
+
+    async def retry_delivery(
+        self, person: Person, post_id: str, delivery_id: str
+    ) -> publish_pb2.PostState:
+        """Sends a failed, cancelled or needs-check delivery again."""
+        request = publisher_pb.DeliveryRequest(post_id=post_id, delivery_id=delivery_id)
+        response = await self._call("RetryDelivery", self.stub.RetryDelivery, request, person)
+        return response.post
+
+    async def cancel_delivery(
+        self, person: Person, post_id: str, delivery_id: str
+    ) -> publish_pb2.PostState:
+        """Stops a delivery that has not gone out."""
+        request = publisher_pb.DeliveryRequest(post_id=post_id, delivery_id=delivery_id)
+        response = await self._call("CancelDelivery", self.stub.CancelDelivery, request, person)
+        return response.post
+
+    async def confirm_delivery(
+        self, person: Person, request: publisher_pb.ConfirmDeliveryRequest
+    ) -> publish_pb2.PostState:
+        """A needs-check delivery a person found on its channel: published."""
+        response = await self._call("ConfirmDelivery", self.stub.ConfirmDelivery, request, person)
+        return response.post
+
+
+_ANY_STATUS = engage_pb2.CONVERSATION_STATUS_UNSPECIFIED
+
+
+class EngagerClient(_Client):
+    """``legation.engager.v1.EngagerService``."""
+
+    service = "engager"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stub = engager_grpc.EngagerServiceStub(self.channel)
+
+    async def list_conversations(
+        self,
+        person: Person,
+        assignee: str = "",
+        page_size: int = 200,
+        status: engage_pb2.ConversationStatus.ValueType = _ANY_STATUS,
+        label: str = "",
+    ) -> list[engager_pb.Conversation]:
+        """The inbox (highest priority first), optionally one officer's conversations, one
+        state's or one label's."""
+        request = engager_pb.ListConversationsRequest(
+            assignee=assignee, page_size=page_size, status=status, label=label
+        )
+        response = await self._call(
+            "ListConversations", self.stub.ListConversations, request, person
+        )
+        return list(response.conversations)
+
+    async def get_conversation(
+        self, person: Person, conversation_id: str
+    ) -> engager_pb.Conversation:
+        request = engager_pb.GetConversationRequest(conversation_id=conversation_id)
+        return await self._call("GetConversation", self.stub.GetConversation, request, person)
+
+    async def list_saved_replies(self, person: Person) -> list[engager_pb.SavedReply]:
+        response = await self._call(
+            "ListSavedReplies",
+            self.stub.ListSavedReplies,
+            engager_pb.ListSavedRepliesRequest(),
+            person,
+        )
+        return list(response.saved_replies)
+
+    async def assign(
+        self, person: Person, conversation_id: str, officer: str
+    ) -> engager_pb.Conversation:
+        request = engager_pb.AssignConversationRequest(
+            conversation_id=conversation_id, officer=officer
+        )
+        return await self._call("AssignConversation", self.stub.AssignConversation, request, person)
+
+    async def set_status(
+        self,
+        person: Person,
+        conversation_id: str,
+        status: engage_pb2.ConversationStatus.ValueType,
+    ) -> engager_pb.Conversation:
+        request = engager_pb.SetConversationStatusRequest(
+            conversation_id=conversation_id, status=status
+        )
+        return await self._call(
+            "SetConversationStatus", self.stub.SetConversationStatus, request, person
+        )
+
+    async def reply(
+        self, person: Person, request: engager_pb.ReplyToConversationRequest
+    ) -> engager_pb.Conversation:
+        return await self._call(
+            "ReplyToConversation", self.stub.ReplyToConversation, request, person
+        )
+
+    async def label(
+        self, person: Person, conversation_id: str, add: Sequence[str], remove: Sequence[str]
+    ) -> engager_pb.Conversation:
+        request = engager_pb.LabelConversationRequest(
+            conversation_id=conversation_id, add=list(add), remove=list(remove)
+        )
+        return await self._call("LabelConversation", self.stub.LabelConversation, request, person)
+
+    async def prioritize(
+        self, person: Person, conversation_id: str, priority: engage_pb2.Priority.ValueType
+    ) -> engager_pb.Conversation:
+        request = engager_pb.PrioritizeConversationRequest(
+            conversation_id=conversation_id, priority=priority
+        )
+        return await self._call(
+            "PrioritizeConversation", self.stub.PrioritizeConversation, request, person
+        )
+
+    async def review_reply(
+        self, person: Person, conversation_id: str, reply_id: str, approve: bool, comment: str
+    ) -> engager_pb.Conversation:
+        request = engager_pb.ReviewReplyRequest(
+            conversation_id=conversation_id, reply_id=reply_id, approve=approve, comment=comment
+        )
+        return await self._call("ReviewReply", self.stub.ReviewReply, request, person)
+
+    async def create_questions_campaign(
+        self, person: Person, request: engager_pb.CreateQuestionsCampaignRequest
+    ) -> engager_pb.QuestionsCampaignResponse:
+        return await self._call(
+            "CreateQuestionsCampaign", self.stub.CreateQuestionsCampaign, request, person
+        )
+
+    async def get_questions_campaign(
+        self, person: Person, questions_id: str
+    ) -> engager_pb.QuestionsCampaignResponse:
+        request = engager_pb.GetQuestionsCampaignRequest(questions_id=questions_id)
+        return await self._call(
+            "GetQuestionsCampaign", self.stub.GetQuestionsCampaign, request, person
+        )
+
+    async def moderate_question(
+        self, person: Person, questions_id: str, question_id: str, approve: bool, note: str
+    ) -> engager_pb.QuestionsCampaignResponse:
+        request = engager_pb.ModerateQuestionRequest(
+            questions_id=questions_id, question_id=question_id, approve=approve, note=note
+        )
+        return await self._call("ModerateQuestion", self.stub.ModerateQuestion, request, person)
+
+    async def answer_question(
+        self, person: Person, questions_id: str, question_id: str, text: str
+    ) -> engager_pb.QuestionsCampaignResponse:
+        request = engager_pb.AnswerQuestionRequest(
+            questions_id=questions_id, question_id=question_id, text=text
+        )
+        return await self._call("AnswerQuestion", self.stub.AnswerQuestion, request, person)
+
+    async def list_partners(self, person: Person) -> list[engage_pb2.PartnerState]:
+        response = await self._call(
+            "ListPartners", self.stub.ListPartners, engager_pb.ListPartnersRequest(), person
+        )
+        return list(response.partners)
+
+    async def get_partner(self, person: Person, partner_id: str) -> engage_pb2.PartnerState:
+        request = engager_pb.GetPartnerRequest(partner_id=partner_id)
+        response = await self._call("GetPartner", self.stub.GetPartner, request, person)
+        return response.partner
+
+    async def register_partner(
+        self, person: Person, request: engager_pb.RegisterPartnerRequest
+    ) -> engage_pb2.PartnerState:
+        response = await self._call("RegisterPartner", self.stub.RegisterPartner, request, person)
+        return response.partner
+
+    async def record_partner_activity(
+        self, person: Person, request: engager_pb.RecordPartnerActivityRequest
+    ) -> engage_pb2.PartnerState:
+        response = await self._call(
+            "RecordPartnerActivity", self.stub.RecordPartnerActivity, request, person
+        )
+        return response.partner
+
+
+class EvaluatorClient(_Client):
+    """``legation.evaluator.v1.EvaluatorService``."""
+
+    service = "evaluator"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stub = evaluator_grpc.EvaluatorServiceStub(self.channel)
+        self._metrics: list[evaluator_pb.Metric] | None = None
+
+    async def list_campaigns(self, person: Person) -> list[evaluate_pb2.Campaign]:
+        response = await self._call(
+            "ListCampaigns", self.stub.ListCampaigns, evaluator_pb.ListCampaignsRequest(), person
+        )
+        return list(response.campaigns)
+
+    async def create_campaign(
+        self, person: Person, campaign: evaluate_pb2.Campaign, readable_within: float = 10.0
+    ) -> evaluate_pb2.Campaign:
+        """Creates the campaign, then waits (at most ``readable_within`` seconds) until the
+        evaluator can read it back: it stores campaigns from its Kafka topic, so the page
+        shown next would otherwise be NOT_FOUND for a moment."""
+        created = await self._call("CreateCampaign", self.stub.CreateCampaign, campaign, person)
+        deadline = time.monotonic() + readable_within
+        request = evaluator_pb.GetCampaignRequest(campaign_id=created.campaign_id)
+        while True:
+            try:
+                await self._call("GetCampaign", self.stub.GetCampaign, request, person)
+                return created
+            except ServiceError as error:
+                if error.code != grpc.StatusCode.NOT_FOUND or time.monotonic() > deadline:
+                    return created
+            await asyncio.sleep(0.2)
+
+    async def list_metrics(self, person: Person) -> list[evaluator_pb.Metric]:
+        """The metric catalogue (names, units); it changes only with the evaluator's code,
+        so the first answer is kept."""
+        if self._metrics is None:
+            response = await self._call(
+                "ListMetrics", self.stub.ListMetrics, evaluator_pb.ListMetricsRequest(), person
+            )
+            self._metrics = list(response.metrics)
+        return self._metrics
+
+    async def get_scorecard(self, person: Person, campaign_id: str) -> evaluator_pb.Scorecard:
+        request = evaluator_pb.GetCampaignScorecardRequest(campaign_id=campaign_id)
+        return await self._call(
+            "GetCampaignScorecard", self.stub.GetCampaignScorecard, request, person
+        )
+
+    def watch_scorecard(
+        self, person: Person, campaign_id: str, min_interval_seconds: float
+    ) -> AsyncIterator[evaluator_pb.Scorecard]:
+        """The scorecard now, then again whenever it changes (a server stream)."""
+        request = evaluator_pb.WatchCampaignScorecardRequest(
+            campaign_id=campaign_id, min_interval_seconds=min_interval_seconds
+        )
+        return self._stream(
+            "WatchCampaignScorecard", self.stub.WatchCampaignScorecard, request, person
+        )
+
+
+@dataclass
+class Services:
+    """The four clients, on channels opened once and closed at shutdown."""
+
+    listener: ListenerClient
+    publisher: PublisherClient
+    engager: EngagerClient
+    evaluator: EvaluatorClient
+
+    @classmethod
+    def connect(
+        cls,
+        addresses: dict[str, str],
+        identity: ConsoleIdentity,
+        metrics: ConsoleMetrics,
+        timeout: float,
+    ) -> Services:
+        """Clients for the services at ``addresses`` (listener, publisher, engager,
+        evaluator → host:port)."""
+
+        def client(kind: type[_Client]) -> Any:
+            return kind(identity.channel(addresses[kind.service]), identity, metrics, timeout)
+
+        return cls(
+            listener=client(ListenerClient),
+            publisher=client(PublisherClient),
+            engager=client(EngagerClient),
+            evaluator=client(EvaluatorClient),
+        )
+
+    async def close(self) -> None:
+        for client in (self.listener, self.publisher, self.engager, self.evaluator):
+            await client.channel.close(grace=None)

@@ -1,0 +1,256 @@
+"""Listen pages: the tracked issues, the query editor's check and preview. No I/O."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from legation.events.v1 import listen_pb2
+from legation.listener.v1 import listener_service_pb2 as listener_pb
+from legation_console.domain import access
+from legation_console.domain.formatting import count, excerpt, safe_url, timestamp, when
+from legation_console.domain.people import Person
+
+
+@dataclass(frozen=True)
+class IssueRow:
+    issue_id: str
+    name: str
+    matching: str  # the query, or the keywords
+    matching_kind: str  # "query" or "keywords"
+    sources: str  # "2 sources"
+    campaigns: str
+    state: str  # "Active" or "Paused"
+
+
+@dataclass(frozen=True)
+class IssuesPage:
+    rows: tuple[IssueRow, ...]
+    summary: str
+    can_track: bool
+
+
+def issues_page(issues: Sequence[listen_pb2.TrackedIssue], person: Person) -> IssuesPage:
+    """The tracked issues, by name."""
+    rows = tuple(
+        IssueRow(
+            issue_id=issue.issue_id,
+            name=issue.name or issue.issue_id,
+            matching=issue.query or ", ".join(issue.keywords),
+            matching_kind="query" if issue.query else "keywords",
+            sources=count(len(issue.feeds), "source"),
+            campaigns=", ".join(issue.campaign_ids) or "—",
+            state="Active" if issue.active else "Paused",
+        )
+        for issue in sorted(issues, key=lambda i: (i.name or i.issue_id).casefold())
+    )
+    return IssuesPage(
+        rows=rows,
+        summary=count(len(rows), "tracked issue"),
+        can_track=access.may(person.roles, access.TRACK_ISSUE),
+    )
+
+
+_POSITION = re.compile(r"^(?:query: )?(?P<message>.*?)(?: at position (?P<position>\d+))?$", re.S)
+
+
+@dataclass(frozen=True)
+class QueryProblem:
+    """A malformed query: the parser's message and where, with the line to show under a
+    caret."""
+
+    message: str
+    position: int | None
+    line: str  # the query's line holding the position
+    line_number: int  # 1-based
+    column: int  # 0-based, within ``line``
+
+    @property
+    def caret(self) -> str:
+        """Spaces then ``^`` under the column."""
+        return " " * self.column + "^"
+
+
+def query_problem(query: str, detail: str) -> QueryProblem:
+    """The listener's ``INVALID_ARGUMENT`` detail (``query: expected ')' at position 18``)
+    as a problem to show at its position."""
+    matched = _POSITION.match(detail.strip())
+    message = detail.strip()
+    position: int | None = None
+    if matched is not None:
+        message = matched.group("message").strip() or message
+        if matched.group("position") is not None:
+            position = min(int(matched.group("position")), len(query))
+    if position is None:
+        return QueryProblem(message, None, "", 0, 0)
+    before = query[:position]
+    line_number = before.count("\n") + 1
+    start = before.rfind("\n") + 1
+    end = query.find("\n", position)
+    line = query[start : end if end != -1 else len(query)]
+    return QueryProblem(message, position, line, line_number, position - start)
+
+
+@dataclass(frozen=True)
+class PreviewRow:
+    title: str
+    text: str
+    url: str | None
+    author: str
+    source: str
+    language: str
+    published: str
+    matched_terms: str
+
+
+@dataclass(frozen=True)
+class QueryCheck:
+    """What the editor shows under the query while typing."""
+
+    query: str
+    problem: QueryProblem | None
+    rows: tuple[PreviewRow, ...]
+    summary: str
+    failed_feeds: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None and bool(self.query.strip())
+
+
+def query_check(query: str, response: listener_pb.PreviewQueryResponse | None) -> QueryCheck:
+    """A valid query's preview (its matches among the items the listener read recently)."""
+    if not query.strip() or response is None:
+        return QueryCheck(query, None, (), "Type a query to see what it matches.", ())
+    rows = tuple(
+        PreviewRow(
+            title=match.title or "(no title)",
+            text=excerpt(match.text),
+            url=safe_url(match.url),
+            author=match.author or "unknown author",
+            source=match.source_url,
+            language=match.language or "unknown",
+            published=when(timestamp(match.published_at)),
+            matched_terms=", ".join(match.matched_terms),
+        )
+        for match in response.matches
+    )
+    summary = (
+        f"{count(response.total_matches, 'match', 'matches')} among "
+        f"{count(response.items_examined, 'recent item')}"
+    )
+    if response.total_matches > len(rows):
+        summary += f" (the newest {len(rows)} shown)"
+    return QueryCheck(query, None, rows, summary, tuple(response.failed_feeds))
+
+
+def query_invalid(query: str, detail: str) -> QueryCheck:
+    """A malformed query: its problem, no preview."""
+    return QueryCheck(query, query_problem(query, detail), (), "", ())
+
+
+@dataclass(frozen=True)
+class IssueForm:
+    """The values and field errors of the "track an issue" form."""
+
+    name: str = ""
+    query: str = ""
+    feeds: str = ""  # one per line
+    campaigns: str = ""  # comma-separated
+    errors: tuple[tuple[str, str], ...] = ()  # (field, message), in form order
+
+    def error(self, field: str) -> str | None:
+        """The error of ``field``, if any."""
+        return next((message for name, message in self.errors if name == field), None)
+
+
+_FIELD_OF = {"name": "name", "query": "query", "feeds": "feeds", "campaign_ids": "campaigns"}
+
+
+def issue_form_errors(form: IssueForm) -> IssueForm:
+    """``form`` with the errors a person can fix before anything is sent."""
+    errors: list[tuple[str, str]] = []
+    if not form.name.strip():
+        errors.append(("name", "Enter a name for the issue"))
+    if not form.query.strip():
+        errors.append(("query", "Enter a query"))
+    if not feed_list(form.feeds):
+        errors.append(("feeds", "Enter at least one source, one per line"))
+    return IssueForm(form.name, form.query, form.feeds, form.campaigns, tuple(errors))
+
+
+def with_service_error(form: IssueForm, detail: str) -> IssueForm:
+    """``form`` with the listener's ``INVALID_ARGUMENT`` detail on the field it names
+    (``feeds[1]: ...`` → feeds; a query problem → query; else the name)."""
+    head = detail.split(":", 1)[0].split("[", 1)[0].strip()
+    field = _FIELD_OF.get(head, "name")
+    message = detail.split(":", 1)[1].strip() if ":" in detail and head in _FIELD_OF else detail
+    return IssueForm(
+        form.name,
+        form.query,
+        form.feeds,
+        form.campaigns,
+        ((field, message[:1].upper() + message[1:]),),
+    )
+
+
+def feed_list(text: str) -> list[str]:
+    """The sources of the form's textarea, one per line, blanks dropped."""
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def campaign_list(text: str) -> list[str]:
+    """The campaign ids of the form's field, comma- or space-separated."""
+    return [part for part in re.split(r"[,\s]+", text) if part]
+
+
+SOURCE_STATES = {
+    "ok": ("Reading", "govuk-tag--green"),
+    "failing": ("Failing", "govuk-tag--red"),
+    "rate_limited": ("Asked to wait", "govuk-tag--orange"),
+    "unread": ("Not read yet", "govuk-tag--grey"),
+}
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    issue_id: str
+    source: str
+    kind: str
+    state: str
+    state_tag: str
+    last_success: str
+    last_error: str
+    failures: str
+    items: str
+    malformed: str
+
+
+@dataclass(frozen=True)
+class SourcesPage:
+    rows: tuple[SourceRow, ...]
+    summary: str
+
+
+def sources_page(sources: Sequence[listener_pb.SourceStatus]) -> SourcesPage:
+    """Every source of the tracked issues, failing ones first."""
+    order = {"failing": 0, "rate_limited": 1, "unread": 2, "ok": 3}
+    ordered = sorted(sources, key=lambda s: (order.get(s.state, 4), s.issue_id, s.source))
+    rows = tuple(
+        SourceRow(
+            issue_id=s.issue_id,
+            source=s.source,
+            kind=s.kind or "unknown",
+            state=SOURCE_STATES.get(s.state, (s.state or "Unknown", "govuk-tag--grey"))[0],
+            state_tag=SOURCE_STATES.get(s.state, ("", "govuk-tag--grey"))[1],
+            last_success=when(timestamp(s.last_success_at)),
+            last_error=s.last_error,
+            failures=count(s.consecutive_failures, "failure") + " in a row",
+            items=count(s.items_read, "item"),
+            malformed=count(s.malformed_items, "malformed item"),
+        )
+        for s in ordered
+    )
+    failing = sum(1 for s in sources if s.state == "failing")
+    return SourcesPage(rows, f"{count(len(rows), 'source')}, {failing} failing")

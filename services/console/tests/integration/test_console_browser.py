@@ -1,0 +1,660 @@
+"""The console in headless Chromium against real service processes: people sign in through
+the local identity provider and work; each step asserts what the page shows. Also: a viewer
+gets no editor action and the service refuses a forged one, a POST without the CSRF token is
+refused, markup from a feed shows as text, every page passes axe-core (no serious or
+critical violations) and the Content-Security-Policy blocks nothing the console needs."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from legation.evaluator.v1 import evaluator_service_pb2_grpc as evaluator_grpc
+from legation.events.v1 import evaluate_pb2, listen_pb2
+from legation_core.catalog import default_catalog
+from legation_core.codec import make_envelope
+from legation_core.config import CoreSettings
+from legation_core.kafka import EventProducer
+from legation_core.metrics import Metrics
+from legation_devstack.console_browser import (
+    Running,
+    Session,
+    axe_violations,
+    screenshot,
+    sign_in,
+)
+from legation_devstack.processes import wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+MARKUP_TITLE = "Treaty <img src=x onerror=\"document.title='pwned'\"> talks <b>bold</b>"
+FEED = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Markup test</title><link>https://example.org/</link>
+<description>items whose text holds markup</description>
+<item><title>Treaty &amp;lt;img src=x onerror="document.title='pwned'"&amp;gt; talks
+&amp;lt;b&amp;gt;bold&amp;lt;/b&amp;gt;</title>
+<link>https://example.org/a</link><guid>markup-1</guid>
+<pubDate>Wed, 02 Dec 2026 05:00:00 GMT</pubDate>
+<description>The plastics treaty &amp;lt;script&amp;gt;alert(1)&amp;lt;/script&amp;gt;
+is discussed.</description>
+</item>
+<item><title>Ocean clean-up</title><link>https://example.org/b</link><guid>markup-2</guid>
+<pubDate>Wed, 02 Dec 2026 04:00:00 GMT</pubDate><description>Nothing about it.</description></item>
+</channel></rss>
+"""
+
+
+def accessible(session: Session) -> None:
+    """No serious or critical axe violation, nothing blocked by the CSP."""
+    assert axe_violations(session.page) == []
+    assert session.csp_violations == []
+
+
+def audits(running: Running, service: str) -> list[dict[str, object]]:
+    """The audit records a service logged."""
+    records = []
+    for line in running.log(service).splitlines():
+        if '"message": "audit"' in line:
+            records.append(json.loads(line))
+    return records
+
+
+def test_an_analyst_writes_a_query_and_tracks_the_issue(
+    running: Running, browser: Browser, tmp_path: Path
+) -> None:
+    feed = tmp_path / "markup.rss"
+    feed.write_text(FEED, encoding="utf-8")
+    session = sign_in(browser, running, "analyst")
+    page = session.page
+    expect(page.get_by_test_id("signed-in-as")).to_contain_text("Ana Lytic")
+    expect(page.get_by_test_id("roles")).to_contain_text("Analyst")
+    navigation = page.get_by_role("navigation", name="Sections")
+    expect(navigation.get_by_role("link")).to_have_text(["Listen", "Publish", "Engage", "Evaluate"])
+    accessible(session)
+
+    navigation.get_by_role("link", name="Listen").click()
+    expect(page.get_by_role("heading", name="Tracked issues")).to_be_visible()
+    expect(page.get_by_test_id("issues-summary")).to_contain_text("0 tracked issues")
+    accessible(session)
+
+    page.get_by_test_id("track-issue").click()
+    expect(page.get_by_role("heading", name="Track an issue")).to_be_visible()
+    # A malformed query: the parser's message and a caret under its position, while typing.
+    page.get_by_label("Query").fill("plastic AND (treaty")
+    expect(page.get_by_test_id("query-problem")).to_contain_text("unclosed '('")
+    expect(page.get_by_test_id("query-problem")).to_contain_text("character 13")
+    caret = str(page.get_by_test_id("query-caret").text_content())
+    assert caret.splitlines() == ["plastic AND (treaty", " " * 12 + "^"]
+    accessible(session)
+
+    # Fixed, and tried on the source read now: the match shows, its markup as text.
+    page.get_by_label("Query").fill("plastic* AND treaty")
+    expect(page.get_by_test_id("query-summary")).to_contain_text("Valid query")
+    page.get_by_label("Sources").fill(str(feed))
+    page.get_by_test_id("read-feeds").click()
+    expect(page.get_by_test_id("query-summary")).to_contain_text("1 match among")
+    matches = page.get_by_test_id("query-matches")
+    expect(matches).to_contain_text(MARKUP_TITLE)
+    expect(matches).to_contain_text("<script>alert(1)</script> is discussed")
+    assert matches.locator("img, b, script").count() == 0
+    assert page.title().startswith("Track an issue")  # the title is untouched
+    accessible(session)
+    screenshot(page, "listen-query-editor")
+
+    page.get_by_label("Name").fill("Plastics treaty")
+    page.get_by_test_id("save-issue").click()
+    expect(page.get_by_role("heading", name="Tracked issues")).to_be_visible()
+    expect(page.get_by_role("alert")).to_contain_text("“Plastics treaty” is tracked")
+    row = page.locator('tr[data-issue="plastics-treaty"]')
+    expect(row).to_contain_text("plastic* AND treaty")
+    expect(row).to_contain_text("1 source")
+    expect(row).to_contain_text("Active")
+    accessible(session)
+    page.get_by_role("link", name="how their sources are doing").click()
+    sources = page.locator('[data-testid="sources"] tr[data-issue="plastics-treaty"]')
+    expect(sources).to_contain_text(str(feed))
+    expect(sources).to_contain_text("rss")
+    accessible(session)
+
+    # The listener's audit names the person, via the console.
+    wait_until(
+        lambda: any("TrackIssue" in str(a["audit_method"]) for a in audits(running, "listener")),
+        10,
+        "the listener's audit record",
+    )
+    (tracked,) = [a for a in audits(running, "listener") if "TrackIssue" in str(a["audit_method"])]
+    assert (tracked["audit_user"], tracked["audit_via"]) == ("analyst", "console")
+    assert tracked["audit_outcome"] == "granted"
+
+    # Signing out ends the session: the next page asks to sign in again.
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="You have signed out")).to_be_visible()
+    page.goto(running.url + "/listen/issues")
+    assert page.url.startswith(running.console.issuer + "/authorize?")
+    session.page.context.close()
+
+
+def test_a_viewer_gets_no_editor_action_and_the_service_refuses_a_forged_one(
+    running: Running, browser: Browser
+) -> None:
+    session = sign_in(browser, running, "viewer", "/listen/issues")
+    page = session.page
+    expect(page.get_by_role("heading", name="Tracked issues")).to_be_visible()
+    expect(page.get_by_test_id("track-issue")).to_have_count(0)
+    page.get_by_role("link", name="Try a query").click()
+    expect(page.get_by_test_id("cannot-track")).to_be_visible()
+    expect(page.get_by_test_id("save-issue")).to_have_count(0)
+    accessible(session)
+
+    # The form posted anyway, with a valid CSRF token: the listener refuses the viewer.
+    token = page.locator('input[name="csrf_token"]').first.get_attribute("value")
+    assert token
+    forged = page.request.post(
+        running.url + "/listen/issues",
+        form={
+            "csrf_token": token,
+            "name": "Forged",
+            "query": "forged",
+            "feeds": "https://example.org/feed.rss",
+        },
+    )
+    assert forged.status == 403
+    assert "needs the role analyst" in forged.text()
+    assert "viewer has viewer" in forged.text()
+    wait_until(
+        lambda: any(a["audit_outcome"] == "denied" for a in audits(running, "listener")),
+        10,
+        "the listener's audit record",
+    )
+    refused = [a for a in audits(running, "listener") if a["audit_outcome"] == "denied"]
+    assert [(a["audit_user"], a["audit_via"]) for a in refused] == [("viewer", "console")]
+    session.page.context.close()
+
+
+def test_a_post_without_the_csrf_token_is_refused(running: Running, browser: Browser) -> None:
+    session = sign_in(browser, running, "analyst", "/listen/issues/new")
+    page = session.page
+    before = len(audits(running, "listener"))
+    forms: list[dict[str, str | float | bool]] = [
+        {"name": "No token", "query": "x", "feeds": "https://example.org/feed.rss"},
+        {"csrf_token": "not-the-token", "name": "Bad", "query": "x", "feeds": "x"},
+    ]
+    for form in forms:
+        refused = page.request.post(running.url + "/listen/issues", form=form)
+        assert refused.status == 403
+        assert re.search(r"security token is\s+missing or has expired", refused.text())
+    assert len(audits(running, "listener")) == before  # nothing reached the listener
+    session.page.context.close()
+
+
+def publish_question(
+    running: Running,
+    mention_id: str,
+    title: str,
+    text: str,
+    campaign_id: str = "",
+    hashtags: tuple[str, ...] = (),
+) -> None:
+    """A mention (asking us something), as the listener would publish it."""
+    assert running.stack.kafka is not None
+    settings = CoreSettings(kafka_bootstrap_servers=running.stack.kafka.bootstrap_servers)
+    mention = listen_pb2.Mention(
+        mention_id=mention_id,
+        source="rss",
+        source_url="https://news.example.org/feed.rss",
+        item_id=mention_id,
+        url=f"https://news.example.org/{mention_id}",
+        author="Maria Lopez",
+        title=title,
+        text=text,
+        language="en",
+        sentiment=listen_pb2.Label(value="negative", score=-0.4),
+        campaign_ids=[campaign_id] if campaign_id else [],
+        hashtags=list(hashtags),
+    )
+    mention.published_at.FromDatetime(datetime.now(UTC))
+    envelope = make_envelope(
+        mention,
+        event_id=mention_id,
+        source_service="listener",
+        occurred_at=datetime.now(UTC),
+        issue_id="plastics-treaty",
+        campaign_id=campaign_id,
+    )
+    producer = EventProducer(settings, "listener", default_catalog(), Metrics())
+    try:
+        producer.send_and_wait([("legation.listen.mentions.v1", mention_id, envelope)])
+    finally:
+        producer.close()
+
+
+def test_a_press_officer_sees_a_question_arrive_takes_it_and_replies(
+    running: Running, browser: Browser
+) -> None:
+    session = sign_in(browser, running, "press-officer")
+    page = session.page
+    navigation = page.get_by_role("navigation", name="Sections")
+    expect(navigation.get_by_role("link")).to_have_text(["Listen", "Publish", "Engage", "Evaluate"])
+    navigation.get_by_role("link", name="Engage").click()
+    expect(page.get_by_role("heading", name="Inbox")).to_be_visible()
+    expect(page.get_by_test_id("inbox-summary")).to_contain_text("conversation")
+    accessible(session)
+
+    # A question arrives on Kafka; the open inbox shows it without a reload.
+    title = "When will the <em>treaty</em> text be published?"
+    publish_question(running, "browser-q-1", title, "Is there a date? <script>x()</script>")
+    link = page.get_by_role("link", name=title)
+    expect(link).to_be_visible(timeout=30_000)
+    row = page.locator("tr", has=link)
+    expect(row).to_contain_text("New")
+    expect(row).to_contain_text("nobody")
+    expect(row).to_contain_text("Maria Lopez")
+    assert page.locator("#inbox em, #inbox script").count() == 0
+    accessible(session)
+
+    link.click()
+    expect(page.get_by_test_id("conversation-title")).to_have_text(title)
+    expect(page.get_by_test_id("status")).to_have_text("New")
+    expect(page.get_by_test_id("thread")).to_contain_text("Is there a date? <script>x()</script>")
+    accessible(session)
+    conversation_url = page.url
+
+    page.get_by_test_id("assign-to-me").click()
+    expect(page.get_by_role("alert")).to_contain_text("assigned to you")
+    expect(page.get_by_test_id("assignee")).to_have_text("press-officer")
+    expect(page.get_by_test_id("status")).to_have_text("Assigned")
+    expect(page.get_by_test_id("assign-to-me")).to_have_count(0)
+
+    page.get_by_label("Saved reply").select_option(label="Thank you for your question (en, es)")
+    page.get_by_test_id("send-reply").click()
+    expect(page.get_by_role("alert")).to_contain_text("Your reply is on its way")
+    replies = page.get_by_test_id("replies")
+    expect(replies).to_contain_text("Dear Maria Lopez, thank you for your question")
+    expect(replies).to_contain_text("press-officer, press office")
+    expect(page.get_by_test_id("reply-status")).to_contain_text("Recorded")
+    accessible(session)
+    screenshot(page, "engage-conversation")
+
+    page.get_by_role("link", name="Back to the inbox").click()
+    page.get_by_test_id("mine").click()
+    expect(page.get_by_test_id("inbox-summary")).to_contain_text("assigned to you")
+    mine = page.locator("tr", has=page.get_by_role("link", name=title))
+    expect(mine).to_contain_text("you")
+    expect(mine).to_contain_text("answered")
+    screenshot(page, "engage-inbox")
+
+    # The engager's audit names the officer, via the console.
+    wait_until(
+        lambda: any(
+            "ReplyToConversation" in str(a["audit_method"]) for a in audits(running, "engager")
+        ),
+        10,
+        "the engager's audit record",
+    )
+    acted = {
+        (str(a["audit_method"]).rsplit("/", 1)[1], a["audit_user"], a["audit_via"])
+        for a in audits(running, "engager")
+    }
+    assert ("AssignConversation", "press-officer", "console") in acted
+    assert ("ReplyToConversation", "press-officer", "console") in acted
+
+    # Done with it: closed, it offers only to reopen.
+    page.goto(conversation_url)
+    page.get_by_test_id("status-closed").click()
+    expect(page.get_by_role("alert")).to_contain_text("The conversation is now closed")
+    expect(page.get_by_test_id("status")).to_have_text("Closed")
+    expect(page.get_by_test_id("status-new")).to_be_visible()
+    expect(page.get_by_test_id("send-reply")).to_have_count(0)
+    page.context.close()
+
+    # A viewer reads the conversation but gets neither action.
+    viewer = sign_in(browser, running, "viewer", conversation_url.removeprefix(running.url))
+    expect(viewer.page.get_by_test_id("conversation-title")).to_have_text(title)
+    expect(viewer.page.get_by_test_id("assign-to-me")).to_have_count(0)
+    expect(viewer.page.get_by_test_id("send-reply")).to_have_count(0)
+    expect(viewer.page.get_by_test_id("status-new")).to_have_count(0)
+    accessible(viewer)
+    viewer.page.context.close()
+
+
+def test_a_post_is_drafted_with_a_translation_approved_twice_and_delivered(
+    running: Running, browser: Browser
+) -> None:
+    editor = sign_in(browser, running, "editor", "/publish/posts")
+    page = editor.page
+    expect(page.get_by_role("heading", name="Posts")).to_be_visible()
+    accessible(editor)
+    page.get_by_test_id("write-post").click()
+    # A translation without its text is refused by the form, field by field.
+    page.get_by_label("Campaign").fill("plastics-2026")
+    page.get_by_label("Title", exact=True).fill("Plastics treaty: our position")
+    page.get_by_label("Text", exact=True).fill("We support a <strong>binding</strong> treaty.")
+    page.get_by_label("Language of the translation").fill("es")
+    page.get_by_label("Image address (optional)").fill("https://example.org/plastics.png")
+    page.get_by_test_id("save-draft").click()
+    expect(page.get_by_role("alert")).to_contain_text("Enter the translation's title")
+    expect(page.get_by_role("alert")).to_contain_text("Describe the image")
+    accessible(editor)
+    page.get_by_label("Image description (alt text)").fill("Bottles <i>on</i> a beach")
+    page.get_by_label("Translated title").fill("Tratado sobre plásticos: nuestra posición")
+    page.get_by_label("Translated text").fill("Apoyamos un tratado vinculante.")
+    page.get_by_test_id("save-draft").click()
+    expect(page.get_by_role("alert")).to_contain_text("The draft is saved")
+    expect(page.get_by_test_id("post-status")).to_have_text("Draft")
+    variants = page.get_by_test_id("variants")
+    expect(variants).to_contain_text("We support a <strong>binding</strong> treaty.")
+    expect(variants).to_contain_text("es (translated from en)")
+    expect(variants).to_contain_text("Apoyamos un tratado vinculante.")
+    expect(page.get_by_test_id("media")).to_contain_text("Alt text: Bottles <i>on</i> a beach")
+    assert variants.locator("strong.govuk-tag").count() == 2  # only the status tags
+    expect(page.get_by_test_id("approve-post")).to_have_count(0)
+    accessible(editor)
+    page.get_by_test_id("submit-post").click()
+    expect(page.get_by_test_id("post-status")).to_have_text("In review")
+    post_path = page.url.removeprefix(running.url)
+
+    # Two approval steps, two approvers (one person passes one step).
+    for approver, after in (("approver", "In review"), ("head-of-comms", "Approved")):
+        session = sign_in(browser, running, approver, "/publish/approvals")
+        queue = session.page
+        expect(queue.get_by_test_id("approvals-summary")).to_contain_text("1 post waiting")
+        accessible(session)
+        queue.get_by_role("link", name="Plastics treaty: our position").click()
+        queue.get_by_test_id("approve-post").click()
+        expect(queue.get_by_role("alert")).to_contain_text("You approved the post")
+        expect(queue.get_by_test_id("post-status")).to_have_text(after)
+        expect(queue.get_by_test_id("approve-post")).to_have_count(0)  # not twice
+        expect(queue.get_by_test_id("schedule-post")).to_have_count(0)  # not their role
+        session.page.context.close()
+
+    # The editor (also the local publisher) publishes it; the delivery shows as delivered.
+    page.goto(running.url + post_path)
+    expect(page.get_by_test_id("approvals")).to_have_count(2)
+    page.get_by_test_id("schedule-post").click()
+    expect(page.get_by_role("alert")).to_contain_text("scheduled")
+    statuses = page.get_by_test_id("delivery-status")
+    expect(statuses).to_have_text(["Delivered", "Delivered"], timeout=30_000)
+    expect(page.get_by_test_id("post-status")).to_have_text("Published", timeout=30_000)
+    accessible(editor)
+    screenshot(page, "publish-post")
+    feed = running.stack.site_feed.read_text(encoding="utf-8")
+    assert "Tratado sobre plásticos: nuestra posición" in feed
+    acted = {
+        (str(a["audit_method"]).rsplit("/", 1)[1], a["audit_user"], a["audit_via"])
+        for a in audits(running, "publisher")
+    }
+    assert {
+        ("CreatePost", "editor", "console"),
+        ("Approve", "approver", "console"),
+        ("Approve", "head-of-comms", "console"),
+        ("Schedule", "editor", "console"),
+    } <= acted
+    page.context.close()
+
+
+def test_the_calendar_shows_the_published_post_and_deliveries_refuse_what_is_not_allowed(
+    running: Running, browser: Browser
+) -> None:
+    """After the post above went out (schedule "now", in UTC): it is on today's day, in the
+    week and the month; filters and previous / next; a delivery action the state or the
+    role does not allow is refused by the publisher."""
+    title = "Plastics treaty: our position"
+    editor = sign_in(browser, running, "editor", "/publish/posts")
+    page = editor.page
+    page.get_by_test_id("calendar-link").click()
+    expect(page.get_by_role("heading", name="Calendar", exact=True)).to_be_visible()
+    today = datetime.now(UTC).date()
+    expect(page.get_by_test_id("calendar-heading")).to_contain_text("Week of")
+    cell = page.locator(f'td[data-day="{today.isoformat()}"]')
+    expect(cell).to_have_attribute("aria-current", "date")
+    expect(cell).to_contain_text(title)
+    expect(cell).to_contain_text("Published")
+    expect(cell).to_contain_text("UTC")
+    expect(page.get_by_test_id("calendar-summary")).to_contain_text("1 scheduled or published")
+    accessible(editor)
+    page.get_by_test_id("month-view").click()
+    expect(page.get_by_test_id("calendar-heading")).to_have_text(f"{today:%B %Y}")
+    expect(page.locator(f'td[data-day="{today.isoformat()}"]')).to_contain_text(title)
+    accessible(editor)
+    page.get_by_test_id("calendar-next").click()
+    expect(page.get_by_test_id("calendar-summary")).to_contain_text("0 scheduled or published")
+    page.get_by_test_id("calendar-previous").click()
+    expect(page.get_by_test_id("calendar-summary")).to_contain_text("1 scheduled or published")
+    page.get_by_label("Campaign").fill("oceans-2027")
+    page.get_by_test_id("filter-calendar").click()
+    expect(page.get_by_test_id("calendar-summary")).to_contain_text("0 scheduled or published")
+    page.get_by_label("Campaign").fill("plastics-2026")
+    page.get_by_label("Language").fill("es")
+    page.get_by_test_id("filter-calendar").click()
+    expect(page.get_by_test_id("calendar-summary")).to_contain_text("1 scheduled or published")
+
+    # The post's deliveries went out: no retry or cancel; forced, the publisher says why.
+    page.get_by_role("link", name=title).first.click()
+    expect(page.get_by_test_id("delivery-status")).to_have_text(["Delivered", "Delivered"])
+    expect(page.get_by_test_id("retry-delivery")).to_have_count(0)
+    expect(page.get_by_test_id("cancel-delivery")).to_have_count(0)
+    delivery = page.locator("tr[data-delivery]").first.get_attribute("data-delivery")
+    token = page.locator('input[name="csrf_token"]').first.get_attribute("value") or ""
+    post_path = page.url.removeprefix(running.url)
+    retry = f"{running.url}{post_path}/deliveries/{delivery}/retry"
+    answer = page.request.post(retry, form={"csrf_token": token})
+    assert answer.ok  # redirected to the post, which says why not
+    assert "Not done" in answer.text()
+    page.context.close()
+    viewer = sign_in(browser, running, "viewer", post_path)
+    expect(viewer.page.get_by_test_id("post-title")).to_have_text(title)
+    viewer_token = viewer.page.locator('input[name="csrf_token"]').first.get_attribute("value")
+    forged = viewer.page.request.post(retry, form={"csrf_token": viewer_token or ""})
+    assert forged.status == 403
+    assert "needs the role publisher" in forged.text()
+    viewer.page.context.close()
+
+
+def test_the_campaign_lead_sees_the_scorecard_move(running: Running, browser: Browser) -> None:
+    campaign = evaluate_pb2.Campaign(
+        campaign_id="ocean-2026",
+        name="Ocean <b>week</b> 2026",
+        objectives=[
+            evaluate_pb2.Objective(
+                objective_id="conversation",
+                metric="mentions",
+                comparison=evaluate_pb2.Objective.COMPARISON_AT_LEAST,
+                target=3,
+            )
+        ],
+    )
+    campaign.starts_at.FromDatetime(datetime.now(UTC) - timedelta(days=1))
+    campaign.ends_at.FromDatetime(datetime.now(UTC) + timedelta(days=30))
+    with running.stack.channel("evaluator", user="analyst") as channel:
+        evaluator_grpc.EvaluatorServiceStub(channel).CreateCampaign(campaign, timeout=10)
+    session = sign_in(browser, running, "campaign-lead", "/evaluate/campaigns")
+    page = session.page
+    link = page.get_by_role("link", name="Ocean <b>week</b> 2026")
+    expect(link).to_be_visible(timeout=15_000)
+    accessible(session)
+    link.click()
+    expect(page.get_by_test_id("campaign-name")).to_have_text("Ocean <b>week</b> 2026")
+    mentions = page.locator('[data-counter="mentions"] dd')
+    expect(mentions).to_have_text("0")
+    objective = page.locator('tr[data-objective="conversation"]')
+    expect(objective).to_contain_text("3")
+    expect(page.locator('[data-counter="response"] dd')).to_have_text("no replies yet")
+    accessible(session)
+
+    for number in range(3):
+        publish_question(
+            running, f"ocean-{number}", f"Ocean item {number}", "text", campaign_id="ocean-2026"
+        )
+    expect(mentions).to_have_text("3", timeout=60_000)
+    expect(objective).to_contain_text("Achieved", timeout=30_000)
+    expect(objective).to_contain_text("100 %")
+    assert page.locator("#scorecard b").count() == 0
+    accessible(session)
+    screenshot(page, "evaluate-scorecard")
+    page.context.close()
+
+
+def test_the_campaign_lead_sets_up_a_campaign_with_field_errors_from_the_evaluator(
+    running: Running, browser: Browser
+) -> None:
+    session = sign_in(browser, running, "campaign-lead", "/evaluate/campaigns")
+    page = session.page
+    page.get_by_test_id("new-campaign").click()
+    expect(page.get_by_role("heading", name="Set up a campaign")).to_be_visible()
+    accessible(session)
+    today = datetime.now(UTC).date()
+    page.get_by_label("Campaign id").fill("voice-2026")
+    page.get_by_label("Name", exact=True).fill("Our voice on plastics")
+    page.get_by_label("Starts").fill(str(today - timedelta(days=1)))
+    page.get_by_label("Ends").fill(str(today + timedelta(days=30)))
+    page.get_by_label("Objective id").fill("voice")
+    page.get_by_label("Measure").select_option("share_of_voice")
+    page.get_by_label("Target is").select_option("at_least")
+    page.get_by_label("Target", exact=True).fill("120")
+    page.get_by_test_id("save-campaign").click()
+    # The evaluator refuses a share above 100 %: the message sits on the target field.
+    expect(page.get_by_test_id("target-error")).to_contain_text(
+        "Target 120 is outside what share_of_voice can be"
+    )
+    expect(page.get_by_label("Name", exact=True)).to_have_value("Our voice on plastics")
+    accessible(session)
+    page.get_by_label("Target", exact=True).fill("20")
+    page.get_by_test_id("save-campaign").click()
+    expect(page.get_by_role("alert")).to_contain_text("“Our voice on plastics” is measured")
+    expect(page.get_by_test_id("campaign-name")).to_have_text("Our voice on plastics")
+    expect(page.locator('tr[data-objective="voice"]')).to_contain_text("20.0 %")
+    page.context.close()
+
+
+def test_engage_filters_labels_reply_approval_questions_and_partners(
+    running: Running, browser: Browser
+) -> None:
+    officer = sign_in(browser, running, "press-officer", "/engage/inbox")
+    page = officer.page
+    title = "Is the <i>ocean</i> fund open to NGOs?"
+    publish_question(running, "browser-q-engage", title, "Asking for Blue Seas <b>Trust</b>.")
+    link = page.get_by_role("link", name=title)
+    expect(link).to_be_visible(timeout=30_000)
+
+    # Filters: the engager's (state) and the console's own (language).
+    page.get_by_label("State").select_option(label="New")
+    page.get_by_label("Language").fill("en")
+    page.get_by_test_id("apply-filters").click()
+    expect(page.get_by_test_id("inbox-summary")).to_contain_text(
+        "filtered by state new; language en"
+    )
+    expect(link).to_be_visible()
+    accessible(officer)
+    page.get_by_label("Language").fill("fr")
+    page.get_by_test_id("apply-filters").click()
+    expect(page.get_by_test_id("inbox-summary")).to_contain_text("0 conversations")
+    expect(page.get_by_role("link", name=title)).to_have_count(0)
+
+    # Labels, priority, a named colleague, a reply in Spanish that waits for approval.
+    page.get_by_label("Language").fill("")
+    page.get_by_test_id("apply-filters").click()
+    page.get_by_role("link", name=title).click()
+    page.get_by_label("Add labels").fill("hostile, ngo")
+    page.get_by_test_id("add-labels").click()
+    expect(page.get_by_role("alert")).to_contain_text("Labels added hostile, ngo")
+    expect(page.get_by_test_id("labels")).to_contain_text("hostile")
+    page.get_by_label("Priority").select_option(label="Urgent")
+    page.get_by_test_id("set-priority").click()
+    expect(page.get_by_role("alert")).to_contain_text("The priority is now urgent")
+    expect(page.get_by_test_id("conversation-facts")).to_contain_text("Urgent")
+    page.get_by_label("Assign to a colleague").fill("ben")
+    page.get_by_test_id("assign").click()
+    expect(page.get_by_test_id("assignee")).to_have_text("ben")
+    page.get_by_label("Saved reply").select_option(label="Thank you for your question (en, es)")
+    page.get_by_label("Reply language").select_option("es")
+    page.get_by_test_id("send-reply").click()
+    expect(page.get_by_test_id("replies")).to_contain_text("Estimado/a Maria Lopez")
+    expect(page.get_by_test_id("reply-status")).to_contain_text("Awaiting approval")
+    expect(page.get_by_test_id("approve-reply")).to_have_count(0)  # not the officer's to approve
+    accessible(officer)
+    conversation_url = page.url
+
+    # The approver sees it waiting and approves it.
+    approver = sign_in(browser, running, "approver", "/engage/approvals")
+    expect(approver.page.get_by_test_id("approvals-summary")).to_have_text(
+        "1 reply awaiting approval"
+    )
+    expect(approver.page.get_by_test_id("approvals")).to_contain_text("Estimado/a Maria Lopez")
+    accessible(approver)
+    approver.page.get_by_test_id("approve-reply").click()
+    expect(approver.page.get_by_role("alert")).to_contain_text("The reply is approved")
+    expect(approver.page.get_by_test_id("approvals-summary")).to_have_text(
+        "0 replies awaiting approval"
+    )
+    approver.page.context.close()
+    page.goto(conversation_url)
+    expect(page.get_by_test_id("reply-status")).not_to_contain_text("Awaiting approval")
+
+    # A questions campaign: a mention with its hashtag becomes a question to moderate.
+    page.goto(running.url + "/engage/questions")
+    accessible(officer)
+    page.get_by_label("Title").fill("Ask the <b>ambassador</b>")
+    page.get_by_label("Issue").fill("plastics-treaty")
+    page.get_by_label("Hashtag").fill("AskAmb")
+    page.get_by_test_id("create-questions").click()
+    expect(page.get_by_test_id("questions-title")).to_have_text("Ask the <b>ambassador</b>")
+    expect(page.get_by_test_id("questions-summary")).to_have_text(
+        "0 questions, 0 awaiting moderation"
+    )
+    publish_question(
+        running,
+        "browser-q-askamb",
+        "Plastics",
+        "#AskAmb will Spain sign <u>it</u>?",
+        hashtags=("AskAmb",),
+    )
+    wait_until(
+        lambda: (
+            page.reload() is not None
+            and "1 awaiting moderation" in page.get_by_test_id("questions-summary").inner_text()
+        ),
+        30,
+        "the question",
+    )
+    questions = page.get_by_test_id("questions")
+    expect(questions).to_contain_text("#AskAmb will Spain sign <u>it</u>?")
+    expect(page.get_by_test_id("question-status")).to_have_text("Awaiting moderation")
+    accessible(officer)
+    page.get_by_test_id("accept-question").click()
+    expect(page.get_by_test_id("question-status")).to_have_text("Accepted")
+    page.get_by_label("Our answer").fill("Yes, in March.")
+    page.get_by_test_id("answer-question").click()
+    expect(page.get_by_test_id("question-status")).to_have_text("Answered")
+    expect(page.get_by_test_id("question-answer")).to_contain_text("Yes, in March.")
+
+    # The partner register: add one, record a meeting, move the relationship on.
+    page.goto(running.url + "/engage/partners")
+    expect(page.get_by_test_id("partners-summary")).to_contain_text("partner")
+    accessible(officer)
+    page.get_by_label("Name").fill("Blue Seas <Trust>")
+    page.get_by_label("Countries").fill("es")
+    page.get_by_label("Kind").select_option(label="NGO")
+    page.get_by_label("Relationship stage").select_option(label="Identified")
+    page.get_by_test_id("register-partner").click()
+    expect(page.get_by_test_id("partner-name")).to_have_text("Blue Seas <Trust>")
+    expect(page.get_by_test_id("partner-facts")).to_contain_text("ES")
+    page.get_by_label("What happened").fill("Coffee with the director")
+    page.get_by_test_id("record-activity").click()
+    expect(page.get_by_role("alert")).to_contain_text("The activity is on the timeline")
+    expect(page.get_by_test_id("timeline")).to_contain_text("Coffee with the director")
+    page.get_by_label("Relationship stage").select_option(label="Engaged")
+    page.get_by_test_id("set-stage").click()
+    expect(page.get_by_test_id("partner-facts")).to_contain_text("Engaged")
+    accessible(officer)
+    page.context.close()
+
+    # A viewer reads the register but gets no action.
+    viewer = sign_in(browser, running, "viewer", "/engage/partners")
+    expect(viewer.page.get_by_test_id("partners")).to_contain_text("Blue Seas <Trust>")
+    expect(viewer.page.get_by_test_id("register-partner")).to_have_count(0)
+    viewer.page.context.close()

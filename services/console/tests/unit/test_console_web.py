@@ -1,0 +1,200 @@
+"""The web application without a browser or a service (Starlette's test client, fake
+clients): who may reach what, the CSRF check, the security headers and the session cookie,
+and a page made from a (fake) service's answer, escaped."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.testclient import TestClient
+
+from legation.events.v1 import listen_pb2
+from legation.listener.v1 import listener_service_pb2 as listener_pb
+from legation_console.adapters.metrics import ConsoleMetrics
+from legation_console.adapters.security import SESSION_CSRF, SESSION_PERSON
+from legation_console.adapters.services import (
+    ConsoleIdentity,
+    ListenerClient,
+    ServiceError,
+    Services,
+)
+from legation_console.adapters.signin import safe_next
+from legation_console.adapters.web import create_app
+from legation_console.domain.people import Person
+
+PEOPLE = {
+    "ana": Person("ana", "Ana <Lytic>", frozenset({"analyst", "viewer"}), frozenset({"central"})),
+    "vic": Person("vic", "Vic", frozenset({"viewer"}), frozenset()),
+}
+CSRF = "the-sessions-csrf-token"
+
+
+class FakeSignIn:
+    """Signs in whoever ``/sign-in?as=`` names, without an identity provider."""
+
+    origin = "https://login.example"
+    open_paths = ("/sign-in",)
+
+    def routes(self) -> list[BaseRoute]:
+        async def sign_in(request: Request) -> Response:
+            request.session[SESSION_PERSON] = PEOPLE[request.query_params["as"]].to_session()
+            request.session[SESSION_CSRF] = CSRF
+            return RedirectResponse("/", status_code=303)
+
+        return [Route("/sign-in", sign_in)]
+
+
+class FakeListener(ListenerClient):
+    def __init__(self) -> None:
+        self.tracked: list[tuple[str, listener_pb.TrackIssueRequest]] = []
+
+    async def list_issues(self, person: Person) -> list[listen_pb2.TrackedIssue]:
+        return [listen_pb2.TrackedIssue(issue_id="x", name="<script>x</script>", active=True)]
+
+    async def track_issue(
+        self, person: Person, request: listener_pb.TrackIssueRequest
+    ) -> listen_pb2.TrackedIssue:
+        if "analyst" not in person.roles:
+            raise ServiceError("listener", "TrackIssue", _denied(), "needs the role analyst")
+        self.tracked.append((person.username, request))
+        return listen_pb2.TrackedIssue(issue_id="p", name=request.name)
+
+
+class FakeServices(Services):
+    """Only the listener is used by these pages; nothing to close."""
+
+    async def close(self) -> None:
+        pass
+
+
+def _denied() -> Any:
+    import grpc
+
+    return grpc.StatusCode.PERMISSION_DENIED
+
+
+@pytest.fixture
+def listener() -> FakeListener:
+    return FakeListener()
+
+
+def make_client(listener: FakeListener, https: bool = False) -> TestClient:
+    services: Any = FakeServices(listener, None, None, None)  # type: ignore[arg-type]
+    app = create_app(
+        connect=lambda: services,
+        signin=FakeSignIn(),
+        metrics=ConsoleMetrics(),
+        session_secret="s" * 40,
+        session_max_age=3600,
+        https=https,
+        assets_dir=Path("."),
+    )
+    return TestClient(app, base_url="https://console.example" if https else "http://testserver")
+
+
+@pytest.fixture
+def client(listener: FakeListener) -> Iterator[TestClient]:
+    with make_client(listener) as started:
+        yield started
+
+
+def test_pages_need_a_person(client: TestClient) -> None:
+    page = client.get("/listen/issues?x=1", follow_redirects=False)
+    assert page.status_code == 303
+    assert page.headers["location"] == "/sign-in?next=%2Flisten%2Fissues%3Fx%3D1"
+    htmx = client.post("/listen/query-check", headers={"HX-Request": "true"})
+    assert htmx.status_code == 401
+    assert htmx.headers["hx-redirect"].startswith("/sign-in?next=")
+    assert client.get("/healthz").text == "ok"
+
+
+def test_a_page_from_the_service_escaped_with_strict_headers(client: TestClient) -> None:
+    client.get("/sign-in?as=ana")
+    page = client.get("/listen/issues")
+    assert page.status_code == 200
+    assert "&lt;script&gt;x&lt;/script&gt;" in page.text
+    assert "<script>x</script>" not in page.text
+    assert "Ana &lt;Lytic&gt;" in page.text
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "style-src 'self'" in csp
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert "form-action 'self' https://login.example" in csp
+    assert "frame-ancestors 'none'" in csp
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["cache-control"] == "no-store"
+    assert "<script>" not in page.text.split("</head>")[1]  # no inline script in the body
+
+
+def test_a_post_needs_the_sessions_csrf_token(client: TestClient, listener: FakeListener) -> None:
+    client.get("/sign-in?as=ana")
+    form = {"name": "P", "query": "p", "feeds": "https://example.org/f.rss"}
+    assert client.post("/listen/issues", data=form).status_code == 403
+    wrong = client.post("/listen/issues", data={**form, "csrf_token": "nope"})
+    assert wrong.status_code == 403
+    assert listener.tracked == []
+    saved = client.post("/listen/issues", data={**form, "csrf_token": CSRF}, follow_redirects=False)
+    assert saved.status_code == 303
+    assert [(user, request.name) for user, request in listener.tracked] == [("ana", "P")]
+    # htmx sends the token as a header.
+    assert client.post("/listen/issues", data=form, headers={"X-CSRF-Token": CSRF}).status_code in (
+        303,
+        200,
+    )
+
+
+def test_a_refusal_from_the_service_is_a_403_page(client: TestClient) -> None:
+    client.get("/sign-in?as=vic")
+    page = client.get("/listen/issues")
+    assert 'data-testid="track-issue"' not in page.text
+    refused = client.post(
+        "/listen/issues",
+        data={"csrf_token": CSRF, "name": "P", "query": "p", "feeds": "https://e.org/f"},
+    )
+    assert refused.status_code == 403
+    assert "needs the role analyst" in refused.text
+
+
+def test_the_session_cookie(listener: FakeListener) -> None:
+    with make_client(listener) as plain:
+        cookie = plain.get("/sign-in?as=ana", follow_redirects=False).headers["set-cookie"]
+        assert "httponly" in cookie.lower() and "samesite=lax" in cookie.lower()
+        assert "secure" not in cookie.lower()
+    with make_client(listener, https=True) as https:
+        cookie = https.get("/sign-in?as=ana", follow_redirects=False).headers["set-cookie"]
+        assert "secure" in cookie.lower()
+        page = https.get("/")
+        assert page.headers["strict-transport-security"].startswith("max-age=")
+
+
+@pytest.mark.parametrize(
+    ("target", "safe"),
+    [
+        ("/listen/issues?x=1", "/listen/issues?x=1"),
+        (None, "/"),
+        ("https://evil.example/", "/"),
+        ("//evil.example/", "/"),
+        ("/\\evil.example", "/"),
+    ],
+)
+def test_after_sign_in_only_console_paths(target: str | None, safe: str) -> None:
+    assert safe_next(target) == safe
+
+
+def test_the_console_identity_sends_its_token_with_the_person() -> None:
+    from legation_console.adapters.services import person_metadata
+
+    metadata = dict(person_metadata(PEOPLE["ana"], "tok", "trace-1"))
+    assert metadata == {
+        "x-on-behalf-of": "ana",
+        "x-on-behalf-of-roles": "analyst,viewer",
+        "x-on-behalf-of-units": "central",
+        "x-trace-id": "trace-1",
+        "authorization": "Bearer tok",
+    }
+    assert ConsoleIdentity(token="t").tls_ca is None

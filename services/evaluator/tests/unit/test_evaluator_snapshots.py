@@ -1,0 +1,187 @@
+"""KPI snapshots: one campaign's failure or size never stops the others' snapshots."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, cast
+
+import pytest
+from kafka.errors import MessageSizeTooLargeError
+
+from legation.evaluator.v1 import evaluator_service_pb2 as pb
+from legation.events.v1 import evaluate_pb2
+from legation_core.codec import Envelope, EventCodec
+from legation_core.kafka import EventProducer, Pending
+from legation_evaluator.adapters import snapshots
+from legation_evaluator.adapters.index import EventIndex
+from legation_evaluator.adapters.snapshots import KPI_SNAPSHOTS, SnapshotJob
+from legation_evaluator.domain.snapshots import part_id, split_snapshot
+
+Status = evaluate_pb2.ObjectiveStatus
+# kafka-python refuses a record over its max_request_size (1 MiB by default) at send.
+PRODUCER_LIMIT = 1024 * 1024
+
+
+def statuses(
+    count: int, reason: str = "mentions at 3 of 10 with 50% of the time gone"
+) -> list[Status]:
+    return [
+        Status(
+            objective_id=f"objective-{number:05d}",
+            metric="mentions",
+            status=Status.STATUS_ON_TRACK,
+            value=3,
+            target=10,
+            reason=reason,
+        )
+        for number in range(count)
+    ]
+
+
+def snapshot(objectives: list[Status]) -> evaluate_pb2.KpiSnapshot:
+    result = evaluate_pb2.KpiSnapshot(
+        snapshot_id="snap-1",
+        campaign_id="big",
+        kpis=[evaluate_pb2.Kpi(name="volume", value=5)],
+        objectives=objectives,
+    )
+    result.computed_at.FromSeconds(1_800_000_000)
+    return result
+
+
+def test_a_snapshot_that_fits_is_one_record() -> None:
+    small = snapshot(statuses(3))
+    assert split_snapshot(small, 64 * 1024).parts == [small]
+
+
+def test_a_snapshot_of_20000_objectives_is_split_into_parts_that_each_fit() -> None:
+    whole = snapshot(statuses(20_000))
+    assert whole.ByteSize() > PRODUCER_LIMIT
+    split = split_snapshot(whole, 256 * 1024)
+    assert split.too_large == []
+    assert len(split.parts) > 4
+    assert all(part.ByteSize() <= 256 * 1024 for part in split.parts)
+    # Every objective exactly once, in order; the KPIs once, in the first part.
+    ids = [o.objective_id for part in split.parts for o in part.objectives]
+    assert ids == [o.objective_id for o in whole.objectives]
+    assert list(split.parts[0].kpis) == list(whole.kpis)
+    assert all(not part.kpis for part in split.parts[1:])
+    assert [part.snapshot_id for part in split.parts] == [
+        part_id("snap-1", number) for number in range(len(split.parts))
+    ]
+    assert split.parts[0].snapshot_id == "snap-1"
+    assert len({part.snapshot_id for part in split.parts}) == len(split.parts)
+    assert {part.computed_at.seconds for part in split.parts} == {1_800_000_000}
+    assert {part.campaign_id for part in split.parts} == {"big"}
+
+
+def test_an_objective_larger_than_a_record_is_handed_back_and_the_rest_still_fit() -> None:
+    huge = statuses(1, reason="x" * 300_000)[0]
+    huge.objective_id = "huge"
+    split = split_snapshot(snapshot([*statuses(10), huge, *statuses(5)]), 64 * 1024)
+    assert [o.objective_id for o in split.too_large] == ["huge"]
+    kept = [o.objective_id for part in split.parts for o in part.objectives]
+    assert len(kept) == 15 and "huge" not in kept
+
+
+class FakeIndex:
+    """Campaigns by id; ``broken`` campaigns fail their scorecard search."""
+
+    def __init__(self, campaigns: dict[str, int], broken: set[str]) -> None:
+        self.campaigns = campaigns
+        self.broken = broken
+
+    def campaign_ids(self) -> list[str]:
+        return list(self.campaigns)
+
+    def campaign(self, campaign_id: str) -> evaluate_pb2.Campaign:
+        return evaluate_pb2.Campaign(campaign_id=campaign_id)
+
+    def scorecard_response(self, campaign: evaluate_pb2.Campaign) -> dict[str, Any]:
+        if campaign.campaign_id in self.broken:
+            raise RuntimeError("search failed")
+        return {"objectives": self.campaigns[campaign.campaign_id]}
+
+
+class FakeFuture:
+    def __init__(self, error: Exception | None) -> None:
+        self.error = error
+
+    def get(self, timeout: float | None = None) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+class SizeLimitedProducer:
+    """Refuses records over the limit as kafka-python does (at send); ``refused``
+    campaigns' records fail at the acknowledgement instead."""
+
+    max_request_bytes = PRODUCER_LIMIT
+
+    def __init__(self, refused: set[str]) -> None:
+        self.refused = refused
+        self.acknowledged: list[Envelope] = []
+
+    def send(self, topic: str, key: str, envelope: Envelope) -> Pending:
+        assert topic == KPI_SNAPSHOTS
+        size = len(EventCodec.encode(envelope))
+        if size > PRODUCER_LIMIT:
+            raise MessageSizeTooLargeError(f"The message is {size} bytes when serialized")
+        if key in self.refused:
+            return Pending(topic, FakeFuture(RuntimeError("broker refused")))
+        self.acknowledged.append(envelope)
+        return Pending(topic, FakeFuture(None))
+
+    def wait(self, pending: list[Pending], timeout: float = 30.0) -> None:
+        for item in pending:
+            item.future.get(timeout)
+
+
+@pytest.fixture(autouse=True)
+def cards(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scorecard of as many objectives as the fake index says."""
+
+    def card(campaign: evaluate_pb2.Campaign, response: dict[str, Any], now: datetime) -> Any:
+        return pb.Scorecard(
+            campaign_id=campaign.campaign_id,
+            kpis=[evaluate_pb2.Kpi(name="volume", value=1)],
+            objectives=statuses(response["objectives"]),
+        )
+
+    monkeypatch.setattr(snapshots, "scorecard_from_response", card)
+
+
+def job(index: FakeIndex, producer: SizeLimitedProducer, **options: Any) -> SnapshotJob:
+    return SnapshotJob(cast(EventIndex, index), cast(EventProducer, producer), 60.0, **options)
+
+
+def test_one_campaigns_snapshot_failing_does_not_stop_the_others(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    index = FakeIndex(
+        {"first": 2, "huge": 20_000, "broken": 1, "refused": 1, "last": 3},
+        broken={"broken"},
+    )
+    producer = SizeLimitedProducer(refused={"refused"})
+    job(index, producer)()
+    by_campaign: dict[str, list[evaluate_pb2.KpiSnapshot]] = {}
+    for envelope in producer.acknowledged:
+        by_campaign.setdefault(envelope.campaign_id, []).append(envelope.kpi_snapshot)
+    assert sorted(by_campaign) == ["first", "huge", "last"]
+    assert [len(part.objectives) for part in by_campaign["first"]] == [2]
+    assert [len(part.objectives) for part in by_campaign["last"]] == [3]
+    huge = by_campaign["huge"]
+    assert len(huge) > 1
+    assert sum(len(part.objectives) for part in huge) == 20_000
+    assert all(len(EventCodec.encode(e)) <= PRODUCER_LIMIT for e in producer.acknowledged)
+    failures = [r for r in caplog.records if r.getMessage().startswith("kpi snapshot")]
+    assert {getattr(r, "campaign_id", None) for r in failures if r.levelname == "ERROR"} == {
+        "broken",
+        "refused",
+    }
+
+
+def test_no_snapshot_while_the_index_is_being_rebuilt() -> None:
+    producer = SizeLimitedProducer(refused=set())
+    job(FakeIndex({"first": 2}, broken=set()), producer, rebuilding=lambda: True)()
+    assert producer.acknowledged == []

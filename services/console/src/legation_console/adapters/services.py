@@ -456,6 +456,25 @@ class EvaluatorClient(_Client):
         )
         return list(response.campaigns)
 
+    async def search_mentions(
+        self, person: Person, request: evaluator_pb.SearchMentionsRequest
+    ) -> evaluator_pb.SearchMentionsResponse:
+        """One page of indexed mentions matching the request's filters, newest first."""
+        response: evaluator_pb.SearchMentionsResponse = await self._call(
+            "SearchMentions", self.stub.SearchMentions, request, person
+        )
+        return response
+
+    async def list_alerts(self, person: Person, issue_id: str = "") -> list[listen_pb2.Alert]:
+        """The newest alerts (of one issue or every issue)."""
+        response = await self._call(
+            "ListAlerts",
+            self.stub.ListAlerts,
+            evaluator_pb.ListAlertsRequest(issue_id=issue_id),
+            person,
+        )
+        return list(response.alerts)
+
     async def create_campaign(
         self, person: Person, campaign: evaluate_pb2.Campaign, readable_within: float = 10.0
     ) -> evaluate_pb2.Campaign:

@@ -19,6 +19,7 @@ from legation_core.ids import stable_id
 from legation_core.kafka import EventProducer
 from legation_evaluator.adapters.campaign_data import CampaignData
 from legation_evaluator.adapters.changes import ChangeFeed
+from legation_evaluator.adapters.grpc_listen import ListenReadsApi
 from legation_evaluator.adapters.grpc_reports import ReviewReportApi
 from legation_evaluator.adapters.index import EventIndex
 from legation_evaluator.adapters.rebuild import IndexGuard
@@ -54,7 +55,7 @@ def _version_id(campaign: evaluate_pb2.Campaign) -> str:
     return stable_id("campaign", campaign.campaign_id, digest)
 
 
-class EvaluatorApi(ReviewReportApi, pb_grpc.EvaluatorServiceServicer):
+class EvaluatorApi(ListenReadsApi, ReviewReportApi, pb_grpc.EvaluatorServiceServicer):
     """The evaluator's gRPC service. With the index ``guard``, scorecards say whether the
     index is being rebuilt from Kafka, and a campaign missing meanwhile is UNAVAILABLE (try
     again) rather than NOT_FOUND."""

@@ -33,6 +33,9 @@ POLICY = Policy(
         # The after-action review closes a campaign: its owners (analysts) write it.
         "ReviewCampaign": command(ANALYST),
         "GetCampaignReport": reads(ANALYST),
+        # Mentions and alerts are what the listener already shows its readers.
+        "SearchMentions": reads(ANALYST),
+        "ListAlerts": reads(ANALYST),
     },
 )
 

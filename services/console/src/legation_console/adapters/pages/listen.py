@@ -35,6 +35,22 @@ async def sources(request: Request) -> Response:
     return render(request, "listen/sources.html", {"page": views.sources_page(found)})
 
 
+async def mentions(request: Request) -> Response:
+    """``GET /listen/mentions``: indexed mentions, narrowed by the GET form's filters."""
+    filters = views.mention_filters(dict(request.query_params))
+    found = await services(request).evaluator.search_mentions(
+        person_of(request), views.mentions_request(filters)
+    )
+    return render(request, "listen/mentions.html", {"page": views.mentions_page(filters, found)})
+
+
+async def alerts(request: Request) -> Response:
+    """``GET /listen/alerts``: the newest surges of mentions."""
+    issue = request.query_params.get("issue", "")[:200]
+    found = await services(request).evaluator.list_alerts(person_of(request), issue)
+    return render(request, "listen/alerts.html", {"rows": views.alert_rows(found), "issue": issue})
+
+
 async def new_issue(request: Request) -> Response:
     """``GET /listen/issues/new``: the query editor."""
     return render(request, "listen/new_issue.html", _editor(request, views.IssueForm(), None))
@@ -108,6 +124,8 @@ ROUTES: Sequence[BaseRoute] = [
     Route("/listen/issues", issues, name="listen-issues"),
     Route("/listen/issues/new", new_issue, name="listen-new-issue"),
     Route("/listen/sources", sources, name="listen-sources"),
+    Route("/listen/mentions", mentions, name="listen-mentions"),
+    Route("/listen/alerts", alerts, name="listen-alerts"),
     Route("/listen/issues", track_issue, methods=["POST"], name="listen-track-issue"),
     Route("/listen/query-check", query_check, methods=["POST"], name="listen-query-check"),
 ]

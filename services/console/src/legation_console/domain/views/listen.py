@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from legation.evaluator.v1 import evaluator_service_pb2 as evaluator_pb
 from legation.events.v1 import listen_pb2
 from legation.listener.v1 import listener_service_pb2 as listener_pb
 from legation_console.domain import access
@@ -254,3 +255,130 @@ def sources_page(sources: Sequence[listener_pb.SourceStatus]) -> SourcesPage:
     )
     failing = sum(1 for s in sources if s.state == "failing")
     return SourcesPage(rows, f"{count(len(rows), 'source')}, {failing} failing")
+
+
+MENTION_FILTERS = ("issue", "language", "source", "sentiment", "stance")
+
+
+@dataclass(frozen=True)
+class MentionFilters:
+    """The mentions page's GET form, as typed (blank = no filter)."""
+
+    issue: str = ""
+    language: str = ""
+    source: str = ""
+    sentiment: str = ""
+    stance: str = ""
+    min_influence: str = ""
+    fold: bool = True
+    page: str = ""
+
+
+def mention_filters(params: dict[str, str]) -> MentionFilters:
+    """The filters from the query string (values trimmed and cut to 200 characters)."""
+    values = {name: params.get(name, "").strip()[:200] for name in MENTION_FILTERS}
+    return MentionFilters(
+        **values,
+        min_influence=params.get("min_influence", "").strip()[:10],
+        fold=params.get("fold", "on" if not params else "") == "on",
+        page=params.get("page", "")[:500],
+    )
+
+
+def mentions_request(filters: MentionFilters) -> evaluator_pb.SearchMentionsRequest:
+    """The SearchMentions request of the filters (an unreadable influence is left out)."""
+    try:
+        influence = min(max(float(filters.min_influence), 0.0), 1.0)
+    except ValueError:
+        influence = 0.0
+    return evaluator_pb.SearchMentionsRequest(
+        issue_ids=[filters.issue] if filters.issue else [],
+        languages=[filters.language] if filters.language else [],
+        sources=[filters.source] if filters.source else [],
+        sentiments=[filters.sentiment] if filters.sentiment else [],
+        stances=[filters.stance] if filters.stance else [],
+        min_influence=influence,
+        fold_duplicates=filters.fold,
+        page_size=50,
+        page_token=filters.page,
+    )
+
+
+@dataclass(frozen=True)
+class MentionRow:
+    mention_id: str
+    issue_id: str
+    title: str
+    text: str
+    author: str
+    language: str
+    sentiment: str
+    stance: str
+    influence: str
+    published: str
+    url: str | None
+    copies: str
+
+
+@dataclass(frozen=True)
+class MentionsPage:
+    filters: MentionFilters
+    rows: list[MentionRow]
+    summary: str
+    next_page: str
+
+
+def _label(label: listen_pb2.Label) -> str:
+    return label.value or "unknown"
+
+
+def mentions_page(
+    filters: MentionFilters, response: evaluator_pb.SearchMentionsResponse
+) -> MentionsPage:
+    """The mentions page: one row a mention, labels in words, the next page's token."""
+    rows = [
+        MentionRow(
+            mention_id=hit.mention.mention_id,
+            issue_id=hit.issue_id,
+            title=hit.mention.title,
+            text=excerpt(hit.mention.text),
+            author=hit.mention.author or "unknown author",
+            language=hit.mention.language or "und",
+            sentiment=_label(hit.mention.sentiment),
+            stance=_label(hit.mention.stance),
+            influence=f"{hit.mention.influence:.2f}",
+            published=when(timestamp(hit.mention.published_at)),
+            url=safe_url(hit.mention.url),
+            copies=count(hit.copies, "copy", "copies") if hit.copies else "",
+        )
+        for hit in response.mentions
+    ]
+    return MentionsPage(
+        filters=filters,
+        rows=rows,
+        summary=count(response.total, "mention"),
+        next_page=response.next_page_token,
+    )
+
+
+@dataclass(frozen=True)
+class AlertRow:
+    issue_id: str
+    window: str
+    count: str
+    threshold: str
+    top_terms: str
+
+
+def alert_rows(alerts: Sequence[listen_pb2.Alert]) -> list[AlertRow]:
+    """The alerts page's rows, newest first as the service gave them."""
+    return [
+        AlertRow(
+            issue_id=alert.issue_id,
+            window=when(timestamp(alert.window_start)),
+            count=count(alert.count, "mention"),
+            threshold=f"above {alert.threshold:.1f}",
+            top_terms=", ".join(f"{c.value} ({c.count})" for c in alert.top_terms),
+        )
+        for alert in alerts
+    ]

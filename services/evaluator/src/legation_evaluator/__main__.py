@@ -18,7 +18,7 @@ from legation_evaluator.adapters.grpc_api import EvaluatorApi
 from legation_evaluator.adapters.index import EventIndex, IndexUnavailable, connect
 from legation_evaluator.adapters.policy import POLICY, SCORECARD_READERS
 from legation_evaluator.adapters.rebuild import IndexGuard
-from legation_evaluator.adapters.snapshots import SnapshotJob
+from legation_evaluator.adapters.snapshots import SNAPSHOT_TICK_SECONDS, SnapshotJob
 from legation_evaluator.adapters.web import ScorecardPage
 from legation_evaluator.config import EvaluatorSettings
 from legation_evaluator.reindex import rebuild
@@ -53,7 +53,7 @@ def wire(runtime: ServiceRuntime, settings: EvaluatorSettings) -> None:
     runtime.add_consumer("indexer", topics, IndexingHandler(index, changes, guard.suspect))
     runtime.add_periodic(
         "kpi-snapshots",
-        settings.evaluator_snapshot_seconds,
+        min(settings.evaluator_snapshot_seconds, SNAPSHOT_TICK_SECONDS),
         SnapshotJob(index, runtime.producer, settings.evaluator_snapshot_seconds, guard.confirm),
     )
     api = EvaluatorApi(index, runtime.producer, changes, runtime.stop, guard)

@@ -37,6 +37,7 @@ from legation_devstack.processes import wait_until
 from legation_devstack.stack import Stack
 from legation_devstack.standins import start_opensearch
 from legation_evaluator.adapters.index import EventIndex
+from legation_evaluator.adapters.snapshots import SNAPSHOT_TICK_SECONDS
 from legation_evaluator.domain.scorecard import scorecard_from_response
 
 pytestmark = [pytest.mark.integration]
@@ -502,13 +503,18 @@ def test_a_campaign_survives_crashes_and_the_reindex_rebuilds_identical_counts(
     assert statuses["favour-up"].value == pytest.approx(45.0)
     assert statuses["reach-es"].value == 1_800_000
     assert statuses["share-of-voice"].baseline == 12
-    # The restarted evaluator emitted a KPI snapshot of the campaign (indexed like any event).
-    snapshots = client(stack).search(
-        index=f"{PREFIX}-kpi_snapshot*",
-        body={"query": {"term": {"campaign_ids": campaign_id}}, "size": 10},
-    )["hits"]["hits"]
-    assert snapshots
-    snapshot = snapshots[0]["_source"]["kpi_snapshot"]
+
+    # The restarted evaluator emitted a KPI snapshot of the campaign (indexed like any event):
+    # at start-up, or within a tick of the rebuild ending when it started during one.
+    def snapshots() -> list[Any]:
+        found: list[Any] = client(stack).search(
+            index=f"{PREFIX}-kpi_snapshot*",
+            body={"query": {"term": {"campaign_ids": campaign_id}}, "size": 10},
+        )["hits"]["hits"]
+        return found
+
+    wait_until(lambda: bool(snapshots()), SNAPSHOT_TICK_SECONDS + 30, "a kpi snapshot")
+    snapshot = snapshots()[0]["_source"]["kpi_snapshot"]
     assert {o["objective_id"] for o in snapshot["objectives"]} == set(EXPECTED)
 
     # A rebuild into fresh indices gives identical counts and the same scorecard.

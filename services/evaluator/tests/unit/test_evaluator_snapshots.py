@@ -185,3 +185,18 @@ def test_no_snapshot_while_the_index_is_being_rebuilt() -> None:
     producer = SizeLimitedProducer(refused=set())
     job(FakeIndex({"first": 2}, broken=set()), producer, rebuilding=lambda: True)()
     assert producer.acknowledged == []
+
+
+def test_a_run_skipped_while_rebuilding_is_made_up_once_the_rebuild_ends() -> None:
+    producer = SizeLimitedProducer(refused=set())
+    rebuilding = [True]
+    snapshot_job = job(
+        FakeIndex({"first": 2}, broken=set()), producer, rebuilding=lambda: rebuilding[0]
+    )
+    snapshot_job()
+    assert producer.acknowledged == []
+    rebuilding[0] = False
+    snapshot_job()  # the next tick: the interval's snapshot is still due
+    assert [e.campaign_id for e in producer.acknowledged] == ["first"]
+    snapshot_job()  # the same interval again: nothing more
+    assert len(producer.acknowledged) == 1

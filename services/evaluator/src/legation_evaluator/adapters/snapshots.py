@@ -25,6 +25,9 @@ from legation_evaluator.domain.snapshots import split_snapshot
 
 log = logging.getLogger(__name__)
 KPI_SNAPSHOTS = "legation.evaluate.kpi-snapshots.v1"
+SNAPSHOT_TICK_SECONDS = 30.0
+"""How often the job looks whether its interval's snapshots are still due: a run skipped while
+the index was being rebuilt is made up within this time, not a whole interval later."""
 # The share of the producer's record limit (LEGATION_KAFKA_MAX_REQUEST_BYTES, 1 MiB by
 # default) a snapshot's payload may take: the rest is room for the envelope, the headers and
 # the record's own framing.
@@ -48,14 +51,17 @@ class SnapshotJob:
         self.rebuilding = rebuilding
         # What one part may take (default: half the producer's record limit).
         self.max_bytes = max_bytes or int(producer.max_request_bytes * SNAPSHOT_SHARE)
+        self._done_slot: str | None = None  # the interval whose snapshots were all sent
 
     def __call__(self) -> None:
-        if self.rebuilding():
-            log.info("kpi snapshots skipped: the index is being rebuilt from Kafka")
-            return
         now = datetime.now(UTC)
         # One snapshot per campaign per interval, whatever the retries.
         slot = str(int(now.timestamp() // self.interval_seconds))
+        if slot == self._done_slot:
+            return
+        if self.rebuilding():
+            log.info("kpi snapshots wait: the index is being rebuilt from Kafka")
+            return
         queued: list[tuple[str, list[Pending]]] = []
         failed = 0
         for campaign_id in self.index.campaign_ids():
@@ -77,6 +83,8 @@ class SnapshotJob:
                 log.exception("kpi snapshot not acknowledged", extra={"campaign_id": campaign_id})
         if emitted or failed:
             log.info("kpi snapshots emitted", extra={"campaigns": emitted, "failed": failed})
+        if not failed:
+            self._done_slot = slot
 
     def _send(self, campaign_id: str, now: datetime, slot: str) -> list[Pending]:
         """Queues the campaign's snapshot (its parts); returns what to wait for."""

@@ -18,7 +18,7 @@ required``). Kinds beyond the built-in ones are passed in ``extra_kinds``.
 
 from __future__ import annotations
 
-import json
+import math
 import os
 import re
 import ssl
@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
 
 from legation_channels.adapters.bluesky import BlueskyChannel
 from legation_channels.adapters.email_newsletter import EmailNewsletterChannel
@@ -37,7 +36,7 @@ from legation_channels.adapters.telegram import TelegramChannel
 from legation_channels.adapters.webhook import WebhookChannel
 from legation_channels.adapters.wordpress import WordPressChannel
 from legation_channels.base import Channel
-from legation_core.config import ConfigError
+from legation_core.config import ConfigError, ConfigFileError, read_config_file
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _MISSING = object()
@@ -53,6 +52,12 @@ class ChannelConfigError(ValueError):
 
 class _Invalid(Exception):
     """One option that cannot be used; collected into ChannelConfigError."""
+
+
+def _sorted_keys(keys: set[Any]) -> list[str]:
+    """Mapping keys as text, sorted (YAML keys may be numbers, booleans or null, which do
+    not sort with strings)."""
+    return sorted(str(key) for key in keys)
 
 
 class Settings:
@@ -101,7 +106,12 @@ class Settings:
 
     def number(self, key: str, default: float) -> float:
         value = self._get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value <= 0
+        ):
             self.problems.append(f"{self.where}.options.{key}: expected a positive number")
             raise _Invalid
         return float(value)
@@ -142,7 +152,7 @@ class Settings:
         return httpx.Timeout(seconds, connect=min(5.0, seconds))
 
     def unknown_options(self) -> list[str]:
-        return sorted(set(self._options) - self._used)
+        return _sorted_keys(set(self._options) - self._used)
 
     def unknown_secrets(self) -> list[str]:
         return sorted((set(self._secrets) | self.unresolved) - self._used_secrets)
@@ -241,12 +251,12 @@ KINDS: dict[str, ChannelFactory] = {
 
 
 def load_channels_config(path: str | Path) -> Any:
-    """Reads a channels file: JSON if it ends in .json, YAML otherwise."""
-    text = Path(path).read_text(encoding="utf-8")
+    """Reads a channels file: JSON if it ends in .json, YAML otherwise; raises
+    ChannelConfigError naming the file when it cannot be read or parsed."""
     try:
-        return json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as error:
-        raise ChannelConfigError([f"{path}: cannot be parsed: {error}"]) from error
+        return read_config_file(path, "the channels file")
+    except ConfigFileError as error:
+        raise ChannelConfigError([str(error)]) from None
 
 
 def build_channels(
@@ -268,7 +278,7 @@ def build_channels(
         if not isinstance(entry, Mapping):
             problems.append(f"{where}: expected a mapping with name, kind, options, secrets")
             continue
-        for key in sorted(set(entry) - {"name", "kind", "options", "secrets"}):
+        for key in _sorted_keys(set(entry) - {"name", "kind", "options", "secrets"}):
             problems.append(f"{where}.{key}: is not a channel field")
         name, kind = entry.get("name"), entry.get("kind")
         if not isinstance(name, str) or not _NAME.match(name):
@@ -278,7 +288,7 @@ def build_channels(
             problems.append(f"{where}.name: {name!r} is used by another channel")
             continue
         seen.add(name)
-        if kind not in kinds:
+        if not isinstance(kind, str) or kind not in kinds:
             problems.append(f"{where}.kind: {kind!r} is not one of {', '.join(sorted(kinds))}")
             continue
         options = entry.get("options") or {}
@@ -343,5 +353,5 @@ def channels_from_file(
         return build_channels(load_channels_config(path), extra_kinds=extra_kinds)
     except ChannelConfigError as error:
         raise ConfigError(f"{variable}: {error}") from None
-    except OSError as error:
+    except OSError as error:  # a channel's own file (an SMTP CA bundle) cannot be read
         raise ConfigError(f"{variable}: {error}") from None

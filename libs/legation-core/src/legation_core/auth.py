@@ -44,6 +44,7 @@ import hashlib
 import hmac
 import logging
 import re
+import reprlib
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -58,6 +59,7 @@ from google.protobuf import descriptor_pool
 from google.protobuf.message import Message
 
 from legation_core.calls import CallError, serving, unavailable_errors
+from legation_core.config import ConfigFileError, read_config_file
 from legation_core.consumer import TransientError
 from legation_core.ids import new_trace_id
 from legation_core.limits import LimitError, check_request, compile_service
@@ -282,6 +284,16 @@ class Directory:
         return None
 
 
+_USER_KEYS = {"name", "roles", "token_sha256", "certificate_names", "delegate_roles"}
+# A value shown in an error in a few dozen characters, whatever its size (an alias bomb).
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring = 2, 4, 4, 60
+
+
+def _shown(value: Any) -> str:
+    return _SHORT.repr(value)
+
+
 def parse_users(raw: Any, origin: str) -> Directory:
     """Validates a parsed users file; errors name ``origin`` and the entry.
 
@@ -309,14 +321,16 @@ def parse_users(raw: Any, origin: str) -> Directory:
         where = f"{origin}: users[{position}]"
         if not isinstance(entry, Mapping):
             raise AuthError(f"{where}: expected a mapping")
-        unknown_keys = sorted(
-            set(entry) - {"name", "roles", "token_sha256", "certificate_names", "delegate_roles"}
+        unknown_keys = sorted(  # as text: YAML keys may be numbers or null, which do not sort
+            str(key) for key in set(entry) - _USER_KEYS
         )
         if unknown_keys:
-            raise AuthError(f"{where}: unknown keys {', '.join(map(str, unknown_keys))}")
+            raise AuthError(f"{where}: unknown keys {', '.join(unknown_keys)}")
         name = entry.get("name")
         if not isinstance(name, str) or not _NAME.match(name):
-            raise AuthError(f"{where}.name: expected 1-128 letters, digits or ._@- (got {name!r})")
+            raise AuthError(
+                f"{where}.name: expected 1-128 letters, digits or ._@- (got {_shown(name)})"
+            )
         if name in seen_names:
             raise AuthError(f"{where}.name: {name} appears twice")
         seen_names.add(name)
@@ -366,18 +380,16 @@ def parse_users(raw: Any, origin: str) -> Directory:
 
 def _string_list(value: Any, where: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
-        raise AuthError(f"{where}: expected a list of non-empty strings (got {value!r})")
+        raise AuthError(f"{where}: expected a list of non-empty strings (got {_shown(value)})")
     return list(value)
 
 
 def load_users(path: Path) -> Directory:
     """Reads and validates the users file at ``path`` (see :func:`parse_users`)."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise AuthError(f"{path}: cannot read the users file: {error.strerror}") from None
-    except yaml.YAMLError as error:
-        raise AuthError(f"{path}: not valid YAML: {error}") from None
+        raw = read_config_file(path, "the users file")
+    except ConfigFileError as error:
+        raise AuthError(str(error)) from None
     return parse_users(raw, str(path))
 
 

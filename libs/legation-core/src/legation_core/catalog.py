@@ -14,9 +14,8 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from legation.events.v1 import envelope_pb2
+from legation_core.config import ConfigFileError, read_config_file
 
 SERVICES = ("listener", "publisher", "engager", "evaluator")
 DLQ_SUFFIX = ".dlq"
@@ -121,7 +120,10 @@ class Catalog:
         """Loads every ``*.yaml`` entry of a catalog directory."""
         specs = []
         for path in sorted(directory.glob("*.yaml")):
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+            try:
+                raw = read_config_file(path, "the topic file")
+            except ConfigFileError as error:
+                raise CatalogError(str(error)) from None
             spec = parse_topic(raw, path.name)
             if path.name != f"{spec.name}.yaml":
                 raise CatalogError(f"{path.name}: file name must be {spec.name}.yaml")

@@ -2,14 +2,18 @@
 
 Every setting is an environment variable ``LEGATION_<NAME>``. A bad value stops start-up
 with a :class:`ConfigError` naming the variable, so an operator can fix it at once.
+The files some settings name (users, rules, channels, group mapping) are read with
+:func:`read_config_file`, whose :class:`ConfigFileError` names the file and where in it.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
+import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -20,6 +24,41 @@ ENV_PREFIX = "LEGATION_"
 
 class ConfigError(Exception):
     """A setting is missing or invalid; the message names the environment variable."""
+
+
+class ConfigFileError(ConfigError):
+    """A configuration file cannot be read or parsed; the message is ``<path>: <problem>``
+    (a byte offset for text that is not UTF-8, a line and column for a syntax error)."""
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = str(path)
+        self.problem = problem
+
+
+def read_config_file(path: str | Path, what: str = "the file") -> Any:
+    """The document of a configuration file: JSON when its name ends in ``.json``, YAML
+    otherwise (None for an empty YAML file). Raises :class:`ConfigFileError` naming
+    ``path`` when it cannot be read (``what`` says which file it is), is not UTF-8, or does
+    not parse; checking the document's shape is the caller's."""
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+    except OSError as error:
+        raise ConfigFileError(path, f"cannot read {what}: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        bad = error.object[error.start]
+        raise ConfigFileError(
+            path, f"not UTF-8 text: byte 0x{bad:02x} at offset {error.start} ({error.reason})"
+        ) from None
+    is_json = str(path).endswith(".json")
+    try:
+        return json.loads(text) if is_json else yaml.safe_load(text)
+    except RecursionError:  # both parsers recurse once per nested list or mapping
+        raise ConfigFileError(path, "nested too deeply") from None
+    except ValueError as error:  # json.JSONDecodeError
+        raise ConfigFileError(path, f"not valid JSON: {error}") from None
+    except yaml.YAMLError as error:
+        raise ConfigFileError(path, f"not valid YAML: {error}") from None
 
 
 class CoreSettings(BaseSettings):

@@ -86,6 +86,34 @@ def test_duplicate_names_and_token_hashes_are_refused() -> None:
         parse_users({"users": [entry, other]}, "f")
 
 
+def test_a_users_file_that_is_not_utf8_is_refused_naming_it_and_the_offset(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "users.yaml"
+    path.write_bytes(b"users:\n- name: jos\xe9\n")
+    with pytest.raises(AuthError) as refused:
+        load_users(path)
+    assert str(refused.value) == (
+        f"{path}: not UTF-8 text: byte 0xe9 at offset 18 (invalid continuation byte)"
+    )
+
+
+def test_keys_and_values_of_any_yaml_type_are_refused_naming_the_entry() -> None:
+    # Keys that do not sort together (a number and a string) and values of any size.
+    entry = {"name": "ana", "roles": [EDITOR], "token_sha256": [hash_token(TOKEN)]}
+    with pytest.raises(AuthError, match=r"users\[0\]: unknown keys 1, None, x"):
+        parse_users({"users": [{**entry, 1: 2, None: 3, "x": 4}]}, "f")
+    bomb: list[object] = ["lol"] * 10
+    for _ in range(8):  # an alias bomb's shape: 10**9 strings when printed whole
+        bomb = [bomb] * 10
+    with pytest.raises(AuthError, match=r"users\[0\]\.roles: expected a list") as refused:
+        parse_users({"users": [{**entry, "roles": bomb}]}, "f")
+    assert len(str(refused.value)) < 300
+    with pytest.raises(AuthError, match=r"users\[0\]\.name: expected 1-128") as refused:
+        parse_users({"users": [{**entry, "name": ["x" * 100_000]}]}, "f")
+    assert len(str(refused.value)) < 300
+
+
 def test_load_users_reports_an_unreadable_or_invalid_file(tmp_path: Path) -> None:
     with pytest.raises(AuthError, match="cannot read the users file"):
         load_users(tmp_path / "missing.yaml")

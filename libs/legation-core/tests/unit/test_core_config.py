@@ -1,13 +1,22 @@
-"""load_settings: LEGATION_* environment variables, and errors that name the variable."""
+"""load_settings: LEGATION_* environment variables, and errors that name the variable;
+read_config_file: the files settings name, and errors that name the file."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pydantic
 import pytest
 
-from legation_core.config import ENV_PREFIX, ConfigError, CoreSettings, load_settings
+from legation_core.config import (
+    ENV_PREFIX,
+    ConfigError,
+    ConfigFileError,
+    CoreSettings,
+    load_settings,
+    read_config_file,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -123,3 +132,57 @@ def test_complete_sasl_settings_load(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LEGATION_KAFKA_SASL_PASSWORD", "secret")
     settings = load_settings(CoreSettings)
     assert settings.bootstrap_servers() == ["kafka-0:9093", "kafka-1:9093"]
+
+
+# --- read_config_file: the one reader of the files settings name ----------------------------
+
+
+def test_a_config_file_that_is_not_utf8_is_refused_naming_the_file_and_offset(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_bytes(b"sla:\n  high: 3600 # caf\xe9\n")
+    with pytest.raises(ConfigFileError) as refused:
+        read_config_file(path)
+    assert str(refused.value) == (
+        f"{path}: not UTF-8 text: byte 0xe9 at offset 23 (invalid continuation byte)"
+    )
+    assert refused.value.path == str(path)
+    assert isinstance(refused.value, ConfigError)  # a clean exit at start-up
+    utf16 = tmp_path / "users.yaml"
+    utf16.write_bytes("users: []\n".encode("utf-16"))
+    with pytest.raises(ConfigFileError, match=r"byte 0xff at offset 0"):
+        read_config_file(utf16)
+
+
+def test_a_config_file_that_cannot_be_read_or_parsed_is_refused_naming_it(
+    tmp_path: Path,
+) -> None:
+    missing = tmp_path / "missing.yaml"
+    with pytest.raises(ConfigFileError, match=r"missing\.yaml: cannot read the users file: No "):
+        read_config_file(missing, "the users file")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("users: [\n")
+    with pytest.raises(ConfigFileError, match=r"(?s)broken\.yaml: not valid YAML: .*line 2"):
+        read_config_file(broken)
+    broken_json = tmp_path / "channels.json"
+    broken_json.write_text('{"channels": [}')
+    with pytest.raises(ConfigFileError, match=r"channels\.json: not valid JSON: .*column 15"):
+        read_config_file(broken_json)
+    for name in ("deep.yaml", "deep.json"):
+        deep = tmp_path / name
+        deep.write_text("[" * 50_000 + "]" * 50_000)
+        with pytest.raises(ConfigFileError, match=rf"{name}: nested too deeply"):
+            read_config_file(deep)
+
+
+def test_a_config_file_gives_its_document(tmp_path: Path) -> None:
+    yaml_file = tmp_path / "rules.yaml"
+    yaml_file.write_text("sla: {high: 3600}\nname: café\n", encoding="utf-8")
+    assert read_config_file(yaml_file) == {"sla": {"high": 3600}, "name": "café"}
+    json_file = tmp_path / "channels.json"
+    json_file.write_text('{"channels": []}')
+    assert read_config_file(json_file) == {"channels": []}
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    assert read_config_file(empty) is None

@@ -10,12 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from legation_console.domain.people import GroupMapping, MappingError, parse_group_mapping
-from legation_core.config import ENV_PREFIX, ConfigError
+from legation_core.config import ENV_PREFIX, ConfigError, ConfigFileError, read_config_file
 
 # services/console/build/assets for a checkout (editable install); images set the variable.
 DEFAULT_ASSETS_DIR = Path(__file__).resolve().parents[2] / "build" / "assets"
@@ -151,11 +150,7 @@ class ConsoleSettings(BaseSettings):
 def load_group_mapping(path: Path) -> GroupMapping:
     """The group mapping file; raises ConfigError naming the variable."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = read_config_file(path, "the group mapping file")
         return parse_group_mapping(raw, str(path))
-    except OSError as error:
-        raise ConfigError(
-            f"LEGATION_CONSOLE_GROUP_MAPPING_FILE: cannot read {path}: {error.strerror}"
-        ) from None
-    except (yaml.YAMLError, MappingError) as error:
+    except (ConfigFileError, MappingError) as error:
         raise ConfigError(f"LEGATION_CONSOLE_GROUP_MAPPING_FILE: {error}") from None

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import sys
 
-import yaml
-
 from legation.engager.v1 import engager_service_pb2_grpc as pb_grpc
 from legation_channels.base import Channel
 from legation_channels.outbox import Deliverer, RetryPolicy
 from legation_channels.registry import channels_from_file
-from legation_core.config import ConfigError
+from legation_core.config import ConfigError, ConfigFileError, read_config_file
 from legation_core.lifecycle import ServiceRuntime, main_for
 from legation_engager.adapters.delivery import EngagerJobs
 from legation_engager.adapters.events import MentionHandler
@@ -30,8 +28,8 @@ def load_rules(settings: EngagerSettings, channels: dict[str, Channel]) -> Rules
     if path is None:
         return Rules()
     try:
-        rules = parse_rules(yaml.safe_load(path.read_text(encoding="utf-8")))
-    except (OSError, yaml.YAMLError, RulesError) as error:
+        rules = parse_rules(read_config_file(path, "the rules file"))
+    except (ConfigFileError, RulesError) as error:
         raise ConfigError(f"LEGATION_ENGAGER_RULES_FILE: {error}") from None
     unknown = [
         f"reply_channels[{i}].channel: {rule.channel!r} is not in LEGATION_ENGAGER_CHANNELS_FILE"

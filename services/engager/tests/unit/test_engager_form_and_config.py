@@ -19,7 +19,7 @@ from legation_engager.adapters.grpc_api import EngagerApi
 from legation_engager.adapters.store import EngagerState
 from legation_engager.config import EngagerSettings
 from legation_engager.domain import questions
-from legation_engager.domain.rules import Rules
+from legation_engager.domain.rules import Rules, RulesError, parse_rules
 
 
 def call(app: QuestionsForm, method: str, path: str, body: bytes, content_type: str) -> Any:
@@ -109,6 +109,66 @@ def test_a_bad_rules_file_stops_start_up_naming_the_variable_and_field(tmp_path:
     with pytest.raises(ConfigError, match=r"reply_channels\[0\]\.channel: 'tv' is not in"):
         load_rules(settings, {})
     assert load_rules(EngagerSettings(auth_disabled=True), {}) == Rules()
+
+
+def test_a_rules_file_that_is_not_utf8_stops_start_up_naming_it_and_the_offset(
+    tmp_path: Path,
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_bytes(b"priority:\n  urgent_words: [urg\xeancia]\n")
+    settings = EngagerSettings(auth_disabled=True, engager_rules_file=rules)
+    with pytest.raises(ConfigError) as refused:
+        load_rules(settings, {})
+    assert str(refused.value) == (
+        f"LEGATION_ENGAGER_RULES_FILE: {rules}: not UTF-8 text: byte 0xea at offset 30 "
+        "(invalid continuation byte)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("document", "problem"),
+    [
+        ({"priority": {"levels": {"high": None}}}, "priority.levels.high: expected a number"),
+        ({"priority": {"levels": {"high": "50"}}}, "priority.levels.high: expected a number"),
+        ({"priority": {"levels": {"high": [50]}}}, "priority.levels.high: expected a number"),
+        ({"priority": {"levels": {"high": float("nan")}}}, "priority.levels.high: expected a fi"),
+        ({"priority": {"weights": {"urgency": None}}}, "priority.weights.urgency: expected a n"),
+        ({"priority": {"weights": {"urgency": float("inf")}}}, "priority.weights.urgency: expe"),
+        ({"priority": {"levels": [1]}}, "priority.levels: expected a mapping (got a list)"),
+        ({"priority": "high"}, "priority: expected a mapping (got text)"),
+        ({"sla": {"high": None}}, "sla.high: expected a number (got null)"),
+        ({"sla": {"high": float("nan")}}, "sla.high: expected a finite number"),
+        ({"open": {"min_influence": "high"}}, "open.min_influence: expected a number (got text)"),
+        (
+            {"labels": [{"label": "x", "when": {"min_priority": ["high"]}}]},
+            "labels[0].when.min_priority: e",
+        ),
+        ({"labels": [{"label": "x", "when": {"hashtags": 5}}]}, "labels[0].when.hashtags: ex"),
+        ({1: {}, "open": {}, None: {}}, "1: is not a section"),
+        ({"priority": {"weights": {3: 1, "x": 2}}}, "priority.weights.3: is not a signal"),
+        ({"labels": [{"label": "x", "when": {2: 1, "z": 1}}]}, "labels[0].when.2: is not a"),
+        (
+            {"saved_replies": [{"id": "thanks", "title": ["x"], "variants": {"en": "Thanks"}}]},
+            "saved_replies[0].title: expected text",
+        ),
+    ],
+)
+def test_rules_of_the_wrong_type_are_refused_naming_the_field(
+    document: dict[Any, Any], problem: str
+) -> None:
+    # A null or a value of the wrong type where a number or mapping is expected was a
+    # TypeError at start-up (or a NaN priority later); YAML keys that do not sort together
+    # too.
+    with pytest.raises(RulesError) as refused:
+        parse_rules(document)
+    assert any(found.startswith(problem) for found in refused.value.problems), refused.value
+    # Left out, or null where a value may be left out, the defaults hold.
+    defaults = Rules()
+    assert parse_rules({"open": {"min_influence": None}}).min_influence is None
+    assert (
+        parse_rules({"priority": {"levels": {"high": 50}}}).levels["urgent"]
+        == (defaults.levels["urgent"])
+    )
 
 
 def test_one_address_gets_a_few_questions_a_minute() -> None:

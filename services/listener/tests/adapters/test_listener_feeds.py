@@ -8,11 +8,21 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
+from feedparser import FeedParserDict
 
-from legation_listener.adapters.feeds import FeedError, FeedFetcher, retry_after_seconds
+from legation_listener.adapters import feeds
+from legation_listener.adapters.feeds import (
+    FeedError,
+    FeedFetcher,
+    parse_feed_document,
+    retry_after_seconds,
+)
 from legation_listener.domain.addresses import AddressPolicy
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 LOOPBACK = AddressPolicy.from_setting("127.0.0.0/8,::1")
 FETCHED = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
@@ -139,6 +149,39 @@ def test_non_feeds_raise_feed_error(
     path.write_bytes(content)
     with pytest.raises(FeedError, match=message):
         fetcher().fetch(str(path))
+
+
+@pytest.mark.parametrize("content", [b"", b"   \n", b"\x00", b"<?xml version='1.0'?>"])
+def test_an_empty_document_is_a_feed_error(content: bytes) -> None:
+    # feedparser gives an empty document no "version" key: reading it as an attribute was
+    # an AttributeError, which the poller did not expect.
+    with pytest.raises(FeedError, match="is not a readable feed"):
+        parse_feed_document(content, "https://example.org/feed", NOW)
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [{}, {"entries": None, "feed": {}}, {"entries": [], "feed": "x"}, {"feed": {}}],
+    ids=["nothing", "entries-none", "feed-text", "no-entries"],
+)
+def test_any_parse_result_without_the_feed_shape_is_a_feed_error(
+    monkeypatch: pytest.MonkeyPatch, shape: dict[str, Any]
+) -> None:
+    # Whatever feedparser leaves out, the result is read as a mapping whose shape is checked.
+    monkeypatch.setattr(feeds.feedparser, "parse", lambda *a, **k: FeedParserDict(shape))
+    with pytest.raises(FeedError, match="is not a readable feed"):
+        parse_feed_document(b"<rss/>", "https://example.org/feed", NOW)
+
+
+def test_an_entry_that_is_not_a_mapping_is_reported_and_the_others_taken(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    good = FeedParserDict({"id": "a", "title": "Treaty", "link": "https://example.org/a"})
+    parsed = FeedParserDict({"version": "rss20", "feed": {}, "entries": ["junk", good]})
+    monkeypatch.setattr(feeds.feedparser, "parse", lambda *a, **k: parsed)
+    result = parse_feed_document(b"<rss/>", "https://example.org/feed", NOW)
+    assert [item.item_id for item in result.items] == ["a"]
+    assert result.malformed == ["entry 1: not an entry"]
 
 
 def test_missing_file_raises_feed_error(tmp_path: Path, fetcher: Fetchers) -> None:

@@ -29,6 +29,7 @@ from legation_listener.adapters.connectors.webhook import (
     WebhookApp,
     parse_items,
     sign,
+    signature_ok,
 )
 from legation_listener.adapters.state import FEED_CURSORS, MENTIONS
 from legation_listener.domain.issues import IssueError, check_feeds
@@ -336,6 +337,31 @@ def call(
 
     data = b"".join(app(environ, start_response))  # type: ignore[arg-type]
     return answer["status"], json.loads(data)
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        # WSGI hands header bytes over as Latin-1 text: a UTF-8 "é" arrives as "Ã©".
+        "sha256=" + "é".encode().decode("latin-1") * 32,
+        "sha256=\xff" + "0" * 63,
+        "ÿ" * 71,
+    ],
+    ids=["utf-8-bytes", "latin-1", "no-ascii"],
+)
+def test_a_signature_with_characters_beyond_ascii_is_401_like_any_wrong_one(
+    signature: str,
+) -> None:
+    # hmac.compare_digest raises TypeError on str beyond ASCII: it was an HTTP 500.
+    ingest = FakeIngest()
+    app = WebhookApp(ingest, "s3cret", clock=lambda: NOW)
+    body = b'{"id": "1", "text": "Treaty"}'
+    status, answer = call(app, "/webhooks/ngo", body, signature)
+    assert status == "401 Unauthorized"
+    assert "does not sign the body" in answer["error"]
+    assert ingest.calls == []
+    assert not signature_ok("s3cret", body, signature)
+    assert signature_ok("s3cret", body, " " + sign("s3cret", body) + " ")
 
 
 def test_webhook_checks_the_signature_and_reports_malformed_items() -> None:

@@ -46,7 +46,9 @@ def verify(secret: str, header: str, body: bytes, now: float, tolerance: float =
         return False
     if abs(now - timestamp) > tolerance:
         return False
-    return hmac.compare_digest(sign(secret, timestamp, body), header)
+    # As bytes: compare_digest refuses str with characters beyond ASCII (a TypeError).
+    expected = sign(secret, timestamp, body).encode()
+    return hmac.compare_digest(expected, header.encode("utf-8", "surrogatepass"))
 
 
 def payload(message: Outgoing) -> dict[str, Any]:

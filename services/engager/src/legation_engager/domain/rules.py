@@ -8,6 +8,7 @@ reports every problem naming its field (``sla.high: expected seconds > 0``). No 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -154,17 +155,53 @@ class Rules:
         return self.sla_seconds[PRIORITY_NAMES.get(priority, "normal")]
 
 
+def _kind(value: Any) -> str:
+    """What a YAML value is, in the words of an error message."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _unknown(data: Mapping[Any, Any], known: set[str]) -> list[str]:
+    """The keys of ``data`` not in ``known``, as text, sorted (YAML keys may be numbers,
+    booleans or null, which do not sort with strings)."""
+    return sorted(str(key) for key in data if key not in known)
+
+
 class _Reader:
+    """Reads parts of the document, collecting one problem per field of the wrong type or
+    value (``priority.levels.high: expected a number``) instead of failing on it later."""
+
     def __init__(self) -> None:
         self.problems: list[str] = []
 
-    def number(self, raw: Mapping[str, Any], key: str, where: str, default: Any) -> Any:
-        value = raw.get(key, default)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            self.problems.append(f"{where}{key}: expected a number")
+    def number(self, raw: Mapping[str, Any], key: str, where: str, default: float) -> float:
+        """A number with a default: absent gives ``default``; null, text, a boolean, a
+        list or a non-finite number is a problem."""
+        if key not in raw:
             return default
+        return self._finite(raw[key], f"{where}{key}", default)
+
+    def optional_number(self, raw: Mapping[str, Any], key: str, where: str) -> float | None:
+        """A number that may be left out (absent or null: None)."""
+        value = raw.get(key)
+        return None if value is None else self._finite(value, f"{where}{key}", None)
+
+    def _finite(self, value: Any, path: str, fallback: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.problems.append(f"{path}: expected a number (got {_kind(value)})")
+            return fallback
+        if not math.isfinite(value):
+            self.problems.append(f"{path}: expected a finite number (got {value})")
+            return fallback
         return float(value)
 
     def texts(self, raw: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
@@ -180,7 +217,7 @@ class _Reader:
         if raw is None:
             return {}
         if not isinstance(raw, Mapping):
-            self.problems.append(f"{where}: expected a mapping")
+            self.problems.append(f"{where}: expected a mapping (got {_kind(raw)})")
             return {}
         return raw
 
@@ -196,10 +233,10 @@ class _Reader:
             "min_priority",
             "question",
         }
-        for key in sorted(set(data) - known):
+        for key in _unknown(data, known):
             self.problems.append(f"{where}.{key}: is not a condition ({', '.join(sorted(known))})")
         min_priority = data.get("min_priority", "")
-        if min_priority and min_priority not in PRIORITIES:
+        if min_priority and (not isinstance(min_priority, str) or min_priority not in PRIORITIES):
             self.problems.append(f"{where}.min_priority: expected one of {', '.join(PRIORITIES)}")
             min_priority = ""
         question = data.get("question")
@@ -210,9 +247,11 @@ class _Reader:
             issues=frozenset(self.texts(data, "issues", f"{where}.")),
             languages=frozenset(self.texts(data, "languages", f"{where}.")),
             stances=frozenset(self.texts(data, "stances", f"{where}.")),
-            hashtags=frozenset(h.lower().lstrip("#") for h in self.texts(data, "hashtags", "")),
+            hashtags=frozenset(
+                h.lower().lstrip("#") for h in self.texts(data, "hashtags", f"{where}.")
+            ),
             reasons=frozenset(self.texts(data, "reasons", f"{where}.")),
-            min_influence=self.number(data, "min_influence", f"{where}.", None),
+            min_influence=self.optional_number(data, "min_influence", f"{where}."),
             min_priority=PRIORITIES.get(min_priority, engage_pb2.PRIORITY_UNSPECIFIED),
             question=question,
         )
@@ -228,7 +267,7 @@ def parse_rules(raw: Any) -> Rules:
         return Rules()
     reader = _Reader()
     data = reader.mapping(raw, "rules")
-    for key in sorted(set(data) - _TOP):
+    for key in _unknown(data, _TOP):
         reader.problems.append(f"{key}: is not a section ({', '.join(sorted(_TOP))})")
     defaults = Rules()
 
@@ -237,13 +276,13 @@ def parse_rules(raw: Any) -> Rules:
     if not isinstance(questions, bool):
         reader.problems.append("open.questions: expected true or false")
         questions = True
-    min_influence = reader.number(opening, "min_influence", "open.", None)
+    min_influence = reader.optional_number(opening, "min_influence", "open.")
     if min_influence is not None and not 0 <= min_influence <= 1:
         reader.problems.append("open.min_influence: expected a number in [0, 1]")
-    negative_turn = reader.number(opening, "negative_turn", "open.", None)
+    negative_turn = reader.optional_number(opening, "negative_turn", "open.")
     if negative_turn is not None and not -1 <= negative_turn <= 0:
         reader.problems.append("open.negative_turn: expected a sentiment score in [-1, 0]")
-    negative_drop = reader.number(opening, "negative_drop", "open.", None)
+    negative_drop = reader.optional_number(opening, "negative_drop", "open.")
     if negative_drop is not None and not 0 < negative_drop <= 2:
         reader.problems.append("open.negative_drop: expected a number in (0, 2]")
 
@@ -255,7 +294,7 @@ def parse_rules(raw: Any) -> Rules:
             for name in ("influence", "urgency", "negativity", "against", "question")
         }
     )
-    for name in sorted(set(raw_weights) - set(Weights.__dataclass_fields__)):
+    for name in _unknown(raw_weights, set(Weights.__dataclass_fields__)):
         reader.problems.append(f"priority.weights.{name}: is not a signal")
     raw_levels = reader.mapping(priority.get("levels"), "priority.levels")
     levels = dict(defaults.levels)
@@ -275,7 +314,7 @@ def parse_rules(raw: Any) -> Rules:
             reader.problems.append(f"sla.{name}: expected one of {', '.join(PRIORITIES)}")
             continue
         value = reader.number(raw_sla, name, "sla.", sla[name])
-        if value is None or value <= 0:
+        if value <= 0:
             reader.problems.append(f"sla.{name}: expected seconds > 0")
             continue
         sla[name] = value
@@ -363,7 +402,10 @@ def parse_rules(raw: Any) -> Rules:
             reader.problems.append(f"{where}.variants: expected language: text pairs")
             continue
         title = item.get("title", reply_id)
-        saved[reply_id] = SavedReply(reply_id, str(title), dict(variants))
+        if not isinstance(title, str) or not title.strip():
+            reader.problems.append(f"{where}.title: expected text")
+            continue
+        saved[reply_id] = SavedReply(reply_id, title, dict(variants))
 
     if reader.problems:
         raise RulesError(reader.problems)

@@ -189,12 +189,21 @@ def parse_feed_document(
     a feed at all."""
     headers = {"content-type": content_type} if content_type else {}
     parsed = feedparser.parse(content, response_headers=headers)
-    if not parsed.entries and (parsed.bozo or not parsed.version):
+    # feedparser's result holds only the keys it got to (an empty document has no
+    # "version"), so it is read as a mapping whose shape is checked, never by attribute.
+    entries, channel = parsed.get("entries"), parsed.get("feed")
+    if not isinstance(entries, list) or not isinstance(channel, Mapping):
+        raise FeedError(f"{feed} is not a readable feed: no RSS or Atom document found")
+    if not entries and (parsed.get("bozo") or not parsed.get("version")):
         reason = parsed.get("bozo_exception") or "no RSS or Atom document found"
         raise FeedError(f"{feed} is not a readable feed: {reason}")
-    feed_language = _text(parsed.feed.get("language"))
+    feed_language = _text(channel.get("language"))
     result = FetchResult()
-    for number, entry in enumerate(parsed.entries, start=1):
+    for number, entry in enumerate(entries, start=1):
+        if not isinstance(entry, Mapping):
+            result.malformed.append(f"entry {number}: not an entry")
+            result.malformed_ids.append("")
+            continue
         try:
             result.items.append(entry_to_item(entry, feed, feed_language, fetched_at))
         except (ValueError, TypeError, AttributeError) as error:

@@ -65,8 +65,11 @@ def sign(secret: str, body: bytes) -> str:
 
 
 def signature_ok(secret: str, body: bytes, header: str) -> bool:
-    """True when ``header`` is the signature of ``body`` (compared in constant time)."""
-    return bool(secret) and hmac.compare_digest(sign(secret, body), header.strip())
+    """True when ``header`` is the signature of ``body`` (compared in constant time); a
+    header with characters beyond ASCII is simply not the signature."""
+    # As bytes: compare_digest refuses str with characters beyond ASCII (a TypeError).
+    given = header.strip().encode("utf-8", "surrogatepass")
+    return bool(secret) and hmac.compare_digest(sign(secret, body).encode(), given)
 
 
 def item_from_json(value: Any, received_at: datetime) -> FeedItem:

@@ -12,8 +12,10 @@ from legation_channels.registry import (
     ChannelConfigError,
     Settings,
     build_channels,
+    channels_from_file,
     load_channels_config,
 )
+from legation_core.config import ConfigError
 
 ENV = {"MASTODON_TOKEN": "t0k", "BSKY_PASSWORD": "pw", "TG_TOKEN": "123:abc", "HOOK": "s3"}
 
@@ -158,3 +160,53 @@ def test_extra_kinds_plug_in_beside_the_built_in_ones() -> None:
     config["channels"][0]["options"] = {}
     with pytest.raises(ChannelConfigError, match=r"channels\[0\].options.feed_path: is required"):
         build_channels(config, env=ENV, extra_kinds={"site-atom": site_atom})
+
+
+def test_a_channels_file_that_is_not_utf8_stops_start_up_naming_it_and_the_offset(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "channels.yaml"
+    path.write_bytes(b"channels:\n- name: caf\xe9\n")
+    with pytest.raises(ChannelConfigError, match=rf"{path}: not UTF-8 text: byte 0xe9 at offs"):
+        load_channels_config(path)
+    with pytest.raises(ConfigError) as refused:
+        channels_from_file(path, "LEGATION_ENGAGER_CHANNELS_FILE")
+    assert str(refused.value) == (
+        f"LEGATION_ENGAGER_CHANNELS_FILE: invalid channels configuration: {path}: not UTF-8 "
+        "text: byte 0xe9 at offset 21 (invalid continuation byte)"
+    )
+
+
+def test_fields_of_any_yaml_type_are_named_not_a_type_error() -> None:
+    # Keys that do not sort together, a list as the kind and a NaN timeout were TypeErrors
+    # (or a NaN timeout given to the HTTP client).
+    config = {
+        "channels": [
+            {"name": "a", "kind": ["webhook"]},
+            {"name": "b", "kind": "webhook", 1: 2, None: 3},
+            {
+                "name": "c",
+                "kind": "webhook",
+                "options": {"url": "http://127.0.0.1:1/hook", "timeout_seconds": float("nan")},
+                "secrets": {"signing_secret": "HOOK"},
+            },
+            {
+                "name": "d",
+                "kind": "webhook",
+                "options": {"url": "http://127.0.0.1:1/hook", 7: 1, "z": 1},
+                "secrets": {"signing_secret": "HOOK"},
+            },
+        ]
+    }
+    with pytest.raises(ChannelConfigError) as refused:
+        build_channels(config, env=ENV)
+    assert refused.value.problems == [
+        "channels[0].kind: ['webhook'] is not one of "
+        "bluesky, email, mastodon, site-atom, telegram, webhook, wordpress",
+        "channels[1].1: is not a channel field",
+        "channels[1].None: is not a channel field",
+        "channels[1].options.url: is required",
+        "channels[2].options.timeout_seconds: expected a positive number",
+        "channels[3].options.7: is not an option of webhook",
+        "channels[3].options.z: is not an option of webhook",
+    ]

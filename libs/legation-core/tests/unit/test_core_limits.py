@@ -1,5 +1,5 @@
 """The request-limits walker itself: nesting depth, maps, unknown fields, annotations that do
-not fit their field, time zones, parentheses (every real request type is covered by
+not fit their field, time zones, timestamps, parentheses (every real request type is covered by
 tests/test_request_limits.py)."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool, struct_pb2
 from google.protobuf.message_factory import GetMessageClass
 
-from legation.events.v1 import publish_pb2
+from legation.events.v1 import evaluate_pb2, publish_pb2
 from legation.options.v1 import limits_pb2
-from legation.publisher.v1.publisher_service_pb2 import ScheduleRequest
+from legation.publisher.v1.publisher_service_pb2 import ListPostsRequest, ScheduleRequest
 from legation_core.limits import (
     MAX_DEPTH,
     LimitError,
@@ -171,3 +171,39 @@ def test_nesting_counts_parentheses_outside_phrases() -> None:
     assert nesting('"((((" AND (x)') == 1
     assert nesting(")))(((") == 3
     assert nesting("") == 0
+
+
+@pytest.mark.parametrize(
+    ("seconds", "nanos"),
+    [
+        (-62_135_596_801, 0),  # 0000-12-31T23:59:59Z: outside what Timestamp can represent
+        (253_402_300_800, 0),  # 10000-01-01: the fuzz suite's UNKNOWN on ListPosts.from
+        (-1, 0),  # 1969-12-31T23:59:59Z: before the documented range
+        (7_258_118_400, 0),  # 2200-01-01: after it
+        (0, -1),
+        (0, 1_000_000_000),
+    ],
+)
+def test_timestamps_outside_the_range_are_refused_naming_the_field(
+    seconds: int, nanos: int
+) -> None:
+    # A servicer converting such a Timestamp (ToDatetime) raised, answered as UNKNOWN.
+    request = ListPostsRequest()
+    getattr(request, "from").seconds = seconds  # "from" is a keyword
+    getattr(request, "from").nanos = nanos
+    with pytest.raises(LimitError) as refused:
+        check_request(request)
+    assert str(refused.value) == "from: a time from 1970-01-01T00:00:00Z to 2199-12-31T23:59:59Z"
+    campaign = evaluate_pb2.Campaign(campaign_id="c1")
+    campaign.objectives.add(objective_id="o1")
+    campaign.ends_at.seconds, campaign.ends_at.nanos = seconds, nanos
+    with pytest.raises(LimitError, match=r"^ends_at: a time from 1970"):
+        check_request(campaign)
+
+
+def test_timestamps_at_the_ends_of_the_range_pass() -> None:
+    for seconds, nanos in ((0, 0), (7_258_118_399, 999_999_999)):
+        request = ListPostsRequest()
+        getattr(request, "from").seconds = seconds
+        getattr(request, "from").nanos = nanos
+        check_request(request)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from legation_console.config import load_group_mapping
 from legation_console.domain.people import (
     MappingError,
     NoAccess,
@@ -11,6 +14,7 @@ from legation_console.domain.people import (
     parse_group_mapping,
     person_from_claims,
 )
+from legation_core.config import ConfigError
 
 MAPPING = parse_group_mapping(
     {
@@ -81,3 +85,16 @@ def test_a_bad_mapping_names_the_group(raw: dict[str, object], complaint: str) -
 def test_a_session_without_a_person_is_none() -> None:
     assert Person.from_session(None) is None
     assert Person.from_session({"username": "ana"}) is None
+
+
+def test_a_mapping_file_that_is_not_utf8_stops_start_up_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "groups.yaml"
+    path.write_bytes(b"groups:\n  presse-\xe9quipe: {roles: [viewer]}\n")
+    with pytest.raises(ConfigError) as refused:
+        load_group_mapping(path)
+    assert str(refused.value) == (
+        f"LEGATION_CONSOLE_GROUP_MAPPING_FILE: {path}: not UTF-8 text: byte 0xe9 at offset 17 "
+        "(invalid continuation byte)"
+    )
+    path.write_text("groups:\n  press: {roles: [viewer]}\n", encoding="utf-8")
+    assert load_group_mapping(path).groups["press"].roles == frozenset({"viewer"})

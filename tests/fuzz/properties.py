@@ -85,7 +85,9 @@ def _internal_patterns() -> list[re.Pattern[str]]:
         re.compile(r"Traceback \(most recent call last\)"),
         re.compile(r"File \"[^\"]+\", line \d+"),
         re.compile(r"Exception (calling application|iterating responses|serializing)"),
-        re.compile(r"[\w./-]*/[\w.-]+\.py\b"),
+        # Anchored at the start of a run of path characters: without the lookbehind, every
+        # position of a long run (a 3 MB value echoed back) rescans it, quadratic.
+        re.compile(r"(?<![\w./-])[\w./-]*/[\w.-]+\.py\b"),
         re.compile(r"(site|dist)-packages"),
         re.compile(r"\bobject at 0x[0-9a-fA-F]+"),
         re.compile(r"<(class|module|function) '?[\w.]+"),

@@ -32,6 +32,17 @@ class InvalidEvent(Exception):
         self.reason = reason
 
 
+_SHOWN_CHARACTERS = 80
+
+
+def _shown(value: str) -> str:
+    """A value the record carried, as a reason quotes it: at most 80 characters (a reason
+    goes to logs and DLQ headers; the record itself keeps the whole value)."""
+    if len(value) <= _SHOWN_CHARACTERS:
+        return repr(value)
+    return f"{value[:_SHOWN_CHARACTERS]!r}… ({len(value):,} characters)"
+
+
 def payload_of(envelope: Envelope) -> Message:
     """The message inside the envelope's oneof."""
     field = envelope.WhichOneof("payload")
@@ -128,11 +139,12 @@ class EventCodec:
             )
         if envelope.event_type != spec.message_type:
             raise InvalidEvent(
-                f"event_type {envelope.event_type!r} does not match payload {spec.message_type}"
+                f"event_type {_shown(envelope.event_type)} does not match payload "
+                f"{spec.message_type}"
             )
         if envelope.source_service not in spec.producers:
             raise InvalidEvent(
-                f"source_service {envelope.source_service!r} may not produce to {spec.name}"
+                f"source_service {_shown(envelope.source_service)} may not produce to {spec.name}"
             )
         check_timestamps(envelope)
 

@@ -153,6 +153,19 @@ def test_event_type_must_match_payload(codec: EventCodec) -> None:
         codec.decode(MENTIONS, data)
 
 
+def test_a_reason_quotes_at_most_80_characters_of_a_value(codec: EventCodec) -> None:
+    # The reason goes to logs and the DLQ header; a 3 MB service name stays in the record.
+    data = codec.encode(mention_envelope(source_service="x" * 3_000_000))
+    with pytest.raises(InvalidEvent) as raised:
+        codec.decode(MENTIONS, data)
+    assert raised.value.reason == (
+        f"source_service '{'x' * 80}'… (3,000,000 characters) may not produce to {MENTIONS}"
+    )
+    data = codec.encode(mention_envelope(event_type="y" * 81))
+    with pytest.raises(InvalidEvent, match=r"^event_type 'y{80}'… \(81 characters\) does not"):
+        codec.decode(MENTIONS, data)
+
+
 def test_envelope_without_payload(codec: EventCodec) -> None:
     envelope = mention_envelope()
     envelope.ClearField("mention")

@@ -50,7 +50,9 @@ Defaults of a field without an annotation: strings at most {DEFAULT_MAX_LENGTH} 
 {DEFAULT_MAX_ITEMS} items (map keys at most {DEFAULT_MAX_KEY_LENGTH} characters), messages
 nested at most {MAX_DEPTH} levels, floating-point numbers finite, enums one of their defined
 values, timestamps from {TIMESTAMP_MIN:%Y-%m-%dT%H:%M:%SZ} to
-{TIMESTAMP_MAX:%Y-%m-%dT%H:%M:%SZ}.
+{TIMESTAMP_MAX:%Y-%m-%dT%H:%M:%SZ} with `nanos` from 0 to 999,999,999 (every
+`google.protobuf.Timestamp` field, at any depth: `ends_at: a time from
+{TIMESTAMP_MIN:%Y-%m-%dT%H:%M:%SZ} to {TIMESTAMP_MAX:%Y-%m-%dT%H:%M:%SZ}`).
 
 What a string of each kind must be:
 

@@ -272,7 +272,10 @@ def test_any_config_file_is_read_or_refused_naming_it(
             message = str(error)
             if spec.location(path) not in message:
                 raise failure("error without its location", f"{kind}: {message[:300]}") from None
-            leaked = internal_text(message, [str(path)])
+            # What the file itself says may be quoted back (a key, a value): the operator
+            # wrote it, as a caller's own text is echoed in the other targets.
+            written = document.content.decode("utf-8", "replace")
+            leaked = internal_text(message, [str(path), written])
             if leaked is not None:
                 raise failure("internal text", f"{kind}: {leaked!r}") from None
             return

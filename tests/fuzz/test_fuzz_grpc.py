@@ -66,33 +66,59 @@ def _cases() -> Iterator[object]:
             )
 
 
-@pytest.fixture(scope="module")
-def target(request: pytest.FixtureRequest, auth_users: UsersFile) -> Iterator[GrpcTarget]:
-    """The service named by the ``target`` parameter, served and seeded once for all its
-    methods (its state grows with every case, as a running service's does)."""
-    name = request.param
-    starters: dict[str, Callable[[], GrpcTarget]] = {
-        "listener": lambda: start_listener(
-            auth_users,
-            ListenerSettings(
-                kafka_bootstrap_servers=request.getfixturevalue(
-                    "kafka_settings"
-                ).kafka_bootstrap_servers
+class Services:
+    """The service under test, served and seeded once for all its methods (its state grows
+    with every case, as a running service's does): started at the first of its methods'
+    tests, stopped when the next service's begin (the tests run grouped by service).
+
+    Not a parametrized module fixture: pytest sets one of those up again for every
+    (service, method) pair, which started the listener afresh for each of its methods."""
+
+    def __init__(self, auth_users: UsersFile) -> None:
+        self.auth_users = auth_users
+        self.running: GrpcTarget | None = None
+
+    def get(self, name: str, request: pytest.FixtureRequest) -> GrpcTarget:
+        if self.running is not None and self.running.name != name:
+            self.close()
+        if self.running is None:
+            self.running = self._start(name, request)
+        return self.running
+
+    def _start(self, name: str, request: pytest.FixtureRequest) -> GrpcTarget:
+        starters: dict[str, Callable[[], GrpcTarget]] = {
+            "listener": lambda: start_listener(
+                self.auth_users,
+                ListenerSettings(
+                    kafka_bootstrap_servers=request.getfixturevalue(
+                        "kafka_settings"
+                    ).kafka_bootstrap_servers
+                ),
             ),
-        ),
-        "publisher": lambda: start_publisher(auth_users),
-        "engager": lambda: start_engager(auth_users),
-        "evaluator": lambda: start_evaluator(
-            auth_users,
-            request.getfixturevalue("opensearch_stand_in").url,
-            f"fuzz-{uuid.uuid4().hex[:10]}",
-        ),
-    }
-    started = starters[name]()
+            "publisher": lambda: start_publisher(self.auth_users),
+            "engager": lambda: start_engager(self.auth_users),
+            "evaluator": lambda: start_evaluator(
+                self.auth_users,
+                request.getfixturevalue("opensearch_stand_in").url,
+                f"fuzz-{uuid.uuid4().hex[:10]}",
+            ),
+        }
+        return starters[name]()
+
+    def close(self) -> None:
+        if self.running is not None:
+            running, self.running = self.running, None
+            running.stop()
+
+
+@pytest.fixture(scope="module")
+def services(auth_users: UsersFile) -> Iterator[Services]:
+    """The services the tests of this module call, one at a time."""
+    pool = Services(auth_users)
     try:
-        yield started
+        yield pool
     finally:
-        started.stop()
+        pool.close()
 
 
 class Call:
@@ -148,11 +174,11 @@ def check_health(target: GrpcTarget) -> None:
         ) from None
 
 
-@pytest.mark.parametrize(("target", "method"), list(_cases()), indirect=["target"])
+@pytest.mark.parametrize(("service", "method"), list(_cases()))
 def test_every_request_gets_a_clean_answer_in_time(
-    target: GrpcTarget, method: str, fuzz: Fuzz
+    service: str, method: str, services: Services, fuzz: Fuzz, request: pytest.FixtureRequest
 ) -> None:
-    service = target.name
+    target = services.get(service, request)
     descriptor = target.service.methods_by_name[method]
     memory = MemoryBound()
     requests = messages(

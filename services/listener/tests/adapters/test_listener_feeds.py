@@ -10,10 +10,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import feedparser
 import pytest
 from feedparser import FeedParserDict
 
-from legation_listener.adapters import feeds
 from legation_listener.adapters.feeds import (
     FeedError,
     FeedFetcher,
@@ -168,7 +168,7 @@ def test_any_parse_result_without_the_feed_shape_is_a_feed_error(
     monkeypatch: pytest.MonkeyPatch, shape: dict[str, Any]
 ) -> None:
     # Whatever feedparser leaves out, the result is read as a mapping whose shape is checked.
-    monkeypatch.setattr(feeds.feedparser, "parse", lambda *a, **k: FeedParserDict(shape))
+    monkeypatch.setattr(feedparser, "parse", lambda *a, **k: FeedParserDict(shape))
     with pytest.raises(FeedError, match="is not a readable feed"):
         parse_feed_document(b"<rss/>", "https://example.org/feed", NOW)
 
@@ -178,7 +178,7 @@ def test_an_entry_that_is_not_a_mapping_is_reported_and_the_others_taken(
 ) -> None:
     good = FeedParserDict({"id": "a", "title": "Treaty", "link": "https://example.org/a"})
     parsed = FeedParserDict({"version": "rss20", "feed": {}, "entries": ["junk", good]})
-    monkeypatch.setattr(feeds.feedparser, "parse", lambda *a, **k: parsed)
+    monkeypatch.setattr(feedparser, "parse", lambda *a, **k: parsed)
     result = parse_feed_document(b"<rss/>", "https://example.org/feed", NOW)
     assert [item.item_id for item in result.items] == ["a"]
     assert result.malformed == ["entry 1: not an entry"]

@@ -12,7 +12,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from legation.events.v1 import engage_pb2
 
@@ -25,6 +25,7 @@ PRIORITIES: dict[str, engage_pb2.Priority.ValueType] = {
 PRIORITY_NAMES = {value: name for name, value in PRIORITIES.items()}
 _VARIABLE = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 _LABEL = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_Fallback = TypeVar("_Fallback", float, None)
 
 
 class RulesError(ValueError):
@@ -195,7 +196,7 @@ class _Reader:
         value = raw.get(key)
         return None if value is None else self._finite(value, f"{where}{key}", None)
 
-    def _finite(self, value: Any, path: str, fallback: Any) -> Any:
+    def _finite(self, value: Any, path: str, fallback: _Fallback) -> float | _Fallback:
         if isinstance(value, bool) or not isinstance(value, int | float):
             self.problems.append(f"{path}: expected a number (got {_kind(value)})")
             return fallback

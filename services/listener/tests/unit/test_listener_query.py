@@ -183,6 +183,11 @@ def test_tree_shape_and_precedence() -> None:
         ("treaty NEAR pact", "NEAR needs a distance", 7),
         ("treaty NEAR/x pact", "NEAR needs a distance", 7),
         ("treaty NEAR/500 pact", "distance 500 is above the maximum 100", 12),
+        # A superscript digit passed str.isdigit() and was a ValueError from int().
+        ('"a b"~²', "'~' needs a number", 5),
+        ("treaty NEAR/² pact", "NEAR needs a distance", 7),
+        ('"a b"~' + "9" * 3000, "distance 999999999999… is above the maximum 100", 6),
+        ("a NEAR/" + "0" * 3000 + "101 b", "distance 101 is above the maximum 100", 7),
         ("treaty NEAR/3 (pact AND cop)", "NEAR joins words, phrases and groups of them", 20),
         ("a NEAR/3 b NEAR/3 c", "NEAR cannot be chained", 11),
         ("lagn:fr treaty", "unknown field 'lagn'", 0),

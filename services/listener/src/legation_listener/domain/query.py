@@ -375,11 +375,11 @@ def _tokens(query: str) -> list[_Token]:
 def _tilde(query: str, at: int, example: str) -> tuple[int, int]:
     """The ``~k`` at ``at``: k and the index after it."""
     k = at + 1
-    while k < len(query) and query[k].isdigit():
+    while k < len(query) and query[k] in _ASCII_DIGITS:
         k += 1
     if k == at + 1:
         raise QueryError(f"'~' needs a number of words ({example})", at)
-    return _bounded(int(query[at + 1 : k]), at + 1), k
+    return _distance(query[at + 1 : k], at + 1), k
 
 
 def _phrase(query: str, i: int) -> tuple[_Token, int]:
@@ -424,10 +424,18 @@ def _case(query: str, i: int) -> tuple[_Token, int]:
     return _Token("CASE", text, i, value=kind), j
 
 
-def _bounded(number: int, position: int) -> int:
-    if number > MAX_DISTANCE:
-        raise QueryError(f"distance {number} is above the maximum {MAX_DISTANCE}", position)
-    return number
+# ASCII only: str.isdigit() also takes "²" and other digits int() refuses (a ValueError).
+_ASCII_DIGITS = frozenset("0123456789")
+
+
+def _distance(digits: str, position: int) -> int:
+    """A distance written as ASCII ``digits``, at most MAX_DISTANCE; long runs of digits
+    are refused before int() sees them (it refuses more than 4,300 with a ValueError)."""
+    significant = digits.lstrip("0") or "0"
+    if len(significant) > len(str(MAX_DISTANCE)) or int(significant) > MAX_DISTANCE:
+        shown = significant if len(significant) <= 12 else f"{significant[:12]}…"
+        raise QueryError(f"distance {shown} is above the maximum {MAX_DISTANCE}", position)
+    return int(significant)
 
 
 def _proximity(text: str, start: int) -> _Token:
@@ -437,13 +445,13 @@ def _proximity(text: str, start: int) -> _Token:
     ordered = name == "ONEAR"
     if name == "NEAR" and digits.endswith("f"):
         digits, ordered = digits[:-1], True
-    if not (digits.isascii() and digits.isdigit()):
+    if not digits or not set(digits) <= _ASCII_DIGITS:
         raise QueryError(
             f"{name} needs a distance in words ({name}/5): the tools differ on the distance"
             f" of a bare {name}",
             start,
         )
-    distance = _bounded(int(digits), start + len(name) + 1)
+    distance = _distance(digits, start + len(name) + 1)
     return _Token("NEAR", text, start, number=distance, ordered=ordered)
 
 

@@ -307,9 +307,11 @@ def test_questions_campaigns_are_listed_with_counts_in_pages(connect: Any) -> No
                 title=f"Ask us {n}",
             )
         )
-    qid = officer.ListQuestionsCampaigns(
-        pb.ListQuestionsCampaignsRequest(campaign_id="camp-2")
-    ).questions_campaigns[0].questions_campaign.questions_id
+    qid = (
+        officer.ListQuestionsCampaigns(pb.ListQuestionsCampaignsRequest(campaign_id="camp-2"))
+        .questions_campaigns[0]
+        .questions_campaign.questions_id
+    )
     officer.SubmitQuestion(
         pb.SubmitQuestionRequest(questions_id=qid, request_id="q1", author="Ana", text="Why?")
     )

@@ -28,8 +28,12 @@ Feedback = evaluate_pb2.Feedback
 
 
 @pytest.fixture
-def stub(opensearch_stand_in: OpenSearchStandIn, unique: str) -> Iterator[pb_grpc.EvaluatorServiceStub]:
-    index = EventIndex(connect(EvaluatorSettings(opensearch_url=opensearch_stand_in.url)), f"test-{unique}")
+def stub(
+    opensearch_stand_in: OpenSearchStandIn, unique: str
+) -> Iterator[pb_grpc.EvaluatorServiceStub]:
+    index = EventIndex(
+        connect(EvaluatorSettings(opensearch_url=opensearch_stand_in.url)), f"test-{unique}"
+    )
     index.ensure_template()
     index_events(index, events("plastics") + events("oceans"))
     api = EvaluatorApi(index, IndexingProducer(index).as_producer())

@@ -108,9 +108,7 @@ def feedback_response(response: dict[str, Any], page_size: int) -> pb.ListFeedba
     return result
 
 
-def reviews_response(
-    response: dict[str, Any], page_size: int
-) -> pb.ListAfterActionReviewsResponse:
+def reviews_response(response: dict[str, Any], page_size: int) -> pb.ListAfterActionReviewsResponse:
     """The page's reviews, the next token, the total."""
     return pb.ListAfterActionReviewsResponse(
         reviews=[envelope.after_action_review for envelope in _envelopes(response)],

@@ -117,3 +117,32 @@ def test_a_kept_report_is_for_its_person_campaign_and_format_until_it_expires() 
     store.put("cam", "c", "pdf", "c.pdf", b"3" * 40)
     assert store.get(first, "cam", "a", "pdf") is None
     assert store.put("cam", "d", "pdf", "d.pdf", b"4" * 101) == ""
+
+
+def test_a_review_read_from_the_list_shows_durations_in_days_not_seconds() -> None:
+    """The issue's defect: 911347.75 seconds must read as days on every Evaluate page."""
+    review = evaluate_pb2.AfterActionReview(
+        review_id="r-1",
+        campaign_id="river",
+        objectives=[
+            evaluate_pb2.ObjectiveStatus(
+                objective_id="fast",
+                metric="median_response_seconds",
+                value=911347.75,
+                target=4 * 3600,
+                status=evaluate_pb2.ObjectiveStatus.STATUS_MISSED,
+            )
+        ],
+    )
+    units = views.units_of(
+        [
+            evaluator_pb.Metric(
+                name="median_first_response_seconds",
+                unit="seconds",
+                aliases=["median_response_seconds"],
+            )
+        ]
+    )
+    [objective] = views.review_page(review, units).objectives
+    assert (objective.value, objective.target) == ("10.5 days", "4 h")
+    assert "911347" not in repr(views.review_page(review, units))

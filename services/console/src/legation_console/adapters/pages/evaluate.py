@@ -90,6 +90,7 @@ async def scorecard(request: Request) -> Response:
         "can_edit": access.may(person.roles, access.CREATE_CAMPAIGN),
         "can_report": access.may(person.roles, access.GET_REPORT),
         "can_review": access.may(person.roles, access.REVIEW_CAMPAIGN),
+        "can_list_reviews": access.may(person.roles, access.LIST_REVIEWS),
     }
     return render(request, "evaluate/scorecard.html", context)
 
@@ -480,5 +481,6 @@ SECTION: Section | None = Section(
     title="Evaluate",
     path="/evaluate/campaigns",
     action=access.LIST_CAMPAIGNS,
-    description="Campaigns and their live scorecards against their objectives.",
+    description="Campaigns and their live scorecards against their objectives, reports, "
+    "feedback and after-action reviews.",
 )

@@ -935,10 +935,14 @@ def test_mentions_arrive_live_and_each_filter_narrows_them(
     expect(page.get_by_role("alert")).to_contain_text("Enter an influence from 0 to 1")
     assert shown_mentions(session) == []
     accessible(session)
+    # One the evaluator refuses (an issue id is an id): its words, on the issue's field.
+    filter_mentions(session, **{"Influence at least": ""}, Issue="coastal talks!")
+    expect(page.get_by_test_id("issue-error")).to_contain_text("Issue must be an id")
+    assert shown_mentions(session) == []
 
     # Live with the filters in force: an English mention (indexed first) stays out, the
     # French one that follows it comes in.
-    filter_mentions(session, **{"Influence at least": ""}, Language="fr", fold="on")
+    filter_mentions(session, Issue=LISTEN_ISSUE, Language="fr", fold="on")
     assert shown_mentions(session) == ["coast-b"]
     page.evaluate("window.stillThisPage = true")
     produce(running, "legation.listen.mentions.v1", [listen_mention("coast-en", 1, "Talks")])

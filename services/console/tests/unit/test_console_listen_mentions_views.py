@@ -52,9 +52,12 @@ def test_a_wrong_filter_names_its_field_and_nothing_is_searched() -> None:
 
 def test_the_evaluators_refusal_goes_on_its_field() -> None:
     filters = views.mention_filters({"issue": "bad id!"})
-    refused = views.with_search_error(filters, "issue_ids[0] is not an id: 1 to 128 …")
-    assert refused.error("issue") == "Issue_ids[0] is not an id: 1 to 128 …"
-    assert views.with_search_error(filters, "languages[0] too long").error("language")
+    refused = views.with_search_error(filters, "issue_ids[0]: must be an id: 1 to 128 …")
+    assert refused.error("issue") == "Issue must be an id: 1 to 128 …"
+    influence = views.with_search_error(filters, "min_influence must be between 0 and 1")
+    assert influence.error("min_influence") == "Influence at least must be between 0 and 1"
+    other = views.with_search_error(filters, "page_token is not one this service gave")
+    assert other.error("issue") == "Page_token is not one this service gave"
 
 
 def test_the_query_keeps_every_filter_and_an_unticked_fold() -> None:

@@ -400,13 +400,28 @@ def _influence(text: str) -> float | None:
     return value if 0.0 <= value <= 1.0 else None
 
 
+_FILTER_LABELS = {
+    "issue": "Issue",
+    "language": "Language",
+    "source": "Source",
+    "sentiment": "Sentiment",
+    "stance": "Stance",
+    "min_influence": "Influence at least",
+}
+_SEARCH_ERROR = re.compile(r"^(?P<path>[a-z_]+)(?:\[\d+\])?(?::\s*|\s+)(?P<problem>.*)$", re.S)
+
+
 def with_search_error(filters: MentionFilters, detail: str) -> MentionFilters:
-    """``filters`` with the evaluator's ``INVALID_ARGUMENT`` detail (``issue_ids[0] is not
-    an id …``) on the field it names (the issue's when it names none of them)."""
-    head = re.split(r"[\s\[]", detail.strip(), maxsplit=1)[0]
-    field = _SEARCH_FIELDS.get(head, "issue")
-    message = detail.strip()
-    return replace(filters, errors=((field, message[:1].upper() + message[1:]),))
+    """``filters`` with the evaluator's ``INVALID_ARGUMENT`` detail (``issue_ids[0]: must
+    be an id …``) on the form's field it names, in the form's words (``Issue must be an id
+    …``); a detail naming none of them goes on the issue."""
+    matched = _SEARCH_ERROR.match(detail.strip())
+    field = _SEARCH_FIELDS.get(matched.group("path")) if matched else None
+    if matched is None or field is None:
+        message = detail.strip()
+        return replace(filters, errors=(("issue", message[:1].upper() + message[1:]),))
+    message = f"{_FILTER_LABELS[field]} {matched.group('problem')}"
+    return replace(filters, errors=((field, message),))
 
 
 def mentions_request(filters: MentionFilters) -> evaluator_pb.SearchMentionsRequest:

@@ -966,6 +966,13 @@ def test_an_alert_appears_live_on_the_alerts_page(running: Running, browser: Bro
     page = session.page
     listen = page.get_by_role("navigation", name="Listen")
     expect(listen.get_by_role("link", name="Alerts")).to_have_attribute("aria-current", "page")
+    # An issue id the evaluator refuses: its words on the field, nothing to follow.
+    page.get_by_label("Issue").fill("coastal talks!")
+    with page.expect_navigation():
+        page.get_by_test_id("apply-filters").click()
+    expect(page.get_by_test_id("issue-error")).to_contain_text("Issue must be an id")
+    expect(page.get_by_test_id("alerts-live")).to_have_count(0)
+    accessible(session)
     page.get_by_label("Issue").fill(LISTEN_ISSUE)
     with page.expect_navigation():
         page.get_by_test_id("apply-filters").click()

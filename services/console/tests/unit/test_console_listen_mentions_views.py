@@ -121,3 +121,10 @@ def test_alerts_name_the_hour_and_every_number_with_its_unit() -> None:
     assert row.top_terms == "treaty (5 mentions)"
     assert row.top_sources == "https://news.example/feed (1 mention)"
     assert page.summary == "1 alert for issue plastics"
+
+
+def test_a_refused_issue_on_the_alerts_page_says_why_in_the_forms_words() -> None:
+    page = views.alerts_refused("bad id!", "issue_id: must be an id: 1 to 128 ASCII letters")
+    assert page.error == "Issue must be an id: 1 to 128 ASCII letters"
+    assert page.rows == [] and not page.live
+    assert views.alerts_page("", []).live

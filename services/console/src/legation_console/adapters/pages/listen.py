@@ -82,13 +82,20 @@ async def mentions_live(request: Request) -> Response:
 
 async def _alerts(request: Request) -> views.AlertsPage:
     issue = request.query_params.get("issue", "").strip()[:200]
-    found = await services(request).evaluator.list_alerts(person_of(request), issue)
+    try:
+        found = await services(request).evaluator.list_alerts(person_of(request), issue)
+    except ServiceError as error:
+        if not error.invalid:
+            raise
+        return views.alerts_refused(issue, error.detail)
     return views.alerts_page(issue, found)
 
 
 async def alerts(request: Request) -> Response:
     """``GET /listen/alerts[?issue=]``: the newest surges of mentions, followed live."""
-    return render(request, "listen/alerts.html", {"page": await _alerts(request)})
+    page = await _alerts(request)
+    status = 400 if page.error else 200
+    return render(request, "listen/alerts.html", {"page": page}, status_code=status)
 
 
 async def alerts_live(request: Request) -> Response:

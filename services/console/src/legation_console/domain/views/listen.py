@@ -537,6 +537,20 @@ class AlertsPage:
     issue: str
     rows: list[AlertRow]
     summary: str
+    # The evaluator's refusal of the issue filter, in the form's words; "" when none.
+    error: str = ""
+
+    @property
+    def live(self) -> bool:
+        return not self.error
+
+
+def alerts_refused(issue: str, detail: str) -> AlertsPage:
+    """The alerts page when the evaluator refused the issue (``issue_id: must be an id
+    …`` → ``Issue must be an id …``): no rows, the message on the issue field."""
+    matched = _SEARCH_ERROR.match(detail.strip())
+    problem = matched.group("problem") if matched else detail.strip()
+    return AlertsPage(issue, [], "Fix the issue to see its alerts.", f"Issue {problem}")
 
 
 def _counts(counts: Sequence[listen_pb2.Alert.Count]) -> str:

@@ -27,7 +27,7 @@ from legation_console.adapters.rendering import (
     services,
 )
 from legation_console.adapters.services import ServiceError
-from legation_console.domain import access
+from legation_console.domain import access, recurrence
 from legation_console.domain.people import Person
 from legation_console.domain.views import channel_variants as variants
 from legation_console.domain.views import publish as views
@@ -277,7 +277,8 @@ async def schedule(request: Request) -> Response:
 
 async def calendar(request: Request) -> Response:
     """``GET /publish/calendar?view=week|month&day=YYYY-MM-DD&campaign=&channel=&language=``."""
-    today = datetime.now(UTC).date()
+    now = datetime.now(UTC)
+    today = now.date()
     query = views.calendar_query(request.query_params, today)
     start, end = views.calendar_window(query)
     found = await services(request).publisher.list_posts(
@@ -288,8 +289,9 @@ async def calendar(request: Request) -> Response:
         channel=query.channel,
         language=query.language,
     )
-    page = views.calendar_page(found, query, today)
-    return render(request, "publish/calendar.html", {"page": page})
+    page = views.calendar_page(found, query, today, now)
+    context = {"page": page, "max_shown": recurrence.MAX_SHOWN}
+    return render(request, "publish/calendar.html", context)
 
 
 async def _delivery_command(

@@ -14,6 +14,7 @@ from legation.events.v1 import publish_pb2
 from legation_console.domain import access
 from legation_console.domain.formatting import count, safe_url, timestamp, when
 from legation_console.domain.people import Person
+from legation_console.domain.recurrence import occurrences_between
 
 STATUS = {
     publish_pb2.POST_STATUS_DRAFT: ("Draft", "govuk-tag--grey"),
@@ -443,6 +444,8 @@ class CalendarEntry:
     status_tag: str
     channels: str
     languages: str
+    # A future occurrence of a recurring post, from its schedule's rule (not yet delivered).
+    repeats: bool = False
 
 
 @dataclass(frozen=True)
@@ -468,6 +471,8 @@ class CalendarPage:
     month_view: str
     previous_label: str
     next_label: str
+    # Some recurring post had more occurrences in the period than one post shows.
+    capped: bool = False
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -478,12 +483,30 @@ def _zone(name: str) -> ZoneInfo:
 
 
 def _occurrences(post: publish_pb2.PostState) -> set[datetime]:
-    """When the post goes (or went) out: its deliveries' due times and its schedule's start."""
+    """When the post went (or goes) out as recorded: its deliveries' due times and its
+    schedule's start."""
     found = {t for t in (timestamp(d.due_at) for d in post.deliveries) if t is not None}
     start = timestamp(post.schedule.start_at)
     if start is not None:
         found.add(start)
     return found
+
+
+# A recurring post still has occurrences ahead in these states (a failed delivery does not
+# stop the next ones).
+_RECURRING_STATUSES = (publish_pb2.POST_STATUS_SCHEDULED, publish_pb2.POST_STATUS_FAILED)
+
+
+def _upcoming(
+    post: publish_pb2.PostState, start: datetime, end: datetime, now: datetime
+) -> tuple[set[datetime], bool]:
+    """A recurring post's occurrences from ``now`` on within ``[start, end)``, from its
+    rule (and whether there were more than one post shows)."""
+    if not post.schedule.rrule or post.status not in _RECURRING_STATUSES:
+        return set(), False
+    settled = timestamp(post.settled_until)
+    found = occurrences_between(post.schedule, max(start, now), end, anchor=settled)
+    return set(found.times), found.capped
 
 
 def _shown(post: publish_pb2.PostState, query: CalendarQuery) -> bool:
@@ -495,19 +518,30 @@ def _shown(post: publish_pb2.PostState, query: CalendarQuery) -> bool:
 
 
 def calendar_page(
-    posts: Sequence[publish_pb2.PostState], query: CalendarQuery, today: date
+    posts: Sequence[publish_pb2.PostState],
+    query: CalendarQuery,
+    today: date,
+    now: datetime | None = None,
 ) -> CalendarPage:
     """Scheduled and published posts on their day in their embassy's time zone (the
-    schedule's), one entry per occurrence, in time order."""
+    schedule's), one entry per occurrence, in time order: those recorded (deliveries, the
+    start) and, for a recurring post, its rule's occurrences from ``now`` on (default: the
+    start of ``today``, UTC)."""
     start, end = calendar_days(query)
+    moment_now = now or datetime.combine(today, time(), UTC)
+    window = calendar_window(query)
     by_day: dict[date, list[tuple[datetime, CalendarEntry]]] = {}
     shown = 0
+    capped = False
     for post in posts:
         if not _shown(post, query) or post.status not in _CALENDAR_STATUSES:
             continue
         zone = _zone(post.schedule.time_zone)
         status, tag = _status(post.status)
-        for moment in sorted(_occurrences(post)):
+        recorded = _occurrences(post)
+        upcoming, cut = _upcoming(post, *window, moment_now)
+        capped = capped or cut
+        for moment in sorted(recorded | upcoming):
             local = moment.astimezone(zone)
             if not start <= local.date() < end:
                 continue
@@ -523,6 +557,7 @@ def calendar_page(
                         status_tag=tag,
                         channels=", ".join(post.channels) or "—",
                         languages=", ".join(v.language for v in post.variants),
+                        repeats=moment not in recorded,
                     ),
                 )
             )
@@ -567,6 +602,7 @@ def calendar_page(
         month_view=query.query(view="month"),
         previous_label=previous_label,
         next_label=next_label,
+        capped=capped,
     )
 
 

@@ -117,6 +117,7 @@ class ApprovalsPage:
     rows: tuple[PostRow, ...]
     summary: str
     can_approve: bool
+    can_request_changes: bool = False
 
 
 def approvals_page(posts: Sequence[publish_pb2.PostState], person: Person) -> ApprovalsPage:
@@ -127,6 +128,7 @@ def approvals_page(posts: Sequence[publish_pb2.PostState], person: Person) -> Ap
         rows=tuple(_row(p) for p in waiting),
         summary=f"{count(len(waiting), 'post')} waiting for approval",
         can_approve=access.may(person.roles, access.APPROVE_POST),
+        can_request_changes=access.may(person.roles, access.REQUEST_CHANGES),
     )
 
 
@@ -140,6 +142,16 @@ class VariantView:
     status_tag: str
     approvals: tuple[str, ...]
     media: tuple[MediaView, ...] = ()
+    # Changes requested: who asked, when, and why (the approver's reason).
+    changes_requested: CommentView | None = None
+
+
+@dataclass(frozen=True)
+class CommentView:
+    user: str
+    when: str
+    languages: str  # "en, es", or "the whole post"
+    text: str
 
 
 @dataclass(frozen=True)
@@ -226,6 +238,33 @@ class PostPage:
     can_approve: bool
     can_schedule: bool
     live: bool  # deliveries may still change: the page follows them
+    can_request_changes: bool = False
+    comments: tuple[CommentView, ...] = ()  # newest first
+
+
+def _comment_view(comment: publish_pb2.PostComment) -> CommentView:
+    languages = ", ".join(part for part in comment.language.split(",") if part)
+    return CommentView(
+        user=comment.user,
+        when=when(timestamp(comment.created_at)),
+        languages=languages or "the whole post",
+        text=comment.text,
+    )
+
+
+def _changes_reason(
+    post: publish_pb2.PostState, variant: publish_pb2.LanguageVariant
+) -> CommentView | None:
+    """Why changes were asked of ``variant``: the latest comment on it (requesting changes
+    records the approver's reason as a comment on the variants it sends back)."""
+    if variant.status != publish_pb2.POST_STATUS_CHANGES_REQUESTED:
+        return None
+    on_it = [c for c in post.comments if variant.language in c.language.split(",")]
+    return _comment_view(on_it[-1]) if on_it else None
+
+
+# A variant changes may be asked of: in review, or approved and not yet scheduled.
+_REVIEWABLE = (publish_pb2.POST_STATUS_IN_REVIEW, publish_pb2.POST_STATUS_APPROVED)
 
 
 def post_page(post: publish_pb2.PostState, person: Person) -> PostPage:
@@ -247,6 +286,7 @@ def post_page(post: publish_pb2.PostState, person: Person) -> PostPage:
                     for a in variant.approvals
                 ),
                 media=media_views(variant.media),
+                changes_requested=_changes_reason(post, variant),
             )
         )
     deliveries = tuple(delivery_view(d, person) for d in post.deliveries)
@@ -269,12 +309,66 @@ def post_page(post: publish_pb2.PostState, person: Person) -> PostPage:
         and access.may(person.roles, access.APPROVE_POST),
         can_schedule=post.status == publish_pb2.POST_STATUS_APPROVED
         and access.may(person.roles, access.SCHEDULE_POST),
+        can_request_changes=_may_request_changes(post, person),
+        comments=tuple(_comment_view(c) for c in reversed(post.comments)),
         live=post.status in (publish_pb2.POST_STATUS_SCHEDULED, publish_pb2.POST_STATUS_FAILED)
         or any(
             d.status in (publish_pb2.DELIVERY_STATUS_PENDING, publish_pb2.DELIVERY_STATUS_SENDING)
             for d in post.deliveries
         ),
     )
+
+
+def _may_request_changes(post: publish_pb2.PostState, person: Person) -> bool:
+    return post.status in _REVIEWABLE and access.may(person.roles, access.REQUEST_CHANGES)
+
+
+# The publisher's limit on a comment (ReviewRequest.comment).
+MAX_REASON = 5000
+
+
+@dataclass(frozen=True)
+class ChangesForm:
+    """The "request changes" form: the post it is about and the approver's reason."""
+
+    post_id: str
+    title: str
+    reason: str = ""
+    allowed: bool = True  # the person may request changes of this post now
+    errors: tuple[tuple[str, str], ...] = ()
+
+    def error(self, field: str) -> str | None:
+        return next((message for name, message in self.errors if name == field), None)
+
+
+def changes_form(post: publish_pb2.PostState, person: Person, reason: str = "") -> ChangesForm:
+    """The form for ``post``, empty or with the reason as typed."""
+    return ChangesForm(
+        post_id=post.post_id,
+        title=_title(post),
+        reason=reason,
+        allowed=_may_request_changes(post, person),
+    )
+
+
+def changes_form_errors(form: ChangesForm) -> ChangesForm:
+    """``form`` with what must be fixed before the publisher is asked: a reason is
+    required (the author needs to know what to change), within the publisher's limit."""
+    reason = form.reason.strip()
+    if not reason:
+        error = "Enter what the author should change"
+    elif len(reason) > MAX_REASON:
+        error = f"The reason must be {MAX_REASON:,} characters or fewer"
+    else:
+        return form
+    return ChangesForm(**{**form.__dict__, "errors": (("reason", error),)})
+
+
+def with_changes_error(form: ChangesForm, detail: str) -> ChangesForm:
+    """The publisher's INVALID_ARGUMENT detail (``comment is required: …``) on the reason."""
+    problem = detail.strip().removeprefix("comment").strip()
+    message = f"The reason {problem}" if problem else "The reason was refused"
+    return ChangesForm(**{**form.__dict__, "errors": (("reason", message),)})
 
 
 @dataclass(frozen=True)

@@ -495,12 +495,14 @@ class EvaluatorClient(_Client):
         )
         return response
 
-    async def list_alerts(self, person: Person, issue_id: str = "") -> list[listen_pb2.Alert]:
-        """The newest alerts (of one issue or every issue)."""
+    async def list_alerts(
+        self, person: Person, issue_ids: Sequence[str] = ()
+    ) -> list[listen_pb2.Alert]:
+        """The newest alerts (of the issues given, or of every issue)."""
         response = await self._call(
             "ListAlerts",
             self.stub.ListAlerts,
-            evaluator_pb.ListAlertsRequest(issue_id=issue_id),
+            evaluator_pb.ListAlertsRequest(issue_ids=list(issue_ids)),
             person,
         )
         return list(response.alerts)

@@ -34,6 +34,10 @@ def _seconds(variable: str, default: float) -> float:
 GRPC_LIMIT_SECONDS = _seconds("LEGATION_FUZZ_GRPC_SECONDS", 5.0)
 HTTP_LIMIT_SECONDS = _seconds("LEGATION_FUZZ_HTTP_SECONDS", 5.0)
 PARSE_LIMIT_SECONDS = _seconds("LEGATION_FUZZ_PARSE_SECONDS", 2.0)
+# A computation (parsing, decoding, matching) is held to its limit in CPU seconds, which a
+# loaded machine does not stretch (0.5 s of CPU took 2.1 s of wall time on two shared
+# cores); one still running after this many times its limit, in wall time, has hung.
+HUNG_FACTOR = 5
 # How much a fuzz test may grow this process's peak memory (the servers run in it).
 MEMORY_LIMIT_BYTES = int(_seconds("LEGATION_FUZZ_MEMORY_MB", 256)) * 1024 * 1024
 
@@ -170,28 +174,43 @@ def check_http(
         raise failure("internal text", f"{where}: {leaked!r}")
 
 
-def bounded(call: Callable[[], T], seconds: float = PARSE_LIMIT_SECONDS, what: str = "") -> T:
+def bounded(
+    call: Callable[[], T],
+    seconds: float = PARSE_LIMIT_SECONDS,
+    what: str = "",
+    *,
+    cpu: bool = True,
+) -> T:
     """The result of ``call()``, run on a worker thread; PropertyFailed("too slow") when it
-    has not finished after ``seconds`` (the thread is left to finish on its own)."""
+    used more than ``seconds`` of CPU (``cpu``, for a computation) or of wall time (for
+    work that waits on I/O), or is still running after HUNG_FACTOR times ``seconds`` (the
+    thread is left to finish on its own)."""
     outcome: list[T] = []
     errors: list[BaseException] = []
+    used: list[float] = []
 
     def run() -> None:
+        started_cpu = time.thread_time()
         try:
             outcome.append(call())
         except BaseException as error:  # handed to the caller below
             errors.append(error)
+        finally:
+            used.append(time.thread_time() - started_cpu)
 
     worker = threading.Thread(target=run, name="fuzz-bounded", daemon=True)
     started = time.perf_counter()
     worker.start()
-    worker.join(seconds)
+    worker.join(seconds * HUNG_FACTOR if cpu else seconds)
     if worker.is_alive():
-        raise failure("too slow", f"{what or 'call'} still running after {seconds} s")
+        waited = seconds * HUNG_FACTOR if cpu else seconds
+        raise failure("too slow", f"{what or 'call'} still running after {waited:g} s")
     elapsed = time.perf_counter() - started
     if errors:
         raise errors[0]
-    if elapsed > seconds:
+    if cpu and used[0] > seconds:
+        raise failure("too slow", f"{what or 'call'} took {used[0]:.1f} s of CPU")
+    if not cpu and elapsed > seconds:
         raise failure("too slow", f"{what or 'call'} took {elapsed:.1f} s")
     return outcome[0]
 

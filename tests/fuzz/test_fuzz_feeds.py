@@ -151,7 +151,9 @@ def check_read(reader: Reader, feed: Feed) -> None:
     in time."""
     started = time.perf_counter()
     try:
-        items, malformed = bounded(lambda: reader.read(feed), FEED_LIMIT_SECONDS, "reading")
+        items, malformed = bounded(
+            lambda: reader.read(feed), FEED_LIMIT_SECONDS, "reading", cpu=False
+        )
     except FeedError as error:
         leaked = internal_text(str(error), reader.names)
         if leaked is not None:

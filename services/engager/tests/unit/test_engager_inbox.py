@@ -501,3 +501,26 @@ def test_a_person_can_override_the_priority_and_the_deadline_follows() -> None:
     assert urgent.state.sla_due_at.ToDatetime(tzinfo=UTC) == NOW + timedelta(seconds=600)
     with pytest.raises(inbox.ConversationError, match="priority: is required"):
         inbox.prioritize(state, engage_pb2.PRIORITY_UNSPECIFIED, RULES, "lead", "", NOW)
+
+
+def test_a_reply_waiting_for_approval_opens_one_request_and_its_decision_closes_it() -> None:
+    from legation.events.v1 import publish_pb2
+    from legation_engager.domain.approvals import reply_approval_changes
+
+    state = opened()
+    draft = inbox.add_reply(state, "q1", "ana", "Nine.", "", "", True, False, NOW).state
+    [request] = reply_approval_changes(state, draft, "approver")
+    assert (request.state, request.role, request.requested_by, request.subject) == (
+        publish_pb2.APPROVAL_STATE_AWAITING,
+        "approver",
+        "ana",
+        "reply",
+    )
+    assert request.item_id == draft.replies[0].reply_id
+    assert reply_approval_changes(draft, draft, "approver") == []  # nothing changed
+    approved = inbox.review_reply(draft, draft.replies[0].reply_id, True, "amina", "", NOW).state
+    [decision] = reply_approval_changes(draft, approved, "approver")
+    assert (decision.state, decision.decided_by) == (publish_pb2.APPROVAL_STATE_APPROVED, "amina")
+    refused = inbox.review_reply(draft, draft.replies[0].reply_id, False, "amina", "No.", NOW)
+    [rejection] = reply_approval_changes(draft, refused.state, "approver")
+    assert rejection.state == publish_pb2.APPROVAL_STATE_REJECTED

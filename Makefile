@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 BIN := $(VENV)/bin
 PACKAGES := libs/legation-contracts libs/legation-core libs/legation-channels libs/legation-devstack \
-	services/listener services/publisher services/engager services/evaluator services/console
+	services/listener services/publisher services/engager services/evaluator services/notifier services/console
 STAMP := $(VENV)/.installed-stamp
 INPUTS := constraints.txt $(wildcard libs/*/pyproject.toml services/*/pyproject.toml) \
 	$(shell find protos topics -type f) tools/gen_contracts.py
@@ -100,6 +100,7 @@ fmt: install
 typecheck: install
 	$(BIN)/mypy libs/legation-core/src libs/legation-channels/src libs/legation-devstack/src \
 		services/listener/src services/publisher/src services/engager/src services/evaluator/src \
+		services/notifier/src services/notifier/tests \
 		services/console/src services/console/tests tests \
 		tools/gen_k8s_topics.py tools/deploy_check.py tools/gen_limits_doc.py
 

@@ -182,17 +182,14 @@ def follow_up_recipients(
         person = directory.person(name)
         if person is None or name == actor or name in found:
             continue
-        reasons: set[Reason] = {"direct"} if name in named else _reasons_of_told(person)
-        choice = person.choice(episode.kind, reasons)
-        if choice is not None:
-            found[name] = (person, choice)
+        choice = person.choice(episode.kind, {"direct"})
+        if choice is None:
+            continue
+        if name not in named and name in episode.notified_in_digest:
+            # The follow-up goes where and how the opening went: in the digest.
+            choice = Choice(choice.channel, "digest")
+        found[name] = (person, choice)
     return found
-
-
-def _reasons_of_told(person: Person) -> set[Reason]:
-    # A follow-up is worth at most what the opening was: the person's own preferences for
-    # the kind decide, as for a role (a digest person gets it in the digest).
-    return {"role"}
 
 
 def deliver_at(person: Person, digest: bool, now: datetime) -> datetime:
@@ -288,6 +285,10 @@ class Decider:
             people = {} if stale else recipients(signal, self.directory)
             del episode.notified[:]
             episode.notified.extend(sorted(people))
+            del episode.notified_in_digest[:]
+            episode.notified_in_digest.extend(
+                sorted(name for name, (_, choice) in people.items() if choice.mode == "digest")
+            )
         else:
             people = {} if stale else follow_up_recipients(episode, signal, self.directory)
         return Outcome(

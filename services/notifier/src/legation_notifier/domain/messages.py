@@ -63,9 +63,8 @@ def plan_messages(
 
 
 def _single(notification: NotificationState) -> Planned:
+    # The channel shows the link (a button, a line of its own).
     text = notification.text
-    if notification.link:
-        text += f"\n\nOpen: {notification.link}"
     return Planned(
         message_id=stable_id("message", notification.notification_id),
         person=notification.person,
@@ -82,15 +81,21 @@ def _digest(
     person: str, channel: str, slot: int, part: int, items: list[NotificationState]
 ) -> Planned:
     day = datetime.fromtimestamp(slot, UTC)
+    # An episode that opened and closed since the last digest is one line, marked over.
+    episodes: dict[str, list[NotificationState]] = {}
+    for item in items:
+        episodes.setdefault(item.episode_id or item.notification_id, []).append(item)
     lines = []
-    for number, item in enumerate(items, start=1):
-        lines.append(f"{number}. {item.title}")
+    for number, phases in enumerate(episodes.values(), start=1):
+        item = next((n for n in phases if n.phase == "open"), phases[0])
+        over = any(n.phase == "resolved" for n in phases) and item.phase == "open"
+        lines.append(f"{number}. {item.title}" + (" (over now)" if over else ""))
         first = item.text.split("\n", 1)[0]
         if first and first != item.title:
             lines.append(f"   {first}")
         if item.link:
             lines.append(f"   {item.link}")
-    count = len(items)
+    count = len(episodes)
     return Planned(
         message_id=stable_id("digest", person, channel, str(slot), str(part)),
         person=person,

@@ -13,7 +13,7 @@ INPUTS := constraints.txt $(wildcard libs/*/pyproject.toml services/*/pyproject.
 	$(shell find protos topics -type f) tools/gen_contracts.py
 
 .PHONY: help install contracts limits-doc run run-once stop reset load test lint fmt typecheck check bench bench-evaluator bench-listener listener-models clean \
-	k8s-topics deploy-check images browser-deps console-assets fuzz fuzz-corpus
+	k8s-topics deploy-check promtool-deps images browser-deps console-assets fuzz fuzz-corpus
 
 help:
 	@echo "make run        start the whole local stack and a demo campaign (Ctrl-C stops)"
@@ -27,7 +27,7 @@ help:
 	@echo "make bench-evaluator  the evaluator: indexing rate, freshness, scorecard latency"
 	@echo "make bench-listener  the listener's models: quality and throughput (needs the datasets)"
 	@echo "make listener-models retrain the listener's models from the datasets"
-	@echo "make deploy-check  render and validate deploy/ offline (topics, schemas, hadolint)"
+	@echo "make deploy-check  render and validate deploy/ offline (topics, schemas, hadolint, promtool)"
 	@echo "make k8s-topics    regenerate the Strimzi KafkaTopics from topics/"
 	@echo "make limits-doc    regenerate libs/legation-contracts/LIMITS.md from the protos"
 	@echo "make images    build the five images (docker, from the repository root)"
@@ -147,12 +147,23 @@ browser-deps:
 k8s-topics: install
 	$(PY) tools/gen_k8s_topics.py
 
-deploy-check: install
+deploy-check: install promtool-deps
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(PY) tools/deploy_check.py
+
+# promtool (Debian's prometheus package) for the alerting rules' tests; installed once when
+# missing and running as root (CI); otherwise deploy-check skips that step with a warning.
+promtool-deps:
+	@if ! command -v promtool >/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			$(APT) update && $(APT) install -y --no-install-recommends prometheus; \
+		else \
+			echo "WARNING: promtool missing and not root: sudo apt-get install prometheus" >&2; \
+		fi; \
+	fi
 
 IMAGE_REGISTRY ?= registry.example.org/legation
 IMAGE_TAG ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-SERVICES := listener publisher engager evaluator console
+SERVICES := listener publisher engager evaluator notifier console
 
 images:
 	@for s in $(SERVICES); do \

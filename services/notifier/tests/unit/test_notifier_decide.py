@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -382,3 +383,25 @@ def test_the_people_file_names_every_bad_field() -> None:
     assert "people[2].kinds.spike.channel: 'fax' is not one of the person's channels" in problems
     assert "people[3].channels.slack.url_env: environment variable MISSING is not set" in problems
     assert "people[4].name: 'ana' appears twice" in problems
+
+
+def test_secrets_come_from_the_environment_or_from_files(tmp_path: Path) -> None:
+    secret = tmp_path / "teams-omar"
+    secret.write_text("https://teams.example/hook/omar\n", encoding="utf-8")
+    omar = people_file()["people"][1] | {"channels": {"teams": {"url_file": str(secret)}}}
+    team = parse_people(people_file(omar=omar), ENV)
+    person = team.person("omar")
+    assert person is not None and person.channels["teams"].url == "https://teams.example/hook/omar"
+    both = people_file()["people"][1] | {
+        "channels": {"teams": {"url_file": str(secret), "url_env": "OMAR_TEAMS"}}
+    }
+    missing = people_file()["people"][1] | {
+        "channels": {"teams": {"url_file": str(tmp_path / "nowhere")}}
+    }
+    for entry, complaint in (
+        (both, "people[1].channels.teams: give exactly one of url_env and url_file"),
+        (missing, "people[1].channels.teams.url_file: cannot be read"),
+    ):
+        with pytest.raises(PeopleError) as caught:
+            parse_people(people_file(omar=entry), ENV)
+        assert any(problem.startswith(complaint) for problem in caught.value.problems)

@@ -12,7 +12,7 @@ problem, each naming its field (``people[2].quiet_hours.from: expected HH:MM``).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import time
 from typing import Any, Literal
@@ -67,6 +67,20 @@ class PeopleError(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
         self.problems = problems
+
+
+MAX_SECRET_BYTES = 8192
+
+SecretFiles = Callable[[str], str]
+
+
+def read_secret_file(path: str) -> str:
+    """A secret file's content, without surrounding blanks (a file of at most 8 KiB)."""
+    with open(path, "rb") as handle:
+        data = handle.read(MAX_SECRET_BYTES + 1)
+    if len(data) > MAX_SECRET_BYTES:
+        raise ValueError(f"larger than {MAX_SECRET_BYTES} bytes")
+    return data.decode("utf-8").strip()
 
 
 @dataclass(frozen=True)
@@ -178,9 +192,12 @@ class Directory:
         return None
 
 
-def parse_people(raw: Any, env: Mapping[str, str]) -> Directory:
+def parse_people(
+    raw: Any, env: Mapping[str, str], files: SecretFiles = read_secret_file
+) -> Directory:
     """The directory of a people file's content (see services/notifier/README.md); secrets
-    come from ``env``. Raises :class:`PeopleError` naming every bad field."""
+    come from ``env`` or from the files ``files`` reads. Raises :class:`PeopleError` naming
+    every bad field."""
     problems: list[str] = []
     if not isinstance(raw, dict):
         raise PeopleError(["the file must be a mapping with a `people` list"])
@@ -206,7 +223,7 @@ def parse_people(raw: Any, env: Mapping[str, str]) -> Directory:
             problems.append(f"{where}.name: {name!r} appears twice")
         if isinstance(name, str):
             names.add(name)
-        person = _person(entry, where, env, problems)
+        person = _person(entry, where, env, files, problems)
         if person is not None:
             people.append(person)
     if problems:
@@ -231,7 +248,9 @@ _PERSON_KEYS = {
 }
 
 
-def _person(entry: Any, where: str, env: Mapping[str, str], problems: list[str]) -> Person | None:
+def _person(
+    entry: Any, where: str, env: Mapping[str, str], files: SecretFiles, problems: list[str]
+) -> Person | None:
     if not isinstance(entry, dict):
         problems.append(f"{where}: expected a mapping")
         return None
@@ -248,7 +267,7 @@ def _person(entry: Any, where: str, env: Mapping[str, str], problems: list[str])
     if not isinstance(zone, str) or len(zone) > 64 or not _zone_exists(zone):
         problems.append(f"{where}.time_zone: not an IANA time zone (got {zone!r})")
         zone = "UTC"
-    channels = _channels(entry.get("channels"), f"{where}.channels", env, problems)
+    channels = _channels(entry.get("channels"), f"{where}.channels", env, files, problems)
     default_channel = entry.get("default_channel", next(iter(channels), ""))
     if default_channel not in channels:
         problems.append(
@@ -330,18 +349,47 @@ def _ids(value: Any, where: str, problems: list[str], pattern: re.Pattern[str]) 
     return frozenset(item for item in value if isinstance(item, str))
 
 
-_CHANNEL_FIELDS: Mapping[str, tuple[set[str], set[str]]] = {
-    # kind → (required, optional); *_env names an environment variable holding a secret.
-    "email": ({"address"}, set()),
-    "slack": ({"url_env"}, set()),
-    "teams": ({"url_env"}, set()),
-    "matrix": ({"homeserver", "room_id", "token_env"}, set()),
-    "webhook": ({"url", "secret_env"}, set()),
+_CHANNEL_FIELDS: Mapping[str, tuple[set[str], str]] = {
+    # kind → (plain options, the secret: given as <secret>_env (an environment variable) or
+    # <secret>_file (a file, such as a mounted Kubernetes Secret), exactly one of them).
+    "email": ({"address"}, ""),
+    "slack": (set(), "url"),
+    "teams": (set(), "url"),
+    "matrix": ({"homeserver", "room_id"}, "token"),
+    "webhook": ({"url"}, "secret"),
 }
 
 
+def _secret(
+    options: Mapping[str, str],
+    name: str,
+    at: str,
+    env: Mapping[str, str],
+    files: SecretFiles,
+    problems: list[str],
+) -> str:
+    by_env, by_file = options.get(f"{name}_env"), options.get(f"{name}_file")
+    if (by_env is None) == (by_file is None):
+        problems.append(f"{at}: give exactly one of {name}_env and {name}_file")
+        return ""
+    if by_env is not None:
+        value = env.get(by_env, "")
+        if not value:
+            problems.append(f"{at}.{name}_env: environment variable {by_env} is not set")
+        return value
+    assert by_file is not None
+    try:
+        value = files(by_file)
+    except (OSError, ValueError) as error:
+        problems.append(f"{at}.{name}_file: cannot be read: {error}")
+        return ""
+    if not value:
+        problems.append(f"{at}.{name}_file: {by_file} is empty")
+    return value
+
+
 def _channels(
-    value: Any, where: str, env: Mapping[str, str], problems: list[str]
+    value: Any, where: str, env: Mapping[str, str], files: SecretFiles, problems: list[str]
 ) -> dict[str, Address]:
     if not isinstance(value, dict) or not value:
         problems.append(f"{where}: expected at least one of {', '.join(CHANNEL_KINDS)}")
@@ -352,45 +400,39 @@ def _channels(
         if kind not in _CHANNEL_FIELDS:
             problems.append(f"{at}: unknown channel (one of {', '.join(CHANNEL_KINDS)})")
             continue
-        required, optional = _CHANNEL_FIELDS[kind]
+        plain, secret_name = _CHANNEL_FIELDS[kind]
         if not isinstance(options, dict):
             problems.append(f"{at}: expected a mapping")
             continue
-        missing = required - set(options)
-        extra = set(options) - required - optional
+        allowed = plain | ({f"{secret_name}_env", f"{secret_name}_file"} if secret_name else set())
+        missing = plain - set(options)
+        extra = set(options) - allowed
         if missing:
             problems.append(f"{at}: missing {sorted(missing)}")
         if extra:
             problems.append(f"{at}: unknown keys {sorted(extra)}")
         if missing or extra:
             continue
-        texts = {key: options[key] for key in options}
-        if not all(isinstance(text, str) and 0 < len(text) <= 2048 for text in texts.values()):
+        if not all(isinstance(text, str) and 0 < len(text) <= 2048 for text in options.values()):
             problems.append(f"{at}: every value must be text of 1-2048 characters")
             continue
-        secrets: dict[str, str] = {}
-        for key, variable in texts.items():
-            if key.endswith("_env"):
-                secret = env.get(variable, "")
-                if not secret:
-                    problems.append(f"{at}.{key}: environment variable {variable} is not set")
-                secrets[key[: -len("_env")]] = secret
+        secret = _secret(options, secret_name, at, env, files, problems) if secret_name else ""
         if kind == "email":
-            address = texts["address"]
+            address = options["address"]
             if not re.fullmatch(r"[^@\s<>,]+@[^@\s<>,]+", address):
                 problems.append(f"{at}.address: not an e-mail address (got {address!r})")
             found[kind] = Address(kind, address=address)
         elif kind in ("slack", "teams"):
-            found[kind] = Address(kind, url=secrets.get("url", ""))
+            found[kind] = Address(kind, url=secret)
         elif kind == "matrix":
             found[kind] = Address(
                 kind,
-                url=texts["homeserver"].rstrip("/"),
-                room_id=texts["room_id"],
-                secret=secrets.get("token", ""),
+                url=options["homeserver"].rstrip("/"),
+                room_id=options["room_id"],
+                secret=secret,
             )
         else:
-            found[kind] = Address(kind, url=texts["url"], secret=secrets.get("secret", ""))
+            found[kind] = Address(kind, url=options["url"], secret=secret)
         url = found[kind].url
         if url and not re.fullmatch(r"https?://[^\s]+", url):
             problems.append(f"{at}: the URL is not an http(s) URL")

@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed-stamp
 INPUTS := constraints.txt $(wildcard libs/*/pyproject.toml services/*/pyproject.toml) \
 	$(shell find protos topics -type f) tools/gen_contracts.py
 
-.PHONY: help install contracts limits-doc run run-once stop reset load test lint fmt typecheck check bench bench-evaluator bench-listener listener-models clean \
+.PHONY: help install contracts limits-doc run run-once stop reset load test lint fmt typecheck check bench bench-evaluator bench-notifier bench-listener listener-models clean \
 	k8s-topics deploy-check promtool-deps images browser-deps console-assets fuzz fuzz-corpus
 
 help:
@@ -25,6 +25,7 @@ help:
 	@echo "make fuzz       the fuzz suite alone at FUZZ_CASES (100,000) cases, every failure class shrunk"
 	@echo "make bench      measure the shared runtime's throughput, the evaluator's, then the listener's models"
 	@echo "make bench-evaluator  the evaluator: indexing rate, freshness, scorecard latency"
+	@echo "make bench-notifier   the notifier: notifications decided/s against the raw consume rate"
 	@echo "make bench-listener  the listener's models: quality and throughput (needs the datasets)"
 	@echo "make listener-models retrain the listener's models from the datasets"
 	@echo "make deploy-check  render and validate deploy/ offline (topics, schemas, hadolint, promtool)"
@@ -177,6 +178,12 @@ bench: install
 	$(PY) -m legation_evaluator bench
 	$(PY) -m legation_listener.models.bench
 	$(PY) -m legation_listener.models.bench_themes
+	$(PY) -m legation_notifier.bench
+
+# The notifier alone: notifications decided per second against the raw consume rate of the
+# same events (services/notifier/README.md, "Measured").
+bench-notifier: install
+	$(PY) -m legation_notifier.bench
 
 # The evaluator alone: indexing rate against raw helpers.bulk, freshness at 100 and 1,000
 # events/s, scorecard latency (services/evaluator/README.md, "Measured").

@@ -10,6 +10,7 @@ from legation_core.config import ENV_PREFIX, CoreSettings
 from legation_engager.config import EngagerSettings
 from legation_evaluator.config import EvaluatorSettings
 from legation_listener.config import ListenerSettings
+from legation_notifier.config import NotifierSettings
 from legation_publisher.config import PublisherSettings
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
@@ -27,6 +28,7 @@ def test_every_setting_is_in_the_readme() -> None:
         PublisherSettings,
         EngagerSettings,
         EvaluatorSettings,
+        NotifierSettings,
         ConsoleSettings,
     ):
         for field in settings.model_fields:

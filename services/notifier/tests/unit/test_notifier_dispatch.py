@@ -149,6 +149,21 @@ def test_three_spikes_in_a_day_are_one_digest_at_eight_in_paris_and_quiet_hours_
     assert len(notifier.rooms.shown("omar", "teams")) == 1
 
 
+def test_a_condition_that_comes_back_after_closing_is_a_new_recorded_episode() -> None:
+    clock = Clock(datetime(2026, 11, 20, 10, 0, tzinfo=UTC))
+    notifier = Notifier(directory(), clock)
+    notifier.feed(conversation(2, breached=True, answered=False, assignee="omar"))
+    notifier.feed(conversation(3, breached=True, answered=True, assignee="omar"))
+    closed = notifier.state.episodes.get("sla:conv-1")
+    assert closed is not None and not closed.open
+    notifier.feed(conversation(4, breached=True, answered=False, assignee="omar"))
+    reopened = notifier.state.episodes.get("sla:conv-1")
+    assert reopened is not None and reopened.open and reopened.version > closed.version
+    # What Kafka holds rebuilds the same: the newest episode of the condition wins.
+    again = notifier.rebuilt(clock).state.episodes.get("sla:conv-1")
+    assert again is not None and again.episode_id == reopened.episode_id
+
+
 def test_a_channel_that_stays_down_fails_visibly_and_a_restart_sends_nothing_twice() -> None:
     clock = Clock(datetime(2026, 11, 20, 10, 0, tzinfo=UTC))
     notifier = Notifier(directory(), clock)

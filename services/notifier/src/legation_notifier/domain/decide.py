@@ -53,14 +53,16 @@ def _stamp(when: datetime) -> datetime:
     return when.astimezone(UTC)
 
 
-def _open(signal: Signal) -> EpisodeState:
+def _open(signal: Signal, previous: EpisodeState | None) -> EpisodeState:
+    # One record per condition on the compacted topic: a new episode of a condition continues
+    # its versions, so it replaces the closed one (an older version never does).
     episode = EpisodeState(
         episode_id=stable_id("episode", signal.condition, signal.event_id),
         condition=signal.condition,
         kind=signal.kind,
         open=True,
         last_event_id=signal.event_id,
-        version=1,
+        version=previous.version + 1 if previous is not None else 1,
         recent_event_ids=[signal.event_id],
         title=signal.title[:500],
         link=signal.link[:2000],
@@ -90,7 +92,11 @@ def fold(current: EpisodeState | None, signal: Signal) -> tuple[EpisodeState | N
         return None, None  # a redelivered event
     if signal.phase == "open":
         if current is None or not current.open:
-            return _open(signal), "open"
+            return _open(signal, current), "open"
+        if signal.quiet is None and not current.HasField("closes_at"):
+            # Still open, nothing pending (a state record repeating a failed delivery): no
+            # change to record. Only the opening event must be remembered for redelivery.
+            return None, None
         nxt = _next(current, signal)
         nxt.ClearField("closes_at")  # it came back before closing: the same episode
         nxt.resolution_title = nxt.resolution_text = ""

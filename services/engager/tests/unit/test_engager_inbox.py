@@ -524,3 +524,25 @@ def test_a_reply_waiting_for_approval_opens_one_request_and_its_decision_closes_
     refused = inbox.review_reply(draft, draft.replies[0].reply_id, False, "amina", "No.", NOW)
     [rejection] = reply_approval_changes(draft, refused.state, "approver")
     assert rejection.state == publish_pb2.APPROVAL_STATE_REJECTED
+
+
+def test_the_conversation_write_that_makes_a_reply_wait_carries_its_approval_request() -> None:
+    from legation.events.v1 import publish_pb2
+    from legation_engager.domain.approvals import APPROVALS_TOPIC
+
+    producer = FakeProducer()
+    state = EngagerState(producer, approval_role="press-approver")
+    conversation = opened()
+    with state.change_conversations() as writer:
+        writer.put(inbox.Change(conversation))
+    with state.change_conversations() as writer:
+        current = writer.get(conversation.conversation_id)
+        assert current is not None
+        writer.put(inbox.add_reply(current, "q1", "ana", "Nine.", "", "", True, False, NOW))
+    written = [e for call in producer.calls for t, _k, e in call if t == APPROVALS_TOPIC]
+    [request] = [e.approval_request for e in written]
+    assert (request.state, request.role, request.requested_by) == (
+        publish_pb2.APPROVAL_STATE_AWAITING,
+        "press-approver",
+        "ana",
+    )

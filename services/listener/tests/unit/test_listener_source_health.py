@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from legation.events.v1 import listen_pb2
+from legation_listener.adapters.feeds import FetchResult
 from legation_listener.domain.status import SourceStatusBook, health_change
 
 H = listen_pb2.SourceHealth
@@ -51,3 +52,23 @@ def test_a_new_run_of_failures_is_a_new_episode_with_its_own_id() -> None:
                 ids.append(change.health_id)
         book.succeeded("treaty", FEED, T0 + timedelta(minutes=start + 5), 1)
     assert len(ids) == 2 and ids[0] != ids[1]
+
+
+def test_the_poller_reports_a_source_failing_once_then_recovered_on_its_topic() -> None:
+    from test_listener_poller import BAD, make_listener, track
+
+    from legation_listener.adapters.poller import SOURCE_HEALTH
+
+    listener = make_listener({})
+    track(listener, "treaty", [BAD], ["treaty"])
+    for _ in range(5):  # five failed polls (the threshold is 3): one FAILING record
+        listener.poller.poll()
+    [(key, failing)] = listener.kafka.on(SOURCE_HEALTH)
+    assert key == "treaty"
+    assert failing.source_health.state == H.STATE_FAILING
+    assert failing.source_health.source == BAD and "HTTP 500" in failing.source_health.last_error
+    listener.fetcher.feeds[BAD] = []
+    listener.fetcher.fetch = lambda feed, etag="", last_modified="": FetchResult(items=[])  # type: ignore[method-assign]
+    listener.poller.poll()
+    states = [e.source_health.state for _, e in listener.kafka.on(SOURCE_HEALTH)]
+    assert states == [H.STATE_FAILING, H.STATE_RECOVERED]

@@ -1,5 +1,5 @@
 """Wiring only: settings, the people file, state rebuild, the decision consumer, the
-dispatcher (closings, digests, deliveries)."""
+dispatcher (closings, digests, deliveries), the gRPC API."""
 
 from __future__ import annotations
 

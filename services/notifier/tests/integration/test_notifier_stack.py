@@ -12,7 +12,8 @@ the catalog's produce rights.
 Then the notifier is killed (SIGKILL, by pid) while a room holds its answer, twice: on
 Matrix (which deduplicates on the transaction id: resent after the restart, shown once,
 delivered) and on Slack (which cannot be asked: shown once, and the message needs a
-check, visible on the messages topic): every notification arrives exactly once.
+check, visible on the messages topic and the API, where a publisher confirms it): every
+notification arrives exactly once.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from pathlib import Path
 import pytest
 
 from legation.events.v1 import engage_pb2, evaluate_pb2, listen_pb2, notify_pb2, publish_pb2
+from legation.notifier.v1 import notifier_service_pb2 as notifier_pb
+from legation.notifier.v1 import notifier_service_pb2_grpc as notifier_grpc
 from legation.publisher.v1 import publisher_service_pb2 as pb
 from legation.publisher.v1 import publisher_service_pb2_grpc as pb_grpc
 from legation_core.catalog import default_catalog
@@ -284,6 +287,19 @@ def test_the_right_people_hear_once_and_the_wrong_people_nothing_across_sigkills
     )
     ocean = [m for m in chat.in_room("slack", "analyst") if "ocean-day" in m.text]
     assert len(ocean) == 1
+    # A publisher looks in the room, finds it, and says so over the notifier's API.
+    [check] = [m for m in messages(local) if "ocean-day" in m.subject]
+    with local.channel(NOTIFIER, user="publisher") as channel:
+        stub = notifier_grpc.NotifierServiceStub(channel)
+        waiting = stub.ListMessages(
+            notifier_pb.ListMessagesRequest(statuses=[publish_pb2.DELIVERY_STATUS_NEEDS_CHECK]),
+            timeout=10,
+        )
+        assert [m.message_id for m in waiting.messages] == [check.message_id]
+        confirmed = stub.ConfirmMessage(
+            notifier_pb.MessageRequest(message_id=check.message_id), timeout=10
+        )
+    assert confirmed.message.delivery.status == publish_pb2.DELIVERY_STATUS_PUBLISHED
 
     # Exactly once everywhere, after two kills and restarts.
     assert len(chat.in_room("slack", "analyst")) == 2

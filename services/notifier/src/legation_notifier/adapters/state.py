@@ -222,6 +222,13 @@ class NotifierState:
 
     def save_delivery(self, message_id: str, delivery: outbox.Delivery) -> None:
         """Records one delivery step of a message (acknowledged before it returns)."""
+        self.change_delivery(message_id, lambda _current: delivery)
+
+    def change_delivery(
+        self, message_id: str, change: Callable[[outbox.Delivery], outbox.Delivery]
+    ) -> NotificationMessage:
+        """Applies ``change`` to the message's current delivery under the table's write lock
+        and records the result; KeyError when there is no such message."""
         with self.messages.transaction() as transaction:
             current = transaction.get(message_id)
             if current is None:
@@ -230,6 +237,7 @@ class NotifierState:
             message.CopyFrom(current)
             message.version = current.version + 1
             due = current.created_at.ToDatetime(tzinfo=UTC)
-            record: publish_pb2.Delivery = from_outbox(delivery, "", due)
+            record: publish_pb2.Delivery = from_outbox(change(to_outbox(current.delivery)), "", due)
             message.delivery.CopyFrom(record)
             transaction.put(message)
+        return message

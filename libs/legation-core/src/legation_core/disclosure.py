@@ -126,13 +126,18 @@ def _set(payload: Message, name: str, repeated: bool, change: Any) -> None:
         setattr(payload, name, change(value) if value else value)
 
 
+def _string(payload: Message, name: str) -> str:
+    """A string field of any payload type ("" when it has none)."""
+    if name not in payload.DESCRIPTOR.fields_by_name:
+        return ""
+    return str(getattr(payload, name))
+
+
 def _author_identity(payload: Message) -> str:
-    fields = payload.DESCRIPTOR.fields_by_name
-    if "author_id" in fields and getattr(payload, "author_id"):  # noqa: B009
-        return str(getattr(payload, "author_id"))  # noqa: B009
-    if "author" in fields and getattr(payload, "author"):  # noqa: B009
-        source = str(getattr(payload, "source", ""))
-        return f"{source}:{payload.author}"
+    if author_id := _string(payload, "author_id"):
+        return author_id
+    if author := _string(payload, "author"):
+        return f"{_string(payload, 'source')}:{author}"
     return ""
 
 

@@ -35,7 +35,12 @@ RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
 class RetryLater(Exception):
-    """The batch could not be delivered now; the subscriber retries it with backoff."""
+    """The batch could not be delivered now; the subscriber retries it with backoff from the
+    first event not delivered (``done``: how many of the batch were, before the failure)."""
+
+    def __init__(self, reason: str, done: int = 0) -> None:
+        super().__init__(reason)
+        self.done = done
 
 
 class Refused(Exception):
@@ -64,11 +69,11 @@ class HandlerSink:
         self.handler = handler
 
     def deliver(self, events: Sequence[Event]) -> None:
-        for event in events:
+        for done, event in enumerate(events):
             try:
                 self.handler(event)
             except (RetryLater, ConnectionError, TimeoutError) as error:
-                raise RetryLater(f"handler: {type(error).__name__}: {error}") from error
+                raise RetryLater(f"handler: {type(error).__name__}: {error}", done) from error
             except Exception as error:
                 raise Refused(event, f"handler failed: {type(error).__name__}: {error}") from error
 
@@ -169,8 +174,11 @@ class WebhookSink:
         return self._connection
 
     def deliver(self, events: Sequence[Event]) -> None:
-        for event in events:
-            self._post(event)
+        for done, event in enumerate(events):
+            try:
+                self._post(event)
+            except RetryLater as error:
+                raise RetryLater(str(error), done) from None
 
     def _post(self, event: Event) -> None:
         body = event.to_json_line().encode()

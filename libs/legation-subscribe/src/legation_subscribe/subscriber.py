@@ -24,7 +24,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import partial
 from typing import IO, Any
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
@@ -108,7 +107,8 @@ class _StartPositions(ConsumerRebalanceListener):  # type: ignore[misc]
         return None
 
     def on_partitions_assigned(self, assigned: Any) -> None:
-        self.subscriber._position(list(assigned))
+        # Runs on the client's IO thread, which may not block: the run loop positions them.
+        self.subscriber._assigned |= set(assigned)
 
 
 class Subscriber:
@@ -149,6 +149,7 @@ class Subscriber:
         self._consumer_options = consumer_options or {}
         self._consumer: KafkaConsumer | None = None
         self._started: set[TopicPartition] = set()
+        self._assigned: set[TopicPartition] = set()
 
     def run(
         self,
@@ -172,6 +173,11 @@ class Subscriber:
         try:
             while not self.stop.is_set():
                 polled = self._consumer.poll(timeout_ms=self.poll_timeout_ms)
+                if self._assigned:
+                    moved = self._position(sorted(self._assigned))
+                    self._assigned.clear()
+                    # Fetched before the partitions were positioned: read again from there.
+                    polled = {tp: batch for tp, batch in polled.items() if tp not in moved}
                 records = [record for batch in polled.values() for record in batch]
                 if records:
                     self._process(records)
@@ -189,9 +195,9 @@ class Subscriber:
             self.sink.close()
         return self.counts
 
-    def _position(self, assigned: list[TopicPartition]) -> None:
+    def _position(self, assigned: list[TopicPartition]) -> set[TopicPartition]:
         """Seeks the newly assigned partitions that have no commit (all with ``replay``,
-        once per run) to the start position."""
+        once per run) to the start position; returns those it moved."""
         consumer = self._consumer
         assert consumer is not None
         fresh = [
@@ -201,7 +207,7 @@ class Subscriber:
         ]
         self._started |= set(assigned)
         if not fresh:
-            return
+            return set()
         if self.start.kind == BEGINNING:
             consumer.seek_to_beginning(*fresh)
         elif self.start.kind == END:
@@ -215,6 +221,7 @@ class Subscriber:
                 hit = found.get(tp)
                 consumer.seek(tp, hit.offset if hit is not None else ends[tp])
         log.info("start positions set", extra={"partitions": len(fresh), "start": self.start})
+        return set(fresh)
 
     def _process(self, records: list[Any]) -> None:
         events: list[Event] = []
@@ -235,22 +242,35 @@ class Subscriber:
                 letters.append(self._letter(record, error.reason))
         by_position = {(r.topic, r.partition, r.offset): r for r in records}
         remaining = events
-        while remaining:
-            batch = remaining
-            try:
-                if not self._retrying(partial(self.sink.deliver, batch)):
-                    return  # stopping: nothing committed, the batch comes again
-            except Refused as refused:
-                # The events before it were delivered; it becomes a dead letter.
-                event = refused.event
-                record = by_position[(event.topic, event.partition, event.offset)]
-                letters.append(self._letter(record, refused.reason))
-                index = batch.index(event)
-                self._count(batch[:index])
-                remaining = batch[index + 1 :]
-                continue
-            self._count(batch)
-            remaining = []
+        delay = self.retry_backoff[0]
+        paused: set[TopicPartition] = set()
+        try:
+            while remaining:
+                try:
+                    self.sink.deliver(remaining)
+                except RetryLater as error:
+                    # The events before the failure were delivered: retry from the next.
+                    self._count(remaining[: error.done])
+                    remaining = remaining[error.done :]
+                    self.counts.retries += 1
+                    log.warning("delivery failed, will retry", extra={"error": str(error)})
+                    if not self._wait(delay, paused):
+                        return  # stopping: nothing committed, the batch comes again
+                    delay = min(delay * 2, self.retry_backoff[1])
+                    continue
+                except Refused as refused:
+                    # The events before it were delivered; it becomes a dead letter.
+                    event = refused.event
+                    record = by_position[(event.topic, event.partition, event.offset)]
+                    letters.append(self._letter(record, refused.reason))
+                    index = remaining.index(event)
+                    self._count(remaining[:index])
+                    remaining = remaining[index + 1 :]
+                    continue
+                self._count(remaining)
+                remaining = []
+        finally:
+            self._resume(paused)
         if letters:
             self._write_letters(letters)
         self._commit(records)
@@ -287,37 +307,30 @@ class Subscriber:
             self.dead_letters.write("".join(letter.to_json_line() for letter in letters))
             self.dead_letters.flush()
 
-    def _retrying(self, attempt: Callable[[], None]) -> bool:
-        """Runs ``attempt`` until it stops raising RetryLater; meanwhile the partitions are
-        paused and polled so the group keeps them. False when stopping first."""
+    def _wait(self, delay: float, paused: set[TopicPartition]) -> bool:
+        """Waits ``delay`` before a retry with the partitions paused and polled, so the group
+        keeps them; False when stopping meanwhile."""
         consumer = self._consumer
         assert consumer is not None
-        delay, ceiling = self.retry_backoff
-        paused: set[TopicPartition] = set()
-        try:
-            while True:
-                try:
-                    attempt()
-                    return True
-                except RetryLater as error:
-                    self.counts.retries += 1
-                    log.warning("delivery failed, will retry", extra={"error": str(error)})
-                if self.stop.is_set():
-                    return False
-                newly = set(consumer.assignment()) - paused
-                if newly:
-                    consumer.pause(*newly)
-                    paused |= newly
-                deadline = time.monotonic() + delay
-                while time.monotonic() < deadline and not self.stop.is_set():
-                    polled = consumer.poll(timeout_ms=int(min(0.2, delay) * 1000))
-                    for tp, batch in polled.items():  # a partition assigned meanwhile
-                        consumer.seek(tp, min(record.offset for record in batch))
-                delay = min(delay * 2, ceiling)
-        finally:
-            still = paused & set(consumer.assignment())
-            if still:
-                consumer.resume(*still)
+        if self.stop.is_set():
+            return False
+        newly = set(consumer.assignment()) - paused
+        if newly:
+            consumer.pause(*newly)
+            paused |= newly
+        deadline = time.monotonic() + delay
+        while time.monotonic() < deadline and not self.stop.is_set():
+            polled = consumer.poll(timeout_ms=int(min(0.2, delay) * 1000))
+            for tp, batch in polled.items():  # a partition assigned meanwhile: read it again
+                consumer.seek(tp, min(record.offset for record in batch))
+        return not self.stop.is_set()
+
+    def _resume(self, paused: set[TopicPartition]) -> None:
+        consumer = self._consumer
+        assert consumer is not None
+        still = paused & set(consumer.assignment())  # a rebalance may have taken some
+        if still:
+            consumer.resume(*still)
 
     def _commit(self, records: list[Any]) -> None:
         consumer = self._consumer

@@ -291,3 +291,20 @@ def test_a_file_sink_survives_a_run_of_the_library(
         ).run(until_idle_seconds=2)
     assert counts.delivered == 30
     assert len(lines(out)) == 30
+
+
+def test_the_readme_example_counts_mentions_per_language(topic: Topic, unique: str) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    example = readme.split("Counting mentions per language, ten lines:\n\n```python\n")[1]
+    code = example.split("```")[0]
+    assert len([line for line in code.splitlines() if line.strip()]) == 10
+    topic.produce(range(0, 30), int(time.time() * 1000))
+    code = (
+        code.replace("kafka.example.org:9092", topic.bootstrap)
+        .replace("legation.listen.mentions-pseudonymised.v1", topic.name)
+        .replace("legation.dept.research-unit.languages", f"legation.dept.test.{unique}")
+        .replace("until_idle_seconds=10", "until_idle_seconds=2")
+    )
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "README example", "exec"), namespace)  # noqa: S102 - our own README
+    assert dict(namespace["languages"]) == {"en": 10, "fr": 10, "es": 10}

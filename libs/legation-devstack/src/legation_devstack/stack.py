@@ -96,6 +96,17 @@ class Stack:
     console: ConsolePorts | None = None
 
     @property
+    def pseudonym_key(self) -> str:
+        """The key of the departments' pseudonyms, kept in the data folder so that an author
+        keeps their pseudonym from one run to the next (created at the first run)."""
+        path = self.workdir / "pseudonym.key"
+        if not path.exists():
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(48), encoding="utf-8")
+        return path.read_text(encoding="utf-8").strip()
+
+    @property
     def log_dir(self) -> Path:
         return self.workdir / "logs"
 
@@ -196,6 +207,9 @@ class Stack:
             env["LEGATION_PUBLISHER_SCHEDULER_INTERVAL_SECONDS"] = "0.5"
         if name == "engager":
             env["LEGATION_ENGAGER_RULES_FILE"] = str(self.engager_rules_file)
+        if name == "listener":
+            # The pseudonymised mentions for departments (deploy/departments.yaml).
+            env["LEGATION_PSEUDONYM_KEY"] = self.pseudonym_key
         if ports.web is not None:
             env["LEGATION_WEB_PORT"] = str(ports.web)
         env.update(self.extra_env)

@@ -132,7 +132,7 @@ typecheck: install
 		services/console/src services/console/tests tests \
 		tools/gen_k8s_topics.py tools/deploy_check.py tools/gen_limits_doc.py \
 		tools/gen_asyncapi.py tools/contracts_compat.py tools/gen_k8s_departments.py \
-		libs/legation-subscribe/src
+		libs/legation-subscribe/src libs/legation-subscribe/tests
 
 check: lint typecheck
 

@@ -37,6 +37,8 @@ def run(once: bool, data_dir: Path = DEFAULT_DATA_DIR, fresh: bool = False) -> i
     print(f"data: {data_dir} (kept between runs; `make reset` empties it)", flush=True)
     local = LocalRun(data_dir)
     stack = local.stack
+    # The listener derives the departments' pseudonymised mentions (deploy/departments.yaml).
+    local.extra_env["LEGATION_PSEUDONYM_KEY"] = stack.pseudonym_key
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

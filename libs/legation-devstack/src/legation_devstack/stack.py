@@ -207,9 +207,6 @@ class Stack:
             env["LEGATION_PUBLISHER_SCHEDULER_INTERVAL_SECONDS"] = "0.5"
         if name == "engager":
             env["LEGATION_ENGAGER_RULES_FILE"] = str(self.engager_rules_file)
-        if name == "listener":
-            # The pseudonymised mentions for departments (deploy/departments.yaml).
-            env["LEGATION_PSEUDONYM_KEY"] = self.pseudonym_key
         if ports.web is not None:
             env["LEGATION_WEB_PORT"] = str(ports.web)
         env.update(self.extra_env)

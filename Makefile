@@ -15,7 +15,8 @@ INPUTS := constraints.txt $(wildcard libs/*/pyproject.toml services/*/pyproject.
 
 .PHONY: help install contracts limits-doc run run-once stop reset load test lint fmt typecheck check bench bench-evaluator bench-listener listener-models clean \
 	k8s-topics deploy-check images browser-deps console-assets fuzz fuzz-corpus \
-	contracts-docs contracts-check contracts-release asyncapi-validate k8s-departments
+	contracts-docs contracts-check contracts-release asyncapi-validate k8s-departments \
+	bench-subscribe
 
 help:
 	@echo "make run        start the whole local stack and a demo campaign (Ctrl-C stops)"
@@ -27,6 +28,7 @@ help:
 	@echo "make fuzz       the fuzz suite alone at FUZZ_CASES (100,000) cases, every failure class shrunk"
 	@echo "make bench      measure the shared runtime's throughput, the evaluator's, then the listener's models"
 	@echo "make bench-evaluator  the evaluator: indexing rate, freshness, scorecard latency"
+	@echo "make bench-subscribe  a department's subscriber against the raw client's consume rate"
 	@echo "make bench-listener  the listener's models: quality and throughput (needs the datasets)"
 	@echo "make listener-models retrain the listener's models from the datasets"
 	@echo "make deploy-check  render and validate deploy/ offline (topics, schemas, hadolint)"
@@ -197,9 +199,14 @@ images:
 
 bench: install
 	$(PY) -m legation_devstack bench
+	$(PY) -m legation_devstack bench-subscribe
 	$(PY) -m legation_evaluator bench
 	$(PY) -m legation_listener.models.bench
 	$(PY) -m legation_listener.models.bench_themes
+
+# legation-subscribe against raw kafka-python on one broker (README, "Benchmark").
+bench-subscribe: install
+	$(PY) -m legation_devstack bench-subscribe
 
 # The evaluator alone: indexing rate against raw helpers.bulk, freshness at 100 and 1,000
 # events/s, scorecard latency (services/evaluator/README.md, "Measured").

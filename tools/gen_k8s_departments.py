@@ -278,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 1
-        print(f"department users up to date ({len(files) - 1} departments)")
+        users = [name for name in files if name.startswith("legation-dept-")]
+        print(f"department users up to date ({len(users)} departments)")
         return 0
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     for path in OUT_DIR.glob("*.yaml"):

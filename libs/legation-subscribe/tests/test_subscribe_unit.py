@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -155,3 +156,26 @@ def test_the_command_line_names_a_bad_argument(
     assert main([*base, "--max-batch", "0"]) == 2
     assert main([*base, "--sasl-mechanism", "SCRAM-SHA-512"]) == 2
     assert "LEGATION_SUBSCRIBE_SASL_PASSWORD" in capsys.readouterr().err
+
+
+def test_the_package_stands_alone() -> None:
+    """A department installs it without the platform: it may import only the standard
+    library, kafka-python, protobuf and the contracts package, and depends on nothing else."""
+    import ast
+    import tomllib
+
+    package = Path(__file__).resolve().parent.parent
+    allowed = set(sys.stdlib_module_names) | {"kafka", "google", "legation", "legation_subscribe"}
+    for path in (package / "src" / "legation_subscribe").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names = [node.module]
+            for name in names:
+                assert name.split(".")[0] in allowed, (path.name, name)
+                assert not name.startswith(("legation_core", "legation_devstack")), name
+    project = tomllib.loads((package / "pyproject.toml").read_text())["project"]
+    assert project["dependencies"] == ["legation-contracts", "kafka-python>=3.0"]

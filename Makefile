@@ -16,7 +16,7 @@ INPUTS := constraints.txt $(wildcard libs/*/pyproject.toml services/*/pyproject.
 .PHONY: help install contracts limits-doc run run-once stop reset load test lint fmt typecheck check bench bench-evaluator bench-listener listener-models clean \
 	k8s-topics deploy-check images browser-deps console-assets fuzz fuzz-corpus \
 	contracts-docs contracts-check contracts-release asyncapi-validate k8s-departments \
-	bench-subscribe
+	bench-subscribe contracts-html
 
 help:
 	@echo "make run        start the whole local stack and a demo campaign (Ctrl-C stops)"
@@ -35,6 +35,7 @@ help:
 	@echo "make k8s-topics    regenerate the Strimzi KafkaTopics from topics/"
 	@echo "make limits-doc    regenerate libs/legation-contracts/LIMITS.md from the protos"
 	@echo "make contracts-docs  regenerate the AsyncAPI contract and its HTML page"
+	@echo "make contracts-html  the contract's page from the AsyncAPI HTML template (build/)"
 	@echo "make contracts-check the contract: AsyncAPI validation, buf lint, buf breaking, catalog"
 	@echo "make contracts-release  make today's protos and catalog the compatibility baseline"
 	@echo "make k8s-departments  regenerate the departments' Strimzi KafkaUsers"
@@ -66,6 +67,11 @@ contracts: $(PY)
 # generated from topics/ and the event protos; never edited by hand.
 contracts-docs: install
 	$(PY) tools/gen_asyncapi.py
+
+# The contract's page from the AsyncAPI generator's HTML template (build/contracts-html/,
+# not committed; the committed asyncapi.html is the plain page from the same document).
+contracts-html: install
+	sh tools/asyncapi/render.sh
 
 # The AsyncAPI CLI (@asyncapi/cli from the npm registry, npm ci into tools/asyncapi at build
 # time, never committed) validates the contract.

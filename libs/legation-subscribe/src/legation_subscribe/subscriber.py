@@ -205,8 +205,8 @@ class Subscriber:
             for tp in assigned
             if tp not in self._started and (self.replay or consumer.committed(tp) is None)
         ]
-        self._started |= set(assigned)
         if not fresh:
+            self._started |= set(assigned)
             return set()
         if self.start.kind == BEGINNING:
             consumer.seek_to_beginning(*fresh)
@@ -220,6 +220,11 @@ class Subscriber:
             for tp in fresh:
                 hit = found.get(tp)
                 consumer.seek(tp, hit.offset if hit is not None else ends[tp])
+        for tp in fresh:
+            # A seek to the beginning or the end is resolved lazily, at the next fetch: ask
+            # now, so that "end" is the end when the subscriber started, not some time later.
+            consumer.position(tp)
+        self._started |= set(assigned)
         log.info("start positions set", extra={"partitions": len(fresh), "start": self.start})
         return set(fresh)
 

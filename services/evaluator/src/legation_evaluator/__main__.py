@@ -82,6 +82,10 @@ def main() -> None:
         from legation_evaluator.bench import main as bench
 
         sys.exit(bench(sys.argv[2:]))
+    if sys.argv[1:2] == ["backfill"]:  # legation-evaluator backfill --topic T --since ...
+        from legation_evaluator.backfill import main as backfill
+
+        sys.exit(backfill(sys.argv[2:]))
     if sys.argv[1:2] == ["reindex"]:  # legation-evaluator reindex [--prefix P] [--topic T]
         from legation_evaluator.reindex import main as reindex
 

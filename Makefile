@@ -101,6 +101,8 @@ typecheck: install
 	$(BIN)/mypy libs/legation-core/src libs/legation-channels/src libs/legation-devstack/src \
 		services/listener/src services/publisher/src services/engager/src services/evaluator/src \
 		services/console/src services/console/tests tests \
+		services/listener/tests services/publisher/tests services/engager/tests \
+		services/evaluator/tests libs/legation-core/tests libs/legation-channels/tests \
 		tools/gen_k8s_topics.py tools/deploy_check.py tools/gen_limits_doc.py
 
 check: lint typecheck

@@ -9,8 +9,8 @@ from typing import Any
 
 import grpc
 import pytest
-from engager_fakes import FakeProducer
-from test_engager_inbox import RULES, handle, mention
+from engager_fakes import RULES, FakeProducer, handle, mention
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from legation.engager.v1 import engager_service_pb2 as pb
 from legation.engager.v1.engager_service_pb2_grpc import (
@@ -87,7 +87,7 @@ def reply_request(**overrides: Any) -> pb.ReplyToConversationRequest:
 def code_of(call: Any) -> tuple[grpc.StatusCode, str]:
     with pytest.raises(grpc.RpcError) as error:
         call()
-    return error.value.code(), error.value.details()
+    return error.value.code(), error.value.details() or ""
 
 
 def test_a_reply_is_recorded_once_and_answers_the_conversation(
@@ -321,7 +321,7 @@ def test_conversations_come_in_pages(stub: EngagerServiceStub) -> None:
     [
         (
             lambda stub: stub.RegisterPartner(
-                pb.RegisterPartnerRequest(partner_id="ngo-1", name="NGO", kind=999)
+                pb.RegisterPartnerRequest(partner_id="ngo-1", name="NGO", kind=999)  # type: ignore[arg-type]  # not a PartnerKind, on purpose
             ),
             "kind: 999 is not a PartnerKind",
         ),
@@ -332,7 +332,7 @@ def test_conversations_come_in_pages(stub: EngagerServiceStub) -> None:
                     request_id="a-1",
                     kind=engage_pb2.PartnerActivity.KIND_MEETING,
                     title="Met",
-                    occurred_at={"seconds": 10**12},
+                    occurred_at=Timestamp(seconds=10**12),
                 )
             ),
             "occurred_at: a time from 1970-01-01T00:00:00Z",
@@ -353,7 +353,7 @@ def test_conversations_come_in_pages(stub: EngagerServiceStub) -> None:
         ),
         (
             lambda stub: stub.SetConversationStatus(
-                pb.SetConversationStatusRequest(conversation_id=CID, status=42)
+                pb.SetConversationStatusRequest(conversation_id=CID, status=42)  # type: ignore[arg-type]  # not a status, on purpose
             ),
             "status: 42 is not a ConversationStatus",
         ),

@@ -3,16 +3,15 @@ de-duplication, triage, assignment, status transitions, replies, approval, SLA b
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
+from typing import Any
 
 import pytest
-from engager_fakes import FakeProducer
+from engager_fakes import NOW, RULES, FakeProducer, handle, incoming, mention
 
 from legation.events.v1 import engage_pb2, listen_pb2
 from legation_channels import outbox
-from legation_core.codec import make_envelope
-from legation_core.consumer import Incoming, transient
+from legation_core.consumer import transient
 from legation_core.state import StoreUnavailable
 from legation_engager.adapters.events import MentionHandler
 from legation_engager.adapters.store import CONVERSATIONS, INTERACTIONS, EngagerState
@@ -20,83 +19,7 @@ from legation_engager.domain import inbox
 from legation_engager.domain.inbox import asks_question, conversation_id_for
 from legation_engager.domain.rules import RulesError, parse_rules, render_saved_reply
 
-NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 Kind = engage_pb2.Interaction
-
-RULES = parse_rules(
-    {
-        "open": {
-            "our_accounts": ["@embassy"],
-            "our_urls": ["https://ministry.example/"],
-            "min_influence": 0.8,
-            "negative_turn": -0.6,
-        },
-        "sla": {"urgent": 600, "high": 3600},
-        "labels": [
-            {"label": "press", "when": {"min_influence": 0.7}},
-            {"label": "hostile", "when": {"stances": ["against"]}},
-        ],
-        "assignment": [
-            {"when": {"languages": ["fr"]}, "officer": "claire", "team": "francophone"},
-            {"when": {"min_priority": "high"}, "team": "duty-desk"},
-        ],
-        "saved_replies": [
-            {
-                "id": "visa-info",
-                "title": "Visa information",
-                "variants": {
-                    "en": "Dear {author}, visas are at {link}. {officer}",
-                    "fr": "Bonjour {author}, les visas sont sur {link}. {officer}",
-                },
-            }
-        ],
-    }
-)
-
-
-def mention(
-    mention_id: str = "m-1", text: str = "When does the consulate open?", **fields: object
-) -> listen_pb2.Mention:
-    values: dict[str, object] = {
-        "mention_id": mention_id,
-        "source": "mastodon",
-        "source_url": "https://social.example/@citizen",
-        "item_id": f"item-{mention_id}",
-        "url": f"https://social.example/posts/{mention_id}",
-        "thread_id": f"item-{mention_id}",
-        "author": "@citizen",
-        "text": text,
-        "language": "en",
-    }
-    values.update(fields)
-    result = listen_pb2.Mention(**values)  # type: ignore[arg-type]
-    result.published_at.FromDatetime(NOW - timedelta(minutes=5))
-    return result
-
-
-def incoming(m: listen_pb2.Mention, offset: int = 0) -> Incoming:
-    envelope = make_envelope(
-        m,
-        event_id=m.mention_id,
-        source_service="listener",
-        occurred_at=NOW - timedelta(minutes=5),
-        campaign_id="camp-1",
-        issue_id="issue-1",
-    )
-    return Incoming("legation.listen.mentions.v1", 0, offset, None, envelope)
-
-
-class Clock:
-    @staticmethod
-    def now(tz: object = None) -> datetime:
-        return NOW
-
-
-def handle(state: EngagerState, mentions: Sequence[listen_pb2.Mention]) -> None:
-    result = MentionHandler(state, RULES, clock=Clock)(
-        [incoming(m, i) for i, m in enumerate(mentions)]
-    )  # type: ignore[arg-type]
-    assert not result.rejected
 
 
 def interactions(producer: FakeProducer) -> list[engage_pb2.Interaction]:
@@ -249,7 +172,7 @@ def test_triage_ranks_influence_urgency_negativity_stance_and_questions() -> Non
     assert [i.kind for i in change.interactions] == [Kind.KIND_OPENED, Kind.KIND_ASSIGNED]
 
 
-def opened(**fields: object) -> engage_pb2.ConversationState:
+def opened(**fields: Any) -> engage_pb2.ConversationState:
     return inbox.open_conversation(mention(**fields), "c", "i", ["question"], RULES, NOW).state
 
 
@@ -357,7 +280,7 @@ def test_bad_rules_name_every_field() -> None:
 
 def test_a_reply_seen_before_its_thread_opened_joins_when_it_opens(state: EngagerState) -> None:
     # Mentions are keyed by their own id, so a thread spreads over partitions.
-    handler = MentionHandler(state, RULES, clock=Clock)  # type: ignore[arg-type]
+    handler = MentionHandler(state, RULES, clock=lambda: NOW)
     handler([incoming(mention("late-r2", "Right.", in_reply_to="item-late-r1"))])
     handler([incoming(mention("late-r1", "Indeed.", in_reply_to="item-late"))])
     handler([incoming(mention("late"))])
@@ -475,7 +398,7 @@ def test_a_team_rule_spreads_conversations_over_its_least_loaded_officers(
         {"assignment": [{"when": {"question": True}, "officers": ["ana", "ben"], "team": "desk"}]}
     )
     state = EngagerState(producer)
-    handler = MentionHandler(state, rules, clock=Clock)  # type: ignore[arg-type]
+    handler = MentionHandler(state, rules, clock=lambda: NOW)
     handler([incoming(mention(f"q{n}", "Why?"), n) for n in range(3)])
     handler([incoming(mention("q3", "How?"))])
     by_officer = sorted(c.assignee for c in state.conversations.all())
@@ -487,7 +410,7 @@ def test_a_team_rule_spreads_conversations_over_its_least_loaded_officers(
 def test_a_mention_without_id_is_rejected_alone(state: EngagerState) -> None:
     bad = incoming(listen_pb2.Mention(text="Why?", hashtags=["ask"]), 0)
     good = incoming(mention("ok"), 1)
-    result = MentionHandler(state, RULES, clock=Clock)([bad, good])  # type: ignore[arg-type]
+    result = MentionHandler(state, RULES, clock=lambda: NOW)([bad, good])
     assert [(r.incoming.offset, r.reason) for r in result.rejected] == [
         (0, "mention has no mention_id")
     ]

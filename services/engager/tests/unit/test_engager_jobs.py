@@ -8,9 +8,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from engager_fakes import FakeProducer
+from engager_fakes import FakeProducer, handle, mention
 from prometheus_client import CollectorRegistry
-from test_engager_inbox import handle, mention
 
 from legation.events.v1 import engage_pb2, publish_pb2
 from legation_channels.base import ChannelLimits, Delivered, Outgoing, Reconcile

@@ -121,7 +121,7 @@ def test_a_valid_campaign_is_published(stub: EvaluatorServiceStub, producer: Fak
             "objectives[0].target: must be a finite number (got inf)",
         ),
         (
-            campaign(objective(comparison=99)),  # type: ignore[arg-type]
+            campaign(objective(comparison=99)),
             "objectives[0].comparison: 99 is not a Comparison",
         ),
         (

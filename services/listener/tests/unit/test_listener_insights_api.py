@@ -147,7 +147,13 @@ def make(mentions: bool = True) -> Parts:
         ),
         NOW,
     )
-    return Parts(kafka, web, state, ListenerServicer(state, store, poller, insights), insights)
+    return Parts(
+        kafka,
+        web,
+        state,
+        ListenerServicer(state, store, poller, insights),  # type: ignore[abstract]  # labels not under test
+        insights,
+    )
 
 
 DISCOVER, MAP, ACCEPT = (

@@ -354,7 +354,7 @@ def test_a_label_recorded_while_its_issue_trains_is_trained_on_next(
 
     for example in examples[:30]:
         label(example)
-    train = teaching.train_issue_model
+    train = train_issue_model  # what the trainer calls, by the name teaching imported
     late = [examples[30]]
 
     def train_while_a_label_arrives(*args: Any, **kwargs: Any) -> issue_models.TrainedModel:

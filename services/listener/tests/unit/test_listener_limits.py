@@ -11,13 +11,20 @@ import json
 import threading
 import time
 from dataclasses import replace
-from datetime import UTC, datetime
 
 import grpc
 import pytest
-from test_listener_poller import GOOD, Aborted, FakeContext, item, make_listener, track
-from test_listener_sources import FakeIngest
-from test_listener_sources import call as call_webhook
+from listener_fakes import (
+    GOOD,
+    NOW,
+    Aborted,
+    FakeContext,
+    FakeIngest,
+    call_webhook,
+    item,
+    make_listener,
+    track,
+)
 
 from legation.events.v1 import listen_pb2
 from legation.listener.v1 import listener_service_pb2 as pb
@@ -56,8 +63,6 @@ from legation_listener.domain.query import (
     QueryError,
     parse_query,
 )
-
-NOW = datetime(2026, 11, 20, 9, 16, tzinfo=UTC)
 
 
 def call(method: object, request: object, context: FakeContext | None = None) -> FakeContext:

@@ -8,7 +8,12 @@ from pathlib import Path
 
 import grpc
 import pytest
-from test_listener_poller import GOOD, call, item, make_listener
+from listener_fakes import (
+    GOOD,
+    call,
+    item,
+    make_listener,
+)
 
 from legation.events.v1 import listen_pb2
 from legation.listener.v1 import listener_service_pb2 as pb

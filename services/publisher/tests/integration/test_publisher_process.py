@@ -113,7 +113,7 @@ def test_killed_mid_delivery_and_restarted_publishes_exactly_once(
     second = start_publisher(feed)
 
     def published() -> bool:
-        return second.get_post(post.post_id).status == publish_pb2.POST_STATUS_PUBLISHED
+        return bool(second.get_post(post.post_id).status == publish_pb2.POST_STATUS_PUBLISHED)
 
     wait_until(published, 30, f"the post published\n{second.process.log_tail()}", 0.3)
     entries = feedparser.parse(str(feed)).entries

@@ -1,0 +1,184 @@
+"""Test doubles shared by the listener's unit tests: a listener over a fake Kafka client and
+fake feeds, a servicer context, and calls into the API and the webhook."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import grpc
+from prometheus_client import CollectorRegistry
+
+from legation.events.v1 import envelope_pb2, listen_pb2
+from legation_core.auth import ANALYST, Caller
+from legation_core.catalog import default_catalog
+from legation_core.kafka import EventProducer
+from legation_core.metrics import Metrics
+from legation_listener.adapters.connectors.webhook import IngestResult, WebhookApp
+from legation_listener.adapters.feeds import FeedError, FetchResult
+from legation_listener.adapters.grpc_api import ListenerApi
+from legation_listener.adapters.poller import Poller
+from legation_listener.adapters.state import ListenerState, StateStore
+from legation_listener.config import ListenerSettings
+from legation_listener.domain.items import FeedItem
+
+NOW = datetime(2026, 11, 20, 9, 16, tzinfo=UTC)
+GOOD = "https://good.example.org/feed.xml"
+BAD = "https://bad.example.org/feed.xml"
+
+
+class FakeFuture:
+    def __init__(self, error: Exception | None) -> None:
+        self.error = error
+
+    def get(self, timeout: float | None = None) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+@dataclass
+class FakeKafka:
+    """Stands in for kafka-python's producer: records what was acknowledged."""
+
+    records: list[tuple[str, str, envelope_pb2.Envelope]] = field(default_factory=list)
+    failing_topics: set[str] = field(default_factory=set)
+
+    def send(self, topic: str, key: bytes, value: bytes, headers: Any) -> FakeFuture:
+        if topic in self.failing_topics:
+            return FakeFuture(RuntimeError(f"{topic} unavailable"))
+        envelope = envelope_pb2.Envelope()
+        envelope.ParseFromString(value)
+        self.records.append((topic, key.decode(), envelope))
+        return FakeFuture(None)
+
+    def flush(self, timeout: float | None = None) -> None:
+        pass
+
+    def on(self, topic: str) -> list[tuple[str, envelope_pb2.Envelope]]:
+        return [(key, envelope) for t, key, envelope in self.records if t == topic]
+
+
+@dataclass
+class FakeFetcher:
+    feeds: dict[str, list[FeedItem]]
+    calls: list[tuple[str, str, str]] = field(default_factory=list)
+    not_modified: set[str] = field(default_factory=set)
+
+    def fetch(self, feed: str, etag: str = "", last_modified: str = "") -> FetchResult:
+        self.calls.append((feed, etag, last_modified))
+        if feed == BAD:
+            raise FeedError(f"{feed}: HTTP 500 (after 4 attempts)")
+        if feed in self.not_modified:
+            return FetchResult(not_modified=True, etag=etag, last_modified=last_modified)
+        return FetchResult(items=self.feeds[feed], etag='"v1"', last_modified="")
+
+
+def item(item_id: str, title: str) -> FeedItem:
+    return FeedItem(item_id, f"https://x.org/{item_id}", title, "", "", NOW, "en")
+
+
+@dataclass
+class Listener:
+    kafka: FakeKafka
+    fetcher: FakeFetcher
+    state: ListenerState
+    store: StateStore
+    poller: Poller
+    registry: CollectorRegistry
+    api: ListenerApi
+
+
+def make_listener(feeds: dict[str, list[FeedItem]], caller: str = ANALYST) -> Listener:
+    kafka = FakeKafka()
+    metrics = Metrics()
+    producer = EventProducer(
+        ListenerSettings(), "listener", default_catalog(), metrics, producer=kafka
+    )
+    fetcher = FakeFetcher(feeds)
+    state = ListenerState()
+    store = StateStore(state, producer)
+    poller = Poller(state, store, fetcher, producer, metrics.registry, clock=lambda: NOW)
+    # The issue and preview RPCs alone (the analyses' are ListenerServicer's).
+    api = ListenerApi(  # type: ignore[abstract]
+        state, store, poller, caller=lambda: Caller(caller, frozenset({caller}))
+    )
+    return Listener(kafka, fetcher, state, store, poller, metrics.registry, api)
+
+
+def track(listener: Listener, issue_id: str, feeds: list[str], keywords: list[str]) -> None:
+    listener.store.save_issue(
+        listen_pb2.TrackedIssue(
+            issue_id=issue_id, name=issue_id, keywords=keywords, feeds=feeds, active=True
+        ),
+        NOW,
+    )
+
+
+class Aborted(Exception):
+    pass
+
+
+class FakeContext:
+    """A servicer context: ``time_left`` is the caller's deadline (None: none), ``active``
+    false once the caller has gone."""
+
+    def __init__(self, time_left: float | None = None, active: bool = True) -> None:
+        self.code: grpc.StatusCode | None = None
+        self.details = ""
+        self.time_left = time_left
+        self.active = active
+
+    def time_remaining(self) -> float | None:
+        return self.time_left
+
+    def is_active(self) -> bool:
+        return self.active
+
+    def abort(self, code: grpc.StatusCode, details: str) -> None:
+        self.code, self.details = code, details
+        raise Aborted(details)
+
+
+def call(method: Any, request: Any) -> tuple[Any, FakeContext]:
+    context = FakeContext()
+    try:
+        return method(request, context), context
+    except Aborted:
+        return None, context
+
+
+@dataclass
+class FakeIngest:
+    calls: list[tuple[str, list[FeedItem], list[str]]] = field(default_factory=list)
+    error: Exception | None = None
+
+    def ingest(self, source: str, items: list[FeedItem], malformed: list[str]) -> IngestResult:
+        if self.error is not None:
+            raise self.error
+        self.calls.append((source, items, malformed))
+        return IngestResult(
+            items=len(items), mentions=len(items), issues=["treaty"], malformed=malformed
+        )
+
+
+def call_webhook(
+    app: WebhookApp, path: str, body: bytes, signature: str | None, method: str = "POST"
+) -> tuple[str, Any]:
+    environ = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+    }
+    if signature is not None:
+        environ["HTTP_X_LEGATION_SIGNATURE"] = signature
+    answer: dict[str, str] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]]) -> None:
+        answer["status"] = status
+
+    data = b"".join(app(environ, start_response))  # type: ignore[arg-type]
+    return answer["status"], json.loads(data)

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import grpc
 from prometheus_client import CollectorRegistry
 
 from legation.events.v1 import envelope_pb2, listen_pb2
@@ -115,39 +114,6 @@ def track(listener: Listener, issue_id: str, feeds: list[str], keywords: list[st
         ),
         NOW,
     )
-
-
-class Aborted(Exception):
-    pass
-
-
-class FakeContext:
-    """A servicer context: ``time_left`` is the caller's deadline (None: none), ``active``
-    false once the caller has gone."""
-
-    def __init__(self, time_left: float | None = None, active: bool = True) -> None:
-        self.code: grpc.StatusCode | None = None
-        self.details = ""
-        self.time_left = time_left
-        self.active = active
-
-    def time_remaining(self) -> float | None:
-        return self.time_left
-
-    def is_active(self) -> bool:
-        return self.active
-
-    def abort(self, code: grpc.StatusCode, details: str) -> None:
-        self.code, self.details = code, details
-        raise Aborted(details)
-
-
-def call(method: Any, request: Any) -> tuple[Any, FakeContext]:
-    context = FakeContext()
-    try:
-        return method(request, context), context
-    except Aborted:
-        return None, context
 
 
 @dataclass

@@ -23,6 +23,7 @@ from legation_core.codec import EventCodec, make_envelope
 from legation_core.consumer import Incoming
 from legation_core.kafka import EventProducer
 from legation_core.metrics import Metrics
+from legation_core.testing import Aborted, FakeContext
 from legation_evaluator.adapters.events import IndexingHandler
 from legation_evaluator.domain.documents import Document
 from legation_listener.adapters import teaching
@@ -62,20 +63,6 @@ OFF_TOPIC = [
     "the league table after the weekend football fixtures",
     "coach praises the midfield after a treaty of goals in the cup",
 ]
-
-
-class Aborted(Exception):
-    pass
-
-
-class FakeContext:
-    def __init__(self) -> None:
-        self.code: grpc.StatusCode | None = None
-        self.details = ""
-
-    def abort(self, code: grpc.StatusCode, details: str) -> None:
-        self.code, self.details = code, details
-        raise Aborted(details)
 
 
 class Done:
@@ -262,17 +249,18 @@ def test_label_mention_writes_the_labels_topic_and_a_relabel_replaces() -> None:
     parts = make()
     parts.window.add("plastics", [observed("m1", ON_TOPIC[0])], NOW)
     context = FakeContext()
-    label = parts.api.LabelMention(
-        pb.LabelMentionRequest(issue_id="plastics", mention_id="m1", relevance="Relevant",
-                               stance="against"),
-        context,  # type: ignore[arg-type]
-    )  # fmt: skip
+    label = context.run(
+        parts.api.LabelMention,
+        pb.LabelMentionRequest(
+            issue_id="plastics", mention_id="m1", relevance="Relevant", stance="against"
+        ),
+    )
     assert (label.relevance, label.stance, label.text) == ("relevant", "against", ON_TOPIC[0])
     assert "treaty" in label.matched_keywords and "Plastics treaty" in label.matched_keywords
     assert label.model_sentiment.value == "neutral" and label.labelled_by == "ana"
-    parts.api.LabelMention(
+    context.run(
+        parts.api.LabelMention,
         pb.LabelMentionRequest(issue_id="plastics", mention_id="m1", stance="favour"),
-        context,  # type: ignore[arg-type]
     )
     records = parts.kafka.on(teaching.LABELS)
     assert [key for key, _ in records] == ["m1", "m1"]  # keyed: the compacted topic keeps one
@@ -281,7 +269,7 @@ def test_label_mention_writes_the_labels_topic_and_a_relabel_replaces() -> None:
     (current,) = parts.book.labels("plastics")
     assert (current.stance, current.relevance) == ("favour", "")
     assert parts.trainer.pending() == {"plastics"}
-    listed = parts.api.ListModels(pb.ListModelsRequest(), context)  # type: ignore[arg-type]
+    listed = context.run(parts.api.ListModels, pb.ListModelsRequest())
     assert [(m.task, m.state, m.reason) for m in listed.models] == [
         ("relevance", "training", "labels received, training queued"),
         ("stance", "training", "labels received, training queued"),
@@ -292,24 +280,24 @@ def test_label_mention_refusals_name_the_field_or_the_mention() -> None:
     parts = make()
     context = FakeContext()
     with pytest.raises(Aborted):
-        parts.api.LabelMention(
+        context.run(
+            parts.api.LabelMention,
             pb.LabelMentionRequest(issue_id="plastics", mention_id="m9", stance="maybe"),
-            context,  # type: ignore[arg-type]
         )
     assert context.code == grpc.StatusCode.INVALID_ARGUMENT
     assert context.details.startswith("stance must be one of")
     context = FakeContext()
     with pytest.raises(Aborted):
-        parts.api.LabelMention(
+        context.run(
+            parts.api.LabelMention,
             pb.LabelMentionRequest(issue_id="plastics", mention_id="m9", stance="favour"),
-            context,  # type: ignore[arg-type]
         )
     assert context.code == grpc.StatusCode.NOT_FOUND and "send its text" in context.details
     with pytest.raises(Aborted):
-        parts.api.RescoreMentions(pb.RescoreMentionsRequest(days=3651), context)  # type: ignore[arg-type]
+        context.run(parts.api.RescoreMentions, pb.RescoreMentionsRequest(days=3651))
     assert context.details == "days must be at most 3650 (got 3651)"
     with pytest.raises(Aborted):
-        parts.api.ListModels(pb.ListModelsRequest(issue_id="i" * 201), context)  # type: ignore[arg-type]
+        context.run(parts.api.ListModels, pb.ListModelsRequest(issue_id="i" * 201))
     assert context.details.startswith("issue_id must be at most 200")
     assert not parts.kafka.on(teaching.LABELS)
 
@@ -318,16 +306,21 @@ def test_labels_train_in_the_background_and_list_models_says_why() -> None:
     parts = make()
     context = FakeContext()
     for example in relevance_examples(30):
-        parts.api.LabelMention(
-            pb.LabelMentionRequest(issue_id="plastics", mention_id=example.mention_id,
-                                   relevance=example.label, text=example.text, language="en"),
-            context,  # type: ignore[arg-type]
-        )  # fmt: skip
+        context.run(
+            parts.api.LabelMention,
+            pb.LabelMentionRequest(
+                issue_id="plastics",
+                mention_id=example.mention_id,
+                relevance=example.label,
+                text=example.text,
+                language="en",
+            ),
+        )
     waiting = parts.models.get("plastics", "relevance")  # nothing trained on the request path
     assert waiting is not None and (waiting.state, waiting.model) == ("training", None)
     (outcome,) = parts.trainer.train_pending()
     assert outcome.served
-    listed = parts.api.ListModels(pb.ListModelsRequest(issue_id="plastics"), context)  # type: ignore[arg-type]
+    listed = context.run(parts.api.ListModels, pb.ListModelsRequest(issue_id="plastics"))
     (status,) = listed.models
     assert (status.task, status.state, status.model) == (
         "relevance", "served", "legation-relevance@plastics")  # fmt: skip
@@ -346,11 +339,16 @@ def test_a_label_recorded_while_its_issue_trains_is_trained_on_next(
     examples = relevance_examples(31)
 
     def label(example: Example) -> None:
-        parts.api.LabelMention(
-            pb.LabelMentionRequest(issue_id="plastics", mention_id=example.mention_id,
-                                   relevance=example.label, text=example.text, language="en"),
-            context,  # type: ignore[arg-type]
-        )  # fmt: skip
+        context.run(
+            parts.api.LabelMention,
+            pb.LabelMentionRequest(
+                issue_id="plastics",
+                mention_id=example.mention_id,
+                relevance=example.label,
+                text=example.text,
+                language="en",
+            ),
+        )
 
     for example in examples[:30]:
         label(example)
@@ -367,7 +365,7 @@ def test_a_label_recorded_while_its_issue_trains_is_trained_on_next(
     (first,) = parts.trainer.train_pending()
     assert first.labels == 30
     assert parts.trainer.pending() == {"plastics"}  # still queued: a label came meanwhile
-    listed = parts.api.ListModels(pb.ListModelsRequest(), context)  # type: ignore[arg-type]
+    listed = context.run(parts.api.ListModels, pb.ListModelsRequest())
     assert [(m.state, m.labels) for m in listed.models] == [("training", 30)]
     (second,) = parts.trainer.train_pending()
     assert second.labels == 31 and second.version != first.version

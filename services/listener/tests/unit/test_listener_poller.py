@@ -4,23 +4,14 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from listener_fakes import (
-    BAD,
-    GOOD,
-    NOW,
-    Aborted,
-    FakeContext,
-    call,
-    item,
-    make_listener,
-    track,
-)
+from listener_fakes import BAD, GOOD, NOW, item, make_listener, track
 from prometheus_client import generate_latest
 
 from legation.events.v1 import listen_pb2
 from legation.listener.v1 import listener_service_pb2 as pb
 from legation_core.catalog import default_catalog
 from legation_core.codec import EventCodec
+from legation_core.testing import Aborted, FakeContext, call
 from legation_listener.adapters.state import (
     FEED_CURSORS,
     MENTIONS,
@@ -130,16 +121,16 @@ def test_state_folds_events_latest_wins() -> None:
 def test_track_issue_persists_before_answering() -> None:
     listener = make_listener({})
     context = FakeContext()
-    issue = listener.api.TrackIssue(
+    issue = context.run(
+        listener.api.TrackIssue,
         pb.TrackIssueRequest(name="Plastics treaty", keywords=["treaty"], feeds=[GOOD]),
-        context,  # type: ignore[arg-type]
     )
     assert issue.issue_id == "plastics-treaty"
     [(key, envelope)] = listener.kafka.on(TRACKED_ISSUES)
     assert key == "plastics-treaty"
     assert envelope.tracked_issue == issue
     EventCodec.validate(default_catalog().topic(TRACKED_ISSUES), envelope)
-    listed = listener.api.ListIssues(pb.ListIssuesRequest(), context)  # type: ignore[arg-type]
+    listed = context.run(listener.api.ListIssues, pb.ListIssuesRequest())
     assert list(listed.issues) == [issue]
 
 
@@ -147,9 +138,8 @@ def test_track_issue_rejects_invalid_requests_naming_the_field() -> None:
     listener = make_listener({})
     context = FakeContext()
     with pytest.raises(Aborted):
-        listener.api.TrackIssue(
-            pb.TrackIssueRequest(name="x", keywords=[], feeds=[GOOD]),
-            context,  # type: ignore[arg-type]
+        context.run(
+            listener.api.TrackIssue, pb.TrackIssueRequest(name="x", keywords=[], feeds=[GOOD])
         )
     assert context.code == grpc.StatusCode.INVALID_ARGUMENT
     assert context.details.startswith("keywords")
@@ -161,9 +151,9 @@ def test_track_issue_is_unavailable_when_kafka_does_not_ack() -> None:
     listener.kafka.failing_topics.add(TRACKED_ISSUES)
     context = FakeContext()
     with pytest.raises(Aborted):
-        listener.api.TrackIssue(
+        context.run(
+            listener.api.TrackIssue,
             pb.TrackIssueRequest(name="x", keywords=["treaty"], feeds=[GOOD]),
-            context,  # type: ignore[arg-type]
         )
     assert context.code == grpc.StatusCode.UNAVAILABLE
     assert listener.state.issues() == []
@@ -173,11 +163,11 @@ def test_poll_now_reports_and_rejects_unknown_issues() -> None:
     listener = make_listener({GOOD: [item("a", "Treaty talks")]})
     track(listener, "treaty", [GOOD, BAD], ["treaty"])
     context = FakeContext()
-    response = listener.api.PollNow(pb.PollNowRequest(issue_id="treaty"), context)  # type: ignore[arg-type]
+    response = context.run(listener.api.PollNow, pb.PollNowRequest(issue_id="treaty"))
     assert response.mentions_emitted == 1
     assert list(response.failed_feeds) == [f"{BAD}: HTTP 500 (after 4 attempts)"]
     with pytest.raises(Aborted):
-        listener.api.PollNow(pb.PollNowRequest(issue_id="nope"), context)  # type: ignore[arg-type]
+        context.run(listener.api.PollNow, pb.PollNowRequest(issue_id="nope"))
     assert context.code == grpc.StatusCode.NOT_FOUND
 
 

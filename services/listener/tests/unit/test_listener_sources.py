@@ -9,18 +9,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from listener_fakes import (
-    GOOD,
-    NOW,
-    FakeContext,
-    FakeIngest,
-    call_webhook,
-    make_listener,
-    track,
-)
+from listener_fakes import GOOD, NOW, FakeIngest, call_webhook, make_listener, track
 
 from legation.events.v1 import listen_pb2
 from legation.listener.v1 import listener_service_pb2 as pb
+from legation_core.testing import FakeContext
 from legation_listener.adapters.connectors.base import (
     Backoff,
     Page,

@@ -21,7 +21,7 @@ from legation.engager.v1 import engager_service_pb2_grpc as pb_grpc
 from legation.events.v1 import engage_pb2
 from legation_channels.base import ChannelLimits
 from legation_core.auth import AccessDenied, current_caller, current_trace_id, require_role
-from legation_core.grpc_server import invalid_argument, not_found, require
+from legation_core.calls import InvalidArgument, NotFound, require
 from legation_core.ids import stable_id
 from legation_core.state import StoreUnavailable
 from legation_engager.adapters.store import EngagerState, activity_event
@@ -141,10 +141,10 @@ class EngagerApi(pb_grpc.EngagerServiceServicer):
         start = 0
         if request.page_token:
             if not request.page_token.isdigit():
-                invalid_argument(context, "page_token: not a token this API gave")
+                raise InvalidArgument("page_token: not a token this API gave")
             start = int(request.page_token)
         if request.page_size > MAX_PAGE:
-            invalid_argument(context, f"page_size: at most {MAX_PAGE}")
+            raise InvalidArgument(f"page_size: at most {MAX_PAGE}")
         end = start + request.page_size if request.page_size else len(found)
         return pb.ListConversationsResponse(
             conversations=[conversation_message(c) for c in found[start:end]],
@@ -159,10 +159,10 @@ class EngagerApi(pb_grpc.EngagerServiceServicer):
     def _conversation(
         self, conversation_id: str, context: grpc.ServicerContext
     ) -> engage_pb2.ConversationState:
-        require(context, conversation_id=conversation_id)
+        require(conversation_id=conversation_id)
         state = self.state.conversations.get(conversation_id)
         if state is None:
-            not_found(context, f"conversation {conversation_id} does not exist")
+            raise NotFound(f"conversation {conversation_id} does not exist")
         return state
 
     def _change(
@@ -183,7 +183,7 @@ class EngagerApi(pb_grpc.EngagerServiceServicer):
         except inbox.InvalidStatusChange as error:
             _failed_precondition(context, str(error))
         except (inbox.ConversationError, ValueError) as error:
-            invalid_argument(context, str(error))
+            raise InvalidArgument(str(error))
         except AccessDenied as error:
             context.abort(grpc.StatusCode.PERMISSION_DENIED, str(error))
         except StoreUnavailable as error:
@@ -193,9 +193,9 @@ class EngagerApi(pb_grpc.EngagerServiceServicer):
     def ReplyToConversation(
         self, request: pb.ReplyToConversationRequest, context: grpc.ServicerContext
     ) -> pb.Conversation:
-        require(context, request_id=request.request_id, conversation_id=request.conversation_id)
+        require(request_id=request.request_id, conversation_id=request.conversation_id)
         if request.text and request.saved_reply_id:
-            invalid_argument(context, "text: give either text or saved_reply_id, not both")
+            raise InvalidArgument("text: give either text or saved_reply_id, not both")
         officer = request.officer or current_caller().user
         now = self.clock()
 
@@ -241,7 +241,7 @@ class EngagerApi(pb_grpc.EngagerServiceServicer):
     def ReviewReply(
         self, request: pb.ReviewReplyRequest, context: grpc.ServicerContext
     ) -> pb.Conversation:
-        require(context, conversation_id=request.conversation_id, reply_id=request.reply_id)
+        require(conversation_id=request.conversation_id, reply_id=request.reply_id)
         caller = current_caller()
         try:
             require_role(caller, self.rules.approval_role)
@@ -259,7 +259,7 @@ class EngagerApi(pb_grpc.EngagerServiceServicer):
     def ResolveReplyDelivery(
         self, request: pb.ResolveReplyDeliveryRequest, context: grpc.ServicerContext
     ) -> pb.Conversation:
-        require(context, reply_id=request.reply_id, action=request.action)
+        require(reply_id=request.reply_id, action=request.action)
         action = _RESOLUTION.get(request.action, "")
         user, now = current_caller().user, self.clock()
         return self._change(
@@ -294,9 +294,9 @@ class EngagerApi(pb_grpc.EngagerServiceServicer):
     ) -> pb.Conversation:
         bad = [name for name in [*request.add, *request.remove] if not _LABEL.match(name)]
         if bad:
-            invalid_argument(context, f"add: {', '.join(map(repr, bad))} are not labels (a-z0-9_-)")
+            raise InvalidArgument(f"add: {', '.join(map(repr, bad))} are not labels (a-z0-9_-)")
         if not request.add and not request.remove:
-            invalid_argument(context, "add: give labels to add or remove")
+            raise InvalidArgument("add: give labels to add or remove")
         user, now = current_caller().user, self.clock()
         return self._change(
             request.conversation_id,
@@ -319,7 +319,7 @@ class EngagerApi(pb_grpc.EngagerServiceServicer):
     def SetConversationStatus(
         self, request: pb.SetConversationStatusRequest, context: grpc.ServicerContext
     ) -> pb.Conversation:
-        require(context, status=request.status)
+        require(status=request.status)
         user, now = current_caller().user, self.clock()
         return self._change(
             request.conversation_id,
@@ -356,10 +356,10 @@ class EngagerApi(pb_grpc.EngagerServiceServicer):
     def _questions(
         self, questions_id: str, context: grpc.ServicerContext
     ) -> engage_pb2.QuestionsCampaign:
-        require(context, questions_id=questions_id)
+        require(questions_id=questions_id)
         campaign = self.state.questions.get(questions_id)
         if campaign is None:
-            not_found(context, f"questions campaign {questions_id} does not exist")
+            raise NotFound(f"questions campaign {questions_id} does not exist")
         return campaign
 
     def _change_questions(
@@ -377,7 +377,7 @@ class EngagerApi(pb_grpc.EngagerServiceServicer):
                 if result is not current:
                     transaction.put(result)
         except questions.QuestionsError as error:
-            invalid_argument(context, str(error))
+            raise InvalidArgument(str(error))
         except StoreUnavailable as error:
             _unavailable(context, error)
         return self._questions_response(result)
@@ -399,7 +399,7 @@ class EngagerApi(pb_grpc.EngagerServiceServicer):
                 now,
             )
         except questions.QuestionsError as error:
-            invalid_argument(context, str(error))
+            raise InvalidArgument(str(error))
         try:
             with self.state.questions.transaction() as transaction:
                 existing = transaction.get(campaign.questions_id)
@@ -418,7 +418,7 @@ class EngagerApi(pb_grpc.EngagerServiceServicer):
     def SubmitQuestion(
         self, request: pb.SubmitQuestionRequest, context: grpc.ServicerContext
     ) -> pb.QuestionsCampaignResponse:
-        require(context, request_id=request.request_id)
+        require(request_id=request.request_id)
         return self.submit(request, context)
 
     def submit(
@@ -444,7 +444,7 @@ class EngagerApi(pb_grpc.EngagerServiceServicer):
     def ModerateQuestion(
         self, request: pb.ModerateQuestionRequest, context: grpc.ServicerContext
     ) -> pb.QuestionsCampaignResponse:
-        require(context, question_id=request.question_id)
+        require(question_id=request.question_id)
         user, now = current_caller().user, self.clock()
         return self._change_questions(
             request.questions_id,
@@ -457,7 +457,7 @@ class EngagerApi(pb_grpc.EngagerServiceServicer):
     def AnswerQuestion(
         self, request: pb.AnswerQuestionRequest, context: grpc.ServicerContext
     ) -> pb.QuestionsCampaignResponse:
-        require(context, question_id=request.question_id)
+        require(question_id=request.question_id)
         user, now = current_caller().user, self.clock()
         return self._change_questions(
             request.questions_id,
@@ -485,16 +485,16 @@ class EngagerApi(pb_grpc.EngagerServiceServicer):
                 partner, activities = partners.register(current, request, user, now)
                 transaction.put(partner, *[activity_event(a) for a in activities])
         except partners.PartnerError as error:
-            invalid_argument(context, str(error))
+            raise InvalidArgument(str(error))
         except StoreUnavailable as error:
             _unavailable(context, error)
         return pb.PartnerResponse(partner=partner)
 
     def _partner(self, partner_id: str, context: grpc.ServicerContext) -> engage_pb2.PartnerState:
-        require(context, partner_id=partner_id)
+        require(partner_id=partner_id)
         partner = self.state.partners.get(partner_id)
         if partner is None:
-            not_found(context, f"partner {partner_id} does not exist")
+            raise NotFound(f"partner {partner_id} does not exist")
         return partner
 
     def GetPartner(
@@ -528,7 +528,7 @@ class EngagerApi(pb_grpc.EngagerServiceServicer):
                 if activity is not None:
                     transaction.put(partner, activity_event(activity, request.campaign_id))
         except partners.PartnerError as error:
-            invalid_argument(context, str(error))
+            raise InvalidArgument(str(error))
         except StoreUnavailable as error:
             _unavailable(context, error)
         return pb.PartnerResponse(partner=partner)

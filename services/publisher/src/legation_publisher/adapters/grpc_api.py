@@ -22,8 +22,8 @@ from prometheus_client import CollectorRegistry, Counter
 from legation.events.v1 import publish_pb2
 from legation.publisher.v1 import publisher_service_pb2 as pb
 from legation.publisher.v1 import publisher_service_pb2_grpc
+from legation_core.calls import InvalidArgument, NotFound
 from legation_core.codec import Envelope
-from legation_core.grpc_server import invalid_argument, not_found
 from legation_publisher.adapters.state import PostStore, StoreUnavailable
 from legation_publisher.domain import schedule as sched
 from legation_publisher.domain import workflow
@@ -85,7 +85,7 @@ class PublisherServicer(publisher_service_pb2_grpc.PublisherServiceServicer):
             yield
         except InvalidPost as error:
             self._count(name, "invalid")
-            invalid_argument(context, str(error))
+            raise InvalidArgument(str(error))
         except NotAllowed as error:
             self._count(name, "denied")
             context.abort(grpc.StatusCode.PERMISSION_DENIED, str(error))
@@ -94,7 +94,7 @@ class PublisherServicer(publisher_service_pb2_grpc.PublisherServiceServicer):
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
         except KeyError as error:
             self._count(name, "not_found")
-            not_found(context, f"post_id {error.args[0]} is not a post")
+            raise NotFound(f"post_id {error.args[0]} is not a post")
         except StoreUnavailable as error:
             self._count(name, "unavailable")
             log.warning("change not recorded", extra={"command": name, "error": str(error)})
@@ -329,10 +329,10 @@ class PublisherServicer(publisher_service_pb2_grpc.PublisherServiceServicer):
 
     def GetPost(self, request: pb.GetPostRequest, context: grpc.ServicerContext) -> pb.PostResponse:
         if not request.post_id.strip():
-            invalid_argument(context, "post_id is required")
+            raise InvalidArgument("post_id is required")
         post = self.store.book.get(request.post_id.strip())
         if post is None:
-            not_found(context, f"post_id {request.post_id} is not a post")
+            raise NotFound(f"post_id {request.post_id} is not a post")
         return pb.PostResponse(post=post)
 
     def ListPosts(
@@ -345,7 +345,7 @@ class PublisherServicer(publisher_service_pb2_grpc.PublisherServiceServicer):
         )
         end = request.to.ToDatetime(tzinfo=UTC) if request.HasField("to") else None
         if start is not None and end is not None and end <= start:
-            invalid_argument(context, "to must be after from")
+            raise InvalidArgument("to must be after from")
         posts = [
             post
             for post in self.store.book.all()

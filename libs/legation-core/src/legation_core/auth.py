@@ -144,10 +144,16 @@ def current_trace_id() -> str:
     return _trace_id.get("")
 
 
+class RoleRequired(AccessDenied):
+    """:func:`require_role` refused: audited as a denial (``DENIED``), as the policy's own
+    refusals are. A plain :class:`AccessDenied` from domain rules (a four-eyes check, say) is
+    a command that failed (``FAILED``, ``PERMISSION_DENIED``)."""
+
+
 def require_role(caller: Caller, *roles: str) -> None:
-    """Raises :class:`AccessDenied` unless ``caller`` holds one of ``roles`` (or admin)."""
+    """Raises :class:`RoleRequired` unless ``caller`` holds one of ``roles`` (or admin)."""
     if not caller.has_any(roles):
-        raise AccessDenied(
+        raise RoleRequired(
             f"{caller.user} needs the role {' or '.join(sorted(roles))} "
             f"(has {', '.join(sorted(caller.roles)) or 'none'})"
         )
@@ -699,10 +705,10 @@ class _Call:
 
     def unexpected(self, context: grpc.ServicerContext, error: Exception, trace_id: str) -> None:
         """Answers an exception that escaped the servicer with :func:`answer`; a servicer's
-        own abort and :class:`AccessDenied` (answered and audited by :meth:`finish`) pass."""
+        own abort and :class:`RoleRequired` (answered and audited by :meth:`finish`) pass."""
         if _status_of(context) not in (None, grpc.StatusCode.OK):
             return  # the servicer aborted
-        if isinstance(error, AccessDenied):
+        if isinstance(error, RoleRequired):
             return
         context.abort(*answer(error, self.method, trace_id))
 
@@ -714,8 +720,8 @@ class _Call:
         trace_id: str,
         error: BaseException | None,
     ) -> None:
-        """Audits how an admitted call ended: every command, and any AccessDenied."""
-        if isinstance(error, AccessDenied):
+        """Audits how an admitted call ended: every command, and any RoleRequired."""
+        if isinstance(error, RoleRequired):
             self.deny(
                 context, request, identity, grpc.StatusCode.PERMISSION_DENIED, str(error), trace_id
             )

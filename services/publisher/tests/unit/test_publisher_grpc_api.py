@@ -22,7 +22,7 @@ from legation.publisher.v1.publisher_service_pb2_grpc import (
 from legation_channels.adapters.site_atom import LIMITS, SiteAtomChannel
 from legation_channels.base import ChannelLimits, ChannelUnavailable, Delivered, Outgoing
 from legation_channels.outbox import Deliverer, RetryPolicy
-from legation_core.auth import AuthInterceptor, current_caller, load_users, with_token
+from legation_core.auth import AuthInterceptor, Caller, current_caller, load_users, with_token
 from legation_core.catalog import default_catalog
 from legation_core.codec import Envelope, EventCodec
 from legation_core.grpc_server import build_server
@@ -33,7 +33,7 @@ from legation_publisher.adapters.scheduler import Scheduler
 from legation_publisher.adapters.state import POSTS_TOPIC, PostBook, PostStore
 from legation_publisher.domain.content import ChannelProfile, channel_info
 from legation_publisher.domain.posts import PUBLICATIONS_TOPIC
-from legation_publisher.domain.workflow import Caller, WorkflowPolicy
+from legation_publisher.domain.workflow import WorkflowPolicy
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 PROFILES = {"site-atom": ChannelProfile("site-atom", "site-atom", LIMITS)}

@@ -302,20 +302,25 @@ def test_label_mention_refusals_name_the_field_or_the_mention() -> None:
     assert not parts.kafka.on(teaching.LABELS)
 
 
+def label_relevance(parts: Parts, context: FakeContext, example: Example) -> None:
+    """An analyst labels ``example``'s relevance to the plastics issue, sending its text."""
+    context.run(
+        parts.api.LabelMention,
+        pb.LabelMentionRequest(
+            issue_id="plastics",
+            mention_id=example.mention_id,
+            relevance=example.label,
+            text=example.text,
+            language="en",
+        ),
+    )
+
+
 def test_labels_train_in_the_background_and_list_models_says_why() -> None:
     parts = make()
     context = FakeContext()
     for example in relevance_examples(30):
-        context.run(
-            parts.api.LabelMention,
-            pb.LabelMentionRequest(
-                issue_id="plastics",
-                mention_id=example.mention_id,
-                relevance=example.label,
-                text=example.text,
-                language="en",
-            ),
-        )
+        label_relevance(parts, context, example)
     waiting = parts.models.get("plastics", "relevance")  # nothing trained on the request path
     assert waiting is not None and (waiting.state, waiting.model) == ("training", None)
     (outcome,) = parts.trainer.train_pending()
@@ -339,16 +344,7 @@ def test_a_label_recorded_while_its_issue_trains_is_trained_on_next(
     examples = relevance_examples(31)
 
     def label(example: Example) -> None:
-        context.run(
-            parts.api.LabelMention,
-            pb.LabelMentionRequest(
-                issue_id="plastics",
-                mention_id=example.mention_id,
-                relevance=example.label,
-                text=example.text,
-                language="en",
-            ),
-        )
+        label_relevance(parts, context, example)
 
     for example in examples[:30]:
         label(example)

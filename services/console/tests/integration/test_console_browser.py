@@ -18,11 +18,13 @@ from legation.evaluator.v1 import evaluator_service_pb2 as evaluator_pb
 from legation.evaluator.v1 import evaluator_service_pb2_grpc as evaluator_grpc
 from legation.events.v1 import evaluate_pb2, listen_pb2
 from legation_core.catalog import default_catalog
-from legation_core.codec import make_envelope
+from legation_core.codec import Envelope, make_envelope
 from legation_core.config import CoreSettings
 from legation_core.kafka import EventProducer
 from legation_core.metrics import Metrics
 from legation_devstack.console_browser import (
+    SHORT_CHANNEL,
+    SHORT_LIMIT,
     Running,
     Session,
     axe_violations,
@@ -202,8 +204,6 @@ def publish_question(
     hashtags: tuple[str, ...] = (),
 ) -> None:
     """A mention (asking us something), as the listener would publish it."""
-    assert running.stack.kafka is not None
-    settings = CoreSettings(kafka_bootstrap_servers=running.stack.kafka.bootstrap_servers)
     mention = listen_pb2.Mention(
         mention_id=mention_id,
         source="rss",
@@ -227,9 +227,16 @@ def publish_question(
         issue_id="plastics-treaty",
         campaign_id=campaign_id,
     )
+    produce(running, "legation.listen.mentions.v1", [(mention_id, envelope)])
+
+
+def produce(running: Running, topic: str, records: list[tuple[str, Envelope]]) -> None:
+    """Events on ``topic`` as the listener would publish them, acknowledged by the broker."""
+    assert running.stack.kafka is not None
+    settings = CoreSettings(kafka_bootstrap_servers=running.stack.kafka.bootstrap_servers)
     producer = EventProducer(settings, "listener", default_catalog(), Metrics())
     try:
-        producer.send_and_wait([("legation.listen.mentions.v1", mention_id, envelope)])
+        producer.send_and_wait([(topic, key, envelope) for key, envelope in records])
     finally:
         producer.close()
 
@@ -755,3 +762,318 @@ def test_engage_filters_labels_reply_approval_questions_and_partners(
     expect(viewer.page.get_by_test_id("partners")).to_contain_text("Blue Seas <Trust>")
     expect(viewer.page.get_by_test_id("register-partner")).to_have_count(0)
     viewer.page.context.close()
+
+
+# Listen: mentions and alerts ------------------------------------------------------------
+
+LISTEN_ISSUE = "coastal-talks"
+
+
+def listen_mention(
+    mention_id: str,
+    minutes_ago: int,
+    title: str,
+    language: str = "en",
+    source: str = "rss",
+    sentiment: str = "neutral",
+    stance: str = "unknown",
+    influence: float = 0.1,
+    duplicate_of: str = "",
+) -> tuple[str, Envelope]:
+    """A mention of :data:`LISTEN_ISSUE` as the listener would publish it."""
+    published = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+    mention = listen_pb2.Mention(
+        mention_id=mention_id,
+        source=source,
+        source_url=f"https://{source}.example.org/feed",
+        item_id=mention_id,
+        url=f"https://{source}.example.org/{mention_id}",
+        author="Coastal Watch",
+        title=title,
+        text=f"About the coastal talks ({mention_id}).",
+        language=language,
+        sentiment=listen_pb2.Label(value=sentiment, score=0.9),
+        stance=listen_pb2.Label(value=stance, score=0.8),
+        influence=influence,
+        duplicate_of=duplicate_of,
+    )
+    mention.published_at.FromDatetime(published)
+    envelope = make_envelope(
+        mention,
+        event_id=mention_id,
+        source_service="listener",
+        occurred_at=published,
+        issue_id=LISTEN_ISSUE,
+    )
+    return mention_id, envelope
+
+
+def shown_mentions(session: Session) -> list[str]:
+    """The ids of the mention rows the page shows, top to bottom."""
+    rows = session.page.locator("#mentions tr[data-mention]")
+    return [str(row.get_attribute("data-mention")) for row in rows.all()]
+
+
+def indexed(running: Running, mention_id: str) -> bool:
+    """Whether the evaluator can find ``mention_id`` (asked as the analyst, over gRPC)."""
+    request = evaluator_pb.SearchMentionsRequest(issue_ids=[LISTEN_ISSUE], page_size=100)
+    with running.stack.channel("evaluator", user="analyst") as channel:
+        found = evaluator_grpc.EvaluatorServiceStub(channel).SearchMentions(request, timeout=5)
+    return any(hit.mention.mention_id == mention_id for hit in found.mentions)
+
+
+def filter_mentions(session: Session, **fields: str) -> None:
+    """Sets the mentions form's fields (label → value; "Sentiment" and "Stance" are
+    choices, "fold" a checkbox), submits it and waits for the page it gives."""
+    page = session.page
+    for label, value in fields.items():
+        if label in ("Sentiment", "Stance"):
+            page.get_by_label(label, exact=True).select_option(label=value)
+        elif label == "fold":
+            page.get_by_label("Fold duplicates into their first copy").set_checked(value == "on")
+        else:
+            page.get_by_label(label, exact=True).fill(value)
+    with page.expect_navigation():
+        page.get_by_test_id("apply-filters").click()
+
+
+def test_mentions_arrive_live_and_each_filter_narrows_them(
+    running: Running, browser: Browser
+) -> None:
+    session = sign_in(browser, running, "analyst", "/listen/issues")
+    page = session.page
+    listen = page.get_by_role("navigation", name="Listen")
+    expect(listen.get_by_role("link")).to_have_text(
+        ["Tracked issues", "Sources", "Mentions", "Alerts"]
+    )
+    listen.get_by_role("link", name="Mentions").click()
+    expect(page.get_by_role("heading", name="Mentions")).to_be_visible()
+    expect(listen.get_by_role("link", name="Mentions")).to_have_attribute("aria-current", "page")
+    filter_mentions(session, Issue=LISTEN_ISSUE)
+    summary = page.get_by_test_id("mentions-summary")
+    expect(summary).to_have_text(
+        f"0 mentions, filtered by issue {LISTEN_ISSUE} (copies folded into their first)"
+    )
+    accessible(session)
+
+    # A mention arrives on Kafka: the open page shows it without a reload, markup as text.
+    page.evaluate("window.stillThisPage = true")  # gone if the page were loaded again
+    title = "Coastal <img src=x onerror=\"document.title='pwned'\"> talks <b>open</b>"
+    produce(
+        running,
+        "legation.listen.mentions.v1",
+        [
+            listen_mention(
+                "coast-a", 30, title, sentiment="negative", stance="against", influence=0.8
+            )
+        ],
+    )
+    first = page.locator('tr[data-mention="coast-a"]')
+    expect(first).to_be_visible(timeout=30_000)
+    expect(first).to_contain_text(title)
+    expect(first).to_contain_text("sentiment negative")
+    expect(first).to_contain_text("stance against")
+    expect(first).to_contain_text("0.80 of 1")
+    expect(first).to_contain_text("rss · https://rss.example.org/feed")
+    assert page.locator("#mentions img, #mentions b, #mentions script").count() == 0
+    assert page.title().startswith("Mentions")
+    assert page.evaluate("window.stillThisPage") is True
+
+    # Another in French from Mastodon, and a copy of the first: folded into it.
+    produce(
+        running,
+        "legation.listen.mentions.v1",
+        [
+            listen_mention(
+                "coast-b",
+                10,
+                "Pourparlers côtiers",
+                language="fr",
+                source="mastodon",
+                sentiment="positive",
+                stance="favour",
+                influence=0.2,
+            ),
+            listen_mention("coast-a-copy", 20, "Coastal talks (copy)", duplicate_of="coast-a"),
+        ],
+    )
+    expect(first.get_by_test_id("copies")).to_have_text("1 copy", timeout=30_000)
+    expect(page.locator('tr[data-mention="coast-b"]')).to_be_visible(timeout=30_000)
+    expect(summary).to_contain_text("2 mentions, filtered by issue")
+    assert shown_mentions(session) == ["coast-b", "coast-a"]
+    assert page.evaluate("window.stillThisPage") is True
+    accessible(session)
+
+    # Each filter, end to end: what the page shows.
+    filter_mentions(session, Language="FR")
+    expect(page.get_by_label("Language", exact=True)).to_have_value("fr")
+    expect(summary).to_contain_text("1 mention, filtered by issue coastal-talks; language fr")
+    assert shown_mentions(session) == ["coast-b"]
+    filter_mentions(session, Language="", Source="mastodon")
+    expect(summary).to_contain_text("1 mention, filtered by issue coastal-talks; source mastodon")
+    assert shown_mentions(session) == ["coast-b"]
+    filter_mentions(session, Source="https://rss.example.org/feed", Sentiment="Negative")
+    expect(summary).to_contain_text("1 mention")
+    assert shown_mentions(session) == ["coast-a"]
+    filter_mentions(session, Source="", Sentiment="Any sentiment", Stance="In favour")
+    expect(summary).to_contain_text("1 mention, filtered by issue coastal-talks; stance favour")
+    assert shown_mentions(session) == ["coast-b"]
+    filter_mentions(session, Stance="Any stance", **{"Influence at least": "0.5"})
+    expect(summary).to_contain_text("influence at least 0.5")
+    assert shown_mentions(session) == ["coast-a"]
+    filter_mentions(session, **{"Influence at least": ""}, fold="off")
+    expect(summary).to_have_text(f"3 mentions, filtered by issue {LISTEN_ISSUE}")
+    assert shown_mentions(session) == ["coast-b", "coast-a-copy", "coast-a"]
+    expect(first.get_by_test_id("copies")).to_have_count(0)
+    accessible(session)
+
+    # A filter the evaluator cannot run is refused on its field, before any search.
+    filter_mentions(session, **{"Influence at least": "2"})
+    expect(page.get_by_test_id("min_influence-error")).to_contain_text(
+        "Enter an influence from 0 to 1"
+    )
+    expect(page.get_by_role("alert")).to_contain_text("Enter an influence from 0 to 1")
+    assert shown_mentions(session) == []
+    accessible(session)
+    # One the evaluator refuses (an issue id is an id): its words, on the issue's field.
+    filter_mentions(session, **{"Influence at least": ""}, Issue="coastal talks!")
+    expect(page.get_by_test_id("issue-error")).to_contain_text("Issue must be an id")
+    assert shown_mentions(session) == []
+
+    # Live with the filters in force: an English mention (indexed first) stays out, the
+    # French one that follows it comes in.
+    filter_mentions(session, Issue=LISTEN_ISSUE, Language="fr", fold="on")
+    assert shown_mentions(session) == ["coast-b"]
+    page.evaluate("window.stillThisPage = true")
+    produce(running, "legation.listen.mentions.v1", [listen_mention("coast-en", 1, "Talks")])
+    wait_until(lambda: indexed(running, "coast-en"), 30, "the English mention indexed")
+    produce(
+        running,
+        "legation.listen.mentions.v1",
+        [listen_mention("coast-fr", 2, "Les pourparlers", language="fr")],
+    )
+    expect(page.locator('tr[data-mention="coast-fr"]')).to_be_visible(timeout=30_000)
+    assert shown_mentions(session) == ["coast-fr", "coast-b"]
+    expect(summary).to_contain_text("2 mentions, filtered by issue coastal-talks; language fr")
+    assert page.evaluate("window.stillThisPage") is True
+    accessible(session)
+    screenshot(page, "listen-mentions")
+    page.context.close()
+
+
+def test_an_alert_appears_live_on_the_alerts_page(running: Running, browser: Browser) -> None:
+    session = sign_in(browser, running, "analyst", "/listen/alerts")
+    page = session.page
+    listen = page.get_by_role("navigation", name="Listen")
+    expect(listen.get_by_role("link", name="Alerts")).to_have_attribute("aria-current", "page")
+    # An issue id the evaluator refuses: its words on the field, nothing to follow.
+    page.get_by_label("Issue").fill("coastal talks!")
+    with page.expect_navigation():
+        page.get_by_test_id("apply-filters").click()
+    expect(page.get_by_test_id("issue-error")).to_contain_text("Issue must be an id")
+    expect(page.get_by_test_id("alerts-live")).to_have_count(0)
+    accessible(session)
+    page.get_by_label("Issue").fill(LISTEN_ISSUE)
+    with page.expect_navigation():
+        page.get_by_test_id("apply-filters").click()
+    summary = page.get_by_test_id("alerts-summary")
+    expect(summary).to_have_text(f"0 alerts for issue {LISTEN_ISSUE}")
+    accessible(session)
+    page.evaluate("window.stillThisPage = true")
+
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    alert = listen_pb2.Alert(
+        alert_id=f"{LISTEN_ISSUE}-surge",
+        issue_id=LISTEN_ISSUE,
+        count=12,
+        baseline_mean=3.14,
+        baseline_stddev=1.37,
+        baseline_hours=168,
+        threshold=7.25,
+    )
+    alert.window_start.FromDatetime(start)
+    alert.window_end.FromDatetime(start + timedelta(hours=1))
+    alert.top_terms.add(value="<b>spill</b>", count=9)
+    alert.top_sources.add(value="https://rss.example.org/feed", count=12)
+    alert.sentiment.add(value="negative", count=10)
+    envelope = make_envelope(
+        alert,
+        event_id=alert.alert_id,
+        source_service="listener",
+        occurred_at=start + timedelta(hours=1),
+        issue_id=LISTEN_ISSUE,
+    )
+    produce(running, "legation.listen.alerts.v1", [(alert.alert_id, envelope)])
+
+    row = page.locator(f'tr[data-alert="{alert.alert_id}"]')
+    expect(row).to_be_visible(timeout=30_000)
+    expect(summary).to_have_text(f"1 alert for issue {LISTEN_ISSUE}")
+    expect(row).to_contain_text(f"{start:%Y-%m-%d %H}:00 UTC, 1 h")
+    expect(row).to_contain_text("12 mentions")
+    expect(row).to_contain_text("usually 3.1 mentions an hour (± 1.4) over 7 days")
+    expect(row).to_contain_text("alert above 7.2 mentions")
+    expect(row).to_contain_text("Terms: <b>spill</b> (9 mentions)")
+    expect(row).to_contain_text("Sentiment: negative (10 mentions)")
+    assert row.locator("b").count() == 0
+    assert page.evaluate("window.stillThisPage") is True
+    accessible(session)
+    screenshot(page, "listen-alerts")
+    page.context.close()
+
+
+def test_the_editor_counts_a_channel_s_text_as_delivered_and_its_limit_holds(
+    running: Running, browser: Browser
+) -> None:
+    """A channel with a 60-character limit: the editor's count is the channel's (links as
+    the publisher's short links), over the limit it says by how much, the publisher refuses
+    to save it on that channel's field, and a shorter text saves."""
+    assert running.stack.redirect_port is not None
+    short_link = len(f"http://127.0.0.1:{running.stack.redirect_port}/r/") + 11
+    link = "https://www.example.org/news/2026/12/the-plastics-treaty-our-position-in-full"
+    too_long = f"Our position on the plastics treaty, in full: {link}"
+    too_long_count = len("Our position on the plastics treaty, in full: ") + short_link
+    fits = f"Our position: {link}"
+    fits_count = len("Our position: ") + short_link
+    assert too_long_count > SHORT_LIMIT >= fits_count and len(fits) > SHORT_LIMIT
+
+    session = sign_in(browser, running, "editor", "/publish/posts/new")
+    page = session.page
+    page.get_by_label("Campaign").fill("plastics-2026")
+    page.get_by_label("Title", exact=True).fill("Short channel")
+    page.get_by_label("Text", exact=True).fill("We support a binding treaty.")
+    own = page.get_by_label(f"Own text for {SHORT_CHANNEL} (optional)")
+    expect(page.locator(f"#variant_{SHORT_CHANNEL}-hint")).to_contain_text(
+        f"At most {SHORT_LIMIT} characters, counted as delivered"
+    )
+    counted = page.get_by_test_id(f"count-{SHORT_CHANNEL}")
+    expect(counted).to_contain_text(f"28 of {SHORT_LIMIT} characters")  # the post's text
+    own.fill(too_long)
+    expect(counted).to_contain_text(
+        f"{too_long_count - SHORT_LIMIT} characters over the {SHORT_CHANNEL} limit of {SHORT_LIMIT}"
+    )
+    expect(counted.locator(".govuk-tag--red")).to_have_text("Too long")
+    accessible(session)
+
+    page.get_by_test_id("save-draft").click()
+    error = page.locator(f"#variant_{SHORT_CHANNEL}-error")
+    expect(error).to_contain_text(
+        f"is {too_long_count} characters; this channel takes at most {SHORT_LIMIT}"
+    )
+    expect(error).to_contain_text(f"channel {SHORT_CHANNEL}")
+    summary_link = page.get_by_role("alert").get_by_role("link")
+    expect(summary_link).to_have_attribute("href", f"#variant_{SHORT_CHANNEL}")
+    expect(own).to_have_value(too_long)
+    expect(counted.locator(".govuk-tag--red")).to_have_text("Too long")
+    accessible(session)
+
+    own.fill(fits)
+    expect(counted).to_contain_text(f"{fits_count} of {SHORT_LIMIT} characters")
+    expect(counted.locator(".govuk-tag--red")).to_have_count(0)
+    page.get_by_test_id("save-draft").click()
+    expect(page.get_by_role("alert")).to_contain_text("The draft is saved")
+    variants = page.get_by_test_id("channel-variants")
+    on_channel = variants.locator(f'li[data-channel="{SHORT_CHANNEL}"]')
+    expect(on_channel).to_contain_text(f"{fits_count} of {SHORT_LIMIT} characters")
+    expect(on_channel).to_contain_text(fits)
+    accessible(session)
+    page.context.close()

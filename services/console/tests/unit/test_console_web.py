@@ -198,3 +198,18 @@ def test_the_console_identity_sends_its_token_with_the_person() -> None:
         "authorization": "Bearer tok",
     }
     assert ConsoleIdentity(token="t").tls_ca is None
+
+
+def test_wrong_mention_filters_are_refused_before_any_call(client: TestClient) -> None:
+    """The evaluator is absent here: a wrong filter must not reach it."""
+    client.get("/sign-in?as=ana")
+    page = client.get("/listen/mentions?language=%3Cx%3E&min_influence=2&sentiment=angry")
+    assert page.status_code == 400
+    assert "Enter a language tag, like es or es-MX" in page.text
+    assert "Enter an influence from 0 to 1, like 0.5" in page.text
+    assert "Choose a sentiment from the list" in page.text
+    assert 'value="&lt;x&gt;"' in page.text  # what was typed, escaped
+    assert "sse-connect" not in page.text  # nothing to follow
+    nav = page.text.split('<nav aria-label="Listen">')[1].split("</nav>")[0]
+    assert 'href="/listen/mentions" aria-current="page"' in nav
+    assert 'href="/listen/alerts"' in nav

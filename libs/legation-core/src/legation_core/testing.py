@@ -1,15 +1,22 @@
 """Test doubles for the services' unit tests: a gRPC servicer context that runs a method as
-the interceptor would, so a test sees the status and message a caller would see."""
+the interceptor would (so a test sees the status and message a caller would see), a
+recording producer (what a service would write, checked against the catalog as
+:class:`~legation_core.kafka.EventProducer` checks it), and a recording Kafka client to put
+under a real :class:`~legation_core.kafka.EventProducer`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
 import grpc
 
+from legation.events.v1 import envelope_pb2
 from legation_core.auth import answer
 from legation_core.calls import serving
+from legation_core.catalog import Catalog, default_catalog
+from legation_core.codec import Envelope, EventCodec
 
 Request = TypeVar("Request")
 Response = TypeVar("Response")
@@ -72,3 +79,69 @@ def call(
         return context.run(method, request), context
     except Aborted:
         return None, context
+
+
+Event = tuple[str, str, Envelope]
+
+
+class RecordingProducer:
+    """Stands in for :class:`~legation_core.kafka.EventProducer` as a service's event sink:
+    checks each event against the catalog as ``service``'s (the topic must be one it
+    produces, the event valid), then raises ``failing`` when set (nothing recorded: Kafka
+    did not acknowledge) or records the batch."""
+
+    def __init__(self, service: str, catalog: Catalog | None = None) -> None:
+        self.service = service
+        self.catalog = catalog or default_catalog()
+        self.calls: list[list[Event]] = []
+        self.failing: Exception | None = None
+
+    def send_and_wait(self, events: list[Event]) -> None:
+        for topic, _key, envelope in events:
+            EventCodec.validate(self.catalog.check_produce(self.service, topic), envelope)
+        if self.failing is not None:
+            raise self.failing
+        self.calls.append(list(events))
+
+    @property
+    def sent(self) -> list[Event]:
+        """Every event recorded, in order."""
+        return [event for batch in self.calls for event in batch]
+
+    def on(self, topic: str) -> list[Envelope]:
+        """The envelopes recorded on ``topic``, in order."""
+        return [envelope for t, _key, envelope in self.sent if t == topic]
+
+
+class _Acknowledgement:
+    def __init__(self, error: Exception | None) -> None:
+        self.error = error
+
+    def get(self, timeout: float | None = None) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+@dataclass
+class RecordingKafka:
+    """kafka-python's ``KafkaProducer`` as far as :class:`~legation_core.kafka.EventProducer`
+    uses it: records each record's topic, key and decoded envelope; a record for one of
+    ``failing_topics`` is not acknowledged."""
+
+    records: list[tuple[str, str, envelope_pb2.Envelope]] = field(default_factory=list)
+    failing_topics: set[str] = field(default_factory=set)
+
+    def send(self, topic: str, key: bytes, value: bytes, headers: Any) -> _Acknowledgement:
+        if topic in self.failing_topics:
+            return _Acknowledgement(RuntimeError(f"{topic} unavailable"))
+        envelope = envelope_pb2.Envelope()
+        envelope.ParseFromString(value)
+        self.records.append((topic, key.decode(), envelope))
+        return _Acknowledgement(None)
+
+    def flush(self, timeout: float | None = None) -> None:
+        pass
+
+    def on(self, topic: str) -> list[tuple[str, envelope_pb2.Envelope]]:
+        """The (key, envelope) of each record on ``topic``, in order."""
+        return [(key, envelope) for t, key, envelope in self.records if t == topic]

@@ -8,8 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from legation.events.v1 import listen_pb2
-from legation_core.catalog import default_catalog
-from legation_core.codec import Envelope, EventCodec, make_envelope
+from legation_core.codec import make_envelope
 from legation_core.consumer import Incoming
 from legation_engager.adapters.events import MentionHandler
 from legation_engager.adapters.store import EngagerState
@@ -87,19 +86,3 @@ def handle(state: EngagerState, mentions: Sequence[listen_pb2.Mention]) -> None:
         [incoming(m, i) for i, m in enumerate(mentions)]
     )
     assert not result.rejected
-
-
-class FakeProducer:
-    """Records what would be produced (checked against the catalog); raises while
-    ``failing`` is set."""
-
-    def __init__(self) -> None:
-        self.calls: list[list[tuple[str, str, Envelope]]] = []
-        self.failing: Exception | None = None
-
-    def send_and_wait(self, events: list[tuple[str, str, Envelope]]) -> None:
-        for topic, _key, envelope in events:
-            EventCodec.validate(default_catalog().check_produce("engager", topic), envelope)
-        if self.failing is not None:
-            raise self.failing
-        self.calls.append(list(events))

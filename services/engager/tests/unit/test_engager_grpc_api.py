@@ -9,7 +9,7 @@ from typing import Any
 
 import grpc
 import pytest
-from engager_fakes import RULES, FakeProducer, handle, mention
+from engager_fakes import RULES, handle, mention
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from legation.engager.v1 import engager_service_pb2 as pb
@@ -21,6 +21,7 @@ from legation.events.v1 import engage_pb2
 from legation_channels.base import ChannelLimits
 from legation_core.auth import AuthInterceptor, load_users, with_token
 from legation_core.grpc_server import build_server
+from legation_core.testing import RecordingProducer
 from legation_devstack.users import UsersFile
 from legation_engager.adapters.grpc_api import EngagerApi
 from legation_engager.adapters.policy import POLICY
@@ -29,12 +30,12 @@ from legation_engager.domain.inbox import conversation_id_for
 
 
 @pytest.fixture
-def producer() -> FakeProducer:
-    return FakeProducer()
+def producer() -> RecordingProducer:
+    return RecordingProducer("engager")
 
 
 @pytest.fixture
-def state(producer: FakeProducer) -> EngagerState:
+def state(producer: RecordingProducer) -> EngagerState:
     state = EngagerState(producer)
     handle(state, [mention("m-1"), mention("m-2", campaign_ids=["other"])])
     return state
@@ -91,7 +92,7 @@ def code_of(call: Any) -> tuple[grpc.StatusCode, str]:
 
 
 def test_a_reply_is_recorded_once_and_answers_the_conversation(
-    stub: EngagerServiceStub, producer: FakeProducer
+    stub: EngagerServiceStub, producer: RecordingProducer
 ) -> None:
     before = len(producer.calls)
     conversation = stub.ReplyToConversation(reply_request(), timeout=5)
@@ -144,7 +145,7 @@ def test_bad_replies_get_clear_errors(
 
 
 def test_a_producer_failure_is_unavailable_and_changes_nothing(
-    stub: EngagerServiceStub, producer: FakeProducer, state: EngagerState
+    stub: EngagerServiceStub, producer: RecordingProducer, state: EngagerState
 ) -> None:
     producer.failing = RuntimeError("broker down")
     code, details = code_of(lambda: stub.ReplyToConversation(reply_request(), timeout=5))
@@ -239,7 +240,7 @@ def test_questions_are_collected_moderated_and_answered(stub: EngagerServiceStub
 
 
 def test_partners_have_a_timeline_and_their_activity_is_an_event(
-    stub: EngagerServiceStub, producer: FakeProducer
+    stub: EngagerServiceStub, producer: RecordingProducer
 ) -> None:
     partner = stub.RegisterPartner(
         pb.RegisterPartnerRequest(
@@ -363,7 +364,7 @@ def test_conversations_come_in_pages(stub: EngagerServiceStub) -> None:
     ],
 )
 def test_hostile_requests_are_invalid_argument_naming_the_field(
-    stub: EngagerServiceStub, producer: FakeProducer, call: Any, details: str
+    stub: EngagerServiceStub, producer: RecordingProducer, call: Any, details: str
 ) -> None:
     before = len(producer.calls)
     code, message = code_of(lambda: call(stub))

@@ -7,12 +7,13 @@ from datetime import UTC, timedelta
 from typing import Any
 
 import pytest
-from engager_fakes import NOW, RULES, FakeProducer, handle, incoming, mention
+from engager_fakes import NOW, RULES, handle, incoming, mention
 
 from legation.events.v1 import engage_pb2, listen_pb2
 from legation_channels import outbox
 from legation_core.consumer import transient
 from legation_core.state import StoreUnavailable
+from legation_core.testing import RecordingProducer
 from legation_engager.adapters.events import MentionHandler
 from legation_engager.adapters.store import CONVERSATIONS, INTERACTIONS, EngagerState
 from legation_engager.domain import inbox
@@ -22,17 +23,17 @@ from legation_engager.domain.rules import RulesError, parse_rules, render_saved_
 Kind = engage_pb2.Interaction
 
 
-def interactions(producer: FakeProducer) -> list[engage_pb2.Interaction]:
+def interactions(producer: RecordingProducer) -> list[engage_pb2.Interaction]:
     return [e.interaction for c in producer.calls for t, _, e in c if t == INTERACTIONS]
 
 
 @pytest.fixture
-def producer() -> FakeProducer:
-    return FakeProducer()
+def producer() -> RecordingProducer:
+    return RecordingProducer("engager")
 
 
 @pytest.fixture
-def state(producer: FakeProducer) -> EngagerState:
+def state(producer: RecordingProducer) -> EngagerState:
     return EngagerState(producer)
 
 
@@ -75,7 +76,7 @@ def test_statements_are_not_questions(text: str) -> None:
 
 
 def test_a_question_opens_one_conversation_whatever_the_redeliveries(
-    state: EngagerState, producer: FakeProducer
+    state: EngagerState, producer: RecordingProducer
 ) -> None:
     handle(state, [mention()])
     handle(state, [mention()])  # redelivered after a crash before the commit
@@ -114,7 +115,7 @@ def test_a_statement_opens_nothing_unless_a_rule_says_so(state: EngagerState) ->
 
 
 def test_replies_join_their_conversation_and_duplicates_are_dropped(
-    state: EngagerState, producer: FakeProducer
+    state: EngagerState, producer: RecordingProducer
 ) -> None:
     handle(
         state,
@@ -342,7 +343,7 @@ def test_a_negative_turn_is_measured_against_the_issue_baseline() -> None:
 
 
 def test_a_partner_speaking_in_a_conversation_goes_on_its_timeline(
-    state: EngagerState, producer: FakeProducer
+    state: EngagerState, producer: RecordingProducer
 ) -> None:
     partner = engage_pb2.PartnerState(
         partner_id="ocean",
@@ -379,7 +380,7 @@ def test_a_partner_speaking_in_a_conversation_goes_on_its_timeline(
 
 
 def test_a_broker_failure_is_transient_and_changes_nothing(
-    state: EngagerState, producer: FakeProducer
+    state: EngagerState, producer: RecordingProducer
 ) -> None:
     producer.failing = RuntimeError("broker down")
     with pytest.raises(StoreUnavailable) as error:
@@ -392,7 +393,7 @@ def test_a_broker_failure_is_transient_and_changes_nothing(
 
 
 def test_a_team_rule_spreads_conversations_over_its_least_loaded_officers(
-    producer: FakeProducer,
+    producer: RecordingProducer,
 ) -> None:
     rules = parse_rules(
         {"assignment": [{"when": {"question": True}, "officers": ["ana", "ben"], "team": "desk"}]}

@@ -11,11 +11,12 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from legation.events.v1 import envelope_pb2, listen_pb2
+from legation.events.v1 import listen_pb2
 from legation_core.auth import ANALYST, Caller
 from legation_core.catalog import default_catalog
 from legation_core.kafka import EventProducer
 from legation_core.metrics import Metrics
+from legation_core.testing import RecordingKafka
 from legation_listener.adapters.connectors.webhook import IngestResult, WebhookApp
 from legation_listener.adapters.feeds import FeedError, FetchResult
 from legation_listener.adapters.grpc_api import ListenerApi
@@ -27,37 +28,6 @@ from legation_listener.domain.items import FeedItem
 NOW = datetime(2026, 11, 20, 9, 16, tzinfo=UTC)
 GOOD = "https://good.example.org/feed.xml"
 BAD = "https://bad.example.org/feed.xml"
-
-
-class FakeFuture:
-    def __init__(self, error: Exception | None) -> None:
-        self.error = error
-
-    def get(self, timeout: float | None = None) -> None:
-        if self.error is not None:
-            raise self.error
-
-
-@dataclass
-class FakeKafka:
-    """Stands in for kafka-python's producer: records what was acknowledged."""
-
-    records: list[tuple[str, str, envelope_pb2.Envelope]] = field(default_factory=list)
-    failing_topics: set[str] = field(default_factory=set)
-
-    def send(self, topic: str, key: bytes, value: bytes, headers: Any) -> FakeFuture:
-        if topic in self.failing_topics:
-            return FakeFuture(RuntimeError(f"{topic} unavailable"))
-        envelope = envelope_pb2.Envelope()
-        envelope.ParseFromString(value)
-        self.records.append((topic, key.decode(), envelope))
-        return FakeFuture(None)
-
-    def flush(self, timeout: float | None = None) -> None:
-        pass
-
-    def on(self, topic: str) -> list[tuple[str, envelope_pb2.Envelope]]:
-        return [(key, envelope) for t, key, envelope in self.records if t == topic]
 
 
 @dataclass
@@ -81,7 +51,7 @@ def item(item_id: str, title: str) -> FeedItem:
 
 @dataclass
 class Listener:
-    kafka: FakeKafka
+    kafka: RecordingKafka
     fetcher: FakeFetcher
     state: ListenerState
     store: StateStore
@@ -91,7 +61,7 @@ class Listener:
 
 
 def make_listener(feeds: dict[str, list[FeedItem]], caller: str = ANALYST) -> Listener:
-    kafka = FakeKafka()
+    kafka = RecordingKafka()
     metrics = Metrics()
     producer = EventProducer(
         ListenerSettings(), "listener", default_catalog(), metrics, producer=kafka

@@ -12,13 +12,13 @@ from typing import Any
 import grpc
 import pytest
 
-from legation.events.v1 import envelope_pb2, listen_pb2
+from legation.events.v1 import listen_pb2
 from legation.listener.v1 import listener_service_pb2 as pb
 from legation_core.catalog import default_catalog
 from legation_core.codec import EventCodec
 from legation_core.kafka import EventProducer
 from legation_core.metrics import Metrics
-from legation_core.testing import Aborted, FakeContext
+from legation_core.testing import Aborted, FakeContext, RecordingKafka
 from legation_listener.adapters.feeds import FeedError, FetchResult
 from legation_listener.adapters.grpc_insights import ListenerServicer
 from legation_listener.adapters.insights import COMMUNITIES, THEMES, Autodiscovery, Insights
@@ -33,28 +33,6 @@ from legation_listener.models.planted import planted_issue
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
 NEWS = "https://news.example.org/feed.xml"
 HOME = "https://blog.example.net/"
-
-
-class Done:
-    def get(self, timeout: float | None = None) -> None:
-        return None
-
-
-@dataclass
-class FakeKafka:
-    records: list[tuple[str, str, envelope_pb2.Envelope]] = field(default_factory=list)
-
-    def send(self, topic: str, key: bytes, value: bytes, headers: Any) -> Done:
-        envelope = envelope_pb2.Envelope()
-        envelope.ParseFromString(value)
-        self.records.append((topic, key.decode(), envelope))
-        return Done()
-
-    def flush(self, timeout: float | None = None) -> None:
-        pass
-
-    def on(self, topic: str) -> list[envelope_pb2.Envelope]:
-        return [envelope for t, _, envelope in self.records if t == topic]
 
 
 @dataclass
@@ -83,7 +61,7 @@ class FakeWeb:
 
 @dataclass
 class Parts:
-    kafka: FakeKafka
+    kafka: RecordingKafka
     web: FakeWeb
     state: ListenerState
     api: ListenerServicer
@@ -91,7 +69,7 @@ class Parts:
 
 
 def make(mentions: bool = True) -> Parts:
-    kafka, web = FakeKafka(), FakeWeb()
+    kafka, web = RecordingKafka(), FakeWeb()
     metrics = Metrics()
     producer = EventProducer(
         ListenerSettings(), "listener", default_catalog(), metrics, producer=kafka
@@ -223,7 +201,7 @@ def test_accepting_a_suggestion_saves_the_issue_as_update_issue_would() -> None:
     assert list(issue.feeds) == [NEWS, source]
     assert issue.active and list(issue.campaign_ids) == ["plastics-2026"]
     assert parts.state.issue("plastics") == issue
-    assert parts.kafka.on(TRACKED_ISSUES)[-1].tracked_issue == issue
+    assert parts.kafka.on(TRACKED_ISSUES)[-1][1].tracked_issue == issue
     written = len(parts.kafka.records)
     context.run(
         parts.api.AcceptSourceSuggestion,
@@ -236,9 +214,9 @@ def test_the_periodic_job_sends_both_reports_of_every_active_issue() -> None:
     parts = make()
     parts.insights.publish_all()
     assert parts.web.calls == []  # no web request from the background job
-    [community] = parts.kafka.on(COMMUNITIES)
+    [(_, community)] = parts.kafka.on(COMMUNITIES)
     assert not any(s.kind == "rss" for s in community.community_report.suggestions)
-    [themes] = parts.kafka.on(THEMES)
+    [(_, themes)] = parts.kafka.on(THEMES)
     for envelope, topic in ((community, COMMUNITIES), (themes, THEMES)):
         EventCodec.validate(default_catalog().topic(topic), envelope)
         assert envelope.issue_id == "plastics"
@@ -254,7 +232,7 @@ def test_the_periodic_job_sends_both_reports_of_every_active_issue() -> None:
         FakeContext(),  # type: ignore[arg-type]
     )
     parts.insights.publish_all()
-    latest = parts.kafka.on(COMMUNITIES)[-1].community_report
+    latest = parts.kafka.on(COMMUNITIES)[-1][1].community_report
     assert "https://blog.example.net/feed.xml" in {s.source for s in latest.suggestions}
 
 

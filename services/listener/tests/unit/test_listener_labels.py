@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,7 +23,7 @@ from legation_core.codec import EventCodec, make_envelope
 from legation_core.consumer import Incoming
 from legation_core.kafka import EventProducer
 from legation_core.metrics import Metrics
-from legation_core.testing import Aborted, FakeContext
+from legation_core.testing import Aborted, FakeContext, RecordingKafka
 from legation_evaluator.adapters.events import IndexingHandler
 from legation_evaluator.domain.documents import Document
 from legation_listener.adapters import teaching
@@ -63,28 +63,6 @@ OFF_TOPIC = [
     "the league table after the weekend football fixtures",
     "coach praises the midfield after a treaty of goals in the cup",
 ]
-
-
-class Done:
-    def get(self, timeout: float | None = None) -> None:
-        return None
-
-
-@dataclass
-class FakeKafka:
-    records: list[tuple[str, str, envelope_pb2.Envelope]] = field(default_factory=list)
-
-    def send(self, topic: str, key: bytes, value: bytes, headers: Any) -> Done:
-        envelope = envelope_pb2.Envelope()
-        envelope.ParseFromString(value)
-        self.records.append((topic, key.decode(), envelope))
-        return Done()
-
-    def flush(self, timeout: float | None = None) -> None:
-        pass
-
-    def on(self, topic: str) -> list[tuple[str, envelope_pb2.Envelope]]:
-        return [(key, envelope) for t, key, envelope in self.records if t == topic]
 
 
 def relevance_examples(n: int) -> list[Example]:
@@ -204,7 +182,7 @@ def test_every_label_limit_names_its_field(request_: pb.LabelMentionRequest, mes
 
 @dataclass
 class Parts:
-    kafka: FakeKafka
+    kafka: RecordingKafka
     api: TeachingServicer
     book: teaching.LabelBook
     trainer: teaching.ModelTrainer
@@ -215,7 +193,7 @@ class Parts:
 
 
 def make() -> Parts:
-    kafka = FakeKafka()
+    kafka = RecordingKafka()
     metrics = Metrics()
     settings = ListenerSettings()
     producer = EventProducer(settings, "listener", default_catalog(), metrics, producer=kafka)

@@ -113,7 +113,10 @@ class RecordingProducer:
         return [envelope for t, _key, envelope in self.sent if t == topic]
 
 
-class _Acknowledgement:
+class Acknowledgement:
+    """A send's future as kafka-python hands it out: ``get`` raises ``error`` (not
+    acknowledged) or returns."""
+
     def __init__(self, error: Exception | None) -> None:
         self.error = error
 
@@ -131,13 +134,13 @@ class RecordingKafka:
     records: list[tuple[str, str, envelope_pb2.Envelope]] = field(default_factory=list)
     failing_topics: set[str] = field(default_factory=set)
 
-    def send(self, topic: str, key: bytes, value: bytes, headers: Any) -> _Acknowledgement:
+    def send(self, topic: str, key: bytes, value: bytes, headers: Any) -> Acknowledgement:
         if topic in self.failing_topics:
-            return _Acknowledgement(RuntimeError(f"{topic} unavailable"))
+            return Acknowledgement(RuntimeError(f"{topic} unavailable"))
         envelope = envelope_pb2.Envelope()
         envelope.ParseFromString(value)
         self.records.append((topic, key.decode(), envelope))
-        return _Acknowledgement(None)
+        return Acknowledgement(None)
 
     def flush(self, timeout: float | None = None) -> None:
         pass

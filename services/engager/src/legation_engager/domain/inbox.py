@@ -657,11 +657,6 @@ def resolve_delivery(
     return change
 
 
-def outbox_delivery(reply: engage_pb2.Reply) -> outbox.Delivery:
-    """The outbox's view of a reply's delivery."""
-    return to_outbox(reply.delivery)
-
-
 def breach(current: ConversationState, now: datetime) -> Change | None:
     """The BREACHED interaction, once, when the first-response deadline passed unanswered
     on an open conversation; None otherwise."""

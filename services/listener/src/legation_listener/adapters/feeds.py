@@ -157,13 +157,6 @@ def entry_to_item(
     )
 
 
-def parse_feed(
-    content: bytes, feed: str, fetched_at: datetime, content_type: str | None = None
-) -> list[FeedItem]:
-    """The items of an RSS or Atom document; :class:`FeedError` when it is not one."""
-    return parse_feed_document(content, feed, fetched_at, content_type).items
-
-
 def parse_feed_document(
     content: bytes, feed: str, fetched_at: datetime, content_type: str | None = None
 ) -> FetchResult:

@@ -30,6 +30,7 @@ from legation_core.catalog import default_catalog
 from legation_core.codec import make_envelope
 from legation_core.ids import stable_id
 from legation_devstack.demo import CAMPAIGN_ID, run_demo
+from legation_devstack.lag import consumed_by, service_group, uncommitted
 from legation_devstack.processes import wait_until
 from legation_devstack.stack import Stack
 
@@ -387,7 +388,22 @@ def test_a_crash_mid_stream_loses_nothing_and_counts_nothing_twice(
     wait_until(
         lambda: count(index, "mention", campaign_id) == total, 60, "all mentions indexed", 0.5
     )
-    time.sleep(2)  # anything counted twice would show up now
+    # Anything counted twice would be indexed by the time the engager and the indexer have
+    # committed every record written so far: the counts are final then.
+    assert stack.kafka is not None
+    bootstrap = stack.kafka.bootstrap_servers
+    wait_until(
+        lambda: (
+            uncommitted(bootstrap, service_group("engager", "inbox"), [MENTIONS]) == 0
+            and uncommitted(
+                bootstrap, service_group("evaluator", "indexer"), consumed_by("evaluator")
+            )
+            == 0
+        ),
+        60,
+        "the engager and the indexer have committed every record",
+        0.5,
+    )
     assert count(index, "mention", campaign_id) == total
     assert count(index, "interaction", campaign_id) == total
     with stack.channel("engager") as channel:

@@ -1,5 +1,5 @@
-"""``python -m legation_devstack run|stop|reset|load|bench|bench-auth|bench-console|restarts``:
-the local stack from the Makefile."""
+"""``python -m legation_devstack run|stop|reset|load|bench|bench-auth|bench-latency|
+bench-console|restarts``: the local stack from the Makefile."""
 
 from __future__ import annotations
 
@@ -164,6 +164,11 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("bench", help="measure the consume loop against raw kafka-python")
     commands.add_parser("bench-auth", help="measure what authentication costs a gRPC call")
     commands.add_parser(
+        "bench-latency",
+        help="time a feed item to its indexed mention and conversation (--help: its options)",
+        add_help=False,
+    )
+    commands.add_parser(
         "load", help="generated mentions at a chosen rate (--help: its options)", add_help=False
     )
     commands.add_parser(
@@ -185,6 +190,10 @@ def main(argv: list[str] | None = None) -> int:
         from legation_devstack.restarts import main as restarts
 
         return restarts(rest)
+    if args.command == "bench-latency":
+        from legation_devstack.bench_latency import main as bench_latency
+
+        return bench_latency(rest)
     if args.command == "bench-console":
         from legation_devstack.bench_console import main as bench_console
 

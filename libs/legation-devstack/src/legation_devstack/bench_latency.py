@@ -1,7 +1,8 @@
 """``python -m legation_devstack bench-latency``: how long a feed item takes to become an
 indexed mention and an indexed conversation, through the four services as processes.
 
-Each round adds one matching question to a local feed the listener tracks, asks for a poll
+Each round adds one matching question (worded apart from the others, so none is a
+near-duplicate) to a local feed the listener tracks, asks for a poll
 (``PollNow``) and times until the evaluator's index holds the mention, then the
 conversation the engager opened from it. The baseline of the same run is the indexer's
 share alone: a mention produced straight to Kafka, timed until it is indexed. Figures are
@@ -12,6 +13,8 @@ compare whatever the machine.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import shutil
 import statistics
 import tempfile
 import time
@@ -41,11 +44,18 @@ def _count(index: OpenSearch, suffix: str, campaign_id: str) -> int:
     return int(index.count(index=f"{INDEX}-{suffix}*", body=query)["count"])
 
 
+def _question(n: int) -> str:
+    """Question ``n``, worded apart from the others (near-duplicates open no conversation)."""
+    digest = hashlib.sha256(str(n).encode()).hexdigest()
+    words = " ".join(f"w{digest[i : i + 5]}" for i in range(0, 60, 5))
+    return f"Why did the plastics treaty {words} slip?"
+
+
 def _rss(questions: int) -> str:
     items = "".join(
         f"<item><title>Plastics treaty vote {n}</title><guid>https://x.example/{n}</guid>"
         f"<link>https://x.example/{n}</link>"
-        f"<description>Why did the plastics treaty vote {n} slip?</description></item>"
+        f"<description>{_question(n)}</description></item>"
         for n in range(1, questions + 1)
     )
     return (
@@ -147,9 +157,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         times = measure(stack, args.rounds)
     finally:
         stack.stop()
+    shutil.rmtree(workdir)  # kept when a round failed: its logs say why
     baseline = statistics.median(times["raw"])
     lines = [
-        f"Feed item to index, {args.rounds} rounds (stack under {workdir}):",
+        f"Feed item to index, {args.rounds} rounds:",
         _figures("baseline: mention produced → indexed", times["raw"], baseline),
         _figures("feed item → PollNow → indexed mention", times["mention"], baseline),
         _figures("feed item → indexed conversation", times["conversation"], baseline),

@@ -22,7 +22,7 @@ from legation_core.state import StoreUnavailable
 from legation_core.testing import call
 from legation_engager.domain.inbox import ConversationError, InvalidStatusChange
 from legation_engager.domain.partners import PartnerError
-from legation_engager.domain.questions import QuestionsError
+from legation_engager.domain.questions import QuestionsError, QuestionsListError
 from legation_evaluator.adapters.rebuild import IndexRebuilding
 from legation_evaluator.domain.campaigns import InvalidRequest
 from legation_evaluator.domain.review import NotFinished
@@ -61,6 +61,7 @@ CASES: list[tuple[CallError, grpc.StatusCode, str]] = [
     (InvalidStatusChange("only from closed"), Code.FAILED_PRECONDITION, "only from closed"),
     (PartnerError("kind: is required"), Code.INVALID_ARGUMENT, "kind: is required"),
     (QuestionsError("hashtag: is required"), Code.INVALID_ARGUMENT, "hashtag: is required"),
+    (QuestionsListError("page_size: at most 100"), Code.INVALID_ARGUMENT, "page_size: at most 100"),
     (InvalidRequest("name is required"), Code.INVALID_ARGUMENT, "name is required"),
     (
         NotFinished("campaign c has no ends_at"),

@@ -12,8 +12,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Page, expect
 
+from legation.engager.v1 import engager_service_pb2 as engager_pb
+from legation.engager.v1 import engager_service_pb2_grpc as engager_grpc
 from legation.evaluator.v1 import evaluator_service_pb2 as evaluator_pb
 from legation.evaluator.v1 import evaluator_service_pb2_grpc as evaluator_grpc
 from legation.events.v1 import evaluate_pb2, listen_pb2
@@ -34,6 +36,8 @@ from legation_devstack.console_browser import (
 from legation_devstack.processes import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+Feedback = evaluate_pb2.Feedback
 
 MARKUP_TITLE = "Treaty <img src=x onerror=\"document.title='pwned'\"> talks <b>bold</b>"
 FEED = """<?xml version="1.0" encoding="utf-8"?>
@@ -599,14 +603,16 @@ def test_the_campaign_lead_edits_objectives_downloads_the_report_and_reviews(
     page.get_by_test_id("save-feedback").click()
     expect(page.get_by_role("alert")).to_contain_text("The feedback is recorded")
 
-    # Reports: the HTML downloads, the PDF is a PDF.
+    # Reports: the HTML is drawn with its progress shown, then downloads; the PDF is a PDF.
     page.goto(f"{running.url}/evaluate/campaigns/river-2026/reports")
     expect(page.get_by_test_id("campaign-name")).to_have_text("River <i>days</i>")
     accessible(session)
+    page.get_by_test_id("report-html").click()
+    expect(page.get_by_test_id("report-ready")).to_be_visible(timeout=60_000)
     with page.expect_download(timeout=60_000) as downloading:
-        page.get_by_test_id("report-html").click()
+        page.get_by_test_id("report-ready").click()
     html = Path(downloading.value.path()).read_text(encoding="utf-8")
-    assert downloading.value.suggested_filename.endswith(".html")
+    assert downloading.value.suggested_filename == "river-2026-report.html"
     assert "River &lt;i&gt;days&lt;/i&gt;" in html
     pdf = page.request.get(f"{running.url}/evaluate/campaigns/river-2026/report.pdf")
     assert pdf.ok and pdf.body().startswith(b"%PDF")
@@ -761,6 +767,197 @@ def test_engage_filters_labels_reply_approval_questions_and_partners(
     viewer = sign_in(browser, running, "viewer", "/engage/partners")
     expect(viewer.page.get_by_test_id("partners")).to_contain_text("Blue Seas <Trust>")
     expect(viewer.page.get_by_test_id("register-partner")).to_have_count(0)
+    viewer.page.context.close()
+
+
+def _questions_campaign(running: Running, request_id: str, title: str) -> str:
+    with running.stack.channel("engager", user="officer") as channel:
+        stub = engager_grpc.EngagerServiceStub(channel)
+        created = stub.CreateQuestionsCampaign(
+            engager_pb.CreateQuestionsCampaignRequest(
+                request_id=request_id, issue_id="plastics-treaty", title=title
+            ),
+            timeout=10,
+        )
+        return created.questions_campaign.questions_id
+
+
+def test_questions_campaigns_are_listed_and_a_viewer_gets_no_action(
+    running: Running, browser: Browser
+) -> None:
+    """Questions campaigns made through the engager's API appear in the list with their
+    state and link to their moderation page; a viewer reads the list without the form."""
+    open_title = "Ask the <i>consul</i>"
+    open_id = _questions_campaign(running, "browser-list-open", open_title)
+    closed_id = _questions_campaign(running, "browser-list-closed", "Old <b>questions</b>")
+    with running.stack.channel("engager", user="officer") as channel:
+        engager_grpc.EngagerServiceStub(channel).CloseQuestionsCampaign(
+            engager_pb.CloseQuestionsCampaignRequest(questions_id=closed_id), timeout=10
+        )
+
+    officer = sign_in(browser, running, "press-officer", "/engage/questions")
+    page = officer.page
+    table = page.get_by_test_id("questions-campaigns")
+    expect(table.locator(f'tr[data-questions="{open_id}"]')).to_contain_text("Taking questions")
+    expect(table.locator(f'tr[data-questions="{closed_id}"]')).to_contain_text("Closed")
+    expect(table.locator(f'tr[data-questions="{closed_id}"]')).to_contain_text(
+        "Old <b>questions</b>"
+    )
+    expect(page.get_by_test_id("create-questions")).to_have_count(1)
+    accessible(officer)
+    screenshot(page, "engage-questions")
+    page.get_by_label("Only those taking questions").check()
+    page.get_by_test_id("apply-filters").click()
+    expect(table.locator(f'tr[data-questions="{open_id}"]')).to_be_visible()
+    expect(table.locator(f'tr[data-questions="{closed_id}"]')).to_have_count(0)
+    page.get_by_role("link", name=open_title).click()
+    expect(page.get_by_test_id("questions-title")).to_have_text(open_title)
+    expect(page.get_by_test_id("questions-summary")).to_have_text(
+        "0 questions, 0 awaiting moderation"
+    )
+    page.context.close()
+
+    viewer = sign_in(browser, running, "viewer", "/engage/questions")
+    expect(viewer.page.get_by_test_id("questions-campaigns")).to_contain_text(open_title)
+    expect(viewer.page.get_by_test_id("create-questions")).to_have_count(0)
+    accessible(viewer)
+    viewer.page.context.close()
+
+
+def _feedback_shown(page: Page, text: str) -> bool:
+    page.reload()
+    return text in page.get_by_test_id("feedback-summary").inner_text() and (
+        page.get_by_test_id("feedback-list").count() > 0
+    )
+
+
+def test_feedback_and_reviews_are_listed_a_review_opens_and_a_report_shows_its_progress(
+    running: Running, browser: Browser
+) -> None:
+    """Feedback and a review recorded through the evaluator's API appear in the lists (text
+    as text), a review opens from the list, a viewer sees no action, and a PDF report
+    shows its steps in the status region before its download link."""
+    campaign = evaluate_pb2.Campaign(
+        campaign_id="coast-2026",
+        name="Coast <i>week</i>",
+        objectives=[
+            evaluate_pb2.Objective(
+                objective_id="talk",
+                metric="mentions",
+                comparison=evaluate_pb2.Objective.COMPARISON_AT_LEAST,
+                target=5,
+            )
+        ],
+    )
+    campaign.starts_at.FromDatetime(datetime.now(UTC) - timedelta(days=10))
+    campaign.ends_at.FromDatetime(datetime.now(UTC) - timedelta(days=1))
+    with running.stack.channel("evaluator", user="analyst") as channel:
+        stub = evaluator_grpc.EvaluatorServiceStub(channel)
+        stub.CreateCampaign(campaign, timeout=10)
+        wait_until(
+            lambda: _readable(stub, evaluator_pb.GetCampaignRequest(campaign_id="coast-2026")),
+            15,
+            "the campaign readable",
+        )
+        for number, (role, organisation, rating, text) in enumerate(
+            [
+                (Feedback.FROM_ROLE_PARTNER, "Sea <Trust>", 5, "Good <b>maps</b>"),
+                (Feedback.FROM_ROLE_AUDIENCE, "", 2, "Slow answers"),
+            ]
+        ):
+            stub.SubmitFeedback(
+                evaluator_pb.SubmitFeedbackRequest(
+                    campaign_id="coast-2026",
+                    request_id=f"browser-feedback-{number}",
+                    feedback=Feedback(
+                        from_role=role, organisation=organisation, rating=rating, text=text
+                    ),
+                ),
+                timeout=10,
+            )
+        review = stub.ReviewCampaign(
+            evaluator_pb.ReviewCampaignRequest(
+                campaign_id="coast-2026",
+                request_id="browser-review",
+                author="Cam <Lead>",
+                lessons=[
+                    evaluate_pb2.Lesson(
+                        kind=evaluate_pb2.Lesson.KIND_NEXT_TIME, text="Brief <em>earlier</em>"
+                    )
+                ],
+            ),
+            timeout=30,
+        )
+
+    lead = sign_in(browser, running, "campaign-lead", "/evaluate/feedback?campaign=coast-2026")
+    page = lead.page
+    wait_until(lambda: _feedback_shown(page, "2 pieces of feedback"), 30, "the feedback")
+    rows = page.get_by_test_id("feedback-row")
+    expect(rows).to_have_count(2)
+    expect(page.get_by_test_id("feedback-list")).to_contain_text("Good <b>maps</b>")
+    expect(page.get_by_test_id("feedback-list")).to_contain_text("Partner: Sea <Trust>")
+    expect(page.get_by_test_id("feedback-list")).to_contain_text("5 of 5")
+    expect(page.get_by_test_id("record-feedback")).to_be_visible()
+    accessible(lead)
+    screenshot(page, "evaluate-feedback")
+    page.get_by_label("From").select_option("audience")
+    page.get_by_test_id("apply-filters").click()
+    expect(rows).to_have_count(1)
+    expect(rows).to_contain_text("Slow answers")
+    expect(page.get_by_test_id("feedback-summary")).to_have_text(
+        "1 piece of feedback on Coast <i>week</i> from the audience"
+    )
+
+    # The reviews: the one made through the API, opened from the list.
+    page.goto(f"{running.url}/evaluate/reviews?campaign=coast-2026")
+    row = page.locator(f'tr[data-review="{review.review_id}"]')
+    expect(row).to_contain_text("Coast <i>week</i>", timeout=30_000)
+    expect(row).to_contain_text("Cam <Lead>")
+    expect(page.get_by_test_id("start-review")).to_be_visible()
+    accessible(lead)
+    screenshot(page, "evaluate-reviews")
+    row.get_by_test_id("open-review").click()
+    expect(page.get_by_role("heading", name="After-action review")).to_be_visible()
+    expect(page.get_by_test_id("lessons-next_time")).to_contain_text("Brief <em>earlier</em>")
+    expect(page.get_by_test_id("review-facts")).to_contain_text("Cam <Lead>")
+    accessible(lead)
+
+    # The PDF report: the status region shows the evaluator's steps, then the link.
+    page.goto(f"{running.url}/evaluate/campaigns/coast-2026/reports")
+    page.evaluate(
+        """() => {
+            window.reportSteps = [];
+            const status = document.querySelector('[data-testid="report-status"]');
+            new MutationObserver(() => window.reportSteps.push(status.textContent.trim()))
+                .observe(status, {childList: true, subtree: true, characterData: true});
+        }"""
+    )
+    expect(page.get_by_test_id("report-status")).to_have_attribute("aria-live", "polite")
+    page.get_by_test_id("report-pdf").click()
+    expect(page.get_by_test_id("report-ready")).to_be_visible(timeout=60_000)
+    expect(page.get_by_test_id("report-ready")).to_contain_text(re.compile(r"PDF \(\d+\.\d KB\)"))
+    steps: list[str] = page.evaluate("window.reportSteps")
+    drawn = [text for text in steps if re.search(r"Step \d+ of \d+", text)]
+    assert any("drawing the volume plot" in text for text in drawn), steps
+    numbers = [int(m.group(1)) for m in (re.search(r"Step (\d+) of", t) for t in drawn) if m]
+    assert numbers == sorted(numbers) and len(set(numbers)) >= 2, steps
+    accessible(lead)
+    screenshot(page, "evaluate-report-progress")
+    with page.expect_download(timeout=30_000) as downloading:
+        page.get_by_test_id("report-ready").click()
+    assert downloading.value.suggested_filename == "coast-2026-report.pdf"
+    assert Path(downloading.value.path()).read_bytes().startswith(b"%PDF")
+    page.context.close()
+
+    # A viewer reads both lists and the review, with no action to take.
+    viewer = sign_in(browser, running, "viewer", "/evaluate/feedback?campaign=coast-2026")
+    expect(viewer.page.get_by_test_id("feedback-list")).to_contain_text("Good <b>maps</b>")
+    expect(viewer.page.get_by_test_id("record-feedback")).to_have_count(0)
+    accessible(viewer)
+    viewer.page.goto(f"{running.url}/evaluate/reviews")
+    expect(viewer.page.locator(f'tr[data-review="{review.review_id}"]')).to_be_visible()
+    expect(viewer.page.get_by_test_id("start-review")).to_have_count(0)
+    accessible(viewer)
     viewer.page.context.close()
 
 

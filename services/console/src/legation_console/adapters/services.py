@@ -43,6 +43,8 @@ from legation_core.auth import (
 from legation_core.ids import new_trace_id
 
 Response = TypeVar("Response")
+# A report streams its progress while it is drawn: a longer deadline than a page's call.
+REPORT_TIMEOUT_SECONDS = 300.0
 
 
 class ServiceError(Exception):
@@ -146,10 +148,18 @@ class _Client:
             )
 
     async def _stream(
-        self, method: str, call: Callable[..., Any], request: Any, person: Person
+        self,
+        method: str,
+        call: Callable[..., Any],
+        request: Any,
+        person: Person,
+        timeout: float | None = None,
     ) -> AsyncIterator[Any]:
-        """The responses of a server-streaming call, until the service ends it."""
-        stream = call(request, metadata=person_metadata(person, self.identity.token))
+        """The responses of a server-streaming call, until the service ends it (or
+        ``timeout`` seconds pass)."""
+        stream = call(
+            request, metadata=person_metadata(person, self.identity.token), timeout=timeout
+        )
         try:
             async for response in stream:
                 yield response
@@ -390,6 +400,17 @@ class EngagerClient(_Client):
             "CreateQuestionsCampaign", self.stub.CreateQuestionsCampaign, request, person
         )
 
+    async def list_questions_campaigns(
+        self, person: Person, open_only: bool = False, page_size: int = 50, page_token: str = ""
+    ) -> engager_pb.ListQuestionsCampaignsResponse:
+        """One page of questions campaigns, most recently changed first, with their counts."""
+        request = engager_pb.ListQuestionsCampaignsRequest(
+            open_only=open_only, page_size=page_size, page_token=page_token
+        )
+        return await self._call(
+            "ListQuestionsCampaigns", self.stub.ListQuestionsCampaigns, request, person
+        )
+
     async def get_questions_campaign(
         self, person: Person, questions_id: str
     ) -> engager_pb.QuestionsCampaignResponse:
@@ -532,6 +553,34 @@ class EvaluatorClient(_Client):
             format=format,  # type: ignore[arg-type]
         )
         return await self._call("GetCampaignReport", self.stub.GetCampaignReport, request, person)
+
+    def build_report(
+        self, person: Person, campaign_id: str, format: int
+    ) -> AsyncIterator[evaluator_pb.CampaignReportProgress]:
+        """The report's progress step by step, the last message carrying the report."""
+        request = evaluator_pb.GetCampaignReportRequest(
+            campaign_id=campaign_id,
+            format=format,  # type: ignore[arg-type]
+        )
+        return self._stream(
+            "BuildCampaignReport",
+            self.stub.BuildCampaignReport,
+            request,
+            person,
+            timeout=REPORT_TIMEOUT_SECONDS,
+        )
+
+    async def list_feedback(
+        self, person: Person, request: evaluator_pb.ListFeedbackRequest
+    ) -> evaluator_pb.ListFeedbackResponse:
+        return await self._call("ListFeedback", self.stub.ListFeedback, request, person)
+
+    async def list_reviews(
+        self, person: Person, request: evaluator_pb.ListAfterActionReviewsRequest
+    ) -> evaluator_pb.ListAfterActionReviewsResponse:
+        return await self._call(
+            "ListAfterActionReviews", self.stub.ListAfterActionReviews, request, person
+        )
 
     def watch_scorecard(
         self, person: Person, campaign_id: str, min_interval_seconds: float

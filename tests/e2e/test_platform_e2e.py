@@ -29,6 +29,7 @@ from legation.listener.v1 import listener_service_pb2_grpc as listener_grpc
 from legation_core.catalog import default_catalog
 from legation_core.codec import make_envelope
 from legation_core.ids import stable_id
+from legation_devstack.bench_latency import probe_feed, track_probe
 from legation_devstack.demo import CAMPAIGN_ID, run_demo
 from legation_devstack.lag import consumed_by, service_group, uncommitted
 from legation_devstack.processes import wait_until
@@ -447,24 +448,10 @@ def test_a_feed_item_becomes_an_indexed_mention_and_conversation(
     """How long it takes is a benchmark: ``python -m legation_devstack bench-latency``."""
     campaign_id = f"latency-{uuid.uuid4().hex[:8]}"
     feed = tmp_path / "latency.rss"
-    feed.write_text(
-        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><link>https://x.example/</link>'
-        "<description>d</description><item><title>Plastics treaty vote</title>"
-        "<guid>https://x.example/1</guid><link>https://x.example/1</link>"
-        "<description>Why did the plastics treaty vote slip?</description></item></channel></rss>"
-    )
+    feed.write_text(probe_feed(1))
     with stack.channel("listener") as channel:
         listener = listener_grpc.ListenerServiceStub(channel)
-        listener.TrackIssue(
-            listener_pb.TrackIssueRequest(
-                issue_id=campaign_id,
-                name="Latency probe",
-                keywords=["plastics treaty"],
-                feeds=[str(feed)],
-                campaign_ids=[campaign_id],
-            ),
-            timeout=30,
-        )
+        track_probe(listener, campaign_id, feed)
         emitted = listener.PollNow(listener_pb.PollNowRequest(issue_id=campaign_id), timeout=30)
     assert emitted.mentions_emitted == 1
     wait_until(lambda: count(index, "mention", campaign_id) == 1, 60, "mention indexed", 0.02)

@@ -51,7 +51,8 @@ def _question(n: int) -> str:
     return f"Why did the plastics treaty {words} slip?"
 
 
-def _rss(questions: int) -> str:
+def probe_feed(questions: int) -> str:
+    """An RSS document holding questions 1 to ``questions``, each about the plastics treaty."""
     items = "".join(
         f"<item><title>Plastics treaty vote {n}</title><guid>https://x.example/{n}</guid>"
         f"<link>https://x.example/{n}</link>"
@@ -67,6 +68,21 @@ def _rss(questions: int) -> str:
 def _reaches(index: OpenSearch, suffix: str, campaign_id: str, n: int) -> Callable[[], bool]:
     """True once the index holds ``n`` documents of ``suffix`` for ``campaign_id``."""
     return lambda: _count(index, suffix, campaign_id) == n
+
+
+def track_probe(listener: listener_grpc.ListenerServiceStub, issue_id: str, feed: Path) -> None:
+    """Tracks ``feed`` (a local file) for questions on the plastics treaty, as ``issue_id``
+    and a campaign of the same id."""
+    listener.TrackIssue(
+        listener_pb.TrackIssueRequest(
+            issue_id=issue_id,
+            name="Latency probe",
+            keywords=["plastics treaty"],
+            feeds=[str(feed)],
+            campaign_ids=[issue_id],
+        ),
+        timeout=30,
+    )
 
 
 def _figures(name: str, seconds: Sequence[float], baseline: float) -> str:
@@ -86,22 +102,13 @@ def measure(stack: Stack, rounds: int) -> dict[str, list[float]]:
     campaign_id = f"latency-{uuid.uuid4().hex[:8]}"
     baseline_campaign = f"{campaign_id}-raw"
     feed = stack.workdir / "latency.rss"
-    feed.write_text(_rss(0))
+    feed.write_text(probe_feed(0))
     producer = KafkaProducer(bootstrap_servers=stack.kafka.bootstrap_servers, acks="all")
     times: dict[str, list[float]] = {"raw": [], "mention": [], "conversation": []}
     try:
         with stack.channel("listener") as channel:
             listener = listener_grpc.ListenerServiceStub(channel)
-            listener.TrackIssue(
-                listener_pb.TrackIssueRequest(
-                    issue_id=campaign_id,
-                    name="Latency probe",
-                    keywords=["plastics treaty"],
-                    feeds=[str(feed)],
-                    campaign_ids=[campaign_id],
-                ),
-                timeout=30,
-            )
+            track_probe(listener, campaign_id, feed)
             for n in range(1, rounds + 1):
                 mention = listen_pb2.Mention(
                     mention_id=stable_id("latency", baseline_campaign, str(n)),
@@ -129,7 +136,7 @@ def measure(stack: Stack, rounds: int) -> dict[str, list[float]]:
                 wait_until(_reaches(index, "mention", baseline_campaign, n), 60, "raw", 0.01)
                 times["raw"].append(time.monotonic() - started)
 
-                feed.write_text(_rss(n))
+                feed.write_text(probe_feed(n))
                 started = time.monotonic()
                 listener.PollNow(listener_pb.PollNowRequest(issue_id=campaign_id), timeout=30)
                 wait_until(_reaches(index, "mention", campaign_id, n), 60, "mention", 0.01)

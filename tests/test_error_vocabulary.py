@@ -34,7 +34,13 @@ from legation_publisher.domain.posts import InvalidPost
 from legation_publisher.domain.workflow import Conflict as PostConflict
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVICES = ("legation_listener", "legation_publisher", "legation_engager", "legation_evaluator")
+SERVICES = (
+    "legation_listener",
+    "legation_publisher",
+    "legation_engager",
+    "legation_evaluator",
+    "legation_notifier",
+)
 Code = grpc.StatusCode
 
 # One instance of every domain error, the status and the message its caller gets.

@@ -26,6 +26,59 @@ def test_filters_from_the_query_string_become_the_request() -> None:
     assert filters.described == "language es-MX; source rss; stance against; influence at least 0.5"
 
 
+def test_several_issues_languages_sentiments_and_stances_at_once() -> None:
+    filters = views.mention_filters(
+        [
+            ("issue", "plastics"),
+            ("issue", "coast"),
+            ("issues", "oceans, coast  rivers"),
+            ("language", "FR, es-mx;de"),
+            ("sentiment", "negative"),
+            ("sentiment", "Positive"),
+            ("stance", "against"),
+            ("stance", "favour"),
+            ("fold", "on"),
+        ]
+    )
+    assert filters.errors == ()
+    request = views.mentions_request(filters)
+    assert list(request.issue_ids) == ["plastics", "coast", "oceans", "rivers"]
+    assert list(request.languages) == ["fr", "es-MX", "de"]
+    assert list(request.sentiments) == ["negative", "positive"]
+    assert list(request.stances) == ["against", "favour"]
+    assert filters.language_text == "fr, es-MX, de"
+    assert filters.described == (
+        "issues plastics, coast, oceans, rivers; languages fr, es-MX, de; "
+        "sentiments negative, positive; stances against, favour"
+    )
+    # The live fragment's URL carries the same set.
+    again = views.mention_filters(parse_qsl(filters.query(), keep_blank_values=True))
+    assert again == filters
+
+
+def test_more_values_than_the_evaluator_takes_are_refused_on_their_field() -> None:
+    many = ", ".join(f"issue-{n}" for n in range(views.MAX_VALUES + 1))
+    assert views.mention_filters({"issues": many}).error("issue") == "Choose at most 20 issues"
+    tags = ", ".join(f"x{chr(97 + n % 26)}{chr(97 + n // 26)}" for n in range(21))
+    assert views.mention_filters({"language": tags}).error("language") == (
+        "Enter at most 20 languages"
+    )
+
+
+def test_issue_boxes_tick_the_chosen_and_leave_the_others_to_the_text_field() -> None:
+    tracked = [
+        listen_pb2.TrackedIssue(issue_id="plastics", name="Plastics treaty"),
+        listen_pb2.TrackedIssue(issue_id="coast", name="Coastal talks"),
+    ]
+    chosen = views.issue_choices([("issue", "plastics"), ("issues", "gone-issue")])
+    boxes = views.issue_boxes(tracked, chosen)
+    assert [(b.name, b.checked) for b in boxes] == [
+        ("Coastal talks", False),
+        ("Plastics treaty", True),
+    ]
+    assert views.other_issues(boxes, chosen) == "gone-issue"
+
+
 @pytest.mark.parametrize(
     ("typed", "tag"),
     [("es", "es"), ("EN-gb", "en-GB"), ("zh_hant", "zh-Hant"), ("es-419", "es-419")],
@@ -62,10 +115,10 @@ def test_the_evaluators_refusal_goes_on_its_field() -> None:
 
 def test_the_query_keeps_every_filter_and_an_unticked_fold() -> None:
     filters = views.mention_filters({"language": "fr", "fold": "off", "issue": "a&b"})
-    again = views.mention_filters(dict(parse_qsl(filters.query(), keep_blank_values=True)))
+    again = views.mention_filters(parse_qsl(filters.query(), keep_blank_values=True))
     assert again == filters and not again.fold
     assert ("page", "tok") in parse_qsl(filters.query("tok"))
-    assert views.mention_filters(dict(parse_qsl(views.mention_filters({}).query()))).fold
+    assert views.mention_filters(parse_qsl(views.mention_filters({}).query())).fold
 
 
 def test_rows_say_labels_in_words_and_keep_only_safe_links() -> None:
@@ -112,7 +165,7 @@ def test_alerts_name_the_hour_and_every_number_with_its_unit() -> None:
     alert.window_end.FromDatetime(start + timedelta(hours=1))
     alert.top_terms.add(value="treaty", count=5)
     alert.top_sources.add(value="https://news.example/feed", count=1)
-    page = views.alerts_page("plastics", [alert])
+    page = views.alerts_page(["plastics"], [alert])
     (row,) = page.rows
     assert row.window == "2026-12-02 05:00 UTC, 1 h"
     assert row.count == "12 mentions"
@@ -124,7 +177,21 @@ def test_alerts_name_the_hour_and_every_number_with_its_unit() -> None:
 
 
 def test_a_refused_issue_on_the_alerts_page_says_why_in_the_forms_words() -> None:
-    page = views.alerts_refused("bad id!", "issue_id: must be an id: 1 to 128 ASCII letters")
+    page = views.alerts_refused(
+        ["ok", "bad id!"], "issue_ids[1]: must be an id: 1 to 128 ASCII letters"
+    )
     assert page.error == "Issue must be an id: 1 to 128 ASCII letters"
     assert page.rows == [] and not page.live
-    assert views.alerts_page("", []).live
+    assert views.alerts_page([], []).live
+
+
+def test_alerts_of_several_issues() -> None:
+    issues, problem = views.alert_issues([("issue", "plastics"), ("issues", "coast, oceans")])
+    assert (issues, problem) == (("plastics", "coast", "oceans"), "")
+    page = views.alerts_page(issues, [])
+    assert page.summary == "0 alerts for issues plastics, coast, oceans"
+    assert parse_qsl(page.query()) == [("issue", i) for i in issues]
+    many = ",".join(f"i{n}" for n in range(21))
+    issues, problem = views.alert_issues({"issues": many})
+    assert problem == "Choose at most 20 issues"
+    assert views.alerts_refused(issues, problem).error == "Choose at most 20 issues"

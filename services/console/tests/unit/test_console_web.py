@@ -325,9 +325,9 @@ def test_wrong_mention_filters_are_refused_before_any_call(client: TestClient) -
     client.get("/sign-in?as=ana")
     page = client.get("/listen/mentions?language=%3Cx%3E&min_influence=2&sentiment=angry")
     assert page.status_code == 400
-    assert "Enter a language tag, like es or es-MX" in page.text
+    assert "Enter language tags like es or es-MX, with commas" in page.text
     assert "Enter an influence from 0 to 1, like 0.5" in page.text
-    assert "Choose a sentiment from the list" in page.text
+    assert "Choose sentiments from the list" in page.text
     assert 'value="&lt;x&gt;"' in page.text  # what was typed, escaped
     assert "sse-connect" not in page.text  # nothing to follow
     nav = page.text.split('<nav aria-label="Listen">')[1].split("</nav>")[0]

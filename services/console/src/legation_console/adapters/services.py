@@ -264,6 +264,15 @@ class PublisherClient(_Client):
         response = await self._call("Approve", self.stub.Approve, request, person)
         return response.post
 
+    async def request_changes(
+        self, person: Person, post_id: str, reason: str
+    ) -> publish_pb2.PostState:
+        """Sends the post's variants in review (or approved) back to their author, with
+        the reason as the comment the author sees."""
+        request = publisher_pb.ReviewRequest(post_id=post_id, comment=reason)
+        response = await self._call("RequestChanges", self.stub.RequestChanges, request, person)
+        return response.post
+
     async def schedule_now(self, person: Person, post_id: str) -> publish_pb2.PostState:
         """Schedules the post for as soon as possible."""
         request = publisher_pb.ScheduleRequest(post_id=post_id)
@@ -486,12 +495,14 @@ class EvaluatorClient(_Client):
         )
         return response
 
-    async def list_alerts(self, person: Person, issue_id: str = "") -> list[listen_pb2.Alert]:
-        """The newest alerts (of one issue or every issue)."""
+    async def list_alerts(
+        self, person: Person, issue_ids: Sequence[str] = ()
+    ) -> list[listen_pb2.Alert]:
+        """The newest alerts (of the issues given, or of every issue)."""
         response = await self._call(
             "ListAlerts",
             self.stub.ListAlerts,
-            evaluator_pb.ListAlertsRequest(issue_id=issue_id),
+            evaluator_pb.ListAlertsRequest(issue_ids=list(issue_ids)),
             person,
         )
         return list(response.alerts)

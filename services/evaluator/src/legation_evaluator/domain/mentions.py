@@ -205,15 +205,17 @@ def validate_alerts(request: pb.ListAlertsRequest) -> None:
     """Raises :class:`InvalidRequest` naming the field that is out of its limits."""
     if len(request.issue_id) > MAX_STRING:
         raise InvalidRequest(f"issue_id is longer than {MAX_STRING} characters")
+    _check_strings("issue_ids", request.issue_ids)
     _page_size(request.page_size)
 
 
 def alerts_query(request: pb.ListAlertsRequest) -> dict[str, Any]:
-    """Alerts of one issue (or all) whose window starts within [since, until), newest
-    first."""
+    """Alerts of the issues asked for (or all) whose window starts within [since, until),
+    newest first."""
     filters: list[dict[str, Any]] = [{"exists": {"field": "alert.alert_id"}}]
-    if request.issue_id:
-        filters.append({"term": {"alert.issue_id": request.issue_id}})
+    issues = list(dict.fromkeys(i for i in (request.issue_id, *request.issue_ids) if i))
+    if issues:
+        filters.append({"terms": {"alert.issue_id": issues}})
     window: dict[str, str] = {}
     if request.HasField("since"):
         window["gte"] = request.since.ToJsonString()

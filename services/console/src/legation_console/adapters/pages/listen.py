@@ -40,10 +40,24 @@ async def sources(request: Request) -> Response:
     return render(request, "listen/sources.html", {"page": page})
 
 
+async def _issue_boxes(request: Request, chosen: Sequence[str]) -> tuple[views.IssueChoice, ...]:
+    """The tracked issues as the filters' boxes (none when the listener does not answer:
+    the issues' text field still takes their ids)."""
+    try:
+        tracked = await services(request).listener.list_issues(person_of(request))
+    except ServiceError:
+        return ()
+    return views.issue_boxes(tracked, chosen)
+
+
+def _issue_context(boxes: Sequence[views.IssueChoice], chosen: Sequence[str]) -> dict[str, object]:
+    return {"issue_boxes": boxes, "other_issues": views.other_issues(boxes, chosen)}
+
+
 async def _mentions(request: Request) -> views.MentionsPage:
     """The mentions the query string's filters select (none while a filter is wrong; the
     evaluator's own refusal goes on the field it names)."""
-    filters = views.mention_filters(request.query_params)
+    filters = views.mention_filters(request.query_params.multi_items())
     if filters.errors:
         return views.mentions_page(filters, None)
     try:
@@ -62,7 +76,9 @@ async def mentions(request: Request) -> Response:
     first page follows new mentions by server-sent events."""
     page = await _mentions(request)
     status = 400 if page.filters.errors else 200
-    return render(request, "listen/mentions.html", {"page": page}, status_code=status)
+    boxes = await _issue_boxes(request, page.filters.issues)
+    context = {"page": page, **_issue_context(boxes, page.filters.issues)}
+    return render(request, "listen/mentions.html", context, status_code=status)
 
 
 def _live_error(request: Request, error: ServiceError) -> str:
@@ -81,25 +97,30 @@ async def mentions_live(request: Request) -> Response:
 
 
 async def _alerts(request: Request) -> views.AlertsPage:
-    issue = request.query_params.get("issue", "").strip()[:200]
+    issues, problem = views.alert_issues(request.query_params.multi_items())
+    if problem:
+        return views.alerts_refused(issues, problem)
     try:
-        found = await services(request).evaluator.list_alerts(person_of(request), issue)
+        found = await services(request).evaluator.list_alerts(person_of(request), issues)
     except ServiceError as error:
         if not error.invalid:
             raise
-        return views.alerts_refused(issue, error.detail)
-    return views.alerts_page(issue, found)
+        return views.alerts_refused(issues, error.detail)
+    return views.alerts_page(issues, found)
 
 
 async def alerts(request: Request) -> Response:
-    """``GET /listen/alerts[?issue=]``: the newest surges of mentions, followed live."""
+    """``GET /listen/alerts[?issue=…&issue=…&issues=…]``: the newest surges of mentions
+    of the issues chosen (or of all), followed live."""
     page = await _alerts(request)
     status = 400 if page.error else 200
-    return render(request, "listen/alerts.html", {"page": page}, status_code=status)
+    boxes = await _issue_boxes(request, page.issues)
+    context = {"page": page, **_issue_context(boxes, page.issues)}
+    return render(request, "listen/alerts.html", context, status_code=status)
 
 
 async def alerts_live(request: Request) -> Response:
-    """``GET /listen/alerts/live[?issue=]``: the alerts whenever a new one is indexed."""
+    """``GET /listen/alerts/live[?issue=…]``: the alerts whenever a new one is indexed."""
 
     async def rows() -> str:
         page = await _alerts(request)

@@ -4,7 +4,7 @@ the mentions with their filters and the alerts. No I/O."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from urllib.parse import urlencode
@@ -279,7 +279,6 @@ def sources_page(sources: Sequence[listener_pb.SourceStatus], now: datetime) -> 
     return SourcesPage(rows, f"{count(len(rows), 'source')}, {failing} failing")
 
 
-MENTION_FILTERS = ("issue", "language", "source", "sentiment", "stance", "min_influence")
 # The labels the listener gives (its enrichment), as the filters' choices.
 SENTIMENTS = (
     ("positive", "Positive"),
@@ -293,10 +292,15 @@ STANCES = (
     ("neutral", "Neutral"),
     ("unknown", "Unknown"),
 )
+# The evaluator takes at most this many values of each list filter (SearchMentionsRequest,
+# ListAlertsRequest).
+MAX_VALUES = 20
 _LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8}){0,4}$")
+_SEPARATORS = re.compile(r"[\s,;]+")
 # The SearchMentions request's fields, as the form's (the evaluator's errors name them).
 _SEARCH_FIELDS = {
     "issue_ids": "issue",
+    "issue_id": "issue",
     "languages": "language",
     "sources": "source",
     "sentiments": "sentiment",
@@ -322,15 +326,72 @@ def language_tag(text: str) -> str | None:
     return "-".join(parts)
 
 
+Params = Mapping[str, str] | Iterable[tuple[str, str]]
+
+
+def _multi(params: Params) -> dict[str, list[str]]:
+    """Every value of every key (a query string repeats a key per ticked box)."""
+    pairs = params.items() if isinstance(params, Mapping) else params
+    found: dict[str, list[str]] = {}
+    for key, value in pairs:
+        found.setdefault(key, []).append(value)
+    return found
+
+
+def _listed(values: Sequence[str]) -> list[str]:
+    """The values of repeated fields and of text fields listing several (separated by
+    commas or spaces), trimmed, each once, in order."""
+    items = (item for value in values for item in _SEPARATORS.split(value[:2000]))
+    return list(dict.fromkeys(item[:200] for item in items if item))
+
+
+def issue_choices(params: Params) -> tuple[str, ...]:
+    """The issues chosen: the ticked boxes (``issue``) then those typed (``issues``)."""
+    values = _multi(params)
+    return tuple(_listed([*values.get("issue", []), *values.get("issues", [])]))
+
+
+@dataclass(frozen=True)
+class IssueChoice:
+    """A tracked issue as a box of the filters' issue group."""
+
+    issue_id: str
+    name: str
+    checked: bool
+
+
+def issue_boxes(
+    tracked: Sequence[listen_pb2.TrackedIssue], chosen: Sequence[str]
+) -> tuple[IssueChoice, ...]:
+    """A box for each tracked issue, by name, ticked when chosen."""
+    ordered = sorted(tracked, key=lambda i: ((i.name or i.issue_id).casefold(), i.issue_id))
+    return tuple(
+        IssueChoice(issue.issue_id, issue.name or issue.issue_id, issue.issue_id in chosen)
+        for issue in ordered
+    )
+
+
+def other_issues(boxes: Sequence[IssueChoice], chosen: Sequence[str]) -> str:
+    """The chosen issues that have no box (not tracked now), for the text field."""
+    boxed = {box.issue_id for box in boxes}
+    return ", ".join(issue for issue in chosen if issue not in boxed)
+
+
+def _plural(name: str, values: Sequence[str]) -> str:
+    return f"{name}{'s' if len(values) > 1 else ''} {', '.join(values)}"
+
+
 @dataclass(frozen=True)
 class MentionFilters:
-    """The mentions page's GET form, as typed (blank = no filter), with what is wrong."""
+    """The mentions page's GET form, as sent (nothing chosen = no filter), with what is
+    wrong. The list filters take several values at once: issues, languages, sentiments
+    and stances."""
 
-    issue: str = ""
-    language: str = ""
+    issues: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
     source: str = ""
-    sentiment: str = ""
-    stance: str = ""
+    sentiments: tuple[str, ...] = ()
+    stances: tuple[str, ...] = ()
     min_influence: str = ""
     fold: bool = True
     page: str = ""
@@ -340,10 +401,20 @@ class MentionFilters:
         """The error of ``field``, if any."""
         return next((message for name, message in self.errors if name == field), None)
 
+    @property
+    def language_text(self) -> str:
+        """The languages as the text field shows them (``fr, es``)."""
+        return ", ".join(self.languages)
+
     def query(self, page: str = "") -> str:
-        """These filters as URL parameters (every field, so an unticked "fold" stays
-        unticked), with ``page``'s token when given."""
-        values = [(name, str(getattr(self, name))) for name in MENTION_FILTERS]
+        """These filters as URL parameters (a list filter repeats its key; every field is
+        there, so an unticked "fold" stays unticked), with ``page``'s token when given."""
+        values = [("issue", issue) for issue in self.issues]
+        values.append(("language", self.language_text))
+        values.append(("source", self.source))
+        values += [("sentiment", value) for value in self.sentiments]
+        values += [("stance", value) for value in self.stances]
+        values.append(("min_influence", self.min_influence))
         values.append(("fold", "on" if self.fold else "off"))
         if page:
             values.append(("page", page))
@@ -351,43 +422,63 @@ class MentionFilters:
 
     @property
     def described(self) -> str:
-        """The filters in force, in words (``language es; stance against``)."""
+        """The filters in force, in words (``languages es, fr; stance against``)."""
         shown = [
-            ("issue", self.issue),
-            ("language", self.language),
-            ("source", self.source),
-            ("sentiment", self.sentiment),
-            ("stance", self.stance),
-            ("influence at least", self.min_influence),
+            _plural("issue", self.issues) if self.issues else "",
+            _plural("language", self.languages) if self.languages else "",
+            f"source {self.source}" if self.source else "",
+            _plural("sentiment", self.sentiments) if self.sentiments else "",
+            _plural("stance", self.stances) if self.stances else "",
+            f"influence at least {self.min_influence}" if self.min_influence else "",
         ]
-        return "; ".join(f"{name} {value}" for name, value in shown if value)
+        return "; ".join(part for part in shown if part)
 
 
-def mention_filters(params: Mapping[str, str]) -> MentionFilters:
-    """The filters from the query string (values trimmed and cut to 200 characters), with
-    an error on each field a person must fix (a language that is no tag, a label the
-    listener never gives, an influence outside 0 to 1). The first visit (no parameters)
-    folds duplicates; after that the checkbox decides."""
-    values = {name: params.get(name, "").strip()[:200] for name in MENTION_FILTERS}
+def mention_filters(params: Params) -> MentionFilters:
+    """The filters from the query string (values trimmed and cut to 200 characters; a
+    list filter from its ticked boxes, or from a text listing several separated by commas
+    or spaces), with an error on each field a person must fix (a language that is no tag,
+    a label the listener never gives, an influence outside 0 to 1, more than
+    :data:`MAX_VALUES` of a list). The first visit (no parameters) folds duplicates; after
+    that the checkbox decides."""
+    values = _multi(params)
+
+    def one(name: str) -> str:
+        return (values.get(name) or [""])[0].strip()[:200]
+
     errors: list[tuple[str, str]] = []
-    if values["language"]:
-        tag = language_tag(values["language"])
+    issues = issue_choices(params)
+    if len(issues) > MAX_VALUES:
+        errors.append(("issue", f"Choose at most {MAX_VALUES} issues"))
+    languages: list[str] = []
+    for typed in _listed(values.get("language", [])):
+        tag = language_tag(typed)
         if tag is None:
-            errors.append(("language", "Enter a language tag, like es or es-MX"))
-        else:
-            values["language"] = tag
-    values["sentiment"] = values["sentiment"].lower()
-    if values["sentiment"] and values["sentiment"] not in dict(SENTIMENTS):
-        errors.append(("sentiment", "Choose a sentiment from the list"))
-    values["stance"] = values["stance"].lower()
-    if values["stance"] and values["stance"] not in dict(STANCES):
-        errors.append(("stance", "Choose a stance from the list"))
-    if values["min_influence"] and _influence(values["min_influence"]) is None:
+            errors.append(("language", "Enter language tags like es or es-MX, with commas"))
+            languages = _listed(values.get("language", []))
+            break
+        languages.append(tag)
+    languages = list(dict.fromkeys(languages))
+    if len(languages) > MAX_VALUES:
+        errors.append(("language", f"Enter at most {MAX_VALUES} languages"))
+    sentiments = [v.lower() for v in _listed(values.get("sentiment", []))]
+    if any(v not in dict(SENTIMENTS) for v in sentiments):
+        errors.append(("sentiment", "Choose sentiments from the list"))
+    stances = [v.lower() for v in _listed(values.get("stance", []))]
+    if any(v not in dict(STANCES) for v in stances):
+        errors.append(("stance", "Choose stances from the list"))
+    influence = one("min_influence")
+    if influence and _influence(influence) is None:
         errors.append(("min_influence", "Enter an influence from 0 to 1, like 0.5"))
     return MentionFilters(
-        **values,
-        fold=params.get("fold", "on" if not params else "") == "on",
-        page=params.get("page", "")[:500],
+        issues=tuple(issues),
+        languages=tuple(languages),
+        source=one("source"),
+        sentiments=tuple(dict.fromkeys(sentiments)),
+        stances=tuple(dict.fromkeys(stances)),
+        min_influence=influence,
+        fold=(values.get("fold") or ["on" if not values else ""])[0] == "on",
+        page=(values.get("page") or [""])[0][:500],
         errors=tuple(errors),
     )
 
@@ -427,11 +518,11 @@ def with_search_error(filters: MentionFilters, detail: str) -> MentionFilters:
 def mentions_request(filters: MentionFilters) -> evaluator_pb.SearchMentionsRequest:
     """The SearchMentions request of the (checked) filters."""
     return evaluator_pb.SearchMentionsRequest(
-        issue_ids=[filters.issue] if filters.issue else [],
-        languages=[filters.language] if filters.language else [],
+        issue_ids=list(filters.issues),
+        languages=list(filters.languages),
         sources=[filters.source] if filters.source else [],
-        sentiments=[filters.sentiment] if filters.sentiment else [],
-        stances=[filters.stance] if filters.stance else [],
+        sentiments=list(filters.sentiments),
+        stances=list(filters.stances),
         min_influence=_influence(filters.min_influence) or 0.0,
         fold_duplicates=filters.fold,
         page_size=50,
@@ -534,30 +625,43 @@ class AlertRow:
 
 @dataclass(frozen=True)
 class AlertsPage:
-    issue: str
+    issues: tuple[str, ...]
     rows: list[AlertRow]
     summary: str
-    # The evaluator's refusal of the issue filter, in the form's words; "" when none.
+    # The refusal of the issue filter, in the form's words; "" when none.
     error: str = ""
 
     @property
     def live(self) -> bool:
         return not self.error
 
+    def query(self) -> str:
+        """The issue filter as URL parameters (the live fragment's)."""
+        return urlencode([("issue", issue) for issue in self.issues])
 
-def alerts_refused(issue: str, detail: str) -> AlertsPage:
-    """The alerts page when the evaluator refused the issue (``issue_id: must be an id
-    …`` → ``Issue must be an id …``): no rows, the message on the issue field."""
+
+def alerts_refused(issues: Sequence[str], detail: str) -> AlertsPage:
+    """The alerts page when the issues were refused (more than :data:`MAX_VALUES`, or the
+    evaluator's ``issue_ids[1]: must be an id …`` → ``Issue must be an id …``): no rows,
+    the message on the issue field."""
     matched = _SEARCH_ERROR.match(detail.strip())
-    problem = matched.group("problem") if matched else detail.strip()
-    return AlertsPage(issue, [], "Fix the issue to see its alerts.", f"Issue {problem}")
+    message = f"Issue {matched.group('problem')}" if matched else detail.strip()
+    return AlertsPage(tuple(issues), [], "Fix the issues to see their alerts.", message)
+
+
+def alert_issues(params: Params) -> tuple[tuple[str, ...], str]:
+    """The alerts page's issues (ticked, then typed) and what is wrong with them."""
+    issues = issue_choices(params)
+    if len(issues) > MAX_VALUES:
+        return issues, f"Choose at most {MAX_VALUES} issues"
+    return issues, ""
 
 
 def _counts(counts: Sequence[listen_pb2.Alert.Count]) -> str:
     return ", ".join(f"{c.value} ({count(c.count, 'mention')})" for c in counts)
 
 
-def alerts_page(issue: str, alerts: Sequence[listen_pb2.Alert]) -> AlertsPage:
+def alerts_page(issues: Sequence[str], alerts: Sequence[listen_pb2.Alert]) -> AlertsPage:
     """The alerts page: newest first as the service gave them, every number with its
     unit and the window's length as a duration."""
     rows = []
@@ -585,6 +689,6 @@ def alerts_page(issue: str, alerts: Sequence[listen_pb2.Alert]) -> AlertsPage:
             )
         )
     summary = count(len(rows), "alert")
-    if issue:
-        summary += f" for issue {issue}"
-    return AlertsPage(issue=issue, rows=rows, summary=summary)
+    if issues:
+        summary += f" for {_plural('issue', issues)}"
+    return AlertsPage(issues=tuple(issues), rows=rows, summary=summary)

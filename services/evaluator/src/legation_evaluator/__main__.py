@@ -78,10 +78,6 @@ def main() -> None:
         from legation_evaluator.report_cli import main as report
 
         sys.exit(report(sys.argv[2:]))
-    if sys.argv[1:2] == ["bench"]:  # legation-evaluator bench [--events N]
-        from legation_evaluator.bench import main as bench
-
-        sys.exit(bench(sys.argv[2:]))
     if sys.argv[1:2] == ["backfill"]:  # legation-evaluator backfill --topic T --since ...
         from legation_evaluator.backfill import main as backfill
 

@@ -14,12 +14,8 @@ import feedparser
 import pytest
 from feedparser import FeedParserDict
 
-from legation_listener.adapters.feeds import (
-    FeedError,
-    FeedFetcher,
-    parse_feed_document,
-    retry_after_seconds,
-)
+from legation_core.retry_after import retry_after_seconds
+from legation_listener.adapters.feeds import FeedError, FeedFetcher, parse_feed_document
 from legation_listener.domain.addresses import AddressPolicy
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)

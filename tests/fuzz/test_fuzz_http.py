@@ -8,6 +8,7 @@ body far past its limit; memory stays bounded."""
 
 from __future__ import annotations
 
+import errno
 import hmac
 import json
 import re
@@ -345,7 +346,12 @@ def exchange(port: int, request: Request) -> Answer:
                 connection.sendall(piece)
                 sent += len(piece)
             if request.close_write:
-                connection.shutdown(socket.SHUT_WR)
+                try:
+                    connection.shutdown(socket.SHUT_WR)
+                except OSError as error:
+                    # ENOTCONN: the server answered and closed first (all was sent).
+                    if error.errno != errno.ENOTCONN:
+                        raise
         except (BrokenPipeError, ConnectionResetError):
             sent_all = False  # the server answered (or gave up) before reading it all
         except TimeoutError:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from legation.evaluator.v1 import evaluator_service_pb2_grpc as pb_grpc
 from legation_core.config import ConfigError
 from legation_core.lifecycle import ServiceRuntime, main_for
+from legation_evaluator.adapters.aggregates import AggregatesLoader, MaintainedAggregates
 from legation_evaluator.adapters.campaign_data import CampaignData
 from legation_evaluator.adapters.changes import ChangeFeed
 from legation_evaluator.adapters.events import IndexingHandler
@@ -26,7 +27,10 @@ from legation_evaluator.reindex import rebuild
 
 def wire(runtime: ServiceRuntime, settings: EvaluatorSettings) -> None:
     changes = ChangeFeed()
-    index = EventIndex(connect(settings), settings.evaluator_index_prefix, changes)
+    # Scorecards read per-campaign aggregates kept as documents are indexed (loaded from
+    # the index at start-up; events are searched until then).
+    aggregates = MaintainedAggregates() if settings.evaluator_aggregates else None
+    index = EventIndex(connect(settings), settings.evaluator_index_prefix, changes, aggregates)
     try:
         index.ensure_template()
     except IndexUnavailable as error:
@@ -50,6 +54,10 @@ def wire(runtime: ServiceRuntime, settings: EvaluatorSettings) -> None:
         registry=runtime.metrics.registry,
     )
     runtime.add_periodic("index-guard", 1.0, guard.tick)
+    if aggregates is not None:
+        pattern = f"{settings.evaluator_index_prefix}-*"
+        loader = AggregatesLoader(aggregates, index.client, pattern, runtime.stop)
+        runtime.add_periodic("aggregates-load", 1.0, loader)
     runtime.add_consumer("indexer", topics, IndexingHandler(index, changes, guard.suspect))
     runtime.add_periodic(
         "kpi-snapshots",

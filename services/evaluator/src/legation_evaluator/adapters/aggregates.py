@@ -1,0 +1,165 @@
+"""The maintained aggregates in the running evaluator: fed by every acknowledged bulk
+(``EventIndex.bulk``: the live indexer, the rebuild from Kafka, ``reindex`` through the same
+object), loaded once from the index at start-up, read by scorecards.
+
+The indexing path only turns documents into facts and adds them under a lock (a few
+microseconds a document); a scorecard reads under the same lock for the few milliseconds
+its sums take, never a search, so readers cannot hold up a bulk on the index server.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from opensearchpy import OpenSearch, helpers
+
+from legation.events.v1 import evaluate_pb2
+from legation_evaluator.domain.documents import Document
+from legation_evaluator.domain.rollup import Aggregates, Answer, facts_of, scorecard_response
+
+log = logging.getLogger(__name__)
+# Documents read per page while loading the aggregates from the index.
+LOAD_PAGE = 2000
+# What of a document the aggregates read (the rest stays in the index).
+LOADED_FIELDS = [
+    "event_type",
+    "source_service",
+    "issue_id",
+    "occurred_at",
+    "campaign_ids",
+    "mention.language",
+    "mention.source",
+    "mention.source_url",
+    "mention.author",
+    "mention.author_id",
+    "mention.reach",
+    "mention.sentiment",
+    "mention.stance",
+    "publication.language",
+    "publication.channel",
+    "interaction.language",
+    "interaction.channel",
+    "interaction.kind",
+    "interaction.actor",
+    "interaction.conversation_id",
+    "interaction.response_seconds",
+    "link_click.language",
+    "link_click.channel",
+    "partner_activity.joint",
+    "partner_activity.partner_id",
+    "feedback.rating",
+]
+
+
+class MaintainedAggregates:
+    """Thread-safe :class:`~legation_evaluator.domain.rollup.Aggregates` and whether they
+    hold everything the index held when they were loaded (``ready``)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._store = Aggregates()
+        self.ready = threading.Event()
+        self.loaded = 0
+        self.load_seconds = 0.0
+
+    def add_documents(self, documents: Iterable[Document]) -> None:
+        """Counts documents the index acknowledged (idempotent per event id and version)."""
+        facts = [(d.doc_id, facts_of(d.body, d.version)) for d in documents]
+        with self._lock:
+            for event_id, fact in facts:
+                self._store.apply(event_id, fact)
+
+    def add_hits(self, hits: Iterable[dict[str, Any]]) -> int:
+        """Counts search hits (``_id``, ``_version``, ``_source``); returns how many."""
+        facts = [(str(h["_id"]), facts_of(h["_source"], int(h.get("_version", 0)))) for h in hits]
+        with self._lock:
+            for event_id, fact in facts:
+                self._store.apply(event_id, fact)
+        return len(facts)
+
+    def version(self, campaign_id: str) -> int:
+        """Moves whenever the campaign's aggregates change."""
+        with self._lock:
+            rollup = self._store.campaigns.get(campaign_id)
+            return -1 if rollup is None else rollup.version
+
+    def answer(self, campaign: evaluate_pb2.Campaign) -> tuple[Answer, int]:
+        """The campaign's scorecard response from the aggregates, and their version."""
+        with self._lock:
+            rollup = self._store.rollup(campaign.campaign_id)
+            answer = scorecard_response(campaign, rollup)
+            return answer, rollup.version
+
+    def events(self) -> int:
+        with self._lock:
+            return len(self._store.events)
+
+    def load(self, client: OpenSearch, pattern: str, stop: threading.Event | None = None) -> int:
+        """Reads every document of ``pattern`` into the aggregates, then marks them ready.
+        Bulks acknowledged meanwhile are counted as they come (the versions sort out the
+        overlap), so nothing indexed after the load started is missed."""
+        started = time.monotonic()
+        total = 0
+        page: list[dict[str, Any]] = []
+        for hit in _scan(client, pattern):
+            page.append(hit)
+            if len(page) >= LOAD_PAGE:
+                total += self.add_hits(page)
+                page.clear()
+                if stop is not None and stop.is_set():
+                    return total
+        total += self.add_hits(page)
+        self.loaded = total
+        self.load_seconds = time.monotonic() - started
+        self.ready.set()
+        log.info(
+            "aggregates loaded from the index",
+            extra={"documents": total, "seconds": round(self.load_seconds, 1)},
+        )
+        return total
+
+
+def _scan(client: OpenSearch, pattern: str) -> Iterator[dict[str, Any]]:
+    hits: Iterator[dict[str, Any]] = helpers.scan(
+        client,
+        index=pattern,
+        query={"query": {"match_all": {}}, "version": True, "_source": LOADED_FIELDS},
+        size=LOAD_PAGE,
+        ignore_unavailable=True,
+    )
+    return hits
+
+
+class AggregatesLoader:
+    """A periodic job: loads the aggregates from the index in a thread of its own (so the
+    job's heartbeat keeps beating), again after a failed load."""
+
+    def __init__(
+        self,
+        aggregates: MaintainedAggregates,
+        client: OpenSearch,
+        pattern: str,
+        stop: threading.Event,
+    ) -> None:
+        self.aggregates = aggregates
+        self.client = client
+        self.pattern = pattern
+        self.stop = stop
+        self._thread: threading.Thread | None = None
+
+    def _run(self) -> None:
+        try:
+            self.aggregates.load(self.client, self.pattern, self.stop)
+        except Exception:
+            log.exception("loading the aggregates failed: scorecards search the events meanwhile")
+
+    def __call__(self) -> None:
+        if self.aggregates.ready.is_set():
+            return
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._run, name="aggregates-load", daemon=True)
+            self._thread.start()

@@ -89,7 +89,8 @@ class Dims(NamedTuple):
     stance: str
     kind: str
     joint: bool
-    joint_partner: str
+    # The partner of a joint activity; None when the document has no partner_id field.
+    joint_partner: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +126,11 @@ def _text(mapping: Mapping[str, Any], name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _present_text(mapping: Mapping[str, Any], name: str) -> str | None:
+    value = mapping.get(name)
+    return value if isinstance(value, str) else None
+
+
 def _number(mapping: Mapping[str, Any], name: str) -> float | None:
     value = mapping.get(name)
     if isinstance(value, bool) or value is None:
@@ -137,8 +143,10 @@ def _number(mapping: Mapping[str, Any], name: str) -> float | None:
 
 def facts_of(body: Mapping[str, Any], version: int) -> Facts:
     """The facts of one document body (the envelope in proto3 JSON plus ``campaign_ids``,
-    :func:`legation_evaluator.domain.documents.document_for`). Proto3 JSON leaves out
-    default values, so a zero score or delay is absent here as it is in the index."""
+    :func:`legation_evaluator.domain.documents.document_for`), proto3 JSON with
+    zero values included (``envelope_to_dict``), so a field is there whenever its message
+    is, as in the index: a zero score counts in a mean, an empty conversation id is a
+    conversation of its own."""
     mention = body.get("mention") or {}
     interaction = body.get("interaction") or {}
     publication = body.get("publication") or {}
@@ -162,11 +170,11 @@ def facts_of(body: Mapping[str, Any], version: int) -> Facts:
         stance=_text(stance, "value"),
         kind=_text(interaction, "kind"),
         joint=joint,
-        joint_partner=_text(activity, "partner_id") if joint else "",
+        joint_partner=_present_text(activity, "partner_id") if joint else None,
     )
     score = _number(sentiment, "score")
     delay = _number(interaction, "response_seconds")
-    conversation = _text(interaction, "conversation_id")
+    conversation = _present_text(interaction, "conversation_id")
     rating = _number(feedback, "rating")
     reach = _number(mention, "reach")
     return Facts(
@@ -184,7 +192,7 @@ def facts_of(body: Mapping[str, Any], version: int) -> Facts:
         rating=int(rating) if rating is not None else None,
         reply=(
             (conversation, float32(delay))
-            if dims.kind == metrics.REPLIED and delay is not None and conversation
+            if dims.kind == metrics.REPLIED and delay is not None and conversation is not None
             else None
         ),
     )
@@ -524,7 +532,7 @@ def _partner_organisations(
     joint: set[str] = set()
     for cell in cells:
         acting |= cell.key.acting
-        if cell.key.dims.joint and cell.key.dims.joint_partner:
+        if cell.key.dims.joint and cell.key.dims.joint_partner is not None:
             joint.add(cell.key.dims.joint_partner)
     out: dict[str, Any] = {
         f"{name}__{index}": {"doc_count": int(partner in acting or partner in joint)}

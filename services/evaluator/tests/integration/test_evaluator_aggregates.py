@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -280,13 +280,13 @@ def comparable(card: pb.Scorecard) -> dict[str, Any]:
 
 
 @pytest.fixture
-def index(opensearch_stand_in: OpenSearchStandIn, unique: str) -> Iterator[EventIndex]:
+def index(opensearch_stand_in: OpenSearchStandIn, unique: str) -> EventIndex:
     settings = EvaluatorSettings(opensearch_url=opensearch_stand_in.url)
     aggregates = MaintainedAggregates()
     result = EventIndex(connect(settings), f"test-{unique}", aggregates=aggregates)
     result.ensure_template()
     aggregates.load(result.client, f"{result.prefix}-*")  # nothing yet: ready at once
-    yield result
+    return result
 
 
 def test_aggregate_scorecard_equals_the_event_search(index: EventIndex) -> None:

@@ -3,10 +3,15 @@ where the campaign's windows are, filters the cells cannot answer left to a sear
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
+from typing import cast
+
+from opensearchpy import OpenSearch
 
 from legation.events.v1 import evaluate_pb2, listen_pb2
 from legation_core.codec import make_envelope
+from legation_evaluator.adapters.aggregates import AggregatesLoader, MaintainedAggregates
 from legation_evaluator.domain import metrics
 from legation_evaluator.domain.documents import document_for, event_version
 from legation_evaluator.domain.rollup import (
@@ -139,3 +144,19 @@ def test_filters_the_cells_cannot_answer_are_left_to_a_search() -> None:
         START,
     )
     assert card.objectives[0].value == 1  # es matches es-MX
+
+
+def test_aggregates_are_used_only_while_this_process_indexed_every_partition() -> None:
+    state = {"whole": False, "changes": 0}
+    aggregates = MaintainedAggregates(lambda: (bool(state["whole"]), int(state["changes"])))
+    loader = AggregatesLoader(aggregates, cast(OpenSearch, None), "p-*", threading.Event())
+    loader()  # not every partition yet: no load
+    assert loader._thread is None and not aggregates.covered()
+    state.update(whole=True, changes=1)
+    aggregates._since = 1  # as a load started now would record
+    aggregates.ready.set()
+    assert aggregates.usable()
+    state.update(whole=False, changes=2)  # a second replica took partitions
+    assert not aggregates.usable() and not aggregates.ready.is_set()
+    state.update(whole=True, changes=3)  # back alone: usable only after a new load
+    assert not aggregates.usable() and aggregates.covered()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from opensearchpy import OpenSearch, helpers
@@ -55,16 +55,49 @@ LOADED_FIELDS = [
 ]
 
 
+# Whether this process's indexer holds every partition it reads, and how many times its
+# assignment changed (ConsumerLoop.assigned, .assignment_changes).
+Coverage = Callable[[], tuple[bool, int]]
+
+
 class MaintainedAggregates:
     """Thread-safe :class:`~legation_evaluator.domain.rollup.Aggregates` and whether they
-    hold everything the index held when they were loaded (``ready``)."""
+    hold everything the index held when they were loaded (``ready``).
 
-    def __init__(self) -> None:
+    They count the bulks of this process only. With a ``coverage`` (the live indexer's
+    assignment) they are used only while this process's indexer has held every partition,
+    without a change, since the load began: when another replica takes partitions, its
+    bulks are not counted here, so scorecards search the events again until this process
+    holds everything once more and has loaded the index again."""
+
+    def __init__(self, coverage: Coverage | None = None) -> None:
         self._lock = threading.Lock()
         self._store = Aggregates()
         self.ready = threading.Event()
+        self.coverage = coverage
+        self._since: int | None = None
         self.loaded = 0
         self.load_seconds = 0.0
+
+    def covered(self) -> bool:
+        """Whether this process holds every partition (always, without a coverage)."""
+        return self.coverage is None or self.coverage()[0]
+
+    def usable(self) -> bool:
+        """Loaded, and nothing was indexed elsewhere since (see the class docstring)."""
+        if not self.ready.is_set():
+            return False
+        if self.coverage is None:
+            return True
+        whole, changes = self.coverage()
+        if whole and changes == self._since:
+            return True
+        self.ready.clear()
+        log.warning(
+            "the indexer's partitions changed: scorecards search the events until the "
+            "aggregates are loaded again"
+        )
+        return False
 
     def add_documents(self, documents: Iterable[Document]) -> None:
         """Counts documents the index acknowledged (idempotent per event id and version)."""
@@ -103,6 +136,7 @@ class MaintainedAggregates:
         Bulks acknowledged meanwhile are counted as they come (the versions sort out the
         overlap), so nothing indexed after the load started is missed."""
         started = time.monotonic()
+        self._since = None if self.coverage is None else self.coverage()[1]
         total = 0
         page: list[dict[str, Any]] = []
         for hit in _scan(client, pattern):
@@ -158,7 +192,7 @@ class AggregatesLoader:
             log.exception("loading the aggregates failed: scorecards search the events meanwhile")
 
     def __call__(self) -> None:
-        if self.aggregates.ready.is_set():
+        if self.aggregates.usable() or not self.aggregates.covered():
             return
         if self._thread is None or not self._thread.is_alive():
             self._thread = threading.Thread(target=self._run, name="aggregates-load", daemon=True)

@@ -204,7 +204,7 @@ class EventIndex:
         per campaign at a time: callers who asked while it ran take its answer instead of queueing
         searches of their own (on the stand-in a scorecard search over 100k events takes
         half a minute)."""
-        if self.aggregates is not None and self.aggregates.ready.is_set():
+        if self.aggregates is not None and self.aggregates.usable():
             return self._from_aggregates(campaign)
         key = campaign.SerializeToString(deterministic=True)
         asked = time.monotonic()

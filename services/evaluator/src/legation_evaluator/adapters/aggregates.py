@@ -2,9 +2,10 @@
 (``EventIndex.bulk``: the live indexer, the rebuild from Kafka, ``reindex`` through the same
 object), loaded once from the index at start-up, read by scorecards.
 
-The indexing path only turns documents into facts and adds them under a lock (a few
-microseconds a document); a scorecard reads under the same lock for the few milliseconds
-its sums take, never a search, so readers cannot hold up a bulk on the index server.
+The indexing path only turns documents into facts and queues them (counting them itself
+when no reader holds the lock, never waiting for one); a scorecard counts what is queued and
+reads under the lock for the milliseconds its sums take, never a search, so readers cannot
+hold up a bulk, here or on the index server.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -19,7 +21,13 @@ from opensearchpy import OpenSearch, helpers
 
 from legation.events.v1 import evaluate_pb2
 from legation_evaluator.domain.documents import Document
-from legation_evaluator.domain.rollup import Aggregates, Answer, facts_of, scorecard_response
+from legation_evaluator.domain.rollup import (
+    Aggregates,
+    Answer,
+    Facts,
+    facts_of,
+    scorecard_response,
+)
 
 log = logging.getLogger(__name__)
 # Documents read per page while loading the aggregates from the index.
@@ -73,6 +81,7 @@ class MaintainedAggregates:
     def __init__(self, coverage: Coverage | None = None) -> None:
         self._lock = threading.Lock()
         self._store = Aggregates()
+        self._pending: deque[list[tuple[str, Facts]]] = deque()
         self.ready = threading.Event()
         self.coverage = coverage
         self._since: int | None = None
@@ -101,34 +110,49 @@ class MaintainedAggregates:
 
     def add_documents(self, documents: Iterable[Document]) -> None:
         """Counts documents the index acknowledged (idempotent per event id and version)."""
-        facts = [(d.doc_id, facts_of(d.body, d.version)) for d in documents]
-        with self._lock:
-            for event_id, fact in facts:
-                self._store.apply(event_id, fact)
+        self._add([(d.doc_id, facts_of(d.body, d.version)) for d in documents])
 
     def add_hits(self, hits: Iterable[dict[str, Any]]) -> int:
         """Counts search hits (``_id``, ``_version``, ``_source``); returns how many."""
         facts = [(str(h["_id"]), facts_of(h["_source"], int(h.get("_version", 0)))) for h in hits]
-        with self._lock:
-            for event_id, fact in facts:
-                self._store.apply(event_id, fact)
+        self._add(facts)
         return len(facts)
+
+    def _add(self, facts: list[tuple[str, Facts]]) -> None:
+        # The indexing path never waits for a reader: it queues its facts and counts them
+        # itself only when nobody holds the lock; a reader counts what is queued before it
+        # reads. (Facts of one event commute: the higher version wins in any order.)
+        self._pending.append(facts)
+        if self._lock.acquire(blocking=False):
+            try:
+                self._drain()
+            finally:
+                self._lock.release()
+
+    def _drain(self) -> None:
+        """Counts the queued facts (the lock held)."""
+        while self._pending:
+            for event_id, fact in self._pending.popleft():
+                self._store.apply(event_id, fact)
 
     def version(self, campaign_id: str) -> int:
         """Moves whenever the campaign's aggregates change."""
         with self._lock:
+            self._drain()
             rollup = self._store.campaigns.get(campaign_id)
             return -1 if rollup is None else rollup.version
 
     def answer(self, campaign: evaluate_pb2.Campaign) -> tuple[Answer, int]:
         """The campaign's scorecard response from the aggregates, and their version."""
         with self._lock:
+            self._drain()
             rollup = self._store.rollup(campaign.campaign_id)
             answer = scorecard_response(campaign, rollup)
             return answer, rollup.version
 
     def events(self) -> int:
         with self._lock:
+            self._drain()
             return len(self._store.events)
 
     def load(self, client: OpenSearch, pattern: str, stop: threading.Event | None = None) -> int:

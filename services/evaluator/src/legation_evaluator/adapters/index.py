@@ -34,6 +34,10 @@ CACHE_SECONDS = 5.0
 # searches would stall the rebuild (on the stand-in a search holds every bulk until it ends,
 # and takes 17 s over 27k events on a loaded machine).
 REBUILDING_FRESH_SECONDS = 10.0
+# An answer from the aggregates is reused, whatever changed, for this many times as long as
+# it took to compute: however fast events arrive, computing one campaign's scorecard takes
+# at most about a fifth of a core.
+COST_SHARE = 4.0
 # Scorecards computed at once, whatever the number of readers and campaigns: the rest wait
 # for a slot (a search over the events is what costs; the aggregates take milliseconds).
 SCORECARD_SLOTS = 2
@@ -74,8 +78,8 @@ class EventIndex:
         # Counted as documents are acknowledged; once loaded, scorecards read them.
         self.aggregates = aggregates
         self._slots = threading.BoundedSemaphore(SCORECARD_SLOTS)
-        # campaign id -> (campaign version, aggregates version, when, searched, answer)
-        self._answers: dict[str, tuple[bytes, int, float, bool, dict[str, Any]]] = {}
+        # campaign id -> (campaign version, aggregates version, when, searched, answer, cost)
+        self._answers: dict[str, tuple[bytes, int, float, bool, dict[str, Any], float]] = {}
         # campaign id -> (campaign version, change version, search started, ended, answer)
         self._cache: dict[str, tuple[bytes, int | None, float, float, dict[str, Any]]] = {}
         self._cache_lock = threading.Lock()
@@ -238,7 +242,8 @@ class EventIndex:
 
     def _from_aggregates(self, campaign: evaluate_pb2.Campaign) -> dict[str, Any]:
         """The scorecard response from the maintained aggregates: computed once per change
-        of the campaign's aggregates (or of the campaign) whoever asks, one computation per
+        of the campaign's aggregates (or of the campaign) whoever asks, and not again
+        within :data:`COST_SHARE` times as long as the last one took; one computation per
         campaign at a time, :data:`SCORECARD_SLOTS` at most at once. Objectives the
         aggregates cannot answer are searched for over the events, and that part is shared
         as the search answers are (for :data:`FRESH_SECONDS`, or :data:`CACHE_SECONDS`
@@ -254,21 +259,26 @@ class EventIndex:
             if hit is not None and hit[0] == key:
                 age = time.monotonic() - hit[2]
                 searched = hit[3]
-                if (hit[1] == version and (not searched or age < CACHE_SECONDS)) or (
-                    searched and age < FRESH_SECONDS
+                if (
+                    (hit[1] == version and (not searched or age < CACHE_SECONDS))
+                    or (searched and age < FRESH_SECONDS)
+                    or age < COST_SHARE * hit[5]
                 ):
                     return hit[4]
             with self._slots:
+                started = time.monotonic()
                 answer, version = self.aggregates.answer(campaign)
                 if answer.unanswered:
                     self._search_unanswered(campaign, answer)
+                ended = time.monotonic()
             with self._cache_lock:
                 self._answers[campaign.campaign_id] = (
                     key,
                     version,
-                    time.monotonic(),
+                    ended,
                     bool(answer.unanswered),
                     answer.response,
+                    ended - started,
                 )
             return answer.response
 

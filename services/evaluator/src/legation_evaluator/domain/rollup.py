@@ -29,6 +29,7 @@ event query (:attr:`Answer.unanswered`).
 from __future__ import annotations
 
 import bisect
+import statistics
 import struct
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -93,9 +94,10 @@ class Dims(NamedTuple):
     joint_partner: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class Facts:
-    """What the aggregates need of one indexed document (one version of one event)."""
+class Facts(NamedTuple):
+    """What the aggregates need of one indexed document (one version of one event). A tuple
+    of atomic values: the garbage collector stops tracking it, so a million of them do not
+    lengthen every full collection."""
 
     version: int
     campaigns: tuple[str, ...]
@@ -251,6 +253,7 @@ class Cell:
     """Sums over the facts of one key."""
 
     __slots__ = (
+        "firsts",
         "key",
         "n",
         "rating_n",
@@ -273,8 +276,10 @@ class Cell:
         self.sentiment_sum = 0
         self.rating_n = 0
         self.rating_sum = 0
-        # conversation id -> the delays of its replies here (a multiset: one per reply).
+        # conversation id -> the delays of its replies here (a multiset: one per reply),
+        # and the least of them (what the median of first replies reads).
         self.replies: dict[str, list[float]] = {}
+        self.firsts: dict[str, float] = {}
 
     def add(self, facts: Facts, sign: int) -> None:
         self.n += sign
@@ -292,11 +297,17 @@ class Cell:
             conversation, delay = facts.reply
             if sign > 0:
                 self.replies.setdefault(conversation, []).append(delay)
+                first = self.firsts.get(conversation)
+                if first is None or delay < first:
+                    self.firsts[conversation] = delay
             else:
                 delays = self.replies[conversation]
                 delays.remove(delay)
-                if not delays:
+                if delays:
+                    self.firsts[conversation] = min(delays)
+                else:
                     del self.replies[conversation]
+                    del self.firsts[conversation]
 
 
 @dataclass
@@ -503,22 +514,29 @@ def _voice(name: str, cells: Sequence[Cell], ctx: metrics.Context) -> dict[str, 
 
 
 def first_replies(cells: Iterable[Cell]) -> dict[str, float]:
-    """Each conversation's first reply delay over ``cells``."""
-    firsts: dict[str, float] = {}
-    for cell in cells:
-        for conversation, delays in cell.replies.items():
-            least = min(delays)
-            if conversation not in firsts or least < firsts[conversation]:
-                firsts[conversation] = least
+    """Each conversation's first reply delay over ``cells`` (read only: it may be a cell's
+    own table)."""
+    tables = sorted((c.firsts for c in cells if c.firsts), key=len, reverse=True)
+    if not tables:
+        return {}
+    if len(tables) == 1:
+        return tables[0]
+    firsts = dict(tables[0])
+    for table in tables[1:]:
+        for conversation, delay in table.items():
+            known = firsts.get(conversation)
+            if known is None or delay < known:
+                firsts[conversation] = delay
     return firsts
 
 
 def _first_response(name: str, cells: Sequence[Cell], ctx: metrics.Context) -> dict[str, Any]:
     firsts = first_replies(c for c in cells if c.key.dims.kind == metrics.REPLIED)
-    # The search reads the most active conversations only (metrics.MAX_CONVERSATIONS); the
-    # aggregates have them all.
-    buckets = [{"key": k, "first": {"value": v}} for k, v in sorted(firsts.items())]
-    return {name: {"conversations": {"buckets": buckets}}}
+    # The median itself rather than a bucket per conversation (metrics._first_response
+    # reads either). The search reads the most active conversations only
+    # (metrics.MAX_CONVERSATIONS); the aggregates have them all.
+    median = statistics.median(firsts.values()) if firsts else None
+    return {name: {"conversations": {"buckets": []}, "median": median}}
 
 
 def _partner_action(key: CellKey) -> bool:

@@ -34,7 +34,7 @@ import struct
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Any, NamedTuple
 
@@ -65,7 +65,14 @@ def float32(value: float) -> float:
 
 
 def timestamp_ms(text: str) -> int:
-    """An RFC 3339 time as the index keeps a ``date`` field: whole milliseconds."""
+    """An RFC 3339 time as the index keeps a ``date`` field: whole milliseconds. Proto3
+    JSON writes UTC with a ``Z`` and 0, 3, 6 or 9 fraction digits: read here without
+    strptime (a tenth of the cost); anything else goes through the protobuf parser."""
+    if len(text) >= 20 and text[-1] == "Z" and text[10] == "T":
+        base, _, fraction = text[:-1].partition(".")
+        if len(base) == 19 and (fraction.isdigit() or not fraction):
+            seconds = int(datetime.fromisoformat(base).replace(tzinfo=UTC).timestamp())
+            return seconds * 1000 + int((fraction + "000")[:3])
     stamp = Timestamp()
     stamp.FromJsonString(text)
     return stamp.seconds * 1000 + stamp.nanos // 1_000_000

@@ -536,8 +536,47 @@ def aggregate_scorecards(
         f"    with 10 scorecard readers/s       {statistics.median(beside) * 1000:>8.1f}"
         f" {p99_beside * 1000:>8.1f}   p99 ratio {p99_beside / p99_alone:.2f}"
     )
+    # The evaluator's own part of a bulk (counting the acknowledged documents), without the
+    # index server: what readers can cost the indexing path in this process.
+    stop = threading.Event()
+    counting_alone = counting_latencies(aggregates, 10**9 + 2 * 10**6, 200, 50, stop)
+    stop = threading.Event()
+    threads = readers(index, campaign, 10, stop)
+    counting_beside = counting_latencies(aggregates, 10**9 + 3 * 10**6, 200, 50, stop)
+    for thread in threads:
+        thread.join()
+    alone_99, beside_99 = percentile(counting_alone, 0.99), percentile(counting_beside, 0.99)
+    print("  counting 50 acknowledged documents (the bulk path's part in the evaluator)")
+    print(
+        f"    alone                             {statistics.median(counting_alone) * 1000:>8.2f}"
+        f" {alone_99 * 1000:>8.2f}"
+    )
+    print(
+        f"    with 10 scorecard readers/s       {statistics.median(counting_beside) * 1000:>8.2f}"
+        f" {beside_99 * 1000:>8.2f}   p99 ratio {beside_99 / alone_99:.2f}"
+    )
     client.indices.delete(index=f"{prefix}-*")
     return floor95
+
+
+def counting_latencies(
+    aggregates: MaintainedAggregates, first: int, times: int, size: int, stop: threading.Event
+) -> list[float]:
+    """Seconds the bulk path spends counting ``size`` new acknowledged documents, ``times``
+    times (paced like bulks: every 50 ms)."""
+    timings = []
+    for number in range(times):
+        base = first + number * size
+        docs = [
+            document_for("bench", event(n, "live", slim=True), "bench", 0, n)
+            for n in range(base, base + size)
+        ]
+        started = time.perf_counter()
+        aggregates.add_documents(docs)
+        timings.append(time.perf_counter() - started)
+        time.sleep(0.05)
+    stop.set()
+    return timings
 
 
 def main(argv: Sequence[str]) -> int:

@@ -7,13 +7,13 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 BIN := $(VENV)/bin
 PACKAGES := libs/legation-contracts libs/legation-core libs/legation-channels libs/legation-devstack \
-	services/listener services/publisher services/engager services/evaluator services/console
+	services/listener services/publisher services/engager services/evaluator services/notifier services/console
 STAMP := $(VENV)/.installed-stamp
 INPUTS := constraints.txt $(wildcard libs/*/pyproject.toml services/*/pyproject.toml) \
 	$(shell find protos topics -type f) tools/gen_contracts.py
 
-.PHONY: help install contracts limits-doc run run-once stop reset load test lint fmt typecheck check bench bench-evaluator bench-listener listener-models clean \
-	k8s-topics deploy-check images browser-deps console-assets fuzz fuzz-corpus
+.PHONY: help install contracts limits-doc run run-once stop reset load test lint fmt typecheck check bench bench-evaluator bench-notifier bench-listener listener-models clean \
+	k8s-topics deploy-check promtool-deps images browser-deps console-assets fuzz fuzz-corpus
 
 help:
 	@echo "make run        start the whole local stack and a demo campaign (Ctrl-C stops)"
@@ -25,9 +25,10 @@ help:
 	@echo "make fuzz       the fuzz suite alone at FUZZ_CASES (100,000) cases, every failure class shrunk"
 	@echo "make bench      measure the shared runtime's throughput, the evaluator's, then the listener's models"
 	@echo "make bench-evaluator  the evaluator: indexing rate, freshness, scorecard latency"
+	@echo "make bench-notifier   the notifier: notifications decided/s against the raw consume rate"
 	@echo "make bench-listener  the listener's models: quality and throughput (needs the datasets)"
 	@echo "make listener-models retrain the listener's models from the datasets"
-	@echo "make deploy-check  render and validate deploy/ offline (topics, schemas, hadolint)"
+	@echo "make deploy-check  render and validate deploy/ offline (topics, schemas, hadolint, promtool)"
 	@echo "make k8s-topics    regenerate the Strimzi KafkaTopics from topics/"
 	@echo "make limits-doc    regenerate libs/legation-contracts/LIMITS.md from the protos"
 	@echo "make images    build the five images (docker, from the repository root)"
@@ -100,6 +101,7 @@ fmt: install
 typecheck: install
 	$(BIN)/mypy libs/legation-core/src libs/legation-channels/src libs/legation-devstack/src \
 		services/listener/src services/publisher/src services/engager/src services/evaluator/src \
+		services/notifier/src services/notifier/tests \
 		services/console/src services/console/tests tests \
 		tools/gen_k8s_topics.py tools/deploy_check.py tools/gen_limits_doc.py
 
@@ -146,12 +148,23 @@ browser-deps:
 k8s-topics: install
 	$(PY) tools/gen_k8s_topics.py
 
-deploy-check: install
+deploy-check: install promtool-deps
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(PY) tools/deploy_check.py
+
+# promtool (Debian's prometheus package) for the alerting rules' tests; installed once when
+# missing and running as root (CI); otherwise deploy-check skips that step with a warning.
+promtool-deps:
+	@if ! command -v promtool >/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			$(APT) update && $(APT) install -y --no-install-recommends prometheus; \
+		else \
+			echo "WARNING: promtool missing and not root: sudo apt-get install prometheus" >&2; \
+		fi; \
+	fi
 
 IMAGE_REGISTRY ?= registry.example.org/legation
 IMAGE_TAG ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-SERVICES := listener publisher engager evaluator console
+SERVICES := listener publisher engager evaluator notifier console
 
 images:
 	@for s in $(SERVICES); do \
@@ -165,6 +178,12 @@ bench: install
 	$(PY) -m legation_evaluator bench
 	$(PY) -m legation_listener.models.bench
 	$(PY) -m legation_listener.models.bench_themes
+	$(PY) -m legation_notifier.bench
+
+# The notifier alone: notifications decided per second against the raw consume rate of the
+# same events (services/notifier/README.md, "Measured").
+bench-notifier: install
+	$(PY) -m legation_notifier.bench
 
 # The evaluator alone: indexing rate against raw helpers.bulk, freshness at 100 and 1,000
 # events/s, scorecard latency (services/evaluator/README.md, "Measured").

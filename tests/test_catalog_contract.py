@@ -13,7 +13,7 @@ from legation_core.catalog import SERVICES, Catalog, default_catalog
 from legation_core.codec import EventCodec, envelope_from_json, envelope_to_dict
 
 ROOT = Path(__file__).resolve().parent.parent
-TOPIC_NAME = re.compile(r"legation\.(listen|publish|engage|evaluate)\.[a-z-]+\.v\d+")
+TOPIC_NAME = re.compile(r"legation\.(listen|publish|engage|evaluate|notify)\.[a-z-]+\.v\d+")
 # Produced by the shared runtime of every service (the gRPC audit trail), not by one step.
 PLATFORM_TOPIC = re.compile(r"legation\.[a-z-]+\.v\d+")
 STEP_OF = {
@@ -21,6 +21,7 @@ STEP_OF = {
     "publisher": "publish",
     "engager": "engage",
     "evaluator": "evaluate",
+    "notifier": "notify",
 }
 
 

@@ -18,7 +18,7 @@ import yaml
 
 from legation.events.v1 import envelope_pb2
 
-SERVICES = ("listener", "publisher", "engager", "evaluator")
+SERVICES = ("listener", "publisher", "engager", "evaluator", "notifier")
 DLQ_SUFFIX = ".dlq"
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from legation_devstack.demo import format_scorecard, metric_units
 from legation_devstack.localdata import DEFAULT_DATA_DIR, reset_data
 from legation_devstack.processes import start_time
-from legation_devstack.stack import SERVICES, Stack
+from legation_devstack.stack import NOTIFIER, SERVICES, Stack
 from legation_devstack.week_demo import LocalRun
 
 STATE_DIR = Path(".legation")
@@ -48,6 +48,9 @@ def run(once: bool, data_dir: Path = DEFAULT_DATA_DIR, fresh: bool = False) -> i
         for name in SERVICES:
             stack.start_service(name)
             _record(stack)
+        print("starting the notifier (mail, chat and webhook servers on 127.0.0.1) ...", flush=True)
+        stack.start_service(NOTIFIER)
+        _record(stack)
         print("starting the console and its local identity provider ...", flush=True)
         stack.start_console()
         _record(stack)

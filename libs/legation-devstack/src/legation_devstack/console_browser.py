@@ -4,6 +4,7 @@ axe-core on a page. Playwright drives Debian's Chromium (``/usr/bin/chromium``).
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,30 @@ CHROMIUM_ARGS = (
     "--no-first-run",
     "--disable-sync",
 )
+
+
+# A channel with a short text limit beside the site's feed, for the editor's channel counts:
+# a webhook, never chosen by default (nothing is delivered to it unless a test chooses it).
+SHORT_CHANNEL = "short-hook"
+SHORT_LIMIT = 60
+
+
+def short_channel_env(folder: Path) -> dict[str, str]:
+    """The publisher's environment for a channels file with :data:`SHORT_CHANNEL` (written
+    into ``folder``) and its signing secret."""
+    channels = {
+        "channels": [
+            {
+                "name": SHORT_CHANNEL,
+                "kind": "webhook",
+                "options": {"url": "http://127.0.0.1:9/hook", "max_text_length": SHORT_LIMIT},
+                "secrets": {"signing_secret": "CONSOLE_TEST_HOOK_SECRET"},
+            }
+        ]
+    }
+    path = folder / "channels.json"
+    path.write_text(json.dumps(channels), encoding="utf-8")
+    return {"LEGATION_PUBLISHER_CHANNELS_FILE": str(path), "CONSOLE_TEST_HOOK_SECRET": "s" * 32}
 
 
 @dataclass

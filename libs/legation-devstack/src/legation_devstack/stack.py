@@ -45,7 +45,10 @@ FIXED_PORTS = {
     "publisher": (50062, 9462),
     "engager": (50063, 9463),
     "evaluator": (50064, 9464),
+    "notifier": (50065, 9465),
 }
+# Started by `make run` after SERVICES, with the local notification servers (notify_local).
+NOTIFIER = "notifier"
 
 # The publisher's short-link endpoint under `make run`.
 FIXED_REDIRECT_PORT = 8462

@@ -1,7 +1,9 @@
 """The console on a real local stack for the browser tests: the Kafka and OpenSearch
 stand-ins, the four services as processes, the local identity provider and the console,
 on free ports in a temporary folder, stopped by process id; and headless Chromium (Debian's
-``/usr/bin/chromium``, never a downloaded browser) driven by playwright."""
+``/usr/bin/chromium``, never a downloaded browser) driven by playwright. The publisher has
+one channel besides the site's feed: a webhook with a 60-character limit (the editor's
+channel counts)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,14 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
-from legation_devstack.console_browser import ASSETS, AXE, CHROMIUM, CHROMIUM_ARGS, Running
+from legation_devstack.console_browser import (
+    ASSETS,
+    AXE,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    Running,
+    short_channel_env,
+)
 from legation_devstack.stack import SERVICES, Stack
 
 
@@ -20,7 +29,8 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     """The whole stack with the console, once per test module."""
     if not (ASSETS / "htmx.min.js").exists() or not AXE.exists():
         pytest.fail("the console's front-end is not built: run `make console-assets`")
-    stack = Stack(tmp_path_factory.mktemp("console-stack"))
+    workdir = tmp_path_factory.mktemp("console-stack")
+    stack = Stack(workdir, extra_env=short_channel_env(workdir))
     try:
         stack.start_infrastructure()
         for name in SERVICES:

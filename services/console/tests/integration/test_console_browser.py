@@ -12,17 +12,23 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Page, expect
 
+from legation.engager.v1 import engager_service_pb2 as engager_pb
+from legation.engager.v1 import engager_service_pb2_grpc as engager_grpc
 from legation.evaluator.v1 import evaluator_service_pb2 as evaluator_pb
 from legation.evaluator.v1 import evaluator_service_pb2_grpc as evaluator_grpc
 from legation.events.v1 import evaluate_pb2, listen_pb2
+from legation.publisher.v1 import publisher_service_pb2 as publisher_pb
+from legation.publisher.v1 import publisher_service_pb2_grpc as publisher_grpc
 from legation_core.catalog import default_catalog
-from legation_core.codec import make_envelope
+from legation_core.codec import Envelope, make_envelope
 from legation_core.config import CoreSettings
 from legation_core.kafka import EventProducer
 from legation_core.metrics import Metrics
 from legation_devstack.console_browser import (
+    SHORT_CHANNEL,
+    SHORT_LIMIT,
     Running,
     Session,
     axe_violations,
@@ -32,6 +38,8 @@ from legation_devstack.console_browser import (
 from legation_devstack.processes import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+Feedback = evaluate_pb2.Feedback
 
 MARKUP_TITLE = "Treaty <img src=x onerror=\"document.title='pwned'\"> talks <b>bold</b>"
 FEED = """<?xml version="1.0" encoding="utf-8"?>
@@ -116,6 +124,7 @@ def test_an_analyst_writes_a_query_and_tracks_the_issue(
     expect(row).to_contain_text("1 source")
     expect(row).to_contain_text("Active")
     accessible(session)
+    screenshot(page, "listen-issues")
     page.get_by_role("link", name="how their sources are doing").click()
     sources = page.locator('[data-testid="sources"] tr[data-issue="plastics-treaty"]')
     expect(sources).to_contain_text(str(feed))
@@ -202,8 +211,6 @@ def publish_question(
     hashtags: tuple[str, ...] = (),
 ) -> None:
     """A mention (asking us something), as the listener would publish it."""
-    assert running.stack.kafka is not None
-    settings = CoreSettings(kafka_bootstrap_servers=running.stack.kafka.bootstrap_servers)
     mention = listen_pb2.Mention(
         mention_id=mention_id,
         source="rss",
@@ -227,9 +234,16 @@ def publish_question(
         issue_id="plastics-treaty",
         campaign_id=campaign_id,
     )
+    produce(running, "legation.listen.mentions.v1", [(mention_id, envelope)])
+
+
+def produce(running: Running, topic: str, records: list[tuple[str, Envelope]]) -> None:
+    """Events on ``topic`` as the listener would publish them, acknowledged by the broker."""
+    assert running.stack.kafka is not None
+    settings = CoreSettings(kafka_bootstrap_servers=running.stack.kafka.bootstrap_servers)
     producer = EventProducer(settings, "listener", default_catalog(), Metrics())
     try:
-        producer.send_and_wait([("legation.listen.mentions.v1", mention_id, envelope)])
+        producer.send_and_wait([(topic, key, envelope) for key, envelope in records])
     finally:
         producer.close()
 
@@ -456,6 +470,141 @@ def test_the_calendar_shows_the_published_post_and_deliveries_refuse_what_is_not
     viewer.page.context.close()
 
 
+def draft_in_review(running: Running, request_id: str, campaign: str, title: str) -> str:
+    """A post drafted and submitted by the editor through the publisher's API: its id."""
+    with running.stack.channel("publisher", user="editor") as channel:
+        stub = publisher_grpc.PublisherServiceStub(channel)
+        post = stub.CreatePost(
+            publisher_pb.CreatePostRequest(
+                request_id=request_id,
+                campaign_id=campaign,
+                content=publisher_pb.VariantContent(title=title, body="Our position."),
+            ),
+            timeout=10,
+        ).post
+        stub.SubmitForReview(publisher_pb.ReviewRequest(post_id=post.post_id), timeout=10)
+    return post.post_id
+
+
+def test_a_recurring_posts_future_occurrences_are_on_the_calendar(
+    running: Running, browser: Browser
+) -> None:
+    """A post scheduled every day from tomorrow at 09:00 UTC, through the publisher's API
+    (approved by two approvers): the week after next shows it on each of its days,
+    marked as repeating, computed from its rule."""
+    title = "Daily <b>briefing</b>"
+    post_id = draft_in_review(running, "recurring-briefing", "briefings-2026", title)
+    for approver in ("approver", "campaign-owner"):
+        with running.stack.channel("publisher", user=approver) as channel:
+            publisher_grpc.PublisherServiceStub(channel).Approve(
+                publisher_pb.ReviewRequest(post_id=post_id), timeout=10
+            )
+    tomorrow = datetime.now(UTC).date() + timedelta(days=1)
+    with running.stack.channel("publisher", user="publisher") as channel:
+        publisher_grpc.PublisherServiceStub(channel).Schedule(
+            publisher_pb.ScheduleRequest(
+                post_id=post_id,
+                local_time=f"{tomorrow.isoformat()}T09:00",
+                time_zone="UTC",
+                rrule="FREQ=DAILY;COUNT=30",
+            ),
+            timeout=10,
+        )
+    editor = sign_in(browser, running, "editor", "/publish/calendar?campaign=briefings-2026")
+    page = editor.page
+    later = tomorrow + timedelta(days=7)  # its week holds only occurrences from the rule
+    page.goto(f"{running.url}/publish/calendar?view=week&day={later}&campaign=briefings-2026")
+    expect(page.get_by_test_id("calendar-summary")).to_contain_text("7 scheduled or published")
+    monday = later - timedelta(days=later.weekday())
+    for offset in range(7):
+        cell = page.locator(f'td[data-day="{monday + timedelta(days=offset)}"]')
+        expect(cell).to_contain_text(title)
+        expect(cell).to_contain_text("09:00 UTC")
+        expect(cell.get_by_test_id("repeats")).to_have_text("(repeats)")
+    assert page.locator("td b").count() == 0  # the title's markup is text
+    accessible(editor)
+    # The month: the first one (its start, recorded) is not marked; the next ones are.
+    page.goto(f"{running.url}/publish/calendar?view=month&day={tomorrow}&campaign=briefings-2026")
+    first = page.locator(f'td[data-day="{tomorrow}"]')
+    expect(first).to_contain_text(title)
+    expect(first.get_by_test_id("repeats")).to_have_count(0)
+    second = page.locator(f'td[data-day="{tomorrow + timedelta(days=1)}"]')
+    expect(second.get_by_test_id("repeats")).to_have_text("(repeats)")
+    accessible(editor)
+    page.context.close()
+
+
+def test_an_approver_requests_changes_with_a_reason_the_editor_sees(
+    running: Running, browser: Browser
+) -> None:
+    title = "Fisheries <i>accord</i>: our view"
+    post_id = draft_in_review(running, "changes-fisheries", "fisheries-2026", title)
+    post_path = f"/publish/posts/{post_id}"
+
+    # A viewer: the queue without the button; the form's POST forged anyway is refused by
+    # the publisher.
+    viewer = sign_in(browser, running, "viewer", "/publish/approvals")
+    expect(viewer.page.locator(f'tr[data-post="{post_id}"]')).to_contain_text(title)
+    expect(viewer.page.get_by_test_id("request-changes")).to_have_count(0)
+    viewer.page.goto(running.url + post_path)
+    expect(viewer.page.get_by_test_id("request-changes")).to_have_count(0)
+    token = viewer.page.locator('input[name="csrf_token"]').first.get_attribute("value") or ""
+    forged = viewer.page.request.post(
+        f"{running.url}{post_path}/request-changes",
+        form={"csrf_token": token, "reason": "Forged"},
+    )
+    assert forged.status == 403
+    assert "needs the role approver" in forged.text()
+    viewer.page.context.close()
+
+    approver = sign_in(browser, running, "approver", "/publish/approvals")
+    page = approver.page
+    row = page.locator(f'tr[data-post="{post_id}"]')
+    expect(row).to_contain_text(title)
+    accessible(approver)
+    screenshot(page, "publish-approvals")
+    row.get_by_test_id("request-changes").click()
+    expect(page.get_by_role("heading", name="Request changes")).to_be_visible()
+    expect(page.get_by_test_id("changes-post")).to_have_text(title)
+    # No reason: refused on its field, nothing sent.
+    page.get_by_test_id("send-back").click()
+    expect(page.get_by_test_id("reason-error")).to_contain_text(
+        "Enter what the author should change"
+    )
+    expect(page.get_by_role("alert")).to_contain_text("Enter what the author should change")
+    accessible(approver)
+    reason = "Cite the <em>article</em> of the accord, and add the Spanish version."
+    page.get_by_label("What should change, and why").fill(reason)
+    page.get_by_test_id("send-back").click()
+    expect(page.get_by_role("alert")).to_contain_text("You sent the post back to its author")
+    expect(page.get_by_test_id("post-status")).to_have_text("Changes requested")
+    expect(page.get_by_test_id("approve-post")).to_have_count(0)
+    page.goto(running.url + "/publish/approvals")
+    expect(page.locator(f'tr[data-post="{post_id}"]')).to_have_count(0)  # out of the queue
+    page.context.close()
+
+    editor = sign_in(browser, running, "editor", post_path)
+    page = editor.page
+    expect(page.get_by_test_id("post-status")).to_have_text("Changes requested")
+    changes = page.get_by_test_id("changes-requested")
+    expect(changes).to_contain_text("Changes requested by approver")
+    expect(page.get_by_test_id("changes-reason")).to_have_text(reason)
+    assert page.locator("[data-testid=changes-reason] em").count() == 0  # markup as text
+    expect(page.get_by_test_id("comments")).to_contain_text(reason)
+    expect(page.get_by_test_id("submit-post")).to_be_visible()  # the author can resubmit
+    expect(page.get_by_test_id("request-changes")).to_have_count(0)
+    accessible(editor)
+    page.context.close()
+    acted = {
+        (str(a["audit_method"]).rsplit("/", 1)[1], a["audit_user"], a["audit_outcome"])
+        for a in audits(running, "publisher")
+    }
+    assert {
+        ("RequestChanges", "viewer", "denied"),
+        ("RequestChanges", "approver", "granted"),
+    } <= acted
+
+
 def test_the_campaign_lead_sees_the_scorecard_move(running: Running, browser: Browser) -> None:
     campaign = evaluate_pb2.Campaign(
         campaign_id="ocean-2026",
@@ -592,14 +741,16 @@ def test_the_campaign_lead_edits_objectives_downloads_the_report_and_reviews(
     page.get_by_test_id("save-feedback").click()
     expect(page.get_by_role("alert")).to_contain_text("The feedback is recorded")
 
-    # Reports: the HTML downloads, the PDF is a PDF.
+    # Reports: the HTML is drawn with its progress shown, then downloads; the PDF is a PDF.
     page.goto(f"{running.url}/evaluate/campaigns/river-2026/reports")
     expect(page.get_by_test_id("campaign-name")).to_have_text("River <i>days</i>")
     accessible(session)
+    page.get_by_test_id("report-html").click()
+    expect(page.get_by_test_id("report-ready")).to_be_visible(timeout=60_000)
     with page.expect_download(timeout=60_000) as downloading:
-        page.get_by_test_id("report-html").click()
+        page.get_by_test_id("report-ready").click()
     html = Path(downloading.value.path()).read_text(encoding="utf-8")
-    assert downloading.value.suggested_filename.endswith(".html")
+    assert downloading.value.suggested_filename == "river-2026-report.html"
     assert "River &lt;i&gt;days&lt;/i&gt;" in html
     pdf = page.request.get(f"{running.url}/evaluate/campaigns/river-2026/report.pdf")
     assert pdf.ok and pdf.body().startswith(b"%PDF")
@@ -755,3 +906,582 @@ def test_engage_filters_labels_reply_approval_questions_and_partners(
     expect(viewer.page.get_by_test_id("partners")).to_contain_text("Blue Seas <Trust>")
     expect(viewer.page.get_by_test_id("register-partner")).to_have_count(0)
     viewer.page.context.close()
+
+
+def _questions_campaign(running: Running, request_id: str, title: str) -> str:
+    with running.stack.channel("engager", user="officer") as channel:
+        stub = engager_grpc.EngagerServiceStub(channel)
+        created = stub.CreateQuestionsCampaign(
+            engager_pb.CreateQuestionsCampaignRequest(
+                request_id=request_id, issue_id="plastics-treaty", title=title
+            ),
+            timeout=10,
+        )
+        return created.questions_campaign.questions_id
+
+
+def test_questions_campaigns_are_listed_and_a_viewer_gets_no_action(
+    running: Running, browser: Browser
+) -> None:
+    """Questions campaigns made through the engager's API appear in the list with their
+    state and link to their moderation page; a viewer reads the list without the form."""
+    open_title = "Ask the <i>consul</i>"
+    open_id = _questions_campaign(running, "browser-list-open", open_title)
+    closed_id = _questions_campaign(running, "browser-list-closed", "Old <b>questions</b>")
+    with running.stack.channel("engager", user="officer") as channel:
+        engager_grpc.EngagerServiceStub(channel).CloseQuestionsCampaign(
+            engager_pb.CloseQuestionsCampaignRequest(questions_id=closed_id), timeout=10
+        )
+
+    officer = sign_in(browser, running, "press-officer", "/engage/questions")
+    page = officer.page
+    table = page.get_by_test_id("questions-campaigns")
+    expect(table.locator(f'tr[data-questions="{open_id}"]')).to_contain_text("Taking questions")
+    expect(table.locator(f'tr[data-questions="{closed_id}"]')).to_contain_text("Closed")
+    expect(table.locator(f'tr[data-questions="{closed_id}"]')).to_contain_text(
+        "Old <b>questions</b>"
+    )
+    expect(page.get_by_test_id("create-questions")).to_have_count(1)
+    accessible(officer)
+    screenshot(page, "engage-questions")
+    page.get_by_label("Only those taking questions").check()
+    page.get_by_test_id("apply-filters").click()
+    expect(table.locator(f'tr[data-questions="{open_id}"]')).to_be_visible()
+    expect(table.locator(f'tr[data-questions="{closed_id}"]')).to_have_count(0)
+    page.get_by_role("link", name=open_title).click()
+    expect(page.get_by_test_id("questions-title")).to_have_text(open_title)
+    expect(page.get_by_test_id("questions-summary")).to_have_text(
+        "0 questions, 0 awaiting moderation"
+    )
+    page.context.close()
+
+    viewer = sign_in(browser, running, "viewer", "/engage/questions")
+    expect(viewer.page.get_by_test_id("questions-campaigns")).to_contain_text(open_title)
+    expect(viewer.page.get_by_test_id("create-questions")).to_have_count(0)
+    accessible(viewer)
+    viewer.page.context.close()
+
+
+def _feedback_shown(page: Page, text: str) -> bool:
+    page.reload()
+    return text in page.get_by_test_id("feedback-summary").inner_text() and (
+        page.get_by_test_id("feedback-list").count() > 0
+    )
+
+
+def test_feedback_and_reviews_are_listed_a_review_opens_and_a_report_shows_its_progress(
+    running: Running, browser: Browser
+) -> None:
+    """Feedback and a review recorded through the evaluator's API appear in the lists (text
+    as text), a review opens from the list, a viewer sees no action, and a PDF report
+    shows its steps in the status region before its download link."""
+    campaign = evaluate_pb2.Campaign(
+        campaign_id="coast-2026",
+        name="Coast <i>week</i>",
+        objectives=[
+            evaluate_pb2.Objective(
+                objective_id="talk",
+                metric="mentions",
+                comparison=evaluate_pb2.Objective.COMPARISON_AT_LEAST,
+                target=5,
+            )
+        ],
+    )
+    campaign.starts_at.FromDatetime(datetime.now(UTC) - timedelta(days=10))
+    campaign.ends_at.FromDatetime(datetime.now(UTC) - timedelta(days=1))
+    with running.stack.channel("evaluator", user="analyst") as channel:
+        stub = evaluator_grpc.EvaluatorServiceStub(channel)
+        stub.CreateCampaign(campaign, timeout=10)
+        wait_until(
+            lambda: _readable(stub, evaluator_pb.GetCampaignRequest(campaign_id="coast-2026")),
+            15,
+            "the campaign readable",
+        )
+        for number, (role, organisation, rating, text) in enumerate(
+            [
+                (Feedback.FROM_ROLE_PARTNER, "Sea <Trust>", 5, "Good <b>maps</b>"),
+                (Feedback.FROM_ROLE_AUDIENCE, "", 2, "Slow answers"),
+            ]
+        ):
+            stub.SubmitFeedback(
+                evaluator_pb.SubmitFeedbackRequest(
+                    campaign_id="coast-2026",
+                    request_id=f"browser-feedback-{number}",
+                    feedback=Feedback(
+                        from_role=role, organisation=organisation, rating=rating, text=text
+                    ),
+                ),
+                timeout=10,
+            )
+        review = stub.ReviewCampaign(
+            evaluator_pb.ReviewCampaignRequest(
+                campaign_id="coast-2026",
+                request_id="browser-review",
+                author="Cam <Lead>",
+                lessons=[
+                    evaluate_pb2.Lesson(
+                        kind=evaluate_pb2.Lesson.KIND_NEXT_TIME, text="Brief <em>earlier</em>"
+                    )
+                ],
+            ),
+            timeout=30,
+        )
+
+    lead = sign_in(browser, running, "campaign-lead", "/evaluate/feedback?campaign=coast-2026")
+    page = lead.page
+    wait_until(lambda: _feedback_shown(page, "2 pieces of feedback"), 30, "the feedback")
+    rows = page.get_by_test_id("feedback-row")
+    expect(rows).to_have_count(2)
+    expect(page.get_by_test_id("feedback-list")).to_contain_text("Good <b>maps</b>")
+    expect(page.get_by_test_id("feedback-list")).to_contain_text("Partner: Sea <Trust>")
+    expect(page.get_by_test_id("feedback-list")).to_contain_text("5 of 5")
+    expect(page.get_by_test_id("record-feedback")).to_be_visible()
+    accessible(lead)
+    screenshot(page, "evaluate-feedback")
+    page.get_by_label("From").select_option("audience")
+    page.get_by_test_id("apply-filters").click()
+    expect(rows).to_have_count(1)
+    expect(rows).to_contain_text("Slow answers")
+    expect(page.get_by_test_id("feedback-summary")).to_have_text(
+        "1 piece of feedback on Coast <i>week</i> from the audience"
+    )
+
+    # The reviews: the one made through the API, opened from the list.
+    page.goto(f"{running.url}/evaluate/reviews?campaign=coast-2026")
+    row = page.locator(f'tr[data-review="{review.review_id}"]')
+    expect(row).to_contain_text("Coast <i>week</i>", timeout=30_000)
+    expect(row).to_contain_text("Cam <Lead>")
+    expect(page.get_by_test_id("start-review")).to_be_visible()
+    accessible(lead)
+    screenshot(page, "evaluate-reviews")
+    row.get_by_test_id("open-review").click()
+    expect(page.get_by_role("heading", name="After-action review")).to_be_visible()
+    expect(page.get_by_test_id("lessons-next_time")).to_contain_text("Brief <em>earlier</em>")
+    expect(page.get_by_test_id("review-facts")).to_contain_text("Cam <Lead>")
+    accessible(lead)
+
+    # The PDF report: the status region shows the evaluator's steps, then the link.
+    page.goto(f"{running.url}/evaluate/campaigns/coast-2026/reports")
+    page.evaluate(
+        """() => {
+            window.reportSteps = [];
+            const status = document.querySelector('[data-testid="report-status"]');
+            new MutationObserver(() => window.reportSteps.push(status.textContent.trim()))
+                .observe(status, {childList: true, subtree: true, characterData: true});
+        }"""
+    )
+    expect(page.get_by_test_id("report-status")).to_have_attribute("aria-live", "polite")
+    page.get_by_test_id("report-pdf").click()
+    expect(page.get_by_test_id("report-ready")).to_be_visible(timeout=60_000)
+    expect(page.get_by_test_id("report-ready")).to_contain_text(re.compile(r"PDF \(\d+\.\d KB\)"))
+    steps: list[str] = page.evaluate("window.reportSteps")
+    drawn = [text for text in steps if re.search(r"Step \d+ of \d+", text)]
+    assert any("drawing the volume plot" in text for text in drawn), steps
+    numbers = [int(m.group(1)) for m in (re.search(r"Step (\d+) of", t) for t in drawn) if m]
+    assert numbers == sorted(numbers) and len(set(numbers)) >= 2, steps
+    accessible(lead)
+    screenshot(page, "evaluate-report-progress")
+    with page.expect_download(timeout=30_000) as downloading:
+        page.get_by_test_id("report-ready").click()
+    assert downloading.value.suggested_filename == "coast-2026-report.pdf"
+    assert Path(downloading.value.path()).read_bytes().startswith(b"%PDF")
+    page.context.close()
+
+    # A viewer reads both lists and the review, with no action to take.
+    viewer = sign_in(browser, running, "viewer", "/evaluate/feedback?campaign=coast-2026")
+    expect(viewer.page.get_by_test_id("feedback-list")).to_contain_text("Good <b>maps</b>")
+    expect(viewer.page.get_by_test_id("record-feedback")).to_have_count(0)
+    accessible(viewer)
+    viewer.page.goto(f"{running.url}/evaluate/reviews")
+    expect(viewer.page.locator(f'tr[data-review="{review.review_id}"]')).to_be_visible()
+    expect(viewer.page.get_by_test_id("start-review")).to_have_count(0)
+    accessible(viewer)
+    viewer.page.context.close()
+
+
+# Listen: mentions and alerts ------------------------------------------------------------
+
+LISTEN_ISSUE = "coastal-talks"
+
+
+def listen_mention(
+    mention_id: str,
+    minutes_ago: int,
+    title: str,
+    language: str = "en",
+    source: str = "rss",
+    sentiment: str = "neutral",
+    stance: str = "unknown",
+    influence: float = 0.1,
+    duplicate_of: str = "",
+    issue: str = LISTEN_ISSUE,
+) -> tuple[str, Envelope]:
+    """A mention of ``issue`` as the listener would publish it."""
+    published = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+    mention = listen_pb2.Mention(
+        mention_id=mention_id,
+        source=source,
+        source_url=f"https://{source}.example.org/feed",
+        item_id=mention_id,
+        url=f"https://{source}.example.org/{mention_id}",
+        author="Coastal Watch",
+        title=title,
+        text=f"About the coastal talks ({mention_id}).",
+        language=language,
+        sentiment=listen_pb2.Label(value=sentiment, score=0.9),
+        stance=listen_pb2.Label(value=stance, score=0.8),
+        influence=influence,
+        duplicate_of=duplicate_of,
+    )
+    mention.published_at.FromDatetime(published)
+    envelope = make_envelope(
+        mention,
+        event_id=mention_id,
+        source_service="listener",
+        occurred_at=published,
+        issue_id=issue,
+    )
+    return mention_id, envelope
+
+
+def shown_mentions(session: Session) -> list[str]:
+    """The ids of the mention rows the page shows, top to bottom."""
+    rows = session.page.locator("#mentions tr[data-mention]")
+    return [str(row.get_attribute("data-mention")) for row in rows.all()]
+
+
+def indexed(running: Running, mention_id: str, issue: str = LISTEN_ISSUE) -> bool:
+    """Whether the evaluator can find ``mention_id`` (asked as the analyst, over gRPC)."""
+    request = evaluator_pb.SearchMentionsRequest(issue_ids=[issue], page_size=100)
+    with running.stack.channel("evaluator", user="analyst") as channel:
+        found = evaluator_grpc.EvaluatorServiceStub(channel).SearchMentions(request, timeout=5)
+    return any(hit.mention.mention_id == mention_id for hit in found.mentions)
+
+
+def tick_exactly(page: Page, group: str, labels: str) -> None:
+    """Ticks the boxes of the fieldset whose legend starts with ``group`` named in
+    ``labels`` (separated by commas) and unticks the others."""
+    wanted = {label.strip() for label in labels.split(",") if label.strip()}
+    fieldset = page.get_by_role("group", name=re.compile(f"^{group}"))
+    boxes = fieldset.get_by_role("checkbox")
+    names = [str(box.evaluate("b => b.labels[0].textContent")).strip() for box in boxes.all()]
+    assert wanted <= set(names), (wanted, names)
+    for box, name in zip(boxes.all(), names, strict=True):
+        box.set_checked(name in wanted)
+
+
+def filter_mentions(session: Session, **fields: str) -> None:
+    """Sets the mentions form's fields (label → value; "Issues", "Sentiments" and
+    "Stances" are groups of boxes, given the labels to tick separated by commas; "fold" a
+    checkbox), submits it and waits for the page it gives."""
+    page = session.page
+    for label, value in fields.items():
+        if label in ("Issues", "Sentiments", "Stances"):
+            tick_exactly(page, label, value)
+        elif label == "fold":
+            page.get_by_label("Fold duplicates into their first copy").set_checked(value == "on")
+        else:
+            page.get_by_label(label, exact=True).fill(value)
+    with page.expect_navigation():
+        page.get_by_test_id("apply-filters").click()
+
+
+def test_mentions_arrive_live_and_each_filter_narrows_them(
+    running: Running, browser: Browser
+) -> None:
+    session = sign_in(browser, running, "analyst", "/listen/issues")
+    page = session.page
+    listen = page.get_by_role("navigation", name="Listen")
+    expect(listen.get_by_role("link")).to_have_text(
+        ["Tracked issues", "Sources", "Mentions", "Alerts"]
+    )
+    listen.get_by_role("link", name="Mentions").click()
+    expect(page.get_by_role("heading", name="Mentions")).to_be_visible()
+    expect(listen.get_by_role("link", name="Mentions")).to_have_attribute("aria-current", "page")
+    filter_mentions(session, **{"Other issue ids": LISTEN_ISSUE})
+    summary = page.get_by_test_id("mentions-summary")
+    expect(summary).to_have_text(
+        f"0 mentions, filtered by issue {LISTEN_ISSUE} (copies folded into their first)"
+    )
+    accessible(session)
+
+    # A mention arrives on Kafka: the open page shows it without a reload, markup as text.
+    page.evaluate("window.stillThisPage = true")  # gone if the page were loaded again
+    title = "Coastal <img src=x onerror=\"document.title='pwned'\"> talks <b>open</b>"
+    produce(
+        running,
+        "legation.listen.mentions.v1",
+        [
+            listen_mention(
+                "coast-a", 30, title, sentiment="negative", stance="against", influence=0.8
+            )
+        ],
+    )
+    first = page.locator('tr[data-mention="coast-a"]')
+    expect(first).to_be_visible(timeout=30_000)
+    expect(first).to_contain_text(title)
+    expect(first).to_contain_text("sentiment negative")
+    expect(first).to_contain_text("stance against")
+    expect(first).to_contain_text("0.80 of 1")
+    expect(first).to_contain_text("rss · https://rss.example.org/feed")
+    assert page.locator("#mentions img, #mentions b, #mentions script").count() == 0
+    assert page.title().startswith("Mentions")
+    assert page.evaluate("window.stillThisPage") is True
+
+    # Another in French from Mastodon, and a copy of the first: folded into it.
+    produce(
+        running,
+        "legation.listen.mentions.v1",
+        [
+            listen_mention(
+                "coast-b",
+                10,
+                "Pourparlers côtiers",
+                language="fr",
+                source="mastodon",
+                sentiment="positive",
+                stance="favour",
+                influence=0.2,
+            ),
+            listen_mention("coast-a-copy", 20, "Coastal talks (copy)", duplicate_of="coast-a"),
+        ],
+    )
+    expect(first.get_by_test_id("copies")).to_have_text("1 copy", timeout=30_000)
+    expect(page.locator('tr[data-mention="coast-b"]')).to_be_visible(timeout=30_000)
+    expect(summary).to_contain_text("2 mentions, filtered by issue")
+    assert shown_mentions(session) == ["coast-b", "coast-a"]
+    assert page.evaluate("window.stillThisPage") is True
+    accessible(session)
+
+    # Each filter, end to end: what the page shows.
+    filter_mentions(session, Languages="FR")
+    expect(page.get_by_label("Languages", exact=True)).to_have_value("fr")
+    expect(summary).to_contain_text("1 mention, filtered by issue coastal-talks; language fr")
+    assert shown_mentions(session) == ["coast-b"]
+    filter_mentions(session, Languages="", Source="mastodon")
+    expect(summary).to_contain_text("1 mention, filtered by issue coastal-talks; source mastodon")
+    assert shown_mentions(session) == ["coast-b"]
+    filter_mentions(session, Source="https://rss.example.org/feed", Sentiments="Negative")
+    expect(summary).to_contain_text("1 mention")
+    assert shown_mentions(session) == ["coast-a"]
+    filter_mentions(session, Source="", Sentiments="", Stances="In favour")
+    expect(summary).to_contain_text("1 mention, filtered by issue coastal-talks; stance favour")
+    assert shown_mentions(session) == ["coast-b"]
+    filter_mentions(session, Stances="", **{"Influence at least": "0.5"})
+    expect(summary).to_contain_text("influence at least 0.5")
+    assert shown_mentions(session) == ["coast-a"]
+    filter_mentions(session, **{"Influence at least": ""}, fold="off")
+    expect(summary).to_have_text(f"3 mentions, filtered by issue {LISTEN_ISSUE}")
+    assert shown_mentions(session) == ["coast-b", "coast-a-copy", "coast-a"]
+    expect(first.get_by_test_id("copies")).to_have_count(0)
+    accessible(session)
+
+    # A filter the evaluator cannot run is refused on its field, before any search.
+    filter_mentions(session, **{"Influence at least": "2"})
+    expect(page.get_by_test_id("min_influence-error")).to_contain_text(
+        "Enter an influence from 0 to 1"
+    )
+    expect(page.get_by_role("alert")).to_contain_text("Enter an influence from 0 to 1")
+    assert shown_mentions(session) == []
+    accessible(session)
+    # One the evaluator refuses (an issue id is an id): its words, on the issue's field.
+    filter_mentions(session, **{"Influence at least": "", "Other issue ids": "coastal talks!"})
+    expect(page.get_by_test_id("issue-error")).to_contain_text("Issue must be an id")
+    assert shown_mentions(session) == []
+
+    # Several values of a filter at once: either sentiment, either stance, any of the
+    # languages, any of the issues (a tracked one ticked, another typed).
+    filter_mentions(session, **{"Other issue ids": LISTEN_ISSUE}, Sentiments="Negative, Positive")
+    expect(summary).to_contain_text(
+        "2 mentions, filtered by issue coastal-talks; sentiments positive, negative"
+    )
+    assert shown_mentions(session) == ["coast-b", "coast-a"]
+    filter_mentions(session, Sentiments="", Stances="Against, In favour")
+    expect(summary).to_contain_text("issue coastal-talks; stances favour, against")
+    assert shown_mentions(session) == ["coast-b", "coast-a"]
+    filter_mentions(session, Stances="Against", Languages="fr, EN", fold="off")
+    expect(page.get_by_label("Languages", exact=True)).to_have_value("fr, en")
+    expect(summary).to_contain_text("languages fr, en; stance against")
+    assert shown_mentions(session) == ["coast-a"]
+    filter_mentions(session, Stances="")
+    assert shown_mentions(session) == ["coast-b", "coast-a-copy", "coast-a"]
+    produce(
+        running,
+        "legation.listen.mentions.v1",
+        [listen_mention("plastics-fr", 5, "Le traité", language="fr", issue="plastics-treaty")],
+    )
+    wait_until(lambda: indexed(running, "plastics-fr", "plastics-treaty"), 30, "indexed")
+    filter_mentions(session, Issues="Plastics treaty", Languages="fr", fold="on")
+    expect(page.get_by_test_id("issue-boxes").get_by_label("Plastics treaty")).to_be_checked()
+    expect(page.get_by_label("Other issue ids")).to_have_value(LISTEN_ISSUE)
+    expect(summary).to_contain_text(
+        "2 mentions, filtered by issues plastics-treaty, coastal-talks; language fr"
+    )
+    assert shown_mentions(session) == ["plastics-fr", "coast-b"]
+    accessible(session)
+
+    # Live with the filters in force: an English mention (indexed first) stays out, the
+    # French and German ones that follow it come in.
+    filter_mentions(session, Issues="", Languages="fr, de")
+    assert shown_mentions(session) == ["coast-b"]
+    page.evaluate("window.stillThisPage = true")
+    produce(running, "legation.listen.mentions.v1", [listen_mention("coast-en", 1, "Talks")])
+    wait_until(lambda: indexed(running, "coast-en"), 30, "the English mention indexed")
+    produce(
+        running,
+        "legation.listen.mentions.v1",
+        [
+            listen_mention("coast-fr", 2, "Les pourparlers", language="fr"),
+            listen_mention("coast-de", 3, "Die Gespräche", language="de"),
+        ],
+    )
+    expect(page.locator('tr[data-mention="coast-de"]')).to_be_visible(timeout=30_000)
+    expect(page.locator('tr[data-mention="coast-fr"]')).to_be_visible(timeout=30_000)
+    assert shown_mentions(session) == ["coast-fr", "coast-de", "coast-b"]
+    expect(summary).to_contain_text("3 mentions, filtered by issue coastal-talks; languages fr, de")
+    assert page.evaluate("window.stillThisPage") is True
+    accessible(session)
+    screenshot(page, "listen-mentions")
+    page.context.close()
+
+
+def surge(issue: str, count: int, start: datetime) -> tuple[str, Envelope]:
+    """An alert of ``issue`` for the hour from ``start``, as the listener would publish it."""
+    alert = listen_pb2.Alert(
+        alert_id=f"{issue}-surge",
+        issue_id=issue,
+        count=count,
+        baseline_mean=3.14,
+        baseline_stddev=1.37,
+        baseline_hours=168,
+        threshold=7.25,
+    )
+    alert.window_start.FromDatetime(start)
+    alert.window_end.FromDatetime(start + timedelta(hours=1))
+    alert.top_terms.add(value="<b>spill</b>", count=9)
+    alert.top_sources.add(value="https://rss.example.org/feed", count=12)
+    alert.sentiment.add(value="negative", count=10)
+    envelope = make_envelope(
+        alert,
+        event_id=alert.alert_id,
+        source_service="listener",
+        occurred_at=start + timedelta(hours=1),
+        issue_id=issue,
+    )
+    return alert.alert_id, envelope
+
+
+def alert_indexed(running: Running, issue: str) -> bool:
+    """Whether the evaluator lists an alert of ``issue`` (asked as the analyst)."""
+    request = evaluator_pb.ListAlertsRequest(issue_id=issue)
+    with running.stack.channel("evaluator", user="analyst") as channel:
+        found = evaluator_grpc.EvaluatorServiceStub(channel).ListAlerts(request, timeout=5)
+    return len(found.alerts) > 0
+
+
+def test_an_alert_appears_live_on_the_alerts_page(running: Running, browser: Browser) -> None:
+    session = sign_in(browser, running, "analyst", "/listen/alerts")
+    page = session.page
+    listen = page.get_by_role("navigation", name="Listen")
+    expect(listen.get_by_role("link", name="Alerts")).to_have_attribute("aria-current", "page")
+    # An issue id the evaluator refuses: its words on the field, nothing to follow.
+    page.get_by_label("Other issue ids").fill("coastal talks!")
+    with page.expect_navigation():
+        page.get_by_test_id("apply-filters").click()
+    expect(page.get_by_test_id("issue-error")).to_contain_text("Issue must be an id")
+    expect(page.get_by_test_id("alerts-live")).to_have_count(0)
+    accessible(session)
+    # Two issues at once: a tracked one ticked, another typed.
+    page.get_by_label("Other issue ids").fill(LISTEN_ISSUE)
+    tick_exactly(page, "Issues", "Plastics treaty")
+    with page.expect_navigation():
+        page.get_by_test_id("apply-filters").click()
+    summary = page.get_by_test_id("alerts-summary")
+    chosen = f"plastics-treaty, {LISTEN_ISSUE}"
+    expect(summary).to_have_text(f"0 alerts for issues {chosen}")
+    accessible(session)
+    page.evaluate("window.stillThisPage = true")
+
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    # An alert of an issue not chosen, indexed first, stays out; those that follow come in.
+    produce(running, "legation.listen.alerts.v1", [surge("other-issue", 30, start)])
+    wait_until(lambda: alert_indexed(running, "other-issue"), 30, "the other alert indexed")
+    produce(
+        running,
+        "legation.listen.alerts.v1",
+        [surge(LISTEN_ISSUE, 12, start), surge("plastics-treaty", 9, start)],
+    )
+    row = page.locator(f'tr[data-alert="{LISTEN_ISSUE}-surge"]')
+    expect(row).to_be_visible(timeout=30_000)
+    expect(page.locator('tr[data-alert="plastics-treaty-surge"]')).to_be_visible(timeout=30_000)
+    expect(summary).to_have_text(f"2 alerts for issues {chosen}")
+    expect(page.locator('tr[data-alert="other-issue-surge"]')).to_have_count(0)
+    expect(row).to_contain_text(f"{start:%Y-%m-%d %H}:00 UTC, 1 h")
+    expect(row).to_contain_text("12 mentions")
+    expect(row).to_contain_text("usually 3.1 mentions an hour (± 1.4) over 7 days")
+    expect(row).to_contain_text("alert above 7.2 mentions")
+    expect(row).to_contain_text("Terms: <b>spill</b> (9 mentions)")
+    expect(row).to_contain_text("Sentiment: negative (10 mentions)")
+    assert row.locator("b").count() == 0
+    assert page.evaluate("window.stillThisPage") is True
+    accessible(session)
+    screenshot(page, "listen-alerts")
+    page.context.close()
+
+
+def test_the_editor_counts_a_channel_s_text_as_delivered_and_its_limit_holds(
+    running: Running, browser: Browser
+) -> None:
+    """A channel with a 60-character limit: the editor's count is the channel's (links as
+    the publisher's short links), over the limit it says by how much, the publisher refuses
+    to save it on that channel's field, and a shorter text saves."""
+    assert running.stack.redirect_port is not None
+    short_link = len(f"http://127.0.0.1:{running.stack.redirect_port}/r/") + 11
+    link = "https://www.example.org/news/2026/12/the-plastics-treaty-our-position-in-full"
+    too_long = f"Our position on the plastics treaty, in full: {link}"
+    too_long_count = len("Our position on the plastics treaty, in full: ") + short_link
+    fits = f"Our position: {link}"
+    fits_count = len("Our position: ") + short_link
+    assert too_long_count > SHORT_LIMIT >= fits_count and len(fits) > SHORT_LIMIT
+
+    session = sign_in(browser, running, "editor", "/publish/posts/new")
+    page = session.page
+    page.get_by_label("Campaign").fill("plastics-2026")
+    page.get_by_label("Title", exact=True).fill("Short channel")
+    page.get_by_label("Text", exact=True).fill("We support a binding treaty.")
+    own = page.get_by_label(f"Own text for {SHORT_CHANNEL} (optional)")
+    expect(page.locator(f"#variant_{SHORT_CHANNEL}-hint")).to_contain_text(
+        f"At most {SHORT_LIMIT} characters, counted as delivered"
+    )
+    counted = page.get_by_test_id(f"count-{SHORT_CHANNEL}")
+    expect(counted).to_contain_text(f"28 of {SHORT_LIMIT} characters")  # the post's text
+    own.fill(too_long)
+    expect(counted).to_contain_text(
+        f"{too_long_count - SHORT_LIMIT} characters over the {SHORT_CHANNEL} limit of {SHORT_LIMIT}"
+    )
+    expect(counted.locator(".govuk-tag--red")).to_have_text("Too long")
+    accessible(session)
+
+    page.get_by_test_id("save-draft").click()
+    error = page.locator(f"#variant_{SHORT_CHANNEL}-error")
+    expect(error).to_contain_text(
+        f"is {too_long_count} characters; this channel takes at most {SHORT_LIMIT}"
+    )
+    expect(error).to_contain_text(f"channel {SHORT_CHANNEL}")
+    summary_link = page.get_by_role("alert").get_by_role("link")
+    expect(summary_link).to_have_attribute("href", f"#variant_{SHORT_CHANNEL}")
+    expect(own).to_have_value(too_long)
+    expect(counted.locator(".govuk-tag--red")).to_have_text("Too long")
+    accessible(session)
+
+    own.fill(fits)
+    expect(counted).to_contain_text(f"{fits_count} of {SHORT_LIMIT} characters")
+    expect(counted.locator(".govuk-tag--red")).to_have_count(0)
+    page.get_by_test_id("save-draft").click()
+    expect(page.get_by_role("alert")).to_contain_text("The draft is saved")
+    variants = page.get_by_test_id("channel-variants")
+    on_channel = variants.locator(f'li[data-channel="{SHORT_CHANNEL}"]')
+    expect(on_channel).to_contain_text(f"{fits_count} of {SHORT_LIMIT} characters")
+    expect(on_channel).to_contain_text(fits)
+    accessible(session)
+    page.context.close()

@@ -60,6 +60,7 @@ def test_an_over_long_text_says_by_how_much_and_a_short_one_what_is_left() -> No
     assert one.summary == "1 character over the mastodon-main limit of 500"
     free = views.channel_count(info("site-atom", "site-atom", SITE_LIMITS), "abc")
     assert free.summary == "3 characters, no limit on site-atom"
+    assert (fits.limit_words, free.limit_words) == ("500 characters", "")
 
 
 def test_graphemes_links_as_short_links_and_captions_count_as_delivered() -> None:
@@ -67,6 +68,7 @@ def test_graphemes_links_as_short_links_and_captions_count_as_delivered() -> Non
     bluesky = views.channel_count(info("bsky", "bluesky", BLUESKY), family * 3)
     assert bluesky.length == 3
     assert bluesky.summary == "3 of 300 graphemes"
+    assert bluesky.limit_words == "300 graphemes"
     # A 60-character link counts as the channel's 41-character short link.
     text = "Read it: https://ministry.example/" + "p" * 26
     linked = views.channel_count(info("m", "mastodon", MASTODON, short=41), text)

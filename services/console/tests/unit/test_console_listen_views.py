@@ -3,6 +3,8 @@ and the form's field errors."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from legation.events.v1 import listen_pb2
 from legation.listener.v1 import listener_service_pb2 as listener_pb
 from legation_console.domain.people import Person
@@ -104,8 +106,15 @@ def test_sources_failing_first_with_their_counts() -> None:
         consecutive_failures=3,
         malformed_items=1,
     )
-    page = views.sources_page([ok, failing])
-    assert [row.state for row in page.rows] == ["Failing", "Reading"]
+    waiting = listener_pb.SourceStatus(
+        issue_id="p", source="https://r.example/.rss", kind="reddit", state="rate_limited"
+    )
+    now = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
+    waiting.not_before.FromDatetime(now + timedelta(minutes=5))
+    page = views.sources_page([ok, failing, waiting], now)
+    assert [row.state for row in page.rows] == ["Failing", "Asked to wait", "Reading"]
+    assert page.rows[1].waiting == "until 2026-12-02 10:05 UTC (in 5 min)"
+    assert page.rows[0].waiting == page.rows[2].waiting == ""
     first = page.rows[0]
     assert (first.failures, first.malformed, first.last_error, first.last_success) == (
         "3 failures in a row",
@@ -113,5 +122,5 @@ def test_sources_failing_first_with_their_counts() -> None:
         "HTTP 503",
         "—",
     )
-    assert page.rows[1].items == "12 items"
-    assert page.summary == "2 sources, 1 failing"
+    assert page.rows[2].items == "12 items"
+    assert page.summary == "3 sources, 1 failing"

@@ -3,9 +3,10 @@ filters, previous and next) and the delivery actions by role and state."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from legation.events.v1 import publish_pb2
+from legation_console.domain import recurrence
 from legation_console.domain.people import Person
 from legation_console.domain.views import publish as views
 
@@ -141,3 +142,131 @@ def test_media_show_their_alt_text_and_only_safe_links() -> None:
         ("image", "https://example.org/a.png", "A <b>"),
         ("image", None, "No description"),
     ]
+
+
+def recurring(
+    post_id: str, local_time: str, zone: str, rule: str, start_utc: datetime
+) -> publish_pb2.PostState:
+    state = scheduled(post_id, start_utc, zone)
+    state.schedule.local_time = local_time
+    state.schedule.rrule = rule
+    return state
+
+
+def test_a_weekly_post_keeps_its_wall_clock_across_the_daylight_saving_change() -> None:
+    # Mondays at 09:00 in Madrid from 19 October 2026 (CEST, UTC+2); CET (UTC+1) from 25 October.
+    post = recurring(
+        "weekly",
+        "2026-10-19T09:00:00",
+        "Europe/Madrid",
+        "FREQ=WEEKLY;BYDAY=MO",
+        datetime(2026, 10, 19, 7, tzinfo=UTC),
+    )
+    found = recurrence.occurrences_between(
+        post.schedule, datetime(2026, 10, 19, tzinfo=UTC), datetime(2026, 11, 3, tzinfo=UTC)
+    )
+    assert found == recurrence.Occurrences(
+        (
+            datetime(2026, 10, 19, 7, tzinfo=UTC),
+            datetime(2026, 10, 26, 8, tzinfo=UTC),
+            datetime(2026, 11, 2, 8, tzinfo=UTC),
+        )
+    )
+
+
+def test_occurrences_stop_at_the_rules_count_and_at_the_cap() -> None:
+    start = datetime(2026, 12, 1, tzinfo=UTC)
+    counted = recurring("four", "2026-12-01T00:00:00", "UTC", "FREQ=DAILY;COUNT=4", start)
+    found = recurrence.occurrences_between(counted.schedule, start, start + timedelta(days=30))
+    assert len(found.times) == 4 and not found.capped
+    hourly = recurring("hourly", "2026-12-01T00:00:00", "UTC", "FREQ=HOURLY", start)
+    found = recurrence.occurrences_between(hourly.schedule, start, start + timedelta(days=30))
+    assert len(found.times) == recurrence.MAX_SHOWN and found.capped
+    assert found.times[-1] == start + timedelta(hours=recurrence.MAX_SHOWN - 1)
+    # Far from its start, an unbounded rule is expanded from a known occurrence (the
+    # post's settled past) instead of walked from its first.
+    later = datetime(2046, 12, 1, tzinfo=UTC)
+    far = recurrence.occurrences_between(hourly.schedule, later, later + timedelta(hours=3))
+    assert far.times == ()  # more than MAX_WALKED hours away: given up, not hung on
+    anchored = recurrence.occurrences_between(
+        hourly.schedule, later, later + timedelta(hours=3), anchor=later - timedelta(hours=5)
+    )
+    assert anchored.times == tuple(later + timedelta(hours=h) for h in range(3))
+
+
+def test_a_broken_rule_or_no_schedule_yields_nothing() -> None:
+    start = datetime(2026, 12, 1, tzinfo=UTC)
+    broken = recurring("broken", "2026-12-01T00:00:00", "UTC", "FREQ=SOMETIMES", start)
+    assert recurrence.occurrences_between(broken.schedule, start, start + timedelta(days=9)) == (
+        recurrence.Occurrences(())
+    )
+    assert recurrence.occurrences_between(
+        publish_pb2.PostSchedule(), start, start + timedelta(days=9)
+    ) == recurrence.Occurrences(())
+
+
+def test_the_month_shows_a_recurring_posts_future_occurrences_from_its_rule() -> None:
+    # Every Friday at 09:00 in Nairobi (UTC+3) from 4 December; the first one went out.
+    post = recurring(
+        "fridays",
+        "2026-12-04T09:00:00",
+        "Africa/Nairobi",
+        "FREQ=WEEKLY;BYDAY=FR",
+        datetime(2026, 12, 4, 6, tzinfo=UTC),
+    )
+    delivered = post.deliveries.add(
+        delivery_id="d1",
+        channel="site-atom",
+        language="en",
+        status=publish_pb2.DELIVERY_STATUS_PUBLISHED,
+    )
+    delivered.due_at.FromDatetime(datetime(2026, 12, 4, 6, tzinfo=UTC))
+    # A draft with a rule is not on the calendar at all.
+    draft = recurring(
+        "draft",
+        "2026-12-04T09:00:00",
+        "UTC",
+        "FREQ=DAILY",
+        datetime(2026, 12, 4, 9, tzinfo=UTC),
+    )
+    draft.status = publish_pb2.POST_STATUS_DRAFT
+    now = datetime(2026, 12, 9, 12, tzinfo=UTC)
+    query = views.calendar_query({"view": "month", "day": "2026-12-09"}, TODAY)
+    page = views.calendar_page([post, draft], query, TODAY, now)
+    entries = {
+        day.iso: [(e.post_id, e.time, e.repeats) for e in day.entries]
+        for week in page.weeks
+        for day in week
+        if day.entries
+    }
+    friday = ("fridays", "09:00 Africa/Nairobi")
+    assert entries == {
+        "2026-12-04": [(*friday, False)],  # delivered: recorded, not from the rule
+        "2026-12-11": [(*friday, True)],
+        "2026-12-18": [(*friday, True)],
+        "2026-12-25": [(*friday, True)],
+        "2027-01-01": [(*friday, True)],  # the month's last week runs into January
+    }
+    assert page.summary == "5 scheduled or published posts"
+    assert not page.capped
+    # The week after: only that week's Friday.
+    week = views.calendar_page(
+        [post], views.calendar_query({"day": "2026-12-16"}, TODAY), TODAY, now
+    )
+    assert [e.repeats for day in week.weeks[0] for e in day.entries] == [True]
+
+
+def test_an_hourly_post_is_capped_in_the_month_but_whole_in_a_week() -> None:
+    post = recurring(
+        "hourly", "2026-12-01T00:00:00", "UTC", "FREQ=HOURLY", datetime(2026, 12, 1, tzinfo=UTC)
+    )
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    month = views.calendar_page(
+        [post], views.calendar_query({"view": "month", "day": "2026-12-09"}, TODAY), TODAY, now
+    )
+    assert month.capped
+    week = views.calendar_page(
+        [post], views.calendar_query({"day": "2026-12-09"}, TODAY), TODAY, now
+    )
+    assert not week.capped
+    assert sum(len(day.entries) for day in week.weeks[0]) == 7 * 24

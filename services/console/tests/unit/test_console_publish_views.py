@@ -116,3 +116,48 @@ def test_posts_come_fifty_at_a_time() -> None:
     last = views.posts_page(many, EDITOR, page=9)
     assert (last.page, last.showing, len(last.rows)) == (3, "posts 101 to 120", 20)
     assert views.posts_page([], EDITOR, page=0).showing == "no posts"
+
+
+def test_changes_are_requested_with_a_reason_the_author_sees() -> None:
+    review = post("a", IN_REVIEW)
+    assert views.approvals_page([review], APPROVER).can_request_changes
+    assert not views.approvals_page([review], EDITOR).can_request_changes
+    assert views.post_page(review, APPROVER).can_request_changes
+    assert not views.post_page(review, EDITOR).can_request_changes
+    draft = post("a", publish_pb2.POST_STATUS_DRAFT)
+    assert not views.post_page(draft, APPROVER).can_request_changes  # nothing to review
+    assert not views.changes_form(draft, APPROVER).allowed
+    assert views.changes_form(review, APPROVER).allowed
+
+    form = views.changes_form(review, APPROVER)
+    assert (form.post_id, form.title) == ("a", "T a")
+    assert views.changes_form_errors(form).error("reason") == "Enter what the author should change"
+    blank = views.changes_form(review, APPROVER, "  \n ")
+    assert views.changes_form_errors(blank).error("reason")
+    too_long = views.changes_form(review, APPROVER, "x" * (views.MAX_REASON + 1))
+    assert views.changes_form_errors(too_long).error("reason") == (
+        "The reason must be 5,000 characters or fewer"
+    )
+    fine = views.changes_form(review, APPROVER, "Cite the article")
+    assert views.changes_form_errors(fine).errors == ()
+    refused = views.with_changes_error(fine, "comment is required: say what should change")
+    assert refused.error("reason") == "The reason is required: say what should change"
+
+    # Sent back: the author's draft says who asked, and why, on each variant sent back.
+    back = post("a", publish_pb2.POST_STATUS_CHANGES_REQUESTED)
+    back.comments.add(user="eddie", language="en", text="A note of mine")
+    reason = back.comments.add(user="april", language="en,es", text="Cite <the> article")
+    reason.created_at.seconds = 1_800_000_000
+    page = views.post_page(back, EDITOR)
+    assert page.can_submit and not page.can_request_changes
+    for variant in page.variants:
+        assert variant.changes_requested is not None
+        assert (variant.changes_requested.user, variant.changes_requested.text) == (
+            "april",
+            "Cite <the> article",
+        )
+    assert [(c.user, c.languages) for c in page.comments] == [
+        ("april", "en, es"),
+        ("eddie", "en"),
+    ]
+    assert views.post_page(review, EDITOR).variants[0].changes_requested is None

@@ -1,25 +1,31 @@
 """The web application without a browser or a service (Starlette's test client, fake
 clients): who may reach what, the CSRF check, the security headers and the session cookie,
-and a page made from a (fake) service's answer, escaped."""
+a page made from a (fake) service's answer, escaped, and a report drawn with its progress
+shown (the stream's events, the download of the report it drew, the fallback when the
+link's report is not kept here)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.testclient import TestClient
 
+from legation.evaluator.v1 import evaluator_service_pb2 as evaluator_pb
 from legation.events.v1 import listen_pb2
 from legation.listener.v1 import listener_service_pb2 as listener_pb
 from legation_console.adapters.metrics import ConsoleMetrics
 from legation_console.adapters.security import SESSION_CSRF, SESSION_PERSON
 from legation_console.adapters.services import (
     ConsoleIdentity,
+    EvaluatorClient,
     ListenerClient,
     ServiceError,
     Services,
@@ -198,3 +204,132 @@ def test_the_console_identity_sends_its_token_with_the_person() -> None:
         "authorization": "Bearer tok",
     }
     assert ConsoleIdentity(token="t").tls_ca is None
+
+
+# --- a report drawn with its progress shown -----------------------------------------------
+
+PDF = b"%PDF-1.4 the report"
+
+
+class FakeEvaluator(EvaluatorClient):
+    def __init__(self, fail: bool = False) -> None:
+        self.drawn: list[tuple[str, str, int]] = []
+        self.fail = fail
+
+    async def _steps(
+        self, person: Person, campaign_id: str, format: int
+    ) -> AsyncIterator[evaluator_pb.CampaignReportProgress]:
+        self.drawn.append(("stream", campaign_id, format))
+        for done, step in enumerate(("publications", "plot volume"), start=1):
+            yield evaluator_pb.CampaignReportProgress(step=step, done=done, total=3)
+        if self.fail:
+            raise ServiceError(
+                "evaluator", "BuildCampaignReport", grpc.StatusCode.UNAVAILABLE, "index <down>"
+            )
+        report = evaluator_pb.CampaignReport(
+            campaign_id=campaign_id, content=PDF, file_name=f"{campaign_id}-report.pdf"
+        )
+        yield evaluator_pb.CampaignReportProgress(step="pdf", done=3, total=3, report=report)
+
+    def build_report(
+        self, person: Person, campaign_id: str, format: int
+    ) -> AsyncIterator[evaluator_pb.CampaignReportProgress]:
+        return self._steps(person, campaign_id, format)
+
+    async def get_report(
+        self, person: Person, campaign_id: str, format: int
+    ) -> evaluator_pb.CampaignReport:
+        self.drawn.append(("unary", campaign_id, format))
+        return evaluator_pb.CampaignReport(
+            campaign_id=campaign_id, content=b"%PDF-again", file_name="again.pdf"
+        )
+
+
+def _report_client(evaluator: FakeEvaluator) -> TestClient:
+    services: Any = FakeServices(None, None, None, evaluator)  # type: ignore[arg-type]
+    app = create_app(
+        connect=lambda: services,
+        signin=FakeSignIn(),
+        metrics=ConsoleMetrics(),
+        session_secret="s" * 40,
+        session_max_age=3600,
+        https=False,
+        assets_dir=Path("."),
+    )
+    return TestClient(app)
+
+
+@pytest.fixture
+def evaluator() -> FakeEvaluator:
+    return FakeEvaluator()
+
+
+@pytest.fixture
+def report_client(evaluator: FakeEvaluator) -> Iterator[TestClient]:
+    with _report_client(evaluator) as started:
+        yield started
+
+
+def _events(body: str) -> list[tuple[str, str]]:
+    events = []
+    for block in body.strip().split("\n\n"):
+        lines = block.splitlines()
+        name = next(line[len("event: ") :] for line in lines if line.startswith("event: "))
+        data = "\n".join(line[len("data: ") :] for line in lines if line.startswith("data: "))
+        events.append((name, data))
+    return events
+
+
+def test_the_steps_then_a_link_to_the_report_drawn(
+    report_client: TestClient, evaluator: FakeEvaluator
+) -> None:
+    client = report_client
+    client.get("/sign-in?as=ana")
+    start = client.get("/evaluate/campaigns/river/reports/pdf/start")
+    assert 'sse-connect="/evaluate/campaigns/river/report.pdf/progress"' in start.text
+    assert 'sse-close="done"' in start.text
+    stream = client.get("/evaluate/campaigns/river/report.pdf/progress")
+    assert stream.headers["content-type"].startswith("text/event-stream")
+    events = _events(stream.text)
+    assert [name for name, _ in events] == ["report", "report", "done"]
+    assert "Step 1 of 3: reading the publications" in events[0][1]
+    assert "Step 2 of 3: drawing the volume plot" in events[1][1]
+    assert 'max="3" value="2"' in events[1][1]
+    link = re.search(r'href="(/evaluate/campaigns/river/report\.pdf\?ready=[\w-]+)"', events[2][1])
+    assert link is not None and "(19 bytes)" in events[2][1]
+
+    download = client.get(link.group(1))
+    assert download.content == PDF
+    assert download.headers["content-disposition"] == 'attachment; filename="river-report.pdf"'
+    assert [kind for kind, _, _ in evaluator.drawn] == ["stream"]  # not drawn twice
+
+    # Another person, another format, or a link this console does not hold: drawn again.
+    client.get("/sign-in?as=vic")
+    assert client.get(link.group(1)).content == b"%PDF-again"
+    assert client.get("/evaluate/campaigns/river/report.pdf?ready=nope").content == b"%PDF-again"
+    assert [kind for kind, _, _ in evaluator.drawn] == ["stream", "unary", "unary"]
+    assert client.get("/evaluate/campaigns/river/report.docx/progress").status_code == 404
+
+
+def test_a_failure_ends_the_stream_with_its_reason_as_text() -> None:
+    with _report_client(FakeEvaluator(fail=True)) as client:
+        client.get("/sign-in?as=ana")
+        events = _events(client.get("/evaluate/campaigns/river/report.pdf/progress").text)
+    assert [name for name, _ in events] == ["report", "report", "done"]
+    assert "The report could not be drawn" in events[-1][1]
+    assert "index &lt;down&gt;" in events[-1][1]
+
+
+def test_wrong_mention_filters_are_refused_before_any_call(client: TestClient) -> None:
+    """The evaluator is absent here: a wrong filter must not reach it."""
+    client.get("/sign-in?as=ana")
+    page = client.get("/listen/mentions?language=%3Cx%3E&min_influence=2&sentiment=angry")
+    assert page.status_code == 400
+    assert "Enter language tags like es or es-MX, with commas" in page.text
+    assert "Enter an influence from 0 to 1, like 0.5" in page.text
+    assert "Choose sentiments from the list" in page.text
+    assert 'value="&lt;x&gt;"' in page.text  # what was typed, escaped
+    assert "sse-connect" not in page.text  # nothing to follow
+    nav = page.text.split('<nav aria-label="Listen">')[1].split("</nav>")[0]
+    assert 'href="/listen/mentions" aria-current="page"' in nav
+    assert 'href="/listen/alerts"' in nav

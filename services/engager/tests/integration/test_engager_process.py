@@ -347,6 +347,13 @@ def test_inbox_replies_questions_and_partners_through_the_process(
         return sorted(q.source for q in response.questions_campaign.questions)
 
     wait_until(lambda: collected() == ["form", "mention"], 60, "both questions", 0.2)
+    listed = second.call(
+        "ListQuestionsCampaigns", pb.ListQuestionsCampaignsRequest(campaign_id=campaign)
+    )
+    [summary] = listed.questions_campaigns
+    assert summary.questions_campaign.questions_id == questions_id
+    assert (summary.questions, summary.pending, summary.form_path) == (2, 2, created.form_path)
+    assert not summary.questions_campaign.questions
 
     # Partners: the register and a joint activity, which the evaluator indexes.
     second.call(

@@ -296,6 +296,65 @@ def test_settling_a_delivery_that_has_none_is_a_failed_precondition(
     assert (code, details) == (grpc.StatusCode.INVALID_ARGUMENT, "action is required")
 
 
+def test_questions_campaigns_are_listed_with_counts_in_pages(connect: Any) -> None:
+    officer: EngagerServiceStub = connect("officer")
+    for n in range(3):
+        officer.CreateQuestionsCampaign(
+            pb.CreateQuestionsCampaignRequest(
+                request_id=f"ask-{n}",
+                campaign_id="camp-1" if n < 2 else "camp-2",
+                issue_id="issue-1",
+                title=f"Ask us {n}",
+            )
+        )
+    qid = (
+        officer.ListQuestionsCampaigns(pb.ListQuestionsCampaignsRequest(campaign_id="camp-2"))
+        .questions_campaigns[0]
+        .questions_campaign.questions_id
+    )
+    officer.SubmitQuestion(
+        pb.SubmitQuestionRequest(questions_id=qid, request_id="q1", author="Ana", text="Why?")
+    )
+    officer.CloseQuestionsCampaign(pb.CloseQuestionsCampaignRequest(questions_id=qid))
+
+    # A viewer may read the list (a read), newest change first, the questions counted.
+    viewer: EngagerServiceStub = connect("viewer")
+    listed = viewer.ListQuestionsCampaigns(pb.ListQuestionsCampaignsRequest())
+    first = listed.questions_campaigns[0]
+    assert first.questions_campaign.title == "Ask us 2" and not first.questions_campaign.open
+    assert (first.questions, first.pending) == (1, 1)
+    assert not first.questions_campaign.questions  # counts, not the questions themselves
+    assert {s.questions_campaign.title for s in listed.questions_campaigns} == {
+        "Ask us 0",
+        "Ask us 1",
+        "Ask us 2",
+    }
+    open_ones = viewer.ListQuestionsCampaigns(pb.ListQuestionsCampaignsRequest(open_only=True))
+    assert len(open_ones.questions_campaigns) == 2
+
+    page = viewer.ListQuestionsCampaigns(pb.ListQuestionsCampaignsRequest(page_size=2))
+    assert len(page.questions_campaigns) == 2 and page.next_page_token
+    rest = viewer.ListQuestionsCampaigns(
+        pb.ListQuestionsCampaignsRequest(page_size=2, page_token=page.next_page_token)
+    )
+    assert len(rest.questions_campaigns) == 1 and not rest.next_page_token
+
+    code, details = code_of(
+        lambda: viewer.ListQuestionsCampaigns(
+            pb.ListQuestionsCampaignsRequest(page_token="12345678901234567890x")
+        )
+    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and details.startswith("page_token:")
+    code, details = code_of(
+        lambda: viewer.ListQuestionsCampaigns(pb.ListQuestionsCampaignsRequest(page_size=5000))
+    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and details.startswith("page_size:")
+    code, _ = code_of(
+        lambda: connect("publisher").ListQuestionsCampaigns(pb.ListQuestionsCampaignsRequest())
+    )
+    assert code == grpc.StatusCode.PERMISSION_DENIED
+
+
 def test_conversations_come_in_pages(stub: EngagerServiceStub) -> None:
     first = stub.ListConversations(pb.ListConversationsRequest(page_size=1))
     assert len(first.conversations) == 1 and first.next_page_token

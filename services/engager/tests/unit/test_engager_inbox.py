@@ -501,3 +501,48 @@ def test_a_person_can_override_the_priority_and_the_deadline_follows() -> None:
     assert urgent.state.sla_due_at.ToDatetime(tzinfo=UTC) == NOW + timedelta(seconds=600)
     with pytest.raises(inbox.ConversationError, match="priority: is required"):
         inbox.prioritize(state, engage_pb2.PRIORITY_UNSPECIFIED, RULES, "lead", "", NOW)
+
+
+def test_a_reply_waiting_for_approval_opens_one_request_and_its_decision_closes_it() -> None:
+    from legation.events.v1 import publish_pb2
+    from legation_engager.domain.approvals import reply_approval_changes
+
+    state = opened()
+    draft = inbox.add_reply(state, "q1", "ana", "Nine.", "", "", True, False, NOW).state
+    [request] = reply_approval_changes(state, draft, "approver")
+    assert (request.state, request.role, request.requested_by, request.subject) == (
+        publish_pb2.APPROVAL_STATE_AWAITING,
+        "approver",
+        "ana",
+        "reply",
+    )
+    assert request.item_id == draft.replies[0].reply_id
+    assert reply_approval_changes(draft, draft, "approver") == []  # nothing changed
+    approved = inbox.review_reply(draft, draft.replies[0].reply_id, True, "amina", "", NOW).state
+    [decision] = reply_approval_changes(draft, approved, "approver")
+    assert (decision.state, decision.decided_by) == (publish_pb2.APPROVAL_STATE_APPROVED, "amina")
+    refused = inbox.review_reply(draft, draft.replies[0].reply_id, False, "amina", "No.", NOW)
+    [rejection] = reply_approval_changes(draft, refused.state, "approver")
+    assert rejection.state == publish_pb2.APPROVAL_STATE_REJECTED
+
+
+def test_the_conversation_write_that_makes_a_reply_wait_carries_its_approval_request() -> None:
+    from legation.events.v1 import publish_pb2
+    from legation_engager.domain.approvals import APPROVALS_TOPIC
+
+    producer = FakeProducer()
+    state = EngagerState(producer, approval_role="press-approver")
+    conversation = opened()
+    with state.change_conversations() as writer:
+        writer.put(inbox.Change(conversation))
+    with state.change_conversations() as writer:
+        current = writer.get(conversation.conversation_id)
+        assert current is not None
+        writer.put(inbox.add_reply(current, "q1", "ana", "Nine.", "", "", True, False, NOW))
+    written = [e for call in producer.calls for t, _k, e in call if t == APPROVALS_TOPIC]
+    [request] = [e.approval_request for e in written]
+    assert (request.state, request.role, request.requested_by) == (
+        publish_pb2.APPROVAL_STATE_AWAITING,
+        "press-approver",
+        "ana",
+    )

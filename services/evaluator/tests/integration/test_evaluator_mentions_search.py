@@ -97,6 +97,9 @@ def test_mentions_come_newest_first_and_filters_narrow_them(
     assert _ids(stub, sources=["mastodon"]) == ["m2"]
     assert _ids(stub, sentiments=["negative"], stances=["favour"]) == ["m3", "m4"]
     assert _ids(stub, min_influence=0.5) == ["m1", "m3", "m4", "m5"]
+    # "unknown" is also a mention without the label at all (m5 has neither).
+    assert _ids(stub, stances=["unknown"]) == ["m5"]
+    assert _ids(stub, sentiments=["unknown", "positive"]) == ["m2", "m5"]
 
 
 def test_duplicates_fold_into_their_first_copy_with_a_count(

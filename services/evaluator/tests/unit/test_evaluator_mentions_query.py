@@ -50,3 +50,15 @@ def test_a_full_page_gets_a_token_and_a_short_one_none() -> None:
     assert full.total == 7 and full.mentions[0].copies == 3 and full.mentions[0].issue_id == "i"
     assert mentions.decode_token(full.next_page_token) == [1, "m1"]
     assert not mentions.search_response(response, 2).next_page_token
+
+
+def test_alerts_of_several_issues_at_once() -> None:
+    several = pb.ListAlertsRequest(issue_id="plastics", issue_ids=["coast", "plastics"])
+    clauses = mentions.alerts_query(several)["query"]["bool"]["filter"]
+    assert {"terms": {"alert.issue_id": ["plastics", "coast"]}} in clauses
+    every = mentions.alerts_query(pb.ListAlertsRequest())["query"]["bool"]["filter"]
+    assert not any("alert.issue_id" in str(clause) for clause in every)
+    with pytest.raises(InvalidRequest, match="issue_ids has 21 values"):
+        mentions.validate_alerts(pb.ListAlertsRequest(issue_ids=["x"] * 21))
+    with pytest.raises(InvalidRequest, match=r"issue_ids\[1\]"):
+        mentions.validate_alerts(pb.ListAlertsRequest(issue_ids=["x", "y" * 201]))

@@ -127,9 +127,27 @@ def test_at_least_reasons_say_how_far_it_got() -> None:
     assert missed.reason == "mentions ended at 10 of 100"
 
 
-def test_at_least_without_a_deadline_is_never_missed() -> None:
+def test_an_objective_without_a_deadline_ends_with_its_campaign() -> None:
     goal = objective("mentions", 100, deadline=None)
-    status = judge(goal, 0, campaign(goal), AFTER + timedelta(days=365))
+    # During the campaign it is judged against the campaign's time gone (half of it here).
+    behind = judge(goal, 10, campaign(goal), HALF_WAY)
+    assert behind.status == Status.STATUS_AT_RISK
+    assert "50% of the time gone" in behind.reason
+    # After the campaign's end (an after-action review) it is settled, not "on track".
+    missed = judge(goal, 10, campaign(goal), AFTER)
+    assert missed.status == Status.STATUS_MISSED
+    assert missed.reason == "mentions ended at 10 of 100"
+    share = objective("share_of_voice", 20, deadline=None)
+    assert judge(share, 25, campaign(share), AFTER).status == Status.STATUS_ACHIEVED
+    assert judge(share, 15, campaign(share), AFTER).status == Status.STATUS_MISSED
+    assert judge(share, None, campaign(share), AFTER).status == Status.STATUS_MISSED
+
+
+def test_without_a_deadline_or_a_campaign_end_it_is_never_missed() -> None:
+    goal = objective("mentions", 100, deadline=None)
+    open_ended = campaign(goal)
+    open_ended.ClearField("ends_at")
+    status = judge(goal, 0, open_ended, AFTER + timedelta(days=365))
     assert status.status == Status.STATUS_ON_TRACK
 
 

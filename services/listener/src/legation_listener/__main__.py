@@ -153,6 +153,7 @@ def wire(runtime: ServiceRuntime, settings: ListenerSettings) -> None:
         connectors=connectors(settings, fetcher, backoff),
         max_pages=settings.listener_max_pages_per_poll,
         on_mentions=window.add_mentions,
+        failing_after=settings.listener_source_failing_after,
     )
     insights = Insights(
         state,

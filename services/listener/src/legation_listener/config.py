@@ -41,6 +41,13 @@ class ListenerSettings(CoreSettings):
     listener_max_pages_per_poll: int = Field(
         10, ge=1, le=1000, description="Pages read from one source in one poll (the rest waits)"
     )
+    listener_source_failing_after: int = Field(
+        3,
+        ge=1,
+        le=1000,
+        description="Failed reads in a row after which a source is reported failing "
+        "(legation.listen.source-health.v1; recovered at the next read that works)",
+    )
     listener_page_size: int = Field(
         40,
         ge=1,

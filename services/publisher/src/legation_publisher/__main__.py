@@ -86,8 +86,10 @@ def wire(runtime: ServiceRuntime, settings: PublisherSettings) -> None:
         raise ConfigError(f"LEGATION_PUBLISHER_CHANNELS: unknown channel(s) {', '.join(unknown)}")
     registry = runtime.metrics.registry
     book = PostBook.rebuild(settings, runtime.codec, runtime.producer)
-    store = PostStore(book, runtime.producer)
     workflow = policy_from(settings)
+    store = PostStore(
+        book, runtime.producer, [(step.name, step.role) for step in workflow.approval_steps]
+    )
     servicer = PublisherServicer(
         store,
         workflow,

@@ -31,6 +31,7 @@ from legation_publisher.adapters.grpc_api import SERVICE_NAME, PublisherServicer
 from legation_publisher.adapters.policy import POLICY
 from legation_publisher.adapters.scheduler import Scheduler
 from legation_publisher.adapters.state import POSTS_TOPIC, PostBook, PostStore
+from legation_publisher.domain.approvals import APPROVALS_TOPIC
 from legation_publisher.domain.content import ChannelProfile, channel_info
 from legation_publisher.domain.posts import PUBLICATIONS_TOPIC
 from legation_publisher.domain.workflow import Caller, WorkflowPolicy
@@ -563,3 +564,19 @@ def test_a_post_grown_beyond_a_kafka_record_is_invalid_argument_and_left_as_it_w
     assert len(producer.sent) == sent  # nothing of the refused change was written
     stored = publisher.store.book.get(post.post_id)
     assert stored is not None and language not in [v.language for v in stored.variants]
+
+
+def test_each_approval_step_waiting_and_passed_is_one_approval_request(
+    publisher: Publisher, producer: FakeProducer
+) -> None:
+    post_id = approved(publisher)
+    requests = [e.approval_request for e in producer.on(APPROVALS_TOPIC)]
+    A = publish_pb2  # noqa: N806
+    assert [(r.step, r.role, r.state, sorted(r.languages)) for r in requests] == [
+        ("policy-desk", "approver", A.APPROVAL_STATE_AWAITING, ["en", "es", "fr"]),
+        ("head-of-communications", "approver", A.APPROVAL_STATE_AWAITING, ["en", "es", "fr"]),
+        ("policy-desk", "approver", A.APPROVAL_STATE_APPROVED, ["en", "es", "fr"]),
+        ("head-of-communications", "approver", A.APPROVAL_STATE_APPROVED, ["en", "es", "fr"]),
+    ]
+    assert {r.subject_id for r in requests} == {post_id}
+    assert requests[0].requested_by == "editor" and requests[2].decided_by == "approver"

@@ -95,3 +95,35 @@ def streamed_fragments(
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
+
+
+def finished_fragments(
+    request: Request,
+    fragments: AsyncIterator[tuple[str, str]],
+    on_error: Callable[[ServiceError], str],
+    last_event: str = "done",
+) -> StreamingResponse:
+    """A stream of ``(event, html)`` pairs for work that ends (a report being drawn): the
+    element that shows it closes its EventSource on ``last_event``
+    (``sse-close="done"``), so the browser does not start the work again. A failure is sent
+    as ``last_event`` with ``on_error``'s fragment."""
+    app = console(request)
+
+    async def stream() -> AsyncIterator[str]:
+        app.metrics.live_streams.inc()
+        try:
+            async for event, html in fragments:
+                yield sse_event(event, html)
+                if await request.is_disconnected():
+                    return
+        except ServiceError as error:
+            log.warning("stream of work failed", extra={"code": error.code.name})
+            yield sse_event(last_event, on_error(error))
+        finally:
+            app.metrics.live_streams.dec()
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )

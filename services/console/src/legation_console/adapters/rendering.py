@@ -6,7 +6,7 @@ pattern a page follows."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -22,6 +22,7 @@ from legation_console.adapters.security import CSRF_FIELD, SESSION_CSRF, session
 from legation_console.adapters.services import Services
 from legation_console.domain import access
 from legation_console.domain.people import Person
+from legation_console.domain.ready_reports import ReadyReports
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,8 @@ class Console:
     sections: tuple[Section, ...]
     live_interval_seconds: float
     ready: bool = True
+    # Reports drawn with their progress shown, until their download link is followed.
+    reports: ReadyReports = field(default_factory=ReadyReports)
 
 
 def console(request: Request) -> Console:

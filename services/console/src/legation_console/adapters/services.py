@@ -43,6 +43,8 @@ from legation_core.auth import (
 from legation_core.ids import new_trace_id
 
 Response = TypeVar("Response")
+# A report streams its progress while it is drawn: a longer deadline than a page's call.
+REPORT_TIMEOUT_SECONDS = 300.0
 
 
 class ServiceError(Exception):
@@ -146,10 +148,18 @@ class _Client:
             )
 
     async def _stream(
-        self, method: str, call: Callable[..., Any], request: Any, person: Person
+        self,
+        method: str,
+        call: Callable[..., Any],
+        request: Any,
+        person: Person,
+        timeout: float | None = None,
     ) -> AsyncIterator[Any]:
-        """The responses of a server-streaming call, until the service ends it."""
-        stream = call(request, metadata=person_metadata(person, self.identity.token))
+        """The responses of a server-streaming call, until the service ends it (or
+        ``timeout`` seconds pass)."""
+        stream = call(
+            request, metadata=person_metadata(person, self.identity.token), timeout=timeout
+        )
         try:
             async for response in stream:
                 yield response
@@ -252,6 +262,15 @@ class PublisherClient(_Client):
     async def approve(self, person: Person, post_id: str) -> publish_pb2.PostState:
         request = publisher_pb.ReviewRequest(post_id=post_id)
         response = await self._call("Approve", self.stub.Approve, request, person)
+        return response.post
+
+    async def request_changes(
+        self, person: Person, post_id: str, reason: str
+    ) -> publish_pb2.PostState:
+        """Sends the post's variants in review (or approved) back to their author, with
+        the reason as the comment the author sees."""
+        request = publisher_pb.ReviewRequest(post_id=post_id, comment=reason)
+        response = await self._call("RequestChanges", self.stub.RequestChanges, request, person)
         return response.post
 
     async def schedule_now(self, person: Person, post_id: str) -> publish_pb2.PostState:
@@ -390,6 +409,17 @@ class EngagerClient(_Client):
             "CreateQuestionsCampaign", self.stub.CreateQuestionsCampaign, request, person
         )
 
+    async def list_questions_campaigns(
+        self, person: Person, open_only: bool = False, page_size: int = 50, page_token: str = ""
+    ) -> engager_pb.ListQuestionsCampaignsResponse:
+        """One page of questions campaigns, most recently changed first, with their counts."""
+        request = engager_pb.ListQuestionsCampaignsRequest(
+            open_only=open_only, page_size=page_size, page_token=page_token
+        )
+        return await self._call(
+            "ListQuestionsCampaigns", self.stub.ListQuestionsCampaigns, request, person
+        )
+
     async def get_questions_campaign(
         self, person: Person, questions_id: str
     ) -> engager_pb.QuestionsCampaignResponse:
@@ -465,12 +495,14 @@ class EvaluatorClient(_Client):
         )
         return response
 
-    async def list_alerts(self, person: Person, issue_id: str = "") -> list[listen_pb2.Alert]:
-        """The newest alerts (of one issue or every issue)."""
+    async def list_alerts(
+        self, person: Person, issue_ids: Sequence[str] = ()
+    ) -> list[listen_pb2.Alert]:
+        """The newest alerts (of the issues given, or of every issue)."""
         response = await self._call(
             "ListAlerts",
             self.stub.ListAlerts,
-            evaluator_pb.ListAlertsRequest(issue_id=issue_id),
+            evaluator_pb.ListAlertsRequest(issue_ids=list(issue_ids)),
             person,
         )
         return list(response.alerts)
@@ -532,6 +564,34 @@ class EvaluatorClient(_Client):
             format=format,  # type: ignore[arg-type]
         )
         return await self._call("GetCampaignReport", self.stub.GetCampaignReport, request, person)
+
+    def build_report(
+        self, person: Person, campaign_id: str, format: int
+    ) -> AsyncIterator[evaluator_pb.CampaignReportProgress]:
+        """The report's progress step by step, the last message carrying the report."""
+        request = evaluator_pb.GetCampaignReportRequest(
+            campaign_id=campaign_id,
+            format=format,  # type: ignore[arg-type]
+        )
+        return self._stream(
+            "BuildCampaignReport",
+            self.stub.BuildCampaignReport,
+            request,
+            person,
+            timeout=REPORT_TIMEOUT_SECONDS,
+        )
+
+    async def list_feedback(
+        self, person: Person, request: evaluator_pb.ListFeedbackRequest
+    ) -> evaluator_pb.ListFeedbackResponse:
+        return await self._call("ListFeedback", self.stub.ListFeedback, request, person)
+
+    async def list_reviews(
+        self, person: Person, request: evaluator_pb.ListAfterActionReviewsRequest
+    ) -> evaluator_pb.ListAfterActionReviewsResponse:
+        return await self._call(
+            "ListAfterActionReviews", self.stub.ListAfterActionReviews, request, person
+        )
 
     def watch_scorecard(
         self, person: Person, campaign_id: str, min_interval_seconds: float

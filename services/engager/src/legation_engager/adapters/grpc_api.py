@@ -473,6 +473,33 @@ class EngagerApi(pb_grpc.EngagerServiceServicer):
             request.questions_id, context, lambda current: questions.close(current, now)
         )
 
+    def ListQuestionsCampaigns(
+        self, request: pb.ListQuestionsCampaignsRequest, context: grpc.ServicerContext
+    ) -> pb.ListQuestionsCampaignsResponse:
+        try:
+            found, next_token = questions.list_campaigns(
+                self.state.questions.all(),
+                request.campaign_id,
+                request.issue_id,
+                request.open_only,
+                request.page_size,
+                request.page_token,
+                MAX_PAGE,
+            )
+        except questions.QuestionsListError as error:
+            invalid_argument(context, str(error))
+        return pb.ListQuestionsCampaignsResponse(
+            questions_campaigns=[
+                pb.QuestionsCampaignSummary(
+                    questions_campaign=questions.without_questions(campaign),
+                    form_path=self.form_path(campaign.questions_id),
+                    **questions.summary_counts(campaign),
+                )
+                for campaign in found
+            ],
+            next_page_token=next_token,
+        )
+
     # --- partners -------------------------------------------------------------------------
 
     def RegisterPartner(

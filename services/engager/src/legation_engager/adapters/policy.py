@@ -20,6 +20,7 @@ def policy_for(approval_role: str = APPROVER) -> Policy:
             "GetConversation": reads(OFFICER, approval_role),
             "ListSavedReplies": reads(OFFICER),
             "GetQuestionsCampaign": reads(OFFICER),
+            "ListQuestionsCampaigns": reads(OFFICER),
             "GetPartner": reads(OFFICER),
             "ListPartners": reads(OFFICER),
             "ReplyToConversation": command(OFFICER),

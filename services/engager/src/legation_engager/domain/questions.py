@@ -9,6 +9,7 @@ is recorded only.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import datetime
 
 from legation.events.v1 import engage_pb2, listen_pb2, publish_pb2
@@ -222,3 +223,56 @@ def record_answer_delivery(
     elif delivery.state in ("failed", "needs-check", "cancelled"):
         question.answer.status = engage_pb2.REPLY_STATUS_FAILED
     return campaign
+
+
+class QuestionsListError(ValueError):
+    """A list request the engager cannot answer; the message names the field."""
+
+
+def summary_counts(campaign: QuestionsCampaign) -> dict[str, int]:
+    """How many questions a campaign has, by where they stand."""
+    statuses = [q.status for q in campaign.questions]
+    return {
+        "questions": len(statuses),
+        "pending": statuses.count(PENDING),
+        "approved": statuses.count(APPROVED),
+        "rejected": statuses.count(REJECTED),
+        "answered": statuses.count(ANSWERED),
+    }
+
+
+def without_questions(campaign: QuestionsCampaign) -> QuestionsCampaign:
+    """A copy of the campaign without its questions (a list shows counts instead)."""
+    bare = QuestionsCampaign()
+    bare.CopyFrom(campaign)
+    bare.ClearField("questions")
+    return bare
+
+
+def list_campaigns(
+    campaigns: Iterable[QuestionsCampaign],
+    campaign_id: str,
+    issue_id: str,
+    open_only: bool,
+    page_size: int,
+    page_token: str,
+    max_page: int,
+) -> tuple[list[QuestionsCampaign], str]:
+    """One page of the campaigns the filters match (empty filters match all), most recently
+    changed first, then by id; and the token of the next page ("" on the last). The token
+    is the offset, as the inbox's list gives it."""
+    if page_token and not page_token.isdigit():
+        raise QuestionsListError("page_token: not a token this API gave")
+    if page_size > max_page:
+        raise QuestionsListError(f"page_size: at most {max_page}")
+    found = [
+        c
+        for c in campaigns
+        if (not campaign_id or c.campaign_id == campaign_id)
+        and (not issue_id or c.issue_id == issue_id)
+        and (c.open or not open_only)
+    ]
+    found.sort(key=lambda c: (-c.updated_at.ToNanoseconds(), c.questions_id))
+    start = int(page_token) if page_token else 0
+    end = start + page_size if page_size else len(found)
+    return found[start:end], str(end) if end < len(found) else ""

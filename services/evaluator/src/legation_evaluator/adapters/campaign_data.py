@@ -40,6 +40,10 @@ class CampaignData:
         )
         return response
 
+    def search(self, payload: str, body: dict[str, Any]) -> dict[str, Any]:
+        """One search over the indices of ``payload`` (feedback, after_action_review …)."""
+        return self._search(payload, body)
+
     def campaign(self, campaign_id: str) -> evaluate_pb2.Campaign | None:
         """The campaign, or None; raises IndexRebuilding when it is missing while the index
         is being rebuilt (it may be on its way back)."""

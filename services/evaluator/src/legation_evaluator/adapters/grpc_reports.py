@@ -1,10 +1,13 @@
-"""The evaluator API's after-action review and report calls, mixed into
+"""The evaluator API's after-action review, report, feedback and review list calls, mixed into
 :class:`~legation_evaluator.adapters.grpc_api.EvaluatorApi` (kept apart so the campaign and
 scorecard calls stay small)."""
 
 from __future__ import annotations
 
+import queue
 import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import grpc
@@ -14,10 +17,11 @@ from legation.events.v1 import evaluate_pb2
 from legation_core.codec import Envelope, make_envelope
 from legation_core.grpc_server import invalid_argument, not_found
 from legation_core.ids import stable_id
-from legation_evaluator.adapters import report_render
-from legation_evaluator.adapters.campaign_data import CampaignData
+from legation_evaluator.adapters import report_plots, report_render
+from legation_evaluator.adapters.campaign_data import REPORT_SEARCHES, CampaignData
 from legation_evaluator.adapters.index import EventIndex
 from legation_evaluator.adapters.rebuild import IndexRebuilding
+from legation_evaluator.domain import listings
 from legation_evaluator.domain.campaigns import InvalidRequest
 from legation_evaluator.domain.review import (
     NotFinished,
@@ -31,10 +35,15 @@ _FORMATS = {
     pb.GetCampaignReportRequest.FORMAT_HTML: ("html", report_render.HTML),
     pb.GetCampaignReportRequest.FORMAT_PDF: ("pdf", report_render.PDF),
 }
+# The steps BuildCampaignReport reports: the searches, each plot, the rendering.
+REPORT_STEPS = REPORT_SEARCHES + len(report_plots.PLOTS) + 1
+# How often the stream looks whether the report is done when no step was reported.
+_POLL_SECONDS = 0.2
 
 
 class ReviewReportApi:
-    """ReviewCampaign and GetCampaignReport over the shared index and producer."""
+    """ReviewCampaign, the report calls and the feedback and review lists over the shared
+    index and producer."""
 
     index: EventIndex
     data: CampaignData
@@ -98,9 +107,10 @@ class ReviewReportApi:
         self._produce(context, REVIEWS, request.campaign_id, envelope)
         return review
 
-    def GetCampaignReport(
+    def _report_of(
         self, request: pb.GetCampaignReportRequest, context: grpc.ServicerContext
-    ) -> pb.CampaignReport:
+    ) -> tuple[evaluate_pb2.Campaign, str, str]:
+        """The campaign, format and content type a report request asks for (or the error)."""
         if not request.campaign_id:
             invalid_argument(context, "campaign_id is required")
         if request.format not in _FORMATS:
@@ -108,10 +118,71 @@ class ReviewReportApi:
         fmt, content_type = _FORMATS[request.format]
         campaign = self._campaign(context, request.campaign_id)
         self._complete_index(context, "the report")
-        model = self.data.report_model(campaign, datetime.now(UTC))
+        return campaign, fmt, content_type
+
+    def _report(
+        self,
+        campaign: evaluate_pb2.Campaign,
+        fmt: str,
+        content_type: str,
+        progress: Callable[[str], None] = lambda step: None,
+    ) -> pb.CampaignReport:
+        model = self.data.report_model(campaign, datetime.now(UTC), progress)
+        content = report_render.render(model, fmt, progress)
+        progress(fmt)
         return pb.CampaignReport(
             campaign_id=campaign.campaign_id,
             content_type=content_type,
-            content=report_render.render(model, fmt),
+            content=content,
             file_name=f"{campaign.campaign_id}-report.{fmt}",
         )
+
+    def GetCampaignReport(
+        self, request: pb.GetCampaignReportRequest, context: grpc.ServicerContext
+    ) -> pb.CampaignReport:
+        return self._report(*self._report_of(request, context))
+
+    def BuildCampaignReport(
+        self, request: pb.GetCampaignReportRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.CampaignReportProgress]:
+        campaign, fmt, content_type = self._report_of(request, context)
+        steps: queue.SimpleQueue[str] = queue.SimpleQueue()
+        done = 0
+        # The report is built on a worker thread so that each step it hears of can be sent
+        # while it goes on; its errors come back through result().
+        with ThreadPoolExecutor(1, thread_name_prefix="report") as worker:
+            built = worker.submit(self._report, campaign, fmt, content_type, steps.put)
+            while True:
+                try:
+                    step = steps.get(timeout=_POLL_SECONDS)
+                except queue.Empty:
+                    if built.done():
+                        break
+                    continue
+                done += 1
+                if done < REPORT_STEPS and context.is_active():
+                    yield pb.CampaignReportProgress(step=step, done=done, total=REPORT_STEPS)
+            report = built.result()
+        yield pb.CampaignReportProgress(
+            step=fmt, done=REPORT_STEPS, total=REPORT_STEPS, report=report
+        )
+
+    def ListFeedback(
+        self, request: pb.ListFeedbackRequest, context: grpc.ServicerContext
+    ) -> pb.ListFeedbackResponse:
+        try:
+            listings.validate_feedback_list(request)
+        except InvalidRequest as error:
+            invalid_argument(context, str(error))
+        found = self.data.search("feedback", listings.feedback_query(request))
+        return listings.feedback_response(found, request.page_size)
+
+    def ListAfterActionReviews(
+        self, request: pb.ListAfterActionReviewsRequest, context: grpc.ServicerContext
+    ) -> pb.ListAfterActionReviewsResponse:
+        try:
+            listings.validate_reviews_list(request)
+        except InvalidRequest as error:
+            invalid_argument(context, str(error))
+        found = self.data.search("after_action_review", listings.reviews_query(request))
+        return listings.reviews_response(found, request.page_size)

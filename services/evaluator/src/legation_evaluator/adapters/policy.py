@@ -33,6 +33,10 @@ POLICY = Policy(
         # The after-action review closes a campaign: its owners (analysts) write it.
         "ReviewCampaign": command(ANALYST),
         "GetCampaignReport": reads(ANALYST),
+        "BuildCampaignReport": reads(ANALYST),
+        # Whoever may record feedback may read it back; reviews are read like reports.
+        "ListFeedback": reads(ANALYST, EDITOR, APPROVER, PUBLISHER, OFFICER),
+        "ListAfterActionReviews": reads(ANALYST),
         # Mentions and alerts are what the listener already shows its readers.
         "SearchMentions": reads(ANALYST),
         "ListAlerts": reads(ANALYST),

@@ -21,6 +21,7 @@ MAX_TOKEN = 500
 # OpenSearch counts hits exactly up to this.
 TRACK_TOTAL = 10000
 _EXTRAS = ("campaign_ids", "kafka")
+UNKNOWN = "unknown"
 _FILTER_LISTS = ("issue_ids", "languages", "sources", "sentiments", "stances")
 
 
@@ -77,6 +78,18 @@ def _languages(languages: Sequence[str]) -> dict[str, Any]:
     return {"bool": {"should": clauses, "minimum_should_match": 1}}
 
 
+def _labels(field: str, values: Sequence[str]) -> dict[str, Any]:
+    """A label among ``values``; "unknown" also matches a mention without the label (an
+    empty value, or none at all), which readers see as unknown too."""
+    if UNKNOWN not in values:
+        return {"terms": {field: list(values)}}
+    clauses: list[dict[str, Any]] = [
+        {"terms": {field: [*values, ""]}},
+        {"bool": {"must_not": [{"exists": {"field": field}}]}},
+    ]
+    return {"bool": {"should": clauses, "minimum_should_match": 1}}
+
+
 def mentions_filters(request: pb.SearchMentionsRequest) -> list[dict[str, Any]]:
     """The filter clauses of a search (every one must hold)."""
     filters: list[dict[str, Any]] = [{"exists": {"field": "mention.mention_id"}}]
@@ -98,9 +111,9 @@ def mentions_filters(request: pb.SearchMentionsRequest) -> list[dict[str, Any]]:
             }
         )
     if request.sentiments:
-        filters.append({"terms": {"mention.sentiment.value": list(request.sentiments)}})
+        filters.append(_labels("mention.sentiment.value", request.sentiments))
     if request.stances:
-        filters.append({"terms": {"mention.stance.value": list(request.stances)}})
+        filters.append(_labels("mention.stance.value", request.stances))
     if request.min_influence > 0:
         filters.append({"range": {"mention.influence": {"gte": request.min_influence}}})
     window: dict[str, str] = {}
@@ -192,15 +205,17 @@ def validate_alerts(request: pb.ListAlertsRequest) -> None:
     """Raises :class:`InvalidRequest` naming the field that is out of its limits."""
     if len(request.issue_id) > MAX_STRING:
         raise InvalidRequest(f"issue_id is longer than {MAX_STRING} characters")
+    _check_strings("issue_ids", request.issue_ids)
     _page_size(request.page_size)
 
 
 def alerts_query(request: pb.ListAlertsRequest) -> dict[str, Any]:
-    """Alerts of one issue (or all) whose window starts within [since, until), newest
-    first."""
+    """Alerts of the issues asked for (or all) whose window starts within [since, until),
+    newest first."""
     filters: list[dict[str, Any]] = [{"exists": {"field": "alert.alert_id"}}]
-    if request.issue_id:
-        filters.append({"term": {"alert.issue_id": request.issue_id}})
+    issues = list(dict.fromkeys(i for i in (request.issue_id, *request.issue_ids) if i))
+    if issues:
+        filters.append({"terms": {"alert.issue_id": issues}})
     window: dict[str, str] = {}
     if request.HasField("since"):
         window["gte"] = request.since.ToJsonString()

@@ -303,7 +303,9 @@ def judge(
         return status
     if baseline is not None:
         status.baseline = baseline
-    deadline = _ts(objective, "deadline", now.tzinfo)
+    # An objective without a deadline of its own ends with its campaign (the same end as
+    # its measuring window, objective_window).
+    deadline = _ts(objective, "deadline", now.tzinfo) or _ts(campaign, "ends_at", now.tzinfo)
     over = deadline is not None and now >= deadline
     relative = objective.comparison in (
         Objective.COMPARISON_INCREASE_BY,

@@ -238,25 +238,31 @@ async def reply(request: Request) -> Response:
 
 
 async def questions(request: Request) -> Response:
-    """``GET /engage/questions[?id=…]``: open a questions campaign by its id (the engager
-    has no list of them), or start one."""
+    """``GET /engage/questions[?open=1&page=…]``: the questions campaigns, most recently
+    changed first, and (for officers) the form to start one. ``?id=…`` opens one by its
+    id (links from before the list)."""
     questions_id = request.query_params.get("id", "").strip()
     if questions_id:
         return RedirectResponse(
             request.url_for("engage-questions-campaign", questions_id=questions_id),
             status_code=303,
         )
-    return _questions_index(request, views.QuestionsCampaignForm("", "", "", "", {}))
+    return await _questions_index(request, views.QuestionsCampaignForm("", "", "", "", {}))
 
 
-def _questions_index(
+async def _questions_index(
     request: Request, form: views.QuestionsCampaignForm, status_code: int = 200
 ) -> Response:
     person = person_of(request)
+    open_only = request.query_params.get("open") == "1"
+    found = await services(request).engager.list_questions_campaigns(
+        person, open_only=open_only, page_token=request.query_params.get("page", "")
+    )
     return render(
         request,
         "engage/questions.html",
         {
+            "page": views.questions_campaigns_page(found, open_only),
             "form": form,
             "can_create": access.may(person.roles, access.CREATE_QUESTIONS_CAMPAIGN),
             "request_id": uuid.uuid4().hex,
@@ -304,7 +310,7 @@ async def create_questions(request: Request) -> Response:
                 ),
                 status_code=303,
             )
-    return _questions_index(request, form, status_code=400)
+    return await _questions_index(request, form, status_code=400)
 
 
 async def questions_campaign(request: Request) -> Response:

@@ -1,20 +1,24 @@
-"""Listen: tracked issues, and the query editor that checks and previews while typing."""
+"""Listen: tracked issues, the query editor that checks and previews while typing, the
+sources, the mentions (filtered, live) and the alerts (live)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from legation.listener.v1 import listener_service_pb2 as listener_pb
+from legation_console.adapters.live import live_fragments
 from legation_console.adapters.rendering import (
     Section,
     flash,
     form_of,
     person_of,
     render,
+    render_fragment,
     services,
 )
 from legation_console.adapters.services import ServiceError
@@ -32,23 +36,97 @@ async def issues(request: Request) -> Response:
 async def sources(request: Request) -> Response:
     """``GET /listen/sources``: how every source of the tracked issues is doing."""
     found = await services(request).listener.list_sources(person_of(request))
-    return render(request, "listen/sources.html", {"page": views.sources_page(found)})
+    page = views.sources_page(found, datetime.now(UTC))
+    return render(request, "listen/sources.html", {"page": page})
+
+
+async def _issue_boxes(request: Request, chosen: Sequence[str]) -> tuple[views.IssueChoice, ...]:
+    """The tracked issues as the filters' boxes (none when the listener does not answer:
+    the issues' text field still takes their ids)."""
+    try:
+        tracked = await services(request).listener.list_issues(person_of(request))
+    except ServiceError:
+        return ()
+    return views.issue_boxes(tracked, chosen)
+
+
+def _issue_context(boxes: Sequence[views.IssueChoice], chosen: Sequence[str]) -> dict[str, object]:
+    return {"issue_boxes": boxes, "other_issues": views.other_issues(boxes, chosen)}
+
+
+async def _mentions(request: Request) -> views.MentionsPage:
+    """The mentions the query string's filters select (none while a filter is wrong; the
+    evaluator's own refusal goes on the field it names)."""
+    filters = views.mention_filters(request.query_params.multi_items())
+    if filters.errors:
+        return views.mentions_page(filters, None)
+    try:
+        found = await services(request).evaluator.search_mentions(
+            person_of(request), views.mentions_request(filters)
+        )
+    except ServiceError as error:
+        if not error.invalid:
+            raise
+        return views.mentions_page(views.with_search_error(filters, error.detail), None)
+    return views.mentions_page(filters, found)
 
 
 async def mentions(request: Request) -> Response:
-    """``GET /listen/mentions``: indexed mentions, narrowed by the GET form's filters."""
-    filters = views.mention_filters(dict(request.query_params))
-    found = await services(request).evaluator.search_mentions(
-        person_of(request), views.mentions_request(filters)
-    )
-    return render(request, "listen/mentions.html", {"page": views.mentions_page(filters, found)})
+    """``GET /listen/mentions``: indexed mentions, narrowed by the GET form's filters; the
+    first page follows new mentions by server-sent events."""
+    page = await _mentions(request)
+    status = 400 if page.filters.errors else 200
+    boxes = await _issue_boxes(request, page.filters.issues)
+    context = {"page": page, **_issue_context(boxes, page.filters.issues)}
+    return render(request, "listen/mentions.html", context, status_code=status)
+
+
+def _live_error(request: Request, error: ServiceError) -> str:
+    return render_fragment(request, "engage/_live_error.html", {"service": error.service})
+
+
+async def mentions_live(request: Request) -> Response:
+    """``GET /listen/mentions/live?<filters>``: the mentions' first page whenever it
+    changes (a new mention matching the filters, a copy folded into one)."""
+
+    async def rows() -> str:
+        page = await _mentions(request)
+        return render_fragment(request, "listen/_mention_rows.html", {"page": page})
+
+    return live_fragments(request, "mentions", rows, lambda e: _live_error(request, e))
+
+
+async def _alerts(request: Request) -> views.AlertsPage:
+    issues, problem = views.alert_issues(request.query_params.multi_items())
+    if problem:
+        return views.alerts_refused(issues, problem)
+    try:
+        found = await services(request).evaluator.list_alerts(person_of(request), issues)
+    except ServiceError as error:
+        if not error.invalid:
+            raise
+        return views.alerts_refused(issues, error.detail)
+    return views.alerts_page(issues, found)
 
 
 async def alerts(request: Request) -> Response:
-    """``GET /listen/alerts``: the newest surges of mentions."""
-    issue = request.query_params.get("issue", "")[:200]
-    found = await services(request).evaluator.list_alerts(person_of(request), issue)
-    return render(request, "listen/alerts.html", {"rows": views.alert_rows(found), "issue": issue})
+    """``GET /listen/alerts[?issue=…&issue=…&issues=…]``: the newest surges of mentions
+    of the issues chosen (or of all), followed live."""
+    page = await _alerts(request)
+    status = 400 if page.error else 200
+    boxes = await _issue_boxes(request, page.issues)
+    context = {"page": page, **_issue_context(boxes, page.issues)}
+    return render(request, "listen/alerts.html", context, status_code=status)
+
+
+async def alerts_live(request: Request) -> Response:
+    """``GET /listen/alerts/live[?issue=…]``: the alerts whenever a new one is indexed."""
+
+    async def rows() -> str:
+        page = await _alerts(request)
+        return render_fragment(request, "listen/_alert_rows.html", {"page": page})
+
+    return live_fragments(request, "alerts", rows, lambda e: _live_error(request, e))
 
 
 async def new_issue(request: Request) -> Response:
@@ -125,7 +203,9 @@ ROUTES: Sequence[BaseRoute] = [
     Route("/listen/issues/new", new_issue, name="listen-new-issue"),
     Route("/listen/sources", sources, name="listen-sources"),
     Route("/listen/mentions", mentions, name="listen-mentions"),
+    Route("/listen/mentions/live", mentions_live, name="listen-mentions-live"),
     Route("/listen/alerts", alerts, name="listen-alerts"),
+    Route("/listen/alerts/live", alerts_live, name="listen-alerts-live"),
     Route("/listen/issues", track_issue, methods=["POST"], name="listen-track-issue"),
     Route("/listen/query-check", query_check, methods=["POST"], name="listen-query-check"),
 ]
@@ -133,5 +213,5 @@ SECTION: Section | None = Section(
     title="Listen",
     path="/listen/issues",
     action=access.LIST_ISSUES,
-    description="Tracked issues, their queries and what they match.",
+    description="Tracked issues and their queries, sources, mentions and alerts.",
 )

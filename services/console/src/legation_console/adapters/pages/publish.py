@@ -1,6 +1,6 @@
 """Publish: posts, the calendar, a new post with a translation, submit, the approval
-queue, approve, schedule, the deliveries followed live, and retry / cancel / confirm a
-delivery."""
+queue, approve or request changes, schedule, the deliveries followed live, and retry /
+cancel / confirm a delivery."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from legation_console.adapters.rendering import (
     services,
 )
 from legation_console.adapters.services import ServiceError
-from legation_console.domain import access
+from legation_console.domain import access, recurrence
 from legation_console.domain.people import Person
 from legation_console.domain.views import channel_variants as variants
 from legation_console.domain.views import publish as views
@@ -267,6 +267,45 @@ async def approve(request: Request) -> Response:
     return await handle(request)
 
 
+async def changes_form(request: Request) -> Response:
+    """``GET /publish/posts/{post_id}/request-changes``: the reason to send back."""
+    person = person_of(request)
+    found = await services(request).publisher.get_post(person, request.path_params["post_id"])
+    form = views.changes_form(found, person)
+    return render(request, "publish/request_changes.html", {"form": form})
+
+
+async def request_changes(request: Request) -> Response:
+    """``POST /publish/posts/{post_id}/request-changes``: the post back to its author with
+    the reason (required: the form again with the error on the field when it is empty)."""
+    person = person_of(request)
+    post_id = request.path_params["post_id"]
+    data = await form_of(request)
+    reason = str(data.get("reason", ""))
+    publisher = services(request).publisher
+    form = views.changes_form_errors(
+        views.ChangesForm(post_id=post_id, title=str(data.get("title", ""))[:300], reason=reason)
+    )
+    if not form.errors:
+        try:
+            await publisher.request_changes(person, post_id, reason.strip())
+        except ServiceError as error:
+            if error.code.name == "FAILED_PRECONDITION":
+                flash(request, f"Not done: {error.detail}")
+                return RedirectResponse(
+                    request.url_for("publish-post", post_id=post_id), status_code=303
+                )
+            if not error.invalid:
+                raise
+            form = views.with_changes_error(form, error.detail)
+        else:
+            flash(request, "You sent the post back to its author with your reason.")
+            return RedirectResponse(
+                request.url_for("publish-post", post_id=post_id), status_code=303
+            )
+    return render(request, "publish/request_changes.html", {"form": form}, status_code=400)
+
+
 async def schedule(request: Request) -> Response:
     """``POST /publish/posts/{post_id}/schedule``: as soon as possible."""
     handle = _command(
@@ -277,7 +316,8 @@ async def schedule(request: Request) -> Response:
 
 async def calendar(request: Request) -> Response:
     """``GET /publish/calendar?view=week|month&day=YYYY-MM-DD&campaign=&channel=&language=``."""
-    today = datetime.now(UTC).date()
+    now = datetime.now(UTC)
+    today = now.date()
     query = views.calendar_query(request.query_params, today)
     start, end = views.calendar_window(query)
     found = await services(request).publisher.list_posts(
@@ -288,8 +328,9 @@ async def calendar(request: Request) -> Response:
         channel=query.channel,
         language=query.language,
     )
-    page = views.calendar_page(found, query, today)
-    return render(request, "publish/calendar.html", {"page": page})
+    page = views.calendar_page(found, query, today, now)
+    context = {"page": page, "max_shown": recurrence.MAX_SHOWN}
+    return render(request, "publish/calendar.html", context)
 
 
 async def _delivery_command(
@@ -366,6 +407,17 @@ ROUTES: Sequence[BaseRoute] = [
     Route("/publish/posts/{post_id}/submit", submit, methods=["POST"], name="publish-submit"),
     Route("/publish/posts/{post_id}/approve", approve, methods=["POST"], name="publish-approve"),
     Route("/publish/posts/{post_id}/schedule", schedule, methods=["POST"], name="publish-schedule"),
+    Route(
+        "/publish/posts/{post_id}/request-changes",
+        changes_form,
+        name="publish-changes-form",
+    ),
+    Route(
+        "/publish/posts/{post_id}/request-changes",
+        request_changes,
+        methods=["POST"],
+        name="publish-request-changes",
+    ),
     Route(
         "/publish/posts/{post_id}/deliveries/{delivery_id}/retry",
         retry_delivery,

@@ -60,6 +60,8 @@ class ChannelCount:
     # The count as words: "488 of 500 characters", "12 characters over the sms limit of 40".
     summary: str
     selected: bool = False
+    # The limit with its unit ("500 characters", "300 graphemes"); "" without a limit.
+    limit_words: str = ""
 
     @property
     def field(self) -> str:
@@ -105,6 +107,7 @@ def channel_count(
         over=most is not None and length > most,
         summary=summary,
         selected=selected,
+        limit_words=count(most, unit) if most is not None else "",
     )
 
 

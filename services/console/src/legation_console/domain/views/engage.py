@@ -600,6 +600,65 @@ def questions_campaign_page(
 
 
 @dataclass(frozen=True)
+class QuestionsCampaignRow:
+    questions_id: str
+    title: str
+    issue_id: str
+    hashtag: str
+    state: str
+    state_tag: str
+    questions: str
+    waiting: str
+    updated: str
+
+
+@dataclass(frozen=True)
+class QuestionsCampaignsPage:
+    rows: tuple[QuestionsCampaignRow, ...]
+    summary: str
+    open_only: bool
+    next_page: str
+
+
+def questions_campaigns_page(
+    response: engager_pb.ListQuestionsCampaignsResponse, open_only: bool
+) -> QuestionsCampaignsPage:
+    """One page of questions campaigns (most recently changed first, as the engager lists
+    them) with what waits on each: questions to moderate, accepted ones to answer."""
+    rows = []
+    for summary in response.questions_campaigns:
+        campaign = summary.questions_campaign
+        waiting = [
+            part
+            for number, part in (
+                (summary.pending, f"{summary.pending:,} awaiting moderation"),
+                (summary.approved, f"{summary.approved:,} to answer"),
+            )
+            if number
+        ]
+        rows.append(
+            QuestionsCampaignRow(
+                questions_id=campaign.questions_id,
+                title=campaign.title or campaign.questions_id,
+                issue_id=campaign.issue_id or "—",
+                hashtag=f"#{campaign.hashtag}" if campaign.hashtag else "—",
+                state="Taking questions" if campaign.open else "Closed",
+                state_tag="govuk-tag--green" if campaign.open else "govuk-tag--grey",
+                questions=f"{count(summary.questions, 'question')}, "
+                f"{count(summary.answered, 'answer')}",
+                waiting=", ".join(waiting) or "nothing",
+                updated=when(timestamp(campaign.updated_at)),
+            )
+        )
+    shown = count(len(rows), "questions campaign")
+    if open_only:
+        shown += " taking questions"
+    if response.next_page_token:
+        shown += " on this page"
+    return QuestionsCampaignsPage(tuple(rows), shown, open_only, response.next_page_token)
+
+
+@dataclass(frozen=True)
 class QuestionsCampaignForm:
     title: str
     issue_id: str

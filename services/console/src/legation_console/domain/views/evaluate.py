@@ -599,6 +599,7 @@ REPORT_FORMATS = {
     "html": evaluator_pb.GetCampaignReportRequest.FORMAT_HTML,
     "pdf": evaluator_pb.GetCampaignReportRequest.FORMAT_PDF,
 }
+REPORT_FORMAT_NAMES = {"html": "web page (HTML)", "pdf": "PDF"}
 
 
 @dataclass(frozen=True)
@@ -745,10 +746,195 @@ def report_download_name(report: evaluator_pb.CampaignReport, format_key: str) -
 
 
 def feedback_summary(scorecard: evaluator_pb.Scorecard) -> str:
-    """What the feedback so far amounts to: its count and mean rating (the evaluator has no
-    RPC listing feedback one by one; the report lists it)."""
+    """What the feedback so far amounts to: its count and mean rating."""
     said = count(scorecard.feedback, "piece of feedback", "pieces of feedback")
     rating = next((k.value for k in scorecard.kpis if k.name == "mean_rating"), None)
     if not scorecard.feedback or rating is None:
         return said
     return f"{said}, rated {value_in(rating, 'rating')} on average"
+
+
+# --- Feedback and review lists, report progress --------------------------------------------
+
+_FROM_ROLE_NAMES = {
+    evaluate_pb2.Feedback.FROM_ROLE_AUDIENCE: "Audience member",
+    evaluate_pb2.Feedback.FROM_ROLE_COLLEAGUE: "Colleague",
+    evaluate_pb2.Feedback.FROM_ROLE_PARTNER: "Partner",
+}
+_ABOUT_NAMES = {
+    evaluate_pb2.Feedback.ABOUT_KIND_PUBLICATION: "publication",
+    evaluate_pb2.Feedback.ABOUT_KIND_CONVERSATION: "conversation",
+}
+
+
+@dataclass(frozen=True)
+class FeedbackRow:
+    campaign_id: str
+    campaign: str
+    who: str
+    rating: str
+    text: str
+    about: str
+    recorded: str
+
+
+@dataclass(frozen=True)
+class FeedbackListPage:
+    rows: tuple[FeedbackRow, ...]
+    summary: str
+    campaign_id: str
+    from_role: str
+    next_page: str
+
+
+def from_role_of(key: str) -> evaluate_pb2.Feedback.FromRole.ValueType:
+    """The role a filter's key names (``partner``), unspecified for any other text."""
+    return FROM_ROLES[key][1] if key in FROM_ROLES else evaluate_pb2.Feedback.FROM_ROLE_UNSPECIFIED
+
+
+def feedback_rows(
+    items: Sequence[evaluator_pb.FeedbackItem], names: Mapping[str, str]
+) -> tuple[FeedbackRow, ...]:
+    """Each piece of feedback: who said it, the rating out of 5, what about, when."""
+    rows = []
+    for item in items:
+        feedback = item.feedback
+        people = [n for n in (feedback.author.strip(), feedback.organisation.strip()) if n]
+        who = _FROM_ROLE_NAMES.get(feedback.from_role, "Someone")
+        if people:
+            who += f": {', '.join(people)}"
+        about_kind = _ABOUT_NAMES.get(feedback.about_kind)
+        rows.append(
+            FeedbackRow(
+                campaign_id=item.campaign_id,
+                campaign=names.get(item.campaign_id) or item.campaign_id,
+                who=who,
+                rating=f"{feedback.rating} of 5" if feedback.rating else "not rated",
+                text=feedback.text,
+                about=f"the {about_kind} {feedback.about}" if about_kind else "the campaign",
+                recorded=when(timestamp(item.recorded_at)),
+            )
+        )
+    return tuple(rows)
+
+
+def feedback_list_page(
+    response: evaluator_pb.ListFeedbackResponse,
+    names: Mapping[str, str],
+    campaign_id: str,
+    from_role: str,
+) -> FeedbackListPage:
+    """A page of feedback, newest first, with how many match the filters."""
+    rows = feedback_rows(response.feedback, names)
+    summary = count(response.total, "piece of feedback", "pieces of feedback")
+    if campaign_id:
+        summary += f" on {names.get(campaign_id) or campaign_id}"
+    if from_role in FROM_ROLES:
+        summary += f" from {FROM_ROLES[from_role][0].lower()}"
+    if response.next_page_token or len(rows) < response.total:
+        summary += f", {count(len(rows), 'shown', 'shown')} here"
+    return FeedbackListPage(rows, summary, campaign_id, from_role, response.next_page_token)
+
+
+@dataclass(frozen=True)
+class ReviewRow:
+    review_id: str
+    campaign_id: str
+    campaign: str
+    author: str
+    reviewed: str
+    objectives: str
+    lessons: str
+    feedback: str
+
+
+@dataclass(frozen=True)
+class ReviewsPage:
+    rows: tuple[ReviewRow, ...]
+    summary: str
+    campaign_id: str
+    next_page: str
+
+
+def _objectives_summary(review: evaluate_pb2.AfterActionReview) -> str:
+    if not review.objectives:
+        return "no objectives"
+    tally: dict[str, int] = {}
+    for status in review.objectives:
+        name = OBJECTIVE_STATUS.get(status.status, ("Not measured", ""))[0].lower()
+        tally[name] = tally.get(name, 0) + 1
+    parts = ", ".join(f"{number} {name}" for name, number in tally.items())
+    return f"{parts} (of {count(len(review.objectives), 'objective')})"
+
+
+def reviews_page(
+    response: evaluator_pb.ListAfterActionReviewsResponse,
+    names: Mapping[str, str],
+    campaign_id: str,
+) -> ReviewsPage:
+    """A page of after-action reviews, newest first: who, when, how the objectives ended."""
+    rows = tuple(
+        ReviewRow(
+            review_id=review.review_id,
+            campaign_id=review.campaign_id,
+            campaign=names.get(review.campaign_id) or review.campaign_id,
+            author=review.author or "—",
+            reviewed=when(timestamp(review.reviewed_at)),
+            objectives=_objectives_summary(review),
+            lessons=count(len(review.lessons), "lesson"),
+            feedback=count(review.feedback_count, "piece of feedback", "pieces of feedback")
+            + (
+                f", rated {value_in(review.mean_rating, 'rating')} on average"
+                if review.feedback_count
+                else ""
+            ),
+        )
+        for review in response.reviews
+    )
+    summary = count(response.total, "after-action review")
+    if campaign_id:
+        summary += f" of {names.get(campaign_id) or campaign_id}"
+    if response.next_page_token or len(rows) < response.total:
+        summary += f", {count(len(rows), 'shown', 'shown')} here"
+    return ReviewsPage(rows, summary, campaign_id, response.next_page_token)
+
+
+@dataclass(frozen=True)
+class ReportProgress:
+    """Where the drawing of a report is: ``Step 5 of 13: plot volume``."""
+
+    done: int
+    total: int
+    text: str
+
+
+_STEP_NAMES = {
+    "publications": "reading the publications",
+    "volume, attitude and voices": "counting volume, attitude and voices",
+    "response times": "measuring response times",
+    "scorecard": "computing the scorecard",
+    "review": "reading the latest review",
+    "feedback": "reading the feedback",
+    "html": "writing the web page",
+    "pdf": "writing the PDF",
+}
+
+
+def report_progress(update: evaluator_pb.CampaignReportProgress) -> ReportProgress:
+    """A progress message from the evaluator, in words."""
+    step = update.step
+    if step.startswith("plot "):
+        words = f"drawing the {step.removeprefix('plot ').replace('_', ' ')} plot"
+    else:
+        words = _STEP_NAMES.get(step, step)
+    total = max(update.total, update.done, 1)
+    return ReportProgress(update.done, total, f"Step {update.done} of {total}: {words}")
+
+
+def size_of(content_length: int) -> str:
+    """A download's size: ``820 bytes``, ``14.2 KB``, ``1.3 MB``."""
+    if content_length < 1000:
+        return count(content_length, "byte")
+    if content_length < 1_000_000:
+        return f"{content_length / 1000:.1f} KB"
+    return f"{content_length / 1_000_000:.1f} MB"

@@ -1,16 +1,27 @@
-"""Listen pages: the tracked issues, the query editor's check and preview. No I/O."""
+"""Listen pages: the tracked issues, the query editor's check and preview, the sources,
+the mentions with their filters and the alerts. No I/O."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from urllib.parse import urlencode
 
 from legation.evaluator.v1 import evaluator_service_pb2 as evaluator_pb
 from legation.events.v1 import listen_pb2
 from legation.listener.v1 import listener_service_pb2 as listener_pb
 from legation_console.domain import access
-from legation_console.domain.formatting import count, excerpt, safe_url, timestamp, when
+from legation_console.domain.formatting import (
+    count,
+    duration,
+    excerpt,
+    safe_url,
+    timestamp,
+    until,
+    when,
+)
 from legation_console.domain.people import Person
 
 
@@ -226,6 +237,8 @@ class SourceRow:
     failures: str
     items: str
     malformed: str
+    # While rate limited: "until 2026-12-02 10:20 UTC (in 5 min)"; else "".
+    waiting: str = ""
 
 
 @dataclass(frozen=True)
@@ -234,8 +247,16 @@ class SourcesPage:
     summary: str
 
 
-def sources_page(sources: Sequence[listener_pb.SourceStatus]) -> SourcesPage:
-    """Every source of the tracked issues, failing ones first."""
+def _waiting(source: listener_pb.SourceStatus, now: datetime) -> str:
+    not_before = timestamp(source.not_before)
+    if source.state != "rate_limited" or not_before is None:
+        return ""
+    return f"until {when(not_before)} ({until(not_before, now)})"
+
+
+def sources_page(sources: Sequence[listener_pb.SourceStatus], now: datetime) -> SourcesPage:
+    """Every source of the tracked issues, failing ones first; a rate-limited one says
+    until when it waits."""
     order = {"failing": 0, "rate_limited": 1, "unread": 2, "ok": 3}
     ordered = sorted(sources, key=lambda s: (order.get(s.state, 4), s.issue_id, s.source))
     rows = tuple(
@@ -250,6 +271,7 @@ def sources_page(sources: Sequence[listener_pb.SourceStatus]) -> SourcesPage:
             failures=count(s.consecutive_failures, "failure") + " in a row",
             items=count(s.items_read, "item"),
             malformed=count(s.malformed_items, "malformed item"),
+            waiting=_waiting(s, now),
         )
         for s in ordered
     )
@@ -257,47 +279,251 @@ def sources_page(sources: Sequence[listener_pb.SourceStatus]) -> SourcesPage:
     return SourcesPage(rows, f"{count(len(rows), 'source')}, {failing} failing")
 
 
-MENTION_FILTERS = ("issue", "language", "source", "sentiment", "stance")
+# The labels the listener gives (its enrichment), as the filters' choices.
+SENTIMENTS = (
+    ("positive", "Positive"),
+    ("negative", "Negative"),
+    ("neutral", "Neutral"),
+    ("unknown", "Unknown"),
+)
+STANCES = (
+    ("favour", "In favour"),
+    ("against", "Against"),
+    ("neutral", "Neutral"),
+    ("unknown", "Unknown"),
+)
+# The evaluator takes at most this many values of each list filter (SearchMentionsRequest,
+# ListAlertsRequest).
+MAX_VALUES = 20
+_LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8}){0,4}$")
+_SEPARATORS = re.compile(r"[\s,;]+")
+# The SearchMentions request's fields, as the form's (the evaluator's errors name them).
+_SEARCH_FIELDS = {
+    "issue_ids": "issue",
+    "issue_id": "issue",
+    "languages": "language",
+    "sources": "source",
+    "sentiments": "sentiment",
+    "stances": "stance",
+    "min_influence": "min_influence",
+}
+
+
+def language_tag(text: str) -> str | None:
+    """``text`` as a BCP 47 tag in its usual case (``ES-mx`` → ``es-MX``, ``zh_hant`` →
+    ``zh-Hant``), the way the listener writes tags; None when it is not one."""
+    if not _LANGUAGE_TAG.match(text):
+        return None
+    first, *rest = re.split(r"[-_]", text)
+    parts = [first.lower()]
+    for part in rest:
+        if len(part) == 4 and part.isalpha():
+            parts.append(part.title())  # a script
+        elif (len(part) == 2 and part.isalpha()) or (len(part) == 3 and part.isdigit()):
+            parts.append(part.upper())  # a region
+        else:
+            parts.append(part.lower())
+    return "-".join(parts)
+
+
+Params = Mapping[str, str] | Iterable[tuple[str, str]]
+
+
+def _multi(params: Params) -> dict[str, list[str]]:
+    """Every value of every key (a query string repeats a key per ticked box)."""
+    pairs = params.items() if isinstance(params, Mapping) else params
+    found: dict[str, list[str]] = {}
+    for key, value in pairs:
+        found.setdefault(key, []).append(value)
+    return found
+
+
+def _listed(values: Sequence[str]) -> list[str]:
+    """The values of repeated fields and of text fields listing several (separated by
+    commas or spaces), trimmed, each once, in order."""
+    items = (item for value in values for item in _SEPARATORS.split(value[:2000]))
+    return list(dict.fromkeys(item[:200] for item in items if item))
+
+
+def issue_choices(params: Params) -> tuple[str, ...]:
+    """The issues chosen: the ticked boxes (``issue``) then those typed (``issues``)."""
+    values = _multi(params)
+    return tuple(_listed([*values.get("issue", []), *values.get("issues", [])]))
+
+
+@dataclass(frozen=True)
+class IssueChoice:
+    """A tracked issue as a box of the filters' issue group."""
+
+    issue_id: str
+    name: str
+    checked: bool
+
+
+def issue_boxes(
+    tracked: Sequence[listen_pb2.TrackedIssue], chosen: Sequence[str]
+) -> tuple[IssueChoice, ...]:
+    """A box for each tracked issue, by name, ticked when chosen."""
+    ordered = sorted(tracked, key=lambda i: ((i.name or i.issue_id).casefold(), i.issue_id))
+    return tuple(
+        IssueChoice(issue.issue_id, issue.name or issue.issue_id, issue.issue_id in chosen)
+        for issue in ordered
+    )
+
+
+def other_issues(boxes: Sequence[IssueChoice], chosen: Sequence[str]) -> str:
+    """The chosen issues that have no box (not tracked now), for the text field."""
+    boxed = {box.issue_id for box in boxes}
+    return ", ".join(issue for issue in chosen if issue not in boxed)
+
+
+def _plural(name: str, values: Sequence[str]) -> str:
+    return f"{name}{'s' if len(values) > 1 else ''} {', '.join(values)}"
 
 
 @dataclass(frozen=True)
 class MentionFilters:
-    """The mentions page's GET form, as typed (blank = no filter)."""
+    """The mentions page's GET form, as sent (nothing chosen = no filter), with what is
+    wrong. The list filters take several values at once: issues, languages, sentiments
+    and stances."""
 
-    issue: str = ""
-    language: str = ""
+    issues: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
     source: str = ""
-    sentiment: str = ""
-    stance: str = ""
+    sentiments: tuple[str, ...] = ()
+    stances: tuple[str, ...] = ()
     min_influence: str = ""
     fold: bool = True
     page: str = ""
+    errors: tuple[tuple[str, str], ...] = ()  # (field, message), in form order
+
+    def error(self, field: str) -> str | None:
+        """The error of ``field``, if any."""
+        return next((message for name, message in self.errors if name == field), None)
+
+    @property
+    def language_text(self) -> str:
+        """The languages as the text field shows them (``fr, es``)."""
+        return ", ".join(self.languages)
+
+    def query(self, page: str = "") -> str:
+        """These filters as URL parameters (a list filter repeats its key; every field is
+        there, so an unticked "fold" stays unticked), with ``page``'s token when given."""
+        values = [("issue", issue) for issue in self.issues]
+        values.append(("language", self.language_text))
+        values.append(("source", self.source))
+        values += [("sentiment", value) for value in self.sentiments]
+        values += [("stance", value) for value in self.stances]
+        values.append(("min_influence", self.min_influence))
+        values.append(("fold", "on" if self.fold else "off"))
+        if page:
+            values.append(("page", page))
+        return urlencode(values)
+
+    @property
+    def described(self) -> str:
+        """The filters in force, in words (``languages es, fr; stance against``)."""
+        shown = [
+            _plural("issue", self.issues) if self.issues else "",
+            _plural("language", self.languages) if self.languages else "",
+            f"source {self.source}" if self.source else "",
+            _plural("sentiment", self.sentiments) if self.sentiments else "",
+            _plural("stance", self.stances) if self.stances else "",
+            f"influence at least {self.min_influence}" if self.min_influence else "",
+        ]
+        return "; ".join(part for part in shown if part)
 
 
-def mention_filters(params: dict[str, str]) -> MentionFilters:
-    """The filters from the query string (values trimmed and cut to 200 characters)."""
-    values = {name: params.get(name, "").strip()[:200] for name in MENTION_FILTERS}
+def mention_filters(params: Params) -> MentionFilters:
+    """The filters from the query string (values trimmed and cut to 200 characters; a
+    list filter from its ticked boxes, or from a text listing several separated by commas
+    or spaces), with an error on each field a person must fix (a language that is no tag,
+    a label the listener never gives, an influence outside 0 to 1, more than
+    :data:`MAX_VALUES` of a list). The first visit (no parameters) folds duplicates; after
+    that the checkbox decides."""
+    values = _multi(params)
+
+    def one(name: str) -> str:
+        return (values.get(name) or [""])[0].strip()[:200]
+
+    errors: list[tuple[str, str]] = []
+    issues = issue_choices(params)
+    if len(issues) > MAX_VALUES:
+        errors.append(("issue", f"Choose at most {MAX_VALUES} issues"))
+    languages: list[str] = []
+    for typed in _listed(values.get("language", [])):
+        tag = language_tag(typed)
+        if tag is None:
+            errors.append(("language", "Enter language tags like es or es-MX, with commas"))
+            languages = _listed(values.get("language", []))
+            break
+        languages.append(tag)
+    languages = list(dict.fromkeys(languages))
+    if len(languages) > MAX_VALUES:
+        errors.append(("language", f"Enter at most {MAX_VALUES} languages"))
+    sentiments = [v.lower() for v in _listed(values.get("sentiment", []))]
+    if any(v not in dict(SENTIMENTS) for v in sentiments):
+        errors.append(("sentiment", "Choose sentiments from the list"))
+    stances = [v.lower() for v in _listed(values.get("stance", []))]
+    if any(v not in dict(STANCES) for v in stances):
+        errors.append(("stance", "Choose stances from the list"))
+    influence = one("min_influence")
+    if influence and _influence(influence) is None:
+        errors.append(("min_influence", "Enter an influence from 0 to 1, like 0.5"))
     return MentionFilters(
-        **values,
-        min_influence=params.get("min_influence", "").strip()[:10],
-        fold=params.get("fold", "on" if not params else "") == "on",
-        page=params.get("page", "")[:500],
+        issues=tuple(issues),
+        languages=tuple(languages),
+        source=one("source"),
+        sentiments=tuple(dict.fromkeys(sentiments)),
+        stances=tuple(dict.fromkeys(stances)),
+        min_influence=influence,
+        fold=(values.get("fold") or ["on" if not values else ""])[0] == "on",
+        page=(values.get("page") or [""])[0][:500],
+        errors=tuple(errors),
     )
 
 
-def mentions_request(filters: MentionFilters) -> evaluator_pb.SearchMentionsRequest:
-    """The SearchMentions request of the filters (an unreadable influence is left out)."""
+def _influence(text: str) -> float | None:
     try:
-        influence = min(max(float(filters.min_influence), 0.0), 1.0)
+        value = float(text)
     except ValueError:
-        influence = 0.0
+        return None
+    return value if 0.0 <= value <= 1.0 else None
+
+
+_FILTER_LABELS = {
+    "issue": "Issue",
+    "language": "Language",
+    "source": "Source",
+    "sentiment": "Sentiment",
+    "stance": "Stance",
+    "min_influence": "Influence at least",
+}
+_SEARCH_ERROR = re.compile(r"^(?P<path>[a-z_]+)(?:\[\d+\])?(?::\s*|\s+)(?P<problem>.*)$", re.S)
+
+
+def with_search_error(filters: MentionFilters, detail: str) -> MentionFilters:
+    """``filters`` with the evaluator's ``INVALID_ARGUMENT`` detail (``issue_ids[0]: must
+    be an id …``) on the form's field it names, in the form's words (``Issue must be an id
+    …``); a detail naming none of them goes on the issue."""
+    matched = _SEARCH_ERROR.match(detail.strip())
+    field = _SEARCH_FIELDS.get(matched.group("path")) if matched else None
+    if matched is None or field is None:
+        message = detail.strip()
+        return replace(filters, errors=(("issue", message[:1].upper() + message[1:]),))
+    message = f"{_FILTER_LABELS[field]} {matched.group('problem')}"
+    return replace(filters, errors=((field, message),))
+
+
+def mentions_request(filters: MentionFilters) -> evaluator_pb.SearchMentionsRequest:
+    """The SearchMentions request of the (checked) filters."""
     return evaluator_pb.SearchMentionsRequest(
-        issue_ids=[filters.issue] if filters.issue else [],
-        languages=[filters.language] if filters.language else [],
+        issue_ids=list(filters.issues),
+        languages=list(filters.languages),
         sources=[filters.source] if filters.source else [],
-        sentiments=[filters.sentiment] if filters.sentiment else [],
-        stances=[filters.stance] if filters.stance else [],
-        min_influence=influence,
+        sentiments=list(filters.sentiments),
+        stances=list(filters.stances),
+        min_influence=_influence(filters.min_influence) or 0.0,
         fold_duplicates=filters.fold,
         page_size=50,
         page_token=filters.page,
@@ -311,13 +537,15 @@ class MentionRow:
     title: str
     text: str
     author: str
+    source: str  # "rss · https://news.example.org/feed.rss"
     language: str
     sentiment: str
     stance: str
-    influence: str
+    influence: str  # "0.80 of 1"
+    audience: str  # "12,000 people reached", or "" when unknown
     published: str
     url: str | None
-    copies: str
+    copies: str  # "2 copies" folded into this one, or ""
 
 
 @dataclass(frozen=True)
@@ -326,6 +554,13 @@ class MentionsPage:
     rows: list[MentionRow]
     summary: str
     next_page: str
+    sentiments: tuple[tuple[str, str], ...] = SENTIMENTS
+    stances: tuple[tuple[str, str], ...] = STANCES
+
+    @property
+    def live(self) -> bool:
+        """The first page of valid filters follows new mentions; older pages stay put."""
+        return not self.filters.page and not self.filters.errors
 
 
 def _label(label: listen_pb2.Label) -> str:
@@ -333,9 +568,12 @@ def _label(label: listen_pb2.Label) -> str:
 
 
 def mentions_page(
-    filters: MentionFilters, response: evaluator_pb.SearchMentionsResponse
+    filters: MentionFilters, response: evaluator_pb.SearchMentionsResponse | None
 ) -> MentionsPage:
-    """The mentions page: one row a mention, labels in words, the next page's token."""
+    """The mentions page: one row a mention, labels in words, the next page's token
+    (``response`` None: the filters have errors, nothing was searched)."""
+    if response is None:
+        return MentionsPage(filters, [], "Fix the filters to see mentions.", "")
     rows = [
         MentionRow(
             mention_id=hit.mention.mention_id,
@@ -343,42 +581,114 @@ def mentions_page(
             title=hit.mention.title,
             text=excerpt(hit.mention.text),
             author=hit.mention.author or "unknown author",
+            source=" · ".join(p for p in (hit.mention.source, hit.mention.source_url) if p),
             language=hit.mention.language or "und",
             sentiment=_label(hit.mention.sentiment),
             stance=_label(hit.mention.stance),
-            influence=f"{hit.mention.influence:.2f}",
+            influence=f"{hit.mention.influence:.2f} of 1",
+            audience=(
+                f"{count(hit.mention.reach, 'person', 'people')} reached"
+                if hit.mention.reach > 0
+                else ""
+            ),
             published=when(timestamp(hit.mention.published_at)),
             url=safe_url(hit.mention.url),
             copies=count(hit.copies, "copy", "copies") if hit.copies else "",
         )
         for hit in response.mentions
     ]
+    summary = count(response.total, "mention")
+    if filters.described:
+        summary += f", filtered by {filters.described}"
+    if filters.fold:
+        summary += " (copies folded into their first)"
     return MentionsPage(
         filters=filters,
         rows=rows,
-        summary=count(response.total, "mention"),
+        summary=summary,
         next_page=response.next_page_token,
     )
 
 
 @dataclass(frozen=True)
 class AlertRow:
+    alert_id: str
     issue_id: str
-    window: str
-    count: str
-    threshold: str
+    window: str  # "2026-12-02 05:00 UTC, 1 h"
+    count: str  # "12 mentions"
+    usual: str  # "usually 3.1 mentions an hour (± 1.4) over 7 days"
+    threshold: str  # "alert above 7.2 mentions"
     top_terms: str
+    top_sources: str
+    sentiment: str
 
 
-def alert_rows(alerts: Sequence[listen_pb2.Alert]) -> list[AlertRow]:
-    """The alerts page's rows, newest first as the service gave them."""
-    return [
-        AlertRow(
-            issue_id=alert.issue_id,
-            window=when(timestamp(alert.window_start)),
-            count=count(alert.count, "mention"),
-            threshold=f"above {alert.threshold:.1f}",
-            top_terms=", ".join(f"{c.value} ({c.count})" for c in alert.top_terms),
+@dataclass(frozen=True)
+class AlertsPage:
+    issues: tuple[str, ...]
+    rows: list[AlertRow]
+    summary: str
+    # The refusal of the issue filter, in the form's words; "" when none.
+    error: str = ""
+
+    @property
+    def live(self) -> bool:
+        return not self.error
+
+    def query(self) -> str:
+        """The issue filter as URL parameters (the live fragment's)."""
+        return urlencode([("issue", issue) for issue in self.issues])
+
+
+def alerts_refused(issues: Sequence[str], detail: str) -> AlertsPage:
+    """The alerts page when the issues were refused (more than :data:`MAX_VALUES`, or the
+    evaluator's ``issue_ids[1]: must be an id …`` → ``Issue must be an id …``): no rows,
+    the message on the issue field."""
+    matched = _SEARCH_ERROR.match(detail.strip())
+    message = f"Issue {matched.group('problem')}" if matched else detail.strip()
+    return AlertsPage(tuple(issues), [], "Fix the issues to see their alerts.", message)
+
+
+def alert_issues(params: Params) -> tuple[tuple[str, ...], str]:
+    """The alerts page's issues (ticked, then typed) and what is wrong with them."""
+    issues = issue_choices(params)
+    if len(issues) > MAX_VALUES:
+        return issues, f"Choose at most {MAX_VALUES} issues"
+    return issues, ""
+
+
+def _counts(counts: Sequence[listen_pb2.Alert.Count]) -> str:
+    return ", ".join(f"{c.value} ({count(c.count, 'mention')})" for c in counts)
+
+
+def alerts_page(issues: Sequence[str], alerts: Sequence[listen_pb2.Alert]) -> AlertsPage:
+    """The alerts page: newest first as the service gave them, every number with its
+    unit and the window's length as a duration."""
+    rows = []
+    for alert in alerts:
+        start, end = timestamp(alert.window_start), timestamp(alert.window_end)
+        window = when(start)
+        if start is not None and end is not None and end > start:
+            window += f", {duration((end - start).total_seconds())}"
+        usual = f"usually {count(round(alert.baseline_mean, 1), 'mention')} an hour"
+        if alert.baseline_stddev:
+            usual += f" (± {alert.baseline_stddev:,.1f})"
+        if alert.baseline_hours:
+            usual += f" over {duration(alert.baseline_hours * 3600)}"
+        rows.append(
+            AlertRow(
+                alert_id=alert.alert_id,
+                issue_id=alert.issue_id,
+                window=window,
+                count=count(alert.count, "mention"),
+                usual=usual,
+                threshold=f"alert above {count(round(alert.threshold, 1), 'mention')}",
+                top_terms=_counts(alert.top_terms),
+                top_sources=_counts(alert.top_sources),
+                sentiment=_counts(alert.sentiment),
+            )
         )
-        for alert in alerts
-    ]
+    summary = count(len(rows), "alert")
+    if issues:
+        summary += f" for {_plural('issue', issues)}"
+    return AlertsPage(issues=tuple(issues), rows=rows, summary=summary)

@@ -14,6 +14,7 @@ from legation.events.v1 import publish_pb2
 from legation_console.domain import access
 from legation_console.domain.formatting import count, safe_url, timestamp, when
 from legation_console.domain.people import Person
+from legation_console.domain.recurrence import occurrences_between
 
 STATUS = {
     publish_pb2.POST_STATUS_DRAFT: ("Draft", "govuk-tag--grey"),
@@ -116,6 +117,7 @@ class ApprovalsPage:
     rows: tuple[PostRow, ...]
     summary: str
     can_approve: bool
+    can_request_changes: bool = False
 
 
 def approvals_page(posts: Sequence[publish_pb2.PostState], person: Person) -> ApprovalsPage:
@@ -126,6 +128,7 @@ def approvals_page(posts: Sequence[publish_pb2.PostState], person: Person) -> Ap
         rows=tuple(_row(p) for p in waiting),
         summary=f"{count(len(waiting), 'post')} waiting for approval",
         can_approve=access.may(person.roles, access.APPROVE_POST),
+        can_request_changes=access.may(person.roles, access.REQUEST_CHANGES),
     )
 
 
@@ -139,6 +142,16 @@ class VariantView:
     status_tag: str
     approvals: tuple[str, ...]
     media: tuple[MediaView, ...] = ()
+    # Changes requested: who asked, when, and why (the approver's reason).
+    changes_requested: CommentView | None = None
+
+
+@dataclass(frozen=True)
+class CommentView:
+    user: str
+    when: str
+    languages: str  # "en, es", or "the whole post"
+    text: str
 
 
 @dataclass(frozen=True)
@@ -225,6 +238,33 @@ class PostPage:
     can_approve: bool
     can_schedule: bool
     live: bool  # deliveries may still change: the page follows them
+    can_request_changes: bool = False
+    comments: tuple[CommentView, ...] = ()  # newest first
+
+
+def _comment_view(comment: publish_pb2.PostComment) -> CommentView:
+    languages = ", ".join(part for part in comment.language.split(",") if part)
+    return CommentView(
+        user=comment.user,
+        when=when(timestamp(comment.created_at)),
+        languages=languages or "the whole post",
+        text=comment.text,
+    )
+
+
+def _changes_reason(
+    post: publish_pb2.PostState, variant: publish_pb2.LanguageVariant
+) -> CommentView | None:
+    """Why changes were asked of ``variant``: the latest comment on it (requesting changes
+    records the approver's reason as a comment on the variants it sends back)."""
+    if variant.status != publish_pb2.POST_STATUS_CHANGES_REQUESTED:
+        return None
+    on_it = [c for c in post.comments if variant.language in c.language.split(",")]
+    return _comment_view(on_it[-1]) if on_it else None
+
+
+# A variant changes may be asked of: in review, or approved and not yet scheduled.
+_REVIEWABLE = (publish_pb2.POST_STATUS_IN_REVIEW, publish_pb2.POST_STATUS_APPROVED)
 
 
 def post_page(post: publish_pb2.PostState, person: Person) -> PostPage:
@@ -246,6 +286,7 @@ def post_page(post: publish_pb2.PostState, person: Person) -> PostPage:
                     for a in variant.approvals
                 ),
                 media=media_views(variant.media),
+                changes_requested=_changes_reason(post, variant),
             )
         )
     deliveries = tuple(delivery_view(d, person) for d in post.deliveries)
@@ -268,12 +309,66 @@ def post_page(post: publish_pb2.PostState, person: Person) -> PostPage:
         and access.may(person.roles, access.APPROVE_POST),
         can_schedule=post.status == publish_pb2.POST_STATUS_APPROVED
         and access.may(person.roles, access.SCHEDULE_POST),
+        can_request_changes=_may_request_changes(post, person),
+        comments=tuple(_comment_view(c) for c in reversed(post.comments)),
         live=post.status in (publish_pb2.POST_STATUS_SCHEDULED, publish_pb2.POST_STATUS_FAILED)
         or any(
             d.status in (publish_pb2.DELIVERY_STATUS_PENDING, publish_pb2.DELIVERY_STATUS_SENDING)
             for d in post.deliveries
         ),
     )
+
+
+def _may_request_changes(post: publish_pb2.PostState, person: Person) -> bool:
+    return post.status in _REVIEWABLE and access.may(person.roles, access.REQUEST_CHANGES)
+
+
+# The publisher's limit on a comment (ReviewRequest.comment).
+MAX_REASON = 5000
+
+
+@dataclass(frozen=True)
+class ChangesForm:
+    """The "request changes" form: the post it is about and the approver's reason."""
+
+    post_id: str
+    title: str
+    reason: str = ""
+    allowed: bool = True  # the person may request changes of this post now
+    errors: tuple[tuple[str, str], ...] = ()
+
+    def error(self, field: str) -> str | None:
+        return next((message for name, message in self.errors if name == field), None)
+
+
+def changes_form(post: publish_pb2.PostState, person: Person, reason: str = "") -> ChangesForm:
+    """The form for ``post``, empty or with the reason as typed."""
+    return ChangesForm(
+        post_id=post.post_id,
+        title=_title(post),
+        reason=reason,
+        allowed=_may_request_changes(post, person),
+    )
+
+
+def changes_form_errors(form: ChangesForm) -> ChangesForm:
+    """``form`` with what must be fixed before the publisher is asked: a reason is
+    required (the author needs to know what to change), within the publisher's limit."""
+    reason = form.reason.strip()
+    if not reason:
+        error = "Enter what the author should change"
+    elif len(reason) > MAX_REASON:
+        error = f"The reason must be {MAX_REASON:,} characters or fewer"
+    else:
+        return form
+    return ChangesForm(**{**form.__dict__, "errors": (("reason", error),)})
+
+
+def with_changes_error(form: ChangesForm, detail: str) -> ChangesForm:
+    """The publisher's INVALID_ARGUMENT detail (``comment is required: …``) on the reason."""
+    problem = detail.strip().removeprefix("comment").strip()
+    message = f"The reason {problem}" if problem else "The reason was refused"
+    return ChangesForm(**{**form.__dict__, "errors": (("reason", message),)})
 
 
 @dataclass(frozen=True)
@@ -443,6 +538,8 @@ class CalendarEntry:
     status_tag: str
     channels: str
     languages: str
+    # A future occurrence of a recurring post, from its schedule's rule (not yet delivered).
+    repeats: bool = False
 
 
 @dataclass(frozen=True)
@@ -468,6 +565,8 @@ class CalendarPage:
     month_view: str
     previous_label: str
     next_label: str
+    # Some recurring post had more occurrences in the period than one post shows.
+    capped: bool = False
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -478,12 +577,30 @@ def _zone(name: str) -> ZoneInfo:
 
 
 def _occurrences(post: publish_pb2.PostState) -> set[datetime]:
-    """When the post goes (or went) out: its deliveries' due times and its schedule's start."""
+    """When the post went (or goes) out as recorded: its deliveries' due times and its
+    schedule's start."""
     found = {t for t in (timestamp(d.due_at) for d in post.deliveries) if t is not None}
     start = timestamp(post.schedule.start_at)
     if start is not None:
         found.add(start)
     return found
+
+
+# A recurring post still has occurrences ahead in these states (a failed delivery does not
+# stop the next ones).
+_RECURRING_STATUSES = (publish_pb2.POST_STATUS_SCHEDULED, publish_pb2.POST_STATUS_FAILED)
+
+
+def _upcoming(
+    post: publish_pb2.PostState, start: datetime, end: datetime, now: datetime
+) -> tuple[set[datetime], bool]:
+    """A recurring post's occurrences from ``now`` on within ``[start, end)``, from its
+    rule (and whether there were more than one post shows)."""
+    if not post.schedule.rrule or post.status not in _RECURRING_STATUSES:
+        return set(), False
+    settled = timestamp(post.settled_until)
+    found = occurrences_between(post.schedule, max(start, now), end, anchor=settled)
+    return set(found.times), found.capped
 
 
 def _shown(post: publish_pb2.PostState, query: CalendarQuery) -> bool:
@@ -495,19 +612,30 @@ def _shown(post: publish_pb2.PostState, query: CalendarQuery) -> bool:
 
 
 def calendar_page(
-    posts: Sequence[publish_pb2.PostState], query: CalendarQuery, today: date
+    posts: Sequence[publish_pb2.PostState],
+    query: CalendarQuery,
+    today: date,
+    now: datetime | None = None,
 ) -> CalendarPage:
     """Scheduled and published posts on their day in their embassy's time zone (the
-    schedule's), one entry per occurrence, in time order."""
+    schedule's), one entry per occurrence, in time order: those recorded (deliveries, the
+    start) and, for a recurring post, its rule's occurrences from ``now`` on (default: the
+    start of ``today``, UTC)."""
     start, end = calendar_days(query)
+    moment_now = now or datetime.combine(today, time(), UTC)
+    window = calendar_window(query)
     by_day: dict[date, list[tuple[datetime, CalendarEntry]]] = {}
     shown = 0
+    capped = False
     for post in posts:
         if not _shown(post, query) or post.status not in _CALENDAR_STATUSES:
             continue
         zone = _zone(post.schedule.time_zone)
         status, tag = _status(post.status)
-        for moment in sorted(_occurrences(post)):
+        recorded = _occurrences(post)
+        upcoming, cut = _upcoming(post, *window, moment_now)
+        capped = capped or cut
+        for moment in sorted(recorded | upcoming):
             local = moment.astimezone(zone)
             if not start <= local.date() < end:
                 continue
@@ -523,6 +651,7 @@ def calendar_page(
                         status_tag=tag,
                         channels=", ".join(post.channels) or "—",
                         languages=", ".join(v.language for v in post.variants),
+                        repeats=moment not in recorded,
                     ),
                 )
             )
@@ -567,6 +696,7 @@ def calendar_page(
         month_view=query.query(view="month"),
         previous_label=previous_label,
         next_label=next_label,
+        capped=capped,
     )
 
 

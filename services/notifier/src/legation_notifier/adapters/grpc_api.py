@@ -3,7 +3,6 @@ outbox could not finish (retry, cancel, confirm), recorded before it is answered
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -13,11 +12,8 @@ from legation.events.v1 import publish_pb2
 from legation.notifier.v1 import notifier_service_pb2 as pb
 from legation.notifier.v1 import notifier_service_pb2_grpc
 from legation_channels import outbox
-from legation_core.grpc_server import invalid_argument, not_found
-from legation_core.state import StoreUnavailable
+from legation_core.calls import Conflict, InvalidArgument
 from legation_notifier.adapters.state import NotifierState
-
-log = logging.getLogger(__name__)
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -38,7 +34,7 @@ class NotifierApi(notifier_service_pb2_grpc.NotifierServiceServicer):
         self, request: pb.ListMessagesRequest, context: grpc.ServicerContext
     ) -> pb.ListMessagesResponse:
         if request.limit < 0 or request.limit > MAX_LIMIT:
-            invalid_argument(context, f"limit: from 0 to {MAX_LIMIT} (got {request.limit})")
+            raise InvalidArgument(f"limit: from 0 to {MAX_LIMIT} (got {request.limit})", "limit")
         limit = request.limit or DEFAULT_LIMIT
         statuses = set(request.statuses)
         found = [
@@ -72,19 +68,15 @@ class NotifierApi(notifier_service_pb2_grpc.NotifierServiceServicer):
         operation: Callable[[outbox.Delivery, datetime], outbox.Delivery],
     ) -> pb.MessageResponse:
         if not request.message_id:
-            invalid_argument(context, "message_id: is required")
+            raise InvalidArgument("message_id: is required", "message_id")
         now = self.clock()
         try:
             message = self.state.change_delivery(
                 request.message_id, lambda delivery: operation(delivery, now)
             )
-        except KeyError:
-            not_found(context, f"message_id: {request.message_id} is not a message")
         except outbox.InvalidTransition as error:
-            context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"message_id: {error}")
-        except StoreUnavailable as error:
-            log.warning("message change not recorded", extra={"error": str(error)})
-            context.abort(grpc.StatusCode.UNAVAILABLE, "the change was not recorded, retry")
+            # The outbox's rule, said of the message the caller named.
+            raise Conflict(f"message_id: {error}") from error
         return pb.MessageResponse(message=message)
 
 

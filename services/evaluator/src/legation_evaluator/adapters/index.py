@@ -240,6 +240,14 @@ class EventIndex:
                 )
             return response
 
+    def forget_answers(self) -> None:
+        """Drops every shared scorecard answer. Called when the index's state changes (a
+        rebuild from Kafka starts or ends): the rebuild's bulks move no change version, so
+        an answer computed mid-rebuild would otherwise be reused as complete afterwards."""
+        with self._cache_lock:
+            self._cache.clear()
+            self._answers.clear()
+
     def _from_aggregates(self, campaign: evaluate_pb2.Campaign) -> dict[str, Any]:
         """The scorecard response from the maintained aggregates: computed once per change
         of the campaign's aggregates (or of the campaign) whoever asks, and not again

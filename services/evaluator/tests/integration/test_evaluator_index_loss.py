@@ -27,7 +27,9 @@ from legation_core.codec import make_envelope
 from legation_devstack.processes import wait_until
 from legation_devstack.stack import Stack
 from legation_devstack.standins import start_opensearch
+from legation_evaluator.adapters.index import EventIndex
 from legation_evaluator.domain.rebuild import COMPLETE, marker_index
+from legation_evaluator.domain.scorecard import scorecard_from_response
 
 pytestmark = [pytest.mark.integration]
 
@@ -222,3 +224,25 @@ def test_an_index_restarted_empty_is_rebuilt_without_a_manual_step(stack: Stack)
     search = OpenSearch(hosts=[stack.opensearch.url], timeout=30)
     assert indexed_mentions(search) == total
     assert search.get(index=marker_index(PREFIX), id="marker")["_source"]["state"] == COMPLETE
+    # The counts kept in memory across the loss (and counted again by the rebuild) are the
+    # counts one search over the rebuilt index computes: nothing lost, nothing twice.
+    events = EventIndex(search, PREFIX)
+    campaign = events.campaign(CAMPAIGN_ID)
+    assert campaign is not None
+    searched = scorecard_from_response(
+        campaign, events.search_scorecard(campaign), datetime.now(UTC)
+    )
+    after = scorecard(stack)
+    assert not after.rebuilding
+
+    def counters(card: pb.Scorecard) -> tuple[int, ...]:
+        return (
+            card.mentions,
+            card.publications,
+            card.conversations_opened,
+            card.replies,
+            card.feedback,
+            card.mentions_with_sentiment,
+        )
+
+    assert counters(after) == counters(searched)

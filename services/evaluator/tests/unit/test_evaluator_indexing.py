@@ -348,6 +348,24 @@ def test_during_a_rebuild_answers_are_shared_longer(monkeypatch: pytest.MonkeyPa
     assert index.scorecard_response(campaign) == {"answer": 3}  # not rebuilding: fresh
 
 
+def test_an_answer_from_during_a_rebuild_is_not_reused_after_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The rebuild's bulks move no change version: without forgetting, an answer searched
+    just before the rebuild ended (counts still coming back) would be served as complete
+    for CACHE_SECONDS."""
+    clock = [100.0]
+    monkeypatch.setattr("legation_evaluator.adapters.index.time.monotonic", lambda: clock[0])
+    client, changes = SearchClient(), ChangeFeed()
+    index = EventIndex(cast(Any, client), PREFIX, changes)
+    campaign = evaluate_pb2.Campaign(campaign_id="camp-1", name="A")
+    assert index.scorecard_response(campaign, rebuilding=True) == {"answer": 1}
+    clock[0] += 2  # nothing of the campaign indexed live since: would still hold
+    assert index.scorecard_response(campaign) == {"answer": 1}
+    index.forget_answers()  # the rebuild ended
+    assert index.scorecard_response(campaign) == {"answer": 2}
+
+
 def test_callers_arriving_during_a_search_take_its_answer() -> None:
     """Five threads ask at once while the first search is slow: one search, five answers."""
     started, release = threading.Event(), threading.Event()

@@ -114,6 +114,10 @@ class Index:
     def __init__(self, store: MarkerStore) -> None:
         self.prefix = PREFIX
         self.client = store
+        self.forgotten = 0  # times the shared scorecard answers were dropped
+
+    def forget_answers(self) -> None:
+        self.forgotten += 1
 
 
 class Rebuilds:
@@ -177,6 +181,23 @@ def test_a_lost_index_is_rebuilt_by_one_replica_and_then_ready(stop: threading.E
     assert store.source["events"] == 10
     assert second.check() is False
     wait_for(lambda: first.last_seconds is not None)
+
+
+def test_shared_scorecard_answers_are_dropped_when_a_rebuild_starts_and_ends(
+    stop: threading.Event,
+) -> None:
+    store, rebuilds = MarkerStore(), Rebuilds()
+    one = guard(store, rebuilds, stop)
+    index = cast(Index, one.index)
+    assert one.check() is True
+    assert index.forgotten == 1  # started: answers from before the loss go
+    one.check()  # still rebuilding: nothing changes, nothing dropped
+    assert index.forgotten == 1
+    rebuilds.release.set()
+    wait_for(lambda: one.rebuilding is False)
+    assert index.forgotten == 2  # ended: answers from mid-rebuild go
+    assert one.check() is False
+    assert index.forgotten == 2
 
 
 def test_a_stalled_rebuild_is_taken_over(stop: threading.Event) -> None:

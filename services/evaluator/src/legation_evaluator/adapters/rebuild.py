@@ -182,7 +182,11 @@ class IndexGuard:
             return self._rebuilding
 
     def _set_rebuilding(self, value: bool) -> None:
+        changed = value != self._rebuilding
         self._rebuilding = value
+        if changed:
+            # No answer shared before a rebuild started or ended is reused after it.
+            self.index.forget_answers()
         if self._gauge is not None:
             self._gauge.set(1 if value else 0)
 

@@ -29,6 +29,9 @@ import hmac
 import json
 import math
 import secrets
+import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -60,6 +63,7 @@ from legation_devstack.sustained import (
     Point,
     cpu_shares,
     format_kib,
+    hottest_frames,
     latencies,
     percentile,
     reached_at,
@@ -348,6 +352,46 @@ class Options:
     senders: int
     sample_seconds: float
     drain: float
+    profile: Path | None = None
+    profiled: tuple[str, ...] = ("listener", "evaluator")
+
+
+def _start_profilers(
+    pids: dict[str, int], options: Options
+) -> list[tuple[str, Path, subprocess.Popen[bytes]]]:
+    """py-spy sampling each profiled service (only samples holding the GIL: CPU, not
+    waits) for the production's duration, into ``<profile>/<service>.txt`` (collapsed
+    stacks)."""
+    if options.profile is None:
+        return []
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    options.profile.mkdir(parents=True, exist_ok=True)
+    started = []
+    for name in options.profiled:
+        out = options.profile / f"{name}.txt"
+        argv = [spy, "record", "--pid", str(pids[name]), "--duration", str(int(options.seconds))]
+        argv += ["--format", "raw", "--gil", "--nonblocking", "--rate", "50", "-o", str(out)]
+        started.append((name, out, subprocess.Popen(argv, stdout=subprocess.DEVNULL)))
+    return started
+
+
+def _print_profiles(profilers: list[tuple[str, Path, subprocess.Popen[bytes]]]) -> None:
+    for name, out, process in profilers:
+        try:
+            process.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if not out.exists():
+            print(f"profile of {name}: py-spy wrote nothing (exit {process.returncode})")
+            continue
+        lines = out.read_text().splitlines()
+        print(f"profile of {name} (GIL-holding samples, {out}): by own time")
+        for frame, inclusive, own in hottest_frames(lines, top=12, by_own=True):
+            print(f"  own {own:6.1%}  incl {inclusive:6.1%}  {frame[:110]}")
+        print("  by inclusive time")
+        for frame, inclusive, own in hottest_frames(lines, top=25):
+            print(f"  incl {inclusive:6.1%}  own {own:6.1%}  {frame[:110]}")
 
 
 def run(options: Options) -> int:
@@ -391,6 +435,7 @@ def run(options: Options) -> int:
             machine_before = machine_cpu_seconds()
             cpu_before = _cpu(pids)
             cpu_before["bench client"] = time.process_time()
+            profilers = _start_profilers(pids, options)
             started, ended = _produce(pusher, batches)
             produced = sum(batch.mentions for batch in batches)
             expected = base + produced
@@ -406,6 +451,7 @@ def run(options: Options) -> int:
                 thread.join(timeout=30)
             memory_at_end = _memory(pids)
             indexed = _indexed(stack.opensearch.url if stack.opensearch else "")
+            _print_profiles(profilers)
         finally:
             stop.set()
             pusher.close()
@@ -510,12 +556,23 @@ def _parser(prog: str, rate: float, seconds: float) -> argparse.ArgumentParser:
         "--sample-seconds", type=float, default=0.2, help="how often the count is read"
     )
     parser.add_argument("--drain", type=float, default=300.0, help="longest wait after the end")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="sample the listener and the evaluator with py-spy while producing, into this folder",
+    )
     return parser
 
 
 def _options(args: argparse.Namespace) -> Options:
     return Options(
-        args.rate, args.seconds, args.batch_seconds, args.senders, args.sample_seconds, args.drain
+        args.rate,
+        args.seconds,
+        args.batch_seconds,
+        args.senders,
+        args.sample_seconds,
+        args.drain,
+        args.profile,
     )
 
 

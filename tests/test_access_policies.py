@@ -4,6 +4,7 @@ without one refuses to start), reads open to viewers, each command only to its r
 from __future__ import annotations
 
 import pytest
+from legation_notifier.adapters.policy import POLICY as NOTIFIER
 
 from legation_core.auth import ADMIN, ROLES, VIEWER, Caller, Policy, check_policy
 from legation_engager.adapters.policy import POLICY as ENGAGER
@@ -11,7 +12,7 @@ from legation_evaluator.adapters.policy import POLICY as EVALUATOR
 from legation_listener.adapters.policy import POLICY as LISTENER
 from legation_publisher.adapters.policy import POLICY as PUBLISHER
 
-POLICIES = [LISTENER, PUBLISHER, ENGAGER, EVALUATOR]
+POLICIES = [LISTENER, PUBLISHER, ENGAGER, EVALUATOR, NOTIFIER]
 
 # One command of each service and the working role that may call it.
 COMMANDS = [
@@ -22,6 +23,7 @@ COMMANDS = [
     (PUBLISHER, "Schedule", "publisher"),
     (ENGAGER, "ReplyToConversation", "officer"),
     (EVALUATOR, "CreateCampaign", "analyst"),
+    (NOTIFIER, "RetryMessage", "publisher"),
 ]
 
 

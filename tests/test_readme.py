@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from legation_notifier.config import NotifierSettings
+
 from legation_console.config import ConsoleSettings
 from legation_core.catalog import default_catalog
 from legation_core.config import ENV_PREFIX, CoreSettings
@@ -27,6 +29,7 @@ def test_every_setting_is_in_the_readme() -> None:
         PublisherSettings,
         EngagerSettings,
         EvaluatorSettings,
+        NotifierSettings,
         ConsoleSettings,
     ):
         for field in settings.model_fields:

@@ -5,7 +5,11 @@
 3. every rendered object validates: built-in kinds strictly against the Kubernetes OpenAPI
    schemas of kubernetes-validate (the oldest and newest Kubernetes versions we support),
    custom resources against the JSON schemas vendored in deploy/schemas/;
-4. the Dockerfiles pass hadolint.
+4. the Dockerfiles pass hadolint;
+5. the alerting rules pass their ``promtool test rules`` cases (a firing and a non-firing
+   case per alert, deploy/components/monitoring/tests/); promtool comes from Debian's
+   ``prometheus`` package (``make deploy-check`` installs it when it runs as root, as CI
+   does). Without promtool this step is skipped with a loud warning.
 
 The tests in tests/deploy then check what the schemas cannot (security settings, probes,
 limits, env names and ports against the settings classes, topics against the catalog).
@@ -17,6 +21,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +37,7 @@ KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
 # apiVersion/kind -> vendored schema of a custom resource.
 CRD_SCHEMAS = {
     ("kafka.strimzi.io/v1beta2", "KafkaTopic"): "kafkatopic_v1beta2.json",
+    ("kafka.strimzi.io/v1beta2", "KafkaUser"): "kafkauser_v1beta2.json",
     ("monitoring.coreos.com/v1", "ServiceMonitor"): "servicemonitor_v1.json",
     ("monitoring.coreos.com/v1", "PrometheusRule"): "prometheusrule_v1.json",
     ("keda.sh/v1alpha1", "ScaledObject"): "scaledobject_v1alpha1.json",
@@ -102,6 +108,35 @@ def hadolint_errors() -> list[str]:
     return result.stdout.splitlines() if result.returncode != 0 else []
 
 
+MONITORING = DEPLOY / "components" / "monitoring"
+
+
+def promtool_problems() -> list[str] | None:
+    """Runs ``promtool test rules`` on the PrometheusRule's groups; None when promtool is
+    not installed."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        return None
+    rule = yaml.safe_load((MONITORING / "prometheusrule.yaml").read_text(encoding="utf-8"))
+    tests = MONITORING / "tests" / "prometheusrule-tests.yaml"
+    with tempfile.TemporaryDirectory() as folder:
+        rules_file = Path(folder) / "rules.yaml"
+        rules_file.write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}), encoding="utf-8")
+        copy = Path(folder) / tests.name
+        copy.write_text(tests.read_text(encoding="utf-8"), encoding="utf-8")
+        check = subprocess.run(
+            [promtool, "check", "rules", str(rules_file)], capture_output=True, text=True
+        )
+        if check.returncode != 0:
+            return [f"promtool check rules: {check.stdout}{check.stderr}"]
+        result = subprocess.run(
+            [promtool, "test", "rules", str(copy)], capture_output=True, text=True, cwd=folder
+        )
+    if result.returncode != 0:
+        return [f"promtool test rules: {result.stdout}{result.stderr}"]
+    return []
+
+
 def main() -> int:
     started = time.monotonic()
     problems: list[str] = []
@@ -116,6 +151,16 @@ def main() -> int:
     lint = hadolint_errors()
     problems += lint
     print(f"hadolint: {len(lint)} findings")
+    rules = promtool_problems()
+    if rules is None:
+        print(
+            "WARNING: promtool is not installed: the alerting rules' tests were SKIPPED "
+            "(apt-get install prometheus, or run make deploy-check as root)",
+            file=sys.stderr,
+        )
+    else:
+        problems += rules
+        print(f"promtool test rules: {'passed' if not rules else 'failed'}")
     for problem in problems:
         print(problem, file=sys.stderr)
     print(f"deploy-check {'failed' if problems else 'passed'} in {time.monotonic() - started:.1f}s")

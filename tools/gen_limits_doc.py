@@ -7,6 +7,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from legation_notifier.adapters.policy import POLICY as NOTIFIER
+
 from legation_core.limits import (
     COUNTRY,
     DEFAULT_MAX_BYTES,
@@ -30,7 +32,7 @@ from legation_publisher.adapters.policy import POLICY as PUBLISHER
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "libs" / "legation-contracts" / "LIMITS.md"
-SERVICES = [policy.service for policy in (LISTENER, PUBLISHER, ENGAGER, EVALUATOR)]
+SERVICES = [policy.service for policy in (LISTENER, PUBLISHER, ENGAGER, EVALUATOR, NOTIFIER)]
 
 HEADER = f"""# Request limits
 

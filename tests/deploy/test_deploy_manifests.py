@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from legation_notifier.config import NotifierSettings
 
 from legation_console.config import ConsoleSettings
 from legation_core.catalog import Catalog
@@ -35,6 +37,7 @@ SETTINGS: dict[str, type[CoreSettings]] = {
     "legation-publisher": PublisherSettings,
     "legation-engager": EngagerSettings,
     "legation-evaluator": EvaluatorSettings,
+    "legation-notifier": NotifierSettings,
 }
 CONSOLE = "legation-console"
 
@@ -305,7 +308,11 @@ def test_generated_topics_are_up_to_date() -> None:
     assert result.returncode == 0, result.stderr
 
 
+SERVICE_METRIC = re.compile(r'\b(Counter|Gauge|Histogram)\(\s*"(legation_[a-z_]+)"')
+
+
 def metric_names() -> set[str]:
+    """The shared runtime's metrics, and those the services define in their code."""
     names = set()
     for collector in Metrics().registry.collect():
         names.add(collector.name)
@@ -313,6 +320,12 @@ def metric_names() -> set[str]:
             names.add(collector.name + "_total")
         if collector.type == "histogram":
             names |= {collector.name + suffix for suffix in ("_bucket", "_count", "_sum")}
+    for path in (ROOT / "services").glob("*/src/**/*.py"):
+        for kind, name in SERVICE_METRIC.findall(path.read_text(encoding="utf-8")):
+            base = name.removesuffix("_total")
+            names.add(base + "_total" if kind == "Counter" else name)
+            if kind == "Histogram":
+                names |= {name + suffix for suffix in ("_bucket", "_count", "_sum")}
     return names
 
 
@@ -325,6 +338,12 @@ def test_alerts_and_dashboard_use_real_metrics(rendered: Objects) -> None:
     )
     exprs += [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
     used = {m for e in exprs for m in re.findall(r"\blegation_[a-z_]+", e)}
+    # A name matched by a regular expression ({__name__=~"legation_(a|b)_total"}).
+    for pattern in re.findall(r'__name__=~"([^"]+)"', "\n".join(exprs)):
+        matching = {name for name in known if re.fullmatch(pattern, name)}
+        assert matching, pattern
+        used |= matching
+    used = {m for m in used if not m.endswith("_")}
     assert used
     assert used <= known, used - known
     alerts = {r["alert"] for g in rule["spec"]["groups"] for r in g["rules"]}
@@ -334,6 +353,21 @@ def test_alerts_and_dashboard_use_real_metrics(rendered: Objects) -> None:
         for m in of_kind(rendered["prod"], "ServiceMonitor")
     }
     assert monitors == {*SETTINGS, CONSOLE}
+
+
+def test_every_alert_has_a_firing_and_a_quiet_promtool_case(rendered: Objects) -> None:
+    (rule,) = of_kind(rendered["prod"], "PrometheusRule")
+    alerts = {r["alert"] for g in rule["spec"]["groups"] for r in g["rules"]}
+    cases = yaml.safe_load(
+        (ROOT / "deploy/components/monitoring/tests/prometheusrule-tests.yaml").read_text()
+    )
+    firing: set[str] = set()
+    quiet: set[str] = set()
+    for test in cases["tests"]:
+        for case in test["alert_rule_test"]:
+            (firing if case["exp_alerts"] else quiet).add(case["alertname"])
+    assert alerts == firing, alerts ^ firing
+    assert alerts == quiet, alerts ^ quiet
 
 
 def test_saved_objects_reference_each_other() -> None:

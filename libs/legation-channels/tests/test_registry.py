@@ -113,8 +113,8 @@ def test_every_problem_is_named_at_once() -> None:
         build_channels(config, env=ENV)
     assert error.value.problems == [
         "channels[0].name: 'Bad Name' must be lower-case letters, digits and -",
-        "channels[1].kind: 'myspace' is not one of bluesky, email, mastodon, site-atom, "
-        "telegram, webhook, wordpress",
+        "channels[1].kind: 'myspace' is not one of bluesky, email, mastodon, matrix, site-atom, "
+        "slack, teams, telegram, webhook, wordpress",
         "channels[2].options.base_url: is required",
         "channels[3].options.base_url: 'ftp://x' is not an http(s) URL",
         "channels[4].secrets.access_token: environment variable UNSET_VARIABLE is not set",

@@ -30,6 +30,7 @@ import httpx
 import yaml
 
 from legation_channels.adapters.bluesky import BlueskyChannel
+from legation_channels.adapters.chat import MatrixChannel, SlackChannel, TeamsChannel
 from legation_channels.adapters.email_newsletter import EmailNewsletterChannel
 from legation_channels.adapters.mastodon import MAX_CHARACTERS, MastodonChannel
 from legation_channels.adapters.site_atom import SiteAtomChannel
@@ -222,6 +223,21 @@ def _webhook(name: str, s: Settings) -> Channel:
     )
 
 
+def _slack(name: str, s: Settings) -> Channel:
+    # The incoming-webhook URL is the credential: a secret, not an option.
+    return SlackChannel(name, s.secret("webhook_url"), timeout=s.timeout())
+
+
+def _teams(name: str, s: Settings) -> Channel:
+    return TeamsChannel(name, s.secret("webhook_url"), timeout=s.timeout())
+
+
+def _matrix(name: str, s: Settings) -> Channel:
+    return MatrixChannel(
+        name, s.url("homeserver"), s.text("room_id"), s.secret("access_token"), timeout=s.timeout()
+    )
+
+
 def _site_atom(name: str, s: Settings) -> Channel:
     return SiteAtomChannel(
         Path(s.text("feed_path")), s.url("base_url"), s.text("title", "News"), name=name
@@ -237,6 +253,9 @@ KINDS: dict[str, ChannelFactory] = {
     "telegram": _telegram,
     "email": _email,
     "webhook": _webhook,
+    "slack": _slack,
+    "teams": _teams,
+    "matrix": _matrix,
 }
 
 

@@ -45,7 +45,10 @@ FIXED_PORTS = {
     "publisher": (50062, 9462),
     "engager": (50063, 9463),
     "evaluator": (50064, 9464),
+    "notifier": (50065, 9465),
 }
+# Started by `make run` after SERVICES, with the local notification servers (notify_local).
+NOTIFIER = "notifier"
 
 # The publisher's short-link endpoint under `make run`.
 FIXED_REDIRECT_PORT = 8462
@@ -94,6 +97,17 @@ class Stack:
     click_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     # The console and its local identity provider (start_console), when started.
     console: ConsolePorts | None = None
+
+    @property
+    def pseudonym_key(self) -> str:
+        """The key of the departments' pseudonyms, kept in the data folder so that an author
+        keeps their pseudonym from one run to the next (created at the first run)."""
+        path = self.workdir / "pseudonym.key"
+        if not path.exists():
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(48), encoding="utf-8")
+        return path.read_text(encoding="utf-8").strip()
 
     @property
     def log_dir(self) -> Path:

@@ -46,6 +46,7 @@ from legation_devstack.demo import (
     submit_feedback,
 )
 from legation_devstack.localdata import demo_record, mark_replayed
+from legation_devstack.notify_local import NotifyServers
 from legation_devstack.processes import free_port, wait_until
 from legation_devstack.source_servers import (
     BlueskySearchServer,
@@ -325,6 +326,7 @@ class LocalRun:
         )
         self.sources = ReplaySources(self.source_ports)
         self.channels = ChannelServers()
+        self.notify = NotifyServers(self.data_dir / "notify")
         self.stack = Stack(self.data_dir, fixed_ports=self.fixed_ports)
 
     def __enter__(self) -> LocalRun:
@@ -332,12 +334,18 @@ class LocalRun:
         if self.record.replayed:  # before the listener's first poll: nothing new to find
             self.sources.release(self.items)
         self.channels.start()
-        self.stack.extra_env = {**channels_env(self.channels, self.data_dir), **self.extra_env}
+        self.notify.start()
+        self.stack.extra_env = {
+            **channels_env(self.channels, self.data_dir),
+            **self.notify.env(),
+            **self.extra_env,
+        }
         return self
 
     def __exit__(self, *_: object) -> None:
         self.sources.stop()
         self.channels.stop()
+        self.notify.stop()
 
     def demo(self, timeout: float = 180.0) -> evaluator_pb.Scorecard:
         """Runs (or, on data where it ran, re-reads) the week's demo; returns its scorecard."""

@@ -51,7 +51,7 @@ def wire(runtime: ServiceRuntime, settings: EngagerSettings) -> None:
         )
     rules = load_rules(settings, channels)
     registry = runtime.metrics.registry
-    state = EngagerState(runtime.producer, registry)
+    state = EngagerState(runtime.producer, registry, rules.approval_role)
     state.rebuild(settings, runtime.codec, runtime.producer)
     runtime.add_consumer("inbox", [MENTIONS], MentionHandler(state, rules))
     deliverer = Deliverer(RetryPolicy(max_attempts=settings.engager_delivery_max_attempts))

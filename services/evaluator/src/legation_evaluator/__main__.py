@@ -105,10 +105,10 @@ def main() -> None:
         from legation_evaluator.report_cli import main as report
 
         sys.exit(report(sys.argv[2:]))
-    if sys.argv[1:2] == ["bench"]:  # legation-evaluator bench [--events N]
-        from legation_evaluator.bench import main as bench
+    if sys.argv[1:2] == ["backfill"]:  # legation-evaluator backfill --topic T --since ...
+        from legation_evaluator.backfill import main as backfill
 
-        sys.exit(bench(sys.argv[2:]))
+        sys.exit(backfill(sys.argv[2:]))
     if sys.argv[1:2] == ["reindex"]:  # legation-evaluator reindex [--prefix P] [--topic T]
         from legation_evaluator.reindex import main as reindex
 

@@ -33,6 +33,7 @@ from legation.evaluator.v1 import evaluator_service_pb2_grpc as pb_grpc
 from legation.events.v1 import engage_pb2, evaluate_pb2, listen_pb2, publish_pb2
 from legation_core.codec import Envelope, make_envelope
 from legation_core.ids import stable_id
+from legation_devstack.lag import consumed_by, service_group, uncommitted
 from legation_devstack.processes import wait_until
 from legation_devstack.stack import Stack
 from legation_devstack.standins import start_opensearch
@@ -467,7 +468,16 @@ def test_a_campaign_survives_crashes_and_the_reindex_rebuilds_identical_counts(
     wait_until(
         lambda: count(stack, campaign_id, event_type=MENTION) == mentions, 60, "every mention"
     )
-    time.sleep(1.0)  # the live indexer may still be catching up: nothing may count twice
+    # Nothing may count twice: once the live indexer has committed every event written so
+    # far, no document is still on its way, and the counts are final.
+    assert stack.kafka is not None
+    bootstrap, indexer = stack.kafka.bootstrap_servers, service_group("evaluator", "indexer")
+    wait_until(
+        lambda: uncommitted(bootstrap, indexer, consumed_by("evaluator")) == 0,
+        60,
+        "the indexer has committed every event",
+        0.5,
+    )
     for event_type, number in expected.items():
         assert count(stack, campaign_id, event_type=event_type) == number, event_type
 

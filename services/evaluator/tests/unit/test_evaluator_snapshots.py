@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import pytest
@@ -12,9 +12,11 @@ from legation.evaluator.v1 import evaluator_service_pb2 as pb
 from legation.events.v1 import evaluate_pb2
 from legation_core.codec import Envelope, EventCodec
 from legation_core.kafka import EventProducer, Pending
+from legation_core.testing import Acknowledgement
 from legation_evaluator.adapters import snapshots
 from legation_evaluator.adapters.index import EventIndex
-from legation_evaluator.adapters.snapshots import KPI_SNAPSHOTS, SnapshotJob
+from legation_evaluator.adapters.snapshots import KPI_SNAPSHOTS, OBJECTIVE_STATUS, SnapshotJob
+from legation_evaluator.domain.objective_changes import status_changes
 from legation_evaluator.domain.snapshots import part_id, split_snapshot
 
 Status = evaluate_pb2.ObjectiveStatus
@@ -103,15 +105,6 @@ class FakeIndex:
         return {"objectives": self.campaigns[campaign.campaign_id]}
 
 
-class FakeFuture:
-    def __init__(self, error: Exception | None) -> None:
-        self.error = error
-
-    def get(self, timeout: float | None = None) -> None:
-        if self.error is not None:
-            raise self.error
-
-
 class SizeLimitedProducer:
     """Refuses records over the limit as kafka-python does (at send); ``refused``
     campaigns' records fail at the acknowledgement instead."""
@@ -128,9 +121,9 @@ class SizeLimitedProducer:
         if size > PRODUCER_LIMIT:
             raise MessageSizeTooLargeError(f"The message is {size} bytes when serialized")
         if key in self.refused:
-            return Pending(topic, FakeFuture(RuntimeError("broker refused")))
+            return Pending(topic, Acknowledgement(RuntimeError("broker refused")))
         self.acknowledged.append(envelope)
-        return Pending(topic, FakeFuture(None))
+        return Pending(topic, Acknowledgement(None))
 
     def wait(self, pending: list[Pending], timeout: float = 30.0) -> None:
         for item in pending:
@@ -200,3 +193,66 @@ def test_a_run_skipped_while_rebuilding_is_made_up_once_the_rebuild_ends() -> No
     assert [e.campaign_id for e in producer.acknowledged] == ["first"]
     snapshot_job()  # the same interval again: nothing more
     assert len(producer.acknowledged) == 1
+
+
+def test_objective_status_changes_are_reported_once_each() -> None:
+    campaign = evaluate_pb2.Campaign(
+        campaign_id="c1",
+        name="Treaty",
+        objectives=[evaluate_pb2.Objective(objective_id="fast", description="Answer fast")],
+    )
+    now = datetime(2026, 11, 20, 9, tzinfo=UTC)
+    at_risk = Status(objective_id="fast", metric="m", status=Status.STATUS_AT_RISK, value=5)
+    on_track = Status(objective_id="fast", metric="m", status=Status.STATUS_ON_TRACK)
+    first_sight = status_changes(campaign, [on_track], {}, "s1", now)
+    assert first_sight == []  # on track since start-up: nothing to say
+    changes = status_changes(campaign, [at_risk], {"fast": Status.STATUS_ON_TRACK}, "s2", now)
+    assert [(c.from_status, c.to_status) for c in changes] == [
+        (Status.STATUS_ON_TRACK, Status.STATUS_AT_RISK)
+    ]
+    assert changes[0].description == "Answer fast" and changes[0].campaign_name == "Treaty"
+    assert status_changes(campaign, [at_risk], {"fast": Status.STATUS_AT_RISK}, "s3", now) == []
+    unseen = status_changes(campaign, [at_risk], {}, "s4", now)
+    assert [c.from_status for c in unseen] == [Status.STATUS_UNSPECIFIED]
+    again = status_changes(campaign, [at_risk], {"fast": Status.STATUS_ON_TRACK}, "s2", now)
+    assert again[0].change_id == changes[0].change_id  # a repeat carries the same id
+
+
+class RecordingProducer(SizeLimitedProducer):
+    """Accepts both topics; keeps (topic, envelope)."""
+
+    def __init__(self) -> None:
+        super().__init__(refused=set())
+        self.sent: list[tuple[str, Envelope]] = []
+
+    def send(self, topic: str, key: str, envelope: Envelope) -> Pending:
+        self.sent.append((topic, envelope))
+        return Pending(topic, Acknowledgement(None))
+
+
+def test_the_job_sends_a_change_when_an_objective_turns_at_risk(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    status = [Status.STATUS_ON_TRACK]
+
+    def card(campaign: evaluate_pb2.Campaign, response: dict[str, Any], now: datetime) -> Any:
+        return pb.Scorecard(
+            campaign_id=campaign.campaign_id,
+            objectives=[Status(objective_id="fast", metric="m", status=status[0])],
+        )
+
+    monkeypatch.setattr(snapshots, "scorecard_from_response", card)
+    producer = RecordingProducer()
+    snapshot_job = job(FakeIndex({"c1": 1}, broken=set()), producer)
+    snapshot_job()
+    assert [topic for topic, _ in producer.sent] == [KPI_SNAPSHOTS]
+    status[0] = Status.STATUS_AT_RISK
+    snapshot_job._done_slot = None  # the next interval
+    snapshot_job()
+    changes = [e.objective_status_change for t, e in producer.sent if t == OBJECTIVE_STATUS]
+    assert [(c.from_status, c.to_status) for c in changes] == [
+        (Status.STATUS_ON_TRACK, Status.STATUS_AT_RISK)
+    ]
+    snapshot_job._done_slot = None
+    snapshot_job()  # still at risk: no second change
+    assert len([t for t, _ in producer.sent if t == OBJECTIVE_STATUS]) == 1

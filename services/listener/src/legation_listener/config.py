@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator, model_validator
 
 from legation_core.config import CoreSettings
+from legation_core.disclosure import MIN_KEY_BYTES
 from legation_core.networks import parse_networks
 
 
@@ -40,6 +41,13 @@ class ListenerSettings(CoreSettings):
     )
     listener_max_pages_per_poll: int = Field(
         10, ge=1, le=1000, description="Pages read from one source in one poll (the rest waits)"
+    )
+    listener_source_failing_after: int = Field(
+        3,
+        ge=1,
+        le=1000,
+        description="Failed reads in a row after which a source is reported failing "
+        "(legation.listen.source-health.v1; recovered at the next read that works)",
     )
     listener_page_size: int = Field(
         40,
@@ -108,6 +116,13 @@ class ListenerSettings(CoreSettings):
     listener_webhook_secret: str = Field(
         "", description="HMAC-SHA256 secret of the webhook; empty: the webhook is not served"
     )
+    pseudonym_key: str = Field(
+        "",
+        description=(
+            "Key of the pseudonyms on the derived streams for departments (at least 32"
+            " characters, kept secret); empty: the listener derives no stream"
+        ),
+    )
     listener_allow_local_feeds: bool = Field(
         False,
         description=(
@@ -140,6 +155,13 @@ class ListenerSettings(CoreSettings):
     @classmethod
     def _networks(cls, value: str) -> str:
         parse_networks(value)  # ValueError names the entry
+        return value
+
+    @field_validator("pseudonym_key")
+    @classmethod
+    def _key_is_long_enough(cls, value: str) -> str:
+        if value and len(value.encode()) < MIN_KEY_BYTES:
+            raise ValueError(f"must be at least {MIN_KEY_BYTES} bytes (or empty)")
         return value
 
     @model_validator(mode="after")

@@ -10,6 +10,7 @@ production.
 
 from legation_devstack.channel_servers.base import Canned, Received, RecordingHttpServer
 from legation_devstack.channel_servers.bluesky import BlueskyServer
+from legation_devstack.channel_servers.chat import ChatMessage, ChatServer
 from legation_devstack.channel_servers.mastodon import MastodonServer
 from legation_devstack.channel_servers.smtp import SmtpServer
 from legation_devstack.channel_servers.stack import ChannelServers
@@ -21,6 +22,8 @@ __all__ = [
     "BlueskyServer",
     "Canned",
     "ChannelServers",
+    "ChatMessage",
+    "ChatServer",
     "MastodonServer",
     "Received",
     "RecordingHttpServer",

@@ -13,12 +13,13 @@ from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Histogram
 
-from legation.events.v1 import engage_pb2
+from legation.events.v1 import engage_pb2, publish_pb2
 from legation_core.codec import Envelope, EventCodec, make_envelope
 from legation_core.config import CoreSettings
 from legation_core.ids import stable_id
 from legation_core.kafka import EventProducer
 from legation_core.state import EventSink, StateTable, Transaction
+from legation_engager.domain.approvals import APPROVALS_TOPIC, reply_approval_changes
 from legation_engager.domain.inbox import Change, ConversationState
 from legation_engager.domain.rules import PRIORITY_NAMES
 
@@ -106,6 +107,22 @@ def activity_event(
     return (PARTNER_ACTIVITIES, activity.partner_id, envelope)
 
 
+def approval_event(
+    request: publish_pb2.ApprovalRequest, state: ConversationState, trace_id: str = ""
+) -> tuple[str, str, Envelope]:
+    """The approvals-topic record of a reply's approval request."""
+    envelope = make_envelope(
+        request,
+        event_id=request.request_id,
+        source_service=SERVICE,
+        occurred_at=_at(state),
+        campaign_id=state.campaign_id,
+        issue_id=state.issue_id,
+        trace_id=trace_id,
+    )
+    return (APPROVALS_TOPIC, state.conversation_id, envelope)
+
+
 class InboxMetrics:
     """First-response and resolution times, observed when they happen (not on rebuild)."""
 
@@ -143,7 +160,15 @@ class EngagerState:
     """Every table of the engager, with the inbox's lookup indexes (by mention id and by
     the platform ids replies point at)."""
 
-    def __init__(self, producer: EventSink, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self,
+        producer: EventSink,
+        registry: CollectorRegistry | None = None,
+        approval_role: str = "approver",
+    ) -> None:
+        # The role that approves replies (the rules' approval.role), named in the
+        # ApprovalRequest events every conversation change that makes a reply wait carries.
+        self.approval_role = approval_role
         self._index_lock = threading.Lock()
         self._by_mention: dict[str, str] = {}
         self._by_thread_key: dict[str, str] = {}
@@ -204,7 +229,7 @@ class EngagerState:
     def change_conversations(self) -> Iterator[ConversationWriter]:
         """A transaction on conversations whose metrics are observed once it is written."""
         with self.conversations.transaction() as transaction:
-            writer = ConversationWriter(transaction)
+            writer = ConversationWriter(transaction, self.approval_role)
             yield writer
             before = writer.before
         for key, after in writer.after.items():
@@ -214,8 +239,11 @@ class EngagerState:
 class ConversationWriter:
     """Stages conversation changes with their interactions."""
 
-    def __init__(self, transaction: Transaction[ConversationState]) -> None:
+    def __init__(
+        self, transaction: Transaction[ConversationState], approval_role: str = "approver"
+    ) -> None:
         self.transaction = transaction
+        self.approval_role = approval_role
         self.before: dict[str, ConversationState | None] = {}
         self.after: dict[str, ConversationState] = {}
 
@@ -232,6 +260,7 @@ class ConversationWriter:
         key = state.conversation_id
         if key not in self.before:
             self.before[key] = self.transaction.table.get(key)
+        previous = self.transaction.get(key)
         events = [
             interaction_event(
                 interaction,
@@ -241,6 +270,10 @@ class ConversationWriter:
             )
             for interaction in change.interactions
         ]
+        events.extend(
+            approval_event(request, state, trace_id)
+            for request in reply_approval_changes(previous, state, self.approval_role)
+        )
         self.transaction.put(state, *events)
         self.after[key] = state
         return state

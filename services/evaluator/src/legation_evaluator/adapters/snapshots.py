@@ -7,6 +7,10 @@ no record is logged and left out, so no single record exceeds the producer's lim
 (``LEGATION_KAFKA_MAX_REQUEST_BYTES``). While
 the index is being rebuilt from Kafka no snapshot is taken: it would record counts that are
 still coming back.
+
+With each snapshot goes an ``ObjectiveStatusChange`` on
+``legation.evaluate.objective-status.v1`` for every objective whose status is not the one
+the job last saw acknowledged (``domain/objective_changes.py``).
 """
 
 from __future__ import annotations
@@ -20,11 +24,13 @@ from legation_core.codec import make_envelope
 from legation_core.ids import stable_id
 from legation_core.kafka import EventProducer, Pending
 from legation_evaluator.adapters.index import EventIndex
+from legation_evaluator.domain.objective_changes import Status, status_changes
 from legation_evaluator.domain.scorecard import scorecard_from_response
 from legation_evaluator.domain.snapshots import split_snapshot
 
 log = logging.getLogger(__name__)
 KPI_SNAPSHOTS = "legation.evaluate.kpi-snapshots.v1"
+OBJECTIVE_STATUS = "legation.evaluate.objective-status.v1"
 SNAPSHOT_TICK_SECONDS = 30.0
 """How often the job looks whether its interval's snapshots are still due: a run skipped while
 the index was being rebuilt is made up within this time, not a whole interval later."""
@@ -52,6 +58,9 @@ class SnapshotJob:
         # What one part may take (default: half the producer's record limit).
         self.max_bytes = max_bytes or int(producer.max_request_bytes * SNAPSHOT_SHARE)
         self._done_slot: str | None = None  # the interval whose snapshots were all sent
+        # (campaign id, objective id) → the status last sent and acknowledged.
+        self._last_status: dict[str, dict[str, Status]] = {}
+        self._proposed: dict[str, dict[str, Status]] = {}
 
     def __call__(self) -> None:
         now = datetime.now(UTC)
@@ -78,6 +87,9 @@ class SnapshotJob:
             try:
                 self.producer.wait(records)
                 emitted += 1
+                self._last_status.setdefault(campaign_id, {}).update(
+                    self._proposed.pop(campaign_id, {})
+                )
             except Exception:
                 failed += 1
                 log.exception("kpi snapshot not acknowledged", extra={"campaign_id": campaign_id})
@@ -115,7 +127,33 @@ class SnapshotJob:
                 "kpi snapshot split into parts",
                 extra={"campaign_id": campaign_id, "parts": len(split.parts)},
             )
-        return [
+        changes = status_changes(
+            campaign,
+            list(card.objectives),
+            self._last_status.get(campaign_id, {}),
+            snapshot.snapshot_id,
+            now,
+        )
+        # Every status seen is remembered once acknowledged (the on-track ones a first sight
+        # does not report too), so the next change is measured against it.
+        self._proposed[campaign_id] = {
+            objective.objective_id: objective.status for objective in card.objectives
+        }
+        pending = [
+            self.producer.send(
+                OBJECTIVE_STATUS,
+                campaign_id,
+                make_envelope(
+                    change,
+                    event_id=change.change_id,
+                    source_service="evaluator",
+                    occurred_at=now,
+                    campaign_id=campaign_id,
+                ),
+            )
+            for change in changes
+        ]
+        return pending + [
             self.producer.send(
                 KPI_SNAPSHOTS,
                 campaign_id,

@@ -21,9 +21,6 @@ MENTION = metrics.MENTION
 PUBLICATION = metrics.PUBLICATION
 FEEDBACK = metrics.FEEDBACK
 
-# Every metric of the catalogue and every alias an objective may name.
-KPI_NAMES = metrics.METRIC_NAMES + tuple(metrics.ALIASES)
-
 # The services whose events the scorecard counts (Envelope.source_service).
 SERVICES = ("listener", "publisher", "engager", "evaluator")
 

@@ -34,6 +34,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from legation.events.v1 import listen_pb2
 from legation_core.calls import CallExpired
+from legation_core.codec import make_envelope
 from legation_core.kafka import EventProducer
 from legation_core.metrics import BoundedLabel
 from legation_listener.adapters.connectors.base import (
@@ -58,9 +59,10 @@ from legation_listener.domain.sources import (
     source_location,
 )
 from legation_listener.domain.spikes import SpikeDetector, alert_envelope
-from legation_listener.domain.status import SourceStatusBook
+from legation_listener.domain.status import SourceState, SourceStatusBook, health_change
 
 log = logging.getLogger(__name__)
+SOURCE_HEALTH = "legation.listen.source-health.v1"
 
 
 class Deferred(Exception):
@@ -118,8 +120,11 @@ class Poller:
         statuses: SourceStatusBook | None = None,
         max_pages: int = 10,
         on_mentions: Callable[[str, list[listen_pb2.Mention]], None] | None = None,
+        failing_after: int = 3,
     ) -> None:
         self.state = state
+        # Failed reads in a row after which a source is reported failing (SourceHealth).
+        self.failing_after = max(1, failing_after)
         # Sees every mention Kafka acknowledged (the analyses' mention window).
         self.on_mentions = on_mentions
         # RSS/Atom through ``fetcher`` unless a connector for "rss" is given.
@@ -175,6 +180,11 @@ class Poller:
         self.alert_failures = Counter(
             "legation_listener_alert_failures_total",
             "Spike alerts Kafka did not acknowledge (tried again at the next poll)",
+            registry=registry,
+        )
+        self.health_failures = Counter(
+            "legation_listener_source_health_failures_total",
+            "SourceHealth events (failing, recovered) Kafka did not acknowledge (not sent again)",
             registry=registry,
         )
 
@@ -338,7 +348,7 @@ class Poller:
 
     def _read(self, issue_id: str, spec: str, items: int, malformed: list[str]) -> None:
         now = self.clock()
-        self.statuses.succeeded(issue_id, spec, now, items, malformed)
+        self._report_health(*self.statuses.succeeded(issue_id, spec, now, items, malformed))
         self.last_success.labels(**self._labels(spec)).set(now.timestamp())
         if malformed:
             self.malformed_items.labels(**self._labels(spec)).inc(len(malformed))
@@ -357,7 +367,7 @@ class Poller:
             self.statuses.deferred(issue_id, spec, reason, error.until)
             return
         self.source_failures.labels(**self._labels(spec)).inc()
-        self.statuses.failed(
+        before, after = self.statuses.failed(
             issue_id,
             spec,
             self.clock(),
@@ -365,6 +375,32 @@ class Poller:
             rate_limited=isinstance(error, RateLimited | Deferred),
             not_before=error.until if isinstance(error, Deferred) else None,
         )
+        self._report_health(before, after)
+
+    def _report_health(self, before: SourceState, after: SourceState) -> None:
+        """Sends the SourceHealth event a read's outcome makes (failing, recovered), if any;
+        one Kafka does not acknowledge is logged and counted, and the poll goes on."""
+        health = health_change(before, after, self.failing_after)
+        if health is None:
+            return
+        issue = self.state.issue(health.issue_id)
+        campaign_ids = list(issue.campaign_ids) if issue is not None else []
+        health.campaign_ids.extend(campaign_ids)
+        envelope = make_envelope(
+            health,
+            event_id=health.health_id,
+            source_service="listener",
+            occurred_at=health.at.ToDatetime(tzinfo=UTC),
+            campaign_id=campaign_ids[0] if campaign_ids else "",
+            issue_id=health.issue_id,
+        )
+        try:
+            self.producer.send_and_wait([(SOURCE_HEALTH, health.issue_id, envelope)])
+        except Exception:
+            self.health_failures.inc()
+            log.warning(
+                "source health not delivered", exc_info=True, extra={"issue_id": health.issue_id}
+            )
 
     def forget_spikes(self, issue_id: str) -> None:
         """Drops an issue's spike counts (paused or deleted: its baseline starts again)."""

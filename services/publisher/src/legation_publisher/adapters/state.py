@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC
 
 from legation.events.v1 import publish_pb2
+from legation_core.calls import NotFound
 from legation_core.codec import Envelope, EventCodec, make_envelope
 from legation_core.config import CoreSettings
 from legation_core.ids import stable_id
 from legation_core.kafka import EventProducer
 from legation_core.state import StateTable, StoreUnavailable
 from legation_publisher.adapters.sink import EventSink
+from legation_publisher.domain.approvals import APPROVALS_TOPIC, approval_changes
 from legation_publisher.domain.posts import SERVICE
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,8 @@ log = logging.getLogger(__name__)
 __all__ = ["POSTS_TOPIC", "PostBook", "PostStore", "StoreUnavailable", "post_envelope"]
 
 POSTS_TOPIC = "legation.publish.posts.v1"
+# The workflow's default steps (legation_publisher.domain.workflow.WorkflowPolicy).
+DEFAULT_STEPS = (("policy-desk", "approver"), ("head-of-communications", "approver"))
 
 
 def post_envelope(post: publish_pb2.PostState) -> Envelope:
@@ -105,11 +109,39 @@ class PostBook:
 
 class PostStore:
     """Changes posts: each change is computed from the current version under the table's
-    write lock, written to Kafka (waiting for the acknowledgement), then applied to memory."""
+    write lock, written to Kafka (waiting for the acknowledgement), then applied to memory.
+    Every change that makes an approval step start or stop waiting carries an
+    ``ApprovalRequest`` on ``legation.publish.approvals.v1`` in the same acknowledged write."""
 
-    def __init__(self, book: PostBook, producer: EventSink) -> None:
+    def __init__(
+        self,
+        book: PostBook,
+        producer: EventSink,
+        approval_steps: Sequence[tuple[str, str]] = DEFAULT_STEPS,
+    ) -> None:
         self.book = book
         self.producer = producer
+        # (step, role) pairs in order: the workflow's.
+        self.approval_steps = tuple(approval_steps)
+
+    def _approvals(
+        self, before: publish_pb2.PostState | None, after: publish_pb2.PostState
+    ) -> list[tuple[str, str, Envelope]]:
+        return [
+            (
+                APPROVALS_TOPIC,
+                after.post_id,
+                make_envelope(
+                    request,
+                    event_id=request.request_id,
+                    source_service=SERVICE,
+                    occurred_at=request.at.ToDatetime(tzinfo=UTC),
+                    campaign_id=after.campaign_id,
+                    issue_id=after.issue_id,
+                ),
+            )
+            for request in approval_changes(before, after, self.approval_steps)
+        ]
 
     def create(
         self, post_id: str, make: Callable[[], publish_pb2.PostState]
@@ -121,7 +153,7 @@ class PostStore:
             if existing is not None:
                 return existing, False
             post = make()
-            transaction.put(post)
+            transaction.put(post, *self._approvals(None, post))
         return post, True
 
     def change(
@@ -131,12 +163,16 @@ class PostStore:
         extra: Callable[[publish_pb2.PostState], list[tuple[str, str, Envelope]]] | None = None,
     ) -> publish_pb2.PostState:
         """Applies ``change`` to the current version of ``post_id`` and records the result
-        (with ``extra`` events produced in the same acknowledged batch). Raises KeyError when
+        (with ``extra`` events produced in the same acknowledged batch). Raises NotFound when
         there is no such post; whatever ``change`` raises leaves the post as it was."""
         with self.book.table.transaction(self.producer) as transaction:
             current = transaction.get(post_id)
             if current is None:
-                raise KeyError(post_id)
+                raise NotFound(f"post_id {post_id} is not a post")
             post = change(current)
-            transaction.put(post, *(extra(post) if extra is not None else []))
+            transaction.put(
+                post,
+                *(extra(post) if extra is not None else []),
+                *self._approvals(current, post),
+            )
         return post

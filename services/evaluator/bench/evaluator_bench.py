@@ -1,4 +1,5 @@
-"""``legation-evaluator bench``: what indexing and scorecards cost, measured in one run on
+"""``make bench-evaluator`` (``python services/evaluator/bench/evaluator_bench.py [--events
+N]``): what indexing and scorecards cost, measured in one run on
 the stand-ins (noida-db for Kafka, osmem-server for OpenSearch), as ratios to a baseline of
 the same run so the figures compare whatever the machine.
 
@@ -18,8 +19,8 @@ the same run so the figures compare whatever the machine.
    plain count in the same run; and the p99 of the indexer's bulk alone and with 10
    scorecard readers a second (the ratio).
 
-Not part of ``make test``: ``make bench`` runs it (it needs the development install, which
-brings the stand-ins).
+Not part of ``make test`` nor of the installed service: ``make bench`` runs it (it needs the
+development install, which brings the stand-ins).
 """
 
 from __future__ import annotations
@@ -541,7 +542,7 @@ def aggregate_scorecards(
 
 
 def main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="legation-evaluator bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="evaluator_bench.py", description=__doc__)
     parser.add_argument("--events", type=int, default=20_000, help="events for the scorecard")
     parser.add_argument("--indexing", type=int, default=5_000, help="events per indexing path")
     parser.add_argument(
@@ -657,3 +658,9 @@ def main(argv: Sequence[str]) -> int:
         kafka.process.stop()
         opensearch.process.stop()
     return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))

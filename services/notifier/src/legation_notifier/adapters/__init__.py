@@ -1,0 +1,1 @@
+"""Kafka handlers, state tables, channels, the dispatcher."""

@@ -1,0 +1,1 @@
+"""Plain decisions without I/O: signals, episodes, recipients, timing, messages."""

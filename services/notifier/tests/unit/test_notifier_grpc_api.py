@@ -1,0 +1,124 @@
+"""The notifier's gRPC API behind the real interceptor (users' tokens, the access policy,
+the request limits): listing messages, and retrying, cancelling and confirming the ones the
+outbox could not finish."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import grpc
+import pytest
+from legation_notifier.adapters.grpc_api import NotifierApi
+from legation_notifier.adapters.policy import POLICY, SERVICE_NAME
+from legation_notifier.adapters.state import NotifierState
+from legation_notifier.domain.messages import Planned
+from test_notifier_dispatch import Sink
+
+from legation.events.v1 import notify_pb2, publish_pb2
+from legation.notifier.v1 import notifier_service_pb2 as pb
+from legation.notifier.v1 import notifier_service_pb2_grpc as pb_grpc
+from legation_channels import outbox
+from legation_core.auth import AuthInterceptor, load_users, with_token
+from legation_core.grpc_server import build_server
+from legation_devstack.users import UsersFile
+
+NOW = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
+S = publish_pb2
+
+
+def planned(message_id: str, person: str) -> Planned:
+    notification = notify_pb2.NotificationState(notification_id=f"n-{message_id}", person=person)
+    return Planned(message_id, person, "email", False, (notification,), "Subject", "Text", "")
+
+
+@pytest.fixture
+def state() -> NotifierState:
+    state = NotifierState(Sink())
+    state.record_messages([planned("m-failed", "ana"), planned("m-check", "omar")], NOW)
+    state.record_messages([planned("m-sent", "ana")], NOW)
+    ended: tuple[tuple[str, outbox.DeliveryState], ...] = (
+        ("m-failed", "failed"),
+        ("m-check", "needs-check"),
+    )
+    for message_id, end in ended:
+
+        def finish(delivery: outbox.Delivery, end: outbox.DeliveryState = end) -> outbox.Delivery:
+            return replace(delivery, state=end, reason="SMTP 554", attempts=6)
+
+        state.change_delivery(message_id, finish)
+    state.change_delivery("m-sent", lambda d: replace(d, state="delivered", attempts=1))
+    return state
+
+
+Stubs = dict[str, pb_grpc.NotifierServiceStub]
+
+
+@pytest.fixture
+def stub(state: NotifierState, auth_users: UsersFile) -> Iterator[Stubs]:
+    api = NotifierApi(state, clock=lambda: NOW)
+    server, _, port = build_server(
+        0,
+        [lambda s: pb_grpc.add_NotifierServiceServicer_to_server(api, s)],
+        [SERVICE_NAME],
+        host="127.0.0.1",
+        auth=AuthInterceptor(load_users(auth_users.path), [POLICY]),
+    )
+    server.start()
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        yield {
+            user: pb_grpc.NotifierServiceStub(with_token(channel, auth_users.token(user)))
+            for user in ("viewer", "publisher", "admin")
+        }
+    server.stop(None).wait()
+
+
+def code_of(call: object) -> grpc.StatusCode:
+    with pytest.raises(grpc.RpcError) as caught:
+        call()  # type: ignore[operator]
+    code: grpc.StatusCode = caught.value.code()
+    return code
+
+
+def test_the_messages_waiting_for_a_person_are_listed_and_can_be_finished(
+    stub: Stubs, state: NotifierState
+) -> None:
+    waiting = stub["viewer"].ListMessages(
+        pb.ListMessagesRequest(statuses=[S.DELIVERY_STATUS_FAILED, S.DELIVERY_STATUS_NEEDS_CHECK]),
+        timeout=10,
+    )
+    assert sorted(m.message_id for m in waiting.messages) == ["m-check", "m-failed"]
+    mine = stub["viewer"].ListMessages(pb.ListMessagesRequest(person="ana"), timeout=10)
+    assert sorted(m.message_id for m in mine.messages) == ["m-failed", "m-sent"]
+    retried = stub["publisher"].RetryMessage(pb.MessageRequest(message_id="m-failed"), timeout=10)
+    assert retried.message.delivery.status == S.DELIVERY_STATUS_PENDING
+    assert retried.message.delivery.attempts == 0
+    assert "m-failed" in state.unfinished  # the dispatcher sends it at its next turn
+    confirmed = stub["admin"].ConfirmMessage(pb.MessageRequest(message_id="m-check"), timeout=10)
+    assert confirmed.message.delivery.status == S.DELIVERY_STATUS_PUBLISHED
+    assert state.attention_counts() == {"failed": 0, "needs-check": 0}
+
+
+def test_refusals_name_the_reason(stub: Stubs) -> None:
+    viewer, publisher = stub["viewer"], stub["publisher"]
+    request = pb.MessageRequest(message_id="m-failed")
+    assert code_of(lambda: viewer.RetryMessage(request, timeout=10)) == (
+        grpc.StatusCode.PERMISSION_DENIED
+    )
+    sent = pb.MessageRequest(message_id="m-sent")
+    assert code_of(lambda: publisher.RetryMessage(sent, timeout=10)) == (
+        grpc.StatusCode.FAILED_PRECONDITION
+    )
+    unknown = pb.MessageRequest(message_id="nope")
+    assert code_of(lambda: publisher.CancelMessage(unknown, timeout=10)) == (
+        grpc.StatusCode.NOT_FOUND
+    )
+    too_many = pb.ListMessagesRequest(limit=5000)
+    assert code_of(lambda: viewer.ListMessages(too_many, timeout=10)) == (
+        grpc.StatusCode.INVALID_ARGUMENT
+    )
+    bad_id = pb.MessageRequest(message_id="../etc")
+    assert code_of(lambda: publisher.CancelMessage(bad_id, timeout=10)) == (
+        grpc.StatusCode.INVALID_ARGUMENT
+    )

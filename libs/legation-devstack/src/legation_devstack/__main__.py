@@ -1,5 +1,6 @@
 """``python -m legation_devstack run|stop|reset|load|bench|bench-auth|bench-latency|
-bench-subscribe|bench-console|restarts``: the local stack from the Makefile."""
+bench-subscribe|bench-console|bench-sustained|bench-memory|restarts``: the local stack from
+the Makefile."""
 
 from __future__ import annotations
 
@@ -180,6 +181,16 @@ def main(argv: list[str] | None = None) -> int:
         "load", help="generated mentions at a chosen rate (--help: its options)", add_help=False
     )
     commands.add_parser(
+        "bench-sustained",
+        help="mentions through listener and evaluator at a sustained rate (--help: options)",
+        add_help=False,
+    )
+    commands.add_parser(
+        "bench-memory",
+        help="each process's resident memory after start-up and 100,000 mentions",
+        add_help=False,
+    )
+    commands.add_parser(
         "restarts",
         help="measure how a consumer comes back from SIGKILL restarts (--help: its options)",
         add_help=False,
@@ -194,6 +205,12 @@ def main(argv: list[str] | None = None) -> int:
         from legation_devstack.load import main as load
 
         return load(rest)
+    if args.command in ("bench-sustained", "bench-memory"):
+        from legation_devstack import bench_sustained
+
+        if args.command == "bench-memory":
+            return bench_sustained.main_memory(rest)
+        return bench_sustained.main(rest)
     if args.command == "restarts":
         from legation_devstack.restarts import main as restarts
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import io
 import itertools
-import math
+import operator
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -76,6 +76,20 @@ def features(text: str) -> list[str]:
     return out
 
 
+@lru_cache(maxsize=4)
+def feature_counts(normalised: str) -> Counter[str]:
+    """How often each feature of ``normalised`` occurs (read-only: it is shared). The last
+    few texts are kept because one mention's models read the same text one after the other
+    (the romanised-Hindi detector, sentiment), not to remember texts across mentions."""
+    return Counter(features(normalised))
+
+
+def _pick(mapping: Mapping[str, int], keys: Sequence[str]) -> tuple[int, ...]:
+    """``mapping``'s values of ``keys`` (at least one), in their order."""
+    picked = operator.itemgetter(*keys)(mapping)
+    return picked if len(keys) > 1 else (picked,)
+
+
 # Dense features a model may add after its n-grams, by name. "vader": VADER's negative,
 # neutral and positive proportions, its compound score, and its customary positive
 # (>= 0.05) and negative (<= -0.05) readings: the English lexicon knows negation, intensifiers
@@ -124,15 +138,18 @@ class LinearTextModel:
         """The sparse TF-IDF vector of ``text`` (columns, values): sublinear term
         frequency times idf, L2-normalised, as ``TfidfVectorizer(sublinear_tf=True)``.
         ``target``: terms replaced by :data:`TARGET` first (see :func:`mask_target`)."""
-        normalised = mask_target(model_text(text), target)
-        # Counting every feature first (in C) and looking up each distinct one is faster
-        # than looking up every occurrence.
-        vocabulary = self.vocabulary
-        counts = {f: n for f, n in Counter(features(normalised)).items() if f in vocabulary}
-        if not counts:
+        counts = feature_counts(mask_target(model_text(text), target))
+        # The known features and their columns and counts are found in C (a set
+        # intersection, itemgetter), not one Python-level lookup at a time; columns in
+        # ascending order, so the sums are the same in every process whatever its hash seed.
+        known = list(counts.keys() & self.vocabulary.keys())
+        if not known:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        columns = np.fromiter((self.vocabulary[f] for f in counts), dtype=np.int64)
-        tf = np.fromiter((1.0 + math.log(c) for c in counts.values()), dtype=np.float32)
+        columns = np.array(_pick(self.vocabulary, known), dtype=np.int64)
+        occurrences = np.array(_pick(counts, known), dtype=np.float64)
+        order = np.argsort(columns)
+        columns = columns[order]
+        tf = (1.0 + np.log(occurrences[order])).astype(np.float32)
         values = tf * self.idf[columns]
         norm = float(np.linalg.norm(values))
         return columns, values / norm if norm else values

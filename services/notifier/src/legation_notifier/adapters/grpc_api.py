@@ -13,6 +13,7 @@ from legation.events.v1 import publish_pb2
 from legation.notifier.v1 import notifier_service_pb2 as pb
 from legation.notifier.v1 import notifier_service_pb2_grpc
 from legation_channels import outbox
+from legation_core.auth import current_caller
 from legation_core.grpc_server import invalid_argument, not_found
 from legation_core.state import StoreUnavailable
 from legation_notifier.adapters.state import NotifierState
@@ -21,6 +22,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
+DEFAULT_INBOX_PAGE = 50
+MAX_INBOX_PAGE = 200
+MAX_MARKED = 200
 
 
 def _utc_now() -> datetime:
@@ -86,6 +90,52 @@ class NotifierApi(notifier_service_pb2_grpc.NotifierServiceServicer):
             log.warning("message change not recorded", extra={"error": str(error)})
             context.abort(grpc.StatusCode.UNAVAILABLE, "the change was not recorded, retry")
         return pb.MessageResponse(message=message)
+
+    def ListMyNotifications(
+        self, request: pb.ListMyNotificationsRequest, context: grpc.ServicerContext
+    ) -> pb.ListMyNotificationsResponse:
+        if request.limit < 0 or request.limit > MAX_INBOX_PAGE:
+            invalid_argument(context, f"limit: from 0 to {MAX_INBOX_PAGE} (got {request.limit})")
+        token = request.page_token
+        if token and not (token.isdigit() and len(token) <= 9):
+            invalid_argument(context, "page_token: not a token this API gave")
+        start = int(token) if token else 0
+        limit = request.limit or DEFAULT_INBOX_PAGE
+        # The person is the caller (on whose behalf the console calls): nobody lists another's.
+        person = current_caller().user
+        found = self.state.inbox_of(person)
+        if request.unread_only:
+            found = [m for m in found if not m.HasField("read_at")]
+        page = found[start : start + limit]
+        more = start + limit < len(found)
+        return pb.ListMyNotificationsResponse(
+            notifications=page,
+            unread_count=self.state.unread_count(person),
+            next_page_token=str(start + limit) if more else "",
+        )
+
+    def MarkNotificationsRead(
+        self, request: pb.MarkNotificationsReadRequest, context: grpc.ServicerContext
+    ) -> pb.MarkNotificationsReadResponse:
+        if request.all and request.message_ids:
+            invalid_argument(context, "message_ids: must be empty when all is set")
+        if not request.all and not request.message_ids:
+            invalid_argument(context, "message_ids: name at least one, or set all")
+        person = current_caller().user
+        ids = sorted(self.state.unread_of(person)) if request.all else list(request.message_ids)
+        try:
+            marked = 0
+            # One acknowledged write per slice (the broker's record batch stays small).
+            for part in range(0, len(ids), MAX_MARKED):
+                marked += self.state.mark_read(person, ids[part : part + MAX_MARKED], self.clock())
+        except KeyError as error:
+            not_found(context, f"message_ids: {error.args[0]} is not one of your notifications")
+        except StoreUnavailable as error:
+            log.warning("read mark not recorded", extra={"error": str(error)})
+            context.abort(grpc.StatusCode.UNAVAILABLE, "the change was not recorded, retry")
+        return pb.MarkNotificationsReadResponse(
+            marked=marked, unread_count=self.state.unread_count(person)
+        )
 
 
 # The statuses a person must look at (ListMessages' usual filter).

@@ -7,13 +7,12 @@ from __future__ import annotations
 import ssl
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from legation_channels.adapters.chat import MatrixChannel, SlackChannel, TeamsChannel
 from legation_channels.adapters.email_newsletter import EmailNewsletterChannel
 from legation_channels.adapters.webhook import WebhookChannel
-from datetime import UTC, datetime
-
 from legation_channels.base import Channel, ChannelLimits, Delivered, Outgoing, Reconcile
 from legation_notifier.domain.people import CONSOLE, Address, Directory
 

@@ -24,8 +24,8 @@ from datetime import UTC, datetime, timedelta
 from legation.events.v1 import notify_pb2
 from legation_core.ids import stable_id
 from legation_notifier.domain.people import (
-    CONSOLE,
     CAMPAIGN_INTERESTS,
+    CONSOLE,
     ISSUE_INTERESTS,
     Choice,
     Directory,

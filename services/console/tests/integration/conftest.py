@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
+from legation_devstack.console import console_ports
 from legation_devstack.console_browser import (
     ASSETS,
     AXE,
@@ -22,7 +23,6 @@ from legation_devstack.console_browser import (
     Running,
     short_channel_env,
 )
-from legation_devstack.console import console_ports
 from legation_devstack.notify_local import NotifyServers
 from legation_devstack.stack import NOTIFIER, SERVICES, Stack
 

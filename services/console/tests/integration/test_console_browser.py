@@ -1540,16 +1540,16 @@ def test_an_approval_request_rings_the_approvers_bell_live_and_only_theirs(
     )
 
     # The link opens the post; marking it read drops the count.
-    link = page.get_by_test_id("notification").filter(has_text="Ports").get_by_test_id(
-        "notification-link"
+    link = (
+        page.get_by_test_id("notification")
+        .filter(has_text="Ports")
+        .get_by_test_id("notification-link")
     )
     link.click()
     page.wait_for_url(running.url + f"/publish/posts/{post_id}")
     expect(page.get_by_test_id("post-status")).to_be_visible()
     page.goto(running.url + "/notifications")
-    page.get_by_test_id("notification").filter(has_text="Ports").get_by_test_id(
-        "mark-read"
-    ).click()
+    page.get_by_test_id("notification").filter(has_text="Ports").get_by_test_id("mark-read").click()
     expect(page.get_by_role("alert")).to_contain_text("Marked read.")
     expect(page.get_by_test_id("notification").filter(has_text="Ports")).to_have_attribute(
         "data-unread", "no"
@@ -1559,6 +1559,8 @@ def test_an_approval_request_rings_the_approvers_bell_live_and_only_theirs(
 
     # The failed / needs-check page: the policy's read for everyone who may list messages.
     page.goto(running.url + "/notifications/deliveries")
-    expect(page.get_by_role("heading", name="Notifications that failed or need a check")).to_be_visible()
+    expect(
+        page.get_by_role("heading", name="Notifications that failed or need a check")
+    ).to_be_visible()
     accessible(approver)
     page.context.close()

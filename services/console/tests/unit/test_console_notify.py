@@ -10,18 +10,48 @@ from typing import Any
 
 import grpc
 import pytest
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
 from starlette.testclient import TestClient
-from test_console_web import CSRF, FakeServices, FakeSignIn
 
 from legation.events.v1 import notify_pb2, publish_pb2
 from legation.notifier.v1 import notifier_service_pb2 as notifier_pb
 from legation_console.adapters.metrics import ConsoleMetrics
-from legation_console.adapters.services import NotifierClient, ServiceError
+from legation_console.adapters.security import SESSION_CSRF, SESSION_PERSON
+from legation_console.adapters.services import NotifierClient, ServiceError, Services
 from legation_console.adapters.web import create_app
 from legation_console.domain.people import Person
 from legation_console.domain.views import notify as views
 
 PUBLIC = "https://console.m.example"
+CSRF = "the-sessions-csrf-token"
+PEOPLE = {
+    "ana": Person("ana", "Ana", frozenset({"analyst", "viewer"}), frozenset({"central"})),
+    "vic": Person("vic", "Vic", frozenset({"viewer"}), frozenset()),
+}
+
+
+class FakeSignIn:
+    """Signs in whoever ``/sign-in?as=`` names, without an identity provider."""
+
+    origin = "https://login.example"
+    open_paths = ("/sign-in",)
+
+    def routes(self) -> list[BaseRoute]:
+        async def sign_in(request: Request) -> Response:
+            request.session[SESSION_PERSON] = PEOPLE[request.query_params["as"]].to_session()
+            request.session[SESSION_CSRF] = CSRF
+            return RedirectResponse("/", status_code=303)
+
+        return [Route("/sign-in", sign_in)]
+
+
+class FakeServices(Services):
+    """Only the notifier is used by these pages; nothing to close."""
+
+    async def close(self) -> None:
+        pass
 
 
 def message(message_id: str, person: str, *, read: bool = False) -> notify_pb2.NotificationMessage:

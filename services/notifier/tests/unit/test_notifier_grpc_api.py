@@ -14,6 +14,7 @@ from legation_notifier.adapters.grpc_api import NotifierApi
 from legation_notifier.adapters.policy import POLICY, SERVICE_NAME
 from legation_notifier.adapters.state import NotifierState
 from legation_notifier.domain.messages import Planned
+from legation_notifier.domain.people import parse_people
 from test_notifier_dispatch import Sink
 
 from legation.events.v1 import notify_pb2, publish_pb2
@@ -57,7 +58,23 @@ Stubs = dict[str, pb_grpc.NotifierServiceStub]
 
 @pytest.fixture
 def stub(state: NotifierState, auth_users: UsersFile) -> Iterator[Stubs]:
-    api = NotifierApi(state, clock=lambda: NOW)
+    team = parse_people(
+        {
+            "people": [
+                {
+                    "name": "viewer",
+                    "roles": ["viewer"],
+                    "time_zone": "Europe/Paris",
+                    "channels": {"email": {"address": "v@m.example"}},
+                    "quiet_hours": {"from": "22:00", "to": "07:00"},
+                    "kinds": {"spike": "off"},
+                    "follows": {"issues": ["ocean-day"]},
+                }
+            ]
+        },
+        {},
+    )
+    api = NotifierApi(state, clock=lambda: NOW, directory=team)
     server, _, port = build_server(
         0,
         [lambda s: pb_grpc.add_NotifierServiceServicer_to_server(api, s)],
@@ -216,3 +233,16 @@ def test_inbox_requests_outside_the_limits_name_the_field(stub: Stubs) -> None:
     ]
     for call in cases:
         assert code_of(call) == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_a_person_sees_their_effective_preferences_and_nobody_elses(stub: Stubs) -> None:
+    mine = stub["viewer"].GetMyPreferences(pb.GetMyPreferencesRequest(), timeout=10)
+    assert mine.known and mine.time_zone == "Europe/Paris"
+    assert list(mine.channels) == ["email"] and mine.default_channel == "email"
+    assert (mine.quiet_from, mine.quiet_to, mine.digest_at) == ("22:00", "07:00", "08:00")
+    kinds = {k.kind: (k.enabled, k.channel, k.mode) for k in mine.kinds}
+    assert kinds["spike"] == (False, "", "")
+    assert kinds["approval"] == (True, "email", "immediate")
+    assert list(mine.follows_issues) == ["ocean-day"] and mine.console
+    # Not in the people file: nothing, and never another person's.
+    assert not stub["publisher"].GetMyPreferences(pb.GetMyPreferencesRequest(), timeout=10).known

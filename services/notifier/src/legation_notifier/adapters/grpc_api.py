@@ -17,6 +17,7 @@ from legation_core.auth import current_caller
 from legation_core.grpc_server import invalid_argument, not_found
 from legation_core.state import StoreUnavailable
 from legation_notifier.adapters.state import NotifierState
+from legation_notifier.domain.people import KINDS, Directory
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +35,52 @@ def _utc_now() -> datetime:
 class NotifierApi(notifier_service_pb2_grpc.NotifierServiceServicer):
     """Serves :class:`NotifierState`'s messages."""
 
-    def __init__(self, state: NotifierState, clock: Callable[[], datetime] = _utc_now) -> None:
+    def __init__(
+        self,
+        state: NotifierState,
+        clock: Callable[[], datetime] = _utc_now,
+        directory: Directory | None = None,
+    ) -> None:
         self.state = state
         self.clock = clock
+        self.directory = directory or Directory(())
+
+    def GetMyPreferences(
+        self, request: pb.GetMyPreferencesRequest, context: grpc.ServicerContext
+    ) -> pb.GetMyPreferencesResponse:
+        person = self.directory.person(current_caller().user)
+        if person is None:
+            return pb.GetMyPreferencesResponse(known=False)
+        kinds = []
+        for kind in KINDS:
+            choice = person.choice(kind, {"role"})
+            kinds.append(
+                pb.KindPreference(
+                    kind=kind,
+                    enabled=choice is not None,
+                    channel=choice.channel if choice else "",
+                    mode=choice.mode if choice else "",
+                )
+            )
+        quiet = person.quiet_hours
+        return pb.GetMyPreferencesResponse(
+            known=True,
+            time_zone=person.time_zone,
+            channels=sorted(person.channels),
+            default_channel=person.default_channel,
+            default_mode=person.default_mode,
+            digest_at=person.digest_at.strftime("%H:%M"),
+            quiet_from=quiet.start.strftime("%H:%M") if quiet else "",
+            quiet_to=quiet.end.strftime("%H:%M") if quiet else "",
+            kinds=kinds,
+            owns_campaigns=sorted(person.owns_campaigns),
+            owns_issues=sorted(person.owns_issues),
+            follows_campaigns=sorted(person.follows_campaigns),
+            follows_issues=sorted(person.follows_issues),
+            mutes_campaigns=sorted(person.mutes_campaigns),
+            mutes_issues=sorted(person.mutes_issues),
+            console=person.console,
+        )
 
     def ListMessages(
         self, request: pb.ListMessagesRequest, context: grpc.ServicerContext

@@ -22,5 +22,6 @@ POLICY = Policy(
         # caller, never from the request).
         "ListMyNotifications": reads(*ROLES),
         "MarkNotificationsRead": command(*ROLES),
+        "GetMyPreferences": reads(*ROLES),
     },
 )

@@ -1557,6 +1557,13 @@ def test_an_approval_request_rings_the_approvers_bell_live_and_only_theirs(
     expect(bell(page)).to_have_accessible_name("Notifications, 0 unread", timeout=30_000)
     accessible(approver)
 
+    # The approver's effective preferences, read-only: approvals at once on Matrix.
+    page.goto(running.url + "/notifications/preferences")
+    expect(page.get_by_test_id("preference-kinds")).to_contain_text("at once by matrix")
+    expect(page.get_by_test_id("preferences")).to_contain_text("Europe/Berlin")
+    accessible(approver)
+    screenshot(page, "notification-preferences")
+
     # The failed / needs-check page: the policy's read for everyone who may list messages.
     page.goto(running.url + "/notifications/deliveries")
     expect(

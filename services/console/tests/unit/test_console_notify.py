@@ -200,3 +200,29 @@ def test_the_bell_and_the_links() -> None:
     )
     [row] = views.stuck_page([stuck], viewer).messages
     assert not (row.can_retry or row.can_cancel or row.can_confirm)
+
+
+def test_preferences_in_words() -> None:
+    response = notifier_pb.GetMyPreferencesResponse(
+        known=True,
+        time_zone="Europe/Berlin",
+        channels=["matrix"],
+        default_channel="matrix",
+        digest_at="08:00",
+        kinds=[
+            notifier_pb.KindPreference(
+                kind="approval", enabled=True, channel="matrix", mode="immediate"
+            ),
+            notifier_pb.KindPreference(kind="spike", enabled=False),
+        ],
+        follows_issues=["ocean-day"],
+        console=True,
+    )
+    page = views.preferences_page(response)
+    facts = dict(page.facts)
+    assert facts["Quiet hours"] == "none" and facts["Follows"] == "issues: ocean-day"
+    assert [(k.kind, k.how) for k in page.kinds] == [
+        ("Approval", "at once by matrix"),
+        ("Spike", "off"),
+    ]
+    assert not views.preferences_page(notifier_pb.GetMyPreferencesResponse()).known

@@ -637,6 +637,14 @@ class NotifierClient(_Client):
             "MarkNotificationsRead", self.stub.MarkNotificationsRead, request, person
         )
 
+    async def my_preferences(self, person: Person) -> notifier_pb.GetMyPreferencesResponse:
+        return await self._call(
+            "GetMyPreferences",
+            self.stub.GetMyPreferences,
+            notifier_pb.GetMyPreferencesRequest(),
+            person,
+        )
+
     async def list_messages(
         self, person: Person, statuses: Sequence[int], limit: int = 100
     ) -> list[notify_pb2.NotificationMessage]:

@@ -94,6 +94,7 @@ REVIEW_CAMPAIGN = _command(EVALUATOR, "ReviewCampaign", ANALYST)
 # Notify: everyone's own inbox; the messages the notifier could not finish, for operators.
 LIST_MY_NOTIFICATIONS = _read(NOTIFIER, "ListMyNotifications", *ROLES)
 MARK_NOTIFICATIONS_READ = _command(NOTIFIER, "MarkNotificationsRead", *ROLES)
+GET_MY_PREFERENCES = _read(NOTIFIER, "GetMyPreferences", *ROLES)
 LIST_MESSAGES = _read(NOTIFIER, "ListMessages", PUBLISHER)
 RETRY_MESSAGE = _command(NOTIFIER, "RetryMessage", ADMIN, PUBLISHER)
 CANCEL_MESSAGE = _command(NOTIFIER, "CancelMessage", ADMIN, PUBLISHER)
@@ -146,6 +147,7 @@ ACTIONS: tuple[Action, ...] = (
     REVIEW_CAMPAIGN,
     LIST_MY_NOTIFICATIONS,
     MARK_NOTIFICATIONS_READ,
+    GET_MY_PREFERENCES,
     LIST_MESSAGES,
     RETRY_MESSAGE,
     CANCEL_MESSAGE,

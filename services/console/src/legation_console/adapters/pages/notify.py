@@ -92,6 +92,13 @@ async def mark_read(request: Request) -> Response:
     return RedirectResponse(request.url_for("notify-inbox"), status_code=303)
 
 
+async def preferences(request: Request) -> Response:
+    """``GET /notifications/preferences``: the person's effective preferences, read-only."""
+    person = person_of(request)
+    found = await _notifier(request).my_preferences(person)
+    return render(request, "notify/preferences.html", {"page": views.preferences_page(found)})
+
+
 async def stuck(request: Request) -> Response:
     """``GET /notifications/deliveries``: messages that failed or need a check."""
     person = person_of(request)
@@ -129,6 +136,7 @@ ROUTES: Sequence[BaseRoute] = [
     Route("/notifications", inbox, name="notify-inbox"),
     Route("/notifications/bell/live", bell_live, name="notify-bell-live"),
     Route("/notifications/read", mark_read, methods=["POST"], name="notify-read"),
+    Route("/notifications/preferences", preferences, name="notify-preferences"),
     Route("/notifications/deliveries", stuck, name="notify-deliveries"),
     Route(
         "/notifications/deliveries/{message_id}/{operation}",

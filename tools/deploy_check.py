@@ -37,6 +37,7 @@ KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
 # apiVersion/kind -> vendored schema of a custom resource.
 CRD_SCHEMAS = {
     ("kafka.strimzi.io/v1beta2", "KafkaTopic"): "kafkatopic_v1beta2.json",
+    ("kafka.strimzi.io/v1beta2", "KafkaUser"): "kafkauser_v1beta2.json",
     ("monitoring.coreos.com/v1", "ServiceMonitor"): "servicemonitor_v1.json",
     ("monitoring.coreos.com/v1", "PrometheusRule"): "prometheusrule_v1.json",
     ("keda.sh/v1alpha1", "ScaledObject"): "scaledobject_v1alpha1.json",

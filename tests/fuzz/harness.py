@@ -45,7 +45,14 @@ from legation.publisher.v1.publisher_service_pb2_grpc import add_PublisherServic
 from legation_channels.adapters.site_atom import LIMITS
 from legation_channels.base import ChannelLimits
 from legation_core import grpc_server
-from legation_core.auth import AuthInterceptor, Policy, current_caller, load_users, token_metadata
+from legation_core.auth import (
+    AuthInterceptor,
+    Caller,
+    Policy,
+    current_caller,
+    load_users,
+    token_metadata,
+)
 from legation_core.catalog import default_catalog
 from legation_core.codec import EventCodec, InvalidEvent, make_envelope
 from legation_core.config import CoreSettings
@@ -93,7 +100,7 @@ from legation_publisher.adapters.state import PostBook, PostStore, post_envelope
 from legation_publisher.config import PublisherSettings
 from legation_publisher.domain.clicks import ClickGate, ClickPolicy
 from legation_publisher.domain.content import ChannelProfile
-from legation_publisher.domain.workflow import Caller, WorkflowPolicy
+from legation_publisher.domain.workflow import WorkflowPolicy
 
 # Users of the session's users file: one who holds every working role, and the lowest.
 OWNER, VIEWER = "campaign-owner", "viewer"

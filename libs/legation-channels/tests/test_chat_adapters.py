@@ -82,7 +82,7 @@ def test_a_rate_limit_is_retried_after_the_rooms_retry_after(chat: ChatServer) -
     chat.fail_next("/slack/", Canned(429, b"rate_limited", {"Retry-After": "30"}))
     delivery = drive(slack)
     assert delivery.state == "pending" and delivery.attempts == 1
-    assert delivery.next_attempt_at is not None
+    assert delivery.next_attempt_at is not None and delivery.updated_at is not None
     assert (delivery.next_attempt_at - delivery.updated_at).total_seconds() >= 30
     assert chat.in_room("slack", "ana") == []
 

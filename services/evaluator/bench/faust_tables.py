@@ -1,5 +1,5 @@
 """The other way to keep KPIs: a faust-streaming worker counting mentions per campaign in a
-table, measured on the same stand-in broker as ``legation-evaluator bench``.
+table, measured on the same stand-in broker as ``evaluator_bench.py`` beside it.
 
 Not part of the service (faust is not a dependency): it is the measurement behind the
 README's choice of OpenSearch aggregations. Run it in a virtualenv of its own::

@@ -16,11 +16,13 @@ Every service's gRPC server runs :class:`AuthInterceptor` (installed by
 3. **Limits.** The request is checked against the limits its proto declares
    (:mod:`legation_core.limits`) before the servicer runs: ``INVALID_ARGUMENT`` naming the
    field path and the limit.
-4. **Errors.** An exception a servicer did not map ends the call with ``INTERNAL`` and a
+4. **Errors.** Servicers map no errors: a :class:`~legation_core.calls.CallError` (every
+   service's domain errors subclass one: invalid argument, not found, conflict, ...; a
+   record too large for Kafka, a caller gone) ends the call with the status the one table
+   gives its class and its own message; a dependency that is down (Kafka, the index) with
+   ``UNAVAILABLE`` and a generic message; any other exception with ``INTERNAL`` and a
    generic message carrying the trace id (the stack is logged under it), never the
-   exception's text; a dependency that is down (Kafka, the index) with ``UNAVAILABLE`` and
-   a generic message; a :class:`~legation_core.calls.CallError` (a record too large for
-   Kafka, a caller gone) with its own status. A servicer's own aborts keep their status.
+   exception's text (:func:`answer`).
 5. **Audit.** Every command and every denial is handed to an :class:`AuditSink` (the runtime
    sends it as an ``AuditRecord`` event to ``legation.audit.v1``).
 4. **Delegation.** A user whose entry lists ``delegate_roles`` (the console, a
@@ -57,7 +59,8 @@ import yaml
 from google.protobuf import descriptor_pool
 from google.protobuf.message import Message
 
-from legation_core.calls import CallError, serving, unavailable_errors
+from legation_core.calls import AccessDenied as AccessDenied
+from legation_core.calls import CallError, serving, status_of, unavailable_errors
 from legation_core.consumer import TransientError
 from legation_core.ids import new_trace_id
 from legation_core.limits import LimitError, check_request, compile_service
@@ -108,11 +111,6 @@ class NotAuthenticated(RuntimeError):
     """:func:`current_caller` was called outside an authenticated RPC."""
 
 
-class AccessDenied(Exception):
-    """The caller lacks a role; raised by :func:`require_role` inside a servicer, turned into
-    ``PERMISSION_DENIED`` (and an audit event) by the interceptor."""
-
-
 @dataclass(frozen=True)
 class Caller:
     """The authenticated user of the current RPC and their roles; for a call a delegate
@@ -146,10 +144,16 @@ def current_trace_id() -> str:
     return _trace_id.get("")
 
 
+class RoleRequired(AccessDenied):
+    """:func:`require_role` refused: audited as a denial (``DENIED``), as the policy's own
+    refusals are. A plain :class:`AccessDenied` from domain rules (a four-eyes check, say) is
+    a command that failed (``FAILED``, ``PERMISSION_DENIED``)."""
+
+
 def require_role(caller: Caller, *roles: str) -> None:
-    """Raises :class:`AccessDenied` unless ``caller`` holds one of ``roles`` (or admin)."""
+    """Raises :class:`RoleRequired` unless ``caller`` holds one of ``roles`` (or admin)."""
     if not caller.has_any(roles):
-        raise AccessDenied(
+        raise RoleRequired(
             f"{caller.user} needs the role {' or '.join(sorted(roles))} "
             f"(has {', '.join(sorted(caller.roles)) or 'none'})"
         )
@@ -700,35 +704,13 @@ class _Call:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
 
     def unexpected(self, context: grpc.ServicerContext, error: Exception, trace_id: str) -> None:
-        """Answers an exception that escaped the servicer: a servicer's own abort and
-        :class:`AccessDenied` (answered by :meth:`finish`) pass; a
-        :class:`~legation_core.calls.CallError` ends the call with its status and message;
-        a dependency down (:class:`~legation_core.consumer.TransientError` or a type given to
-        :func:`~legation_core.calls.treat_as_unavailable`) with UNAVAILABLE and a generic
-        message; anything else with INTERNAL and a generic message naming the trace id, the stack
-        logged under it (the exception's text may hold internals: paths, hosts)."""
+        """Answers an exception that escaped the servicer with :func:`answer`; a servicer's
+        own abort and :class:`RoleRequired` (answered and audited by :meth:`finish`) pass."""
         if _status_of(context) not in (None, grpc.StatusCode.OK):
             return  # the servicer aborted
-        if isinstance(error, AccessDenied):
+        if isinstance(error, RoleRequired):
             return
-        if isinstance(error, CallError):
-            context.abort(grpc.StatusCode[error.status], str(error))
-        if isinstance(error, (TransientError, *unavailable_errors())):
-            log.warning(
-                "a dependency of a gRPC call is unavailable",
-                exc_info=error,
-                extra={"grpc_method": self.method, "trace_id": trace_id},
-            )
-            context.abort(
-                grpc.StatusCode.UNAVAILABLE,
-                f"temporarily unavailable, retry; reference {trace_id}",
-            )
-        log.error(
-            "unexpected error in a gRPC call",
-            exc_info=error,
-            extra={"grpc_method": self.method, "trace_id": trace_id},
-        )
-        context.abort(grpc.StatusCode.INTERNAL, f"internal error; reference {trace_id}")
+        context.abort(*answer(error, self.method, trace_id))
 
     def finish(
         self,
@@ -738,8 +720,8 @@ class _Call:
         trace_id: str,
         error: BaseException | None,
     ) -> None:
-        """Audits how an admitted call ended: every command, and any AccessDenied."""
-        if isinstance(error, AccessDenied):
+        """Audits how an admitted call ended: every command, and any RoleRequired."""
+        if isinstance(error, RoleRequired):
             self.deny(
                 context, request, identity, grpc.StatusCode.PERMISSION_DENIED, str(error), trace_id
             )
@@ -755,6 +737,27 @@ class _Call:
         self.interceptor.emit(
             self.event(context, request, identity, outcome, code, detail, trace_id)
         )
+
+
+def answer(error: Exception, method: str, trace_id: str) -> tuple[grpc.StatusCode, str]:
+    """The status and message that end a call ``error`` escaped from: a
+    :class:`~legation_core.calls.CallError` its status from the one table
+    (:data:`legation_core.calls.STATUS`) and its own message; a dependency down
+    (:class:`~legation_core.consumer.TransientError` or a type given to
+    :func:`~legation_core.calls.treat_as_unavailable`) UNAVAILABLE and a generic message;
+    anything else INTERNAL and a generic message naming the trace id, the stack logged under
+    it (the exception's text may hold internals: paths, hosts)."""
+    if isinstance(error, CallError):
+        return grpc.StatusCode[status_of(error)], str(error)
+    context = {"grpc_method": method, "trace_id": trace_id}
+    if isinstance(error, (TransientError, *unavailable_errors())):
+        log.warning("a dependency of a gRPC call is unavailable", exc_info=error, extra=context)
+        return (
+            grpc.StatusCode.UNAVAILABLE,
+            f"temporarily unavailable, retry; reference {trace_id}",
+        )
+    log.error("unexpected error in a gRPC call", exc_info=error, extra=context)
+    return grpc.StatusCode.INTERNAL, f"internal error; reference {trace_id}"
 
 
 # code() and details() exist on the server's context since gRPC 1.38; the stubs lack them.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
@@ -20,6 +21,21 @@ from legation.events.v1 import envelope_pb2
 
 SERVICES = ("listener", "publisher", "engager", "evaluator", "notifier")
 DLQ_SUFFIX = ".dlq"
+# Who outside the platform may be granted a topic (see deploy/departments.yaml):
+#   internal  the platform's own state and working data (the default): no department;
+#   personal  carries personal data as collected: only departments of the ministry's
+#             digital team;
+#   open      no more personal data than a department needs: any department.
+DISCLOSURES = ("internal", "personal", "open")
+# What a derived topic does with one field of its source's payload (``fields``):
+#   full       copied as it is;
+#   pseudonym  replaced by a keyed HMAC of its value (the same value, the same pseudonym);
+#   drop       cleared;
+#   text       free text: the author's name and handle and every @handle in it replaced by
+#              their pseudonyms, the rest copied.
+# A value may also map a source kind (the payload's ``source``) to one of these, with ``*``
+# for every other kind.
+FIELD_ACTIONS = ("full", "pseudonym", "drop", "text")
 
 
 class CatalogError(Exception):
@@ -42,6 +58,11 @@ class TopicSpec:
     cleanup_policy: str
     internal: bool
     example: Mapping[str, Any]
+    disclosure: str = "internal"
+    # A topic the platform derives from another one for departments (``derived_from``), and
+    # what it does with each field of the payload (``fields``, see FIELD_ACTIONS).
+    derived_from: str = ""
+    fields: Mapping[str, Any] = dataclass_field(default_factory=dict)
 
     @property
     def dlq(self) -> str:
@@ -92,6 +113,14 @@ def parse_topic(raw: Mapping[str, Any], origin: str) -> TopicSpec:
         raise CatalogError(f"{origin}: cleanup_policy must be delete or compact")
     if int(raw["partitions"]) < 1:
         raise CatalogError(f"{origin}: partitions must be at least 1")
+    disclosure = str(raw.get("disclosure", "internal"))
+    if disclosure not in DISCLOSURES:
+        raise CatalogError(f"{origin}: disclosure must be one of {', '.join(DISCLOSURES)}")
+    fields = raw.get("fields") or {}
+    derived_from = str(raw.get("derived_from", ""))
+    if fields and not derived_from:
+        raise CatalogError(f"{origin}: fields is only for a topic with derived_from")
+    _check_fields(fields, origin)
     spec = TopicSpec(
         name=str(raw["name"]),
         description=str(raw["description"]),
@@ -105,9 +134,25 @@ def parse_topic(raw: Mapping[str, Any], origin: str) -> TopicSpec:
         cleanup_policy=str(raw["cleanup_policy"]),
         internal=bool(raw.get("internal", False)),
         example=raw["example"],
+        disclosure=disclosure,
+        derived_from=derived_from,
+        fields=dict(fields),
     )
     spec.payload_field  # noqa: B018 - raises CatalogError for an unknown message type
     return spec
+
+
+def _check_fields(fields: Any, origin: str) -> None:
+    if not isinstance(fields, Mapping):
+        raise CatalogError(f"{origin}: fields must map payload field names to actions")
+    for name, action in fields.items():
+        actions = action.values() if isinstance(action, Mapping) else [action]
+        bad = [str(a) for a in actions if a not in FIELD_ACTIONS]
+        if bad:
+            raise CatalogError(
+                f"{origin}: fields.{name}: {', '.join(bad)} is not one of "
+                + ", ".join(FIELD_ACTIONS)
+            )
 
 
 class Catalog:
@@ -115,6 +160,13 @@ class Catalog:
 
     def __init__(self, topics: Iterable[TopicSpec]) -> None:
         self._topics = {topic.name: topic for topic in topics}
+        for topic in self._topics.values():
+            source = self._topics.get(topic.derived_from) if topic.derived_from else topic
+            if source is None or source.message_type != topic.message_type:
+                raise CatalogError(
+                    f"{topic.name}: derived_from must name a catalogued topic of the same "
+                    f"message type ({topic.message_type})"
+                )
 
     @classmethod
     def from_directory(cls, directory: Path) -> Catalog:

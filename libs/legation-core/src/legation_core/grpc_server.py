@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -167,21 +167,3 @@ def build_health_server(
     if bound == 0:
         raise OSError(f"cannot bind the gRPC health port {port}")
     return server, bound
-
-
-def invalid_argument(context: grpc.ServicerContext, message: str) -> NoReturn:
-    """Ends the call with INVALID_ARGUMENT and a message that names the field."""
-    context.abort(grpc.StatusCode.INVALID_ARGUMENT, message)
-    raise AssertionError("unreachable")  # abort raises
-
-
-def not_found(context: grpc.ServicerContext, message: str) -> NoReturn:
-    context.abort(grpc.StatusCode.NOT_FOUND, message)
-    raise AssertionError("unreachable")
-
-
-def require(context: grpc.ServicerContext, **fields: Any) -> None:
-    """Aborts with INVALID_ARGUMENT naming the first empty field."""
-    for name, value in fields.items():
-        if not value:
-            invalid_argument(context, f"{name} is required")

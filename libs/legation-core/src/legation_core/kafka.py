@@ -18,7 +18,7 @@ from kafka.errors import MessageSizeTooLargeError, TopicAlreadyExistsError
 from kafka.record.default_records import DefaultRecordBatchBuilder
 from kafka.structs import MemberState
 
-from legation_core.calls import CallError, ensure_caller_waits
+from legation_core.calls import InvalidArgument, ensure_caller_waits
 from legation_core.catalog import DLQ_SUFFIX, Catalog, TopicSpec
 from legation_core.codec import Envelope, EventCodec, InvalidEvent
 from legation_core.config import CoreSettings
@@ -58,12 +58,10 @@ def event_headers(envelope: Envelope) -> list[tuple[str, bytes]]:
     ]
 
 
-class RecordTooLarge(InvalidEvent, CallError):
+class RecordTooLarge(InvalidEvent, InvalidArgument):
     """An event larger than the producer may send (``LEGATION_KAFKA_MAX_REQUEST_BYTES``): no
     retry can send it, so it is refused as invalid (a consume loop dead-letters the record
     that led to it; a gRPC command that would write it ends with INVALID_ARGUMENT)."""
-
-    status = "INVALID_ARGUMENT"
 
 
 # The size limit of a sink that does not say its own (CoreSettings' default).

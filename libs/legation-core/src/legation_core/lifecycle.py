@@ -85,23 +85,23 @@ class ServiceRuntime:
         topics: Sequence[str],
         handler: BatchHandler,
         on_produced: Callable[[Sequence[Outgoing]], None] | None = None,
-    ) -> None:
-        """Adds a consume loop; ``on_produced`` sees the handler's events once they are
-        acknowledged (see :class:`~legation_core.consumer.ConsumerLoop`)."""
-        self._loops.append(
-            ConsumerLoop(
-                settings=self.settings,
-                service=self.service,
-                group=self.group(purpose),
-                topics=topics,
-                handler=handler,
-                codec=self.codec,
-                producer=self.producer,
-                metrics=self.metrics,
-                stop=self.stop,
-                on_produced=on_produced,
-            )
+    ) -> ConsumerLoop:
+        """Adds a consume loop and returns it; ``on_produced`` sees the handler's events once
+        they are acknowledged (see :class:`~legation_core.consumer.ConsumerLoop`)."""
+        loop = ConsumerLoop(
+            settings=self.settings,
+            service=self.service,
+            group=self.group(purpose),
+            topics=topics,
+            handler=handler,
+            codec=self.codec,
+            producer=self.producer,
+            metrics=self.metrics,
+            stop=self.stop,
+            on_produced=on_produced,
         )
+        self._loops.append(loop)
+        return loop
 
     def add_periodic(self, name: str, interval_seconds: float, job: Callable[[], None]) -> None:
         """Runs ``job`` every ``interval_seconds`` until stopping; a failure is logged and the

@@ -52,6 +52,19 @@ class StoreUnavailable(TransientError):
     consume loop whose handler raises it pauses and retries the batch)."""
 
 
+def acknowledged(producer: EventSink, events: list[Event]) -> None:
+    """Sends ``events`` and waits for Kafka's acknowledgement. A failure a retry may fix
+    raises :class:`StoreUnavailable` (a gRPC call it ends is answered ``UNAVAILABLE``, a
+    consume loop retries); a service's bug, a record too large or a caller gone raise as
+    they are."""
+    try:
+        producer.send_and_wait(events)
+    except (CatalogError, InvalidEvent, CallError):
+        raise  # a retry does not fix them
+    except Exception as error:
+        raise StoreUnavailable(f"Kafka did not acknowledge the change: {error}") from error
+
+
 class StateTable(Generic[M]):
     """The entities of one compacted topic, in memory, by key; safe to share between
     threads.
@@ -186,17 +199,10 @@ class Transaction(Generic[M]):
         # whole (RecordTooLarge), before its events are written without its entity.
         limit = getattr(self.producer, "max_request_bytes", DEFAULT_MAX_REQUEST_BYTES)
         ensure_fits([*self.events, *records], limit)
-        try:
-            if self.events:
-                self.producer.send_and_wait(list(self.events))
-            if records:
-                self.producer.send_and_wait(records)
-        except (CatalogError, InvalidEvent, CallError):
-            # A bug in the service, a record too large or a caller gone: a retry does not
-            # fix it.
-            raise
-        except Exception as error:
-            raise StoreUnavailable(f"Kafka did not acknowledge the change: {error}") from error
+        if self.events:
+            acknowledged(self.producer, list(self.events))
+        if records:
+            acknowledged(self.producer, records)
         for item in self.staged.values():
             self.table._put(item)
         self.staged.clear()

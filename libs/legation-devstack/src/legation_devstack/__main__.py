@@ -1,5 +1,5 @@
-"""``python -m legation_devstack run|stop|reset|load|bench|bench-auth|bench-console|restarts``:
-the local stack from the Makefile."""
+"""``python -m legation_devstack run|stop|reset|load|bench|bench-auth|bench-latency|
+bench-subscribe|bench-console|restarts``: the local stack from the Makefile."""
 
 from __future__ import annotations
 
@@ -36,6 +36,8 @@ def run(once: bool, data_dir: Path = DEFAULT_DATA_DIR, fresh: bool = False) -> i
     print(f"data: {data_dir} (kept between runs; `make reset` empties it)", flush=True)
     local = LocalRun(data_dir)
     stack = local.stack
+    # The listener derives the departments' pseudonymised mentions (deploy/departments.yaml).
+    local.extra_env["LEGATION_PSEUDONYM_KEY"] = stack.pseudonym_key
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -167,6 +169,14 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("bench", help="measure the consume loop against raw kafka-python")
     commands.add_parser("bench-auth", help="measure what authentication costs a gRPC call")
     commands.add_parser(
+        "bench-subscribe", help="a department's subscriber against the raw client's consume rate"
+    )
+    commands.add_parser(
+        "bench-latency",
+        help="time a feed item to its indexed mention and conversation (--help: its options)",
+        add_help=False,
+    )
+    commands.add_parser(
         "load", help="generated mentions at a chosen rate (--help: its options)", add_help=False
     )
     commands.add_parser(
@@ -188,6 +198,10 @@ def main(argv: list[str] | None = None) -> int:
         from legation_devstack.restarts import main as restarts
 
         return restarts(rest)
+    if args.command == "bench-latency":
+        from legation_devstack.bench_latency import main as bench_latency
+
+        return bench_latency(rest)
     if args.command == "bench-console":
         from legation_devstack.bench_console import main as bench_console
 
@@ -204,6 +218,10 @@ def main(argv: list[str] | None = None) -> int:
         from legation_devstack.bench_auth import main as bench_auth
 
         return bench_auth()
+    if args.command == "bench-subscribe":
+        from legation_devstack.bench_subscribe import main as bench_subscribe
+
+        return bench_subscribe()
     from legation_devstack.bench import main as bench
 
     return bench()

@@ -43,11 +43,6 @@ def demo_record(data_dir: Path, now: datetime) -> DemoRecord:
     return record
 
 
-def demo_anchor(data_dir: Path, now: datetime) -> datetime:
-    """The demo's anchor recorded in ``data_dir`` (``now`` on a new data folder)."""
-    return demo_record(data_dir, now).anchor
-
-
 def mark_replayed(data_dir: Path, record: DemoRecord) -> None:
     """Records that the demo's week has been replayed in full."""
     _write(data_dir, DemoRecord(record.anchor, replayed=True))

@@ -16,12 +16,12 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 
 from legation.events.v1 import listen_pb2
-from legation_core.catalog import default_catalog
 from legation_core.codec import make_envelope
 from legation_core.ids import stable_id
+from legation_devstack.lag import uncommitted
 from legation_devstack.stack import Stack
 
 MENTIONS = "legation.listen.mentions.v1"
@@ -61,23 +61,6 @@ def stream(bootstrap: str, stop: threading.Event) -> None:
         producer.close()
 
 
-def uncommitted(bootstrap: str, group: str) -> int:
-    """Mentions not yet committed by ``group``."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    try:
-        offsets = admin.list_group_offsets({group: None})[group]
-    finally:
-        admin.close()
-    committed = {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == MENTIONS}
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
-    try:
-        partitions = range(default_catalog().topic(MENTIONS).partitions)
-        end = consumer.end_offsets([TopicPartition(MENTIONS, p) for p in partitions])
-    finally:
-        consumer.close()
-    return sum(offset - max(0, committed.get(tp.partition, 0)) for tp, offset in end.items())
-
-
 def measure(service: str, kills: int, watch: float, workdir: Path) -> dict[str, float]:
     """Runs the experiment on a stack under ``workdir``; returns its figures."""
     stack = Stack(workdir, extra_env={"LEGATION_CONSUMER_MAX_BATCH": "20"})
@@ -98,10 +81,10 @@ def measure(service: str, kills: int, watch: float, workdir: Path) -> dict[str, 
         stop.set()
         writer.join(30)
         stopped = time.monotonic()
-        left = uncommitted(bootstrap, GROUPS[service])
+        left = uncommitted(bootstrap, GROUPS[service], [MENTIONS])
         while left and time.monotonic() - stopped < 60:
             time.sleep(0.5)
-            left = uncommitted(bootstrap, GROUPS[service])
+            left = uncommitted(bootstrap, GROUPS[service], [MENTIONS])
         log = stack.services[service].log_path.read_text()
         figures: dict[str, float] = {
             "commit refused during a rebalance": log.count("commit refused")

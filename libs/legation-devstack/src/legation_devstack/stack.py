@@ -99,6 +99,17 @@ class Stack:
     console: ConsolePorts | None = None
 
     @property
+    def pseudonym_key(self) -> str:
+        """The key of the departments' pseudonyms, kept in the data folder so that an author
+        keeps their pseudonym from one run to the next (created at the first run)."""
+        path = self.workdir / "pseudonym.key"
+        if not path.exists():
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(48), encoding="utf-8")
+        return path.read_text(encoding="utf-8").strip()
+
+    @property
     def log_dir(self) -> Path:
         return self.workdir / "logs"
 

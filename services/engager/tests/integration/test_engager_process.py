@@ -405,8 +405,8 @@ def test_inbox_replies_questions_and_partners_through_the_process(
             pb.RecordPartnerActivityRequest(partner_id=f"ocean-{unique}", request_id="x"),
         )
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "kind: expected" in error.value.details()
-    assert "title: is required" in error.value.details()
+    assert "kind: expected" in (error.value.details() or "")
+    assert "title: is required" in (error.value.details() or "")
     with pytest.raises(grpc.RpcError) as error:
         second.call(
             "SetConversationStatus",
@@ -415,7 +415,7 @@ def test_inbox_replies_questions_and_partners_through_the_process(
             ),
         )
     assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert "only from closed, waiting" in error.value.details()
+    assert "only from closed, waiting" in (error.value.details() or "")
     with pytest.raises(grpc.RpcError) as error:
         second.call("ReplyToConversation", pb.ReplyToConversationRequest(request_id="r"), "viewer")
     assert error.value.code() == grpc.StatusCode.PERMISSION_DENIED

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engager_fakes import FakeProducer
 
 from legation.events.v1 import engage_pb2
 from legation_core.config import ConfigError
+from legation_core.testing import RecordingProducer
 from legation_engager.__main__ import load_rules
 from legation_engager.adapters.form import QuestionsForm, RateLimit
 from legation_engager.adapters.grpc_api import EngagerApi
@@ -41,7 +41,7 @@ def call(app: QuestionsForm, method: str, path: str, body: bytes, content_type: 
 
 @pytest.fixture
 def form() -> tuple[QuestionsForm, EngagerState, str]:
-    state = EngagerState(FakeProducer())
+    state = EngagerState(RecordingProducer("engager"))
     campaign = questions.create("r", "c", "i", "Ask us", "", "", set(), "ana", questions_now())
     with state.questions.transaction() as transaction:
         transaction.put(campaign)

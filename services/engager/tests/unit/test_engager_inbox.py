@@ -3,113 +3,37 @@ de-duplication, triage, assignment, status transitions, replies, approval, SLA b
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
+from typing import Any
 
 import pytest
-from engager_fakes import FakeProducer
+from engager_fakes import NOW, RULES, handle, incoming, mention
 
 from legation.events.v1 import engage_pb2, listen_pb2
 from legation_channels import outbox
-from legation_core.codec import make_envelope
-from legation_core.consumer import Incoming, transient
+from legation_core.consumer import transient
 from legation_core.state import StoreUnavailable
+from legation_core.testing import RecordingProducer
 from legation_engager.adapters.events import MentionHandler
 from legation_engager.adapters.store import CONVERSATIONS, INTERACTIONS, EngagerState
 from legation_engager.domain import inbox
 from legation_engager.domain.inbox import asks_question, conversation_id_for
 from legation_engager.domain.rules import RulesError, parse_rules, render_saved_reply
 
-NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 Kind = engage_pb2.Interaction
 
-RULES = parse_rules(
-    {
-        "open": {
-            "our_accounts": ["@embassy"],
-            "our_urls": ["https://ministry.example/"],
-            "min_influence": 0.8,
-            "negative_turn": -0.6,
-        },
-        "sla": {"urgent": 600, "high": 3600},
-        "labels": [
-            {"label": "press", "when": {"min_influence": 0.7}},
-            {"label": "hostile", "when": {"stances": ["against"]}},
-        ],
-        "assignment": [
-            {"when": {"languages": ["fr"]}, "officer": "claire", "team": "francophone"},
-            {"when": {"min_priority": "high"}, "team": "duty-desk"},
-        ],
-        "saved_replies": [
-            {
-                "id": "visa-info",
-                "title": "Visa information",
-                "variants": {
-                    "en": "Dear {author}, visas are at {link}. {officer}",
-                    "fr": "Bonjour {author}, les visas sont sur {link}. {officer}",
-                },
-            }
-        ],
-    }
-)
 
-
-def mention(
-    mention_id: str = "m-1", text: str = "When does the consulate open?", **fields: object
-) -> listen_pb2.Mention:
-    values: dict[str, object] = {
-        "mention_id": mention_id,
-        "source": "mastodon",
-        "source_url": "https://social.example/@citizen",
-        "item_id": f"item-{mention_id}",
-        "url": f"https://social.example/posts/{mention_id}",
-        "thread_id": f"item-{mention_id}",
-        "author": "@citizen",
-        "text": text,
-        "language": "en",
-    }
-    values.update(fields)
-    result = listen_pb2.Mention(**values)  # type: ignore[arg-type]
-    result.published_at.FromDatetime(NOW - timedelta(minutes=5))
-    return result
-
-
-def incoming(m: listen_pb2.Mention, offset: int = 0) -> Incoming:
-    envelope = make_envelope(
-        m,
-        event_id=m.mention_id,
-        source_service="listener",
-        occurred_at=NOW - timedelta(minutes=5),
-        campaign_id="camp-1",
-        issue_id="issue-1",
-    )
-    return Incoming("legation.listen.mentions.v1", 0, offset, None, envelope)
-
-
-class Clock:
-    @staticmethod
-    def now(tz: object = None) -> datetime:
-        return NOW
-
-
-def handle(state: EngagerState, mentions: Sequence[listen_pb2.Mention]) -> None:
-    result = MentionHandler(state, RULES, clock=Clock)(
-        [incoming(m, i) for i, m in enumerate(mentions)]
-    )  # type: ignore[arg-type]
-    assert not result.rejected
-
-
-def interactions(producer: FakeProducer) -> list[engage_pb2.Interaction]:
+def interactions(producer: RecordingProducer) -> list[engage_pb2.Interaction]:
     return [e.interaction for c in producer.calls for t, _, e in c if t == INTERACTIONS]
 
 
 @pytest.fixture
-def producer() -> FakeProducer:
-    return FakeProducer()
+def producer() -> RecordingProducer:
+    return RecordingProducer("engager")
 
 
 @pytest.fixture
-def state(producer: FakeProducer) -> EngagerState:
+def state(producer: RecordingProducer) -> EngagerState:
     return EngagerState(producer)
 
 
@@ -152,7 +76,7 @@ def test_statements_are_not_questions(text: str) -> None:
 
 
 def test_a_question_opens_one_conversation_whatever_the_redeliveries(
-    state: EngagerState, producer: FakeProducer
+    state: EngagerState, producer: RecordingProducer
 ) -> None:
     handle(state, [mention()])
     handle(state, [mention()])  # redelivered after a crash before the commit
@@ -191,7 +115,7 @@ def test_a_statement_opens_nothing_unless_a_rule_says_so(state: EngagerState) ->
 
 
 def test_replies_join_their_conversation_and_duplicates_are_dropped(
-    state: EngagerState, producer: FakeProducer
+    state: EngagerState, producer: RecordingProducer
 ) -> None:
     handle(
         state,
@@ -249,7 +173,7 @@ def test_triage_ranks_influence_urgency_negativity_stance_and_questions() -> Non
     assert [i.kind for i in change.interactions] == [Kind.KIND_OPENED, Kind.KIND_ASSIGNED]
 
 
-def opened(**fields: object) -> engage_pb2.ConversationState:
+def opened(**fields: Any) -> engage_pb2.ConversationState:
     return inbox.open_conversation(mention(**fields), "c", "i", ["question"], RULES, NOW).state
 
 
@@ -357,7 +281,7 @@ def test_bad_rules_name_every_field() -> None:
 
 def test_a_reply_seen_before_its_thread_opened_joins_when_it_opens(state: EngagerState) -> None:
     # Mentions are keyed by their own id, so a thread spreads over partitions.
-    handler = MentionHandler(state, RULES, clock=Clock)  # type: ignore[arg-type]
+    handler = MentionHandler(state, RULES, clock=lambda: NOW)
     handler([incoming(mention("late-r2", "Right.", in_reply_to="item-late-r1"))])
     handler([incoming(mention("late-r1", "Indeed.", in_reply_to="item-late"))])
     handler([incoming(mention("late"))])
@@ -419,7 +343,7 @@ def test_a_negative_turn_is_measured_against_the_issue_baseline() -> None:
 
 
 def test_a_partner_speaking_in_a_conversation_goes_on_its_timeline(
-    state: EngagerState, producer: FakeProducer
+    state: EngagerState, producer: RecordingProducer
 ) -> None:
     partner = engage_pb2.PartnerState(
         partner_id="ocean",
@@ -456,7 +380,7 @@ def test_a_partner_speaking_in_a_conversation_goes_on_its_timeline(
 
 
 def test_a_broker_failure_is_transient_and_changes_nothing(
-    state: EngagerState, producer: FakeProducer
+    state: EngagerState, producer: RecordingProducer
 ) -> None:
     producer.failing = RuntimeError("broker down")
     with pytest.raises(StoreUnavailable) as error:
@@ -469,13 +393,13 @@ def test_a_broker_failure_is_transient_and_changes_nothing(
 
 
 def test_a_team_rule_spreads_conversations_over_its_least_loaded_officers(
-    producer: FakeProducer,
+    producer: RecordingProducer,
 ) -> None:
     rules = parse_rules(
         {"assignment": [{"when": {"question": True}, "officers": ["ana", "ben"], "team": "desk"}]}
     )
     state = EngagerState(producer)
-    handler = MentionHandler(state, rules, clock=Clock)  # type: ignore[arg-type]
+    handler = MentionHandler(state, rules, clock=lambda: NOW)
     handler([incoming(mention(f"q{n}", "Why?"), n) for n in range(3)])
     handler([incoming(mention("q3", "How?"))])
     by_officer = sorted(c.assignee for c in state.conversations.all())
@@ -487,7 +411,7 @@ def test_a_team_rule_spreads_conversations_over_its_least_loaded_officers(
 def test_a_mention_without_id_is_rejected_alone(state: EngagerState) -> None:
     bad = incoming(listen_pb2.Mention(text="Why?", hashtags=["ask"]), 0)
     good = incoming(mention("ok"), 1)
-    result = MentionHandler(state, RULES, clock=Clock)([bad, good])  # type: ignore[arg-type]
+    result = MentionHandler(state, RULES, clock=lambda: NOW)([bad, good])
     assert [(r.incoming.offset, r.reason) for r in result.rejected] == [
         (0, "mention has no mention_id")
     ]
@@ -530,7 +454,7 @@ def test_the_conversation_write_that_makes_a_reply_wait_carries_its_approval_req
     from legation.events.v1 import publish_pb2
     from legation_engager.domain.approvals import APPROVALS_TOPIC
 
-    producer = FakeProducer()
+    producer = RecordingProducer("engager")
     state = EngagerState(producer, approval_role="press-approver")
     conversation = opened()
     with state.change_conversations() as writer:

@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from engager_fakes import FakeProducer
+from engager_fakes import handle, mention
 from prometheus_client import CollectorRegistry
-from test_engager_inbox import handle, mention
 
 from legation.events.v1 import engage_pb2, publish_pb2
 from legation_channels.base import ChannelLimits, Delivered, Outgoing, Reconcile
+from legation_core.testing import RecordingProducer
 from legation_engager.adapters.delivery import EngagerJobs
 from legation_engager.adapters.store import CONVERSATIONS, INTERACTIONS, EngagerState
 from legation_engager.domain import inbox, questions
@@ -65,7 +65,7 @@ def queue_reply(state: EngagerState) -> str:
 
 
 def test_a_reply_goes_out_once_even_when_the_process_dies_mid_send() -> None:
-    producer = FakeProducer()
+    producer = RecordingProducer("engager")
     registry = CollectorRegistry()
     state = EngagerState(producer, registry)
     handle(state, [mention("m-1", source="mastodon")])
@@ -111,7 +111,7 @@ def test_a_reply_goes_out_once_even_when_the_process_dies_mid_send() -> None:
 
 
 def test_sla_breach_once_and_the_histograms() -> None:
-    producer = FakeProducer()
+    producer = RecordingProducer("engager")
     registry = CollectorRegistry()
     state = EngagerState(producer, registry)
     handle(state, [mention("m-1"), mention("m-2")])
@@ -140,7 +140,7 @@ def test_sla_breach_once_and_the_histograms() -> None:
 
 
 def test_an_approved_question_is_answered_on_the_answer_channel() -> None:
-    producer = FakeProducer()
+    producer = RecordingProducer("engager")
     state = EngagerState(producer)
     campaign = questions.create("r", "c", "i", "Ask", "", "mastodon", {"mastodon"}, "ana", NOW)
     campaign = questions.submit(campaign, "q1", "form", "Ana", "Why?", "en", NOW) or campaign
@@ -158,7 +158,7 @@ def test_an_approved_question_is_answered_on_the_answer_channel() -> None:
 
 
 def test_on_a_channel_without_replies_the_reply_links_the_post_it_answers() -> None:
-    state = EngagerState(FakeProducer())
+    state = EngagerState(RecordingProducer("engager"))
     handle(state, [mention("m-1")])
     current = state.conversations.get(CID)
     assert current is not None

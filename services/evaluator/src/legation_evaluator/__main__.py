@@ -8,9 +8,13 @@ import sys
 import threading
 from collections.abc import Callable
 
+from kafka import TopicPartition
+
 from legation.evaluator.v1 import evaluator_service_pb2_grpc as pb_grpc
 from legation_core.config import ConfigError
+from legation_core.consumer import ConsumerLoop
 from legation_core.lifecycle import ServiceRuntime, main_for
+from legation_evaluator.adapters.aggregates import AggregatesLoader, MaintainedAggregates
 from legation_evaluator.adapters.campaign_data import CampaignData
 from legation_evaluator.adapters.changes import ChangeFeed
 from legation_evaluator.adapters.events import IndexingHandler
@@ -26,7 +30,24 @@ from legation_evaluator.reindex import rebuild
 
 def wire(runtime: ServiceRuntime, settings: EvaluatorSettings) -> None:
     changes = ChangeFeed()
-    index = EventIndex(connect(settings), settings.evaluator_index_prefix, changes)
+    # Scorecards read per-campaign aggregates kept as documents are indexed (loaded from
+    # the index at start-up; events are searched until then).
+    # The indexer's loop is added below: its assignment says whether this process indexes
+    # everything (the aggregates count its bulks only).
+    loops: list[ConsumerLoop] = []
+    every_partition = frozenset(
+        TopicPartition(spec.name, number)
+        for spec in runtime.catalog.consumed_by("evaluator")
+        for number in range(spec.partitions)
+    )
+
+    def coverage() -> tuple[bool, int]:
+        if not loops:
+            return False, 0
+        return loops[0].assigned >= every_partition, loops[0].assignment_changes
+
+    aggregates = MaintainedAggregates(coverage) if settings.evaluator_aggregates else None
+    index = EventIndex(connect(settings), settings.evaluator_index_prefix, changes, aggregates)
     try:
         index.ensure_template()
     except IndexUnavailable as error:
@@ -50,7 +71,13 @@ def wire(runtime: ServiceRuntime, settings: EvaluatorSettings) -> None:
         registry=runtime.metrics.registry,
     )
     runtime.add_periodic("index-guard", 1.0, guard.tick)
-    runtime.add_consumer("indexer", topics, IndexingHandler(index, changes, guard.suspect))
+    if aggregates is not None:
+        pattern = f"{settings.evaluator_index_prefix}-*"
+        loader = AggregatesLoader(aggregates, index.client, pattern, runtime.stop)
+        runtime.add_periodic("aggregates-load", 1.0, loader)
+    loops.append(
+        runtime.add_consumer("indexer", topics, IndexingHandler(index, changes, guard.suspect))
+    )
     runtime.add_periodic(
         "kpi-snapshots",
         min(settings.evaluator_snapshot_seconds, SNAPSHOT_TICK_SECONDS),
@@ -78,10 +105,10 @@ def main() -> None:
         from legation_evaluator.report_cli import main as report
 
         sys.exit(report(sys.argv[2:]))
-    if sys.argv[1:2] == ["bench"]:  # legation-evaluator bench [--events N]
-        from legation_evaluator.bench import main as bench
+    if sys.argv[1:2] == ["backfill"]:  # legation-evaluator backfill --topic T --since ...
+        from legation_evaluator.backfill import main as backfill
 
-        sys.exit(bench(sys.argv[2:]))
+        sys.exit(backfill(sys.argv[2:]))
     if sys.argv[1:2] == ["reindex"]:  # legation-evaluator reindex [--prefix P] [--topic T]
         from legation_evaluator.reindex import main as reindex
 

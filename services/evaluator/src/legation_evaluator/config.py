@@ -39,6 +39,13 @@ class EvaluatorSettings(CoreSettings):
             "document; also after an index error); a lost index is rebuilt from Kafka"
         ),
     )
+    evaluator_aggregates: bool = Field(
+        True,
+        description=(
+            "Scorecards read per-campaign aggregates the evaluator maintains as it indexes "
+            "(false: every scorecard searches the events)"
+        ),
+    )
     web_port: int = Field(
         8064, ge=0, le=65535, description="Live scorecard page port (0 picks one)"
     )

@@ -4,17 +4,26 @@ answered at known speeds, and feedback."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
+import grpc
 from google.protobuf.message import Message
 
+from legation.evaluator.v1 import evaluator_service_pb2_grpc as pb_grpc
 from legation.events.v1 import engage_pb2, evaluate_pb2, listen_pb2, publish_pb2
-from legation_core.catalog import default_catalog
-from legation_core.codec import Envelope, EventCodec, make_envelope
+from legation_core.auth import AuthInterceptor, load_users, with_token
+from legation_core.codec import Envelope, make_envelope
+from legation_core.grpc_server import build_server
 from legation_core.ids import stable_id
 from legation_core.kafka import EventProducer
+from legation_core.testing import RecordingProducer
+from legation_devstack.users import UsersFile
+from legation_evaluator.adapters.grpc_api import EvaluatorApi
 from legation_evaluator.adapters.index import EventIndex
+from legation_evaluator.adapters.policy import POLICY
 from legation_evaluator.domain.documents import document_for
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -158,19 +167,39 @@ def index_events(index: EventIndex, envelopes: list[Envelope]) -> None:
     index.client.indices.refresh(index=f"{index.prefix}-*")
 
 
-class IndexingProducer:
-    """Stands in for Kafka plus the indexing consumer: checks each event against the
-    catalog as the real producer does, then indexes it the way the indexer would."""
+class IndexingProducer(RecordingProducer):
+    """Stands in for Kafka plus the indexing consumer: checks and records each event as
+    the recording producer does, then indexes it the way the indexer would."""
 
     def __init__(self, index: EventIndex) -> None:
+        super().__init__("evaluator")
         self.index = index
-        self.sent: list[tuple[str, str, Envelope]] = []
 
     def send_and_wait(self, events: list[tuple[str, str, Envelope]]) -> None:
-        for topic, _key, envelope in events:
-            EventCodec.validate(default_catalog().check_produce("evaluator", topic), envelope)
-        self.sent.extend(events)
+        super().send_and_wait(events)
         index_events(self.index, [envelope for _topic, _key, envelope in events])
 
     def as_producer(self) -> EventProducer:
         return cast(EventProducer, self)
+
+
+@contextmanager
+def serving(index: EventIndex, users: UsersFile) -> Iterator[pb_grpc.EvaluatorServiceStub]:
+    """The evaluator's API over ``index`` on a local server the shared runtime builds (its
+    interceptor maps every error), called as ``campaign-owner``; events it writes are
+    indexed at once."""
+    api = EvaluatorApi(index, IndexingProducer(index).as_producer())
+    server, _, port = build_server(
+        0,
+        [lambda server: pb_grpc.add_EvaluatorServiceServicer_to_server(api, server)],
+        [POLICY.service],
+        host="127.0.0.1",
+        auth=AuthInterceptor(load_users(users.path), [POLICY]),
+    )
+    server.start()
+    channel = with_token(grpc.insecure_channel(f"127.0.0.1:{port}"), users.token("campaign-owner"))
+    try:
+        yield pb_grpc.EvaluatorServiceStub(channel)
+    finally:
+        channel.close()
+        server.stop(None).wait()

@@ -33,6 +33,7 @@ from legation.evaluator.v1 import evaluator_service_pb2_grpc as pb_grpc
 from legation.events.v1 import engage_pb2, evaluate_pb2, listen_pb2, publish_pb2
 from legation_core.codec import Envelope, make_envelope
 from legation_core.ids import stable_id
+from legation_devstack.lag import consumed_by, service_group, uncommitted
 from legation_devstack.processes import wait_until
 from legation_devstack.stack import Stack
 from legation_devstack.standins import start_opensearch
@@ -467,7 +468,16 @@ def test_a_campaign_survives_crashes_and_the_reindex_rebuilds_identical_counts(
     wait_until(
         lambda: count(stack, campaign_id, event_type=MENTION) == mentions, 60, "every mention"
     )
-    time.sleep(1.0)  # the live indexer may still be catching up: nothing may count twice
+    # Nothing may count twice: once the live indexer has committed every event written so
+    # far, no document is still on its way, and the counts are final.
+    assert stack.kafka is not None
+    bootstrap, indexer = stack.kafka.bootstrap_servers, service_group("evaluator", "indexer")
+    wait_until(
+        lambda: uncommitted(bootstrap, indexer, consumed_by("evaluator")) == 0,
+        60,
+        "the indexer has committed every event",
+        0.5,
+    )
     for event_type, number in expected.items():
         assert count(stack, campaign_id, event_type=event_type) == number, event_type
 
@@ -533,6 +543,16 @@ def test_a_campaign_survives_crashes_and_the_reindex_rebuilds_identical_counts(
     assert list(again.kpis) == list(first.kpis)
     assert list(again.objectives) == list(first.objectives)
     assert again.mentions == first.mentions == mentions
+    # The evaluator answered from the aggregates it maintains, with the search's figures.
+    assert card.computed_from == "aggregates" and not card.objectives_from_events
+    kpis_searched: list[tuple[str, object, object]] = [
+        (k.name, pytest.approx(k.value), pytest.approx(k.baseline)) for k in first.kpis
+    ]
+    assert [(k.name, k.value, k.baseline) for k in card.kpis] == kpis_searched
+    statuses_searched: list[tuple[str, object, object]] = [
+        (o.objective_id, o.status, pytest.approx(o.value)) for o in first.objectives
+    ]
+    assert [(o.objective_id, o.status, o.value) for o in card.objectives] == statuses_searched
 
 
 def test_a_watched_scorecard_follows_new_events(stack: Stack) -> None:

@@ -5,19 +5,18 @@ API, over a real gRPC server."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent import futures
 from datetime import UTC, timedelta
 
 import grpc
 import pytest
-from evaluator_seed import END, IndexingProducer, events, index_events
+from evaluator_seed import END, events, index_events, serving
 
 from legation.evaluator.v1 import evaluator_service_pb2 as pb
 from legation.evaluator.v1 import evaluator_service_pb2_grpc as pb_grpc
 from legation.events.v1 import evaluate_pb2
 from legation_devstack.standins import OpenSearchStandIn
+from legation_devstack.users import UsersFile
 from legation_evaluator.adapters import report_plots
-from legation_evaluator.adapters.grpc_api import EvaluatorApi
 from legation_evaluator.adapters.grpc_reports import REPORT_STEPS
 from legation_evaluator.adapters.index import EventIndex, connect
 from legation_evaluator.config import EvaluatorSettings
@@ -29,24 +28,15 @@ Feedback = evaluate_pb2.Feedback
 
 @pytest.fixture
 def stub(
-    opensearch_stand_in: OpenSearchStandIn, unique: str
+    opensearch_stand_in: OpenSearchStandIn, unique: str, auth_users: UsersFile
 ) -> Iterator[pb_grpc.EvaluatorServiceStub]:
     index = EventIndex(
         connect(EvaluatorSettings(opensearch_url=opensearch_stand_in.url)), f"test-{unique}"
     )
     index.ensure_template()
     index_events(index, events("plastics") + events("oceans"))
-    api = EvaluatorApi(index, IndexingProducer(index).as_producer())
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    pb_grpc.add_EvaluatorServiceServicer_to_server(api, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    try:
-        yield pb_grpc.EvaluatorServiceStub(channel)
-    finally:
-        channel.close()
-        server.stop(None).wait()
+    with serving(index, auth_users) as stub:
+        yield stub
 
 
 def _invalid(call: object) -> str:
@@ -149,5 +139,11 @@ def test_the_report_is_built_with_its_progress(stub: pb_grpc.EvaluatorServiceStu
     assert final.content.startswith(b"%PDF") and final.file_name == "plastics-report.pdf"
 
     with pytest.raises(grpc.RpcError) as caught:
-        list(stub.BuildCampaignReport(pb.GetCampaignReportRequest(campaign_id="nope", format=1)))
+        list(
+            stub.BuildCampaignReport(
+                pb.GetCampaignReportRequest(
+                    campaign_id="nope", format=pb.GetCampaignReportRequest.FORMAT_HTML
+                )
+            )
+        )
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND

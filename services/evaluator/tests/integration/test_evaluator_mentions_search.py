@@ -4,19 +4,18 @@ the evaluator's document path, the API over a real gRPC server."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent import futures
 from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
-from evaluator_seed import IndexingProducer, index_events
+from evaluator_seed import index_events, serving
 
 from legation.evaluator.v1 import evaluator_service_pb2 as pb
 from legation.evaluator.v1 import evaluator_service_pb2_grpc as pb_grpc
 from legation.events.v1 import listen_pb2
 from legation_core.codec import Envelope, make_envelope
 from legation_devstack.standins import OpenSearchStandIn
-from legation_evaluator.adapters.grpc_api import EvaluatorApi
+from legation_devstack.users import UsersFile
 from legation_evaluator.adapters.index import EventIndex, connect
 from legation_evaluator.config import EvaluatorSettings
 
@@ -65,22 +64,15 @@ SEED = [
 
 
 @pytest.fixture(scope="module")
-def stub(opensearch_stand_in: OpenSearchStandIn) -> Iterator[pb_grpc.EvaluatorServiceStub]:
+def stub(
+    opensearch_stand_in: OpenSearchStandIn, auth_users: UsersFile
+) -> Iterator[pb_grpc.EvaluatorServiceStub]:
     settings = EvaluatorSettings(opensearch_url=opensearch_stand_in.url)
     index = EventIndex(connect(settings), f"test-mentions-{NOW:%H%M%S%f}")
     index.ensure_template()
     index_events(index, SEED)
-    api = EvaluatorApi(index, IndexingProducer(index).as_producer())
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    pb_grpc.add_EvaluatorServiceServicer_to_server(api, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    try:
-        yield pb_grpc.EvaluatorServiceStub(channel)
-    finally:
-        channel.close()
-        server.stop(None).wait()
+    with serving(index, auth_users) as stub:
+        yield stub
 
 
 def _ids(stub: pb_grpc.EvaluatorServiceStub, **filters: object) -> list[str]:

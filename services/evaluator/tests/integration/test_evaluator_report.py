@@ -9,7 +9,6 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
-from concurrent import futures
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,10 +20,10 @@ from evaluator_seed import (
     NAME,
     NOW,
     START,
-    IndexingProducer,
     campaign,
     events,
     index_events,
+    serving,
 )
 from matplotlib.patches import Rectangle
 from pypdf import PdfReader
@@ -34,9 +33,9 @@ from legation.evaluator.v1 import evaluator_service_pb2_grpc as pb_grpc
 from legation.events.v1 import evaluate_pb2, listen_pb2
 from legation_core.codec import Envelope, make_envelope
 from legation_devstack.standins import OpenSearchStandIn
+from legation_devstack.users import UsersFile
 from legation_evaluator.adapters import report_plots, report_render
 from legation_evaluator.adapters.campaign_data import CampaignData
-from legation_evaluator.adapters.grpc_api import EvaluatorApi
 from legation_evaluator.adapters.index import EventIndex, connect
 from legation_evaluator.config import EvaluatorSettings
 from legation_evaluator.domain import metrics
@@ -71,18 +70,9 @@ def model(seeded: EventIndex) -> ReportModel:
 
 
 @pytest.fixture
-def stub(seeded: EventIndex) -> Iterator[pb_grpc.EvaluatorServiceStub]:
-    api = EvaluatorApi(seeded, IndexingProducer(seeded).as_producer())
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    pb_grpc.add_EvaluatorServiceServicer_to_server(api, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    try:
-        yield pb_grpc.EvaluatorServiceStub(channel)
-    finally:
-        channel.close()
-        server.stop(None).wait()
+def stub(seeded: EventIndex, auth_users: UsersFile) -> Iterator[pb_grpc.EvaluatorServiceStub]:
+    with serving(seeded, auth_users) as stub:
+        yield stub
 
 
 def test_the_report_model_is_computed_from_the_indexed_events(model: ReportModel) -> None:

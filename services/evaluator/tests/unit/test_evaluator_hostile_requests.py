@@ -18,8 +18,8 @@ from legation.evaluator.v1.evaluator_service_pb2_grpc import (
 )
 from legation.events.v1 import evaluate_pb2
 from legation_core.auth import AuthInterceptor, load_users, with_token
-from legation_core.codec import Envelope
 from legation_core.grpc_server import build_server
+from legation_core.testing import RecordingProducer
 from legation_devstack.users import UsersFile
 from legation_evaluator.adapters.grpc_api import EvaluatorApi
 from legation_evaluator.adapters.policy import POLICY
@@ -43,27 +43,19 @@ class FakeIndex:
         return evaluate_pb2.Campaign(campaign_id=campaign_id, name="Plastics")
 
 
-class FakeProducer:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str, Envelope]] = []
-
-    def send_and_wait(self, events: list[tuple[str, str, Envelope]]) -> None:
-        self.sent.extend(events)
-
-
 @pytest.fixture
 def index() -> FakeIndex:
     return FakeIndex()
 
 
 @pytest.fixture
-def producer() -> FakeProducer:
-    return FakeProducer()
+def producer() -> RecordingProducer:
+    return RecordingProducer("evaluator")
 
 
 @pytest.fixture
 def stub(
-    index: FakeIndex, producer: FakeProducer, auth_users: UsersFile
+    index: FakeIndex, producer: RecordingProducer, auth_users: UsersFile
 ) -> Iterator[EvaluatorServiceStub]:
     api = EvaluatorApi(index, producer)  # type: ignore[arg-type]
     server, _, port = build_server(
@@ -104,7 +96,9 @@ def campaign(*objectives: Objective, **fields: Any) -> evaluate_pb2.Campaign:
     return request
 
 
-def test_a_valid_campaign_is_published(stub: EvaluatorServiceStub, producer: FakeProducer) -> None:
+def test_a_valid_campaign_is_published(
+    stub: EvaluatorServiceStub, producer: RecordingProducer
+) -> None:
     stub.CreateCampaign(campaign(objective(from_value=12.5)), timeout=5)
     assert len(producer.sent) == 1
 
@@ -121,7 +115,7 @@ def test_a_valid_campaign_is_published(stub: EvaluatorServiceStub, producer: Fak
             "objectives[0].target: must be a finite number (got inf)",
         ),
         (
-            campaign(objective(comparison=99)),  # type: ignore[arg-type]
+            campaign(objective(comparison=99)),
             "objectives[0].comparison: 99 is not a Comparison",
         ),
         (
@@ -146,7 +140,7 @@ def test_a_valid_campaign_is_published(stub: EvaluatorServiceStub, producer: Fak
 )
 def test_values_the_platform_rejects_are_invalid_argument_naming_the_field(
     stub: EvaluatorServiceStub,
-    producer: FakeProducer,
+    producer: RecordingProducer,
     request_: evaluate_pb2.Campaign,
     details: str,
 ) -> None:
@@ -170,7 +164,7 @@ def test_a_campaign_id_with_a_nul_or_an_rtl_override_is_refused(
 
 
 def test_feedback_while_the_index_is_down_is_unavailable_without_its_address(
-    stub: EvaluatorServiceStub, index: FakeIndex, producer: FakeProducer
+    stub: EvaluatorServiceStub, index: FakeIndex, producer: RecordingProducer
 ) -> None:
     index.down = True
     request = pb.SubmitFeedbackRequest(

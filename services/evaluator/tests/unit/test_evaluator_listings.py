@@ -12,7 +12,7 @@ from legation.events.v1 import evaluate_pb2
 from legation_core.codec import envelope_to_dict, make_envelope
 from legation_evaluator.domain import listings
 from legation_evaluator.domain.campaigns import InvalidRequest
-from legation_evaluator.domain.mentions import encode_token
+from legation_evaluator.domain.mentions import decode_token, encode_token
 
 Feedback = evaluate_pb2.Feedback
 
@@ -43,7 +43,7 @@ def test_the_reviews_query_finds_one_review_by_its_id() -> None:
         (pb.ListFeedbackRequest(page_size=101), "page_size must be at most 100"),
         (pb.ListFeedbackRequest(page_token="not a token"), "page_token is not one"),
         (pb.ListFeedbackRequest(page_token="x" * 501), "page_token is longer than 500"),
-        (pb.ListFeedbackRequest(from_role=9), "from_role: 9 is not a FromRole"),
+        (pb.ListFeedbackRequest(from_role=9), "from_role: 9 is not a FromRole"),  # type: ignore[arg-type]  # not a FromRole, on purpose
     ],
 )
 def test_bad_feedback_lists_name_the_field(request_: pb.ListFeedbackRequest, message: str) -> None:
@@ -81,5 +81,5 @@ def test_the_answer_has_campaign_time_total_and_a_token_when_the_page_is_full() 
         ("plastics", "<b>1</b>"),
     ]
     assert full.feedback[0].recorded_at == envelopes[0].occurred_at
-    assert listings.decode_token(full.next_page_token) == ["2026-03-01T10:00:00Z", "e1"]
+    assert decode_token(full.next_page_token) == ["2026-03-01T10:00:00Z", "e1"]
     assert not listings.feedback_response(response, page_size=3).next_page_token

@@ -12,6 +12,7 @@ from legation.evaluator.v1 import evaluator_service_pb2 as pb
 from legation.events.v1 import evaluate_pb2
 from legation_core.codec import Envelope, EventCodec
 from legation_core.kafka import EventProducer, Pending
+from legation_core.testing import Acknowledgement
 from legation_evaluator.adapters import snapshots
 from legation_evaluator.adapters.index import EventIndex
 from legation_evaluator.adapters.snapshots import KPI_SNAPSHOTS, OBJECTIVE_STATUS, SnapshotJob
@@ -104,15 +105,6 @@ class FakeIndex:
         return {"objectives": self.campaigns[campaign.campaign_id]}
 
 
-class FakeFuture:
-    def __init__(self, error: Exception | None) -> None:
-        self.error = error
-
-    def get(self, timeout: float | None = None) -> None:
-        if self.error is not None:
-            raise self.error
-
-
 class SizeLimitedProducer:
     """Refuses records over the limit as kafka-python does (at send); ``refused``
     campaigns' records fail at the acknowledgement instead."""
@@ -129,9 +121,9 @@ class SizeLimitedProducer:
         if size > PRODUCER_LIMIT:
             raise MessageSizeTooLargeError(f"The message is {size} bytes when serialized")
         if key in self.refused:
-            return Pending(topic, FakeFuture(RuntimeError("broker refused")))
+            return Pending(topic, Acknowledgement(RuntimeError("broker refused")))
         self.acknowledged.append(envelope)
-        return Pending(topic, FakeFuture(None))
+        return Pending(topic, Acknowledgement(None))
 
     def wait(self, pending: list[Pending], timeout: float = 30.0) -> None:
         for item in pending:
@@ -235,7 +227,7 @@ class RecordingProducer(SizeLimitedProducer):
 
     def send(self, topic: str, key: str, envelope: Envelope) -> Pending:
         self.sent.append((topic, envelope))
-        return Pending(topic, FakeFuture(None))
+        return Pending(topic, Acknowledgement(None))
 
 
 def test_the_job_sends_a_change_when_an_objective_turns_at_risk(

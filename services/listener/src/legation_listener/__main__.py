@@ -14,6 +14,8 @@ from legation_listener.adapters.connectors.mastodon import MastodonConnector
 from legation_listener.adapters.connectors.reddit import RedditConnector
 from legation_listener.adapters.connectors.rss import RssConnector
 from legation_listener.adapters.connectors.webhook import WebhookApp
+from legation_listener.adapters.derived_streams import MENTIONS, derived_streams_handler
+from legation_listener.adapters.derived_streams import PURPOSE as DERIVED_STREAMS
 from legation_listener.adapters.duplicates import duplicate_sink
 from legation_listener.adapters.feeds import FeedFetcher
 from legation_listener.adapters.grpc_labels import TeachingServicer
@@ -202,6 +204,13 @@ def wire(runtime: ServiceRuntime, settings: ListenerSettings) -> None:
         "insight-reports", settings.listener_insights_seconds, insights.publish_all
     )
     runtime.add_periodic("train-models", settings.listener_train_seconds, trainer.run_pending)
+    if settings.pseudonym_key:
+        # The pseudonymised mentions for departments, in a loop of their own.
+        runtime.add_consumer(
+            DERIVED_STREAMS,
+            [MENTIONS],
+            derived_streams_handler(runtime.catalog, settings.pseudonym_key.encode()),
+        )
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator, model_validator
 
 from legation_core.config import CoreSettings
+from legation_core.disclosure import MIN_KEY_BYTES
 from legation_core.networks import parse_networks
 
 
@@ -115,6 +116,13 @@ class ListenerSettings(CoreSettings):
     listener_webhook_secret: str = Field(
         "", description="HMAC-SHA256 secret of the webhook; empty: the webhook is not served"
     )
+    pseudonym_key: str = Field(
+        "",
+        description=(
+            "Key of the pseudonyms on the derived streams for departments (at least 32"
+            " characters, kept secret); empty: the listener derives no stream"
+        ),
+    )
     listener_allow_local_feeds: bool = Field(
         False,
         description=(
@@ -147,6 +155,13 @@ class ListenerSettings(CoreSettings):
     @classmethod
     def _networks(cls, value: str) -> str:
         parse_networks(value)  # ValueError names the entry
+        return value
+
+    @field_validator("pseudonym_key")
+    @classmethod
+    def _key_is_long_enough(cls, value: str) -> str:
+        if value and len(value.encode()) < MIN_KEY_BYTES:
+            raise ValueError(f"must be at least {MIN_KEY_BYTES} bytes (or empty)")
         return value
 
     @model_validator(mode="after")

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from legation_listener.adapters.feeds import FeedError, FeedFetcher, retry_after_seconds
+from legation_core.retry_after import retry_after_seconds
+from legation_listener.adapters.feeds import FeedError, FeedFetcher
 from legation_listener.domain.addresses import AddressPolicy
 
 LOOPBACK = AddressPolicy.from_setting("127.0.0.0/8,::1")

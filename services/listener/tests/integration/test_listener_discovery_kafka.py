@@ -106,7 +106,8 @@ class Listener:
             self.producer,
             reddit_api=listener_settings.listener_reddit_api_url,
         )
-        servicer = ListenerServicer(state, store, poller, self.insights)
+        # The label RPCs (TeachingServicer) are not under test here.
+        servicer = ListenerServicer(state, store, poller, self.insights)  # type: ignore[abstract]
         self.grpc, _, port = build_server(
             0,
             [lambda server: pb_grpc.add_ListenerServiceServicer_to_server(servicer, server)],

@@ -3,26 +3,21 @@ topic, and the service process itself (gRPC, metrics, SIGTERM)."""
 
 from __future__ import annotations
 
-import os
-import sys
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from kafka import KafkaProducer
+from listener_kit import ListenerProcess, rss
 
 from legation.listener.v1 import listener_service_pb2 as pb
 from legation.listener.v1 import listener_service_pb2_grpc as pb_grpc
-from legation_core.auth import with_token
 from legation_core.catalog import default_catalog
 from legation_core.codec import EventCodec
 from legation_core.config import CoreSettings
 from legation_core.kafka import EventProducer, client_options, read_records, read_topic
 from legation_core.metrics import Metrics
-from legation_devstack.processes import Process, free_port, spawn, wait_until
 from legation_devstack.users import UsersFile
 from legation_listener.adapters.feeds import FeedFetcher
 from legation_listener.adapters.poller import Poller
@@ -35,18 +30,6 @@ pytestmark = pytest.mark.integration
 TALKS = ("https://x.example/1", "Plastics treaty talks")
 FOOTBALL = ("https://x.example/2", "Football")
 VOTE = ("https://x.example/3", "A plastics treaty vote")
-
-
-def rss(*items: tuple[str, str]) -> str:
-    entries = "".join(
-        f"<item><title>{title}</title><guid>{guid}</guid><link>{guid}</link>"
-        "<description>Delegates spoke on Friday.</description></item>"
-        for guid, title in items
-    )
-    return (
-        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
-        f"<link>https://x.example/</link><description>d</description>{entries}</channel></rss>"
-    )
 
 
 def mention_ids(settings: CoreSettings, issue_id: str) -> list[str]:
@@ -135,65 +118,6 @@ def test_a_rebuild_dead_letters_an_undecodable_cursor_once(
     assert letter["dlq-consumer-group"] == b"legation.listener.state-rebuild"
     assert letter["dlq-source-topic"] == FEED_CURSORS.encode()
     assert letter["dlq-reason"].startswith(b"not a legation.events.v1.Envelope")
-
-
-class ListenerProcess:
-    """``python -m legation_listener`` with its own ports, stopped by process id."""
-
-    def __init__(
-        self,
-        settings: CoreSettings,
-        users: UsersFile,
-        log_dir: Path,
-        extra_env: dict[str, str] | None = None,
-    ) -> None:
-        self.users = users
-        self.grpc_port = free_port()
-        self.metrics_port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LEGATION_")}
-        env.update(
-            {
-                "LEGATION_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-                "LEGATION_GRPC_PORT": str(self.grpc_port),
-                "LEGATION_METRICS_PORT": str(self.metrics_port),
-                "LEGATION_LISTENER_POLL_SECONDS": "3600",
-                "LEGATION_LISTENER_FETCH_RETRIES": "0",
-                "LEGATION_AUTH_USERS_FILE": str(users.path),
-                # As the local stack: fixture files and loopback servers are feeds here.
-                "LEGATION_LISTENER_ALLOW_LOCAL_FEEDS": "true",
-                "LEGATION_LISTENER_FETCH_ALLOWED_NETWORKS": "127.0.0.0/8,::1",
-                **(extra_env or {}),
-            }
-        )
-        self.process: Process = spawn(
-            "listener", [sys.executable, "-m", "legation_listener"], log_dir, env
-        )
-        wait_until(self._serving, 60, f"listener process\n{self.process.log_tail()}")
-        # The periodic job polls once at start-up; tests act after it, not against it.
-        wait_until(self._polled_once, 30, "start-up poll")
-
-    def _polled_once(self) -> bool:
-        return '"message": "poll done"' in self.process.log_path.read_text()
-
-    def channel(self, user: str | None = "analyst") -> grpc.Channel:
-        """A channel calling as ``user`` (None: without credentials)."""
-        channel = grpc.insecure_channel(f"127.0.0.1:{self.grpc_port}")
-        return channel if user is None else with_token(channel, self.users.token(user))
-
-    def _serving(self) -> bool:
-        if not self.process.alive():
-            raise AssertionError(f"listener exited:\n{self.process.log_tail()}")
-        with self.channel(user=None) as channel:
-            response = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(service="legation.listener.v1.ListenerService"),
-                timeout=2,
-            )
-        return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
-
-    def metrics(self) -> str:
-        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return str(response.read().decode())
 
 
 @pytest.fixture

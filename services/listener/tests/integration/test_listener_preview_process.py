@@ -19,7 +19,7 @@ from typing import Any
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from test_listener_kafka import ListenerProcess, rss
+from listener_kit import ListenerProcess, rss
 
 from legation.listener.v1 import listener_service_pb2 as pb
 from legation.listener.v1 import listener_service_pb2_grpc as pb_grpc

@@ -11,7 +11,11 @@ from typing import Any
 
 import grpc
 import pytest
-from test_listener_poller import GOOD, Listener, make_listener
+from listener_fakes import (
+    GOOD,
+    Listener,
+    make_listener,
+)
 
 from legation.listener.v1 import listener_service_pb2 as pb
 from legation.listener.v1.listener_service_pb2_grpc import (

@@ -12,12 +12,13 @@ from typing import Any
 import grpc
 import pytest
 
-from legation.events.v1 import envelope_pb2, listen_pb2
+from legation.events.v1 import listen_pb2
 from legation.listener.v1 import listener_service_pb2 as pb
 from legation_core.catalog import default_catalog
 from legation_core.codec import EventCodec
 from legation_core.kafka import EventProducer
 from legation_core.metrics import Metrics
+from legation_core.testing import Aborted, FakeContext, RecordingKafka
 from legation_listener.adapters.feeds import FeedError, FetchResult
 from legation_listener.adapters.grpc_insights import ListenerServicer
 from legation_listener.adapters.insights import COMMUNITIES, THEMES, Autodiscovery, Insights
@@ -32,48 +33,6 @@ from legation_listener.models.planted import planted_issue
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
 NEWS = "https://news.example.org/feed.xml"
 HOME = "https://blog.example.net/"
-
-
-class Aborted(Exception):
-    pass
-
-
-class FakeContext:
-    def __init__(self) -> None:
-        self.code: grpc.StatusCode | None = None
-        self.details = ""
-
-    def time_remaining(self) -> float | None:
-        return None  # no deadline
-
-    def is_active(self) -> bool:
-        return True
-
-    def abort(self, code: grpc.StatusCode, details: str) -> None:
-        self.code, self.details = code, details
-        raise Aborted(details)
-
-
-class Done:
-    def get(self, timeout: float | None = None) -> None:
-        return None
-
-
-@dataclass
-class FakeKafka:
-    records: list[tuple[str, str, envelope_pb2.Envelope]] = field(default_factory=list)
-
-    def send(self, topic: str, key: bytes, value: bytes, headers: Any) -> Done:
-        envelope = envelope_pb2.Envelope()
-        envelope.ParseFromString(value)
-        self.records.append((topic, key.decode(), envelope))
-        return Done()
-
-    def flush(self, timeout: float | None = None) -> None:
-        pass
-
-    def on(self, topic: str) -> list[envelope_pb2.Envelope]:
-        return [envelope for t, _, envelope in self.records if t == topic]
 
 
 @dataclass
@@ -102,7 +61,7 @@ class FakeWeb:
 
 @dataclass
 class Parts:
-    kafka: FakeKafka
+    kafka: RecordingKafka
     web: FakeWeb
     state: ListenerState
     api: ListenerServicer
@@ -110,7 +69,7 @@ class Parts:
 
 
 def make(mentions: bool = True) -> Parts:
-    kafka, web = FakeKafka(), FakeWeb()
+    kafka, web = RecordingKafka(), FakeWeb()
     metrics = Metrics()
     producer = EventProducer(
         ListenerSettings(), "listener", default_catalog(), metrics, producer=kafka
@@ -147,7 +106,13 @@ def make(mentions: bool = True) -> Parts:
         ),
         NOW,
     )
-    return Parts(kafka, web, state, ListenerServicer(state, store, poller, insights), insights)
+    return Parts(
+        kafka,
+        web,
+        state,
+        ListenerServicer(state, store, poller, insights),  # type: ignore[abstract]  # labels not under test
+        insights,
+    )
 
 
 DISCOVER, MAP, ACCEPT = (
@@ -183,7 +148,7 @@ def test_every_limit_is_checked_before_any_work_and_names_the_field(
     }
     method = methods[type(request_)]
     with pytest.raises(Aborted):
-        method(request_, context)
+        context.run(method, request_)
     assert context.code == grpc.StatusCode.INVALID_ARGUMENT
     assert context.details.startswith(message), context.details
     assert parts.web.calls == []
@@ -193,7 +158,7 @@ def test_an_unknown_issue_is_not_found() -> None:
     parts = make(mentions=False)
     context = FakeContext()
     with pytest.raises(Aborted):
-        parts.api.MapArguments(pb.MapArgumentsRequest(issue_id="nope"), context)  # type: ignore[arg-type]
+        context.run(parts.api.MapArguments, pb.MapArgumentsRequest(issue_id="nope"))
     assert context.code == grpc.StatusCode.NOT_FOUND
 
 
@@ -201,7 +166,7 @@ def test_communities_with_a_feed_found_by_autodiscovery_and_remembered() -> None
     parts = make()
     context: Any = FakeContext()
     request = pb.DiscoverCommunitiesRequest(issue_id="plastics", autodiscover=True, limit=5)
-    report = parts.api.DiscoverCommunities(request, context)
+    report = context.run(parts.api.DiscoverCommunities, request)
     assert report.mentions == 440
     assert len(report.communities) == 5 and report.communities[0].rank == 1
     assert report.communities[0].tone[0].recommendation
@@ -216,11 +181,11 @@ def test_communities_with_a_feed_found_by_autodiscovery_and_remembered() -> None
     # The forum's home page does not answer: no suggestion for it, the rest goes on.
     looked = sorted(parts.web.calls)
     assert looked == [HOME, "https://blog.example.net/feed.xml", "https://forum.example.com/"]
-    again = parts.api.DiscoverCommunities(request, context)
+    again = context.run(parts.api.DiscoverCommunities, request)
     assert again.report_id == report.report_id  # same content, same id
     assert sorted(parts.web.calls) == looked  # remembered
-    quiet = parts.api.DiscoverCommunities(
-        pb.DiscoverCommunitiesRequest(issue_id="plastics"), context
+    quiet = context.run(
+        parts.api.DiscoverCommunities, pb.DiscoverCommunitiesRequest(issue_id="plastics")
     )
     assert not any(s.kind == "rss" for s in quiet.suggestions)
 
@@ -229,16 +194,18 @@ def test_accepting_a_suggestion_saves_the_issue_as_update_issue_would() -> None:
     parts = make(mentions=False)
     context: Any = FakeContext()
     source = "reddit:https://oauth.reddit.com/r/plasticfree/new"
-    issue = parts.api.AcceptSourceSuggestion(
-        pb.AcceptSourceSuggestionRequest(issue_id="plastics", source=f" {source} "), context
+    issue = context.run(
+        parts.api.AcceptSourceSuggestion,
+        pb.AcceptSourceSuggestionRequest(issue_id="plastics", source=f" {source} "),
     )
     assert list(issue.feeds) == [NEWS, source]
     assert issue.active and list(issue.campaign_ids) == ["plastics-2026"]
     assert parts.state.issue("plastics") == issue
-    assert parts.kafka.on(TRACKED_ISSUES)[-1].tracked_issue == issue
+    assert parts.kafka.on(TRACKED_ISSUES)[-1][1].tracked_issue == issue
     written = len(parts.kafka.records)
-    parts.api.AcceptSourceSuggestion(
-        pb.AcceptSourceSuggestionRequest(issue_id="plastics", source=source), context
+    context.run(
+        parts.api.AcceptSourceSuggestion,
+        pb.AcceptSourceSuggestionRequest(issue_id="plastics", source=source),
     )
     assert len(parts.kafka.records) == written  # already there: nothing written
 
@@ -247,9 +214,9 @@ def test_the_periodic_job_sends_both_reports_of_every_active_issue() -> None:
     parts = make()
     parts.insights.publish_all()
     assert parts.web.calls == []  # no web request from the background job
-    [community] = parts.kafka.on(COMMUNITIES)
+    [(_, community)] = parts.kafka.on(COMMUNITIES)
     assert not any(s.kind == "rss" for s in community.community_report.suggestions)
-    [themes] = parts.kafka.on(THEMES)
+    [(_, themes)] = parts.kafka.on(THEMES)
     for envelope, topic in ((community, COMMUNITIES), (themes, THEMES)):
         EventCodec.validate(default_catalog().topic(topic), envelope)
         assert envelope.issue_id == "plastics"
@@ -265,7 +232,7 @@ def test_the_periodic_job_sends_both_reports_of_every_active_issue() -> None:
         FakeContext(),  # type: ignore[arg-type]
     )
     parts.insights.publish_all()
-    latest = parts.kafka.on(COMMUNITIES)[-1].community_report
+    latest = parts.kafka.on(COMMUNITIES)[-1][1].community_report
     assert "https://blog.example.net/feed.xml" in {s.source for s in latest.suggestions}
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,6 +23,7 @@ from legation_core.codec import EventCodec, make_envelope
 from legation_core.consumer import Incoming
 from legation_core.kafka import EventProducer
 from legation_core.metrics import Metrics
+from legation_core.testing import Aborted, FakeContext, RecordingKafka
 from legation_evaluator.adapters.events import IndexingHandler
 from legation_evaluator.domain.documents import Document
 from legation_listener.adapters import teaching
@@ -62,42 +63,6 @@ OFF_TOPIC = [
     "the league table after the weekend football fixtures",
     "coach praises the midfield after a treaty of goals in the cup",
 ]
-
-
-class Aborted(Exception):
-    pass
-
-
-class FakeContext:
-    def __init__(self) -> None:
-        self.code: grpc.StatusCode | None = None
-        self.details = ""
-
-    def abort(self, code: grpc.StatusCode, details: str) -> None:
-        self.code, self.details = code, details
-        raise Aborted(details)
-
-
-class Done:
-    def get(self, timeout: float | None = None) -> None:
-        return None
-
-
-@dataclass
-class FakeKafka:
-    records: list[tuple[str, str, envelope_pb2.Envelope]] = field(default_factory=list)
-
-    def send(self, topic: str, key: bytes, value: bytes, headers: Any) -> Done:
-        envelope = envelope_pb2.Envelope()
-        envelope.ParseFromString(value)
-        self.records.append((topic, key.decode(), envelope))
-        return Done()
-
-    def flush(self, timeout: float | None = None) -> None:
-        pass
-
-    def on(self, topic: str) -> list[tuple[str, envelope_pb2.Envelope]]:
-        return [(key, envelope) for t, key, envelope in self.records if t == topic]
 
 
 def relevance_examples(n: int) -> list[Example]:
@@ -217,7 +182,7 @@ def test_every_label_limit_names_its_field(request_: pb.LabelMentionRequest, mes
 
 @dataclass
 class Parts:
-    kafka: FakeKafka
+    kafka: RecordingKafka
     api: TeachingServicer
     book: teaching.LabelBook
     trainer: teaching.ModelTrainer
@@ -228,7 +193,7 @@ class Parts:
 
 
 def make() -> Parts:
-    kafka = FakeKafka()
+    kafka = RecordingKafka()
     metrics = Metrics()
     settings = ListenerSettings()
     producer = EventProducer(settings, "listener", default_catalog(), metrics, producer=kafka)
@@ -262,17 +227,18 @@ def test_label_mention_writes_the_labels_topic_and_a_relabel_replaces() -> None:
     parts = make()
     parts.window.add("plastics", [observed("m1", ON_TOPIC[0])], NOW)
     context = FakeContext()
-    label = parts.api.LabelMention(
-        pb.LabelMentionRequest(issue_id="plastics", mention_id="m1", relevance="Relevant",
-                               stance="against"),
-        context,  # type: ignore[arg-type]
-    )  # fmt: skip
+    label = context.run(
+        parts.api.LabelMention,
+        pb.LabelMentionRequest(
+            issue_id="plastics", mention_id="m1", relevance="Relevant", stance="against"
+        ),
+    )
     assert (label.relevance, label.stance, label.text) == ("relevant", "against", ON_TOPIC[0])
     assert "treaty" in label.matched_keywords and "Plastics treaty" in label.matched_keywords
     assert label.model_sentiment.value == "neutral" and label.labelled_by == "ana"
-    parts.api.LabelMention(
+    context.run(
+        parts.api.LabelMention,
         pb.LabelMentionRequest(issue_id="plastics", mention_id="m1", stance="favour"),
-        context,  # type: ignore[arg-type]
     )
     records = parts.kafka.on(teaching.LABELS)
     assert [key for key, _ in records] == ["m1", "m1"]  # keyed: the compacted topic keeps one
@@ -281,7 +247,7 @@ def test_label_mention_writes_the_labels_topic_and_a_relabel_replaces() -> None:
     (current,) = parts.book.labels("plastics")
     assert (current.stance, current.relevance) == ("favour", "")
     assert parts.trainer.pending() == {"plastics"}
-    listed = parts.api.ListModels(pb.ListModelsRequest(), context)  # type: ignore[arg-type]
+    listed = context.run(parts.api.ListModels, pb.ListModelsRequest())
     assert [(m.task, m.state, m.reason) for m in listed.models] == [
         ("relevance", "training", "labels received, training queued"),
         ("stance", "training", "labels received, training queued"),
@@ -292,42 +258,52 @@ def test_label_mention_refusals_name_the_field_or_the_mention() -> None:
     parts = make()
     context = FakeContext()
     with pytest.raises(Aborted):
-        parts.api.LabelMention(
+        context.run(
+            parts.api.LabelMention,
             pb.LabelMentionRequest(issue_id="plastics", mention_id="m9", stance="maybe"),
-            context,  # type: ignore[arg-type]
         )
     assert context.code == grpc.StatusCode.INVALID_ARGUMENT
     assert context.details.startswith("stance must be one of")
     context = FakeContext()
     with pytest.raises(Aborted):
-        parts.api.LabelMention(
+        context.run(
+            parts.api.LabelMention,
             pb.LabelMentionRequest(issue_id="plastics", mention_id="m9", stance="favour"),
-            context,  # type: ignore[arg-type]
         )
     assert context.code == grpc.StatusCode.NOT_FOUND and "send its text" in context.details
     with pytest.raises(Aborted):
-        parts.api.RescoreMentions(pb.RescoreMentionsRequest(days=3651), context)  # type: ignore[arg-type]
+        context.run(parts.api.RescoreMentions, pb.RescoreMentionsRequest(days=3651))
     assert context.details == "days must be at most 3650 (got 3651)"
     with pytest.raises(Aborted):
-        parts.api.ListModels(pb.ListModelsRequest(issue_id="i" * 201), context)  # type: ignore[arg-type]
+        context.run(parts.api.ListModels, pb.ListModelsRequest(issue_id="i" * 201))
     assert context.details.startswith("issue_id must be at most 200")
     assert not parts.kafka.on(teaching.LABELS)
+
+
+def label_relevance(parts: Parts, context: FakeContext, example: Example) -> None:
+    """An analyst labels ``example``'s relevance to the plastics issue, sending its text."""
+    context.run(
+        parts.api.LabelMention,
+        pb.LabelMentionRequest(
+            issue_id="plastics",
+            mention_id=example.mention_id,
+            relevance=example.label,
+            text=example.text,
+            language="en",
+        ),
+    )
 
 
 def test_labels_train_in_the_background_and_list_models_says_why() -> None:
     parts = make()
     context = FakeContext()
     for example in relevance_examples(30):
-        parts.api.LabelMention(
-            pb.LabelMentionRequest(issue_id="plastics", mention_id=example.mention_id,
-                                   relevance=example.label, text=example.text, language="en"),
-            context,  # type: ignore[arg-type]
-        )  # fmt: skip
+        label_relevance(parts, context, example)
     waiting = parts.models.get("plastics", "relevance")  # nothing trained on the request path
     assert waiting is not None and (waiting.state, waiting.model) == ("training", None)
     (outcome,) = parts.trainer.train_pending()
     assert outcome.served
-    listed = parts.api.ListModels(pb.ListModelsRequest(issue_id="plastics"), context)  # type: ignore[arg-type]
+    listed = context.run(parts.api.ListModels, pb.ListModelsRequest(issue_id="plastics"))
     (status,) = listed.models
     assert (status.task, status.state, status.model) == (
         "relevance", "served", "legation-relevance@plastics")  # fmt: skip
@@ -346,15 +322,11 @@ def test_a_label_recorded_while_its_issue_trains_is_trained_on_next(
     examples = relevance_examples(31)
 
     def label(example: Example) -> None:
-        parts.api.LabelMention(
-            pb.LabelMentionRequest(issue_id="plastics", mention_id=example.mention_id,
-                                   relevance=example.label, text=example.text, language="en"),
-            context,  # type: ignore[arg-type]
-        )  # fmt: skip
+        label_relevance(parts, context, example)
 
     for example in examples[:30]:
         label(example)
-    train = teaching.train_issue_model
+    train = train_issue_model  # what the trainer calls, by the name teaching imported
     late = [examples[30]]
 
     def train_while_a_label_arrives(*args: Any, **kwargs: Any) -> issue_models.TrainedModel:
@@ -367,7 +339,7 @@ def test_a_label_recorded_while_its_issue_trains_is_trained_on_next(
     (first,) = parts.trainer.train_pending()
     assert first.labels == 30
     assert parts.trainer.pending() == {"plastics"}  # still queued: a label came meanwhile
-    listed = parts.api.ListModels(pb.ListModelsRequest(), context)  # type: ignore[arg-type]
+    listed = context.run(parts.api.ListModels, pb.ListModelsRequest())
     assert [(m.state, m.labels) for m in listed.models] == [("training", 30)]
     (second,) = parts.trainer.train_pending()
     assert second.labels == 31 and second.version != first.version

@@ -4,25 +4,24 @@ No I/O: the gRPC API over the fake feeds and Kafka of ``test_listener_poller``."
 
 from __future__ import annotations
 
-import contextlib
 import io
 import ipaddress
 import json
 import threading
 import time
 from dataclasses import replace
-from datetime import UTC, datetime
+from typing import Any
 
 import grpc
 import pytest
-from test_listener_poller import GOOD, Aborted, FakeContext, item, make_listener, track
-from test_listener_sources import FakeIngest
-from test_listener_sources import call as call_webhook
+from listener_fakes import GOOD, NOW, FakeIngest, call_webhook, item, make_listener, track
 
 from legation.events.v1 import listen_pb2
 from legation.listener.v1 import listener_service_pb2 as pb
 from legation_core.auth import VIEWER
 from legation_core.networks import parse_networks
+from legation_core.testing import FakeContext
+from legation_core.testing import call as call_servicer
 from legation_listener.adapters.connectors.webhook import (
     MAX_JSON_DEPTH,
     WebhookApp,
@@ -57,15 +56,10 @@ from legation_listener.domain.query import (
     parse_query,
 )
 
-NOW = datetime(2026, 11, 20, 9, 16, tzinfo=UTC)
 
-
-def call(method: object, request: object, context: FakeContext | None = None) -> FakeContext:
+def call(method: Any, request: Any, context: FakeContext | None = None) -> FakeContext:
     """Calls an RPC method; the context says how it ended."""
-    context = context or FakeContext()
-    with contextlib.suppress(Aborted):
-        method(request, context)  # type: ignore[operator]
-    return context
+    return call_servicer(method, request, context)[1]
 
 
 # ----------------------------------------------------------------------------- queries
@@ -230,9 +224,8 @@ def test_a_viewer_previews_only_sources_of_tracked_issues() -> None:
     assert denied.details.startswith("feeds: a viewer may preview only the sources of tracked")
     assert listener.fetcher.calls == []
     context = FakeContext()
-    response = listener.api.PreviewQuery(
-        pb.PreviewQueryRequest(query="treaty", feeds=[GOOD]),
-        context,  # type: ignore[arg-type]
+    response = context.run(
+        listener.api.PreviewQuery, pb.PreviewQueryRequest(query="treaty", feeds=[GOOD])
     )
     assert context.code is None and [m.item_id for m in response.matches] == ["a"]
 
@@ -257,9 +250,8 @@ def test_a_preview_answer_stays_under_the_grpc_message_limit() -> None:
     track(listener, "t", [GOOD], ["nothing"])
     listener.poller.poll()
     context = FakeContext()
-    answer = listener.api.PreviewQuery(
-        pb.PreviewQueryRequest(query="treaty", limit=1000),
-        context,  # type: ignore[arg-type]
+    answer = context.run(
+        listener.api.PreviewQuery, pb.PreviewQueryRequest(query="treaty", limit=1000)
     )
     assert answer.total_matches == 60
     assert 0 < len(answer.matches) < 60

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import listener_models_bench as bench
+import listener_train as train
 import numpy as np
 import pytest
 
-from legation_listener.models import bench, datasets, train
+from legation_listener.models import datasets
 from legation_listener.models.linear import (
     LinearTextModel,
     features,

@@ -2,125 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
-
 import grpc
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
+from listener_fakes import BAD, GOOD, NOW, item, make_listener, track
+from prometheus_client import generate_latest
 
-from legation.events.v1 import envelope_pb2, listen_pb2
+from legation.events.v1 import listen_pb2
 from legation.listener.v1 import listener_service_pb2 as pb
-from legation_core.auth import ANALYST, Caller
 from legation_core.catalog import default_catalog
 from legation_core.codec import EventCodec
-from legation_core.kafka import EventProducer
-from legation_core.metrics import Metrics
-from legation_listener.adapters.feeds import FeedError, FetchResult
-from legation_listener.adapters.grpc_api import ListenerApi
-from legation_listener.adapters.poller import Poller
+from legation_core.testing import Aborted, FakeContext, call
 from legation_listener.adapters.state import (
     FEED_CURSORS,
     MENTIONS,
     TRACKED_ISSUES,
     ListenerState,
-    StateStore,
 )
-from legation_listener.config import ListenerSettings
 from legation_listener.domain.items import FeedItem
 from legation_listener.domain.mentions import mention_id_for
-
-NOW = datetime(2026, 11, 20, 9, 16, tzinfo=UTC)
-GOOD = "https://good.example.org/feed.xml"
-BAD = "https://bad.example.org/feed.xml"
-
-
-class FakeFuture:
-    def __init__(self, error: Exception | None) -> None:
-        self.error = error
-
-    def get(self, timeout: float | None = None) -> None:
-        if self.error is not None:
-            raise self.error
-
-
-@dataclass
-class FakeKafka:
-    """Stands in for kafka-python's producer: records what was acknowledged."""
-
-    records: list[tuple[str, str, envelope_pb2.Envelope]] = field(default_factory=list)
-    failing_topics: set[str] = field(default_factory=set)
-
-    def send(self, topic: str, key: bytes, value: bytes, headers: Any) -> FakeFuture:
-        if topic in self.failing_topics:
-            return FakeFuture(RuntimeError(f"{topic} unavailable"))
-        envelope = envelope_pb2.Envelope()
-        envelope.ParseFromString(value)
-        self.records.append((topic, key.decode(), envelope))
-        return FakeFuture(None)
-
-    def flush(self, timeout: float | None = None) -> None:
-        pass
-
-    def on(self, topic: str) -> list[tuple[str, envelope_pb2.Envelope]]:
-        return [(key, envelope) for t, key, envelope in self.records if t == topic]
-
-
-@dataclass
-class FakeFetcher:
-    feeds: dict[str, list[FeedItem]]
-    calls: list[tuple[str, str, str]] = field(default_factory=list)
-    not_modified: set[str] = field(default_factory=set)
-
-    def fetch(self, feed: str, etag: str = "", last_modified: str = "") -> FetchResult:
-        self.calls.append((feed, etag, last_modified))
-        if feed == BAD:
-            raise FeedError(f"{feed}: HTTP 500 (after 4 attempts)")
-        if feed in self.not_modified:
-            return FetchResult(not_modified=True, etag=etag, last_modified=last_modified)
-        return FetchResult(items=self.feeds[feed], etag='"v1"', last_modified="")
-
-
-def item(item_id: str, title: str) -> FeedItem:
-    return FeedItem(item_id, f"https://x.org/{item_id}", title, "", "", NOW, "en")
-
-
-@dataclass
-class Listener:
-    kafka: FakeKafka
-    fetcher: FakeFetcher
-    state: ListenerState
-    store: StateStore
-    poller: Poller
-    registry: CollectorRegistry
-    api: ListenerApi
-
-
-def make_listener(feeds: dict[str, list[FeedItem]], caller: str = ANALYST) -> Listener:
-    kafka = FakeKafka()
-    metrics = Metrics()
-    producer = EventProducer(
-        ListenerSettings(), "listener", default_catalog(), metrics, producer=kafka
-    )
-    fetcher = FakeFetcher(feeds)
-    state = ListenerState()
-    store = StateStore(state, producer)
-    poller = Poller(state, store, fetcher, producer, metrics.registry, clock=lambda: NOW)
-    # The issue and preview RPCs alone (the analyses' are ListenerServicer's).
-    api = ListenerApi(  # type: ignore[abstract]
-        state, store, poller, caller=lambda: Caller(caller, frozenset({caller}))
-    )
-    return Listener(kafka, fetcher, state, store, poller, metrics.registry, api)
-
-
-def track(listener: Listener, issue_id: str, feeds: list[str], keywords: list[str]) -> None:
-    listener.store.save_issue(
-        listen_pb2.TrackedIssue(
-            issue_id=issue_id, name=issue_id, keywords=keywords, feeds=feeds, active=True
-        ),
-        NOW,
-    )
 
 
 def test_poll_emits_matching_mentions_then_stores_the_cursor() -> None:
@@ -219,44 +118,19 @@ def test_state_folds_events_latest_wins() -> None:
     assert list(issue.keywords) == ["accord"]
 
 
-class Aborted(Exception):
-    pass
-
-
-class FakeContext:
-    """A servicer context: ``time_left`` is the caller's deadline (None: none), ``active``
-    false once the caller has gone."""
-
-    def __init__(self, time_left: float | None = None, active: bool = True) -> None:
-        self.code: grpc.StatusCode | None = None
-        self.details = ""
-        self.time_left = time_left
-        self.active = active
-
-    def time_remaining(self) -> float | None:
-        return self.time_left
-
-    def is_active(self) -> bool:
-        return self.active
-
-    def abort(self, code: grpc.StatusCode, details: str) -> None:
-        self.code, self.details = code, details
-        raise Aborted(details)
-
-
 def test_track_issue_persists_before_answering() -> None:
     listener = make_listener({})
     context = FakeContext()
-    issue = listener.api.TrackIssue(
+    issue = context.run(
+        listener.api.TrackIssue,
         pb.TrackIssueRequest(name="Plastics treaty", keywords=["treaty"], feeds=[GOOD]),
-        context,  # type: ignore[arg-type]
     )
     assert issue.issue_id == "plastics-treaty"
     [(key, envelope)] = listener.kafka.on(TRACKED_ISSUES)
     assert key == "plastics-treaty"
     assert envelope.tracked_issue == issue
     EventCodec.validate(default_catalog().topic(TRACKED_ISSUES), envelope)
-    listed = listener.api.ListIssues(pb.ListIssuesRequest(), context)  # type: ignore[arg-type]
+    listed = context.run(listener.api.ListIssues, pb.ListIssuesRequest())
     assert list(listed.issues) == [issue]
 
 
@@ -264,9 +138,8 @@ def test_track_issue_rejects_invalid_requests_naming_the_field() -> None:
     listener = make_listener({})
     context = FakeContext()
     with pytest.raises(Aborted):
-        listener.api.TrackIssue(
-            pb.TrackIssueRequest(name="x", keywords=[], feeds=[GOOD]),
-            context,  # type: ignore[arg-type]
+        context.run(
+            listener.api.TrackIssue, pb.TrackIssueRequest(name="x", keywords=[], feeds=[GOOD])
         )
     assert context.code == grpc.StatusCode.INVALID_ARGUMENT
     assert context.details.startswith("keywords")
@@ -278,9 +151,9 @@ def test_track_issue_is_unavailable_when_kafka_does_not_ack() -> None:
     listener.kafka.failing_topics.add(TRACKED_ISSUES)
     context = FakeContext()
     with pytest.raises(Aborted):
-        listener.api.TrackIssue(
+        context.run(
+            listener.api.TrackIssue,
             pb.TrackIssueRequest(name="x", keywords=["treaty"], feeds=[GOOD]),
-            context,  # type: ignore[arg-type]
         )
     assert context.code == grpc.StatusCode.UNAVAILABLE
     assert listener.state.issues() == []
@@ -290,23 +163,15 @@ def test_poll_now_reports_and_rejects_unknown_issues() -> None:
     listener = make_listener({GOOD: [item("a", "Treaty talks")]})
     track(listener, "treaty", [GOOD, BAD], ["treaty"])
     context = FakeContext()
-    response = listener.api.PollNow(pb.PollNowRequest(issue_id="treaty"), context)  # type: ignore[arg-type]
+    response = context.run(listener.api.PollNow, pb.PollNowRequest(issue_id="treaty"))
     assert response.mentions_emitted == 1
     assert list(response.failed_feeds) == [f"{BAD}: HTTP 500 (after 4 attempts)"]
     with pytest.raises(Aborted):
-        listener.api.PollNow(pb.PollNowRequest(issue_id="nope"), context)  # type: ignore[arg-type]
+        context.run(listener.api.PollNow, pb.PollNowRequest(issue_id="nope"))
     assert context.code == grpc.StatusCode.NOT_FOUND
 
 
 # ---------------------------------------------------------------- issue management
-
-
-def call(method: Any, request: Any) -> tuple[Any, FakeContext]:
-    context = FakeContext()
-    try:
-        return method(request, context), context
-    except Aborted:
-        return None, context
 
 
 def test_track_issue_with_a_query_matches_by_the_query() -> None:

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import grpc
 import pytest
-from test_listener_poller import GOOD, call, item, make_listener
+from listener_fakes import GOOD, item, make_listener
 
 from legation.events.v1 import listen_pb2
 from legation.listener.v1 import listener_service_pb2 as pb
+from legation_core.testing import call
 from legation_listener.adapters.state import FEED_CURSORS, MENTIONS
 from legation_listener.domain.query import (
     LEADING_MARKS,

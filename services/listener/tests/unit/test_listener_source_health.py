@@ -55,7 +55,7 @@ def test_a_new_run_of_failures_is_a_new_episode_with_its_own_id() -> None:
 
 
 def test_the_poller_reports_a_source_failing_once_then_recovered_on_its_topic() -> None:
-    from test_listener_poller import BAD, make_listener, track
+    from listener_fakes import BAD, make_listener, track
 
     from legation_listener.adapters.poller import SOURCE_HEALTH
 

@@ -3,18 +3,17 @@ status and ListSources, malformed items, rate limits, and pushed items (webhook,
 
 from __future__ import annotations
 
-import io
 import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
-from test_listener_poller import GOOD, NOW, FakeContext, make_listener, track
+from listener_fakes import GOOD, NOW, FakeIngest, call_webhook, make_listener, track
 
 from legation.events.v1 import listen_pb2
 from legation.listener.v1 import listener_service_pb2 as pb
+from legation_core.testing import FakeContext
 from legation_listener.adapters.connectors.base import (
     Backoff,
     Page,
@@ -25,7 +24,6 @@ from legation_listener.adapters.connectors.base import (
     unseen,
 )
 from legation_listener.adapters.connectors.webhook import (
-    IngestResult,
     WebhookApp,
     parse_items,
     sign,
@@ -304,47 +302,13 @@ def test_ingest_emits_for_watching_issues_once_and_refuses_unwatched_sources() -
     assert (status.state, status.items_read, status.malformed) == ("ok", 4, ("line 3: not JSON",))
 
 
-@dataclass
-class FakeIngest:
-    calls: list[tuple[str, list[FeedItem], list[str]]] = field(default_factory=list)
-    error: Exception | None = None
-
-    def ingest(self, source: str, items: list[FeedItem], malformed: list[str]) -> IngestResult:
-        if self.error is not None:
-            raise self.error
-        self.calls.append((source, items, malformed))
-        return IngestResult(
-            items=len(items), mentions=len(items), issues=["treaty"], malformed=malformed
-        )
-
-
-def call(
-    app: WebhookApp, path: str, body: bytes, signature: str | None, method: str = "POST"
-) -> tuple[str, Any]:
-    environ = {
-        "REQUEST_METHOD": method,
-        "PATH_INFO": path,
-        "CONTENT_LENGTH": str(len(body)),
-        "wsgi.input": io.BytesIO(body),
-    }
-    if signature is not None:
-        environ["HTTP_X_LEGATION_SIGNATURE"] = signature
-    answer: dict[str, str] = {}
-
-    def start_response(status: str, headers: list[tuple[str, str]]) -> None:
-        answer["status"] = status
-
-    data = b"".join(app(environ, start_response))  # type: ignore[arg-type]
-    return answer["status"], json.loads(data)
-
-
 def test_webhook_checks_the_signature_and_reports_malformed_items() -> None:
     ingest = FakeIngest()
     app = WebhookApp(ingest, "s3cret", clock=lambda: NOW)
     body = b'{"id": "1", "text": "Treaty"}\n{"id": 2}'
-    assert call(app, "/webhooks/ngo", body, None)[0] == "401 Unauthorized"
-    assert call(app, "/webhooks/ngo", body, sign("wrong", body))[0] == "401 Unauthorized"
-    status, answer = call(app, "/webhooks/ngo", body, sign("s3cret", body))
+    assert call_webhook(app, "/webhooks/ngo", body, None)[0] == "401 Unauthorized"
+    assert call_webhook(app, "/webhooks/ngo", body, sign("wrong", body))[0] == "401 Unauthorized"
+    status, answer = call_webhook(app, "/webhooks/ngo", body, sign("s3cret", body))
     assert status == "200 OK"
     assert answer == {
         "items": 1,
@@ -354,10 +318,15 @@ def test_webhook_checks_the_signature_and_reports_malformed_items() -> None:
     }
     assert ingest.calls[0][0] == "webhook:ngo"
     bad = b"{nope"
-    assert call(app, "/webhooks/ngo", bad, sign("s3cret", bad))[0] == "400 Bad Request"
-    assert call(app, "/elsewhere", body, sign("s3cret", body))[0] == "404 Not Found"
-    assert call(app, "/webhooks/ngo", b"", None, method="GET")[0] == "405 Method Not Allowed"
+    assert call_webhook(app, "/webhooks/ngo", bad, sign("s3cret", bad))[0] == "400 Bad Request"
+    assert call_webhook(app, "/elsewhere", body, sign("s3cret", body))[0] == "404 Not Found"
+    assert (
+        call_webhook(app, "/webhooks/ngo", b"", None, method="GET")[0] == "405 Method Not Allowed"
+    )
     ingest.error = LookupError("no active tracked issue watches webhook:ngo")
-    assert call(app, "/webhooks/ngo", body, sign("s3cret", body))[0] == "404 Not Found"
+    assert call_webhook(app, "/webhooks/ngo", body, sign("s3cret", body))[0] == "404 Not Found"
     ingest.error = RuntimeError("Kafka down")
-    assert call(app, "/webhooks/ngo", body, sign("s3cret", body))[0] == "503 Service Unavailable"
+    assert (
+        call_webhook(app, "/webhooks/ngo", body, sign("s3cret", body))[0]
+        == "503 Service Unavailable"
+    )

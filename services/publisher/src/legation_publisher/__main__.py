@@ -14,7 +14,7 @@ from legation_channels.adapters.site_atom import FeedError, SiteAtomChannel
 from legation_channels.base import Channel, ChannelUnavailable
 from legation_channels.outbox import Deliverer, RetryPolicy
 from legation_channels.registry import channels_from_file
-from legation_core.auth import current_caller
+from legation_core.auth import Caller, current_caller
 from legation_core.config import ConfigError
 from legation_core.lifecycle import ServiceRuntime, main_for
 from legation_publisher.adapters.grpc_api import SERVICE_NAME, PublisherServicer
@@ -25,7 +25,7 @@ from legation_publisher.adapters.state import PostBook, PostStore
 from legation_publisher.config import PublisherSettings
 from legation_publisher.domain.clicks import ClickGate, ClickPolicy
 from legation_publisher.domain.content import ChannelProfile
-from legation_publisher.domain.workflow import Caller, WorkflowPolicy, parse_steps
+from legation_publisher.domain.workflow import WorkflowPolicy, parse_steps
 
 log = logging.getLogger(__name__)
 

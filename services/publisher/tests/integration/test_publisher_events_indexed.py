@@ -133,7 +133,7 @@ def test_publications_and_link_clicks_reach_the_evaluators_index(
         )
 
     def published() -> bool:
-        return publisher.get_post(post_id).status == publish_pb2.POST_STATUS_PUBLISHED
+        return bool(publisher.get_post(post_id).status == publish_pb2.POST_STATUS_PUBLISHED)
 
     wait_until(published, 30, f"the post published\n{publisher.process.log_tail()}", 0.2)
     with publisher.channel() as channel:

@@ -9,7 +9,6 @@ import fcntl
 import http.client
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import pytest
 from legation.events.v1 import publish_pb2
 from legation.publisher.v1 import publisher_service_pb2 as pb
 from legation_channels.adapters.site_atom import LIMITS
+from legation_core.auth import Caller
 from legation_core.catalog import default_catalog
 from legation_core.codec import EventCodec
 from legation_core.config import CoreSettings
@@ -39,10 +39,7 @@ pytestmark = pytest.mark.integration
 PROFILES = {"site-atom": ChannelProfile("site-atom", "site-atom", LIMITS)}
 
 
-@dataclass(frozen=True)
-class User:
-    user: str
-    roles: frozenset[str]
+User = Caller
 
 
 def scheduled_post(request_id: str) -> publish_pb2.PostState:
@@ -113,7 +110,7 @@ def test_killed_mid_delivery_and_restarted_publishes_exactly_once(
     second = start_publisher(feed)
 
     def published() -> bool:
-        return second.get_post(post.post_id).status == publish_pb2.POST_STATUS_PUBLISHED
+        return bool(second.get_post(post.post_id).status == publish_pb2.POST_STATUS_PUBLISHED)
 
     wait_until(published, 30, f"the post published\n{second.process.log_tail()}", 0.3)
     entries = feedparser.parse(str(feed)).entries

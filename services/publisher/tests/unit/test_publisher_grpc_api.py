@@ -22,10 +22,9 @@ from legation.publisher.v1.publisher_service_pb2_grpc import (
 from legation_channels.adapters.site_atom import LIMITS, SiteAtomChannel
 from legation_channels.base import ChannelLimits, ChannelUnavailable, Delivered, Outgoing
 from legation_channels.outbox import Deliverer, RetryPolicy
-from legation_core.auth import AuthInterceptor, current_caller, load_users, with_token
-from legation_core.catalog import default_catalog
-from legation_core.codec import Envelope, EventCodec
+from legation_core.auth import AuthInterceptor, Caller, current_caller, load_users, with_token
 from legation_core.grpc_server import build_server
+from legation_core.testing import RecordingProducer
 from legation_devstack.users import UsersFile
 from legation_publisher.adapters.grpc_api import SERVICE_NAME, PublisherServicer
 from legation_publisher.adapters.policy import POLICY
@@ -34,7 +33,7 @@ from legation_publisher.adapters.state import POSTS_TOPIC, PostBook, PostStore
 from legation_publisher.domain.approvals import APPROVALS_TOPIC
 from legation_publisher.domain.content import ChannelProfile, channel_info
 from legation_publisher.domain.posts import PUBLICATIONS_TOPIC
-from legation_publisher.domain.workflow import Caller, WorkflowPolicy
+from legation_publisher.domain.workflow import WorkflowPolicy
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 PROFILES = {"site-atom": ChannelProfile("site-atom", "site-atom", LIMITS)}
@@ -42,21 +41,6 @@ PROFILES = {"site-atom": ChannelProfile("site-atom", "site-atom", LIMITS)}
 
 def caller_of(context: grpc.ServicerContext) -> Caller:
     return current_caller()
-
-
-class FakeProducer:
-    """Checks events against the catalog like EventProducer and keeps them, in order."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str, Envelope]] = []
-
-    def send_and_wait(self, events: list[tuple[str, str, Envelope]]) -> None:
-        for topic, _key, envelope in events:
-            EventCodec.validate(default_catalog().check_produce("publisher", topic), envelope)
-        self.sent.extend(events)
-
-    def on(self, topic: str) -> list[Envelope]:
-        return [envelope for t, _k, envelope in self.sent if t == topic]
 
 
 class Clock:
@@ -84,8 +68,8 @@ class Publisher:
 
 
 @pytest.fixture
-def producer() -> FakeProducer:
-    return FakeProducer()
+def producer() -> RecordingProducer:
+    return RecordingProducer("publisher")
 
 
 @pytest.fixture
@@ -99,7 +83,9 @@ def feed(tmp_path: Path, clock: Clock) -> SiteAtomChannel:
 
 
 @pytest.fixture
-def publisher(producer: FakeProducer, clock: Clock, auth_users: UsersFile) -> Iterator[Publisher]:
+def publisher(
+    producer: RecordingProducer, clock: Clock, auth_users: UsersFile
+) -> Iterator[Publisher]:
     store = PostStore(PostBook(), producer)
     servicer = PublisherServicer(
         store,
@@ -160,7 +146,9 @@ def approved(publisher: Publisher) -> str:
     return post.post_id
 
 
-def test_create_is_idempotent_on_request_id(publisher: Publisher, producer: FakeProducer) -> None:
+def test_create_is_idempotent_on_request_id(
+    publisher: Publisher, producer: RecordingProducer
+) -> None:
     request = pb.CreatePostRequest(request_id="r1", campaign_id="c1", content=content("T"))
     first = call(publisher, "CreatePost", "editor", request).post
     again = call(publisher, "CreatePost", "editor", request).post
@@ -239,7 +227,7 @@ def test_unknown_post_is_not_found(publisher: Publisher) -> None:
 
 
 def test_two_translations_through_approval_scheduled_and_published_once(
-    publisher: Publisher, producer: FakeProducer, feed: SiteAtomChannel
+    publisher: Publisher, producer: RecordingProducer, feed: SiteAtomChannel
 ) -> None:
     post_id = approved(publisher)
     call(
@@ -292,7 +280,7 @@ class CrashingChannel(SiteAtomChannel):
 
 
 def test_a_crash_between_delivering_and_recording_never_posts_twice(
-    publisher: Publisher, producer: FakeProducer, feed: SiteAtomChannel
+    publisher: Publisher, producer: RecordingProducer, feed: SiteAtomChannel
 ) -> None:
     post_id = approved(publisher)
     call(publisher, "Schedule", "publisher", pb.ScheduleRequest(post_id=post_id))
@@ -328,7 +316,7 @@ class UnaskableChannel(SiteAtomChannel):
 
 
 def test_a_needs_check_delivery_found_on_the_channel_is_confirmed_with_its_publication(
-    publisher: Publisher, producer: FakeProducer, feed: SiteAtomChannel
+    publisher: Publisher, producer: RecordingProducer, feed: SiteAtomChannel
 ) -> None:
     post_id = approved(publisher)
     call(publisher, "Schedule", "publisher", pb.ScheduleRequest(post_id=post_id))
@@ -517,7 +505,7 @@ def test_a_10000_character_time_zone_is_invalid_argument_without_a_path(
 
 
 def test_a_2_mb_body_is_invalid_argument_not_unavailable(
-    publisher: Publisher, producer: FakeProducer
+    publisher: Publisher, producer: RecordingProducer
 ) -> None:
     with pytest.raises(grpc.RpcError) as error:
         call(
@@ -534,7 +522,7 @@ def test_a_2_mb_body_is_invalid_argument_not_unavailable(
 
 
 def test_a_post_grown_beyond_a_kafka_record_is_invalid_argument_and_left_as_it_was(
-    publisher: Publisher, producer: FakeProducer
+    publisher: Publisher, producer: RecordingProducer
 ) -> None:
     body = "字" * 60_000  # 180 kB of UTF-8: each translation adds as much to the post's record
     post = call(
@@ -567,7 +555,7 @@ def test_a_post_grown_beyond_a_kafka_record_is_invalid_argument_and_left_as_it_w
 
 
 def test_each_approval_step_waiting_and_passed_is_one_approval_request(
-    publisher: Publisher, producer: FakeProducer
+    publisher: Publisher, producer: RecordingProducer
 ) -> None:
     post_id = approved(publisher)
     requests = [e.approval_request for e in producer.on(APPROVALS_TOPIC)]

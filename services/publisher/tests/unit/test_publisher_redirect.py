@@ -12,29 +12,15 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from legation.events.v1 import publish_pb2
-from legation_core.catalog import default_catalog
-from legation_core.codec import Envelope, EventCodec
 from legation_core.http_server import HttpServer
 from legation_core.networks import parse_networks
+from legation_core.testing import RecordingProducer
 from legation_publisher.adapters.redirect import LINK_CLICKS_TOPIC, ShortLinks
 from legation_publisher.adapters.state import PostBook, post_envelope
 from legation_publisher.domain.clicks import ClickGate, ClickPolicy
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
-
-
-class FakeProducer:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str, Envelope]] = []
-        self.fail = False
-
-    def send_and_wait(self, events: list[tuple[str, str, Envelope]]) -> None:
-        for topic, _key, envelope in events:
-            EventCodec.validate(default_catalog().check_produce("publisher", topic), envelope)
-        if self.fail:
-            raise TimeoutError("broker down")
-        self.sent.extend(events)
 
 
 def a_post() -> publish_pb2.PostState:
@@ -58,8 +44,8 @@ def a_post() -> publish_pb2.PostState:
 
 
 @pytest.fixture
-def producer() -> FakeProducer:
-    return FakeProducer()
+def producer() -> RecordingProducer:
+    return RecordingProducer("publisher")
 
 
 class Clock:
@@ -81,7 +67,7 @@ def registry() -> CollectorRegistry:
 
 
 @pytest.fixture
-def port(producer: FakeProducer, clock: Clock, registry: CollectorRegistry) -> Iterator[int]:
+def port(producer: RecordingProducer, clock: Clock, registry: CollectorRegistry) -> Iterator[int]:
     book = PostBook()
     book.apply(post_envelope(a_post()))
     gate = ClickGate(b"k" * 32, ClickPolicy(per_address=5), clock=clock)
@@ -122,7 +108,7 @@ def get(
 
 
 def test_a_short_link_redirects_to_the_tracked_url_and_emits_a_click(
-    port: int, producer: FakeProducer
+    port: int, producer: RecordingProducer
 ) -> None:
     response = get(port, "/r/Abc_123-xyz", referrer="https://news.example.org/story?id=3")
     assert response.status == 302
@@ -144,16 +130,16 @@ def test_a_short_link_redirects_to_the_tracked_url_and_emits_a_click(
 
 @pytest.mark.parametrize("path", ["/r/unknown", "/r/", "/other", "/r/../../etc"])
 def test_unknown_paths_are_404_without_an_event(
-    port: int, producer: FakeProducer, path: str
+    port: int, producer: RecordingProducer, path: str
 ) -> None:
     assert get(port, path).status == 404
     assert producer.sent == []
 
 
 def test_the_reader_is_redirected_even_when_kafka_is_down(
-    port: int, producer: FakeProducer
+    port: int, producer: RecordingProducer
 ) -> None:
-    producer.fail = True
+    producer.failing = TimeoutError("broker down")
     assert get(port, "/r/Abc_123-xyz").status == 302
 
 
@@ -170,7 +156,7 @@ def test_the_reader_is_redirected_even_when_kafka_is_down(
     ],
 )
 def test_link_preview_fetchers_are_redirected_without_a_click(
-    port: int, producer: FakeProducer, user_agent: str
+    port: int, producer: RecordingProducer, user_agent: str
 ) -> None:
     assert get(port, "/r/Abc_123-xyz", user_agent=user_agent).status == 302
     assert producer.sent == []
@@ -184,7 +170,9 @@ def test_link_preview_fetchers_are_redirected_without_a_click(
         "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile",
     ],
 )
-def test_readers_browsers_are_clicks(port: int, producer: FakeProducer, user_agent: str) -> None:
+def test_readers_browsers_are_clicks(
+    port: int, producer: RecordingProducer, user_agent: str
+) -> None:
     assert get(port, "/r/Abc_123-xyz", user_agent=user_agent).status == 302
     assert len(producer.sent) == 1
 
@@ -198,7 +186,7 @@ def outcomes(registry: CollectorRegistry, outcome: str) -> float:
 
 
 def test_a_script_of_200_requests_moves_the_count_by_at_most_one(
-    port: int, producer: FakeProducer, registry: CollectorRegistry
+    port: int, producer: RecordingProducer, registry: CollectorRegistry
 ) -> None:
     for _ in range(200):
         assert get(port, LINK).status == 302
@@ -209,7 +197,7 @@ def test_a_script_of_200_requests_moves_the_count_by_at_most_one(
     assert outcomes(registry, "duplicate") == 199
 
 
-def test_distinct_visitors_each_count(port: int, producer: FakeProducer) -> None:
+def test_distinct_visitors_each_count(port: int, producer: RecordingProducer) -> None:
     for number in range(4):
         get_from = {"User-Agent": FIREFOX, "X-Forwarded-For": f"203.0.113.{number}"}
         assert request(port, LINK, get_from).status == 302
@@ -218,7 +206,7 @@ def test_distinct_visitors_each_count(port: int, producer: FakeProducer) -> None
 
 
 def test_one_address_rotating_its_user_agent_counts_at_most_its_cap(
-    port: int, producer: FakeProducer, registry: CollectorRegistry
+    port: int, producer: RecordingProducer, registry: CollectorRegistry
 ) -> None:
     for number in range(30):
         headers = {"User-Agent": f"{FIREFOX} r{number}", "X-Forwarded-For": "198.51.100.7"}
@@ -231,7 +219,7 @@ def test_one_address_rotating_its_user_agent_counts_at_most_its_cap(
 
 
 def test_the_same_visitor_counts_again_in_the_next_window(
-    port: int, producer: FakeProducer, clock: Clock
+    port: int, producer: RecordingProducer, clock: Clock
 ) -> None:
     get(port, LINK)
     clock.now = NOW + timedelta(hours=13, minutes=59)  # 23:59 UTC, the same day
@@ -256,7 +244,7 @@ def test_the_same_visitor_counts_again_in_the_next_window(
 )
 def test_robots_are_redirected_but_not_counted(
     port: int,
-    producer: FakeProducer,
+    producer: RecordingProducer,
     registry: CollectorRegistry,
     method: str,
     user_agent: str,
@@ -273,16 +261,16 @@ def test_robots_are_redirected_but_not_counted(
 
 
 def test_a_click_lost_by_kafka_counts_when_the_reader_tries_again(
-    port: int, producer: FakeProducer
+    port: int, producer: RecordingProducer
 ) -> None:
-    producer.fail = True
+    producer.failing = TimeoutError("broker down")
     assert get(port, LINK).status == 302
-    producer.fail = False
+    producer.failing = None
     assert get(port, LINK).status == 302
     assert len(producer.sent) == 1
 
 
-def test_other_methods_are_refused(port: int, producer: FakeProducer) -> None:
+def test_other_methods_are_refused(port: int, producer: RecordingProducer) -> None:
     response = request(port, LINK, {"User-Agent": FIREFOX}, method="POST")
     assert response.status == 405
     assert response.getheader("Allow") == "GET, HEAD"

@@ -3,7 +3,7 @@ and due deliveries, CSV import. No I/O."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -14,13 +14,15 @@ from legation.events.v1 import publish_pb2
 from legation.publisher.v1 import publisher_service_pb2 as pb
 from legation_channels import outbox
 from legation_channels.base import ChannelLimits, problems
+from legation_core.auth import Caller
+from legation_core.calls import AccessDenied
 from legation_publisher.domain import schedule as sched
 from legation_publisher.domain import workflow
 from legation_publisher.domain.content import ChannelProfile, with_utm
 from legation_publisher.domain.csv_import import parse_csv
 from legation_publisher.domain.delivery import from_outbox, outgoing, publication_for
 from legation_publisher.domain.posts import InvalidPost
-from legation_publisher.domain.workflow import Conflict, NotAllowed, WorkflowPolicy
+from legation_publisher.domain.workflow import Conflict, WorkflowPolicy
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 POLICY = WorkflowPolicy()
@@ -44,10 +46,7 @@ CHANNELS = {
 REDIRECT = "https://go.ministry.example/"
 
 
-@dataclass(frozen=True)
-class User:
-    user: str
-    roles: frozenset[str]
+User = Caller
 
 
 EDITOR = User("jean", frozenset({"editor"}))
@@ -253,21 +252,21 @@ def test_two_step_approval_with_two_translations() -> None:
 def test_one_user_cannot_pass_two_steps() -> None:
     post = workflow.submit_for_review(draft(), [], "", EDITOR, POLICY, NOW)
     post = workflow.approve(post, [], "", DESK, POLICY, NOW)
-    with pytest.raises(NotAllowed, match="another approver"):
+    with pytest.raises(AccessDenied, match="another approver"):
         workflow.approve(post, [], "", DESK, POLICY, NOW)
 
 
 @pytest.mark.parametrize("caller", [EDITOR, PUBLISHER, VIEWER])
 def test_approval_needs_the_step_role(caller: User) -> None:
     post = workflow.submit_for_review(draft(), [], "", EDITOR, POLICY, NOW)
-    with pytest.raises(NotAllowed, match="approver"):
+    with pytest.raises(AccessDenied, match="approver"):
         workflow.approve(post, [], "", caller, POLICY, NOW)
 
 
 def test_steps_are_configurable_and_an_admin_may_pass_any() -> None:
     policy = WorkflowPolicy(approval_steps=workflow.parse_steps("legal:publisher"))
     post = workflow.submit_for_review(draft(), [], "", EDITOR, policy, NOW)
-    with pytest.raises(NotAllowed):
+    with pytest.raises(AccessDenied):
         workflow.approve(post, [], "", DESK, policy, NOW)
     admin = User("root", frozenset({"admin"}))
     assert workflow.approve(post, [], "", admin, policy, NOW).status == (
@@ -302,14 +301,14 @@ def test_a_variant_in_review_cannot_be_edited_and_drafting_needs_the_editor_role
     post = workflow.submit_for_review(draft(), [], "", EDITOR, POLICY, NOW)
     with pytest.raises(Conflict):
         workflow.update_variant(post, "en", content(), EDITOR, POLICY, CHANNELS, NOW)
-    with pytest.raises(NotAllowed):
+    with pytest.raises(AccessDenied):
         workflow.add_translation(draft(), "fr", "", content(), DESK, POLICY, CHANNELS, NOW)
 
 
 def test_scheduling_needs_every_variant_approved_and_the_publisher_role() -> None:
     plan = sched.parse_schedule("", "UTC", "", NOW)
     post = workflow.add_translation(draft(), "fr", "", content(), EDITOR, POLICY, CHANNELS, NOW)
-    with pytest.raises(NotAllowed):
+    with pytest.raises(AccessDenied):
         workflow.schedule_post(approved_post(), plan, EDITOR, POLICY, CHANNELS, REDIRECT, NOW)
     with pytest.raises(Conflict, match="en, fr"):
         workflow.schedule_post(post, plan, PUBLISHER, POLICY, CHANNELS, REDIRECT, NOW)
@@ -318,7 +317,7 @@ def test_scheduling_needs_every_variant_approved_and_the_publisher_role() -> Non
 def test_comments_from_anyone_in_the_workflow_but_not_a_viewer() -> None:
     post = workflow.add_comment(draft(), "en", "Nice", DESK, POLICY, NOW)
     assert post.comments[0].user == "amina" and post.transition.action == "comment"
-    with pytest.raises(NotAllowed):
+    with pytest.raises(AccessDenied):
         workflow.add_comment(draft(), "", "Nice", VIEWER, POLICY, NOW)
 
 
@@ -427,7 +426,7 @@ def test_a_failed_delivery_is_visible_can_be_retried_or_cancelled() -> None:
     post = record(post, first, "failed", later, attempts=6, reason="feed not writable")
     assert post.status == publish_pb2.POST_STATUS_FAILED
     assert post.deliveries[0].reason == "feed not writable"
-    with pytest.raises(NotAllowed):
+    with pytest.raises(AccessDenied):
         workflow.retry_delivery(post, first.delivery_id, EDITOR, POLICY, later)
     post = workflow.retry_delivery(post, first.delivery_id, PUBLISHER, POLICY, later)
     assert post.transition.action == "retry" and post.transition.user == "omar"
@@ -472,7 +471,7 @@ def test_a_delivery_needing_a_check_found_on_the_channel_is_confirmed_published(
     post = record(post, first, "needs-check", later, reason="interrupted while sending")
     post = record(post, second, "delivered", later, channel_item_id="urn:y", published_at=later)
     confirm = workflow.confirm_delivery
-    with pytest.raises(NotAllowed):
+    with pytest.raises(AccessDenied):
         confirm(post, first.delivery_id, "42", "", EDITOR, POLICY, later)
     with pytest.raises(InvalidPost) as missing:
         confirm(post, first.delivery_id, " ", "", PUBLISHER, POLICY, later)

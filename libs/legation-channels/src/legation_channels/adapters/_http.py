@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, NoReturn
 
 import httpx
 
 from legation_channels.base import ChannelRejected, ChannelUnavailable, Media
+from legation_core.retry_after import retry_after_seconds
 
 # Connect quickly or give up; leave the platform time to answer a write.
 DEFAULT_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
@@ -20,23 +19,6 @@ MAX_MEDIA_BYTES = 50 * 1024 * 1024
 def key_digest(idempotency_key: str, length: int = 24) -> str:
     """A short, stable, URL-safe digest of an idempotency key (slugs, Message-IDs)."""
     return hashlib.sha256(idempotency_key.encode()).hexdigest()[:length]
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """The Retry-After header as seconds from now (it may be seconds or an HTTP date)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def unavailable(what: str, error: httpx.HTTPError) -> ChannelUnavailable:

@@ -37,7 +37,6 @@ from legation_channels.base import (
     Reconcile,
 )
 
-POST_COLLECTION = "app.bsky.feed.post"
 MAX_GRAPHEMES = 300
 MAX_IMAGES = 4
 _TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"

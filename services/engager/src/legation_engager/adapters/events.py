@@ -10,7 +10,7 @@ changes nothing.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from legation.events.v1 import engage_pb2, listen_pb2
@@ -34,7 +34,7 @@ class MentionHandler:
         self,
         state: EngagerState,
         rules: Rules,
-        clock: type[datetime] = datetime,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         max_orphans: int = 10_000,
     ):
         self.state = state
@@ -52,7 +52,7 @@ class MentionHandler:
 
     def __call__(self, batch: Sequence[Incoming]) -> BatchResult:
         result = BatchResult()
-        now = self.clock.now(UTC)
+        now = self.clock()
         self._load = None
         with self.state.change_conversations() as writer:
             for incoming in batch:

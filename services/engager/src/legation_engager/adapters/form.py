@@ -17,12 +17,14 @@ from wsgiref.types import StartResponse, WSGIEnvironment
 import grpc
 
 from legation.engager.v1 import engager_service_pb2 as pb
+from legation_core.auth import answer
 from legation_core.http_server import (
     HttpError,
     client_address,
     parse_json,
     read_body,
 )
+from legation_core.ids import new_trace_id
 from legation_core.networks import Network
 from legation_core.ratelimit import RateLimit
 from legation_engager.adapters.grpc_api import EngagerApi
@@ -35,20 +37,8 @@ _FIELDS = ("text", "author", "language", "request_id")
 __all__ = ["FORM_PREFIX", "MAX_BODY", "QuestionsForm", "RateLimit"]
 
 
-class _Aborted(Exception):
-    def __init__(self, code: grpc.StatusCode, details: str) -> None:
-        super().__init__(details)
-        self.code = code
-        self.details = details
-
-
-class _Context:
-    """Just enough of a gRPC context for the servicer's shared submit path."""
-
-    def abort(self, code: grpc.StatusCode, details: str) -> None:
-        raise _Aborted(code, details)
-
-
+# The HTTP status of each gRPC status the shared submit path may end with (the errors map
+# to gRPC statuses in one place, legation_core.auth.answer).
 _HTTP = {
     grpc.StatusCode.INVALID_ARGUMENT: "400 Bad Request",
     grpc.StatusCode.NOT_FOUND: "404 Not Found",
@@ -96,12 +86,13 @@ class QuestionsForm:
             language=fields.get("language", "")[:35],
         )
         try:
-            self.api.submit(request, _Context(), source="form")  # type: ignore[arg-type]
-        except _Aborted as error:
-            status = _HTTP.get(error.code)
+            self.api.submit(request, source="form")
+        except Exception as raised:
+            code, details = answer(raised, "questions-form", new_trace_id())
+            status = _HTTP.get(code)
             if status is None:  # nothing internal reaches the public
                 return _answer(start, "500 Internal Server Error", {"error": "internal error"})
-            return _answer(start, status, {"error": error.details})
+            return _answer(start, status, {"error": details})
         return _answer(start, "202 Accepted", {"status": "received, awaiting moderation"})
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import NoReturn
 
 import grpc
 
@@ -20,10 +19,9 @@ from legation.engager.v1 import engager_service_pb2 as pb
 from legation.engager.v1 import engager_service_pb2_grpc as pb_grpc
 from legation.events.v1 import engage_pb2
 from legation_channels.base import ChannelLimits
-from legation_core.auth import AccessDenied, current_caller, current_trace_id, require_role
-from legation_core.grpc_server import invalid_argument, not_found, require
+from legation_core.auth import current_caller, current_trace_id, require_role
+from legation_core.calls import InvalidArgument, NotFound, require
 from legation_core.ids import stable_id
-from legation_core.state import StoreUnavailable
 from legation_engager.adapters.store import EngagerState, activity_event
 from legation_engager.domain import inbox, partners, questions
 from legation_engager.domain.rules import Rules, render_saved_reply
@@ -95,16 +93,6 @@ def conversation_message(state: engage_pb2.ConversationState) -> pb.Conversation
     )
 
 
-def _failed_precondition(context: grpc.ServicerContext, message: str) -> NoReturn:
-    context.abort(grpc.StatusCode.FAILED_PRECONDITION, message)
-    raise AssertionError("unreachable")
-
-
-def _unavailable(context: grpc.ServicerContext, error: Exception) -> NoReturn:
-    context.abort(grpc.StatusCode.UNAVAILABLE, f"could not record the change: {error}")
-    raise AssertionError("unreachable")
-
-
 class EngagerApi(pb_grpc.EngagerServiceServicer):
     """Reads and changes the engager's state; every change is on Kafka before the answer."""
 
@@ -141,10 +129,10 @@ class EngagerApi(pb_grpc.EngagerServiceServicer):
         start = 0
         if request.page_token:
             if not request.page_token.isdigit():
-                invalid_argument(context, "page_token: not a token this API gave")
+                raise InvalidArgument("page_token: not a token this API gave")
             start = int(request.page_token)
         if request.page_size > MAX_PAGE:
-            invalid_argument(context, f"page_size: at most {MAX_PAGE}")
+            raise InvalidArgument(f"page_size: at most {MAX_PAGE}")
         end = start + request.page_size if request.page_size else len(found)
         return pb.ListConversationsResponse(
             conversations=[conversation_message(c) for c in found[start:end]],
@@ -154,48 +142,36 @@ class EngagerApi(pb_grpc.EngagerServiceServicer):
     def GetConversation(
         self, request: pb.GetConversationRequest, context: grpc.ServicerContext
     ) -> pb.Conversation:
-        return conversation_message(self._conversation(request.conversation_id, context))
+        return conversation_message(self._conversation(request.conversation_id))
 
-    def _conversation(
-        self, conversation_id: str, context: grpc.ServicerContext
-    ) -> engage_pb2.ConversationState:
-        require(context, conversation_id=conversation_id)
+    def _conversation(self, conversation_id: str) -> engage_pb2.ConversationState:
+        require(conversation_id=conversation_id)
         state = self.state.conversations.get(conversation_id)
         if state is None:
-            not_found(context, f"conversation {conversation_id} does not exist")
+            raise NotFound(f"conversation {conversation_id} does not exist")
         return state
 
     def _change(
         self,
         conversation_id: str,
-        context: grpc.ServicerContext,
         change: Callable[[engage_pb2.ConversationState], inbox.Change | None],
     ) -> pb.Conversation:
-        self._conversation(conversation_id, context)
-        try:
-            with self.state.change_conversations() as writer:
-                current = writer.get(conversation_id)
-                assert current is not None
-                result = change(current)
-                if result is None:
-                    return conversation_message(current)
-                writer.put(result, current_trace_id())
-        except inbox.InvalidStatusChange as error:
-            _failed_precondition(context, str(error))
-        except (inbox.ConversationError, ValueError) as error:
-            invalid_argument(context, str(error))
-        except AccessDenied as error:
-            context.abort(grpc.StatusCode.PERMISSION_DENIED, str(error))
-        except StoreUnavailable as error:
-            _unavailable(context, error)
+        self._conversation(conversation_id)
+        with self.state.change_conversations() as writer:
+            current = writer.get(conversation_id)
+            assert current is not None
+            result = change(current)
+            if result is None:
+                return conversation_message(current)
+            writer.put(result, current_trace_id())
         return conversation_message(result.state)
 
     def ReplyToConversation(
         self, request: pb.ReplyToConversationRequest, context: grpc.ServicerContext
     ) -> pb.Conversation:
-        require(context, request_id=request.request_id, conversation_id=request.conversation_id)
+        require(request_id=request.request_id, conversation_id=request.conversation_id)
         if request.text and request.saved_reply_id:
-            invalid_argument(context, "text: give either text or saved_reply_id, not both")
+            raise InvalidArgument("text: give either text or saved_reply_id, not both")
         officer = request.officer or current_caller().user
         now = self.clock()
 
@@ -231,7 +207,7 @@ class EngagerApi(pb_grpc.EngagerServiceServicer):
                 now,
             )
 
-        return self._change(request.conversation_id, context, reply)
+        return self._change(request.conversation_id, reply)
 
     def _needs_approval(self, state: engage_pb2.ConversationState) -> bool:
         return state.issue_id in self.rules.approval_issues or bool(
@@ -241,16 +217,12 @@ class EngagerApi(pb_grpc.EngagerServiceServicer):
     def ReviewReply(
         self, request: pb.ReviewReplyRequest, context: grpc.ServicerContext
     ) -> pb.Conversation:
-        require(context, conversation_id=request.conversation_id, reply_id=request.reply_id)
+        require(conversation_id=request.conversation_id, reply_id=request.reply_id)
         caller = current_caller()
-        try:
-            require_role(caller, self.rules.approval_role)
-        except AccessDenied as error:
-            context.abort(grpc.StatusCode.PERMISSION_DENIED, str(error))
+        require_role(caller, self.rules.approval_role)
         now = self.clock()
         return self._change(
             request.conversation_id,
-            context,
             lambda current: inbox.review_reply(
                 current, request.reply_id, request.approve, caller.user, request.comment, now
             ),
@@ -259,12 +231,11 @@ class EngagerApi(pb_grpc.EngagerServiceServicer):
     def ResolveReplyDelivery(
         self, request: pb.ResolveReplyDeliveryRequest, context: grpc.ServicerContext
     ) -> pb.Conversation:
-        require(context, reply_id=request.reply_id, action=request.action)
+        require(reply_id=request.reply_id, action=request.action)
         action = _RESOLUTION.get(request.action, "")
         user, now = current_caller().user, self.clock()
         return self._change(
             request.conversation_id,
-            context,
             lambda current: inbox.resolve_delivery(
                 current,
                 request.reply_id,
@@ -287,20 +258,19 @@ class EngagerApi(pb_grpc.EngagerServiceServicer):
                 return None
             return inbox.assign(current, request.officer, request.team, user, now)
 
-        return self._change(request.conversation_id, context, assign)
+        return self._change(request.conversation_id, assign)
 
     def LabelConversation(
         self, request: pb.LabelConversationRequest, context: grpc.ServicerContext
     ) -> pb.Conversation:
         bad = [name for name in [*request.add, *request.remove] if not _LABEL.match(name)]
         if bad:
-            invalid_argument(context, f"add: {', '.join(map(repr, bad))} are not labels (a-z0-9_-)")
+            raise InvalidArgument(f"add: {', '.join(map(repr, bad))} are not labels (a-z0-9_-)")
         if not request.add and not request.remove:
-            invalid_argument(context, "add: give labels to add or remove")
+            raise InvalidArgument("add: give labels to add or remove")
         user, now = current_caller().user, self.clock()
         return self._change(
             request.conversation_id,
-            context,
             lambda current: inbox.label(current, request.add, request.remove, user, now),
         )
 
@@ -310,7 +280,6 @@ class EngagerApi(pb_grpc.EngagerServiceServicer):
         user, now = current_caller().user, self.clock()
         return self._change(
             request.conversation_id,
-            context,
             lambda current: inbox.prioritize(
                 current, request.priority, self.rules, user, request.comment, now
             ),
@@ -319,11 +288,10 @@ class EngagerApi(pb_grpc.EngagerServiceServicer):
     def SetConversationStatus(
         self, request: pb.SetConversationStatusRequest, context: grpc.ServicerContext
     ) -> pb.Conversation:
-        require(context, status=request.status)
+        require(status=request.status)
         user, now = current_caller().user, self.clock()
         return self._change(
             request.conversation_id,
-            context,
             lambda current: inbox.set_status(current, request.status, request.comment, user, now),
         )
 
@@ -353,83 +321,68 @@ class EngagerApi(pb_grpc.EngagerServiceServicer):
             questions_campaign=campaign, form_path=self.form_path(campaign.questions_id)
         )
 
-    def _questions(
-        self, questions_id: str, context: grpc.ServicerContext
-    ) -> engage_pb2.QuestionsCampaign:
-        require(context, questions_id=questions_id)
+    def _questions(self, questions_id: str) -> engage_pb2.QuestionsCampaign:
+        require(questions_id=questions_id)
         campaign = self.state.questions.get(questions_id)
         if campaign is None:
-            not_found(context, f"questions campaign {questions_id} does not exist")
+            raise NotFound(f"questions campaign {questions_id} does not exist")
         return campaign
 
     def _change_questions(
         self,
         questions_id: str,
-        context: grpc.ServicerContext,
         change: Callable[[engage_pb2.QuestionsCampaign], engage_pb2.QuestionsCampaign | None],
     ) -> pb.QuestionsCampaignResponse:
-        self._questions(questions_id, context)
-        try:
-            with self.state.questions.transaction() as transaction:
-                current = transaction.get(questions_id)
-                assert current is not None
-                result = change(current) or current
-                if result is not current:
-                    transaction.put(result)
-        except questions.QuestionsError as error:
-            invalid_argument(context, str(error))
-        except StoreUnavailable as error:
-            _unavailable(context, error)
+        self._questions(questions_id)
+        with self.state.questions.transaction() as transaction:
+            current = transaction.get(questions_id)
+            assert current is not None
+            result = change(current) or current
+            if result is not current:
+                transaction.put(result)
         return self._questions_response(result)
 
     def CreateQuestionsCampaign(
         self, request: pb.CreateQuestionsCampaignRequest, context: grpc.ServicerContext
     ) -> pb.QuestionsCampaignResponse:
         user, now = current_caller().user, self.clock()
-        try:
-            campaign = questions.create(
-                request.request_id,
-                request.campaign_id,
-                request.issue_id,
-                request.title,
-                request.hashtag,
-                request.answer_channel,
-                set(self.channel_limits),
-                user,
-                now,
-            )
-        except questions.QuestionsError as error:
-            invalid_argument(context, str(error))
-        try:
-            with self.state.questions.transaction() as transaction:
-                existing = transaction.get(campaign.questions_id)
-                if existing is not None:
-                    return self._questions_response(existing)
-                transaction.put(campaign)
-        except StoreUnavailable as error:
-            _unavailable(context, error)
+        campaign = questions.create(
+            request.request_id,
+            request.campaign_id,
+            request.issue_id,
+            request.title,
+            request.hashtag,
+            request.answer_channel,
+            set(self.channel_limits),
+            user,
+            now,
+        )
+        with self.state.questions.transaction() as transaction:
+            existing = transaction.get(campaign.questions_id)
+            if existing is not None:
+                return self._questions_response(existing)
+            transaction.put(campaign)
         return self._questions_response(campaign)
 
     def GetQuestionsCampaign(
         self, request: pb.GetQuestionsCampaignRequest, context: grpc.ServicerContext
     ) -> pb.QuestionsCampaignResponse:
-        return self._questions_response(self._questions(request.questions_id, context))
+        return self._questions_response(self._questions(request.questions_id))
 
     def SubmitQuestion(
         self, request: pb.SubmitQuestionRequest, context: grpc.ServicerContext
     ) -> pb.QuestionsCampaignResponse:
-        require(context, request_id=request.request_id)
-        return self.submit(request, context)
+        require(request_id=request.request_id)
+        return self.submit(request)
 
     def submit(
-        self, request: pb.SubmitQuestionRequest, context: grpc.ServicerContext, source: str = "api"
+        self, request: pb.SubmitQuestionRequest, source: str = "api"
     ) -> pb.QuestionsCampaignResponse:
         """Adds a question (the gRPC call and the public form share this)."""
         question_id = stable_id("question", request.questions_id, request.request_id)
         now = self.clock()
         return self._change_questions(
             request.questions_id,
-            context,
             lambda current: questions.submit(
                 current,
                 question_id,
@@ -444,11 +397,10 @@ class EngagerApi(pb_grpc.EngagerServiceServicer):
     def ModerateQuestion(
         self, request: pb.ModerateQuestionRequest, context: grpc.ServicerContext
     ) -> pb.QuestionsCampaignResponse:
-        require(context, question_id=request.question_id)
+        require(question_id=request.question_id)
         user, now = current_caller().user, self.clock()
         return self._change_questions(
             request.questions_id,
-            context,
             lambda current: questions.moderate(
                 current, request.question_id, request.approve, request.note, user, now
             ),
@@ -457,11 +409,10 @@ class EngagerApi(pb_grpc.EngagerServiceServicer):
     def AnswerQuestion(
         self, request: pb.AnswerQuestionRequest, context: grpc.ServicerContext
     ) -> pb.QuestionsCampaignResponse:
-        require(context, question_id=request.question_id)
+        require(question_id=request.question_id)
         user, now = current_caller().user, self.clock()
         return self._change_questions(
             request.questions_id,
-            context,
             lambda current: questions.answer(current, request.question_id, request.text, user, now),
         )
 
@@ -470,24 +421,21 @@ class EngagerApi(pb_grpc.EngagerServiceServicer):
     ) -> pb.QuestionsCampaignResponse:
         now = self.clock()
         return self._change_questions(
-            request.questions_id, context, lambda current: questions.close(current, now)
+            request.questions_id, lambda current: questions.close(current, now)
         )
 
     def ListQuestionsCampaigns(
         self, request: pb.ListQuestionsCampaignsRequest, context: grpc.ServicerContext
     ) -> pb.ListQuestionsCampaignsResponse:
-        try:
-            found, next_token = questions.list_campaigns(
-                self.state.questions.all(),
-                request.campaign_id,
-                request.issue_id,
-                request.open_only,
-                request.page_size,
-                request.page_token,
-                MAX_PAGE,
-            )
-        except questions.QuestionsListError as error:
-            invalid_argument(context, str(error))
+        found, next_token = questions.list_campaigns(
+            self.state.questions.all(),
+            request.campaign_id,
+            request.issue_id,
+            request.open_only,
+            request.page_size,
+            request.page_token,
+            MAX_PAGE,
+        )
         return pb.ListQuestionsCampaignsResponse(
             questions_campaigns=[
                 pb.QuestionsCampaignSummary(
@@ -506,28 +454,23 @@ class EngagerApi(pb_grpc.EngagerServiceServicer):
         self, request: pb.RegisterPartnerRequest, context: grpc.ServicerContext
     ) -> pb.PartnerResponse:
         user, now = current_caller().user, self.clock()
-        try:
-            with self.state.partners.transaction() as transaction:
-                current = transaction.get(request.partner_id)
-                partner, activities = partners.register(current, request, user, now)
-                transaction.put(partner, *[activity_event(a) for a in activities])
-        except partners.PartnerError as error:
-            invalid_argument(context, str(error))
-        except StoreUnavailable as error:
-            _unavailable(context, error)
+        with self.state.partners.transaction() as transaction:
+            current = transaction.get(request.partner_id)
+            partner, activities = partners.register(current, request, user, now)
+            transaction.put(partner, *[activity_event(a) for a in activities])
         return pb.PartnerResponse(partner=partner)
 
-    def _partner(self, partner_id: str, context: grpc.ServicerContext) -> engage_pb2.PartnerState:
-        require(context, partner_id=partner_id)
+    def _partner(self, partner_id: str) -> engage_pb2.PartnerState:
+        require(partner_id=partner_id)
         partner = self.state.partners.get(partner_id)
         if partner is None:
-            not_found(context, f"partner {partner_id} does not exist")
+            raise NotFound(f"partner {partner_id} does not exist")
         return partner
 
     def GetPartner(
         self, request: pb.GetPartnerRequest, context: grpc.ServicerContext
     ) -> pb.PartnerResponse:
-        return pb.PartnerResponse(partner=self._partner(request.partner_id, context))
+        return pb.PartnerResponse(partner=self._partner(request.partner_id))
 
     def ListPartners(
         self, request: pb.ListPartnersRequest, context: grpc.ServicerContext
@@ -545,17 +488,12 @@ class EngagerApi(pb_grpc.EngagerServiceServicer):
     def RecordPartnerActivity(
         self, request: pb.RecordPartnerActivityRequest, context: grpc.ServicerContext
     ) -> pb.PartnerResponse:
-        self._partner(request.partner_id, context)
+        self._partner(request.partner_id)
         user, now = current_caller().user, self.clock()
-        try:
-            with self.state.partners.transaction() as transaction:
-                current = transaction.get(request.partner_id)
-                assert current is not None
-                partner, activity = partners.record_activity(current, request, user, now)
-                if activity is not None:
-                    transaction.put(partner, activity_event(activity, request.campaign_id))
-        except partners.PartnerError as error:
-            invalid_argument(context, str(error))
-        except StoreUnavailable as error:
-            _unavailable(context, error)
+        with self.state.partners.transaction() as transaction:
+            current = transaction.get(request.partner_id)
+            assert current is not None
+            partner, activity = partners.record_activity(current, request, user, now)
+            if activity is not None:
+                transaction.put(partner, activity_event(activity, request.campaign_id))
         return pb.PartnerResponse(partner=partner)

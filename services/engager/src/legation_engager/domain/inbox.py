@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from legation.events.v1 import engage_pb2, listen_pb2, publish_pb2
 from legation_channels import outbox
 from legation_channels.records import from_outbox, to_outbox
+from legation_core.calls import Conflict, InvalidArgument
 from legation_core.ids import stable_id
 from legation_engager.domain.rules import Condition, Rules
 
@@ -68,13 +69,14 @@ def reply_id_for(conversation_id: str, request_id: str) -> str:
     return stable_id("reply", conversation_id, request_id)
 
 
-class ConversationError(ValueError):
+class ConversationError(InvalidArgument):
     """A request the conversation cannot take; the message names the field or says which
     states allow it."""
 
 
-class InvalidStatusChange(ConversationError):
-    """A status change the conversation's current status does not allow."""
+class InvalidStatusChange(Conflict, ConversationError):
+    """A status change the conversation's current status does not allow
+    (``FAILED_PRECONDITION``)."""
 
 
 @dataclass
@@ -653,11 +655,6 @@ def resolve_delivery(
     change.state.change.user = user
     change.state.change.comment = reason
     return change
-
-
-def outbox_delivery(reply: engage_pb2.Reply) -> outbox.Delivery:
-    """The outbox's view of a reply's delivery."""
-    return to_outbox(reply.delivery)
 
 
 def breach(current: ConversationState, now: datetime) -> Change | None:

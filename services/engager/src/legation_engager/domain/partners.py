@@ -13,6 +13,7 @@ from datetime import datetime
 
 from legation.engager.v1 import engager_service_pb2 as pb
 from legation.events.v1 import engage_pb2
+from legation_core.calls import InvalidArgument
 from legation_core.ids import stable_id
 
 PartnerState = engage_pb2.PartnerState
@@ -29,7 +30,7 @@ _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 
 
-class PartnerError(ValueError):
+class PartnerError(InvalidArgument):
     """A request the register cannot take; the message names the field."""
 
 

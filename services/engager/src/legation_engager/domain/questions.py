@@ -15,6 +15,7 @@ from datetime import datetime
 from legation.events.v1 import engage_pb2, listen_pb2, publish_pb2
 from legation_channels import outbox
 from legation_channels.records import from_outbox
+from legation_core.calls import InvalidArgument
 from legation_core.ids import stable_id
 
 QuestionsCampaign = engage_pb2.QuestionsCampaign
@@ -28,7 +29,7 @@ MAX_QUESTION = 2000
 _HASHTAG = re.compile(r"^[a-z0-9_]{2,64}$")
 
 
-class QuestionsError(ValueError):
+class QuestionsError(InvalidArgument):
     """A request a questions campaign cannot take; the message names the field."""
 
 
@@ -225,7 +226,7 @@ def record_answer_delivery(
     return campaign
 
 
-class QuestionsListError(ValueError):
+class QuestionsListError(InvalidArgument):
     """A list request the engager cannot answer; the message names the field."""
 
 

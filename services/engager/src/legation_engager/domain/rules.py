@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from legation.events.v1 import engage_pb2
+from legation_core.calls import InvalidArgument
 
 PRIORITIES: dict[str, engage_pb2.Priority.ValueType] = {
     "low": engage_pb2.PRIORITY_LOW,
@@ -393,10 +394,10 @@ def render_saved_reply(
 ) -> tuple[str, str]:
     """The saved reply's text in ``language`` (or, when empty, the first of
     ``fallback_languages`` it has, else any) with its variables filled; returns (language,
-    text). Raises ValueError naming the field of what is missing."""
+    text). Raises InvalidArgument (a ValueError) naming the field of what is missing."""
     if language:
         if language not in reply.variants:
-            raise ValueError(
+            raise InvalidArgument(
                 f"language: saved reply {reply.saved_reply_id!r} has no {language!r} variant "
                 f"(it has {', '.join(sorted(reply.variants))})"
             )
@@ -407,7 +408,7 @@ def render_saved_reply(
     text = reply.variants[chosen]
     missing = sorted(set(_VARIABLE.findall(text)) - set(variables))
     if missing:
-        raise ValueError(
+        raise InvalidArgument(
             "; ".join(f"variables.{name}: is required by saved reply" for name in missing)
         )
     return chosen, _VARIABLE.sub(lambda m: variables[m.group(1)], text)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import logging
 import threading
 import uuid
 from collections.abc import Iterator
@@ -15,11 +14,11 @@ from opensearchpy.exceptions import ConnectionError as IndexConnectionError
 from legation.evaluator.v1 import evaluator_service_pb2 as pb
 from legation.evaluator.v1 import evaluator_service_pb2_grpc as pb_grpc
 from legation.events.v1 import evaluate_pb2
-from legation_core.calls import CallError, treat_as_unavailable
+from legation_core.calls import InvalidArgument, ResourceExhausted, treat_as_unavailable
 from legation_core.codec import Envelope, make_envelope
-from legation_core.grpc_server import invalid_argument
 from legation_core.ids import stable_id
 from legation_core.kafka import EventProducer
+from legation_core.state import acknowledged
 from legation_evaluator.adapters.campaign_data import CampaignData
 from legation_evaluator.adapters.changes import ChangeFeed
 from legation_evaluator.adapters.grpc_listen import ListenReadsApi
@@ -27,10 +26,9 @@ from legation_evaluator.adapters.grpc_reports import ReviewReportApi
 from legation_evaluator.adapters.index import EventIndex
 from legation_evaluator.adapters.rebuild import IndexGuard
 from legation_evaluator.domain import metrics
-from legation_evaluator.domain.campaigns import InvalidRequest, normalised, validate_campaign
+from legation_evaluator.domain.campaigns import normalised, validate_campaign
 from legation_evaluator.domain.feedback import validate_feedback, with_subject
 
-log = logging.getLogger(__name__)
 # The index not answering ends a call with UNAVAILABLE and a generic message (its error
 # names the index's host and port).
 treat_as_unavailable(IndexConnectionError)
@@ -86,10 +84,7 @@ class EvaluatorApi(ListenReadsApi, ReviewReportApi, pb_grpc.EvaluatorServiceServ
     def CreateCampaign(
         self, request: evaluate_pb2.Campaign, context: grpc.ServicerContext
     ) -> evaluate_pb2.Campaign:
-        try:
-            validate_campaign(request)
-        except InvalidRequest as error:
-            invalid_argument(context, str(error))
+        validate_campaign(request)
         campaign = normalised(request)
         envelope = make_envelope(
             campaign,
@@ -123,12 +118,11 @@ class EvaluatorApi(ListenReadsApi, ReviewReportApi, pb_grpc.EvaluatorServiceServ
     ) -> Iterator[pb.Scorecard]:
         campaign = self._known_campaign(request.campaign_id, context)
         if request.min_interval_seconds < 0:
-            invalid_argument(context, "min_interval_seconds must not be negative")
+            raise InvalidArgument("min_interval_seconds must not be negative")
         interval = max(0.2, request.min_interval_seconds or 1.0)
         if not self._watchers.acquire(blocking=False):
-            context.abort(
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"{MAX_WATCHERS} scorecards are watched already; poll GetCampaignScorecard",
+            raise ResourceExhausted(
+                f"{MAX_WATCHERS} scorecards are watched already; poll GetCampaignScorecard"
             )
         try:
             last: bytes | None = None
@@ -160,19 +154,16 @@ class EvaluatorApi(ListenReadsApi, ReviewReportApi, pb_grpc.EvaluatorServiceServ
         self, campaign_id: str, context: grpc.ServicerContext
     ) -> evaluate_pb2.Campaign:
         if not campaign_id:
-            invalid_argument(context, "campaign_id is required")
+            raise InvalidArgument("campaign_id is required")
         return self._campaign(context, campaign_id)
 
     def SubmitFeedback(
         self, request: pb.SubmitFeedbackRequest, context: grpc.ServicerContext
     ) -> evaluate_pb2.Feedback:
         if not request.campaign_id:
-            invalid_argument(context, "campaign_id is required")
+            raise InvalidArgument("campaign_id is required")
         feedback = with_subject(request.feedback, request.campaign_id)
-        try:
-            validate_feedback(feedback)
-        except InvalidRequest as error:
-            invalid_argument(context, str(error))
+        validate_feedback(feedback)
         self._campaign(context, request.campaign_id)
         feedback.feedback_id = stable_id(
             "feedback", request.campaign_id, request.request_id or str(uuid.uuid4())
@@ -196,10 +187,4 @@ class EvaluatorApi(ListenReadsApi, ReviewReportApi, pb_grpc.EvaluatorServiceServ
     def _produce(
         self, context: grpc.ServicerContext, topic: str, key: str, envelope: Envelope
     ) -> None:
-        try:
-            self.producer.send_and_wait([(topic, key, envelope)])
-        except CallError:
-            raise  # a record too large, a caller gone: the interceptor answers
-        except Exception:
-            log.exception("event not acknowledged", extra={"topic": topic})
-            context.abort(grpc.StatusCode.UNAVAILABLE, "could not publish the event; retry")
+        acknowledged(self.producer, [(topic, key, envelope)])

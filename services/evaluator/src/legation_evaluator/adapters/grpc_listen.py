@@ -7,10 +7,8 @@ from typing import Any
 import grpc
 
 from legation.evaluator.v1 import evaluator_service_pb2 as pb
-from legation_core.grpc_server import invalid_argument
 from legation_evaluator.adapters.index import EventIndex
 from legation_evaluator.domain import mentions
-from legation_evaluator.domain.campaigns import InvalidRequest
 
 
 class ListenReadsApi:
@@ -27,10 +25,7 @@ class ListenReadsApi:
     def SearchMentions(
         self, request: pb.SearchMentionsRequest, context: grpc.ServicerContext
     ) -> pb.SearchMentionsResponse:
-        try:
-            mentions.validate_search(request)
-        except InvalidRequest as error:
-            invalid_argument(context, str(error))
+        mentions.validate_search(request)
         response = self._search("mention", mentions.mentions_query(request))
         copies: dict[str, int] | None = None
         if request.fold_duplicates and response["hits"]["hits"]:
@@ -41,8 +36,5 @@ class ListenReadsApi:
     def ListAlerts(
         self, request: pb.ListAlertsRequest, context: grpc.ServicerContext
     ) -> pb.ListAlertsResponse:
-        try:
-            mentions.validate_alerts(request)
-        except InvalidRequest as error:
-            invalid_argument(context, str(error))
+        mentions.validate_alerts(request)
         return mentions.alerts_response(self._search("alert", mentions.alerts_query(request)))

@@ -14,17 +14,14 @@ import grpc
 
 from legation.evaluator.v1 import evaluator_service_pb2 as pb
 from legation.events.v1 import evaluate_pb2
+from legation_core.calls import InvalidArgument, NotFound
 from legation_core.codec import Envelope, make_envelope
-from legation_core.grpc_server import invalid_argument, not_found
 from legation_core.ids import stable_id
 from legation_evaluator.adapters import report_plots, report_render
 from legation_evaluator.adapters.campaign_data import REPORT_SEARCHES, CampaignData
 from legation_evaluator.adapters.index import EventIndex
-from legation_evaluator.adapters.rebuild import IndexRebuilding
 from legation_evaluator.domain import listings
-from legation_evaluator.domain.campaigns import InvalidRequest
 from legation_evaluator.domain.review import (
-    NotFinished,
     build_review,
     require_finished,
     validate_review_request,
@@ -56,35 +53,23 @@ class ReviewReportApi:
     def _campaign(self, context: grpc.ServicerContext, campaign_id: str) -> evaluate_pb2.Campaign:
         """The campaign; NOT_FOUND when there is none, UNAVAILABLE when it is missing
         while the index is being rebuilt (it may be on its way back)."""
-        try:
-            campaign = self.data.campaign(campaign_id)
-        except IndexRebuilding as error:
-            context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
+        campaign = self.data.campaign(campaign_id)  # IndexRebuilding: UNAVAILABLE
         if campaign is None:
-            not_found(context, f"campaign {campaign_id} does not exist (or is not indexed yet)")
+            raise NotFound(f"campaign {campaign_id} does not exist (or is not indexed yet)")
         return campaign
 
     def _complete_index(self, context: grpc.ServicerContext, what: str) -> None:
         """UNAVAILABLE while the index is being rebuilt: ``what`` would be built from counts
         that are still coming back."""
-        try:
-            self.data.require_complete(what)
-        except IndexRebuilding as error:
-            context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
+        self.data.require_complete(what)
 
     def ReviewCampaign(
         self, request: pb.ReviewCampaignRequest, context: grpc.ServicerContext
     ) -> evaluate_pb2.AfterActionReview:
-        try:
-            validate_review_request(request)
-        except InvalidRequest as error:
-            invalid_argument(context, str(error))
+        validate_review_request(request)
         campaign = self._campaign(context, request.campaign_id)
         now = datetime.now(UTC)
-        try:
-            require_finished(campaign, now)
-        except NotFinished as error:
-            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
+        require_finished(campaign, now)
         self._complete_index(context, "the after-action review")
         data = self.data
         review = build_review(
@@ -112,9 +97,9 @@ class ReviewReportApi:
     ) -> tuple[evaluate_pb2.Campaign, str, str]:
         """The campaign, format and content type a report request asks for (or the error)."""
         if not request.campaign_id:
-            invalid_argument(context, "campaign_id is required")
+            raise InvalidArgument("campaign_id is required")
         if request.format not in _FORMATS:
-            invalid_argument(context, "format is required: FORMAT_HTML or FORMAT_PDF")
+            raise InvalidArgument("format is required: FORMAT_HTML or FORMAT_PDF")
         fmt, content_type = _FORMATS[request.format]
         campaign = self._campaign(context, request.campaign_id)
         self._complete_index(context, "the report")
@@ -170,19 +155,13 @@ class ReviewReportApi:
     def ListFeedback(
         self, request: pb.ListFeedbackRequest, context: grpc.ServicerContext
     ) -> pb.ListFeedbackResponse:
-        try:
-            listings.validate_feedback_list(request)
-        except InvalidRequest as error:
-            invalid_argument(context, str(error))
+        listings.validate_feedback_list(request)
         found = self.data.search("feedback", listings.feedback_query(request))
         return listings.feedback_response(found, request.page_size)
 
     def ListAfterActionReviews(
         self, request: pb.ListAfterActionReviewsRequest, context: grpc.ServicerContext
     ) -> pb.ListAfterActionReviewsResponse:
-        try:
-            listings.validate_reviews_list(request)
-        except InvalidRequest as error:
-            invalid_argument(context, str(error))
+        listings.validate_reviews_list(request)
         found = self.data.search("after_action_review", listings.reviews_query(request))
         return listings.reviews_response(found, request.page_size)

@@ -13,10 +13,12 @@ from opensearchpy import ConnectionError, OpenSearch, TransportError, helpers
 from legation.events.v1 import evaluate_pb2
 from legation_core.codec import envelope_from_json
 from legation_core.consumer import TransientError
+from legation_evaluator.adapters.aggregates import MaintainedAggregates
 from legation_evaluator.adapters.changes import ChangeFeed
 from legation_evaluator.config import EvaluatorSettings
 from legation_evaluator.domain.documents import Document, index_template, retryable, superseded
-from legation_evaluator.domain.scorecard import scorecard_query
+from legation_evaluator.domain.rollup import Answer
+from legation_evaluator.domain.scorecard import plan_for, scorecard_query
 
 log = logging.getLogger(__name__)
 # How often the bulk path checks that the index template is still in place.
@@ -32,6 +34,13 @@ CACHE_SECONDS = 5.0
 # searches would stall the rebuild (on the stand-in a search holds every bulk until it ends,
 # and takes 17 s over 27k events on a loaded machine).
 REBUILDING_FRESH_SECONDS = 10.0
+# An answer from the aggregates is reused, whatever changed, for this many times as long as
+# it took to compute: however fast events arrive, computing one campaign's scorecard takes
+# at most about a fifth of a core.
+COST_SHARE = 4.0
+# Scorecards computed at once, whatever the number of readers and campaigns: the rest wait
+# for a slot (a search over the events is what costs; the aggregates take milliseconds).
+SCORECARD_SLOTS = 2
 
 
 class IndexUnavailable(TransientError):
@@ -55,11 +64,22 @@ def connect(settings: EvaluatorSettings) -> OpenSearch:
 class EventIndex:
     """The event indices of one prefix."""
 
-    def __init__(self, client: OpenSearch, prefix: str, changes: ChangeFeed | None = None) -> None:
+    def __init__(
+        self,
+        client: OpenSearch,
+        prefix: str,
+        changes: ChangeFeed | None = None,
+        aggregates: MaintainedAggregates | None = None,
+    ) -> None:
         self.client = client
         self.prefix = prefix
         # Without a change feed (the CLI, tests) answers are shared for FRESH_SECONDS only.
         self.changes = changes
+        # Counted as documents are acknowledged; once loaded, scorecards read them.
+        self.aggregates = aggregates
+        self._slots = threading.BoundedSemaphore(SCORECARD_SLOTS)
+        # campaign id -> (campaign version, aggregates version, when, searched, answer, cost)
+        self._answers: dict[str, tuple[bytes, int, float, bool, dict[str, Any], float]] = {}
         # campaign id -> (campaign version, change version, search started, ended, answer)
         self._cache: dict[str, tuple[bytes, int | None, float, float, dict[str, Any]]] = {}
         self._cache_lock = threading.Lock()
@@ -145,6 +165,8 @@ class EventIndex:
             if retryable(status, result.get("error")):
                 raise IndexUnavailable(f"bulk item failed with {status}: {result.get('error')}")
             rejected[str(result.get("_id"))] = f"index rejected the document: {result.get('error')}"
+        if self.aggregates is not None:
+            self.aggregates.add_documents(d for d in documents if d.doc_id not in rejected)
         return rejected
 
     def campaign(self, campaign_id: str) -> evaluate_pb2.Campaign | None:
@@ -186,6 +208,8 @@ class EventIndex:
         per campaign at a time: callers who asked while it ran take its answer instead of queueing
         searches of their own (on the stand-in a scorecard search over 100k events takes
         half a minute)."""
+        if self.aggregates is not None and self.aggregates.usable():
+            return self._from_aggregates(campaign)
         key = campaign.SerializeToString(deterministic=True)
         asked = time.monotonic()
         with self._cache_lock:
@@ -204,7 +228,8 @@ class EventIndex:
                 ):
                     return hit[4]
             started = time.monotonic()
-            response = self.search_scorecard(campaign)
+            with self._slots:
+                response = self.search_scorecard(campaign)
             with self._cache_lock:
                 self._cache[campaign.campaign_id] = (
                     key,
@@ -214,6 +239,62 @@ class EventIndex:
                     response,
                 )
             return response
+
+    def _from_aggregates(self, campaign: evaluate_pb2.Campaign) -> dict[str, Any]:
+        """The scorecard response from the maintained aggregates: computed once per change
+        of the campaign's aggregates (or of the campaign) whoever asks, and not again
+        within :data:`COST_SHARE` times as long as the last one took; one computation per
+        campaign at a time, :data:`SCORECARD_SLOTS` at most at once. Objectives the
+        aggregates cannot answer are searched for over the events, and that part is shared
+        as the search answers are (for :data:`FRESH_SECONDS`, or :data:`CACHE_SECONDS`
+        while nothing of the campaign changed)."""
+        assert self.aggregates is not None
+        key = campaign.SerializeToString(deterministic=True)
+        with self._cache_lock:
+            flight = self._flights.setdefault(campaign.campaign_id, threading.Lock())
+        with flight:
+            version = self.aggregates.version(campaign.campaign_id)
+            with self._cache_lock:
+                hit = self._answers.get(campaign.campaign_id)
+            if hit is not None and hit[0] == key:
+                age = time.monotonic() - hit[2]
+                searched = hit[3]
+                if (
+                    (hit[1] == version and (not searched or age < CACHE_SECONDS))
+                    or (searched and age < FRESH_SECONDS)
+                    or age < COST_SHARE * hit[5]
+                ):
+                    return hit[4]
+            with self._slots:
+                started = time.monotonic()
+                answer, version = self.aggregates.answer(campaign)
+                if answer.unanswered:
+                    self._search_unanswered(campaign, answer)
+                ended = time.monotonic()
+            with self._cache_lock:
+                self._answers[campaign.campaign_id] = (
+                    key,
+                    version,
+                    ended,
+                    bool(answer.unanswered),
+                    answer.response,
+                    ended - started,
+                )
+            return answer.response
+
+    def _search_unanswered(self, campaign: evaluate_pb2.Campaign, answer: Answer) -> None:
+        """Adds the aggregations of the scopes the aggregates cannot answer (an author or
+        hashtag filter), from one search over the campaign's events."""
+        plan = plan_for(campaign)
+        response = self.client.search(
+            index=f"{self.prefix}-*",
+            body={
+                "size": 0,
+                "query": {"term": {"campaign_ids": campaign.campaign_id}},
+                "aggs": plan.aggs(answer.unanswered),
+            },
+        )
+        answer.response["aggregations"].update(response["aggregations"])
 
     def search_scorecard(self, campaign: evaluate_pb2.Campaign) -> dict[str, Any]:
         """The scorecard search itself, never from the shared answers."""

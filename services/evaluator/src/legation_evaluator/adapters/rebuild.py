@@ -32,6 +32,7 @@ from opensearchpy import ConflictError, NotFoundError, TransportError
 from opensearchpy import ConnectionError as OpenSearchConnectionError
 from prometheus_client import CollectorRegistry, Gauge
 
+from legation_core.calls import Unavailable
 from legation_evaluator.adapters.index import EventIndex, IndexUnavailable
 from legation_evaluator.domain.rebuild import (
     COMPLETE,
@@ -56,8 +57,9 @@ CONFIRM_SECONDS = 1.0
 Rebuild = Callable[[threading.Event, Callable[[int], object]], int]
 
 
-class IndexRebuilding(IndexUnavailable):
-    """The index is being rebuilt from Kafka: what was asked for may not be back yet."""
+class IndexRebuilding(IndexUnavailable, Unavailable):
+    """The index is being rebuilt from Kafka: what was asked for may not be back yet (a gRPC
+    call it ends is UNAVAILABLE with this message, which names nothing internal)."""
 
 
 class IndexGuard:

@@ -6,10 +6,11 @@ import math
 import re
 
 from legation.events.v1 import evaluate_pb2
+from legation_core.calls import InvalidArgument
 from legation_evaluator.domain import metrics
 
 
-class InvalidRequest(ValueError):
+class InvalidRequest(InvalidArgument):
     """A request the API refuses; the message names the field."""
 
 

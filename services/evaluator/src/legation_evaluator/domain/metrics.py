@@ -270,6 +270,9 @@ def _first_response() -> tuple[Aggs, Value]:
         }
 
     def value(name: str, response: Mapping[str, Any], ctx: Context) -> float | None:
+        if "median" in response[name]:  # from the maintained aggregates (domain/rollup.py)
+            median = response[name]["median"]
+            return None if median is None else float(median)
         firsts = [
             float(b["first"]["value"])
             for b in response[name]["conversations"].get("buckets", [])

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from legation.evaluator.v1 import evaluator_service_pb2 as pb
 from legation.events.v1 import evaluate_pb2
+from legation_core.calls import Conflict
 from legation_evaluator.domain.campaigns import InvalidRequest
 from legation_evaluator.domain.feedback import who
 
@@ -24,7 +25,7 @@ LOW_RATING = 2
 _ORDER = (Lesson.KIND_WORKED, Lesson.KIND_DID_NOT_WORK, Lesson.KIND_NEXT_TIME)
 
 
-class NotFinished(Exception):
+class NotFinished(Conflict):
     """The campaign cannot be reviewed yet (FAILED_PRECONDITION)."""
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
@@ -21,9 +21,6 @@ MENTION = metrics.MENTION
 PUBLICATION = metrics.PUBLICATION
 FEEDBACK = metrics.FEEDBACK
 
-# Every metric of the catalogue and every alias an objective may name.
-KPI_NAMES = metrics.METRIC_NAMES + tuple(metrics.ALIASES)
-
 # The services whose events the scorecard counts (Envelope.source_service).
 SERVICES = ("listener", "publisher", "engager", "evaluator")
 
@@ -39,6 +36,9 @@ def event_types() -> tuple[str, ...]:
 BASELINED = frozenset(
     {"volume", "reach", "engagement", "sentiment", "stance_favour_share", "share_of_voice"}
 )
+
+# The key of a scorecard response that says how it was computed (not an aggregation).
+COMPUTED_FROM = "legation_computed_from"
 
 # At this share of the expected progress an objective is still on track.
 ON_TRACK_SHARE = 0.8
@@ -90,9 +90,13 @@ class Plan:
     def name(self, scope: metrics.Scope) -> str:
         return f"scope_{list(self.scopes).index(scope)}"
 
-    def aggs(self) -> dict[str, Any]:
+    def aggs(self, only: Iterable[metrics.Scope] | None = None) -> dict[str, Any]:
+        """The aggregations of every scope (or of the scopes ``only``)."""
+        chosen = set(self.scopes if only is None else only)
         out: dict[str, Any] = {}
         for scope, names in self.scopes.items():
+            if scope not in chosen:
+                continue
             sub: dict[str, Any] = {}
             for name in sorted(names):
                 sub.update(metrics.METRICS[name].aggs(name, self.context))
@@ -195,6 +199,10 @@ def scorecard_from_response(
         median_response_seconds=kpis["median_first_response_seconds"] or 0.0,
     )
     card.computed_at.FromDatetime(now)
+    # Set by the aggregates (domain/rollup.py); a plain search response is all events.
+    source = response.get(COMPUTED_FROM) or {}
+    card.computed_from = str(source.get("computed_from", "events"))
+    card.objectives_from_events.extend(source.get("objectives_from_events", ()))
     for bucket in mentions["per_hour"]["buckets"]:
         if bucket["doc_count"]:
             time_bucket = card.mentions_per_hour.add(count=int(bucket["doc_count"]))

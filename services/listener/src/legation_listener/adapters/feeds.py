@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,6 +32,7 @@ import feedparser
 import httpx
 
 from legation_core.ids import stable_id
+from legation_core.retry_after import retry_after_seconds
 from legation_listener.adapters.netguard import FetchRefused, declared_length, guarded_transport
 from legation_listener.domain.addresses import AddressPolicy
 from legation_listener.domain.items import FeedItem, make_feed_item
@@ -91,22 +91,6 @@ def local_path(feed: str) -> Path:
     if parts.netloc not in ("", "localhost"):
         raise FeedError(f"{feed}: file URLs on another host are not supported")
     return Path(url2pathname(parts.path))
-
-
-def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
-    """The wait a Retry-After header asks for (delta-seconds or an HTTP date), or None."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or utc_now())).total_seconds())
 
 
 def _text(value: Any) -> str:
@@ -171,13 +155,6 @@ def entry_to_item(
         fetched_at=fetched_at,
         summary_only=not has_content and bool(body),
     )
-
-
-def parse_feed(
-    content: bytes, feed: str, fetched_at: datetime, content_type: str | None = None
-) -> list[FeedItem]:
-    """The items of an RSS or Atom document; :class:`FeedError` when it is not one."""
-    return parse_feed_document(content, feed, fetched_at, content_type).items
 
 
 def parse_feed_document(

@@ -12,13 +12,11 @@ from legation.events.v1 import listen_pb2
 from legation.listener.v1 import listener_service_pb2 as pb
 from legation.listener.v1 import listener_service_pb2_grpc as pb_grpc
 from legation_core.auth import ANALYST, Caller, current_caller
-from legation_core.calls import CallError
-from legation_core.grpc_server import invalid_argument, not_found
+from legation_core.calls import AccessDenied, InvalidArgument, NotFound
 from legation_listener.adapters.poller import Poller
-from legation_listener.adapters.preview_reads import PreviewBusy, PreviewReads, read_source_now
+from legation_listener.adapters.preview_reads import PreviewReads, read_source_now
 from legation_listener.adapters.state import ListenerState, StateStore
 from legation_listener.domain.issues import (
-    IssueError,
     QueryIssueError,
     check_feeds,
     tracked_issue_from_request,
@@ -70,11 +68,8 @@ class ListenerApi(pb_grpc.ListenerServiceServicer):
         self, request: pb.TrackIssueRequest, context: grpc.ServicerContext
     ) -> listen_pb2.TrackedIssue:
         """Creates or replaces a tracked issue (same issue_id replaces)."""
-        try:
-            issue = tracked_issue_from_request(request, local_files=self.local_feeds)
-        except IssueError as error:
-            invalid_argument(context, str(error))
-        self._save(issue, context)
+        issue = tracked_issue_from_request(request, local_files=self.local_feeds)
+        self._save(issue)
         log.info("tracking issue", extra={"issue_id": issue.issue_id, "feeds": list(issue.feeds)})
         return issue
 
@@ -82,12 +77,9 @@ class ListenerApi(pb_grpc.ListenerServiceServicer):
         self, request: pb.UpdateIssueRequest, context: grpc.ServicerContext
     ) -> listen_pb2.TrackedIssue:
         """Replaces the fields in the update mask (or the non-empty fields given)."""
-        current = self._existing(request.issue_id, context)
-        try:
-            issue = updated_issue(current, request, local_files=self.local_feeds)
-        except IssueError as error:
-            invalid_argument(context, str(error))
-        self._save(issue, context)
+        current = self._existing(request.issue_id)
+        issue = updated_issue(current, request, local_files=self.local_feeds)
+        self._save(issue)
         log.info("issue updated", extra={"issue_id": issue.issue_id})
         return issue
 
@@ -96,12 +88,12 @@ class ListenerApi(pb_grpc.ListenerServiceServicer):
     ) -> listen_pb2.TrackedIssue:
         """Pauses or resumes an issue; a paused issue's feeds are not polled, and its spike
         baseline starts again when it resumes."""
-        current = self._existing(request.issue_id, context)
+        current = self._existing(request.issue_id)
         issue = listen_pb2.TrackedIssue()
         issue.CopyFrom(current)
         issue.active = request.active
         if issue != current:
-            self._save(issue, context)
+            self._save(issue)
             if not issue.active:
                 self.poller.forget_spikes(issue.issue_id)
         log.info("issue active", extra={"issue_id": issue.issue_id, "active": issue.active})
@@ -111,17 +103,8 @@ class ListenerApi(pb_grpc.ListenerServiceServicer):
         self, request: pb.DeleteIssueRequest, context: grpc.ServicerContext
     ) -> pb.DeleteIssueResponse:
         """Stops tracking an issue: writes it with deleted = true, then forgets it."""
-        current = self._existing(request.issue_id, context)
-        self._still_wanted(context)
-        try:
-            deleted = self.store.delete_issue(current)
-        except CallError:
-            raise  # a caller gone, a record too large: the interceptor answers
-        except Exception:  # the caller may retry; the log says why
-            log.exception("could not delete an issue", extra={"issue_id": current.issue_id})
-            context.abort(
-                grpc.StatusCode.UNAVAILABLE, "could not record the deletion now; try again"
-            )
+        current = self._existing(request.issue_id)
+        deleted = self.store.delete_issue(current)
         self.poller.forget_spikes(current.issue_id)
         log.info("issue deleted", extra={"issue_id": current.issue_id})
         return pb.DeleteIssueResponse(issue=deleted)
@@ -140,9 +123,9 @@ class ListenerApi(pb_grpc.ListenerServiceServicer):
         if request.issue_id:
             issue = self.state.issue(request.issue_id)
             if issue is None:
-                not_found(context, f"issue_id {request.issue_id} is not tracked")
+                raise NotFound(f"issue_id {request.issue_id} is not tracked")
             if not issue.active:
-                invalid_argument(context, f"issue_id {request.issue_id} is not active")
+                raise InvalidArgument(f"issue_id {request.issue_id} is not active")
             issue_ids = [request.issue_id]
         result = self.poller.poll(issue_ids)
         return pb.PollNowResponse(
@@ -159,37 +142,27 @@ class ListenerApi(pb_grpc.ListenerServiceServicer):
         bounded (see :class:`PreviewReads`), and any feed not read is reported with the same
         words whatever the reason (the reason is logged)."""
         if not request.query.strip():
-            invalid_argument(context, "query is required")
+            raise InvalidArgument("query is required", "query")
         try:
             query = parse_query(request.query)
         except QueryError as error:
-            invalid_argument(context, str(QueryIssueError(error)))
-        try:
-            feeds = (
-                check_feeds(request.feeds, MAX_PREVIEW_FEEDS, local_files=self.local_feeds)
-                if request.feeds
-                else []
-            )
-        except IssueError as error:
-            invalid_argument(context, str(error))
+            raise QueryIssueError(error) from error
+        feeds = (
+            check_feeds(request.feeds, MAX_PREVIEW_FEEDS, local_files=self.local_feeds)
+            if request.feeds
+            else []
+        )
         if feeds and not self.caller().has_any([ANALYST]):
             tracked = {source for issue in self.state.issues() for source in issue.feeds}
             if feeds_beyond(feeds, tracked):
-                context.abort(
-                    grpc.StatusCode.PERMISSION_DENIED,
+                raise AccessDenied(
                     "feeds: a viewer may preview only the sources of tracked issues;"
-                    " reading other feeds needs the role analyst",
+                    " reading other feeds needs the role analyst"
                 )
         time_left = context.time_remaining()
         if time_left is not None:
             time_left -= PREVIEW_ANSWER_MARGIN_SECONDS
-        try:
-            reading = self.previews.read(feeds, time_left)
-        except PreviewBusy as error:
-            context.abort(
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"feeds: {error}; try again shortly (a preview without feeds is always served)",
-            )
+        reading = self.previews.read(feeds, time_left)
         result = preview(query, [*reading.items, *self.poller.recent.snapshot()], request.limit)
         response = pb.PreviewQueryResponse(
             items_examined=result.examined,
@@ -220,10 +193,7 @@ class ListenerApi(pb_grpc.ListenerServiceServicer):
     ) -> pb.ListSourcesResponse:
         """The state of each source of each tracked issue (or of one issue), ordered by issue
         then as the issue lists them."""
-        if request.issue_id:
-            issues = [self._existing(request.issue_id, context)]
-        else:
-            issues = self.state.issues()
+        issues = [self._existing(request.issue_id)] if request.issue_id else self.state.issues()
         pairs = [(issue.issue_id, source) for issue in issues for source in issue.feeds]
         response = pb.ListSourcesResponse()
         for state in self.poller.statuses.states(pairs):
@@ -246,31 +216,15 @@ class ListenerApi(pb_grpc.ListenerServiceServicer):
                 status.not_before.FromDatetime(state.not_before)
         return response
 
-    def _existing(self, issue_id: str, context: grpc.ServicerContext) -> listen_pb2.TrackedIssue:
+    def _existing(self, issue_id: str) -> listen_pb2.TrackedIssue:
         if not issue_id.strip():
-            invalid_argument(context, "issue_id is required")
+            raise InvalidArgument("issue_id is required", "issue_id")
         issue = self.state.issue(issue_id.strip())
         if issue is None:
-            not_found(context, f"issue_id {issue_id} is not tracked")
+            raise NotFound(f"issue_id {issue_id} is not tracked")
         return issue
 
-    def _still_wanted(self, context: grpc.ServicerContext) -> None:
-        """Aborts with DEADLINE_EXCEEDED when the caller has given up (its deadline passed,
-        or it cancelled): a write it no longer waits for could land after a newer one."""
-        left = context.time_remaining()
-        if not context.is_active() or (left is not None and left <= 0):
-            log.warning("call given up before its write; nothing written")
-            context.abort(
-                grpc.StatusCode.DEADLINE_EXCEEDED,
-                "the call's deadline passed before the change was written: nothing was saved",
-            )
-
-    def _save(self, issue: listen_pb2.TrackedIssue, context: grpc.ServicerContext) -> None:
-        self._still_wanted(context)
-        try:
-            self.store.save_issue(issue)
-        except CallError:
-            raise  # a caller gone, a record too large: the interceptor answers
-        except Exception:  # the caller may retry: the same request saves the same issue
-            log.exception("could not record a tracked issue", extra={"issue_id": issue.issue_id})
-            context.abort(grpc.StatusCode.UNAVAILABLE, "could not record the issue now; try again")
+    def _save(self, issue: listen_pb2.TrackedIssue) -> None:
+        """Records ``issue``; a caller gone, Kafka not acknowledging: nothing changed, and
+        the interceptor answers (the same request saves the same issue on a retry)."""
+        self.store.save_issue(issue)

@@ -17,7 +17,7 @@ from google.protobuf.field_mask_pb2 import FieldMask
 from legation.events.v1 import listen_pb2
 from legation.listener.v1 import listener_service_pb2 as pb
 from legation_core.auth import Caller, current_caller
-from legation_core.grpc_server import invalid_argument
+from legation_core.calls import InvalidArgument
 from legation_listener.adapters.grpc_api import ListenerApi
 from legation_listener.adapters.insights import (
     DEFAULT_LIMIT,
@@ -41,9 +41,9 @@ MAX_ISSUE_ID_CHARS = 200
 MAX_SOURCE_CHARS = 2000
 
 
-def _bounded(context: grpc.ServicerContext, name: str, value: int, maximum: int) -> None:
+def _bounded(name: str, value: int, maximum: int) -> None:
     if value > maximum:
-        invalid_argument(context, f"{name} must be at most {maximum} (got {value})")
+        raise InvalidArgument(f"{name} must be at most {maximum} (got {value})")
 
 
 class ListenerServicer(ListenerApi):
@@ -69,11 +69,11 @@ class ListenerServicer(ListenerApi):
         self, request: pb.DiscoverCommunitiesRequest, context: grpc.ServicerContext
     ) -> listen_pb2.CommunityReport:
         """The issue's communities, voices (with tone) and sources to add."""
-        self._check_issue_id(request.issue_id, context)
-        _bounded(context, "window_hours", request.window_hours, MAX_WINDOW_HOURS)
-        _bounded(context, "limit", request.limit, MAX_LIMIT)
-        _bounded(context, "min_mentions", request.min_mentions, MAX_MIN_MENTIONS)
-        issue = self._existing(request.issue_id, context)
+        self._check_issue_id(request.issue_id)
+        _bounded("window_hours", request.window_hours, MAX_WINDOW_HOURS)
+        _bounded("limit", request.limit, MAX_LIMIT)
+        _bounded("min_mentions", request.min_mentions, MAX_MIN_MENTIONS)
+        issue = self._existing(request.issue_id)
         return self.insights.community_report(
             issue,
             window_hours=request.window_hours or DEFAULT_WINDOW_HOURS,
@@ -87,15 +87,16 @@ class ListenerServicer(ListenerApi):
     ) -> listen_pb2.TrackedIssue:
         """Adds the source to the issue's feeds (as UpdateIssue with the feeds in its mask);
         an issue that has it already is answered as it is."""
-        self._check_issue_id(request.issue_id, context)
+        self._check_issue_id(request.issue_id)
         if not request.source.strip():
-            invalid_argument(context, "source is required")
-        _bounded(context, "source characters", len(request.source), MAX_SOURCE_CHARS)
+            raise InvalidArgument("source is required")
+        _bounded("source characters", len(request.source), MAX_SOURCE_CHARS)
         try:
             (source,) = check_feeds([request.source], local_files=self.local_feeds)
         except IssueError as error:
-            invalid_argument(context, "source" + str(error).removeprefix("feeds"))
-        current = self._existing(request.issue_id, context)
+            # The request's field is source: the issue's feeds are not what the caller sent.
+            raise InvalidArgument("source" + str(error).removeprefix("feeds"), "source") from error
+        current = self._existing(request.issue_id)
         if source in current.feeds:
             return current
         update = pb.UpdateIssueRequest(
@@ -103,11 +104,8 @@ class ListenerServicer(ListenerApi):
             feeds=[*current.feeds, source],
             update_mask=FieldMask(paths=["feeds"]),
         )
-        try:
-            issue = updated_issue(current, update, local_files=self.local_feeds)
-        except IssueError as error:
-            invalid_argument(context, str(error))
-        self._save(issue, context)
+        issue = updated_issue(current, update, local_files=self.local_feeds)
+        self._save(issue)
         log.info("source suggestion accepted", extra={"issue_id": issue.issue_id, "source": source})
         return issue
 
@@ -115,12 +113,12 @@ class ListenerServicer(ListenerApi):
         self, request: pb.MapArgumentsRequest, context: grpc.ServicerContext
     ) -> listen_pb2.ThemeReport:
         """The issue's themes and the angles they offer, against our publications."""
-        self._check_issue_id(request.issue_id, context)
-        _bounded(context, "window_hours", request.window_hours, MAX_WINDOW_HOURS)
-        _bounded(context, "max_themes", request.max_themes, MAX_THEMES)
+        self._check_issue_id(request.issue_id)
+        _bounded("window_hours", request.window_hours, MAX_WINDOW_HOURS)
+        _bounded("max_themes", request.max_themes, MAX_THEMES)
         if request.max_themes == 1:
-            invalid_argument(context, "max_themes must be at least 2 (0: the default)")
-        issue = self._existing(request.issue_id, context)
+            raise InvalidArgument("max_themes must be at least 2 (0: the default)")
+        issue = self._existing(request.issue_id)
         return self.insights.theme_report(
             issue,
             window_hours=request.window_hours or DEFAULT_WINDOW_HOURS,
@@ -128,7 +126,7 @@ class ListenerServicer(ListenerApi):
         )
 
     @staticmethod
-    def _check_issue_id(issue_id: str, context: grpc.ServicerContext) -> None:
+    def _check_issue_id(issue_id: str) -> None:
         if not issue_id.strip():
-            invalid_argument(context, "issue_id is required")
-        _bounded(context, "issue_id characters", len(issue_id), MAX_ISSUE_ID_CHARS)
+            raise InvalidArgument("issue_id is required", "issue_id")
+        _bounded("issue_id characters", len(issue_id), MAX_ISSUE_ID_CHARS)

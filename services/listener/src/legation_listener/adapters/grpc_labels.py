@@ -17,7 +17,7 @@ import grpc
 from legation.events.v1 import listen_pb2
 from legation.listener.v1 import listener_service_pb2 as pb
 from legation_core.auth import Caller, current_caller
-from legation_core.grpc_server import invalid_argument, not_found
+from legation_core.calls import InvalidArgument, NotFound
 from legation_listener.adapters.grpc_insights import ListenerServicer
 from legation_listener.adapters.insights import Insights
 from legation_listener.adapters.poller import Poller
@@ -25,7 +25,7 @@ from legation_listener.adapters.preview_reads import PreviewReads
 from legation_listener.adapters.state import ListenerState, StateStore
 from legation_listener.adapters.teaching import LabelBook, ModelTrainer, Rescorer, RescoreRun
 from legation_listener.domain.enrichment import issue_terms
-from legation_listener.domain.labels import MAX_ID_CHARS, LabelError, check_request, mention_label
+from legation_listener.domain.labels import MAX_ID_CHARS, check_request, mention_label
 from legation_listener.models.issue import TASK_CLASSES, TRAINING, TrainedModel
 
 log = logging.getLogger(__name__)
@@ -107,11 +107,8 @@ class TeachingServicer(ListenerServicer):
         self, request: pb.LabelMentionRequest, context: grpc.ServicerContext
     ) -> listen_pb2.MentionLabel:
         """Records an analyst's label of a mention (a relabel replaces it)."""
-        try:
-            checked = check_request(request)
-        except LabelError as error:
-            invalid_argument(context, str(error))
-        issue = self._existing(checked.issue_id, context)
+        checked = check_request(request)
+        issue = self._existing(checked.issue_id)
         held = {m.mention_id: m for m in self.insights.window.mentions(issue.issue_id)}
         observed = held.get(checked.mention_id)
         if observed is not None:
@@ -125,10 +122,9 @@ class TeachingServicer(ListenerServicer):
         elif checked.text:
             text, language, matched, model_labels = checked.text, checked.language, [], []
         else:
-            not_found(
-                context,
+            raise NotFound(
                 f"mention_id {checked.mention_id!r} is not among the issue's recent mentions: "
-                "send its text",
+                "send its text"
             )
         label = mention_label(
             checked,
@@ -140,11 +136,7 @@ class TeachingServicer(ListenerServicer):
             model_labels,
         )
         campaign = issue.campaign_ids[0] if issue.campaign_ids else ""
-        try:
-            self.book.record(label, campaign, datetime.now(UTC))
-        except Exception as error:
-            log.warning("label not recorded", exc_info=True)
-            context.abort(grpc.StatusCode.UNAVAILABLE, f"the label was not recorded: {error}")
+        self.book.record(label, campaign, datetime.now(UTC))
         return label
 
     def ListModels(
@@ -152,9 +144,8 @@ class TeachingServicer(ListenerServicer):
     ) -> pb.ListModelsResponse:
         """The per-issue models: served or not, and why."""
         if len(request.issue_id) > MAX_ID_CHARS:
-            invalid_argument(
-                context,
-                f"issue_id must be at most {MAX_ID_CHARS} characters (got {len(request.issue_id)})",
+            raise InvalidArgument(
+                f"issue_id must be at most {MAX_ID_CHARS} characters (got {len(request.issue_id)})"
             )
         pending = self.trainer.pending()
         response = pb.ListModelsResponse()
@@ -178,14 +169,11 @@ class TeachingServicer(ListenerServicer):
     ) -> pb.RescoreStatus:
         """Starts re-scoring the stored mentions (or answers the run in progress)."""
         if len(request.issue_id) > MAX_ID_CHARS:
-            invalid_argument(
-                context,
-                f"issue_id must be at most {MAX_ID_CHARS} characters (got {len(request.issue_id)})",
+            raise InvalidArgument(
+                f"issue_id must be at most {MAX_ID_CHARS} characters (got {len(request.issue_id)})"
             )
         if request.days > MAX_RESCORE_DAYS:
-            invalid_argument(
-                context, f"days must be at most {MAX_RESCORE_DAYS} (got {request.days})"
-            )
+            raise InvalidArgument(f"days must be at most {MAX_RESCORE_DAYS} (got {request.days})")
         if request.issue_id:
-            self._existing(request.issue_id, context)
+            self._existing(request.issue_id)
         return rescore_status(self.rescorer.start(request.issue_id, request.days))

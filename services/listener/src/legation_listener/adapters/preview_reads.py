@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from legation_core.calls import ResourceExhausted
 from legation_listener.adapters.connectors.base import Connector
 from legation_listener.adapters.connectors.rss import FeedReader
 from legation_listener.domain.cursor import empty_cursor
@@ -48,8 +49,8 @@ class NotReadable(LookupError):
     the caller may be told why: the message starts with the source)."""
 
 
-class PreviewBusy(Exception):
-    """Every preview slot is taken; the message says how many there are."""
+class PreviewBusy(ResourceExhausted):
+    """Every preview slot is taken; the message (for the caller) says how many there are."""
 
 
 @dataclass
@@ -99,7 +100,8 @@ class PreviewReads:
             return PreviewReading()
         if not self._slots.acquire(blocking=False):
             raise PreviewBusy(
-                f"{self.max_concurrent} previews are already reading feeds, the most at once"
+                f"feeds: {self.max_concurrent} previews are already reading feeds, the most at"
+                " once; try again shortly (a preview without feeds is always served)"
             )
         budget = self.deadline_seconds
         if time_left is not None:

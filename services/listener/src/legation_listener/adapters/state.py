@@ -21,6 +21,7 @@ from legation_core.codec import Envelope, EventCodec, make_envelope, payload_of
 from legation_core.config import CoreSettings
 from legation_core.ids import stable_id
 from legation_core.kafka import EventProducer, read_topic
+from legation_core.state import acknowledged
 from legation_listener.domain.cursor import empty_cursor
 
 log = logging.getLogger(__name__)
@@ -141,7 +142,7 @@ class StateStore:
         """Records ``issue`` (replacing any issue with its id); raises if Kafka did not ack."""
         envelope = issue_envelope(issue, now or datetime.now(UTC))
         with self._write_lock:
-            self.producer.send_and_wait([(TRACKED_ISSUES, issue.issue_id, envelope)])
+            acknowledged(self.producer, [(TRACKED_ISSUES, issue.issue_id, envelope)])
             self.state.apply(envelope)
 
     def delete_issue(
@@ -161,5 +162,5 @@ class StateStore:
         envelope = cursor_envelope(cursor, now or datetime.now(UTC))
         with self._write_lock:
             key = cursor_key(cursor.issue_id, cursor.feed)
-            self.producer.send_and_wait([(FEED_CURSORS, key, envelope)])
+            acknowledged(self.producer, [(FEED_CURSORS, key, envelope)])
             self.state.apply(envelope)

@@ -25,7 +25,7 @@ from legation.events.v1 import listen_pb2
 from legation_core.codec import Envelope, EventCodec, payload_of
 from legation_core.config import CoreSettings
 from legation_core.kafka import EventProducer, read_topic
-from legation_core.state import EventSink
+from legation_core.state import EventSink, acknowledged
 from legation_listener.adapters.state import MENTIONS, SERVICE, ListenerState
 from legation_listener.domain.enrichment import stance_model
 from legation_listener.domain.labels import label_envelope
@@ -108,7 +108,7 @@ class LabelBook:
             raise RuntimeError("this label book cannot write")
         envelope = label_envelope(label, campaign_id, now)
         with self._write_lock:
-            self.producer.send_and_wait([(LABELS, label.mention_id, envelope)])
+            acknowledged(self.producer, [(LABELS, label.mention_id, envelope)])
             self.apply(label)
         return envelope
 

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from legation.events.v1 import listen_pb2
 from legation.listener.v1 import listener_service_pb2
+from legation_core.calls import InvalidArgument
 from legation_listener.domain.query import QueryError, parse_query
 from legation_listener.domain.sources import (
     RSS,
@@ -39,13 +40,12 @@ _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 MAX_SLUG = 128
 
 
-class IssueError(ValueError):
+class IssueError(InvalidArgument):
     """A TrackIssue request that cannot become a tracked issue; ``field`` names the culprit
     and the message starts with it."""
 
     def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field} {problem}")
-        self.field = field
+        super().__init__(f"{field} {problem}", field)
 
 
 class QueryIssueError(IssueError):

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from legation.events.v1 import listen_pb2
 from legation.listener.v1 import listener_service_pb2 as pb
+from legation_core.calls import InvalidArgument
 from legation_core.codec import Envelope, make_envelope
 from legation_core.ids import stable_id
 
@@ -24,7 +25,7 @@ MAX_TEXT_CHARS = 10_000
 MAX_LANGUAGE_CHARS = 35
 
 
-class LabelError(ValueError):
+class LabelError(InvalidArgument):
     """A label request that cannot be recorded; the message starts with the field's name."""
 
 

@@ -15,7 +15,6 @@ from legation_listener.domain.matching import match_issue
 from legation_listener.domain.query import QueryItem, parse_query
 
 SERVICE = "listener"
-SOURCE_RSS = "rss"
 
 
 def mention_id_for(issue_id: str, item_id: str) -> str:

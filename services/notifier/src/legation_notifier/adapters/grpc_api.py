@@ -3,7 +3,6 @@ outbox could not finish (retry, cancel, confirm), recorded before it is answered
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -14,12 +13,9 @@ from legation.notifier.v1 import notifier_service_pb2 as pb
 from legation.notifier.v1 import notifier_service_pb2_grpc
 from legation_channels import outbox
 from legation_core.auth import current_caller
-from legation_core.grpc_server import invalid_argument, not_found
-from legation_core.state import StoreUnavailable
+from legation_core.calls import Conflict, InvalidArgument
 from legation_notifier.adapters.state import NotifierState
 from legation_notifier.domain.people import KINDS, Directory
-
-log = logging.getLogger(__name__)
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -86,7 +82,7 @@ class NotifierApi(notifier_service_pb2_grpc.NotifierServiceServicer):
         self, request: pb.ListMessagesRequest, context: grpc.ServicerContext
     ) -> pb.ListMessagesResponse:
         if request.limit < 0 or request.limit > MAX_LIMIT:
-            invalid_argument(context, f"limit: from 0 to {MAX_LIMIT} (got {request.limit})")
+            raise InvalidArgument(f"limit: from 0 to {MAX_LIMIT} (got {request.limit})", "limit")
         limit = request.limit or DEFAULT_LIMIT
         statuses = set(request.statuses)
         found = [
@@ -120,29 +116,27 @@ class NotifierApi(notifier_service_pb2_grpc.NotifierServiceServicer):
         operation: Callable[[outbox.Delivery, datetime], outbox.Delivery],
     ) -> pb.MessageResponse:
         if not request.message_id:
-            invalid_argument(context, "message_id: is required")
+            raise InvalidArgument("message_id: is required", "message_id")
         now = self.clock()
         try:
             message = self.state.change_delivery(
                 request.message_id, lambda delivery: operation(delivery, now)
             )
-        except KeyError:
-            not_found(context, f"message_id: {request.message_id} is not a message")
         except outbox.InvalidTransition as error:
-            context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"message_id: {error}")
-        except StoreUnavailable as error:
-            log.warning("message change not recorded", extra={"error": str(error)})
-            context.abort(grpc.StatusCode.UNAVAILABLE, "the change was not recorded, retry")
+            # The outbox's rule, said of the message the caller named.
+            raise Conflict(f"message_id: {error}") from error
         return pb.MessageResponse(message=message)
 
     def ListMyNotifications(
         self, request: pb.ListMyNotificationsRequest, context: grpc.ServicerContext
     ) -> pb.ListMyNotificationsResponse:
         if request.limit < 0 or request.limit > MAX_INBOX_PAGE:
-            invalid_argument(context, f"limit: from 0 to {MAX_INBOX_PAGE} (got {request.limit})")
+            raise InvalidArgument(
+                f"limit: from 0 to {MAX_INBOX_PAGE} (got {request.limit})", "limit"
+            )
         token = request.page_token
         if token and not (token.isdigit() and len(token) <= 9):
-            invalid_argument(context, "page_token: not a token this API gave")
+            raise InvalidArgument("page_token: not a token this API gave", "page_token")
         start = int(token) if token else 0
         limit = request.limit or DEFAULT_INBOX_PAGE
         # The person is the caller (on whose behalf the console calls): nobody lists another's.
@@ -162,21 +156,15 @@ class NotifierApi(notifier_service_pb2_grpc.NotifierServiceServicer):
         self, request: pb.MarkNotificationsReadRequest, context: grpc.ServicerContext
     ) -> pb.MarkNotificationsReadResponse:
         if request.all and request.message_ids:
-            invalid_argument(context, "message_ids: must be empty when all is set")
+            raise InvalidArgument("message_ids: must be empty when all is set", "message_ids")
         if not request.all and not request.message_ids:
-            invalid_argument(context, "message_ids: name at least one, or set all")
+            raise InvalidArgument("message_ids: name at least one, or set all", "message_ids")
         person = current_caller().user
         ids = sorted(self.state.unread_of(person)) if request.all else list(request.message_ids)
-        try:
-            marked = 0
-            # One acknowledged write per slice (the broker's record batch stays small).
-            for part in range(0, len(ids), MAX_MARKED):
-                marked += self.state.mark_read(person, ids[part : part + MAX_MARKED], self.clock())
-        except KeyError as error:
-            not_found(context, f"message_ids: {error.args[0]} is not one of your notifications")
-        except StoreUnavailable as error:
-            log.warning("read mark not recorded", extra={"error": str(error)})
-            context.abort(grpc.StatusCode.UNAVAILABLE, "the change was not recorded, retry")
+        marked = 0
+        # One acknowledged write per slice (the broker's record batch stays small).
+        for part in range(0, len(ids), MAX_MARKED):
+            marked += self.state.mark_read(person, ids[part : part + MAX_MARKED], self.clock())
         return pb.MarkNotificationsReadResponse(
             marked=marked, unread_count=self.state.unread_count(person)
         )

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from legation.events.v1 import notify_pb2, publish_pb2
 from legation_channels import outbox
 from legation_channels.records import from_outbox, to_outbox
+from legation_core.calls import NotFound
 from legation_core.codec import Envelope, EventCodec, make_envelope
 from legation_core.config import CoreSettings
 from legation_core.ids import stable_id
@@ -202,7 +203,7 @@ class NotifierState:
 
     def mark_read(self, person: str, message_ids: Collection[str], now: datetime) -> int:
         """Marks ``person``'s unread console messages among ``message_ids`` read (one
-        acknowledged write); the number that changed. KeyError names an id that is not a
+        acknowledged write); the number that changed. NotFound names an id that is not a
         console message of ``person`` (another person's is as unknown as a missing one)."""
         marked = 0
         with self.messages.transaction() as transaction:
@@ -214,7 +215,7 @@ class NotifierState:
                     or current.channel != CONSOLE
                     or to_outbox(current.delivery).state != "delivered"
                 ):
-                    raise KeyError(message_id)
+                    raise NotFound(f"message_ids: {message_id} is not one of your notifications")
                 if current.HasField("read_at"):
                     continue
                 message = NotificationMessage()
@@ -288,11 +289,11 @@ class NotifierState:
         self, message_id: str, change: Callable[[outbox.Delivery], outbox.Delivery]
     ) -> NotificationMessage:
         """Applies ``change`` to the message's current delivery under the table's write lock
-        and records the result; KeyError when there is no such message."""
+        and records the result; NotFound when there is no such message."""
         with self.messages.transaction() as transaction:
             current = transaction.get(message_id)
             if current is None:
-                raise KeyError(message_id)
+                raise NotFound(f"message_id: {message_id} is not a message")
             message = NotificationMessage()
             message.CopyFrom(current)
             message.version = current.version + 1

@@ -3,8 +3,9 @@ deliveries.
 
 Every command reads top to bottom the same way: who is calling (the caller resolver) →
 the domain function on the post's current state (which checks roles and input) → the new
-state recorded on Kafka and acknowledged → the answer. Domain errors map to status codes:
-InvalidPost → INVALID_ARGUMENT (the message starts with the field), NotAllowed →
+state recorded on Kafka and acknowledged → the answer. The domain's errors are the shared
+vocabulary (:mod:`legation_core.calls`), which the gRPC runtime maps to status codes:
+InvalidPost → INVALID_ARGUMENT (the message starts with the field), AccessDenied →
 PERMISSION_DENIED, Conflict → FAILED_PRECONDITION, an unknown post → NOT_FOUND, Kafka not
 acknowledging → UNAVAILABLE (retry: commands are idempotent on request_id or on state).
 """
@@ -22,9 +23,11 @@ from prometheus_client import CollectorRegistry, Counter
 from legation.events.v1 import publish_pb2
 from legation.publisher.v1 import publisher_service_pb2 as pb
 from legation.publisher.v1 import publisher_service_pb2_grpc
+from legation_core.auth import Caller
+from legation_core.calls import CallError, InvalidArgument, NotFound, status_of
 from legation_core.codec import Envelope
-from legation_core.grpc_server import invalid_argument, not_found
-from legation_publisher.adapters.state import PostStore, StoreUnavailable
+from legation_core.consumer import TransientError
+from legation_publisher.adapters.state import PostStore
 from legation_publisher.domain import schedule as sched
 from legation_publisher.domain import workflow
 from legation_publisher.domain.content import ChannelProfile, channel_info
@@ -36,7 +39,7 @@ from legation_publisher.domain.posts import (
     post_id_for,
     publication_envelope,
 )
-from legation_publisher.domain.workflow import Caller, Conflict, NotAllowed, WorkflowPolicy
+from legation_publisher.domain.workflow import WorkflowPolicy
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = "legation.publisher.v1.PublisherService"
@@ -46,6 +49,16 @@ CallerResolver = Callable[[grpc.ServicerContext], Caller]
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+# legation_publisher_commands_total's outcome label by the status a command's error has.
+_OUTCOMES = {
+    "INVALID_ARGUMENT": "invalid",
+    "PERMISSION_DENIED": "denied",
+    "FAILED_PRECONDITION": "conflict",
+    "NOT_FOUND": "not_found",
+    "UNAVAILABLE": "unavailable",
+}
 
 
 class PublisherServicer(publisher_service_pb2_grpc.PublisherServiceServicer):
@@ -79,28 +92,18 @@ class PublisherServicer(publisher_service_pb2_grpc.PublisherServiceServicer):
     # ------------------------------------------------------------------------ plumbing
 
     @contextmanager
-    def _command(self, name: str, context: grpc.ServicerContext) -> Iterator[None]:
-        """Maps domain errors to status codes and counts the outcome."""
+    def _command(self, name: str) -> Iterator[None]:
+        """Counts the command's outcome by the status the shared table gives its error (the
+        interceptor answers the error itself)."""
         try:
             yield
-        except InvalidPost as error:
-            self._count(name, "invalid")
-            invalid_argument(context, str(error))
-        except NotAllowed as error:
-            self._count(name, "denied")
-            context.abort(grpc.StatusCode.PERMISSION_DENIED, str(error))
-        except Conflict as error:
-            self._count(name, "conflict")
-            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
-        except KeyError as error:
-            self._count(name, "not_found")
-            not_found(context, f"post_id {error.args[0]} is not a post")
-        except StoreUnavailable as error:
+        except CallError as error:
+            self._count(name, _OUTCOMES.get(status_of(error), "error"))
+            raise
+        except TransientError:
             self._count(name, "unavailable")
-            log.warning("change not recorded", extra={"command": name, "error": str(error)})
-            context.abort(grpc.StatusCode.UNAVAILABLE, f"{error}; the change was not made, retry")
-        else:
-            self._count(name, "ok")
+            raise
+        self._count(name, "ok")
 
     def _count(self, command: str, outcome: str) -> None:
         self.commands.labels(command=command, outcome=outcome).inc()
@@ -118,7 +121,7 @@ class PublisherServicer(publisher_service_pb2_grpc.PublisherServiceServicer):
         context: grpc.ServicerContext,
         change: Callable[[publish_pb2.PostState, Caller, datetime], publish_pb2.PostState],
     ) -> pb.PostResponse:
-        with self._command(name, context):
+        with self._command(name):
             caller = self.caller_of(context)
             post = self.store.change(
                 self._post_id(post_id), lambda current: change(current, caller, self.clock())
@@ -133,7 +136,6 @@ class PublisherServicer(publisher_service_pb2_grpc.PublisherServiceServicer):
                 },
             )
             return pb.PostResponse(post=post)
-        raise AssertionError("unreachable")  # _command aborts or returns above
 
     # ----------------------------------------------------------------------- commands
 
@@ -141,7 +143,7 @@ class PublisherServicer(publisher_service_pb2_grpc.PublisherServiceServicer):
         self, request: pb.CreatePostRequest, context: grpc.ServicerContext
     ) -> pb.PostResponse:
         """Creates a draft once per request_id."""
-        with self._command("CreatePost", context):
+        with self._command("CreatePost"):
             caller = self.caller_of(context)
             now = self.clock()
             # Validate (and check roles) before looking: a retry with different content
@@ -155,7 +157,6 @@ class PublisherServicer(publisher_service_pb2_grpc.PublisherServiceServicer):
                 extra={"post_id": post.post_id, "campaign_id": post.campaign_id},
             )
             return pb.PostResponse(post=post)
-        raise AssertionError("unreachable")
 
     def UpdateVariant(
         self, request: pb.UpdateVariantRequest, context: grpc.ServicerContext
@@ -274,7 +275,7 @@ class PublisherServicer(publisher_service_pb2_grpc.PublisherServiceServicer):
     ) -> pb.PostResponse:
         """A needs-check delivery a person found on its channel: published, and its
         Publication emitted in the same acknowledged batch as the change."""
-        with self._command("ConfirmDelivery", context):
+        with self._command("ConfirmDelivery"):
             caller = self.caller_of(context)
             now = self.clock()
 
@@ -305,13 +306,12 @@ class PublisherServicer(publisher_service_pb2_grpc.PublisherServiceServicer):
                 },
             )
             return pb.PostResponse(post=post)
-        raise AssertionError("unreachable")
 
     def ImportPosts(
         self, request: pb.ImportPostsRequest, context: grpc.ServicerContext
     ) -> pb.ImportPostsResponse:
         """Creates a draft per CSV row; nothing is created unless every row is valid."""
-        with self._command("ImportPosts", context):
+        with self._command("ImportPosts"):
             caller = self.caller_of(context)
             now = self.clock()
             drafts = parse_csv(
@@ -319,7 +319,6 @@ class PublisherServicer(publisher_service_pb2_grpc.PublisherServiceServicer):
             )
             posts = [self._create(draft) for draft in drafts]
             return pb.ImportPostsResponse(posts=posts)
-        raise AssertionError("unreachable")
 
     def _create(self, draft: publish_pb2.PostState) -> publish_pb2.PostState:
         post, _ = self.store.create(draft.post_id, lambda: draft)
@@ -329,10 +328,10 @@ class PublisherServicer(publisher_service_pb2_grpc.PublisherServiceServicer):
 
     def GetPost(self, request: pb.GetPostRequest, context: grpc.ServicerContext) -> pb.PostResponse:
         if not request.post_id.strip():
-            invalid_argument(context, "post_id is required")
+            raise InvalidArgument("post_id is required")
         post = self.store.book.get(request.post_id.strip())
         if post is None:
-            not_found(context, f"post_id {request.post_id} is not a post")
+            raise NotFound(f"post_id {request.post_id} is not a post")
         return pb.PostResponse(post=post)
 
     def ListPosts(
@@ -345,7 +344,7 @@ class PublisherServicer(publisher_service_pb2_grpc.PublisherServiceServicer):
         )
         end = request.to.ToDatetime(tzinfo=UTC) if request.HasField("to") else None
         if start is not None and end is not None and end <= start:
-            invalid_argument(context, "to must be after from")
+            raise InvalidArgument("to must be after from")
         posts = [
             post
             for post in self.store.book.all()

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC
 
 from legation.events.v1 import publish_pb2
+from legation_core.calls import NotFound
 from legation_core.codec import Envelope, EventCodec, make_envelope
 from legation_core.config import CoreSettings
 from legation_core.ids import stable_id
@@ -162,12 +163,12 @@ class PostStore:
         extra: Callable[[publish_pb2.PostState], list[tuple[str, str, Envelope]]] | None = None,
     ) -> publish_pb2.PostState:
         """Applies ``change`` to the current version of ``post_id`` and records the result
-        (with ``extra`` events produced in the same acknowledged batch). Raises KeyError when
+        (with ``extra`` events produced in the same acknowledged batch). Raises NotFound when
         there is no such post; whatever ``change`` raises leaves the post as it was."""
         with self.book.table.transaction(self.producer) as transaction:
             current = transaction.get(post_id)
             if current is None:
-                raise KeyError(post_id)
+                raise NotFound(f"post_id {post_id} is not a post")
             post = change(current)
             transaction.put(
                 post,

@@ -13,10 +13,11 @@ from datetime import datetime
 
 from legation.events.v1 import publish_pb2
 from legation.publisher.v1 import publisher_service_pb2
+from legation_core.auth import Caller
 from legation_publisher.domain import workflow
 from legation_publisher.domain.content import ChannelProfile
 from legation_publisher.domain.posts import InvalidPost
-from legation_publisher.domain.workflow import Caller, WorkflowPolicy
+from legation_publisher.domain.workflow import WorkflowPolicy
 
 REQUIRED = ("request_id", "campaign_id", "title", "body")
 OPTIONAL = ("issue_id", "language", "author", "channels")

@@ -11,6 +11,7 @@ import re
 from datetime import UTC, datetime
 
 from legation.events.v1 import publish_pb2
+from legation_core.calls import InvalidArgument
 from legation_core.codec import Envelope, make_envelope
 from legation_core.ids import stable_id
 
@@ -31,12 +32,11 @@ _LANGUAGE_TAG = re.compile(
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
-class InvalidPost(ValueError):
+class InvalidPost(InvalidArgument):
     """A post that cannot be published; the message names the field."""
 
     def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field} {problem}")
-        self.field = field
+        super().__init__(f"{field} {problem}", field)
 
 
 def post_id_for(request_id: str) -> str:

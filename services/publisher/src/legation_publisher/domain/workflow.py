@@ -3,9 +3,10 @@
 No I/O and no clock: every function takes the post's current state, the caller (a user and
 roles) and ``now``, and returns the post's next state, whose ``transition`` says what
 happened; the caller of these functions records that state (the service: on Kafka, before
-answering). A function raises :class:`NotAllowed` when the caller's roles do not allow the
-change, :class:`Conflict` when the post is not in a state that allows it, and
-:class:`~legation_publisher.domain.posts.InvalidPost` for bad input.
+answering). A function raises :class:`~legation_core.calls.AccessDenied` when the caller's
+roles do not allow the change, :class:`Conflict` when the post is not in a state that allows
+it, and :class:`~legation_publisher.domain.posts.InvalidPost` for bad input (the shared
+vocabulary the gRPC runtime maps to status codes).
 
 Language variants are reviewed one by one: draft → in_review → approved |
 changes_requested; approval passes the configured steps in order (policy desk, then head of
@@ -18,13 +19,15 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Protocol, TypeAlias
+from typing import TypeAlias
 from urllib.parse import urlsplit
 
 from legation.events.v1 import publish_pb2
 from legation.publisher.v1 import publisher_service_pb2
 from legation_channels import outbox
-from legation_core.auth import ADMIN
+from legation_core import calls
+from legation_core.auth import Caller
+from legation_core.calls import AccessDenied
 from legation_core.ids import stable_id
 from legation_publisher.domain import schedule as sched
 from legation_publisher.domain.content import ChannelProfile, tracked_links, validate_content
@@ -43,21 +46,7 @@ FAILED = S.POST_STATUS_FAILED
 MAX_COMMENT_LENGTH = 5000
 
 
-class Caller(Protocol):
-    """Who asks: an authenticated user and the roles they hold."""
-
-    @property
-    def user(self) -> str: ...
-
-    @property
-    def roles(self) -> Collection[str]: ...
-
-
-class NotAllowed(Exception):
-    """The caller's roles do not allow this change (gRPC PERMISSION_DENIED)."""
-
-
-class Conflict(Exception):
+class Conflict(calls.Conflict):
     """The post is not in a state that allows this change (gRPC FAILED_PRECONDITION)."""
 
 
@@ -104,15 +93,10 @@ def parse_steps(text: str) -> tuple[ApprovalStep, ...]:
     return tuple(steps)
 
 
-def has_role(caller: Caller, role: str) -> bool:
-    """True when the caller holds ``role`` or is an administrator."""
-    return role in caller.roles or ADMIN in caller.roles
-
-
 def _require(caller: Caller, role: str, action: str) -> None:
-    if not has_role(caller, role):
+    if not caller.has_any([role]):
         who = caller.user or "the caller"
-        raise NotAllowed(f"{action} needs the role {role!r}, which {who} lacks")
+        raise AccessDenied(f"{action} needs the role {role!r}, which {who} lacks")
 
 
 def derive_status(post: publish_pb2.PostState, now: datetime) -> Status:
@@ -397,7 +381,7 @@ def approve(
         _require(caller, step.role, f"approving step {step.name!r}")
         # Four eyes: each step is someone else's judgement.
         if any(done.user == caller.user for done in variant.approvals):
-            raise NotAllowed(
+            raise AccessDenied(
                 f"{caller.user} already approved an earlier step of the {variant.language!r} "
                 f"variant; step {step.name!r} needs another approver"
             )
@@ -430,8 +414,8 @@ def request_changes(
     """Sends variants in review (or approved, not yet scheduled) back to their editors;
     the caller needs the role of some approval step, and must say why."""
     reviewer_roles = {step.role for step in policy.approval_steps}
-    if not any(has_role(caller, role) for role in reviewer_roles):
-        raise NotAllowed(
+    if not caller.has_any(reviewer_roles):
+        raise AccessDenied(
             f"requesting changes needs one of the roles {', '.join(sorted(reviewer_roles))}"
         )
     _not_scheduled(post, "request changes")
@@ -449,8 +433,8 @@ def add_comment(
     now: datetime,
 ) -> publish_pb2.PostState:
     """Adds a comment on the post or on one variant; anyone in the workflow may comment."""
-    if not any(has_role(caller, role) for role in policy.roles()):
-        raise NotAllowed(f"commenting needs one of the roles {', '.join(sorted(policy.roles()))}")
+    if not caller.has_any(policy.roles()):
+        raise AccessDenied(f"commenting needs one of the roles {', '.join(sorted(policy.roles()))}")
     if language:
         _variant(post, language)
     body = xml_safe("text", text.strip())

@@ -42,6 +42,7 @@ from atproto_client.exceptions import (
 from atproto_client.request import Request
 
 from legation.events.v1 import listen_pb2
+from legation_core.retry_after import retry_after_seconds
 from legation_listener.adapters.connectors.base import (
     MAX_PAGE_BYTES,
     Backoff,
@@ -58,7 +59,6 @@ from legation_listener.adapters.connectors.base import (
     unseen,
     utc_now,
 )
-from legation_listener.adapters.feeds import retry_after_seconds
 from legation_listener.adapters.netguard import FetchRefused, guarded_transport
 from legation_listener.domain.addresses import AddressPolicy
 from legation_listener.domain.items import FeedItem, make_feed_item

@@ -31,6 +31,7 @@ import praw
 import prawcore
 
 from legation.events.v1 import listen_pb2
+from legation_core.retry_after import retry_after_seconds
 from legation_listener.adapters.connectors.base import (
     USER_AGENT,
     Backoff,
@@ -46,7 +47,6 @@ from legation_listener.adapters.connectors.base import (
     unseen,
     utc_now,
 )
-from legation_listener.adapters.feeds import retry_after_seconds
 from legation_listener.domain.items import FeedItem, make_feed_item
 from legation_listener.domain.sources import REDDIT, Source
 

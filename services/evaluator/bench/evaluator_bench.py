@@ -1,4 +1,5 @@
-"""``legation-evaluator bench``: what indexing and scorecards cost, measured in one run on
+"""``make bench-evaluator`` (``python services/evaluator/bench/evaluator_bench.py [--events
+N]``): what indexing and scorecards cost, measured in one run on
 the stand-ins (noida-db for Kafka, osmem-server for OpenSearch), as ratios to a baseline of
 the same run so the figures compare whatever the machine.
 
@@ -11,14 +12,22 @@ the same run so the figures compare whatever the machine.
    until the scorecard counts them (p50/p99).
 3. Scorecard latency (p50/p95) over ``--events`` indexed events, against a plain count of
    the campaign's documents on the same indices.
+4. Scorecards from the maintained aggregates (``--aggregate-events``, 100,000 and 1,000,000
+   by default): the events written straight into the index with ``helpers.bulk``, the
+   aggregates loaded from it as the evaluator does at start-up, then the scorecard p50/p95
+   computed from them (every run computed afresh, and as readers get it, shared) against a
+   plain count in the same run; and the p99 of the indexer's bulk alone and with 10
+   scorecard readers a second (the ratio).
 
-Not part of ``make test``: ``make bench`` runs it (it needs the development install, which
-brings the stand-ins).
+Not part of ``make test`` nor of the installed service: ``make bench`` runs it (it needs the
+development install, which brings the stand-ins).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
+import os
 import statistics
 import tempfile
 import threading
@@ -29,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from kafka import KafkaProducer
-from opensearchpy import OpenSearch, helpers
+from opensearchpy import ConnectionTimeout, OpenSearch, helpers
 
 from legation.events.v1 import engage_pb2, evaluate_pb2, listen_pb2, publish_pb2
 from legation_core.catalog import default_catalog
@@ -38,6 +47,7 @@ from legation_core.config import CoreSettings
 from legation_core.consumer import BatchResult, ConsumerLoop, Incoming
 from legation_core.kafka import EventProducer, client_options, ensure_topics
 from legation_core.metrics import Metrics
+from legation_evaluator.adapters.aggregates import MaintainedAggregates
 from legation_evaluator.adapters.events import IndexingHandler
 from legation_evaluator.adapters.index import EventIndex
 from legation_evaluator.domain.documents import Document, document_for
@@ -97,9 +107,12 @@ def bench_campaign(campaign_id: str = CAMPAIGN) -> evaluate_pb2.Campaign:
     return campaign
 
 
-def event(number: int, prefix: str = "e", campaign_id: str = CAMPAIGN) -> Envelope:
+def event(
+    number: int, prefix: str = "e", campaign_id: str = CAMPAIGN, slim: bool = False
+) -> Envelope:
     """Event ``number`` of a campaign's mix: mostly mentions, some interactions and
-    publications, spread over six weeks (two before the start)."""
+    publications, spread over six weeks (two before the start); ``slim`` mentions carry no
+    title or text (the scorecard does not read them; the index stand-in writes faster)."""
     at = START - timedelta(days=14) + timedelta(minutes=(number * 7) % (60 * 24 * 42))
     event_id = f"{prefix}-{number}"
     payload: Any
@@ -122,8 +135,8 @@ def event(number: int, prefix: str = "e", campaign_id: str = CAMPAIGN) -> Envelo
         payload = listen_pb2.Mention(
             mention_id=event_id,
             author=f"author-{number % 97}",
-            title="Plastics treaty",
-            text="What does the plastics treaty mean for us? " * 3,
+            title="" if slim else "Plastics treaty",
+            text="" if slim else "What does the plastics treaty mean for us? " * 3,
             language=("es", "en", "fr", "es-MX")[number % 4],
             reach=1000 + number % 5000,
             sentiment=listen_pb2.Label(value="positive", score=0.3),
@@ -337,8 +350,238 @@ def scorecard_latency(client: OpenSearch, prefix: str, runs: int = 30) -> dict[s
     return timings
 
 
+def write_events(client: OpenSearch, prefix: str, count: int, chunk: int = 5000) -> float:
+    """Writes events 0..count straight into the index (raw ``helpers.bulk``, the events'
+    external versions); returns the documents per second."""
+    started = time.perf_counter()
+    for start in range(0, count, chunk):
+        actions = [
+            {
+                "_op_type": "index",
+                "_index": d.index,
+                "_id": d.doc_id,
+                "_source": d.body,
+                "_version": d.version,
+                "_version_type": "external_gte",
+            }
+            for d in (
+                document_for(prefix, event(n, slim=True), "bench", 0, n)
+                for n in range(start, min(count, start + chunk))
+            )
+        ]
+        helpers.bulk(client, actions, chunk_size=1000, request_timeout=300)
+    return count / (time.perf_counter() - started)
+
+
+def resident_mb() -> float:
+    """This process's resident memory now, in MiB (Linux)."""
+    with open("/proc/self/statm", encoding="ascii") as statm:
+        pages = int(statm.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def bulk_latencies(
+    index: EventIndex, first: int, bulks: int, size: int, stop_readers: threading.Event
+) -> list[float]:
+    """Seconds of each of ``bulks`` bulks of ``size`` new events of the campaign."""
+    timings = []
+    for number in range(bulks):
+        base = first + number * size
+        docs = [
+            document_for(index.prefix, event(n, "live", slim=True), "bench", 0, n)
+            for n in range(base, base + size)
+        ]
+        started = time.perf_counter()
+        index.bulk(docs)
+        timings.append(time.perf_counter() - started)
+    stop_readers.set()
+    return timings
+
+
+def readers(
+    index: EventIndex, campaign: evaluate_pb2.Campaign, per_second: int, stop: threading.Event
+) -> list[threading.Thread]:
+    """``per_second`` readers, each asking for the scorecard once a second (staggered), as
+    the live page, watchers and snapshots do."""
+
+    def read(offset: float) -> None:
+        stop.wait(offset)
+        while not stop.is_set():
+            started = time.perf_counter()
+            scorecard_from_response(campaign, index.scorecard_response(campaign), datetime.now(UTC))
+            stop.wait(max(0.0, 1.0 - (time.perf_counter() - started)))
+
+    threads = [
+        threading.Thread(target=read, args=(n / per_second,), daemon=True)
+        for n in range(per_second)
+    ]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def feed_aggregates(aggregates: MaintainedAggregates, prefix: str, count: int) -> float:
+    """Counts events 0..count into ``aggregates`` as the bulk path does after an
+    acknowledged bulk, without the index; returns the events per second."""
+    started = time.perf_counter()
+    for start in range(0, count, 5000):
+        aggregates.add_documents(
+            document_for(prefix, event(n, slim=True), "bench", 0, n)
+            for n in range(start, min(count, start + 5000))
+        )
+    aggregates.ready.set()
+    return count / (time.perf_counter() - started)
+
+
+def aggregate_scorecards(
+    client: OpenSearch,
+    count: int,
+    runs: int,
+    search_runs: int,
+    indexed: bool = True,
+    count_p95: float | None = None,
+) -> float | None:
+    """Part 4 for ``count`` events (see the module's docstring); prints its table and
+    returns the count's p95. Not ``indexed``: the events are counted into the aggregates
+    through the bulk path's counting alone (the index stand-in cannot hold them), and the
+    ratios are to ``count_p95``, measured over fewer indexed events in the same run."""
+    prefix = f"bench-agg-{count}"
+    EventIndex(client, prefix).ensure_template()
+    gc.collect()
+    memory_before = resident_mb()
+    aggregates = MaintainedAggregates()
+    if indexed:
+        rate = write_events(client, prefix, count)
+        client.indices.refresh(index=f"{prefix}-*")
+        gc.collect()
+        memory_before = resident_mb()
+        loaded = aggregates.load(client, f"{prefix}-*")
+        how = (
+            f"written at {rate:,.0f}/s, aggregates loaded from the index in"
+            f" {aggregates.load_seconds:.1f} s ({loaded:,} documents"
+        )
+    else:
+        rate = feed_aggregates(aggregates, prefix, count)
+        how = f"not in the index: counted into the aggregates at {rate:,.0f}/s ("
+    gc.collect()
+    memory_after = resident_mb()
+    index = EventIndex(client, prefix, aggregates=aggregates)
+    campaign = bench_campaign()
+    index_campaign(index, campaign)
+    started = time.perf_counter()
+    aggregates.answer(campaign)  # the first read buckets the campaign's facts by its windows
+    first_read = time.perf_counter() - started
+    timings: dict[str, list[float]] = {
+        "count": [],
+        "scorecard from aggregates": [],
+        "scorecard, shared by readers": [],
+        "scorecard by event search": [],
+    }
+    body = {"query": {"term": {"campaign_ids": CAMPAIGN}}}
+    for run in range(runs):
+        if indexed:
+            started = time.perf_counter()
+            client.count(index=f"{prefix}-*", body=body)
+            timings["count"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        answer, _ = aggregates.answer(campaign)
+        scorecard_from_response(campaign, answer.response, datetime.now(UTC))
+        timings["scorecard from aggregates"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        scorecard_from_response(campaign, index.scorecard_response(campaign), datetime.now(UTC))
+        timings["scorecard, shared by readers"].append(time.perf_counter() - started)
+        if indexed and run < search_runs:
+            started = time.perf_counter()
+            try:
+                response = index.search_scorecard(campaign)
+            except ConnectionTimeout:
+                print("  (a scorecard by event search timed out after 120 s)")
+                search_runs = 0
+                continue
+            scorecard_from_response(campaign, response, datetime.now(UTC))
+            timings["scorecard by event search"].append(time.perf_counter() - started)
+    print(
+        f"\nscorecard over {count:,} events (4 objectives): {how};"
+        f" bench process resident {memory_before:,.0f} MiB before,"
+        f" {memory_after:,.0f} MiB after), first read"
+        f" {first_read * 1000:,.0f} ms"
+    )
+    print(f"  {'query':<32} {'runs':>5} {'p50 ms':>9} {'p95 ms':>9} {'p95 ratio to count':>19}")
+    floor95 = percentile(timings["count"], 0.95) if timings["count"] else count_p95
+    if not indexed:
+        print(
+            f"  (ratios to the count's p95 over the indexed events: {(floor95 or 0) * 1000:.1f} ms)"
+        )
+    for label, values in timings.items():
+        if not values:
+            continue
+        p95 = percentile(values, 0.95)
+        print(
+            f"  {label:<32} {len(values):>5} {statistics.median(values) * 1000:>9.1f}"
+            f" {p95 * 1000:>9.1f} {p95 / floor95 if floor95 else float('nan'):>19.2f}"
+        )
+    stop = threading.Event()
+    alone = bulk_latencies(index, 10**9, 200, 50, stop)
+    stop = threading.Event()
+    threads = readers(index, campaign, 10, stop)
+    beside = bulk_latencies(index, 10**9 + 10**6, 200, 50, stop)
+    for thread in threads:
+        thread.join()
+    p99_alone, p99_beside = percentile(alone, 0.99), percentile(beside, 0.99)
+    print("  bulk of 50 (EventIndex.bulk, 200 bulks)  p50 ms   p99 ms")
+    print(
+        f"    alone                             {statistics.median(alone) * 1000:>8.1f}"
+        f" {p99_alone * 1000:>8.1f}"
+    )
+    print(
+        f"    with 10 scorecard readers/s       {statistics.median(beside) * 1000:>8.1f}"
+        f" {p99_beside * 1000:>8.1f}   p99 ratio {p99_beside / p99_alone:.2f}"
+    )
+    # The evaluator's own part of a bulk (counting the acknowledged documents), without the
+    # index server: what readers can cost the indexing path in this process.
+    stop = threading.Event()
+    counting_alone = counting_latencies(aggregates, 10**9 + 2 * 10**6, 200, 50, stop)
+    stop = threading.Event()
+    threads = readers(index, campaign, 10, stop)
+    counting_beside = counting_latencies(aggregates, 10**9 + 3 * 10**6, 200, 50, stop)
+    for thread in threads:
+        thread.join()
+    alone_99, beside_99 = percentile(counting_alone, 0.99), percentile(counting_beside, 0.99)
+    print("  counting 50 acknowledged documents (the bulk path's part in the evaluator)")
+    print(
+        f"    alone                             {statistics.median(counting_alone) * 1000:>8.2f}"
+        f" {alone_99 * 1000:>8.2f}"
+    )
+    print(
+        f"    with 10 scorecard readers/s       {statistics.median(counting_beside) * 1000:>8.2f}"
+        f" {beside_99 * 1000:>8.2f}   p99 ratio {beside_99 / alone_99:.2f}"
+    )
+    client.indices.delete(index=f"{prefix}-*")
+    return floor95
+
+
+def counting_latencies(
+    aggregates: MaintainedAggregates, first: int, times: int, size: int, stop: threading.Event
+) -> list[float]:
+    """Seconds the bulk path spends counting ``size`` new acknowledged documents, ``times``
+    times (paced like bulks: every 50 ms)."""
+    timings = []
+    for number in range(times):
+        base = first + number * size
+        docs = [
+            document_for("bench", event(n, "live", slim=True), "bench", 0, n)
+            for n in range(base, base + size)
+        ]
+        started = time.perf_counter()
+        aggregates.add_documents(docs)
+        timings.append(time.perf_counter() - started)
+        time.sleep(0.05)
+    stop.set()
+    return timings
+
+
 def main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="legation-evaluator bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="evaluator_bench.py", description=__doc__)
     parser.add_argument("--events", type=int, default=20_000, help="events for the scorecard")
     parser.add_argument("--indexing", type=int, default=5_000, help="events per indexing path")
     parser.add_argument(
@@ -347,13 +590,33 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="freshness: per rate")
     parser.add_argument("--runs", type=int, default=30, help="scorecard searches to time")
     parser.add_argument(
+        "--aggregate-events",
+        default="100000,1000000",
+        help="scorecards from the aggregates: indexed events, comma separated",
+    )
+    parser.add_argument(
+        "--index-limit",
+        type=int,
+        default=200_000,
+        help=(
+            "aggregates part: more events than this are counted into the aggregates without "
+            "the index (osmem holds ~2 GB per 60,000 documents and writes ~100-700 a second)"
+        ),
+    )
+    parser.add_argument(
+        "--search-runs",
+        type=int,
+        default=0,
+        help="aggregates part: event-search scorecards to time beside (at 100,000 events or fewer)",
+    )
+    parser.add_argument(
         "--only",
-        choices=("indexing", "freshness", "scorecard"),
+        choices=("indexing", "freshness", "scorecard", "aggregates"),
         action="append",
         help="run only these parts (repeatable; default: all)",
     )
     args = parser.parse_args(list(argv))
-    parts = set(args.only or ("indexing", "freshness", "scorecard"))
+    parts = set(args.only or ("indexing", "freshness", "scorecard", "aggregates"))
     # The stand-ins come with the development install (make install), not the image.
     from legation_devstack.standins import start_kafka, start_opensearch
 
@@ -395,6 +658,19 @@ def main(argv: Sequence[str]) -> int:
                 p50, p99, produced = freshness(client, settings, rate, args.seconds, backlog)
                 backlog += produced
                 print(f"  {rate:>8.0f}/s {p50 * 1000:>10.0f} {p99 * 1000:>10.0f}")
+        if "aggregates" in parts:
+            count_p95 = None
+            for count in (int(n) for n in args.aggregate_events.split(",")):
+                indexed = count <= args.index_limit
+                floor = aggregate_scorecards(
+                    client,
+                    count,
+                    max(args.runs, 100),
+                    args.search_runs if count <= 100_000 else 0,
+                    indexed,
+                    count_p95,
+                )
+                count_p95 = floor if indexed else count_p95
         if "scorecard" not in parts:
             return 0
 
@@ -421,3 +697,9 @@ def main(argv: Sequence[str]) -> int:
         kafka.process.stop()
         opensearch.process.stop()
     return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))

@@ -1,6 +1,7 @@
 """Themes measured against baselines (part of ``make bench-listener``).
 
-    python -m legation_listener.models.bench_themes [--datasets PATH]
+    python services/listener/bench/listener_themes_bench.py [--datasets PATH]
+    (or: make bench-listener)
 
 - the planted fixture (:mod:`legation_listener.models.planted`: 440 mentions, five planted
   arguments and mentions that make none): V-measure and adjusted Rand index of the themes

@@ -1,6 +1,8 @@
 """``make bench-listener``: the listener's models measured against baselines in one run.
 
-    python -m legation_listener.models.bench [--datasets PATH] [--items N] [--no-kafka]
+    make bench-listener   (or: PYTHONPATH=services/listener/training python
+        services/listener/bench/listener_models_bench.py [--datasets PATH] [--items N]
+        [--no-kafka])
 
 Quality, on the validation splits of the labelled datasets (``--datasets``, else
 ``LEGATION_DATASETS``, else ``../shared/datasets`` beside the repository):
@@ -328,7 +330,7 @@ def bench_stance(root: Path, leave_one_out: bool) -> None:
 def _pooled_without(root: Path, target: str) -> LinearTextModel:
     """The pooled stance model trained on every target but ``target`` (what a tracked
     issue the shipped model never saw gets)."""
-    from legation_listener.models.train import train_stance
+    from listener_train import train_stance
 
     return train_stance(root, [t for t in datasets.STANCE_TARGETS if t != target])
 

@@ -1,6 +1,7 @@
 """Trains the listener's sentiment and stance models and writes the shipped artefacts.
 
-    python -m legation_listener.models.train [--datasets PATH]   (or: make listener-models)
+    python services/listener/training/listener_train.py [--datasets PATH]
+    (or: make listener-models)
 
 One sentiment model per language of UMSAB (train split), one English stance model on the
 five SemEval-2016 targets pooled, each target's own words masked so the model learns how

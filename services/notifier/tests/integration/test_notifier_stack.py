@@ -311,8 +311,8 @@ def test_the_right_people_hear_once_and_the_wrong_people_nothing_across_sigkills
     assert servers.webhook.accepted == {}
     # Each of those is also in its person's console inbox, once, across the kills too.
     final = messages(local)
-    for person, channel in (("analyst", "slack"), ("officer", "teams"), ("approver", "matrix")):
-        told = sorted(m.subject for m in final if m.person == person and m.channel == channel)
+    for person, own in (("analyst", "slack"), ("officer", "teams"), ("approver", "matrix")):
+        told = sorted(m.subject for m in final if m.person == person and m.channel == own)
         inbox = [m for m in final if m.person == person and m.channel == "console"]
         assert sorted(m.subject for m in inbox) == told, person
         assert {m.delivery.status for m in inbox} == {publish_pb2.DELIVERY_STATUS_PUBLISHED}

@@ -47,6 +47,8 @@ class NotifyServers:
     )
     smtp: SmtpServer | None = None
     ca_file: Path | None = None
+    # Where the notifications' links point: the console of the stack.
+    console_url: str = "http://127.0.0.1:8080"
 
     def start(self) -> NotifyServers:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -68,7 +70,7 @@ class NotifyServers:
         """The people file's content: the users file's people, one per role."""
         email = self._email
         return {
-            "console_url": "http://127.0.0.1:8080",
+            "console_url": self.console_url,
             "people": [
                 {
                     "name": "analyst",

@@ -163,7 +163,7 @@ class Stack:
         env = console_env(
             ports,
             self.workdir,
-            {name: self.ports[name].grpc for name in SERVICES if name in self.ports},
+            {name: self.ports[name].grpc for name in (*SERVICES, NOTIFIER) if name in self.ports},
             self.users.token(CONSOLE_USER),
             extra_env,
         )

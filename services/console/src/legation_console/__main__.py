@@ -64,6 +64,7 @@ def run() -> int:
         "publisher": settings.console_publisher_address,
         "engager": settings.console_engager_address,
         "evaluator": settings.console_evaluator_address,
+        "notifier": settings.console_notifier_address,
     }
     signin = SignIn(
         issuer=settings.console_oidc_issuer,
@@ -85,6 +86,7 @@ def run() -> int:
         session_secret=settings.console_session_secret.get_secret_value(),
         session_max_age=settings.console_session_max_age_seconds,
         https=settings.secure_cookies,
+        public_url=settings.console_public_url,
         assets_dir=settings.assets_dir(),
         live_interval_seconds=settings.console_live_interval_seconds,
     )

@@ -95,6 +95,9 @@ class ConsoleSettings(BaseSettings):
     console_evaluator_address: str = Field(
         "127.0.0.1:50064", min_length=3, description="host:port of the evaluator's gRPC API"
     )
+    console_notifier_address: str = Field(
+        "127.0.0.1:50065", min_length=3, description="host:port of the notifier's gRPC API"
+    )
     console_service_token: SecretStr | None = Field(
         None,
         description="The console's own bearer token for the services (a users-file entry with "

@@ -1,5 +1,6 @@
 """The console on a real local stack for the browser tests: the Kafka and OpenSearch
-stand-ins, the four services as processes, the local identity provider and the console,
+stand-ins, the four services and the notifier as processes (its e-mail, chat and webhook
+servers too), the local identity provider and the console,
 on free ports in a temporary folder, stopped by process id; and headless Chromium (Debian's
 ``/usr/bin/chromium``, never a downloaded browser) driven by playwright. The publisher has
 one channel besides the site's feed: a webhook with a 60-character limit (the editor's
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
+from legation_devstack.console import console_ports
 from legation_devstack.console_browser import (
     ASSETS,
     AXE,
@@ -21,7 +23,8 @@ from legation_devstack.console_browser import (
     Running,
     short_channel_env,
 )
-from legation_devstack.stack import SERVICES, Stack
+from legation_devstack.notify_local import NotifyServers
+from legation_devstack.stack import NOTIFIER, SERVICES, Stack
 
 
 @pytest.fixture(scope="module")
@@ -30,15 +33,20 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     if not (ASSETS / "htmx.min.js").exists() or not AXE.exists():
         pytest.fail("the console's front-end is not built: run `make console-assets`")
     workdir = tmp_path_factory.mktemp("console-stack")
-    stack = Stack(workdir, extra_env=short_channel_env(workdir))
+    # The notifier's links point into this console: its ports are chosen first.
+    ports = console_ports(fixed=False)
+    notify = NotifyServers(workdir / "notify", console_url=ports.url).start()
+    stack = Stack(workdir, extra_env={**short_channel_env(workdir), **notify.env()})
+    stack.console = ports
     try:
         stack.start_infrastructure()
-        for name in SERVICES:
+        for name in (*SERVICES, NOTIFIER):
             stack.start_service(name)
-        ports = stack.start_console()
+        stack.start_console()
         yield Running(stack, ports)
     finally:
         codes = stack.stop()
+        notify.stop()
     # SIGTERM: every process, the console and the identity provider too, stops cleanly.
     assert set(codes.values()) == {0}, codes
 

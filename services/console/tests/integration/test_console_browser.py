@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from legation.engager.v1 import engager_service_pb2 as engager_pb
 from legation.engager.v1 import engager_service_pb2_grpc as engager_grpc
@@ -1484,4 +1484,90 @@ def test_the_editor_counts_a_channel_s_text_as_delivered_and_its_limit_holds(
     expect(on_channel).to_contain_text(f"{fits_count} of {SHORT_LIMIT} characters")
     expect(on_channel).to_contain_text(fits)
     accessible(session)
+    page.context.close()
+
+
+def bell(page: Page) -> Locator:
+    """The header's bell link (swapped in by its live stream)."""
+    return page.get_by_test_id("bell-live").get_by_test_id("bell")
+
+
+def test_an_approval_request_rings_the_approvers_bell_live_and_only_theirs(
+    running: Running, browser: Browser
+) -> None:
+    approver = sign_in(browser, running, "approver", "/notifications")
+    page = approver.page
+    # Start from nothing unread (earlier tests of this module asked for approvals too).
+    expect(bell(page)).to_have_attribute("data-unread", re.compile(r"^\d+$"), timeout=30_000)
+    if page.get_by_test_id("mark-all-read").count():
+        page.get_by_test_id("mark-all-read").click()
+    expect(bell(page)).to_have_accessible_name("Notifications, 0 unread", timeout=30_000)
+
+    # The editor submits a post through the publisher's API: the open page's bell rings
+    # without a reload (its server-sent events), 1 unread.
+    title = "Ports <b>cap</b> <img src=x onerror=\"document.title='pwned'\">: our line"
+    post_id = draft_in_review(running, "bell-ports", "notify-2026", title)
+    expect(bell(page)).to_have_accessible_name("Notifications, 1 unread", timeout=60_000)
+    expect(bell(page)).to_have_attribute("data-unread", "1")
+
+    page.goto(running.url + "/notifications")
+    item = page.get_by_test_id("notification").filter(has_text="Ports")
+    expect(item).to_have_count(1)
+    expect(item).to_have_attribute("data-unread", "yes")
+    link = item.get_by_test_id("notification-link")
+    expect(link).to_contain_text("<b>cap</b>")  # markup shown as text
+    assert item.locator("b, img").count() == 0 and page.title() != "pwned"
+    assert link.get_attribute("href") == f"/publish/posts/{post_id}"
+    accessible(approver)
+    screenshot(page, "notifications")
+    message_id = item.get_attribute("data-message") or ""
+
+    # A viewer sees only their own (nothing about this approval) and cannot mark the
+    # approver's notification read, even by a forged form.
+    viewer = sign_in(browser, running, "viewer", "/notifications")
+    expect(viewer.page.get_by_test_id("inbox-summary")).to_be_visible()
+    expect(viewer.page.get_by_test_id("notification").filter(has_text="Ports")).to_have_count(0)
+    token = viewer.page.locator('input[name="csrf_token"]').first.get_attribute("value") or ""
+    forged = viewer.page.request.post(
+        f"{running.url}/notifications/read", form={"csrf_token": token, "message_id": message_id}
+    )
+    assert "is not one of your notifications" in forged.text()
+    accessible(viewer)
+    viewer.page.context.close()
+    page.reload()
+    expect(page.get_by_test_id("notification").filter(has_text="Ports")).to_have_attribute(
+        "data-unread", "yes"
+    )
+
+    # The link opens the post; marking it read drops the count.
+    link = (
+        page.get_by_test_id("notification")
+        .filter(has_text="Ports")
+        .get_by_test_id("notification-link")
+    )
+    link.click()
+    page.wait_for_url(running.url + f"/publish/posts/{post_id}")
+    expect(page.get_by_test_id("post-status")).to_be_visible()
+    page.goto(running.url + "/notifications")
+    page.get_by_test_id("notification").filter(has_text="Ports").get_by_test_id("mark-read").click()
+    expect(page.get_by_role("alert")).to_contain_text("Marked read.")
+    expect(page.get_by_test_id("notification").filter(has_text="Ports")).to_have_attribute(
+        "data-unread", "no"
+    )
+    expect(bell(page)).to_have_accessible_name("Notifications, 0 unread", timeout=30_000)
+    accessible(approver)
+
+    # The approver's effective preferences, read-only: approvals at once on Matrix.
+    page.goto(running.url + "/notifications/preferences")
+    expect(page.get_by_test_id("preference-kinds")).to_contain_text("at once by matrix")
+    expect(page.get_by_test_id("preferences")).to_contain_text("Europe/Berlin")
+    accessible(approver)
+    screenshot(page, "notification-preferences")
+
+    # The failed / needs-check page: the policy's read for everyone who may list messages.
+    page.goto(running.url + "/notifications/deliveries")
+    expect(
+        page.get_by_role("heading", name="Notifications that failed or need a check")
+    ).to_be_visible()
+    accessible(approver)
     page.context.close()

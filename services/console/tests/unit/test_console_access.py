@@ -3,6 +3,8 @@ table is checked against the four services' policies, so they cannot drift apart
 
 from __future__ import annotations
 
+from legation_notifier.adapters.policy import POLICY as NOTIFIER
+
 from legation_console.domain import access
 from legation_core.auth import Policy
 from legation_engager.adapters.policy import POLICY as ENGAGER
@@ -10,7 +12,9 @@ from legation_evaluator.adapters.policy import POLICY as EVALUATOR
 from legation_listener.adapters.policy import POLICY as LISTENER
 from legation_publisher.adapters.policy import POLICY as PUBLISHER
 
-POLICIES: dict[str, Policy] = {p.service: p for p in (LISTENER, PUBLISHER, ENGAGER, EVALUATOR)}
+POLICIES: dict[str, Policy] = {
+    p.service: p for p in (LISTENER, PUBLISHER, ENGAGER, EVALUATOR, NOTIFIER)
+}
 
 
 def test_every_action_has_the_roles_of_its_rpc() -> None:

@@ -329,7 +329,7 @@ def test_wrong_mention_filters_are_refused_before_any_call(client: TestClient) -
     assert "Enter an influence from 0 to 1, like 0.5" in page.text
     assert "Choose sentiments from the list" in page.text
     assert 'value="&lt;x&gt;"' in page.text  # what was typed, escaped
-    assert "sse-connect" not in page.text  # nothing to follow
+    assert "/listen/mentions/live" not in page.text  # nothing to follow (the bell is apart)
     nav = page.text.split('<nav aria-label="Listen">')[1].split("</nav>")[0]
     assert 'href="/listen/mentions" aria-current="page"' in nav
     assert 'href="/listen/alerts"' in nav

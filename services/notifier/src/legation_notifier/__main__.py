@@ -78,7 +78,7 @@ def wire(runtime: ServiceRuntime, settings: NotifierSettings) -> None:
     runtime.add_periodic(
         "notifier-dispatch", settings.notifier_interval_seconds, dispatcher.run_once
     )
-    api = NotifierApi(state)
+    api = NotifierApi(state, directory=directory)
     runtime.add_grpc(
         lambda server: pb_grpc.add_NotifierServiceServicer_to_server(api, server),
         SERVICE_NAME,

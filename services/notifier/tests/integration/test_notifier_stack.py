@@ -288,7 +288,9 @@ def test_the_right_people_hear_once_and_the_wrong_people_nothing_across_sigkills
     ocean = [m for m in chat.in_room("slack", "analyst") if "ocean-day" in m.text]
     assert len(ocean) == 1
     # A publisher looks in the room, finds it, and says so over the notifier's API.
-    [interrupted] = [m for m in messages(local) if "ocean-day" in m.subject]
+    [interrupted] = [
+        m for m in messages(local) if "ocean-day" in m.subject and m.channel == "slack"
+    ]
     with local.channel(NOTIFIER, user="publisher") as channel:
         stub = notifier_grpc.NotifierServiceStub(channel)
         waiting = stub.ListMessages(
@@ -307,3 +309,15 @@ def test_the_right_people_hear_once_and_the_wrong_people_nothing_across_sigkills
     assert len(chat.in_room("matrix", MATRIX_ROOM)) == 2
     assert [m.recipients for m in smtp.accepted] == [("campaign-owner@legation.local",)]
     assert servers.webhook.accepted == {}
+    # Each of those is also in its person's console inbox, once, across the kills too.
+    final = messages(local)
+    for person, own in (("analyst", "slack"), ("officer", "teams"), ("approver", "matrix")):
+        told = sorted(m.subject for m in final if m.person == person and m.channel == own)
+        inbox = [m for m in final if m.person == person and m.channel == "console"]
+        assert sorted(m.subject for m in inbox) == told, person
+        assert {m.delivery.status for m in inbox} == {publish_pb2.DELIVERY_STATUS_PUBLISHED}
+    with local.channel(NOTIFIER, user="approver") as channel:
+        mine = notifier_grpc.NotifierServiceStub(channel).ListMyNotifications(
+            notifier_pb.ListMyNotificationsRequest(), timeout=10
+        )
+    assert mine.unread_count == 2 and {m.person for m in mine.notifications} == {"approver"}

@@ -15,16 +15,20 @@ from legation_notifier.domain.decide import (
     deliver_at,
 )
 from legation_notifier.domain.messages import plan_messages
+from legation_notifier.domain.people import CONSOLE as INBOX
 from legation_notifier.domain.people import PeopleError, parse_people
 from legation_notifier.domain.signals import SOURCE_SETTLE, SPIKE_QUIET, signals_of
 from notifier_people import ENV, directory, people_file
 
-from legation.events.v1 import engage_pb2, evaluate_pb2, listen_pb2, publish_pb2
+from legation.events.v1 import engage_pb2, evaluate_pb2, listen_pb2, notify_pb2, publish_pb2
 from legation_core.codec import Envelope, make_envelope
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 CONSOLE = "https://console.m.example"
 A = publish_pb2.ApprovalState
+
+
+NotificationState = notify_pb2.NotificationState
 
 
 class Memory:
@@ -33,6 +37,7 @@ class Memory:
     def __init__(self, **overrides: Any) -> None:
         self.episodes: dict[str, EpisodeState] = {}
         self.sent: list[tuple[str, str, str, str]] = []  # person, channel, phase, title
+        self.inbox: list[NotificationState] = []
         self.decider = Decider(directory(**overrides), self.episodes.get)
 
     def feed(self, envelope: Envelope, now: datetime) -> list[tuple[str, str, str]]:
@@ -50,9 +55,14 @@ class Memory:
     def _record(self, outcome: Outcome) -> list[tuple[str, str, str]]:
         if outcome.episode is not None:
             self.episodes[outcome.episode.condition] = outcome.episode
+        # The console inbox copies are kept apart (``inbox``): ``told`` is the people's own
+        # channels, and test_every_notification_has_one_inbox_copy checks the copies.
         for n in outcome.notifications:
-            self.sent.append((n.person, n.channel, n.phase, n.title))
-        return [(n.person, n.channel, n.phase) for n in outcome.notifications]
+            if n.channel == INBOX:
+                self.inbox.append(n)
+            else:
+                self.sent.append((n.person, n.channel, n.phase, n.title))
+        return [(n.person, n.channel, n.phase) for n in outcome.notifications if n.channel != INBOX]
 
 
 def alert(hour: int, count: int = 42, issue: str = "plastics-treaty") -> Envelope:
@@ -298,7 +308,7 @@ def test_a_kind_turned_off_or_moved_to_another_channel_is_respected() -> None:
     decider = memory.decider
     [signal] = signals_of(alert(9), CONSOLE)
     outcome = decider.decide(signal, T0 + timedelta(hours=1))
-    [notification] = [n for n in outcome.notifications if n.person == "ana"]
+    [notification] = [n for n in outcome.notifications if n.person == "ana" and n.channel != INBOX]
     assert (notification.channel, notification.digest) == ("email", True)
     off = people_file()["people"][0] | {"kinds": {"spike": "off"}}
     assert Memory(ana=off).feed(alert(9), T0 + timedelta(hours=1)) == [("lea", "matrix", "open")]
@@ -307,7 +317,7 @@ def test_a_kind_turned_off_or_moved_to_another_channel_is_respected() -> None:
 def test_an_analyst_hears_spikes_at_once_and_an_owner_in_the_digest_by_default() -> None:
     [signal] = signals_of(alert(9), CONSOLE)
     outcome = Memory().decider.decide(signal, T0 + timedelta(hours=1))
-    modes = {n.person: n.digest for n in outcome.notifications}
+    modes = {n.person: n.digest for n in outcome.notifications if n.channel != INBOX}
     assert modes == {"ana": False, "lea": True}
 
 
@@ -356,7 +366,9 @@ def test_three_events_in_a_day_are_one_digest_message_at_eight_local_time() -> N
         for signal in signals_of(envelope, CONSOLE):
             outcome = memory.decider.decide(signal, now)
             memory._record(outcome)
-            notifications += [n for n in outcome.notifications if n.person == "ana"]
+            notifications += [
+                n for n in outcome.notifications if n.person == "ana" and n.channel != INBOX
+            ]
     assert len(notifications) == 3
     eight = datetime(2026, 11, 21, 8, 0, tzinfo=paris).astimezone(UTC)
     assert plan_messages(notifications, set(), eight - timedelta(seconds=1)) == []
@@ -405,3 +417,26 @@ def test_secrets_come_from_the_environment_or_from_files(tmp_path: Path) -> None
         with pytest.raises(PeopleError) as caught:
             parse_people(people_file(omar=entry), ENV)
         assert any(problem.startswith(complaint) for problem in caught.value.problems)
+
+
+def test_every_notification_has_one_inbox_copy_at_once_whatever_the_digest_or_quiet_hours() -> None:
+    quiet_ana = {**people_file()["people"][0], "quiet_hours": {"from": "00:00", "to": "23:59"}}
+    memory = Memory(ana=quiet_ana)
+    memory.feed(alert(9), T0 + timedelta(hours=1))
+    memory.tick(T0 + timedelta(hours=9))
+    told = [(person, phase) for person, _, phase, _ in memory.sent]
+    copies = [(n.person, n.phase) for n in memory.inbox]
+    assert sorted(copies) == sorted(told) and len(set(copies)) == len(copies)
+    for copy in memory.inbox:
+        assert copy.channel == INBOX and not copy.digest
+        assert copy.deliver_at == copy.created_at  # no quiet hours, no digest
+        assert copy.link.startswith(CONSOLE)
+
+
+def test_a_person_may_go_without_the_inbox() -> None:
+    without = {**people_file()["people"][0], "console": False}
+    memory = Memory(ana=without)
+    memory.feed(alert(9), T0 + timedelta(hours=1))
+    assert [n.person for n in memory.inbox] == ["lea"]
+    with pytest.raises(PeopleError, match=r"people\[0\]\.console: expected true or false"):
+        parse_people(people_file(ana={**without, "console": "no"}), ENV)

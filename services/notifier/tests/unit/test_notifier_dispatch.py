@@ -173,7 +173,9 @@ def test_a_channel_that_stays_down_fails_visibly_and_a_restart_sends_nothing_twi
         notifier.dispatcher.run_once()
         clock.now += timedelta(minutes=20)
     assert notifier.state.attention_counts() == {"failed": 1, "needs-check": 0}
-    [failed] = [m for m in notifier.state.messages.all() if m.person == "ana"]
+    [failed] = [
+        m for m in notifier.state.messages.all() if m.person == "ana" and m.channel == "slack"
+    ]
     assert failed.delivery.status == publish_pb2.DELIVERY_STATUS_FAILED
     assert "gave up after 3 attempts" in failed.delivery.reason
     # lea's digest copy went at her 08:00 the next day, once, even across a restart.

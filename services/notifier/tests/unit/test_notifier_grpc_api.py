@@ -14,6 +14,7 @@ from legation_notifier.adapters.grpc_api import NotifierApi
 from legation_notifier.adapters.policy import POLICY, SERVICE_NAME
 from legation_notifier.adapters.state import NotifierState
 from legation_notifier.domain.messages import Planned
+from legation_notifier.domain.people import parse_people
 from test_notifier_dispatch import Sink
 
 from legation.events.v1 import notify_pb2, publish_pb2
@@ -57,7 +58,23 @@ Stubs = dict[str, pb_grpc.NotifierServiceStub]
 
 @pytest.fixture
 def stub(state: NotifierState, auth_users: UsersFile) -> Iterator[Stubs]:
-    api = NotifierApi(state, clock=lambda: NOW)
+    team = parse_people(
+        {
+            "people": [
+                {
+                    "name": "viewer",
+                    "roles": ["viewer"],
+                    "time_zone": "Europe/Paris",
+                    "channels": {"email": {"address": "v@m.example"}},
+                    "quiet_hours": {"from": "22:00", "to": "07:00"},
+                    "kinds": {"spike": "off"},
+                    "follows": {"issues": ["ocean-day"]},
+                }
+            ]
+        },
+        {},
+    )
+    api = NotifierApi(state, clock=lambda: NOW, directory=team)
     server, _, port = build_server(
         0,
         [lambda s: pb_grpc.add_NotifierServiceServicer_to_server(api, s)],
@@ -122,3 +139,110 @@ def test_refusals_name_the_reason(stub: Stubs) -> None:
     assert code_of(lambda: publisher.CancelMessage(bad_id, timeout=10)) == (
         grpc.StatusCode.INVALID_ARGUMENT
     )
+
+
+def inbox(state: NotifierState, person: str, count: int, start: int = 0) -> list[str]:
+    """``count`` console messages delivered to ``person`` (a minute apart, the last newest)."""
+    ids = []
+    for number in range(start, start + count):
+        message_id = f"c-{person}-{number}"
+        notification = notify_pb2.NotificationState(
+            notification_id=f"n-{message_id}", person=person, channel="console", kind="spike"
+        )
+        plan = Planned(
+            message_id,
+            person,
+            "console",
+            False,
+            (notification,),
+            f"Spike {number}",
+            "<b>x</b>",
+            "https://console.m.example/listen/alerts?issue_id=x",
+        )
+        state.record_messages([plan], NOW.replace(minute=number))
+        state.change_delivery(message_id, lambda d: replace(d, state="delivered", attempts=1))
+        ids.append(message_id)
+    return ids
+
+
+def test_a_person_lists_and_marks_only_their_own_inbox(stub: Stubs, state: NotifierState) -> None:
+    viewer_ids = inbox(state, "viewer", 5)
+    [publisher_id] = inbox(state, "publisher", 1)
+    state.record_messages([planned("c-undelivered", "viewer")], NOW)
+    first = stub["viewer"].ListMyNotifications(pb.ListMyNotificationsRequest(limit=2), timeout=10)
+    assert first.unread_count == 5
+    assert [m.message_id for m in first.notifications] == viewer_ids[:2:-1][:2]  # newest first
+    assert first.notifications[0].kind == "spike" and first.notifications[0].text == "<b>x</b>"
+    rest = stub["viewer"].ListMyNotifications(
+        pb.ListMyNotificationsRequest(limit=10, page_token=first.next_page_token), timeout=10
+    )
+    assert [m.message_id for m in rest.notifications] == viewer_ids[2::-1]
+    assert rest.next_page_token == ""
+    # Mark one read: it goes after the unread ones; the count drops.
+    marked = stub["viewer"].MarkNotificationsRead(
+        pb.MarkNotificationsReadRequest(message_ids=[viewer_ids[4]]), timeout=10
+    )
+    assert (marked.marked, marked.unread_count) == (1, 4)
+    again = stub["viewer"].MarkNotificationsRead(
+        pb.MarkNotificationsReadRequest(message_ids=[viewer_ids[4]]), timeout=10
+    )
+    assert (again.marked, again.unread_count) == (0, 4)  # marking twice changes nothing
+    listed = stub["viewer"].ListMyNotifications(pb.ListMyNotificationsRequest(), timeout=10)
+    assert listed.notifications[-1].message_id == viewer_ids[4]
+    assert listed.notifications[-1].HasField("read_at")
+    unread = stub["viewer"].ListMyNotifications(
+        pb.ListMyNotificationsRequest(unread_only=True), timeout=10
+    )
+    assert len(unread.notifications) == 4
+    # Another person's id is as unknown as a missing one, and nothing of it changes.
+    theirs = pb.MarkNotificationsReadRequest(message_ids=[viewer_ids[0], publisher_id])
+    assert code_of(lambda: stub["viewer"].MarkNotificationsRead(theirs, timeout=10)) == (
+        grpc.StatusCode.NOT_FOUND
+    )
+    assert state.unread_count("viewer") == 4 and state.unread_count("publisher") == 1
+    mine = stub["publisher"].ListMyNotifications(pb.ListMyNotificationsRequest(), timeout=10)
+    assert [m.message_id for m in mine.notifications] == [publisher_id]
+    # All at once.
+    everything = stub["viewer"].MarkNotificationsRead(
+        pb.MarkNotificationsReadRequest(all=True), timeout=10
+    )
+    assert (everything.marked, everything.unread_count) == (4, 0)
+    assert state.unread_count("publisher") == 1
+
+
+def test_inbox_requests_outside_the_limits_name_the_field(stub: Stubs) -> None:
+    viewer = stub["viewer"]
+    cases = [
+        (lambda: viewer.ListMyNotifications(pb.ListMyNotificationsRequest(limit=201), timeout=10)),
+        (
+            lambda: viewer.ListMyNotifications(
+                pb.ListMyNotificationsRequest(page_token="abc"), timeout=10
+            )
+        ),
+        (lambda: viewer.MarkNotificationsRead(pb.MarkNotificationsReadRequest(), timeout=10)),
+        (
+            lambda: viewer.MarkNotificationsRead(
+                pb.MarkNotificationsReadRequest(all=True, message_ids=["a"]), timeout=10
+            )
+        ),
+        (
+            lambda: viewer.MarkNotificationsRead(
+                pb.MarkNotificationsReadRequest(message_ids=["x"] * 201), timeout=10
+            )
+        ),
+    ]
+    for call in cases:
+        assert code_of(call) == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_a_person_sees_their_effective_preferences_and_nobody_elses(stub: Stubs) -> None:
+    mine = stub["viewer"].GetMyPreferences(pb.GetMyPreferencesRequest(), timeout=10)
+    assert mine.known and mine.time_zone == "Europe/Paris"
+    assert list(mine.channels) == ["email"] and mine.default_channel == "email"
+    assert (mine.quiet_from, mine.quiet_to, mine.digest_at) == ("22:00", "07:00", "08:00")
+    kinds = {k.kind: (k.enabled, k.channel, k.mode) for k in mine.kinds}
+    assert kinds["spike"] == (False, "", "")
+    assert kinds["approval"] == (True, "email", "immediate")
+    assert list(mine.follows_issues) == ["ocean-day"] and mine.console
+    # Not in the people file: nothing, and never another person's.
+    assert not stub["publisher"].GetMyPreferences(pb.GetMyPreferencesRequest(), timeout=10).known

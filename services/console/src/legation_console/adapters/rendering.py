@@ -54,6 +54,8 @@ class Console:
     sections: tuple[Section, ...]
     live_interval_seconds: float
     ready: bool = True
+    # The console's own base URL: notifications' links into it are shown as paths.
+    public_url: str = ""
     # Reports drawn with their progress shown, until their download link is followed.
     reports: ReadyReports = field(default_factory=ReadyReports)
 

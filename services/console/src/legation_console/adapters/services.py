@@ -27,9 +27,11 @@ from legation.engager.v1 import engager_service_pb2 as engager_pb
 from legation.engager.v1 import engager_service_pb2_grpc as engager_grpc
 from legation.evaluator.v1 import evaluator_service_pb2 as evaluator_pb
 from legation.evaluator.v1 import evaluator_service_pb2_grpc as evaluator_grpc
-from legation.events.v1 import engage_pb2, evaluate_pb2, listen_pb2, publish_pb2
+from legation.events.v1 import engage_pb2, evaluate_pb2, listen_pb2, notify_pb2, publish_pb2
 from legation.listener.v1 import listener_service_pb2 as listener_pb
 from legation.listener.v1 import listener_service_pb2_grpc as listener_grpc
+from legation.notifier.v1 import notifier_service_pb2 as notifier_pb
+from legation.notifier.v1 import notifier_service_pb2_grpc as notifier_grpc
 from legation.publisher.v1 import publisher_service_pb2 as publisher_pb
 from legation.publisher.v1 import publisher_service_pb2_grpc as publisher_grpc
 from legation_console.adapters.metrics import ConsoleMetrics
@@ -605,14 +607,74 @@ class EvaluatorClient(_Client):
         )
 
 
+class NotifierClient(_Client):
+    """``legation.notifier.v1.NotifierService``: the person's inbox, and the messages the
+    notifier could not finish."""
+
+    service = "notifier"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stub = notifier_grpc.NotifierServiceStub(self.channel)
+
+    async def list_my_notifications(
+        self, person: Person, *, limit: int = 0, page_token: str = "", unread_only: bool = False
+    ) -> notifier_pb.ListMyNotificationsResponse:
+        request = notifier_pb.ListMyNotificationsRequest(
+            limit=limit, page_token=page_token, unread_only=unread_only
+        )
+        return await self._call(
+            "ListMyNotifications", self.stub.ListMyNotifications, request, person
+        )
+
+    async def mark_read(
+        self, person: Person, message_ids: Sequence[str] = (), *, everything: bool = False
+    ) -> notifier_pb.MarkNotificationsReadResponse:
+        request = notifier_pb.MarkNotificationsReadRequest(
+            message_ids=list(message_ids), all=everything
+        )
+        return await self._call(
+            "MarkNotificationsRead", self.stub.MarkNotificationsRead, request, person
+        )
+
+    async def my_preferences(self, person: Person) -> notifier_pb.GetMyPreferencesResponse:
+        return await self._call(
+            "GetMyPreferences",
+            self.stub.GetMyPreferences,
+            notifier_pb.GetMyPreferencesRequest(),
+            person,
+        )
+
+    async def list_messages(
+        self, person: Person, statuses: Sequence[int], limit: int = 100
+    ) -> list[notify_pb2.NotificationMessage]:
+        request = notifier_pb.ListMessagesRequest(statuses=list(statuses), limit=limit)  # type: ignore[arg-type]
+        response = await self._call("ListMessages", self.stub.ListMessages, request, person)
+        return list(response.messages)
+
+    async def change_message(
+        self, person: Person, operation: str, message_id: str
+    ) -> notify_pb2.NotificationMessage:
+        """``operation``: retry, cancel or confirm."""
+        method = {"retry": "RetryMessage", "cancel": "CancelMessage", "confirm": "ConfirmMessage"}[
+            operation
+        ]
+        request = notifier_pb.MessageRequest(message_id=message_id)
+        response: notifier_pb.MessageResponse = await self._call(
+            method, getattr(self.stub, method), request, person
+        )
+        return response.message
+
+
 @dataclass
 class Services:
-    """The four clients, on channels opened once and closed at shutdown."""
+    """The five clients, on channels opened once and closed at shutdown."""
 
     listener: ListenerClient
     publisher: PublisherClient
     engager: EngagerClient
     evaluator: EvaluatorClient
+    notifier: NotifierClient | None = None
 
     @classmethod
     def connect(
@@ -633,8 +695,16 @@ class Services:
             publisher=client(PublisherClient),
             engager=client(EngagerClient),
             evaluator=client(EvaluatorClient),
+            notifier=client(NotifierClient),
         )
 
     async def close(self) -> None:
-        for client in (self.listener, self.publisher, self.engager, self.evaluator):
-            await client.channel.close(grace=None)
+        for client in (
+            self.listener,
+            self.publisher,
+            self.engager,
+            self.evaluator,
+            self.notifier,
+        ):
+            if client is not None:
+                await client.channel.close(grace=None)

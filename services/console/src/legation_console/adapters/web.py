@@ -158,6 +158,7 @@ def create_app(
     assets_dir: Path,
     live_interval_seconds: float = 2.0,
     debug: bool = False,
+    public_url: str = "",
 ) -> Starlette:
     """The console as an ASGI application; ``connect`` opens the services' channels when it
     starts (inside the server's event loop, which gRPC's asyncio channels need) and they are
@@ -216,5 +217,6 @@ def create_app(
         metrics=metrics,
         sections=tuple(sections),
         live_interval_seconds=live_interval_seconds,
+        public_url=public_url,
     )
     return app

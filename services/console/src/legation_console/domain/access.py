@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from legation_core.auth import ANALYST, APPROVER, EDITOR, OFFICER, PUBLISHER, VIEWER
+from legation_core.auth import ADMIN, ANALYST, APPROVER, EDITOR, OFFICER, PUBLISHER, ROLES, VIEWER
 
 LISTENER = "legation.listener.v1.ListenerService"
 PUBLISHER_SERVICE = "legation.publisher.v1.PublisherService"
 ENGAGER = "legation.engager.v1.EngagerService"
 EVALUATOR = "legation.evaluator.v1.EvaluatorService"
+NOTIFIER = "legation.notifier.v1.NotifierService"
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,15 @@ SUBMIT_FEEDBACK = _command(
 )
 REVIEW_CAMPAIGN = _command(EVALUATOR, "ReviewCampaign", ANALYST)
 
+# Notify: everyone's own inbox; the messages the notifier could not finish, for operators.
+LIST_MY_NOTIFICATIONS = _read(NOTIFIER, "ListMyNotifications", *ROLES)
+MARK_NOTIFICATIONS_READ = _command(NOTIFIER, "MarkNotificationsRead", *ROLES)
+GET_MY_PREFERENCES = _read(NOTIFIER, "GetMyPreferences", *ROLES)
+LIST_MESSAGES = _read(NOTIFIER, "ListMessages", PUBLISHER)
+RETRY_MESSAGE = _command(NOTIFIER, "RetryMessage", ADMIN, PUBLISHER)
+CANCEL_MESSAGE = _command(NOTIFIER, "CancelMessage", ADMIN, PUBLISHER)
+CONFIRM_MESSAGE = _command(NOTIFIER, "ConfirmMessage", ADMIN, PUBLISHER)
+
 ACTIONS: tuple[Action, ...] = (
     LIST_ISSUES,
     PREVIEW_QUERY,
@@ -135,6 +145,13 @@ ACTIONS: tuple[Action, ...] = (
     LIST_REVIEWS,
     SUBMIT_FEEDBACK,
     REVIEW_CAMPAIGN,
+    LIST_MY_NOTIFICATIONS,
+    MARK_NOTIFICATIONS_READ,
+    GET_MY_PREFERENCES,
+    LIST_MESSAGES,
+    RETRY_MESSAGE,
+    CANCEL_MESSAGE,
+    CONFIRM_MESSAGE,
 )
 
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 import ssl
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from legation_channels.adapters.chat import MatrixChannel, SlackChannel, TeamsChannel
 from legation_channels.adapters.email_newsletter import EmailNewsletterChannel
 from legation_channels.adapters.webhook import WebhookChannel
-from legation_channels.base import Channel
-from legation_notifier.domain.people import Address, Directory
+from legation_channels.base import Channel, ChannelLimits, Delivered, Outgoing, Reconcile
+from legation_notifier.domain.people import CONSOLE, Address, Directory
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,28 @@ class Smtp:
     password: str = ""
     ca_file: Path | None = None
     timeout: float = 30.0
+
+
+class ConsoleInbox:
+    """The console channel: the message record is the inbox entry (the notifier's messages
+    table, served by ListMyNotifications), so delivering it is recording it delivered.
+    Doing it again is harmless, hence ``idempotency-key``: a restart mid-step finishes it."""
+
+    name = CONSOLE
+    kind = CONSOLE
+    limits = ChannelLimits()
+    reconcile: Reconcile = "idempotency-key"
+
+    def deliver(self, message: Outgoing) -> Delivered:
+        return Delivered(
+            channel_item_id=message.idempotency_key,
+            url=message.link,
+            published_at=datetime.now(UTC),
+            newly_published=True,
+        )
+
+    def find(self, idempotency_key: str) -> Delivered | None:
+        return None
 
 
 class PersonChannels:
@@ -49,6 +72,12 @@ class PersonChannels:
             if built is not None:
                 return built
             found = self.directory.person(person)
+            if channel == CONSOLE:
+                if found is None or not found.console:
+                    return None
+                inbox = ConsoleInbox()
+                self._built[(person, channel)] = inbox
+                return inbox
             address = found.channels.get(channel) if found is not None else None
             if address is None:
                 return None

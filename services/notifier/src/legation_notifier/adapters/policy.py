@@ -4,7 +4,7 @@ missing here stops the service from starting)."""
 from __future__ import annotations
 
 from legation.notifier.v1 import notifier_service_pb2
-from legation_core.auth import ADMIN, PUBLISHER, Policy, command, reads
+from legation_core.auth import ADMIN, PUBLISHER, ROLES, Policy, command, reads
 
 # From the generated descriptor, which importing it registers for check_policy.
 SERVICE_NAME = notifier_service_pb2.DESCRIPTOR.services_by_name["NotifierService"].full_name
@@ -18,5 +18,10 @@ POLICY = Policy(
         "RetryMessage": command(ADMIN, PUBLISHER),
         "CancelMessage": command(ADMIN, PUBLISHER),
         "ConfirmMessage": command(ADMIN, PUBLISHER),
+        # Everyone reads and marks their own inbox (the servicer takes the person from the
+        # caller, never from the request).
+        "ListMyNotifications": reads(*ROLES),
+        "MarkNotificationsRead": command(*ROLES),
+        "GetMyPreferences": reads(*ROLES),
     },
 )

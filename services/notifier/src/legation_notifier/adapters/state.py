@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 
 from legation.events.v1 import notify_pb2, publish_pb2
@@ -28,6 +28,7 @@ from legation_core.kafka import EventProducer
 from legation_core.state import EventSink, StateTable, Transaction
 from legation_notifier.domain.decide import Outcome
 from legation_notifier.domain.messages import Planned
+from legation_notifier.domain.people import CONSOLE
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,11 @@ NotificationMessage = notify_pb2.NotificationMessage
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def inbox_order(message: NotificationMessage) -> tuple[bool, int, str]:
+    """Unread first, then newest first (ties by id, so pages are stable)."""
+    return (message.HasField("read_at"), -message.created_at.ToNanoseconds(), message.message_id)
 
 
 def episode_envelope(episode: EpisodeState) -> Envelope:
@@ -85,6 +91,9 @@ class NotifierState:
         self.taken: set[str] = set()
         self.unfinished: set[str] = set()
         self.attention: dict[str, str] = {}  # message id → failed / needs-check
+        # The console inbox: person → their delivered console messages, and the unread ones.
+        self.inbox: dict[str, set[str]] = {}
+        self.unread: dict[str, set[str]] = {}
         self.episodes: StateTable[EpisodeState] = StateTable(
             EPISODES,
             EpisodeState,
@@ -148,6 +157,13 @@ class NotifierState:
                 self.attention[message.message_id] = state
             else:
                 self.attention.pop(message.message_id, None)
+            if message.channel == CONSOLE and state == "delivered":
+                self.inbox.setdefault(message.person, set()).add(message.message_id)
+                unread = self.unread.setdefault(message.person, set())
+                if message.HasField("read_at"):
+                    unread.discard(message.message_id)
+                else:
+                    unread.add(message.message_id)
 
     def waiting_notifications(self) -> list[NotificationState]:
         with self._index_lock:
@@ -168,6 +184,47 @@ class NotifierState:
             for state in self.attention.values():
                 counts[state] += 1
             return counts
+
+    def inbox_of(self, person: str) -> list[NotificationMessage]:
+        """``person``'s console inbox: unread first, then newest first."""
+        with self._index_lock:
+            ids = list(self.inbox.get(person, ()))
+        found = [m for m in (self.messages.get(i) for i in ids) if m is not None]
+        found.sort(key=inbox_order)
+        return found
+
+    def unread_count(self, person: str) -> int:
+        with self._index_lock:
+            return len(self.unread.get(person, ()))
+
+    def unread_of(self, person: str) -> set[str]:
+        with self._index_lock:
+            return set(self.unread.get(person, ()))
+
+    def mark_read(self, person: str, message_ids: Collection[str], now: datetime) -> int:
+        """Marks ``person``'s unread console messages among ``message_ids`` read (one
+        acknowledged write); the number that changed. NotFound names an id that is not a
+        console message of ``person`` (another person's is as unknown as a missing one)."""
+        marked = 0
+        with self.messages.transaction() as transaction:
+            for message_id in message_ids:
+                current = transaction.get(message_id)
+                if (
+                    current is None
+                    or current.person != person
+                    or current.channel != CONSOLE
+                    or to_outbox(current.delivery).state != "delivered"
+                ):
+                    raise NotFound(f"message_ids: {message_id} is not one of your notifications")
+                if current.HasField("read_at"):
+                    continue
+                message = NotificationMessage()
+                message.CopyFrom(current)
+                message.version = current.version + 1
+                message.read_at.FromDatetime(now)
+                transaction.put(message)
+                marked += 1
+        return marked
 
     def decide(self, work: Callable[[Transaction[EpisodeState]], list[Outcome]]) -> list[Outcome]:
         """Runs ``work`` in one transaction on the episodes (under their write lock: the
@@ -215,6 +272,9 @@ class NotifierState:
                     text=plan.text,
                     link=plan.link,
                     version=1,
+                    kind=plan.notifications[0].kind if plan.notifications else "",
+                    campaign_id=plan.notifications[0].campaign_id if plan.notifications else "",
+                    issue_id=plan.notifications[0].issue_id if plan.notifications else "",
                 )
                 message.created_at.FromDatetime(now)
                 delivery = outbox.new_delivery(plan.message_id, plan.channel, now)

@@ -25,6 +25,7 @@ from legation.events.v1 import notify_pb2
 from legation_core.ids import stable_id
 from legation_notifier.domain.people import (
     CAMPAIGN_INTERESTS,
+    CONSOLE,
     ISSUE_INTERESTS,
     Choice,
     Directory,
@@ -260,7 +261,23 @@ def notifications_for(
         notification.created_at.FromDatetime(_stamp(now))
         notification.deliver_at.FromDatetime(deliver_at(person, digest, now))
         created.append(notification)
+        if person.console and choice.channel != CONSOLE:
+            created.append(_inbox_copy(notification))
     return created
+
+
+def _inbox_copy(notification: NotificationState) -> NotificationState:
+    """The same notification in the person's console inbox: alone and at once (the inbox
+    interrupts nobody, so digests and quiet hours do not apply)."""
+    copy = NotificationState()
+    copy.CopyFrom(notification)
+    copy.notification_id = stable_id(
+        "notification", notification.episode_id, notification.phase, notification.person, CONSOLE
+    )
+    copy.channel = CONSOLE
+    copy.digest = False
+    copy.deliver_at.CopyFrom(notification.created_at)
+    return copy
 
 
 class Decider:

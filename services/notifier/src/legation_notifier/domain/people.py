@@ -28,6 +28,11 @@ risk or missed."""
 
 CHANNEL_KINDS = ("email", "slack", "teams", "matrix", "webhook")
 
+CONSOLE = "console"
+"""The in-console inbox: every notification a person gets on their channel is also in their
+inbox in the console (unless their entry says ``console: false``), at once and whatever the
+hour (the inbox is silent: quiet hours and digests are about interrupting people)."""
+
 ROLE_MODES: Mapping[str, Mapping[str, Mode]] = {
     "analyst": {"spike": "immediate", "source": "digest"},
     "approver": {"approval": "immediate"},
@@ -147,6 +152,8 @@ class Person:
     # When set, what reaches the person through a role is limited to these.
     scope_campaigns: frozenset[str] = frozenset()
     scope_issues: frozenset[str] = frozenset()
+    # A copy of every notification in the person's console inbox (the default for everyone).
+    console: bool = True
 
     @property
     def zone(self) -> ZoneInfo:
@@ -245,6 +252,7 @@ _PERSON_KEYS = {
     "follows",
     "mutes",
     "scope",
+    "console",
 }
 
 
@@ -290,6 +298,9 @@ def _person(
                 problems.append(f"{where}.quiet_hours: from and to are the same time")
             quiet = QuietHours(start, end)
     kinds = _kinds(entry.get("kinds", {}), f"{where}.kinds", channels, problems)
+    console = entry.get("console", True)
+    if not isinstance(console, bool):
+        problems.append(f"{where}.console: expected true or false (got {console!r})")
     groups = {}
     for group in ("owns", "follows", "mutes", "scope"):
         value = entry.get(group, {})
@@ -320,6 +331,7 @@ def _person(
         mutes_issues=groups[("mutes", "issues")],
         scope_campaigns=groups[("scope", "campaigns")],
         scope_issues=groups[("scope", "issues")],
+        console=console is not False,
     )
 
 

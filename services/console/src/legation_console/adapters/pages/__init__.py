@@ -9,7 +9,7 @@ from typing import Protocol
 
 from starlette.routing import BaseRoute
 
-from legation_console.adapters.pages import engage, evaluate, home, listen, publish
+from legation_console.adapters.pages import engage, evaluate, home, listen, notify, publish
 from legation_console.adapters.rendering import Section
 
 
@@ -20,4 +20,4 @@ class PageModule(Protocol):
     SECTION: Section | None
 
 
-PAGES: tuple[PageModule, ...] = (home, listen, publish, engage, evaluate)
+PAGES: tuple[PageModule, ...] = (home, listen, publish, engage, evaluate, notify)

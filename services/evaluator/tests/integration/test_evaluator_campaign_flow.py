@@ -64,10 +64,9 @@ STREAMED = 240  # campaign-period mentions, streamed across the two crashes
 HOUR = 3600.0
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def started_stack(root: Path) -> Stack:
     stack = Stack(
-        tmp_path_factory.mktemp("evaluator-flow"),
+        root,
         extra_env={
             # Small batches: commits are frequent, so each crash lands between commits.
             "LEGATION_CONSUMER_MAX_BATCH": "20",
@@ -78,6 +77,28 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     try:
         stack.start_infrastructure()
         stack.start_service("evaluator")
+    except BaseException:
+        stack.stop()
+        raise
+    return stack
+
+
+@pytest.fixture
+def crashed_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A stack of its own for the test that kills the evaluator and the index server: if
+    that test fails half-way, what it leaves dead does not fail the tests after it."""
+    stack = started_stack(tmp_path_factory.mktemp("evaluator-crashes"))
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A stack shared by the tests that leave it running as they found it."""
+    stack = started_stack(tmp_path_factory.mktemp("evaluator-flow"))
+    try:
         yield stack
     finally:
         stack.stop()
@@ -335,18 +356,56 @@ def seed_fixed_events(events: Events) -> None:
     events.flush()
 
 
-def stream(events: Events, numbers: range, pause_every: int = 10) -> threading.Thread:
-    def run() -> None:
-        for number in numbers:
-            events.streamed(number)
-            if number % pause_every == pause_every - 1:
-                events.flush()
-                time.sleep(0.05)
-        events.flush()
+class Writer:
+    """Streams campaign-period mentions from a thread, as the listener would.
 
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread
+    With ``hold_at``, the writer flushes every mention numbered below it, signals ``held``
+    and waits for ``release()`` before producing the rest: whatever the test does in
+    between happens with the stream demonstrably part-way, however loaded the machine.
+    """
+
+    def __init__(
+        self, events: Events, numbers: range, hold_at: int | None = None, pause_every: int = 10
+    ) -> None:
+        self.events = events
+        self.numbers = numbers
+        self.hold_at = hold_at
+        self.pause_every = pause_every
+        self.held = threading.Event()
+        self._released = threading.Event()
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            for number in self.numbers:
+                if number == self.hold_at:
+                    self.events.flush()
+                    self.held.set()
+                    if not self._released.wait(timeout=300):
+                        raise TimeoutError(f"writer held at mention {number}, never released")
+                self.events.streamed(number)
+                if number % self.pause_every == self.pause_every - 1:
+                    self.events.flush()
+                    time.sleep(0.05)
+            self.events.flush()
+        except BaseException as failure:  # re-raised in the test's thread by join()
+            self._failure = failure
+
+    def wait_held(self, timeout: float = 120.0) -> None:
+        """Returns once every mention before ``hold_at`` is produced and the rest is not."""
+        assert self.held.wait(timeout), "the writer did not reach its hold"
+
+    def release(self) -> None:
+        self._released.set()
+
+    def join(self, timeout: float = 120.0) -> None:
+        self.release()  # a writer is never left waiting once the test no longer needs it
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), "the writer did not finish"
+        if self._failure is not None:
+            raise self._failure
 
 
 def reindex(stack: Stack, *args: str) -> str:
@@ -388,8 +447,9 @@ def submit_feedback(stack: Stack, campaign_id: str) -> None:
 
 
 def test_a_campaign_survives_crashes_and_the_reindex_rebuilds_identical_counts(
-    stack: Stack,
+    crashed_stack: Stack,
 ) -> None:
+    stack = crashed_stack
     campaign_id = "flow-es"
     with stack.channel("evaluator") as channel:
         api = pb_grpc.EvaluatorServiceStub(channel)
@@ -408,18 +468,25 @@ def test_a_campaign_survives_crashes_and_the_reindex_rebuilds_identical_counts(
     submit_feedback(stack, campaign_id)
 
     # The evaluator dies mid-stream (SIGKILL) and comes back.
-    writer = stream(events, range(0, 120))
+    # The writer holds after mention 59: the kill lands with half the stream unproduced.
+    writer = Writer(events, range(0, 120), hold_at=60)
+    writer.wait_held()
+    assert events.sent["Mention"] == 10 + 3 + 60
     wait_until(
         lambda: count(stack, campaign_id, event_type=MENTION) >= 40, 60, "first mentions", 0.02
     )
     stack.kill_service("evaluator")
     at_kill = count(stack, campaign_id, event_type=MENTION)
+    writer.release()
     writer.join()
     assert at_kill < 10 + 3 + 120  # killed mid-stream
     stack.start_service("evaluator")
 
     # The index server dies mid-stream; what is produced meanwhile must arrive after it.
-    writer = stream(events, range(120, 180))
+    # The writer holds after mention 149: the index server dies before 150-179 exist.
+    writer = Writer(events, range(120, 180), hold_at=150)
+    writer.wait_held()
+    assert events.sent["Mention"] == 10 + 3 + 150
     wait_until(
         lambda: count(stack, campaign_id, event_type=MENTION) >= 140, 60, "more mentions", 0.02
     )
@@ -427,10 +494,11 @@ def test_a_campaign_survives_crashes_and_the_reindex_rebuilds_identical_counts(
     port = stack.opensearch.port
     at_outage = count(stack, campaign_id, event_type=MENTION)
     stack.opensearch.process.kill()
+    writer.release()
     writer.join()
     assert at_outage < 10 + 3 + 180  # killed mid-stream
     during = range(180, STREAMED)
-    stream(events, during).join()
+    Writer(events, during).join()
     time.sleep(1.0)  # the evaluator meets the outage: it must pause, not skip
     stack.opensearch = start_opensearch(stack.log_dir, port=port)
     ids = [f"{campaign_id}-m{number}" for number in during]
@@ -587,16 +655,19 @@ def test_a_watched_scorecard_follows_new_events(stack: Stack) -> None:
 
 
 def test_the_metric_catalogue_and_campaigns_are_listed(stack: Stack, tmp_path: Path) -> None:
+    with stack.channel("evaluator") as channel:  # its own campaign: no other test's
+        pb_grpc.EvaluatorServiceStub(channel).CreateCampaign(campaign("flow-listed"), timeout=30)
     with stack.channel("evaluator", user="viewer") as channel:
         api = pb_grpc.EvaluatorServiceStub(channel)
         catalogue = api.ListMetrics(pb.ListMetricsRequest(), timeout=10)
         names = {metric.name for metric in catalogue.metrics}
         assert {"reach", "share_of_voice", "stance_favour_share", "partner_actions"} <= names
-        wait_until(
-            lambda: bool(api.ListCampaigns(pb.ListCampaignsRequest(), timeout=10).campaigns),
-            30,
-            "a campaign listed",
-        )
+
+        def listed() -> set[str]:
+            found = api.ListCampaigns(pb.ListCampaignsRequest(), timeout=10).campaigns
+            return {c.campaign_id for c in found}
+
+        wait_until(lambda: "flow-listed" in listed(), 30, "a campaign listed")
         with pytest.raises(grpc.RpcError) as denied:
             api.CreateCampaign(campaign("viewer-made"), timeout=10)
         assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED

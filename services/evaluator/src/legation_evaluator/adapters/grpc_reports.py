@@ -134,8 +134,12 @@ class ReviewReportApi:
         steps: queue.SimpleQueue[str] = queue.SimpleQueue()
         done = 0
         # The report is built on a worker thread so that each step it hears of can be sent
-        # while it goes on; its errors come back through result().
-        with ThreadPoolExecutor(1, thread_name_prefix="report") as worker:
+        # while it goes on; its errors come back through result(). The pool is shut down
+        # without waiting: a caller that leaves closes this generator, possibly from a garbage
+        # collection on the worker thread itself, which cannot join itself (the bounded work
+        # then finishes on its own).
+        worker = ThreadPoolExecutor(1, thread_name_prefix="report")
+        try:
             built = worker.submit(self._report, campaign, fmt, content_type, steps.put)
             while True:
                 try:
@@ -148,6 +152,8 @@ class ReviewReportApi:
                 if done < REPORT_STEPS and context.is_active():
                     yield pb.CampaignReportProgress(step=step, done=done, total=REPORT_STEPS)
             report = built.result()
+        finally:
+            worker.shutdown(wait=False)
         yield pb.CampaignReportProgress(
             step=fmt, done=REPORT_STEPS, total=REPORT_STEPS, report=report
         )

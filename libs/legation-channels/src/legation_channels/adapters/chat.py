@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import html
 import json
+from abc import ABC, abstractmethod
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -105,7 +106,7 @@ def matrix_payload(message: Outgoing) -> dict[str, Any]:
     }
 
 
-class _WebhookChat(Adapter):
+class _WebhookChat(Adapter, ABC):
     """A chat webhook: one POST of a JSON body; the URL is a secret."""
 
     reconcile: Reconcile = "none"
@@ -121,8 +122,9 @@ class _WebhookChat(Adapter):
     def close(self) -> None:
         self._client.close()
 
+    @abstractmethod
     def body(self, message: Outgoing) -> dict[str, Any]:
-        raise NotImplementedError
+        """The JSON body in the chat's own format (Slack, Teams, Matrix)."""
 
     def deliver(self, message: Outgoing) -> Delivered:
         content = json.dumps(self.body(message), ensure_ascii=False).encode()

@@ -12,6 +12,10 @@ nested messages down to ``depth`` levels; one member of each oneof.
 (the ids the harness seeded), so requests reach past "not found" into the real work; the
 hostile values are still drawn for that field as often.
 
+A testing aid beside :mod:`legation_core.testing`, shared by the fuzz suite (tests/fuzz) and
+legation-core's own tests (the JSON form of every event type against MessageToDict); it
+needs Hypothesis, which the development install brings and the services never import.
+
 Huge values are built by repetition (``Huge``), never by Hypothesis drawing millions of
 characters, and every drawn message is shown by :func:`describe` with long strings
 abbreviated, so a failing example prints in a few lines.

@@ -450,6 +450,8 @@ class ConfigModel(BaseModel):
     document: ClassVar[str] = "a mapping"
     #: How an unknown key is reported; ``{known}`` is the known keys.
     unknown_key: ClassVar[str] = "is not a known key ({known})"
+    #: True: a key whose value is null counts as left out (its default, or required).
+    null_is_absent: ClassVar[bool] = False
 
     @classmethod
     def known_keys(cls) -> list[str]:
@@ -484,8 +486,13 @@ class ConfigModel(BaseModel):
             for loc, message in cls.document_problems(data)
         ]
         known = set(cls.known_keys())
+        given = {
+            key: value
+            for key, value in data.items()
+            if key in known and not (value is None and cls.null_is_absent)
+        }
         try:
-            result = handler({key: value for key, value in data.items() if key in known})
+            result = handler(given)
         except ValidationError as error:
             found += [
                 _again(item, cls.relocated(tuple(item["loc"])))

@@ -5,8 +5,8 @@ Every service's gRPC server runs :class:`AuthInterceptor` (installed by
 
 1. **Identity.** A call carries ``authorization: Bearer <token>`` metadata, or arrives over
    mutual TLS with a client certificate. Both map to a user in the *users file*
-   (``LEGATION_AUTH_USERS_FILE``, see :func:`load_users`), which holds only SHA-256 hashes of
-   tokens. A bearer token wins over the certificate, so a gateway holding a certificate can
+   (``LEGATION_AUTH_USERS_FILE``, see :func:`load_users`; a pydantic model, its JSON Schema
+   from ``make config-schemas``), which holds only SHA-256 hashes of tokens. A bearer token wins over the certificate, so a gateway holding a certificate can
    act for the user whose token it forwards. No or unknown credentials: ``UNAUTHENTICATED``.
 2. **Authorization.** Each service declares a :class:`Policy`: every RPC method maps to a
    :class:`Rule` naming the roles allowed and whether it is a read or a command. A method
@@ -46,23 +46,33 @@ import hashlib
 import hmac
 import logging
 import re
-import reprlib
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import grpc
 import yaml
 from google.protobuf import descriptor_pool
 from google.protobuf.message import Message
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from legation_core.calls import AccessDenied as AccessDenied
 from legation_core.calls import CallError, serving, status_of, unavailable_errors
-from legation_core.config import ConfigFileError, read_config_file
+from legation_core.config import (
+    ConfigFileError,
+    ConfigModel,
+    DocumentError,
+    Location,
+    at,
+    expect,
+    problem,
+    read_config_file,
+    validate_document,
+)
 from legation_core.consumer import TransientError
 from legation_core.ids import new_trace_id
 from legation_core.limits import LimitError, check_request, compile_service
@@ -288,18 +298,116 @@ class Directory:
         return None
 
 
-_USER_KEYS = {"name", "roles", "token_sha256", "certificate_names", "delegate_roles"}
-# A value shown in an error in a few dozen characters, whatever its size (an alias bomb).
-_SHORT = reprlib.Repr()
-_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring = 2, 4, 4, 60
+def _known_roles(roles: list[str]) -> list[str]:
+    unknown = sorted(set(roles) - ROLES)
+    if unknown:
+        raise problem(f"unknown roles {', '.join(unknown)} (known: {', '.join(sorted(ROLES))})")
+    return roles
 
 
-def _shown(value: Any) -> str:
-    return _SHORT.repr(value)
+_Names = Annotated[
+    list[Annotated[str, Field(min_length=1)]],
+    expect("expected a list of non-empty strings (got {got})", types=True, items=True),
+]
+_Roles = Annotated[
+    _Names,
+    Field(json_schema_extra={"items": {"enum": sorted(ROLES)}}),
+    AfterValidator(_known_roles),
+]
+
+
+class _UserEntry(ConfigModel):
+    """One user allowed to call the gRPC APIs: a token hash or a certificate name (or
+    both) identify them."""
+
+    name: Annotated[
+        str,
+        Field(pattern=_NAME.pattern, description="unique"),
+        expect("expected 1-128 letters, digits or ._@- (got {got})", types=True),
+    ]
+    roles: _Roles
+    token_sha256: Annotated[
+        list[Annotated[str, Field(pattern=_SHA256_HEX.pattern)]],
+        Field(description="SHA-256 hex of each valid bearer token (never the token)"),
+        expect(
+            "expected 64 lowercase hex digits, the SHA-256 of a token (never the token itself)",
+            types="expected a list of non-empty strings (got {got})",
+            items=True,
+        ),
+    ] = []
+    certificate_names: Annotated[
+        _Names, Field(description="client certificate identities (SAN DNS/URI, or CN)")
+    ] = []
+    delegate_roles: Annotated[
+        _Roles, Field(description="the roles it may assert for the people it calls for")
+    ] = []
+
+    @classmethod
+    def document_problems(cls, data: Mapping[Any, Any]) -> list[tuple[Location, str]]:
+        known = set(cls.known_keys())
+        unknown = sorted(str(key) for key in data if key not in known)
+        return [((), f"unknown keys {', '.join(unknown)}")] if unknown else []
+
+    @model_validator(mode="after")
+    def _identified(self) -> _UserEntry:
+        if not self.token_sha256 and not self.certificate_names:
+            raise problem(f"{self.name} has neither token_sha256 nor certificate_names")
+        return self
+
+    def user(self) -> User:
+        return User(
+            name=self.name,
+            roles=frozenset(self.roles),
+            token_hashes=tuple(bytes.fromhex(digest) for digest in self.token_sha256),
+            certificate_names=frozenset(self.certificate_names),
+            delegate_roles=frozenset(self.delegate_roles),
+        )
+
+
+class _UsersFile(ConfigModel):
+    """The users file (LEGATION_AUTH_USERS_FILE): who may call the gRPC APIs."""
+
+    model_config = ConfigDict(title="Legation users file")
+    document = "a mapping with a 'users' list"
+    unknown_key = "is not a users file field ({known})"
+    users: list[_UserEntry]
+
+    @model_validator(mode="after")
+    def _each_once(self) -> _UsersFile:
+        seen: dict[str, set[str]] = {"name": set(), "token_sha256": set(), "certs": set()}
+        twice: list[tuple[Location, str]] = []
+        for position, entry in enumerate(self.users):
+            if entry.name in seen["name"]:
+                twice.append((("users", position, "name"), f"{entry.name} appears twice"))
+            seen["name"].add(entry.name)
+            for digest in entry.token_sha256:
+                if digest in seen["token_sha256"]:
+                    where = ("users", position, "token_sha256")
+                    twice.append((where, "a token hash appears twice"))
+                seen["token_sha256"].add(digest)
+            for certificate in entry.certificate_names:
+                if certificate in seen["certs"]:
+                    where = ("users", position, "certificate_names")
+                    twice.append((where, f"{certificate} appears twice"))
+                seen["certs"].add(certificate)
+        if twice:
+            raise at(twice)
+        return self
+
+
+#: The model of the users file, for its JSON Schema.
+USERS_FILE_MODEL: type[ConfigModel] = _UsersFile
+
+
+def _users_file(raw: Any, origin: str) -> _UsersFile:
+    try:
+        return validate_document(_UsersFile, raw)
+    except DocumentError as error:
+        raise AuthError(f"{origin}: {error}") from None
 
 
 def parse_users(raw: Any, origin: str) -> Directory:
-    """Validates a parsed users file; errors name ``origin`` and the entry.
+    """Validates a parsed users file; errors name ``origin`` and every bad field.
 
     The format::
 
@@ -315,77 +423,7 @@ def parse_users(raw: Any, origin: str) -> Directory:
             delegate_roles: [viewer, analyst, editor, approver, publisher, officer]
             certificate_names: [console.legation.svc]
     """
-    if not isinstance(raw, Mapping) or not isinstance(raw.get("users"), list):
-        raise AuthError(f"{origin}: expected a mapping with a 'users' list")
-    users: list[User] = []
-    seen_names: set[str] = set()
-    seen_hashes: set[str] = set()
-    seen_certificates: set[str] = set()
-    for position, entry in enumerate(raw["users"]):
-        where = f"{origin}: users[{position}]"
-        if not isinstance(entry, Mapping):
-            raise AuthError(f"{where}: expected a mapping")
-        unknown_keys = sorted(  # as text: YAML keys may be numbers or null, which do not sort
-            str(key) for key in set(entry) - _USER_KEYS
-        )
-        if unknown_keys:
-            raise AuthError(f"{where}: unknown keys {', '.join(unknown_keys)}")
-        name = entry.get("name")
-        if not isinstance(name, str) or not _NAME.match(name):
-            raise AuthError(
-                f"{where}.name: expected 1-128 letters, digits or ._@- (got {_shown(name)})"
-            )
-        if name in seen_names:
-            raise AuthError(f"{where}.name: {name} appears twice")
-        seen_names.add(name)
-        roles = _string_list(entry.get("roles"), f"{where}.roles")
-        bad_roles = sorted(set(roles) - ROLES)
-        if bad_roles:
-            raise AuthError(
-                f"{where}.roles: unknown roles {', '.join(bad_roles)} "
-                f"(known: {', '.join(sorted(ROLES))})"
-            )
-        hashes = _string_list(entry.get("token_sha256", []), f"{where}.token_sha256")
-        for digest in hashes:
-            if not _SHA256_HEX.match(digest):
-                raise AuthError(
-                    f"{where}.token_sha256: expected 64 lowercase hex digits, the SHA-256 of "
-                    "a token (never the token itself)"
-                )
-            if digest in seen_hashes:
-                raise AuthError(f"{where}.token_sha256: a token hash appears twice")
-            seen_hashes.add(digest)
-        certificates = _string_list(
-            entry.get("certificate_names", []), f"{where}.certificate_names"
-        )
-        for certificate in certificates:
-            if certificate in seen_certificates:
-                raise AuthError(f"{where}.certificate_names: {certificate} appears twice")
-            seen_certificates.add(certificate)
-        if not hashes and not certificates:
-            raise AuthError(f"{where}: {name} has neither token_sha256 nor certificate_names")
-        delegate_roles = _string_list(entry.get("delegate_roles", []), f"{where}.delegate_roles")
-        bad_delegate_roles = sorted(set(delegate_roles) - ROLES)
-        if bad_delegate_roles:
-            raise AuthError(
-                f"{where}.delegate_roles: unknown roles {', '.join(bad_delegate_roles)}"
-            )
-        users.append(
-            User(
-                name=name,
-                roles=frozenset(roles),
-                token_hashes=tuple(bytes.fromhex(digest) for digest in hashes),
-                certificate_names=frozenset(certificates),
-                delegate_roles=frozenset(delegate_roles),
-            )
-        )
-    return Directory(tuple(users))
-
-
-def _string_list(value: Any, where: str) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
-        raise AuthError(f"{where}: expected a list of non-empty strings (got {_shown(value)})")
-    return list(value)
+    return Directory(tuple(entry.user() for entry in _users_file(raw, origin).users))
 
 
 def load_users(path: Path) -> Directory:
@@ -399,8 +437,11 @@ def load_users(path: Path) -> Directory:
 
 def users_yaml(users: Sequence[Mapping[str, Any]]) -> str:
     """A users file's text for ``users`` (dicts with name, roles, token_sha256 and/or
-    certificate_names); tools that mint tokens write files with it."""
-    return yaml.safe_dump({"users": [dict(user) for user in users]}, sort_keys=False)
+    certificate_names), checked as :func:`parse_users` checks a file (AuthError); tools
+    that mint tokens write files with it."""
+    checked = _users_file({"users": [dict(user) for user in users]}, "users")
+    entries = [entry.model_dump(exclude_defaults=True) for entry in checked.users]
+    return yaml.safe_dump({"users": entries}, sort_keys=False)
 
 
 # --- audit --------------------------------------------------------------------------------

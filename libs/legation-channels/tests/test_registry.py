@@ -141,7 +141,9 @@ def test_every_problem_is_named_at_once() -> None:
 
 
 def test_a_config_without_channels_is_refused() -> None:
-    with pytest.raises(ChannelConfigError, match="chanels: is not a channels file field") as refused:
+    with pytest.raises(
+        ChannelConfigError, match="chanels: is not a channels file field"
+    ) as refused:
         build_channels({"chanels": []}, env=ENV)
     assert refused.value.problems[-1] == "channels: is required"
     with pytest.raises(ChannelConfigError, match="expected a mapping with a 'channels' list"):
@@ -175,11 +177,21 @@ def test_extra_kinds_plug_in_beside_the_built_in_ones() -> None:
     config: dict[str, Any] = {
         "channels": [{"name": "site", "kind": "site-atom", "options": {"feed_path": "/f"}}]
     }
-    assert list(build_channels(config, env=ENV, extra_kinds={"site-atom": ChannelKind(FeedOptions, ChannelSecrets, site_atom)})) == ["site"]
+    assert list(
+        build_channels(
+            config,
+            env=ENV,
+            extra_kinds={"site-atom": ChannelKind(FeedOptions, ChannelSecrets, site_atom)},
+        )
+    ) == ["site"]
     assert built == ["/f"]
     config["channels"][0]["options"] = {}
     with pytest.raises(ChannelConfigError, match=r"channels\[0\].options.feed_path: is required"):
-        build_channels(config, env=ENV, extra_kinds={"site-atom": ChannelKind(FeedOptions, ChannelSecrets, site_atom)})
+        build_channels(
+            config,
+            env=ENV,
+            extra_kinds={"site-atom": ChannelKind(FeedOptions, ChannelSecrets, site_atom)},
+        )
 
 
 def test_a_channels_file_that_is_not_utf8_stops_start_up_naming_it_and_the_offset(

@@ -23,15 +23,16 @@ raises one :class:`ChannelConfigError` listing every problem, each naming its fi
 from __future__ import annotations
 
 import functools
+import operator
 import os
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar, Union
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar, cast
 
 import httpx
-from pydantic import AfterValidator, Field, ValidationInfo, create_model
+from pydantic import AfterValidator, ConfigDict, Field, ValidationInfo, create_model
 
 from legation_channels.adapters.bluesky import BlueskyChannel
 from legation_channels.adapters.chat import MatrixChannel, SlackChannel, TeamsChannel
@@ -342,7 +343,19 @@ KINDS: dict[str, ChannelKind[Any]] = {
 # --- the file ---------------------------------------------------------------------------------
 
 
+def _needed(schema: dict[str, Any], model: type[Any]) -> None:
+    """In the schema, ``options`` and ``secrets`` are required when the kind has required
+    ones (the model takes them as empty when left out, to name each missing one)."""
+    for part in ("options", "secrets"):
+        annotation = model.model_fields[part].annotation if part in model.model_fields else None
+        fields = getattr(annotation, "model_fields", {})
+        if any(field.is_required() for field in fields.values()):
+            schema["properties"][part].pop("default", None)
+            schema.setdefault("required", []).append(part)
+
+
 class _Channel(ConfigModel):
+    model_config = ConfigDict(json_schema_extra=_needed)
     unknown_key = "is not a channel field"
     name: Annotated[
         str,
@@ -352,9 +365,10 @@ class _Channel(ConfigModel):
 
 
 class ChannelsFile(ConfigModel):
-    """A channels file (LEGATION_PUBLISHER_CHANNELS_FILE, LEGATION_ENGAGER_CHANNELS_FILE);
-    its ``channels`` field comes from the kinds (:func:`channels_file_model`)."""
+    """A channels file (LEGATION_PUBLISHER_CHANNELS_FILE, LEGATION_ENGAGER_CHANNELS_FILE):
+    the channels posts and replies go to; secrets are environment variables' names."""
 
+    model_config = ConfigDict(title="Legation channels file")
     document = "a mapping with a 'channels' list"
     unknown_key = "is not a channels file field ({known})"
     kinds: ClassVar[frozenset[str]] = frozenset()
@@ -364,12 +378,16 @@ class ChannelsFile(ConfigModel):
         found = super().document_problems(data)
         entries = data.get("channels")
         seen: set[str] = set()
+        # Here, not after the entries are valid: a name used twice is named beside the
+        # problems of the entries.
         for position, entry in enumerate(entries if isinstance(entries, list) else []):
             name = entry.get("name") if isinstance(entry, Mapping) else None
-            if isinstance(name, str) and name in seen:
+            if not isinstance(name, str):
+                continue
+            if name in seen:
                 where = ("channels", position, "name")
                 found.append((where, f"{name!r} is used by another channel"))
-            seen.add(name) if isinstance(name, str) else None
+            seen.add(name)
         return found
 
     @classmethod
@@ -393,28 +411,42 @@ def _file_model(kinds: tuple[tuple[str, ChannelKind[Any]], ...]) -> type[Channel
         options = type(
             f"{title}Options",
             (spec.options,),
-            {"unknown_key": f"is not an option of {kind}", "__module__": __name__},
+            {
+                "__doc__": f"The options of a {kind} channel.",
+                "__module__": __name__,
+                "unknown_key": f"is not an option of {kind}",
+            },
         )
         secrets = type(
             f"{title}Secrets",
             (spec.secrets,),
-            {"unknown_key": f"is not a secret of {kind}", "__module__": __name__},
+            {
+                "__doc__": f"The secrets of a {kind} channel: environment variables' names.",
+                "__module__": __name__,
+                "unknown_key": f"is not a secret of {kind}",
+            },
         )
+        tag: Any = cast(Any, Literal)[kind]  # the kind's name, known at run time
         entries.append(
             create_model(
                 f"{title}Channel",
                 __base__=_Channel,
                 __module__=__name__,
-                kind=(Literal[kind], ...),  # type: ignore[valid-type]
+                __doc__=f"A {kind} channel.",
+                kind=(tag, ...),
                 options=(options, Field(default={}, validate_default=True)),
                 secrets=(secrets, Field(default={}, validate_default=True)),
             )
         )
+    # One entry model per kind, told apart by ``kind``.
+    one_of: Any = Annotated[functools.reduce(operator.or_, entries), Field(discriminator="kind")]
+    listed: Any = cast(Any, list)[one_of]
     model = create_model(
         "ChannelsFile",
         __base__=ChannelsFile,
         __module__=__name__,
-        channels=(list[Annotated[Union[tuple(entries)], Field(discriminator="kind")]], ...),  # noqa: UP007
+        __doc__=ChannelsFile.__doc__,
+        channels=(listed, ...),
     )
     model.kinds = frozenset(kind for kind, _spec in kinds)
     return model
@@ -447,9 +479,7 @@ def build_channels(
     env = os.environ if env is None else env
     kinds = {**KINDS, **(extra_kinds or {})}
     try:
-        document = validate_document(
-            channels_file_model(extra_kinds), config, context={"env": env}
-        )
+        document = validate_document(channels_file_model(extra_kinds), config, context={"env": env})
     except DocumentError as error:
         raise ChannelConfigError(error.problems) from None
     problems: list[str] = []

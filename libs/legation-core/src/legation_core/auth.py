@@ -6,8 +6,9 @@ Every service's gRPC server runs :class:`AuthInterceptor` (installed by
 1. **Identity.** A call carries ``authorization: Bearer <token>`` metadata, or arrives over
    mutual TLS with a client certificate. Both map to a user in the *users file*
    (``LEGATION_AUTH_USERS_FILE``, see :func:`load_users`; a pydantic model, its JSON Schema
-   from ``make config-schemas``), which holds only SHA-256 hashes of tokens. A bearer token wins over the certificate, so a gateway holding a certificate can
-   act for the user whose token it forwards. No or unknown credentials: ``UNAUTHENTICATED``.
+   from ``make config-schemas``), which holds only SHA-256 hashes of tokens. A bearer token
+   wins over the certificate, so a gateway holding a certificate can act for the user whose
+   token it forwards. No or unknown credentials: ``UNAUTHENTICATED``.
 2. **Authorization.** Each service declares a :class:`Policy`: every RPC method maps to a
    :class:`Rule` naming the roles allowed and whether it is a read or a command. A method
    without a rule is denied (and :func:`check_policy` makes a service refuse to start when its

@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import reprlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar, get_args
 
@@ -318,9 +318,7 @@ def at(problems: Sequence[tuple[Location, str]], title: str = "document") -> Val
     )
 
 
-def expect(
-    message: str, *, types: bool | str = False, items: bool = False
-) -> WrapValidator:
+def expect(message: str, *, types: bool | str = False, items: bool = False) -> WrapValidator:
     """An ``Annotated`` marker: a value breaking its limits (a range, a pattern, a length)
     is reported as ``message`` instead of pydantic's words; ``{got}`` in it is the value.
     ``types``: a value of the wrong type too (True: with ``message``; text: with that
@@ -523,4 +521,3 @@ def validate_document(
         return model.model_validate(raw, context=dict(context or {}))
     except ValidationError as error:
         raise DocumentError(problems_of(error)) from None
-

@@ -237,8 +237,7 @@ class _Opening(ConfigModel):
         Annotated[float, Field(ge=0, le=1), expect("expected a number in [0, 1]")] | None
     ) = None
     negative_turn: (
-        Annotated[float, Field(ge=-1, le=0), expect("expected a sentiment score in [-1, 0]")]
-        | None
+        Annotated[float, Field(ge=-1, le=0), expect("expected a sentiment score in [-1, 0]")] | None
     ) = None
     negative_drop: (
         Annotated[float, Field(gt=0, le=2), expect("expected a number in (0, 2]")] | None
@@ -353,8 +352,7 @@ class _SavedReply(ConfigModel):
     unknown_key = "is not a saved reply field ({known})"
     id: _Name
     title: (
-        Annotated[str, Field(pattern=r"\S"), expect("expected text (got {got})", types=True)]
-        | None
+        Annotated[str, Field(pattern=r"\S"), expect("expected text (got {got})", types=True)] | None
     ) = Field(None, description="default: the id")
     variants: Annotated[
         dict[str, Annotated[str, Field(pattern=r"\S")]],
@@ -399,8 +397,7 @@ class _RulesFile(ConfigModel):
             negative_turn=self.open.negative_turn,
             negative_drop=self.open.negative_drop,
             weights=Weights(**priority.weights.model_dump()),
-            urgent_words=tuple(w.lower() for w in priority.urgent_words)
-            or _DEFAULTS.urgent_words,
+            urgent_words=tuple(w.lower() for w in priority.urgent_words) or _DEFAULTS.urgent_words,
             levels=priority.levels.model_dump(),
             sla_seconds=self.sla.model_dump(),
             labels=tuple(LabelRule(r.label, r.when.condition()) for r in self.labels),

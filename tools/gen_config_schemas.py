@@ -55,12 +55,15 @@ def render() -> dict[Path, str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail when the files are stale")
-    args = parser.parse_args(argv)
-    files = render()
-    stale = [p for p, text in files.items() if not p.is_file() or p.read_text("utf-8") != text]
-    if args.check:
+    check = parser.parse_args(argv).check
+    stale = {
+        path: text
+        for path, text in render().items()
+        if not path.is_file() or path.read_text(encoding="utf-8") != text
+    }
+    names = ", ".join(str(path.relative_to(ROOT)) for path in stale) or "none"
+    if check:
         if stale:
-            names = ", ".join(str(p.relative_to(ROOT)) for p in stale)
             print(
                 f"stale configuration schemas ({names}): run make config-schemas", file=sys.stderr
             )
@@ -68,9 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         print("configuration schemas up to date")
         return 0
     OUT_DIR.mkdir(parents=True, exist_ok=True)
-    for path, text in files.items():
+    for path, text in stale.items():  # only what changed
         path.write_text(text, encoding="utf-8")
-    print(f"wrote {', '.join(str(p.relative_to(ROOT)) for p in files)}")
+    print(f"rewrote: {names}")
     return 0
 
 

@@ -47,7 +47,6 @@ from legation_core.config import (
     ConfigError,
     ConfigFileError,
     ConfigModel,
-    DocumentError,
     Location,
     expect,
     problem,
@@ -478,10 +477,9 @@ def build_channels(
     nothing is contacted while building."""
     env = os.environ if env is None else env
     kinds = {**KINDS, **(extra_kinds or {})}
-    try:
-        document = validate_document(channels_file_model(extra_kinds), config, context={"env": env})
-    except DocumentError as error:
-        raise ChannelConfigError(error.problems) from None
+    document = validate_document(
+        channels_file_model(extra_kinds), config, error=ChannelConfigError, context={"env": env}
+    )
     problems: list[str] = []
     built: dict[str, Channel] = {}
     for position, entry in enumerate(document.channels):  # type: ignore[attr-defined]

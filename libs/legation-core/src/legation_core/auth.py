@@ -66,7 +66,6 @@ from legation_core.calls import CallError, serving, status_of, unavailable_error
 from legation_core.config import (
     ConfigFileError,
     ConfigModel,
-    DocumentError,
     Location,
     at,
     expect,
@@ -401,10 +400,10 @@ USERS_FILE_MODEL: type[ConfigModel] = _UsersFile
 
 
 def _users_file(raw: Any, origin: str) -> _UsersFile:
-    try:
-        return validate_document(_UsersFile, raw)
-    except DocumentError as error:
-        raise AuthError(f"{origin}: {error}") from None
+    def refused(problems: list[str]) -> AuthError:
+        return AuthError(f"{origin}: {'; '.join(problems)}")
+
+    return validate_document(_UsersFile, raw, error=refused)
 
 
 def parse_users(raw: Any, origin: str) -> Directory:

@@ -5,7 +5,7 @@ with a :class:`ConfigError` naming the variable, so an operator can fix it at on
 The files some settings name (users, rules, channels, group mapping) are read with
 :func:`read_config_file`, whose :class:`ConfigFileError` names the file and where in it.
 The users, rules and channels files are pydantic models (:class:`ConfigModel`) checked by
-:func:`validate_document`, whose :class:`DocumentError` lists every problem as
+:func:`validate_document`, which raises the file's own error listing every problem as
 ``<field path>: <what was expected> (got <what was there>)``; the same models give the
 files' JSON Schemas (``make config-schemas``).
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import reprlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar, get_args
 
@@ -510,14 +510,19 @@ class DocumentError(ValueError):
 
 
 def validate_document(
-    model: type[ModelT], raw: Any, *, context: Mapping[str, Any] | None = None
+    model: type[ModelT],
+    raw: Any,
+    *,
+    error: Callable[[list[str]], Exception] = DocumentError,
+    context: Mapping[str, Any] | None = None,
 ) -> ModelT:
     """``raw`` (a parsed file, :func:`read_config_file`) as ``model``; raises
-    :class:`DocumentError` naming every problem (:func:`problems_of`). ``context`` reaches
-    the model's validators (the environment a channels file's secrets come from)."""
+    ``error(problems)`` (the file's own error: RulesError, ChannelConfigError, AuthError)
+    naming every problem (:func:`problems_of`). ``context`` reaches the model's validators
+    (the environment a channels file's secrets come from)."""
     if not isinstance(raw, Mapping):
-        raise DocumentError([f"expected {model.document} (got {kind_of(raw)})"])
+        raise error([f"expected {model.document} (got {kind_of(raw)})"])
     try:
         return model.model_validate(raw, context=dict(context or {}))
-    except ValidationError as error:
-        raise DocumentError(problems_of(error)) from None
+    except ValidationError as invalid:
+        raise error(problems_of(invalid)) from None

@@ -20,7 +20,6 @@ from legation.events.v1 import engage_pb2
 from legation_core.calls import InvalidArgument
 from legation_core.config import (
     ConfigModel,
-    DocumentError,
     Location,
     at,
     expect,
@@ -426,10 +425,7 @@ def parse_rules(raw: Any) -> Rules:
     """Rules from a parsed YAML/JSON document (None: the defaults); raises RulesError."""
     if raw is None:
         return Rules()
-    try:
-        return validate_document(_RulesFile, raw).rules()
-    except DocumentError as error:
-        raise RulesError(error.problems) from None
+    return validate_document(_RulesFile, raw, error=RulesError).rules()
 
 
 def render_saved_reply(

@@ -60,6 +60,7 @@ from legation_core.consumer import Incoming
 from legation_core.http_server import Authenticated, HttpServer
 from legation_core.kafka import EventProducer
 from legation_core.metrics import Metrics
+from legation_core.topic_names import EVALUATE_CAMPAIGNS_V1
 from legation_devstack.users import UsersFile
 from legation_engager.adapters.events import MentionHandler
 from legation_engager.adapters.form import QuestionsForm
@@ -69,7 +70,7 @@ from legation_engager.adapters.store import EngagerState
 from legation_engager.domain.rules import Rules, parse_rules
 from legation_evaluator.adapters.campaign_data import CampaignData
 from legation_evaluator.adapters.events import IndexingHandler
-from legation_evaluator.adapters.grpc_api import CAMPAIGNS, EvaluatorApi
+from legation_evaluator.adapters.grpc_api import EvaluatorApi
 from legation_evaluator.adapters.index import EventIndex, connect
 from legation_evaluator.adapters.policy import POLICY as EVALUATOR_POLICY
 from legation_evaluator.adapters.policy import SCORECARD_READERS
@@ -954,7 +955,7 @@ def start_page(users: UsersFile, opensearch_url: str, prefix: str) -> HttpTarget
         occurred_at=datetime.now(UTC),
         campaign_id=campaign.campaign_id,
     )
-    evaluator.producer.send_and_wait([(CAMPAIGNS, campaign.campaign_id, envelope)])
+    evaluator.producer.send_and_wait([(EVALUATE_CAMPAIGNS_V1, campaign.campaign_id, envelope)])
     page = ScorecardPage(CampaignData(evaluator.index), 1.0)
     app = Authenticated(page, load_users(users.path), SCORECARD_READERS)
     port, stop = _wsgi("scorecard-page", app)

@@ -18,10 +18,11 @@ from legation_core.codec import EventCodec
 from legation_core.config import CoreSettings
 from legation_core.kafka import EventProducer, client_options, read_records, read_topic
 from legation_core.metrics import Metrics
+from legation_core.topic_names import LISTEN_FEED_CURSORS_V1, LISTEN_MENTIONS_V1
 from legation_devstack.users import UsersFile
 from legation_listener.adapters.feeds import FeedFetcher
 from legation_listener.adapters.poller import Poller
-from legation_listener.adapters.state import FEED_CURSORS, MENTIONS, ListenerState, StateStore
+from legation_listener.adapters.state import ListenerState, StateStore
 from legation_listener.domain.issues import tracked_issue_from_request
 from legation_listener.domain.mentions import mention_id_for
 
@@ -35,7 +36,7 @@ VOTE = ("https://x.example/3", "A plastics treaty vote")
 def mention_ids(settings: CoreSettings, issue_id: str) -> list[str]:
     # The evaluator is a catalogued consumer of the mentions topic; the listener is not.
     codec = EventCodec(default_catalog())
-    events = read_topic(settings, "evaluator", codec, MENTIONS)
+    events = read_topic(settings, "evaluator", codec, LISTEN_MENTIONS_V1)
     return sorted(e.event_id for e in events if e.issue_id == issue_id)
 
 
@@ -92,14 +93,14 @@ def test_a_rebuild_dead_letters_an_undecodable_cursor_once(
     key = f"broken-{unique} feed".encode()
     raw = KafkaProducer(**client_options(kafka_settings), acks="all")
     try:
-        metadata = raw.send(FEED_CURSORS, key=key, value=b"\xff\x00 not a cursor").get(30)
+        metadata = raw.send(LISTEN_FEED_CURSORS_V1, key=key, value=b"\xff\x00 not a cursor").get(30)
     finally:
         raw.close()
     codec = EventCodec(default_catalog())
 
     def letters() -> list[dict[str, bytes]]:
         found = []
-        for record in read_records(kafka_settings, FEED_CURSORS + ".dlq", 30):
+        for record in read_records(kafka_settings, LISTEN_FEED_CURSORS_V1 + ".dlq", 30):
             headers = dict(record.headers)
             if (
                 headers["dlq-source-offset"] == str(metadata.offset).encode()
@@ -116,7 +117,7 @@ def test_a_rebuild_dead_letters_an_undecodable_cursor_once(
             producer.close()
     [letter] = letters()
     assert letter["dlq-consumer-group"] == b"legation.listener.state-rebuild"
-    assert letter["dlq-source-topic"] == FEED_CURSORS.encode()
+    assert letter["dlq-source-topic"] == LISTEN_FEED_CURSORS_V1.encode()
     assert letter["dlq-reason"].startswith(b"not a legation.events.v1.Envelope")
 
 

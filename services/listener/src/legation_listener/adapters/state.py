@@ -22,15 +22,15 @@ from legation_core.config import CoreSettings
 from legation_core.ids import stable_id
 from legation_core.kafka import EventProducer, read_topic
 from legation_core.state import acknowledged
+from legation_core.topic_names import (
+    LISTEN_FEED_CURSORS_V1,
+    LISTEN_TRACKED_ISSUES_V1,
+)
 from legation_listener.domain.cursor import empty_cursor
 
 log = logging.getLogger(__name__)
 
 SERVICE = "listener"
-TRACKED_ISSUES = "legation.listen.tracked-issues.v1"
-FEED_CURSORS = "legation.listen.feed-cursors.v1"
-MENTIONS = "legation.listen.mentions.v1"
-ALERTS = "legation.listen.alerts.v1"
 
 
 def cursor_key(issue_id: str, feed: str) -> str:
@@ -87,7 +87,7 @@ class ListenerState:
         """The state the two topics hold now (the latest record per key wins); records that
         do not decode go to their topic's DLQ through ``dead_letters``."""
         state = cls()
-        for topic in (TRACKED_ISSUES, FEED_CURSORS):
+        for topic in (LISTEN_TRACKED_ISSUES_V1, LISTEN_FEED_CURSORS_V1):
             for envelope in read_topic(settings, SERVICE, codec, topic, timeout, dead_letters):
                 state.apply(envelope)
         log.info(
@@ -142,7 +142,7 @@ class StateStore:
         """Records ``issue`` (replacing any issue with its id); raises if Kafka did not ack."""
         envelope = issue_envelope(issue, now or datetime.now(UTC))
         with self._write_lock:
-            acknowledged(self.producer, [(TRACKED_ISSUES, issue.issue_id, envelope)])
+            acknowledged(self.producer, [(LISTEN_TRACKED_ISSUES_V1, issue.issue_id, envelope)])
             self.state.apply(envelope)
 
     def delete_issue(
@@ -162,5 +162,5 @@ class StateStore:
         envelope = cursor_envelope(cursor, now or datetime.now(UTC))
         with self._write_lock:
             key = cursor_key(cursor.issue_id, cursor.feed)
-            acknowledged(self.producer, [(FEED_CURSORS, key, envelope)])
+            acknowledged(self.producer, [(LISTEN_FEED_CURSORS_V1, key, envelope)])
             self.state.apply(envelope)

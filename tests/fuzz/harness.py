@@ -85,7 +85,7 @@ from legation_listener.adapters.insights import Autodiscovery, Insights
 from legation_listener.adapters.policy import POLICY as LISTENER_POLICY
 from legation_listener.adapters.poller import Poller
 from legation_listener.adapters.publications import PublicationStore
-from legation_listener.adapters.state import ListenerState, StateStore
+from legation_listener.adapters.state import ListenerState
 from legation_listener.adapters.teaching import LabelBook, ModelTrainer, Rescorer
 from legation_listener.config import ListenerSettings
 from legation_listener.domain.enrichment import load_models
@@ -326,8 +326,7 @@ def build_listener(settings: ListenerSettings) -> Listener:
     load_models()  # as wire() does: the first mention must not wait for them
     producer = producer_for("listener", FakeKafka())
     stop = threading.Event()
-    state = ListenerState()
-    store = StateStore(state, producer)
+    state = ListenerState(producer)
     window = MentionWindow(settings.listener_insights_mentions, DEFAULT_MAX_AGE)
     fetcher = FeedFetcher(
         settings.listener_fetch_timeout_seconds,
@@ -344,7 +343,6 @@ def build_listener(settings: ListenerSettings) -> Listener:
     )
     poller = Poller(
         state,
-        store,
         fetcher,
         producer,
         CollectorRegistry(),
@@ -375,7 +373,6 @@ def build_listener(settings: ListenerSettings) -> Listener:
     )
     api = TeachingServicer(
         state,
-        store,
         poller,
         insights,
         book=book,
@@ -846,7 +843,7 @@ def start_webhook(settings: ListenerSettings) -> HttpTarget:
     from legation_listener.adapters.connectors.webhook import MAX_BODY_BYTES
 
     listener = build_listener(settings)
-    listener.api.store.save_issue(
+    listener.api.state.save_issue(
         listen_pb2.TrackedIssue(
             issue_id="plastics",
             name="Plastics",

@@ -26,7 +26,7 @@ from legation_listener.adapters.poller import Poller
 from legation_listener.adapters.preview_reads import PreviewReads, read_source_now
 from legation_listener.adapters.publications import PublicationStore
 from legation_listener.adapters.replay import MentionSink, replay_mentions
-from legation_listener.adapters.state import ListenerState, StateStore
+from legation_listener.adapters.state import ListenerState
 from legation_listener.adapters.teaching import LabelBook, ModelTrainer, Rescorer
 from legation_listener.config import ListenerSettings
 from legation_listener.domain.addresses import AddressPolicy
@@ -130,7 +130,6 @@ def wire(runtime: ServiceRuntime, settings: ListenerSettings) -> None:
     publications = PublicationStore()
     publications.rebuild(settings, runtime.codec)
     runtime.add_consumer("publications", [PUBLISH_PUBLICATIONS_V1], publications)
-    store = StateStore(state, runtime.producer)
     fetcher = FeedFetcher(
         settings.listener_fetch_timeout_seconds,
         settings.listener_fetch_retries,
@@ -146,7 +145,6 @@ def wire(runtime: ServiceRuntime, settings: ListenerSettings) -> None:
     )
     poller = Poller(
         state,
-        store,
         fetcher,
         runtime.producer,
         runtime.metrics.registry,
@@ -181,7 +179,6 @@ def wire(runtime: ServiceRuntime, settings: ListenerSettings) -> None:
     )
     servicer = TeachingServicer(
         state,
-        store,
         poller,
         insights,
         book=book,

@@ -46,7 +46,7 @@ from legation_listener.adapters.policy import POLICY
 from legation_listener.adapters.poller import Poller
 from legation_listener.adapters.publications import PublicationStore
 from legation_listener.adapters.replay import MentionSink, replay_mentions
-from legation_listener.adapters.state import ListenerState, StateStore
+from legation_listener.adapters.state import ListenerState
 from legation_listener.config import ListenerSettings
 from legation_listener.domain.addresses import AddressPolicy
 from legation_listener.domain.observed import MentionWindow
@@ -92,12 +92,10 @@ class Listener:
         replay_mentions(settings, codec, [MentionSink("insights", 30, self.window.add_mention)])
         self.publications = PublicationStore()
         self.publications.rebuild(settings, codec)
-        store = StateStore(state, self.producer)
         # The replay servers listen on loopback, which production refuses.
         fetcher = FeedFetcher(5.0, 0, policy=AddressPolicy.from_setting("127.0.0.0/8,::1"))
         poller = Poller(
             state,
-            store,
             fetcher,
             self.producer,
             Metrics().registry,
@@ -113,7 +111,7 @@ class Listener:
             reddit_api=listener_settings.listener_reddit_api_url,
         )
         # The label RPCs (TeachingServicer) are not under test here.
-        servicer = ListenerServicer(state, store, poller, self.insights)  # type: ignore[abstract]
+        servicer = ListenerServicer(state, poller, self.insights)  # type: ignore[abstract]
         self.grpc, _, port = build_server(
             0,
             [lambda server: pb_grpc.add_ListenerServiceServicer_to_server(servicer, server)],

@@ -22,7 +22,7 @@ from legation_core.topic_names import LISTEN_FEED_CURSORS_V1, LISTEN_MENTIONS_V1
 from legation_devstack.users import UsersFile
 from legation_listener.adapters.feeds import FeedFetcher
 from legation_listener.adapters.poller import Poller
-from legation_listener.adapters.state import ListenerState, StateStore
+from legation_listener.adapters.state import ListenerState
 from legation_listener.domain.issues import tracked_issue_from_request
 from legation_listener.domain.mentions import mention_id_for
 
@@ -53,25 +53,29 @@ def test_state_survives_a_restart_and_nothing_is_emitted_twice(
     )
     producers: list[EventProducer] = []
 
-    def poller_over(state: ListenerState) -> tuple[Poller, StateStore]:
-        metrics = Metrics()
-        producer = EventProducer(kafka_settings, "listener", default_catalog(), metrics)
+    def new_producer() -> EventProducer:
+        producer = EventProducer(kafka_settings, "listener", default_catalog(), Metrics())
         producers.append(producer)
-        store = StateStore(state, producer)
+        return producer
+
+    def poller_over(state: ListenerState, producer: EventProducer) -> Poller:
         fetcher = FeedFetcher(5.0, 0, allow_local_files=True)
-        return Poller(state, store, fetcher, producer, metrics.registry), store
+        return Poller(state, fetcher, producer, Metrics().registry)
 
     try:
-        poller, store = poller_over(ListenerState())
-        store.save_issue(issue)
+        first = new_producer()
+        state = ListenerState(first)
+        poller = poller_over(state, first)
+        state.save_issue(issue)
         assert poller.poll([issue.issue_id]).mentions_emitted == 1
 
-        rebuilt = ListenerState.rebuild(kafka_settings, EventCodec(default_catalog()), producers[0])
+        second = new_producer()
+        rebuilt = ListenerState.rebuild(kafka_settings, EventCodec(default_catalog()), second)
         assert rebuilt.issue(issue.issue_id) == issue
         seen = rebuilt.cursor(issue.issue_id, str(feed)).seen_item_ids
         assert list(seen) == [TALKS[0], FOOTBALL[0]]
 
-        poller, _ = poller_over(rebuilt)
+        poller = poller_over(rebuilt, second)
         assert poller.poll([issue.issue_id]).mentions_emitted == 0
         feed.write_text(rss(VOTE, TALKS))
         assert poller.poll([issue.issue_id]).mentions_emitted == 1

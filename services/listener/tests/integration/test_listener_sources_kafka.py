@@ -49,7 +49,7 @@ from legation_listener.adapters.feeds import FeedFetcher
 from legation_listener.adapters.grpc_api import SERVICE_NAME, ListenerApi
 from legation_listener.adapters.policy import POLICY
 from legation_listener.adapters.poller import Poller
-from legation_listener.adapters.state import ListenerState, StateStore
+from legation_listener.adapters.state import ListenerState
 from legation_listener.config import ListenerSettings
 from legation_listener.domain.spikes import SpikeDetector, SpikeRule
 
@@ -115,12 +115,10 @@ class InProcessListener:
         )
         self.producer = EventProducer(settings, "listener", default_catalog(), Metrics())
         state = ListenerState.rebuild(settings, EventCodec(default_catalog()), self.producer)
-        store = StateStore(state, self.producer)
         fetcher = FeedFetcher(5.0, 0, policy=address_policy(listener_settings))
         backoff = Backoff(1, backoff_seconds=0.05, max_backoff_seconds=5.0)
         self.poller = Poller(
             state,
-            store,
             fetcher,
             self.producer,
             Metrics().registry,
@@ -129,7 +127,7 @@ class InProcessListener:
             connectors=connectors(listener_settings, fetcher, backoff),
         )
         # The issue RPCs alone (the analyses' are ListenerServicer's).
-        servicer = ListenerApi(state, store, self.poller)  # type: ignore[abstract]
+        servicer = ListenerApi(state, self.poller)  # type: ignore[abstract]
         self.grpc, _, port = build_server(
             0,
             [lambda server: pb_grpc.add_ListenerServiceServicer_to_server(servicer, server)],

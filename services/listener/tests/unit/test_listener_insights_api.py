@@ -29,7 +29,7 @@ from legation_listener.adapters.grpc_insights import ListenerServicer
 from legation_listener.adapters.insights import Autodiscovery, Insights
 from legation_listener.adapters.poller import Poller
 from legation_listener.adapters.publications import PublicationStore
-from legation_listener.adapters.state import ListenerState, StateStore
+from legation_listener.adapters.state import ListenerState
 from legation_listener.config import ListenerSettings
 from legation_listener.domain.items import FeedItem
 from legation_listener.domain.observed import MentionWindow
@@ -79,9 +79,8 @@ def make(mentions: bool = True) -> Parts:
     producer = EventProducer(
         ListenerSettings(), "listener", default_catalog(), metrics, producer=kafka
     )
-    state = ListenerState()
-    store = StateStore(state, producer)
-    poller = Poller(state, store, web, producer, metrics.registry, clock=lambda: NOW)
+    state = ListenerState(producer, clock=lambda: NOW)
+    poller = Poller(state, web, producer, metrics.registry, clock=lambda: NOW)
     window = MentionWindow()
     planted = planted_issue(end=NOW)
     if mentions:
@@ -100,7 +99,7 @@ def make(mentions: bool = True) -> Parts:
         reddit_api="https://oauth.reddit.com",
         clock=lambda: NOW,
     )
-    store.save_issue(
+    state.save_issue(
         listen_pb2.TrackedIssue(
             issue_id="plastics",
             name="Plastics treaty",
@@ -108,14 +107,13 @@ def make(mentions: bool = True) -> Parts:
             feeds=[NEWS],
             campaign_ids=["plastics-2026"],
             active=True,
-        ),
-        NOW,
+        )
     )
     return Parts(
         kafka,
         web,
         state,
-        ListenerServicer(state, store, poller, insights),  # type: ignore[abstract]  # labels not under test
+        ListenerServicer(state, poller, insights),  # type: ignore[abstract]  # labels not under test
         insights,
     )
 

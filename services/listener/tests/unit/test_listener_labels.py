@@ -32,7 +32,7 @@ from legation_listener.adapters.grpc_labels import TeachingServicer
 from legation_listener.adapters.insights import Autodiscovery, Insights
 from legation_listener.adapters.poller import Poller
 from legation_listener.adapters.publications import PublicationStore
-from legation_listener.adapters.state import ListenerState, StateStore
+from legation_listener.adapters.state import ListenerState
 from legation_listener.config import ListenerSettings
 from legation_listener.domain import enrichment
 from legation_listener.domain.labels import LabelError, check_request
@@ -198,21 +198,20 @@ def make() -> Parts:
     metrics = Metrics()
     settings = ListenerSettings()
     producer = EventProducer(settings, "listener", default_catalog(), metrics, producer=kafka)
-    state = ListenerState()
-    store = StateStore(state, producer)
-    poller = Poller(state, store, None, producer, metrics.registry, clock=lambda: NOW)  # type: ignore[arg-type]
+    state = ListenerState(producer, clock=lambda: NOW)
+    poller = Poller(state, None, producer, metrics.registry, clock=lambda: NOW)  # type: ignore[arg-type]
     window = MentionWindow()
     insights = Insights(
         state, window, PublicationStore(), Autodiscovery(None, clock=lambda: NOW), producer,  # type: ignore[arg-type]
         reddit_api="https://oauth.reddit.com", clock=lambda: NOW,
     )  # fmt: skip
-    store.save_issue(ISSUE, NOW)
+    state.save_issue(ISSUE)
     models = IssueModels()
     book = teaching.LabelBook(producer)
     trainer = teaching.ModelTrainer(book, models, clock=lambda: NOW)
     rescorer = teaching.Rescorer(settings, EventCodec(default_catalog()), state, producer, models)
     api = TeachingServicer(
-        state, store, poller, insights, book=book, trainer=trainer, rescorer=rescorer,
+        state, poller, insights, book=book, trainer=trainer, rescorer=rescorer,
         caller=lambda: Caller("ana", frozenset({"analyst"})),
     )  # fmt: skip
     return Parts(kafka, api, book, trainer, models, window, state, producer)

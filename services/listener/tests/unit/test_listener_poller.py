@@ -99,7 +99,7 @@ def test_poll_can_be_limited_to_issues_and_skips_inactive_ones() -> None:
     listener = make_listener({GOOD: [item("a", "Treaty talks")]})
     track(listener, "one", [GOOD], ["treaty"])
     track(listener, "two", [GOOD], ["treaty"])
-    listener.store.save_issue(
+    listener.state.save_issue(
         listen_pb2.TrackedIssue(issue_id="off", keywords=["treaty"], feeds=[GOOD], active=False)
     )
     assert listener.poller.poll(["two"]).mentions_emitted == 1

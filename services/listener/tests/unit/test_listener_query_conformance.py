@@ -451,11 +451,10 @@ def test_a_stored_query_the_parser_now_refuses_fails_its_reads_and_skips_nothing
     """An issue stored before an operator was refused: its sources' reads fail with the
     query error, the cursor stays, and once the query is fixed the items are matched."""
     listener = make_listener({GOOD: [item("a", "Treaty talks"), item("b", "Football")]})
-    listener.store.save_issue(
+    listener.state.save_issue(
         listen_pb2.TrackedIssue(
             issue_id="t", name="t", query="treaty links:msn.com", feeds=[GOOD], active=True
-        ),
-        listener.poller.clock(),
+        )
     )
     result = listener.poller.poll()
     assert result.mentions_emitted == 0

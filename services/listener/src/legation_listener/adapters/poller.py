@@ -48,7 +48,7 @@ from legation_listener.adapters.connectors.base import (
 from legation_listener.adapters.connectors.rss import RssConnector
 from legation_listener.adapters.connectors.webhook import IngestResult
 from legation_listener.adapters.feeds import FetchResult
-from legation_listener.adapters.state import ListenerState, StateStore
+from legation_listener.adapters.state import ListenerState
 from legation_listener.domain.items import FeedItem
 from legation_listener.domain.mentions import mentions_for
 from legation_listener.domain.recent import RecentItems
@@ -107,7 +107,6 @@ class Poller:
     def __init__(
         self,
         state: ListenerState,
-        store: StateStore,
         fetcher: Fetcher,
         producer: EventProducer,
         registry: CollectorRegistry,
@@ -136,7 +135,6 @@ class Poller:
         self._not_before: dict[str, datetime] = {}
         self.recent = recent if recent is not None else RecentItems()
         self.spikes = spikes if spikes is not None else SpikeDetector()
-        self.store = store
         self.fetcher = fetcher
         self.producer = producer
         self.stop = stop or threading.Event()
@@ -324,7 +322,7 @@ class Poller:
         if self.on_mentions is not None and envelopes:
             self.on_mentions(issue.issue_id, [envelope.mention for envelope in envelopes])
         if following != cursor:
-            self.store.save_cursor(following, self.clock())
+            self.state.save_cursor(following)
         self.items_seen.labels(issue_id=self._issue_label(issue.issue_id)).inc(len(new_items))
         if envelopes:
             log.info(

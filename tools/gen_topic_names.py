@@ -5,7 +5,7 @@ fails at import, not at run time.
 ``legation.listen.mentions.v1`` becomes ``LISTEN_MENTIONS_V1`` (``legation.`` dropped,
 dots and dashes made underscores, upper case). ``make contracts`` runs it; ``--check``
 writes nothing and exits 1 when the file is stale (``make contracts-check`` and a test in
-tests/test_catalog_contract.py run it).
+tests/deploy/test_deploy_manifests.py run it).
 """
 
 from __future__ import annotations

@@ -34,20 +34,13 @@ from typing import Any
 from kafka import KafkaConsumer
 
 from legation.events.v1 import engage_pb2, evaluate_pb2, listen_pb2, publish_pb2
+from legation_core import topic_names
 from legation_core.catalog import default_catalog
 from legation_core.codec import Envelope, EventCodec, make_envelope
 from legation_core.config import CoreSettings
 from legation_core.consumer import BatchResult, ConsumerLoop, Incoming
 from legation_core.kafka import EventProducer, client_options, ensure_topics
 from legation_core.metrics import Metrics
-from legation_core.topic_names import (
-    ENGAGE_CONVERSATIONS_V1,
-    EVALUATE_OBJECTIVE_STATUS_V1,
-    LISTEN_ALERTS_V1,
-    LISTEN_SOURCE_HEALTH_V1,
-    PUBLISH_APPROVALS_V1,
-    PUBLISH_POSTS_V1,
-)
 from legation_notifier.adapters.events import TOPICS, DecisionHandler
 from legation_notifier.adapters.state import NotifierState
 from legation_notifier.domain.decide import Decider, EpisodeState
@@ -130,7 +123,7 @@ def events(count: int, seed: int = SEED) -> list[tuple[str, str, str, Envelope]]
             envelope = make_envelope(
                 alert, event_id=event_id, source_service="listener", occurred_at=at, issue_id=issue
             )
-            produced.append(("listener", LISTEN_ALERTS_V1, issue, envelope))
+            produced.append(("listener", topic_names.LISTEN_ALERTS_V1, issue, envelope))
         elif draw < 0.70:
             conversation_id = f"conv-{rng.randrange(400)}"
             v = version(conversation_id)
@@ -166,7 +159,9 @@ def events(count: int, seed: int = SEED) -> list[tuple[str, str, str, Envelope]]
             envelope = make_envelope(
                 state, event_id=event_id, source_service="engager", occurred_at=at
             )
-            produced.append(("engager", ENGAGE_CONVERSATIONS_V1, conversation_id, envelope))
+            produced.append(
+                ("engager", topic_names.ENGAGE_CONVERSATIONS_V1, conversation_id, envelope)
+            )
         elif draw < 0.85:
             post_id = f"post-{rng.randrange(200)}"
             post = publish_pb2.PostState(
@@ -192,7 +187,7 @@ def events(count: int, seed: int = SEED) -> list[tuple[str, str, str, Envelope]]
             envelope = make_envelope(
                 post, event_id=event_id, source_service="publisher", occurred_at=at
             )
-            produced.append(("publisher", PUBLISH_POSTS_V1, post_id, envelope))
+            produced.append(("publisher", topic_names.PUBLISH_POSTS_V1, post_id, envelope))
         elif draw < 0.92:
             post_id = f"post-{rng.randrange(200)}"
             request = publish_pb2.ApprovalRequest(
@@ -215,7 +210,7 @@ def events(count: int, seed: int = SEED) -> list[tuple[str, str, str, Envelope]]
                 occurred_at=at,
                 campaign_id=campaign,
             )
-            produced.append(("publisher", PUBLISH_APPROVALS_V1, post_id, envelope))
+            produced.append(("publisher", topic_names.PUBLISH_APPROVALS_V1, post_id, envelope))
         elif draw < 0.96:
             change = evaluate_pb2.ObjectiveStatusChange(
                 change_id=event_id,
@@ -232,7 +227,9 @@ def events(count: int, seed: int = SEED) -> list[tuple[str, str, str, Envelope]]
             envelope = make_envelope(
                 change, event_id=event_id, source_service="evaluator", occurred_at=at
             )
-            produced.append(("evaluator", EVALUATE_OBJECTIVE_STATUS_V1, campaign, envelope))
+            produced.append(
+                ("evaluator", topic_names.EVALUATE_OBJECTIVE_STATUS_V1, campaign, envelope)
+            )
         else:
             health = listen_pb2.SourceHealth(
                 health_id=event_id,
@@ -248,7 +245,7 @@ def events(count: int, seed: int = SEED) -> list[tuple[str, str, str, Envelope]]
             envelope = make_envelope(
                 health, event_id=event_id, source_service="listener", occurred_at=at
             )
-            produced.append(("listener", LISTEN_SOURCE_HEALTH_V1, issue, envelope))
+            produced.append(("listener", topic_names.LISTEN_SOURCE_HEALTH_V1, issue, envelope))
     return produced
 
 

@@ -66,8 +66,11 @@ $(STAMP): $(PY) $(INPUTS)
 	$(PIP) install -c constraints.txt -e 'libs/legation-devstack[bench]'
 	touch $(STAMP)
 
-contracts: $(PY)
+# The contracts package (not committed) and legation_core/topic_names.py (committed: a
+# constant per topic of topics/).
+contracts: install
 	$(PY) tools/gen_contracts.py
+	$(PY) tools/gen_topic_names.py
 
 # The published stream contract (libs/legation-contracts/asyncapi.yaml and asyncapi.html),
 # generated from topics/ and the event protos; never edited by hand.
@@ -89,6 +92,7 @@ asyncapi-validate: install
 # (libs/legation-contracts/baseline, COMPATIBILITY.md), the departments' KafkaUsers.
 contracts-check: install asyncapi-validate
 	$(PY) tools/gen_asyncapi.py --check
+	$(PY) tools/gen_topic_names.py --check
 	$(PY) tools/contracts_compat.py
 	$(PY) tools/gen_k8s_departments.py --check
 
@@ -158,7 +162,8 @@ typecheck: install
 		services/listener/bench services/listener/training services/evaluator/bench/evaluator_bench.py \
 		tools/gen_k8s_topics.py tools/deploy_check.py tools/gen_limits_doc.py \
 		tools/gen_asyncapi.py tools/contracts_compat.py tools/gen_k8s_departments.py \
-		tools/gen_config_schemas.py libs/legation-subscribe/src libs/legation-subscribe/tests
+		tools/gen_topic_names.py tools/gen_config_schemas.py \
+		libs/legation-subscribe/src libs/legation-subscribe/tests
 
 check: lint typecheck config-schemas-check
 

@@ -147,6 +147,7 @@ typecheck: install
 		services/listener/tests services/publisher/tests services/engager/tests \
 		services/evaluator/tests libs/legation-core/tests libs/legation-channels/tests \
 		services/listener/bench services/listener/training services/evaluator/bench/evaluator_bench.py \
+		services/notifier/bench/notifier_bench.py \
 		tools/gen_k8s_topics.py tools/deploy_check.py tools/gen_limits_doc.py \
 		tools/gen_asyncapi.py tools/contracts_compat.py tools/gen_k8s_departments.py \
 		libs/legation-subscribe/src libs/legation-subscribe/tests
@@ -228,7 +229,7 @@ bench: install
 	$(PY) services/evaluator/bench/evaluator_bench.py
 	PYTHONPATH=services/listener/training $(PY) services/listener/bench/listener_models_bench.py
 	$(PY) services/listener/bench/listener_themes_bench.py
-	$(PY) -m legation_notifier.bench
+	$(PY) services/notifier/bench/notifier_bench.py
 # (exit 1 when not every mention was produced, indexed and counted: the memory table still follows)
 	-$(PY) -m legation_devstack bench-sustained --rate 1000 --seconds 300
 	$(PY) -m legation_devstack bench-memory
@@ -236,7 +237,7 @@ bench: install
 # The notifier alone: notifications decided per second against the raw consume rate of the
 # same events (services/notifier/README.md, "Measured").
 bench-notifier: install
-	$(PY) -m legation_notifier.bench
+	$(PY) services/notifier/bench/notifier_bench.py
 
 # legation-subscribe against raw kafka-python on one broker (README, "Benchmark").
 bench-subscribe: install

@@ -43,7 +43,7 @@ help:
 	@echo "make contracts-check the contract: AsyncAPI validation, buf lint, buf breaking, catalog"
 	@echo "make contracts-release  make today's protos and catalog the compatibility baseline"
 	@echo "make k8s-departments  regenerate the departments' Strimzi KafkaUsers"
-	@echo "make images    build the five images (docker, from the repository root)"
+	@echo "make images    build the six images from services/Dockerfile (docker, from the repository root)"
 	@echo "make console-assets  the console's front-end packages from npm (make run and test do it)"
 
 $(PY):
@@ -111,7 +111,7 @@ run-once: install console-assets
 	$(PY) -m legation_devstack run --once $(RUN_FLAGS)
 
 # The console's front-end (GOV.UK Frontend, htmx) from the npm registry at build time, into
-# services/console/build/assets (git ignores it; the Dockerfile runs the same script).
+# services/console/build/assets (git ignores it; the Dockerfile's node stage runs the same script).
 CONSOLE_ASSETS := services/console/build/assets/.built
 console-assets: $(CONSOLE_ASSETS)
 
@@ -190,7 +190,7 @@ browser-deps:
 	fi
 
 # deploy/: Strimzi topics from the catalog, every overlay rendered and validated against the
-# Kubernetes and CRD schemas, hadolint on the Dockerfiles (offline; see deploy/README.md).
+# Kubernetes and CRD schemas, hadolint on services/Dockerfile (offline; see deploy/README.md).
 k8s-topics: install
 	$(PY) tools/gen_k8s_topics.py
 
@@ -219,7 +219,7 @@ SERVICES := listener publisher engager evaluator notifier console
 images:
 	@for s in $(SERVICES); do \
 		echo "building $(IMAGE_REGISTRY)/legation-$$s:$(IMAGE_TAG)"; \
-		DOCKER_BUILDKIT=1 docker build -f services/$$s/Dockerfile \
+		DOCKER_BUILDKIT=1 docker build -f services/Dockerfile --build-arg SERVICE=$$s \
 			-t $(IMAGE_REGISTRY)/legation-$$s:$(IMAGE_TAG) . || exit 1; \
 	done
 

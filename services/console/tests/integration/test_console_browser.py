@@ -73,6 +73,47 @@ def audits(running: Running, service: str) -> list[dict[str, object]]:
     return records
 
 
+def acted(running: Running, service: str, field: str) -> set[tuple[str, object, object]]:
+    """(RPC, person, the audit record's ``field``: audit_via, audit_outcome) of every call
+    the service audited."""
+    return {
+        (str(a["audit_method"]).rsplit("/", 1)[1], a["audit_user"], a[field])
+        for a in audits(running, service)
+    }
+
+
+def measured_campaign(
+    running: Running,
+    campaign_id: str,
+    name: str,
+    objective: tuple[str, int],
+    days: tuple[int, int],
+) -> None:
+    """A campaign created through the evaluator's API with one objective (id, at least this
+    many mentions), from ``days[0]`` days ago to ``days[1]`` days from now (negative: ended),
+    once the evaluator reads it back (it stores campaigns from its topic)."""
+    objective_id, target = objective
+    campaign = evaluate_pb2.Campaign(
+        campaign_id=campaign_id,
+        name=name,
+        objectives=[
+            evaluate_pb2.Objective(
+                objective_id=objective_id,
+                metric="mentions",
+                comparison=evaluate_pb2.Objective.COMPARISON_AT_LEAST,
+                target=target,
+            )
+        ],
+    )
+    campaign.starts_at.FromDatetime(datetime.now(UTC) - timedelta(days=days[0]))
+    campaign.ends_at.FromDatetime(datetime.now(UTC) + timedelta(days=days[1]))
+    with running.stack.channel("evaluator", user="analyst") as channel:
+        stub = evaluator_grpc.EvaluatorServiceStub(channel)
+        stub.CreateCampaign(campaign, timeout=10)
+        request = evaluator_pb.GetCampaignRequest(campaign_id=campaign_id)
+        wait_until(lambda: _readable(stub, request), 15, "the campaign readable")
+
+
 def test_an_analyst_writes_a_query_and_tracks_the_issue(
     running: Running, browser: Browser, tmp_path: Path
 ) -> None:
@@ -311,12 +352,9 @@ def test_a_press_officer_sees_a_question_arrive_takes_it_and_replies(
         10,
         "the engager's audit record",
     )
-    acted = {
-        (str(a["audit_method"]).rsplit("/", 1)[1], a["audit_user"], a["audit_via"])
-        for a in audits(running, "engager")
-    }
-    assert ("AssignConversation", "press-officer", "console") in acted
-    assert ("ReplyToConversation", "press-officer", "console") in acted
+    done = acted(running, "engager", "audit_via")
+    assert ("AssignConversation", "press-officer", "console") in done
+    assert ("ReplyToConversation", "press-officer", "console") in done
 
     # Done with it: closed, it offers only to reopen.
     page.goto(conversation_url)
@@ -399,16 +437,13 @@ def test_a_post_is_drafted_with_a_translation_approved_twice_and_delivered(
     screenshot(page, "publish-post")
     feed = running.stack.site_feed.read_text(encoding="utf-8")
     assert "Tratado sobre plásticos: nuestra posición" in feed
-    acted = {
-        (str(a["audit_method"]).rsplit("/", 1)[1], a["audit_user"], a["audit_via"])
-        for a in audits(running, "publisher")
-    }
+    done = acted(running, "publisher", "audit_via")
     assert {
         ("CreatePost", "editor", "console"),
         ("Approve", "approver", "console"),
         ("Approve", "head-of-comms", "console"),
         ("Schedule", "editor", "console"),
-    } <= acted
+    } <= done
     page.context.close()
 
 
@@ -595,33 +630,15 @@ def test_an_approver_requests_changes_with_a_reason_the_editor_sees(
     expect(page.get_by_test_id("request-changes")).to_have_count(0)
     accessible(editor)
     page.context.close()
-    acted = {
-        (str(a["audit_method"]).rsplit("/", 1)[1], a["audit_user"], a["audit_outcome"])
-        for a in audits(running, "publisher")
-    }
+    done = acted(running, "publisher", "audit_outcome")
     assert {
         ("RequestChanges", "viewer", "denied"),
         ("RequestChanges", "approver", "granted"),
-    } <= acted
+    } <= done
 
 
 def test_the_campaign_lead_sees_the_scorecard_move(running: Running, browser: Browser) -> None:
-    campaign = evaluate_pb2.Campaign(
-        campaign_id="ocean-2026",
-        name="Ocean <b>week</b> 2026",
-        objectives=[
-            evaluate_pb2.Objective(
-                objective_id="conversation",
-                metric="mentions",
-                comparison=evaluate_pb2.Objective.COMPARISON_AT_LEAST,
-                target=3,
-            )
-        ],
-    )
-    campaign.starts_at.FromDatetime(datetime.now(UTC) - timedelta(days=1))
-    campaign.ends_at.FromDatetime(datetime.now(UTC) + timedelta(days=30))
-    with running.stack.channel("evaluator", user="analyst") as channel:
-        evaluator_grpc.EvaluatorServiceStub(channel).CreateCampaign(campaign, timeout=10)
+    measured_campaign(running, "ocean-2026", "Ocean <b>week</b> 2026", ("conversation", 3), (1, 30))
     session = sign_in(browser, running, "campaign-lead", "/evaluate/campaigns")
     page = session.page
     link = page.get_by_role("link", name="Ocean <b>week</b> 2026")
@@ -684,25 +701,7 @@ def test_the_campaign_lead_sets_up_a_campaign_with_field_errors_from_the_evaluat
 def test_the_campaign_lead_edits_objectives_downloads_the_report_and_reviews(
     running: Running, browser: Browser
 ) -> None:
-    campaign = evaluate_pb2.Campaign(
-        campaign_id="river-2026",
-        name="River <i>days</i>",
-        objectives=[
-            evaluate_pb2.Objective(
-                objective_id="talk",
-                metric="mentions",
-                comparison=evaluate_pb2.Objective.COMPARISON_AT_LEAST,
-                target=5,
-            )
-        ],
-    )
-    campaign.starts_at.FromDatetime(datetime.now(UTC) - timedelta(days=20))
-    campaign.ends_at.FromDatetime(datetime.now(UTC) - timedelta(days=1))
-    with running.stack.channel("evaluator", user="analyst") as channel:
-        stub = evaluator_grpc.EvaluatorServiceStub(channel)
-        stub.CreateCampaign(campaign, timeout=10)
-        request = evaluator_pb.GetCampaignRequest(campaign_id="river-2026")
-        wait_until(lambda: _readable(stub, request), 15, "the campaign readable")
+    measured_campaign(running, "river-2026", "River <i>days</i>", ("talk", 5), (20, -1))
     session = sign_in(browser, running, "campaign-lead", "/evaluate/campaigns/river-2026")
     page = session.page
     page.get_by_test_id("edit-campaign").click()
@@ -975,28 +974,9 @@ def test_feedback_and_reviews_are_listed_a_review_opens_and_a_report_shows_its_p
     """Feedback and a review recorded through the evaluator's API appear in the lists (text
     as text), a review opens from the list, a viewer sees no action, and a PDF report
     shows its steps in the status region before its download link."""
-    campaign = evaluate_pb2.Campaign(
-        campaign_id="coast-2026",
-        name="Coast <i>week</i>",
-        objectives=[
-            evaluate_pb2.Objective(
-                objective_id="talk",
-                metric="mentions",
-                comparison=evaluate_pb2.Objective.COMPARISON_AT_LEAST,
-                target=5,
-            )
-        ],
-    )
-    campaign.starts_at.FromDatetime(datetime.now(UTC) - timedelta(days=10))
-    campaign.ends_at.FromDatetime(datetime.now(UTC) - timedelta(days=1))
+    measured_campaign(running, "coast-2026", "Coast <i>week</i>", ("talk", 5), (10, -1))
     with running.stack.channel("evaluator", user="analyst") as channel:
         stub = evaluator_grpc.EvaluatorServiceStub(channel)
-        stub.CreateCampaign(campaign, timeout=10)
-        wait_until(
-            lambda: _readable(stub, evaluator_pb.GetCampaignRequest(campaign_id="coast-2026")),
-            15,
-            "the campaign readable",
-        )
         for number, (role, organisation, rating, text) in enumerate(
             [
                 (Feedback.FROM_ROLE_PARTNER, "Sea <Trust>", 5, "Good <b>maps</b>"),

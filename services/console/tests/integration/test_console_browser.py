@@ -1169,8 +1169,22 @@ def filter_mentions(session: Session, **fields: str) -> None:
 def test_mentions_arrive_live_and_each_filter_narrows_them(
     running: Running, browser: Browser
 ) -> None:
+    """The steps in order on one page, each its own function so that a failure names the
+    step."""
     session = sign_in(browser, running, "analyst", "/listen/issues")
+    step_the_mentions_page_opens_from_the_listen_menu(session)
+    step_mentions_arrive_live_as_text_with_copies_folded(running, session)
+    step_each_filter_narrows_the_mentions(session)
+    step_a_filter_that_cannot_run_is_refused_on_its_field(session)
+    step_several_values_of_a_filter_at_once(running, session)
+    step_mentions_arriving_live_meet_the_filters_in_force(running, session)
+    session.page.context.close()
+
+
+def step_the_mentions_page_opens_from_the_listen_menu(session: Session) -> None:
+    """The Listen menu marks the page; filtered by the test's issue, it is empty."""
     page = session.page
+    summary = page.get_by_test_id("mentions-summary")
     listen = page.get_by_role("navigation", name="Listen")
     expect(listen.get_by_role("link")).to_have_text(
         ["Tracked issues", "Sources", "Mentions", "Alerts"]
@@ -1179,13 +1193,20 @@ def test_mentions_arrive_live_and_each_filter_narrows_them(
     expect(page.get_by_role("heading", name="Mentions")).to_be_visible()
     expect(listen.get_by_role("link", name="Mentions")).to_have_attribute("aria-current", "page")
     filter_mentions(session, **{"Other issue ids": LISTEN_ISSUE})
-    summary = page.get_by_test_id("mentions-summary")
     expect(summary).to_have_text(
         f"0 mentions, filtered by issue {LISTEN_ISSUE} (copies folded into their first)"
     )
     accessible(session)
 
-    # A mention arrives on Kafka: the open page shows it without a reload, markup as text.
+
+def step_mentions_arrive_live_as_text_with_copies_folded(
+    running: Running, session: Session
+) -> None:
+    """A mention arrives on Kafka: the open page shows it without a reload, markup as text;
+    then another in French from Mastodon, and a copy of the first: folded into it."""
+    page = session.page
+    summary = page.get_by_test_id("mentions-summary")
+    first = page.locator('tr[data-mention="coast-a"]')
     page.evaluate("window.stillThisPage = true")  # gone if the page were loaded again
     title = "Coastal <img src=x onerror=\"document.title='pwned'\"> talks <b>open</b>"
     produce(
@@ -1197,7 +1218,6 @@ def test_mentions_arrive_live_and_each_filter_narrows_them(
             )
         ],
     )
-    first = page.locator('tr[data-mention="coast-a"]')
     expect(first).to_be_visible(timeout=30_000)
     expect(first).to_contain_text(title)
     expect(first).to_contain_text("sentiment negative")
@@ -1208,7 +1228,6 @@ def test_mentions_arrive_live_and_each_filter_narrows_them(
     assert page.title().startswith("Mentions")
     assert page.evaluate("window.stillThisPage") is True
 
-    # Another in French from Mastodon, and a copy of the first: folded into it.
     produce(
         running,
         "legation.listen.mentions.v1",
@@ -1233,7 +1252,12 @@ def test_mentions_arrive_live_and_each_filter_narrows_them(
     assert page.evaluate("window.stillThisPage") is True
     accessible(session)
 
-    # Each filter, end to end: what the page shows.
+
+def step_each_filter_narrows_the_mentions(session: Session) -> None:
+    """Each filter, end to end: what the page shows."""
+    page = session.page
+    summary = page.get_by_test_id("mentions-summary")
+    first = page.locator('tr[data-mention="coast-a"]')
     filter_mentions(session, Languages="FR")
     expect(page.get_by_label("Languages", exact=True)).to_have_value("fr")
     expect(summary).to_contain_text("1 mention, filtered by issue coastal-talks; language fr")
@@ -1256,7 +1280,10 @@ def test_mentions_arrive_live_and_each_filter_narrows_them(
     expect(first.get_by_test_id("copies")).to_have_count(0)
     accessible(session)
 
-    # A filter the evaluator cannot run is refused on its field, before any search.
+
+def step_a_filter_that_cannot_run_is_refused_on_its_field(session: Session) -> None:
+    """Refused on its field before any search; one the evaluator refuses, in its words."""
+    page = session.page
     filter_mentions(session, **{"Influence at least": "2"})
     expect(page.get_by_test_id("min_influence-error")).to_contain_text(
         "Enter an influence from 0 to 1"
@@ -1269,8 +1296,12 @@ def test_mentions_arrive_live_and_each_filter_narrows_them(
     expect(page.get_by_test_id("issue-error")).to_contain_text("Issue must be an id")
     assert shown_mentions(session) == []
 
-    # Several values of a filter at once: either sentiment, either stance, any of the
-    # languages, any of the issues (a tracked one ticked, another typed).
+
+def step_several_values_of_a_filter_at_once(running: Running, session: Session) -> None:
+    """Either sentiment, either stance, any of the languages, any of the issues (a tracked
+    one ticked, another typed)."""
+    page = session.page
+    summary = page.get_by_test_id("mentions-summary")
     filter_mentions(session, **{"Other issue ids": LISTEN_ISSUE}, Sentiments="Negative, Positive")
     expect(summary).to_contain_text(
         "2 mentions, filtered by issue coastal-talks; sentiments positive, negative"
@@ -1300,8 +1331,14 @@ def test_mentions_arrive_live_and_each_filter_narrows_them(
     assert shown_mentions(session) == ["plastics-fr", "coast-b"]
     accessible(session)
 
-    # Live with the filters in force: an English mention (indexed first) stays out, the
-    # French and German ones that follow it come in.
+
+def step_mentions_arriving_live_meet_the_filters_in_force(
+    running: Running, session: Session
+) -> None:
+    """An English mention (indexed first) stays out, the French and German ones that follow
+    it come in."""
+    page = session.page
+    summary = page.get_by_test_id("mentions-summary")
     filter_mentions(session, Issues="", Languages="fr, de")
     assert shown_mentions(session) == ["coast-b"]
     page.evaluate("window.stillThisPage = true")
@@ -1322,7 +1359,6 @@ def test_mentions_arrive_live_and_each_filter_narrows_them(
     assert page.evaluate("window.stillThisPage") is True
     accessible(session)
     screenshot(page, "listen-mentions")
-    page.context.close()
 
 
 def surge(issue: str, count: int, start: datetime) -> tuple[str, Envelope]:

@@ -16,7 +16,7 @@ INPUTS := constraints.txt $(wildcard libs/*/pyproject.toml services/*/pyproject.
 .PHONY: help install contracts limits-doc run run-once stop reset load test lint fmt typecheck check bench bench-evaluator bench-notifier bench-listener bench-sustained bench-memory listener-models clean \
 	k8s-topics deploy-check promtool-deps images browser-deps console-assets fuzz fuzz-corpus \
 	contracts-docs contracts-check contracts-release asyncapi-validate k8s-departments \
-	bench-subscribe contracts-html
+	bench-subscribe contracts-html config-schemas config-schemas-check
 
 help:
 	@echo "make run        start the whole local stack and a demo campaign (Ctrl-C stops)"
@@ -38,6 +38,7 @@ help:
 	@echo "make deploy-check  render and validate deploy/ offline (topics, schemas, hadolint, promtool)"
 	@echo "make k8s-topics    regenerate the Strimzi KafkaTopics from topics/"
 	@echo "make limits-doc    regenerate libs/legation-contracts/LIMITS.md from the protos"
+	@echo "make config-schemas  regenerate the configuration files' JSON Schemas (deploy/schemas/config)"
 	@echo "make contracts-docs  regenerate the AsyncAPI contract and its HTML page"
 	@echo "make contracts-html  the contract's page from the AsyncAPI HTML template (build/)"
 	@echo "make contracts-check the contract: AsyncAPI validation, buf lint, buf breaking, catalog"
@@ -65,8 +66,11 @@ $(STAMP): $(PY) $(INPUTS)
 	$(PIP) install -c constraints.txt -e 'libs/legation-devstack[bench]'
 	touch $(STAMP)
 
-contracts: $(PY)
+# The contracts package (not committed) and legation_core/topic_names.py (committed: a
+# constant per topic of topics/).
+contracts: install
 	$(PY) tools/gen_contracts.py
+	$(PY) tools/gen_topic_names.py
 
 # The published stream contract (libs/legation-contracts/asyncapi.yaml and asyncapi.html),
 # generated from topics/ and the event protos; never edited by hand.
@@ -88,6 +92,7 @@ asyncapi-validate: install
 # (libs/legation-contracts/baseline, COMPATIBILITY.md), the departments' KafkaUsers.
 contracts-check: install asyncapi-validate
 	$(PY) tools/gen_asyncapi.py --check
+	$(PY) tools/gen_topic_names.py --check
 	$(PY) tools/contracts_compat.py
 	$(PY) tools/gen_k8s_departments.py --check
 
@@ -103,6 +108,14 @@ RUN_FLAGS := $(if $(FRESH),--fresh)
 # libs/legation-contracts/LIMITS.md: every request field's limit, from the protos' annotations.
 limits-doc: install
 	$(PY) tools/gen_limits_doc.py
+
+# deploy/schemas/config/: the JSON Schemas of the users, rules and channels files, from the
+# pydantic models that validate them; make check fails when they are stale.
+config-schemas: install
+	$(PY) tools/gen_config_schemas.py
+
+config-schemas-check: install
+	$(PY) tools/gen_config_schemas.py --check
 
 run: install console-assets
 	$(PY) -m legation_devstack run $(RUN_FLAGS)
@@ -150,9 +163,10 @@ typecheck: install
 		services/notifier/bench/notifier_bench.py \
 		tools/gen_k8s_topics.py tools/deploy_check.py tools/gen_limits_doc.py \
 		tools/gen_asyncapi.py tools/contracts_compat.py tools/gen_k8s_departments.py \
+		tools/gen_topic_names.py tools/gen_config_schemas.py \
 		libs/legation-subscribe/src libs/legation-subscribe/tests
 
-check: lint typecheck
+check: lint typecheck config-schemas-check
 
 test: check deploy-check contracts-check browser-deps console-assets fuzz-corpus
 	$(BIN)/pytest

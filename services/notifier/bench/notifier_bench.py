@@ -42,6 +42,7 @@ from legation_notifier.domain.people import Directory, parse_people
 from legation_notifier.domain.signals import signals_of
 
 from legation.events.v1 import engage_pb2, evaluate_pb2, listen_pb2, publish_pb2
+from legation_core import topic_names
 from legation_core.catalog import default_catalog
 from legation_core.codec import Envelope, EventCodec, make_envelope
 from legation_core.config import CoreSettings
@@ -125,7 +126,7 @@ def events(count: int, seed: int = SEED) -> list[tuple[str, str, str, Envelope]]
             envelope = make_envelope(
                 alert, event_id=event_id, source_service="listener", occurred_at=at, issue_id=issue
             )
-            produced.append(("listener", "legation.listen.alerts.v1", issue, envelope))
+            produced.append(("listener", topic_names.LISTEN_ALERTS_V1, issue, envelope))
         elif draw < 0.70:
             conversation_id = f"conv-{rng.randrange(400)}"
             v = version(conversation_id)
@@ -162,7 +163,7 @@ def events(count: int, seed: int = SEED) -> list[tuple[str, str, str, Envelope]]
                 state, event_id=event_id, source_service="engager", occurred_at=at
             )
             produced.append(
-                ("engager", "legation.engage.conversations.v1", conversation_id, envelope)
+                ("engager", topic_names.ENGAGE_CONVERSATIONS_V1, conversation_id, envelope)
             )
         elif draw < 0.85:
             post_id = f"post-{rng.randrange(200)}"
@@ -189,7 +190,7 @@ def events(count: int, seed: int = SEED) -> list[tuple[str, str, str, Envelope]]
             envelope = make_envelope(
                 post, event_id=event_id, source_service="publisher", occurred_at=at
             )
-            produced.append(("publisher", "legation.publish.posts.v1", post_id, envelope))
+            produced.append(("publisher", topic_names.PUBLISH_POSTS_V1, post_id, envelope))
         elif draw < 0.92:
             post_id = f"post-{rng.randrange(200)}"
             request = publish_pb2.ApprovalRequest(
@@ -212,7 +213,7 @@ def events(count: int, seed: int = SEED) -> list[tuple[str, str, str, Envelope]]
                 occurred_at=at,
                 campaign_id=campaign,
             )
-            produced.append(("publisher", "legation.publish.approvals.v1", post_id, envelope))
+            produced.append(("publisher", topic_names.PUBLISH_APPROVALS_V1, post_id, envelope))
         elif draw < 0.96:
             change = evaluate_pb2.ObjectiveStatusChange(
                 change_id=event_id,
@@ -230,7 +231,7 @@ def events(count: int, seed: int = SEED) -> list[tuple[str, str, str, Envelope]]
                 change, event_id=event_id, source_service="evaluator", occurred_at=at
             )
             produced.append(
-                ("evaluator", "legation.evaluate.objective-status.v1", campaign, envelope)
+                ("evaluator", topic_names.EVALUATE_OBJECTIVE_STATUS_V1, campaign, envelope)
             )
         else:
             health = listen_pb2.SourceHealth(
@@ -247,7 +248,7 @@ def events(count: int, seed: int = SEED) -> list[tuple[str, str, str, Envelope]]
             envelope = make_envelope(
                 health, event_id=event_id, source_service="listener", occurred_at=at
             )
-            produced.append(("listener", "legation.listen.source-health.v1", issue, envelope))
+            produced.append(("listener", topic_names.LISTEN_SOURCE_HEALTH_V1, issue, envelope))
     return produced
 
 

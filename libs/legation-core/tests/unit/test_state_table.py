@@ -66,6 +66,22 @@ def test_the_latest_version_wins_whatever_the_order() -> None:
     assert len(states) == 2
 
 
+def test_without_versions_each_record_replaces_the_one_before() -> None:
+    """A table of entities without a version (the listener's tracked issues and cursors):
+    records are taken in topic order, the last one per key is the entity."""
+    sink = Sink()
+    states: StateTable[engage_pb2.PartnerState] = StateTable(
+        TOPIC, engage_pb2.PartnerState, lambda p: p.partner_id, None, envelope, sink
+    )
+    assert states.apply(envelope(partner("a", 0, "first")))
+    assert states.apply(envelope(partner("a", 0, "second")))
+    with states.transaction() as transaction:
+        transaction.put(partner("a", 0, "third"))
+    assert [p.name for p in states.all()] == ["third"]
+    [[(topic, key, written)]] = sink.sent
+    assert (topic, key, written.partner_state.name) == (TOPIC, "a", "third")
+
+
 def test_a_transaction_writes_its_events_then_its_entities_then_applies_them() -> None:
     sink = Sink()
     states = table(sink)

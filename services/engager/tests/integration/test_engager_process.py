@@ -36,12 +36,16 @@ from legation_core.config import CoreSettings
 from legation_core.consumer import Incoming
 from legation_core.kafka import EventProducer, read_topic
 from legation_core.metrics import Metrics
+from legation_core.topic_names import (
+    ENGAGE_INTERACTIONS_V1,
+    ENGAGE_PARTNER_ACTIVITIES_V1,
+    LISTEN_MENTIONS_V1,
+)
 from legation_devstack.channel_servers import ChannelServers
 from legation_devstack.channel_servers.mastodon import MastodonServer
 from legation_devstack.processes import Process, free_port, spawn, wait_until
 from legation_devstack.standins import OpenSearchStandIn
 from legation_devstack.users import UsersFile
-from legation_engager.adapters.store import INTERACTIONS, MENTIONS, PARTNER_ACTIVITIES
 from legation_engager.domain.inbox import conversation_id_for
 from legation_evaluator.adapters.events import IndexingHandler
 from legation_evaluator.adapters.index import EventIndex, connect
@@ -169,7 +173,7 @@ def produce_mentions(settings: CoreSettings, mentions: list[listen_pb2.Mention])
         producer.send_and_wait(
             [
                 (
-                    MENTIONS,
+                    LISTEN_MENTIONS_V1,
                     m.mention_id,
                     make_envelope(
                         m,
@@ -191,7 +195,7 @@ def interactions(settings: CoreSettings, campaign: str) -> list[engage_pb2.Inter
     codec = EventCodec(default_catalog())
     return [
         envelope.interaction
-        for envelope in read_topic(settings, "evaluator", codec, INTERACTIONS, 30)
+        for envelope in read_topic(settings, "evaluator", codec, ENGAGE_INTERACTIONS_V1, 30)
         if envelope.campaign_id == campaign
     ]
 
@@ -426,9 +430,9 @@ def step_partner_activity_reaches_the_evaluators_index(
     assert len(partner.timeline) == 2
     codec = EventCodec(default_catalog())
     batch = [
-        Incoming(PARTNER_ACTIVITIES, 0, offset, None, envelope)
+        Incoming(ENGAGE_PARTNER_ACTIVITIES_V1, 0, offset, None, envelope)
         for offset, envelope in enumerate(
-            read_topic(kafka_settings, "evaluator", codec, PARTNER_ACTIVITIES, 30)
+            read_topic(kafka_settings, "evaluator", codec, ENGAGE_PARTNER_ACTIVITIES_V1, 30)
         )
     ]
     index = EventIndex(

@@ -156,6 +156,23 @@ def test_an_empty_document_is_a_feed_error(content: bytes) -> None:
 
 
 @pytest.mark.parametrize(
+    ("content", "content_type"),
+    [
+        (b'<?xml version="1.0" encoding="\x00ig5"?><rss></rss>', None),
+        (b"<rss></rss>", "text/xml; charset=big\x005"),
+    ],
+    ids=["declared", "http-header"],
+)
+def test_an_encoding_name_with_a_nul_is_a_feed_error(
+    content: bytes, content_type: str | None
+) -> None:
+    # Found by the fuzz suite: feedparser's decode raised ValueError ("embedded null
+    # character"), which escaped the poller's handling of FeedError.
+    with pytest.raises(FeedError, match="is not a readable feed: embedded null character"):
+        parse_feed_document(content, "https://example.org/feed", NOW, content_type)
+
+
+@pytest.mark.parametrize(
     "shape",
     [{}, {"entries": None, "feed": {}}, {"entries": [], "feed": "x"}, {"feed": {}}],
     ids=["nothing", "entries-none", "feed-text", "no-entries"],

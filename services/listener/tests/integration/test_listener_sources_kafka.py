@@ -33,6 +33,7 @@ from legation_core.grpc_server import build_server
 from legation_core.http_server import HttpServer
 from legation_core.kafka import EventProducer, read_topic
 from legation_core.metrics import Metrics
+from legation_core.topic_names import LISTEN_ALERTS_V1, LISTEN_MENTIONS_V1
 from legation_devstack.processes import free_port, spawn, wait_until
 from legation_devstack.source_servers import (
     BlueskySearchServer,
@@ -49,7 +50,7 @@ from legation_listener.adapters.feeds import FeedFetcher
 from legation_listener.adapters.grpc_api import SERVICE_NAME, ListenerApi
 from legation_listener.adapters.policy import POLICY
 from legation_listener.adapters.poller import Poller
-from legation_listener.adapters.state import ALERTS, MENTIONS, ListenerState, StateStore
+from legation_listener.adapters.state import ListenerState
 from legation_listener.config import ListenerSettings
 from legation_listener.domain.spikes import SpikeDetector, SpikeRule
 
@@ -115,12 +116,10 @@ class InProcessListener:
         )
         self.producer = EventProducer(settings, "listener", default_catalog(), Metrics())
         state = ListenerState.rebuild(settings, EventCodec(default_catalog()), self.producer)
-        store = StateStore(state, self.producer)
         fetcher = FeedFetcher(5.0, 0, policy=address_policy(listener_settings))
         backoff = Backoff(1, backoff_seconds=0.05, max_backoff_seconds=5.0)
         self.poller = Poller(
             state,
-            store,
             fetcher,
             self.producer,
             Metrics().registry,
@@ -129,7 +128,7 @@ class InProcessListener:
             connectors=connectors(listener_settings, fetcher, backoff),
         )
         # The issue RPCs alone (the analyses' are ListenerServicer's).
-        servicer = ListenerApi(state, store, self.poller)  # type: ignore[abstract]
+        servicer = ListenerApi(state, self.poller)  # type: ignore[abstract]
         self.grpc, _, port = build_server(
             0,
             [lambda server: pb_grpc.add_ListenerServiceServicer_to_server(servicer, server)],
@@ -383,7 +382,7 @@ def step_each_mention_is_emitted_once_and_the_alert_names_its_sources(
 ) -> None:
     """Every matching item once, labelled and with its campaign; one alert of the surge
     hour."""
-    mentions = events(kafka_settings, MENTIONS, issue_id)
+    mentions = events(kafka_settings, LISTEN_MENTIONS_V1, issue_id)
     ids = Counter(e.event_id for e in mentions)
     assert max(ids.values()) == 1, "a mention was emitted twice"
     by_source = Counter(e.mention.source for e in mentions)
@@ -398,7 +397,7 @@ def step_each_mention_is_emitted_once_and_the_alert_names_its_sources(
         assert mention.language and mention.sentiment.value, mention.item_id
         assert mention.campaign_ids == ["plastics-2026"]
         assert "football" not in mention.text.lower()
-    [alert] = events(kafka_settings, ALERTS, issue_id)
+    [alert] = events(kafka_settings, LISTEN_ALERTS_V1, issue_id)
     assert alert.alert.count == 3 + 3 + 4 + 3  # webhook, feed, Mastodon, Reddit in the surge hour
     assert {c.value for c in alert.alert.top_sources} >= {
         "webhook:ngo",
@@ -473,7 +472,9 @@ def test_the_service_process_reads_connector_sources_and_serves_its_webhook(
         assert [(s.source, s.state) for s in listed.sources] == [(s, "ok") for s in sources]
     finally:
         assert process.stop() == 0
-    assert Counter(e.mention.source for e in events(kafka_settings, MENTIONS, issue_id)) == {
+    assert Counter(
+        e.mention.source for e in events(kafka_settings, LISTEN_MENTIONS_V1, issue_id)
+    ) == {
         "mastodon": 1,
         "reddit": 1,
         "webhook": 1,

@@ -19,6 +19,7 @@ from legation_core.codec import Envelope, make_envelope
 from legation_core.ids import stable_id
 from legation_core.kafka import EventProducer
 from legation_core.state import acknowledged
+from legation_core.topic_names import EVALUATE_CAMPAIGNS_V1, EVALUATE_FEEDBACK_V1
 from legation_evaluator.adapters.campaign_data import CampaignData
 from legation_evaluator.adapters.changes import ChangeFeed
 from legation_evaluator.adapters.grpc_listen import ListenReadsApi
@@ -34,8 +35,6 @@ from legation_evaluator.domain.feedback import validate_feedback, with_subject
 treat_as_unavailable(IndexConnectionError)
 
 SERVICE = "evaluator"
-CAMPAIGNS = "legation.evaluate.campaigns.v1"
-FEEDBACK = "legation.evaluate.feedback.v1"
 # Watch streams each hold a server thread (the pool has 8): leave room for unary calls.
 MAX_WATCHERS = 4
 # A watched scorecard is recomputed at least this often even without new events (the
@@ -93,7 +92,7 @@ class EvaluatorApi(ListenReadsApi, ReviewReportApi, pb_grpc.EvaluatorServiceServ
             occurred_at=datetime.now(UTC),
             campaign_id=campaign.campaign_id,
         )
-        self._produce(context, CAMPAIGNS, campaign.campaign_id, envelope)
+        self._produce(context, EVALUATE_CAMPAIGNS_V1, campaign.campaign_id, envelope)
         return campaign
 
     def GetCampaign(
@@ -175,7 +174,7 @@ class EvaluatorApi(ListenReadsApi, ReviewReportApi, pb_grpc.EvaluatorServiceServ
             occurred_at=datetime.now(UTC),
             campaign_id=request.campaign_id,
         )
-        self._produce(context, FEEDBACK, request.campaign_id, envelope)
+        self._produce(context, EVALUATE_FEEDBACK_V1, request.campaign_id, envelope)
         return feedback
 
     def GetCampaignScorecard(

@@ -165,7 +165,12 @@ def parse_feed_document(
     :mod:`~legation_listener.domain.items`) with its id; :class:`FeedError` when it is not
     a feed at all."""
     headers = {"content-type": content_type} if content_type else {}
-    parsed = feedparser.parse(content, response_headers=headers)
+    try:
+        parsed = feedparser.parse(content, response_headers=headers)
+    except ValueError as error:
+        # feedparser tries a declared encoding whatever its name; one with a NUL in it
+        # ("embedded null character") escapes its own fallback to UTF-8.
+        raise FeedError(f"{feed} is not a readable feed: {error}") from None
     # feedparser's result holds only the keys it got to (an empty document has no
     # "version"), so it is read as a mapping whose shape is checked, never by attribute.
     entries, channel = parsed.get("entries"), parsed.get("feed")

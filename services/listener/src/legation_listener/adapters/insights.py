@@ -22,6 +22,7 @@ from legation.events.v1 import listen_pb2
 from legation_core.codec import Envelope, make_envelope
 from legation_core.ids import stable_id
 from legation_core.state import EventSink
+from legation_core.topic_names import LISTEN_COMMUNITIES_V1, LISTEN_THEMES_V1
 from legation_listener.adapters.feeds import FeedError, FetchResult
 from legation_listener.adapters.publications import PublicationStore
 from legation_listener.adapters.state import SERVICE, ListenerState
@@ -35,8 +36,6 @@ from legation_listener.domain.tone import ToneProfile
 
 log = logging.getLogger(__name__)
 
-COMMUNITIES = "legation.listen.communities.v1"
-THEMES = "legation.listen.themes.v1"
 DEFAULT_WINDOW_HOURS = 168
 MAX_WINDOW_HOURS = 720
 DEFAULT_LIMIT = 50
@@ -384,8 +383,8 @@ class Insights:
             try:
                 communities = self.community_report(issue, read_pages=False)
                 events = [
-                    (COMMUNITIES, issue.issue_id, self._envelope(communities)),
-                    (THEMES, issue.issue_id, self._envelope(self.theme_report(issue))),
+                    (LISTEN_COMMUNITIES_V1, issue.issue_id, self._envelope(communities)),
+                    (LISTEN_THEMES_V1, issue.issue_id, self._envelope(self.theme_report(issue))),
                 ]
                 self.producer.send_and_wait(events)
             except Exception:  # one issue must not stop the others; the next run retries

@@ -27,18 +27,14 @@ from legation_core.auth import Caller
 from legation_core.calls import CallError, InvalidArgument, NotFound, status_of
 from legation_core.codec import Envelope
 from legation_core.consumer import TransientError
+from legation_core.topic_names import PUBLISH_PUBLICATIONS_V1
 from legation_publisher.adapters.state import PostStore
 from legation_publisher.domain import schedule as sched
 from legation_publisher.domain import workflow
 from legation_publisher.domain.content import ChannelProfile, channel_info
 from legation_publisher.domain.csv_import import parse_csv
 from legation_publisher.domain.delivery import publication_for
-from legation_publisher.domain.posts import (
-    PUBLICATIONS_TOPIC,
-    InvalidPost,
-    post_id_for,
-    publication_envelope,
-)
+from legation_publisher.domain.posts import InvalidPost, post_id_for, publication_envelope
 from legation_publisher.domain.workflow import WorkflowPolicy
 
 log = logging.getLogger(__name__)
@@ -294,7 +290,7 @@ class PublisherServicer(publisher_service_pb2_grpc.PublisherServiceServicer):
                 record = next(d for d in post.deliveries if d.delivery_id == request.delivery_id)
                 event = publication_for(post, record)
                 envelope = publication_envelope(event, post.campaign_id, post.issue_id)
-                return [(PUBLICATIONS_TOPIC, post.post_id, envelope)]
+                return [(PUBLISH_PUBLICATIONS_V1, post.post_id, envelope)]
 
             post = self.store.change(self._post_id(request.post_id), confirm, publication)
             log.info(

@@ -44,7 +44,7 @@ help:
 	@echo "make contracts-check the contract: AsyncAPI validation, buf lint, buf breaking, catalog"
 	@echo "make contracts-release  make today's protos and catalog the compatibility baseline"
 	@echo "make k8s-departments  regenerate the departments' Strimzi KafkaUsers"
-	@echo "make images    build the five images (docker, from the repository root)"
+	@echo "make images    build the six images from services/Dockerfile (docker, from the repository root)"
 	@echo "make console-assets  the console's front-end packages from npm (make run and test do it)"
 
 $(PY):
@@ -124,7 +124,7 @@ run-once: install console-assets
 	$(PY) -m legation_devstack run --once $(RUN_FLAGS)
 
 # The console's front-end (GOV.UK Frontend, htmx) from the npm registry at build time, into
-# services/console/build/assets (git ignores it; the Dockerfile runs the same script).
+# services/console/build/assets (git ignores it; the Dockerfile's node stage runs the same script).
 CONSOLE_ASSETS := services/console/build/assets/.built
 console-assets: $(CONSOLE_ASSETS)
 
@@ -160,6 +160,7 @@ typecheck: install
 		services/listener/tests services/publisher/tests services/engager/tests \
 		services/evaluator/tests libs/legation-core/tests libs/legation-channels/tests \
 		services/listener/bench services/listener/training services/evaluator/bench/evaluator_bench.py \
+		services/notifier/bench/notifier_bench.py \
 		tools/gen_k8s_topics.py tools/deploy_check.py tools/gen_limits_doc.py \
 		tools/gen_asyncapi.py tools/contracts_compat.py tools/gen_k8s_departments.py \
 		tools/gen_topic_names.py tools/gen_config_schemas.py \
@@ -203,7 +204,7 @@ browser-deps:
 	fi
 
 # deploy/: Strimzi topics from the catalog, every overlay rendered and validated against the
-# Kubernetes and CRD schemas, hadolint on the Dockerfiles (offline; see deploy/README.md).
+# Kubernetes and CRD schemas, hadolint on services/Dockerfile (offline; see deploy/README.md).
 k8s-topics: install
 	$(PY) tools/gen_k8s_topics.py
 
@@ -232,7 +233,7 @@ SERVICES := listener publisher engager evaluator notifier console
 images:
 	@for s in $(SERVICES); do \
 		echo "building $(IMAGE_REGISTRY)/legation-$$s:$(IMAGE_TAG)"; \
-		DOCKER_BUILDKIT=1 docker build -f services/$$s/Dockerfile \
+		DOCKER_BUILDKIT=1 docker build -f services/Dockerfile --build-arg SERVICE=$$s \
 			-t $(IMAGE_REGISTRY)/legation-$$s:$(IMAGE_TAG) . || exit 1; \
 	done
 
@@ -242,7 +243,7 @@ bench: install
 	$(PY) services/evaluator/bench/evaluator_bench.py
 	PYTHONPATH=services/listener/training $(PY) services/listener/bench/listener_models_bench.py
 	$(PY) services/listener/bench/listener_themes_bench.py
-	$(PY) -m legation_notifier.bench
+	$(PY) services/notifier/bench/notifier_bench.py
 # (exit 1 when not every mention was produced, indexed and counted: the memory table still follows)
 	-$(PY) -m legation_devstack bench-sustained --rate 1000 --seconds 300
 	$(PY) -m legation_devstack bench-memory
@@ -250,7 +251,7 @@ bench: install
 # The notifier alone: notifications decided per second against the raw consume rate of the
 # same events (services/notifier/README.md, "Measured").
 bench-notifier: install
-	$(PY) -m legation_notifier.bench
+	$(PY) services/notifier/bench/notifier_bench.py
 
 # legation-subscribe against raw kafka-python on one broker (README, "Benchmark").
 bench-subscribe: install

@@ -1,5 +1,5 @@
-"""``python -m legation_notifier.bench``: notifications decided per second against the raw
-consume rate of the same events, in one run.
+"""``make bench-notifier`` (``python services/notifier/bench/notifier_bench.py [events]``):
+notifications decided per second against the raw consume rate of the same events, in one run.
 
 One Kafka stand-in; EVENTS events of the notifier's seven topics as their services produce
 them (spike alerts re-firing, conversations changing with SLA breaches and reply deliveries,
@@ -16,6 +16,9 @@ records:
 
 Each figure is events per second (wall) and this process's CPU per event; ratios are against
 the raw consume of the same run, so they compare whatever the machine's load.
+
+Not part of ``make test`` nor of the installed service: ``make bench`` runs it (it needs the
+development install, which brings the stand-ins).
 """
 
 from __future__ import annotations
@@ -32,6 +35,11 @@ from pathlib import Path
 from typing import Any
 
 from kafka import KafkaConsumer
+from legation_notifier.adapters.events import TOPICS, DecisionHandler
+from legation_notifier.adapters.state import NotifierState
+from legation_notifier.domain.decide import Decider, EpisodeState
+from legation_notifier.domain.people import Directory, parse_people
+from legation_notifier.domain.signals import signals_of
 
 from legation.events.v1 import engage_pb2, evaluate_pb2, listen_pb2, publish_pb2
 from legation_core import topic_names
@@ -41,11 +49,6 @@ from legation_core.config import CoreSettings
 from legation_core.consumer import BatchResult, ConsumerLoop, Incoming
 from legation_core.kafka import EventProducer, client_options, ensure_topics
 from legation_core.metrics import Metrics
-from legation_notifier.adapters.events import TOPICS, DecisionHandler
-from legation_notifier.adapters.state import NotifierState
-from legation_notifier.domain.decide import Decider, EpisodeState
-from legation_notifier.domain.people import Directory, parse_people
-from legation_notifier.domain.signals import signals_of
 
 EVENTS = 20_000
 PEOPLE = 60

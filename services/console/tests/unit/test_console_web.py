@@ -192,6 +192,20 @@ class FakeEvaluator(EvaluatorClient):
     ) -> AsyncIterator[evaluator_pb.CampaignReportProgress]:
         return self._steps(person, campaign_id, format)
 
+    async def list_metrics(self, person: Person) -> list[evaluator_pb.Metric]:
+        return []
+
+    async def _scorecards(self, campaign_id: str) -> AsyncIterator[evaluator_pb.Scorecard]:
+        yield evaluator_pb.Scorecard(campaign_id=campaign_id)
+        raise ServiceError(
+            "evaluator", "WatchCampaignScorecard", grpc.StatusCode.UNAVAILABLE, "gone"
+        )
+
+    def watch_scorecard(
+        self, person: Person, campaign_id: str, min_interval_seconds: float
+    ) -> AsyncIterator[evaluator_pb.Scorecard]:
+        return self._scorecards(campaign_id)
+
     async def get_report(
         self, person: Person, campaign_id: str, format: int
     ) -> evaluator_pb.CampaignReport:
@@ -265,6 +279,19 @@ def test_a_failure_ends_the_stream_with_its_reason_as_text() -> None:
     assert [name for name, _ in events] == ["report", "report", "done"]
     assert "The report could not be drawn" in events[-1][1]
     assert "index &lt;down&gt;" in events[-1][1]
+
+
+def test_the_live_scorecard_is_the_services_stream_then_its_failure_ends_it(
+    report_client: TestClient,
+) -> None:
+    report_client.get("/sign-in?as=ana")
+    stream = report_client.get("/evaluate/campaigns/river/live")
+    assert stream.headers["content-type"].startswith("text/event-stream")
+    assert stream.headers["cache-control"] == "no-store"
+    events = _events(stream.text)
+    assert [name for name, _ in events] == ["scorecard", "scorecard"]
+    assert "The evaluator service is not answering" in events[-1][1]
+    assert "The evaluator service is not answering" not in events[0][1]
 
 
 def test_wrong_mention_filters_are_refused_before_any_call(client: TestClient) -> None:

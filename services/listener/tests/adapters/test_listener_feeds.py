@@ -160,16 +160,19 @@ def test_an_empty_document_is_a_feed_error(content: bytes) -> None:
     [
         (b'<?xml version="1.0" encoding="\x00ig5"?><rss></rss>', None),
         (b"<rss></rss>", "text/xml; charset=big\x005"),
+        (b"<title>\n<width>80</width>\n</image></channel></rss>", None),
     ],
-    ids=["declared", "http-header"],
+    ids=["nul-in-declared-encoding", "nul-in-http-charset", "width-outside-image"],
 )
-def test_an_encoding_name_with_a_nul_is_a_feed_error(
-    content: bytes, content_type: str | None
+def test_a_document_feedparser_raises_on_is_a_feed_error(
+    content: bytes, content_type: str | None, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # Found by the fuzz suite: feedparser's decode raised ValueError ("embedded null
-    # character"), which escaped the poller's handling of FeedError.
-    with pytest.raises(FeedError, match="is not a readable feed: embedded null character"):
+    # Found by the fuzz suite: feedparser raised from inside (ValueError "embedded null
+    # character" from a declared encoding, TypeError from <width> outside an <image>),
+    # which escaped the poller's handling of FeedError.
+    with pytest.raises(FeedError, match="is not a readable feed: the feed parser failed on it"):
         parse_feed_document(content, "https://example.org/feed", NOW, content_type)
+    assert "feedparser failed on https://example.org/feed" in caplog.text
 
 
 @pytest.mark.parametrize(

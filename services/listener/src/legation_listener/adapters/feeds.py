@@ -167,10 +167,13 @@ def parse_feed_document(
     headers = {"content-type": content_type} if content_type else {}
     try:
         parsed = feedparser.parse(content, response_headers=headers)
-    except ValueError as error:
-        # feedparser tries a declared encoding whatever its name; one with a NUL in it
-        # ("embedded null character") escapes its own fallback to UTF-8.
-        raise FeedError(f"{feed} is not a readable feed: {error}") from None
+    except Exception:
+        # feedparser reports most defects as "bozo", but some ill-formed documents raise
+        # from inside it (a declared encoding with a NUL: ValueError; <width> outside an
+        # <image>: TypeError). Whatever it raises, this document cannot be read; the
+        # reason stays in the log, the caller gets no parser internals.
+        log.warning("feedparser failed on %s", feed, exc_info=True)
+        raise FeedError(f"{feed} is not a readable feed: the feed parser failed on it") from None
     # feedparser's result holds only the keys it got to (an empty document has no
     # "version"), so it is read as a mapping whose shape is checked, never by attribute.
     entries, channel = parsed.get("entries"), parsed.get("feed")

@@ -15,7 +15,8 @@ its writes are serialised by the table's write lock, so topic order is write ord
 Changes go through :meth:`StateTable.transaction`: under one write lock, read the current
 versions, stage new ones (with any further events), and on leaving the block everything
 staged is produced (its events, then its entities, each batch acknowledged) and then
-applied. Nothing is applied when a write fails or the block raises.
+applied. Nothing is applied when a write fails or the block raises. :func:`existing` and
+:func:`changing` are how a gRPC call finds, or changes, the entity its request names.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Generic, Protocol, TypeVar
 
 from google.protobuf.message import Message
 
-from legation_core.calls import CallError
+from legation_core.calls import CallError, NotFound, require
 from legation_core.catalog import CatalogError
 from legation_core.codec import Envelope, EventCodec, InvalidEvent, payload_of
 from legation_core.config import CoreSettings
@@ -214,3 +215,26 @@ class Transaction(Generic[M]):
             self.table._put(item)
         self.staged.clear()
         self.events.clear()
+
+
+def existing(table: StateTable[M], what: str, field: str, key: str) -> M:
+    """The entity ``key`` of ``table``; INVALID_ARGUMENT naming ``field`` when ``key`` is
+    empty, NOT_FOUND saying ``what`` does not exist when there is none."""
+    require(**{field: key})
+    found = table.get(key)
+    if found is None:
+        raise NotFound(f"{what} {key} does not exist")
+    return found
+
+
+@contextmanager
+def changing(
+    table: StateTable[M], what: str, field: str, key: str
+) -> Iterator[tuple[Transaction[M], M]]:
+    """A transaction on ``table`` with the current version of the entity ``key`` (checked
+    as :func:`existing` does, before the write lock is taken)."""
+    existing(table, what, field, key)
+    with table.transaction() as transaction:
+        current = transaction.get(key)
+        assert current is not None  # entities are never removed
+        yield transaction, current

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 import pytest
 
 from legation.events.v1 import engage_pb2
+from legation_core.calls import InvalidArgument, NotFound
 from legation_core.codec import Envelope, InvalidEvent, make_envelope
 from legation_core.kafka import RecordTooLarge
-from legation_core.state import StateTable, StoreUnavailable
+from legation_core.state import StateTable, StoreUnavailable, changing, existing
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 TOPIC = "legation.engage.partners.v1"
@@ -173,3 +174,20 @@ def test_a_change_too_large_for_kafka_is_refused_whole_before_any_write() -> Non
         transaction.put(partner("a", 1, name="é" * 600_000), extra)  # 1.2 MB of UTF-8
     assert sink.sent == []  # not even the events
     assert states.get("a") is None
+
+
+def test_what_a_call_names_is_found_or_changed_or_said_missing() -> None:
+    sink = Sink()
+    partners = table(sink)
+    partners.apply(envelope(partner("a", 1, "old")))
+    assert existing(partners, "partner", "partner_id", "a").name == "old"
+    with pytest.raises(InvalidArgument, match=r"^partner_id is required$"):
+        existing(partners, "partner", "partner_id", "")
+    with pytest.raises(NotFound, match=r"^partner b does not exist$"):
+        existing(partners, "partner", "partner_id", "b")
+    with changing(partners, "partner", "partner_id", "a") as (transaction, current):
+        transaction.put(partner("a", current.version + 1, "new"))
+    assert existing(partners, "partner", "partner_id", "a").name == "new"
+    with pytest.raises(NotFound), changing(partners, "partner", "partner_id", "b"):
+        pass
+    assert len(sink.sent) == 1  # the one change written; nothing for the missing one

@@ -307,15 +307,11 @@ def test_a_crash_between_delivering_and_recording_never_posts_twice(
     assert all(d.status == publish_pb2.DELIVERY_STATUS_PUBLISHED for d in post.deliveries)
 
 
-class UnaskableChannel(SiteAtomChannel):
+class UnaskableChannel(CrashingChannel):
     """A channel that can neither be asked what it holds nor deduplicate (as Telegram or
     email), and whose process dies right after it delivered."""
 
     reconcile = "none"
-
-    def deliver(self, message: Outgoing) -> Delivered:
-        super().deliver(message)
-        raise SystemExit("killed mid-delivery")
 
 
 def test_a_needs_check_delivery_found_on_the_channel_is_confirmed_with_its_publication(
@@ -385,26 +381,16 @@ def test_retries_are_bounded_then_the_failure_is_visible_and_retryable(
     failed = post.deliveries[0]
     assert failed.status == publish_pb2.DELIVERY_STATUS_FAILED
     assert "gave up after 2 attempts: feed volume not mounted" in failed.reason
+
+    def on_delivery(command: str, role: str, delivery_id: str) -> None:
+        request = pb.DeliveryRequest(post_id=post_id, delivery_id=delivery_id)
+        call(publisher, command, role, request)
+
     with pytest.raises(grpc.RpcError) as error:
-        call(
-            publisher,
-            "RetryDelivery",
-            "editor",
-            pb.DeliveryRequest(post_id=post_id, delivery_id=failed.delivery_id),
-        )
+        on_delivery("RetryDelivery", "editor", failed.delivery_id)
     assert error.value.code() == grpc.StatusCode.PERMISSION_DENIED
-    call(
-        publisher,
-        "RetryDelivery",
-        "publisher",
-        pb.DeliveryRequest(post_id=post_id, delivery_id=failed.delivery_id),
-    )
-    call(
-        publisher,
-        "CancelDelivery",
-        "publisher",
-        pb.DeliveryRequest(post_id=post_id, delivery_id=post.deliveries[1].delivery_id),
-    )
+    on_delivery("RetryDelivery", "publisher", failed.delivery_id)
+    on_delivery("CancelDelivery", "publisher", post.deliveries[1].delivery_id)
     healthy = Scheduler(publisher.store, {"site-atom": feed}, clock=publisher.clock)
     assert healthy.run_once() == 1
     post = call(publisher, "GetPost", "editor", pb.GetPostRequest(post_id=post_id)).post
@@ -413,12 +399,7 @@ def test_retries_are_bounded_then_the_failure_is_visible_and_retryable(
     assert statuses[1] == publish_pb2.DELIVERY_STATUS_CANCELLED
     assert statuses[2] == publish_pb2.DELIVERY_STATUS_FAILED
     with pytest.raises(grpc.RpcError) as error:
-        call(
-            publisher,
-            "CancelDelivery",
-            "publisher",
-            pb.DeliveryRequest(post_id=post_id, delivery_id=failed.delivery_id),
-        )
+        on_delivery("CancelDelivery", "publisher", failed.delivery_id)
     assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
 
 

@@ -442,6 +442,19 @@ def _wrap(handler: grpc.RpcMethodHandler[Any, Any], call: _Call) -> grpc.RpcMeth
 
         return run
 
+    return wrapped_handler(handler, unary, streaming)
+
+
+def wrapped_handler(
+    handler: grpc.RpcMethodHandler[Any, Any],
+    unary: Callable[[Callable[[Any, grpc.ServicerContext], Any]], Callable[..., Any]],
+    streaming: Callable[
+        [Callable[[Any, grpc.ServicerContext], Iterator[Any]]], Callable[..., Iterator[Any]]
+    ],
+) -> grpc.RpcMethodHandler[Any, Any]:
+    """``handler`` (of any of the four kinds of call) with its behaviour wrapped by
+    ``unary`` when the call answers once, by ``streaming`` when it answers a stream (what
+    an interceptor does around each call)."""
     options = {
         "request_deserializer": handler.request_deserializer,
         "response_serializer": handler.response_serializer,

@@ -16,7 +16,8 @@ from legation_channels.base import ChannelLimits
 from legation_core.auth import current_caller, current_trace_id, require_role
 from legation_core.calls import InvalidArgument, require
 from legation_core.ids import stable_id
-from legation_engager.adapters.grpc_common import MAX_PAGE, existing
+from legation_core.state import existing
+from legation_engager.adapters.grpc_common import MAX_PAGE
 from legation_engager.adapters.store import EngagerState
 from legation_engager.domain import inbox
 from legation_engager.domain.rules import Rules, render_saved_reply

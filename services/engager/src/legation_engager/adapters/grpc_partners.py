@@ -12,7 +12,7 @@ import grpc
 from legation.engager.v1 import engager_service_pb2 as pb
 from legation.events.v1 import engage_pb2
 from legation_core.auth import current_caller
-from legation_engager.adapters.grpc_common import changing, existing
+from legation_core.state import changing, existing
 from legation_engager.adapters.store import EngagerState, activity_event
 from legation_engager.domain import partners
 

@@ -15,7 +15,8 @@ from legation_channels.base import ChannelLimits
 from legation_core.auth import current_caller
 from legation_core.calls import require
 from legation_core.ids import stable_id
-from legation_engager.adapters.grpc_common import MAX_PAGE, changing, existing
+from legation_core.state import changing, existing
+from legation_engager.adapters.grpc_common import MAX_PAGE
 from legation_engager.adapters.store import EngagerState
 from legation_engager.domain import questions
 

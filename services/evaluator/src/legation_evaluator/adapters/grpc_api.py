@@ -15,7 +15,7 @@ from legation.evaluator.v1 import evaluator_service_pb2 as pb
 from legation.evaluator.v1 import evaluator_service_pb2_grpc as pb_grpc
 from legation.events.v1 import evaluate_pb2
 from legation_core.calls import InvalidArgument, ResourceExhausted, treat_as_unavailable
-from legation_core.codec import Envelope, make_envelope
+from legation_core.codec import Envelope, make_envelope, message_of
 from legation_core.ids import stable_id
 from legation_core.kafka import EventProducer
 from legation_core.state import acknowledged
@@ -44,13 +44,8 @@ MAX_CAMPAIGNS = 1000
 
 
 def _metric_message(metric: metrics.Metric) -> pb.Metric:
-    return pb.Metric(
-        name=metric.name,
-        description=metric.description,
-        unit=metric.unit,
-        typical_level=metric.level,
-        aliases=metric.aliases,
-        filters=list(metrics.FILTER_FIELDS),
+    return message_of(
+        pb.Metric, metric, typical_level=metric.level, filters=list(metrics.FILTER_FIELDS)
     )
 
 

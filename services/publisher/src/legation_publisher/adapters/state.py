@@ -168,7 +168,7 @@ class PostStore:
         with self.book.table.transaction(self.producer) as transaction:
             current = transaction.get(post_id)
             if current is None:
-                raise NotFound(f"post_id {post_id} is not a post")
+                raise NotFound(f"post {post_id} does not exist")  # as existing() says
             post = change(current)
             transaction.put(
                 post,

@@ -16,7 +16,7 @@ INPUTS := constraints.txt $(wildcard libs/*/pyproject.toml services/*/pyproject.
 .PHONY: help install contracts limits-doc run run-once stop reset load test lint fmt typecheck check bench bench-evaluator bench-notifier bench-listener bench-sustained bench-memory listener-models clean \
 	k8s-topics deploy-check promtool-deps images browser-deps console-assets fuzz fuzz-corpus \
 	contracts-docs contracts-check contracts-release asyncapi-validate k8s-departments \
-	bench-subscribe contracts-html
+	bench-subscribe contracts-html config-schemas config-schemas-check
 
 help:
 	@echo "make run        start the whole local stack and a demo campaign (Ctrl-C stops)"
@@ -38,12 +38,13 @@ help:
 	@echo "make deploy-check  render and validate deploy/ offline (topics, schemas, hadolint, promtool)"
 	@echo "make k8s-topics    regenerate the Strimzi KafkaTopics from topics/"
 	@echo "make limits-doc    regenerate libs/legation-contracts/LIMITS.md from the protos"
+	@echo "make config-schemas  regenerate the configuration files' JSON Schemas (deploy/schemas/config)"
 	@echo "make contracts-docs  regenerate the AsyncAPI contract and its HTML page"
 	@echo "make contracts-html  the contract's page from the AsyncAPI HTML template (build/)"
 	@echo "make contracts-check the contract: AsyncAPI validation, buf lint, buf breaking, catalog"
 	@echo "make contracts-release  make today's protos and catalog the compatibility baseline"
 	@echo "make k8s-departments  regenerate the departments' Strimzi KafkaUsers"
-	@echo "make images    build the five images (docker, from the repository root)"
+	@echo "make images    build the six images from services/Dockerfile (docker, from the repository root)"
 	@echo "make console-assets  the console's front-end packages from npm (make run and test do it)"
 
 $(PY):
@@ -65,8 +66,11 @@ $(STAMP): $(PY) $(INPUTS)
 	$(PIP) install -c constraints.txt -e 'libs/legation-devstack[bench]'
 	touch $(STAMP)
 
-contracts: $(PY)
+# The contracts package (not committed) and legation_core/topic_names.py (committed: a
+# constant per topic of topics/).
+contracts: install
 	$(PY) tools/gen_contracts.py
+	$(PY) tools/gen_topic_names.py
 
 # The published stream contract (libs/legation-contracts/asyncapi.yaml and asyncapi.html),
 # generated from topics/ and the event protos; never edited by hand.
@@ -88,6 +92,7 @@ asyncapi-validate: install
 # (libs/legation-contracts/baseline, COMPATIBILITY.md), the departments' KafkaUsers.
 contracts-check: install asyncapi-validate
 	$(PY) tools/gen_asyncapi.py --check
+	$(PY) tools/gen_topic_names.py --check
 	$(PY) tools/contracts_compat.py
 	$(PY) tools/gen_k8s_departments.py --check
 
@@ -104,6 +109,14 @@ RUN_FLAGS := $(if $(FRESH),--fresh)
 limits-doc: install
 	$(PY) tools/gen_limits_doc.py
 
+# deploy/schemas/config/: the JSON Schemas of the users, rules and channels files, from the
+# pydantic models that validate them; make check fails when they are stale.
+config-schemas: install
+	$(PY) tools/gen_config_schemas.py
+
+config-schemas-check: install
+	$(PY) tools/gen_config_schemas.py --check
+
 run: install console-assets
 	$(PY) -m legation_devstack run $(RUN_FLAGS)
 
@@ -111,7 +124,7 @@ run-once: install console-assets
 	$(PY) -m legation_devstack run --once $(RUN_FLAGS)
 
 # The console's front-end (GOV.UK Frontend, htmx) from the npm registry at build time, into
-# services/console/build/assets (git ignores it; the Dockerfile runs the same script).
+# services/console/build/assets (git ignores it; the Dockerfile's node stage runs the same script).
 CONSOLE_ASSETS := services/console/build/assets/.built
 console-assets: $(CONSOLE_ASSETS)
 
@@ -147,11 +160,13 @@ typecheck: install
 		services/listener/tests services/publisher/tests services/engager/tests \
 		services/evaluator/tests libs/legation-core/tests libs/legation-channels/tests \
 		services/listener/bench services/listener/training services/evaluator/bench/evaluator_bench.py \
+		services/notifier/bench/notifier_bench.py \
 		tools/gen_k8s_topics.py tools/deploy_check.py tools/gen_limits_doc.py \
 		tools/gen_asyncapi.py tools/contracts_compat.py tools/gen_k8s_departments.py \
+		tools/gen_topic_names.py tools/gen_config_schemas.py \
 		libs/legation-subscribe/src libs/legation-subscribe/tests
 
-check: lint typecheck
+check: lint typecheck config-schemas-check
 
 test: check deploy-check contracts-check browser-deps console-assets fuzz-corpus
 	$(BIN)/pytest
@@ -189,7 +204,7 @@ browser-deps:
 	fi
 
 # deploy/: Strimzi topics from the catalog, every overlay rendered and validated against the
-# Kubernetes and CRD schemas, hadolint on the Dockerfiles (offline; see deploy/README.md).
+# Kubernetes and CRD schemas, hadolint on services/Dockerfile (offline; see deploy/README.md).
 k8s-topics: install
 	$(PY) tools/gen_k8s_topics.py
 
@@ -218,7 +233,7 @@ SERVICES := listener publisher engager evaluator notifier console
 images:
 	@for s in $(SERVICES); do \
 		echo "building $(IMAGE_REGISTRY)/legation-$$s:$(IMAGE_TAG)"; \
-		DOCKER_BUILDKIT=1 docker build -f services/$$s/Dockerfile \
+		DOCKER_BUILDKIT=1 docker build -f services/Dockerfile --build-arg SERVICE=$$s \
 			-t $(IMAGE_REGISTRY)/legation-$$s:$(IMAGE_TAG) . || exit 1; \
 	done
 
@@ -228,7 +243,7 @@ bench: install
 	$(PY) services/evaluator/bench/evaluator_bench.py
 	PYTHONPATH=services/listener/training $(PY) services/listener/bench/listener_models_bench.py
 	$(PY) services/listener/bench/listener_themes_bench.py
-	$(PY) -m legation_notifier.bench
+	$(PY) services/notifier/bench/notifier_bench.py
 # (exit 1 when not every mention was produced, indexed and counted: the memory table still follows)
 	-$(PY) -m legation_devstack bench-sustained --rate 1000 --seconds 300
 	$(PY) -m legation_devstack bench-memory
@@ -236,7 +251,7 @@ bench: install
 # The notifier alone: notifications decided per second against the raw consume rate of the
 # same events (services/notifier/README.md, "Measured").
 bench-notifier: install
-	$(PY) -m legation_notifier.bench
+	$(PY) services/notifier/bench/notifier_bench.py
 
 # legation-subscribe against raw kafka-python on one broker (README, "Benchmark").
 bench-subscribe: install

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from legation_core import topic_names
 from legation_core.catalog import SERVICES, Catalog, default_catalog
 from legation_core.codec import EventCodec, envelope_from_json, envelope_to_dict
 
@@ -16,6 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TOPIC_NAME = re.compile(r"legation\.(listen|publish|engage|evaluate|notify)\.[a-z-]+\.v\d+")
 # Produced by the shared runtime of every service (the gRPC audit trail), not by one step.
 PLATFORM_TOPIC = re.compile(r"legation\.[a-z-]+\.v\d+")
+# A topic named through legation_core.topic_names (LISTEN_MENTIONS_V1).
+TOPIC_CONSTANT = re.compile(r"\b[A-Z][A-Z0-9_]*_V\d+\b")
 STEP_OF = {
     "listener": "listen",
     "publisher": "publish",
@@ -64,7 +67,14 @@ def test_each_service_names_only_topics_the_catalog_grants_it(service: str) -> N
     }
     named = set()
     for path in (ROOT / "services" / service / "src").rglob("*.py"):
-        named |= {m.group(0) for m in TOPIC_NAME.finditer(path.read_text(encoding="utf-8"))}
+        text = path.read_text(encoding="utf-8")
+        named |= {m.group(0) for m in TOPIC_NAME.finditer(text)}
+        # Constants of legation_core.topic_names, by the topic they hold.
+        named |= {
+            getattr(topic_names, m.group(0))
+            for m in TOPIC_CONSTANT.finditer(text)
+            if hasattr(topic_names, m.group(0))
+        }
     assert named, f"{service} names no topic at all"
     assert named <= allowed, f"{service} uses uncatalogued topics: {sorted(named - allowed)}"
 

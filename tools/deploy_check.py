@@ -5,7 +5,7 @@
 3. every rendered object validates: built-in kinds strictly against the Kubernetes OpenAPI
    schemas of kubernetes-validate (the oldest and newest Kubernetes versions we support),
    custom resources against the JSON schemas vendored in deploy/schemas/;
-4. the Dockerfiles pass hadolint;
+4. the Dockerfile (services/Dockerfile, every service's image) passes hadolint;
 5. the alerting rules pass their ``promtool test rules`` cases (a firing and a non-firing
    case per alert, deploy/components/monitoring/tests/); promtool comes from Debian's
    ``prometheus`` package (``make deploy-check`` installs it when it runs as root, as CI
@@ -97,7 +97,11 @@ def validation_errors(objects: list[dict[str, Any]]) -> Iterator[str]:
 
 def hadolint_errors() -> list[str]:
     hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
-    dockerfiles = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("services/*/Dockerfile"))
+    # services/Dockerfile builds every image; any service-specific one is checked as well.
+    dockerfiles = sorted(
+        str(p.relative_to(ROOT))
+        for p in [*ROOT.glob("services/Dockerfile"), *ROOT.glob("services/*/Dockerfile")]
+    )
     result = subprocess.run(
         [hadolint, "--no-color", *dockerfiles],
         capture_output=True,

@@ -298,9 +298,11 @@ def test_topics_are_the_catalog(rendered: Objects) -> None:
                     assert topic["replicas"] == spec.replication_factor
 
 
-def test_generated_topics_are_up_to_date() -> None:
+# What is generated from topics/: the Strimzi KafkaTopics and legation_core/topic_names.py.
+@pytest.mark.parametrize("tool", ["gen_k8s_topics.py", "gen_topic_names.py"])
+def test_generated_topics_are_up_to_date(tool: str) -> None:
     result = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "gen_k8s_topics.py"), "--check"],
+        [sys.executable, str(ROOT / "tools" / tool), "--check"],
         capture_output=True,
         text=True,
         check=False,

@@ -146,20 +146,43 @@ def lines(path: Path) -> list[dict[str, Any]]:
 def test_a_department_subscribes_from_a_time_and_gets_exactly_its_grant(
     stack: Stack, tmp_path: Path
 ) -> None:
+    """The steps in order, each its own function so that a failure names the step."""
     assert stack.kafka is not None
     settings = CoreSettings(kafka_bootstrap_servers=stack.kafka.bootstrap_servers)
     grants = yaml.safe_load(access.GRANTS.read_text())
     topics = next(d["topics"] for d in grants["departments"] if d["name"] == DEPARTMENT)
     user = yaml.safe_load((access.OUT_DIR / f"legation-dept-{DEPARTMENT}.yaml").read_text())
     group = f"legation.dept.{DEPARTMENT}.e2e"
-    # What the stand-in cannot enforce, the department's KafkaUser does.
+    step_the_departments_kafka_user_reads_only_its_grant(user, topics, group)
+    receiver = Receiver()
+    want = step_both_sinks_follow_the_stream_from_a_time_across_a_restart(
+        stack, settings, topics, group, receiver, tmp_path
+    )
+    step_each_sink_got_each_event_once_and_none_before(receiver, topics, want, tmp_path)
+    step_the_pseudonymised_stream_names_nobody(settings, len(want))
+
+
+def step_the_departments_kafka_user_reads_only_its_grant(
+    user: dict[str, Any], topics: list[str], group: str
+) -> None:
+    """What the stand-in cannot enforce, the department's KafkaUser does."""
     assert all(access.acl_allows(user, "Read", "topic", topic) for topic in topics)
     assert access.acl_allows(user, "Read", "group", f"{group}.jsonl")
     assert not access.acl_allows(user, "Read", "topic", MENTIONS)
     assert not access.acl_allows(user, "Read", "group", "legation.listener.derived-streams")
 
+
+def step_both_sinks_follow_the_stream_from_a_time_across_a_restart(
+    stack: Stack,
+    settings: CoreSettings,
+    topics: list[str],
+    group: str,
+    receiver: Receiver,
+    tmp_path: Path,
+) -> list[str]:
+    """A JSONL file and a webhook subscribed from a time after the first slice, stopped
+    mid-stream and started again; returns the ids of the events since that time."""
     sources = ReplaySources.on_free_ports().start()
-    receiver = Receiver()
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
     items = campaign_week.week(datetime.now(UTC) - timedelta(hours=1), mentions=90, seed=17)
     parts = campaign_week.slices(items, 3)
@@ -270,7 +293,13 @@ def test_a_department_subscribes_from_a_time_and_gets_exactly_its_grant(
         sources.stop()
         receiver.shutdown()
         receiver.server_close()
+    return want
 
+
+def step_each_sink_got_each_event_once_and_none_before(
+    receiver: Receiver, topics: list[str], want: list[str], tmp_path: Path
+) -> None:
+    """Both sinks: every event of the grant since the time, each once, none before."""
     got = lines(tmp_path / "out.jsonl")
     assert sorted(line["event"]["event_id"] for line in got) == want  # each once, none before
     assert sorted(event["event"]["event_id"] for event in receiver.events) == want
@@ -279,8 +308,10 @@ def test_a_department_subscribes_from_a_time_and_gets_exactly_its_grant(
     assert {line["topic"] for line in got} >= {DERIVED}
     assert not (tmp_path / "jsonl.dead").read_text()
 
-    # The pseudonymised stream, every field of every event of the run: nobody's name,
-    # handle, account or profile, and one pseudonym per author.
+
+def step_the_pseudonymised_stream_names_nobody(settings: CoreSettings, streamed: int) -> None:
+    """Every field of every event of the run: nobody's name, handle, account or profile,
+    and one pseudonym per author."""
     raw = [envelope(r) for r in records(settings, MENTIONS)]
     derived = {envelope(r).event_id: envelope(r) for r in records(settings, DERIVED)}
     assert set(derived) == {e.event_id for e in raw}
@@ -302,6 +333,6 @@ def test_a_department_subscribes_from_a_time_and_gets_exactly_its_grant(
     assert len({next(iter(seen)) for seen in pseudonyms.values()}) == len(pseudonyms)
     assert len(pseudonyms) >= 5
     print(
-        f"\n{len(want)} events since the start to each sink, {len(derived)} pseudonymised "
+        f"\n{streamed} events since the start to each sink, {len(derived)} pseudonymised "
         f"mentions checked against {len(personal)} personal values of {len(pseudonyms)} authors"
     )

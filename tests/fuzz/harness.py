@@ -60,6 +60,7 @@ from legation_core.consumer import Incoming
 from legation_core.http_server import Authenticated, HttpServer
 from legation_core.kafka import EventProducer
 from legation_core.metrics import Metrics
+from legation_core.topic_names import EVALUATE_CAMPAIGNS_V1
 from legation_devstack.users import UsersFile
 from legation_engager.adapters.events import MentionHandler
 from legation_engager.adapters.form import QuestionsForm
@@ -69,7 +70,7 @@ from legation_engager.adapters.store import EngagerState
 from legation_engager.domain.rules import Rules, parse_rules
 from legation_evaluator.adapters.campaign_data import CampaignData
 from legation_evaluator.adapters.events import IndexingHandler
-from legation_evaluator.adapters.grpc_api import CAMPAIGNS, EvaluatorApi
+from legation_evaluator.adapters.grpc_api import EvaluatorApi
 from legation_evaluator.adapters.index import EventIndex, connect
 from legation_evaluator.adapters.policy import POLICY as EVALUATOR_POLICY
 from legation_evaluator.adapters.policy import SCORECARD_READERS
@@ -84,7 +85,7 @@ from legation_listener.adapters.insights import Autodiscovery, Insights
 from legation_listener.adapters.policy import POLICY as LISTENER_POLICY
 from legation_listener.adapters.poller import Poller
 from legation_listener.adapters.publications import PublicationStore
-from legation_listener.adapters.state import ListenerState, StateStore
+from legation_listener.adapters.state import ListenerState
 from legation_listener.adapters.teaching import LabelBook, ModelTrainer, Rescorer
 from legation_listener.config import ListenerSettings
 from legation_listener.domain.enrichment import load_models
@@ -325,8 +326,7 @@ def build_listener(settings: ListenerSettings) -> Listener:
     load_models()  # as wire() does: the first mention must not wait for them
     producer = producer_for("listener", FakeKafka())
     stop = threading.Event()
-    state = ListenerState()
-    store = StateStore(state, producer)
+    state = ListenerState(producer)
     window = MentionWindow(settings.listener_insights_mentions, DEFAULT_MAX_AGE)
     fetcher = FeedFetcher(
         settings.listener_fetch_timeout_seconds,
@@ -343,7 +343,6 @@ def build_listener(settings: ListenerSettings) -> Listener:
     )
     poller = Poller(
         state,
-        store,
         fetcher,
         producer,
         CollectorRegistry(),
@@ -374,7 +373,6 @@ def build_listener(settings: ListenerSettings) -> Listener:
     )
     api = TeachingServicer(
         state,
-        store,
         poller,
         insights,
         book=book,
@@ -845,7 +843,7 @@ def start_webhook(settings: ListenerSettings) -> HttpTarget:
     from legation_listener.adapters.connectors.webhook import MAX_BODY_BYTES
 
     listener = build_listener(settings)
-    listener.api.store.save_issue(
+    listener.api.state.save_issue(
         listen_pb2.TrackedIssue(
             issue_id="plastics",
             name="Plastics",
@@ -954,7 +952,7 @@ def start_page(users: UsersFile, opensearch_url: str, prefix: str) -> HttpTarget
         occurred_at=datetime.now(UTC),
         campaign_id=campaign.campaign_id,
     )
-    evaluator.producer.send_and_wait([(CAMPAIGNS, campaign.campaign_id, envelope)])
+    evaluator.producer.send_and_wait([(EVALUATE_CAMPAIGNS_V1, campaign.campaign_id, envelope)])
     page = ScorecardPage(CampaignData(evaluator.index), 1.0)
     app = Authenticated(page, load_users(users.path), SCORECARD_READERS)
     port, stop = _wsgi("scorecard-page", app)

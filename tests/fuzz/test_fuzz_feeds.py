@@ -155,7 +155,10 @@ def check_read(reader: Reader, feed: Feed) -> None:
             lambda: reader.read(feed), FEED_LIMIT_SECONDS, "reading", cpu=False
         )
     except FeedError as error:
-        leaked = internal_text(str(error), reader.names)
+        # A feed's publisher sent its document: feedparser's reasons quote it (a declared
+        # encoding), so what the document holds is not the listener's internal text.
+        sent = [*reader.names, feed.content.decode("latin-1")]
+        leaked = internal_text(str(error), sent)
         if leaked is not None:
             raise failure("internal text", f"FeedError {leaked!r}") from None
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,10 @@ from legation_channels.base import Channel
 from legation_channels.registry import (
     KINDS,
     ChannelConfigError,
-    Settings,
+    ChannelKind,
+    ChannelOptions,
+    ChannelSecrets,
+    Text,
     build_channels,
     channels_from_file,
     load_channels_config,
@@ -74,6 +78,8 @@ def test_every_kind_builds_from_a_yaml_file(tmp_path: Path) -> None:
 
 
 def test_every_problem_is_named_at_once() -> None:
+    # Every problem of every channel: a channel with a bad name or a missing option still
+    # has its other problems named (its secrets).
     config = {
         "channels": [
             {"name": "Bad Name", "kind": "mastodon"},
@@ -116,29 +122,44 @@ def test_every_problem_is_named_at_once() -> None:
         build_channels(config, env=ENV)
     assert error.value.problems == [
         "channels[0].name: 'Bad Name' must be lower-case letters, digits and -",
+        "channels[0].options.base_url: is required",
+        "channels[0].secrets.access_token: is required",
         "channels[1].kind: 'myspace' is not one of bluesky, email, mastodon, matrix, site-atom, "
         "slack, teams, telegram, webhook, wordpress",
         "channels[2].options.base_url: is required",
+        "channels[2].secrets.access_token: is required",
         "channels[3].options.base_url: 'ftp://x' is not an http(s) URL",
         "channels[4].secrets.access_token: environment variable UNSET_VARIABLE is not set",
         "channels[5].token: is not a channel field",
         "channels[5].options.colour: is not an option of webhook",
         "channels[6].name: 'm5' is used by another channel",
+        "channels[6].options.url: is required",
+        "channels[6].secrets.signing_secret: is required",
         "channels[7].secrets.password: is not a secret of telegram",
         "channels[8].options.recipients: expected a list of strings",
     ]
 
 
 def test_a_config_without_channels_is_refused() -> None:
-    with pytest.raises(ChannelConfigError, match="channels: expected a list"):
+    with pytest.raises(
+        ChannelConfigError, match="chanels: is not a channels file field"
+    ) as refused:
         build_channels({"chanels": []}, env=ENV)
+    assert refused.value.problems[-1] == "channels: is required"
+    with pytest.raises(ChannelConfigError, match="expected a mapping with a 'channels' list"):
+        build_channels(None, env=ENV)
+    with pytest.raises(ChannelConfigError, match=r"channels: expected a list \(got a mapping\)"):
+        build_channels({"channels": {"name": "x"}}, env=ENV)
 
 
 def test_extra_kinds_plug_in_beside_the_built_in_ones() -> None:
     built: list[str] = []
 
-    def site_atom(name: str, settings: Settings) -> Channel:
-        built.append(settings.text("feed_path"))
+    class FeedOptions(ChannelOptions):
+        feed_path: Text
+
+    def site_atom(name: str, options: FeedOptions, secrets: Mapping[str, str]) -> Channel:
+        built.append(options.feed_path)
         return build_channels(
             {
                 "channels": [
@@ -156,11 +177,21 @@ def test_extra_kinds_plug_in_beside_the_built_in_ones() -> None:
     config: dict[str, Any] = {
         "channels": [{"name": "site", "kind": "site-atom", "options": {"feed_path": "/f"}}]
     }
-    assert list(build_channels(config, env=ENV, extra_kinds={"site-atom": site_atom})) == ["site"]
+    assert list(
+        build_channels(
+            config,
+            env=ENV,
+            extra_kinds={"site-atom": ChannelKind(FeedOptions, ChannelSecrets, site_atom)},
+        )
+    ) == ["site"]
     assert built == ["/f"]
     config["channels"][0]["options"] = {}
     with pytest.raises(ChannelConfigError, match=r"channels\[0\].options.feed_path: is required"):
-        build_channels(config, env=ENV, extra_kinds={"site-atom": site_atom})
+        build_channels(
+            config,
+            env=ENV,
+            extra_kinds={"site-atom": ChannelKind(FeedOptions, ChannelSecrets, site_atom)},
+        )
 
 
 def test_a_channels_file_that_is_not_utf8_stops_start_up_naming_it_and_the_offset(
@@ -206,6 +237,7 @@ def test_fields_of_any_yaml_type_are_named_not_a_type_error() -> None:
         "channels[1].1: is not a channel field",
         "channels[1].None: is not a channel field",
         "channels[1].options.url: is required",
+        "channels[1].secrets.signing_secret: is required",
         "channels[2].options.timeout_seconds: expected a positive number",
         "channels[3].options.7: is not an option of webhook",
         "channels[3].options.z: is not an option of webhook",

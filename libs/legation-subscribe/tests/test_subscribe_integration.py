@@ -175,20 +175,27 @@ def test_from_a_time_in_jsonl_and_webhook_with_a_restart(
     topic.produce(range(0, 1), start + 2_000, raw=b"not an envelope")  # a dead letter
     since = datetime.fromtimestamp(start / 1000, UTC).isoformat()
     out = tmp_path / "events.jsonl"
-    jsonl = cli(
-        topic, f"legation.dept.test.{unique}.jsonl", out, "--from", since, "--output", str(out)
-    )
-    hook = cli(
-        topic,
-        f"legation.dept.test.{unique}.hook",
-        tmp_path / "hook",
-        "--from",
-        since,
-        "--format",
-        "webhook",
-        "--webhook-url",
-        receiver.url,
-    )
+
+    def subscribe() -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]:
+        """The JSON lines subscriber and the webhook one, both from ``since`` (a restart
+        goes on from their saved positions)."""
+        jsonl = cli(
+            topic, f"legation.dept.test.{unique}.jsonl", out, "--from", since, "--output", str(out)
+        )
+        hook = cli(
+            topic,
+            f"legation.dept.test.{unique}.hook",
+            tmp_path / "hook",
+            "--from",
+            since,
+            "--format",
+            "webhook",
+            "--webhook-url",
+            receiver.url,
+        )
+        return jsonl, hook
+
+    jsonl, hook = subscribe()
     wait_until(lambda: len(lines(out)) >= 100, 60, "the first 100 events in JSON lines")
     wait_until(lambda: len(receiver.accepted) >= 99, 90, "99 events at the webhook")
     # Stopped mid-stream: more events come while the subscribers are down.
@@ -196,20 +203,7 @@ def test_from_a_time_in_jsonl_and_webhook_with_a_restart(
     first_run = stop(jsonl)
     stop(hook)
     topic.produce(range(250, 300), start + 4_000)
-    jsonl = cli(
-        topic, f"legation.dept.test.{unique}.jsonl", out, "--from", since, "--output", str(out)
-    )
-    hook = cli(
-        topic,
-        f"legation.dept.test.{unique}.hook",
-        tmp_path / "hook",
-        "--from",
-        since,
-        "--format",
-        "webhook",
-        "--webhook-url",
-        receiver.url,
-    )
+    jsonl, hook = subscribe()
     wait_until(lambda: len(lines(out)) >= 200, 60, "200 events in JSON lines")
     wait_until(lambda: len(receiver.accepted) >= 199, 90, "199 events at the webhook")
     second_run = stop(jsonl)

@@ -17,7 +17,7 @@ the same run so the figures compare whatever the machine.
    aggregates loaded from it as the evaluator does at start-up, then the scorecard p50/p95
    computed from them (every run computed afresh, and as readers get it, shared) against a
    plain count in the same run; and the p99 of the indexer's bulk alone and with 10
-   scorecard readers a second (the ratio).
+   scorecard readers a second (the ratio; the two phases interleaved in eight rounds).
 
 5. Documents (``--only documents``, no stand-ins): the envelopes' JSON form, the index
    document's body, by ``envelope_to_dict`` (the converter compiled per message type) and
@@ -433,6 +433,31 @@ def readers(
     return threads
 
 
+def alone_and_beside_readers(
+    index: EventIndex,
+    campaign: evaluate_pb2.Campaign,
+    measure: Callable[[int, int, threading.Event], list[float]],
+    rounds: int = 8,
+    times: int = 200,
+) -> tuple[list[float], list[float]]:
+    """``times`` timings of ``measure`` alone and as many beside 10 scorecard readers a
+    second, the two phases interleaved in ``rounds`` so that neither pays alone for a
+    bigger index or a busier hour. ``measure(first, times, stop)`` numbers its events from
+    ``first`` and sets ``stop`` when done."""
+    alone: list[float] = []
+    beside: list[float] = []
+    per_round = times // rounds
+    for number in range(rounds):
+        first = 2 * number * per_round * 50
+        alone += measure(first, per_round, threading.Event())
+        stop = threading.Event()
+        threads = readers(index, campaign, 10, stop)
+        beside += measure(first + per_round * 50, per_round, stop)
+        for thread in threads:
+            thread.join()
+    return alone, beside
+
+
 def feed_aggregates(aggregates: MaintainedAggregates, prefix: str, count: int) -> float:
     """Counts events 0..count into ``aggregates`` as the bulk path does after an
     acknowledged bulk, without the index; returns the events per second."""
@@ -533,15 +558,13 @@ def aggregate_scorecards(
             f"  {label:<32} {len(values):>5} {statistics.median(values) * 1000:>9.1f}"
             f" {p95 * 1000:>9.1f} {p95 / floor95 if floor95 else float('nan'):>19.2f}"
         )
-    stop = threading.Event()
-    alone = bulk_latencies(index, 10**9, 200, 50, stop)
-    stop = threading.Event()
-    threads = readers(index, campaign, 10, stop)
-    beside = bulk_latencies(index, 10**9 + 10**6, 200, 50, stop)
-    for thread in threads:
-        thread.join()
+    alone, beside = alone_and_beside_readers(
+        index,
+        campaign,
+        lambda first, times, stop: bulk_latencies(index, 10**9 + first, times, 50, stop),
+    )
     p99_alone, p99_beside = percentile(alone, 0.99), percentile(beside, 0.99)
-    print("  bulk of 50 (EventIndex.bulk, 200 bulks)  p50 ms   p99 ms")
+    print("  bulk of 50 (EventIndex.bulk, 200 bulks each, phases interleaved)  p50 ms   p99 ms")
     print(
         f"    alone                             {statistics.median(alone) * 1000:>8.1f}"
         f" {p99_alone * 1000:>8.1f}"
@@ -552,13 +575,13 @@ def aggregate_scorecards(
     )
     # The evaluator's own part of a bulk (counting the acknowledged documents), without the
     # index server: what readers can cost the indexing path in this process.
-    stop = threading.Event()
-    counting_alone = counting_latencies(aggregates, 10**9 + 2 * 10**6, 200, 50, stop)
-    stop = threading.Event()
-    threads = readers(index, campaign, 10, stop)
-    counting_beside = counting_latencies(aggregates, 10**9 + 3 * 10**6, 200, 50, stop)
-    for thread in threads:
-        thread.join()
+    counting_alone, counting_beside = alone_and_beside_readers(
+        index,
+        campaign,
+        lambda first, times, stop: counting_latencies(
+            aggregates, 2 * 10**9 + first, times, 50, stop
+        ),
+    )
     alone_99, beside_99 = percentile(counting_alone, 0.99), percentile(counting_beside, 0.99)
     print("  counting 50 acknowledged documents (the bulk path's part in the evaluator)")
     print(

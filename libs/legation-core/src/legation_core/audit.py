@@ -13,8 +13,8 @@ from legation.events.v1 import audit_pb2
 from legation_core.auth import AuditEvent, Outcome
 from legation_core.codec import Envelope, make_envelope
 from legation_core.kafka import EventProducer
+from legation_core.topic_names import AUDIT_V1
 
-AUDIT_TOPIC = "legation.audit.v1"
 AuditRecord = audit_pb2.AuditRecord
 
 _OUTCOMES = {
@@ -63,6 +63,4 @@ class KafkaAuditSink:
         self.service = service
 
     def __call__(self, event: AuditEvent) -> None:
-        self.producer.send_in_background(
-            AUDIT_TOPIC, event.user, audit_envelope(event, self.service)
-        )
+        self.producer.send_in_background(AUDIT_V1, event.user, audit_envelope(event, self.service))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor
@@ -148,6 +148,21 @@ class EventCodec:
                 f"source_service {_shown(envelope.source_service)} may not produce to {spec.name}"
             )
         check_timestamps(envelope)
+
+
+MessageT = TypeVar("MessageT", bound=Message)
+
+
+def message_of(cls: type[MessageT], source: object, **fields: Any) -> MessageT:
+    """A ``cls`` message from a domain value: each of its fields ``source`` has an attribute
+    of the same name for, copied; ``fields`` gives the others, and those the copy would get
+    wrong (a nested message, a cut text), by name."""
+    copied = {
+        field.name: getattr(source, field.name)
+        for field in cls.DESCRIPTOR.fields
+        if field.name not in fields and hasattr(source, field.name)
+    }
+    return cls(**copied, **fields)
 
 
 # The range google.protobuf.Timestamp allows (0001-01-01 to 9999-12-31): outside it the

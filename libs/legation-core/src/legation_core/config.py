@@ -4,17 +4,34 @@ Every setting is an environment variable ``LEGATION_<NAME>``. A bad value stops 
 with a :class:`ConfigError` naming the variable, so an operator can fix it at once.
 The files some settings name (users, rules, channels, group mapping) are read with
 :func:`read_config_file`, whose :class:`ConfigFileError` names the file and where in it.
+The users, rules and channels files are pydantic models (:class:`ConfigModel`) checked by
+:func:`validate_document`, which raises the file's own error listing every problem as
+``<field path>: <what was expected> (got <what was there>)``; the same models give the
+files' JSON Schemas (``make config-schemas``).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import reprlib
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar, get_args
 
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
+from pydantic_core.core_schema import ErrorType
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from legation_core.networks import Network, parse_networks
@@ -248,3 +265,264 @@ def load_settings(settings_class: type[AnySettingsT]) -> AnySettingsT:
             variable = ENV_PREFIX + str(item["loc"][0]).upper()
             problems.append(f"{variable}: {item['msg']} (got {item.get('input')!r})")
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
+
+
+# --- configuration files as models --------------------------------------------------------
+
+Location = tuple[str | int, ...]
+ModelT = TypeVar("ModelT", bound="ConfigModel")
+
+# A value shown in a message in a few dozen characters, whatever its size (an alias bomb).
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring, _SHORT.maxother = 2, 4, 4, 60, 60
+_PYDANTIC_TYPES = frozenset(get_args(ErrorType))
+
+
+def shown(value: Any) -> str:
+    """``value``'s repr, cut to a few dozen characters."""
+    return _SHORT.repr(value)
+
+
+def kind_of(value: Any) -> str:
+    """What a YAML or JSON value is, in the words of an error message."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _is_type_error(kind: str) -> bool:
+    """A value of the wrong type (or none) rather than one outside its limits."""
+    return kind.endswith(("_type", "_parsing")) or kind in {"missing", "finite_number"}
+
+
+def problem(message: str) -> PydanticCustomError:
+    """An error whose message is ``message`` as it is (for validators and :func:`at`)."""
+    return PydanticCustomError("config", message)
+
+
+def at(problems: Sequence[tuple[Location, str]], title: str = "document") -> ValidationError:
+    """A ValidationError of ``problems`` (location, message) to raise from a validator: each
+    is reported at its location below the validated value (a check across entries, such as
+    a name used twice, names the entry)."""
+    return ValidationError.from_exception_data(
+        title,
+        [InitErrorDetails(type=problem(message), loc=loc, input=None) for loc, message in problems],
+    )
+
+
+def expect(message: str, *, types: bool | str = False, items: bool = False) -> WrapValidator:
+    """An ``Annotated`` marker: a value breaking its limits (a range, a pattern, a length)
+    is reported as ``message`` instead of pydantic's words; ``{got}`` in it is the value.
+    ``types``: a value of the wrong type too (True: with ``message``; text: with that
+    message). ``items``: any problem inside the value (its items) too, as one problem of
+    the value itself."""
+    type_message = message if types is True else types or None
+
+    def check(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        try:
+            return handler(value)
+        except ValidationError as error:
+            wrong_type = False
+            for item in error.errors(include_url=False):
+                if item["loc"] and not items:
+                    raise  # a problem of an item, reported at the item
+                if not item["loc"] and _is_type_error(item["type"]):
+                    if type_message is None:
+                        raise  # the type error's own words
+                    wrong_type = True
+            chosen = type_message if wrong_type and type_message else message
+            raise problem(chosen.replace("{got}", shown(value))) from None
+
+    return WrapValidator(check)
+
+
+def problems_of(error: ValidationError) -> list[str]:
+    """Every problem of ``error`` as ``<field path>: <message>``, the field path written as
+    in the document (``labels[2].when``), in the project's words (``expected a number (got
+    null)``), values shown short."""
+    return [_message(item) for item in error.errors(include_url=False)]
+
+
+def path_of(loc: Location) -> str:
+    """``("labels", 2, "when")`` → ``labels[2].when``."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
+    return text
+
+
+def _message(item: ErrorDetails) -> str:
+    loc, kind, value = tuple(item["loc"]), item["type"], item.get("input")
+    context = item.get("ctx") or {}
+    got = f"(got {kind_of(value)})"
+    if kind in {"union_tag_invalid", "union_tag_not_found"}:
+        field = str(context.get("discriminator", "")).strip("'")
+        loc = (*loc, field)
+        tag = value.get(field) if isinstance(value, Mapping) else None
+        if kind == "union_tag_not_found" or tag is None:
+            text = "is required"
+        else:
+            tags = sorted(t.strip().strip("'") for t in str(context["expected_tags"]).split(","))
+            text = f"{shown(tag)} is not one of {', '.join(tags)}"
+    elif kind == "missing":
+        text = "is required"
+    elif kind in {"float_type", "float_parsing"}:
+        text = f"expected a number {got}"
+    elif kind in {"int_type", "int_parsing", "int_from_float"}:
+        text = f"expected an integer {got}"
+    elif kind == "finite_number":
+        text = f"expected a finite number (got {shown(value)})"
+    elif kind == "string_type":
+        text = f"expected text {got}"
+    elif kind in {"bool_type", "bool_parsing"}:
+        text = f"expected true or false {got}"
+    elif kind in {"list_type", "tuple_type", "set_type", "frozen_set_type"}:
+        text = f"expected a list {got}"
+    elif kind in {"dict_type", "model_type", "model_attributes_type"}:
+        text = f"expected a mapping {got}"
+    elif kind == "literal_error":
+        expected = str(context.get("expected", "")).replace("'", "").replace(" or ", ", ")
+        text = f"expected one of {expected} (got {shown(value)})"
+    elif kind == "invalid_key":
+        text = "expected text keys"
+    elif kind == "value_error":
+        text = str(item["msg"]).removeprefix("Value error, ")
+    elif kind in _PYDANTIC_TYPES:
+        text = f"{item['msg'][:1].lower()}{item['msg'][1:]} (got {shown(value)})"
+    else:  # a project's own message (problem(), expect())
+        text = str(item["msg"])
+    where = path_of(loc)
+    return f"{where}: {text}" if where else text
+
+
+def _in_document_order(found: list[InitErrorDetails]) -> list[InitErrorDetails]:
+    """``found`` grouped by the key they concern (in the order each first appears), and
+    within a key by list position: a check across entries (a name used twice) is reported
+    among the entry's other problems."""
+    first: dict[str | int, int] = {}
+    for details in found:
+        first.setdefault(details["loc"][0] if details["loc"] else "", len(first))
+
+    def place(details: InitErrorDetails) -> tuple[int, tuple[int, ...]]:
+        loc = details["loc"]
+        return first[loc[0] if loc else ""], tuple(p for p in loc if isinstance(p, int))
+
+    return sorted(found, key=place)
+
+
+def _again(item: ErrorDetails, loc: Location) -> InitErrorDetails:
+    """``item`` as it can be raised again (at ``loc``)."""
+    kind: str | PydanticCustomError = item["type"]
+    if kind not in _PYDANTIC_TYPES:
+        kind = problem(str(item["msg"]))
+    details = InitErrorDetails(type=kind, loc=loc, input=item.get("input"))
+    if "ctx" in item and not isinstance(kind, PydanticCustomError):
+        details["ctx"] = item["ctx"]
+    return details
+
+
+class ConfigModel(BaseModel):
+    """A part of a configuration file. Unknown keys are refused one by one with
+    :attr:`unknown_key`'s words (keys of any YAML type: numbers, booleans, null), types are
+    strict (``"50"`` is not a number, ``1`` is not true), NaN and infinities are refused,
+    null stands for an empty mapping (YAML writes an empty section so), and the problems of
+    a mapping are reported together, in the order of the document's list positions."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        frozen=True,
+        allow_inf_nan=False,
+        model_title_generator=lambda model: model.__name__.lstrip("_"),
+    )
+
+    #: What the whole document must be, when it is not even a mapping (the top model's).
+    document: ClassVar[str] = "a mapping"
+    #: How an unknown key is reported; ``{known}`` is the known keys.
+    unknown_key: ClassVar[str] = "is not a known key ({known})"
+    #: True: a key whose value is null counts as left out (its default, or required).
+    null_is_absent: ClassVar[bool] = False
+
+    @classmethod
+    def known_keys(cls) -> list[str]:
+        """The keys a document may use here."""
+        return sorted(field.alias or name for name, field in cls.model_fields.items())
+
+    @classmethod
+    def document_problems(cls, data: Mapping[Any, Any]) -> list[tuple[Location, str]]:
+        """Problems seen on the raw mapping, reported beside the fields' own: its unknown
+        keys (subclasses add checks across entries that must not wait for every entry to be
+        valid)."""
+        known = set(cls.known_keys())
+        # As text: YAML keys may be numbers, booleans or null, which do not sort with text.
+        unknown = sorted(str(key) for key in data if key not in known)
+        message = cls.unknown_key.replace("{known}", ", ".join(sorted(known)))
+        return [((key,), message) for key in unknown]
+
+    @classmethod
+    def relocated(cls, loc: Location) -> Location:
+        """Where a problem of a field is reported (subclasses drop a union's tag)."""
+        return loc
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _every_problem(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        if data is None:
+            data = {}
+        if not isinstance(data, Mapping):
+            return handler(data)  # refused with its type
+        found = [
+            InitErrorDetails(type=problem(message), loc=loc, input=None)
+            for loc, message in cls.document_problems(data)
+        ]
+        known = set(cls.known_keys())
+        given = {
+            key: value
+            for key, value in data.items()
+            if key in known and not (value is None and cls.null_is_absent)
+        }
+        try:
+            result = handler(given)
+        except ValidationError as error:
+            found += [
+                _again(item, cls.relocated(tuple(item["loc"])))
+                for item in error.errors(include_url=False)
+            ]
+        if found:
+            raise ValidationError.from_exception_data(cls.__name__, _in_document_order(found))
+        return result
+
+
+class DocumentError(ValueError):
+    """A configuration document is invalid; ``problems`` names every bad field."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def validate_document(
+    model: type[ModelT],
+    raw: Any,
+    *,
+    error: Callable[[list[str]], Exception] = DocumentError,
+    context: Mapping[str, Any] | None = None,
+) -> ModelT:
+    """``raw`` (a parsed file, :func:`read_config_file`) as ``model``; raises
+    ``error(problems)`` (the file's own error: RulesError, ChannelConfigError, AuthError)
+    naming every problem (:func:`problems_of`). ``context`` reaches the model's validators
+    (the environment a channels file's secrets come from)."""
+    if not isinstance(raw, Mapping):
+        raise error([f"expected {model.document} (got {kind_of(raw)})"])
+    try:
+        return model.model_validate(raw, context=dict(context or {}))
+    except ValidationError as invalid:
+        raise error(problems_of(invalid)) from None

@@ -4,6 +4,17 @@ A batch of records is decoded (an undecodable or invalid record goes to ``<topic
 with the reason in a header), the valid events go to the service's handler, what the
 handler returns is produced and acknowledged, and only then are the offsets committed.
 
+What a handler returns (:attr:`BatchResult.outgoing`, or :func:`per_event` over a one-event
+function) is for a handler that only turns events into events: the listener's pseudonymised
+stream. A handler whose results are state the service keeps and shares with its API (the
+engager's conversations, the notifier's episodes) writes them itself, in a
+:class:`~legation_core.state.StateTable` transaction that holds the table's write lock from
+reading the current versions until Kafka acknowledged the new ones, and returns none: the
+loop produces only after the handler returned, when that lock is gone. A handler whose
+results are not events (the evaluator's index documents) writes them itself too. Either
+way the handler returns only once its results are acknowledged, so nothing is committed
+before them.
+
 Failures are told apart. A :func:`transient` one (an index outage, a broker hiccup, a
 timeout) pauses the partitions, keeps polling so the group keeps them, and retries the same
 step with backoff: nothing is committed that was not done. Any other exception from the
@@ -103,6 +114,8 @@ class Rejected:
 
 @dataclass
 class BatchResult:
+    """What a handler made of a batch: events for the loop to produce, events to reject."""
+
     outgoing: list[Outgoing] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
 
@@ -146,7 +159,6 @@ class ConsumerLoop:
         heartbeat: Heartbeat | None = None,
         retry_backoff: tuple[float, float] = (0.2, 10.0),
         consumer_options: dict[str, Any] | None = None,
-        on_produced: Callable[[Sequence[Outgoing]], None] | None = None,
     ) -> None:
         for topic in topics:
             codec.catalog.check_consume(service, topic)
@@ -161,9 +173,6 @@ class ConsumerLoop:
         self.heartbeat = heartbeat or Heartbeat()
         self.retry_backoff = retry_backoff
         self._consumer_options = consumer_options or {}
-        # Called once the handler's events are acknowledged, before the commit: the place
-        # to update in-memory state that must never run ahead of the log.
-        self.on_produced = on_produced
         self._consumer: KafkaConsumer | None = None
         # Label children bound once (the per-event path must not pay labels()).
         self._consumed = Bound(metrics.consumed)
@@ -264,8 +273,6 @@ class ConsumerLoop:
                 letters.append(DeadLetter.of(raw, rejected.reason))
         if self._retrying("dead-letter", lambda: self._dead_letter(letters)) is None:
             return
-        if self.on_produced is not None and result.outgoing:
-            self.on_produced(result.outgoing)
         self._commit(records)
         self._handler_seconds.observe(time.perf_counter() - started)
 

@@ -23,6 +23,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from legation_core.auth import OPEN_SERVICES, AuthInterceptor
+from legation_core.auth.server import wrapped_handler
 
 Registrar = Callable[[grpc.Server], None]
 
@@ -89,18 +90,7 @@ class ConcurrencyLimit(_ServerInterceptor):
 
             return run
 
-        options = {
-            "request_deserializer": handler.request_deserializer,
-            "response_serializer": handler.response_serializer,
-        }
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(unary(handler.unary_unary), **options)
-        if handler.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(streaming(handler.unary_stream), **options)
-        if handler.stream_unary is not None:
-            return grpc.stream_unary_rpc_method_handler(unary(handler.stream_unary), **options)
-        assert handler.stream_stream is not None
-        return grpc.stream_stream_rpc_method_handler(streaming(handler.stream_stream), **options)
+        return wrapped_handler(handler, unary, streaming)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ Every HTTP surface of the platform goes through the helpers here:
 from __future__ import annotations
 
 import base64
-import binascii
 import ipaddress
 import json
 import logging
@@ -284,7 +283,7 @@ class Authenticated:
         if scheme.lower() == "basic":
             try:
                 decoded = base64.b64decode(credentials.strip(), validate=True).decode()
-            except (binascii.Error, UnicodeDecodeError):
+            except ValueError:  # not base64 (binascii.Error), not ASCII, not UTF-8
                 return None
             return self.users.by_token(decoded.partition(":")[2])
         return None

@@ -32,7 +32,7 @@ from legation_core.auth import (
 from legation_core.catalog import Catalog, default_catalog
 from legation_core.codec import EventCodec
 from legation_core.config import ConfigError, CoreSettings, SettingsT, load_settings
-from legation_core.consumer import BatchHandler, ConsumerLoop, Outgoing
+from legation_core.consumer import BatchHandler, ConsumerLoop
 from legation_core.grpc_server import (
     Registrar,
     ServerTls,
@@ -84,10 +84,9 @@ class ServiceRuntime:
         purpose: str,
         topics: Sequence[str],
         handler: BatchHandler,
-        on_produced: Callable[[Sequence[Outgoing]], None] | None = None,
     ) -> ConsumerLoop:
-        """Adds a consume loop and returns it; ``on_produced`` sees the handler's events once
-        they are acknowledged (see :class:`~legation_core.consumer.ConsumerLoop`)."""
+        """Adds a consume loop running ``handler`` and returns it (see
+        :class:`~legation_core.consumer.ConsumerLoop`)."""
         loop = ConsumerLoop(
             settings=self.settings,
             service=self.service,
@@ -98,7 +97,6 @@ class ServiceRuntime:
             producer=self.producer,
             metrics=self.metrics,
             stop=self.stop,
-            on_produced=on_produced,
         )
         self._loops.append(loop)
         return loop

@@ -8,12 +8,15 @@ every change is written and acknowledged by Kafka *before* memory changes, so me
 holds what Kafka would not give back after a restart. Entities carry a ``version`` that
 increases with every record, so an older record never replaces a newer one (a replay or a
 redelivery is harmless). The publisher's posts follow the same rule; the engager keeps its
-conversations, partners and questions campaigns in tables of this kind.
+conversations, partners and questions campaigns in tables of this kind. A table without
+versions (the listener's tracked issues and feed cursors) takes each record as the latest:
+its writes are serialised by the table's write lock, so topic order is write order.
 
 Changes go through :meth:`StateTable.transaction`: under one write lock, read the current
 versions, stage new ones (with any further events), and on leaving the block everything
 staged is produced (its events, then its entities, each batch acknowledged) and then
-applied. Nothing is applied when a write fails or the block raises.
+applied. Nothing is applied when a write fails or the block raises. :func:`existing` and
+:func:`changing` are how a gRPC call finds, or changes, the entity its request names.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Generic, Protocol, TypeVar
 
 from google.protobuf.message import Message
 
-from legation_core.calls import CallError
+from legation_core.calls import CallError, NotFound, require
 from legation_core.catalog import CatalogError
 from legation_core.codec import Envelope, EventCodec, InvalidEvent, payload_of
 from legation_core.config import CoreSettings
@@ -69,9 +72,10 @@ class StateTable(Generic[M]):
     """The entities of one compacted topic, in memory, by key; safe to share between
     threads.
 
-    ``key_of`` and ``version_of`` read an entity's key and version; ``envelope_of`` wraps
-    one version in its envelope (its event id should name the version, so a version
-    written twice is one event).
+    ``key_of`` and ``version_of`` read an entity's key and version (``version_of=None``: the
+    entity has none, and every record replaces the one before); ``envelope_of`` wraps one
+    version in its envelope (its event id should name the version, so a version written
+    twice is one event).
     """
 
     def __init__(
@@ -79,7 +83,7 @@ class StateTable(Generic[M]):
         topic: str,
         payload_type: type[M],
         key_of: Callable[[M], str],
-        version_of: Callable[[M], int],
+        version_of: Callable[[M], int] | None,
         envelope_of: Callable[[M], Envelope],
         producer: EventSink | None = None,
         on_change: Callable[[M], None] | None = None,
@@ -112,8 +116,8 @@ class StateTable(Generic[M]):
         log.info("state rebuilt", extra={"topic": self.topic, "entities": len(self._items)})
 
     def apply(self, envelope: Envelope) -> bool:
-        """Folds one record into memory; an older version never replaces a newer. Returns
-        True when it changed something."""
+        """Folds one record into memory; an older version never replaces a newer (without
+        versions, the record replaces). Returns True when it changed something."""
         payload = payload_of(envelope)
         if not isinstance(payload, self.payload_type):
             return False
@@ -123,7 +127,11 @@ class StateTable(Generic[M]):
         key = self.key_of(item)
         with self._lock:
             current = self._items.get(key)
-            if current is not None and self.version_of(current) >= self.version_of(item):
+            if (
+                current is not None
+                and self.version_of is not None
+                and self.version_of(current) >= self.version_of(item)
+            ):
                 return False
             self._items[key] = item
         if self.on_change is not None:
@@ -207,3 +215,26 @@ class Transaction(Generic[M]):
             self.table._put(item)
         self.staged.clear()
         self.events.clear()
+
+
+def existing(table: StateTable[M], what: str, field: str, key: str) -> M:
+    """The entity ``key`` of ``table``; INVALID_ARGUMENT naming ``field`` when ``key`` is
+    empty, NOT_FOUND saying ``what`` does not exist when there is none."""
+    require(**{field: key})
+    found = table.get(key)
+    if found is None:
+        raise NotFound(f"{what} {key} does not exist")
+    return found
+
+
+@contextmanager
+def changing(
+    table: StateTable[M], what: str, field: str, key: str
+) -> Iterator[tuple[Transaction[M], M]]:
+    """A transaction on ``table`` with the current version of the entity ``key`` (checked
+    as :func:`existing` does, before the write lock is taken)."""
+    existing(table, what, field, key)
+    with table.transaction() as transaction:
+        current = transaction.get(key)
+        assert current is not None  # entities are never removed
+        yield transaction, current

@@ -9,10 +9,11 @@ import grpc
 import pytest
 
 from legation.events.v1 import audit_pb2
-from legation_core.audit import AUDIT_TOPIC, audit_envelope
+from legation_core.audit import audit_envelope
 from legation_core.auth import AuditEvent, Outcome
 from legation_core.catalog import SERVICES, default_catalog
 from legation_core.codec import EventCodec
+from legation_core.topic_names import AUDIT_V1
 
 
 def event(**overrides: object) -> AuditEvent:
@@ -38,8 +39,8 @@ def event(**overrides: object) -> AuditEvent:
 def test_every_service_may_produce_a_valid_audit_record(service: str) -> None:
     catalog = default_catalog()
     envelope = audit_envelope(event(), service)
-    EventCodec.validate(catalog.check_produce(service, AUDIT_TOPIC), envelope)
-    decoded = EventCodec(catalog).decode(AUDIT_TOPIC, envelope.SerializeToString())
+    EventCodec.validate(catalog.check_produce(service, AUDIT_V1), envelope)
+    decoded = EventCodec(catalog).decode(AUDIT_V1, envelope.SerializeToString())
     record = decoded.audit_record
     assert record.outcome == audit_pb2.AuditRecord.OUTCOME_FAILED
     assert record.status_code == "INVALID_ARGUMENT"

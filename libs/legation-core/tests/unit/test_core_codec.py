@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
@@ -17,6 +18,7 @@ from legation_core.codec import (
     envelope_from_json,
     envelope_to_dict,
     make_envelope,
+    message_of,
     payload_of,
 )
 
@@ -208,3 +210,26 @@ def test_a_timestamp_in_a_repeated_message_is_checked_and_named() -> None:
         InvalidEvent, match=r"mention\.label_history\.replaced_at is not a valid timestamp"
     ):
         EventCodec(catalog).decode(topic, envelope.SerializeToString())
+
+
+@dataclass(frozen=True)
+class _Quoted:
+    mention_id: str
+    url: str
+    text: str
+    published_at: datetime
+    not_a_field: str = "left out"
+
+
+def test_message_of_copies_the_fields_of_the_same_name_and_takes_the_others_given() -> None:
+    at = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+    quoted = _Quoted("m-1", "https://e.org/1", "a long text", at)
+    ref = message_of(listen_pb2.MentionRef, quoted, text="a long", language="en")
+    assert (ref.mention_id, ref.url, ref.text, ref.language) == (
+        "m-1",
+        "https://e.org/1",
+        "a long",
+        "en",
+    )
+    assert ref.published_at.ToDatetime(tzinfo=UTC) == at
+    assert not ref.author  # the value has no author: the field keeps its default

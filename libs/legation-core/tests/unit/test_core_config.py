@@ -1,21 +1,28 @@
 """load_settings: LEGATION_* environment variables, and errors that name the variable;
-read_config_file: the files settings name, and errors that name the file."""
+read_config_file: the files settings name, and errors that name the file; ConfigModel and
+validate_document: a file's document checked, every problem named at its field."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Annotated
 
 import pydantic
 import pytest
+from pydantic import Field
 
 from legation_core.config import (
     ENV_PREFIX,
     ConfigError,
     ConfigFileError,
+    ConfigModel,
     CoreSettings,
+    DocumentError,
+    expect,
     load_settings,
     read_config_file,
+    validate_document,
 )
 
 
@@ -187,3 +194,81 @@ def test_a_config_file_gives_its_document(tmp_path: Path) -> None:
     empty = tmp_path / "empty.yaml"
     empty.write_text("")
     assert read_config_file(empty) is None
+
+
+# --- configuration files as models: ConfigModel, validate_document --------------------------
+
+
+class _Limits(ConfigModel):
+    unknown_key = "is not a limit ({known})"
+    ceiling: Annotated[float, Field(gt=0), expect("expected a number > 0")] = 1.0
+    name: Annotated[str, Field(pattern=r"^[a-z]+$"), expect("expected a-z (got {got})", types=True)]
+    tags: Annotated[list[str], expect("expected a list of tags (got {got})", items=True)] = []
+    on: bool = False
+
+
+class _Document(ConfigModel):
+    document = "a mapping with limits"
+    limits: list[_Limits] = []
+
+
+def _problems(raw: object) -> list[str]:
+    with pytest.raises(DocumentError) as refused:
+        validate_document(_Document, raw)
+    return refused.value.problems
+
+
+def test_a_document_names_every_problem_at_its_field_in_document_order() -> None:
+    problems = _problems(
+        {
+            "limits": [
+                {"name": "ok", "ceiling": None, 2: 1, None: 0, "b": 1},
+                {"name": "Bad", "ceiling": -1, "on": 1},
+                {"ceiling": float("nan"), "name": "x", "tags": [1, 2]},
+            ],
+            "extra": [],
+        }
+    )
+    known = "ceiling, name, on, tags"
+    assert problems == [
+        "extra: is not a known key (limits)",
+        f"limits[0].2: is not a limit ({known})",
+        f"limits[0].None: is not a limit ({known})",
+        f"limits[0].b: is not a limit ({known})",
+        "limits[0].ceiling: expected a number (got null)",
+        "limits[1].ceiling: expected a number > 0",
+        "limits[1].name: expected a-z (got 'Bad')",
+        "limits[1].on: expected true or false (got int)",
+        "limits[2].ceiling: expected a finite number (got nan)",
+        "limits[2].tags: expected a list of tags (got [1, 2])",
+    ]
+
+
+def test_types_are_strict_and_null_is_an_empty_mapping() -> None:
+    assert _problems({"limits": [{"name": "a", "ceiling": "50"}]}) == [
+        "limits[0].ceiling: expected a number (got text)"
+    ]
+    assert _problems({"limits": [None]}) == ["limits[0].name: is required"]
+    assert _problems({"limits": {"name": "a"}}) == ["limits: expected a list (got a mapping)"]
+    document = validate_document(_Document, {"limits": [{"name": "a", "ceiling": 2}]})
+    assert document.limits[0].ceiling == 2.0
+
+
+def test_a_document_that_is_not_a_mapping_and_huge_values_are_named_short() -> None:
+    assert _problems([1]) == ["expected a mapping with limits (got a list)"]
+    assert _problems(None) == ["expected a mapping with limits (got null)"]
+    bomb: list[object] = ["lol"] * 10
+    for _ in range(8):  # an alias bomb's shape
+        bomb = [bomb] * 10
+    [problem] = _problems({"limits": [{"name": bomb}]})
+    assert problem.startswith("limits[0].name: expected a-z (got [[")
+    assert len(problem) < 200
+
+
+def test_validate_document_raises_the_files_own_error() -> None:
+    class RulesBroken(ValueError):
+        def __init__(self, problems: list[str]) -> None:
+            super().__init__("; ".join(problems))
+
+    with pytest.raises(RulesBroken, match=r"limits\[0\]\.name: is required"):
+        validate_document(_Document, {"limits": [{}]}, error=RulesBroken)

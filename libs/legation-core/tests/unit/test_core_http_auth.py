@@ -72,7 +72,16 @@ def test_no_credentials_asks_for_them() -> None:
 
 @pytest.mark.parametrize(
     "authorization",
-    ["Bearer wrong", _basic("vera", "wrong"), "Basic !!notbase64", "Digest abc"],
+    [
+        "Bearer wrong",
+        _basic("vera", "wrong"),
+        "Basic !!notbase64",
+        "Digest abc",
+        # Found by the fuzz suite: two Authorization headers, joined by the WSGI server,
+        # the second not ASCII (b64decode raised ValueError, an HTTP 500).
+        "Basic !!!,\x80 Bearer nope",
+        "Basic caf\xe9",
+    ],
 )
 def test_unknown_or_malformed_credentials_are_refused(authorization: str) -> None:
     assert _get(PAGE, authorization=authorization)[0].startswith("401")

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 import pytest
 
 from legation.events.v1 import engage_pb2
+from legation_core.calls import InvalidArgument, NotFound
 from legation_core.codec import Envelope, InvalidEvent, make_envelope
 from legation_core.kafka import RecordTooLarge
-from legation_core.state import StateTable, StoreUnavailable
+from legation_core.state import StateTable, StoreUnavailable, changing, existing
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 TOPIC = "legation.engage.partners.v1"
@@ -64,6 +65,22 @@ def test_the_latest_version_wins_whatever_the_order() -> None:
     assert [p.name for p in states.all()] == ["new", "x"]
     assert changed == ["a@2", "b@1"]
     assert len(states) == 2
+
+
+def test_without_versions_each_record_replaces_the_one_before() -> None:
+    """A table of entities without a version (the listener's tracked issues and cursors):
+    records are taken in topic order, the last one per key is the entity."""
+    sink = Sink()
+    states: StateTable[engage_pb2.PartnerState] = StateTable(
+        TOPIC, engage_pb2.PartnerState, lambda p: p.partner_id, None, envelope, sink
+    )
+    assert states.apply(envelope(partner("a", 0, "first")))
+    assert states.apply(envelope(partner("a", 0, "second")))
+    with states.transaction() as transaction:
+        transaction.put(partner("a", 0, "third"))
+    assert [p.name for p in states.all()] == ["third"]
+    [[(topic, key, written)]] = sink.sent
+    assert (topic, key, written.partner_state.name) == (TOPIC, "a", "third")
 
 
 def test_a_transaction_writes_its_events_then_its_entities_then_applies_them() -> None:
@@ -157,3 +174,20 @@ def test_a_change_too_large_for_kafka_is_refused_whole_before_any_write() -> Non
         transaction.put(partner("a", 1, name="é" * 600_000), extra)  # 1.2 MB of UTF-8
     assert sink.sent == []  # not even the events
     assert states.get("a") is None
+
+
+def test_what_a_call_names_is_found_or_changed_or_said_missing() -> None:
+    sink = Sink()
+    partners = table(sink)
+    partners.apply(envelope(partner("a", 1, "old")))
+    assert existing(partners, "partner", "partner_id", "a").name == "old"
+    with pytest.raises(InvalidArgument, match=r"^partner_id is required$"):
+        existing(partners, "partner", "partner_id", "")
+    with pytest.raises(NotFound, match=r"^partner b does not exist$"):
+        existing(partners, "partner", "partner_id", "b")
+    with changing(partners, "partner", "partner_id", "a") as (transaction, current):
+        transaction.put(partner("a", current.version + 1, "new"))
+    assert existing(partners, "partner", "partner_id", "a").name == "new"
+    with pytest.raises(NotFound), changing(partners, "partner", "partner_id", "b"):
+        pass
+    assert len(sink.sent) == 1  # the one change written; nothing for the missing one

@@ -39,12 +39,11 @@ from legation_core.codec import make_envelope
 from legation_core.config import CoreSettings
 from legation_core.kafka import EventProducer
 from legation_core.metrics import Metrics
+from legation_core.topic_names import LISTEN_MENTIONS_V1
 from legation_devstack.console import GROUP_MAPPING
 from legation_devstack.processes import wait_until
 from legation_devstack.stack import SERVICES, Stack
 from legation_devstack.users import CONSOLE_USER
-
-MENTIONS = "legation.listen.mentions.v1"
 
 
 def _percentiles(samples: list[float]) -> tuple[float, float]:
@@ -88,7 +87,7 @@ def _seed_conversations(stack: Stack, count: int) -> None:
                 envelope = make_envelope(
                     mention, event_id=mention_id, source_service="listener", occurred_at=now
                 )
-                batch.append((MENTIONS, mention_id, envelope))
+                batch.append((LISTEN_MENTIONS_V1, mention_id, envelope))
             producer.send_and_wait(batch)
     finally:
         producer.close()

@@ -31,10 +31,10 @@ from legation.listener.v1 import listener_service_pb2 as listener_pb
 from legation.listener.v1 import listener_service_pb2_grpc as listener_grpc
 from legation_core.codec import EventCodec, make_envelope
 from legation_core.ids import stable_id
+from legation_core.topic_names import LISTEN_MENTIONS_V1
 from legation_devstack.processes import wait_until
 from legation_devstack.stack import Stack
 
-MENTIONS = "legation.listen.mentions.v1"
 INDEX = "legation-events-v1"
 
 
@@ -130,7 +130,9 @@ def measure(stack: Stack, rounds: int) -> dict[str, list[float]]:
                 )
                 started = time.monotonic()
                 producer.send(
-                    MENTIONS, key=mention.mention_id.encode(), value=EventCodec.encode(envelope)
+                    LISTEN_MENTIONS_V1,
+                    key=mention.mention_id.encode(),
+                    value=EventCodec.encode(envelope),
                 )
                 producer.flush()
                 wait_until(_reaches(index, "mention", baseline_campaign, n), 60, "raw", 0.01)

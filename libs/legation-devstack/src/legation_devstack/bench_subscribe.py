@@ -38,6 +38,7 @@ from legation_subscribe.sinks import Sink
 
 from legation_core.catalog import default_catalog
 from legation_core.codec import Envelope, envelope_from_json
+from legation_core.topic_names import LISTEN_MENTIONS_V1
 from legation_devstack.bench import Clock, Figure
 from legation_devstack.standins import start_kafka
 
@@ -111,7 +112,7 @@ class SubscribeBench:
         admin = KafkaAdminClient(bootstrap_servers=self.bootstrap)
         admin.create_topics([NewTopic(TOPIC, PARTITIONS, 1)])
         admin.close()
-        example = envelope_from_json(default_catalog().topic("legation.listen.mentions.v1").example)
+        example = envelope_from_json(default_catalog().topic(LISTEN_MENTIONS_V1).example)
         producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5)
         for n in range(EVENTS):
             envelope = Envelope()

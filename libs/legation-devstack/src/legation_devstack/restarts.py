@@ -21,10 +21,10 @@ from kafka import KafkaProducer
 from legation.events.v1 import listen_pb2
 from legation_core.codec import make_envelope
 from legation_core.ids import stable_id
+from legation_core.topic_names import LISTEN_MENTIONS_V1
 from legation_devstack.lag import uncommitted
 from legation_devstack.stack import Stack
 
-MENTIONS = "legation.listen.mentions.v1"
 GROUPS = {"engager": "legation.engager.inbox", "evaluator": "legation.evaluator.indexer"}
 
 
@@ -53,7 +53,9 @@ def stream(bootstrap: str, stop: threading.Event) -> None:
                     campaign_id="restarts",
                     issue_id="restarts",
                 )
-                producer.send(MENTIONS, key=mention_id.encode(), value=envelope.SerializeToString())
+                producer.send(
+                    LISTEN_MENTIONS_V1, key=mention_id.encode(), value=envelope.SerializeToString()
+                )
                 number += 1
             producer.flush()
             stop.wait(0.2)
@@ -81,10 +83,10 @@ def measure(service: str, kills: int, watch: float, workdir: Path) -> dict[str, 
         stop.set()
         writer.join(30)
         stopped = time.monotonic()
-        left = uncommitted(bootstrap, GROUPS[service], [MENTIONS])
+        left = uncommitted(bootstrap, GROUPS[service], [LISTEN_MENTIONS_V1])
         while left and time.monotonic() - stopped < 60:
             time.sleep(0.5)
-            left = uncommitted(bootstrap, GROUPS[service], [MENTIONS])
+            left = uncommitted(bootstrap, GROUPS[service], [LISTEN_MENTIONS_V1])
         log = stack.services[service].log_path.read_text()
         figures: dict[str, float] = {
             "commit refused during a rebalance": log.count("commit refused")

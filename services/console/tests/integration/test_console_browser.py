@@ -73,6 +73,47 @@ def audits(running: Running, service: str) -> list[dict[str, object]]:
     return records
 
 
+def acted(running: Running, service: str, field: str) -> set[tuple[str, object, object]]:
+    """(RPC, person, the audit record's ``field``: audit_via, audit_outcome) of every call
+    the service audited."""
+    return {
+        (str(a["audit_method"]).rsplit("/", 1)[1], a["audit_user"], a[field])
+        for a in audits(running, service)
+    }
+
+
+def measured_campaign(
+    running: Running,
+    campaign_id: str,
+    name: str,
+    objective: tuple[str, int],
+    days: tuple[int, int],
+) -> None:
+    """A campaign created through the evaluator's API with one objective (id, at least this
+    many mentions), from ``days[0]`` days ago to ``days[1]`` days from now (negative: ended),
+    once the evaluator reads it back (it stores campaigns from its topic)."""
+    objective_id, target = objective
+    campaign = evaluate_pb2.Campaign(
+        campaign_id=campaign_id,
+        name=name,
+        objectives=[
+            evaluate_pb2.Objective(
+                objective_id=objective_id,
+                metric="mentions",
+                comparison=evaluate_pb2.Objective.COMPARISON_AT_LEAST,
+                target=target,
+            )
+        ],
+    )
+    campaign.starts_at.FromDatetime(datetime.now(UTC) - timedelta(days=days[0]))
+    campaign.ends_at.FromDatetime(datetime.now(UTC) + timedelta(days=days[1]))
+    with running.stack.channel("evaluator", user="analyst") as channel:
+        stub = evaluator_grpc.EvaluatorServiceStub(channel)
+        stub.CreateCampaign(campaign, timeout=10)
+        request = evaluator_pb.GetCampaignRequest(campaign_id=campaign_id)
+        wait_until(lambda: _readable(stub, request), 15, "the campaign readable")
+
+
 def test_an_analyst_writes_a_query_and_tracks_the_issue(
     running: Running, browser: Browser, tmp_path: Path
 ) -> None:
@@ -311,12 +352,9 @@ def test_a_press_officer_sees_a_question_arrive_takes_it_and_replies(
         10,
         "the engager's audit record",
     )
-    acted = {
-        (str(a["audit_method"]).rsplit("/", 1)[1], a["audit_user"], a["audit_via"])
-        for a in audits(running, "engager")
-    }
-    assert ("AssignConversation", "press-officer", "console") in acted
-    assert ("ReplyToConversation", "press-officer", "console") in acted
+    done = acted(running, "engager", "audit_via")
+    assert ("AssignConversation", "press-officer", "console") in done
+    assert ("ReplyToConversation", "press-officer", "console") in done
 
     # Done with it: closed, it offers only to reopen.
     page.goto(conversation_url)
@@ -399,16 +437,13 @@ def test_a_post_is_drafted_with_a_translation_approved_twice_and_delivered(
     screenshot(page, "publish-post")
     feed = running.stack.site_feed.read_text(encoding="utf-8")
     assert "Tratado sobre plásticos: nuestra posición" in feed
-    acted = {
-        (str(a["audit_method"]).rsplit("/", 1)[1], a["audit_user"], a["audit_via"])
-        for a in audits(running, "publisher")
-    }
+    done = acted(running, "publisher", "audit_via")
     assert {
         ("CreatePost", "editor", "console"),
         ("Approve", "approver", "console"),
         ("Approve", "head-of-comms", "console"),
         ("Schedule", "editor", "console"),
-    } <= acted
+    } <= done
     page.context.close()
 
 
@@ -595,33 +630,15 @@ def test_an_approver_requests_changes_with_a_reason_the_editor_sees(
     expect(page.get_by_test_id("request-changes")).to_have_count(0)
     accessible(editor)
     page.context.close()
-    acted = {
-        (str(a["audit_method"]).rsplit("/", 1)[1], a["audit_user"], a["audit_outcome"])
-        for a in audits(running, "publisher")
-    }
+    done = acted(running, "publisher", "audit_outcome")
     assert {
         ("RequestChanges", "viewer", "denied"),
         ("RequestChanges", "approver", "granted"),
-    } <= acted
+    } <= done
 
 
 def test_the_campaign_lead_sees_the_scorecard_move(running: Running, browser: Browser) -> None:
-    campaign = evaluate_pb2.Campaign(
-        campaign_id="ocean-2026",
-        name="Ocean <b>week</b> 2026",
-        objectives=[
-            evaluate_pb2.Objective(
-                objective_id="conversation",
-                metric="mentions",
-                comparison=evaluate_pb2.Objective.COMPARISON_AT_LEAST,
-                target=3,
-            )
-        ],
-    )
-    campaign.starts_at.FromDatetime(datetime.now(UTC) - timedelta(days=1))
-    campaign.ends_at.FromDatetime(datetime.now(UTC) + timedelta(days=30))
-    with running.stack.channel("evaluator", user="analyst") as channel:
-        evaluator_grpc.EvaluatorServiceStub(channel).CreateCampaign(campaign, timeout=10)
+    measured_campaign(running, "ocean-2026", "Ocean <b>week</b> 2026", ("conversation", 3), (1, 30))
     session = sign_in(browser, running, "campaign-lead", "/evaluate/campaigns")
     page = session.page
     link = page.get_by_role("link", name="Ocean <b>week</b> 2026")
@@ -684,25 +701,7 @@ def test_the_campaign_lead_sets_up_a_campaign_with_field_errors_from_the_evaluat
 def test_the_campaign_lead_edits_objectives_downloads_the_report_and_reviews(
     running: Running, browser: Browser
 ) -> None:
-    campaign = evaluate_pb2.Campaign(
-        campaign_id="river-2026",
-        name="River <i>days</i>",
-        objectives=[
-            evaluate_pb2.Objective(
-                objective_id="talk",
-                metric="mentions",
-                comparison=evaluate_pb2.Objective.COMPARISON_AT_LEAST,
-                target=5,
-            )
-        ],
-    )
-    campaign.starts_at.FromDatetime(datetime.now(UTC) - timedelta(days=20))
-    campaign.ends_at.FromDatetime(datetime.now(UTC) - timedelta(days=1))
-    with running.stack.channel("evaluator", user="analyst") as channel:
-        stub = evaluator_grpc.EvaluatorServiceStub(channel)
-        stub.CreateCampaign(campaign, timeout=10)
-        request = evaluator_pb.GetCampaignRequest(campaign_id="river-2026")
-        wait_until(lambda: _readable(stub, request), 15, "the campaign readable")
+    measured_campaign(running, "river-2026", "River <i>days</i>", ("talk", 5), (20, -1))
     session = sign_in(browser, running, "campaign-lead", "/evaluate/campaigns/river-2026")
     page = session.page
     page.get_by_test_id("edit-campaign").click()
@@ -975,28 +974,9 @@ def test_feedback_and_reviews_are_listed_a_review_opens_and_a_report_shows_its_p
     """Feedback and a review recorded through the evaluator's API appear in the lists (text
     as text), a review opens from the list, a viewer sees no action, and a PDF report
     shows its steps in the status region before its download link."""
-    campaign = evaluate_pb2.Campaign(
-        campaign_id="coast-2026",
-        name="Coast <i>week</i>",
-        objectives=[
-            evaluate_pb2.Objective(
-                objective_id="talk",
-                metric="mentions",
-                comparison=evaluate_pb2.Objective.COMPARISON_AT_LEAST,
-                target=5,
-            )
-        ],
-    )
-    campaign.starts_at.FromDatetime(datetime.now(UTC) - timedelta(days=10))
-    campaign.ends_at.FromDatetime(datetime.now(UTC) - timedelta(days=1))
+    measured_campaign(running, "coast-2026", "Coast <i>week</i>", ("talk", 5), (10, -1))
     with running.stack.channel("evaluator", user="analyst") as channel:
         stub = evaluator_grpc.EvaluatorServiceStub(channel)
-        stub.CreateCampaign(campaign, timeout=10)
-        wait_until(
-            lambda: _readable(stub, evaluator_pb.GetCampaignRequest(campaign_id="coast-2026")),
-            15,
-            "the campaign readable",
-        )
         for number, (role, organisation, rating, text) in enumerate(
             [
                 (Feedback.FROM_ROLE_PARTNER, "Sea <Trust>", 5, "Good <b>maps</b>"),
@@ -1189,8 +1169,22 @@ def filter_mentions(session: Session, **fields: str) -> None:
 def test_mentions_arrive_live_and_each_filter_narrows_them(
     running: Running, browser: Browser
 ) -> None:
+    """The steps in order on one page, each its own function so that a failure names the
+    step."""
     session = sign_in(browser, running, "analyst", "/listen/issues")
+    step_the_mentions_page_opens_from_the_listen_menu(session)
+    step_mentions_arrive_live_as_text_with_copies_folded(running, session)
+    step_each_filter_narrows_the_mentions(session)
+    step_a_filter_that_cannot_run_is_refused_on_its_field(session)
+    step_several_values_of_a_filter_at_once(running, session)
+    step_mentions_arriving_live_meet_the_filters_in_force(running, session)
+    session.page.context.close()
+
+
+def step_the_mentions_page_opens_from_the_listen_menu(session: Session) -> None:
+    """The Listen menu marks the page; filtered by the test's issue, it is empty."""
     page = session.page
+    summary = page.get_by_test_id("mentions-summary")
     listen = page.get_by_role("navigation", name="Listen")
     expect(listen.get_by_role("link")).to_have_text(
         ["Tracked issues", "Sources", "Mentions", "Alerts"]
@@ -1199,13 +1193,20 @@ def test_mentions_arrive_live_and_each_filter_narrows_them(
     expect(page.get_by_role("heading", name="Mentions")).to_be_visible()
     expect(listen.get_by_role("link", name="Mentions")).to_have_attribute("aria-current", "page")
     filter_mentions(session, **{"Other issue ids": LISTEN_ISSUE})
-    summary = page.get_by_test_id("mentions-summary")
     expect(summary).to_have_text(
         f"0 mentions, filtered by issue {LISTEN_ISSUE} (copies folded into their first)"
     )
     accessible(session)
 
-    # A mention arrives on Kafka: the open page shows it without a reload, markup as text.
+
+def step_mentions_arrive_live_as_text_with_copies_folded(
+    running: Running, session: Session
+) -> None:
+    """A mention arrives on Kafka: the open page shows it without a reload, markup as text;
+    then another in French from Mastodon, and a copy of the first: folded into it."""
+    page = session.page
+    summary = page.get_by_test_id("mentions-summary")
+    first = page.locator('tr[data-mention="coast-a"]')
     page.evaluate("window.stillThisPage = true")  # gone if the page were loaded again
     title = "Coastal <img src=x onerror=\"document.title='pwned'\"> talks <b>open</b>"
     produce(
@@ -1217,7 +1218,6 @@ def test_mentions_arrive_live_and_each_filter_narrows_them(
             )
         ],
     )
-    first = page.locator('tr[data-mention="coast-a"]')
     expect(first).to_be_visible(timeout=30_000)
     expect(first).to_contain_text(title)
     expect(first).to_contain_text("sentiment negative")
@@ -1228,7 +1228,6 @@ def test_mentions_arrive_live_and_each_filter_narrows_them(
     assert page.title().startswith("Mentions")
     assert page.evaluate("window.stillThisPage") is True
 
-    # Another in French from Mastodon, and a copy of the first: folded into it.
     produce(
         running,
         "legation.listen.mentions.v1",
@@ -1253,7 +1252,12 @@ def test_mentions_arrive_live_and_each_filter_narrows_them(
     assert page.evaluate("window.stillThisPage") is True
     accessible(session)
 
-    # Each filter, end to end: what the page shows.
+
+def step_each_filter_narrows_the_mentions(session: Session) -> None:
+    """Each filter, end to end: what the page shows."""
+    page = session.page
+    summary = page.get_by_test_id("mentions-summary")
+    first = page.locator('tr[data-mention="coast-a"]')
     filter_mentions(session, Languages="FR")
     expect(page.get_by_label("Languages", exact=True)).to_have_value("fr")
     expect(summary).to_contain_text("1 mention, filtered by issue coastal-talks; language fr")
@@ -1276,7 +1280,10 @@ def test_mentions_arrive_live_and_each_filter_narrows_them(
     expect(first.get_by_test_id("copies")).to_have_count(0)
     accessible(session)
 
-    # A filter the evaluator cannot run is refused on its field, before any search.
+
+def step_a_filter_that_cannot_run_is_refused_on_its_field(session: Session) -> None:
+    """Refused on its field before any search; one the evaluator refuses, in its words."""
+    page = session.page
     filter_mentions(session, **{"Influence at least": "2"})
     expect(page.get_by_test_id("min_influence-error")).to_contain_text(
         "Enter an influence from 0 to 1"
@@ -1289,8 +1296,12 @@ def test_mentions_arrive_live_and_each_filter_narrows_them(
     expect(page.get_by_test_id("issue-error")).to_contain_text("Issue must be an id")
     assert shown_mentions(session) == []
 
-    # Several values of a filter at once: either sentiment, either stance, any of the
-    # languages, any of the issues (a tracked one ticked, another typed).
+
+def step_several_values_of_a_filter_at_once(running: Running, session: Session) -> None:
+    """Either sentiment, either stance, any of the languages, any of the issues (a tracked
+    one ticked, another typed)."""
+    page = session.page
+    summary = page.get_by_test_id("mentions-summary")
     filter_mentions(session, **{"Other issue ids": LISTEN_ISSUE}, Sentiments="Negative, Positive")
     expect(summary).to_contain_text(
         "2 mentions, filtered by issue coastal-talks; sentiments positive, negative"
@@ -1320,8 +1331,14 @@ def test_mentions_arrive_live_and_each_filter_narrows_them(
     assert shown_mentions(session) == ["plastics-fr", "coast-b"]
     accessible(session)
 
-    # Live with the filters in force: an English mention (indexed first) stays out, the
-    # French and German ones that follow it come in.
+
+def step_mentions_arriving_live_meet_the_filters_in_force(
+    running: Running, session: Session
+) -> None:
+    """An English mention (indexed first) stays out, the French and German ones that follow
+    it come in."""
+    page = session.page
+    summary = page.get_by_test_id("mentions-summary")
     filter_mentions(session, Issues="", Languages="fr, de")
     assert shown_mentions(session) == ["coast-b"]
     page.evaluate("window.stillThisPage = true")
@@ -1342,7 +1359,6 @@ def test_mentions_arrive_live_and_each_filter_narrows_them(
     assert page.evaluate("window.stillThisPage") is True
     accessible(session)
     screenshot(page, "listen-mentions")
-    page.context.close()
 
 
 def surge(issue: str, count: int, start: datetime) -> tuple[str, Envelope]:

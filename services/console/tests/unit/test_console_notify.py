@@ -5,53 +5,20 @@ CSRF token), the failed / needs-check page only for the roles the notifier allow
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
-from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
-from starlette.routing import BaseRoute, Route
+from console_fakes import CSRF, FakeServices, console_client
 from starlette.testclient import TestClient
 
 from legation.events.v1 import notify_pb2, publish_pb2
 from legation.notifier.v1 import notifier_service_pb2 as notifier_pb
-from legation_console.adapters.metrics import ConsoleMetrics
-from legation_console.adapters.security import SESSION_CSRF, SESSION_PERSON
-from legation_console.adapters.services import NotifierClient, ServiceError, Services
-from legation_console.adapters.web import create_app
+from legation_console.adapters.services import NotifierClient, ServiceError
 from legation_console.domain.people import Person
 from legation_console.domain.views import notify as views
 
 PUBLIC = "https://console.m.example"
-CSRF = "the-sessions-csrf-token"
-PEOPLE = {
-    "ana": Person("ana", "Ana", frozenset({"analyst", "viewer"}), frozenset({"central"})),
-    "vic": Person("vic", "Vic", frozenset({"viewer"}), frozenset()),
-}
-
-
-class FakeSignIn:
-    """Signs in whoever ``/sign-in?as=`` names, without an identity provider."""
-
-    origin = "https://login.example"
-    open_paths = ("/sign-in",)
-
-    def routes(self) -> list[BaseRoute]:
-        async def sign_in(request: Request) -> Response:
-            request.session[SESSION_PERSON] = PEOPLE[request.query_params["as"]].to_session()
-            request.session[SESSION_CSRF] = CSRF
-            return RedirectResponse("/", status_code=303)
-
-        return [Route("/sign-in", sign_in)]
-
-
-class FakeServices(Services):
-    """Only the notifier is used by these pages; nothing to close."""
-
-    async def close(self) -> None:
-        pass
 
 
 def message(message_id: str, person: str, *, read: bool = False) -> notify_pb2.NotificationMessage:
@@ -120,17 +87,7 @@ def notifier() -> FakeNotifier:
 @pytest.fixture
 def client(notifier: FakeNotifier) -> Iterator[TestClient]:
     services: Any = FakeServices(None, None, None, None, notifier)  # type: ignore[arg-type]
-    app = create_app(
-        connect=lambda: services,
-        signin=FakeSignIn(),
-        metrics=ConsoleMetrics(),
-        session_secret="s" * 40,
-        session_max_age=3600,
-        https=False,
-        assets_dir=Path("."),
-        public_url=PUBLIC,
-    )
-    with TestClient(app) as started:
+    with console_client(services, public_url=PUBLIC) as started:
         yield started
 
 

@@ -8,52 +8,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
-from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
-from starlette.routing import BaseRoute, Route
+from console_fakes import CSRF, PEOPLE, FakeServices, console_client
 from starlette.testclient import TestClient
 
 from legation.evaluator.v1 import evaluator_service_pb2 as evaluator_pb
 from legation.events.v1 import listen_pb2
 from legation.listener.v1 import listener_service_pb2 as listener_pb
-from legation_console.adapters.metrics import ConsoleMetrics
-from legation_console.adapters.security import SESSION_CSRF, SESSION_PERSON
 from legation_console.adapters.services import (
     ConsoleIdentity,
     EvaluatorClient,
     ListenerClient,
     ServiceError,
-    Services,
 )
 from legation_console.adapters.signin import safe_next
-from legation_console.adapters.web import create_app
 from legation_console.domain.people import Person
-
-PEOPLE = {
-    "ana": Person("ana", "Ana <Lytic>", frozenset({"analyst", "viewer"}), frozenset({"central"})),
-    "vic": Person("vic", "Vic", frozenset({"viewer"}), frozenset()),
-}
-CSRF = "the-sessions-csrf-token"
-
-
-class FakeSignIn:
-    """Signs in whoever ``/sign-in?as=`` names, without an identity provider."""
-
-    origin = "https://login.example"
-    open_paths = ("/sign-in",)
-
-    def routes(self) -> list[BaseRoute]:
-        async def sign_in(request: Request) -> Response:
-            request.session[SESSION_PERSON] = PEOPLE[request.query_params["as"]].to_session()
-            request.session[SESSION_CSRF] = CSRF
-            return RedirectResponse("/", status_code=303)
-
-        return [Route("/sign-in", sign_in)]
 
 
 class FakeListener(ListenerClient):
@@ -72,13 +44,6 @@ class FakeListener(ListenerClient):
         return listen_pb2.TrackedIssue(issue_id="p", name=request.name)
 
 
-class FakeServices(Services):
-    """Only the listener is used by these pages; nothing to close."""
-
-    async def close(self) -> None:
-        pass
-
-
 def _denied() -> Any:
     import grpc
 
@@ -92,16 +57,7 @@ def listener() -> FakeListener:
 
 def make_client(listener: FakeListener, https: bool = False) -> TestClient:
     services: Any = FakeServices(listener, None, None, None)  # type: ignore[arg-type]
-    app = create_app(
-        connect=lambda: services,
-        signin=FakeSignIn(),
-        metrics=ConsoleMetrics(),
-        session_secret="s" * 40,
-        session_max_age=3600,
-        https=https,
-        assets_dir=Path("."),
-    )
-    return TestClient(app, base_url="https://console.example" if https else "http://testserver")
+    return console_client(services, https=https)
 
 
 @pytest.fixture
@@ -236,6 +192,20 @@ class FakeEvaluator(EvaluatorClient):
     ) -> AsyncIterator[evaluator_pb.CampaignReportProgress]:
         return self._steps(person, campaign_id, format)
 
+    async def list_metrics(self, person: Person) -> list[evaluator_pb.Metric]:
+        return []
+
+    async def _scorecards(self, campaign_id: str) -> AsyncIterator[evaluator_pb.Scorecard]:
+        yield evaluator_pb.Scorecard(campaign_id=campaign_id)
+        raise ServiceError(
+            "evaluator", "WatchCampaignScorecard", grpc.StatusCode.UNAVAILABLE, "gone"
+        )
+
+    def watch_scorecard(
+        self, person: Person, campaign_id: str, min_interval_seconds: float
+    ) -> AsyncIterator[evaluator_pb.Scorecard]:
+        return self._scorecards(campaign_id)
+
     async def get_report(
         self, person: Person, campaign_id: str, format: int
     ) -> evaluator_pb.CampaignReport:
@@ -247,16 +217,7 @@ class FakeEvaluator(EvaluatorClient):
 
 def _report_client(evaluator: FakeEvaluator) -> TestClient:
     services: Any = FakeServices(None, None, None, evaluator)  # type: ignore[arg-type]
-    app = create_app(
-        connect=lambda: services,
-        signin=FakeSignIn(),
-        metrics=ConsoleMetrics(),
-        session_secret="s" * 40,
-        session_max_age=3600,
-        https=False,
-        assets_dir=Path("."),
-    )
-    return TestClient(app)
+    return console_client(services)
 
 
 @pytest.fixture
@@ -318,6 +279,19 @@ def test_a_failure_ends_the_stream_with_its_reason_as_text() -> None:
     assert [name for name, _ in events] == ["report", "report", "done"]
     assert "The report could not be drawn" in events[-1][1]
     assert "index &lt;down&gt;" in events[-1][1]
+
+
+def test_the_live_scorecard_is_the_services_stream_then_its_failure_ends_it(
+    report_client: TestClient,
+) -> None:
+    report_client.get("/sign-in?as=ana")
+    stream = report_client.get("/evaluate/campaigns/river/live")
+    assert stream.headers["content-type"].startswith("text/event-stream")
+    assert stream.headers["cache-control"] == "no-store"
+    events = _events(stream.text)
+    assert [name for name, _ in events] == ["scorecard", "scorecard"]
+    assert "The evaluator service is not answering" in events[-1][1]
+    assert "The evaluator service is not answering" not in events[0][1]
 
 
 def test_wrong_mention_filters_are_refused_before_any_call(client: TestClient) -> None:

@@ -11,12 +11,13 @@ from legation_channels.outbox import Deliverer, RetryPolicy
 from legation_channels.registry import channels_from_file
 from legation_core.config import ConfigError, ConfigFileError, read_config_file
 from legation_core.lifecycle import ServiceRuntime, main_for
+from legation_core.topic_names import LISTEN_MENTIONS_V1
 from legation_engager.adapters.delivery import EngagerJobs
 from legation_engager.adapters.events import MentionHandler
 from legation_engager.adapters.form import FORM_PREFIX, QuestionsForm
 from legation_engager.adapters.grpc_api import EngagerApi
 from legation_engager.adapters.policy import SERVICE_NAME, policy_for
-from legation_engager.adapters.store import MENTIONS, EngagerState
+from legation_engager.adapters.store import EngagerState
 from legation_engager.config import EngagerSettings
 from legation_engager.domain.rules import Rules, RulesError, parse_rules
 
@@ -51,7 +52,7 @@ def wire(runtime: ServiceRuntime, settings: EngagerSettings) -> None:
     registry = runtime.metrics.registry
     state = EngagerState(runtime.producer, registry, rules.approval_role)
     state.rebuild(settings, runtime.codec, runtime.producer)
-    runtime.add_consumer("inbox", [MENTIONS], MentionHandler(state, rules))
+    runtime.add_consumer("inbox", [LISTEN_MENTIONS_V1], MentionHandler(state, rules))
     deliverer = Deliverer(RetryPolicy(max_attempts=settings.engager_delivery_max_attempts))
     jobs = EngagerJobs(state, channels, deliverer, registry=registry)
     runtime.add_periodic("engager-jobs", settings.engager_jobs_interval_seconds, jobs.run_once)

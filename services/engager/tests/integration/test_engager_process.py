@@ -36,11 +36,16 @@ from legation_core.config import CoreSettings
 from legation_core.consumer import Incoming
 from legation_core.kafka import EventProducer, read_topic
 from legation_core.metrics import Metrics
+from legation_core.topic_names import (
+    ENGAGE_INTERACTIONS_V1,
+    ENGAGE_PARTNER_ACTIVITIES_V1,
+    LISTEN_MENTIONS_V1,
+)
 from legation_devstack.channel_servers import ChannelServers
+from legation_devstack.channel_servers.mastodon import MastodonServer
 from legation_devstack.processes import Process, free_port, spawn, wait_until
 from legation_devstack.standins import OpenSearchStandIn
 from legation_devstack.users import UsersFile
-from legation_engager.adapters.store import INTERACTIONS, MENTIONS, PARTNER_ACTIVITIES
 from legation_engager.domain.inbox import conversation_id_for
 from legation_evaluator.adapters.events import IndexingHandler
 from legation_evaluator.adapters.index import EventIndex, connect
@@ -168,7 +173,7 @@ def produce_mentions(settings: CoreSettings, mentions: list[listen_pb2.Mention])
         producer.send_and_wait(
             [
                 (
-                    MENTIONS,
+                    LISTEN_MENTIONS_V1,
                     m.mention_id,
                     make_envelope(
                         m,
@@ -190,7 +195,7 @@ def interactions(settings: CoreSettings, campaign: str) -> list[engage_pb2.Inter
     codec = EventCodec(default_catalog())
     return [
         envelope.interaction
-        for envelope in read_topic(settings, "evaluator", codec, INTERACTIONS, 30)
+        for envelope in read_topic(settings, "evaluator", codec, ENGAGE_INTERACTIONS_V1, 30)
         if envelope.campaign_id == campaign
     ]
 
@@ -207,6 +212,7 @@ def test_inbox_replies_questions_and_partners_through_the_process(
     opensearch_stand_in: OpenSearchStandIn,
     unique: str,
 ) -> None:
+    """The steps in order, each its own function so that a failure names the step."""
     campaign = f"engage-{unique}"
     mastodon = channel_servers.mastodon
     # The citizen's posts on the Mastodon server; our reply answers the latest of the thread.
@@ -233,6 +239,26 @@ def test_inbox_replies_questions_and_partners_through_the_process(
             question,  # redelivered
         ],
     )
+    step_the_inbox_threads_deduplicates_prioritises_and_assigns(first, campaign, question)
+    conversation_id = conversation_id_for(question.mention_id)
+    second = step_a_reply_reaches_mastodon_once_across_a_kill(
+        first, start_engager, mastodon, campaign, conversation_id
+    )
+    step_an_sla_breach_is_emitted_once(kafka_settings, campaign)
+    step_questions_arrive_by_hashtag_and_by_the_form(kafka_settings, second, campaign, unique)
+    step_partner_activity_reaches_the_evaluators_index(
+        kafka_settings, second, opensearch_stand_in, campaign, unique
+    )
+    step_bad_requests_get_clear_errors(second, conversation_id, unique)
+    assert second.process.stop() == 0
+
+
+def step_the_inbox_threads_deduplicates_prioritises_and_assigns(
+    first: EngagerProcess, campaign: str, question: listen_pb2.Mention
+) -> None:
+    """Seven mentions make three conversations: the reply joins its question's thread, the
+    duplicate and the redelivery are dropped, a plain mention opens nothing; the French one
+    is assigned by rule, the influential one is urgent and first."""
     wait_until(lambda: len(by_mention(first, campaign)) == 3, 60, "three conversations", 0.2)
     inbox = by_mention(first, campaign)
     asked = inbox[question.mention_id].detail
@@ -250,10 +276,18 @@ def test_inbox_replies_questions_and_partners_through_the_process(
     # Highest priority first.
     assert next(iter(inbox.values())).opened.mention_id == f"{campaign}-vip"
 
-    # A reply goes to Mastodon; the server takes it but answers late, and we kill the
-    # engager while it waits: "sending" is on Kafka, the status on the server.
+
+def step_a_reply_reaches_mastodon_once_across_a_kill(
+    first: EngagerProcess,
+    start_engager: Callable[[], EngagerProcess],
+    mastodon: MastodonServer,
+    campaign: str,
+    conversation_id: str,
+) -> EngagerProcess:
+    """A reply goes to Mastodon; the server takes it but answers late, and the engager is
+    killed while it waits: "sending" is on Kafka, the status on the server. The second
+    engager (returned) finishes it, exactly once."""
     mastodon.answer_late(8)
-    conversation_id = conversation_id_for(question.mention_id)
     first.call(
         "ReplyToConversation",
         pb.ReplyToConversationRequest(
@@ -291,9 +325,12 @@ def test_inbox_replies_questions_and_partners_through_the_process(
     assert 'legation_engager_first_response_seconds_count{priority="normal"} 1.0' in (
         second.metrics()
     )
+    return second
 
-    # The French question stays unanswered past its 2 s deadline: one breach, even though
-    # two engager processes watched the deadline.
+
+def step_an_sla_breach_is_emitted_once(kafka_settings: CoreSettings, campaign: str) -> None:
+    """The French question stays unanswered past its 2 s deadline: one breach, even though
+    two engager processes watched the deadline."""
     french_id = conversation_id_for(f"{campaign}-fr")
 
     def breaches() -> list[engage_pb2.Interaction]:
@@ -310,7 +347,12 @@ def test_inbox_replies_questions_and_partners_through_the_process(
     assert kinds.count("KIND_REPLIED") == 1
     assert kinds.count("KIND_ASSIGNED") == 2  # the French one and the urgent one, by rules
 
-    # Questions: a hashtag and the public form.
+
+def step_questions_arrive_by_hashtag_and_by_the_form(
+    kafka_settings: CoreSettings, second: EngagerProcess, campaign: str, unique: str
+) -> None:
+    """A questions campaign collects a hashtagged mention and a question sent to its public
+    form (which refuses an empty one)."""
     created = second.call(
         "CreateQuestionsCampaign",
         pb.CreateQuestionsCampaignRequest(
@@ -355,7 +397,15 @@ def test_inbox_replies_questions_and_partners_through_the_process(
     assert (summary.questions, summary.pending, summary.form_path) == (2, 2, created.form_path)
     assert not summary.questions_campaign.questions
 
-    # Partners: the register and a joint activity, which the evaluator indexes.
+
+def step_partner_activity_reaches_the_evaluators_index(
+    kafka_settings: CoreSettings,
+    second: EngagerProcess,
+    opensearch_stand_in: OpenSearchStandIn,
+    campaign: str,
+    unique: str,
+) -> None:
+    """The register and a joint activity, which the evaluator indexes."""
     second.call(
         "RegisterPartner",
         pb.RegisterPartnerRequest(
@@ -380,9 +430,9 @@ def test_inbox_replies_questions_and_partners_through_the_process(
     assert len(partner.timeline) == 2
     codec = EventCodec(default_catalog())
     batch = [
-        Incoming(PARTNER_ACTIVITIES, 0, offset, None, envelope)
+        Incoming(ENGAGE_PARTNER_ACTIVITIES_V1, 0, offset, None, envelope)
         for offset, envelope in enumerate(
-            read_topic(kafka_settings, "evaluator", codec, PARTNER_ACTIVITIES, 30)
+            read_topic(kafka_settings, "evaluator", codec, ENGAGE_PARTNER_ACTIVITIES_V1, 30)
         )
     ]
     index = EventIndex(
@@ -398,7 +448,11 @@ def test_inbox_replies_questions_and_partners_through_the_process(
     [hit] = found["hits"]["hits"]
     assert hit["_source"]["partner_activity"]["joint"] is True
 
-    # Bad requests: clear errors naming what is wrong.
+
+def step_bad_requests_get_clear_errors(
+    second: EngagerProcess, conversation_id: str, unique: str
+) -> None:
+    """Clear errors naming what is wrong; a viewer may not reply."""
     with pytest.raises(grpc.RpcError) as error:
         second.call(
             "RecordPartnerActivity",
@@ -419,8 +473,6 @@ def test_inbox_replies_questions_and_partners_through_the_process(
     with pytest.raises(grpc.RpcError) as error:
         second.call("ReplyToConversation", pb.ReplyToConversationRequest(request_id="r"), "viewer")
     assert error.value.code() == grpc.StatusCode.PERMISSION_DENIED
-
-    assert second.process.stop() == 0
 
 
 def peak_rss_kib(pid: int) -> int:

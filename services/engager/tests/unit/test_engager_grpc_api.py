@@ -22,10 +22,11 @@ from legation_channels.base import ChannelLimits
 from legation_core.auth import AuthInterceptor, load_users, with_token
 from legation_core.grpc_server import build_server
 from legation_core.testing import RecordingProducer
+from legation_core.topic_names import ENGAGE_INTERACTIONS_V1, ENGAGE_PARTNER_ACTIVITIES_V1
 from legation_devstack.users import UsersFile
 from legation_engager.adapters.grpc_api import EngagerApi
 from legation_engager.adapters.policy import POLICY
-from legation_engager.adapters.store import INTERACTIONS, PARTNER_ACTIVITIES, EngagerState
+from legation_engager.adapters.store import EngagerState
 from legation_engager.domain.inbox import conversation_id_for
 
 
@@ -102,7 +103,9 @@ def test_a_reply_is_recorded_once_and_answers_the_conversation(
     again = stub.ReplyToConversation(reply_request(), timeout=5)
     assert len(again.replies) == 1
     assert producer.calls[before:] == written  # the second request wrote nothing
-    kinds = [e.interaction.kind for call in written for t, _, e in call if t == INTERACTIONS]
+    kinds = [
+        e.interaction.kind for call in written for t, _, e in call if t == ENGAGE_INTERACTIONS_V1
+    ]
     assert kinds == [engage_pb2.Interaction.KIND_REPLIED]
 
 
@@ -265,7 +268,7 @@ def test_partners_have_a_timeline_and_their_activity_is_an_event(
         engage_pb2.PartnerActivity.KIND_STAGE_CHANGE,
         engage_pb2.PartnerActivity.KIND_CO_PUBLICATION,
     ]
-    activities = [e for c in producer.calls for t, _, e in c if t == PARTNER_ACTIVITIES]
+    activities = [e for c in producer.calls for t, _, e in c if t == ENGAGE_PARTNER_ACTIVITIES_V1]
     assert [e.partner_activity.joint for e in activities] == [False, True]
     assert activities[-1].campaign_id == "camp-1"
     code, details = code_of(

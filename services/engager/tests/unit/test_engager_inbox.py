@@ -14,8 +14,9 @@ from legation_channels import outbox
 from legation_core.consumer import transient
 from legation_core.state import StoreUnavailable
 from legation_core.testing import RecordingProducer
+from legation_core.topic_names import ENGAGE_CONVERSATIONS_V1, ENGAGE_INTERACTIONS_V1
 from legation_engager.adapters.events import MentionHandler
-from legation_engager.adapters.store import CONVERSATIONS, INTERACTIONS, EngagerState
+from legation_engager.adapters.store import EngagerState
 from legation_engager.domain import inbox
 from legation_engager.domain.inbox import asks_question, conversation_id_for
 from legation_engager.domain.rules import RulesError, parse_rules, render_saved_reply
@@ -24,7 +25,7 @@ Kind = engage_pb2.Interaction
 
 
 def interactions(producer: RecordingProducer) -> list[engage_pb2.Interaction]:
-    return [e.interaction for c in producer.calls for t, _, e in c if t == INTERACTIONS]
+    return [e.interaction for c in producer.calls for t, _, e in c if t == ENGAGE_INTERACTIONS_V1]
 
 
 @pytest.fixture
@@ -87,7 +88,10 @@ def test_a_question_opens_one_conversation_whatever_the_redeliveries(
     assert conversation.version == 1
     assert [i.kind for i in interactions(producer)] == [Kind.KIND_OPENED]
     # One change written once: its event, then its conversation (the redelivery wrote nothing).
-    assert [[t for t, _, _ in call] for call in producer.calls] == [[INTERACTIONS], [CONVERSATIONS]]
+    assert [[t for t, _, _ in call] for call in producer.calls] == [
+        [ENGAGE_INTERACTIONS_V1],
+        [ENGAGE_CONVERSATIONS_V1],
+    ]
 
 
 def test_a_statement_opens_nothing_unless_a_rule_says_so(state: EngagerState) -> None:
@@ -452,7 +456,7 @@ def test_a_reply_waiting_for_approval_opens_one_request_and_its_decision_closes_
 
 def test_the_conversation_write_that_makes_a_reply_wait_carries_its_approval_request() -> None:
     from legation.events.v1 import publish_pb2
-    from legation_engager.domain.approvals import APPROVALS_TOPIC
+    from legation_core.topic_names import ENGAGE_APPROVALS_V1
 
     producer = RecordingProducer("engager")
     state = EngagerState(producer, approval_role="press-approver")
@@ -463,7 +467,7 @@ def test_the_conversation_write_that_makes_a_reply_wait_carries_its_approval_req
         current = writer.get(conversation.conversation_id)
         assert current is not None
         writer.put(inbox.add_reply(current, "q1", "ana", "Nine.", "", "", True, False, NOW))
-    written = [e for call in producer.calls for t, _k, e in call if t == APPROVALS_TOPIC]
+    written = [e for call in producer.calls for t, _k, e in call if t == ENGAGE_APPROVALS_V1]
     [request] = [e.approval_request for e in written]
     assert (request.state, request.role, request.requested_by) == (
         publish_pb2.APPROVAL_STATE_AWAITING,

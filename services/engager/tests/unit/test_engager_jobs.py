@@ -14,8 +14,9 @@ from prometheus_client import CollectorRegistry
 from legation.events.v1 import engage_pb2, publish_pb2
 from legation_channels.base import ChannelLimits, Delivered, Outgoing, Reconcile
 from legation_core.testing import RecordingProducer
+from legation_core.topic_names import ENGAGE_CONVERSATIONS_V1, ENGAGE_INTERACTIONS_V1
 from legation_engager.adapters.delivery import EngagerJobs
-from legation_engager.adapters.store import CONVERSATIONS, INTERACTIONS, EngagerState
+from legation_engager.adapters.store import EngagerState
 from legation_engager.domain import inbox, questions
 from legation_engager.domain.inbox import conversation_id_for
 
@@ -84,14 +85,19 @@ def test_a_reply_goes_out_once_even_when_the_process_dies_mid_send() -> None:
     jobs = EngagerJobs(state, {"mastodon": channel}, clock=clock, registry=registry)
     with pytest.raises(SystemExit):
         jobs.deliver_replies()
-    recorded = [e.conversation_state for c in producer.calls for t, _, e in c if t == CONVERSATIONS]
+    recorded = [
+        e.conversation_state
+        for c in producer.calls
+        for t, _, e in c
+        if t == ENGAGE_CONVERSATIONS_V1
+    ]
     assert recorded[-1].replies[0].delivery.status == publish_pb2.DELIVERY_STATUS_SENDING
 
     # A restart: a fresh state rebuilt from what was written, a fresh jobs runner.
     restarted = EngagerState(producer, registry=CollectorRegistry())
     for batch in producer.calls:
         for topic, _, envelope in batch:
-            if topic == CONVERSATIONS:
+            if topic == ENGAGE_CONVERSATIONS_V1:
                 restarted.conversations.apply(envelope)
     channel.crash = False
     clock.now = NOW + timedelta(minutes=2)
@@ -105,7 +111,7 @@ def test_a_reply_goes_out_once_even_when_the_process_dies_mid_send() -> None:
         e.interaction
         for c in producer.calls
         for t, _, e in c
-        if t == INTERACTIONS and e.interaction.kind == engage_pb2.Interaction.KIND_REPLIED
+        if t == ENGAGE_INTERACTIONS_V1 and e.interaction.kind == engage_pb2.Interaction.KIND_REPLIED
     ]
     assert len(replied) == 1 and replied[0].channel_item_id == "id-1"
 
@@ -124,7 +130,8 @@ def test_sla_breach_once_and_the_histograms() -> None:
         e.interaction.conversation_id
         for c in producer.calls
         for t, _, e in c
-        if t == INTERACTIONS and e.interaction.kind == engage_pb2.Interaction.KIND_BREACHED
+        if t == ENGAGE_INTERACTIONS_V1
+        and e.interaction.kind == engage_pb2.Interaction.KIND_BREACHED
     ]
     assert sorted(breached) == sorted([CID, conversation_id_for("m-2")])
     with state.change_conversations() as writer:

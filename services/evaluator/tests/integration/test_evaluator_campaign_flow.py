@@ -449,8 +449,27 @@ def submit_feedback(stack: Stack, campaign_id: str) -> None:
 def test_a_campaign_survives_crashes_and_the_reindex_rebuilds_identical_counts(
     crashed_stack: Stack,
 ) -> None:
+    """The steps in order, each its own function so that a failure names the step."""
     stack = crashed_stack
     campaign_id = "flow-es"
+    step_a_wrong_campaign_is_refused_and_a_right_one_stored(stack, campaign_id)
+    events = Events(stack, campaign_id)
+    seed_fixed_events(events)
+    wait_until(lambda: safe_count(stack, campaign_id, event_type=CAMPAIGN) == 1, 60, "campaign")
+    submit_feedback(stack, campaign_id)
+    step_the_evaluator_killed_mid_stream_comes_back(stack, events, campaign_id)
+    step_what_is_produced_during_an_index_outage_arrives_after_it(stack, events, campaign_id)
+    mentions = step_the_forgotten_index_is_rebuilt_without_a_manual_step(stack, events, campaign_id)
+    expected = step_a_manual_reindex_counts_nothing_twice(stack, events, campaign_id, mentions)
+    card = step_the_scorecard_holds_every_kpi_and_objective(stack, campaign_id, mentions)
+    step_the_restarted_evaluator_emitted_a_kpi_snapshot(stack, campaign_id)
+    step_a_rebuild_into_fresh_indices_gives_the_same_counts_and_scorecard(
+        stack, campaign_id, expected, card, mentions
+    )
+
+
+def step_a_wrong_campaign_is_refused_and_a_right_one_stored(stack: Stack, campaign_id: str) -> None:
+    """A filter on a field the metric cannot filter is refused, naming it."""
     with stack.channel("evaluator") as channel:
         api = pb_grpc.EvaluatorServiceStub(channel)
         broken = campaign(campaign_id)
@@ -462,12 +481,11 @@ def test_a_campaign_survives_crashes_and_the_reindex_rebuilds_identical_counts(
         stored = api.CreateCampaign(campaign(campaign_id), timeout=30)
     assert stored.objectives[0].level == Objective.LEVEL_OUTTAKE  # reach's usual level
 
-    events = Events(stack, campaign_id)
-    seed_fixed_events(events)
-    wait_until(lambda: safe_count(stack, campaign_id, event_type=CAMPAIGN) == 1, 60, "campaign")
-    submit_feedback(stack, campaign_id)
 
-    # The evaluator dies mid-stream (SIGKILL) and comes back.
+def step_the_evaluator_killed_mid_stream_comes_back(
+    stack: Stack, events: Events, campaign_id: str
+) -> None:
+    """The evaluator dies mid-stream (SIGKILL) and comes back."""
     # The writer holds after mention 59: the kill lands with half the stream unproduced.
     writer = Writer(events, range(0, 120), hold_at=60)
     writer.wait_held()
@@ -482,7 +500,11 @@ def test_a_campaign_survives_crashes_and_the_reindex_rebuilds_identical_counts(
     assert at_kill < 10 + 3 + 120  # killed mid-stream
     stack.start_service("evaluator")
 
-    # The index server dies mid-stream; what is produced meanwhile must arrive after it.
+
+def step_what_is_produced_during_an_index_outage_arrives_after_it(
+    stack: Stack, events: Events, campaign_id: str
+) -> None:
+    """The index server dies mid-stream; what is produced meanwhile must arrive after it."""
     # The writer holds after mention 149: the index server dies before 150-179 exist.
     writer = Writer(events, range(120, 180), hold_at=150)
     writer.wait_held()
@@ -510,8 +532,12 @@ def test_a_campaign_survives_crashes_and_the_reindex_rebuilds_identical_counts(
     )
     assert count(stack, campaign_id, mention__mention_id=ids) == len(ids)
 
-    # The empty index server forgot the rest: the evaluator notices (its marker is gone)
-    # and rebuilds the index from the log by itself, no manual step.
+
+def step_the_forgotten_index_is_rebuilt_without_a_manual_step(
+    stack: Stack, events: Events, campaign_id: str
+) -> int:
+    """The empty index server forgot the rest: the evaluator notices (its marker is gone)
+    and rebuilds the index from the log by itself. Returns how many mentions there are."""
     events.close()
     mentions = STREAMED + 10 + 3
     wait_until(
@@ -520,7 +546,14 @@ def test_a_campaign_survives_crashes_and_the_reindex_rebuilds_identical_counts(
         "every mention back without a manual re-index",
         0.5,
     )
-    # The manual re-index still works, and changes nothing (nothing counts twice).
+    return mentions
+
+
+def step_a_manual_reindex_counts_nothing_twice(
+    stack: Stack, events: Events, campaign_id: str, mentions: int
+) -> dict[str, int]:
+    """The manual re-index still works, and changes nothing. Returns the count of each
+    event type."""
     output = reindex(stack)
     assert "reindexed" in output
     expected = {
@@ -548,7 +581,14 @@ def test_a_campaign_survives_crashes_and_the_reindex_rebuilds_identical_counts(
     )
     for event_type, number in expected.items():
         assert count(stack, campaign_id, event_type=event_type) == number, event_type
+    return expected
 
+
+def step_the_scorecard_holds_every_kpi_and_objective(
+    stack: Stack, campaign_id: str, mentions: int
+) -> pb.Scorecard:
+    """Every KPI, baseline and objective status from the events streamed across the
+    crashes."""
     asked = datetime.now(UTC)
     card = scorecard(stack, campaign_id)
     answered = datetime.now(UTC)
@@ -581,9 +621,13 @@ def test_a_campaign_survives_crashes_and_the_reindex_rebuilds_identical_counts(
     assert statuses["favour-up"].value == pytest.approx(45.0)
     assert statuses["reach-es"].value == 1_800_000
     assert statuses["share-of-voice"].baseline == 12
+    return card
 
-    # The restarted evaluator emitted a KPI snapshot of the campaign (indexed like any event):
-    # at start-up, or within a tick of the rebuild ending when it started during one.
+
+def step_the_restarted_evaluator_emitted_a_kpi_snapshot(stack: Stack, campaign_id: str) -> None:
+    """Indexed like any event: at start-up, or within a tick of the rebuild ending when it
+    started during one."""
+
     def snapshots() -> list[Any]:
         found: list[Any] = client(stack).search(
             index=f"{PREFIX}-kpi_snapshot*",
@@ -595,7 +639,12 @@ def test_a_campaign_survives_crashes_and_the_reindex_rebuilds_identical_counts(
     snapshot = snapshots()[0]["_source"]["kpi_snapshot"]
     assert {o["objective_id"] for o in snapshot["objectives"]} == set(EXPECTED)
 
-    # A rebuild into fresh indices gives identical counts and the same scorecard.
+
+def step_a_rebuild_into_fresh_indices_gives_the_same_counts_and_scorecard(
+    stack: Stack, campaign_id: str, expected: dict[str, int], card: pb.Scorecard, mentions: int
+) -> None:
+    """Identical counts, the same scorecard; the evaluator's own answer, from the aggregates
+    it maintains, has the search's figures."""
     reindex(stack, "--prefix", REBUILT)
     for event_type, number in expected.items():
         assert count(stack, campaign_id, prefix=REBUILT, event_type=event_type) == number

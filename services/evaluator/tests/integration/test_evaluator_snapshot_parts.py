@@ -15,9 +15,10 @@ from legation_core.codec import EventCodec
 from legation_core.config import CoreSettings
 from legation_core.kafka import EventProducer, read_topic
 from legation_core.metrics import Metrics
+from legation_core.topic_names import EVALUATE_KPI_SNAPSHOTS_V1
 from legation_evaluator.adapters import snapshots
 from legation_evaluator.adapters.index import EventIndex
-from legation_evaluator.adapters.snapshots import KPI_SNAPSHOTS, SnapshotJob
+from legation_evaluator.adapters.snapshots import SnapshotJob
 
 pytestmark = pytest.mark.integration
 Status = evaluate_pb2.ObjectiveStatus
@@ -66,7 +67,7 @@ def test_a_huge_snapshot_is_produced_in_parts_beside_the_others(
         producer.close()
     codec = EventCodec(default_catalog())
     parts: dict[str, list[evaluate_pb2.KpiSnapshot]] = {}
-    for envelope in read_topic(kafka_settings, "evaluator", codec, KPI_SNAPSHOTS):
+    for envelope in read_topic(kafka_settings, "evaluator", codec, EVALUATE_KPI_SNAPSHOTS_V1):
         if envelope.campaign_id in (huge, small):
             parts.setdefault(envelope.campaign_id, []).append(envelope.kpi_snapshot)
     assert len(parts[small]) == 1 and len(parts[small][0].objectives) == 2

@@ -13,9 +13,10 @@ from legation.events.v1 import evaluate_pb2
 from legation_core.codec import Envelope, EventCodec
 from legation_core.kafka import EventProducer, Pending
 from legation_core.testing import Acknowledgement
+from legation_core.topic_names import EVALUATE_KPI_SNAPSHOTS_V1, EVALUATE_OBJECTIVE_STATUS_V1
 from legation_evaluator.adapters import snapshots
 from legation_evaluator.adapters.index import EventIndex
-from legation_evaluator.adapters.snapshots import KPI_SNAPSHOTS, OBJECTIVE_STATUS, SnapshotJob
+from legation_evaluator.adapters.snapshots import SnapshotJob
 from legation_evaluator.domain.objective_changes import status_changes
 from legation_evaluator.domain.snapshots import part_id, split_snapshot
 
@@ -116,7 +117,7 @@ class SizeLimitedProducer:
         self.acknowledged: list[Envelope] = []
 
     def send(self, topic: str, key: str, envelope: Envelope) -> Pending:
-        assert topic == KPI_SNAPSHOTS
+        assert topic == EVALUATE_KPI_SNAPSHOTS_V1
         size = len(EventCodec.encode(envelope))
         if size > PRODUCER_LIMIT:
             raise MessageSizeTooLargeError(f"The message is {size} bytes when serialized")
@@ -245,14 +246,16 @@ def test_the_job_sends_a_change_when_an_objective_turns_at_risk(
     producer = RecordingProducer()
     snapshot_job = job(FakeIndex({"c1": 1}, broken=set()), producer)
     snapshot_job()
-    assert [topic for topic, _ in producer.sent] == [KPI_SNAPSHOTS]
+    assert [topic for topic, _ in producer.sent] == [EVALUATE_KPI_SNAPSHOTS_V1]
     status[0] = Status.STATUS_AT_RISK
     snapshot_job._done_slot = None  # the next interval
     snapshot_job()
-    changes = [e.objective_status_change for t, e in producer.sent if t == OBJECTIVE_STATUS]
+    changes = [
+        e.objective_status_change for t, e in producer.sent if t == EVALUATE_OBJECTIVE_STATUS_V1
+    ]
     assert [(c.from_status, c.to_status) for c in changes] == [
         (Status.STATUS_ON_TRACK, Status.STATUS_AT_RISK)
     ]
     snapshot_job._done_slot = None
     snapshot_job()  # still at risk: no second change
-    assert len([t for t, _ in producer.sent if t == OBJECTIVE_STATUS]) == 1
+    assert len([t for t, _ in producer.sent if t == EVALUATE_OBJECTIVE_STATUS_V1]) == 1

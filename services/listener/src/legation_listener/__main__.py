@@ -8,14 +8,15 @@ import threading
 
 from legation.listener.v1.listener_service_pb2_grpc import add_ListenerServiceServicer_to_server
 from legation_core.lifecycle import ServiceRuntime, main_for
+from legation_core.topic_names import LISTEN_MENTIONS_V1, PUBLISH_PUBLICATIONS_V1
 from legation_listener.adapters.connectors.base import Backoff, Connector
 from legation_listener.adapters.connectors.bluesky import BlueskyConnector
 from legation_listener.adapters.connectors.mastodon import MastodonConnector
 from legation_listener.adapters.connectors.reddit import RedditConnector
 from legation_listener.adapters.connectors.rss import RssConnector
 from legation_listener.adapters.connectors.webhook import WebhookApp
-from legation_listener.adapters.derived_streams import MENTIONS, derived_streams_handler
 from legation_listener.adapters.derived_streams import PURPOSE as DERIVED_STREAMS
+from legation_listener.adapters.derived_streams import derived_streams_handler
 from legation_listener.adapters.duplicates import duplicate_sink
 from legation_listener.adapters.feeds import FeedFetcher
 from legation_listener.adapters.grpc_labels import TeachingServicer
@@ -23,9 +24,9 @@ from legation_listener.adapters.insights import Autodiscovery, Insights
 from legation_listener.adapters.policy import POLICY
 from legation_listener.adapters.poller import Poller
 from legation_listener.adapters.preview_reads import PreviewReads, read_source_now
-from legation_listener.adapters.publications import PUBLICATIONS, PublicationStore
+from legation_listener.adapters.publications import PublicationStore
 from legation_listener.adapters.replay import MentionSink, replay_mentions
-from legation_listener.adapters.state import ListenerState, StateStore
+from legation_listener.adapters.state import ListenerState
 from legation_listener.adapters.teaching import LabelBook, ModelTrainer, Rescorer
 from legation_listener.config import ListenerSettings
 from legation_listener.domain.addresses import AddressPolicy
@@ -128,8 +129,7 @@ def wire(runtime: ServiceRuntime, settings: ListenerSettings) -> None:
     )
     publications = PublicationStore()
     publications.rebuild(settings, runtime.codec)
-    runtime.add_consumer("publications", [PUBLICATIONS], publications)
-    store = StateStore(state, runtime.producer)
+    runtime.add_consumer("publications", [PUBLISH_PUBLICATIONS_V1], publications)
     fetcher = FeedFetcher(
         settings.listener_fetch_timeout_seconds,
         settings.listener_fetch_retries,
@@ -145,7 +145,6 @@ def wire(runtime: ServiceRuntime, settings: ListenerSettings) -> None:
     )
     poller = Poller(
         state,
-        store,
         fetcher,
         runtime.producer,
         runtime.metrics.registry,
@@ -180,7 +179,6 @@ def wire(runtime: ServiceRuntime, settings: ListenerSettings) -> None:
     )
     servicer = TeachingServicer(
         state,
-        store,
         poller,
         insights,
         book=book,
@@ -208,7 +206,7 @@ def wire(runtime: ServiceRuntime, settings: ListenerSettings) -> None:
         # The pseudonymised mentions for departments, in a loop of their own.
         runtime.add_consumer(
             DERIVED_STREAMS,
-            [MENTIONS],
+            [LISTEN_MENTIONS_V1],
             derived_streams_handler(runtime.catalog, settings.pseudonym_key.encode()),
         )
 

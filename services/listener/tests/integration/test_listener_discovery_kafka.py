@@ -28,6 +28,12 @@ from legation_core.config import CoreSettings
 from legation_core.grpc_server import build_server
 from legation_core.kafka import EventProducer, read_topic
 from legation_core.metrics import Metrics
+from legation_core.topic_names import (
+    LISTEN_COMMUNITIES_V1,
+    LISTEN_MENTIONS_V1,
+    LISTEN_THEMES_V1,
+    PUBLISH_PUBLICATIONS_V1,
+)
 from legation_devstack.source_servers import FeedServer, RedditApiServer
 from legation_devstack.users import UsersFile
 from legation_listener.__main__ import connectors
@@ -35,12 +41,12 @@ from legation_listener.adapters.connectors.base import Backoff
 from legation_listener.adapters.feeds import FeedFetcher
 from legation_listener.adapters.grpc_api import SERVICE_NAME
 from legation_listener.adapters.grpc_insights import ListenerServicer
-from legation_listener.adapters.insights import COMMUNITIES, THEMES, Autodiscovery, Insights
+from legation_listener.adapters.insights import Autodiscovery, Insights
 from legation_listener.adapters.policy import POLICY
 from legation_listener.adapters.poller import Poller
-from legation_listener.adapters.publications import PUBLICATIONS, PublicationStore
+from legation_listener.adapters.publications import PublicationStore
 from legation_listener.adapters.replay import MentionSink, replay_mentions
-from legation_listener.adapters.state import MENTIONS, ListenerState, StateStore
+from legation_listener.adapters.state import ListenerState
 from legation_listener.config import ListenerSettings
 from legation_listener.domain.addresses import AddressPolicy
 from legation_listener.domain.observed import MentionWindow
@@ -86,12 +92,10 @@ class Listener:
         replay_mentions(settings, codec, [MentionSink("insights", 30, self.window.add_mention)])
         self.publications = PublicationStore()
         self.publications.rebuild(settings, codec)
-        store = StateStore(state, self.producer)
         # The replay servers listen on loopback, which production refuses.
         fetcher = FeedFetcher(5.0, 0, policy=AddressPolicy.from_setting("127.0.0.0/8,::1"))
         poller = Poller(
             state,
-            store,
             fetcher,
             self.producer,
             Metrics().registry,
@@ -107,7 +111,7 @@ class Listener:
             reddit_api=listener_settings.listener_reddit_api_url,
         )
         # The label RPCs (TeachingServicer) are not under test here.
-        servicer = ListenerServicer(state, store, poller, self.insights)  # type: ignore[abstract]
+        servicer = ListenerServicer(state, poller, self.insights)  # type: ignore[abstract]
         self.grpc, _, port = build_server(
             0,
             [lambda server: pb_grpc.add_ListenerServiceServicer_to_server(servicer, server)],
@@ -182,7 +186,7 @@ def test_communities_suggest_an_untracked_blog_and_subreddit_and_accepting_one_r
     publisher.send_and_wait(
         [
             (
-                PUBLICATIONS,
+                PUBLISH_PUBLICATIONS_V1,
                 publication.post_id,
                 make_envelope(
                     publication,
@@ -275,13 +279,13 @@ def test_communities_suggest_an_untracked_blog_and_subreddit_and_accepting_one_r
     finally:
         listener.close()
 
-    mentions = events(kafka_settings, MENTIONS, issue_id)
+    mentions = events(kafka_settings, LISTEN_MENTIONS_V1, issue_id)
     assert sum(1 for e in mentions if e.mention.source_url == blog_feed) == 4
-    [community_event] = events(kafka_settings, COMMUNITIES, issue_id)
+    [community_event] = events(kafka_settings, LISTEN_COMMUNITIES_V1, issue_id)
     assert community_event.campaign_id == "plastics-2026"
     assert community_event.community_report.report_id == community_event.event_id
     assert community_event.community_report.communities[0].label == "r/plasticfree"
-    [theme_event] = events(kafka_settings, THEMES, issue_id)
+    [theme_event] = events(kafka_settings, LISTEN_THEMES_V1, issue_id)
     assert theme_event.theme_report.mentions == 11
 
     # After a restart the window comes back from the mentions topic: the same communities.

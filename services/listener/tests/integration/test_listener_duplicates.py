@@ -13,8 +13,8 @@ from legation_core.codec import EventCodec
 from legation_core.config import CoreSettings
 from legation_core.kafka import EventProducer
 from legation_core.metrics import Metrics
+from legation_core.topic_names import LISTEN_MENTIONS_V1
 from legation_listener.adapters.duplicates import WINDOW_DAYS, rebuild_duplicate_index
-from legation_listener.adapters.state import MENTIONS
 from legation_listener.domain.duplicates import DuplicateIndex
 from legation_listener.domain.enrichment import enrich_mention
 from legation_listener.domain.mentions import mention_envelope
@@ -47,7 +47,7 @@ def test_a_restarted_listener_still_links_copies_to_originals_emitted_before(
     producer = EventProducer(kafka_settings, "listener", default_catalog(), Metrics())
     try:
         producer.send_and_wait(
-            [(MENTIONS, m.mention_id, mention_envelope(issue, m, now)) for m in emitted]
+            [(LISTEN_MENTIONS_V1, m.mention_id, mention_envelope(issue, m, now)) for m in emitted]
         )
     finally:
         producer.close()

@@ -18,10 +18,11 @@ from legation_core.codec import EventCodec
 from legation_core.config import CoreSettings
 from legation_core.kafka import EventProducer, client_options, read_records, read_topic
 from legation_core.metrics import Metrics
+from legation_core.topic_names import LISTEN_FEED_CURSORS_V1, LISTEN_MENTIONS_V1
 from legation_devstack.users import UsersFile
 from legation_listener.adapters.feeds import FeedFetcher
 from legation_listener.adapters.poller import Poller
-from legation_listener.adapters.state import FEED_CURSORS, MENTIONS, ListenerState, StateStore
+from legation_listener.adapters.state import ListenerState
 from legation_listener.domain.issues import tracked_issue_from_request
 from legation_listener.domain.mentions import mention_id_for
 
@@ -35,7 +36,7 @@ VOTE = ("https://x.example/3", "A plastics treaty vote")
 def mention_ids(settings: CoreSettings, issue_id: str) -> list[str]:
     # The evaluator is a catalogued consumer of the mentions topic; the listener is not.
     codec = EventCodec(default_catalog())
-    events = read_topic(settings, "evaluator", codec, MENTIONS)
+    events = read_topic(settings, "evaluator", codec, LISTEN_MENTIONS_V1)
     return sorted(e.event_id for e in events if e.issue_id == issue_id)
 
 
@@ -52,25 +53,29 @@ def test_state_survives_a_restart_and_nothing_is_emitted_twice(
     )
     producers: list[EventProducer] = []
 
-    def poller_over(state: ListenerState) -> tuple[Poller, StateStore]:
-        metrics = Metrics()
-        producer = EventProducer(kafka_settings, "listener", default_catalog(), metrics)
+    def new_producer() -> EventProducer:
+        producer = EventProducer(kafka_settings, "listener", default_catalog(), Metrics())
         producers.append(producer)
-        store = StateStore(state, producer)
+        return producer
+
+    def poller_over(state: ListenerState, producer: EventProducer) -> Poller:
         fetcher = FeedFetcher(5.0, 0, allow_local_files=True)
-        return Poller(state, store, fetcher, producer, metrics.registry), store
+        return Poller(state, fetcher, producer, Metrics().registry)
 
     try:
-        poller, store = poller_over(ListenerState())
-        store.save_issue(issue)
+        first = new_producer()
+        state = ListenerState(first)
+        poller = poller_over(state, first)
+        state.save_issue(issue)
         assert poller.poll([issue.issue_id]).mentions_emitted == 1
 
-        rebuilt = ListenerState.rebuild(kafka_settings, EventCodec(default_catalog()), producers[0])
+        second = new_producer()
+        rebuilt = ListenerState.rebuild(kafka_settings, EventCodec(default_catalog()), second)
         assert rebuilt.issue(issue.issue_id) == issue
         seen = rebuilt.cursor(issue.issue_id, str(feed)).seen_item_ids
         assert list(seen) == [TALKS[0], FOOTBALL[0]]
 
-        poller, _ = poller_over(rebuilt)
+        poller = poller_over(rebuilt, second)
         assert poller.poll([issue.issue_id]).mentions_emitted == 0
         feed.write_text(rss(VOTE, TALKS))
         assert poller.poll([issue.issue_id]).mentions_emitted == 1
@@ -92,14 +97,14 @@ def test_a_rebuild_dead_letters_an_undecodable_cursor_once(
     key = f"broken-{unique} feed".encode()
     raw = KafkaProducer(**client_options(kafka_settings), acks="all")
     try:
-        metadata = raw.send(FEED_CURSORS, key=key, value=b"\xff\x00 not a cursor").get(30)
+        metadata = raw.send(LISTEN_FEED_CURSORS_V1, key=key, value=b"\xff\x00 not a cursor").get(30)
     finally:
         raw.close()
     codec = EventCodec(default_catalog())
 
     def letters() -> list[dict[str, bytes]]:
         found = []
-        for record in read_records(kafka_settings, FEED_CURSORS + ".dlq", 30):
+        for record in read_records(kafka_settings, LISTEN_FEED_CURSORS_V1 + ".dlq", 30):
             headers = dict(record.headers)
             if (
                 headers["dlq-source-offset"] == str(metadata.offset).encode()
@@ -116,7 +121,7 @@ def test_a_rebuild_dead_letters_an_undecodable_cursor_once(
             producer.close()
     [letter] = letters()
     assert letter["dlq-consumer-group"] == b"legation.listener.state-rebuild"
-    assert letter["dlq-source-topic"] == FEED_CURSORS.encode()
+    assert letter["dlq-source-topic"] == LISTEN_FEED_CURSORS_V1.encode()
     assert letter["dlq-reason"].startswith(b"not a legation.events.v1.Envelope")
 
 

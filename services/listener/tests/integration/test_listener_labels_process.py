@@ -19,6 +19,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -258,6 +259,24 @@ def feeds() -> Iterator[tuple[FeedServer, FeedServer]]:
         same.stop()
 
 
+@dataclass
+class Labelling:
+    """What the steps share: the two issues, their campaign and the index, and what a step
+    found that a later one compares with."""
+
+    taught: str
+    refused: str
+    campaign: str
+    index: Index
+    before: dict[str, Any] = field(default_factory=dict)
+    by_title: dict[str, str] = field(default_factory=dict)
+    pooled: set[str] = field(default_factory=set)
+    same_ids: list[str] = field(default_factory=list)
+    models: dict[str, pb.ModelStatus] = field(default_factory=dict)
+    same_model: pb.ModelStatus = field(default_factory=pb.ModelStatus)
+    runs: dict[str, pb.RescoreStatus] = field(default_factory=dict)
+
+
 def test_analysts_labels_train_served_and_refused_models_and_rescoring_reaches_the_index(
     kafka_settings: CoreSettings,
     opensearch_stand_in: OpenSearchStandIn,
@@ -266,11 +285,11 @@ def test_analysts_labels_train_served_and_refused_models_and_rescoring_reaches_t
     tmp_path: Path,
     unique: str,
 ) -> None:
+    """The steps in order, each its own function so that a failure names the step."""
     started = time.monotonic()
     taught_feed, same_feed = feeds
     prefix = PREFIX_OF.format(unique)
     campaign = f"labels-campaign-{unique}"
-    taught, refused = f"taught-{unique}", f"same-{unique}"
     env = {
         "LEGATION_LISTENER_TRAIN_SECONDS": "0.3",
         "LEGATION_LISTENER_FULL_TEXT_MAX_PER_READ": "0",
@@ -282,179 +301,256 @@ def test_analysts_labels_train_served_and_refused_models_and_rescoring_reaches_t
     try:
         listeners.append(ListenerProcess(kafka_settings, auth_users, tmp_path / "l0", env))
         evaluator.wait_serving()
-        index = Index(opensearch_stand_in.url, prefix)
+        labelling = Labelling(
+            f"taught-{unique}", f"same-{unique}", campaign, Index(opensearch_stand_in.url, prefix)
+        )
         with listeners[0].channel() as channel:
             api = pb_grpc.ListenerServiceStub(channel)
-            for issue_id, feed in ((taught, taught_feed), (refused, same_feed)):
-                api.TrackIssue(
-                    pb.TrackIssueRequest(
-                        issue_id=issue_id,
-                        name="Plastics treaty",
-                        keywords=["treaty"],
-                        feeds=[feed.feed_url],
-                        campaign_ids=[campaign],
-                    ),
-                    timeout=30,
-                )
-            polled = api.PollNow(pb.PollNowRequest(issue_id=taught), timeout=60)
-            assert polled.mentions_emitted == len(EXPECTED), polled
-            polled = api.PollNow(pb.PollNowRequest(issue_id=refused), timeout=60)
-            assert polled.mentions_emitted == SAME_RELEVANT + SAME_IRRELEVANT, polled
-
-            total = len(EXPECTED) + SAME_RELEVANT + SAME_IRRELEVANT
-            wait_for(lambda: index.count("mention", campaign_ids=campaign) == total, "indexed")
-            before = {hit["_id"]: hit for hit in index.search("mention", campaign_ids=campaign)}
-            by_title = {
-                hit["_source"]["mention"]["title"]: hit["_id"]
-                for hit in before.values()
-                if hit["_source"]["issue_id"] == taught
-            }
-            assert set(by_title) == set(EXPECTED)
-            pooled = {h["_source"]["mention"]["stance"]["model_version"] for h in before.values()}
-            assert {h["_source"]["mention"]["stance"]["model"] for h in before.values()} == {
-                POOLED_STANCE
-            }
-            assert {h["_source"]["mention"]["relevance"]["model"] for h in before.values()} == {
-                "none"
-            }
-
-            # The analyst labels every mention of both issues through the API.
-            for title, mention_id in by_title.items():
-                relevance, stance = EXPECTED[title]
-                label = api.LabelMention(
-                    pb.LabelMentionRequest(
-                        issue_id=taught, mention_id=mention_id, relevance=relevance, stance=stance
-                    ),
-                    timeout=30,
-                )
-                # The text judged is the mention's as the listener holds it.
-                assert label.text.startswith(title) and label.labelled_by == "analyst"
-            same_ids = sorted(
-                hit["_id"] for hit in before.values() if hit["_source"]["issue_id"] == refused
+            step_both_issues_are_read_and_indexed_with_the_pooled_models(
+                api, labelling, taught_feed, same_feed
             )
-            for n, mention_id in enumerate(same_ids):
-                api.LabelMention(
-                    pb.LabelMentionRequest(
-                        issue_id=refused,
-                        mention_id=mention_id,
-                        relevance="relevant" if n < SAME_RELEVANT else "irrelevant",
-                    ),
-                    timeout=30,
-                )
-
-            # Training runs in the background; ListModels says what is served and why.
-            models = models_of(api, taught)
-            assert set(models) == {"relevance", "stance"}
-            for task, status in models.items():
-                assert status.state == "served", status
-                assert status.model == f"legation-{task}@{taught}" and status.model_version
-                assert status.labels == len(EXPECTED)
-                assert status.macro_f1 > status.majority_macro_f1
-                assert "beats" in status.reason and "held-back" in status.reason
-            assert models["relevance"].validation_labels == 8  # one in three of each class
-            assert list(models["relevance"].classes) == ["irrelevant", "relevant"]
-            (same_model,) = models_of(api, refused).values()
-            assert (same_model.task, same_model.state) == ("relevance", "refused"), same_model
-            assert same_model.macro_f1 <= same_model.majority_macro_f1
-            assert "does not beat" in same_model.reason and "'relevant'" in same_model.reason
-            assert same_model.model_version and not same_model.classes
-            wait_for(
-                lambda: index.count("mention_label", issue_id=taught) == len(EXPECTED),
-                "labels indexed",
-            )
-
-            # Re-scoring: the stored mentions, re-enriched from Kafka, sent again.
-            runs = {}
-            for issue_id, count in ((taught, len(EXPECTED)), (refused, len(same_ids))):
-                runs[issue_id] = run = rescore(api, issue_id)
-                assert (run.rescored, run.changed) == (count, count), run
-                assert f"legation-relevance@{issue_id} " in " ".join(run.models) + " "
-
-        relevance_version = models["relevance"].model_version
-        stance_version = models["stance"].model_version
-
-        def taught_rescored() -> bool:
-            hits = index.search("mention", issue_id=taught)
-            return len(hits) == len(EXPECTED) and all(
-                h["_source"]["mention"]["relevance"]["model_version"] == relevance_version
-                for h in hits
-            )
-
-        wait_for(taught_rescored, "re-scored documents indexed")
-        wait_for(
-            lambda: all(
-                h["_source"]["mention"]["relevance"]["model"] == f"legation-relevance@{refused}"
-                for h in index.search("mention", issue_id=refused)
-            ),
-            "the refused issue's documents re-indexed",
-        )
-        after = {hit["_id"]: hit for hit in index.search("mention", campaign_ids=campaign)}
-        # The same documents in the same monthly indices: counts unchanged.
-        assert {(h["_index"], i) for i, h in after.items()} == {
-            (h["_index"], i) for i, h in before.items()
-        }
-        assert index.count("mention", issue_id=taught) == len(EXPECTED)
-        assert index.count("mention", issue_id=refused) == len(same_ids)
-        stances_as_labelled = 0
-        for title, mention_id in by_title.items():
-            mention = after[mention_id]["_source"]["mention"]
-            relevance, stance = EXPECTED[title]
-            assert mention["relevance"]["value"] == relevance, title
-            # Stance starts from the pooled model and stays near it: one text in 24 may
-            # keep its pull (depending on which labels the split held back).
-            stances_as_labelled += mention["stance"]["value"] == stance
-            assert mention["stance"]["model"] == f"legation-stance@{taught}"
-            assert mention["stance"]["model_version"] == stance_version
-            history = {
-                (r["field"], r["model"], r["model_version"]) for r in mention["label_history"]
-            }
-            old = before[mention_id]["_source"]["mention"]["stance"]
-            assert ("stance", POOLED_STANCE, old["model_version"]) in history
-            assert ("relevance", "none", "") in history
-        assert stances_as_labelled >= len(EXPECTED) - 2
-        # The old labels stay findable by version.
-        for version in pooled:
-            found = index.count(
-                "mention", issue_id=taught, **{"mention.label_history.model_version": version}
-            )
-            assert found == sum(
-                before[i]["_source"]["mention"]["stance"]["model_version"] == version
-                for i in by_title.values()
-            )
-        for mention_id in same_ids:
-            mention = after[mention_id]["_source"]["mention"]
-            relevance_label = mention["relevance"]
-            assert (relevance_label["value"], relevance_label["model"]) == (
-                "unknown",
-                f"legation-relevance@{refused}",
-            )
-            assert relevance_label["model_version"] == same_model.model_version
-            assert {"field": "relevance", "value": "unknown", "model": "none"}.items() <= (
-                mention["label_history"][0].items()
-            )
-            assert mention["stance"] == before[mention_id]["_source"]["mention"]["stance"]
-
+            step_the_analyst_labels_every_mention_of_both_issues(api, labelling)
+            step_one_issue_gets_served_models_the_other_a_refused_one(api, labelling)
+            step_rescoring_sends_every_stored_mention_again(api, labelling)
+        step_the_index_holds_the_rescored_mentions_with_their_history(labelling)
         # A restart rebuilds the labels from their topic and trains the same models again.
         assert listeners[0].process.stop() == 0
         listeners.append(ListenerProcess(kafka_settings, auth_users, tmp_path / "l1", env))
         with listeners[1].channel() as channel:
-            api = pb_grpc.ListenerServiceStub(channel)
-            again = models_of(api, taught)
-            assert {t: comparable(s) for t, s in again.items()} == {
-                t: comparable(s) for t, s in models.items()
-            }
-            (same_again,) = models_of(api, refused).values()
-            assert comparable(same_again) == comparable(same_model)
-            # The same models again: each mention's latest record is up to date already.
-            again_run = rescore(api, taught)
-            assert (again_run.read, again_run.rescored, again_run.changed) == (
-                runs[refused].read + len(same_ids),  # what the last run read and sent
-                0,
-                0,
-            ), again_run
-        assert index.count("mention", campaign_ids=campaign) == len(before)
+            step_a_restarted_listener_serves_the_same_models(
+                pb_grpc.ListenerServiceStub(channel), labelling
+            )
+        assert labelling.index.count("mention", campaign_ids=campaign) == len(labelling.before)
     finally:
         for listener in listeners:
             listener.process.stop()
         evaluator.process.stop()
     print(f"\nlabels, training, re-scoring and a restart in {time.monotonic() - started:.1f} s")
+
+
+def step_both_issues_are_read_and_indexed_with_the_pooled_models(
+    api: pb_grpc.ListenerServiceStub,
+    labelling: Labelling,
+    taught_feed: FeedServer,
+    same_feed: FeedServer,
+) -> None:
+    """Both issues tracked and polled; every mention indexed, stance from the pooled model,
+    no relevance model yet."""
+    taught, refused, campaign, index = (
+        labelling.taught,
+        labelling.refused,
+        labelling.campaign,
+        labelling.index,
+    )
+    for issue_id, feed in ((taught, taught_feed), (refused, same_feed)):
+        api.TrackIssue(
+            pb.TrackIssueRequest(
+                issue_id=issue_id,
+                name="Plastics treaty",
+                keywords=["treaty"],
+                feeds=[feed.feed_url],
+                campaign_ids=[campaign],
+            ),
+            timeout=30,
+        )
+    polled = api.PollNow(pb.PollNowRequest(issue_id=taught), timeout=60)
+    assert polled.mentions_emitted == len(EXPECTED), polled
+    polled = api.PollNow(pb.PollNowRequest(issue_id=refused), timeout=60)
+    assert polled.mentions_emitted == SAME_RELEVANT + SAME_IRRELEVANT, polled
+
+    total = len(EXPECTED) + SAME_RELEVANT + SAME_IRRELEVANT
+    wait_for(lambda: index.count("mention", campaign_ids=campaign) == total, "indexed")
+    before = {hit["_id"]: hit for hit in index.search("mention", campaign_ids=campaign)}
+    by_title = {
+        hit["_source"]["mention"]["title"]: hit["_id"]
+        for hit in before.values()
+        if hit["_source"]["issue_id"] == taught
+    }
+    assert set(by_title) == set(EXPECTED)
+    pooled = {h["_source"]["mention"]["stance"]["model_version"] for h in before.values()}
+    assert {h["_source"]["mention"]["stance"]["model"] for h in before.values()} == {POOLED_STANCE}
+    assert {h["_source"]["mention"]["relevance"]["model"] for h in before.values()} == {"none"}
+
+    labelling.before, labelling.by_title, labelling.pooled = before, by_title, pooled
+
+
+def step_the_analyst_labels_every_mention_of_both_issues(
+    api: pb_grpc.ListenerServiceStub, labelling: Labelling
+) -> None:
+    """Through the API: the taught issue's as the text says, the other's both ways."""
+    taught, refused, before, by_title = (
+        labelling.taught,
+        labelling.refused,
+        labelling.before,
+        labelling.by_title,
+    )
+    for title, mention_id in by_title.items():
+        relevance, stance = EXPECTED[title]
+        label = api.LabelMention(
+            pb.LabelMentionRequest(
+                issue_id=taught, mention_id=mention_id, relevance=relevance, stance=stance
+            ),
+            timeout=30,
+        )
+        # The text judged is the mention's as the listener holds it.
+        assert label.text.startswith(title) and label.labelled_by == "analyst"
+    same_ids = sorted(
+        hit["_id"] for hit in before.values() if hit["_source"]["issue_id"] == refused
+    )
+    for n, mention_id in enumerate(same_ids):
+        api.LabelMention(
+            pb.LabelMentionRequest(
+                issue_id=refused,
+                mention_id=mention_id,
+                relevance="relevant" if n < SAME_RELEVANT else "irrelevant",
+            ),
+            timeout=30,
+        )
+
+    labelling.same_ids = same_ids
+
+
+def step_one_issue_gets_served_models_the_other_a_refused_one(
+    api: pb_grpc.ListenerServiceStub, labelling: Labelling
+) -> None:
+    """Training runs in the background; ListModels says what is served and why."""
+    taught, refused, index = labelling.taught, labelling.refused, labelling.index
+    models = models_of(api, taught)
+    assert set(models) == {"relevance", "stance"}
+    for task, status in models.items():
+        assert status.state == "served", status
+        assert status.model == f"legation-{task}@{taught}" and status.model_version
+        assert status.labels == len(EXPECTED)
+        assert status.macro_f1 > status.majority_macro_f1
+        assert "beats" in status.reason and "held-back" in status.reason
+    assert models["relevance"].validation_labels == 8  # one in three of each class
+    assert list(models["relevance"].classes) == ["irrelevant", "relevant"]
+    (same_model,) = models_of(api, refused).values()
+    assert (same_model.task, same_model.state) == ("relevance", "refused"), same_model
+    assert same_model.macro_f1 <= same_model.majority_macro_f1
+    assert "does not beat" in same_model.reason and "'relevant'" in same_model.reason
+    assert same_model.model_version and not same_model.classes
+    wait_for(
+        lambda: index.count("mention_label", issue_id=taught) == len(EXPECTED),
+        "labels indexed",
+    )
+
+    labelling.models, labelling.same_model = models, same_model
+
+
+def step_rescoring_sends_every_stored_mention_again(
+    api: pb_grpc.ListenerServiceStub, labelling: Labelling
+) -> None:
+    """The stored mentions, re-enriched from Kafka, sent again."""
+    taught, refused, same_ids = labelling.taught, labelling.refused, labelling.same_ids
+    runs = {}
+    for issue_id, count in ((taught, len(EXPECTED)), (refused, len(same_ids))):
+        runs[issue_id] = run = rescore(api, issue_id)
+        assert (run.rescored, run.changed) == (count, count), run
+        assert f"legation-relevance@{issue_id} " in " ".join(run.models) + " "
+    labelling.runs = runs
+
+
+def step_the_index_holds_the_rescored_mentions_with_their_history(labelling: Labelling) -> None:
+    """The same documents in the same indices, with the new models' labels and the old ones
+    in their history, findable by version."""
+    taught, refused, campaign, index = (
+        labelling.taught,
+        labelling.refused,
+        labelling.campaign,
+        labelling.index,
+    )
+    before, by_title, pooled, same_ids = (
+        labelling.before,
+        labelling.by_title,
+        labelling.pooled,
+        labelling.same_ids,
+    )
+    models, same_model = labelling.models, labelling.same_model
+    relevance_version = models["relevance"].model_version
+    stance_version = models["stance"].model_version
+
+    def taught_rescored() -> bool:
+        hits = index.search("mention", issue_id=taught)
+        return len(hits) == len(EXPECTED) and all(
+            h["_source"]["mention"]["relevance"]["model_version"] == relevance_version for h in hits
+        )
+
+    wait_for(taught_rescored, "re-scored documents indexed")
+    wait_for(
+        lambda: all(
+            h["_source"]["mention"]["relevance"]["model"] == f"legation-relevance@{refused}"
+            for h in index.search("mention", issue_id=refused)
+        ),
+        "the refused issue's documents re-indexed",
+    )
+    after = {hit["_id"]: hit for hit in index.search("mention", campaign_ids=campaign)}
+    # The same documents in the same monthly indices: counts unchanged.
+    assert {(h["_index"], i) for i, h in after.items()} == {
+        (h["_index"], i) for i, h in before.items()
+    }
+    assert index.count("mention", issue_id=taught) == len(EXPECTED)
+    assert index.count("mention", issue_id=refused) == len(same_ids)
+    stances_as_labelled = 0
+    for title, mention_id in by_title.items():
+        mention = after[mention_id]["_source"]["mention"]
+        relevance, stance = EXPECTED[title]
+        assert mention["relevance"]["value"] == relevance, title
+        # Stance starts from the pooled model and stays near it: one text in 24 may
+        # keep its pull (depending on which labels the split held back).
+        stances_as_labelled += mention["stance"]["value"] == stance
+        assert mention["stance"]["model"] == f"legation-stance@{taught}"
+        assert mention["stance"]["model_version"] == stance_version
+        history = {(r["field"], r["model"], r["model_version"]) for r in mention["label_history"]}
+        old = before[mention_id]["_source"]["mention"]["stance"]
+        assert ("stance", POOLED_STANCE, old["model_version"]) in history
+        assert ("relevance", "none", "") in history
+    assert stances_as_labelled >= len(EXPECTED) - 2
+    # The old labels stay findable by version.
+    for version in pooled:
+        found = index.count(
+            "mention", issue_id=taught, **{"mention.label_history.model_version": version}
+        )
+        assert found == sum(
+            before[i]["_source"]["mention"]["stance"]["model_version"] == version
+            for i in by_title.values()
+        )
+    for mention_id in same_ids:
+        mention = after[mention_id]["_source"]["mention"]
+        relevance_label = mention["relevance"]
+        assert (relevance_label["value"], relevance_label["model"]) == (
+            "unknown",
+            f"legation-relevance@{refused}",
+        )
+        assert relevance_label["model_version"] == same_model.model_version
+        assert {"field": "relevance", "value": "unknown", "model": "none"}.items() <= (
+            mention["label_history"][0].items()
+        )
+        assert mention["stance"] == before[mention_id]["_source"]["mention"]["stance"]
+
+
+def step_a_restarted_listener_serves_the_same_models(
+    api: pb_grpc.ListenerServiceStub, labelling: Labelling
+) -> None:
+    """The labels rebuilt from their topic train the same models; re-scoring again changes
+    nothing."""
+    taught, refused, models, same_model = (
+        labelling.taught,
+        labelling.refused,
+        labelling.models,
+        labelling.same_model,
+    )
+    runs, same_ids = labelling.runs, labelling.same_ids
+    again = models_of(api, taught)
+    assert {t: comparable(s) for t, s in again.items()} == {
+        t: comparable(s) for t, s in models.items()
+    }
+    (same_again,) = models_of(api, refused).values()
+    assert comparable(same_again) == comparable(same_model)
+    # The same models again: each mention's latest record is up to date already.
+    again_run = rescore(api, taught)
+    assert (again_run.read, again_run.rescored, again_run.changed) == (
+        runs[refused].read + len(same_ids),  # what the last run read and sent
+        0,
+        0,
+    ), again_run

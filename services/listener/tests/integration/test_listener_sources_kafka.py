@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -32,6 +33,7 @@ from legation_core.grpc_server import build_server
 from legation_core.http_server import HttpServer
 from legation_core.kafka import EventProducer, read_topic
 from legation_core.metrics import Metrics
+from legation_core.topic_names import LISTEN_ALERTS_V1, LISTEN_MENTIONS_V1
 from legation_devstack.processes import free_port, spawn, wait_until
 from legation_devstack.source_servers import (
     BlueskySearchServer,
@@ -48,7 +50,7 @@ from legation_listener.adapters.feeds import FeedFetcher
 from legation_listener.adapters.grpc_api import SERVICE_NAME, ListenerApi
 from legation_listener.adapters.policy import POLICY
 from legation_listener.adapters.poller import Poller
-from legation_listener.adapters.state import ALERTS, MENTIONS, ListenerState, StateStore
+from legation_listener.adapters.state import ListenerState
 from legation_listener.config import ListenerSettings
 from legation_listener.domain.spikes import SpikeDetector, SpikeRule
 
@@ -114,12 +116,10 @@ class InProcessListener:
         )
         self.producer = EventProducer(settings, "listener", default_catalog(), Metrics())
         state = ListenerState.rebuild(settings, EventCodec(default_catalog()), self.producer)
-        store = StateStore(state, self.producer)
         fetcher = FeedFetcher(5.0, 0, policy=address_policy(listener_settings))
         backoff = Backoff(1, backoff_seconds=0.05, max_backoff_seconds=5.0)
         self.poller = Poller(
             state,
-            store,
             fetcher,
             self.producer,
             Metrics().registry,
@@ -128,7 +128,7 @@ class InProcessListener:
             connectors=connectors(listener_settings, fetcher, backoff),
         )
         # The issue RPCs alone (the analyses' are ListenerServicer's).
-        servicer = ListenerApi(state, store, self.poller)  # type: ignore[abstract]
+        servicer = ListenerApi(state, self.poller)  # type: ignore[abstract]
         self.grpc, _, port = build_server(
             0,
             [lambda server: pb_grpc.add_ListenerServiceServicer_to_server(servicer, server)],
@@ -171,11 +171,37 @@ def test_an_issue_over_every_source_kind_emits_alerts_reports_and_survives_a_res
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """The steps in order, each its own function so that a failure names the step."""
     issue_id = f"plastics-{unique}"
     now = datetime.now(UTC)
     clock = Clock(now - timedelta(hours=13))
-    early = clock.now
-    # Before tracking: one matching and one non-matching item on every platform.
+    first_post = step_every_platform_has_items_before_tracking(platforms, clock.now)
+    jsonl = tmp_path / "ngo.jsonl"
+    listener = InProcessListener(kafka_settings, auth_users, platforms, clock)
+    try:
+        step_a_wrong_query_is_refused_and_the_issue_tracked_and_read(
+            listener.api, platforms, issue_id
+        )
+        clock.now = now
+        reply = step_the_surge_hour_emits_its_mentions_and_one_alert(
+            listener, platforms, issue_id, now, jsonl, capsys, monkeypatch
+        )
+        step_each_source_reports_its_state(listener.api, platforms, issue_id, now)
+    finally:
+        listener.close()
+    late = step_a_restarted_listener_reads_only_what_is_new(
+        kafka_settings, auth_users, platforms, clock, issue_id, now, jsonl, capsys, monkeypatch
+    )
+    step_each_mention_is_emitted_once_and_the_alert_names_its_sources(
+        kafka_settings, platforms, issue_id, first_post, reply, late
+    )
+
+
+def step_every_platform_has_items_before_tracking(
+    platforms: Platforms, early: datetime
+) -> dict[str, Any]:
+    """One matching and one non-matching item on every platform; returns the first Reddit
+    post."""
     platforms.feed.publish(
         "Plastics treaty talks open", "Delegates meet on the plastic treaty.", published_at=early
     )
@@ -192,108 +218,138 @@ def test_an_issue_over_every_source_kind_emits_alerts_reports_and_survives_a_res
         "worldnews", "Plastic treaty: what is at stake", created_at=early
     )
     platforms.reddit.submit("worldnews", "Football treaty with plastic balls", created_at=early)
+    return first_post
 
-    listener = InProcessListener(kafka_settings, auth_users, platforms, clock)
-    try:
-        api = listener.api
-        with pytest.raises(grpc.RpcError) as refused:
-            api.TrackIssue(
-                pb.TrackIssueRequest(
-                    issue_id=issue_id,
-                    name="Plastics",
-                    query="treaty AND (plastic*",
-                    feeds=platforms.sources(),
-                ),
-                timeout=30,
-            )
-        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        assert refused.value.details() == "query: unclosed '(' at position 11"
+
+def step_a_wrong_query_is_refused_and_the_issue_tracked_and_read(
+    api: pb_grpc.ListenerServiceStub, platforms: Platforms, issue_id: str
+) -> None:
+    """A query that does not parse is refused, naming where; the right one is tracked, read
+    (the matching items only) and previewed."""
+    with pytest.raises(grpc.RpcError) as refused:
         api.TrackIssue(
             pb.TrackIssueRequest(
                 issue_id=issue_id,
                 name="Plastics",
-                query=QUERY,
+                query="treaty AND (plastic*",
                 feeds=platforms.sources(),
-                campaign_ids=["plastics-2026"],
             ),
             timeout=30,
         )
-        first = api.PollNow(pb.PollNowRequest(issue_id=issue_id), timeout=60)
-        assert (first.mentions_emitted, list(first.failed_feeds)) == (4, [])
-        preview = api.PreviewQuery(
-            pb.PreviewQueryRequest(query="football", feeds=platforms.sources()[2:5:2]), timeout=30
-        )
-        assert {m.source_url for m in preview.matches} == set(platforms.sources()[:4])
-        assert list(preview.failed_feeds) == [
-            "webhook:ngo: items are pushed; preview sees them in the recent items"
-        ]
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert refused.value.details() == "query: unclosed '(' at position 11"
+    api.TrackIssue(
+        pb.TrackIssueRequest(
+            issue_id=issue_id,
+            name="Plastics",
+            query=QUERY,
+            feeds=platforms.sources(),
+            campaign_ids=["plastics-2026"],
+        ),
+        timeout=30,
+    )
+    first = api.PollNow(pb.PollNowRequest(issue_id=issue_id), timeout=60)
+    assert (first.mentions_emitted, list(first.failed_feeds)) == (4, [])
+    preview = api.PreviewQuery(
+        pb.PreviewQueryRequest(query="football", feeds=platforms.sources()[2:5:2]), timeout=30
+    )
+    assert {m.source_url for m in preview.matches} == set(platforms.sources()[:4])
+    assert list(preview.failed_feeds) == [
+        "webhook:ngo: items are pushed; preview sees them in the recent items"
+    ]
 
-        # The surge hour: 3 matching items per platform, malformed payloads among them, a
-        # JSONL import through the webhook, and Bluesky asking us to come back much later.
-        clock.now = now
-        for n in range(3):
-            platforms.feed.publish(f"Plastic treaty day {n}", "Talks go on.", published_at=now)
-            platforms.mastodon.post(
-                f"Treaty on plastics, take {n}", tags=("plastics",), followers=100 + n
-            )
-            platforms.bluesky.post(f"More plastics treaty news {n}", handle=f"u{n}.bsky.social")
-            platforms.reddit.submit("worldnews", f"Treaty on plastic waste, day {n}")
-        platforms.mastodon.add_raw({"content": "<p>treaty plastics</p>", "account": "nobody"})
-        platforms.reddit.add_raw(
-            "worldnews", {"kind": "t3", "data": {"name": "t3_x", "title": "plastic treaty"}}
-        )
-        reply = platforms.mastodon.post(
-            "Yes, the treaty must cap plastic production", tags=("plastics",), in_reply_to_id="42"
-        )
-        jsonl = tmp_path / "ngo.jsonl"
-        jsonl.write_text(
-            "\n".join(
-                [
-                    *(
-                        json.dumps(
-                            {
-                                "id": f"ngo-{n}",
-                                "text": f"NGO note {n} on the plastic treaty",
-                                "author_id": "ngo",
-                                "published_at": now.isoformat(),
-                            }
-                        )
-                        for n in range(3)
-                    ),
-                    '{"id": "ngo-bad", "published_at": "soon", "text": "plastic treaty"}',
-                ]
-            )
-            + "\n"
-        )
-        assert listener.import_jsonl(jsonl, monkeypatch) == 1  # one line was malformed
-        assert json.loads(capsys.readouterr().out) == {"items": 3, "mentions": 3, "malformed": 1}
-        platforms.bluesky.rate_limit_next(seconds=600)
-        surge = api.PollNow(pb.PollNowRequest(issue_id=issue_id), timeout=60)
-        assert surge.mentions_emitted == 3 + 4 + 3  # feed, Mastodon (with the reply), Reddit
-        assert surge.alerts_emitted == 1
-        [failed] = surge.failed_feeds
-        assert (
-            failed.startswith(f"bluesky:{platforms.bluesky.url}")
-            and "retry asked after 600s" in failed
-        )
 
-        statuses = {
-            s.source: s
-            for s in api.ListSources(pb.ListSourcesRequest(issue_id=issue_id), timeout=30).sources
-        }
-        mastodon, bluesky, reddit, ngo = (statuses[s] for s in platforms.sources()[1:])
-        assert (mastodon.state, mastodon.malformed_items) == ("ok", 1)
-        assert "'created_at' is not a time" in mastodon.malformed[0]
-        assert (reddit.state, reddit.malformed_items) == ("ok", 1)
-        assert "'created_utc' is not a number" in reddit.malformed[0]
-        assert (bluesky.state, bluesky.consecutive_failures) == ("rate_limited", 1)
-        assert bluesky.not_before.ToDatetime(tzinfo=UTC) == now + timedelta(seconds=600)
-        assert (ngo.state, ngo.malformed_items) == ("ok", 1)
-        assert ngo.malformed[0].startswith("line 4: ngo-bad: 'published_at'")
-    finally:
-        listener.close()
+def step_the_surge_hour_emits_its_mentions_and_one_alert(
+    listener: InProcessListener,
+    platforms: Platforms,
+    issue_id: str,
+    now: datetime,
+    jsonl: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> dict[str, Any]:
+    """The surge hour: 3 matching items per platform, malformed payloads among them, a
+    JSONL import through the webhook, and Bluesky asking us to come back much later.
+    Returns the Mastodon reply."""
+    api = listener.api
+    for n in range(3):
+        platforms.feed.publish(f"Plastic treaty day {n}", "Talks go on.", published_at=now)
+        platforms.mastodon.post(
+            f"Treaty on plastics, take {n}", tags=("plastics",), followers=100 + n
+        )
+        platforms.bluesky.post(f"More plastics treaty news {n}", handle=f"u{n}.bsky.social")
+        platforms.reddit.submit("worldnews", f"Treaty on plastic waste, day {n}")
+    platforms.mastodon.add_raw({"content": "<p>treaty plastics</p>", "account": "nobody"})
+    platforms.reddit.add_raw(
+        "worldnews", {"kind": "t3", "data": {"name": "t3_x", "title": "plastic treaty"}}
+    )
+    reply = platforms.mastodon.post(
+        "Yes, the treaty must cap plastic production", tags=("plastics",), in_reply_to_id="42"
+    )
+    jsonl.write_text(
+        "\n".join(
+            [
+                *(
+                    json.dumps(
+                        {
+                            "id": f"ngo-{n}",
+                            "text": f"NGO note {n} on the plastic treaty",
+                            "author_id": "ngo",
+                            "published_at": now.isoformat(),
+                        }
+                    )
+                    for n in range(3)
+                ),
+                '{"id": "ngo-bad", "published_at": "soon", "text": "plastic treaty"}',
+            ]
+        )
+        + "\n"
+    )
+    assert listener.import_jsonl(jsonl, monkeypatch) == 1  # one line was malformed
+    assert json.loads(capsys.readouterr().out) == {"items": 3, "mentions": 3, "malformed": 1}
+    platforms.bluesky.rate_limit_next(seconds=600)
+    surge = api.PollNow(pb.PollNowRequest(issue_id=issue_id), timeout=60)
+    assert surge.mentions_emitted == 3 + 4 + 3  # feed, Mastodon (with the reply), Reddit
+    assert surge.alerts_emitted == 1
+    [failed] = surge.failed_feeds
+    assert (
+        failed.startswith(f"bluesky:{platforms.bluesky.url}") and "retry asked after 600s" in failed
+    )
+    return reply
 
-    # A restart: state from Kafka, new items meanwhile, Bluesky reachable again.
+
+def step_each_source_reports_its_state(
+    api: pb_grpc.ListenerServiceStub, platforms: Platforms, issue_id: str, now: datetime
+) -> None:
+    """Malformed items counted and named; Bluesky rate-limited until when it asked."""
+    statuses = {
+        s.source: s
+        for s in api.ListSources(pb.ListSourcesRequest(issue_id=issue_id), timeout=30).sources
+    }
+    mastodon, bluesky, reddit, ngo = (statuses[s] for s in platforms.sources()[1:])
+    assert (mastodon.state, mastodon.malformed_items) == ("ok", 1)
+    assert "'created_at' is not a time" in mastodon.malformed[0]
+    assert (reddit.state, reddit.malformed_items) == ("ok", 1)
+    assert "'created_utc' is not a number" in reddit.malformed[0]
+    assert (bluesky.state, bluesky.consecutive_failures) == ("rate_limited", 1)
+    assert bluesky.not_before.ToDatetime(tzinfo=UTC) == now + timedelta(seconds=600)
+    assert (ngo.state, ngo.malformed_items) == ("ok", 1)
+    assert ngo.malformed[0].startswith("line 4: ngo-bad: 'published_at'")
+
+
+def step_a_restarted_listener_reads_only_what_is_new(
+    kafka_settings: CoreSettings,
+    auth_users: UsersFile,
+    platforms: Platforms,
+    clock: Clock,
+    issue_id: str,
+    now: datetime,
+    jsonl: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> list[str]:
+    """A restart: state from Kafka, new items meanwhile, Bluesky reachable again. Returns
+    the new items' ids."""
     late = [
         platforms.feed.publish("Plastic treaty: final text", "Adopted.", published_at=now),
         platforms.mastodon.post("Final plastics treaty text", tags=("plastics",))["id"],
@@ -313,8 +369,20 @@ def test_an_issue_over_every_source_kind_emits_alerts_reports_and_survives_a_res
         assert again.mentions_emitted == 0
     finally:
         listener.close()
+    return late
 
-    mentions = events(kafka_settings, MENTIONS, issue_id)
+
+def step_each_mention_is_emitted_once_and_the_alert_names_its_sources(
+    kafka_settings: CoreSettings,
+    platforms: Platforms,
+    issue_id: str,
+    first_post: dict[str, Any],
+    reply: dict[str, Any],
+    late: list[str],
+) -> None:
+    """Every matching item once, labelled and with its campaign; one alert of the surge
+    hour."""
+    mentions = events(kafka_settings, LISTEN_MENTIONS_V1, issue_id)
     ids = Counter(e.event_id for e in mentions)
     assert max(ids.values()) == 1, "a mention was emitted twice"
     by_source = Counter(e.mention.source for e in mentions)
@@ -329,7 +397,7 @@ def test_an_issue_over_every_source_kind_emits_alerts_reports_and_survives_a_res
         assert mention.language and mention.sentiment.value, mention.item_id
         assert mention.campaign_ids == ["plastics-2026"]
         assert "football" not in mention.text.lower()
-    [alert] = events(kafka_settings, ALERTS, issue_id)
+    [alert] = events(kafka_settings, LISTEN_ALERTS_V1, issue_id)
     assert alert.alert.count == 3 + 3 + 4 + 3  # webhook, feed, Mastodon, Reddit in the surge hour
     assert {c.value for c in alert.alert.top_sources} >= {
         "webhook:ngo",
@@ -404,7 +472,9 @@ def test_the_service_process_reads_connector_sources_and_serves_its_webhook(
         assert [(s.source, s.state) for s in listed.sources] == [(s, "ok") for s in sources]
     finally:
         assert process.stop() == 0
-    assert Counter(e.mention.source for e in events(kafka_settings, MENTIONS, issue_id)) == {
+    assert Counter(
+        e.mention.source for e in events(kafka_settings, LISTEN_MENTIONS_V1, issue_id)
+    ) == {
         "mastodon": 1,
         "reddit": 1,
         "webhook": 1,

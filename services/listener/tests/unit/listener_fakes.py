@@ -21,7 +21,7 @@ from legation_listener.adapters.connectors.webhook import IngestResult, WebhookA
 from legation_listener.adapters.feeds import FeedError, FetchResult
 from legation_listener.adapters.grpc_api import ListenerApi
 from legation_listener.adapters.poller import Poller
-from legation_listener.adapters.state import ListenerState, StateStore
+from legation_listener.adapters.state import ListenerState
 from legation_listener.config import ListenerSettings
 from legation_listener.domain.items import FeedItem
 
@@ -54,7 +54,6 @@ class Listener:
     kafka: RecordingKafka
     fetcher: FakeFetcher
     state: ListenerState
-    store: StateStore
     poller: Poller
     registry: CollectorRegistry
     api: ListenerApi
@@ -67,22 +66,20 @@ def make_listener(feeds: dict[str, list[FeedItem]], caller: str = ANALYST) -> Li
         ListenerSettings(), "listener", default_catalog(), metrics, producer=kafka
     )
     fetcher = FakeFetcher(feeds)
-    state = ListenerState()
-    store = StateStore(state, producer)
-    poller = Poller(state, store, fetcher, producer, metrics.registry, clock=lambda: NOW)
+    state = ListenerState(producer, clock=lambda: NOW)
+    poller = Poller(state, fetcher, producer, metrics.registry, clock=lambda: NOW)
     # The issue and preview RPCs alone (the analyses' are ListenerServicer's).
     api = ListenerApi(  # type: ignore[abstract]
-        state, store, poller, caller=lambda: Caller(caller, frozenset({caller}))
+        state, poller, caller=lambda: Caller(caller, frozenset({caller}))
     )
-    return Listener(kafka, fetcher, state, store, poller, metrics.registry, api)
+    return Listener(kafka, fetcher, state, poller, metrics.registry, api)
 
 
 def track(listener: Listener, issue_id: str, feeds: list[str], keywords: list[str]) -> None:
-    listener.store.save_issue(
+    listener.state.save_issue(
         listen_pb2.TrackedIssue(
             issue_id=issue_id, name=issue_id, keywords=keywords, feeds=feeds, active=True
-        ),
-        NOW,
+        )
     )
 
 

@@ -24,10 +24,10 @@ from legation.listener.v1.listener_service_pb2_grpc import (
 )
 from legation_core.auth import AuthInterceptor, load_users, with_token
 from legation_core.grpc_server import build_server
+from legation_core.topic_names import LISTEN_TRACKED_ISSUES_V1
 from legation_devstack.users import UsersFile
 from legation_listener.adapters import grpc_api
 from legation_listener.adapters.policy import POLICY
-from legation_listener.adapters.state import TRACKED_ISSUES
 from legation_listener.domain.issues import tracked_issue_from_request as validate
 
 
@@ -157,7 +157,9 @@ def test_a_track_issue_whose_caller_gave_up_is_not_applied_after_a_newer_one(
     stub.TrackIssue(track(issue_id="plastics", name="New"), timeout=5)
     assert finished.wait(5)
     time.sleep(0.1)
-    written = [envelope.tracked_issue.name for _, envelope in listener.kafka.on(TRACKED_ISSUES)]
+    written = [
+        envelope.tracked_issue.name for _, envelope in listener.kafka.on(LISTEN_TRACKED_ISSUES_V1)
+    ]
     assert written == ["New"]
     issue = listener.state.issue("plastics")
     assert issue is not None and issue.name == "New"

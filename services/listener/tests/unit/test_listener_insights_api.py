@@ -19,12 +19,17 @@ from legation_core.codec import EventCodec
 from legation_core.kafka import EventProducer
 from legation_core.metrics import Metrics
 from legation_core.testing import Aborted, FakeContext, RecordingKafka
+from legation_core.topic_names import (
+    LISTEN_COMMUNITIES_V1,
+    LISTEN_THEMES_V1,
+    LISTEN_TRACKED_ISSUES_V1,
+)
 from legation_listener.adapters.feeds import FeedError, FetchResult
 from legation_listener.adapters.grpc_insights import ListenerServicer
-from legation_listener.adapters.insights import COMMUNITIES, THEMES, Autodiscovery, Insights
+from legation_listener.adapters.insights import Autodiscovery, Insights
 from legation_listener.adapters.poller import Poller
 from legation_listener.adapters.publications import PublicationStore
-from legation_listener.adapters.state import TRACKED_ISSUES, ListenerState, StateStore
+from legation_listener.adapters.state import ListenerState
 from legation_listener.config import ListenerSettings
 from legation_listener.domain.items import FeedItem
 from legation_listener.domain.observed import MentionWindow
@@ -74,9 +79,8 @@ def make(mentions: bool = True) -> Parts:
     producer = EventProducer(
         ListenerSettings(), "listener", default_catalog(), metrics, producer=kafka
     )
-    state = ListenerState()
-    store = StateStore(state, producer)
-    poller = Poller(state, store, web, producer, metrics.registry, clock=lambda: NOW)
+    state = ListenerState(producer, clock=lambda: NOW)
+    poller = Poller(state, web, producer, metrics.registry, clock=lambda: NOW)
     window = MentionWindow()
     planted = planted_issue(end=NOW)
     if mentions:
@@ -95,7 +99,7 @@ def make(mentions: bool = True) -> Parts:
         reddit_api="https://oauth.reddit.com",
         clock=lambda: NOW,
     )
-    store.save_issue(
+    state.save_issue(
         listen_pb2.TrackedIssue(
             issue_id="plastics",
             name="Plastics treaty",
@@ -103,14 +107,13 @@ def make(mentions: bool = True) -> Parts:
             feeds=[NEWS],
             campaign_ids=["plastics-2026"],
             active=True,
-        ),
-        NOW,
+        )
     )
     return Parts(
         kafka,
         web,
         state,
-        ListenerServicer(state, store, poller, insights),  # type: ignore[abstract]  # labels not under test
+        ListenerServicer(state, poller, insights),  # type: ignore[abstract]  # labels not under test
         insights,
     )
 
@@ -201,7 +204,7 @@ def test_accepting_a_suggestion_saves_the_issue_as_update_issue_would() -> None:
     assert list(issue.feeds) == [NEWS, source]
     assert issue.active and list(issue.campaign_ids) == ["plastics-2026"]
     assert parts.state.issue("plastics") == issue
-    assert parts.kafka.on(TRACKED_ISSUES)[-1][1].tracked_issue == issue
+    assert parts.kafka.on(LISTEN_TRACKED_ISSUES_V1)[-1][1].tracked_issue == issue
     written = len(parts.kafka.records)
     context.run(
         parts.api.AcceptSourceSuggestion,
@@ -214,10 +217,10 @@ def test_the_periodic_job_sends_both_reports_of_every_active_issue() -> None:
     parts = make()
     parts.insights.publish_all()
     assert parts.web.calls == []  # no web request from the background job
-    [(_, community)] = parts.kafka.on(COMMUNITIES)
+    [(_, community)] = parts.kafka.on(LISTEN_COMMUNITIES_V1)
     assert not any(s.kind == "rss" for s in community.community_report.suggestions)
-    [(_, themes)] = parts.kafka.on(THEMES)
-    for envelope, topic in ((community, COMMUNITIES), (themes, THEMES)):
+    [(_, themes)] = parts.kafka.on(LISTEN_THEMES_V1)
+    for envelope, topic in ((community, LISTEN_COMMUNITIES_V1), (themes, LISTEN_THEMES_V1)):
         EventCodec.validate(default_catalog().topic(topic), envelope)
         assert envelope.issue_id == "plastics"
         assert envelope.campaign_id == "plastics-2026"
@@ -232,7 +235,7 @@ def test_the_periodic_job_sends_both_reports_of_every_active_issue() -> None:
         FakeContext(),  # type: ignore[arg-type]
     )
     parts.insights.publish_all()
-    latest = parts.kafka.on(COMMUNITIES)[-1][1].community_report
+    latest = parts.kafka.on(LISTEN_COMMUNITIES_V1)[-1][1].community_report
     assert "https://blog.example.net/feed.xml" in {s.source for s in latest.suggestions}
 
 

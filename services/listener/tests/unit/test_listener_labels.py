@@ -24,6 +24,7 @@ from legation_core.consumer import Incoming
 from legation_core.kafka import EventProducer
 from legation_core.metrics import Metrics
 from legation_core.testing import Aborted, FakeContext, RecordingKafka
+from legation_core.topic_names import LISTEN_LABELS_V1, LISTEN_MENTIONS_V1
 from legation_evaluator.adapters.events import IndexingHandler
 from legation_evaluator.domain.documents import Document
 from legation_listener.adapters import teaching
@@ -31,7 +32,7 @@ from legation_listener.adapters.grpc_labels import TeachingServicer
 from legation_listener.adapters.insights import Autodiscovery, Insights
 from legation_listener.adapters.poller import Poller
 from legation_listener.adapters.publications import PublicationStore
-from legation_listener.adapters.state import MENTIONS, ListenerState, StateStore
+from legation_listener.adapters.state import ListenerState
 from legation_listener.config import ListenerSettings
 from legation_listener.domain import enrichment
 from legation_listener.domain.labels import LabelError, check_request
@@ -197,21 +198,20 @@ def make() -> Parts:
     metrics = Metrics()
     settings = ListenerSettings()
     producer = EventProducer(settings, "listener", default_catalog(), metrics, producer=kafka)
-    state = ListenerState()
-    store = StateStore(state, producer)
-    poller = Poller(state, store, None, producer, metrics.registry, clock=lambda: NOW)  # type: ignore[arg-type]
+    state = ListenerState(producer, clock=lambda: NOW)
+    poller = Poller(state, None, producer, metrics.registry, clock=lambda: NOW)  # type: ignore[arg-type]
     window = MentionWindow()
     insights = Insights(
         state, window, PublicationStore(), Autodiscovery(None, clock=lambda: NOW), producer,  # type: ignore[arg-type]
         reddit_api="https://oauth.reddit.com", clock=lambda: NOW,
     )  # fmt: skip
-    store.save_issue(ISSUE, NOW)
+    state.save_issue(ISSUE)
     models = IssueModels()
     book = teaching.LabelBook(producer)
     trainer = teaching.ModelTrainer(book, models, clock=lambda: NOW)
     rescorer = teaching.Rescorer(settings, EventCodec(default_catalog()), state, producer, models)
     api = TeachingServicer(
-        state, store, poller, insights, book=book, trainer=trainer, rescorer=rescorer,
+        state, poller, insights, book=book, trainer=trainer, rescorer=rescorer,
         caller=lambda: Caller("ana", frozenset({"analyst"})),
     )  # fmt: skip
     return Parts(kafka, api, book, trainer, models, window, state, producer)
@@ -240,7 +240,7 @@ def test_label_mention_writes_the_labels_topic_and_a_relabel_replaces() -> None:
         parts.api.LabelMention,
         pb.LabelMentionRequest(issue_id="plastics", mention_id="m1", stance="favour"),
     )
-    records = parts.kafka.on(teaching.LABELS)
+    records = parts.kafka.on(LISTEN_LABELS_V1)
     assert [key for key, _ in records] == ["m1", "m1"]  # keyed: the compacted topic keeps one
     envelope = records[-1][1]
     assert envelope.campaign_id == "plastics-2026" and envelope.issue_id == "plastics"
@@ -277,7 +277,7 @@ def test_label_mention_refusals_name_the_field_or_the_mention() -> None:
     with pytest.raises(Aborted):
         context.run(parts.api.ListModels, pb.ListModelsRequest(issue_id="i" * 201))
     assert context.details.startswith("issue_id must be at most 200")
-    assert not parts.kafka.on(teaching.LABELS)
+    assert not parts.kafka.on(LISTEN_LABELS_V1)
 
 
 def label_relevance(parts: Parts, context: FakeContext, example: Example) -> None:
@@ -431,7 +431,8 @@ class FakeIndex:
 
 def index(handler: IndexingHandler, envelopes: list[envelope_pb2.Envelope], start: int) -> None:
     batch = [
-        Incoming(MENTIONS, 0, start + n, e.event_id.encode(), e) for n, e in enumerate(envelopes)
+        Incoming(LISTEN_MENTIONS_V1, 0, start + n, e.event_id.encode(), e)
+        for n, e in enumerate(envelopes)
     ]
     handler(batch)
 
@@ -471,7 +472,7 @@ def test_rescoring_stored_mentions_updates_every_document_without_changing_count
     assert run is not None and run.state == "done", run
     assert (run.read, run.rescored, run.changed, run.skipped) == (RESCORED, RESCORED, RESCORED, 0)
     assert sum(window_updates) == RESCORED
-    sent = parts.kafka.on(MENTIONS)
+    sent = parts.kafka.on(LISTEN_MENTIONS_V1)
     assert len(sent) == RESCORED
     assert all(key == e.event_id == e.mention.mention_id for key, e in sent)
     index(handler, [e for _, e in sent], RESCORED)
@@ -510,7 +511,7 @@ def test_rescoring_again_reads_only_each_mentions_latest_record(
         parts.api.RescoreMentions(pb.RescoreMentionsRequest(), FakeContext())  # type: ignore[arg-type]
         done = parts.api.rescorer.wait(60)
         assert done is not None and done.state == "done", done
-        sent = [e for _, e in parts.kafka.on(MENTIONS)][len(topic_records) - 6 :]
+        sent = [e for _, e in parts.kafka.on(LISTEN_MENTIONS_V1)][len(topic_records) - 6 :]
         topic_records.extend(sent)
         return done
 

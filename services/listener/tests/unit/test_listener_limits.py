@@ -22,6 +22,7 @@ from legation_core.auth import VIEWER
 from legation_core.networks import parse_networks
 from legation_core.testing import FakeContext
 from legation_core.testing import call as call_servicer
+from legation_core.topic_names import LISTEN_TRACKED_ISSUES_V1
 from legation_listener.adapters.connectors.webhook import (
     MAX_JSON_DEPTH,
     WebhookApp,
@@ -29,7 +30,6 @@ from legation_listener.adapters.connectors.webhook import (
 )
 from legation_listener.adapters.feeds import FetchResult
 from legation_listener.adapters.preview_reads import PreviewBusy, PreviewReads
-from legation_listener.adapters.state import TRACKED_ISSUES
 from legation_listener.domain.addresses import AddressPolicy, is_public
 from legation_listener.domain.cursor import advance, empty_cursor
 from legation_listener.domain.issues import (
@@ -193,7 +193,7 @@ def test_a_call_with_time_left_is_written() -> None:
         FakeContext(time_left=5.0),
     )
     assert context.code is None
-    assert [topic for topic, _, _ in listener.kafka.records] == [TRACKED_ISSUES]
+    assert [topic for topic, _, _ in listener.kafka.records] == [LISTEN_TRACKED_ISSUES_V1]
 
 
 # --------------------------------------------------------------------- preview policy

@@ -12,12 +12,12 @@ from legation.listener.v1 import listener_service_pb2 as pb
 from legation_core.catalog import default_catalog
 from legation_core.codec import EventCodec
 from legation_core.testing import Aborted, FakeContext, call
-from legation_listener.adapters.state import (
-    FEED_CURSORS,
-    MENTIONS,
-    TRACKED_ISSUES,
-    ListenerState,
+from legation_core.topic_names import (
+    LISTEN_FEED_CURSORS_V1,
+    LISTEN_MENTIONS_V1,
+    LISTEN_TRACKED_ISSUES_V1,
 )
+from legation_listener.adapters.state import ListenerState
 from legation_listener.domain.items import FeedItem
 from legation_listener.domain.mentions import mention_id_for
 
@@ -29,10 +29,10 @@ def test_poll_emits_matching_mentions_then_stores_the_cursor() -> None:
     assert result.mentions_emitted == 1
     assert result.failed_feeds == []
     topics = [topic for topic, _, _ in listener.kafka.records]
-    assert topics == [TRACKED_ISSUES, MENTIONS, FEED_CURSORS]
-    [(key, mention)] = listener.kafka.on(MENTIONS)
+    assert topics == [LISTEN_TRACKED_ISSUES_V1, LISTEN_MENTIONS_V1, LISTEN_FEED_CURSORS_V1]
+    [(key, mention)] = listener.kafka.on(LISTEN_MENTIONS_V1)
     assert key == mention.event_id == mention_id_for("treaty", "a")
-    [(cursor_key, cursor)] = listener.kafka.on(FEED_CURSORS)
+    [(cursor_key, cursor)] = listener.kafka.on(LISTEN_FEED_CURSORS_V1)
     assert cursor_key == f"treaty {GOOD}"
     # The non-matching item counts as seen too: it is never examined again.
     assert list(cursor.feed_cursor.seen_item_ids) == ["a", "b"]
@@ -45,15 +45,15 @@ def test_second_poll_emits_only_new_items_and_sends_validators() -> None:
     listener.poller.poll()
     listener.fetcher.feeds[GOOD] = [item("c", "New treaty draft"), item("a", "Treaty talks")]
     assert listener.poller.poll().mentions_emitted == 1
-    assert [k for k, _ in listener.kafka.on(MENTIONS)] == [
+    assert [k for k, _ in listener.kafka.on(LISTEN_MENTIONS_V1)] == [
         mention_id_for("treaty", "a"),
         mention_id_for("treaty", "c"),
     ]
     assert listener.fetcher.calls[-1] == (GOOD, '"v1"', "")
     # Nothing changed: no mention, and no needless cursor write.
-    cursor_writes = len(listener.kafka.on(FEED_CURSORS))
+    cursor_writes = len(listener.kafka.on(LISTEN_FEED_CURSORS_V1))
     assert listener.poller.poll().mentions_emitted == 0
-    assert len(listener.kafka.on(FEED_CURSORS)) == cursor_writes
+    assert len(listener.kafka.on(LISTEN_FEED_CURSORS_V1)) == cursor_writes
 
 
 def test_not_modified_keeps_the_cursor() -> None:
@@ -83,28 +83,28 @@ def test_a_failing_feed_is_reported_and_counted_without_stopping_the_others() ->
 def test_undelivered_mentions_leave_the_cursor_unchanged() -> None:
     listener = make_listener({GOOD: [item("a", "Treaty talks")]})
     track(listener, "treaty", [GOOD], ["treaty"])
-    listener.kafka.failing_topics.add(MENTIONS)
+    listener.kafka.failing_topics.add(LISTEN_MENTIONS_V1)
     result = listener.poller.poll()
     assert result.mentions_emitted == 0
-    assert result.failed_feeds == [f"{GOOD}: {MENTIONS} unavailable"]
-    assert listener.kafka.on(FEED_CURSORS) == []
+    assert result.failed_feeds == [f"{GOOD}: {LISTEN_MENTIONS_V1} unavailable"]
+    assert listener.kafka.on(LISTEN_FEED_CURSORS_V1) == []
     assert list(listener.state.cursor("treaty", GOOD).seen_item_ids) == []
     # Kafka is back: the same item is emitted with the same id.
     listener.kafka.failing_topics.clear()
     assert listener.poller.poll().mentions_emitted == 1
-    assert [k for k, _ in listener.kafka.on(MENTIONS)] == [mention_id_for("treaty", "a")]
+    assert [k for k, _ in listener.kafka.on(LISTEN_MENTIONS_V1)] == [mention_id_for("treaty", "a")]
 
 
 def test_poll_can_be_limited_to_issues_and_skips_inactive_ones() -> None:
     listener = make_listener({GOOD: [item("a", "Treaty talks")]})
     track(listener, "one", [GOOD], ["treaty"])
     track(listener, "two", [GOOD], ["treaty"])
-    listener.store.save_issue(
+    listener.state.save_issue(
         listen_pb2.TrackedIssue(issue_id="off", keywords=["treaty"], feeds=[GOOD], active=False)
     )
     assert listener.poller.poll(["two"]).mentions_emitted == 1
     assert listener.poller.poll().mentions_emitted == 1  # "one" now; "two" has seen it
-    assert {e.issue_id for _, e in listener.kafka.on(MENTIONS)} == {"one", "two"}
+    assert {e.issue_id for _, e in listener.kafka.on(LISTEN_MENTIONS_V1)} == {"one", "two"}
 
 
 def test_state_folds_events_latest_wins() -> None:
@@ -126,10 +126,10 @@ def test_track_issue_persists_before_answering() -> None:
         pb.TrackIssueRequest(name="Plastics treaty", keywords=["treaty"], feeds=[GOOD]),
     )
     assert issue.issue_id == "plastics-treaty"
-    [(key, envelope)] = listener.kafka.on(TRACKED_ISSUES)
+    [(key, envelope)] = listener.kafka.on(LISTEN_TRACKED_ISSUES_V1)
     assert key == "plastics-treaty"
     assert envelope.tracked_issue == issue
-    EventCodec.validate(default_catalog().topic(TRACKED_ISSUES), envelope)
+    EventCodec.validate(default_catalog().topic(LISTEN_TRACKED_ISSUES_V1), envelope)
     listed = context.run(listener.api.ListIssues, pb.ListIssuesRequest())
     assert list(listed.issues) == [issue]
 
@@ -148,7 +148,7 @@ def test_track_issue_rejects_invalid_requests_naming_the_field() -> None:
 
 def test_track_issue_is_unavailable_when_kafka_does_not_ack() -> None:
     listener = make_listener({})
-    listener.kafka.failing_topics.add(TRACKED_ISSUES)
+    listener.kafka.failing_topics.add(LISTEN_TRACKED_ISSUES_V1)
     context = FakeContext()
     with pytest.raises(Aborted):
         context.run(
@@ -184,7 +184,7 @@ def test_track_issue_with_a_query_matches_by_the_query() -> None:
     )
     assert issue.query == "treat* AND NOT geneva"
     assert listener.poller.poll().mentions_emitted == 1
-    [(_, envelope)] = listener.kafka.on(MENTIONS)
+    [(_, envelope)] = listener.kafka.on(LISTEN_MENTIONS_V1)
     assert envelope.mention.item_id == "a"
     assert list(envelope.mention.matched_keywords) == ["treat*"]
 
@@ -241,9 +241,9 @@ def test_pause_resume_and_delete() -> None:
     assert listener.poller.poll().mentions_emitted == 1
     response, _ = call(listener.api.DeleteIssue, pb.DeleteIssueRequest(issue_id="t"))
     assert response.issue.deleted is True and response.issue.active is False
-    key, record = listener.kafka.on(TRACKED_ISSUES)[-1]
+    key, record = listener.kafka.on(LISTEN_TRACKED_ISSUES_V1)[-1]
     assert key == "t" and record.tracked_issue.deleted
-    EventCodec.validate(default_catalog().topic(TRACKED_ISSUES), record)
+    EventCodec.validate(default_catalog().topic(LISTEN_TRACKED_ISSUES_V1), record)
     listed, _ = call(listener.api.ListIssues, pb.ListIssuesRequest())
     assert list(listed.issues) == []
     _, context = call(listener.api.DeleteIssue, pb.DeleteIssueRequest(issue_id="t"))
@@ -330,7 +330,7 @@ def test_recent_items_are_bounded_and_deduplicated() -> None:
 def test_a_surge_emits_one_alert_and_restart_safe_ids() -> None:
     from datetime import timedelta
 
-    from legation_listener.adapters.state import ALERTS
+    from legation_core.topic_names import LISTEN_ALERTS_V1
     from legation_listener.domain.spikes import alert_id_for, hour_of
 
     clock = [NOW]
@@ -347,7 +347,7 @@ def test_a_surge_emits_one_alert_and_restart_safe_ids() -> None:
     listener.fetcher.feeds[GOOD] = [
         FeedItem(f"s{k}", "", "Treaty", "", "", clock[0], "en") for k in range(12)
     ]
-    listener.kafka.failing_topics.add(ALERTS)
+    listener.kafka.failing_topics.add(LISTEN_ALERTS_V1)
     result = listener.poller.poll()
     assert (result.mentions_emitted, result.alerts_emitted) == (12, 0)
     listener.kafka.failing_topics.clear()
@@ -355,12 +355,12 @@ def test_a_surge_emits_one_alert_and_restart_safe_ids() -> None:
     response, _ = call(listener.api.PollNow, pb.PollNowRequest(issue_id="t"))
     assert response.alerts_emitted == 1
     assert listener.poller.poll().alerts_emitted == 0
-    [(key, envelope)] = listener.kafka.on(ALERTS)
+    [(key, envelope)] = listener.kafka.on(LISTEN_ALERTS_V1)
     assert key == "t"
     assert envelope.event_id == alert_id_for("t", hour_of(clock[0]))
     assert envelope.alert.count == 12
     assert envelope.alert.baseline_mean == 1.0
-    EventCodec.validate(default_catalog().topic(ALERTS), envelope)
+    EventCodec.validate(default_catalog().topic(LISTEN_ALERTS_V1), envelope)
 
 
 def test_metric_labels_stay_bounded_and_carry_no_url() -> None:

@@ -13,7 +13,7 @@ from listener_fakes import GOOD, item, make_listener
 from legation.events.v1 import listen_pb2
 from legation.listener.v1 import listener_service_pb2 as pb
 from legation_core.testing import call
-from legation_listener.adapters.state import FEED_CURSORS, MENTIONS
+from legation_core.topic_names import LISTEN_FEED_CURSORS_V1, LISTEN_MENTIONS_V1
 from legation_listener.domain.query import (
     LEADING_MARKS,
     REFUSED_FIELDS,
@@ -435,7 +435,7 @@ def test_issues_and_previews_match_with_the_new_operators() -> None:
     )
     assert issue.query == query
     assert listener.poller.poll().mentions_emitted == 1
-    [(_, envelope)] = listener.kafka.on(MENTIONS)
+    [(_, envelope)] = listener.kafka.on(LISTEN_MENTIONS_V1)
     assert envelope.mention.item_id == "a"
     assert list(envelope.mention.matched_keywords) == ["plastic", "treaty", "#cop29"]
     response, context = call(
@@ -451,21 +451,25 @@ def test_a_stored_query_the_parser_now_refuses_fails_its_reads_and_skips_nothing
     """An issue stored before an operator was refused: its sources' reads fail with the
     query error, the cursor stays, and once the query is fixed the items are matched."""
     listener = make_listener({GOOD: [item("a", "Treaty talks"), item("b", "Football")]})
-    listener.store.save_issue(
+    listener.state.save_issue(
         listen_pb2.TrackedIssue(
             issue_id="t", name="t", query="treaty links:msn.com", feeds=[GOOD], active=True
-        ),
-        listener.poller.clock(),
+        )
     )
     result = listener.poller.poll()
     assert result.mentions_emitted == 0
     [failure] = result.failed_feeds
     assert failure.startswith(f"{GOOD}: links: is not supported")
     assert failure.endswith("at position 7")
-    assert listener.kafka.on(MENTIONS) == [] and listener.kafka.on(FEED_CURSORS) == []
+    assert (
+        listener.kafka.on(LISTEN_MENTIONS_V1) == []
+        and listener.kafka.on(LISTEN_FEED_CURSORS_V1) == []
+    )
     update = pb.UpdateIssueRequest(issue_id="t", query="treaty")
     update.update_mask.paths.append("query")
     _, context = call(listener.api.UpdateIssue, update)
     assert context.code is None
     assert listener.poller.poll().mentions_emitted == 1
-    assert [envelope.mention.item_id for _, envelope in listener.kafka.on(MENTIONS)] == ["a"]
+    assert [envelope.mention.item_id for _, envelope in listener.kafka.on(LISTEN_MENTIONS_V1)] == [
+        "a"
+    ]

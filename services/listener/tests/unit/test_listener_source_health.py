@@ -57,18 +57,18 @@ def test_a_new_run_of_failures_is_a_new_episode_with_its_own_id() -> None:
 def test_the_poller_reports_a_source_failing_once_then_recovered_on_its_topic() -> None:
     from listener_fakes import BAD, make_listener, track
 
-    from legation_listener.adapters.poller import SOURCE_HEALTH
+    from legation_core.topic_names import LISTEN_SOURCE_HEALTH_V1
 
     listener = make_listener({})
     track(listener, "treaty", [BAD], ["treaty"])
     for _ in range(5):  # five failed polls (the threshold is 3): one FAILING record
         listener.poller.poll()
-    [(key, failing)] = listener.kafka.on(SOURCE_HEALTH)
+    [(key, failing)] = listener.kafka.on(LISTEN_SOURCE_HEALTH_V1)
     assert key == "treaty"
     assert failing.source_health.state == H.STATE_FAILING
     assert failing.source_health.source == BAD and "HTTP 500" in failing.source_health.last_error
     listener.fetcher.feeds[BAD] = []
     listener.fetcher.fetch = lambda feed, etag="", last_modified="": FetchResult(items=[])  # type: ignore[method-assign]
     listener.poller.poll()
-    states = [e.source_health.state for _, e in listener.kafka.on(SOURCE_HEALTH)]
+    states = [e.source_health.state for _, e in listener.kafka.on(LISTEN_SOURCE_HEALTH_V1)]
     assert states == [H.STATE_FAILING, H.STATE_RECOVERED]

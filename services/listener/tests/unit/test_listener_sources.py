@@ -14,6 +14,7 @@ from listener_fakes import GOOD, NOW, FakeIngest, call_webhook, make_listener, t
 from legation.events.v1 import listen_pb2
 from legation.listener.v1 import listener_service_pb2 as pb
 from legation_core.testing import FakeContext
+from legation_core.topic_names import LISTEN_FEED_CURSORS_V1, LISTEN_MENTIONS_V1
 from legation_listener.adapters.connectors.base import (
     Backoff,
     Page,
@@ -29,7 +30,6 @@ from legation_listener.adapters.connectors.webhook import (
     sign,
     signature_ok,
 )
-from legation_listener.adapters.state import FEED_CURSORS, MENTIONS
 from legation_listener.domain.issues import IssueError, check_feeds
 from legation_listener.domain.items import FeedItem
 from legation_listener.domain.mentions import mention_id_for
@@ -111,8 +111,11 @@ def test_pages_are_read_until_done_and_each_cursor_stored_after_its_mentions() -
     assert listener.poller.poll().mentions_emitted == 5
     assert timeline.reads == 3
     kinds = [topic for topic, _, _ in listener.kafka.records[1:]]
-    assert kinds == [MENTIONS, MENTIONS, FEED_CURSORS] * 2 + [MENTIONS, FEED_CURSORS]
-    [_, (_, first)] = listener.kafka.on(MENTIONS)[:2]
+    assert kinds == [LISTEN_MENTIONS_V1, LISTEN_MENTIONS_V1, LISTEN_FEED_CURSORS_V1] * 2 + [
+        LISTEN_MENTIONS_V1,
+        LISTEN_FEED_CURSORS_V1,
+    ]
+    [_, (_, first)] = listener.kafka.on(LISTEN_MENTIONS_V1)[:2]
     mention = first.mention
     assert (mention.source, mention.author_id, mention.thread_id, mention.reach) == (
         "mastodon", "https://social.example.org/@a", "1", 12,
@@ -295,7 +298,7 @@ def test_ingest_emits_for_watching_issues_once_and_refuses_unwatched_sources() -
     )
     result = listener.poller.ingest("webhook:ngo", items, ["line 3: not JSON"])
     assert (result.items, result.mentions, result.issues) == (2, 1, ["treaty"])
-    assert [k for k, _ in listener.kafka.on(MENTIONS)] == [mention_id_for("treaty", "n1")]
+    assert [k for k, _ in listener.kafka.on(LISTEN_MENTIONS_V1)] == [mention_id_for("treaty", "n1")]
     assert listener.poller.ingest("webhook:ngo", items, []).mentions == 0  # pushed again
     with pytest.raises(LookupError, match="no active tracked issue watches webhook:other"):
         listener.poller.ingest("webhook:other", items, [])

@@ -22,13 +22,13 @@ from legation.publisher.v1.publisher_service_pb2_grpc import (
     add_PublisherServiceServicer_to_server,
 )
 from legation_channels.adapters.site_atom import LIMITS
-from legation_core.audit import AUDIT_TOPIC
 from legation_core.auth import current_caller, with_token
 from legation_core.codec import EventCodec
 from legation_core.config import CoreSettings
 from legation_core.grpc_server import build_server
 from legation_core.kafka import read_topic
 from legation_core.lifecycle import ServiceRuntime
+from legation_core.topic_names import AUDIT_V1
 from legation_devstack.users import UsersFile
 from legation_publisher.adapters.grpc_api import PublisherServicer
 from legation_publisher.adapters.policy import POLICY
@@ -96,7 +96,7 @@ def test_refused_and_granted_commands_reach_the_audit_topic(
     codec = EventCodec(runtime.catalog)
     records = [
         (envelope, envelope.audit_record)
-        for envelope in read_topic(kafka_settings, "evaluator", codec, AUDIT_TOPIC)
+        for envelope in read_topic(kafka_settings, "evaluator", codec, AUDIT_V1)
         if envelope.trace_id == trace
     ]
     assert [(r.user, r.outcome, r.status_code) for _, r in records] == [

@@ -29,10 +29,9 @@ from legation_core.catalog import default_catalog
 from legation_core.codec import EventCodec
 from legation_core.config import CoreSettings
 from legation_core.kafka import read_topic
+from legation_core.topic_names import PUBLISH_POSTS_V1, PUBLISH_PUBLICATIONS_V1
 from legation_devstack.channel_servers import ChannelServers, RecordingHttpServer
 from legation_devstack.processes import wait_until
-from legation_publisher.adapters.state import POSTS_TOPIC
-from legation_publisher.domain.posts import PUBLICATIONS_TOPIC
 
 pytestmark = pytest.mark.integration
 
@@ -69,7 +68,7 @@ def post_states(settings: CoreSettings, post_id: str) -> list[publish_pb2.PostSt
     codec = EventCodec(default_catalog())
     return [
         envelope.post_state
-        for envelope in read_topic(settings, "publisher", codec, POSTS_TOPIC, timeout=30)
+        for envelope in read_topic(settings, "publisher", codec, PUBLISH_POSTS_V1, timeout=30)
         if envelope.post_state.post_id == post_id
     ]
 
@@ -238,7 +237,7 @@ def test_one_post_in_three_languages_reaches_every_channel_once_across_kills(
     codec = EventCodec(default_catalog())
     publications = {
         envelope.publication.publication_id: envelope.publication
-        for envelope in read_topic(kafka_settings, "evaluator", codec, PUBLICATIONS_TOPIC, 30)
+        for envelope in read_topic(kafka_settings, "evaluator", codec, PUBLISH_PUBLICATIONS_V1, 30)
         if envelope.publication.post_id == post_id
     }
     assert sorted((p.language, p.channel) for p in publications.values()) == sorted(

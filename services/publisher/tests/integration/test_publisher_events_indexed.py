@@ -28,9 +28,9 @@ from legation_core.catalog import default_catalog
 from legation_core.codec import EventCodec
 from legation_core.config import CoreSettings
 from legation_core.kafka import read_topic
+from legation_core.topic_names import PUBLISH_LINK_CLICKS_V1
 from legation_devstack.processes import Process, free_port, port_open, spawn, wait_until
 from legation_devstack.standins import OpenSearchStandIn
-from legation_publisher.adapters.redirect import LINK_CLICKS_TOPIC
 
 pytestmark = pytest.mark.integration
 
@@ -163,7 +163,7 @@ def test_publications_and_link_clicks_reach_the_evaluators_index(
         connection.close()
     produced = [
         envelope.event_id
-        for envelope in read_topic(kafka_settings, "evaluator", codec, LINK_CLICKS_TOPIC, 30)
+        for envelope in read_topic(kafka_settings, "evaluator", codec, PUBLISH_LINK_CLICKS_V1, 30)
         if envelope.link_click.post_id == post_id
     ]
     assert len(produced) == 3  # once per replica for the first reader, once for the second

@@ -25,13 +25,16 @@ from legation_core.codec import EventCodec
 from legation_core.config import CoreSettings
 from legation_core.kafka import EventProducer, read_topic
 from legation_core.metrics import Metrics
+from legation_core.topic_names import (
+    PUBLISH_LINK_CLICKS_V1,
+    PUBLISH_POSTS_V1,
+    PUBLISH_PUBLICATIONS_V1,
+)
 from legation_devstack.processes import wait_until
-from legation_publisher.adapters.redirect import LINK_CLICKS_TOPIC
-from legation_publisher.adapters.state import POSTS_TOPIC, post_envelope
+from legation_publisher.adapters.state import post_envelope
 from legation_publisher.domain import schedule as sched
 from legation_publisher.domain import workflow
 from legation_publisher.domain.content import ChannelProfile
-from legation_publisher.domain.posts import PUBLICATIONS_TOPIC
 from legation_publisher.domain.workflow import WorkflowPolicy
 
 pytestmark = pytest.mark.integration
@@ -73,7 +76,7 @@ def latest(settings: CoreSettings, post_id: str) -> list[publish_pb2.PostState]:
     codec = EventCodec(default_catalog())
     return [
         envelope.post_state
-        for envelope in read_topic(settings, "publisher", codec, POSTS_TOPIC, timeout=30)
+        for envelope in read_topic(settings, "publisher", codec, PUBLISH_POSTS_V1, timeout=30)
         if envelope.post_state.post_id == post_id
     ]
 
@@ -86,7 +89,7 @@ def test_killed_mid_delivery_and_restarted_publishes_exactly_once(
     post = scheduled_post(f"kill-{uuid.uuid4().hex[:8]}")
     producer = EventProducer(kafka_settings, "publisher", default_catalog(), Metrics())
     try:
-        producer.send_and_wait([(POSTS_TOPIC, post.post_id, post_envelope(post))])
+        producer.send_and_wait([(PUBLISH_POSTS_V1, post.post_id, post_envelope(post))])
     finally:
         producer.close()
     feed = tmp_path / "site" / "feed.atom"
@@ -126,7 +129,7 @@ def test_killed_mid_delivery_and_restarted_publishes_exactly_once(
     codec = EventCodec(default_catalog())
     publications = [
         envelope.publication
-        for envelope in read_topic(kafka_settings, "evaluator", codec, PUBLICATIONS_TOPIC, 30)
+        for envelope in read_topic(kafka_settings, "evaluator", codec, PUBLISH_PUBLICATIONS_V1, 30)
         if envelope.publication.post_id == post.post_id
     ]
     assert len({p.publication_id for p in publications}) == 3
@@ -147,7 +150,7 @@ def test_killed_mid_delivery_and_restarted_publishes_exactly_once(
     assert "utm_campaign=plastics-2026" in (response.getheader("Location") or "")
     clicks = [
         envelope.link_click
-        for envelope in read_topic(kafka_settings, "evaluator", codec, LINK_CLICKS_TOPIC, 30)
+        for envelope in read_topic(kafka_settings, "evaluator", codec, PUBLISH_LINK_CLICKS_V1, 30)
         if envelope.link_click.post_id == post.post_id
     ]
     assert [(c.code, c.language) for c in clicks] == [(link.code, "fr")]

@@ -25,14 +25,17 @@ from legation_channels.outbox import Deliverer, RetryPolicy
 from legation_core.auth import AuthInterceptor, Caller, current_caller, load_users, with_token
 from legation_core.grpc_server import build_server
 from legation_core.testing import RecordingProducer
+from legation_core.topic_names import (
+    PUBLISH_APPROVALS_V1,
+    PUBLISH_POSTS_V1,
+    PUBLISH_PUBLICATIONS_V1,
+)
 from legation_devstack.users import UsersFile
 from legation_publisher.adapters.grpc_api import SERVICE_NAME, PublisherServicer
 from legation_publisher.adapters.policy import POLICY
 from legation_publisher.adapters.scheduler import Scheduler
-from legation_publisher.adapters.state import POSTS_TOPIC, PostBook, PostStore
-from legation_publisher.domain.approvals import APPROVALS_TOPIC
+from legation_publisher.adapters.state import PostBook, PostStore
 from legation_publisher.domain.content import ChannelProfile, channel_info
-from legation_publisher.domain.posts import PUBLICATIONS_TOPIC
 from legation_publisher.domain.workflow import WorkflowPolicy
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -152,7 +155,7 @@ def test_create_is_idempotent_on_request_id(
     request = pb.CreatePostRequest(request_id="r1", campaign_id="c1", content=content("T"))
     first = call(publisher, "CreatePost", "editor", request).post
     again = call(publisher, "CreatePost", "editor", request).post
-    assert first == again and len(producer.on(POSTS_TOPIC)) == 1
+    assert first == again and len(producer.on(PUBLISH_POSTS_V1)) == 1
 
 
 @pytest.mark.parametrize(
@@ -253,12 +256,12 @@ def test_two_translations_through_approval_scheduled_and_published_once(
     )
     # Links in the feed are the tracked short links.
     assert all("https://go.ministry.example/r/" in entry.summary for entry in entries)
-    publications = [e.publication for e in producer.on(PUBLICATIONS_TOPIC)]
+    publications = [e.publication for e in producer.on(PUBLISH_PUBLICATIONS_V1)]
     assert len(publications) == 3 and {p.post_id for p in publications} == {post_id}
     assert {p.channel_item_id for p in publications} == {entry.id for entry in entries}
     post = call(publisher, "GetPost", "editor", pb.GetPostRequest(post_id=post_id)).post
     assert post.status == publish_pb2.POST_STATUS_PUBLISHED
-    actions = [e.post_state.transition.action for e in producer.on(POSTS_TOPIC)]
+    actions = [e.post_state.transition.action for e in producer.on(PUBLISH_POSTS_V1)]
     assert actions[:7] == [
         "create",
         "add_translation",
@@ -290,7 +293,7 @@ def test_a_crash_between_delivering_and_recording_never_posts_twice(
         crashing.run_once()
     # A new process: rebuild the posts from what Kafka acknowledged.
     book = PostBook()
-    for envelope in producer.on(POSTS_TOPIC):
+    for envelope in producer.on(PUBLISH_POSTS_V1):
         book.apply(envelope)
     [sending] = [d for d in book.get(post_id).deliveries]  # type: ignore[union-attr]
     assert sending.status == publish_pb2.DELIVERY_STATUS_SENDING
@@ -304,15 +307,11 @@ def test_a_crash_between_delivering_and_recording_never_posts_twice(
     assert all(d.status == publish_pb2.DELIVERY_STATUS_PUBLISHED for d in post.deliveries)
 
 
-class UnaskableChannel(SiteAtomChannel):
+class UnaskableChannel(CrashingChannel):
     """A channel that can neither be asked what it holds nor deduplicate (as Telegram or
     email), and whose process dies right after it delivered."""
 
     reconcile = "none"
-
-    def deliver(self, message: Outgoing) -> Delivered:
-        super().deliver(message)
-        raise SystemExit("killed mid-delivery")
 
 
 def test_a_needs_check_delivery_found_on_the_channel_is_confirmed_with_its_publication(
@@ -344,11 +343,11 @@ def test_a_needs_check_delivery_found_on_the_channel_is_confirmed_with_its_publi
         call(publisher, "ConfirmDelivery", "publisher", bad)
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert (error.value.details() or "").startswith("channel_item_id is required")
-    before = len(producer.on(PUBLICATIONS_TOPIC))
+    before = len(producer.on(PUBLISH_PUBLICATIONS_V1))
     post = call(publisher, "ConfirmDelivery", "publisher", confirm).post
     assert post.status == publish_pb2.POST_STATUS_PUBLISHED
     assert post.transition.action == "confirm" and post.transition.user == "publisher"
-    [publication] = [e.publication for e in producer.on(PUBLICATIONS_TOPIC)[before:]]
+    [publication] = [e.publication for e in producer.on(PUBLISH_PUBLICATIONS_V1)[before:]]
     assert (publication.channel_item_id, publication.url) == (found.id, found.link)
     with pytest.raises(grpc.RpcError) as error:
         call(publisher, "ConfirmDelivery", "publisher", confirm)
@@ -382,26 +381,16 @@ def test_retries_are_bounded_then_the_failure_is_visible_and_retryable(
     failed = post.deliveries[0]
     assert failed.status == publish_pb2.DELIVERY_STATUS_FAILED
     assert "gave up after 2 attempts: feed volume not mounted" in failed.reason
+
+    def on_delivery(command: str, role: str, delivery_id: str) -> None:
+        request = pb.DeliveryRequest(post_id=post_id, delivery_id=delivery_id)
+        call(publisher, command, role, request)
+
     with pytest.raises(grpc.RpcError) as error:
-        call(
-            publisher,
-            "RetryDelivery",
-            "editor",
-            pb.DeliveryRequest(post_id=post_id, delivery_id=failed.delivery_id),
-        )
+        on_delivery("RetryDelivery", "editor", failed.delivery_id)
     assert error.value.code() == grpc.StatusCode.PERMISSION_DENIED
-    call(
-        publisher,
-        "RetryDelivery",
-        "publisher",
-        pb.DeliveryRequest(post_id=post_id, delivery_id=failed.delivery_id),
-    )
-    call(
-        publisher,
-        "CancelDelivery",
-        "publisher",
-        pb.DeliveryRequest(post_id=post_id, delivery_id=post.deliveries[1].delivery_id),
-    )
+    on_delivery("RetryDelivery", "publisher", failed.delivery_id)
+    on_delivery("CancelDelivery", "publisher", post.deliveries[1].delivery_id)
     healthy = Scheduler(publisher.store, {"site-atom": feed}, clock=publisher.clock)
     assert healthy.run_once() == 1
     post = call(publisher, "GetPost", "editor", pb.GetPostRequest(post_id=post_id)).post
@@ -410,12 +399,7 @@ def test_retries_are_bounded_then_the_failure_is_visible_and_retryable(
     assert statuses[1] == publish_pb2.DELIVERY_STATUS_CANCELLED
     assert statuses[2] == publish_pb2.DELIVERY_STATUS_FAILED
     with pytest.raises(grpc.RpcError) as error:
-        call(
-            publisher,
-            "CancelDelivery",
-            "publisher",
-            pb.DeliveryRequest(post_id=post_id, delivery_id=failed.delivery_id),
-        )
+        on_delivery("CancelDelivery", "publisher", failed.delivery_id)
     assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
 
 
@@ -558,7 +542,7 @@ def test_each_approval_step_waiting_and_passed_is_one_approval_request(
     publisher: Publisher, producer: RecordingProducer
 ) -> None:
     post_id = approved(publisher)
-    requests = [e.approval_request for e in producer.on(APPROVALS_TOPIC)]
+    requests = [e.approval_request for e in producer.on(PUBLISH_APPROVALS_V1)]
     A = publish_pb2  # noqa: N806
     assert [(r.step, r.role, r.state, sorted(r.languages)) for r in requests] == [
         ("policy-desk", "approver", A.APPROVAL_STATE_AWAITING, ["en", "es", "fr"]),

@@ -15,7 +15,8 @@ from legation.events.v1 import publish_pb2
 from legation_core.http_server import HttpServer
 from legation_core.networks import parse_networks
 from legation_core.testing import RecordingProducer
-from legation_publisher.adapters.redirect import LINK_CLICKS_TOPIC, ShortLinks
+from legation_core.topic_names import PUBLISH_LINK_CLICKS_V1
+from legation_publisher.adapters.redirect import ShortLinks
 from legation_publisher.adapters.state import PostBook, post_envelope
 from legation_publisher.domain.clicks import ClickGate, ClickPolicy
 
@@ -116,7 +117,7 @@ def test_a_short_link_redirects_to_the_tracked_url_and_emits_a_click(
         "https://ministry.example/plastics?utm_source=site-atom"
     )
     [(topic, key, envelope)] = producer.sent
-    assert (topic, key, envelope.campaign_id) == (LINK_CLICKS_TOPIC, "p1", "plastics-2026")
+    assert (topic, key, envelope.campaign_id) == (PUBLISH_LINK_CLICKS_V1, "p1", "plastics-2026")
     click = envelope.link_click
     assert (click.code, click.post_id, click.language, click.channel) == (
         "Abc_123-xyz",

@@ -29,6 +29,15 @@ def sse_event(event: str, html: str) -> str:
     return f"event: {event}\n" + "".join(f"data: {line}\n" for line in lines) + "\n"
 
 
+def _event_stream(events: AsyncIterator[str]) -> StreamingResponse:
+    """The server-sent events response of ``events`` (never cached, nor buffered by a proxy)."""
+    return StreamingResponse(
+        events,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
 def live_fragments(
     request: Request,
     event: str,
@@ -59,11 +68,7 @@ def live_fragments(
         finally:
             app.metrics.live_streams.dec()
 
-    return StreamingResponse(
-        stream(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
+    return _event_stream(stream())
 
 
 def streamed_fragments(
@@ -75,26 +80,8 @@ def streamed_fragments(
     """A stream of ``event`` events from a service's own stream (a gRPC server stream turned
     into HTML fragments), until it ends or the browser goes away; a failure sends
     ``on_error``'s fragment and ends the stream (the browser's EventSource reconnects)."""
-    app = console(request)
-
-    async def stream() -> AsyncIterator[str]:
-        app.metrics.live_streams.inc()
-        try:
-            async for html in fragments:
-                yield sse_event(event, html)
-                if await request.is_disconnected():
-                    return
-        except ServiceError as error:
-            log.warning("live stream failed", extra={"code": error.code.name})
-            yield sse_event(event, on_error(error))
-        finally:
-            app.metrics.live_streams.dec()
-
-    return StreamingResponse(
-        stream(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
+    pairs = ((event, html) async for html in fragments)
+    return _relayed(request, pairs, on_error, event, "live stream failed")
 
 
 def finished_fragments(
@@ -107,6 +94,18 @@ def finished_fragments(
     element that shows it closes its EventSource on ``last_event``
     (``sse-close="done"``), so the browser does not start the work again. A failure is sent
     as ``last_event`` with ``on_error``'s fragment."""
+    return _relayed(request, fragments, on_error, last_event, "stream of work failed")
+
+
+def _relayed(
+    request: Request,
+    fragments: AsyncIterator[tuple[str, str]],
+    on_error: Callable[[ServiceError], str],
+    error_event: str,
+    failure: str,
+) -> StreamingResponse:
+    """``fragments`` as events until they end or the browser goes away; a failure is logged
+    as ``failure`` and sent as ``error_event`` with ``on_error``'s fragment, ending it."""
     app = console(request)
 
     async def stream() -> AsyncIterator[str]:
@@ -117,13 +116,9 @@ def finished_fragments(
                 if await request.is_disconnected():
                     return
         except ServiceError as error:
-            log.warning("stream of work failed", extra={"code": error.code.name})
-            yield sse_event(last_event, on_error(error))
+            log.warning(failure, extra={"code": error.code.name})
+            yield sse_event(error_event, on_error(error))
         finally:
             app.metrics.live_streams.dec()
 
-    return StreamingResponse(
-        stream(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
+    return _event_stream(stream())

@@ -7,7 +7,8 @@ from a delegate, checks its access policy against the *person's* roles and audit
 "via console". A page never reaches a service any other way.
 
 To add a call: a method on the service's client that builds the request, awaits
-:meth:`_Client._call` and returns the response message (or a field of it).
+:meth:`_Client._call` with the stub's RPC (``self.stub.Name``; its name labels errors and
+metrics) and returns the response message (or a field of it).
 """
 
 from __future__ import annotations
@@ -113,6 +114,7 @@ class _Client:
     mapping and timing."""
 
     service = ""
+    stub: object  # the service's generated stub: each client sets and types its own
 
     def __init__(
         self,
@@ -126,13 +128,20 @@ class _Client:
         self.metrics = metrics
         self.timeout = timeout
 
+    def _method(self, call: object) -> str:
+        """The name of the RPC ``call`` makes (for errors and metrics): the stub's attribute
+        holding it, as a generated stub holds one callable per RPC."""
+        for name, value in vars(self.stub).items():
+            if value is call:
+                return name
+        raise ValueError(f"{call!r} is no RPC of the {self.service} stub")
+
     async def _call(
-        self,
-        method: str,
-        call: Callable[..., Awaitable[Response]],
-        request: Any,
-        person: Person,
+        self, call: Callable[..., Awaitable[Response]], request: Any, person: Person
     ) -> Response:
+        """``call`` (one of ``self.stub``'s RPCs) with ``request`` on behalf of ``person``;
+        a refusal or failure raises :class:`ServiceError`."""
+        method = self._method(call)
         started = time.perf_counter()
         code = grpc.StatusCode.OK
         try:
@@ -151,7 +160,6 @@ class _Client:
 
     async def _stream(
         self,
-        method: str,
         call: Callable[..., Any],
         request: Any,
         person: Person,
@@ -159,6 +167,7 @@ class _Client:
     ) -> AsyncIterator[Any]:
         """The responses of a server-streaming call, until the service ends it (or
         ``timeout`` seconds pass)."""
+        method = self._method(call)
         stream = call(
             request, metadata=person_metadata(person, self.identity.token), timeout=timeout
         )
@@ -175,32 +184,29 @@ class ListenerClient(_Client):
     """``legation.listener.v1.ListenerService``."""
 
     service = "listener"
+    stub: listener_grpc.ListenerServiceAsyncStub
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.stub = listener_grpc.ListenerServiceStub(self.channel)
 
     async def list_issues(self, person: Person) -> list[listen_pb2.TrackedIssue]:
-        response = await self._call(
-            "ListIssues", self.stub.ListIssues, listener_pb.ListIssuesRequest(), person
-        )
+        response = await self._call(self.stub.ListIssues, listener_pb.ListIssuesRequest(), person)
         return list(response.issues)
 
     async def preview_query(
         self, person: Person, query: str, feeds: list[str] | None = None, limit: int = 20
     ) -> listener_pb.PreviewQueryResponse:
         request = listener_pb.PreviewQueryRequest(query=query, feeds=feeds or [], limit=limit)
-        return await self._call("PreviewQuery", self.stub.PreviewQuery, request, person)
+        return await self._call(self.stub.PreviewQuery, request, person)
 
     async def track_issue(
         self, person: Person, request: listener_pb.TrackIssueRequest
     ) -> listen_pb2.TrackedIssue:
-        return await self._call("TrackIssue", self.stub.TrackIssue, request, person)
+        return await self._call(self.stub.TrackIssue, request, person)
 
     async def list_sources(self, person: Person) -> list[listener_pb.SourceStatus]:
-        response = await self._call(
-            "ListSources", self.stub.ListSources, listener_pb.ListSourcesRequest(), person
-        )
+        response = await self._call(self.stub.ListSources, listener_pb.ListSourcesRequest(), person)
         return list(response.sources)
 
 
@@ -208,10 +214,21 @@ class PublisherClient(_Client):
     """``legation.publisher.v1.PublisherService``."""
 
     service = "publisher"
+    stub: publisher_grpc.PublisherServiceAsyncStub
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.stub = publisher_grpc.PublisherServiceStub(self.channel)
+
+    async def _post(
+        self,
+        call: Callable[..., Awaitable[publisher_pb.PostResponse]],
+        request: Any,
+        person: Person,
+    ) -> publish_pb2.PostState:
+        """An RPC that answers with the post as it now stands."""
+        response = await self._call(call, request, person)
+        return response.post
 
     async def list_posts(
         self,
@@ -230,41 +247,36 @@ class PublisherClient(_Client):
         )
         request.to.FromDatetime(end)
         getattr(request, "from").FromDatetime(start)  # "from" is a Python keyword
-        response = await self._call("ListPosts", self.stub.ListPosts, request, person)
+        response = await self._call(self.stub.ListPosts, request, person)
         return list(response.posts)
 
     async def get_post(self, person: Person, post_id: str) -> publish_pb2.PostState:
         request = publisher_pb.GetPostRequest(post_id=post_id)
-        response = await self._call("GetPost", self.stub.GetPost, request, person)
-        return response.post
+        return await self._post(self.stub.GetPost, request, person)
 
     async def list_channels(self, person: Person) -> list[publisher_pb.ChannelInfo]:
         """The configured channels with their adapters' limits, by name."""
         request = publisher_pb.ListChannelsRequest()
-        response = await self._call("ListChannels", self.stub.ListChannels, request, person)
+        response = await self._call(self.stub.ListChannels, request, person)
         return list(response.channels)
 
     async def create_post(
         self, person: Person, request: publisher_pb.CreatePostRequest
     ) -> publish_pb2.PostState:
-        response = await self._call("CreatePost", self.stub.CreatePost, request, person)
-        return response.post
+        return await self._post(self.stub.CreatePost, request, person)
 
     async def add_translation(
         self, person: Person, request: publisher_pb.AddTranslationRequest
     ) -> publish_pb2.PostState:
-        response = await self._call("AddTranslation", self.stub.AddTranslation, request, person)
-        return response.post
+        return await self._post(self.stub.AddTranslation, request, person)
 
     async def submit(self, person: Person, post_id: str) -> publish_pb2.PostState:
         request = publisher_pb.ReviewRequest(post_id=post_id)
-        response = await self._call("SubmitForReview", self.stub.SubmitForReview, request, person)
-        return response.post
+        return await self._post(self.stub.SubmitForReview, request, person)
 
     async def approve(self, person: Person, post_id: str) -> publish_pb2.PostState:
         request = publisher_pb.ReviewRequest(post_id=post_id)
-        response = await self._call("Approve", self.stub.Approve, request, person)
-        return response.post
+        return await self._post(self.stub.Approve, request, person)
 
     async def request_changes(
         self, person: Person, post_id: str, reason: str
@@ -272,37 +284,32 @@ class PublisherClient(_Client):
         """Sends the post's variants in review (or approved) back to their author, with
         the reason as the comment the author sees."""
         request = publisher_pb.ReviewRequest(post_id=post_id, comment=reason)
-        response = await self._call("RequestChanges", self.stub.RequestChanges, request, person)
-        return response.post
+        return await self._post(self.stub.RequestChanges, request, person)
 
     async def schedule_now(self, person: Person, post_id: str) -> publish_pb2.PostState:
         """Schedules the post for as soon as possible."""
         request = publisher_pb.ScheduleRequest(post_id=post_id)
-        response = await self._call("Schedule", self.stub.Schedule, request, person)
-        return response.post
+        return await self._post(self.stub.Schedule, request, person)
 
     async def retry_delivery(
         self, person: Person, post_id: str, delivery_id: str
     ) -> publish_pb2.PostState:
         """Sends a failed, cancelled or needs-check delivery again."""
         request = publisher_pb.DeliveryRequest(post_id=post_id, delivery_id=delivery_id)
-        response = await self._call("RetryDelivery", self.stub.RetryDelivery, request, person)
-        return response.post
+        return await self._post(self.stub.RetryDelivery, request, person)
 
     async def cancel_delivery(
         self, person: Person, post_id: str, delivery_id: str
     ) -> publish_pb2.PostState:
         """Stops a delivery that has not gone out."""
         request = publisher_pb.DeliveryRequest(post_id=post_id, delivery_id=delivery_id)
-        response = await self._call("CancelDelivery", self.stub.CancelDelivery, request, person)
-        return response.post
+        return await self._post(self.stub.CancelDelivery, request, person)
 
     async def confirm_delivery(
         self, person: Person, request: publisher_pb.ConfirmDeliveryRequest
     ) -> publish_pb2.PostState:
         """A needs-check delivery a person found on its channel: published."""
-        response = await self._call("ConfirmDelivery", self.stub.ConfirmDelivery, request, person)
-        return response.post
+        return await self._post(self.stub.ConfirmDelivery, request, person)
 
 
 _ANY_STATUS = engage_pb2.CONVERSATION_STATUS_UNSPECIFIED
@@ -312,6 +319,7 @@ class EngagerClient(_Client):
     """``legation.engager.v1.EngagerService``."""
 
     service = "engager"
+    stub: engager_grpc.EngagerServiceAsyncStub
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -330,20 +338,17 @@ class EngagerClient(_Client):
         request = engager_pb.ListConversationsRequest(
             assignee=assignee, page_size=page_size, status=status, label=label
         )
-        response = await self._call(
-            "ListConversations", self.stub.ListConversations, request, person
-        )
+        response = await self._call(self.stub.ListConversations, request, person)
         return list(response.conversations)
 
     async def get_conversation(
         self, person: Person, conversation_id: str
     ) -> engager_pb.Conversation:
         request = engager_pb.GetConversationRequest(conversation_id=conversation_id)
-        return await self._call("GetConversation", self.stub.GetConversation, request, person)
+        return await self._call(self.stub.GetConversation, request, person)
 
     async def list_saved_replies(self, person: Person) -> list[engager_pb.SavedReply]:
         response = await self._call(
-            "ListSavedReplies",
             self.stub.ListSavedReplies,
             engager_pb.ListSavedRepliesRequest(),
             person,
@@ -356,7 +361,7 @@ class EngagerClient(_Client):
         request = engager_pb.AssignConversationRequest(
             conversation_id=conversation_id, officer=officer
         )
-        return await self._call("AssignConversation", self.stub.AssignConversation, request, person)
+        return await self._call(self.stub.AssignConversation, request, person)
 
     async def set_status(
         self,
@@ -367,16 +372,12 @@ class EngagerClient(_Client):
         request = engager_pb.SetConversationStatusRequest(
             conversation_id=conversation_id, status=status
         )
-        return await self._call(
-            "SetConversationStatus", self.stub.SetConversationStatus, request, person
-        )
+        return await self._call(self.stub.SetConversationStatus, request, person)
 
     async def reply(
         self, person: Person, request: engager_pb.ReplyToConversationRequest
     ) -> engager_pb.Conversation:
-        return await self._call(
-            "ReplyToConversation", self.stub.ReplyToConversation, request, person
-        )
+        return await self._call(self.stub.ReplyToConversation, request, person)
 
     async def label(
         self, person: Person, conversation_id: str, add: Sequence[str], remove: Sequence[str]
@@ -384,7 +385,7 @@ class EngagerClient(_Client):
         request = engager_pb.LabelConversationRequest(
             conversation_id=conversation_id, add=list(add), remove=list(remove)
         )
-        return await self._call("LabelConversation", self.stub.LabelConversation, request, person)
+        return await self._call(self.stub.LabelConversation, request, person)
 
     async def prioritize(
         self, person: Person, conversation_id: str, priority: engage_pb2.Priority.ValueType
@@ -392,9 +393,7 @@ class EngagerClient(_Client):
         request = engager_pb.PrioritizeConversationRequest(
             conversation_id=conversation_id, priority=priority
         )
-        return await self._call(
-            "PrioritizeConversation", self.stub.PrioritizeConversation, request, person
-        )
+        return await self._call(self.stub.PrioritizeConversation, request, person)
 
     async def review_reply(
         self, person: Person, conversation_id: str, reply_id: str, approve: bool, comment: str
@@ -402,14 +401,12 @@ class EngagerClient(_Client):
         request = engager_pb.ReviewReplyRequest(
             conversation_id=conversation_id, reply_id=reply_id, approve=approve, comment=comment
         )
-        return await self._call("ReviewReply", self.stub.ReviewReply, request, person)
+        return await self._call(self.stub.ReviewReply, request, person)
 
     async def create_questions_campaign(
         self, person: Person, request: engager_pb.CreateQuestionsCampaignRequest
     ) -> engager_pb.QuestionsCampaignResponse:
-        return await self._call(
-            "CreateQuestionsCampaign", self.stub.CreateQuestionsCampaign, request, person
-        )
+        return await self._call(self.stub.CreateQuestionsCampaign, request, person)
 
     async def list_questions_campaigns(
         self, person: Person, open_only: bool = False, page_size: int = 50, page_token: str = ""
@@ -418,17 +415,13 @@ class EngagerClient(_Client):
         request = engager_pb.ListQuestionsCampaignsRequest(
             open_only=open_only, page_size=page_size, page_token=page_token
         )
-        return await self._call(
-            "ListQuestionsCampaigns", self.stub.ListQuestionsCampaigns, request, person
-        )
+        return await self._call(self.stub.ListQuestionsCampaigns, request, person)
 
     async def get_questions_campaign(
         self, person: Person, questions_id: str
     ) -> engager_pb.QuestionsCampaignResponse:
         request = engager_pb.GetQuestionsCampaignRequest(questions_id=questions_id)
-        return await self._call(
-            "GetQuestionsCampaign", self.stub.GetQuestionsCampaign, request, person
-        )
+        return await self._call(self.stub.GetQuestionsCampaign, request, person)
 
     async def moderate_question(
         self, person: Person, questions_id: str, question_id: str, approve: bool, note: str
@@ -436,7 +429,7 @@ class EngagerClient(_Client):
         request = engager_pb.ModerateQuestionRequest(
             questions_id=questions_id, question_id=question_id, approve=approve, note=note
         )
-        return await self._call("ModerateQuestion", self.stub.ModerateQuestion, request, person)
+        return await self._call(self.stub.ModerateQuestion, request, person)
 
     async def answer_question(
         self, person: Person, questions_id: str, question_id: str, text: str
@@ -444,31 +437,29 @@ class EngagerClient(_Client):
         request = engager_pb.AnswerQuestionRequest(
             questions_id=questions_id, question_id=question_id, text=text
         )
-        return await self._call("AnswerQuestion", self.stub.AnswerQuestion, request, person)
+        return await self._call(self.stub.AnswerQuestion, request, person)
 
     async def list_partners(self, person: Person) -> list[engage_pb2.PartnerState]:
         response = await self._call(
-            "ListPartners", self.stub.ListPartners, engager_pb.ListPartnersRequest(), person
+            self.stub.ListPartners, engager_pb.ListPartnersRequest(), person
         )
         return list(response.partners)
 
     async def get_partner(self, person: Person, partner_id: str) -> engage_pb2.PartnerState:
         request = engager_pb.GetPartnerRequest(partner_id=partner_id)
-        response = await self._call("GetPartner", self.stub.GetPartner, request, person)
+        response = await self._call(self.stub.GetPartner, request, person)
         return response.partner
 
     async def register_partner(
         self, person: Person, request: engager_pb.RegisterPartnerRequest
     ) -> engage_pb2.PartnerState:
-        response = await self._call("RegisterPartner", self.stub.RegisterPartner, request, person)
+        response = await self._call(self.stub.RegisterPartner, request, person)
         return response.partner
 
     async def record_partner_activity(
         self, person: Person, request: engager_pb.RecordPartnerActivityRequest
     ) -> engage_pb2.PartnerState:
-        response = await self._call(
-            "RecordPartnerActivity", self.stub.RecordPartnerActivity, request, person
-        )
+        response = await self._call(self.stub.RecordPartnerActivity, request, person)
         return response.partner
 
 
@@ -476,6 +467,7 @@ class EvaluatorClient(_Client):
     """``legation.evaluator.v1.EvaluatorService``."""
 
     service = "evaluator"
+    stub: evaluator_grpc.EvaluatorServiceAsyncStub
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -484,7 +476,7 @@ class EvaluatorClient(_Client):
 
     async def list_campaigns(self, person: Person) -> list[evaluate_pb2.Campaign]:
         response = await self._call(
-            "ListCampaigns", self.stub.ListCampaigns, evaluator_pb.ListCampaignsRequest(), person
+            self.stub.ListCampaigns, evaluator_pb.ListCampaignsRequest(), person
         )
         return list(response.campaigns)
 
@@ -493,7 +485,7 @@ class EvaluatorClient(_Client):
     ) -> evaluator_pb.SearchMentionsResponse:
         """One page of indexed mentions matching the request's filters, newest first."""
         response: evaluator_pb.SearchMentionsResponse = await self._call(
-            "SearchMentions", self.stub.SearchMentions, request, person
+            self.stub.SearchMentions, request, person
         )
         return response
 
@@ -502,7 +494,6 @@ class EvaluatorClient(_Client):
     ) -> list[listen_pb2.Alert]:
         """The newest alerts (of the issues given, or of every issue)."""
         response = await self._call(
-            "ListAlerts",
             self.stub.ListAlerts,
             evaluator_pb.ListAlertsRequest(issue_ids=list(issue_ids)),
             person,
@@ -515,12 +506,12 @@ class EvaluatorClient(_Client):
         """Creates the campaign, then waits (at most ``readable_within`` seconds) until the
         evaluator can read it back: it stores campaigns from its Kafka topic, so the page
         shown next would otherwise be NOT_FOUND for a moment."""
-        created = await self._call("CreateCampaign", self.stub.CreateCampaign, campaign, person)
+        created = await self._call(self.stub.CreateCampaign, campaign, person)
         deadline = time.monotonic() + readable_within
         request = evaluator_pb.GetCampaignRequest(campaign_id=created.campaign_id)
         while True:
             try:
-                await self._call("GetCampaign", self.stub.GetCampaign, request, person)
+                await self._call(self.stub.GetCampaign, request, person)
                 return created
             except ServiceError as error:
                 if error.code != grpc.StatusCode.NOT_FOUND or time.monotonic() > deadline:
@@ -532,30 +523,28 @@ class EvaluatorClient(_Client):
         so the first answer is kept."""
         if self._metrics is None:
             response = await self._call(
-                "ListMetrics", self.stub.ListMetrics, evaluator_pb.ListMetricsRequest(), person
+                self.stub.ListMetrics, evaluator_pb.ListMetricsRequest(), person
             )
             self._metrics = list(response.metrics)
         return self._metrics
 
     async def get_scorecard(self, person: Person, campaign_id: str) -> evaluator_pb.Scorecard:
         request = evaluator_pb.GetCampaignScorecardRequest(campaign_id=campaign_id)
-        return await self._call(
-            "GetCampaignScorecard", self.stub.GetCampaignScorecard, request, person
-        )
+        return await self._call(self.stub.GetCampaignScorecard, request, person)
 
     async def get_campaign(self, person: Person, campaign_id: str) -> evaluate_pb2.Campaign:
         request = evaluator_pb.GetCampaignRequest(campaign_id=campaign_id)
-        return await self._call("GetCampaign", self.stub.GetCampaign, request, person)
+        return await self._call(self.stub.GetCampaign, request, person)
 
     async def submit_feedback(
         self, person: Person, request: evaluator_pb.SubmitFeedbackRequest
     ) -> evaluate_pb2.Feedback:
-        return await self._call("SubmitFeedback", self.stub.SubmitFeedback, request, person)
+        return await self._call(self.stub.SubmitFeedback, request, person)
 
     async def review_campaign(
         self, person: Person, request: evaluator_pb.ReviewCampaignRequest
     ) -> evaluate_pb2.AfterActionReview:
-        return await self._call("ReviewCampaign", self.stub.ReviewCampaign, request, person)
+        return await self._call(self.stub.ReviewCampaign, request, person)
 
     async def get_report(
         self, person: Person, campaign_id: str, format: int
@@ -565,7 +554,7 @@ class EvaluatorClient(_Client):
             campaign_id=campaign_id,
             format=format,  # type: ignore[arg-type]
         )
-        return await self._call("GetCampaignReport", self.stub.GetCampaignReport, request, person)
+        return await self._call(self.stub.GetCampaignReport, request, person)
 
     def build_report(
         self, person: Person, campaign_id: str, format: int
@@ -576,7 +565,6 @@ class EvaluatorClient(_Client):
             format=format,  # type: ignore[arg-type]
         )
         return self._stream(
-            "BuildCampaignReport",
             self.stub.BuildCampaignReport,
             request,
             person,
@@ -586,14 +574,12 @@ class EvaluatorClient(_Client):
     async def list_feedback(
         self, person: Person, request: evaluator_pb.ListFeedbackRequest
     ) -> evaluator_pb.ListFeedbackResponse:
-        return await self._call("ListFeedback", self.stub.ListFeedback, request, person)
+        return await self._call(self.stub.ListFeedback, request, person)
 
     async def list_reviews(
         self, person: Person, request: evaluator_pb.ListAfterActionReviewsRequest
     ) -> evaluator_pb.ListAfterActionReviewsResponse:
-        return await self._call(
-            "ListAfterActionReviews", self.stub.ListAfterActionReviews, request, person
-        )
+        return await self._call(self.stub.ListAfterActionReviews, request, person)
 
     def watch_scorecard(
         self, person: Person, campaign_id: str, min_interval_seconds: float
@@ -602,9 +588,7 @@ class EvaluatorClient(_Client):
         request = evaluator_pb.WatchCampaignScorecardRequest(
             campaign_id=campaign_id, min_interval_seconds=min_interval_seconds
         )
-        return self._stream(
-            "WatchCampaignScorecard", self.stub.WatchCampaignScorecard, request, person
-        )
+        return self._stream(self.stub.WatchCampaignScorecard, request, person)
 
 
 class NotifierClient(_Client):
@@ -612,6 +596,7 @@ class NotifierClient(_Client):
     notifier could not finish."""
 
     service = "notifier"
+    stub: notifier_grpc.NotifierServiceAsyncStub
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -623,9 +608,7 @@ class NotifierClient(_Client):
         request = notifier_pb.ListMyNotificationsRequest(
             limit=limit, page_token=page_token, unread_only=unread_only
         )
-        return await self._call(
-            "ListMyNotifications", self.stub.ListMyNotifications, request, person
-        )
+        return await self._call(self.stub.ListMyNotifications, request, person)
 
     async def mark_read(
         self, person: Person, message_ids: Sequence[str] = (), *, everything: bool = False
@@ -633,13 +616,10 @@ class NotifierClient(_Client):
         request = notifier_pb.MarkNotificationsReadRequest(
             message_ids=list(message_ids), all=everything
         )
-        return await self._call(
-            "MarkNotificationsRead", self.stub.MarkNotificationsRead, request, person
-        )
+        return await self._call(self.stub.MarkNotificationsRead, request, person)
 
     async def my_preferences(self, person: Person) -> notifier_pb.GetMyPreferencesResponse:
         return await self._call(
-            "GetMyPreferences",
             self.stub.GetMyPreferences,
             notifier_pb.GetMyPreferencesRequest(),
             person,
@@ -649,7 +629,7 @@ class NotifierClient(_Client):
         self, person: Person, statuses: Sequence[int], limit: int = 100
     ) -> list[notify_pb2.NotificationMessage]:
         request = notifier_pb.ListMessagesRequest(statuses=list(statuses), limit=limit)  # type: ignore[arg-type]
-        response = await self._call("ListMessages", self.stub.ListMessages, request, person)
+        response = await self._call(self.stub.ListMessages, request, person)
         return list(response.messages)
 
     async def change_message(
@@ -661,7 +641,7 @@ class NotifierClient(_Client):
         ]
         request = notifier_pb.MessageRequest(message_id=message_id)
         response: notifier_pb.MessageResponse = await self._call(
-            method, getattr(self.stub, method), request, person
+            getattr(self.stub, method), request, person
         )
         return response.message
 

@@ -83,7 +83,7 @@ class MentionHandler:
             current = writer.get(thread)
             if current is not None:
                 writer.put(inbox.join(current, mention, now, self.rules), envelope.trace_id)
-                self._partner_conversation(writer, current, mention, now)
+                self._partner_conversation(current, mention, now)
                 return
         reasons = inbox.open_reasons(mention, self.rules, baseline)
         if not reasons:
@@ -98,7 +98,7 @@ class MentionHandler:
             self._load[change.state.assignee] = self._load.get(change.state.assignee, 0) + 1
         # The conversation started when the question was asked, not when we saw it.
         state = writer.put(change, envelope.trace_id, lambda _: occurred_at(envelope))
-        self._partner_conversation(writer, change.state, mention, now)
+        self._partner_conversation(change.state, mention, now)
         self._adopt_orphans(writer, state, now)
 
     def _keep_orphan(self, mention: listen_pb2.Mention, trace_id: str) -> None:
@@ -140,41 +140,19 @@ class MentionHandler:
 
     def _partner_conversation(
         self,
-        writer: ConversationWriter,
         conversation: engage_pb2.ConversationState,
         mention: listen_pb2.Mention,
         now: datetime,
     ) -> None:
         """One of a partner's accounts spoke in a conversation: on its timeline."""
-        partner = partners.partner_for_accounts(
-            self.state.partners.all(), [mention.author_id, mention.author]
+        recorded = partners.conversation_activity(
+            self.state.partners.all(), conversation, mention, now
         )
-        if partner is None:
+        if recorded is None:
             return
-        activity_id = stable_id("partner-activity", partner.partner_id, mention.mention_id)
-        if any(entry.activity_id == activity_id for entry in partner.timeline):
-            return
-        updated = engage_pb2.PartnerState()
-        updated.CopyFrom(partner)
-        activity = engage_pb2.PartnerActivity(
-            activity_id=activity_id,
-            partner_id=partner.partner_id,
-            partner_name=partner.name,
-            kind=engage_pb2.PartnerActivity.KIND_CONVERSATION,
-            title=(mention.title or mention.text)[:200],
-            url=mention.url,
-            recorded_by="engager",
-            issue_ids=[conversation.issue_id] if conversation.issue_id else [],
-            stage=partner.stage,
-            note=f"conversation {conversation.conversation_id}",
-        )
-        activity.occurred_at.FromDatetime(now)
-        updated.timeline.append(activity)
-        updated.version += 1
-        updated.updated_by = "engager"
-        updated.updated_at.FromDatetime(now)
+        partner, activity = recorded
         with self.state.partners.transaction() as transaction:
-            transaction.put(updated, activity_event(activity, conversation.campaign_id))
+            transaction.put(partner, activity_event(activity, conversation.campaign_id))
 
     def _collect_questions(self, batch: Sequence[Incoming], now: datetime) -> None:
         campaigns = [c for c in self.state.questions.all() if c.open and c.hashtag]

@@ -27,7 +27,7 @@ from legation_core.http_server import (
 from legation_core.ids import new_trace_id
 from legation_core.networks import Network
 from legation_core.ratelimit import RateLimit
-from legation_engager.adapters.grpc_api import EngagerApi
+from legation_engager.adapters.grpc_questions import QuestionsApi
 
 MAX_BODY = 16 * 1024
 MAX_JSON_DEPTH = 4
@@ -52,7 +52,7 @@ class QuestionsForm:
     ``X-Forwarded-For`` names the client (see :func:`~legation_core.http_server.client_address`)."""
 
     def __init__(
-        self, api: EngagerApi, per_minute: int = 10, trusted_proxies: Sequence[Network] = ()
+        self, api: QuestionsApi, per_minute: int = 10, trusted_proxies: Sequence[Network] = ()
     ) -> None:
         self.api = api
         self.limit = RateLimit(per_minute)

@@ -19,17 +19,19 @@ from legation_core.config import CoreSettings
 from legation_core.ids import stable_id
 from legation_core.kafka import EventProducer
 from legation_core.state import EventSink, StateTable, Transaction
-from legation_engager.domain.approvals import APPROVALS_TOPIC, reply_approval_changes
+from legation_core.topic_names import (
+    ENGAGE_APPROVALS_V1,
+    ENGAGE_CONVERSATIONS_V1,
+    ENGAGE_INTERACTIONS_V1,
+    ENGAGE_PARTNER_ACTIVITIES_V1,
+    ENGAGE_PARTNERS_V1,
+    ENGAGE_QUESTIONS_V1,
+)
+from legation_engager.domain.approvals import reply_approval_changes
 from legation_engager.domain.inbox import Change, ConversationState
 from legation_engager.domain.rules import PRIORITY_NAMES
 
 SERVICE = "engager"
-MENTIONS = "legation.listen.mentions.v1"
-INTERACTIONS = "legation.engage.interactions.v1"
-CONVERSATIONS = "legation.engage.conversations.v1"
-PARTNERS = "legation.engage.partners.v1"
-PARTNER_ACTIVITIES = "legation.engage.partner-activities.v1"
-QUESTIONS = "legation.engage.questions.v1"
 
 _BUCKETS = (60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 172800, 259200, 604800)
 
@@ -89,7 +91,7 @@ def interaction_event(
         issue_id=state.issue_id,
         trace_id=trace_id,
     )
-    return (INTERACTIONS, state.conversation_id, envelope)
+    return (ENGAGE_INTERACTIONS_V1, state.conversation_id, envelope)
 
 
 def activity_event(
@@ -104,7 +106,7 @@ def activity_event(
         campaign_id=campaign_id,
         issue_id=activity.issue_ids[0] if activity.issue_ids else "",
     )
-    return (PARTNER_ACTIVITIES, activity.partner_id, envelope)
+    return (ENGAGE_PARTNER_ACTIVITIES_V1, activity.partner_id, envelope)
 
 
 def approval_event(
@@ -120,7 +122,7 @@ def approval_event(
         issue_id=state.issue_id,
         trace_id=trace_id,
     )
-    return (APPROVALS_TOPIC, state.conversation_id, envelope)
+    return (ENGAGE_APPROVALS_V1, state.conversation_id, envelope)
 
 
 class InboxMetrics:
@@ -174,7 +176,7 @@ class EngagerState:
         self._by_thread_key: dict[str, str] = {}
         self.metrics = InboxMetrics(registry)
         self.conversations: StateTable[ConversationState] = StateTable(
-            CONVERSATIONS,
+            ENGAGE_CONVERSATIONS_V1,
             ConversationState,
             lambda c: c.conversation_id,
             lambda c: c.version,
@@ -183,7 +185,7 @@ class EngagerState:
             on_change=self._index,
         )
         self.partners: StateTable[engage_pb2.PartnerState] = StateTable(
-            PARTNERS,
+            ENGAGE_PARTNERS_V1,
             engage_pb2.PartnerState,
             lambda p: p.partner_id,
             lambda p: p.version,
@@ -191,7 +193,7 @@ class EngagerState:
             producer,
         )
         self.questions: StateTable[engage_pb2.QuestionsCampaign] = StateTable(
-            QUESTIONS,
+            ENGAGE_QUESTIONS_V1,
             engage_pb2.QuestionsCampaign,
             lambda q: q.questions_id,
             lambda q: q.version,

@@ -8,7 +8,6 @@ from __future__ import annotations
 from legation.events.v1 import engage_pb2, publish_pb2
 from legation_core.ids import stable_id
 
-APPROVALS_TOPIC = "legation.engage.approvals.v1"
 STEP = "reply"
 A = publish_pb2.ApprovalState
 AWAITING = engage_pb2.REPLY_STATUS_AWAITING_APPROVAL

@@ -1,5 +1,6 @@
 """The partner register: organisations and online groups, their contacts and relationship
-stage, and the timeline of everything we did together. No I/O.
+stage, and the timeline of everything we did together, a partner's accounts speaking in our
+conversations included. No I/O.
 
 Every timeline entry is also a PartnerActivity event for the evaluator; co-publications,
 endorsements and events are *joint* activities, which it counts as partnership output.
@@ -12,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from legation.engager.v1 import engager_service_pb2 as pb
-from legation.events.v1 import engage_pb2
+from legation.events.v1 import engage_pb2, listen_pb2
 from legation_core.calls import InvalidArgument
 from legation_core.ids import stable_id
 
@@ -28,6 +29,8 @@ JOINT = frozenset(
 )
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
+# Who recorded the activities the engager itself puts on a timeline.
+RECORDED_BY_ENGAGER = "engager"
 
 
 class PartnerError(InvalidArgument):
@@ -77,6 +80,27 @@ def _activity(
     return activity
 
 
+def _on_timeline(partner: PartnerState, activity_id: str) -> bool:
+    return any(entry.activity_id == activity_id for entry in partner.timeline)
+
+
+def _with_activity(
+    current: PartnerState, activity: PartnerActivity, user: str, now: datetime
+) -> PartnerState:
+    """A copy of ``current`` with ``activity`` on its timeline, as the next version."""
+    partner = PartnerState()
+    partner.CopyFrom(current)
+    partner.timeline.append(activity)
+    _touch(partner, user, now)
+    return partner
+
+
+def _touch(partner: PartnerState, user: str, now: datetime) -> None:
+    partner.version += 1
+    partner.updated_by = user
+    partner.updated_at.FromDatetime(now)
+
+
 def register(
     current: PartnerState | None, request: pb.RegisterPartnerRequest, user: str, now: datetime
 ) -> tuple[PartnerState, list[PartnerActivity]]:
@@ -110,9 +134,7 @@ def register(
         )
         partner.timeline.append(activity)
         activities.append(activity)
-    partner.version += 1
-    partner.updated_by = user
-    partner.updated_at.FromDatetime(now)
+    _touch(partner, user, now)
     return partner, activities
 
 
@@ -132,12 +154,10 @@ def record_activity(
     if problems:
         raise PartnerError("; ".join(problems))
     activity_id = stable_id("partner-activity", current.partner_id, request.request_id)
-    if any(entry.activity_id == activity_id for entry in current.timeline):
+    if _on_timeline(current, activity_id):
         return current, None
     when = request.occurred_at.ToDatetime() if request.HasField("occurred_at") else now
-    partner = PartnerState()
-    partner.CopyFrom(current)
-    activity = _activity(partner, activity_id, request.kind, request.title, user, when)
+    activity = _activity(current, activity_id, request.kind, request.title, user, when)
     if request.HasField("occurred_at"):
         activity.occurred_at.CopyFrom(request.occurred_at)
     activity.url = request.url
@@ -145,11 +165,40 @@ def record_activity(
     if request.issue_ids:
         del activity.issue_ids[:]
         activity.issue_ids.extend(request.issue_ids)
-    partner.timeline.append(activity)
-    partner.version += 1
-    partner.updated_by = user
-    partner.updated_at.FromDatetime(now)
-    return partner, activity
+    return _with_activity(current, activity, user, now), activity
+
+
+def conversation_activity(
+    partners: Sequence[PartnerState],
+    conversation: engage_pb2.ConversationState,
+    mention: listen_pb2.Mention,
+    now: datetime,
+) -> tuple[PartnerState, PartnerActivity] | None:
+    """One of a partner's accounts spoke in ``conversation`` with ``mention``: the partner's
+    next version with the activity on its timeline, and the activity (recorded by the
+    engager). None when the author is no partner's contact, or when the mention is on the
+    timeline already (a redelivery)."""
+    partner = partner_for_accounts(partners, [mention.author_id, mention.author])
+    if partner is None:
+        return None
+    activity_id = stable_id("partner-activity", partner.partner_id, mention.mention_id)
+    if _on_timeline(partner, activity_id):
+        return None
+    activity = _activity(
+        partner,
+        activity_id,
+        PartnerActivity.KIND_CONVERSATION,
+        (mention.title or mention.text)[:200],
+        RECORDED_BY_ENGAGER,
+        now,
+    )
+    # The conversation's issue, not the partner's: that is what the activity was about.
+    del activity.issue_ids[:]
+    if conversation.issue_id:
+        activity.issue_ids.append(conversation.issue_id)
+    activity.url = mention.url
+    activity.note = f"conversation {conversation.conversation_id}"
+    return _with_activity(partner, activity, RECORDED_BY_ENGAGER, now), activity
 
 
 def partner_for_accounts(

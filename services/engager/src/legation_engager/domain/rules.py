@@ -3,19 +3,29 @@ labels, assignment, SLA), which replies need approval, where replies go, saved r
 
 They come from a YAML or JSON file (``LEGATION_ENGAGER_RULES_FILE``); without one the
 defaults open a conversation for every question and nothing else. :func:`parse_rules`
-reports every problem naming its field (``sla.high: expected seconds > 0``). No I/O.
+reports every problem naming its field (``sla.high: expected seconds > 0``); the file's
+format is the model ``_RulesFile`` (its JSON Schema: ``make config-schemas``). No I/O.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, ConfigDict, Field, model_validator
 
 from legation.events.v1 import engage_pb2
 from legation_core.calls import InvalidArgument
+from legation_core.config import (
+    ConfigModel,
+    Location,
+    at,
+    expect,
+    problem,
+    validate_document,
+)
 
 PRIORITIES: dict[str, engage_pb2.Priority.ValueType] = {
     "low": engage_pb2.PRIORITY_LOW,
@@ -26,7 +36,6 @@ PRIORITIES: dict[str, engage_pb2.Priority.ValueType] = {
 PRIORITY_NAMES = {value: name for name, value in PRIORITIES.items()}
 _VARIABLE = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 _LABEL = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-_Fallback = TypeVar("_Fallback", float, None)
 
 
 class RulesError(ValueError):
@@ -157,279 +166,266 @@ class Rules:
         return self.sla_seconds[PRIORITY_NAMES.get(priority, "normal")]
 
 
-def _kind(value: Any) -> str:
-    """What a YAML value is, in the words of an error message."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true or false"
-    if isinstance(value, str):
-        return "text"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, Mapping):
-        return "a mapping"
-    return type(value).__name__
+# --- the rules file ------------------------------------------------------------------------
+# Its models: what a file may say, checked with every problem named; parse_rules turns them
+# into the Rules above. The JSON Schema of the file is generated from _RulesFile.
 
 
-def _unknown(data: Mapping[Any, Any], known: set[str]) -> list[str]:
-    """The keys of ``data`` not in ``known``, as text, sorted (YAML keys may be numbers,
-    booleans or null, which do not sort with strings)."""
-    return sorted(str(key) for key in data if key not in known)
+def _one_as_a_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
 
 
-class _Reader:
-    """Reads parts of the document, collecting one problem per field of the wrong type or
-    value (``priority.levels.high: expected a number``) instead of failing on it later."""
+def _none_as_empty(value: Any) -> Any:
+    return [] if value is None else value
 
-    def __init__(self) -> None:
-        self.problems: list[str] = []
 
-    def number(self, raw: Mapping[str, Any], key: str, where: str, default: float) -> float:
-        """A number with a default: absent gives ``default``; null, text, a boolean, a
-        list or a non-finite number is a problem."""
-        if key not in raw:
-            return default
-        return self._finite(raw[key], f"{where}{key}", default)
+_Text = Annotated[str, Field(min_length=1)]
+# A list of names; one name alone stands for a list of it.
+_Texts = Annotated[
+    list[_Text],
+    BeforeValidator(_one_as_a_list, json_schema_input_type=str | list[str]),
+    expect("expected a list of strings (got {got})", types=True, items=True),
+]
+_Name = Annotated[
+    str,
+    Field(pattern=_LABEL.pattern),
+    expect("expected lower-case letters, digits, - or _ (got {got})", types=True),
+]
+_Number = Annotated[float, Field(description="a number")]
+_PriorityName = Literal["low", "normal", "high", "urgent"]
 
-    def optional_number(self, raw: Mapping[str, Any], key: str, where: str) -> float | None:
-        """A number that may be left out (absent or null: None)."""
-        value = raw.get(key)
-        return None if value is None else self._finite(value, f"{where}{key}", None)
 
-    def _finite(self, value: Any, path: str, fallback: _Fallback) -> float | _Fallback:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            self.problems.append(f"{path}: expected a number (got {_kind(value)})")
-            return fallback
-        if not math.isfinite(value):
-            self.problems.append(f"{path}: expected a finite number (got {value})")
-            return fallback
-        return float(value)
+# A list section: null is an empty list.
+_NoneIsEmpty = BeforeValidator(_none_as_empty)
 
-    def texts(self, raw: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
-        value = raw.get(key, [])
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            self.problems.append(f"{where}{key}: expected a list of strings")
-            return ()
-        return tuple(value)
 
-    def mapping(self, raw: Any, where: str) -> Mapping[str, Any]:
-        if raw is None:
-            return {}
-        if not isinstance(raw, Mapping):
-            self.problems.append(f"{where}: expected a mapping (got {_kind(raw)})")
-            return {}
-        return raw
+class _Condition(ConfigModel):
+    """When a label or assignment rule applies; every given part must hold."""
 
-    def condition(self, raw: Any, where: str) -> Condition:
-        data = self.mapping(raw, where)
-        known = {
-            "issues",
-            "languages",
-            "stances",
-            "hashtags",
-            "reasons",
-            "min_influence",
-            "min_priority",
-            "question",
-        }
-        for key in _unknown(data, known):
-            self.problems.append(f"{where}.{key}: is not a condition ({', '.join(sorted(known))})")
-        min_priority = data.get("min_priority", "")
-        if min_priority and (not isinstance(min_priority, str) or min_priority not in PRIORITIES):
-            self.problems.append(f"{where}.min_priority: expected one of {', '.join(PRIORITIES)}")
-            min_priority = ""
-        question = data.get("question")
-        if question is not None and not isinstance(question, bool):
-            self.problems.append(f"{where}.question: expected true or false")
-            question = None
+    unknown_key = "is not a condition ({known})"
+    issues: _Texts = []
+    languages: _Texts = []
+    stances: _Texts = []
+    hashtags: _Texts = []
+    reasons: _Texts = Field([], description="question, ours, influence, negative-turn")
+    min_influence: _Number | None = None
+    min_priority: _PriorityName | None = None
+    question: bool | None = None
+
+    def condition(self) -> Condition:
         return Condition(
-            issues=frozenset(self.texts(data, "issues", f"{where}.")),
-            languages=frozenset(self.texts(data, "languages", f"{where}.")),
-            stances=frozenset(self.texts(data, "stances", f"{where}.")),
-            hashtags=frozenset(
-                h.lower().lstrip("#") for h in self.texts(data, "hashtags", f"{where}.")
-            ),
-            reasons=frozenset(self.texts(data, "reasons", f"{where}.")),
-            min_influence=self.optional_number(data, "min_influence", f"{where}."),
-            min_priority=PRIORITIES.get(min_priority, engage_pb2.PRIORITY_UNSPECIFIED),
-            question=question,
+            issues=frozenset(self.issues),
+            languages=frozenset(self.languages),
+            stances=frozenset(self.stances),
+            hashtags=frozenset(h.lower().lstrip("#") for h in self.hashtags),
+            reasons=frozenset(self.reasons),
+            min_influence=self.min_influence,
+            min_priority=PRIORITIES.get(self.min_priority or "", engage_pb2.PRIORITY_UNSPECIFIED),
+            question=self.question,
         )
 
 
-_TOP = {"open", "priority", "sla", "labels", "assignment", "approval", "reply_channels"}
-_TOP |= {"saved_replies"}
+class _Opening(ConfigModel):
+    """Which mentions open a conversation."""
+
+    unknown_key = "is not an opening rule ({known})"
+    questions: bool = True
+    our_accounts: _Texts = []
+    our_urls: _Texts = []
+    min_influence: (
+        Annotated[float, Field(ge=0, le=1), expect("expected a number in [0, 1]")] | None
+    ) = None
+    negative_turn: (
+        Annotated[float, Field(ge=-1, le=0), expect("expected a sentiment score in [-1, 0]")] | None
+    ) = None
+    negative_drop: (
+        Annotated[float, Field(gt=0, le=2), expect("expected a number in (0, 2]")] | None
+    ) = Field(None, description="below the issue's recent mean by this much")
+
+
+_WEIGHTS = Weights()
+
+
+class _Weights(ConfigModel):
+    """Points of each triage signal in the priority score."""
+
+    unknown_key = "is not a signal ({known})"
+    influence: _Number = _WEIGHTS.influence
+    urgency: _Number = _WEIGHTS.urgency
+    negativity: _Number = _WEIGHTS.negativity
+    against: _Number = _WEIGHTS.against
+    question: _Number = _WEIGHTS.question
+
+
+_DEFAULTS = Rules()
+
+
+class _Levels(ConfigModel):
+    """Lowest score of each level (below normal's: low)."""
+
+    unknown_key = "expected urgent, high or normal"
+    urgent: _Number = _DEFAULTS.levels["urgent"]
+    high: _Number = _DEFAULTS.levels["high"]
+    normal: _Number = _DEFAULTS.levels["normal"]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> _Levels:
+        if not self.urgent >= self.high >= self.normal:
+            raise problem("expected urgent >= high >= normal")
+        return self
+
+
+class _Priority(ConfigModel):
+    unknown_key = "is not a priority setting ({known})"
+    weights: _Weights = Field(default_factory=_Weights)
+    levels: _Levels = Field(default_factory=_Levels)
+    urgent_words: _Texts = Field([], description="empty: the built-in words")
+
+
+_Seconds = Annotated[float, Field(gt=0), expect("expected seconds > 0")]
+
+
+class _Sla(ConfigModel):
+    """Seconds to the first response, per priority."""
+
+    unknown_key = f"expected one of {', '.join(PRIORITIES)}"
+    urgent: _Seconds = _DEFAULTS.sla_seconds["urgent"]
+    high: _Seconds = _DEFAULTS.sla_seconds["high"]
+    normal: _Seconds = _DEFAULTS.sla_seconds["normal"]
+    low: _Seconds = _DEFAULTS.sla_seconds["low"]
+
+
+class _LabelRule(ConfigModel):
+    unknown_key = "is not a label rule field ({known})"
+    label: _Name
+    when: _Condition = Field(default_factory=_Condition)
+
+
+class _AssignRule(ConfigModel):
+    """First match wins; ``officers``: the one with the fewest open conversations."""
+
+    unknown_key = "is not an assignment field ({known})"
+    when: _Condition = Field(default_factory=_Condition)
+    officer: str = ""
+    team: str = ""
+    officers: _Texts = []
+
+    @model_validator(mode="after")
+    def _someone(self) -> _AssignRule:
+        if not (self.officer or self.team or self.officers):
+            raise problem("expected an officer, officers, a team or both")
+        if self.officer and self.officers:
+            raise problem("give officer or officers, not both")
+        return self
+
+
+class _Approval(ConfigModel):
+    """Replies on these issues, or on conversations with these labels, need approval."""
+
+    unknown_key = "is not an approval setting ({known})"
+    issues: _Texts = []
+    labels: _Texts = []
+    role: Annotated[str, Field(min_length=1), expect("expected a role name", types=True)] = (
+        "approver"
+    )
+
+
+class _ReplyChannel(ConfigModel):
+    """Replies to conversations from this source (or URL) go to ``channel``."""
+
+    unknown_key = "is not a reply channel field ({known})"
+    channel: Annotated[
+        str, Field(min_length=1), expect("is required (a configured channel)", types=True)
+    ]
+    source: str = ""
+    url_prefix: str = ""
+
+    @model_validator(mode="after")
+    def _matches_something(self) -> _ReplyChannel:
+        if not (self.source or self.url_prefix):
+            raise problem("expected a source, a url_prefix or both")
+        return self
+
+
+class _SavedReply(ConfigModel):
+    unknown_key = "is not a saved reply field ({known})"
+    id: _Name
+    title: (
+        Annotated[str, Field(pattern=r"\S"), expect("expected text (got {got})", types=True)] | None
+    ) = Field(None, description="default: the id")
+    variants: Annotated[
+        dict[str, Annotated[str, Field(pattern=r"\S")]],
+        Field(min_length=1, description="language tag: text with {variables}"),
+        expect("expected language: text pairs (got {got})", types=True, items=True),
+    ]
+
+
+class _RulesFile(ConfigModel):
+    """The engager's rules file (LEGATION_ENGAGER_RULES_FILE)."""
+
+    model_config = ConfigDict(title="Legation engager rules file")
+    unknown_key = "is not a section ({known})"
+    open: _Opening = Field(default_factory=_Opening)
+    priority: _Priority = Field(default_factory=_Priority)
+    sla: _Sla = Field(default_factory=_Sla)
+    labels: Annotated[list[_LabelRule], _NoneIsEmpty] = []
+    assignment: Annotated[list[_AssignRule], _NoneIsEmpty] = []
+    approval: _Approval = Field(default_factory=_Approval)
+    reply_channels: Annotated[list[_ReplyChannel], _NoneIsEmpty] = []
+    saved_replies: Annotated[list[_SavedReply], _NoneIsEmpty] = []
+
+    @model_validator(mode="after")
+    def _ids_once(self) -> _RulesFile:
+        seen: set[str] = set()
+        twice: list[tuple[Location, str]] = []
+        for position, reply in enumerate(self.saved_replies):
+            if reply.id in seen:
+                twice.append((("saved_replies", position, "id"), f"{reply.id!r} is used twice"))
+            seen.add(reply.id)
+        if twice:
+            raise at(twice)
+        return self
+
+    def rules(self) -> Rules:
+        priority = self.priority
+        return Rules(
+            questions=self.open.questions,
+            our_accounts=tuple(a.lower() for a in self.open.our_accounts),
+            our_urls=tuple(self.open.our_urls),
+            min_influence=self.open.min_influence,
+            negative_turn=self.open.negative_turn,
+            negative_drop=self.open.negative_drop,
+            weights=Weights(**priority.weights.model_dump()),
+            urgent_words=tuple(w.lower() for w in priority.urgent_words) or _DEFAULTS.urgent_words,
+            levels=priority.levels.model_dump(),
+            sla_seconds=self.sla.model_dump(),
+            labels=tuple(LabelRule(r.label, r.when.condition()) for r in self.labels),
+            assignment=tuple(
+                AssignRule(r.when.condition(), r.officer, r.team, tuple(r.officers))
+                for r in self.assignment
+            ),
+            approval_issues=frozenset(self.approval.issues),
+            approval_labels=frozenset(self.approval.labels),
+            approval_role=self.approval.role,
+            reply_channels=tuple(
+                ReplyChannelRule(r.channel, r.source, r.url_prefix) for r in self.reply_channels
+            ),
+            saved_replies={
+                r.id: SavedReply(r.id, r.title or r.id, dict(r.variants))
+                for r in self.saved_replies
+            },
+        )
+
+
+#: The model of the rules file, for its JSON Schema.
+RULES_FILE_MODEL: type[ConfigModel] = _RulesFile
 
 
 def parse_rules(raw: Any) -> Rules:
     """Rules from a parsed YAML/JSON document (None: the defaults); raises RulesError."""
     if raw is None:
         return Rules()
-    reader = _Reader()
-    data = reader.mapping(raw, "rules")
-    for key in _unknown(data, _TOP):
-        reader.problems.append(f"{key}: is not a section ({', '.join(sorted(_TOP))})")
-    defaults = Rules()
-
-    opening = reader.mapping(data.get("open"), "open")
-    questions = opening.get("questions", True)
-    if not isinstance(questions, bool):
-        reader.problems.append("open.questions: expected true or false")
-        questions = True
-    min_influence = reader.optional_number(opening, "min_influence", "open.")
-    if min_influence is not None and not 0 <= min_influence <= 1:
-        reader.problems.append("open.min_influence: expected a number in [0, 1]")
-    negative_turn = reader.optional_number(opening, "negative_turn", "open.")
-    if negative_turn is not None and not -1 <= negative_turn <= 0:
-        reader.problems.append("open.negative_turn: expected a sentiment score in [-1, 0]")
-    negative_drop = reader.optional_number(opening, "negative_drop", "open.")
-    if negative_drop is not None and not 0 < negative_drop <= 2:
-        reader.problems.append("open.negative_drop: expected a number in (0, 2]")
-
-    priority = reader.mapping(data.get("priority"), "priority")
-    raw_weights = reader.mapping(priority.get("weights"), "priority.weights")
-    weights = Weights(
-        **{
-            name: reader.number(raw_weights, name, "priority.weights.", getattr(Weights(), name))
-            for name in ("influence", "urgency", "negativity", "against", "question")
-        }
-    )
-    for name in _unknown(raw_weights, set(Weights.__dataclass_fields__)):
-        reader.problems.append(f"priority.weights.{name}: is not a signal")
-    raw_levels = reader.mapping(priority.get("levels"), "priority.levels")
-    levels = dict(defaults.levels)
-    for name in raw_levels:
-        if name not in levels:
-            reader.problems.append(f"priority.levels.{name}: expected urgent, high or normal")
-            continue
-        levels[name] = reader.number(raw_levels, name, "priority.levels.", levels[name])
-    if not levels["urgent"] >= levels["high"] >= levels["normal"]:
-        reader.problems.append("priority.levels: expected urgent >= high >= normal")
-    urgent_words = reader.texts(priority, "urgent_words", "priority.") or defaults.urgent_words
-
-    raw_sla = reader.mapping(data.get("sla"), "sla")
-    sla = dict(defaults.sla_seconds)
-    for name in raw_sla:
-        if name not in sla:
-            reader.problems.append(f"sla.{name}: expected one of {', '.join(PRIORITIES)}")
-            continue
-        value = reader.number(raw_sla, name, "sla.", sla[name])
-        if value <= 0:
-            reader.problems.append(f"sla.{name}: expected seconds > 0")
-            continue
-        sla[name] = value
-
-    labels: list[LabelRule] = []
-    raw_labels = data.get("labels") or []
-    if not isinstance(raw_labels, list):
-        reader.problems.append("labels: expected a list of {label, when}")
-        raw_labels = []
-    for position, entry in enumerate(raw_labels):
-        where = f"labels[{position}]"
-        item = reader.mapping(entry, where)
-        label = item.get("label")
-        if not isinstance(label, str) or not _LABEL.match(label):
-            reader.problems.append(f"{where}.label: expected lower-case letters, digits, - or _")
-            continue
-        labels.append(LabelRule(label, reader.condition(item.get("when"), f"{where}.when")))
-
-    assignment: list[AssignRule] = []
-    raw_assignment = data.get("assignment") or []
-    if not isinstance(raw_assignment, list):
-        reader.problems.append("assignment: expected a list of {when, officer, team}")
-        raw_assignment = []
-    for position, entry in enumerate(raw_assignment):
-        where = f"assignment[{position}]"
-        item = reader.mapping(entry, where)
-        officer, team = item.get("officer", ""), item.get("team", "")
-        officers = reader.texts(item, "officers", f"{where}.")
-        if not isinstance(officer, str) or not isinstance(team, str):
-            reader.problems.append(f"{where}: officer and team are names")
-            continue
-        if not (officer or team or officers):
-            reader.problems.append(f"{where}: expected an officer, officers, a team or both")
-            continue
-        if officer and officers:
-            reader.problems.append(f"{where}: give officer or officers, not both")
-            continue
-        assignment.append(
-            AssignRule(reader.condition(item.get("when"), f"{where}.when"), officer, team, officers)
-        )
-
-    approval = reader.mapping(data.get("approval"), "approval")
-    approval_role = approval.get("role", "approver")
-    if not isinstance(approval_role, str) or not approval_role:
-        reader.problems.append("approval.role: expected a role name")
-        approval_role = "approver"
-
-    channels: list[ReplyChannelRule] = []
-    raw_channels = data.get("reply_channels") or []
-    if not isinstance(raw_channels, list):
-        reader.problems.append("reply_channels: expected a list of {source, url_prefix, channel}")
-        raw_channels = []
-    for position, entry in enumerate(raw_channels):
-        where = f"reply_channels[{position}]"
-        item = reader.mapping(entry, where)
-        channel = item.get("channel")
-        if not isinstance(channel, str) or not channel:
-            reader.problems.append(f"{where}.channel: is required (a configured channel)")
-            continue
-        source, prefix = item.get("source", ""), item.get("url_prefix", "")
-        if not isinstance(source, str) or not isinstance(prefix, str) or not (source or prefix):
-            reader.problems.append(f"{where}: expected a source, a url_prefix or both")
-            continue
-        channels.append(ReplyChannelRule(channel, source, prefix))
-
-    saved: dict[str, SavedReply] = {}
-    raw_saved = data.get("saved_replies") or []
-    if not isinstance(raw_saved, list):
-        reader.problems.append("saved_replies: expected a list of {id, title, variants}")
-        raw_saved = []
-    for position, entry in enumerate(raw_saved):
-        where = f"saved_replies[{position}]"
-        item = reader.mapping(entry, where)
-        reply_id = item.get("id")
-        if not isinstance(reply_id, str) or not _LABEL.match(reply_id):
-            reader.problems.append(f"{where}.id: expected lower-case letters, digits, - or _")
-            continue
-        if reply_id in saved:
-            reader.problems.append(f"{where}.id: {reply_id!r} is used twice")
-            continue
-        variants = reader.mapping(item.get("variants"), f"{where}.variants")
-        if not variants or not all(
-            isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in variants.items()
-        ):
-            reader.problems.append(f"{where}.variants: expected language: text pairs")
-            continue
-        title = item.get("title", reply_id)
-        if not isinstance(title, str) or not title.strip():
-            reader.problems.append(f"{where}.title: expected text")
-            continue
-        saved[reply_id] = SavedReply(reply_id, title, dict(variants))
-
-    if reader.problems:
-        raise RulesError(reader.problems)
-    return Rules(
-        questions=questions,
-        our_accounts=tuple(a.lower() for a in reader.texts(opening, "our_accounts", "open.")),
-        our_urls=reader.texts(opening, "our_urls", "open."),
-        min_influence=min_influence,
-        negative_turn=negative_turn,
-        negative_drop=negative_drop,
-        weights=weights,
-        urgent_words=tuple(w.lower() for w in urgent_words),
-        levels=levels,
-        sla_seconds=sla,
-        labels=tuple(labels),
-        assignment=tuple(assignment),
-        approval_issues=frozenset(reader.texts(approval, "issues", "approval.")),
-        approval_labels=frozenset(reader.texts(approval, "labels", "approval.")),
-        approval_role=approval_role,
-        reply_channels=tuple(channels),
-        saved_replies=saved,
-    )
+    return validate_document(_RulesFile, raw, error=RulesError).rules()
 
 
 def render_saved_reply(

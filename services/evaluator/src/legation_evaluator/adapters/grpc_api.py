@@ -15,10 +15,11 @@ from legation.evaluator.v1 import evaluator_service_pb2 as pb
 from legation.evaluator.v1 import evaluator_service_pb2_grpc as pb_grpc
 from legation.events.v1 import evaluate_pb2
 from legation_core.calls import InvalidArgument, ResourceExhausted, treat_as_unavailable
-from legation_core.codec import Envelope, make_envelope
+from legation_core.codec import Envelope, make_envelope, message_of
 from legation_core.ids import stable_id
 from legation_core.kafka import EventProducer
 from legation_core.state import acknowledged
+from legation_core.topic_names import EVALUATE_CAMPAIGNS_V1, EVALUATE_FEEDBACK_V1
 from legation_evaluator.adapters.campaign_data import CampaignData
 from legation_evaluator.adapters.changes import ChangeFeed
 from legation_evaluator.adapters.grpc_listen import ListenReadsApi
@@ -34,8 +35,6 @@ from legation_evaluator.domain.feedback import validate_feedback, with_subject
 treat_as_unavailable(IndexConnectionError)
 
 SERVICE = "evaluator"
-CAMPAIGNS = "legation.evaluate.campaigns.v1"
-FEEDBACK = "legation.evaluate.feedback.v1"
 # Watch streams each hold a server thread (the pool has 8): leave room for unary calls.
 MAX_WATCHERS = 4
 # A watched scorecard is recomputed at least this often even without new events (the
@@ -45,13 +44,8 @@ MAX_CAMPAIGNS = 1000
 
 
 def _metric_message(metric: metrics.Metric) -> pb.Metric:
-    return pb.Metric(
-        name=metric.name,
-        description=metric.description,
-        unit=metric.unit,
-        typical_level=metric.level,
-        aliases=metric.aliases,
-        filters=list(metrics.FILTER_FIELDS),
+    return message_of(
+        pb.Metric, metric, typical_level=metric.level, filters=list(metrics.FILTER_FIELDS)
     )
 
 
@@ -93,7 +87,7 @@ class EvaluatorApi(ListenReadsApi, ReviewReportApi, pb_grpc.EvaluatorServiceServ
             occurred_at=datetime.now(UTC),
             campaign_id=campaign.campaign_id,
         )
-        self._produce(context, CAMPAIGNS, campaign.campaign_id, envelope)
+        self._produce(context, EVALUATE_CAMPAIGNS_V1, campaign.campaign_id, envelope)
         return campaign
 
     def GetCampaign(
@@ -175,7 +169,7 @@ class EvaluatorApi(ListenReadsApi, ReviewReportApi, pb_grpc.EvaluatorServiceServ
             occurred_at=datetime.now(UTC),
             campaign_id=request.campaign_id,
         )
-        self._produce(context, FEEDBACK, request.campaign_id, envelope)
+        self._produce(context, EVALUATE_FEEDBACK_V1, request.campaign_id, envelope)
         return feedback
 
     def GetCampaignScorecard(

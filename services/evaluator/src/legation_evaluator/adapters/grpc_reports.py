@@ -17,6 +17,7 @@ from legation.events.v1 import evaluate_pb2
 from legation_core.calls import InvalidArgument, NotFound
 from legation_core.codec import Envelope, make_envelope
 from legation_core.ids import stable_id
+from legation_core.topic_names import EVALUATE_REVIEWS_V1
 from legation_evaluator.adapters import report_plots, report_render
 from legation_evaluator.adapters.campaign_data import REPORT_SEARCHES, CampaignData
 from legation_evaluator.adapters.index import EventIndex
@@ -27,7 +28,6 @@ from legation_evaluator.domain.review import (
     validate_review_request,
 )
 
-REVIEWS = "legation.evaluate.reviews.v1"
 _FORMATS = {
     pb.GetCampaignReportRequest.FORMAT_HTML: ("html", report_render.HTML),
     pb.GetCampaignReportRequest.FORMAT_PDF: ("pdf", report_render.PDF),
@@ -89,7 +89,7 @@ class ReviewReportApi:
             occurred_at=now,
             campaign_id=request.campaign_id,
         )
-        self._produce(context, REVIEWS, request.campaign_id, envelope)
+        self._produce(context, EVALUATE_REVIEWS_V1, request.campaign_id, envelope)
         return review
 
     def _report_of(

@@ -23,14 +23,13 @@ from legation.events.v1 import evaluate_pb2
 from legation_core.codec import make_envelope
 from legation_core.ids import stable_id
 from legation_core.kafka import EventProducer, Pending
+from legation_core.topic_names import EVALUATE_KPI_SNAPSHOTS_V1, EVALUATE_OBJECTIVE_STATUS_V1
 from legation_evaluator.adapters.index import EventIndex
 from legation_evaluator.domain.objective_changes import Status, status_changes
 from legation_evaluator.domain.scorecard import scorecard_from_response
 from legation_evaluator.domain.snapshots import split_snapshot
 
 log = logging.getLogger(__name__)
-KPI_SNAPSHOTS = "legation.evaluate.kpi-snapshots.v1"
-OBJECTIVE_STATUS = "legation.evaluate.objective-status.v1"
 SNAPSHOT_TICK_SECONDS = 30.0
 """How often the job looks whether its interval's snapshots are still due: a run skipped while
 the index was being rebuilt is made up within this time, not a whole interval later."""
@@ -141,7 +140,7 @@ class SnapshotJob:
         }
         pending = [
             self.producer.send(
-                OBJECTIVE_STATUS,
+                EVALUATE_OBJECTIVE_STATUS_V1,
                 campaign_id,
                 make_envelope(
                     change,
@@ -155,7 +154,7 @@ class SnapshotJob:
         ]
         return pending + [
             self.producer.send(
-                KPI_SNAPSHOTS,
+                EVALUATE_KPI_SNAPSHOTS_V1,
                 campaign_id,
                 make_envelope(
                     part,

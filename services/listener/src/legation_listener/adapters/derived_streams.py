@@ -15,20 +15,23 @@ from collections.abc import Iterable
 from legation_core.catalog import Catalog
 from legation_core.consumer import BatchHandler, Incoming, Outgoing, per_event
 from legation_core.disclosure import Pseudonymiser, derive
+from legation_core.topic_names import LISTEN_MENTIONS_PSEUDONYMISED_V1
 
-MENTIONS = "legation.listen.mentions.v1"
-MENTIONS_PSEUDONYMISED = "legation.listen.mentions-pseudonymised.v1"
 PURPOSE = "derived-streams"
 
 
 def derived_streams_handler(catalog: Catalog, key: bytes) -> BatchHandler:
     """The handler that turns each mention into its pseudonymised copy (same key)."""
-    spec = catalog.topic(MENTIONS_PSEUDONYMISED)
+    spec = catalog.topic(LISTEN_MENTIONS_PSEUDONYMISED_V1)
     pseudonym = Pseudonymiser(key)
 
     def handle(incoming: Incoming) -> Iterable[Outgoing]:
         key_text = incoming.key.decode("utf-8", "replace") if incoming.key else ""
         derived = derive(spec, incoming.envelope, pseudonym)
-        return [Outgoing(MENTIONS_PSEUDONYMISED, key_text or derived.mention.mention_id, derived)]
+        return [
+            Outgoing(
+                LISTEN_MENTIONS_PSEUDONYMISED_V1, key_text or derived.mention.mention_id, derived
+            )
+        ]
 
     return per_event(handle)

@@ -165,7 +165,15 @@ def parse_feed_document(
     :mod:`~legation_listener.domain.items`) with its id; :class:`FeedError` when it is not
     a feed at all."""
     headers = {"content-type": content_type} if content_type else {}
-    parsed = feedparser.parse(content, response_headers=headers)
+    try:
+        parsed = feedparser.parse(content, response_headers=headers)
+    except Exception:
+        # feedparser reports most defects as "bozo", but some ill-formed documents raise
+        # from inside it (a declared encoding with a NUL: ValueError; <width> outside an
+        # <image>: TypeError). Whatever it raises, this document cannot be read; the
+        # reason stays in the log, the caller gets no parser internals.
+        log.warning("feedparser failed on %s", feed, exc_info=True)
+        raise FeedError(f"{feed} is not a readable feed: the feed parser failed on it") from None
     # feedparser's result holds only the keys it got to (an empty document has no
     # "version"), so it is read as a mapping whose shape is checked, never by attribute.
     entries, channel = parsed.get("entries"), parsed.get("feed")

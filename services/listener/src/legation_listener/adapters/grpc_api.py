@@ -15,7 +15,7 @@ from legation_core.auth import ANALYST, Caller, current_caller
 from legation_core.calls import AccessDenied, InvalidArgument, NotFound
 from legation_listener.adapters.poller import Poller
 from legation_listener.adapters.preview_reads import PreviewReads, read_source_now
-from legation_listener.adapters.state import ListenerState, StateStore
+from legation_listener.adapters.state import ListenerState
 from legation_listener.domain.issues import (
     QueryIssueError,
     check_feeds,
@@ -48,7 +48,6 @@ class ListenerApi(pb_grpc.ListenerServiceServicer):
     def __init__(
         self,
         state: ListenerState,
-        store: StateStore,
         poller: Poller,
         *,
         previews: PreviewReads | None = None,
@@ -56,7 +55,6 @@ class ListenerApi(pb_grpc.ListenerServiceServicer):
         caller: Callable[[], Caller] = current_caller,
     ) -> None:
         self.state = state
-        self.store = store
         self.poller = poller
         self.previews = previews or PreviewReads(
             lambda spec: read_source_now(spec, poller.fetcher, poller.connectors)
@@ -104,7 +102,7 @@ class ListenerApi(pb_grpc.ListenerServiceServicer):
     ) -> pb.DeleteIssueResponse:
         """Stops tracking an issue: writes it with deleted = true, then forgets it."""
         current = self._existing(request.issue_id)
-        deleted = self.store.delete_issue(current)
+        deleted = self.state.delete_issue(current)
         self.poller.forget_spikes(current.issue_id)
         log.info("issue deleted", extra={"issue_id": current.issue_id})
         return pb.DeleteIssueResponse(issue=deleted)
@@ -227,4 +225,4 @@ class ListenerApi(pb_grpc.ListenerServiceServicer):
     def _save(self, issue: listen_pb2.TrackedIssue) -> None:
         """Records ``issue``; a caller gone, Kafka not acknowledging: nothing changed, and
         the interceptor answers (the same request saves the same issue on a retry)."""
-        self.store.save_issue(issue)
+        self.state.save_issue(issue)

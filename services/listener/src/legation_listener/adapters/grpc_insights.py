@@ -31,7 +31,7 @@ from legation_listener.adapters.insights import (
 )
 from legation_listener.adapters.poller import Poller
 from legation_listener.adapters.preview_reads import PreviewReads
-from legation_listener.adapters.state import ListenerState, StateStore
+from legation_listener.adapters.state import ListenerState
 from legation_listener.domain.discovery import DEFAULT_MIN_MENTIONS
 from legation_listener.domain.issues import IssueError, check_feeds, updated_issue
 
@@ -52,7 +52,6 @@ class ListenerServicer(ListenerApi):
     def __init__(
         self,
         state: ListenerState,
-        store: StateStore,
         poller: Poller,
         insights: Insights,
         *,
@@ -60,9 +59,7 @@ class ListenerServicer(ListenerApi):
         local_feeds: bool = False,
         caller: Callable[[], Caller] = current_caller,
     ) -> None:
-        super().__init__(
-            state, store, poller, previews=previews, local_feeds=local_feeds, caller=caller
-        )
+        super().__init__(state, poller, previews=previews, local_feeds=local_feeds, caller=caller)
         self.insights = insights
 
     def DiscoverCommunities(

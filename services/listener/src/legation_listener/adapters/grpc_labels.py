@@ -22,7 +22,7 @@ from legation_listener.adapters.grpc_insights import ListenerServicer
 from legation_listener.adapters.insights import Insights
 from legation_listener.adapters.poller import Poller
 from legation_listener.adapters.preview_reads import PreviewReads
-from legation_listener.adapters.state import ListenerState, StateStore
+from legation_listener.adapters.state import ListenerState
 from legation_listener.adapters.teaching import LabelBook, ModelTrainer, Rescorer, RescoreRun
 from legation_listener.domain.enrichment import issue_terms
 from legation_listener.domain.labels import MAX_ID_CHARS, check_request, mention_label
@@ -84,7 +84,6 @@ class TeachingServicer(ListenerServicer):
     def __init__(
         self,
         state: ListenerState,
-        store: StateStore,
         poller: Poller,
         insights: Insights,
         *,
@@ -96,7 +95,7 @@ class TeachingServicer(ListenerServicer):
         caller: Callable[[], Caller] = current_caller,
     ) -> None:
         super().__init__(
-            state, store, poller, insights, previews=previews, local_feeds=local_feeds,
+            state, poller, insights, previews=previews, local_feeds=local_feeds,
             caller=caller,
         )  # fmt: skip
         self.book = book

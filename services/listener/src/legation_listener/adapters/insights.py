@@ -19,9 +19,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from legation.events.v1 import listen_pb2
-from legation_core.codec import Envelope, make_envelope
+from legation_core.codec import Envelope, make_envelope, message_of
 from legation_core.ids import stable_id
 from legation_core.state import EventSink
+from legation_core.topic_names import LISTEN_COMMUNITIES_V1, LISTEN_THEMES_V1
 from legation_listener.adapters.feeds import FeedError, FetchResult
 from legation_listener.adapters.publications import PublicationStore
 from legation_listener.adapters.state import SERVICE, ListenerState
@@ -35,8 +36,6 @@ from legation_listener.domain.tone import ToneProfile
 
 log = logging.getLogger(__name__)
 
-COMMUNITIES = "legation.listen.communities.v1"
-THEMES = "legation.listen.themes.v1"
 DEFAULT_WINDOW_HOURS = 168
 MAX_WINDOW_HOURS = 720
 DEFAULT_LIMIT = 50
@@ -112,110 +111,47 @@ def _counts(pairs: Sequence[tuple[str, int]]) -> list[listen_pb2.ValueCount]:
 
 
 def _tone(tone: ToneProfile) -> listen_pb2.ToneAdvice:
-    return listen_pb2.ToneAdvice(
-        language=tone.language,
-        mentions=tone.mentions,
-        median_words=tone.median_words,
-        question_share=tone.question_share,
-        emoji_share=tone.emoji_share,
-        link_share=tone.link_share,
-        reply_share=tone.reply_share,
-        institution_share=tone.institution_share,
-        hashtags_per_mention=tone.hashtags_per_mention,
-        formality=tone.formality,
-        register=tone.register,
-        top_hashtags=tone.top_hashtags,
-        recommendation=tone.recommendation,
-    )
+    return message_of(listen_pb2.ToneAdvice, tone)
 
 
 def community_message(c: disc.CommunityStats) -> listen_pb2.Community:
     """A community as the API and the event carry it."""
-    return listen_pb2.Community(
-        kind=c.kind,
-        key=c.key,
-        label=c.label,
-        url=c.url,
-        rank=c.rank,
-        score=c.score,
-        mentions=c.mentions,
-        cited=c.cited,
-        previous_mentions=c.previous_mentions,
-        growth=c.growth,
-        reach=c.reach,
-        engagement=c.engagement,
-        voices=c.voices,
+    return message_of(
+        listen_pb2.Community,
+        c,
         languages=_counts(c.languages),
         sentiment=_counts(c.sentiment),
         stance=_counts(c.stance),
-        tracked=c.tracked,
-        example_urls=c.example_urls,
         tone=[_tone(t) for t in c.tone],
     )
 
 
 def voice_message(v: disc.VoiceStats) -> listen_pb2.Voice:
     """A voice as the API and the event carry it."""
-    return listen_pb2.Voice(
-        platform=v.platform,
-        author=v.author,
-        author_id=v.author_id,
-        community=v.community,
-        rank=v.rank,
-        score=v.score,
-        mentions=v.mentions,
-        reach=v.reach,
-        engagement=v.engagement,
+    return message_of(
+        listen_pb2.Voice,
+        v,
         languages=_counts(v.languages),
         sentiment=_counts(v.sentiment),
         stance=_counts(v.stance),
-        example_urls=v.example_urls,
     )
 
 
 def suggestion_message(s: disc.Suggestion) -> listen_pb2.SourceSuggestion:
     """A source suggestion as the API and the event carry it."""
-    return listen_pb2.SourceSuggestion(
-        suggestion_id=s.suggestion_id,
-        issue_id=s.issue_id,
-        source=s.source,
-        kind=s.kind,
-        community=s.community,
-        community_kind=s.community_kind,
-        reason=s.reason,
-        mentions=s.mentions,
-        voices=s.voices,
-        evidence_urls=list(s.evidence_urls),
-        found_on=s.found_on,
-        feed_items=s.feed_items,
-        feed_matches=s.feed_matches,
-    )
+    return message_of(listen_pb2.SourceSuggestion, s, evidence_urls=list(s.evidence_urls))
 
 
 def mention_ref(m: Observed) -> listen_pb2.MentionRef:
     """A mention quoted as an example."""
-    ref = listen_pb2.MentionRef(
-        mention_id=m.mention_id,
-        url=m.url,
-        author=m.author,
-        text=m.full_text[:QUOTE_CHARS],
-        language=m.language,
-        stance=m.stance,
-        sentiment=m.sentiment,
-    )
-    ref.published_at.FromDatetime(m.published_at)
-    return ref
+    return message_of(listen_pb2.MentionRef, m, text=m.full_text[:QUOTE_CHARS])
 
 
 def theme_message(t: ThemeStats) -> listen_pb2.Theme:
     """A theme as the API and the event carry it."""
-    return listen_pb2.Theme(
-        theme_id=t.theme_id,
-        label=t.label,
-        key_phrases=t.key_phrases,
-        mentions=t.mentions,
-        series=t.series,
-        trend=t.trend,
+    return message_of(
+        listen_pb2.Theme,
+        t,
         stance=_counts(t.stance),
         sentiment=_counts(t.sentiment),
         languages=_counts(t.languages),
@@ -226,21 +162,7 @@ def theme_message(t: ThemeStats) -> listen_pb2.Theme:
 
 def angle_message(a: AngleStats) -> listen_pb2.Angle:
     """An angle as the API and the event carry it."""
-    return listen_pb2.Angle(
-        theme_id=a.theme_id,
-        label=a.label,
-        rank=a.rank,
-        score=a.score,
-        mentions=a.mentions,
-        against=a.against,
-        negative=a.negative,
-        addressed=a.addressed,
-        closest_publication_id=a.closest_publication_id,
-        closest_publication_title=a.closest_publication_title,
-        closest_similarity=a.closest_similarity,
-        reason=a.reason,
-        evidence=[mention_ref(m) for m in a.evidence],
-    )
+    return message_of(listen_pb2.Angle, a, evidence=[mention_ref(m) for m in a.evidence])
 
 
 def _content_id(kind: str, report: listen_pb2.CommunityReport | listen_pb2.ThemeReport) -> str:
@@ -384,8 +306,8 @@ class Insights:
             try:
                 communities = self.community_report(issue, read_pages=False)
                 events = [
-                    (COMMUNITIES, issue.issue_id, self._envelope(communities)),
-                    (THEMES, issue.issue_id, self._envelope(self.theme_report(issue))),
+                    (LISTEN_COMMUNITIES_V1, issue.issue_id, self._envelope(communities)),
+                    (LISTEN_THEMES_V1, issue.issue_id, self._envelope(self.theme_report(issue))),
                 ]
                 self.producer.send_and_wait(events)
             except Exception:  # one issue must not stop the others; the next run retries

@@ -37,6 +37,7 @@ from legation_core.calls import CallExpired
 from legation_core.codec import make_envelope
 from legation_core.kafka import EventProducer
 from legation_core.metrics import BoundedLabel
+from legation_core.topic_names import LISTEN_ALERTS_V1, LISTEN_MENTIONS_V1, LISTEN_SOURCE_HEALTH_V1
 from legation_listener.adapters.connectors.base import (
     Connector,
     RateLimited,
@@ -47,7 +48,7 @@ from legation_listener.adapters.connectors.base import (
 from legation_listener.adapters.connectors.rss import RssConnector
 from legation_listener.adapters.connectors.webhook import IngestResult
 from legation_listener.adapters.feeds import FetchResult
-from legation_listener.adapters.state import ALERTS, MENTIONS, ListenerState, StateStore
+from legation_listener.adapters.state import ListenerState
 from legation_listener.domain.items import FeedItem
 from legation_listener.domain.mentions import mentions_for
 from legation_listener.domain.recent import RecentItems
@@ -62,7 +63,6 @@ from legation_listener.domain.spikes import SpikeDetector, alert_envelope
 from legation_listener.domain.status import SourceState, SourceStatusBook, health_change
 
 log = logging.getLogger(__name__)
-SOURCE_HEALTH = "legation.listen.source-health.v1"
 
 
 class Deferred(Exception):
@@ -107,7 +107,6 @@ class Poller:
     def __init__(
         self,
         state: ListenerState,
-        store: StateStore,
         fetcher: Fetcher,
         producer: EventProducer,
         registry: CollectorRegistry,
@@ -136,7 +135,6 @@ class Poller:
         self._not_before: dict[str, datetime] = {}
         self.recent = recent if recent is not None else RecentItems()
         self.spikes = spikes if spikes is not None else SpikeDetector()
-        self.store = store
         self.fetcher = fetcher
         self.producer = producer
         self.stop = stop or threading.Event()
@@ -315,7 +313,7 @@ class Poller:
         spikes, then stores ``following`` (when it moved)."""
         envelopes = mentions_for(issue, spec, new_items, observed_at=self.clock())
         self.producer.send_and_wait(
-            [(MENTIONS, envelope.mention.mention_id, envelope) for envelope in envelopes]
+            [(LISTEN_MENTIONS_V1, envelope.mention.mention_id, envelope) for envelope in envelopes]
         )
         with self._spikes_lock:
             self.spikes.record(
@@ -324,7 +322,7 @@ class Poller:
         if self.on_mentions is not None and envelopes:
             self.on_mentions(issue.issue_id, [envelope.mention for envelope in envelopes])
         if following != cursor:
-            self.store.save_cursor(following, self.clock())
+            self.state.save_cursor(following)
         self.items_seen.labels(issue_id=self._issue_label(issue.issue_id)).inc(len(new_items))
         if envelopes:
             log.info(
@@ -395,7 +393,7 @@ class Poller:
             issue_id=health.issue_id,
         )
         try:
-            self.producer.send_and_wait([(SOURCE_HEALTH, health.issue_id, envelope)])
+            self.producer.send_and_wait([(LISTEN_SOURCE_HEALTH_V1, health.issue_id, envelope)])
         except Exception:
             self.health_failures.inc()
             log.warning(
@@ -418,7 +416,7 @@ class Poller:
         for spike in self.spikes.check(issue.issue_id, now):
             envelope = alert_envelope(issue, spike, now)
             try:
-                self.producer.send_and_wait([(ALERTS, issue.issue_id, envelope)])
+                self.producer.send_and_wait([(LISTEN_ALERTS_V1, issue.issue_id, envelope)])
             except Exception:
                 log.warning(
                     "alert not delivered", exc_info=True, extra={"issue_id": issue.issue_id}

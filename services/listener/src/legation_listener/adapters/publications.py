@@ -20,12 +20,12 @@ from legation_core.codec import Envelope, EventCodec, payload_of
 from legation_core.config import CoreSettings
 from legation_core.consumer import BatchResult, Incoming
 from legation_core.kafka import read_topic
+from legation_core.topic_names import PUBLISH_PUBLICATIONS_V1
 from legation_listener.adapters.state import SERVICE
 from legation_listener.domain.themes import PublicationText
 
 log = logging.getLogger(__name__)
 
-PUBLICATIONS = "legation.publish.publications.v1"
 MAX_POSTS = 10_000
 
 
@@ -90,7 +90,7 @@ class PublicationStore:
     def rebuild(self, settings: CoreSettings, codec: EventCodec, timeout: float = 60.0) -> int:
         """Reads the publications topic to its end into the store; returns how many."""
         count = 0
-        for envelope in read_topic(settings, SERVICE, codec, PUBLICATIONS, timeout):
+        for envelope in read_topic(settings, SERVICE, codec, PUBLISH_PUBLICATIONS_V1, timeout):
             self.apply(envelope)
             count += 1
         log.info("publications read", extra={"publications": count, "posts": len(self)})

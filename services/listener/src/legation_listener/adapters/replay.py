@@ -17,7 +17,8 @@ from legation.events.v1 import listen_pb2
 from legation_core.codec import EventCodec, payload_of
 from legation_core.config import CoreSettings
 from legation_core.kafka import read_topic
-from legation_listener.adapters.state import MENTIONS, SERVICE
+from legation_core.topic_names import LISTEN_MENTIONS_V1
+from legation_listener.adapters.state import SERVICE
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ def replay_mentions(
     now = now or datetime.now(UTC)
     since = {sink.name: now - timedelta(days=sink.days) for sink in sinks}
     taken = {sink.name: 0 for sink in sinks}
-    for envelope in read_topic(settings, SERVICE, codec, MENTIONS, timeout):
+    for envelope in read_topic(settings, SERVICE, codec, LISTEN_MENTIONS_V1, timeout):
         mention = payload_of(envelope)
         if not isinstance(mention, listen_pb2.Mention):
             continue

@@ -26,7 +26,8 @@ from legation_core.codec import Envelope, EventCodec, payload_of
 from legation_core.config import CoreSettings
 from legation_core.kafka import EventProducer, read_topic
 from legation_core.state import EventSink, acknowledged
-from legation_listener.adapters.state import MENTIONS, SERVICE, ListenerState
+from legation_core.topic_names import LISTEN_LABELS_V1, LISTEN_MENTIONS_V1
+from legation_listener.adapters.state import SERVICE, ListenerState
 from legation_listener.domain.enrichment import stance_model
 from legation_listener.domain.labels import label_envelope
 from legation_listener.domain.rescore import rescore
@@ -44,7 +45,6 @@ from legation_listener.models.linear import LinearTextModel
 
 log = logging.getLogger(__name__)
 
-LABELS = "legation.listen.labels.v1"
 # Mentions sent per acknowledged batch while re-scoring.
 RESCORE_BATCH = 500
 
@@ -93,7 +93,9 @@ class LabelBook:
         """Reads the labels topic to its end; returns how many labels it holds. Records that
         do not decode go to the topic's DLQ through ``dead_letters``."""
         count = 0
-        for envelope in read_topic(settings, SERVICE, codec, LABELS, timeout, dead_letters):
+        for envelope in read_topic(
+            settings, SERVICE, codec, LISTEN_LABELS_V1, timeout, dead_letters
+        ):
             payload = payload_of(envelope)
             if isinstance(payload, listen_pb2.MentionLabel):
                 self.apply(payload)
@@ -108,7 +110,7 @@ class LabelBook:
             raise RuntimeError("this label book cannot write")
         envelope = label_envelope(label, campaign_id, now)
         with self._write_lock:
-            acknowledged(self.producer, [(LABELS, label.mention_id, envelope)])
+            acknowledged(self.producer, [(LISTEN_LABELS_V1, label.mention_id, envelope)])
             self.apply(label)
         return envelope
 
@@ -312,7 +314,7 @@ class Rescorer:
             copies = self._copies()
             seen: dict[str, int] = {}
             for envelope in read_topic(
-                self.settings, SERVICE, self.codec, MENTIONS, self.read_timeout
+                self.settings, SERVICE, self.codec, LISTEN_MENTIONS_V1, self.read_timeout
             ):
                 mention = payload_of(envelope)
                 if not isinstance(mention, listen_pb2.Mention):
@@ -363,7 +365,9 @@ class Rescorer:
         (the one the index holds). Counted in a first read, as the records themselves
         would not fit in memory."""
         copies: dict[str, int] = {}
-        for envelope in read_topic(self.settings, SERVICE, self.codec, MENTIONS, self.read_timeout):
+        for envelope in read_topic(
+            self.settings, SERVICE, self.codec, LISTEN_MENTIONS_V1, self.read_timeout
+        ):
             if envelope.WhichOneof("payload") == "mention":
                 copies[envelope.event_id] = copies.get(envelope.event_id, 0) + 1
         return copies
@@ -371,7 +375,7 @@ class Rescorer:
     def _send(self, batch: list[Envelope], run: RescoreRun) -> None:
         if not batch:
             return
-        self.producer.send_and_wait([(MENTIONS, e.mention.mention_id, e) for e in batch])
+        self.producer.send_and_wait([(LISTEN_MENTIONS_V1, e.mention.mention_id, e) for e in batch])
         run.rescored += len(batch)
         if self.on_mentions is not None:
             by_issue: dict[str, list[listen_pb2.Mention]] = {}

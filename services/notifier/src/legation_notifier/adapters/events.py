@@ -15,19 +15,28 @@ from prometheus_client import CollectorRegistry, Counter
 
 from legation_core.consumer import BatchResult, Incoming
 from legation_core.state import Transaction
+from legation_core.topic_names import (
+    ENGAGE_APPROVALS_V1,
+    ENGAGE_CONVERSATIONS_V1,
+    EVALUATE_OBJECTIVE_STATUS_V1,
+    LISTEN_ALERTS_V1,
+    LISTEN_SOURCE_HEALTH_V1,
+    PUBLISH_APPROVALS_V1,
+    PUBLISH_POSTS_V1,
+)
 from legation_notifier.adapters.state import EpisodeState, NotifierState
 from legation_notifier.domain.decide import Decider, Outcome
 from legation_notifier.domain.people import Directory
 from legation_notifier.domain.signals import signals_of
 
 TOPICS = (
-    "legation.listen.alerts.v1",
-    "legation.listen.source-health.v1",
-    "legation.publish.approvals.v1",
-    "legation.publish.posts.v1",
-    "legation.engage.approvals.v1",
-    "legation.engage.conversations.v1",
-    "legation.evaluate.objective-status.v1",
+    LISTEN_ALERTS_V1,
+    LISTEN_SOURCE_HEALTH_V1,
+    PUBLISH_APPROVALS_V1,
+    PUBLISH_POSTS_V1,
+    ENGAGE_APPROVALS_V1,
+    ENGAGE_CONVERSATIONS_V1,
+    EVALUATE_OBJECTIVE_STATUS_V1,
 )
 
 

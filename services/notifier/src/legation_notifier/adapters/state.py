@@ -26,6 +26,11 @@ from legation_core.config import CoreSettings
 from legation_core.ids import stable_id
 from legation_core.kafka import EventProducer
 from legation_core.state import EventSink, StateTable, Transaction
+from legation_core.topic_names import (
+    NOTIFY_EPISODES_V1,
+    NOTIFY_MESSAGES_V1,
+    NOTIFY_NOTIFICATIONS_V1,
+)
 from legation_notifier.domain.decide import Outcome
 from legation_notifier.domain.messages import Planned
 from legation_notifier.domain.people import CONSOLE
@@ -33,9 +38,6 @@ from legation_notifier.domain.people import CONSOLE
 log = logging.getLogger(__name__)
 
 SERVICE = "notifier"
-EPISODES = "legation.notify.episodes.v1"
-NOTIFICATIONS = "legation.notify.notifications.v1"
-MESSAGES = "legation.notify.messages.v1"
 ATTENTION = ("failed", "needs-check")
 
 EpisodeState = notify_pb2.EpisodeState
@@ -95,7 +97,7 @@ class NotifierState:
         self.inbox: dict[str, set[str]] = {}
         self.unread: dict[str, set[str]] = {}
         self.episodes: StateTable[EpisodeState] = StateTable(
-            EPISODES,
+            NOTIFY_EPISODES_V1,
             EpisodeState,
             lambda e: e.condition,
             lambda e: e.version,
@@ -103,7 +105,7 @@ class NotifierState:
             producer,
         )
         self.notifications: StateTable[NotificationState] = StateTable(
-            NOTIFICATIONS,
+            NOTIFY_NOTIFICATIONS_V1,
             NotificationState,
             lambda n: n.notification_id,
             lambda n: n.version,
@@ -112,7 +114,7 @@ class NotifierState:
             on_change=self._notification_changed,
         )
         self.messages: StateTable[NotificationMessage] = StateTable(
-            MESSAGES,
+            NOTIFY_MESSAGES_V1,
             NotificationMessage,
             lambda m: m.message_id,
             lambda m: m.version,
@@ -244,7 +246,8 @@ class NotifierState:
                 staged.update(n.notification_id for n in fresh)
                 recorded.extend(fresh)
                 events = [
-                    (NOTIFICATIONS, n.notification_id, notification_envelope(n)) for n in fresh
+                    (NOTIFY_NOTIFICATIONS_V1, n.notification_id, notification_envelope(n))
+                    for n in fresh
                 ]
                 if outcome.episode is not None:
                     transaction.put(outcome.episode, *events)

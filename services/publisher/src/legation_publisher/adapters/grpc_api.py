@@ -16,29 +16,28 @@ import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Protocol, TypeVar
 
 import grpc
 from prometheus_client import CollectorRegistry, Counter
 
 from legation.events.v1 import publish_pb2
+from legation.events.v1.publish_pb2 import PostState
 from legation.publisher.v1 import publisher_service_pb2 as pb
 from legation.publisher.v1 import publisher_service_pb2_grpc
 from legation_core.auth import Caller
-from legation_core.calls import CallError, InvalidArgument, NotFound, status_of
+from legation_core.calls import CallError, InvalidArgument, status_of
 from legation_core.codec import Envelope
 from legation_core.consumer import TransientError
+from legation_core.state import existing
+from legation_core.topic_names import PUBLISH_PUBLICATIONS_V1
 from legation_publisher.adapters.state import PostStore
 from legation_publisher.domain import schedule as sched
 from legation_publisher.domain import workflow
 from legation_publisher.domain.content import ChannelProfile, channel_info
 from legation_publisher.domain.csv_import import parse_csv
 from legation_publisher.domain.delivery import publication_for
-from legation_publisher.domain.posts import (
-    PUBLICATIONS_TOPIC,
-    InvalidPost,
-    post_id_for,
-    publication_envelope,
-)
+from legation_publisher.domain.posts import InvalidPost, post_id_for, publication_envelope
 from legation_publisher.domain.workflow import WorkflowPolicy
 
 log = logging.getLogger(__name__)
@@ -59,6 +58,74 @@ _OUTCOMES = {
     "NOT_FOUND": "not_found",
     "UNAVAILABLE": "unavailable",
 }
+
+
+class _NamesPost(Protocol):
+    """A command request: each names the post it changes."""
+
+    @property
+    def post_id(self) -> str: ...
+
+
+R = TypeVar("R", bound=_NamesPost)
+# A command's step: the new state of the post, from the servicer (policy, channels), the
+# request, the post's current state, the caller and now.
+Step = Callable[
+    ["PublisherServicer", R, publish_pb2.PostState, Caller, datetime], publish_pb2.PostState
+]
+# A command RPC, the servicer's method. Its arguments go unchecked here: mypy compares a
+# function assigned in the class body unbound against the bound method it overrides.
+Rpc = Callable[..., pb.PostResponse]
+ReviewStep = Callable[
+    [publish_pb2.PostState, Sequence[str], str, Caller, WorkflowPolicy, datetime],
+    publish_pb2.PostState,
+]
+DeliveryStep = Callable[
+    [publish_pb2.PostState, str, Caller, WorkflowPolicy, datetime], publish_pb2.PostState
+]
+
+
+def _post_command(step: Step[R], name: str = "") -> Rpc:
+    """The RPC that applies ``step`` to the current state of the post the request names and
+    records the result, counted and logged as ``name`` (by default the step's own name,
+    which is the RPC's when it decorates the method)."""
+    command = name or step.__name__
+
+    def rpc(self: PublisherServicer, request: R, context: grpc.ServicerContext) -> pb.PostResponse:
+        with self._command(command):
+            caller = self.caller_of(context)
+            post = self.store.change(
+                self._post_id(request.post_id),
+                lambda current: step(self, request, current, caller, self.clock()),
+            )
+            log.info(
+                "post changed",
+                extra={
+                    "command": command,
+                    "post_id": post.post_id,
+                    "user": caller.user,
+                    "status": publish_pb2.PostStatus.Name(post.status),
+                },
+            )
+            return pb.PostResponse(post=post)
+
+    rpc.__name__ = rpc.__qualname__ = command
+    rpc.__doc__ = step.__doc__
+    return rpc
+
+
+def _review(step: ReviewStep) -> Step[pb.ReviewRequest]:
+    """A review command's step: ``step`` on the languages and comment the request names."""
+    return lambda servicer, request, post, caller, now: step(
+        post, request.languages, request.comment, caller, servicer.policy, now
+    )
+
+
+def _on_delivery(step: DeliveryStep) -> Step[pb.DeliveryRequest]:
+    """A delivery command's step: ``step`` on the delivery the request names."""
+    return lambda servicer, request, post, caller, now: step(
+        post, request.delivery_id, caller, servicer.policy, now
+    )
 
 
 class PublisherServicer(publisher_service_pb2_grpc.PublisherServiceServicer):
@@ -114,29 +181,6 @@ class PublisherServicer(publisher_service_pb2_grpc.PublisherServiceServicer):
             raise InvalidPost("post_id", "is required")
         return post_id.strip()
 
-    def _change(
-        self,
-        name: str,
-        post_id: str,
-        context: grpc.ServicerContext,
-        change: Callable[[publish_pb2.PostState, Caller, datetime], publish_pb2.PostState],
-    ) -> pb.PostResponse:
-        with self._command(name):
-            caller = self.caller_of(context)
-            post = self.store.change(
-                self._post_id(post_id), lambda current: change(current, caller, self.clock())
-            )
-            log.info(
-                "post changed",
-                extra={
-                    "command": name,
-                    "post_id": post.post_id,
-                    "user": caller.user,
-                    "status": publish_pb2.PostStatus.Name(post.status),
-                },
-            )
-            return pb.PostResponse(post=post)
-
     # ----------------------------------------------------------------------- commands
 
     def CreatePost(
@@ -158,117 +202,50 @@ class PublisherServicer(publisher_service_pb2_grpc.PublisherServiceServicer):
             )
             return pb.PostResponse(post=post)
 
+    @_post_command
     def UpdateVariant(
-        self, request: pb.UpdateVariantRequest, context: grpc.ServicerContext
-    ) -> pb.PostResponse:
-        return self._change(
-            "UpdateVariant",
-            request.post_id,
-            context,
-            lambda post, caller, now: workflow.update_variant(
-                post, request.language, request.content, caller, self.policy, self.channels, now
-            ),
+        self, request: pb.UpdateVariantRequest, post: PostState, caller: Caller, now: datetime
+    ) -> PostState:
+        return workflow.update_variant(
+            post, request.language, request.content, caller, self.policy, self.channels, now
         )
 
+    @_post_command
     def AddTranslation(
-        self, request: pb.AddTranslationRequest, context: grpc.ServicerContext
-    ) -> pb.PostResponse:
-        return self._change(
-            "AddTranslation",
-            request.post_id,
-            context,
-            lambda post, caller, now: workflow.add_translation(
-                post,
-                request.language.strip(),
-                request.source_language,
-                request.content,
-                caller,
-                self.policy,
-                self.channels,
-                now,
-            ),
+        self, request: pb.AddTranslationRequest, post: PostState, caller: Caller, now: datetime
+    ) -> PostState:
+        return workflow.add_translation(
+            post,
+            request.language.strip(),
+            request.source_language,
+            request.content,
+            caller,
+            self.policy,
+            self.channels,
+            now,
         )
 
-    def SubmitForReview(
-        self, request: pb.ReviewRequest, context: grpc.ServicerContext
-    ) -> pb.PostResponse:
-        return self._change(
-            "SubmitForReview",
-            request.post_id,
-            context,
-            lambda post, caller, now: workflow.submit_for_review(
-                post, request.languages, request.comment, caller, self.policy, now
-            ),
-        )
+    SubmitForReview = _post_command(_review(workflow.submit_for_review), "SubmitForReview")
+    Approve = _post_command(_review(workflow.approve), "Approve")
+    RequestChanges = _post_command(_review(workflow.request_changes), "RequestChanges")
 
-    def Approve(self, request: pb.ReviewRequest, context: grpc.ServicerContext) -> pb.PostResponse:
-        return self._change(
-            "Approve",
-            request.post_id,
-            context,
-            lambda post, caller, now: workflow.approve(
-                post, request.languages, request.comment, caller, self.policy, now
-            ),
-        )
+    @_post_command
+    def Comment(
+        self, request: pb.CommentRequest, post: PostState, caller: Caller, now: datetime
+    ) -> PostState:
+        return workflow.add_comment(post, request.language, request.text, caller, self.policy, now)
 
-    def RequestChanges(
-        self, request: pb.ReviewRequest, context: grpc.ServicerContext
-    ) -> pb.PostResponse:
-        return self._change(
-            "RequestChanges",
-            request.post_id,
-            context,
-            lambda post, caller, now: workflow.request_changes(
-                post, request.languages, request.comment, caller, self.policy, now
-            ),
-        )
-
-    def Comment(self, request: pb.CommentRequest, context: grpc.ServicerContext) -> pb.PostResponse:
-        return self._change(
-            "Comment",
-            request.post_id,
-            context,
-            lambda post, caller, now: workflow.add_comment(
-                post, request.language, request.text, caller, self.policy, now
-            ),
-        )
-
+    @_post_command
     def Schedule(
-        self, request: pb.ScheduleRequest, context: grpc.ServicerContext
-    ) -> pb.PostResponse:
-        def schedule(
-            post: publish_pb2.PostState, caller: Caller, now: datetime
-        ) -> publish_pb2.PostState:
-            plan = sched.parse_schedule(request.local_time, request.time_zone, request.rrule, now)
-            return workflow.schedule_post(
-                post, plan, caller, self.policy, self.channels, self.redirect_base, now
-            )
-
-        return self._change("Schedule", request.post_id, context, schedule)
-
-    def RetryDelivery(
-        self, request: pb.DeliveryRequest, context: grpc.ServicerContext
-    ) -> pb.PostResponse:
-        return self._change(
-            "RetryDelivery",
-            request.post_id,
-            context,
-            lambda post, caller, now: workflow.retry_delivery(
-                post, request.delivery_id, caller, self.policy, now
-            ),
+        self, request: pb.ScheduleRequest, post: PostState, caller: Caller, now: datetime
+    ) -> PostState:
+        plan = sched.parse_schedule(request.local_time, request.time_zone, request.rrule, now)
+        return workflow.schedule_post(
+            post, plan, caller, self.policy, self.channels, self.redirect_base, now
         )
 
-    def CancelDelivery(
-        self, request: pb.DeliveryRequest, context: grpc.ServicerContext
-    ) -> pb.PostResponse:
-        return self._change(
-            "CancelDelivery",
-            request.post_id,
-            context,
-            lambda post, caller, now: workflow.cancel_delivery(
-                post, request.delivery_id, caller, self.policy, now
-            ),
-        )
+    RetryDelivery = _post_command(_on_delivery(workflow.retry_delivery), "RetryDelivery")
+    CancelDelivery = _post_command(_on_delivery(workflow.cancel_delivery), "CancelDelivery")
 
     def ConfirmDelivery(
         self, request: pb.ConfirmDeliveryRequest, context: grpc.ServicerContext
@@ -294,7 +271,7 @@ class PublisherServicer(publisher_service_pb2_grpc.PublisherServiceServicer):
                 record = next(d for d in post.deliveries if d.delivery_id == request.delivery_id)
                 event = publication_for(post, record)
                 envelope = publication_envelope(event, post.campaign_id, post.issue_id)
-                return [(PUBLICATIONS_TOPIC, post.post_id, envelope)]
+                return [(PUBLISH_PUBLICATIONS_V1, post.post_id, envelope)]
 
             post = self.store.change(self._post_id(request.post_id), confirm, publication)
             log.info(
@@ -327,12 +304,8 @@ class PublisherServicer(publisher_service_pb2_grpc.PublisherServiceServicer):
     # -------------------------------------------------------------------------- reads
 
     def GetPost(self, request: pb.GetPostRequest, context: grpc.ServicerContext) -> pb.PostResponse:
-        if not request.post_id.strip():
-            raise InvalidArgument("post_id is required")
-        post = self.store.book.get(request.post_id.strip())
-        if post is None:
-            raise NotFound(f"post_id {request.post_id} is not a post")
-        return pb.PostResponse(post=post)
+        post_id = self._post_id(request.post_id)
+        return pb.PostResponse(post=existing(self.store.book.table, "post", "post_id", post_id))
 
     def ListPosts(
         self, request: pb.ListPostsRequest, context: grpc.ServicerContext

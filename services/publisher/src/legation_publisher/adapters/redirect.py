@@ -27,6 +27,7 @@ from legation.events.v1 import publish_pb2
 from legation_core.codec import Envelope, make_envelope
 from legation_core.http_server import client_address, plain
 from legation_core.networks import Network
+from legation_core.topic_names import PUBLISH_LINK_CLICKS_V1
 from legation_publisher.adapters.sink import EventSink
 from legation_publisher.adapters.state import PostBook
 from legation_publisher.domain.clicks import COUNTED, ClickGate
@@ -34,7 +35,6 @@ from legation_publisher.domain.posts import SERVICE
 
 log = logging.getLogger(__name__)
 
-LINK_CLICKS_TOPIC = "legation.publish.link-clicks.v1"
 _PATH = re.compile(r"/r/([A-Za-z0-9_-]{1,32})/?")
 
 
@@ -141,7 +141,7 @@ class ShortLinks:
     ) -> None:
         envelope = click_envelope(post, link, referrer, self.clock(), click_id)
         try:
-            self.producer.send_and_wait([(LINK_CLICKS_TOPIC, post.post_id, envelope)])
+            self.producer.send_and_wait([(PUBLISH_LINK_CLICKS_V1, post.post_id, envelope)])
         except Exception:
             log.exception("click event not produced", extra={"code": link.code})
             self.clicks.labels(outcome="event_lost").inc()

@@ -25,11 +25,12 @@ from legation_channels import outbox
 from legation_channels.base import Channel
 from legation_core.codec import Envelope
 from legation_core.metrics import BoundedLabel
+from legation_core.topic_names import PUBLISH_PUBLICATIONS_V1
 from legation_publisher.adapters.state import PostStore
 from legation_publisher.domain import schedule as sched
 from legation_publisher.domain import workflow
 from legation_publisher.domain.delivery import from_outbox, outgoing, publication_for, to_outbox
-from legation_publisher.domain.posts import PUBLICATIONS_TOPIC, publication_envelope
+from legation_publisher.domain.posts import publication_envelope
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +129,7 @@ class Scheduler:
                 return []
             event = publication_for(post, record)
             envelope = publication_envelope(event, post.campaign_id, post.issue_id)
-            return [(PUBLICATIONS_TOPIC, post.post_id, envelope)]
+            return [(PUBLISH_PUBLICATIONS_V1, post.post_id, envelope)]
 
         post = self.store.change(
             post_id, lambda p: workflow.record_delivery(p, record, self.clock()), publication

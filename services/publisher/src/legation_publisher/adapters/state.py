@@ -22,15 +22,15 @@ from legation_core.config import CoreSettings
 from legation_core.ids import stable_id
 from legation_core.kafka import EventProducer
 from legation_core.state import StateTable, StoreUnavailable
+from legation_core.topic_names import PUBLISH_APPROVALS_V1, PUBLISH_POSTS_V1
 from legation_publisher.adapters.sink import EventSink
-from legation_publisher.domain.approvals import APPROVALS_TOPIC, approval_changes
+from legation_publisher.domain.approvals import approval_changes
 from legation_publisher.domain.posts import SERVICE
 
 log = logging.getLogger(__name__)
 
-__all__ = ["POSTS_TOPIC", "PostBook", "PostStore", "StoreUnavailable", "post_envelope"]
+__all__ = ["PostBook", "PostStore", "StoreUnavailable", "post_envelope"]
 
-POSTS_TOPIC = "legation.publish.posts.v1"
 # The workflow's default steps (legation_publisher.domain.workflow.WorkflowPolicy).
 DEFAULT_STEPS = (("policy-desk", "approver"), ("head-of-communications", "approver"))
 
@@ -56,7 +56,7 @@ class PostBook:
         self._links_lock = threading.Lock()
         self._links: dict[str, tuple[str, publish_pb2.TrackedLink]] = {}
         self.table: StateTable[publish_pb2.PostState] = StateTable(
-            POSTS_TOPIC,
+            PUBLISH_POSTS_V1,
             publish_pb2.PostState,
             lambda post: post.post_id,
             lambda post: post.version,
@@ -129,7 +129,7 @@ class PostStore:
     ) -> list[tuple[str, str, Envelope]]:
         return [
             (
-                APPROVALS_TOPIC,
+                PUBLISH_APPROVALS_V1,
                 after.post_id,
                 make_envelope(
                     request,
@@ -168,7 +168,7 @@ class PostStore:
         with self.book.table.transaction(self.producer) as transaction:
             current = transaction.get(post_id)
             if current is None:
-                raise NotFound(f"post_id {post_id} is not a post")
+                raise NotFound(f"post {post_id} does not exist")  # as existing() says
             post = change(current)
             transaction.put(
                 post,

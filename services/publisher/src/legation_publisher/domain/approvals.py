@@ -14,7 +14,6 @@ from datetime import UTC
 from legation.events.v1 import publish_pb2
 from legation_core.ids import stable_id
 
-APPROVALS_TOPIC = "legation.publish.approvals.v1"
 A = publish_pb2.ApprovalState
 
 

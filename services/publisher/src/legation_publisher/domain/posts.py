@@ -17,7 +17,6 @@ from legation_core.ids import stable_id
 
 Publication = publish_pb2.Publication
 SERVICE = "publisher"
-PUBLICATIONS_TOPIC = "legation.publish.publications.v1"
 MAX_TITLE_LENGTH = 300
 DEFAULT_LANGUAGE = "en"
 

@@ -16,7 +16,7 @@ scheduled; its deliveries then make it published or failed.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TypeAlias
@@ -525,15 +525,10 @@ def retry_delivery(
     """A person asks a failed delivery (or one needing a check, found not to be on the
     channel) to go out again, with a fresh retry budget."""
     _require(caller, policy.publish_role, "retrying a delivery")
-    record = _delivery(post, delivery_id)
-    if record is None:
-        raise InvalidPost("delivery_id", f"the post has no recorded delivery {delivery_id}")
-    try:
-        retried = outbox.retry(to_outbox(record), now)
-    except outbox.InvalidTransition as error:
-        raise Conflict(str(error)) from None
-    nxt = record_delivery(post, from_outbox(retried, record.language, _due(record)), now)
-    return _by(nxt, "retry", caller.user)
+    record = _recorded(post, delivery_id)
+    return _changed_by(
+        post, record, lambda: outbox.retry(to_outbox(record), now), "retry", caller.user, now
+    )
 
 
 def cancel_delivery(
@@ -561,16 +556,14 @@ def cancel_delivery(
             outbox.new_delivery(delivery_id, planned.channel, now), planned.language, planned.due_at
         )
     current = to_outbox(record)
-    if current.state == "pending":
-        # Not begun: nothing can have reached the channel, so stopping it is always safe.
-        cancelled = replace(current, state="cancelled", reason=reason, updated_at=now)
-    else:
-        try:
-            cancelled = outbox.cancel(current, now, reason)
-        except outbox.InvalidTransition as error:
-            raise Conflict(str(error)) from None
-    nxt = record_delivery(post, from_outbox(cancelled, record.language, _due(record)), now)
-    return _by(nxt, "cancel", caller.user)
+
+    def cancel() -> outbox.Delivery:
+        if current.state == "pending":
+            # Not begun: nothing can have reached the channel, so stopping it is always safe.
+            return replace(current, state="cancelled", reason=reason, updated_at=now)
+        return outbox.cancel(current, now, reason)
+
+    return _changed_by(post, record, cancel, "cancel", caller.user, now)
 
 
 def confirm_delivery(
@@ -586,9 +579,7 @@ def confirm_delivery(
     look up nor deduplicate) and found it there: it is published, with the channel's own
     id and URL as the person found them. Retrying it instead would post it twice."""
     _require(caller, policy.publish_role, "confirming a delivery")
-    record = _delivery(post, delivery_id)
-    if record is None:
-        raise InvalidPost("delivery_id", f"the post has no recorded delivery {delivery_id}")
+    record = _recorded(post, delivery_id)
     item = xml_safe("channel_item_id", channel_item_id.strip())
     if not item:
         raise InvalidPost("channel_item_id", "is required: the channel's id of what you found")
@@ -597,12 +588,40 @@ def confirm_delivery(
         parts = urlsplit(link)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise InvalidPost("url", f"must be an absolute http(s) URL (got {link!r})")
+    return _changed_by(
+        post,
+        record,
+        lambda: outbox.confirm_delivered(to_outbox(record), now, item, link),
+        "confirm",
+        caller.user,
+        now,
+    )
+
+
+def _recorded(post: publish_pb2.PostState, delivery_id: str) -> publish_pb2.Delivery:
+    """The recorded delivery a person's command names (one only planned is not)."""
+    record = _delivery(post, delivery_id)
+    if record is None:
+        raise InvalidPost("delivery_id", f"the post has no recorded delivery {delivery_id}")
+    return record
+
+
+def _changed_by(
+    post: publish_pb2.PostState,
+    record: publish_pb2.Delivery,
+    change: Callable[[], outbox.Delivery],
+    action: str,
+    user: str,
+    now: datetime,
+) -> publish_pb2.PostState:
+    """``post`` with the delivery ``record`` as ``change()`` leaves it in the outbox, credited
+    to ``user``'s ``action``; a change the outbox refuses is a Conflict."""
     try:
-        confirmed = outbox.confirm_delivered(to_outbox(record), now, item, link)
+        changed = change()
     except outbox.InvalidTransition as error:
         raise Conflict(str(error)) from None
-    nxt = record_delivery(post, from_outbox(confirmed, record.language, _due(record)), now)
-    return _by(nxt, "confirm", caller.user)
+    nxt = record_delivery(post, from_outbox(changed, record.language, _due(record)), now)
+    return _by(nxt, action, user)
 
 
 def _due(record: publish_pb2.Delivery) -> datetime:

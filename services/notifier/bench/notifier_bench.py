@@ -1,5 +1,5 @@
-"""``python -m legation_notifier.bench``: notifications decided per second against the raw
-consume rate of the same events, in one run.
+"""``make bench-notifier`` (``python services/notifier/bench/notifier_bench.py [events]``):
+notifications decided per second against the raw consume rate of the same events, in one run.
 
 One Kafka stand-in; EVENTS events of the notifier's seven topics as their services produce
 them (spike alerts re-firing, conversations changing with SLA breaches and reply deliveries,
@@ -16,6 +16,9 @@ records:
 
 Each figure is events per second (wall) and this process's CPU per event; ratios are against
 the raw consume of the same run, so they compare whatever the machine's load.
+
+Not part of ``make test`` nor of the installed service: ``make bench`` runs it (it needs the
+development install, which brings the stand-ins).
 """
 
 from __future__ import annotations
@@ -32,19 +35,20 @@ from pathlib import Path
 from typing import Any
 
 from kafka import KafkaConsumer
+from legation_notifier.adapters.events import TOPICS, DecisionHandler
+from legation_notifier.adapters.state import NotifierState
+from legation_notifier.domain.decide import Decider, EpisodeState
+from legation_notifier.domain.people import Directory, parse_people
+from legation_notifier.domain.signals import signals_of
 
 from legation.events.v1 import engage_pb2, evaluate_pb2, listen_pb2, publish_pb2
+from legation_core import topic_names
 from legation_core.catalog import default_catalog
 from legation_core.codec import Envelope, EventCodec, make_envelope
 from legation_core.config import CoreSettings
 from legation_core.consumer import BatchResult, ConsumerLoop, Incoming
 from legation_core.kafka import EventProducer, client_options, ensure_topics
 from legation_core.metrics import Metrics
-from legation_notifier.adapters.events import TOPICS, DecisionHandler
-from legation_notifier.adapters.state import NotifierState
-from legation_notifier.domain.decide import Decider, EpisodeState
-from legation_notifier.domain.people import Directory, parse_people
-from legation_notifier.domain.signals import signals_of
 
 EVENTS = 20_000
 PEOPLE = 60
@@ -122,7 +126,7 @@ def events(count: int, seed: int = SEED) -> list[tuple[str, str, str, Envelope]]
             envelope = make_envelope(
                 alert, event_id=event_id, source_service="listener", occurred_at=at, issue_id=issue
             )
-            produced.append(("listener", "legation.listen.alerts.v1", issue, envelope))
+            produced.append(("listener", topic_names.LISTEN_ALERTS_V1, issue, envelope))
         elif draw < 0.70:
             conversation_id = f"conv-{rng.randrange(400)}"
             v = version(conversation_id)
@@ -159,7 +163,7 @@ def events(count: int, seed: int = SEED) -> list[tuple[str, str, str, Envelope]]
                 state, event_id=event_id, source_service="engager", occurred_at=at
             )
             produced.append(
-                ("engager", "legation.engage.conversations.v1", conversation_id, envelope)
+                ("engager", topic_names.ENGAGE_CONVERSATIONS_V1, conversation_id, envelope)
             )
         elif draw < 0.85:
             post_id = f"post-{rng.randrange(200)}"
@@ -186,7 +190,7 @@ def events(count: int, seed: int = SEED) -> list[tuple[str, str, str, Envelope]]
             envelope = make_envelope(
                 post, event_id=event_id, source_service="publisher", occurred_at=at
             )
-            produced.append(("publisher", "legation.publish.posts.v1", post_id, envelope))
+            produced.append(("publisher", topic_names.PUBLISH_POSTS_V1, post_id, envelope))
         elif draw < 0.92:
             post_id = f"post-{rng.randrange(200)}"
             request = publish_pb2.ApprovalRequest(
@@ -209,7 +213,7 @@ def events(count: int, seed: int = SEED) -> list[tuple[str, str, str, Envelope]]
                 occurred_at=at,
                 campaign_id=campaign,
             )
-            produced.append(("publisher", "legation.publish.approvals.v1", post_id, envelope))
+            produced.append(("publisher", topic_names.PUBLISH_APPROVALS_V1, post_id, envelope))
         elif draw < 0.96:
             change = evaluate_pb2.ObjectiveStatusChange(
                 change_id=event_id,
@@ -227,7 +231,7 @@ def events(count: int, seed: int = SEED) -> list[tuple[str, str, str, Envelope]]
                 change, event_id=event_id, source_service="evaluator", occurred_at=at
             )
             produced.append(
-                ("evaluator", "legation.evaluate.objective-status.v1", campaign, envelope)
+                ("evaluator", topic_names.EVALUATE_OBJECTIVE_STATUS_V1, campaign, envelope)
             )
         else:
             health = listen_pb2.SourceHealth(
@@ -244,7 +248,7 @@ def events(count: int, seed: int = SEED) -> list[tuple[str, str, str, Envelope]]
             envelope = make_envelope(
                 health, event_id=event_id, source_service="listener", occurred_at=at
             )
-            produced.append(("listener", "legation.listen.source-health.v1", issue, envelope))
+            produced.append(("listener", topic_names.LISTEN_SOURCE_HEALTH_V1, issue, envelope))
     return produced
 
 

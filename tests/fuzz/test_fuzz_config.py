@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from legation_channels.registry import channels_from_file
 from legation_core.auth import AuthError, Directory, load_users
 from legation_core.config import ConfigError
+from legation_core.proto_strategies import SPECIAL_STRINGS, hostile_floats, hostile_text, weighted
 from legation_devstack.users import write_users_file
 from legation_engager.__main__ import load_rules
 from legation_engager.config import EngagerSettings
@@ -24,7 +25,6 @@ from legation_engager.domain.rules import Rules
 from tests.fuzz.budget import Fuzz
 from tests.fuzz.harness import ENGAGER_RULES
 from tests.fuzz.properties import MemoryBound, PropertyFailed, bounded, failure, internal_text
-from tests.fuzz.proto_strategies import SPECIAL_STRINGS, hostile_floats, hostile_text, weighted
 
 SECRET_VARIABLE = "LEGATION_FUZZ_CHANNEL_SECRET"
 CHANNELS_VARIABLE = "LEGATION_ENGAGER_CHANNELS_FILE"

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from legation.events.v1 import envelope_pb2
 from legation_core.catalog import default_catalog
 from legation_core.codec import Envelope, EventCodec, InvalidEvent, envelope_from_json
+from legation_core.proto_strategies import messages, weighted
 from tests.fuzz.budget import Fuzz
 from tests.fuzz.properties import PropertyFailed, bounded, failure, internal_text
-from tests.fuzz.proto_strategies import messages, weighted
 
 CATALOG = default_catalog()
 CODEC = EventCodec(CATALOG)

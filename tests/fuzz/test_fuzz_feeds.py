@@ -19,6 +19,7 @@ import feedparser
 import pytest
 from hypothesis import strategies as st
 
+from legation_core.proto_strategies import SPECIAL_STRINGS, weighted
 from legation_listener.adapters.feeds import FeedError, FeedFetcher, parse_feed_document
 from legation_listener.domain.addresses import AddressPolicy
 from legation_listener.domain.items import FeedItem
@@ -30,7 +31,6 @@ from tests.fuzz.properties import (
     failure,
     internal_text,
 )
-from tests.fuzz.proto_strategies import SPECIAL_STRINGS, weighted
 
 CORPUS = ROOT / "build" / "fuzz" / f"feedparser-{feedparser.__version__}" / "tests"
 # The corpus parts every run reads whole; `make fuzz` also reads tests/wellformed.

@@ -23,6 +23,7 @@ from legation.engager.v1 import engager_service_pb2
 from legation.evaluator.v1 import evaluator_service_pb2
 from legation.listener.v1 import listener_service_pb2
 from legation.publisher.v1 import publisher_service_pb2
+from legation_core.proto_strategies import describe, messages, strings_in
 from legation_devstack.users import UsersFile
 from legation_listener.config import ListenerSettings
 from tests.fuzz.budget import Fuzz
@@ -41,7 +42,6 @@ from tests.fuzz.properties import (
     check_grpc,
     failure,
 )
-from tests.fuzz.proto_strategies import describe, messages, strings_in
 
 SERVICES = {
     "listener": listener_service_pb2.DESCRIPTOR.services_by_name["ListenerService"],

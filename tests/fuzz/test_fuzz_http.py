@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import pytest
 from hypothesis import strategies as st
 
+from legation_core.proto_strategies import SPECIAL_STRINGS, hostile_text, weighted
 from legation_devstack.users import UsersFile
 from legation_listener.adapters.connectors.webhook import SIGNATURE_HEADER, sign
 from legation_listener.config import ListenerSettings
@@ -37,7 +38,6 @@ from tests.fuzz.properties import (
     check_http,
     failure,
 )
-from tests.fuzz.proto_strategies import SPECIAL_STRINGS, hostile_text, weighted
 
 # Bytes a server may take into its socket buffers without reading them (loopback buffers
 # reach a few MiB each way); a surface that accepted more than its limit plus this read it.

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import strategies as st
 
+from legation_core.proto_strategies import SPECIAL_STRINGS, hostile_text, weighted
 from legation_listener.domain.query import (
     FIELDS,
     MAX_QUERY_LENGTH,
@@ -17,7 +18,6 @@ from legation_listener.domain.query import (
 )
 from tests.fuzz.budget import Fuzz
 from tests.fuzz.properties import PropertyFailed, bounded, failure, internal_text
-from tests.fuzz.proto_strategies import SPECIAL_STRINGS, hostile_text, weighted
 
 WORDS = ["plastic", "traité", "treat*", "e-mail", "l'ONU", "co2", "x", "*", "a*b", "_", "NEARx"]
 DIGITS = ["0", "5", "100", "101", "99999999999999999999", "\u00b2", "\u0663", "", "-1", "1.5"]

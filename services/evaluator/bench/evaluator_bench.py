@@ -19,6 +19,12 @@ the same run so the figures compare whatever the machine.
    plain count in the same run; and the p99 of the indexer's bulk alone and with 10
    scorecard readers a second (the ratio; the two phases interleaved in eight rounds).
 
+5. Documents (``--only documents``, no stand-ins): the envelopes' JSON form, the index
+   document's body, by ``envelope_to_dict`` (the converter compiled per message type) and
+   by ``json_format.MessageToDict`` with the same options, alternately in the same run,
+   over the catalog's example of every topic and over this bench's indexing mix; events
+   per second of each and the ratio.
+
 Not part of ``make test`` nor of the installed service: ``make bench`` runs it (it needs the
 development install, which brings the stand-ins).
 """
@@ -37,12 +43,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from google.protobuf import json_format
 from kafka import KafkaProducer
 from opensearchpy import ConnectionTimeout, OpenSearch, helpers
 
 from legation.events.v1 import engage_pb2, evaluate_pb2, listen_pb2, publish_pb2
 from legation_core.catalog import default_catalog
-from legation_core.codec import Envelope, EventCodec, make_envelope
+from legation_core.codec import (
+    Envelope,
+    EventCodec,
+    envelope_from_json,
+    envelope_to_dict,
+    make_envelope,
+)
 from legation_core.config import CoreSettings
 from legation_core.consumer import BatchResult, ConsumerLoop, Incoming
 from legation_core.kafka import EventProducer, client_options, ensure_topics
@@ -603,6 +616,52 @@ def counting_latencies(
     return timings
 
 
+def message_to_dict(envelope: Envelope) -> dict[str, Any]:
+    """What ``envelope_to_dict`` did before the compiled converter."""
+    result: dict[str, Any] = json_format.MessageToDict(
+        envelope, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+    return result
+
+
+def conversion_rates(
+    envelopes: Sequence[Envelope], rounds: int = 7, seconds: float = 0.3
+) -> dict[str, float]:
+    """Events per second of each converter over ``envelopes``: ``rounds`` rounds of about
+    ``seconds`` each, the two converters alternately (a loaded machine slows both alike),
+    the best round of each."""
+    converters = {"MessageToDict": message_to_dict, "envelope_to_dict": envelope_to_dict}
+    for convert in converters.values():
+        for envelope in envelopes:
+            convert(envelope)  # compiled and warm before timing
+    best = dict.fromkeys(converters, 0.0)
+    for _ in range(rounds):
+        for label, convert in converters.items():
+            done = 0
+            started = time.process_time()
+            while (elapsed := time.process_time() - started) < seconds:
+                for envelope in envelopes:
+                    convert(envelope)
+                done += len(envelopes)
+            best[label] = max(best[label], done / elapsed)
+    return best
+
+
+def documents_part() -> None:
+    """Part 5 (see the module's docstring): prints its table."""
+    catalog = [envelope_from_json(spec.example) for spec in default_catalog()]
+    mix = [event(n) for n in range(1000)]
+    print("\ndocuments: the envelope's JSON form (events/s of process CPU, best of 7 rounds)")
+    print(f"  {'envelopes':<34} {'MessageToDict':>14} {'envelope_to_dict':>17} {'ratio':>6}")
+    for label, envelopes in (
+        (f"catalog examples ({len(catalog)} topics)", catalog),
+        ("indexing mix (1,000 events)", mix),
+    ):
+        rates = conversion_rates(envelopes)
+        slow, fast = rates["MessageToDict"], rates["envelope_to_dict"]
+        print(f"  {label:<34} {slow:>14,.0f} {fast:>17,.0f} {fast / slow:>6.2f}")
+
+
 def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="evaluator_bench.py", description=__doc__)
     parser.add_argument("--events", type=int, default=20_000, help="events for the scorecard")
@@ -634,12 +693,17 @@ def main(argv: Sequence[str]) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=("indexing", "freshness", "scorecard", "aggregates"),
+        choices=("indexing", "freshness", "scorecard", "aggregates", "documents"),
         action="append",
         help="run only these parts (repeatable; default: all)",
     )
     args = parser.parse_args(list(argv))
-    parts = set(args.only or ("indexing", "freshness", "scorecard", "aggregates"))
+    parts = set(args.only or ("indexing", "freshness", "scorecard", "aggregates", "documents"))
+    if "documents" in parts:
+        documents_part()  # in this process alone: before the stand-ins start
+        parts.discard("documents")
+        if not parts:
+            return 0
     # The stand-ins come with the development install (make install), not the image.
     from legation_devstack.standins import start_kafka, start_opensearch
 

@@ -12,6 +12,10 @@ nested messages down to ``depth`` levels; one member of each oneof.
 (the ids the harness seeded), so requests reach past "not found" into the real work; the
 hostile values are still drawn for that field as often.
 
+A testing aid beside :mod:`legation_core.testing`, shared by the fuzz suite (tests/fuzz) and
+legation-core's own tests (the JSON form of every event type against MessageToDict); it
+needs Hypothesis, which the development install brings and the services never import.
+
 Huge values are built by repetition (``Huge``), never by Hypothesis drawing millions of
 characters, and every drawn message is shown by :func:`describe` with long strings
 abbreviated, so a failing example prints in a few lines.
@@ -284,9 +288,11 @@ class _Builder:
             entry = _message_type(field)
             keys = self._single(entry.fields_by_name["key"], entry, depth)
             values = self._single(entry.fields_by_name["value"], entry, depth - 1)
+            few = st.dictionaries(keys, values, max_size=4)
+            if entry.fields_by_name["key"].type != FieldDescriptor.TYPE_STRING:
+                return few  # many keys are made as strings (_many_keys)
             return weighted(
-                (4, st.dictionaries(keys, values, max_size=4)),
-                (1, st.builds(_many_keys, values, st.sampled_from(MANY_ITEMS[:2]))),
+                (4, few), (1, st.builds(_many_keys, values, st.sampled_from(MANY_ITEMS[:2])))
             )
         single = self._single(field, parent, depth)
         if not field.is_repeated:
@@ -399,13 +405,18 @@ def messages(
     hints: Hints | None = None,
     depth: int = 4,
     seeds: Sequence[Message] = (),
+    huge: bool = True,
 ) -> st.SearchStrategy[Message]:
-    """Hostile instances of the message ``descriptor`` describes (see the module doc).
+    """Hostile instances of the message ``descriptor`` describes (see the module doc);
+    without ``huge``, no huge strings or bytes and lists of a few items (a type with dozens
+    of repeated fields would otherwise take gigabytes a draw).
 
     With ``seeds`` (valid instances, such as requests the service accepted), two draws in
     three are a seed with one to three fields replaced by hostile values, at any depth: a
     request that passes most checks and carries one bad value."""
-    builder = _Builder(hints or {}, depth)
+    # Huge values are drawn only within two levels of the builder's top: a top two levels
+    # above ``depth`` never reaches them.
+    builder = _Builder(hints or {}, depth if huge else depth + 2)
     generic = builder.message(descriptor, depth)
     if not seeds:
         return generic

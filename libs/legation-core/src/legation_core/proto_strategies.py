@@ -355,20 +355,32 @@ def _is_map(field: FieldDescriptor) -> bool:
     )
 
 
+# What a long list or a many-keyed map may hold in all: already past gRPC's default 4 MiB
+# request limit (the services keep it); a request of gigabytes (1,001 keys of a 3 MB value)
+# would measure the fuzzer's own memory, not the service's.
+MANY_BYTES = 4_000_000
+
+
+def _fitting(item: Any, count: int) -> int:
+    """How many of ``item`` (at most ``count``) fit in MANY_BYTES."""
+    if isinstance(item, Message):
+        return min(count, MANY_BYTES // max(1, item.ByteSize()))
+    if isinstance(item, str | bytes):
+        return min(count, MANY_BYTES // max(1, len(item)))
+    return count
+
+
 def _many(item: Any, count: int) -> list[Any]:
     """``count`` items like ``item`` (at most ~4 MB of them); strings are made distinct,
     so a quadratic de-duplication shows."""
     if isinstance(item, str):
         return [f"{item[:40]}{n}" for n in range(count)]
-    if isinstance(item, Message):
-        count = min(count, 4_000_000 // max(1, item.ByteSize()))
-    elif isinstance(item, bytes):
-        count = min(count, 4_000_000 // max(1, len(item)))
-    return [item] * count
+    return [item] * _fitting(item, count)
 
 
 def _many_keys(value: Any, count: int) -> dict[str, Any]:
-    return {f"k{n}": value for n in range(count)}
+    """``count`` distinct keys, each with ``value`` (at most ~4 MB of them, as _many)."""
+    return {f"k{n}": value for n in range(max(1, _fitting(value, count)))}
 
 
 def _assemble(cls: Callable[[], Message], pairs: Sequence[tuple[FieldDescriptor, Any]]) -> Message:

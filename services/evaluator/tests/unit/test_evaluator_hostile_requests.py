@@ -115,6 +115,16 @@ def test_a_valid_campaign_is_published(
             "objectives[0].target: must be a finite number (got inf)",
         ),
         (
+            # Found by the fuzz suite: a finite double beyond a 32-bit float was accepted and
+            # the campaign then refused by the index ([float] supports only finite values).
+            campaign(objective(from_value=1.7976931348623157e308)),
+            "objectives[0].from_value: at most 1e+15 (got 1.79769e+308)",
+        ),
+        (
+            campaign(objective(target=-3.5e38)),
+            "objectives[0].target: at least -1e+15 (got -3.5e+38)",
+        ),
+        (
             campaign(objective(comparison=99)),
             "objectives[0].comparison: 99 is not a Comparison",
         ),

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 import yaml
-from legation_notifier.config import NotifierSettings
 
 from legation_console.config import ConsoleSettings
 from legation_core.catalog import Catalog
@@ -28,6 +27,7 @@ from legation_engager.config import EngagerSettings
 from legation_evaluator.bootstrap import BootstrapSettings
 from legation_evaluator.config import EvaluatorSettings
 from legation_listener.config import ListenerSettings
+from legation_notifier.config import NotifierSettings
 from legation_publisher.config import PublisherSettings
 
 ROOT = Path(__file__).resolve().parents[2]

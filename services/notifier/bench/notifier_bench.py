@@ -34,11 +34,6 @@ from pathlib import Path
 from typing import Any
 
 from kafka import KafkaConsumer
-from legation_notifier.adapters.events import TOPICS, DecisionHandler
-from legation_notifier.adapters.state import NotifierState
-from legation_notifier.domain.decide import Decider, EpisodeState
-from legation_notifier.domain.people import Directory, parse_people
-from legation_notifier.domain.signals import signals_of
 
 from legation.events.v1 import engage_pb2, evaluate_pb2, listen_pb2, publish_pb2
 from legation_core import topic_names
@@ -50,6 +45,11 @@ from legation_core.kafka import EventProducer, client_options, ensure_topics
 from legation_core.metrics import Metrics
 from legation_devstack import bench
 from legation_devstack.bench import Clock
+from legation_notifier.adapters.events import TOPICS, DecisionHandler
+from legation_notifier.adapters.state import NotifierState
+from legation_notifier.domain.decide import Decider, EpisodeState
+from legation_notifier.domain.people import Directory, parse_people
+from legation_notifier.domain.signals import signals_of
 
 EVENTS = 20_000
 PEOPLE = 60

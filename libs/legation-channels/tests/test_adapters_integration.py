@@ -164,7 +164,7 @@ def mastodon() -> Iterator[MastodonServer]:
 
 
 def masto(server: MastodonServer, token: str = "tok", max_characters: int = 500) -> MastodonChannel:
-    return MastodonChannel("masto", server.url, token, max_characters=max_characters, timeout=5)
+    return MastodonChannel("masto", server.url, token, max_characters=max_characters, timeout=FAST)
 
 
 def test_mastodon_posts_with_media_alt_text_and_replies(mastodon: MastodonServer) -> None:
@@ -208,6 +208,35 @@ def test_mastodon_rate_limit_honours_the_reset_time(mastodon: MastodonServer) ->
         "delivered"
     )
     assert len(mastodon.statuses) == 1
+
+
+def test_mastodon_times_out_as_its_channel_file_says_and_the_resend_posts_once(
+    mastodon: MastodonServer,
+) -> None:
+    # timeout_seconds reaches Mastodon.py's requests as the other channels' does their
+    # HTTP client: a 3 s answer is given up after 1 s; the status was posted, so the resend
+    # finds it by its idempotency key.
+    config = {
+        "channels": [
+            {
+                "name": "masto",
+                "kind": "mastodon",
+                "options": {"base_url": mastodon.url, "timeout_seconds": 1},
+                "secrets": {"access_token": "MASTODON_TOKEN"},
+            }
+        ]
+    }
+    slow = build_channels(config, env={"MASTODON_TOKEN": "tok"})["masto"]
+    mastodon.answer_late(3, "POST", "/api/v1/statuses")
+    message = replace(POST, idempotency_key="post-11:masto", media=())
+    first = deliver_once(slow, message)
+    assert first.state == "pending"
+    assert "Read timed out. (read timeout=1.0)" in first.reason
+    done = deliver_once(masto(mastodon), message, replace(first, next_attempt_at=None))
+    assert done.state == "delivered"
+    assert done.channel_item_id == mastodon.statuses[0]["id"]
+    assert len(mastodon.statuses) == 1
+    assert len(mastodon.requests_to("POST", "/api/v1/statuses")) == 2
 
 
 def test_mastodon_errors_name_credentials_text_and_reply(mastodon: MastodonServer) -> None:

@@ -6,8 +6,8 @@ writes nothing, names the stale files and exits 1 (``make check`` and the tests 
 without, it writes only the files that changed, so an unchanged tree keeps its times.
 
 The generators run as scripts (``python tools/gen_….py``, which puts tools/ first on the
-path) and the tests load them by file path with tools/ on pytest's ``pythonpath``; both find
-this module as ``generated``.
+path), and the tests import them by module name (tools/ is on pytest's ``pythonpath``);
+either way this module is ``generated``.
 """
 
 from __future__ import annotations

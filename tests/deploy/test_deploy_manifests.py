@@ -7,7 +7,6 @@ settings fields, ports that are the settings' defaults, and topics that are the 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import subprocess
@@ -18,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
+import deploy_check
 from legation_console.config import ConsoleSettings
 from legation_core.catalog import Catalog
 from legation_core.config import ENV_PREFIX, CoreSettings
@@ -385,15 +385,6 @@ def test_saved_objects_reference_each_other() -> None:
     assert any(o["type"] == "dashboard" for o in objects)
 
 
-def load_deploy_check() -> Any:
-    spec = importlib.util.spec_from_file_location("deploy_check", ROOT / "tools/deploy_check.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize(
     ("obj", "complaint"),
     [
@@ -418,7 +409,7 @@ def load_deploy_check() -> Any:
     ],
 )
 def test_the_validators_reject_bad_objects(obj: dict[str, Any], complaint: str) -> None:
-    errors = list(load_deploy_check().validation_errors([obj]))
+    errors = list(deploy_check.validation_errors([obj]))
     assert errors
     assert complaint in " ".join(errors)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from channel_kit import FAST, Crash, CrashAfterDeliver
 
 from legation_channels.adapters.bluesky import BlueskyChannel, record_key_for
 from legation_channels.adapters.email_newsletter import EmailNewsletterChannel, message_id_for
@@ -18,7 +19,7 @@ from legation_channels.adapters.mastodon import MastodonChannel
 from legation_channels.adapters.telegram import TelegramChannel
 from legation_channels.adapters.webhook import WebhookChannel
 from legation_channels.adapters.wordpress import WordPressChannel, slug_for
-from legation_channels.base import Channel, Delivered, Media, Outgoing
+from legation_channels.base import Channel, Media, Outgoing
 from legation_channels.outbox import Deliverer, Delivery, RetryPolicy, new_delivery
 from legation_channels.registry import build_channels
 from legation_devstack.channel_servers import (
@@ -35,27 +36,6 @@ from legation_devstack.channel_servers.smtp import self_signed_tls
 pytestmark = pytest.mark.integration
 
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000") + b"\0" * 40
-FAST = httpx.Timeout(5.0, connect=2.0)
-
-
-class Crash(BaseException):
-    """The process dies right after the channel accepted the message."""
-
-
-class CrashAfterDeliver:
-    """The real adapter, in a process that dies before it records the result."""
-
-    def __init__(self, channel: Channel) -> None:
-        self.channel = channel
-        self.name, self.kind = channel.name, channel.kind
-        self.limits, self.reconcile = channel.limits, channel.reconcile
-
-    def deliver(self, message: Outgoing) -> Delivered:
-        self.channel.deliver(message)
-        raise Crash
-
-    def find(self, idempotency_key: str) -> Delivered | None:
-        return self.channel.find(idempotency_key)
 
 
 def deliverer() -> Deliverer:

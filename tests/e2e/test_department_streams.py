@@ -38,7 +38,7 @@ from legation_core.config import CoreSettings
 from legation_core.disclosure import personal_values
 from legation_core.kafka import read_records
 from legation_devstack import campaign_week
-from legation_devstack.demo import CAMPAIGN_ID, ISSUE_ID, KEYWORDS
+from legation_devstack.demo import ISSUE_ID, track_demo_issue
 from legation_devstack.processes import wait_until
 from legation_devstack.stack import Stack
 from legation_devstack.week_demo import HASHTAG, ReplaySources
@@ -176,17 +176,7 @@ def step_both_sinks_follow_the_stream_from_a_time_across_a_restart(
     try:
         with stack.channel("listener") as channel:
             listener = listener_grpc.ListenerServiceStub(channel)
-            listener.TrackIssue(
-                listener_pb.TrackIssueRequest(
-                    issue_id=ISSUE_ID,
-                    name="Global plastics treaty",
-                    keywords=KEYWORDS,
-                    feeds=sources.feeds(),
-                    campaign_ids=[CAMPAIGN_ID],
-                    languages=list(campaign_week.LANGUAGES),
-                ),
-                timeout=30,
-            )
+            track_demo_issue(listener, sources.feeds(), campaign_week.LANGUAGES)
             poll = listener_pb.PollNowRequest(issue_id=ISSUE_ID)
             listener.PollNow(poll, timeout=60)  # sets each source's cursor
 

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def check_requested(argv: Sequence[str] | None, doc: str | None) -> bool:
     """Whether the command line asks for ``--check``; ``doc`` (the generator's docstring)
     gives ``--help`` its first line."""
-    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    parser = argparse.ArgumentParser(description=(doc or "").partition("\n")[0])
     parser.add_argument("--check", action="store_true", help="fail when the files are stale")
     return bool(parser.parse_args(argv).check)
 

@@ -163,7 +163,7 @@ typecheck: install
 		services/notifier/bench/notifier_bench.py \
 		tools/gen_k8s_topics.py tools/deploy_check.py tools/gen_limits_doc.py \
 		tools/gen_asyncapi.py tools/contracts_compat.py tools/gen_k8s_departments.py \
-		tools/gen_topic_names.py tools/gen_config_schemas.py \
+		tools/gen_topic_names.py tools/gen_config_schemas.py tools/generated.py \
 		libs/legation-subscribe/src libs/legation-subscribe/tests
 
 check: lint typecheck config-schemas-check

@@ -4,12 +4,12 @@ without one refuses to start), reads open to viewers, each command only to its r
 from __future__ import annotations
 
 import pytest
-from legation_notifier.adapters.policy import POLICY as NOTIFIER
 
 from legation_core.auth import ADMIN, ROLES, VIEWER, Caller, Policy, check_policy
 from legation_engager.adapters.policy import POLICY as ENGAGER
 from legation_evaluator.adapters.policy import POLICY as EVALUATOR
 from legation_listener.adapters.policy import POLICY as LISTENER
+from legation_notifier.adapters.policy import POLICY as NOTIFIER
 from legation_publisher.adapters.policy import POLICY as PUBLISHER
 
 POLICIES = [LISTENER, PUBLISHER, ENGAGER, EVALUATOR, NOTIFIER]

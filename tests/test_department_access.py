@@ -4,30 +4,17 @@ that would give personal data outside the digital team is refused."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 import yaml
 
+import deploy_check
+import gen_k8s_departments as access
 from legation_core.catalog import default_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _tool(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-access = _tool("gen_k8s_departments")
 
 
 def generated(name: str) -> dict[str, Any]:
@@ -101,7 +88,6 @@ def test_personal_data_goes_only_to_the_digital_team() -> None:
 def test_the_users_validate_against_the_strimzi_schema() -> None:
     import jsonschema
 
-    deploy_check = _tool("deploy_check")
     schema = deploy_check.crd_schema("kafka.strimzi.io/v1beta2", "KafkaUser")
     assert schema is not None
     user = generated("crisis-centre")

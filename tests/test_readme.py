@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from legation_notifier.config import NotifierSettings
-
 from legation_console.config import ConsoleSettings
 from legation_core.catalog import default_catalog
 from legation_core.config import ENV_PREFIX, CoreSettings
 from legation_engager.config import EngagerSettings
 from legation_evaluator.config import EvaluatorSettings
 from legation_listener.config import ListenerSettings
+from legation_notifier.config import NotifierSettings
 from legation_publisher.config import PublisherSettings
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")

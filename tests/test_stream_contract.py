@@ -4,32 +4,18 @@ as a new version of the topic."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import yaml
 
+import contracts_compat as compat
+import gen_asyncapi as asyncapi
 from legation_core.catalog import default_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _tool(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-compat = _tool("contracts_compat")
-asyncapi = _tool("gen_asyncapi")
 
 
 def test_the_asyncapi_document_is_generated_from_the_current_catalog() -> None:

@@ -16,7 +16,6 @@ document with the AsyncAPI CLI.
 
 from __future__ import annotations
 
-import argparse
 import html
 import json
 import re
@@ -27,10 +26,10 @@ from typing import Any
 
 import yaml
 
+from generated import ROOT, check_requested, write_or_check
 from legation_core.catalog import Catalog, TopicSpec
 from legation_core.kafka import dlq_config, topic_config
 
-ROOT = Path(__file__).resolve().parent.parent
 CATALOG_DIR = ROOT / "topics"
 EVENT_PROTOS = ROOT / "protos" / "legation" / "events" / "v1"
 OUT_DIR = ROOT / "libs" / "legation-contracts"
@@ -411,22 +410,9 @@ def render(catalog: Catalog) -> dict[Path, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="fail when the files are stale")
-    args = parser.parse_args(argv)
+    check = check_requested(argv, __doc__)
     files = render(Catalog.from_directory(CATALOG_DIR))
-    stale = [p for p, text in files.items() if not p.is_file() or p.read_text("utf-8") != text]
-    if args.check:
-        if stale:
-            names = ", ".join(str(p.relative_to(ROOT)) for p in stale)
-            print(f"stale stream contract ({names}): run make contracts-docs", file=sys.stderr)
-            return 1
-        print("stream contract up to date")
-        return 0
-    for path, text in files.items():
-        path.write_text(text, encoding="utf-8")
-    print(f"wrote {', '.join(str(p.relative_to(ROOT)) for p in files)}")
-    return 0
+    return write_or_check(files, "stream contract", check, target="contracts-docs")
 
 
 if __name__ == "__main__":

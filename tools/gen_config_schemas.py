@@ -8,7 +8,6 @@ An editor with the YAML language server checks and completes a file whose first 
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -16,12 +15,12 @@ from typing import Any
 
 from pydantic.json_schema import GenerateJsonSchema
 
+from generated import ROOT, check_requested, write_or_check
 from legation_channels.registry import channels_file_model
 from legation_core.auth import USERS_FILE_MODEL
 from legation_core.config import ConfigModel
 from legation_engager.domain.rules import RULES_FILE_MODEL
 
-ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = ROOT / "deploy" / "schemas" / "config"
 MODELS: dict[str, type[ConfigModel]] = {
     "users.schema.json": USERS_FILE_MODEL,
@@ -53,28 +52,8 @@ def render() -> dict[Path, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="fail when the files are stale")
-    check = parser.parse_args(argv).check
-    stale = {
-        path: text
-        for path, text in render().items()
-        if not path.is_file() or path.read_text(encoding="utf-8") != text
-    }
-    names = ", ".join(str(path.relative_to(ROOT)) for path in stale) or "none"
-    if check:
-        if stale:
-            print(
-                f"stale configuration schemas ({names}): run make config-schemas", file=sys.stderr
-            )
-            return 1
-        print("configuration schemas up to date")
-        return 0
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    for path, text in stale.items():  # only what changed
-        path.write_text(text, encoding="utf-8")
-    print(f"rewrote: {names}")
-    return 0
+    check = check_requested(argv, __doc__)
+    return write_or_check(render(), "configuration schemas", check, target="config-schemas")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ tests use it; the local broker stand-in does not enforce ACLs).
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from collections.abc import Mapping
@@ -28,9 +27,9 @@ from typing import Any
 
 import yaml
 
+from generated import ROOT, check_requested, write_or_check
 from legation_core.catalog import Catalog
 
-ROOT = Path(__file__).resolve().parent.parent
 CATALOG_DIR = ROOT / "topics"
 GRANTS = ROOT / "deploy" / "departments.yaml"
 OUT_DIR = ROOT / "deploy" / "components" / "kafka-departments"
@@ -256,39 +255,19 @@ def load(catalog_dir: Path = CATALOG_DIR, grants: Path = GRANTS) -> list[Departm
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="fail when the files are stale")
-    args = parser.parse_args(argv)
+    check = check_requested(argv, __doc__)
     try:
         files = render(load())
     except GrantError as error:
         print(f"deploy/departments.yaml: {error}", file=sys.stderr)
         return 1
-    stale = [
-        n
-        for n, text in files.items()
-        if not (OUT_DIR / n).is_file() or (OUT_DIR / n).read_text(encoding="utf-8") != text
-    ]
-    if OUT_DIR.is_dir():
-        stale += [p.name for p in OUT_DIR.glob("*.yaml") if p.name not in files]
-    if args.check:
-        if stale:
-            print(
-                f"stale department users ({', '.join(sorted(stale))}): run make k8s-departments",
-                file=sys.stderr,
-            )
-            return 1
-        users = [name for name in files if name.startswith("legation-dept-")]
-        print(f"department users up to date ({len(users)} departments)")
-        return 0
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    for path in OUT_DIR.glob("*.yaml"):
-        if path.name not in files:
-            path.unlink()
-    for name, text in files.items():
-        (OUT_DIR / name).write_text(text, encoding="utf-8")
-    print(f"wrote {len(files)} files to {OUT_DIR.relative_to(ROOT)}")
-    return 0
+    return write_or_check(
+        {OUT_DIR / name: text for name, text in files.items()},
+        "department users",
+        check,
+        target="k8s-departments",
+        owned_dir=OUT_DIR,
+    )
 
 
 if __name__ == "__main__":

@@ -11,18 +11,16 @@ gives (CI runs it through ``make deploy-check`` and ``tests/deploy``).
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
-from pathlib import Path
 from typing import Any
 
 import yaml
 
+from generated import ROOT, check_requested, write_or_check
 from legation_core.catalog import Catalog, TopicSpec
 from legation_core.kafka import dlq_config, topic_config
 
-ROOT = Path(__file__).resolve().parent.parent
 CATALOG_DIR = ROOT / "topics"
 OUT_DIR = ROOT / "deploy" / "components" / "kafka-topics"
 CLUSTER_LABEL = "strimzi.io/cluster"
@@ -99,42 +97,16 @@ def render(catalog: Catalog) -> dict[str, str]:
     return files
 
 
-def stale_files(out_dir: Path, files: dict[str, str]) -> list[str]:
-    """The generated files that are missing, different or left over in ``out_dir``."""
-    stale = [name for name, text in files.items() if _read(out_dir / name) != text]
-    if out_dir.is_dir():
-        stale += [p.name for p in out_dir.glob("*.yaml") if p.name not in files]
-    return sorted(stale)
-
-
-def _read(path: Path) -> str | None:
-    return path.read_text(encoding="utf-8") if path.is_file() else None
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="fail when the files are stale")
-    args = parser.parse_args(argv)
+    check = check_requested(argv, __doc__)
     files = render(Catalog.from_directory(CATALOG_DIR))
-    stale = stale_files(OUT_DIR, files)
-    if args.check:
-        if stale:
-            print(
-                "stale Strimzi topics in deploy/components/kafka-topics "
-                f"({', '.join(stale)}): run make k8s-topics",
-                file=sys.stderr,
-            )
-            return 1
-        print(f"kafka topics up to date ({len(files) - 1} files)")
-        return 0
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    for path in OUT_DIR.glob("*.yaml"):
-        if path.name not in files:
-            path.unlink()
-    for name, text in files.items():
-        (OUT_DIR / name).write_text(text, encoding="utf-8")
-    print(f"wrote {len(files)} files to {OUT_DIR.relative_to(ROOT)}")
-    return 0
+    return write_or_check(
+        {OUT_DIR / name: text for name, text in files.items()},
+        "Strimzi topics",
+        check,
+        target="k8s-topics",
+        owned_dir=OUT_DIR,
+    )
 
 
 if __name__ == "__main__":

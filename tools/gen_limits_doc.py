@@ -7,8 +7,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from legation_notifier.adapters.policy import POLICY as NOTIFIER
-
 from legation_core.limits import (
     COUNTRY,
     DEFAULT_MAX_BYTES,
@@ -28,6 +26,7 @@ from legation_core.limits import (
 from legation_engager.adapters.policy import POLICY as ENGAGER
 from legation_evaluator.adapters.policy import POLICY as EVALUATOR
 from legation_listener.adapters.policy import POLICY as LISTENER
+from legation_notifier.adapters.policy import POLICY as NOTIFIER
 from legation_publisher.adapters.policy import POLICY as PUBLISHER
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,15 +10,13 @@ tests/deploy/test_deploy_manifests.py run it).
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 import textwrap
-from pathlib import Path
 
+from generated import ROOT, check_requested, write_or_check
 from legation_core.catalog import Catalog, TopicSpec
 
-ROOT = Path(__file__).resolve().parent.parent
 CATALOG_DIR = ROOT / "topics"
 OUT = ROOT / "libs" / "legation-core" / "src" / "legation_core" / "topic_names.py"
 PREFIX = "legation."
@@ -66,21 +64,9 @@ def render(catalog: Catalog) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="fail when the file is stale")
-    args = parser.parse_args(argv)
+    check = check_requested(argv, __doc__)
     text = render(Catalog.from_directory(CATALOG_DIR))
-    current = OUT.read_text(encoding="utf-8") if OUT.is_file() else None
-    if args.check:
-        if current != text:
-            print(f"stale {OUT.relative_to(ROOT)}: run make contracts", file=sys.stderr)
-            return 1
-        print("topic names up to date")
-        return 0
-    if current != text:
-        OUT.write_text(text, encoding="utf-8")
-    print(f"wrote {OUT.relative_to(ROOT)}")
-    return 0
+    return write_or_check({OUT: text}, "topic names", check, target="contracts")
 
 
 if __name__ == "__main__":

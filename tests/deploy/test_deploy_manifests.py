@@ -7,7 +7,6 @@ settings fields, ports that are the settings' defaults, and topics that are the 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import subprocess
@@ -17,8 +16,8 @@ from typing import Any
 
 import pytest
 import yaml
-from legation_notifier.config import NotifierSettings
 
+import deploy_check
 from legation_console.config import ConsoleSettings
 from legation_core.catalog import Catalog
 from legation_core.config import ENV_PREFIX, CoreSettings
@@ -28,6 +27,7 @@ from legation_engager.config import EngagerSettings
 from legation_evaluator.bootstrap import BootstrapSettings
 from legation_evaluator.config import EvaluatorSettings
 from legation_listener.config import ListenerSettings
+from legation_notifier.config import NotifierSettings
 from legation_publisher.config import PublisherSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -385,15 +385,6 @@ def test_saved_objects_reference_each_other() -> None:
     assert any(o["type"] == "dashboard" for o in objects)
 
 
-def load_deploy_check() -> Any:
-    spec = importlib.util.spec_from_file_location("deploy_check", ROOT / "tools/deploy_check.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize(
     ("obj", "complaint"),
     [
@@ -418,7 +409,7 @@ def load_deploy_check() -> Any:
     ],
 )
 def test_the_validators_reject_bad_objects(obj: dict[str, Any], complaint: str) -> None:
-    errors = list(load_deploy_check().validation_errors([obj]))
+    errors = list(deploy_check.validation_errors([obj]))
     assert errors
     assert complaint in " ".join(errors)
 

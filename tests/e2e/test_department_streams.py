@@ -10,7 +10,6 @@ KafkaUser generated for it (``tools/gen_k8s_departments.py``), with Kafka's rule
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -25,13 +24,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 import yaml
 from legation_subscribe import verify_signature
 
+import gen_k8s_departments as access
 from legation.listener.v1 import listener_service_pb2 as listener_pb
 from legation.listener.v1 import listener_service_pb2_grpc as listener_grpc
 from legation_core.codec import Envelope, envelope_to_dict
@@ -39,7 +38,7 @@ from legation_core.config import CoreSettings
 from legation_core.disclosure import personal_values
 from legation_core.kafka import read_records
 from legation_devstack import campaign_week
-from legation_devstack.demo import CAMPAIGN_ID, ISSUE_ID, KEYWORDS
+from legation_devstack.demo import ISSUE_ID, track_demo_issue
 from legation_devstack.processes import wait_until
 from legation_devstack.stack import Stack
 from legation_devstack.week_demo import HASHTAG, ReplaySources
@@ -52,18 +51,6 @@ DERIVED = "legation.listen.mentions-pseudonymised.v1"
 DEPARTMENT = "research-unit"
 WEBHOOK_SECRET = secrets.token_urlsafe(24)
 PSEUDONYM = re.compile(r"p-[a-z2-7]{16}")
-
-
-def _tool(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-access = _tool("gen_k8s_departments")
 
 
 @pytest.fixture(scope="module")
@@ -189,17 +176,7 @@ def step_both_sinks_follow_the_stream_from_a_time_across_a_restart(
     try:
         with stack.channel("listener") as channel:
             listener = listener_grpc.ListenerServiceStub(channel)
-            listener.TrackIssue(
-                listener_pb.TrackIssueRequest(
-                    issue_id=ISSUE_ID,
-                    name="Global plastics treaty",
-                    keywords=KEYWORDS,
-                    feeds=sources.feeds(),
-                    campaign_ids=[CAMPAIGN_ID],
-                    languages=list(campaign_week.LANGUAGES),
-                ),
-                timeout=30,
-            )
+            track_demo_issue(listener, sources.feeds(), campaign_week.LANGUAGES)
             poll = listener_pb.PollNowRequest(issue_id=ISSUE_ID)
             listener.PollNow(poll, timeout=60)  # sets each source's cursor
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from channel_kit import FAST, Crash, CrashAfterDeliver
 
 from legation_channels.adapters.bluesky import BlueskyChannel, record_key_for
 from legation_channels.adapters.email_newsletter import EmailNewsletterChannel, message_id_for
@@ -18,7 +19,7 @@ from legation_channels.adapters.mastodon import MastodonChannel
 from legation_channels.adapters.telegram import TelegramChannel
 from legation_channels.adapters.webhook import WebhookChannel
 from legation_channels.adapters.wordpress import WordPressChannel, slug_for
-from legation_channels.base import Channel, Delivered, Media, Outgoing
+from legation_channels.base import Channel, Media, Outgoing
 from legation_channels.outbox import Deliverer, Delivery, RetryPolicy, new_delivery
 from legation_channels.registry import build_channels
 from legation_devstack.channel_servers import (
@@ -35,27 +36,6 @@ from legation_devstack.channel_servers.smtp import self_signed_tls
 pytestmark = pytest.mark.integration
 
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000") + b"\0" * 40
-FAST = httpx.Timeout(5.0, connect=2.0)
-
-
-class Crash(BaseException):
-    """The process dies right after the channel accepted the message."""
-
-
-class CrashAfterDeliver:
-    """The real adapter, in a process that dies before it records the result."""
-
-    def __init__(self, channel: Channel) -> None:
-        self.channel = channel
-        self.name, self.kind = channel.name, channel.kind
-        self.limits, self.reconcile = channel.limits, channel.reconcile
-
-    def deliver(self, message: Outgoing) -> Delivered:
-        self.channel.deliver(message)
-        raise Crash
-
-    def find(self, idempotency_key: str) -> Delivered | None:
-        return self.channel.find(idempotency_key)
 
 
 def deliverer() -> Deliverer:
@@ -164,7 +144,7 @@ def mastodon() -> Iterator[MastodonServer]:
 
 
 def masto(server: MastodonServer, token: str = "tok", max_characters: int = 500) -> MastodonChannel:
-    return MastodonChannel("masto", server.url, token, max_characters=max_characters, timeout=5)
+    return MastodonChannel("masto", server.url, token, max_characters=max_characters, timeout=FAST)
 
 
 def test_mastodon_posts_with_media_alt_text_and_replies(mastodon: MastodonServer) -> None:
@@ -208,6 +188,35 @@ def test_mastodon_rate_limit_honours_the_reset_time(mastodon: MastodonServer) ->
         "delivered"
     )
     assert len(mastodon.statuses) == 1
+
+
+def test_mastodon_times_out_as_its_channel_file_says_and_the_resend_posts_once(
+    mastodon: MastodonServer,
+) -> None:
+    # timeout_seconds reaches Mastodon.py's requests as the other channels' does their
+    # HTTP client: a 3 s answer is given up after 1 s; the status was posted, so the resend
+    # finds it by its idempotency key.
+    config = {
+        "channels": [
+            {
+                "name": "masto",
+                "kind": "mastodon",
+                "options": {"base_url": mastodon.url, "timeout_seconds": 1},
+                "secrets": {"access_token": "MASTODON_TOKEN"},
+            }
+        ]
+    }
+    slow = build_channels(config, env={"MASTODON_TOKEN": "tok"})["masto"]
+    mastodon.answer_late(3, "POST", "/api/v1/statuses")
+    message = replace(POST, idempotency_key="post-11:masto", media=())
+    first = deliver_once(slow, message)
+    assert first.state == "pending"
+    assert "Read timed out. (read timeout=1.0)" in first.reason
+    done = deliver_once(masto(mastodon), message, replace(first, next_attempt_at=None))
+    assert done.state == "delivered"
+    assert done.channel_item_id == mastodon.statuses[0]["id"]
+    assert len(mastodon.statuses) == 1
+    assert len(mastodon.requests_to("POST", "/api/v1/statuses")) == 2
 
 
 def test_mastodon_errors_name_credentials_text_and_reply(mastodon: MastodonServer) -> None:

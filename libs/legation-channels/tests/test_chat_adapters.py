@@ -8,42 +8,23 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import httpx
 import pytest
+from channel_kit import FAST, Crash, CrashAfterDeliver
 
 from legation_channels.adapters.chat import MatrixChannel, SlackChannel, TeamsChannel
-from legation_channels.base import Channel, Delivered, Outgoing
+from legation_channels.base import Channel, Outgoing
 from legation_channels.outbox import Deliverer, Delivery, RetryPolicy, new_delivery
 from legation_channels.registry import ChannelConfigError, build_channels
 from legation_devstack.channel_servers import Canned, ChatServer
 
 pytestmark = pytest.mark.integration
 
-FAST = httpx.Timeout(5.0, connect=2.0)
 MESSAGE = Outgoing(
     idempotency_key="notification-1",
     title="Spike on plastics-treaty: 42 mentions in an hour",
     text="42 mentions between 14:00 and 15:00 UTC.",
     link="https://console.example.org/listen/alerts?issue_id=plastics-treaty",
 )
-
-
-class Crash(BaseException):
-    """The process dies right after the room accepted the message."""
-
-
-class CrashAfterDeliver:
-    def __init__(self, channel: Channel) -> None:
-        self.channel = channel
-        self.name, self.kind = channel.name, channel.kind
-        self.limits, self.reconcile = channel.limits, channel.reconcile
-
-    def deliver(self, message: Outgoing) -> Delivered:
-        self.channel.deliver(message)
-        raise Crash
-
-    def find(self, idempotency_key: str) -> Delivered | None:
-        return self.channel.find(idempotency_key)
 
 
 @pytest.fixture

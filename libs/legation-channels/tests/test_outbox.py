@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from channel_kit import Crash
 
 from legation_channels.base import (
     ChannelError,
@@ -32,10 +33,6 @@ from legation_channels.outbox import (
 )
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
-
-
-class Crash(BaseException):
-    """The process dies: nothing after the raise runs, nothing is caught."""
 
 
 @dataclass

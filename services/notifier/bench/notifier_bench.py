@@ -27,19 +27,13 @@ import random
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from kafka import KafkaConsumer
-from legation_notifier.adapters.events import TOPICS, DecisionHandler
-from legation_notifier.adapters.state import NotifierState
-from legation_notifier.domain.decide import Decider, EpisodeState
-from legation_notifier.domain.people import Directory, parse_people
-from legation_notifier.domain.signals import signals_of
 
 from legation.events.v1 import engage_pb2, evaluate_pb2, listen_pb2, publish_pb2
 from legation_core import topic_names
@@ -49,6 +43,13 @@ from legation_core.config import CoreSettings
 from legation_core.consumer import BatchResult, ConsumerLoop, Incoming
 from legation_core.kafka import EventProducer, client_options, ensure_topics
 from legation_core.metrics import Metrics
+from legation_devstack import bench
+from legation_devstack.bench import Clock
+from legation_notifier.adapters.events import TOPICS, DecisionHandler
+from legation_notifier.adapters.state import NotifierState
+from legation_notifier.domain.decide import Decider, EpisodeState
+from legation_notifier.domain.people import Directory, parse_people
+from legation_notifier.domain.signals import signals_of
 
 EVENTS = 20_000
 PEOPLE = 60
@@ -57,20 +58,15 @@ SEED = 16
 
 
 @dataclass(frozen=True)
-class Figure:
-    label: str
-    events: int
-    seconds: float
-    cpu_seconds: float
+class Figure(bench.Figure):
+    """One measured path, with the notifications it decided."""
+
     notifications: int = 0
 
-    @property
-    def rate(self) -> float:
-        return self.events / self.seconds
 
-    @property
-    def cpu_us(self) -> float:
-        return self.cpu_seconds / self.events * 1e6
+def measured(clock: Clock, label: str, events: int, notifications: int = 0) -> Figure:
+    """What ``clock`` measured since it started, as a figure of ``events`` events."""
+    return Figure(**asdict(clock.figure(label, events)), notifications=notifications)
 
 
 def team(people: int) -> Directory:
@@ -284,23 +280,19 @@ class Bench:
             enable_auto_commit=False,
             max_poll_records=BATCH,
         )
-        count, wall, cpu = 0, 0.0, 0.0
+        clock, count = Clock(), 0
         while count < self.count:
             for records in consumer.poll(timeout_ms=500).values():
-                if not wall:
-                    wall, cpu = time.perf_counter(), time.process_time()
+                clock.start()  # from the first records: not the group's join
                 for record in records:
                     if decode:
                         self.codec.decode(record.topic, record.value)
                     count += 1
-        figure = Figure(
-            "raw kafka-python consume" + (" + decode" if decode else ""),
-            count,
-            time.perf_counter() - wall,
-            time.process_time() - cpu,
+        result = measured(
+            clock, "raw kafka-python consume" + (" + decode" if decode else ""), count
         )
         consumer.close(autocommit=False)
-        return figure
+        return result
 
     def notifier(self) -> Figure:
         metrics = Metrics()
@@ -308,12 +300,11 @@ class Bench:
         state = NotifierState(producer)
         handler = DecisionHandler(state, self.directory, registry=metrics.registry)
         stop = threading.Event()
-        seen, wall, cpu = 0, 0.0, 0.0
+        clock, seen = Clock(), 0
 
         def counting(batch: Sequence[Incoming]) -> BatchResult:
-            nonlocal seen, wall, cpu
-            if not wall:
-                wall, cpu = time.perf_counter(), time.process_time()
+            nonlocal seen
+            clock.start()
             result = handler(batch)
             seen += len(batch)
             if seen >= self.count:
@@ -331,35 +322,29 @@ class Bench:
             metrics=metrics,
             stop=stop,
         ).run()
-        figure = Figure(
+        result = measured(
+            clock,
             "notifier: consume loop, decisions, acknowledged state",
             seen,
-            time.perf_counter() - wall,
-            time.process_time() - cpu,
             len(state.notifications),
         )
         producer.close()
-        return figure
+        return result
 
     def in_memory(self, items: Sequence[tuple[str, str, str, Envelope]]) -> Figure:
         episodes: dict[str, EpisodeState] = {}
         decider = Decider(self.directory, episodes.get)
         decided = 0
         now = datetime.now(UTC)
-        wall, cpu = time.perf_counter(), time.process_time()
+        clock = Clock()
+        clock.start()
         for _service, _topic, _key, envelope in items:
             for signal in signals_of(envelope, self.directory.console_url):
                 outcome = decider.decide(signal, now)
                 if outcome.episode is not None:
                     episodes[outcome.episode.condition] = outcome.episode
                 decided += len(outcome.notifications)
-        return Figure(
-            "decisions alone, in memory (no Kafka)",
-            len(items),
-            time.perf_counter() - wall,
-            time.process_time() - cpu,
-            decided,
-        )
+        return measured(clock, "decisions alone, in memory (no Kafka)", len(items), decided)
 
     def run(self) -> int:
         ensure_topics(self.settings, self.catalog, replication_factor=1)

@@ -194,7 +194,7 @@ def _mastodon(name: str, o: MastodonOptions, secrets: Mapping[str, str]) -> Chan
         visibility=o.visibility,
         max_characters=o.max_characters,
         alt_text_required=o.alt_text_required,
-        timeout=o.timeout_seconds,
+        timeout=_timeout(o),
     )
 
 

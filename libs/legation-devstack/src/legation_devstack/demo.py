@@ -12,10 +12,12 @@ reply is sent only when no conversation of the campaign has one.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from importlib.resources import files
 from pathlib import Path
+from typing import NamedTuple
 
 import grpc
 
@@ -106,6 +108,54 @@ def demo_campaign(now: datetime) -> evaluate_pb2.Campaign:
     return campaign
 
 
+class ServiceStubs(NamedTuple):
+    """A client of each step's gRPC API."""
+
+    evaluator: evaluator_grpc.EvaluatorServiceStub
+    listener: listener_grpc.ListenerServiceStub
+    publisher: publisher_grpc.PublisherServiceStub
+    engager: engager_grpc.EngagerServiceStub
+
+
+@contextmanager
+def service_stubs(stack: Stack) -> Iterator[ServiceStubs]:
+    """Clients of the four steps' APIs, as the stack's administrator; their channels close
+    on leaving."""
+    with (
+        stack.channel("evaluator") as evaluator,
+        stack.channel("listener") as listener,
+        stack.channel("publisher") as publisher,
+        stack.channel("engager") as engager,
+    ):
+        yield ServiceStubs(
+            evaluator_grpc.EvaluatorServiceStub(evaluator),
+            listener_grpc.ListenerServiceStub(listener),
+            publisher_grpc.PublisherServiceStub(publisher),
+            engager_grpc.EngagerServiceStub(engager),
+        )
+
+
+def track_demo_issue(
+    listener: listener_grpc.ListenerServiceStub, feeds: Sequence[str], languages: Sequence[str]
+) -> None:
+    """Tracks the demo's issue (its keywords, for the demo campaign) on ``feeds``, unless
+    the listener knows it already: a run over the data of an earlier one."""
+    known = listener.ListIssues(listener_pb.ListIssuesRequest(), timeout=30).issues
+    if ISSUE_ID in {issue.issue_id for issue in known}:
+        return
+    listener.TrackIssue(
+        listener_pb.TrackIssueRequest(
+            issue_id=ISSUE_ID,
+            name="Global plastics treaty",
+            keywords=KEYWORDS,
+            feeds=feeds,
+            campaign_ids=[CAMPAIGN_ID],
+            languages=languages,
+        ),
+        timeout=30,
+    )
+
+
 def run_demo(
     stack: Stack, timeout: float = 60.0, anchor: datetime | None = None
 ) -> evaluator_pb.Scorecard:
@@ -113,31 +163,9 @@ def run_demo(
 
     ``anchor`` is the moment the campaign's period is set from (default: now); give the
     same one on every run over the same data so that a second run is a no-op."""
-    with (
-        stack.channel("evaluator") as evaluator_channel,
-        stack.channel("listener") as listener_channel,
-        stack.channel("publisher") as publisher_channel,
-        stack.channel("engager") as engager_channel,
-    ):
-        evaluator = evaluator_grpc.EvaluatorServiceStub(evaluator_channel)
-        listener = listener_grpc.ListenerServiceStub(listener_channel)
-        publisher = publisher_grpc.PublisherServiceStub(publisher_channel)
-        engager = engager_grpc.EngagerServiceStub(engager_channel)
-
+    with service_stubs(stack) as (evaluator, listener, publisher, engager):
         evaluator.CreateCampaign(demo_campaign(anchor or datetime.now(UTC)), timeout=30)
-        known = listener.ListIssues(listener_pb.ListIssuesRequest(), timeout=30).issues
-        if ISSUE_ID not in {issue.issue_id for issue in known}:
-            listener.TrackIssue(
-                listener_pb.TrackIssueRequest(
-                    issue_id=ISSUE_ID,
-                    name="Global plastics treaty",
-                    keywords=KEYWORDS,
-                    feeds=fixture_feeds(),
-                    campaign_ids=[CAMPAIGN_ID],
-                    languages=["en", "fr", "es"],
-                ),
-                timeout=30,
-            )
+        track_demo_issue(listener, fixture_feeds(), ["en", "fr", "es"])
         listener.PollNow(listener_pb.PollNowRequest(issue_id=ISSUE_ID), timeout=60)
         _publish_post(publisher, stack, timeout)
 

@@ -27,23 +27,21 @@ import grpc
 from legation.engager.v1 import engager_service_pb2 as engager_pb
 from legation.engager.v1 import engager_service_pb2_grpc as engager_grpc
 from legation.evaluator.v1 import evaluator_service_pb2 as evaluator_pb
-from legation.evaluator.v1 import evaluator_service_pb2_grpc as evaluator_grpc
 from legation.events.v1 import engage_pb2, evaluate_pb2
 from legation.listener.v1 import listener_service_pb2 as listener_pb
-from legation.listener.v1 import listener_service_pb2_grpc as listener_grpc
 from legation.publisher.v1 import publisher_service_pb2 as publisher_pb
-from legation.publisher.v1 import publisher_service_pb2_grpc as publisher_grpc
 from legation_devstack import campaign_week
 from legation_devstack.campaign_week import PublicItem
 from legation_devstack.channel_servers import ChannelServers
 from legation_devstack.demo import (
     CAMPAIGN_ID,
     ISSUE_ID,
-    KEYWORDS,
     demo_campaign,
     publish_post,
+    service_stubs,
     settled_scorecard,
     submit_feedback,
+    track_demo_issue,
 )
 from legation_devstack.localdata import demo_record, mark_replayed
 from legation_devstack.notify_local import NotifyServers
@@ -157,31 +155,9 @@ def run_week_demo(
 ) -> evaluator_pb.Scorecard:
     """Drives the week through the services (``replayed``: the sources already hold it, from
     a run before this one); returns the settled scorecard."""
-    with (
-        stack.channel("evaluator") as evaluator_channel,
-        stack.channel("listener") as listener_channel,
-        stack.channel("publisher") as publisher_channel,
-        stack.channel("engager") as engager_channel,
-    ):
-        evaluator = evaluator_grpc.EvaluatorServiceStub(evaluator_channel)
-        listener = listener_grpc.ListenerServiceStub(listener_channel)
-        publisher = publisher_grpc.PublisherServiceStub(publisher_channel)
-        engager = engager_grpc.EngagerServiceStub(engager_channel)
-
+    with service_stubs(stack) as (evaluator, listener, publisher, engager):
         evaluator.CreateCampaign(campaign, timeout=30)
-        known = listener.ListIssues(listener_pb.ListIssuesRequest(), timeout=30).issues
-        if ISSUE_ID not in {issue.issue_id for issue in known}:
-            listener.TrackIssue(
-                listener_pb.TrackIssueRequest(
-                    issue_id=ISSUE_ID,
-                    name="Global plastics treaty",
-                    keywords=KEYWORDS,
-                    feeds=sources.feeds(),
-                    campaign_ids=[CAMPAIGN_ID],
-                    languages=list(campaign_week.LANGUAGES),
-                ),
-                timeout=30,
-            )
+        track_demo_issue(listener, sources.feeds(), campaign_week.LANGUAGES)
         poll = listener_pb.PollNowRequest(issue_id=ISSUE_ID)
         if not replayed:
             listener.PollNow(poll, timeout=60)  # the first read sets each source's cursor

@@ -19,6 +19,8 @@ from legation.engager.v1 import engager_service_pb2_grpc as engager_grpc
 from legation.evaluator.v1 import evaluator_service_pb2 as evaluator_pb
 from legation.evaluator.v1 import evaluator_service_pb2_grpc as evaluator_grpc
 from legation.events.v1 import evaluate_pb2, listen_pb2
+from legation.listener.v1 import listener_service_pb2 as listener_pb
+from legation.listener.v1 import listener_service_pb2_grpc as listener_grpc
 from legation.publisher.v1 import publisher_service_pb2 as publisher_pb
 from legation.publisher.v1 import publisher_service_pb2_grpc as publisher_grpc
 from legation_core.catalog import default_catalog
@@ -112,6 +114,23 @@ def measured_campaign(
         stub.CreateCampaign(campaign, timeout=10)
         request = evaluator_pb.GetCampaignRequest(campaign_id=campaign_id)
         wait_until(lambda: _readable(stub, request), 15, "the campaign readable")
+
+
+def plastics_treaty_tracked(running: Running, feed_dir: Path) -> None:
+    """The issue the first test tracks through the page ("Plastics treaty", its query, the
+    markup feed), tracked through the listener's API when a test runs without that one
+    (alone, or selected with -k): the Listen filters offer a box per tracked issue."""
+    with running.stack.channel("listener", user="analyst") as channel:
+        listener = listener_grpc.ListenerServiceStub(channel)
+        issues = listener.ListIssues(listener_pb.ListIssuesRequest(), timeout=10).issues
+        if any(issue.issue_id == "plastics-treaty" for issue in issues):
+            return
+        feed = feed_dir / "markup.rss"
+        feed.write_text(FEED, encoding="utf-8")
+        request = listener_pb.TrackIssueRequest(
+            name="Plastics treaty", query="plastic* AND treaty", feeds=[str(feed)]
+        )
+        assert listener.TrackIssue(request, timeout=10).issue_id == "plastics-treaty"
 
 
 def test_an_analyst_writes_a_query_and_tracks_the_issue(
@@ -1167,10 +1186,11 @@ def filter_mentions(session: Session, **fields: str) -> None:
 
 
 def test_mentions_arrive_live_and_each_filter_narrows_them(
-    running: Running, browser: Browser
+    running: Running, browser: Browser, tmp_path: Path
 ) -> None:
     """The steps in order on one page, each its own function so that a failure names the
     step."""
+    plastics_treaty_tracked(running, tmp_path)
     session = sign_in(browser, running, "analyst", "/listen/issues")
     step_the_mentions_page_opens_from_the_listen_menu(session)
     step_mentions_arrive_live_as_text_with_copies_folded(running, session)
@@ -1395,7 +1415,10 @@ def alert_indexed(running: Running, issue: str) -> bool:
     return len(found.alerts) > 0
 
 
-def test_an_alert_appears_live_on_the_alerts_page(running: Running, browser: Browser) -> None:
+def test_an_alert_appears_live_on_the_alerts_page(
+    running: Running, browser: Browser, tmp_path: Path
+) -> None:
+    plastics_treaty_tracked(running, tmp_path)
     session = sign_in(browser, running, "analyst", "/listen/alerts")
     page = session.page
     listen = page.get_by_role("navigation", name="Listen")

@@ -3,13 +3,12 @@ table is checked against the four services' policies, so they cannot drift apart
 
 from __future__ import annotations
 
-from legation_notifier.adapters.policy import POLICY as NOTIFIER
-
 from legation_console.domain import access
 from legation_core.auth import Policy
 from legation_engager.adapters.policy import POLICY as ENGAGER
 from legation_evaluator.adapters.policy import POLICY as EVALUATOR
 from legation_listener.adapters.policy import POLICY as LISTENER
+from legation_notifier.adapters.policy import POLICY as NOTIFIER
 from legation_publisher.adapters.policy import POLICY as PUBLISHER
 
 POLICIES: dict[str, Policy] = {

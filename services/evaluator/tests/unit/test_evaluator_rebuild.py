@@ -4,7 +4,6 @@ by one replica, and a rebuild whose claim vanishes starts over."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any, cast
 
@@ -12,6 +11,7 @@ import pytest
 from opensearchpy import ConflictError, ConnectionTimeout, NotFoundError
 
 from legation_core.catalog import default_catalog
+from legation_devstack.processes import wait_until
 from legation_evaluator.adapters.index import EventIndex, IndexUnavailable
 from legation_evaluator.adapters.rebuild import IndexGuard
 from legation_evaluator.domain.rebuild import (
@@ -110,6 +110,11 @@ def state(store: MarkerStore) -> str | None:
     return None if store.source is None else str(store.source["state"])
 
 
+def renewed(store: MarkerStore) -> bool:
+    """Whether the marker's heartbeat was renewed since its claim."""
+    return store.source is not None and store.source["heartbeat"] > store.source["started_at"]
+
+
 class Index:
     def __init__(self, store: MarkerStore) -> None:
         self.prefix = PREFIX
@@ -151,11 +156,9 @@ def guard(
     )
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
+def wait_for(condition: Callable[[], bool], what: str = "the condition") -> None:
+    """The stack's poll helper, polling often: the guard's threads act within milliseconds."""
+    wait_until(condition, 5.0, what, interval=0.01)
 
 
 @pytest.fixture
@@ -172,9 +175,10 @@ def test_a_lost_index_is_rebuilt_by_one_replica_and_then_ready(stop: threading.E
     assert second.check() is True  # rebuilding elsewhere: it waits
     assert store.source is not None and store.source["state"] == REBUILDING
     wait_for(lambda: rebuilds.started == 1)
-    time.sleep(0.2)
+    # The claim is renewed (the heartbeat's first beat comes 0.2 s or more after the start).
+    wait_for(lambda: renewed(store), "a heartbeat")
+    assert second.check() is True  # the renewed claim holds: it still waits
     assert rebuilds.started == 1
-    assert store.source["heartbeat"] > store.source["started_at"]  # the claim is renewed
     rebuilds.release.set()
     wait_for(lambda: store.source is not None and store.source["state"] == COMPLETE)
     wait_for(lambda: first.rebuilding is False)
@@ -274,7 +278,9 @@ def test_a_heartbeat_whose_answer_timed_out_does_not_lose_the_claim(
     wait_for(lambda: rebuilds.started == 1)
     store.lost_answers = 1  # the next heartbeat is written, its answer lost
     wait_for(lambda: store.lost_answers == 0)
-    time.sleep(0.3)  # more heartbeats: their compare-and-set meets the unknown version
+    lost = store.writes
+    # Two more heartbeats: their compare-and-set meets the unknown version.
+    wait_for(lambda: store.writes >= lost + 2, "two more heartbeats")
     assert rebuilds.halted == 0
     rebuilds.release.set()
     wait_for(lambda: state(store) == COMPLETE)

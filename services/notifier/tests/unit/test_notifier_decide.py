@@ -8,6 +8,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from notifier_people import ENV, directory, people_file
+
+from legation.events.v1 import engage_pb2, evaluate_pb2, listen_pb2, notify_pb2, publish_pb2
+from legation_core.codec import Envelope, make_envelope
 from legation_notifier.domain.decide import (
     Decider,
     EpisodeState,
@@ -18,10 +22,6 @@ from legation_notifier.domain.messages import plan_messages
 from legation_notifier.domain.people import CONSOLE as INBOX
 from legation_notifier.domain.people import PeopleError, parse_people
 from legation_notifier.domain.signals import SOURCE_SETTLE, SPIKE_QUIET, signals_of
-from notifier_people import ENV, directory, people_file
-
-from legation.events.v1 import engage_pb2, evaluate_pb2, listen_pb2, notify_pb2, publish_pb2
-from legation_core.codec import Envelope, make_envelope
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 CONSOLE = "https://console.m.example"

@@ -8,10 +8,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from legation_notifier.adapters.dispatch import Dispatcher
-from legation_notifier.adapters.events import DecisionHandler
-from legation_notifier.adapters.state import NotifierState
-from legation_notifier.domain.people import Directory
 from notifier_people import directory, people_file
 from test_notifier_decide import alert, conversation
 
@@ -21,6 +17,10 @@ from legation_channels.outbox import Deliverer, RetryPolicy
 from legation_core.catalog import default_catalog
 from legation_core.codec import Envelope, EventCodec
 from legation_core.consumer import Incoming
+from legation_notifier.adapters.dispatch import Dispatcher
+from legation_notifier.adapters.events import DecisionHandler
+from legation_notifier.adapters.state import NotifierState
+from legation_notifier.domain.people import Directory
 
 PARIS = ZoneInfo("Europe/Paris")
 NAIROBI = ZoneInfo("Africa/Nairobi")

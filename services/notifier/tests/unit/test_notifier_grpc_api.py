@@ -10,11 +10,6 @@ from datetime import UTC, datetime
 
 import grpc
 import pytest
-from legation_notifier.adapters.grpc_api import NotifierApi
-from legation_notifier.adapters.policy import POLICY, SERVICE_NAME
-from legation_notifier.adapters.state import NotifierState
-from legation_notifier.domain.messages import Planned
-from legation_notifier.domain.people import parse_people
 from test_notifier_dispatch import Sink
 
 from legation.events.v1 import notify_pb2, publish_pb2
@@ -24,6 +19,11 @@ from legation_channels import outbox
 from legation_core.auth import AuthInterceptor, load_users, with_token
 from legation_core.grpc_server import build_server
 from legation_devstack.users import UsersFile
+from legation_notifier.adapters.grpc_api import NotifierApi
+from legation_notifier.adapters.policy import POLICY, SERVICE_NAME
+from legation_notifier.adapters.state import NotifierState
+from legation_notifier.domain.messages import Planned
+from legation_notifier.domain.people import parse_people
 
 NOW = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
 S = publish_pb2

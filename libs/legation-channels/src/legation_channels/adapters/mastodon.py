@@ -60,7 +60,7 @@ class MastodonChannel(Adapter):
         visibility: str = "public",
         max_characters: int = MAX_CHARACTERS,
         alt_text_required: bool = True,
-        timeout: float = 20.0,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         mastodon_version: str = "4.3.0",
     ) -> None:
         self._visibility = visibility
@@ -69,13 +69,17 @@ class MastodonChannel(Adapter):
             access_token=access_token,
             api_base_url=base_url,
             ratelimit_method="throw",
-            request_timeout=timeout,
+            # Mastodon.py hands its timeout to requests as it is, and requests takes a
+            # (connect, read) pair: a refused connection fails fast, so it is known not to
+            # have posted (requests.ConnectTimeout, see _translate). Its annotation says
+            # float only.
+            request_timeout=(timeout.connect, timeout.read),  # type: ignore[arg-type]
             # The API level we speak; stating it spares a version probe of /api/v1/instance
             # on first media upload (which Mastodon.py retries recursively when it fails).
             mastodon_version=mastodon_version,
             version_check_mode="none",
         )
-        self._http = httpx.Client(timeout=DEFAULT_TIMEOUT, follow_redirects=True)
+        self._http = httpx.Client(timeout=timeout, follow_redirects=True)
         super().__init__(
             name,
             ChannelLimits(

@@ -10,7 +10,7 @@ event protos do not use (floats, bytes, maps keyed by bool and integers, a close
 extension, Struct, Value, Any, the wrappers, Duration, FieldMask, a recursive type).
 
 The catalog and the strategies come from legation-core, in the tests only: the package itself
-needs protobuf alone (checked last).
+needs protobuf alone (legation-subscribe's test_the_package_stands_alone checks its imports).
 """
 
 from __future__ import annotations
@@ -408,26 +408,3 @@ def test_drawn_messages_of_every_kind_convert_as_message_to_dict(data: st.DataOb
         message = data.draw(messages(descriptor, depth=2, huge=False))
         assert_same(message)
         assert_same(repaired(message))
-
-
-def test_the_converter_needs_protobuf_alone() -> None:
-    """legation-contracts is installed alone by other departments (with legation-subscribe):
-    its hand-written code may import only the standard library and protobuf."""
-    import ast
-    import sys
-    from pathlib import Path
-
-    lib = Path(__file__).resolve().parent.parent / "lib"
-    allowed = set(sys.stdlib_module_names) | {"google", "legation_proto_json"}
-    sources = list(lib.rglob("*.py"))
-    assert sources
-    for path in sources:
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                names = [node.module]
-            for name in names:
-                assert name.split(".")[0] in allowed, (path.name, name)
-                assert not name.startswith("google.") or name.startswith("google.protobuf")

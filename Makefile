@@ -153,7 +153,8 @@ fmt: install
 	$(BIN)/ruff format .
 
 typecheck: install
-	$(BIN)/mypy libs/legation-core/src libs/legation-channels/src libs/legation-devstack/src \
+	$(BIN)/mypy libs/legation-contracts/lib libs/legation-contracts/tests \
+		libs/legation-core/src libs/legation-channels/src libs/legation-devstack/src \
 		services/listener/src services/publisher/src services/engager/src services/evaluator/src \
 		services/notifier/src services/notifier/tests \
 		services/console/src services/console/tests tests \

@@ -14,13 +14,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import legation_subscribe.events
 import pytest
+from google.protobuf import json_format
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
 from legation_subscribe import Event, InvalidRecord, Refused, RetryLater, Start, WebhookSink
 from legation_subscribe.cli import main
 from legation_subscribe.events import CSV_COLUMNS, Envelope, decode
-from legation_subscribe.sinks import CsvSink, sign, verify_signature
+from legation_subscribe.sinks import CsvSink, JsonLinesSink, sign, verify_signature
 
 from legation.events.v1 import listen_pb2
+from legation_core.catalog import TopicSpec, default_catalog
+from legation_core.codec import envelope_from_json
 
 
 def envelope_bytes(**changes: Any) -> bytes:
@@ -81,6 +87,69 @@ def test_a_json_line_and_a_csv_row() -> None:
     assert rows[0] == list(CSV_COLUMNS)
     assert [row[5] for row in rows[1:]] == ["e-1", "e-2"]
     assert json.loads(rows[1][-1])["language"] == "fr"
+
+
+def hostile(envelope: Envelope) -> Envelope:
+    """A copy whose payload's single values take their hardest JSON forms: doubles NaN,
+    floats -Infinity, 64-bit integers at their limits (strings in JSON), enums at a number
+    they do not name, strings with quotes, commas, a NUL, an RTL override and accents."""
+    copy = Envelope()
+    copy.CopyFrom(envelope)
+    field_name = copy.WhichOneof("payload")
+    assert field_name is not None
+    payload: Message = getattr(copy, field_name)
+    by_type: dict[int, Any] = {
+        FieldDescriptor.CPPTYPE_DOUBLE: float("nan"),
+        FieldDescriptor.CPPTYPE_FLOAT: float("-inf"),
+        FieldDescriptor.CPPTYPE_INT64: -(2**63),
+        FieldDescriptor.CPPTYPE_UINT64: 2**64 - 1,
+        FieldDescriptor.CPPTYPE_ENUM: 999,
+        FieldDescriptor.CPPTYPE_STRING: 'a "quoted", \x00 \u202e traité\n',
+    }
+    for field in payload.DESCRIPTOR.fields:
+        value = by_type.get(field.cpp_type)
+        if value is None or field.is_repeated or field.containing_oneof is not None:
+            continue
+        if field.type == FieldDescriptor.TYPE_BYTES:
+            value = b"\x00\xff"
+        setattr(payload, field.name, value)
+    return copy
+
+
+def written(events: list[Event]) -> tuple[str, str]:
+    """What the JSON lines and CSV sinks write for ``events`` (a webhook body is the JSON
+    line of its event)."""
+    lines, table = io.StringIO(), io.StringIO()
+    JsonLinesSink(lines, sync=False).deliver(events)
+    CsvSink(table, sync=False, header=True).deliver(events)
+    return lines.getvalue(), table.getvalue()
+
+
+@pytest.mark.parametrize("spec", list(default_catalog()), ids=lambda spec: spec.name)
+def test_the_formats_are_byte_for_byte_those_message_to_dict_gave(
+    spec: TopicSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The envelope's JSON form comes from the compiled converter (legation_proto_json);
+    every catalog example, as it is and with hostile values, is written exactly as when it
+    came from ``json_format.MessageToDict`` (compared in one process: a map's order is
+    protobuf's, which may differ from one process to the next)."""
+    envelope = envelope_from_json(spec.example)
+    events = [
+        Event(spec.name, 5, 2**40, 1_700_000_000_123, 'clé, "k"', each)
+        for each in (envelope, hostile(envelope))
+    ]
+    fast = written(events)
+    converted: list[str] = []
+
+    def message_to_dict(message: Message) -> dict[str, Any]:
+        converted.append(message.DESCRIPTOR.full_name)
+        return json_format.MessageToDict(
+            message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+        )
+
+    monkeypatch.setattr(legation_subscribe.events, "message_to_dict", message_to_dict)
+    assert written(events) == fast
+    assert converted == ["legation.events.v1.Envelope"] * 4  # both events, both formats
 
 
 def test_the_signature_checks_body_secret_and_age() -> None:
@@ -160,13 +229,24 @@ def test_the_command_line_names_a_bad_argument(
 
 def test_the_package_stands_alone() -> None:
     """A department installs it without the platform: it may import only the standard
-    library, kafka-python, protobuf and the contracts package, and depends on nothing else."""
+    library, kafka-python, protobuf and the contracts package (whose hand-written part, the
+    JSON converter in lib/, imports no more), and depends on nothing else."""
     import ast
     import tomllib
 
     package = Path(__file__).resolve().parent.parent
-    allowed = set(sys.stdlib_module_names) | {"kafka", "google", "legation", "legation_subscribe"}
-    for path in (package / "src" / "legation_subscribe").glob("*.py"):
+    # legation and legation_proto_json: the contracts package's.
+    allowed = set(sys.stdlib_module_names) | {
+        "kafka",
+        "google",
+        "legation",
+        "legation_proto_json",
+        "legation_subscribe",
+    }
+    converter = package.parent / "legation-contracts" / "lib"
+    sources = [*(package / "src" / "legation_subscribe").glob("*.py"), *converter.rglob("*.py")]
+    assert any(path.name == "__init__.py" for path in converter.rglob("*.py"))
+    for path in sources:
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
             names = []

@@ -19,7 +19,7 @@ from google.protobuf.message import DecodeError, Message
 from legation.events.v1 import envelope_pb2
 from legation_core.catalog import Catalog, CatalogError, TopicSpec, payload_field_for
 from legation_core.ids import new_trace_id
-from legation_core.proto_json import message_to_dict
+from legation_proto_json import message_to_dict
 
 Envelope = envelope_pb2.Envelope
 SCHEMA_VERSION = 1
@@ -92,7 +92,7 @@ def envelope_from_json(data: Mapping[str, Any]) -> Envelope:
 def envelope_to_dict(envelope: Envelope) -> dict[str, Any]:
     """The proto3 JSON form with the .proto field names, zero values included (a neutral
     score of 0 must count in an average): ``json_format.MessageToDict`` with those options,
-    by the converter compiled per message type in :mod:`legation_core.proto_json` (the same
+    by the converter compiled per message type in :mod:`legation_proto_json` (the same
     dict in a fraction of the time; every indexed event goes through here)."""
     return message_to_dict(envelope)
 

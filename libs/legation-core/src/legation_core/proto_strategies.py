@@ -13,7 +13,7 @@ nested messages down to ``depth`` levels; one member of each oneof.
 hostile values are still drawn for that field as often.
 
 A testing aid beside :mod:`legation_core.testing`, shared by the fuzz suite (tests/fuzz) and
-legation-core's own tests (the JSON form of every event type against MessageToDict); it
+legation-contracts' tests (the JSON form of every event type against MessageToDict); it
 needs Hypothesis, which the development install brings and the services never import.
 
 Huge values are built by repetition (``Huge``), never by Hypothesis drawing millions of

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
+from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from legation.events.v1 import engage_pb2, listen_pb2
-from legation_core.catalog import default_catalog
+from legation_core.catalog import TopicSpec, default_catalog
 from legation_core.codec import (
     SCHEMA_VERSION,
     Envelope,
@@ -93,6 +94,16 @@ def test_json_round_trip() -> None:
     assert as_dict["event_id"] == "e-1"
     assert as_dict["mention"]["mention_id"] == "m-1"
     assert envelope_from_json(as_dict) == envelope
+
+
+@pytest.mark.parametrize("spec", list(default_catalog()), ids=lambda spec: spec.name)
+def test_envelope_to_dict_is_message_to_dicts_dict(spec: TopicSpec) -> None:
+    # The converter itself is tested in legation-contracts (test_contracts_proto_json.py).
+    envelope = envelope_from_json(spec.example)
+    expected = json_format.MessageToDict(
+        envelope, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+    assert repr(envelope_to_dict(envelope)) == repr(expected)
 
 
 @pytest.mark.parametrize("garbage", [b"not a protobuf", b"\xff\xff\xff\xff", b"\x0a\xff"])

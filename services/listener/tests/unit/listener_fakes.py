@@ -59,8 +59,10 @@ class Listener:
     api: ListenerApi
 
 
-def make_listener(feeds: dict[str, list[FeedItem]], caller: str = ANALYST) -> Listener:
-    kafka = RecordingKafka()
+def make_listener(
+    feeds: dict[str, list[FeedItem]], caller: str = ANALYST, kafka: RecordingKafka | None = None
+) -> Listener:
+    kafka = kafka if kafka is not None else RecordingKafka()
     metrics = Metrics()
     producer = EventProducer(
         ListenerSettings(), "listener", default_catalog(), metrics, producer=kafka

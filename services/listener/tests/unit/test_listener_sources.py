@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from listener_fakes import GOOD, NOW, FakeIngest, call_webhook, make_listener, track
 
 from legation.events.v1 import listen_pb2
 from legation.listener.v1 import listener_service_pb2 as pb
-from legation_core.testing import FakeContext
+from legation_core.testing import Acknowledgement, FakeContext, RecordingKafka
 from legation_core.topic_names import LISTEN_FEED_CURSORS_V1, LISTEN_MENTIONS_V1
 from legation_listener.adapters.connectors.base import (
     Backoff,
@@ -304,6 +306,90 @@ def test_ingest_emits_for_watching_issues_once_and_refuses_unwatched_sources() -
         listener.poller.ingest("webhook:other", items, [])
     [status] = listener.poller.statuses.states([("treaty", "webhook:ngo")])
     assert (status.state, status.items_read, status.malformed) == ("ok", 4, ("line 3: not JSON",))
+
+
+@dataclass
+class HeldKafka(RecordingKafka):
+    """Holds the send of the record keyed ``hold`` (once) until ``release`` is set;
+    ``held`` is set while it waits."""
+
+    hold: str = ""
+    held: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+
+    def send(self, topic: str, key: bytes, value: bytes, headers: Any) -> Acknowledgement:
+        if key.decode() == self.hold:
+            self.hold = ""
+            self.held.set()
+            self.release.wait(60)  # bounded: a failing test must not leave the thread behind
+        return super().send(topic, key, value, headers)
+
+
+def pushed(*ids: str) -> list[FeedItem]:
+    items, problems = parse_items(
+        "\n".join(json.dumps({"id": n, "text": f"Treaty {n}"}) for n in ids).encode(), NOW
+    )
+    assert problems == []
+    return items
+
+
+def pushing(listener: Any, source: str, items: list[FeedItem]) -> threading.Thread:
+    """A push in a thread of its own, as the webhook's server runs each request."""
+    thread = threading.Thread(target=listener.poller.ingest, args=(source, items, []))
+    thread.start()
+    return thread
+
+
+def mention_keys(listener: Any) -> list[str]:
+    return [key for key, _ in listener.kafka.on(LISTEN_MENTIONS_V1)]
+
+
+def test_a_push_to_one_source_does_not_wait_for_a_push_to_another() -> None:
+    kafka = HeldKafka(hold=mention_id_for("treaty", "slow-1"))
+    listener = make_listener({}, kafka=kafka)
+    track(listener, "treaty", ["webhook:slow", "webhook:fast"], ["treaty"])
+    try:
+        slow = pushing(listener, "webhook:slow", pushed("slow-1"))
+        assert kafka.held.wait(30)  # the slow push is inside Kafka's send
+        fast = pushing(listener, "webhook:fast", pushed("fast-1"))
+        fast.join(30)
+        assert not fast.is_alive()  # done while the other push still waits for Kafka
+        assert slow.is_alive()
+        assert mention_keys(listener) == [mention_id_for("treaty", "fast-1")]
+        assert list(listener.state.cursor("treaty", "webhook:fast").seen_item_ids) == ["fast-1"]
+        assert list(listener.state.cursor("treaty", "webhook:slow").seen_item_ids) == []
+    finally:
+        kafka.release.set()
+    slow.join(30)
+    assert not slow.is_alive()
+    assert list(listener.state.cursor("treaty", "webhook:slow").seen_item_ids) == ["slow-1"]
+    assert sorted(mention_keys(listener)) == sorted(
+        mention_id_for("treaty", n) for n in ("fast-1", "slow-1")
+    )
+
+
+def test_pushes_to_one_source_wait_for_each_other_and_keep_every_id_once() -> None:
+    kafka = HeldKafka(hold=mention_id_for("treaty", "a"))
+    listener = make_listener({}, kafka=kafka)
+    track(listener, "treaty", ["webhook:ngo"], ["treaty"])
+    try:
+        first = pushing(listener, "webhook:ngo", pushed("a", "b"))
+        assert kafka.held.wait(30)  # the first push read the cursor and is inside the send
+        second = pushing(listener, "webhook:ngo", pushed("b", "c"))
+        # The second push is given a moment to go wrong: without one lock per source it
+        # would read the same empty cursor, send "b" again, and one cursor would overwrite
+        # the other. With it, it waits for the first whatever the moment.
+        second.join(0.5)
+        assert second.is_alive()
+        assert mention_keys(listener) == []
+    finally:
+        kafka.release.set()
+    for push in (first, second):
+        push.join(30)
+        assert not push.is_alive()
+    # "b" came twice but went out once; the cursor keeps every id pushed.
+    assert mention_keys(listener) == [mention_id_for("treaty", n) for n in ("a", "b", "c")]
+    assert list(listener.state.cursor("treaty", "webhook:ngo").seen_item_ids) == ["a", "b", "c"]
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,9 @@ waits for the next poll (its cursor says where).
 
 Pushed items (the webhook, JSONL imports) go through :meth:`Poller.ingest`: the same
 matching, sending and cursor, for every active issue that watches the pushed source. A
-push does not wait for a poll (polls never touch a pushed source's cursor); pushes run
-one at a time, and the spike detector is shared under its own lock.
+push does not wait for a poll (polls never touch a pushed source's cursor); pushes to one
+source run one at a time (each reads, moves and stores its cursors), pushes to different
+sources at once, and the spike detector is shared under its own lock.
 
 Every item read also goes into the recent-items buffer (for PreviewQuery), and every
 acknowledged mention into the spike detector; after an issue's sources, the detector's
@@ -142,9 +143,16 @@ class Poller:
         # The periodic job and PollNow may ask at once; two polls of one feed would race
         # on its cursor.
         self._lock = threading.Lock()
-        # Pushed sources are never polled, so a push does not wait for a poll in progress;
-        # it only shares the spike detector (plain domain code, not thread-safe).
-        self._push_lock = threading.Lock()
+        # Per pushed source: its pushes one at a time, since each reads, moves and stores
+        # the source's cursor of every issue watching it. Pushed sources are never polled,
+        # so a push does not wait for a poll in progress, nor for a push to another source.
+        # What pushes and polls share is thread-safe: the state tables, the recent items,
+        # the status book (keyed by issue and source), the mention window, the metrics, the
+        # producer; the spike detector (plain domain code) under its own lock, which also
+        # makes an alert's check-send-record one step. A lock is made at a source's first
+        # push, once an issue watches it, and kept (a handful per listener).
+        self._push_locks: dict[str, threading.Lock] = {}
+        self._push_locks_lock = threading.Lock()
         self._spikes_lock = threading.RLock()
         self.source_failures = Counter(
             "legation_listener_source_failures_total",
@@ -232,11 +240,11 @@ class Poller:
         """Takes pushed items of ``source`` (``webhook:<name>``) for every active issue that
         watches it: match, send, wait for the acks, store the cursor (the ids seen), then
         check spikes. LookupError when no active issue watches the source; an exception
-        from Kafka means nothing was acknowledged for that issue (the sender retries)."""
-        with self._push_lock:
-            issues = [issue for issue in self.state.active_issues() if source in issue.feeds]
-            if not issues:
-                raise LookupError(f"no active tracked issue watches {source}")
+        from Kafka means nothing was acknowledged for that issue (the sender retries).
+        Pushes to one source wait for each other; pushes to different sources do not."""
+        self._watching(source)  # refused before a lock is made for it
+        with self._push_lock(source):
+            issues = self._watching(source)  # again: the issues may have changed meanwhile
             result = IngestResult(items=len(items), malformed=list(malformed))
             now = self.clock()
             with self._spikes_lock:
@@ -264,6 +272,18 @@ class Poller:
                 result.issues.append(issue.issue_id)
                 self._send_alerts(issue)
             return result
+
+    def _watching(self, source: str) -> list[listen_pb2.TrackedIssue]:
+        """The active issues that watch ``source``; LookupError when none does."""
+        issues = [issue for issue in self.state.active_issues() if source in issue.feeds]
+        if not issues:
+            raise LookupError(f"no active tracked issue watches {source}")
+        return issues
+
+    def _push_lock(self, source: str) -> threading.Lock:
+        """The lock of the pushes to ``source``."""
+        with self._push_locks_lock:
+            return self._push_locks.setdefault(source, threading.Lock())
 
     def _poll_source(self, issue: listen_pb2.TrackedIssue, spec: str) -> int:
         source = parse_source(spec)

@@ -38,7 +38,9 @@ from google.protobuf.message import Message
 Converter = Callable[[Message], dict[str, Any]]
 ValueConverter = Callable[[Any], Any]
 
-# The options every caller here uses (see legation_core.codec.envelope_to_dict).
+# The options every caller uses: the events' documents in the index
+# (legation_core.codec.envelope_to_dict) and a department's subscriber's JSON lines, CSV and
+# webhook bodies (legation_subscribe.events.Event.to_dict).
 _OPTIONS: dict[str, Any] = {
     "preserving_proto_field_name": True,
     "always_print_fields_with_no_presence": True,

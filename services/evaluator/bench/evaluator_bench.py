@@ -63,6 +63,7 @@ from legation_core.metrics import Metrics
 from legation_evaluator.adapters.aggregates import MaintainedAggregates
 from legation_evaluator.adapters.events import IndexingHandler
 from legation_evaluator.adapters.index import EventIndex
+from legation_evaluator.adapters.tail import LogTail
 from legation_evaluator.domain.documents import Document, document_for
 from legation_evaluator.domain.scorecard import scorecard_from_response
 
@@ -616,6 +617,57 @@ def counting_latencies(
     return timings
 
 
+def tail_cost(client: OpenSearch, settings: CoreSettings, count: int) -> None:
+    """CPU per event of the aggregates' tail of the log (``LogTail``: decode, document,
+    facts, counted) against the indexer's own (``ConsumerLoop`` + ``IndexingHandler``:
+    decode, document, bulk, commit) over the same ``count`` events on the topics, each
+    measured as this process's CPU time while it alone runs; and how fast the tail reads the
+    log from its beginning against loading the same events from the index."""
+    produce(settings, range(count), "bench-tail")
+    prefix = "bench-tail"
+    EventIndex(client, prefix).ensure_template()
+    cpu, wall = time.process_time(), time.perf_counter()
+    handled = run_indexer(client, settings, prefix, count)
+    indexer_cpu, indexer_wall = time.process_time() - cpu, time.perf_counter() - wall
+    aggregates = MaintainedAggregates(tailed=True)
+    stop = threading.Event()
+    follower = LogTail(
+        settings,
+        aggregates,
+        client,
+        prefix,
+        EventCodec(default_catalog()),
+        list(TOPIC_OF.values()),
+        group="bench.tail",
+        committed=lambda partitions: {},  # from the beginning
+        stop=stop,
+    )
+    cpu, wall = time.process_time(), time.perf_counter()
+    thread = threading.Thread(target=follower.run, args=(lambda: True,))
+    thread.start()
+    aggregates.ready.wait()
+    tail_cpu, tail_wall = time.process_time() - cpu, time.perf_counter() - wall
+    stop.set()
+    thread.join()
+    loaded = MaintainedAggregates()
+    wall = time.perf_counter()
+    documents = loaded.load(client, f"{prefix}-*")
+    load_wall = time.perf_counter() - wall
+    print(f"\nthe aggregates' tail of the log beside the indexer, {count:,} events")
+    print(f"  {'path':<44} {'CPU us/event':>12} {'events/s':>10} {'CPU ratio':>10}")
+    base = indexer_cpu / handled
+    for label, used, took, events in (
+        ("indexer from Kafka (baseline)", indexer_cpu, indexer_wall, handled),
+        ("tail of the log into the aggregates", tail_cpu, tail_wall, follower.events),
+    ):
+        per = used / max(events, 1)
+        print(f"  {label:<44} {per * 1e6:>12.1f} {events / took:>10,.0f} {per / base:>10.2f}")
+    print(
+        f"  loading the same from the index (start-up scan): {documents:,} documents, "
+        f"{documents / load_wall:,.0f}/s"
+    )
+
+
 def message_to_dict(envelope: Envelope) -> dict[str, Any]:
     """What ``envelope_to_dict`` did before the compiled converter."""
     result: dict[str, Any] = json_format.MessageToDict(
@@ -692,13 +744,18 @@ def main(argv: Sequence[str]) -> int:
         help="aggregates part: event-search scorecards to time beside (at 100,000 events or fewer)",
     )
     parser.add_argument(
+        "--tail-events", type=int, default=20_000, help="tail part: events on the topics"
+    )
+    parser.add_argument(
         "--only",
-        choices=("indexing", "freshness", "scorecard", "aggregates", "documents"),
+        choices=("indexing", "freshness", "scorecard", "aggregates", "documents", "tail"),
         action="append",
         help="run only these parts (repeatable; default: all)",
     )
     args = parser.parse_args(list(argv))
-    parts = set(args.only or ("indexing", "freshness", "scorecard", "aggregates", "documents"))
+    parts = set(
+        args.only or ("indexing", "freshness", "scorecard", "aggregates", "documents", "tail")
+    )
     if "documents" in parts:
         documents_part()  # in this process alone: before the stand-ins start
         parts.discard("documents")
@@ -758,6 +815,8 @@ def main(argv: Sequence[str]) -> int:
                     count_p95,
                 )
                 count_p95 = floor if indexed else count_p95
+        if "tail" in parts:
+            tail_cost(client, settings, args.tail_events)
         if "scorecard" not in parts:
             return 0
 

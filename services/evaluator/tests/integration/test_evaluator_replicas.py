@@ -16,13 +16,14 @@ from typing import Any
 
 import grpc
 import pytest
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from opensearchpy import OpenSearch
 from test_evaluator_aggregates import CAMPAIGN, START, close, comparable, events, the_campaign
 from test_evaluator_aggregates import updates as later_versions
 
 from legation.evaluator.v1 import evaluator_service_pb2 as pb
 from legation.evaluator.v1 import evaluator_service_pb2_grpc as pb_grpc
+from legation.events.v1 import listen_pb2
 from legation_core.auth import with_token
 from legation_core.catalog import default_catalog
 from legation_core.codec import Envelope, make_envelope
@@ -79,13 +80,24 @@ def settings(stack: Stack) -> EvaluatorSettings:
     return EvaluatorSettings(kafka_bootstrap_servers=stack.kafka.bootstrap_servers)
 
 
-def members_with_partitions(stack: Stack) -> int:
-    admin = KafkaAdminClient(bootstrap_servers=settings(stack).kafka_bootstrap_servers)
-    try:
-        [group] = admin.describe_consumer_groups([GROUP])
-        return sum(1 for member in group.members if member.member_assignment.assignment)
-    finally:
-        admin.close()
+def split(stack: Stack, probes: list[int]) -> bool:
+    """Produces a few mentions of no campaign; True once both indexers took some of them
+    (the group split the partitions between the two)."""
+    first = len(probes)
+    probes.extend(range(first, first + 12))
+    produce(
+        stack,
+        [
+            make_envelope(
+                listen_pb2.Mention(mention_id=f"probe-{number}", title="probe"),
+                event_id=f"probe-{number}",
+                source_service="listener",
+                occurred_at=START,
+            )
+            for number in probes[first:]
+        ],
+    )
+    return all(consumed_mentions(stack, name) > 0 for name in ("evaluator", SECOND))
 
 
 def topic_of() -> dict[str, str]:
@@ -185,7 +197,9 @@ def from_aggregates_as_searched(stack: Stack, name: str) -> pb.Scorecard:
 
 
 def test_every_replica_answers_from_its_aggregates_as_one_search(stack: Stack) -> None:
-    wait_until(lambda: members_with_partitions(stack) == 2, 90, "the partitions split", 1.0)
+    probes: list[int] = []
+    wait_until(lambda: split(stack, probes), 120, "the partitions split", 2.0)
+    before = [consumed_mentions(stack, name) for name in ("evaluator", SECOND)]
     rng = random.Random(29)
     originals = events(rng)
     campaign_event = make_envelope(
@@ -197,8 +211,9 @@ def test_every_replica_answers_from_its_aggregates_as_one_search(stack: Stack) -
     produce(stack, [*originals[::5], *newer, *originals[:30]])
     wait_until(lambda: indexed_everything(stack), 240, "everything indexed", 1.0)
 
-    # Each indexer took a share of the mentions: neither indexed them all.
-    shares = [consumed_mentions(stack, name) for name in ("evaluator", SECOND)]
+    # Each indexer took a share of the campaign's mentions: neither indexed them all.
+    after = [consumed_mentions(stack, name) for name in ("evaluator", SECOND)]
+    shares = [now - then for now, then in zip(after, before, strict=True)]
     assert all(share > 0 for share in shares), shares
     first = from_aggregates_as_searched(stack, "evaluator")
     second = from_aggregates_as_searched(stack, SECOND)

@@ -40,8 +40,12 @@ class IndexingHandler:
                 incoming.partition,
                 incoming.offset,
             )
-            # A batch may hold one event twice (a redelivery): index it once.
-            documents[document.doc_id] = (document, incoming)
+            # A batch may hold one event twice (a redelivery, an update): index it once, the
+            # newest version (an older copy read after it must not win within a batch
+            # either; across batches the external versions see to that).
+            kept = documents.get(document.doc_id)
+            if kept is None or document.version >= kept[0].version:
+                documents[document.doc_id] = (document, incoming)
         try:
             rejected_ids = self.index.bulk([document for document, _ in documents.values()])
         except IndexUnavailable:

@@ -141,8 +141,12 @@ class LogTail:
         sleep = idle_wait
         checked = time.monotonic()
         while not self.stop.is_set():
+            # A consumer without a group has nothing to join: it never needs a poll that
+            # waits, and an idle one sleeps below instead (no spinning on a broker that
+            # does not long-poll).
             polled = consumer.poll(
-                timeout_ms=self.settings.consumer_poll_timeout_ms, max_records=BATCH
+                timeout_ms=0 if idle_wait else self.settings.consumer_poll_timeout_ms,
+                max_records=BATCH,
             )
             records = [record for batch in polled.values() for record in batch]
             self._take(records)
@@ -160,8 +164,8 @@ class LogTail:
             if records:
                 sleep = idle_wait
             elif idle_wait:
-                # As the consume loop: a broker that does not long-poll would make an idle
-                # poll loop spin.
+                # As the consume loop: the idle wait, doubled after each empty poll up to the
+                # poll timeout.
                 self.stop.wait(sleep)
                 sleep = min(sleep * 2, longest)
 

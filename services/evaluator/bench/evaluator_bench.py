@@ -25,6 +25,11 @@ the same run so the figures compare whatever the machine.
    over the catalog's example of every topic and over this bench's indexing mix; events
    per second of each and the ratio.
 
+6. The aggregates' tail of the log (``--only tail``, ``--tail-events``): the CPU per event
+   of ``LogTail`` reading the topics from their beginning into the aggregates, against the
+   indexer's own CPU per event over the same events in the same run (the ratio), and how
+   fast it reads the log against loading the same events from the index at start-up.
+
 Not part of ``make test`` nor of the installed service: ``make bench`` runs it (it needs the
 development install, which brings the stand-ins).
 """

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from legation_core.consumer import BatchResult, Incoming, Rejected
 from legation_evaluator.adapters.changes import ChangeFeed
 from legation_evaluator.adapters.index import EventIndex, IndexUnavailable
-from legation_evaluator.domain.documents import document_for
+from legation_evaluator.domain.documents import Document, document_for
 
 
 class IndexingHandler:
@@ -31,7 +31,7 @@ class IndexingHandler:
         self.index_failed = index_failed
 
     def __call__(self, batch: Sequence[Incoming]) -> BatchResult:
-        documents = {}
+        documents: dict[str, tuple[Document, Incoming]] = {}
         for incoming in batch:
             document = document_for(
                 self.index.prefix,

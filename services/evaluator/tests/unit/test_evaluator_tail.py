@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+import pytest
 from opensearchpy import ConnectionError as OpenSearchConnectionError
 from opensearchpy import OpenSearch
 
@@ -16,10 +17,11 @@ from legation.events.v1 import evaluate_pb2, listen_pb2
 from legation_core.catalog import default_catalog
 from legation_core.codec import Envelope, EventCodec, make_envelope
 from legation_core.config import CoreSettings
+from legation_evaluator.adapters import tail as tail_module
 from legation_evaluator.adapters.aggregates import MaintainedAggregates
 from legation_evaluator.adapters.changes import ChangeFeed
 from legation_evaluator.adapters.tail import LogTail
-from legation_evaluator.domain.documents import document_for
+from legation_evaluator.domain.documents import Document, document_for
 from legation_evaluator.domain.scorecard import scorecard_from_response
 
 MENTIONS = "legation.listen.mentions.v1"
@@ -165,3 +167,23 @@ def test_only_the_indexer_groups_dead_letters_count_and_one_read_ahead_of_its_so
     )
     assert mentions(aggregates) == (1, 0.5)
     assert follower.refused == 1
+
+
+def test_a_record_no_document_can_be_made_of_is_skipped_not_fatal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    follower, aggregates = tail(Index())
+
+    def failing(prefix: str, envelope: Envelope, *args: Any) -> Document:
+        if envelope.event_id == "bad":
+            raise ValueError("a value the document cannot hold")
+        return document_for(prefix, envelope, *args)
+
+    monkeypatch.setattr(tail_module, "document_for", failing)
+    follower._take(
+        [
+            Record(MENTIONS, mention("bad", 1).SerializeToString()),
+            Record(MENTIONS, mention("m1", 1).SerializeToString(), offset=1),
+        ]
+    )
+    assert mentions(aggregates) == (1, 0.5)

@@ -181,8 +181,8 @@ class LogTail:
                 envelope = self.codec.decode(record.topic, record.value)
             except InvalidEvent:
                 continue  # never indexed (the indexer dead-letters it)
-            documents.append(
-                document_for(
+            try:
+                document = document_for(
                     self.prefix,
                     envelope,
                     record.topic,
@@ -190,7 +190,12 @@ class LogTail:
                     record.offset,
                     self._monthly,
                 )
-            )
+            except Exception:
+                # The indexer's handler fails on the same record and dead-letters it: never
+                # indexed. Skipped here rather than stopping the tail over and over.
+                log.exception("a record the index document cannot be made of: not counted")
+                continue
+            documents.append(document)
         if not documents:
             return
         self.aggregates.add_documents(documents)

@@ -1,11 +1,12 @@
-"""The maintained aggregates in the running evaluator: fed by every acknowledged bulk
-(``EventIndex.bulk``: the live indexer, the rebuild from Kafka, ``reindex`` through the same
-object), loaded once from the index at start-up, read by scorecards.
+"""The maintained aggregates in the running evaluator: loaded from the index at start-up,
+then fed by this process's tail of the log (``adapters/tail.py``: every partition, whatever
+the indexer group gave this replica), read by scorecards. Without a tail (the bench, tests
+of one process) every acknowledged bulk feeds them instead (``EventIndex.bulk``).
 
-The indexing path only turns documents into facts and queues them (counting them itself
+The feeding path only turns documents into facts and queues them (counting them itself
 when no reader holds the lock, never waiting for one); a scorecard counts what is queued and
 reads under the lock for the milliseconds its sums take, never a search, so readers cannot
-hold up a bulk, here or on the index server.
+hold up the tail or a bulk, here or on the index server.
 """
 
 from __future__ import annotations

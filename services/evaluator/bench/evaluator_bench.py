@@ -28,7 +28,8 @@ the same run so the figures compare whatever the machine.
 6. The aggregates' tail of the log (``--only tail``, ``--tail-events``): the CPU per event
    of ``LogTail`` reading the topics from their beginning into the aggregates, against the
    indexer's own CPU per event over the same events in the same run (the ratio), and how
-   fast it reads the log against loading the same events from the index at start-up.
+   fast it reads the log against loading the same events from the index at start-up; and
+   the CPU of an idle tail against an idle indexer loop over the evaluator's topics.
 
 Not part of ``make test`` nor of the installed service: ``make bench`` runs it (it needs the
 development install, which brings the stand-ins).
@@ -673,6 +674,64 @@ def tail_cost(client: OpenSearch, settings: CoreSettings, count: int) -> None:
     )
 
 
+def idle_cost(settings: CoreSettings, client: OpenSearch, seconds: float) -> None:
+    """CPU of an idle tail over every topic the evaluator indexes (and their DLQs) against
+    an idle indexer loop over the same topics (the baseline), each alone for ``seconds``
+    after a warm-up, as shares of a core."""
+    catalog = default_catalog()
+    topics = [spec.name for spec in catalog.consumed_by("evaluator")]
+    warm_up = 10.0
+
+    def measured(start: Callable[[threading.Event], threading.Thread]) -> float:
+        stop = threading.Event()
+        thread = start(stop)
+        time.sleep(warm_up)
+        cpu, wall = time.process_time(), time.perf_counter()
+        time.sleep(seconds)
+        used = (time.process_time() - cpu) / (time.perf_counter() - wall)
+        stop.set()
+        thread.join(30)
+        return used
+
+    def indexer(stop: threading.Event) -> threading.Thread:
+        loop = ConsumerLoop(
+            settings=settings,
+            service="evaluator",
+            group="bench.idle",
+            topics=topics,
+            handler=lambda batch: BatchResult(),
+            codec=EventCodec(catalog),
+            producer=EventProducer(settings, "evaluator", catalog, Metrics()),
+            metrics=Metrics(),
+            stop=stop,
+        )
+        thread = threading.Thread(target=loop.run)
+        thread.start()
+        return thread
+
+    def tail(stop: threading.Event) -> threading.Thread:
+        follower = LogTail(
+            settings,
+            MaintainedAggregates(tailed=True),
+            client,
+            "bench-idle",
+            EventCodec(catalog),
+            topics,
+            group="bench.idle",
+            committed=lambda partitions: {},
+            stop=stop,
+        )
+        thread = threading.Thread(target=follower.run, args=(lambda: True,))
+        thread.start()
+        return thread
+
+    base = measured(indexer)
+    tailing = measured(tail)
+    print(f"\nidle, {len(topics)} topics, {seconds:.0f} s each (share of a core)")
+    print(f"  {'idle indexer loop (baseline)':<44} {base:>8.3f}")
+    print(f"  {'idle tail (the topics and their DLQs)':<44} {tailing:>8.3f} {tailing / base:>8.2f}")
+
+
 def message_to_dict(envelope: Envelope) -> dict[str, Any]:
     """What ``envelope_to_dict`` did before the compiled converter."""
     result: dict[str, Any] = json_format.MessageToDict(
@@ -752,6 +811,9 @@ def main(argv: Sequence[str]) -> int:
         "--tail-events", type=int, default=20_000, help="tail part: events on the topics"
     )
     parser.add_argument(
+        "--idle-seconds", type=float, default=30.0, help="tail part: idle CPU measured this long"
+    )
+    parser.add_argument(
         "--only",
         choices=("indexing", "freshness", "scorecard", "aggregates", "documents", "tail"),
         action="append",
@@ -822,6 +884,7 @@ def main(argv: Sequence[str]) -> int:
                 count_p95 = floor if indexed else count_p95
         if "tail" in parts:
             tail_cost(client, settings, args.tail_events)
+            idle_cost(settings, client, args.idle_seconds)
         if "scorecard" not in parts:
             return 0
 

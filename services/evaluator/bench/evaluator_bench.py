@@ -70,7 +70,8 @@ from legation_evaluator.adapters.aggregates import MaintainedAggregates
 from legation_evaluator.adapters.events import IndexingHandler
 from legation_evaluator.adapters.index import EventIndex
 from legation_evaluator.adapters.tail import LogTail
-from legation_evaluator.domain.documents import Document, document_for
+from legation_evaluator.domain.documents import Document, document_for, monthly_kinds
+from legation_evaluator.domain.rollup import Aggregates, facts_of
 from legation_evaluator.domain.scorecard import scorecard_from_response
 
 CAMPAIGN = "bench-campaign"
@@ -671,6 +672,37 @@ def tail_cost(client: OpenSearch, settings: CoreSettings, count: int) -> None:
     print(
         f"  loading the same from the index (start-up scan): {documents:,} documents, "
         f"{documents / load_wall:,.0f}/s"
+    )
+    # The tail's steps timed apart over the same events, in this process (no broker).
+    codec, monthly = EventCodec(default_catalog()), monthly_kinds(default_catalog())
+    records = [event(n, "bench-tail") for n in range(count)]
+    raw = [(TOPIC_OF[str(e.WhichOneof("payload"))], e.SerializeToString()) for e in records]
+    started = time.process_time()
+    decoded = [codec.decode(topic, value) for topic, value in raw]
+    decoding = time.process_time() - started
+    started = time.process_time()
+    built = [
+        document_for(prefix, e, topic, 0, n, monthly)
+        for n, ((topic, _), e) in enumerate(zip(raw, decoded, strict=True))
+    ]
+    building = time.process_time() - started
+    started = time.process_time()
+    facts = [(d.doc_id, facts_of(d.body, d.version)) for d in built]
+    reducing = time.process_time() - started
+    started = time.process_time()
+    counted = Aggregates()
+    for event_id, fact in facts:
+        counted.apply(event_id, fact)
+    counting = time.process_time() - started
+    steps = (
+        ("decode", decoding),
+        ("document_for", building),
+        ("facts_of", reducing),
+        ("count", counting),
+    )
+    print(
+        "  its steps, CPU us/event: "
+        + ", ".join(f"{label} {used / count * 1e6:.1f}" for label, used in steps)
     )
 
 

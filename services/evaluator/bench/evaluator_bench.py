@@ -25,6 +25,12 @@ the same run so the figures compare whatever the machine.
    over the catalog's example of every topic and over this bench's indexing mix; events
    per second of each and the ratio.
 
+6. The aggregates' tail of the log (``--only tail``, ``--tail-events``): the CPU per event
+   of ``LogTail`` reading the topics from their beginning into the aggregates, against the
+   indexer's own CPU per event over the same events in the same run (the ratio), and how
+   fast it reads the log against loading the same events from the index at start-up; and
+   the CPU of an idle tail against an idle indexer loop over the evaluator's topics.
+
 Not part of ``make test`` nor of the installed service: ``make bench`` runs it (it needs the
 development install, which brings the stand-ins).
 """
@@ -63,7 +69,9 @@ from legation_core.metrics import Metrics
 from legation_evaluator.adapters.aggregates import MaintainedAggregates
 from legation_evaluator.adapters.events import IndexingHandler
 from legation_evaluator.adapters.index import EventIndex
-from legation_evaluator.domain.documents import Document, document_for
+from legation_evaluator.adapters.tail import LogTail
+from legation_evaluator.domain.documents import Document, document_for, monthly_kinds
+from legation_evaluator.domain.rollup import Aggregates, facts_of
 from legation_evaluator.domain.scorecard import scorecard_from_response
 
 CAMPAIGN = "bench-campaign"
@@ -616,6 +624,146 @@ def counting_latencies(
     return timings
 
 
+def tail_cost(client: OpenSearch, settings: CoreSettings, count: int) -> None:
+    """CPU per event of the aggregates' tail of the log (``LogTail``: decode, document,
+    facts, counted) against the indexer's own (``ConsumerLoop`` + ``IndexingHandler``:
+    decode, document, bulk, commit) over the same ``count`` events on the topics, each
+    measured as this process's CPU time while it alone runs; and how fast the tail reads the
+    log from its beginning against loading the same events from the index."""
+    produce(settings, range(count), "bench-tail")
+    prefix = "bench-tail"
+    EventIndex(client, prefix).ensure_template()
+    cpu, wall = time.process_time(), time.perf_counter()
+    handled = run_indexer(client, settings, prefix, count)
+    indexer_cpu, indexer_wall = time.process_time() - cpu, time.perf_counter() - wall
+    aggregates = MaintainedAggregates(tailed=True)
+    stop = threading.Event()
+    follower = LogTail(
+        settings,
+        aggregates,
+        client,
+        prefix,
+        EventCodec(default_catalog()),
+        list(TOPIC_OF.values()),
+        group="bench.tail",
+        committed=lambda partitions: {},  # from the beginning
+        stop=stop,
+    )
+    cpu, wall = time.process_time(), time.perf_counter()
+    thread = threading.Thread(target=follower.run, args=(lambda: True,))
+    thread.start()
+    aggregates.ready.wait()
+    tail_cpu, tail_wall = time.process_time() - cpu, time.perf_counter() - wall
+    stop.set()
+    thread.join()
+    loaded = MaintainedAggregates()
+    wall = time.perf_counter()
+    documents = loaded.load(client, f"{prefix}-*")
+    load_wall = time.perf_counter() - wall
+    print(f"\nthe aggregates' tail of the log beside the indexer, {count:,} events")
+    print(f"  {'path':<44} {'CPU us/event':>12} {'events/s':>10} {'CPU ratio':>10}")
+    base = indexer_cpu / handled
+    for label, used, took, events in (
+        ("indexer from Kafka (baseline)", indexer_cpu, indexer_wall, handled),
+        ("tail of the log into the aggregates", tail_cpu, tail_wall, follower.events),
+    ):
+        per = used / max(events, 1)
+        print(f"  {label:<44} {per * 1e6:>12.1f} {events / took:>10,.0f} {per / base:>10.2f}")
+    print(
+        f"  loading the same from the index (start-up scan): {documents:,} documents, "
+        f"{documents / load_wall:,.0f}/s"
+    )
+    # The tail's steps timed apart over the same events, in this process (no broker).
+    codec, monthly = EventCodec(default_catalog()), monthly_kinds(default_catalog())
+    records = [event(n, "bench-tail") for n in range(count)]
+    raw = [(TOPIC_OF[str(e.WhichOneof("payload"))], e.SerializeToString()) for e in records]
+    started = time.process_time()
+    decoded = [codec.decode(topic, value) for topic, value in raw]
+    decoding = time.process_time() - started
+    started = time.process_time()
+    built = [
+        document_for(prefix, e, topic, 0, n, monthly)
+        for n, ((topic, _), e) in enumerate(zip(raw, decoded, strict=True))
+    ]
+    building = time.process_time() - started
+    started = time.process_time()
+    facts = [(d.doc_id, facts_of(d.body, d.version)) for d in built]
+    reducing = time.process_time() - started
+    started = time.process_time()
+    counted = Aggregates()
+    for event_id, fact in facts:
+        counted.apply(event_id, fact)
+    counting = time.process_time() - started
+    steps = (
+        ("decode", decoding),
+        ("document_for", building),
+        ("facts_of", reducing),
+        ("count", counting),
+    )
+    print(
+        "  its steps, CPU us/event: "
+        + ", ".join(f"{label} {used / count * 1e6:.1f}" for label, used in steps)
+    )
+
+
+def idle_cost(settings: CoreSettings, client: OpenSearch, seconds: float) -> None:
+    """CPU of an idle tail over every topic the evaluator indexes (and their DLQs) against
+    an idle indexer loop over the same topics (the baseline), each alone for ``seconds``
+    after a warm-up, as shares of a core."""
+    catalog = default_catalog()
+    topics = [spec.name for spec in catalog.consumed_by("evaluator")]
+    warm_up = 10.0
+
+    def measured(start: Callable[[threading.Event], threading.Thread]) -> float:
+        stop = threading.Event()
+        thread = start(stop)
+        time.sleep(warm_up)
+        cpu, wall = time.process_time(), time.perf_counter()
+        time.sleep(seconds)
+        used = (time.process_time() - cpu) / (time.perf_counter() - wall)
+        stop.set()
+        thread.join(30)
+        return used
+
+    def indexer(stop: threading.Event) -> threading.Thread:
+        loop = ConsumerLoop(
+            settings=settings,
+            service="evaluator",
+            group="bench.idle",
+            topics=topics,
+            handler=lambda batch: BatchResult(),
+            codec=EventCodec(catalog),
+            producer=EventProducer(settings, "evaluator", catalog, Metrics()),
+            metrics=Metrics(),
+            stop=stop,
+        )
+        thread = threading.Thread(target=loop.run)
+        thread.start()
+        return thread
+
+    def tail(stop: threading.Event) -> threading.Thread:
+        follower = LogTail(
+            settings,
+            MaintainedAggregates(tailed=True),
+            client,
+            "bench-idle",
+            EventCodec(catalog),
+            topics,
+            group="bench.idle",
+            committed=lambda partitions: {},
+            stop=stop,
+        )
+        thread = threading.Thread(target=follower.run, args=(lambda: True,))
+        thread.start()
+        return thread
+
+    base = measured(indexer)
+    tailing = measured(tail)
+    print(f"\nidle, {len(topics)} topics, {seconds:.0f} s each (share of a core)")
+    print(f"  {'idle indexer loop (baseline)':<44} {base:>8.3f}")
+    print(f"  {'idle tail (the topics and their DLQs)':<44} {tailing:>8.3f} {tailing / base:>8.2f}")
+
+
 def message_to_dict(envelope: Envelope) -> dict[str, Any]:
     """What ``envelope_to_dict`` did before the compiled converter."""
     result: dict[str, Any] = json_format.MessageToDict(
@@ -692,13 +840,21 @@ def main(argv: Sequence[str]) -> int:
         help="aggregates part: event-search scorecards to time beside (at 100,000 events or fewer)",
     )
     parser.add_argument(
+        "--tail-events", type=int, default=20_000, help="tail part: events on the topics"
+    )
+    parser.add_argument(
+        "--idle-seconds", type=float, default=30.0, help="tail part: idle CPU measured this long"
+    )
+    parser.add_argument(
         "--only",
-        choices=("indexing", "freshness", "scorecard", "aggregates", "documents"),
+        choices=("indexing", "freshness", "scorecard", "aggregates", "documents", "tail"),
         action="append",
         help="run only these parts (repeatable; default: all)",
     )
     args = parser.parse_args(list(argv))
-    parts = set(args.only or ("indexing", "freshness", "scorecard", "aggregates", "documents"))
+    parts = set(
+        args.only or ("indexing", "freshness", "scorecard", "aggregates", "documents", "tail")
+    )
     if "documents" in parts:
         documents_part()  # in this process alone: before the stand-ins start
         parts.discard("documents")
@@ -758,6 +914,9 @@ def main(argv: Sequence[str]) -> int:
                     count_p95,
                 )
                 count_p95 = floor if indexed else count_p95
+        if "tail" in parts:
+            tail_cost(client, settings, args.tail_events)
+            idle_cost(settings, client, args.idle_seconds)
         if "scorecard" not in parts:
             return 0
 

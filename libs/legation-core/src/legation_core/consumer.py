@@ -180,11 +180,6 @@ class ConsumerLoop:
         self._last_poll = metrics.last_poll.labels(group=group)
         self._handler_seconds = metrics.handler_seconds.labels(group=group)
         self._next_lag = 0.0
-        # The partitions this member holds after its latest poll, and how many times that
-        # changed: state derived from what this loop handled (the evaluator's aggregates)
-        # is whole only while it held every partition, with no change in between.
-        self.assigned: frozenset[TopicPartition] = frozenset()
-        self.assignment_changes = 0
 
     def run(self) -> None:
         """Consumes until ``stop`` is set, then commits what was done and closes."""
@@ -230,10 +225,6 @@ class ConsumerLoop:
     def _poll(self, timeout_ms: int) -> list[Any]:
         assert self._consumer is not None
         polled = self._consumer.poll(timeout_ms=timeout_ms)
-        assigned = frozenset(self._consumer.assignment())
-        if assigned != self.assigned:
-            self.assigned = assigned
-            self.assignment_changes += 1
         self.heartbeat.beat()
         self._last_poll.set_to_current_time()
         now = time.monotonic()

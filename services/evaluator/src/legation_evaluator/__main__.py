@@ -8,11 +8,8 @@ import sys
 import threading
 from collections.abc import Callable
 
-from kafka import TopicPartition
-
 from legation.evaluator.v1 import evaluator_service_pb2_grpc as pb_grpc
 from legation_core.config import ConfigError
-from legation_core.consumer import ConsumerLoop
 from legation_core.lifecycle import ServiceRuntime, main_for
 from legation_evaluator.adapters.aggregates import AggregatesLoader, MaintainedAggregates
 from legation_evaluator.adapters.campaign_data import CampaignData
@@ -23,30 +20,18 @@ from legation_evaluator.adapters.index import EventIndex, IndexUnavailable, conn
 from legation_evaluator.adapters.policy import POLICY, SCORECARD_READERS
 from legation_evaluator.adapters.rebuild import IndexGuard
 from legation_evaluator.adapters.snapshots import SNAPSHOT_TICK_SECONDS, SnapshotJob
+from legation_evaluator.adapters.tail import LogTail
 from legation_evaluator.adapters.web import ScorecardPage
 from legation_evaluator.config import EvaluatorSettings
-from legation_evaluator.reindex import rebuild
+from legation_evaluator.reindex import committed_offsets, rebuild
 
 
 def wire(runtime: ServiceRuntime, settings: EvaluatorSettings) -> None:
     changes = ChangeFeed()
-    # Scorecards read per-campaign aggregates kept as documents are indexed (loaded from
-    # the index at start-up; events are searched until then).
-    # The indexer's loop is added below: its assignment says whether this process indexes
-    # everything (the aggregates count its bulks only).
-    loops: list[ConsumerLoop] = []
-    every_partition = frozenset(
-        TopicPartition(spec.name, number)
-        for spec in runtime.catalog.consumed_by("evaluator")
-        for number in range(spec.partitions)
-    )
-
-    def coverage() -> tuple[bool, int]:
-        if not loops:
-            return False, 0
-        return loops[0].assigned >= every_partition, loops[0].assignment_changes
-
-    aggregates = MaintainedAggregates(coverage) if settings.evaluator_aggregates else None
+    # Scorecards read per-campaign aggregates: loaded from the index at start-up, then fed
+    # by a tail of every partition of the indexed topics, so each replica's are whole
+    # whatever the indexer group gives it (events are searched until they caught up).
+    aggregates = MaintainedAggregates(tailed=True) if settings.evaluator_aggregates else None
     index = EventIndex(connect(settings), settings.evaluator_index_prefix, changes, aggregates)
     try:
         index.ensure_template()
@@ -72,12 +57,30 @@ def wire(runtime: ServiceRuntime, settings: EvaluatorSettings) -> None:
     )
     runtime.add_periodic("index-guard", 1.0, guard.tick)
     if aggregates is not None:
-        pattern = f"{settings.evaluator_index_prefix}-*"
-        loader = AggregatesLoader(aggregates, index.client, pattern, runtime.stop)
+        indexer = runtime.group("indexer")
+        tail = LogTail(
+            settings,
+            aggregates,
+            index.client,
+            index.prefix,
+            runtime.codec,
+            topics,
+            group=indexer,
+            committed=lambda partitions: committed_offsets(settings, indexer, partitions),
+            stop=runtime.stop,
+            changes=changes,
+            registry=runtime.metrics.registry,
+        )
+        loader = AggregatesLoader(
+            aggregates,
+            index.client,
+            f"{index.prefix}-*",
+            runtime.stop,
+            tail=tail.run,
+            rebuilding=guard.confirm,
+        )
         runtime.add_periodic("aggregates-load", 1.0, loader)
-    loops.append(
-        runtime.add_consumer("indexer", topics, IndexingHandler(index, changes, guard.suspect))
-    )
+    runtime.add_consumer("indexer", topics, IndexingHandler(index, changes, guard.suspect))
     runtime.add_periodic(
         "kpi-snapshots",
         min(settings.evaluator_snapshot_seconds, SNAPSHOT_TICK_SECONDS),

@@ -42,8 +42,8 @@ class EvaluatorSettings(CoreSettings):
     evaluator_aggregates: bool = Field(
         True,
         description=(
-            "Scorecards read per-campaign aggregates the evaluator maintains as it indexes "
-            "(false: every scorecard searches the events)"
+            "Scorecards read per-campaign aggregates every evaluator replica keeps from the "
+            "indexed topics (false: every scorecard searches the events)"
         ),
     )
     web_port: int = Field(

@@ -78,6 +78,19 @@ def test_a_duplicate_event_in_one_batch_is_bulked_once() -> None:
     assert sorted(d.doc_id for d in index.bulks[0]) == ["ev-1", "ev-2"]
 
 
+def test_of_one_event_twice_in_a_batch_the_newest_version_is_bulked() -> None:
+    index = FakeIndex()
+    older, newer, redelivered = incoming("ev-1", 10), incoming("ev-1", 11), incoming("ev-1", 12)
+    for copy in (older, redelivered):  # the older copy again, after the update
+        copy.envelope.observed_at.FromDatetime(datetime(2025, 3, 1, 12, tzinfo=UTC))
+    newer.envelope.observed_at.FromDatetime(datetime(2025, 3, 2, tzinfo=UTC))
+    newer.envelope.mention.text = "Updated"
+    handler(index)([older, newer, redelivered])
+    [document] = index.bulks[0]
+    assert document.body["mention"]["text"] == "Updated"
+    assert document.body["kafka"]["offset"] == 11
+
+
 def test_rejected_documents_become_rejected_events_with_the_reason() -> None:
     index = FakeIndex({"ev-2": "index rejected the document: mapper_parsing_exception"})
     first, second, third = incoming("ev-1", 10), incoming("ev-2", 11), incoming("ev-3", 12)

@@ -4,6 +4,7 @@ where the campaign's windows are, filters the cells cannot answer left to a sear
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
@@ -13,7 +14,7 @@ from legation.events.v1 import evaluate_pb2, listen_pb2
 from legation_core.codec import make_envelope
 from legation_evaluator.adapters.aggregates import AggregatesLoader, MaintainedAggregates
 from legation_evaluator.domain import metrics
-from legation_evaluator.domain.documents import document_for, event_version
+from legation_evaluator.domain.documents import Document, document_for, event_version
 from legation_evaluator.domain.rollup import (
     TALLIES,
     Aggregates,
@@ -146,17 +147,70 @@ def test_filters_the_cells_cannot_answer_are_left_to_a_search() -> None:
     assert card.objectives[0].value == 1  # es matches es-MX
 
 
-def test_aggregates_are_used_only_while_this_process_indexed_every_partition() -> None:
-    state = {"whole": False, "changes": 0}
-    aggregates = MaintainedAggregates(lambda: (bool(state["whole"]), int(state["changes"])))
-    loader = AggregatesLoader(aggregates, cast(OpenSearch, None), "p-*", threading.Event())
-    loader()  # not every partition yet: no load
-    assert loader._thread is None and not aggregates.covered()
-    state.update(whole=True, changes=1)
-    aggregates._since = 1  # as a load started now would record
-    aggregates.ready.set()
-    assert aggregates.usable()
-    state.update(whole=False, changes=2)  # a second replica took partitions
-    assert not aggregates.usable() and not aggregates.ready.is_set()
-    state.update(whole=True, changes=3)  # back alone: usable only after a new load
-    assert not aggregates.usable() and aggregates.covered()
+def test_a_version_the_index_refused_is_never_counted_in_any_order() -> None:
+    aggregates = Aggregates()
+    first = mention(1, START, START + timedelta(hours=1))
+    refused = mention(1, START, START + timedelta(hours=2), "negative", -0.5)
+    add(aggregates, first)
+    add(aggregates, refused)
+    # Counted, then refused: out; the caller then counts what the index holds (first).
+    assert aggregates.refuse("m1", refused[2])
+    assert aggregates.rollup("c").facts == {} and "m1" not in aggregates.events
+    assert add(aggregates, first)
+    assert not add(aggregates, refused)  # read again later: still refused
+    assert aggregates.events["m1"].version == first[2]
+    # Refused before it was read (the DLQ read ahead of its source): never counted.
+    other = mention(2, START, START + timedelta(hours=1))
+    assert not aggregates.refuse("m2", other[2])
+    assert not add(aggregates, other)
+    newer = mention(2, START, START + timedelta(hours=3))
+    assert add(aggregates, newer)  # a later version the index took counts as usual
+    assert not aggregates.refuse("m2", other[2])  # an older refusal leaves it counted
+    assert set(aggregates.rollup("c").facts) == {"m1", "m2"}
+
+
+def thread_of(loader: AggregatesLoader) -> threading.Thread | None:
+    return loader._thread
+
+
+def test_tailed_aggregates_start_while_no_rebuild_runs_and_again_after_a_tail_stops() -> None:
+    aggregates = MaintainedAggregates(tailed=True)
+    event_id, body, version = mention(1, START, START)
+    state = {"rebuilding": True, "runs": 0}
+    halt = threading.Event()
+    ran = threading.Event()
+
+    def tail(load: Callable[[], bool]) -> None:
+        state["runs"] += 1
+        aggregates.add_documents([Document("i", event_id, body, version)])
+        aggregates.ready.set()  # caught up
+        ran.set()
+        halt.wait(5)
+        raise RuntimeError("the broker went away")
+
+    loader = AggregatesLoader(
+        aggregates,
+        cast(OpenSearch, None),
+        "p-*",
+        threading.Event(),
+        tail=tail,
+        rebuilding=lambda: bool(state["rebuilding"]),
+    )
+    loader()  # the index is being rebuilt from Kafka: nothing starts
+    assert thread_of(loader) is None
+    state["rebuilding"] = False
+    loader()
+    assert ran.wait(5) and aggregates.usable()
+    before = aggregates.version("c")
+    loader()  # running: nothing more
+    assert state["runs"] == 1
+    halt.set()
+    thread = thread_of(loader)
+    assert thread is not None
+    thread.join(5)
+    # A tail that stopped leaves nothing half-whole; the next tick starts over.
+    assert not aggregates.usable() and aggregates.events() == 0
+    ran.clear()
+    loader()
+    assert ran.wait(5) and state["runs"] == 2
+    assert aggregates.version("c") != before  # cached answers of before never match

@@ -1,15 +1,17 @@
-"""The maintained aggregates in the running evaluator: fed by every acknowledged bulk
-(``EventIndex.bulk``: the live indexer, the rebuild from Kafka, ``reindex`` through the same
-object), loaded once from the index at start-up, read by scorecards.
+"""The maintained aggregates in the running evaluator: loaded from the index at start-up,
+then fed by this process's tail of the log (``adapters/tail.py``: every partition, whatever
+the indexer group gave this replica), read by scorecards. Without a tail (the bench, tests
+of one process) every acknowledged bulk feeds them instead (``EventIndex.bulk``).
 
-The indexing path only turns documents into facts and queues them (counting them itself
+The feeding path only turns documents into facts and queues them (counting them itself
 when no reader holds the lock, never waiting for one); a scorecard counts what is queued and
 reads under the lock for the milliseconds its sums take, never a search, so readers cannot
-hold up a bulk, here or on the index server.
+hold up the tail or a bulk, here or on the index server.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -17,7 +19,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from opensearchpy import OpenSearch, helpers
+from opensearchpy import NotFoundError, OpenSearch, helpers
 
 from legation.events.v1 import evaluate_pb2
 from legation_evaluator.domain.documents import Document
@@ -63,50 +65,39 @@ LOADED_FIELDS = [
 ]
 
 
-# Whether this process's indexer holds every partition it reads, and how many times its
-# assignment changed (ConsumerLoop.assigned, .assignment_changes).
-Coverage = Callable[[], tuple[bool, int]]
-
-
 class MaintainedAggregates:
     """Thread-safe :class:`~legation_evaluator.domain.rollup.Aggregates` and whether they
-    hold everything the index held when they were loaded (``ready``).
+    hold everything the index holds (``ready``).
 
-    They count the bulks of this process only. With a ``coverage`` (the live indexer's
-    assignment) they are used only while this process's indexer has held every partition,
-    without a change, since the load began: when another replica takes partitions, its
-    bulks are not counted here, so scorecards search the events again until this process
-    holds everything once more and has loaded the index again."""
+    In the running evaluator they are ``tailed``: fed by a reader of every partition of the
+    indexed topics (:class:`~legation_evaluator.adapters.tail.LogTail`), whatever the
+    indexer group gave this process, so every replica's are whole; the bulk path then
+    counts nothing (the tail reads the same records into the same facts). Not tailed (the
+    bench, tests of one process), the bulk path counts what the index acknowledged."""
 
-    def __init__(self, coverage: Coverage | None = None) -> None:
+    def __init__(self, tailed: bool = False) -> None:
         self._lock = threading.Lock()
         self._store = Aggregates()
         self._pending: deque[list[tuple[str, Facts]]] = deque()
         self.ready = threading.Event()
-        self.coverage = coverage
-        self._since: int | None = None
+        self.tailed = tailed
+        # Versions of a store after a reset never equal one of before (cached answers).
+        self._generation = 0
         self.loaded = 0
         self.load_seconds = 0.0
 
-    def covered(self) -> bool:
-        """Whether this process holds every partition (always, without a coverage)."""
-        return self.coverage is None or self.coverage()[0]
-
     def usable(self) -> bool:
-        """Loaded, and nothing was indexed elsewhere since (see the class docstring)."""
-        if not self.ready.is_set():
-            return False
-        if self.coverage is None:
-            return True
-        whole, changes = self.coverage()
-        if whole and changes == self._since:
-            return True
+        """Whether scorecards may read them (loaded, and caught up with the log when
+        tailed)."""
+        return self.ready.is_set()
+
+    def reset(self) -> None:
+        """Forgets everything (a tail that stopped: whole no more until loaded again)."""
         self.ready.clear()
-        log.warning(
-            "the indexer's partitions changed: scorecards search the events until the "
-            "aggregates are loaded again"
-        )
-        return False
+        with self._lock:
+            self._pending.clear()
+            self._store = Aggregates()
+            self._generation += 1
 
     def add_documents(self, documents: Iterable[Document]) -> None:
         """Counts documents the index acknowledged (idempotent per event id and version)."""
@@ -117,6 +108,14 @@ class MaintainedAggregates:
         facts = [(str(h["_id"]), facts_of(h["_source"], int(h.get("_version", 0)))) for h in hits]
         self._add(facts)
         return len(facts)
+
+    def refuse(self, event_id: str, version: int) -> bool:
+        """A version of an event the index refused for good (see
+        :meth:`~legation_evaluator.domain.rollup.Aggregates.refuse`); True when it had been
+        counted."""
+        with self._lock:
+            self._drain()
+            return self._store.refuse(event_id, version)
 
     def _add(self, facts: list[tuple[str, Facts]]) -> None:
         # The indexing path never waits for a reader: it queues its facts and counts them
@@ -140,7 +139,7 @@ class MaintainedAggregates:
         with self._lock:
             self._drain()
             rollup = self._store.campaigns.get(campaign_id)
-            return -1 if rollup is None else rollup.version
+            return -1 if rollup is None else self._stamped(rollup.version)
 
     def answer(self, campaign: evaluate_pb2.Campaign) -> tuple[Answer, int]:
         """The campaign's scorecard response from the aggregates, and their version."""
@@ -148,19 +147,31 @@ class MaintainedAggregates:
             self._drain()
             rollup = self._store.rollup(campaign.campaign_id)
             answer = scorecard_response(campaign, rollup)
-            return answer, rollup.version
+            return answer, self._stamped(rollup.version)
+
+    def _stamped(self, version: int) -> int:
+        return (self._generation << 48) + version
 
     def events(self) -> int:
         with self._lock:
             self._drain()
             return len(self._store.events)
 
-    def load(self, client: OpenSearch, pattern: str, stop: threading.Event | None = None) -> int:
-        """Reads every document of ``pattern`` into the aggregates, then marks them ready.
-        Bulks acknowledged meanwhile are counted as they come (the versions sort out the
-        overlap), so nothing indexed after the load started is missed."""
+    def load(
+        self,
+        client: OpenSearch,
+        pattern: str,
+        stop: threading.Event | None = None,
+        *,
+        mark_ready: bool = True,
+    ) -> int:
+        """Reads every document of ``pattern`` into the aggregates, then marks them ready
+        (unless ``mark_ready`` is False: a tail marks them once it caught up). The indices
+        are refreshed first, so every document acknowledged before the load is read.
+        Documents counted meanwhile are kept (the versions sort out the overlap)."""
         started = time.monotonic()
-        self._since = None if self.coverage is None else self.coverage()[1]
+        with contextlib.suppress(NotFoundError):
+            client.indices.refresh(index=pattern, allow_no_indices=True, ignore_unavailable=True)
         total = 0
         page: list[dict[str, Any]] = []
         for hit in _scan(client, pattern):
@@ -173,7 +184,8 @@ class MaintainedAggregates:
         total += self.add_hits(page)
         self.loaded = total
         self.load_seconds = time.monotonic() - started
-        self.ready.set()
+        if mark_ready:
+            self.ready.set()
         log.info(
             "aggregates loaded from the index",
             extra={"documents": total, "seconds": round(self.load_seconds, 1)},
@@ -192,9 +204,20 @@ def _scan(client: OpenSearch, pattern: str) -> Iterator[dict[str, Any]]:
     return hits
 
 
+# Runs the aggregates' tail of the log (``LogTail.run``) until the service stops: it calls the
+# load when its start is taken (False: do not go on).
+Tail = Callable[[Callable[[], bool]], None]
+
+
 class AggregatesLoader:
     """A periodic job: loads the aggregates from the index in a thread of its own (so the
-    job's heartbeat keeps beating), again after a failed load."""
+    job's heartbeat keeps beating), again after a failed load.
+
+    With a ``tail`` the same thread then follows the log (``LogTail.run``: it takes where
+    the indexer group stands, has the index loaded, reads on from there); a tail that
+    stops (an error) leaves the aggregates reset, and the next tick starts over. Nothing
+    starts while the index is being rebuilt from Kafka (``rebuilding``: it holds only part
+    of what it will), and a load during which a rebuild began is not used."""
 
     def __init__(
         self,
@@ -202,22 +225,40 @@ class AggregatesLoader:
         client: OpenSearch,
         pattern: str,
         stop: threading.Event,
+        *,
+        tail: Tail | None = None,
+        rebuilding: Callable[[], bool] = lambda: False,
     ) -> None:
         self.aggregates = aggregates
         self.client = client
         self.pattern = pattern
         self.stop = stop
+        self.tail = tail
+        self.rebuilding = rebuilding
         self._thread: threading.Thread | None = None
 
     def _run(self) -> None:
         try:
-            self.aggregates.load(self.client, self.pattern, self.stop)
+            if self.tail is None:
+                self.aggregates.load(self.client, self.pattern, self.stop)
+            else:
+                self.tail(self._load)
         except Exception:
-            log.exception("loading the aggregates failed: scorecards search the events meanwhile")
+            log.exception("the aggregates stopped: scorecards search the events meanwhile")
+        finally:
+            if self.tail is not None:
+                self.aggregates.reset()
+
+    def _load(self) -> bool:
+        self.aggregates.load(self.client, self.pattern, self.stop, mark_ready=False)
+        return not (self.stop.is_set() or self.rebuilding())
 
     def __call__(self) -> None:
-        if self.aggregates.usable() or not self.aggregates.covered():
+        if self._thread is not None and self._thread.is_alive():
             return
-        if self._thread is None or not self._thread.is_alive():
-            self._thread = threading.Thread(target=self._run, name="aggregates-load", daemon=True)
-            self._thread.start()
+        if self.stop.is_set() or (self.tail is None and self.aggregates.usable()):
+            return
+        if self.rebuilding():
+            return
+        self._thread = threading.Thread(target=self._run, name="aggregates", daemon=True)
+        self._thread.start()

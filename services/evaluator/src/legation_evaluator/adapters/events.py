@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from legation_core.consumer import BatchResult, Incoming, Rejected
 from legation_evaluator.adapters.changes import ChangeFeed
 from legation_evaluator.adapters.index import EventIndex, IndexUnavailable
-from legation_evaluator.domain.documents import document_for
+from legation_evaluator.domain.documents import Document, document_for
 
 
 class IndexingHandler:
@@ -31,7 +31,7 @@ class IndexingHandler:
         self.index_failed = index_failed
 
     def __call__(self, batch: Sequence[Incoming]) -> BatchResult:
-        documents = {}
+        documents: dict[str, tuple[Document, Incoming]] = {}
         for incoming in batch:
             document = document_for(
                 self.index.prefix,
@@ -40,8 +40,12 @@ class IndexingHandler:
                 incoming.partition,
                 incoming.offset,
             )
-            # A batch may hold one event twice (a redelivery): index it once.
-            documents[document.doc_id] = (document, incoming)
+            # A batch may hold one event twice (a redelivery, an update): index it once, the
+            # newest version (an older copy read after it must not win within a batch
+            # either; across batches the external versions see to that).
+            kept = documents.get(document.doc_id)
+            if kept is None or document.version >= kept[0].version:
+                documents[document.doc_id] = (document, incoming)
         try:
             rejected_ids = self.index.bulk([document for document, _ in documents.values()])
         except IndexUnavailable:

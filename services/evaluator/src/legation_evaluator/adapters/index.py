@@ -165,7 +165,8 @@ class EventIndex:
             if retryable(status, result.get("error")):
                 raise IndexUnavailable(f"bulk item failed with {status}: {result.get('error')}")
             rejected[str(result.get("_id"))] = f"index rejected the document: {result.get('error')}"
-        if self.aggregates is not None:
+        if self.aggregates is not None and not self.aggregates.tailed:
+            # (Tailed, the aggregates read the same records from the log: see tail.py.)
             self.aggregates.add_documents(d for d in documents if d.doc_id not in rejected)
         return rejected
 

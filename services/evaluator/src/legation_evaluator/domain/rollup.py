@@ -385,13 +385,18 @@ class Aggregates:
         self.campaigns: dict[str, CampaignRollup] = {}
         # event id -> the facts counted for it (their campaigns say where).
         self.events: dict[str, Facts] = {}
+        # (event id, version) the index refused for good: never counted.
+        self.refused: set[tuple[str, int]] = set()
 
     def apply(self, event_id: str, facts: Facts) -> bool:
         """Counts one indexed document; False when the aggregates hold a newer version of
-        the event already (the index kept that one too). The same version again replaces
-        itself: a redelivery counts once."""
+        the event already (the index kept that one too), or the index refused this version
+        (:meth:`refuse`). The same version again replaces itself: a redelivery counts
+        once."""
         previous = self.events.get(event_id)
         if previous is not None and previous.version > facts.version:
+            return False
+        if self.refused and (event_id, facts.version) in self.refused:
             return False
         self.events[event_id] = facts
         if previous is not None:
@@ -399,6 +404,20 @@ class Aggregates:
                 self.campaigns[campaign_id].drop(event_id)
         for campaign_id in facts.campaigns:
             self.campaigns.setdefault(campaign_id, CampaignRollup()).put(event_id, facts)
+        return True
+
+    def refuse(self, event_id: str, version: int) -> bool:
+        """The index refused this version of the event for good (a mapping conflict: the
+        indexer dead-lettered it): it stops counting and is never counted again, in any
+        order of the two. True when it was counted (the caller then counts what the index
+        holds of the event instead, an older version or nothing)."""
+        self.refused.add((event_id, version))
+        current = self.events.get(event_id)
+        if current is None or current.version != version:
+            return False
+        del self.events[event_id]
+        for campaign_id in current.campaigns:
+            self.campaigns[campaign_id].drop(event_id)
         return True
 
     def rollup(self, campaign_id: str) -> CampaignRollup:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 
 import pytest
-from core_kafka_kit import PARTITIONS, WHEN, Kit, wait_for
+from core_kafka_kit import PARTITIONS, WHEN, Kit, every_client, wait_for
 
 from legation.events.v1 import engage_pb2
 from legation_core.codec import EventCodec, InvalidEvent, make_envelope
@@ -18,6 +18,7 @@ pytestmark = pytest.mark.integration
 
 DLQ_TOTAL = "legation_events_dlq_total"
 FAILURES_TOTAL = "legation_handler_failures_total"
+kafka_client = every_client  # each test on each client of LEGATION_KAFKA_CLIENT
 
 
 def all_committed(kit: Kit) -> bool:

@@ -1,0 +1,356 @@
+"""The confluent-kafka (librdkafka) client behind the runtime's producer and consume loop
+(``LEGATION_KAFKA_CLIENT=confluent``).
+
+:class:`ConfluentProducer` has the surface :class:`~legation_core.kafka.EventProducer`
+uses of kafka-python's ``KafkaProducer`` (``send`` returning a future, ``flush``, ``close``),
+and :class:`ConfluentConsumer` the one :class:`~legation_core.consumer.ConsumerLoop` uses
+(:class:`~legation_core.consumer.GroupConsumer`). librdkafka's errors are turned into
+kafka-python's exception classes by :func:`client_error`, the one mapping, so the rest of the
+runtime tells them apart as it does kafka-python's: a record too large is a
+``MessageSizeTooLargeError`` (the dead-letter size fallback), a retriable error is a
+``KafkaError`` whose ``retriable`` is true (:func:`~legation_core.consumer.transient`), a
+commit refused because the group is rebalancing is a ``CommitFailedError``.
+
+Topics are kafka-python's ``TopicPartition`` on this side too (``ConsumerLoop.assigned`` is
+compared with them).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+import confluent_kafka
+from kafka import TopicPartition
+from kafka.errors import (
+    CommitFailedError,
+    KafkaError,
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+    for_code,
+)
+
+from legation_core.config import CoreSettings
+
+log = logging.getLogger(__name__)
+
+# Delivery timeout: kafka-python's default delivery_timeout_ms (librdkafka's is 300 s).
+MESSAGE_TIMEOUT_MS = 120_000
+# librdkafka prefetches up to 64 MiB per consumer by default; a consume loop handles one
+# batch at a time, so a few MiB ahead keep it busy without holding the memory.
+QUEUED_MAX_KBYTES = 8_192
+
+_CODES = confluent_kafka.KafkaError
+# The group moved on while the batch was handled: the next owner redoes it from the last
+# commit (kafka-python raises CommitFailedError or RebalanceInProgressError for these).
+_REBALANCING = frozenset(
+    {
+        _CODES.REBALANCE_IN_PROGRESS,
+        _CODES.ILLEGAL_GENERATION,
+        _CODES.UNKNOWN_MEMBER_ID,
+        _CODES.FENCED_INSTANCE_ID,
+        _CODES._ASSIGNMENT_LOST,
+        _CODES._STATE,
+    }
+)
+_TIMEOUTS = frozenset(
+    {_CODES._MSG_TIMED_OUT, _CODES._TIMED_OUT, _CODES._TIMED_OUT_QUEUE, _CODES.REQUEST_TIMED_OUT}
+)
+
+
+class ClientError(KafkaError):  # type: ignore[misc]  # kafka-python has no types
+    """A librdkafka error of its own (no Kafka protocol error code), retriable or not as
+    librdkafka says."""
+
+    def __init__(self, message: str, retriable: bool) -> None:
+        super().__init__(message)
+        self.retriable = retriable
+
+
+def client_error(error: confluent_kafka.KafkaError) -> Exception:
+    """The kafka-python exception standing for librdkafka's ``error``: broker errors are
+    kafka-python's class of the same protocol code, retriable when either client says so."""
+    code, message = error.code(), f"{error.name()}: {error.str()}"
+    mapped: Exception
+    if code == _CODES.MSG_SIZE_TOO_LARGE:
+        mapped = MessageSizeTooLargeError(message)
+    elif code in _TIMEOUTS:
+        mapped = KafkaTimeoutError(message)
+    elif code in _REBALANCING:
+        mapped = CommitFailedError(message)
+    elif code > 0:  # a Kafka protocol error: the same code in both clients
+        mapped = for_code(code)(message)
+        if error.retriable() and not getattr(mapped, "retriable", False):
+            mapped.retriable = True  # type: ignore[attr-defined]
+    else:
+        mapped = ClientError(message, error.retriable())
+    return mapped
+
+
+def raised(exception: confluent_kafka.KafkaException) -> Exception:
+    """:func:`client_error` of what a confluent-kafka call raised."""
+    error = exception.args[0] if exception.args else None
+    if isinstance(error, confluent_kafka.KafkaError):
+        return client_error(error)
+    return ClientError(str(exception), False)
+
+
+def confluent_options(settings: CoreSettings) -> dict[str, Any]:
+    """librdkafka's connection options for ``settings`` (kafka.client_options' twin)."""
+    options: dict[str, Any] = {
+        "bootstrap.servers": ",".join(settings.bootstrap_servers()),
+        "security.protocol": settings.kafka_security_protocol,
+        "socket.timeout.ms": settings.kafka_request_timeout_ms,
+        # librdkafka's own log lines (a broker unreachable...) go through logging, as
+        # kafka-python's do, instead of to stderr.
+        "logger": log,
+    }
+    if settings.kafka_sasl_mechanism:
+        options["sasl.mechanism"] = settings.kafka_sasl_mechanism
+        options["sasl.username"] = settings.kafka_sasl_username
+        options["sasl.password"] = settings.kafka_sasl_password
+    if settings.kafka_ssl_cafile:
+        options["ssl.ca.location"] = settings.kafka_ssl_cafile
+    return options
+
+
+# One lock for every delivery's callbacks: they are rare (the audit trail), and a lock per
+# record would cost every record.
+_CALLBACKS = threading.Lock()
+
+
+class Delivery:
+    """The outcome of one produced record, as kafka-python's future exposes it: ``is_done``,
+    ``failed()``, ``exception``, ``get(timeout)``, ``add_callback``, ``add_errback``.
+    librdkafka calls it (its ``on_delivery``) from whichever thread serves the producer."""
+
+    __slots__ = ("_callbacks", "_producer", "exception", "is_done")
+
+    def __init__(self, producer: confluent_kafka.Producer) -> None:
+        self._producer = producer
+        self.is_done = False
+        self.exception: Exception | None = None
+        self._callbacks: list[tuple[bool, Callable[[Any], None]]] | None = None
+
+    def __call__(self, error: confluent_kafka.KafkaError | None, _message: Any) -> None:
+        self.settle(None if error is None else client_error(error))
+
+    def settle(self, exception: Exception | None) -> Delivery:
+        self.exception = exception
+        with _CALLBACKS:
+            self.is_done = True
+            callbacks, self._callbacks = self._callbacks, None
+        for on_failure, callback in callbacks or ():
+            self._run(on_failure, callback)
+        return self
+
+    def failed(self) -> bool:
+        return self.exception is not None
+
+    def get(self, timeout: float | None = None) -> None:
+        """Waits for the outcome (serving the producer's delivery reports meanwhile); raises
+        the error of a failed record, ``KafkaTimeoutError`` when ``timeout`` passes first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.is_done:
+            left = 0.1 if deadline is None else min(0.1, deadline - time.monotonic())
+            if left <= 0:
+                raise KafkaTimeoutError(f"no acknowledgement within {timeout} s")
+            self._producer.poll(left)
+        if self.exception is not None:
+            raise self.exception
+
+    def add_callback(self, callback: Callable[[Any], None]) -> None:
+        self._add(False, callback)
+
+    def add_errback(self, callback: Callable[[Any], None]) -> None:
+        self._add(True, callback)
+
+    def _add(self, on_failure: bool, callback: Callable[[Any], None]) -> None:
+        with _CALLBACKS:
+            if not self.is_done:
+                self._callbacks = (self._callbacks or []) + [(on_failure, callback)]
+                return
+        self._run(on_failure, callback)
+
+    def _run(self, on_failure: bool, callback: Callable[[Any], None]) -> None:
+        if on_failure == (self.exception is not None):
+            callback(self.exception if on_failure else None)
+
+
+class ConfluentProducer:
+    """confluent-kafka's producer with kafka-python's ``send``/``flush``/``close`` (acks=all,
+    idempotent, as EventProducer configures kafka-python's). Thread-safe like librdkafka's."""
+
+    def __init__(self, settings: CoreSettings, **options: Any) -> None:
+        self._closed = False
+        self._producer = confluent_kafka.Producer(
+            {
+                **confluent_options(settings),
+                "acks": "all",
+                "enable.idempotence": True,
+                "linger.ms": 5,
+                "message.timeout.ms": MESSAGE_TIMEOUT_MS,
+                # librdkafka counts a record as key + value + headers (less than what
+                # record_size counts), so the limit EventProducer checks is never the one
+                # that refuses a record here.
+                "message.max.bytes": settings.kafka_max_request_bytes,
+                **options,
+            }
+        )
+
+    def send(
+        self,
+        topic: str,
+        *,
+        key: bytes | None = None,
+        value: bytes | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+        partition: int | None = None,
+    ) -> Delivery:
+        """Queues a record; its :class:`Delivery` settles when the broker answers (or
+        at once, failed, when librdkafka refuses it, as kafka-python's ``send`` does)."""
+        delivery = Delivery(self._producer)
+        while True:
+            try:
+                self._producer.produce(
+                    topic,
+                    value,
+                    key,
+                    -1 if partition is None else partition,
+                    on_delivery=delivery,
+                    headers=headers,  # type: ignore[arg-type]  # list is invariant: bytes fit
+                )
+                break
+            except BufferError:  # the local queue is full: serve deliveries, try again
+                self._producer.poll(0.05)
+            except confluent_kafka.KafkaException as error:
+                return delivery.settle(raised(error))
+        self._producer.poll(0)  # serve the deliveries already reported, without waiting
+        return delivery
+
+    def flush(self, timeout: float | None = None) -> None:
+        self._producer.flush(-1 if timeout is None else timeout)
+
+    def close(self, timeout: float | None = None) -> None:
+        """Sends what is queued (for ``timeout`` seconds at most: what is left then is
+        dropped, as kafka-python's ``close`` drops it) and stops the client's threads. Once
+        closed, closing again does nothing (as kafka-python's)."""
+        if self._closed:
+            return
+        self._closed = True
+        self.flush(timeout)
+        if len(self._producer):
+            self._producer.purge()
+            self._producer.poll(0)  # the purged records' deliveries fail
+        self._producer.close()
+
+
+class Record:
+    """A consumed record with the attributes of kafka-python's ``ConsumerRecord`` that the
+    runtime reads (topic, partition, offset, key, value, headers)."""
+
+    __slots__ = ("headers", "key", "offset", "partition", "topic", "value")
+
+    def __init__(self, message: confluent_kafka.Message) -> None:
+        self.topic: str = message.topic() or ""
+        self.partition: int = message.partition() or 0
+        self.offset: int = message.offset() or 0
+        self.key = message.key()
+        self.value = message.value()
+        self.headers: list[tuple[str, bytes]] = list(message.headers() or [])  # type: ignore[arg-type]
+
+
+def _theirs(partitions: Iterable[TopicPartition]) -> list[confluent_kafka.TopicPartition]:
+    return [confluent_kafka.TopicPartition(tp.topic, tp.partition) for tp in partitions]
+
+
+class ConfluentConsumer:
+    """A consumer group member on confluent-kafka, as :class:`ConsumerLoop` drives one
+    (see :class:`~legation_core.consumer.GroupConsumer`). librdkafka joins and heartbeats
+    from its own threads, so the group is never settled by a poll of ours."""
+
+    def __init__(
+        self,
+        settings: CoreSettings,
+        topics: list[str],
+        group: str,
+        instance_id: str | None,
+        options: Mapping[str, Any],
+    ) -> None:
+        config: dict[str, Any] = {
+            **confluent_options(settings),
+            "group.id": group,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "queued.max.messages.kbytes": QUEUED_MAX_KBYTES,
+            **options,
+        }
+        if instance_id:
+            config["group.instance.id"] = instance_id
+        self._batch = settings.consumer_max_batch
+        self._consumer = confluent_kafka.Consumer(config)
+        self._consumer.subscribe(topics)
+
+    def poll(self, timeout_ms: int) -> list[Any]:
+        records = []
+        for message in self._consumer.consume(self._batch, timeout_ms / 1000):
+            error = message.error()
+            if error is None:
+                records.append(Record(message))
+            elif error.fatal():
+                raise client_error(error)
+            # Anything else (a broker gone for a while, a partition's end) librdkafka
+            # retries on its own; polling on is all there is to do.
+        return records
+
+    def assignment(self) -> frozenset[TopicPartition]:
+        return frozenset(TopicPartition(tp.topic, tp.partition) for tp in self._assigned())
+
+    def _assigned(self) -> list[confluent_kafka.TopicPartition]:
+        try:
+            return self._consumer.assignment()
+        except confluent_kafka.KafkaException as error:
+            raise raised(error) from None
+
+    def pause(self, partitions: Iterable[TopicPartition]) -> None:
+        self._consumer.pause(_theirs(partitions))
+
+    def resume(self, partitions: Iterable[TopicPartition]) -> None:
+        self._consumer.resume(_theirs(partitions))
+
+    def seek(self, partition: TopicPartition, offset: int) -> None:
+        theirs = confluent_kafka.TopicPartition(partition.topic, partition.partition, offset)
+        self._consumer.seek(theirs)
+
+    def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
+        """Commits the next offset to read of each partition; raises ``CommitFailedError``
+        when the group is rebalancing."""
+        theirs = [
+            confluent_kafka.TopicPartition(tp.topic, tp.partition, offset)
+            for tp, offset in offsets.items()
+        ]
+        try:
+            committed = self._consumer.commit(offsets=theirs, asynchronous=False)
+        except confluent_kafka.KafkaException as error:
+            raise raised(error) from None
+        for tp in committed or []:
+            if tp.error is not None:
+                raise client_error(tp.error)
+
+    def lags(self) -> Iterator[tuple[TopicPartition, int]]:
+        """Each assigned partition's records not read yet, from what the fetches last said
+        (no request to the broker)."""
+        assigned = self._assigned()
+        for tp in self._consumer.position(assigned):
+            _low, high = self._consumer.get_watermark_offsets(tp, cached=True)
+            if high >= 0 and tp.offset >= 0:
+                yield TopicPartition(tp.topic, tp.partition), max(0, high - tp.offset)
+
+    def settling(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self._consumer.close()

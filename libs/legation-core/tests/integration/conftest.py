@@ -1,8 +1,8 @@
 """Fixtures for the runtime's tests against the session's Kafka stand-in.
 
-``kit`` runs on kafka-python unless a module asks for every client of
-``LEGATION_KAFKA_CLIENT`` with ``kafka_client = every_client`` (the contract tests of the
-producer and the consume loop do)."""
+``kit`` runs on kafka-python unless a test asks for each client of ``LEGATION_KAFKA_CLIENT``
+with ``core_kafka_kit.EVERY_CLIENT`` (the contract tests of the producer and the consume loop
+do)."""
 
 from __future__ import annotations
 

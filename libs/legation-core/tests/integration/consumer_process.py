@@ -1,7 +1,8 @@
 """A consume loop in a process of its own, for tests that kill it: the Kit's topics (see
 core_kafka_kit), static group membership and idle-wait polling, as the local stack runs the
 services. Usage: ``python consumer_process.py <bootstrap servers> <unique> <client>`` (a
-``LEGATION_KAFKA_CLIENT``); SIGTERM stops it (exit 0). It logs to stderr, "commit refused" lines included."""
+``LEGATION_KAFKA_CLIENT``); SIGTERM stops it (exit 0). It logs to stderr, "commit refused"
+lines included."""
 
 from __future__ import annotations
 

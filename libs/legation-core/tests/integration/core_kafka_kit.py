@@ -11,8 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-import typing
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
@@ -29,17 +28,13 @@ from legation_core.kafka import EventProducer, client_options
 from legation_core.metrics import Metrics
 
 PARTITIONS = 2
-CLIENTS = typing.get_args(CoreSettings.model_fields["kafka_client"].annotation)
+CLIENTS = get_args(CoreSettings.model_fields["kafka_client"].annotation)
 WHEN = datetime(2026, 11, 20, 9, 15, tzinfo=UTC)
 T = TypeVar("T")
 
 
-@pytest.fixture(params=CLIENTS)
-def every_client(request: pytest.FixtureRequest) -> str:
-    """Each client of ``LEGATION_KAFKA_CLIENT`` in turn: a test module that assigns it to
-    ``kafka_client`` runs its tests on each."""
-    client: str = request.param
-    return client
+# Runs a test once on each client of LEGATION_KAFKA_CLIENT (the ``kafka_client`` of ``kit``).
+EVERY_CLIENT = pytest.mark.parametrize("kafka_client", CLIENTS)
 
 
 def wait_for(condition: Callable[[], T], timeout: float = 30.0, what: str = "condition") -> T:

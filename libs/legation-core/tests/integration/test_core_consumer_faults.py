@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from core_kafka_kit import WHEN, Kit, every_client, wait_for
+from core_kafka_kit import EVERY_CLIENT, WHEN, Kit, wait_for
 from prometheus_client import CollectorRegistry
 
 from legation.events.v1 import engage_pb2, listen_pb2
@@ -22,12 +22,11 @@ from legation_core.metrics import Metrics
 from legation_core.state import StateTable
 from legation_devstack.processes import Process, spawn
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, EVERY_CLIENT]
 
 DLQ_TOTAL = "legation_events_dlq_total"
 OVERSIZED = 1_048_300  # the value that put the engager and evaluator into a crash loop
 MEMBER = Path(__file__).with_name("consumer_process.py")
-kafka_client = every_client  # each test on each client of LEGATION_KAFKA_CLIENT
 
 
 def all_committed(kit: Kit) -> bool:

@@ -270,7 +270,21 @@ def _theirs(partitions: Iterable[TopicPartition]) -> list[confluent_kafka.TopicP
 class ConfluentConsumer:
     """A consumer group member on confluent-kafka, as :class:`ConsumerLoop` drives one
     (see :class:`~legation_core.consumer.GroupConsumer`). librdkafka joins and heartbeats
-    from its own threads, so the group is never settled by a poll of ours."""
+    from its own threads, so the group is never settled by a poll of ours.
+
+    librdkafka fetches from its own thread and sends the next fetch as soon as the last
+    one answered: on a broker that answers an empty fetch at once instead of holding it
+    (``LEGATION_CONSUMER_IDLE_WAIT_MS`` above 0, the noida-db stand-in) that thread spins
+    whatever the loop does (39 % of a core idle in the bench). There, a poll that found
+    nothing pauses the partitions ("dozing"). The loop's own sleep between idle polls is
+    then the only wait, as on kafka-python.
+
+    librdkafka's fetching thread notices a resumed partition only when it wakes, up to a
+    second later; a request to the broker wakes it. So a dozing consumer's poll resumes
+    its partitions and asks the broker for their ends (that request is the wake-up): when
+    none has records past the position, it pauses them again and returns nothing at once;
+    otherwise it polls (the fetch is on its way) and stays awake while records come.
+    """
 
     def __init__(
         self,
@@ -290,21 +304,62 @@ class ConfluentConsumer:
         }
         if instance_id:
             config["group.instance.id"] = instance_id
+        self._doze = settings.consumer_idle_wait_ms > 0
+        # How long a poll that woke the partitions waits for the fetch of their records.
+        self._wake_timeout = settings.consumer_poll_timeout_ms / 1000
+        self._dozing = False
+        self._paused: set[TopicPartition] = set()  # by the loop (while it retries)
         self._batch = settings.consumer_max_batch
+        self._request_timeout = settings.kafka_request_timeout_ms / 1000
+        # Where reading starts in each assigned partition none of whose records was read
+        # yet (see lags).
+        self._starts: dict[tuple[str, int], int] = {}
         self._consumer = confluent_kafka.Consumer(config)
         self._consumer.subscribe(topics)
 
     def poll(self, timeout_ms: int) -> list[Any]:
+        timeout = timeout_ms / 1000
+        if self._dozing:
+            if not self._wake():
+                return []
+            timeout = max(timeout, self._wake_timeout)
+        # What is queued already, else the first that comes and what is queued then:
+        # consume() alone would wait its whole timeout for a full batch.
+        messages = self._consumer.consume(self._batch, 0)
+        if not messages and timeout > 0:
+            first = self._consumer.poll(timeout)
+            if first is not None:
+                messages = [first, *self._consumer.consume(self._batch - 1, 0)]
         records = []
-        for message in self._consumer.consume(self._batch, timeout_ms / 1000):
+        for message in messages:
             error = message.error()
             if error is None:
                 records.append(Record(message))
             elif error.fatal():
                 raise client_error(error)
-            # Anything else (a broker gone for a while, a partition's end) librdkafka
-            # retries on its own; polling on is all there is to do.
+            # Anything else (a partition's end, a broker gone for a while) librdkafka
+            # handles on its own; polling on is all there is to do.
+        if self._doze and not records:
+            idle = self.assignment() - self._paused
+            if idle:
+                self._consumer.pause(_theirs(idle))
+                self._dozing = True
         return records
+
+    def _wake(self) -> bool:
+        """Resumes the dozing partitions and wakes the fetching thread; pauses them again
+        and returns False when none has records to read."""
+        dozing = _theirs(self.assignment() - self._paused)
+        self._consumer.resume(dozing)
+        try:
+            behind = any(lag > 0 for _, lag in self._lags(cached=False))
+        except confluent_kafka.KafkaException:
+            behind = True  # no answer: fetch and see
+        if behind:
+            self._dozing = False
+        else:
+            self._consumer.pause(dozing)
+        return behind
 
     def assignment(self) -> frozenset[TopicPartition]:
         return frozenset(TopicPartition(tp.topic, tp.partition) for tp in self._assigned())
@@ -316,9 +371,13 @@ class ConfluentConsumer:
             raise raised(error) from None
 
     def pause(self, partitions: Iterable[TopicPartition]) -> None:
+        partitions = set(partitions)
+        self._paused |= partitions
         self._consumer.pause(_theirs(partitions))
 
     def resume(self, partitions: Iterable[TopicPartition]) -> None:
+        partitions = set(partitions)
+        self._paused -= partitions
         self._consumer.resume(_theirs(partitions))
 
     def seek(self, partition: TopicPartition, offset: int) -> None:
@@ -341,13 +400,44 @@ class ConfluentConsumer:
                 raise client_error(tp.error)
 
     def lags(self) -> Iterator[tuple[TopicPartition, int]]:
-        """Each assigned partition's records not read yet, from what the fetches last said
-        (no request to the broker)."""
+        """Each assigned partition's records not read yet: its end as the fetches last
+        said it, less the position (see :meth:`_lags`)."""
+        return self._lags(cached=True)
+
+    def _lags(self, cached: bool) -> Iterator[tuple[TopicPartition, int]]:
+        """Each assigned partition's end (as the fetches last said it, or asked of the
+        broker) less its position. librdkafka knows a position only once a record of the
+        partition was read; before, it is the group's committed offset (asked once per
+        assignment of the partition) or, without one, the partition's start."""
         assigned = self._assigned()
-        for tp in self._consumer.position(assigned):
-            _low, high = self._consumer.get_watermark_offsets(tp, cached=True)
-            if high >= 0 and tp.offset >= 0:
-                yield TopicPartition(tp.topic, tp.partition), max(0, high - tp.offset)
+        ours = {(tp.topic, tp.partition) for tp in assigned}
+        for known in [at for at in self._starts if at not in ours]:
+            del self._starts[known]  # lost: another member may have moved it meanwhile
+        positions = self._consumer.position(assigned)
+        unknown = [
+            tp for tp in positions if tp.offset < 0 and (tp.topic, tp.partition) not in self._starts
+        ]
+        if unknown:
+            try:
+                committed = self._consumer.committed(unknown, timeout=self._request_timeout)
+            except confluent_kafka.KafkaException as error:
+                # A gauge may wait for the next second; the loop must not stop for it.
+                log.warning("cannot read committed offsets for lag", extra={"error": str(error)})
+                committed = []
+            for tp in committed:
+                self._starts[(tp.topic, tp.partition)] = tp.offset  # < 0: none committed
+        for tp in positions:
+            if cached:
+                low, high = self._consumer.get_watermark_offsets(tp, cached=True)
+            else:
+                low, high = self._consumer.get_watermark_offsets(tp, self._request_timeout)
+            position = (
+                tp.offset if tp.offset >= 0 else self._starts.get((tp.topic, tp.partition), -1)
+            )
+            if position < 0:
+                position = low  # nothing committed: the group reads from the start
+            if high >= 0 and position >= 0:
+                yield TopicPartition(tp.topic, tp.partition), max(0, high - position)
 
     def settling(self) -> bool:
         return False

@@ -17,6 +17,7 @@ compared with them).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -279,11 +280,11 @@ class ConfluentConsumer:
     nothing pauses the partitions ("dozing"). The loop's own sleep between idle polls is
     then the only wait, as on kafka-python.
 
-    librdkafka's fetching thread notices a resumed partition only when it wakes, up to a
-    second later; a request to the broker wakes it. So a dozing consumer's poll resumes
-    its partitions and asks the broker for their ends (that request is the wake-up): when
-    none has records past the position, it pauses them again and returns nothing at once;
-    otherwise it polls (the fetch is on its way) and stays awake while records come.
+    A dozing consumer's poll asks the broker for the partitions' ends (one request per
+    partition, no fetch) and serves librdkafka's events; when a partition has records past
+    its position it resumes them and polls. librdkafka's fetching thread notices a resumed
+    partition only when it wakes, up to a second later, so a request to their broker
+    follows the resume to wake it.
     """
 
     def __init__(
@@ -320,9 +321,9 @@ class ConfluentConsumer:
     def poll(self, timeout_ms: int) -> list[Any]:
         timeout = timeout_ms / 1000
         if self._dozing:
-            if not self._wake():
-                return []
-            timeout = max(timeout, self._wake_timeout)
+            # Still dozing: only librdkafka's events (a rebalance, statistics) are served,
+            # which a poll must do at least every max.poll.interval.ms.
+            timeout = max(timeout, self._wake_timeout) if self._wake() else 0
         # What is queued already, else the first that comes and what is queued then:
         # consume() alone would wait its whole timeout for a full batch.
         messages = self._consumer.consume(self._batch, 0)
@@ -339,7 +340,7 @@ class ConfluentConsumer:
                 raise client_error(error)
             # Anything else (a partition's end, a broker gone for a while) librdkafka
             # handles on its own; polling on is all there is to do.
-        if self._doze and not records:
+        if self._doze and not records and not self._dozing:
             idle = self.assignment() - self._paused
             if idle:
                 self._consumer.pause(_theirs(idle))
@@ -347,19 +348,20 @@ class ConfluentConsumer:
         return records
 
     def _wake(self) -> bool:
-        """Resumes the dozing partitions and wakes the fetching thread; pauses them again
-        and returns False when none has records to read."""
+        """When a dozing partition has records past its position (the broker's answer,
+        not a fetch), resumes them and wakes the fetching thread; False otherwise."""
+        try:
+            if not any(lag > 0 for _, lag in self._lags(cached=False)):
+                return False
+        except confluent_kafka.KafkaException:
+            pass  # no answer: fetch and see
         dozing = _theirs(self.assignment() - self._paused)
         self._consumer.resume(dozing)
-        try:
-            behind = any(lag > 0 for _, lag in self._lags(cached=False))
-        except confluent_kafka.KafkaException:
-            behind = True  # no answer: fetch and see
-        if behind:
-            self._dozing = False
-        else:
-            self._consumer.pause(dozing)
-        return behind
+        self._dozing = False
+        if dozing:  # any request to their broker wakes the fetching thread
+            with contextlib.suppress(confluent_kafka.KafkaException):
+                self._consumer.get_watermark_offsets(dozing[0], self._request_timeout)
+        return True
 
     def assignment(self) -> frozenset[TopicPartition]:
         return frozenset(TopicPartition(tp.topic, tp.partition) for tp in self._assigned())

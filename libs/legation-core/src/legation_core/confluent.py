@@ -35,6 +35,7 @@ from kafka.errors import (
 )
 
 from legation_core.config import CoreSettings
+from legation_core.kafka import client_options
 
 log = logging.getLogger(__name__)
 
@@ -99,22 +100,25 @@ def raised(exception: confluent_kafka.KafkaException) -> Exception:
     return ClientError(str(exception), False)
 
 
+# kafka.client_options' names in librdkafka's: one set of connection options for both.
+_LIBRDKAFKA_NAMES = {
+    "bootstrap_servers": "bootstrap.servers",
+    "security_protocol": "security.protocol",
+    "request_timeout_ms": "socket.timeout.ms",
+    "sasl_mechanism": "sasl.mechanism",
+    "sasl_plain_username": "sasl.username",
+    "sasl_plain_password": "sasl.password",
+    "ssl_cafile": "ssl.ca.location",
+}
+
+
 def confluent_options(settings: CoreSettings) -> dict[str, Any]:
-    """librdkafka's connection options for ``settings`` (kafka.client_options' twin)."""
-    options: dict[str, Any] = {
-        "bootstrap.servers": ",".join(settings.bootstrap_servers()),
-        "security.protocol": settings.kafka_security_protocol,
-        "socket.timeout.ms": settings.kafka_request_timeout_ms,
-        # librdkafka's own log lines (a broker unreachable...) go through logging, as
-        # kafka-python's do, instead of to stderr.
-        "logger": log,
-    }
-    if settings.kafka_sasl_mechanism:
-        options["sasl.mechanism"] = settings.kafka_sasl_mechanism
-        options["sasl.username"] = settings.kafka_sasl_username
-        options["sasl.password"] = settings.kafka_sasl_password
-    if settings.kafka_ssl_cafile:
-        options["ssl.ca.location"] = settings.kafka_ssl_cafile
+    """:func:`~legation_core.kafka.client_options` in librdkafka's names."""
+    options = {_LIBRDKAFKA_NAMES[name]: value for name, value in client_options(settings).items()}
+    options["bootstrap.servers"] = ",".join(options["bootstrap.servers"])
+    # librdkafka's own log lines (a broker unreachable...) go through logging, as
+    # kafka-python's do, instead of to stderr.
+    options["logger"] = log
     return options
 
 

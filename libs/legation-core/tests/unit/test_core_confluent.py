@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import confluent_kafka
 import pytest
@@ -20,10 +21,17 @@ from prometheus_client import CollectorRegistry
 
 from legation_core.catalog import default_catalog
 from legation_core.config import ConfigError, CoreSettings, load_settings
-from legation_core.confluent import ClientError, ConfluentProducer, Delivery, client_error
+from legation_core.confluent import (
+    ClientError,
+    ConfluentProducer,
+    Delivery,
+    client_error,
+    confluent_options,
+)
 from legation_core.consumer import _unproducible, group_consumer, transient
 from legation_core.kafka import EventProducer
 from legation_core.metrics import Metrics
+from legation_devstack.tls import self_signed_files
 
 Codes = confluent_kafka.KafkaError
 
@@ -177,3 +185,29 @@ def test_an_unknown_client_is_refused_naming_the_setting(monkeypatch: pytest.Mon
         load_settings(CoreSettings)
     monkeypatch.setenv("LEGATION_KAFKA_CLIENT", "confluent")
     assert load_settings(CoreSettings).kafka_client == "confluent"
+
+
+def test_the_connection_settings_reach_librdkafka_under_its_names(
+    closed_port: int, tmp_path: Path
+) -> None:
+    ca, _key = self_signed_files(tmp_path)
+    settings = CoreSettings(
+        kafka_bootstrap_servers=f"127.0.0.1:{closed_port},127.0.0.2:{closed_port}",
+        kafka_security_protocol="SASL_SSL",
+        kafka_sasl_mechanism="SCRAM-SHA-256",
+        kafka_sasl_username="user",
+        kafka_sasl_password="secret",
+        kafka_ssl_cafile=str(ca),
+        kafka_request_timeout_ms=5_000,
+    )
+    options = confluent_options(settings)
+    assert {name: value for name, value in options.items() if name != "logger"} == {
+        "bootstrap.servers": f"127.0.0.1:{closed_port},127.0.0.2:{closed_port}",
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "SCRAM-SHA-256",
+        "sasl.username": "user",
+        "sasl.password": "secret",
+        "ssl.ca.location": str(ca),
+        "socket.timeout.ms": 5_000,
+    }
+    confluent_kafka.Producer(options).close()  # librdkafka knows every name and value

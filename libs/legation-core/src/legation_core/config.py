@@ -116,10 +116,12 @@ class CoreSettings(BaseSettings):
         1_048_576,
         ge=65_536,
         le=104_857_600,
-        description="Largest record a service produces, in bytes as the Kafka client counts it "
-        "(key, value, headers and batch framing; kafka-python's max_request_size). Keep it at or "
-        "below the brokers' message.max.bytes. A larger event is refused naming this limit; a "
-        "larger dead letter is truncated to fit (see the DLQ headers)",
+        description="Largest record a service produces, in bytes as kafka-python counts it "
+        "(key, value, headers and batch framing), whichever client sends it; it is also "
+        "kafka-python's max_request_size and librdkafka's message.max.bytes (which counts less "
+        "of a record). Keep it at or below the brokers' message.max.bytes. A larger event is "
+        "refused naming this limit; a larger dead letter is truncated to fit (see the DLQ "
+        "headers)",
     )
     consumer_max_batch: int = Field(
         500, ge=1, le=10_000, description="Most records handled per consumer batch"

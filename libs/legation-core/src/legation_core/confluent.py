@@ -319,6 +319,8 @@ class ConfluentConsumer:
         # Where reading starts in each assigned partition none of whose records was read
         # yet (see lags).
         self._starts: dict[tuple[str, int], int] = {}
+        # Each partition's end as the broker last gave it (see _wake).
+        self._ends: dict[tuple[str, int], int] = {}
         self._consumer = confluent_kafka.Consumer(config)
         self._consumer.subscribe(topics)
 
@@ -419,29 +421,32 @@ class ConfluentConsumer:
         ours = {(tp.topic, tp.partition) for tp in assigned}
         for known in [at for at in self._starts if at not in ours]:
             del self._starts[known]  # lost: another member may have moved it meanwhile
+        for known in [at for at in self._ends if at not in ours]:
+            del self._ends[known]
         positions = self._consumer.position(assigned)
         unknown = [
             tp for tp in positions if tp.offset < 0 and (tp.topic, tp.partition) not in self._starts
         ]
-        if unknown:
-            try:
-                committed = self._consumer.committed(unknown, timeout=self._request_timeout)
-            except confluent_kafka.KafkaException as error:
-                # A gauge may wait for the next second; the loop must not stop for it.
-                log.warning("cannot read committed offsets for lag", extra={"error": str(error)})
-                committed = []
-            for tp in committed:
-                self._starts[(tp.topic, tp.partition)] = tp.offset  # < 0: none committed
+        try:
+            for tp in self._consumer.committed(unknown, self._request_timeout) if unknown else []:
+                start = tp.offset
+                if start < 0:  # nothing committed: the group reads from the start
+                    start, _ = self._consumer.get_watermark_offsets(tp, self._request_timeout)
+                self._starts[(tp.topic, tp.partition)] = start
+        except confluent_kafka.KafkaException as error:
+            # A gauge may wait for the next second; the loop must not stop for it.
+            log.warning("cannot read where reading starts", extra={"error": str(error)})
         for tp in positions:
-            if cached:
-                low, high = self._consumer.get_watermark_offsets(tp, cached=True)
+            at = (tp.topic, tp.partition)
+            if cached:  # the last fetch's answer, or the broker's while dozing (no fetches)
+                _, high = self._consumer.get_watermark_offsets(tp, cached=True)
+                high = max(high, self._ends.get(at, -1))
             else:
-                low, high = self._consumer.get_watermark_offsets(tp, self._request_timeout)
+                _, high = self._consumer.get_watermark_offsets(tp, self._request_timeout)
+                self._ends[at] = high
             position = (
                 tp.offset if tp.offset >= 0 else self._starts.get((tp.topic, tp.partition), -1)
             )
-            if position < 0:
-                position = low  # nothing committed: the group reads from the start
             if high >= 0 and position >= 0:
                 yield TopicPartition(tp.topic, tp.partition), max(0, high - position)
 

@@ -25,6 +25,10 @@ limit, a catalog violation) is a bug in the service, but one input must not stop
 batch is re-run one event at a time and the event whose results cannot be produced goes to
 the DLQ with the error as its reason. A record too large to dead-letter whole goes there
 truncated (see :mod:`legation_core.dlq`), so every record leaves its partition.
+
+The loop reads through a :class:`GroupConsumer`: kafka-python's consumer or confluent-kafka's
+(:mod:`legation_core.confluent`), as ``LEGATION_KAFKA_CLIENT`` says; both hand it
+kafka-python's partitions and exceptions, so the loop is the same on either.
 """
 
 from __future__ import annotations

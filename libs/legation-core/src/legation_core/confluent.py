@@ -45,6 +45,8 @@ MESSAGE_TIMEOUT_MS = 120_000
 # batch at a time, so a few MiB ahead keep it busy without holding the memory.
 QUEUED_MAX_KBYTES = 8_192
 
+SESSION_TIMEOUT_MS = 10_000
+
 _CODES = confluent_kafka.KafkaError
 # The group moved on while the batch was handled: the next owner redoes it from the last
 # commit (kafka-python raises CommitFailedError or RebalanceInProgressError for these).
@@ -305,6 +307,9 @@ class ConfluentConsumer:
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "queued.max.messages.kbytes": QUEUED_MAX_KBYTES,
+            # kafka-python's: a member that died loses its partitions after 10 s, not
+            # librdkafka's 45 s.
+            "session.timeout.ms": SESSION_TIMEOUT_MS,
             **options,
         }
         if instance_id:

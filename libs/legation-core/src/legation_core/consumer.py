@@ -314,7 +314,14 @@ class ConsumerLoop:
         self._consumer = group_consumer(
             self.settings, self.topics, self.group, self._consumer_options
         )
-        log.info("consuming", extra={"group": self.group, "topics": self.topics})
+        log.info(
+            "consuming",
+            extra={
+                "group": self.group,
+                "topics": self.topics,
+                "client": self.settings.kafka_client,
+            },
+        )
         try:
             # Polling without waiting (a broker that does not long-poll) costs a fetch round
             # trip of client CPU per hop: an idle loop sleeps idle_wait, doubled after each

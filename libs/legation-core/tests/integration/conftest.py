@@ -1,6 +1,6 @@
 """Fixtures for the runtime's tests against the session's Kafka stand-in.
 
-``kit`` runs on kafka-python unless a test asks for each client of ``LEGATION_KAFKA_CLIENT``
+``kit`` runs on the default client unless a test asks for each client of ``LEGATION_KAFKA_CLIENT``
 with ``core_kafka_kit.EVERY_CLIENT`` (the contract tests of the producer and the consume loop
 do)."""
 
@@ -17,8 +17,9 @@ from legation_core.kafka import ensure_topics
 
 @pytest.fixture
 def kafka_client() -> str:
-    """The client of the event producer and the consume loops under test."""
-    return "kafka-python"
+    """The client of the event producer and the consume loops under test: the default."""
+    client: str = CoreSettings.model_fields["kafka_client"].default
+    return client
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ runtime tells them apart as it does kafka-python's: a record too large is a
 ``KafkaError`` whose ``retriable`` is true (:func:`~legation_core.consumer.transient`), a
 commit refused because the group is rebalancing is a ``CommitFailedError``.
 
-Topics are kafka-python's ``TopicPartition`` on this side too (``ConsumerLoop.assigned`` is
+Partitions are kafka-python's ``TopicPartition`` on this side too (``ConsumerLoop.assigned`` is
 compared with them).
 """
 
@@ -44,7 +44,8 @@ MESSAGE_TIMEOUT_MS = 120_000
 # librdkafka prefetches up to 64 MiB per consumer by default; a consume loop handles one
 # batch at a time, so a few MiB ahead keep it busy without holding the memory.
 QUEUED_MAX_KBYTES = 8_192
-
+# kafka-python's session timeout: a member that died loses its partitions after 10 s, not
+# librdkafka's 45 s.
 SESSION_TIMEOUT_MS = 10_000
 
 _CODES = confluent_kafka.KafkaError
@@ -307,8 +308,6 @@ class ConfluentConsumer:
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "queued.max.messages.kbytes": QUEUED_MAX_KBYTES,
-            # kafka-python's: a member that died loses its partitions after 10 s, not
-            # librdkafka's 45 s.
             "session.timeout.ms": SESSION_TIMEOUT_MS,
             **options,
         }

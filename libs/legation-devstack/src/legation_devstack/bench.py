@@ -11,8 +11,8 @@ runtime's five headers), measured in one process, one thing at a time:
 - consume: the three raw clients reading the records from the first to the last;
 - consume → handle → produce → commit: a hand-written kafka-python loop and the runtime's
   :class:`~legation_core.consumer.ConsumerLoop` with a one-event handler, on each client;
-- the runtime's producer and loop again with kafka-python's pure-Python CRC-32C, as it runs
-  without the ``crc32c`` package;
+- the runtime's producer and loop on kafka-python again with kafka-python's pure-Python
+  CRC-32C, as it runs without the ``crc32c`` package;
 - an idle ``ConsumerLoop`` on each client: the share of a core it uses with the stand-in's
   settings and with the real-Kafka settings (on a broker that does not long-poll, which
   shows the spin).
@@ -535,7 +535,7 @@ class Bench:
         )
         print(
             "rate: events/s (wall); CPU: this process's CPU µs per event; ratios: to the fastest "
-            "/ leanest raw client of this run, and to raw kafka-python (the runtime's client)"
+            "/ leanest raw client of this run, and to raw kafka-python (the runtime's other client)"
         )
         head = (
             f"{'path':<62} {'events/s':>9} {'CPU µs':>7} {'rate÷best':>9} {'CPU÷best':>8} "

@@ -44,9 +44,6 @@ MESSAGE_TIMEOUT_MS = 120_000
 # librdkafka prefetches up to 64 MiB per consumer by default; a consume loop handles one
 # batch at a time, so a few MiB ahead keep it busy without holding the memory.
 QUEUED_MAX_KBYTES = 8_192
-# kafka-python's session timeout: a member that died loses its partitions after 10 s, not
-# librdkafka's 45 s.
-SESSION_TIMEOUT_MS = 10_000
 
 _CODES = confluent_kafka.KafkaError
 # The group moved on while the batch was handled: the next owner redoes it from the last
@@ -308,7 +305,6 @@ class ConfluentConsumer:
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "queued.max.messages.kbytes": QUEUED_MAX_KBYTES,
-            "session.timeout.ms": SESSION_TIMEOUT_MS,
             **options,
         }
         if instance_id:

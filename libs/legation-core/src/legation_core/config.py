@@ -103,6 +103,12 @@ class CoreSettings(BaseSettings):
     kafka_sasl_username: str | None = Field(None, description="SASL user name")
     kafka_sasl_password: str | None = Field(None, description="SASL password")
     kafka_ssl_cafile: str | None = Field(None, description="CA bundle for Kafka TLS")
+    kafka_client: Literal["confluent", "kafka-python"] = Field(
+        "confluent",
+        description="The Kafka client the event producer and the consume loops use: "
+        "confluent (confluent-kafka, on librdkafka: about half the CPU per event) or "
+        "kafka-python (pure Python). Topic creation and table reads use kafka-python either way",
+    )
     kafka_request_timeout_ms: int = Field(
         30_000, ge=1_000, le=300_000, description="Kafka request timeout"
     )
@@ -110,10 +116,12 @@ class CoreSettings(BaseSettings):
         1_048_576,
         ge=65_536,
         le=104_857_600,
-        description="Largest record a service produces, in bytes as the Kafka client counts it "
-        "(key, value, headers and batch framing; kafka-python's max_request_size). Keep it at or "
-        "below the brokers' message.max.bytes. A larger event is refused naming this limit; a "
-        "larger dead letter is truncated to fit (see the DLQ headers)",
+        description="Largest record a service produces, in bytes as kafka-python counts it "
+        "(key, value, headers and batch framing), whichever client sends it; it is also "
+        "kafka-python's max_request_size and librdkafka's message.max.bytes (which counts less "
+        "of a record). Keep it at or below the brokers' message.max.bytes. A larger event is "
+        "refused naming this limit; a larger dead letter is truncated to fit (see the DLQ "
+        "headers)",
     )
     consumer_max_batch: int = Field(
         500, ge=1, le=10_000, description="Most records handled per consumer batch"

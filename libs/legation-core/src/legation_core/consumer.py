@@ -25,6 +25,10 @@ limit, a catalog violation) is a bug in the service, but one input must not stop
 batch is re-run one event at a time and the event whose results cannot be produced goes to
 the DLQ with the error as its reason. A record too large to dead-letter whole goes there
 truncated (see :mod:`legation_core.dlq`), so every record leaves its partition.
+
+The loop reads through a :class:`GroupConsumer`: kafka-python's consumer or confluent-kafka's
+(:mod:`legation_core.confluent`), as ``LEGATION_KAFKA_CLIENT`` says; both hand it
+kafka-python's partitions and exceptions, so the loop is the same on either.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -58,6 +62,7 @@ __all__ = [
     "BatchResult",
     "ConsumerLoop",
     "DeadLetter",
+    "GroupConsumer",
     "Incoming",
     "Outgoing",
     "Rejected",
@@ -141,6 +146,124 @@ def per_event(handle: Callable[[Incoming], Iterable[Outgoing]]) -> BatchHandler:
     return handle_batch
 
 
+class GroupConsumer(Protocol):
+    """What :class:`ConsumerLoop` needs of a Kafka client: one member of a consumer group
+    subscribed to its topics, with auto-commit off and reading a new group from the earliest
+    record. ``LEGATION_KAFKA_CLIENT`` picks the implementation (see :func:`group_consumer`).
+    Partitions are kafka-python's ``TopicPartition`` whatever the client; errors are
+    kafka-python's exception classes (``CommitFailedError`` for a commit refused during a
+    rebalance)."""
+
+    def poll(self, timeout_ms: int) -> list[Any]:
+        """Up to ``LEGATION_CONSUMER_MAX_BATCH`` records (with topic, partition, offset,
+        key, value and headers), waiting at most ``timeout_ms`` for the first."""
+
+    def assignment(self) -> frozenset[TopicPartition]:
+        """The partitions this member holds now."""
+
+    def pause(self, partitions: Iterable[TopicPartition]) -> None:
+        """Stops fetching ``partitions`` (polls keep the membership alive)."""
+
+    def resume(self, partitions: Iterable[TopicPartition]) -> None:
+        """Fetches ``partitions`` again, from where the last poll left them."""
+
+    def seek(self, partition: TopicPartition, offset: int) -> None:
+        """Fetches ``partition`` from ``offset`` next."""
+
+    def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
+        """Commits, synchronously, the next offset to read of each partition."""
+
+    def lags(self) -> Iterator[tuple[TopicPartition, int]]:
+        """Records not read yet of each assigned partition whose end is known."""
+
+    def settling(self) -> bool:
+        """True while the membership is changing: the next poll must wait."""
+
+    def close(self) -> None:
+        """Leaves the group (as a static member: keeps its partitions until the session
+        ends) without committing."""
+
+
+class KafkaPythonConsumer:
+    """:class:`GroupConsumer` on kafka-python's ``KafkaConsumer``."""
+
+    def __init__(
+        self,
+        settings: CoreSettings,
+        topics: Sequence[str],
+        group: str,
+        instance_id: str | None,
+        options: Mapping[str, Any],
+    ) -> None:
+        membership = {"group_instance_id": instance_id} if instance_id else {}
+        self._consumer = KafkaConsumer(
+            *topics,
+            **client_options(settings),
+            **membership,
+            group_id=group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=settings.consumer_max_batch,
+            **options,
+        )
+
+    def poll(self, timeout_ms: int) -> list[Any]:
+        polled = self._consumer.poll(timeout_ms=timeout_ms)
+        return [record for batch in polled.values() for record in batch]
+
+    def assignment(self) -> frozenset[TopicPartition]:
+        return frozenset(self._consumer.assignment())
+
+    def pause(self, partitions: Iterable[TopicPartition]) -> None:
+        self._consumer.pause(*partitions)
+
+    def resume(self, partitions: Iterable[TopicPartition]) -> None:
+        self._consumer.resume(*partitions)
+
+    def seek(self, partition: TopicPartition, offset: int) -> None:
+        self._consumer.seek(partition, offset)
+
+    def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
+        self._consumer.commit(
+            {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()}
+        )
+
+    def lags(self) -> Iterator[tuple[TopicPartition, int]]:
+        for tp in self._consumer.assignment():
+            highwater = self._consumer.highwater(tp)
+            if highwater is None:
+                continue
+            position = self._consumer.position(tp)
+            if position is not None:
+                yield tp, max(0, highwater - position)
+
+    def settling(self) -> bool:
+        # group_settling also repairs a join kafka-python left unfinished: always ask it.
+        return group_settling(self._consumer)
+
+    def close(self) -> None:
+        self._consumer.close(autocommit=False)
+
+
+def group_consumer(
+    settings: CoreSettings,
+    topics: Sequence[str],
+    group: str,
+    options: Mapping[str, Any] | None = None,
+) -> GroupConsumer:
+    """A member of ``group`` on the client ``LEGATION_KAFKA_CLIENT`` names, static when
+    ``LEGATION_CONSUMER_INSTANCE_ID`` is set (one instance id per group: a service may run
+    several loops). ``options`` are extra options in the client's own names."""
+    instance_id = None
+    if settings.consumer_instance_id:
+        instance_id = f"{settings.consumer_instance_id}.{group}"
+    if settings.kafka_client == "confluent":
+        from legation_core.confluent import ConfluentConsumer  # only when chosen
+
+        return ConfluentConsumer(settings, list(topics), group, instance_id, options or {})
+    return KafkaPythonConsumer(settings, topics, group, instance_id, options or {})
+
+
 class ConsumerLoop:
     """One consumer group member running ``handler`` over ``topics`` until ``stop`` is set."""
 
@@ -173,7 +296,7 @@ class ConsumerLoop:
         self.heartbeat = heartbeat or Heartbeat()
         self.retry_backoff = retry_backoff
         self._consumer_options = consumer_options or {}
-        self._consumer: KafkaConsumer | None = None
+        self._consumer: GroupConsumer | None = None
         # Label children bound once (the per-event path must not pay labels()).
         self._consumed = Bound(metrics.consumed)
         self._lag = Bound(metrics.lag)
@@ -183,21 +306,17 @@ class ConsumerLoop:
 
     def run(self) -> None:
         """Consumes until ``stop`` is set, then commits what was done and closes."""
-        membership = {}
-        if self.settings.consumer_instance_id:
-            # One instance id per group: a service may run several loops.
-            membership["group_instance_id"] = f"{self.settings.consumer_instance_id}.{self.group}"
-        self._consumer = KafkaConsumer(
-            *self.topics,
-            **client_options(self.settings),
-            **membership,
-            group_id=self.group,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=self.settings.consumer_max_batch,
-            **self._consumer_options,
+        self._consumer = group_consumer(
+            self.settings, self.topics, self.group, self._consumer_options
         )
-        log.info("consuming", extra={"group": self.group, "topics": self.topics})
+        log.info(
+            "consuming",
+            extra={
+                "group": self.group,
+                "topics": self.topics,
+                "client": self.settings.kafka_client,
+            },
+        )
         try:
             # Polling without waiting (a broker that does not long-poll) costs a fetch round
             # trip of client CPU per hop: an idle loop sleeps idle_wait, doubled after each
@@ -207,9 +326,8 @@ class ConsumerLoop:
             sleep = idle_wait
             while not self.stop.is_set():
                 # Joining the group needs a poll that waits; only a member stable in its
-                # assignment may poll without waiting. group_settling also repairs a join
-                # kafka-python left unfinished, whatever the poll timeout: always ask it.
-                settling = group_settling(self._consumer)
+                # assignment may poll without waiting.
+                settling = self._consumer.settling()
                 waits = not idle_wait or settling or not self._consumer.assignment()
                 records = self._poll(self.settings.consumer_poll_timeout_ms if waits else 0)
                 if records:
@@ -219,19 +337,19 @@ class ConsumerLoop:
                     self.stop.wait(sleep)
                     sleep = min(sleep * 2, longest)
         finally:
-            self._consumer.close(autocommit=False)
+            self._consumer.close()
             log.info("consumer closed", extra={"group": self.group})
 
     def _poll(self, timeout_ms: int) -> list[Any]:
         assert self._consumer is not None
-        polled = self._consumer.poll(timeout_ms=timeout_ms)
+        polled = self._consumer.poll(timeout_ms)
         self.heartbeat.beat()
         self._last_poll.set_to_current_time()
         now = time.monotonic()
         if now >= self._next_lag:  # a gauge for scrapes: once a second is enough
             self._next_lag = now + LAG_INTERVAL_SECONDS
             self._record_lag()
-        return [record for batch in polled.values() for record in batch]
+        return polled
 
     def _process(self, records: list[Any]) -> None:
         started = time.perf_counter()
@@ -353,9 +471,9 @@ class ConsumerLoop:
                     return None
                 # Pause every assigned partition, not only the batch's: a record polled here
                 # from any partition would be dropped (its position already moved past it).
-                newly = set(self._consumer.assignment()) - paused
+                newly = self._consumer.assignment() - paused
                 if newly:
-                    self._consumer.pause(*newly)
+                    self._consumer.pause(newly)
                     paused |= newly
                 deadline = time.monotonic() + delay
                 while time.monotonic() < deadline and not self.stop.is_set():
@@ -363,9 +481,9 @@ class ConsumerLoop:
                 delay = min(delay * 2, ceiling)
         finally:
             # A rebalance may have taken some partitions away meanwhile.
-            still_assigned = paused & set(self._consumer.assignment())
+            still_assigned = paused & self._consumer.assignment()
             if still_assigned:
-                self._consumer.resume(*still_assigned)
+                self._consumer.resume(still_assigned)
 
     def _rewind(self, records: list[Any]) -> None:
         """Seeks back to records polled while paused (a partition assigned by a rebalance
@@ -384,10 +502,7 @@ class ConsumerLoop:
         for record in records:
             position = (record.topic, record.partition)
             last[position] = max(last.get(position, -1), record.offset)
-        offsets = {
-            TopicPartition(topic, partition): OffsetAndMetadata(offset + 1, "", -1)
-            for (topic, partition), offset in last.items()
-        }
+        offsets = {TopicPartition(topic, p): offset + 1 for (topic, p), offset in last.items()}
         try:
             self._consumer.commit(offsets)
         except (CommitFailedError, RebalanceInProgressError) as error:
@@ -400,13 +515,8 @@ class ConsumerLoop:
 
     def _record_lag(self) -> None:
         assert self._consumer is not None
-        for tp in self._consumer.assignment():
-            highwater = self._consumer.highwater(tp)
-            if highwater is None:
-                continue
-            position = self._consumer.position(tp)
-            if position is not None:
-                self._lag(tp.topic, str(tp.partition), self.group).set(max(0, highwater - position))
+        for tp, lag in self._consumer.lags():
+            self._lag(tp.topic, str(tp.partition), self.group).set(lag)
 
 
 LAG_INTERVAL_SECONDS = 1.0

@@ -1,7 +1,11 @@
 """Kafka adapters: client settings, the event producer, topic bootstrap and table reads.
 
-kafka-python is the client; everything else in the platform talks to these functions, so a
-faster client can replace it in one place.
+Everything else in the platform talks to Kafka through these functions and
+:mod:`legation_core.consumer`. The event producer and the consume loops run on the client
+``LEGATION_KAFKA_CLIENT`` names: kafka-python, or confluent-kafka through the adapters of
+:mod:`legation_core.confluent`. Topic creation and table reads (``ensure_topics``,
+``missing_topics``, ``read_records``) stay on kafka-python whatever the setting: they run at
+start and in rebuilds, not per event.
 """
 
 from __future__ import annotations
@@ -123,7 +127,7 @@ class EventProducer:
 
     ``send`` only queues and returns a :class:`Pending`; ``wait`` blocks until those
     records are acknowledged and raises if any was not, so callers commit or answer only
-    after ``wait``. Safe to share between threads (kafka-python's producer is).
+    after ``wait``. Safe to share between threads (both clients' producers are).
     ``dead_letter`` is the one way records reach a DLQ.
     """
 
@@ -133,7 +137,7 @@ class EventProducer:
         service: str,
         catalog: Catalog,
         metrics: Metrics,
-        producer: KafkaProducer | None = None,
+        producer: Any = None,
     ) -> None:
         self.service = service
         self.catalog = catalog
@@ -144,14 +148,8 @@ class EventProducer:
         # produce to, and the metrics' label children.
         self._specs: dict[str, TopicSpec] = {}
         self._produced = Bound(metrics.produced)
-        self._producer = producer or KafkaProducer(
-            **client_options(settings),
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=5,
-            retries=5,
-            max_request_size=settings.kafka_max_request_bytes,
-        )
+        # ``producer``: a client with kafka-python's send/flush/close (tests pass fakes).
+        self._producer = producer or event_client(settings)
 
     def send(self, topic: str, key: str, envelope: Envelope) -> Pending:
         """Queues ``envelope`` on ``topic`` keyed by ``key``; the catalog must allow it.
@@ -286,6 +284,23 @@ class EventProducer:
 
     def close(self, timeout: float = 10.0) -> None:
         self._producer.close(timeout=timeout)
+
+
+def event_client(settings: CoreSettings) -> Any:
+    """The producer client of ``LEGATION_KAFKA_CLIENT``: acks from every in-sync replica,
+    idempotent, 5 ms of linger, refusing records over ``LEGATION_KAFKA_MAX_REQUEST_BYTES``."""
+    if settings.kafka_client == "confluent":
+        from legation_core.confluent import ConfluentProducer  # only when chosen
+
+        return ConfluentProducer(settings)
+    return KafkaProducer(
+        **client_options(settings),
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        retries=5,
+        max_request_size=settings.kafka_max_request_bytes,
+    )
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """A consume loop in a process of its own, for tests that kill it: the Kit's topics (see
 core_kafka_kit), static group membership and idle-wait polling, as the local stack runs the
-services. Usage: ``python consumer_process.py <bootstrap servers> <unique>``; SIGTERM stops it
-(exit 0). It logs to stderr, "commit refused" lines included."""
+services. Usage: ``python consumer_process.py <bootstrap servers> <unique> <client>`` (a
+``LEGATION_KAFKA_CLIENT``); SIGTERM stops it (exit 0). It logs to stderr, "commit refused"
+lines included."""
 
 from __future__ import annotations
 
@@ -22,11 +23,12 @@ from legation_core.metrics import Metrics
 INSTANCE = "member-0"
 
 
-def main(bootstrap: str, unique: str) -> int:
+def main(bootstrap: str, unique: str, client: str) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)
     settings = CoreSettings(
         kafka_bootstrap_servers=bootstrap,
+        kafka_client=client,
         consumer_instance_id=INSTANCE,
         consumer_poll_timeout_ms=200,
         consumer_idle_wait_ms=50,
@@ -64,4 +66,4 @@ def main(bootstrap: str, unique: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2]))
+    sys.exit(main(sys.argv[1], sys.argv[2], sys.argv[3]))

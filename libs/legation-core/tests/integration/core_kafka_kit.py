@@ -11,8 +11,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
+import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from prometheus_client import CollectorRegistry
 
@@ -27,8 +28,13 @@ from legation_core.kafka import EventProducer, client_options
 from legation_core.metrics import Metrics
 
 PARTITIONS = 2
+CLIENTS = get_args(CoreSettings.model_fields["kafka_client"].annotation)
 WHEN = datetime(2026, 11, 20, 9, 15, tzinfo=UTC)
 T = TypeVar("T")
+
+
+# Runs a test once on each client of LEGATION_KAFKA_CLIENT (the ``kafka_client`` of ``kit``).
+EVERY_CLIENT = pytest.mark.parametrize("kafka_client", CLIENTS)
 
 
 def wait_for(condition: Callable[[], T], timeout: float = 30.0, what: str = "condition") -> T:

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from core_kafka_kit import WHEN, Kit, wait_for
+from core_kafka_kit import EVERY_CLIENT, WHEN, Kit, wait_for
 from prometheus_client import CollectorRegistry
 
 from legation.events.v1 import engage_pb2, listen_pb2
@@ -22,7 +22,7 @@ from legation_core.metrics import Metrics
 from legation_core.state import StateTable
 from legation_devstack.processes import Process, spawn
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, EVERY_CLIENT]
 
 DLQ_TOTAL = "legation_events_dlq_total"
 OVERSIZED = 1_048_300  # the value that put the engager and evaluator into a crash loop
@@ -178,7 +178,8 @@ def test_a_member_killed_and_restarted_has_its_commits_accepted_within_seconds(
             time.sleep(0.05)
 
     def member(n: int) -> Process:
-        argv = [sys.executable, str(MEMBER), kit.settings.kafka_bootstrap_servers, kit.unique]
+        bootstrap, client = kit.settings.kafka_bootstrap_servers, kit.settings.kafka_client
+        argv = [sys.executable, str(MEMBER), bootstrap, kit.unique, client]
         return spawn(f"member-{n}", argv, tmp_path)
 
     writer = threading.Thread(target=feed, daemon=True)

@@ -8,13 +8,13 @@ import time
 from collections.abc import Sequence
 
 import pytest
-from core_kafka_kit import PARTITIONS, WHEN, Kit, wait_for
+from core_kafka_kit import EVERY_CLIENT, PARTITIONS, WHEN, Kit, wait_for
 
 from legation.events.v1 import engage_pb2
 from legation_core.codec import EventCodec, InvalidEvent, make_envelope
 from legation_core.consumer import BatchResult, Incoming, Outgoing, TransientError, per_event
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, EVERY_CLIENT]
 
 DLQ_TOTAL = "legation_events_dlq_total"
 FAILURES_TOTAL = "legation_handler_failures_total"

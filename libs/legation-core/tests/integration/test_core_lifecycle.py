@@ -16,7 +16,7 @@ from wsgiref.types import StartResponse, WSGIEnvironment
 
 import grpc
 import pytest
-from core_kafka_kit import Kit, wait_for
+from core_kafka_kit import EVERY_CLIENT, Kit, wait_for
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from legation_core.auth import Policy, reads
@@ -39,6 +39,7 @@ def restore_signal_handlers() -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("restore_signal_handlers")
+@EVERY_CLIENT
 def test_runtime_serves_then_stops_cleanly_on_sigterm(kit: Kit) -> None:
     settings = kit.settings.model_copy(
         update={"grpc_port": 0, "metrics_port": 0, "shutdown_grace_seconds": 5}

@@ -182,10 +182,21 @@ def test_the_producer_is_configured_with_the_limit_it_checks(
         return FakeKafkaProducer()
 
     monkeypatch.setattr("legation_core.kafka.KafkaProducer", kafka_producer)
-    settings = CoreSettings(kafka_max_request_bytes=2_000_000)
+    settings = CoreSettings(kafka_max_request_bytes=2_000_000, kafka_client="kafka-python")
     producer = EventProducer(settings, "engager", default_catalog(), Metrics(CollectorRegistry()))
     assert producer.max_request_bytes == 2_000_000
     assert options["max_request_size"] == 2_000_000
+
+    config: dict[str, Any] = {}
+    monkeypatch.setattr("legation_core.confluent.confluent_kafka.Producer", config.update)
+    confluent = EventProducer(
+        settings.model_copy(update={"kafka_client": "confluent"}),
+        "engager",
+        default_catalog(),
+        Metrics(CollectorRegistry()),
+    )
+    assert confluent.max_request_bytes == 2_000_000
+    assert config["message.max.bytes"] == 2_000_000
 
 
 def test_wait_raises_when_the_broker_did_not_acknowledge() -> None:

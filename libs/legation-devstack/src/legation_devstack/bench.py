@@ -6,14 +6,16 @@ runtime's five headers), measured in one process, one thing at a time:
 - produce: confluent-kafka, aiokafka and kafka-python as raw clients (send everything,
   flush once: the client's limit), raw kafka-python flushing every 500 records, and the
   runtime's :class:`~legation_core.kafka.EventProducer` (``send_and_wait`` of 500 events,
-  as the consume loop uses it);
+  as the consume loop uses it) on each client of ``LEGATION_KAFKA_CLIENT`` (kafka-python,
+  confluent);
 - consume: the three raw clients reading the records from the first to the last;
 - consume → handle → produce → commit: a hand-written kafka-python loop and the runtime's
-  :class:`~legation_core.consumer.ConsumerLoop` with a one-event handler;
-- the runtime's producer and loop again with kafka-python's pure-Python CRC-32C, as it runs
-  without the ``crc32c`` package;
-- an idle ``ConsumerLoop``: the share of a core it uses with the stand-in's settings and with
-  the real-Kafka settings (on a broker that does not long-poll, which shows the spin).
+  :class:`~legation_core.consumer.ConsumerLoop` with a one-event handler, on each client;
+- the runtime's producer and loop on kafka-python again with kafka-python's pure-Python
+  CRC-32C, as it runs without the ``crc32c`` package;
+- an idle ``ConsumerLoop`` on each client: the share of a core it uses with the stand-in's
+  settings and with the real-Kafka settings (on a broker that does not long-poll, which
+  shows the spin).
 
 Each figure is events per second (wall) and the process's CPU time per event (every
 thread of this process, the clients' own threads included; the broker is another process).
@@ -33,7 +35,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import kafka.record.default_records as default_records
 from kafka import KafkaConsumer, KafkaProducer
@@ -54,6 +56,7 @@ EVENTS_WITHOUT_CRC32C = 5_000  # pure-Python CRCs are slow: per-event figures co
 BATCH = 500  # the consume loop's default batch (LEGATION_CONSUMER_MAX_BATCH)
 IDLE_SECONDS = 4.0
 IN, OUT, PRODUCED, IDLE = "bench.in", "bench.out", "bench.produced", "bench.idle"
+CLIENTS = get_args(CoreSettings.model_fields["kafka_client"].annotation)
 
 Record = tuple[bytes, bytes, list[tuple[str, bytes]]]
 
@@ -171,6 +174,7 @@ class Bench:
             self.raw_kafka_python_produce(records, IN, flush_every=0),
             self.raw_kafka_python_produce(records, self.topic("bench.raw"), flush_every=BATCH),
             self.runtime_produce(envelopes),
+            self.runtime_produce(envelopes, "confluent"),
             self.wrapper_only(envelopes),
         ]
         consume = [
@@ -178,7 +182,11 @@ class Bench:
             self.raw_aiokafka_consume(),
             self.raw_kafka_python_consume(),
         ]
-        loops = [self.hand_written_loop(), self.runtime_loop("legation ConsumerLoop", EVENTS)]
+        loops = [
+            self.hand_written_loop(),
+            self.runtime_loop("legation ConsumerLoop", EVENTS),
+            self.runtime_loop("legation ConsumerLoop", EVENTS, "confluent"),
+        ]
         with pure_python_crc():
             small = envelopes[:EVENTS_WITHOUT_CRC32C]
             without = [
@@ -190,8 +198,12 @@ class Bench:
                 self.runtime_loop("legation ConsumerLoop", EVENTS_WITHOUT_CRC32C),
             ]
         idle = [
-            ("stand-in settings (poll 200 ms, idle wait 50 ms)", self.idle(200, 50)),
-            ("real-Kafka settings (poll 500 ms, no idle wait)", self.idle(500, 0)),
+            (f"{client}, {label}", self.idle(poll, wait, client))
+            for client in CLIENTS
+            for label, poll, wait in (
+                ("stand-in settings (poll 200 ms, idle wait 50 ms)", 200, 50),
+                ("real-Kafka settings (poll 500 ms, no idle wait)", 500, 0),
+            )
         ]
         self.report(produce, consume, loops, without, idle)
         return 0
@@ -346,9 +358,13 @@ class Bench:
 
     # -- the runtime ------------------------------------------------------------------------
 
-    def runtime_produce(self, envelopes: list[Envelope]) -> Figure:
+    def on(self, client: str) -> CoreSettings:
+        """The run's settings with ``client`` as ``LEGATION_KAFKA_CLIENT``."""
+        return self.settings.model_copy(update={"kafka_client": client})
+
+    def runtime_produce(self, envelopes: list[Envelope], client: str = "kafka-python") -> Figure:
         metrics = Metrics()
-        producer = EventProducer(self.settings, "listener", self.catalog, metrics)
+        producer = EventProducer(self.on(client), "listener", self.catalog, metrics)
         producer.send_and_wait([(PRODUCED, "warm-up", envelopes[0])])
         clock = Clock()
         clock.start()
@@ -356,7 +372,9 @@ class Bench:
             producer.send_and_wait(
                 [(PRODUCED, e.event_id, e) for e in envelopes[start : start + BATCH]]
             )
-        figure = clock.figure(f"legation EventProducer (send_and_wait of {BATCH})", len(envelopes))
+        figure = clock.figure(
+            f"legation EventProducer on {client} (send_and_wait of {BATCH})", len(envelopes)
+        )
         producer.close()
         return figure
 
@@ -417,7 +435,7 @@ class Bench:
         out.close()
         return figure
 
-    def runtime_loop(self, label: str, events: int) -> Figure:
+    def runtime_loop(self, label: str, events: int, client: str = "kafka-python") -> Figure:
         stop = threading.Event()
         clock, handled = Clock(), 0
 
@@ -430,11 +448,12 @@ class Bench:
             return [Outgoing(OUT, "c", self.reply(incoming.envelope))]
 
         metrics = Metrics()
-        producer = EventProducer(self.settings, "engager", self.catalog, metrics)
+        settings = self.on(client)
+        producer = EventProducer(settings, "engager", self.catalog, metrics)
         ConsumerLoop(
-            settings=self.settings,
+            settings=settings,
             service="engager",
-            group=f"bench.runtime.{events}",
+            group=f"bench.runtime.{client}.{events}",
             topics=[IN],
             handler=per_event(handle),
             codec=self.codec,
@@ -442,13 +461,13 @@ class Bench:
             metrics=metrics,
             stop=stop,
         ).run()
-        figure = clock.figure(label, handled)
+        figure = clock.figure(f"{label} on {client}", handled)
         producer.close()
         return figure
 
-    def idle(self, poll_timeout_ms: int, idle_wait_ms: int) -> float:
+    def idle(self, poll_timeout_ms: int, idle_wait_ms: int, client: str) -> float:
         """The share of a core an assigned ``ConsumerLoop`` uses on an empty topic."""
-        settings = self.settings.model_copy(
+        settings = self.on(client).model_copy(
             update={
                 "consumer_poll_timeout_ms": poll_timeout_ms,
                 "consumer_idle_wait_ms": idle_wait_ms,
@@ -460,7 +479,7 @@ class Bench:
         loop = ConsumerLoop(
             settings=settings,
             service="engager",
-            group=f"bench.idle.{idle_wait_ms}",
+            group=f"bench.idle.{client}.{idle_wait_ms}",
             topics=[IDLE],
             handler=per_event(lambda incoming: []),
             codec=self.codec,
@@ -516,10 +535,10 @@ class Bench:
         )
         print(
             "rate: events/s (wall); CPU: this process's CPU µs per event; ratios: to the fastest "
-            "/ leanest raw client of this run, and to raw kafka-python (the runtime's client)"
+            "/ leanest raw client of this run, and to raw kafka-python (the runtime's other client)"
         )
         head = (
-            f"{'path':<48} {'events/s':>9} {'CPU µs':>7} {'rate÷best':>9} {'CPU÷best':>8} "
+            f"{'path':<62} {'events/s':>9} {'CPU µs':>7} {'rate÷best':>9} {'CPU÷best':>8} "
             f"{'rate÷kp':>7} {'CPU÷kp':>6}"
         )
 
@@ -527,13 +546,13 @@ class Bench:
             print(f"\n{title}\n{head}")
             for f in figures:
                 print(
-                    f"{f.label:<48} {f.rate:>9,.0f} {f.cpu_us:>7.0f} {f.rate / best[0]:>9.2f} "
+                    f"{f.label:<62} {f.rate:>9,.0f} {f.cpu_us:>7.0f} {f.rate / best[0]:>9.2f} "
                     f"{f.cpu_us / best[1]:>8.2f} {f.rate / kp.rate:>7.2f} "
                     f"{f.cpu_us / kp.cpu_us:>6.2f}"
                 )
 
         rows("produce", produce, (fastest_produce, leanest_produce), kp_produce)
-        print(f"{wrapper.label:<58} {wrapper.cpu_us:>7.1f}")
+        print(f"{wrapper.label:<72} {wrapper.cpu_us:>7.1f}")
         best_consume = (fastest_consume, leanest_consume)
         rows("consume (first record to last)", consume, best_consume, kp_consume)
         floor = Figure(
@@ -559,7 +578,9 @@ class Bench:
             f"\nwithout the crc32c extension (pure-Python CRC-32C), {EVENTS_WITHOUT_CRC32C:,} "
             "events: speed-up the extension gives"
         )
-        with_crc = [kp_produce, produce[-1], kp_consume, loops[-1]]  # the runtime's figures
+        # The runtime's figures on kafka-python (the rows the pure-Python CRC runs repeat).
+        runtime_produce = next(f for f in produce if f.label.startswith("legation"))
+        with_crc = [kp_produce, runtime_produce, kp_consume, loops[1]]
         kinds = ["produce", "produce", "consume", "loop"]
         for kind, before, after in zip(kinds, without, with_crc, strict=True):
             print(
@@ -569,7 +590,7 @@ class Bench:
             )
         print(f"\nidle ConsumerLoop, assigned, empty topic, {IDLE_SECONDS:.0f} s")
         for label, share in idle:
-            print(f"  {label:<54} {share * 100:>6.1f} % of a core")
+            print(f"  {label:<70} {share * 100:>6.1f} % of a core")
         print(
             "  (noida-db answers fetches at once: the real-Kafka settings spin on it; a Kafka "
             "broker holds an empty fetch for fetch.max.wait.ms, 500 ms)"

@@ -4,7 +4,6 @@ operator would (environment variables, a mapping file, a client secret, a servic
 
 from __future__ import annotations
 
-import os
 import secrets
 import sys
 from collections.abc import Mapping
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from legation_devstack.processes import Process, free_port, http_ok, spawn, wait_until
+from legation_devstack.processes import Process, child_env, free_port, http_ok, spawn, wait_until
 
 CLIENT_ID = "legation-console"
 FIXED_CONSOLE_PORT = 8080
@@ -128,7 +127,7 @@ def start_console(env: Mapping[str, str], ports: ConsolePorts, log_dir: Path) ->
 
 
 def _clean_env() -> dict[str, str]:
-    return {key: value for key, value in os.environ.items() if not key.startswith("LEGATION_")}
+    return child_env()
 
 
 def _wait_http(process: Process, url: str, what: str) -> None:

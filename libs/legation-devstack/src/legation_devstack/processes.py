@@ -12,6 +12,21 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+# Settings of this shell that reach the processes started from it anyway: the Kafka client
+# a test run chose (``LEGATION_KAFKA_CLIENT=confluent pytest ...``, ``make run``).
+PASSED_ON = ("LEGATION_KAFKA_CLIENT",)
+
+
+def child_env() -> dict[str, str]:
+    """This process's environment for a service process it starts: without its
+    ``LEGATION_*`` settings (the caller sets exactly those an operator would) but those in
+    :data:`PASSED_ON`."""
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("LEGATION_") or key in PASSED_ON
+    }
+
 
 def start_time(pid: int) -> str | None:
     """When process ``pid`` started (clock ticks since boot, from /proc), or None when it

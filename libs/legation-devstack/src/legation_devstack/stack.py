@@ -6,7 +6,6 @@ exercise the same processes, ports and environment variables an operator would s
 
 from __future__ import annotations
 
-import os
 import secrets
 import sys
 from collections.abc import Iterator, Mapping
@@ -28,7 +27,7 @@ from legation_devstack.console import (
     start_console,
     start_identity_provider,
 )
-from legation_devstack.processes import Process, free_port, spawn, wait_until
+from legation_devstack.processes import Process, child_env, free_port, spawn, wait_until
 from legation_devstack.standins import (
     KafkaStandIn,
     OpenSearchStandIn,
@@ -174,7 +173,7 @@ class Stack:
         """The environment a service process gets: exactly what an operator would set."""
         assert self.kafka is not None and self.opensearch is not None
         ports = self.ports.setdefault(name, self._ports_for(name))
-        env = {key: value for key, value in os.environ.items() if not key.startswith("LEGATION_")}
+        env = child_env()
         env.update(
             {
                 "LEGATION_KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers,

@@ -9,7 +9,6 @@ undeclared length and deeply nested JSON without the process growing."""
 from __future__ import annotations
 
 import json
-import os
 import socket
 import sys
 import threading
@@ -43,7 +42,7 @@ from legation_core.topic_names import (
 )
 from legation_devstack.channel_servers import ChannelServers
 from legation_devstack.channel_servers.mastodon import MastodonServer
-from legation_devstack.processes import Process, free_port, spawn, wait_until
+from legation_devstack.processes import Process, child_env, free_port, spawn, wait_until
 from legation_devstack.standins import OpenSearchStandIn
 from legation_devstack.users import UsersFile
 from legation_engager.domain.inbox import conversation_id_for
@@ -122,7 +121,7 @@ def start_engager(
             }
         )
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEGATION_")}
+    env = child_env()
     env.update(secrets)
     env.update(
         {

@@ -26,7 +26,7 @@ from legation_core.codec import make_envelope
 from legation_core.config import CoreSettings
 from legation_core.kafka import EventProducer
 from legation_core.metrics import Metrics
-from legation_devstack.processes import Process, free_port, http_ok, spawn, wait_until
+from legation_devstack.processes import Process, child_env, free_port, http_ok, spawn, wait_until
 from legation_devstack.standins import OpenSearchStandIn
 from legation_devstack.users import UsersFile
 
@@ -43,7 +43,7 @@ class Evaluator:
         self, kafka: CoreSettings, opensearch: OpenSearchStandIn, prefix: str, logs: Path
     ) -> None:
         self.grpc_port, self.web_port = free_port(), free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LEGATION_")}
+        env = child_env()
         env.update(
             {
                 "LEGATION_KAFKA_BOOTSTRAP_SERVERS": kafka.kafka_bootstrap_servers,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import urllib.request
 from pathlib import Path
@@ -12,7 +11,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from legation_core.auth import with_token
 from legation_core.config import CoreSettings
-from legation_devstack.processes import Process, free_port, spawn, wait_until
+from legation_devstack.processes import Process, child_env, free_port, spawn, wait_until
 from legation_devstack.users import UsersFile
 
 
@@ -42,7 +41,7 @@ class ListenerProcess:
         self.users = users
         self.grpc_port = free_port()
         self.metrics_port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LEGATION_")}
+        env = child_env()
         env.update(
             {
                 "LEGATION_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,

@@ -15,7 +15,6 @@ listener rebuilds the labels from their topic and serves the same models.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -32,7 +31,7 @@ from opensearchpy import OpenSearch
 from legation.listener.v1 import listener_service_pb2 as pb
 from legation.listener.v1 import listener_service_pb2_grpc as pb_grpc
 from legation_core.config import CoreSettings
-from legation_devstack.processes import Process, free_port, spawn, wait_until
+from legation_devstack.processes import Process, child_env, free_port, spawn, wait_until
 from legation_devstack.source_servers import FeedServer
 from legation_devstack.standins import OpenSearchStandIn
 from legation_devstack.users import UsersFile
@@ -145,7 +144,7 @@ class EvaluatorProcess:
         prefix: str,
     ) -> None:
         self.grpc_port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LEGATION_")}
+        env = child_env()
         env.update(
             {
                 "LEGATION_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,

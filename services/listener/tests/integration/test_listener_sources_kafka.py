@@ -11,7 +11,6 @@ is first watched 13 hours "ago", so the surge hour has a full (empty) baseline.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -34,7 +33,7 @@ from legation_core.http_server import HttpServer
 from legation_core.kafka import EventProducer, read_topic
 from legation_core.metrics import Metrics
 from legation_core.topic_names import LISTEN_ALERTS_V1, LISTEN_MENTIONS_V1
-from legation_devstack.processes import free_port, spawn, wait_until
+from legation_devstack.processes import child_env, free_port, spawn, wait_until
 from legation_devstack.source_servers import (
     BlueskySearchServer,
     FeedServer,
@@ -417,7 +416,7 @@ def test_the_service_process_reads_connector_sources_and_serves_its_webhook(
     """The wiring of ``python -m legation_listener``: connectors configured from the
     environment, the webhook on its port with its secret, ListSources for a viewer."""
     grpc_port, webhook_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEGATION_")}
+    env = child_env()
     env.update(
         {
             "LEGATION_KAFKA_BOOTSTRAP_SERVERS": kafka_settings.kafka_bootstrap_servers,

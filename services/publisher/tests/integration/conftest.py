@@ -3,7 +3,6 @@ its own ports, the session's Kafka stand-in and users file, stopped by process i
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -17,7 +16,7 @@ from legation.publisher.v1 import publisher_service_pb2 as pb
 from legation.publisher.v1 import publisher_service_pb2_grpc as pb_grpc
 from legation_core.auth import with_token
 from legation_core.config import CoreSettings
-from legation_devstack.processes import Process, free_port, spawn, wait_until
+from legation_devstack.processes import Process, child_env, free_port, spawn, wait_until
 from legation_devstack.users import UsersFile
 
 SERVICE = "legation.publisher.v1.PublisherService"
@@ -37,7 +36,7 @@ class PublisherProcess:
         self.users = users
         self.grpc_port = free_port()
         self.redirect_port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LEGATION_")}
+        env = child_env()
         env.update(
             {
                 "LEGATION_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,

@@ -12,7 +12,6 @@ about documents, not about how the evaluator names its indices."""
 from __future__ import annotations
 
 import http.client
-import os
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -29,7 +28,7 @@ from legation_core.codec import EventCodec
 from legation_core.config import CoreSettings
 from legation_core.kafka import read_topic
 from legation_core.topic_names import PUBLISH_LINK_CLICKS_V1
-from legation_devstack.processes import Process, free_port, port_open, spawn, wait_until
+from legation_devstack.processes import Process, child_env, free_port, port_open, spawn, wait_until
 from legation_devstack.standins import OpenSearchStandIn
 
 pytestmark = pytest.mark.integration
@@ -49,7 +48,7 @@ def start_evaluator(
 
     def start(prefix: str) -> Process:
         grpc_port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LEGATION_")}
+        env = child_env()
         env.update(
             {
                 "LEGATION_KAFKA_BOOTSTRAP_SERVERS": kafka_settings.kafka_bootstrap_servers,

@@ -175,7 +175,7 @@ def test_the_client_setting_picks_the_producer_and_the_consumer(closed_port: int
         assert consumer.assignment() == frozenset() and not consumer.settling()
     finally:
         consumer.close()
-    assert CoreSettings().kafka_client == "confluent"  # the default
+    assert CoreSettings().kafka_client == "kafka-python"  # the default
 
 
 def test_an_unknown_client_is_refused_naming_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,7 +16,7 @@ from legation_devstack.processes import Process, child_env, free_port, http_ok, 
 
 CLIENT_ID = "legation-console"
 FIXED_CONSOLE_PORT = 8080
-FIXED_CONSOLE_METRICS_PORT = 9465
+FIXED_CONSOLE_METRICS_PORT = 9466
 FIXED_OIDC_PORT = 8090
 
 # What the local identity provider's groups grant (DEMO_PEOPLE in oidc_provider.py): the

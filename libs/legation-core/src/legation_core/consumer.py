@@ -264,6 +264,30 @@ def group_consumer(
     return KafkaPythonConsumer(settings, topics, group, instance_id, options or {})
 
 
+class IdleWait:
+    """How long a loop polling without waiting sleeps when a poll found nothing.
+
+    Polling without waiting (a broker that does not long-poll) costs a fetch round trip of
+    client CPU per hop: an idle loop sleeps ``consumer_idle_wait_ms``, doubled after each
+    empty poll up to ``consumer_poll_timeout_ms``, and back to the first wait when records
+    come. With no idle wait set, the poll itself waits and this never sleeps.
+    """
+
+    def __init__(self, settings: CoreSettings, stop: threading.Event) -> None:
+        self.first = settings.consumer_idle_wait_ms / 1000
+        self.longest = max(self.first, settings.consumer_poll_timeout_ms / 1000)
+        self.stop = stop
+        self._sleep = self.first
+
+    def after(self, found: bool) -> None:
+        """Called after each poll with whether it found records."""
+        if found:
+            self._sleep = self.first
+        elif self.first:
+            self.stop.wait(self._sleep)
+            self._sleep = min(self._sleep * 2, self.longest)
+
+
 class ConsumerLoop:
     """One consumer group member running ``handler`` over ``topics`` until ``stop`` is set."""
 
@@ -318,24 +342,16 @@ class ConsumerLoop:
             },
         )
         try:
-            # Polling without waiting (a broker that does not long-poll) costs a fetch round
-            # trip of client CPU per hop: an idle loop sleeps idle_wait, doubled after each
-            # empty poll up to the poll timeout, and back to idle_wait when records come.
-            idle_wait = self.settings.consumer_idle_wait_ms / 1000
-            longest = max(idle_wait, self.settings.consumer_poll_timeout_ms / 1000)
-            sleep = idle_wait
+            idle = IdleWait(self.settings, self.stop)
             while not self.stop.is_set():
                 # Joining the group needs a poll that waits; only a member stable in its
                 # assignment may poll without waiting.
                 settling = self._consumer.settling()
-                waits = not idle_wait or settling or not self._consumer.assignment()
+                waits = not idle.first or settling or not self._consumer.assignment()
                 records = self._poll(self.settings.consumer_poll_timeout_ms if waits else 0)
                 if records:
                     self._process(records)
-                    sleep = idle_wait
-                elif idle_wait:
-                    self.stop.wait(sleep)
-                    sleep = min(sleep * 2, longest)
+                idle.after(bool(records))
         finally:
             self._consumer.close()
             log.info("consumer closed", extra={"group": self.group})

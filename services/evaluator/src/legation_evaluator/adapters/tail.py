@@ -38,6 +38,7 @@ from prometheus_client import CollectorRegistry, Gauge
 from legation_core.catalog import DLQ_SUFFIX
 from legation_core.codec import EventCodec, InvalidEvent
 from legation_core.config import CoreSettings
+from legation_core.consumer import IdleWait
 from legation_core.kafka import client_options
 from legation_evaluator.adapters.aggregates import MaintainedAggregates
 from legation_evaluator.adapters.changes import ChangeFeed
@@ -140,9 +141,7 @@ class LogTail:
             consumer.close()
 
     def _read(self, consumer: KafkaConsumer, ends: dict[TopicPartition, int]) -> None:
-        idle_wait = self.settings.consumer_idle_wait_ms / 1000
-        longest = max(idle_wait, self.settings.consumer_poll_timeout_ms / 1000)
-        sleep = idle_wait
+        idle = IdleWait(self.settings, self.stop)
         checked = time.monotonic()
         next_lag = checked
         while not self.stop.is_set():
@@ -150,7 +149,7 @@ class LogTail:
             # waits, and an idle one sleeps below instead (no spinning on a broker that
             # does not long-poll).
             polled = consumer.poll(
-                timeout_ms=0 if idle_wait else self.settings.consumer_poll_timeout_ms,
+                timeout_ms=0 if idle.first else self.settings.consumer_poll_timeout_ms,
                 max_records=BATCH,
             )
             records = [record for batch in polled.values() for record in batch]
@@ -172,13 +171,7 @@ class LogTail:
             if now - checked >= self.check_seconds:
                 checked = time.monotonic()
                 self._follow_added(consumer)
-            if records:
-                sleep = idle_wait
-            elif idle_wait:
-                # As the consume loop: the idle wait, doubled after each empty poll up to the
-                # poll timeout.
-                self.stop.wait(sleep)
-                sleep = min(sleep * 2, longest)
+            idle.after(bool(records))
 
     def _take(self, records: Iterable[Any]) -> None:
         """Counts the records of the indexed topics; takes out what the index refused."""

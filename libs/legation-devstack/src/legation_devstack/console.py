@@ -12,7 +12,15 @@ from pathlib import Path
 
 import yaml
 
-from legation_devstack.processes import Process, child_env, free_port, http_ok, spawn, wait_until
+from legation_devstack.processes import (
+    GaveUp,
+    Process,
+    child_env,
+    free_port,
+    http_ok,
+    spawn,
+    wait_until,
+)
 
 CLIENT_ID = "legation-console"
 FIXED_CONSOLE_PORT = 8080
@@ -132,12 +140,11 @@ def _clean_env() -> dict[str, str]:
 
 def _wait_http(process: Process, url: str, what: str) -> None:
     def up() -> bool:
-        if not process.alive():
-            raise RuntimeError(f"{what} exited with {process.popen.returncode}")
+        process.require_alive()
         return http_ok(url)
 
     try:
-        wait_until(up, 60, what)
-    except (TimeoutError, RuntimeError):
+        wait_until(up, 60, what, detail=process.log_tail)
+    except (TimeoutError, GaveUp):
         process.stop()
-        raise TimeoutError(f"{what} did not start:\n{process.log_tail()}") from None
+        raise

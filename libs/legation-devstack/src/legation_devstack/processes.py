@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 # Settings of this shell that reach the processes started from it anyway: the Kafka client
 # a test run chose (``LEGATION_KAFKA_CLIENT=confluent pytest ...``, ``make run``).
@@ -82,25 +87,78 @@ def load_average() -> tuple[float, float, float]:
     return float(one), float(five), float(fifteen)
 
 
+# Ports handed out by this process, never handed out twice (a service may not have bound
+# its port yet when the next one is chosen).
+_handed_out: set[int] = set()
+_port_lock = threading.Lock()
+# Its own generator: a test run that seeds ``random`` (pytest-randomly) would otherwise
+# replay the same ports in every process it starts.
+_port_random = random.Random()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # the Linux default
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A TCP port on 127.0.0.1 that nothing listens on right now, below the kernel's
+    ephemeral range: a port from that range may be taken as the local end of any outgoing
+    connection before the service that was given it binds it (a start-up that fails now
+    and then). Never the same port twice in one process."""
+    low, _ = _ephemeral_range()
+    first = 10000 if low > 12000 else 1024
+    with _port_lock:
+        for _ in range(200):
+            port = _port_random.randrange(first, low)
+            if port in _handed_out:
+                continue
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            _handed_out.add(port)
+            return port
+    raise RuntimeError(f"no free port found between {first} and {low}")
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.1) -> None:
-    """Polls ``check`` until it returns True; raises TimeoutError naming ``what``."""
+class GaveUp(Exception):
+    """Raised by a :func:`wait_until` check when waiting longer cannot help (the process
+    waited for has exited): the wait ends at once with this error."""
+
+
+def wait_until(
+    check: Callable[[], bool],
+    timeout: float,
+    what: str,
+    interval: float = 0.1,
+    *,
+    detail: Callable[[], str] | None = None,
+) -> None:
+    """Polls ``check`` until it returns True; raises TimeoutError naming ``what``, the last
+    error the check raised and ``detail()`` (a log's tail, read when the wait fails). A
+    check raising :class:`GaveUp` ends the wait at once."""
     deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
     while time.monotonic() < deadline:
         try:
             if check():
                 return
-        except Exception:
-            pass
+        except GaveUp:
+            raise
+        except Exception as error:
+            last_error = error
         time.sleep(interval)
-    raise TimeoutError(f"{what} not ready after {timeout}s")
+    message = f"{what} not ready after {timeout}s"
+    if last_error is not None:
+        message += f" (last check: {type(last_error).__name__}: {str(last_error)[:300]})"
+    if detail is not None:
+        message += f"\n{detail()}"
+    raise TimeoutError(message)
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -128,6 +186,28 @@ class Process:
 
     def alive(self) -> bool:
         return self.popen.poll() is None
+
+    def require_alive(self) -> None:
+        """Raises :class:`GaveUp` with the exit code and the log's tail when the process
+        has exited (for :func:`wait_until` checks)."""
+        code = self.popen.poll()
+        if code is not None:
+            raise GaveUp(f"{self.name} exited with code {code}:\n{self.log_tail()}")
+
+    def wait_serving(self, grpc_port: int, service: str = "", timeout: float = 60.0) -> None:
+        """Waits until the process's gRPC health check on ``grpc_port`` answers SERVING for
+        ``service`` ("" for the whole server); fails at once if the process exits, and
+        with the log's tail after ``timeout`` seconds."""
+
+        def serving() -> bool:
+            self.require_alive()
+            with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+                response = health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(service=service), timeout=2
+                )
+            return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
+
+        wait_until(serving, timeout, f"{self.name} serving", detail=self.log_tail)
 
     def signal(self, signum: int) -> None:
         if self.alive():

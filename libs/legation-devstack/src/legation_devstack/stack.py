@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from legation_core.auth import with_token
 from legation_core.catalog import default_catalog
@@ -27,7 +26,7 @@ from legation_devstack.console import (
     start_console,
     start_identity_provider,
 )
-from legation_devstack.processes import Process, child_env, free_port, spawn, wait_until
+from legation_devstack.processes import Process, child_env, free_port, spawn
 from legation_devstack.standins import (
     KafkaStandIn,
     OpenSearchStandIn,
@@ -230,21 +229,8 @@ class Stack:
         return process
 
     def wait_healthy(self, name: str, timeout: float = 60.0) -> None:
-        process = self.services[name]
-
-        def serving() -> bool:
-            if not process.alive():
-                raise RuntimeError(f"{name} exited with {process.popen.returncode}")
-            with self.channel(name, user=None) as channel:
-                response = health_pb2_grpc.HealthStub(channel).Check(
-                    health_pb2.HealthCheckRequest(service=""), timeout=2
-                )
-            return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
-
-        try:
-            wait_until(serving, timeout, f"{name} service")
-        except TimeoutError:
-            raise TimeoutError(f"{name} did not become healthy:\n{process.log_tail()}") from None
+        """Waits until service ``name`` answers its health check SERVING."""
+        self.services[name].wait_serving(self.ports[name].grpc, timeout=timeout)
 
     @contextmanager
     def channel(self, name: str, user: str | None = DEFAULT_USER) -> Iterator[grpc.Channel]:

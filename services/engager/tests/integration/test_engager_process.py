@@ -23,7 +23,6 @@ from typing import Any
 import grpc
 import pytest
 import yaml
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from legation.engager.v1 import engager_service_pb2 as pb
 from legation.engager.v1 import engager_service_pb2_grpc as pb_grpc
@@ -74,16 +73,7 @@ class EngagerProcess:
         self.process: Process = spawn(
             "engager", [sys.executable, "-m", "legation_engager"], log_dir, env
         )
-        wait_until(self._serving, 60, f"engager process\n{self.process.log_tail()}")
-
-    def _serving(self) -> bool:
-        if not self.process.alive():
-            raise AssertionError(f"engager exited:\n{self.process.log_tail()}")
-        with grpc.insecure_channel(f"127.0.0.1:{self.grpc_port}") as channel:
-            response = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(service=SERVICE), timeout=2
-            )
-        return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
+        self.process.wait_serving(self.grpc_port, SERVICE)
 
     def call(self, method: str, request: Any, user: str = "campaign-owner") -> Any:
         with grpc.insecure_channel(f"127.0.0.1:{self.grpc_port}") as channel:
@@ -309,7 +299,7 @@ def step_a_reply_reaches_mastodon_once_across_a_kill(
         ).detail
         return bool(state.replies[0].status == engage_pb2.REPLY_STATUS_DELIVERED)
 
-    wait_until(delivered, 30, f"the reply delivered\n{second.process.log_tail()}", 0.2)
+    wait_until(delivered, 30, "the reply delivered", 0.2, detail=second.process.log_tail)
     assert len(replies()) == 1  # exactly once, across the kill
     state = second.call(
         "GetConversation", pb.GetConversationRequest(conversation_id=conversation_id)

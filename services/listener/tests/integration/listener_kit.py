@@ -7,7 +7,6 @@ import urllib.request
 from pathlib import Path
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from legation_core.auth import with_token
 from legation_core.config import CoreSettings
@@ -59,7 +58,7 @@ class ListenerProcess:
         self.process: Process = spawn(
             "listener", [sys.executable, "-m", "legation_listener"], log_dir, env
         )
-        wait_until(self._serving, 60, f"listener process\n{self.process.log_tail()}")
+        self.process.wait_serving(self.grpc_port, "legation.listener.v1.ListenerService")
         # The periodic job polls once at start-up; tests act after it, not against it.
         wait_until(self._polled_once, 30, "start-up poll")
 
@@ -70,16 +69,6 @@ class ListenerProcess:
         """A channel calling as ``user`` (None: without credentials)."""
         channel = grpc.insecure_channel(f"127.0.0.1:{self.grpc_port}")
         return channel if user is None else with_token(channel, self.users.token(user))
-
-    def _serving(self) -> bool:
-        if not self.process.alive():
-            raise AssertionError(f"listener exited:\n{self.process.log_tail()}")
-        with self.channel(user=None) as channel:
-            response = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(service="legation.listener.v1.ListenerService"),
-                timeout=2,
-            )
-        return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
 
     def metrics(self) -> str:
         url = f"http://127.0.0.1:{self.metrics_port}/metrics"

@@ -22,9 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from listener_kit import ListenerProcess
 from opensearchpy import OpenSearch
 
@@ -163,16 +161,7 @@ class EvaluatorProcess:
         )
 
     def wait_serving(self) -> None:
-        def serving() -> bool:
-            if not self.process.alive():
-                raise AssertionError(f"evaluator exited:\n{self.process.log_tail()}")
-            with grpc.insecure_channel(f"127.0.0.1:{self.grpc_port}") as channel:
-                response = health_pb2_grpc.HealthStub(channel).Check(
-                    health_pb2.HealthCheckRequest(), timeout=2
-                )
-            return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
-
-        wait_until(serving, 60, f"evaluator process\n{self.process.log_tail()}")
+        self.process.wait_serving(self.grpc_port)
 
 
 class Index:

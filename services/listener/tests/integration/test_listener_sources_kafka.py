@@ -440,7 +440,8 @@ def test_the_service_process_reads_connector_sources_and_serves_its_webhook(
         wait_until(
             lambda: '"message": "poll done"' in process.log_path.read_text(),
             60,
-            f"listener start-up\n{process.log_tail()}",
+            "listener start-up",
+            detail=process.log_tail,
         )
         platforms.mastodon.post("The plastics treaty", tags=("plastics",))
         platforms.reddit.submit("worldnews", "Plastic treaty news")

@@ -9,14 +9,13 @@ from pathlib import Path
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from legation.events.v1 import publish_pb2
 from legation.publisher.v1 import publisher_service_pb2 as pb
 from legation.publisher.v1 import publisher_service_pb2_grpc as pb_grpc
 from legation_core.auth import with_token
 from legation_core.config import CoreSettings
-from legation_devstack.processes import Process, child_env, free_port, spawn, wait_until
+from legation_devstack.processes import Process, child_env, free_port, spawn
 from legation_devstack.users import UsersFile
 
 SERVICE = "legation.publisher.v1.PublisherService"
@@ -53,7 +52,7 @@ class PublisherProcess:
         self.process: Process = spawn(
             "publisher", [sys.executable, "-m", "legation_publisher"], log_dir, env
         )
-        wait_until(self._serving, 60, f"publisher process\n{self.process.log_tail()}")
+        self.process.wait_serving(self.grpc_port, SERVICE)
 
     def channel(self) -> grpc.Channel:
         return grpc.insecure_channel(f"127.0.0.1:{self.grpc_port}")
@@ -61,15 +60,6 @@ class PublisherProcess:
     def stub(self, channel: grpc.Channel, user: str) -> pb_grpc.PublisherServiceStub:
         """The API as ``user`` of the users file (a bearer token on every call)."""
         return pb_grpc.PublisherServiceStub(with_token(channel, self.users.token(user)))
-
-    def _serving(self) -> bool:
-        if not self.process.alive():
-            raise AssertionError(f"publisher exited:\n{self.process.log_tail()}")
-        with self.channel() as channel:
-            response = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(service=SERVICE), timeout=2
-            )
-        return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
 
     def get_post(self, post_id: str) -> publish_pb2.PostState:
         with self.channel() as channel:

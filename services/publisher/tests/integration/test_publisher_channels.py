@@ -92,7 +92,8 @@ def kill_while_held(
     wait_until(
         lambda: bool(server.held),
         60,
-        f"a delivery to {channel} held by its server\n{publisher.process.log_tail()}",
+        f"a delivery to {channel} held by its server",
+        detail=publisher.process.log_tail,
     )
     publisher.process.kill()
     [latest] = post_states(settings, post_id)[-1:]
@@ -187,7 +188,7 @@ def test_one_post_in_three_languages_reaches_every_channel_once_across_kills(
             for d in state.deliveries
         )
 
-    wait_until(settled, 60, f"every delivery settled\n{last.process.log_tail()}", 0.3)
+    wait_until(settled, 60, "every delivery settled", 0.3, detail=last.process.log_tail)
     state = last.get_post(post_id)
     [check] = [d for d in state.deliveries if d.status == publish_pb2.DELIVERY_STATUS_NEEDS_CHECK]
     assert (check.channel, check.language) == ("telegram", "en")

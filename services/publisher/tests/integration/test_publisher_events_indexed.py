@@ -28,7 +28,7 @@ from legation_core.codec import EventCodec
 from legation_core.config import CoreSettings
 from legation_core.kafka import read_topic
 from legation_core.topic_names import PUBLISH_LINK_CLICKS_V1
-from legation_devstack.processes import Process, child_env, free_port, port_open, spawn, wait_until
+from legation_devstack.processes import Process, child_env, free_port, spawn, wait_until
 from legation_devstack.standins import OpenSearchStandIn
 
 pytestmark = pytest.mark.integration
@@ -67,11 +67,7 @@ def start_evaluator(
             "evaluator", [sys.executable, "-m", "legation_evaluator"], tmp_path / "eval", env
         )
         started.append(process)
-        wait_until(
-            lambda: process.alive() and port_open(grpc_port),
-            60,
-            f"the evaluator\n{process.log_tail()}",
-        )
+        process.wait_serving(grpc_port)
         return process
 
     yield start
@@ -134,7 +130,7 @@ def test_publications_and_link_clicks_reach_the_evaluators_index(
     def published() -> bool:
         return bool(publisher.get_post(post_id).status == publish_pb2.POST_STATUS_PUBLISHED)
 
-    wait_until(published, 30, f"the post published\n{publisher.process.log_tail()}", 0.2)
+    wait_until(published, 30, "the post published", 0.2, detail=publisher.process.log_tail)
     with publisher.channel() as channel:
         publications = [
             p
@@ -176,7 +172,7 @@ def test_publications_and_link_clicks_reach_the_evaluators_index(
     def publications_indexed() -> bool:
         return len(indexed(client, prefix, publication_ids)) == 2
 
-    wait_until(publications_indexed, 60, f"publications indexed\n{evaluator.log_tail()}", 0.3)
+    wait_until(publications_indexed, 60, "publications indexed", 0.3, detail=evaluator.log_tail)
     documents = indexed(client, prefix, publication_ids)
     for publication in publications:
         document = documents[publication.publication_id]

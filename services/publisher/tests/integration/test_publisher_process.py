@@ -115,7 +115,7 @@ def test_killed_mid_delivery_and_restarted_publishes_exactly_once(
     def published() -> bool:
         return bool(second.get_post(post.post_id).status == publish_pb2.POST_STATUS_PUBLISHED)
 
-    wait_until(published, 30, f"the post published\n{second.process.log_tail()}", 0.3)
+    wait_until(published, 30, "the post published", 0.3, detail=second.process.log_tail)
     entries = feedparser.parse(str(feed)).entries
     assert sorted(entry.title for entry in entries) == sorted(
         ["Our position", "Notre position", "Nuestra posición"]

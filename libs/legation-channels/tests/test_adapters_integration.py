@@ -472,14 +472,16 @@ def test_webhook_wrong_secret_and_outage(receiver: WebhookReceiver) -> None:
 
 
 def test_a_channel_that_does_not_answer_in_time_is_unavailable() -> None:
-    # Nothing listens on this port: connecting fails, so the message surely did not arrive.
+    # Nothing listens on this port (held bound for the test, so nothing else can take it):
+    # connecting fails, so the message surely did not arrive.
     import socket
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    channel = TelegramChannel("tg", "1:x", "@c", api_url=f"http://127.0.0.1:{port}", timeout=FAST)
-    delivery = deliver_once(channel, Outgoing("p:tg", "hello"))
+        api_url = f"http://127.0.0.1:{port}"
+        channel = TelegramChannel("tg", "1:x", "@c", api_url=api_url, timeout=FAST)
+        delivery = deliver_once(channel, Outgoing("p:tg", "hello"))
     assert delivery.state == "pending"
     assert "ConnectError" in delivery.reason
 

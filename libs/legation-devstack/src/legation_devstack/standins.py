@@ -15,7 +15,15 @@ import noida_db
 from kafka import KafkaAdminClient
 from osmem_server import resolve_binary
 
-from legation_devstack.processes import Process, free_port, http_ok, port_open, spawn, wait_until
+from legation_devstack.processes import (
+    GaveUp,
+    Process,
+    free_port,
+    http_ok,
+    port_open,
+    spawn,
+    wait_until,
+)
 
 
 def noida_binary() -> str:
@@ -65,12 +73,16 @@ def start_kafka(data_dir: Path, log_dir: Path, port: int | None = None) -> Kafka
         log_dir,
     )
     stand_in = KafkaStandIn(process, port, data_dir)
+
+    def answers() -> bool:
+        process.require_alive()
+        return port_open(port) and _kafka_answers(stand_in.bootstrap_servers)
+
     try:
-        wait_until(lambda: port_open(port), 30, "Kafka stand-in port")
-        wait_until(lambda: _kafka_answers(stand_in.bootstrap_servers), 30, "Kafka stand-in")
-    except TimeoutError:
+        wait_until(answers, 60, "Kafka stand-in", detail=process.log_tail)
+    except (TimeoutError, GaveUp):
         process.stop()
-        raise TimeoutError(f"Kafka stand-in did not start:\n{process.log_tail()}") from None
+        raise
     return stand_in
 
 
@@ -99,9 +111,14 @@ def start_opensearch(log_dir: Path, port: int | None = None) -> OpenSearchStandI
         log_dir,
     )
     stand_in = OpenSearchStandIn(process, port)
+
+    def answers() -> bool:
+        process.require_alive()
+        return http_ok(stand_in.url)
+
     try:
-        wait_until(lambda: http_ok(stand_in.url), 30, "OpenSearch stand-in")
-    except TimeoutError:
+        wait_until(answers, 30, "OpenSearch stand-in", detail=process.log_tail)
+    except (TimeoutError, GaveUp):
         process.stop()
-        raise TimeoutError(f"OpenSearch stand-in did not start:\n{process.log_tail()}") from None
+        raise
     return stand_in

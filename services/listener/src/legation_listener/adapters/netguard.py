@@ -224,27 +224,21 @@ def guarded_transport(
 def _pool_classes(policy: AddressPolicy) -> dict[str, type[HTTPConnectionPool]]:
     """urllib3 pool classes whose connections go through :func:`guarded_connect`."""
 
+    def new_conn(connection: HTTPConnection) -> socket.socket:
+        return guarded_connect(
+            connection._dns_host,
+            connection.port,
+            connection.timeout,
+            policy,
+            source_address=connection.source_address,
+            socket_options=connection.socket_options,
+        )
+
     class Http(HTTPConnection):
-        def _new_conn(self) -> socket.socket:
-            return guarded_connect(
-                self._dns_host,
-                self.port,
-                self.timeout,
-                policy,
-                source_address=self.source_address,
-                socket_options=self.socket_options,
-            )
+        _new_conn = new_conn
 
     class Https(HTTPSConnection):
-        def _new_conn(self) -> socket.socket:
-            return guarded_connect(
-                self._dns_host,
-                self.port,
-                self.timeout,
-                policy,
-                source_address=self.source_address,
-                socket_options=self.socket_options,
-            )
+        _new_conn = new_conn
 
     class HttpPool(HTTPConnectionPool):
         ConnectionCls = Http

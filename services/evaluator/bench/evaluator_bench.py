@@ -29,7 +29,8 @@ the same run so the figures compare whatever the machine.
    of ``LogTail`` reading the topics from their beginning into the aggregates, against the
    indexer's own CPU per event over the same events in the same run (the ratio), and how
    fast it reads the log against loading the same events from the index at start-up; and
-   the CPU of an idle tail against an idle indexer loop over the evaluator's topics.
+   the CPU of an idle tail against an idle indexer loop over the evaluator's topics, and of
+   one poll that finds nothing over the tail's partitions against one topic's.
 
 Not part of ``make test`` nor of the installed service: ``make bench`` runs it (it needs the
 development install, which brings the stand-ins).
@@ -50,11 +51,11 @@ from pathlib import Path
 from typing import Any
 
 from google.protobuf import json_format
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from opensearchpy import ConnectionTimeout, OpenSearch, helpers
 
 from legation.events.v1 import engage_pb2, evaluate_pb2, listen_pb2, publish_pb2
-from legation_core.catalog import default_catalog
+from legation_core.catalog import DLQ_SUFFIX, default_catalog
 from legation_core.codec import (
     Envelope,
     EventCodec,
@@ -762,6 +763,41 @@ def idle_cost(settings: CoreSettings, client: OpenSearch, seconds: float) -> Non
     print(f"\nidle, {len(topics)} topics, {seconds:.0f} s each (share of a core)")
     print(f"  {'idle indexer loop (baseline)':<44} {base:>8.3f}")
     print(f"  {'idle tail (the topics and their DLQs)':<44} {tailing:>8.3f} {tailing / base:>8.2f}")
+    empty_poll_cost(settings, [*topics, *(topic + DLQ_SUFFIX for topic in topics)])
+
+
+def empty_poll_cost(settings: CoreSettings, topics: list[str], polls: int = 200) -> None:
+    """CPU (this process, every thread) of one poll that finds nothing, the tail's way (no
+    group, no wait, 20 ms apart), over one topic's partitions (the baseline) and over all of
+    ``topics``' partitions, as the tail assigns them: what a tail costs per poll whatever
+    the traffic."""
+    consumer = KafkaConsumer(**client_options(settings), group_id=None, enable_auto_commit=False)
+    try:
+        every = [
+            TopicPartition(topic, partition)
+            for topic in topics
+            for partition in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        first = [tp for tp in every if tp.topic == topics[0]]
+        costs = []
+        for partitions in (first, every):
+            consumer.assign(partitions)
+            consumer.seek_to_end()
+            for _ in range(20):  # positions found, connections up
+                consumer.poll(timeout_ms=0)
+            cpu = time.process_time()
+            for _ in range(polls):
+                consumer.poll(timeout_ms=0)
+                time.sleep(0.02)
+            costs.append((len(partitions), (time.process_time() - cpu) / polls))
+    finally:
+        consumer.close()
+    print(f"\nan empty poll, no group, {polls} polls 20 ms apart (CPU ms per poll)")
+    (base_partitions, base), *rest = costs
+    print(f"  {f'{base_partitions} partitions (one topic, baseline)':<44} {base * 1e3:>8.2f}")
+    for count, used in rest:
+        label = f"{count} partitions (the tail's)"
+        print(f"  {label:<44} {used * 1e3:>8.2f} {used / base:>8.2f}")
 
 
 def message_to_dict(envelope: Envelope) -> dict[str, Any]:

@@ -364,6 +364,8 @@ class Options:
     give_up: float = 30.0
     profile: Path | None = None
     profiled: tuple[str, ...] = ("listener", "evaluator")
+    # Settings every service of the run gets (an A/B of one setting in the same conditions).
+    service_env: tuple[tuple[str, str], ...] = ()
 
 
 def _start_profilers(
@@ -418,6 +420,7 @@ def run(options: Options) -> int:
                 "LEGATION_LISTENER_POLL_SECONDS": "3600",
                 "LEGATION_LISTENER_WEBHOOK_SECRET": secret,
                 "LEGATION_LISTENER_WEBHOOK_PORT": str(webhook_port),
+                **dict(options.service_env),
             },
         )
         pusher = Pusher(
@@ -587,7 +590,23 @@ def _parser(
         type=Path,
         help="sample the listener and the evaluator with py-spy while producing, into this folder",
     )
+    parser.add_argument(
+        "--service-env",
+        type=_setting,
+        action="append",
+        default=[],
+        metavar="LEGATION_NAME=VALUE",
+        help="a setting every service of the run gets (repeatable), e.g. "
+        "LEGATION_EVALUATOR_AGGREGATES=false",
+    )
     return parser
+
+
+def _setting(text: str) -> tuple[str, str]:
+    name, equals, value = text.partition("=")
+    if not equals or not name.startswith("LEGATION_"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not LEGATION_NAME=VALUE")
+    return name, value
 
 
 def _options(args: argparse.Namespace) -> Options:
@@ -600,6 +619,7 @@ def _options(args: argparse.Namespace) -> Options:
         args.drain,
         args.give_up,
         args.profile,
+        service_env=tuple(args.service_env),
     )
 
 

@@ -111,18 +111,21 @@ def free_port() -> int:
     and then). Never the same port twice in one process."""
     low, _ = _ephemeral_range()
     first = 10000 if low > 12000 else 1024
+    below = low - first >= 1000  # else (a machine set so) the kernel's choice
     with _port_lock:
         for _ in range(200):
-            port = _port_random.randrange(first, low)
-            if port in _handed_out:
+            wanted = _port_random.randrange(first, low) if below else 0
+            if wanted in _handed_out:
                 continue
             with socket.socket() as sock:
                 try:
-                    sock.bind(("127.0.0.1", port))
+                    sock.bind(("127.0.0.1", wanted))
                 except OSError:
                     continue
-            _handed_out.add(port)
-            return port
+                port: int = sock.getsockname()[1]
+            if port not in _handed_out:
+                _handed_out.add(port)
+                return port
     raise RuntimeError(f"no free port found between {first} and {low}")
 
 

@@ -271,21 +271,32 @@ class IdleWait:
     client CPU per hop: an idle loop sleeps ``consumer_idle_wait_ms``, doubled after each
     empty poll up to ``consumer_poll_timeout_ms``, and back to the first wait when records
     come. With no idle wait set, the poll itself waits and this never sleeps.
+
+    With ``pace`` (seconds), a poll that found records but not a full batch is followed by
+    a wait until ``pace`` after the previous poll: for a reader whose poll costs about the
+    same whatever it finds, what comes meanwhile is read together, for that much delay.
     """
 
-    def __init__(self, settings: CoreSettings, stop: threading.Event) -> None:
+    def __init__(self, settings: CoreSettings, stop: threading.Event, pace: float = 0.0) -> None:
         self.first = settings.consumer_idle_wait_ms / 1000
         self.longest = max(self.first, settings.consumer_poll_timeout_ms / 1000)
         self.stop = stop
+        self.pace = pace
         self._sleep = self.first
+        self._polled = time.monotonic()
 
-    def after(self, found: bool) -> None:
-        """Called after each poll with whether it found records."""
+    def after(self, found: bool, *, full: bool = False) -> None:
+        """Called after each poll with whether it found records (``full``: as many as it
+        could take)."""
         if found:
             self._sleep = self.first
+            early = self._polled + self.pace - time.monotonic()
+            if self.pace and not full and early > 0:
+                self.stop.wait(early)
         elif self.first:
             self.stop.wait(self._sleep)
             self._sleep = min(self._sleep * 2, self.longest)
+        self._polled = time.monotonic()
 
 
 class ConsumerLoop:

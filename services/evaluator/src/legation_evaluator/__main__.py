@@ -70,6 +70,7 @@ def wire(runtime: ServiceRuntime, settings: EvaluatorSettings) -> None:
             stop=runtime.stop,
             changes=changes,
             registry=runtime.metrics.registry,
+            pace_seconds=settings.evaluator_aggregates_pace_ms / 1000,
         )
         loader = AggregatesLoader(
             aggregates,

@@ -46,6 +46,17 @@ class EvaluatorSettings(CoreSettings):
             "indexed topics (false: every scorecard searches the events)"
         ),
     )
+    evaluator_aggregates_pace_ms: int = Field(
+        250,
+        ge=0,
+        le=5_000,
+        description=(
+            "Least time between two reads of the log by the aggregates' tail while it keeps "
+            "up: each read asks every partition of the indexed topics and their DLQs, which "
+            "costs about the same CPU whatever it finds, so what comes meanwhile is counted "
+            "together, that much later (0: read again at once)"
+        ),
+    )
     web_port: int = Field(
         8064, ge=0, le=65535, description="Live scorecard page port (0 picks one)"
     )

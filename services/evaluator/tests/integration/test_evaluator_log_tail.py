@@ -1,16 +1,18 @@
 """The aggregates' tail of the log against a real broker (a Kafka stand-in of its own: the
 test adds a partition to a topic): it follows a partition added while it runs, takes out
-what the indexer group dead-lettered (headers as the consume loop writes them), and stops
-when the service stops."""
+what the indexer group dead-lettered (headers as the consume loop writes them), stops when
+the service stops, and with a pace reads a trickle of records in few polls."""
 
 from __future__ import annotations
 
+import itertools
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewPartitions
 
 from legation.events.v1 import listen_pb2
@@ -22,6 +24,7 @@ from legation_core.kafka import EventProducer, ensure_topics
 from legation_core.metrics import Metrics
 from legation_devstack.processes import wait_until
 from legation_devstack.standins import KafkaStandIn, OpenSearchStandIn, start_kafka
+from legation_evaluator.adapters import tail as tail_module
 from legation_evaluator.adapters.aggregates import MaintainedAggregates
 from legation_evaluator.adapters.index import EventIndex, connect
 from legation_evaluator.adapters.tail import LogTail
@@ -53,33 +56,51 @@ def mention(event_id: str) -> Envelope:
     )
 
 
-def test_the_tail_follows_added_partitions_and_dead_letters_and_stops(
-    kafka: KafkaStandIn, opensearch_stand_in: OpenSearchStandIn, unique: str
-) -> None:
+def tail_settings(kafka: KafkaStandIn) -> CoreSettings:
     settings = CoreSettings(
         kafka_bootstrap_servers=kafka.bootstrap_servers,
         consumer_poll_timeout_ms=100,
         consumer_idle_wait_ms=20,
     )
-    catalog = default_catalog()
-    ensure_topics(settings, catalog, replication_factor=1)
+    ensure_topics(settings, default_catalog(), replication_factor=1)
+    return settings
+
+
+def mentions_tail(
+    settings: CoreSettings,
+    opensearch_stand_in: OpenSearchStandIn,
+    unique: str,
+    aggregates: MaintainedAggregates,
+    stop: threading.Event,
+    pace_seconds: float = 0.0,
+) -> LogTail:
+    """A tail of the mentions topic, for an indexer group that committed nothing."""
     index = EventIndex(
         connect(EvaluatorSettings(opensearch_url=opensearch_stand_in.url)), f"tail-{unique}"
     )
-    aggregates = MaintainedAggregates(tailed=True)
-    stop = threading.Event()
-    tail = LogTail(
+    return LogTail(
         settings,
         aggregates,
         index.client,
         index.prefix,
-        EventCodec(catalog),
+        EventCodec(default_catalog()),
         [MENTIONS],
         group=GROUP,
         committed=lambda partitions: {},
         stop=stop,
         check_seconds=1.0,
+        pace_seconds=pace_seconds,
     )
+
+
+def test_the_tail_follows_added_partitions_and_dead_letters_and_stops(
+    kafka: KafkaStandIn, opensearch_stand_in: OpenSearchStandIn, unique: str
+) -> None:
+    settings = tail_settings(kafka)
+    catalog = default_catalog()
+    aggregates = MaintainedAggregates(tailed=True)
+    stop = threading.Event()
+    tail = mentions_tail(settings, opensearch_stand_in, unique, aggregates, stop)
     producer = KafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all")
     first = mention("m1")
     producer.send(MENTIONS, key=b"m1", value=first.SerializeToString()).get(30)
@@ -123,6 +144,52 @@ def test_the_tail_follows_added_partitions_and_dead_letters_and_stops(
             letters.close()
         wait_until(lambda: tail.refused == 1, 30, "the dead letter read")
         assert aggregates.events() == 1
+    finally:
+        producer.close()
+        stop.set()
+        thread.join(30)
+    assert not thread.is_alive()
+
+
+def test_a_paced_tail_reads_a_trickle_of_records_in_few_polls(
+    kafka: KafkaStandIn,
+    opensearch_stand_in: OpenSearchStandIn,
+    unique: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    found: list[float] = []  # when each poll that found records returned
+
+    class CountingConsumer(KafkaConsumer):  # type: ignore[misc]  # kafka-python is untyped
+        def poll(self, *args: object, **kwargs: object) -> dict[object, list[object]]:
+            polled: dict[object, list[object]] = super().poll(*args, **kwargs)
+            if polled:
+                found.append(time.monotonic())
+            return polled
+
+    monkeypatch.setattr(tail_module, "KafkaConsumer", CountingConsumer)
+    settings = tail_settings(kafka)
+    aggregates = MaintainedAggregates(tailed=True)
+    stop = threading.Event()
+    tail = mentions_tail(settings, opensearch_stand_in, unique, aggregates, stop, 0.5)
+    thread = threading.Thread(target=tail.run, args=(lambda: True,))
+    thread.start()
+    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all")
+    try:
+        assert aggregates.ready.wait(30)
+        before, found[:] = aggregates.events(), []
+        # 30 mentions, one every 50 ms for 1.5 s: unpaced, the tail (idle wait 20 ms) read
+        # them one or two at a time in 20 or more polls.
+        for number in range(30):
+            event_id = f"{unique}-{number}"
+            producer.send(
+                MENTIONS, key=event_id.encode(), value=mention(event_id).SerializeToString()
+            )
+            time.sleep(0.05)
+        producer.flush(30)
+        wait_until(lambda: aggregates.events() == before + 30, 30, "the 30 mentions counted")
+        gaps = [later - earlier for earlier, later in itertools.pairwise(found)]
+        assert len(found) <= 6, gaps
+        assert all(gap >= 0.4 for gap in gaps), gaps
     finally:
         producer.close()
         stop.set()

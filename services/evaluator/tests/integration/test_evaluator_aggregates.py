@@ -353,3 +353,54 @@ def test_a_campaign_whose_windows_change_is_rebucketed(index: EventIndex) -> Non
     assert again.computed_from == "aggregates"
     assert comparable(first) != comparable(again)
     close(comparable(again), comparable(searched))
+
+
+def test_campaigns_are_read_from_the_aggregates_without_a_search(
+    index: EventIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def version_of(name: str, hours: int) -> Envelope:
+        campaign = the_campaign()
+        campaign.name = name
+        # Only objectives the aggregates answer: a scorecard of it searches nothing either.
+        searched = {"by-author", "by-feed", "by-tag"}
+        kept = [o for o in campaign.objectives if o.objective_id not in searched]
+        del campaign.objectives[:]
+        campaign.objectives.extend(kept)
+        return make_envelope(
+            campaign,
+            event_id=f"campaign-{name}",
+            source_service="evaluator",
+            occurred_at=START,
+            observed_at=START + timedelta(hours=hours),
+        )
+
+    # The latest version, then an older one arriving after it (a replay).
+    index_all(index, [version_of("first", 1), version_of("latest", 3), version_of("old", 0)])
+    index.client.indices.refresh(index=f"{index.prefix}-*")
+    searched = EventIndex(index.client, index.prefix).campaign(CAMPAIGN)
+    assert searched is not None and searched.name == "latest"
+    loaded = MaintainedAggregates()  # the start-up path: read back from the index
+    loaded.load(index.client, f"{index.prefix}-*")
+    assert loaded.campaign(CAMPAIGN) == searched
+    assert loaded.campaign_ids() == [CAMPAIGN]
+
+    def no_search(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("searched the index")
+
+    monkeypatch.setattr(index.client, "search", no_search)
+    assert index.campaign(CAMPAIGN) == searched
+    assert index.campaign_ids() == [CAMPAIGN]
+    card = scorecard_from_response(searched, index.scorecard_response(searched), NOW)
+    assert card.computed_from == "aggregates" and not card.objectives_from_events
+    held = index.campaign(CAMPAIGN)
+    assert held is not None
+    held.name = "changed by a caller"
+    assert index.campaign(CAMPAIGN) == searched  # a copy was handed out
+
+    # Unknown here, or a version the index refused: what the index holds decides.
+    with pytest.raises(AssertionError, match="searched the index"):
+        index.campaign("another")
+    assert index.aggregates is not None
+    index.aggregates.refuse("campaign-latest", 0)
+    with pytest.raises(AssertionError, match="searched the index"):
+        index.campaign(CAMPAIGN)

@@ -171,7 +171,12 @@ class EventIndex:
         return rejected
 
     def campaign(self, campaign_id: str) -> evaluate_pb2.Campaign | None:
-        """The latest version of a campaign, or None."""
+        """The latest version of a campaign, or None: from the maintained aggregates when
+        they are usable and know it (no search, see ``MaintainedAggregates.campaign``)."""
+        if self.aggregates is not None and self.aggregates.usable():
+            held = self.aggregates.campaign(campaign_id)
+            if held is not None:
+                return held
         response = self.client.search(
             index=f"{self.prefix}-campaign",
             body={
@@ -187,6 +192,9 @@ class EventIndex:
         return envelope_from_json(_without_extras(hits[0]["_source"])).campaign
 
     def campaign_ids(self) -> list[str]:
+        """The ids of every campaign (up to 1,000 when searched)."""
+        if self.aggregates is not None and self.aggregates.usable():
+            return self.aggregates.campaign_ids()
         response = self.client.search(
             index=f"{self.prefix}-campaign",
             body={"size": 0, "aggs": {"ids": {"terms": {"field": "campaign_ids", "size": 1000}}}},

@@ -272,9 +272,9 @@ class IdleWait:
     empty poll up to ``consumer_poll_timeout_ms``, and back to the first wait when records
     come. With no idle wait set, the poll itself waits and this never sleeps.
 
-    With ``pace`` (seconds), a poll that found records but not a full batch is followed by
-    a wait until ``pace`` after the previous poll: for a reader whose poll costs about the
-    same whatever it finds, what comes meanwhile is read together, for that much delay.
+    With ``pace`` (seconds), a poll that found records while nothing more is waiting is
+    followed by a wait until ``pace`` after the previous poll: for a reader whose poll
+    costs about the same whatever it finds, what comes meanwhile is read together.
     """
 
     def __init__(self, settings: CoreSettings, stop: threading.Event, pace: float = 0.0) -> None:
@@ -286,8 +286,8 @@ class IdleWait:
         self._polled = time.monotonic()
 
     def after(self, found: bool, *, full: bool = False) -> None:
-        """Called after each poll with whether it found records (``full``: as many as it
-        could take)."""
+        """Called after each poll with whether it found records (``full``: and more are
+        waiting to be read at once)."""
         if found:
             self._sleep = self.first
             early = self._polled + self.pace - time.monotonic()

@@ -49,8 +49,8 @@ def test_a_broker_that_long_polls_never_sleeps_between_polls() -> None:
 
 def test_with_a_pace_a_poll_that_found_a_few_records_waits_out_the_pace() -> None:
     stop = Waits()
-    idle = IdleWait(settings(50), stop, pace=0.25)
     started = time.monotonic()
+    idle = IdleWait(settings(50), stop, pace=0.25)
     idle.after(True)
     [asked] = stop.asked
     # From the previous poll (the wait's creation here) to a quarter of a second later.

@@ -54,7 +54,8 @@ class EvaluatorSettings(CoreSettings):
             "Least time between two reads of the log by the aggregates' tail while it keeps "
             "up: each read asks every partition of the indexed topics and their DLQs, which "
             "costs about the same CPU whatever it finds, so what comes meanwhile is counted "
-            "together, that much later (0: read again at once)"
+            "together, up to about twice that later (0: read again at once; never paced while "
+            "it catches up)"
         ),
     )
     web_port: int = Field(

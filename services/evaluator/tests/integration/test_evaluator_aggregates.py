@@ -404,3 +404,19 @@ def test_campaigns_are_read_from_the_aggregates_without_a_search(
     index.aggregates.refuse("campaign-latest", 0)
     with pytest.raises(AssertionError, match="searched the index"):
         index.campaign(CAMPAIGN)
+
+
+def test_a_campaign_version_refused_before_it_is_read_is_looked_up_in_the_index() -> None:
+    # The tail may read the indexer group's dead letter of a campaign event before (or in
+    # the same poll as) the event itself.
+    campaign = make_envelope(
+        the_campaign(), event_id="campaign-refused", source_service="evaluator", occurred_at=START
+    )
+    aggregates = MaintainedAggregates()
+    aggregates.refuse("campaign-refused", 0)
+    aggregates.add_documents([document_for("test", campaign, "test", 0, 0)])
+    assert aggregates.campaign(CAMPAIGN) is None
+    assert aggregates.campaign_ids() == [CAMPAIGN]
+    aggregates.reset()  # read again from the start (the DLQ too): forgotten meanwhile
+    aggregates.add_documents([document_for("test", campaign, "test", 0, 0)])
+    assert aggregates.campaign(CAMPAIGN) == the_campaign()

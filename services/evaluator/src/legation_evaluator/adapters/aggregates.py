@@ -97,6 +97,8 @@ class MaintainedAggregates:
         self._campaigns: dict[str, tuple[int, str, evaluate_pb2.Campaign]] = {}
         self._campaign_of: dict[str, str] = {}
         self._searched: set[str] = set()
+        # Events refused before (or without) being fed here: a DLQ record may come first.
+        self._refused_events: set[str] = set()
 
     def usable(self) -> bool:
         """Whether scorecards may read them (loaded, and caught up with the log when
@@ -114,6 +116,7 @@ class MaintainedAggregates:
             self._campaigns.clear()
             self._campaign_of.clear()
             self._searched.clear()
+            self._refused_events.clear()
 
     def add_documents(self, documents: Iterable[Document]) -> None:
         """Counts documents the index acknowledged (idempotent per event id and version)."""
@@ -148,6 +151,8 @@ class MaintainedAggregates:
             key = campaign.campaign_id
             with self._campaign_lock:
                 self._campaign_of[event_id] = key
+                if event_id in self._refused_events:
+                    self._searched.add(key)
                 held = self._campaigns.get(key)
                 if held is None or (version, event_id) > held[:2]:
                     self._campaigns[key] = (version, event_id, campaign)
@@ -175,6 +180,7 @@ class MaintainedAggregates:
         :meth:`~legation_evaluator.domain.rollup.Aggregates.refuse`); True when it had been
         counted."""
         with self._campaign_lock:
+            self._refused_events.add(event_id)
             if event_id in self._campaign_of:
                 self._searched.add(self._campaign_of[event_id])
         with self._lock:

@@ -175,7 +175,7 @@ class EventIndex:
         they are usable and know it (no search, see ``MaintainedAggregates.campaign``)."""
         if self.aggregates is not None and self.aggregates.usable():
             held = self.aggregates.campaign(campaign_id)
-            if held is not None:
+            if held is not None and self.aggregates.usable():  # not reset meanwhile
                 return held
         response = self.client.search(
             index=f"{self.prefix}-campaign",
@@ -194,7 +194,9 @@ class EventIndex:
     def campaign_ids(self) -> list[str]:
         """The ids of every campaign (up to 1,000 when searched)."""
         if self.aggregates is not None and self.aggregates.usable():
-            return self.aggregates.campaign_ids()
+            held = self.aggregates.campaign_ids()
+            if self.aggregates.usable():  # not reset meanwhile
+                return held
         response = self.client.search(
             index=f"{self.prefix}-campaign",
             body={"size": 0, "aggs": {"ids": {"terms": {"field": "campaign_ids", "size": 1000}}}},

@@ -92,6 +92,8 @@ class LogTail:
         self.check_seconds = check_seconds
         # Least time between two polls while the tail keeps up: one poll costs about the
         # same found or not (kafka-python fetches every partition, ~6 ms of CPU for ~100).
+        # A record waits up to about twice this: the fetch that brings it may be answered
+        # just after a poll, and is read at the next.
         self.pace_seconds = pace_seconds
         self._monthly = monthly_kinds(codec.catalog)
         self._sources = {f"{topic}{DLQ_SUFFIX}": topic for topic in self.topics}
@@ -175,7 +177,7 @@ class LogTail:
             if now - checked >= self.check_seconds:
                 checked = time.monotonic()
                 self._follow_added(consumer)
-            idle.after(bool(records), full=len(records) >= BATCH)
+            idle.after(bool(records), full=self._behind_now(consumer, polled))
 
     def _take(self, records: Iterable[Any]) -> None:
         """Counts the records of the indexed topics; takes out what the index refused."""
@@ -277,6 +279,18 @@ class LogTail:
         if added:
             log.info("partitions added: following them", extra={"partitions": len(added)})
             self._follow(consumer, dict.fromkeys(added))
+
+    def _behind_now(self, consumer: KafkaConsumer, polled: dict[TopicPartition, list[Any]]) -> bool:
+        """Whether more is to be read at once (no pace): still catching up with the log of
+        the start, or a partition polled has records past the last one taken, as its last
+        fetch said (no request)."""
+        if not self.aggregates.ready.is_set():
+            return True
+        for tp, batch in polled.items():
+            end = consumer.highwater(tp)
+            if batch and end is not None and end > batch[-1].offset + 1:
+                return True
+        return False
 
     @staticmethod
     def _behind(consumer: KafkaConsumer, ends: dict[TopicPartition, int]) -> int:

@@ -413,10 +413,12 @@ def test_a_campaign_version_refused_before_it_is_read_is_looked_up_in_the_index(
         the_campaign(), event_id="campaign-refused", source_service="evaluator", occurred_at=START
     )
     aggregates = MaintainedAggregates()
+    aggregates.ready.set()  # as once loaded
     aggregates.refuse("campaign-refused", 0)
     aggregates.add_documents([document_for("test", campaign, "test", 0, 0)])
     assert aggregates.campaign(CAMPAIGN) is None
     assert aggregates.campaign_ids() == [CAMPAIGN]
     aggregates.reset()  # read again from the start (the DLQ too): forgotten meanwhile
     aggregates.add_documents([document_for("test", campaign, "test", 0, 0)])
+    aggregates.ready.set()
     assert aggregates.campaign(CAMPAIGN) == the_campaign()

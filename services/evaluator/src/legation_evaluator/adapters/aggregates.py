@@ -120,17 +120,18 @@ class MaintainedAggregates:
 
     def add_documents(self, documents: Iterable[Document]) -> None:
         """Counts documents the index acknowledged (idempotent per event id and version)."""
-        documents = list(documents)
-        self._keep_campaigns((d.doc_id, d.version, d.body) for d in documents)
-        self._add([(d.doc_id, facts_of(d.body, d.version)) for d in documents])
+        self._feed([(d.doc_id, d.version, d.body) for d in documents])
 
     def add_hits(self, hits: Iterable[dict[str, Any]]) -> int:
         """Counts search hits (``_id``, ``_version``, ``_source``); returns how many."""
-        hits = list(hits)
-        self._keep_campaigns((str(h["_id"]), int(h.get("_version", 0)), h["_source"]) for h in hits)
-        facts = [(str(h["_id"]), facts_of(h["_source"], int(h.get("_version", 0)))) for h in hits]
-        self._add(facts)
-        return len(facts)
+        rows = [(str(h["_id"]), int(h.get("_version", 0)), h["_source"]) for h in hits]
+        self._feed(rows)
+        return len(rows)
+
+    def _feed(self, rows: list[tuple[str, int, dict[str, Any]]]) -> None:
+        """Counts documents given as (event id, version, body) and keeps their campaigns."""
+        self._keep_campaigns(rows)
+        self._add([(event_id, facts_of(body, version)) for event_id, version, body in rows])
 
     def _keep_campaigns(self, documents: Iterable[tuple[str, int, dict[str, Any]]]) -> None:
         """Keeps the latest version of each campaign among ``documents`` (event id, version,
@@ -160,20 +161,26 @@ class MaintainedAggregates:
     def campaign(self, campaign_id: str) -> evaluate_pb2.Campaign | None:
         """The campaign's latest version as the documents fed here say it (the event with
         the highest version, as the index's lookup sorts by when it was observed); None
-        when they cannot say (none seen, or the index refused one of its versions): look
-        it up in the index then."""
+        when they cannot say (not usable, or reset while read; none seen, or the index
+        refused one of its versions): look it up in the index then."""
+        if not self.usable():
+            return None
         with self._campaign_lock:
             held = None if campaign_id in self._searched else self._campaigns.get(campaign_id)
-        if held is None:
+        if held is None or not self.usable():
             return None
         campaign = evaluate_pb2.Campaign()
         campaign.CopyFrom(held[2])  # the caller's to change
         return campaign
 
-    def campaign_ids(self) -> list[str]:
-        """Every campaign the documents fed here named, sorted."""
+    def campaign_ids(self) -> list[str] | None:
+        """Every campaign the documents fed here named, sorted; None when not usable (or
+        reset while read): search the index then."""
+        if not self.usable():
+            return None
         with self._campaign_lock:
-            return sorted({*self._campaigns, *self._searched})
+            held = sorted({*self._campaigns, *self._searched})
+        return held if self.usable() else None
 
     def refuse(self, event_id: str, version: int) -> bool:
         """A version of an event the index refused for good (see

@@ -172,11 +172,10 @@ class EventIndex:
 
     def campaign(self, campaign_id: str) -> evaluate_pb2.Campaign | None:
         """The latest version of a campaign, or None: from the maintained aggregates when
-        they are usable and know it (no search, see ``MaintainedAggregates.campaign``)."""
-        if self.aggregates is not None and self.aggregates.usable():
-            held = self.aggregates.campaign(campaign_id)
-            if held is not None and self.aggregates.usable():  # not reset meanwhile
-                return held
+        they can say (no search, see ``MaintainedAggregates.campaign``)."""
+        held = self.aggregates.campaign(campaign_id) if self.aggregates is not None else None
+        if held is not None:
+            return held
         response = self.client.search(
             index=f"{self.prefix}-campaign",
             body={
@@ -193,10 +192,9 @@ class EventIndex:
 
     def campaign_ids(self) -> list[str]:
         """The ids of every campaign (up to 1,000 when searched)."""
-        if self.aggregates is not None and self.aggregates.usable():
-            held = self.aggregates.campaign_ids()
-            if self.aggregates.usable():  # not reset meanwhile
-                return held
+        held = self.aggregates.campaign_ids() if self.aggregates is not None else None
+        if held is not None:
+            return held
         response = self.client.search(
             index=f"{self.prefix}-campaign",
             body={"size": 0, "aggs": {"ids": {"terms": {"field": "campaign_ids", "size": 1000}}}},
